@@ -1,0 +1,1 @@
+# Build fragment for autograd/ (included by the top Makefile.am).

@@ -1,0 +1,2 @@
+# Build fragment for bench/ (included by the top Makefile.am).
+bench_programs =

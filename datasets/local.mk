@@ -1,0 +1,1 @@
+# Build fragment for datasets/ (included by the top Makefile.am).

@@ -1,0 +1,1 @@
+# Build fragment for examples/ (included by the top Makefile.am).

@@ -1,0 +1,1 @@
+# Build fragment for models/clip/.

@@ -1,0 +1,2 @@
+# Build fragment for models/ (included by the top Makefile.am): one sub-fragment per model.
+include models/clip/local.mk

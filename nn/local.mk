@@ -1,0 +1,1 @@
+# Build fragment for nn/ (included by the top Makefile.am).

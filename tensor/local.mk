@@ -1,0 +1,1 @@
+# Build fragment for tensor/ (included by the top Makefile.am).

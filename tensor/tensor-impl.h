@@ -1,0 +1,48 @@
+/* tensor-impl.h: internals shared by the tensor, autograd and backend files (not installed). */
+#ifndef AQA_TENSOR_IMPL_H
+#define AQA_TENSOR_IMPL_H
+
+#include "tensor/tensor.h"
+
+struct aqa_storage {
+    void *data;                 /* host or device pointer to the first byte */
+    size_t nbytes;              /* size of the buffer */
+    aqa_device device;          /* where data lives */
+    int refcount;               /* tensors (views) using it; atomic */
+    void (*release)(void *ctx); /* frees external memory (mmap'ed weights), or NULL: allocator */
+    void *release_ctx;          /* argument of release */
+};
+
+/* A new tensor struct with a fresh contiguous storage, NOT registered with any scope (the
+ * caller holds the only reference).  Used where ownership is handled explicitly. */
+aqa_tensor *aqa__new_unowned(int ndim, const int64_t *shape, aqa_dtype dtype, aqa_device device);
+/* A new tensor struct viewing t's storage with the given geometry, NOT registered. */
+aqa_tensor *aqa__alias_unowned(const aqa_tensor *t, int ndim, const int64_t *shape,
+                               const int64_t *stride, int64_t offset);
+/* Registers an unowned tensor with the current scope (or leaves it caller-owned). Returns t. */
+aqa_tensor *aqa__own(aqa_tensor *t);
+/* Takes the owner's reference away from its scope: the caller now holds it. */
+void aqa__disown(aqa_tensor *t);
+void aqa__retain(aqa_tensor *t);
+void aqa__release(aqa_tensor *t);
+void aqa__node_retain(aqa_node *n);
+void aqa__node_release(aqa_node *n);
+
+/* Shapes. */
+int64_t aqa__shape_numel(int ndim, const int64_t *shape);
+void aqa__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* Broadcast shape of a and b into out; returns false (and records an error naming `op`) if the
+ * shapes do not broadcast. */
+bool aqa__broadcast_shapes(const char *op, int na, const int64_t *a, int nb, const int64_t *b,
+                           int *nout, int64_t *out);
+/* Byte pointer to t's first element (host or device address). */
+static inline char *aqa__ptr(const aqa_tensor *t) {
+    return (char *)t->storage->data + t->offset * (int64_t)aqa_dtype_size(t->dtype);
+}
+/* The promoted dtype of a binary op's operands. */
+aqa_dtype aqa__promote(aqa_dtype a, aqa_dtype b);
+/* True if none of the tensors is NULL; all must share one device (error naming op otherwise). */
+bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts);
+/* Drops the tensor's grad_fn and marks it a leaf not requiring grad (for results of
+ * non-differentiable ops). */
+#endif /* AQA_TENSOR_IMPL_H */

@@ -1,0 +1,1 @@
+# Build fragment for tests/ (included by the top Makefile.am).
