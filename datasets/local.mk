@@ -1,1 +1,2 @@
 # Build fragment for datasets/ (included by the top Makefile.am).
+include datasets/image.mk
