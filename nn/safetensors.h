@@ -6,7 +6,8 @@
  * start of the buffer; the optional key "__metadata__" maps strings to strings.  Data are
  * little-endian, C order.
  *
- * Reading: aqa_st_open maps the file (read() into memory when mmap is impossible) and validates
+ * Reading: aqa_st_open maps the file (read() into memory when mmap is impossible, or when the
+ * environment sets AQA_ST_NO_MMAP=1, which tests use to cover that path) and validates
  * everything before returning, with the reference implementation's rules: N <= 100 MB and
  * 8 + N <= file size; the header is valid UTF-8 JSON whose top level is an object; each dtype is
  * known; shape entries are non-negative integers; product(shape) * itemsize == end - begin; the
