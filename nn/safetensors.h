@@ -14,6 +14,9 @@
  * tensors' byte ranges, sorted by begin, are contiguous from 0 (no overlap, no gap) and end
  * exactly at the end of the file; no name appears twice.  Errors name the file and, where there
  * is one, the tensor.  Afterwards every accessor is a plain lookup and cannot fail on bad data.
+ * A file replaced by rename while open (as aqa's writers do) is harmless: the mapping keeps the
+ * old content.  A file truncated in place by another program while mapped can raise SIGBUS,
+ * as with any mmap reader.
  *
  * Writing: a builder collects (name, dtype, shape, pointer) and writes the file atomically
  * (nn/atomic_file.h).  Layout chosen to match the official writer (safetensors 0.4+): metadata
