@@ -332,6 +332,11 @@ static aqa_status parse_metadata(aqa_st_file *f, const cJSON *meta) {
         if (!cJSON_IsString(m))
             return aqa_fail(AQA_EFORMAT, "%s: metadata \"%s\": value is not a string", f->path,
                             m->string);
+        /* Quadratic, but metadata are small; a repeated key would make lookups ambiguous. */
+        for (int k = 0; k < f->meta_count; k++)
+            if (strcmp(f->meta_keys[k], m->string) == 0)
+                return aqa_fail(AQA_EFORMAT, "%s: metadata key \"%s\" appears twice", f->path,
+                                m->string);
         f->meta_keys[f->meta_count] = m->string;
         f->meta_values[f->meta_count] = m->valuestring;
         f->meta_count++;
@@ -650,6 +655,8 @@ typedef struct {
     const void *data;   /* caller's bytes, or `owned` */
     size_t nbytes;      /* numel * itemsize */
     void *owned;        /* writer's copy for aqa_st_writer_add_copy, else NULL */
+    aqa_st_fill_fn fill; /* producer for aqa_st_writer_add_deferred, else NULL */
+    void *fill_ctx;      /* its context */
 } wentry;
 
 struct aqa_st_writer {
@@ -684,7 +691,8 @@ void aqa_st_writer_free(aqa_st_writer *w) {
 }
 
 static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dtype, int ndim,
-                             const int64_t *shape, const void *data, int copy) {
+                             const int64_t *shape, const void *data, int copy,
+                             aqa_st_fill_fn fill, void *fill_ctx) {
     if (!w) return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: NULL writer");
     if (!name || !*name) return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: empty tensor name");
     if (strcmp(name, "__metadata__") == 0)
@@ -708,7 +716,7 @@ static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
     if (numel > (uint64_t)INT64_MAX / isz || numel * isz > SIZE_MAX)
         return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: tensor '%s': byte size overflows", name);
     size_t nbytes = (size_t)(numel * isz);
-    if (nbytes && !data)
+    if (nbytes && !data && !fill)
         return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: tensor '%s': NULL data", name);
     for (int i = 0; i < w->count; i++)
         if (strcmp(w->entries[i].name, name) == 0)
@@ -727,6 +735,8 @@ static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
     e.nbytes = nbytes;
     e.shape = ndim ? malloc((size_t)ndim * sizeof *e.shape) : NULL;
     e.data = data;
+    e.fill = fill;
+    e.fill_ctx = fill_ctx;
     if (copy && nbytes) {
         e.owned = malloc(nbytes);
         if (e.owned) memcpy(e.owned, data, nbytes);
@@ -745,12 +755,21 @@ static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
 
 aqa_status aqa_st_writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dtype, int ndim,
                              const int64_t *shape, const void *data) {
-    return writer_add(w, name, dtype, ndim, shape, data, 0);
+    return writer_add(w, name, dtype, ndim, shape, data, 0, NULL, NULL);
 }
 
 aqa_status aqa_st_writer_add_copy(aqa_st_writer *w, const char *name, aqa_st_dtype dtype,
                                   int ndim, const int64_t *shape, const void *data) {
-    return writer_add(w, name, dtype, ndim, shape, data, 1);
+    return writer_add(w, name, dtype, ndim, shape, data, 1, NULL, NULL);
+}
+
+aqa_status aqa_st_writer_add_deferred(aqa_st_writer *w, const char *name, aqa_st_dtype dtype,
+                                      int ndim, const int64_t *shape, aqa_st_fill_fn fill,
+                                      void *ctx) {
+    if (!fill)
+        return aqa_fail(AQA_EINVAL, "aqa_st_writer_add_deferred: tensor '%s': NULL fill function",
+                        name ? name : "(null)");
+    return writer_add(w, name, dtype, ndim, shape, NULL, 0, fill, ctx);
 }
 
 aqa_status aqa_st_writer_set_metadata(aqa_st_writer *w, const char *key, const char *value) {
@@ -914,8 +933,30 @@ aqa_status aqa_st_writer_save(const aqa_st_writer *w, const char *path) {
     if (st != AQA_OK) goto out;
     st = aqa_atomic_write(af, len8, 8);
     if (st == AQA_OK) st = aqa_atomic_write(af, b.p, b.n);
-    for (int i = 0; i < w->count && st == AQA_OK; i++)
-        st = aqa_atomic_write(af, order[i]->data, order[i]->nbytes);
+    for (int i = 0; i < w->count && st == AQA_OK; i++) {
+        const wentry *e = order[i];
+        if (!e->fill) {
+            st = aqa_atomic_write(af, e->data, e->nbytes);
+            continue;
+        }
+        void *tmp = malloc(e->nbytes ? e->nbytes : 1);
+        if (!tmp) {
+            st = aqa_fail(AQA_ENOMEM, "%s: tensor '%s': cannot allocate %zu bytes", path, e->name,
+                          e->nbytes);
+            break;
+        }
+        st = e->fill(e->fill_ctx, tmp, e->nbytes);
+        if (st == AQA_OK)
+            st = aqa_atomic_write(af, tmp, e->nbytes);
+        else if (!strstr(aqa_last_error(), path)) {
+            /* Keep the producer's message and add where it happened (copied first: the
+             * message buffer is also the destination). */
+            char why[512];
+            snprintf(why, sizeof why, "%s", aqa_last_error());
+            aqa_fail(st, "%s: tensor '%s': %s", path, e->name, why);
+        }
+        free(tmp);
+    }
     if (st != AQA_OK)
         aqa_atomic_abort(af);
     else

@@ -12,7 +12,7 @@
  * 8 + N <= file size; the header is valid UTF-8 JSON whose top level is an object; each dtype is
  * known; shape entries are non-negative integers; product(shape) * itemsize == end - begin; the
  * tensors' byte ranges, sorted by begin, are contiguous from 0 (no overlap, no gap) and end
- * exactly at the end of the file; no name appears twice.  Errors name the file and, where there
+ * exactly at the end of the file; no tensor name or metadata key appears twice.  Errors name the file and, where there
  * is one, the tensor.  Afterwards every accessor is a plain lookup and cannot fail on bad data.
  * A file replaced by rename while open (as aqa's writers do) is harmless: the mapping keeps the
  * old content.  A file truncated in place by another program while mapped can raise SIGBUS,
@@ -142,6 +142,16 @@ aqa_status aqa_st_writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
 /* Same, but the writer keeps its own copy of the bytes (handy for small scalars). */
 aqa_status aqa_st_writer_add_copy(aqa_st_writer *w, const char *name, aqa_st_dtype dtype,
                                   int ndim, const int64_t *shape, const void *data);
+/* Produces a tensor's bytes at save time: fills dst with exactly nbytes bytes (little-endian,
+ * C order) and returns AQA_OK, or records an error and returns it (the save then fails and the
+ * old file stays).  Lets a caller stream tensors that are not in host memory (e.g. GPU tensors
+ * copied one at a time) without holding every copy at once. */
+typedef aqa_status (*aqa_st_fill_fn)(void *ctx, void *dst, size_t nbytes);
+/* Same as aqa_st_writer_add, but the bytes come from fill(ctx, buffer, nbytes) during save, into
+ * a temporary buffer the writer allocates for that one tensor.  ctx must stay valid until save. */
+aqa_status aqa_st_writer_add_deferred(aqa_st_writer *w, const char *name, aqa_st_dtype dtype,
+                                      int ndim, const int64_t *shape, aqa_st_fill_fn fill,
+                                      void *ctx);
 /* Sets "__metadata__"[key] = value (both copied; setting a key again replaces its value). */
 aqa_status aqa_st_writer_set_metadata(aqa_st_writer *w, const char *key, const char *value);
 /* Writes the file atomically: on failure an existing file at `path` is left unchanged. */

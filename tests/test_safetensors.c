@@ -583,6 +583,8 @@ static void test_malformed_headers(void) {
         {"metadata_not_string", "{\"__metadata__\":{\"step\":5}}", 0, AQA_EFORMAT, "step", NULL},
         {"metadata_not_object", "{\"__metadata__\":[\"x\"]}", 0, AQA_EFORMAT, "__metadata__", NULL},
         {"bad_utf8", "{\"\xff\":{}}", 0, AQA_EFORMAT, NULL, "UTF-8"},
+        {"duplicate_metadata", "{\"__metadata__\":{\"step\":\"1\",\"step\":\"2\"}}", 0,
+         AQA_EFORMAT, "step", "twice"},
     };
     int nbad = (int)(sizeof cases / sizeof *cases);
     for (int i = 0; i < nbad; i++) {
@@ -731,6 +733,55 @@ static void test_reader_errors(void) {
     CHECK(aqa_st_dtype_from_name("bf16", &dt) == -1);
 }
 
+/* Deferred tensors: the producer runs during save; its failure aborts the save. */
+typedef struct {
+    int calls;   /* times called */
+    int fail;    /* return an error instead of data */
+} fill_state;
+
+static aqa_status fill_iota(void *ctx, void *dst, size_t nbytes) {
+    fill_state *s = ctx;
+    s->calls++;
+    if (s->fail) return aqa_fail(AQA_EDEVICE, "device copy failed");
+    float *f = dst;
+    for (size_t k = 0; k < nbytes / sizeof(float); k++) f[k] = (float)k + 0.5f;
+    return AQA_OK;
+}
+
+static void test_deferred_tensors(void) {
+    const char *path = tmp_path("deferred.safetensors");
+    int64_t shape[2] = {3, 2};
+    double d = 2.0;
+    fill_state ok = {0, 0}, bad = {0, 1};
+    aqa_st_writer *w = aqa_st_writer_new();
+    CHECK(aqa_st_writer_add_deferred(w, "lazy", AQA_ST_F32, 2, shape, fill_iota, &ok) == AQA_OK);
+    CHECK(aqa_st_writer_add(w, "eager", AQA_ST_F64, 0, NULL, &d) == AQA_OK);
+    CHECK(aqa_st_writer_add_deferred(w, "nofill", AQA_ST_F32, 2, shape, NULL, NULL) == AQA_EINVAL);
+    CHECK_MSG(aqa_st_writer_save(w, path) == AQA_OK, "%s", aqa_last_error());
+    CHECK_EQ_INT(ok.calls, 1);
+    aqa_st_file *f = NULL;
+    CHECK(aqa_st_open(path, &f) == AQA_OK);
+    if (f) {
+        float v[6];
+        int i = aqa_st_find(f, "lazy");
+        CHECK(i >= 0 && aqa_st_read_f32(f, i, v) == AQA_OK);
+        for (int k = 0; k < 6; k++) CHECK(v[k] == (float)k + 0.5f);
+    }
+    aqa_st_close(f);
+    /* A failing producer: error names file and tensor, keeps its reason, old file intact. */
+    CHECK(aqa_st_writer_add_deferred(w, "broken", AQA_ST_F32, 2, shape, fill_iota, &bad) == AQA_OK);
+    aqa_clear_error();
+    CHECK(aqa_st_writer_save(w, path) == AQA_EDEVICE);
+    const char *msg = aqa_last_error();
+    CHECK_MSG(strstr(msg, path) && strstr(msg, "broken") && strstr(msg, "device copy failed"),
+              "message: %s", msg);
+    aqa_st_writer_free(w);
+    CHECK(aqa_st_open(path, &f) == AQA_OK);
+    if (f) CHECK_EQ_INT(aqa_st_count(f), 2);
+    aqa_st_close(f);
+    CHECK_EQ_INT(count_entries(tmp_root, "deferred.safetensors"), 1); /* no temp left */
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Tests: atomic writing */
 
@@ -850,6 +901,7 @@ int main(void) {
     RUN(test_truncated_golden);
     RUN(test_writer_errors);
     RUN(test_reader_errors);
+    RUN(test_deferred_tensors);
     RUN(test_atomic_missing_directory);
     RUN(test_atomic_overwrite);
     RUN(test_atomic_rename_failure);
