@@ -102,9 +102,10 @@ char aqa_dive_position_letter(aqa_dive_position p) {
     return p >= AQA_POS_STRAIGHT && p <= AQA_POS_FREE ? (char)('A' + p) : '?';
 }
 
-/* "<h/2> <noun>(s)": "3.5 somersaults", "1 twist", "0.5 twist" (singular up to 1). */
+/* "<h/2> <noun>(s)": "3.5 somersaults", "1 twist", "0.5 twist", "0 somersaults" (singular for
+ * 0.5 and 1). */
 static void halves(char *buf, size_t size, int h, const char *noun) {
-    snprintf(buf, size, "%d%s %s%s", h / 2, h % 2 ? ".5" : "", noun, h > 2 ? "s" : "");
+    snprintf(buf, size, "%d%s %s%s", h / 2, h % 2 ? ".5" : "", noun, h == 1 || h == 2 ? "" : "s");
 }
 
 /* The flight's rotation phrase: "[flying ]3.5 somersaults[ 1.5 twists] tuck". */

@@ -18,7 +18,7 @@
  * - take-off: "forward take-off", "back take-off", "reverse take-off", "inward take-off",
  *   "armstand forward take-off", ...
  * - flight: "[flying ]<S> somersault(s)[ <T> twist(s)] <position> flight", with S and T as
- *   "0.5", "1", "1.5", ... (singular when <= 1): "3.5 somersaults tuck flight",
+ *   "0.5", "1", "1.5", ... (singular for 0.5 and 1): "3.5 somersaults tuck flight",
  *   "2.5 somersaults 1.5 twists pike flight", "flying 1.5 somersaults pike flight".
  * - entry: "entry into the water".
  * - video: "a diving video of <a|an> <take-off>, <flight> and <entry>", e.g.

@@ -102,7 +102,7 @@ static void test_golden_scipy(void) {
         CHECK_NEAR(rho2, rho, 1e-15);
         free(pred), free(truth), free(rp), free(rt);
     }
-    if (!found) SKIP("no golden files under %s", test_data_path("metrics"));
+    if (!found) SKIP("no golden files under %.200s", test_data_path("metrics"));
 }
 
 static void test_rank_ties_by_hand(void) {
@@ -162,7 +162,7 @@ static void test_errors(void) {
 static void test_aiou_golden(void) {
     FILE *f = fopen(test_data_path("metrics/aiou.txt"), "r");
     if (!f) {
-        SKIP("%s missing", test_data_path("metrics/aiou.txt"));
+        SKIP("%.200s missing", test_data_path("metrics/aiou.txt"));
         return;
     }
     long pred[128], truth[128];
@@ -229,7 +229,7 @@ static void test_iou_by_hand(void) {
 static void test_fisher_golden(void) {
     FILE *f = fopen(test_data_path("metrics/fisher.txt"), "r");
     if (!f) {
-        SKIP("%s missing", test_data_path("metrics/fisher.txt"));
+        SKIP("%.200s missing", test_data_path("metrics/fisher.txt"));
         return;
     }
     char line[1024];
@@ -263,7 +263,7 @@ static void test_npy_read(void) {
                            "metrics/ties_small_pred.txt", "metrics/ties_small_true_f4.npy",
                            "metrics/ties_small_true_f8.npy", "metrics/ties_small_true.txt"};
     if (access(test_data_path(files[0]), R_OK) != 0) {
-        SKIP("%s missing", test_data_path(files[0]));
+        SKIP("%.200s missing", test_data_path(files[0]));
         return;
     }
     for (int i = 0; i < 8; i++) {
@@ -309,7 +309,7 @@ static void test_npy_rejects(void) {
         {"metrics/does_not_exist.npy", AQA_EIO, "cannot open"},
     };
     if (access(test_data_path(bad[0].file), R_OK) != 0) {
-        SKIP("%s missing", test_data_path(bad[0].file));
+        SKIP("%.200s missing", test_data_path(bad[0].file));
         return;
     }
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -400,7 +400,7 @@ static void test_npy_write_roundtrip(void) {
 static void test_evaluate_files(void) {
     const char *gold = "metrics/ties_small.txt";
     if (access(test_data_path(gold), R_OK) != 0) {
-        SKIP("%s missing", test_data_path(gold));
+        SKIP("%.200s missing", test_data_path(gold));
         return;
     }
     const char *pairs[][2] = {
@@ -433,14 +433,14 @@ static void test_evaluate_program(void) {
     const char *prog = "./examples/evaluate";
     const char *gold = "metrics/ties_small.txt";
     if (access(prog, X_OK) != 0) {
-        SKIP("%s not built (run from the build folder after make)", prog);
+        SKIP("%.200s not built (run from the build folder after make)", prog);
         return;
     }
     if (access(test_data_path(gold), R_OK) != 0) {
-        SKIP("%s missing", test_data_path(gold));
+        SKIP("%.200s missing", test_data_path(gold));
         return;
     }
-    char cmd[8192], pp[4096];
+    char cmd[10240], pp[4096];
     snprintf(pp, sizeof pp, "%s", test_data_path("metrics/ties_small_pred_f8.npy"));
     snprintf(cmd, sizeof cmd, "%s --pred '%s' --true '%s' 2>&1", prog, pp,
              test_data_path("metrics/ties_small_true.txt"));
@@ -489,6 +489,7 @@ static void test_evaluate_program(void) {
 }
 
 int main(void) {
+    (void)test_seed; (void)test_shared_path; /* testlib helpers this program does not need */
     RUN(test_golden_scipy);
     RUN(test_rank_ties_by_hand);
     RUN(test_errors);
