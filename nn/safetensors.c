@@ -662,10 +662,44 @@ typedef struct {
 struct aqa_st_writer {
     wentry *entries; /* tensors in the order added */
     int count, cap;  /* used / allocated entries */
+    int *slots;      /* open-addressing hash of names: entry index + 1, 0 = empty */
+    size_t nslots;   /* power of two, > 2 * count (so duplicate checks stay O(1)) */
     char **mkeys;    /* metadata keys, in the order first set */
     char **mvalues;  /* metadata values */
     int mcount, mcap;
 };
+
+/* FNV-1a: a simple, good-enough string hash for the duplicate-name table. */
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Slot holding `name`, or the empty slot where it would go. */
+static size_t slot_of(const aqa_st_writer *w, const char *name) {
+    size_t mask = w->nslots - 1, k = (size_t)hash_name(name) & mask;
+    while (w->slots[k] && strcmp(w->entries[w->slots[k] - 1].name, name) != 0) k = (k + 1) & mask;
+    return k;
+}
+
+/* Makes room for one more name in the hash table; 0 on allocation failure. */
+static int grow_slots(aqa_st_writer *w) {
+    if (w->nslots > 2 * (size_t)(w->count + 1)) return 1;
+    size_t n = w->nslots ? 2 * w->nslots : 64;
+    int *old = w->slots;
+    size_t old_n = w->nslots;
+    w->slots = calloc(n, sizeof *w->slots);
+    if (!w->slots) {
+        w->slots = old;
+        return 0;
+    }
+    w->nslots = n;
+    for (size_t k = 0; k < old_n; k++)
+        if (old[k]) w->slots[slot_of(w, w->entries[old[k] - 1].name)] = old[k];
+    free(old);
+    return 1;
+}
 
 aqa_st_writer *aqa_st_writer_new(void) {
     aqa_st_writer *w = calloc(1, sizeof *w);
@@ -685,6 +719,7 @@ void aqa_st_writer_free(aqa_st_writer *w) {
         free(w->mvalues[i]);
     }
     free(w->entries);
+    free(w->slots);
     free(w->mkeys);
     free(w->mvalues);
     free(w);
@@ -718,9 +753,11 @@ static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
     size_t nbytes = (size_t)(numel * isz);
     if (nbytes && !data && !fill)
         return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: tensor '%s': NULL data", name);
-    for (int i = 0; i < w->count; i++)
-        if (strcmp(w->entries[i].name, name) == 0)
-            return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: tensor '%s' added twice", name);
+    if (!grow_slots(w))
+        return aqa_fail(AQA_ENOMEM, "aqa_st_writer_add: tensor '%s': out of memory", name);
+    size_t slot = slot_of(w, name);
+    if (w->slots[slot])
+        return aqa_fail(AQA_EINVAL, "aqa_st_writer_add: tensor '%s' added twice", name);
     if (w->count == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         wentry *e = realloc(w->entries, (size_t)cap * sizeof *e);
@@ -750,6 +787,7 @@ static aqa_status writer_add(aqa_st_writer *w, const char *name, aqa_st_dtype dt
     }
     if (ndim) memcpy(e.shape, shape, (size_t)ndim * sizeof *e.shape);
     w->entries[w->count++] = e;
+    w->slots[slot] = w->count;
     return AQA_OK;
 }
 
