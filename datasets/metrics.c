@@ -167,7 +167,11 @@ aqa_status aqa_aiou(const long *pred, const long *truth, size_t n, double d, aqa
         double iou;
         aqa_status st = aqa_segment_iou(pred[2 * i], pred[2 * i + 1], truth[2 * i], truth[2 * i + 1],
                                         mode, &iou);
-        if (st) return aqa_fail(st, "aqa_aiou: video %zu: %s", i, aqa_last_error());
+        if (st) {
+            char why[256]; /* copy: the message buffer cannot be both source and destination */
+            snprintf(why, sizeof why, "%s", aqa_last_error());
+            return aqa_fail(st, "aqa_aiou: video %zu: %s", i, why);
+        }
         if (iou >= d) hits++;
     }
     *aiou = (double)hits / (double)n;
