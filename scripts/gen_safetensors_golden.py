@@ -17,7 +17,9 @@ Outputs (tiny, a few KB):
                           meta KEY VALUE...
                       for each metadata entry (VALUE runs to the end of the line).
 The C test compares what it reads against golden_expected.txt, never against values computed by
-aqa itself.
+aqa itself.  Regenerating may reorder the metadata keys inside the header (the official writer
+keeps them in a Rust HashMap), so the bytes can differ between runs while the content is equal;
+the C test does not depend on that order.
 
 --check FILE loads FILE with the official library (the file the C test exports when run with
 AQA_ST_EXPORT=FILE) and verifies it holds exactly the golden tensors and metadata.
