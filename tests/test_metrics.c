@@ -325,6 +325,55 @@ static void test_npy_rejects(void) {
     }
 }
 
+/* Corrupted headers and sizes must give an error or a valid array, never a crash or an overread
+ * (run under ASan/valgrind to make this bite). */
+static void test_npy_fuzz(void) {
+    FILE *f = fopen(test_data_path("metrics/ties_small_pred_f8.npy"), "rb");
+    if (!f) {
+        SKIP("%.200s missing", test_data_path("metrics/ties_small_pred_f8.npy"));
+        return;
+    }
+    unsigned char orig[512];
+    size_t len = fread(orig, 1, sizeof orig, f);
+    fclose(f);
+    CHECK(len == 192);
+    uint64_t state = test_seed("npy fuzz") | 1;
+    char path[] = "/tmp/aqa_test_npyfuzz_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    int ok = 0, failed = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        unsigned char buf[512];
+        memcpy(buf, orig, len);
+        size_t n = len;
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17; /* xorshift64 */
+            size_t at = (size_t)(state % 128); /* the header lives in the first 128 bytes */
+            buf[at] = (unsigned char)(state >> 24);
+        }
+        if (iter % 5 == 0) n = (size_t)((state >> 40) % len); /* also truncate */
+        FILE *w = fopen(path, "wb");
+        if (!w) break;
+        fwrite(buf, 1, n, w);
+        fclose(w);
+        double *v = NULL;
+        size_t count = 0;
+        if (aqa_read_vector(path, &v, &count) == AQA_OK) {
+            ok++;
+            free(v);
+        } else {
+            failed++;
+            CHECK(aqa_last_error()[0] != '\0');
+        }
+    }
+    unlink(path);
+    CHECK_EQ_INT(ok + failed, 300);
+    CHECK(failed > 0);
+}
+
 /* Writes `text` to a fresh temporary file; returns its path (static buffer per slot). */
 static const char *temp_file(int slot, const char *text, size_t len) {
     static char paths[4][64];
@@ -489,7 +538,7 @@ static void test_evaluate_program(void) {
 }
 
 int main(void) {
-    (void)test_seed; (void)test_shared_path; /* testlib helpers this program does not need */
+    (void)test_shared_path; /* testlib helpers this program does not need */
     RUN(test_golden_scipy);
     RUN(test_rank_ties_by_hand);
     RUN(test_errors);
@@ -498,6 +547,7 @@ int main(void) {
     RUN(test_fisher_golden);
     RUN(test_npy_read);
     RUN(test_npy_rejects);
+    RUN(test_npy_fuzz);
     RUN(test_text_vectors);
     RUN(test_npy_write_roundtrip);
     RUN(test_evaluate_files);
