@@ -81,7 +81,7 @@ aqa_status aqa_score_metrics_compute(const double *pred, const double *truth, si
                                      aqa_score_metrics *out);
 
 /* Reads a vector of numbers from `path`: a .npy file (detected by its magic bytes; 1-D, or 2-D
- * with one dimension 1; dtypes '<f8', '<f4', '<i8') or a text file with one number per line
+ * with one dimension 1; dtypes '<f8', '<f4', '<i8', '<i4') or a text file with one number per line
  * (blank lines and lines starting with '#' are skipped).  *out is malloc'ed (free() it); n >= 1
  * values or AQA_EFORMAT.  Errors name the file and, for text, the line. */
 aqa_status aqa_read_vector(const char *path, double **out, size_t *n);
