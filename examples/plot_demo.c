@@ -1,0 +1,116 @@
+/* plot_demo.c: draws the two kinds of figure examples/evaluate writes, from made-up data:
+ *   fig4_demo.png     per-video frame-level boundary probabilities with true and predicted stage
+ *                     boundaries and true/predicted scores (the paper's Fig. 4), one panel a video;
+ *   scatter_demo.png  predicted against true scores with the y = x diagonal.
+ *
+ * Usage: examples/plot_demo [OUTDIR]   (default: the current folder) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "datasets/canvas.h"
+#include "datasets/image.h"
+#include "datasets/plot.h"
+
+/* Small deterministic generator for the made-up data. */
+static double uniform(unsigned long long *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+static double gaussian(unsigned long long *s) {
+    double u = uniform(s) + 1e-12, v = uniform(s);
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+#define FRAMES 96
+
+static int fig4(const char *path) {
+    const int panels = 3, pw = 1000, ph = 250;
+    aqa_image *fig = aqa_image_new(pw, panels * ph);
+    if (!fig) return 1;
+    unsigned long long seed = 7;
+    const char *names[3] = {"01_12", "03_40", "17_05"};
+    const aqa_rgb blue = aqa_rgb_make(31, 119, 180), green = aqa_rgb_make(44, 160, 44),
+                  red = aqa_rgb_make(214, 39, 40);
+    for (int v = 0; v < panels; v++) {
+        /* two true boundaries (take-off -> flight, flight -> entry), a predicted pair near them */
+        double tb[2] = {20 + 10 * uniform(&seed), 62 + 12 * uniform(&seed)};
+        double pb[2] = {tb[0] + 3 * gaussian(&seed), tb[1] + 3 * gaussian(&seed)};
+        double prob[FRAMES];
+        for (int t = 0; t < FRAMES; t++) {
+            double a = exp(-0.5 * pow((t - pb[0]) / 2.5, 2)), b = exp(-0.5 * pow((t - pb[1]) / 2.5, 2));
+            double x = 0.95 * fmax(a, b) + 0.04 * fabs(gaussian(&seed));
+            prob[t] = x > 1 ? 1 : x;
+        }
+        double truth = 60 + 35 * uniform(&seed), pred = truth + 4 * gaussian(&seed);
+        char title[160];
+        snprintf(title, sizeof title, "Video %s   true score %.2f   predicted %.2f", names[v], truth, pred);
+        aqa_plot *p = aqa_plot_new();
+        aqa_plot_title(p, title);
+        aqa_plot_xlabel(p, "frame");
+        aqa_plot_ylabel(p, "boundary prob.");
+        aqa_plot_xlim(p, 0, FRAMES - 1);
+        aqa_plot_ylim(p, 0, 1.05);
+        aqa_plot_legend(p, AQA_LEGEND_OUTSIDE_RIGHT);
+        aqa_plot_line(p, NULL, prob, FRAMES, blue, 2, "boundary probability");
+        for (int k = 0; k < 2; k++) {
+            aqa_plot_vline(p, tb[k], green, 2, 1, "true boundary");
+            aqa_plot_vline(p, pb[k], red, 2, 0, "predicted boundary");
+        }
+        aqa_plot_text(p, 2, 1.0, "take-off", aqa_rgb_make(90, 90, 90));
+        aqa_plot_text(p, (tb[0] + tb[1]) / 2 - 8, 1.0, "flight", aqa_rgb_make(90, 90, 90));
+        aqa_plot_text(p, tb[1] + 6, 1.0, "entry", aqa_rgb_make(90, 90, 90));
+        aqa_status st = aqa_plot_draw(p, fig, 0, v * ph, pw, ph);
+        aqa_plot_free(p);
+        if (st != AQA_OK) {
+            fprintf(stderr, "plot_demo: %s\n", aqa_last_error());
+            aqa_image_free(fig);
+            return 1;
+        }
+    }
+    aqa_status st = aqa_image_save_png(fig, path);
+    aqa_image_free(fig);
+    if (st != AQA_OK) {
+        fprintf(stderr, "plot_demo: %s\n", aqa_last_error());
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+static int scatter(const char *path) {
+    enum { N = 120 };
+    double t[N], pr[N];
+    unsigned long long seed = 11;
+    for (int i = 0; i < N; i++) {
+        t[i] = 40 + 60 * uniform(&seed);
+        pr[i] = t[i] + 5 * gaussian(&seed);
+    }
+    aqa_plot *p = aqa_plot_new();
+    aqa_plot_title(p, "Predicted vs true score (rho = 0.93)");
+    aqa_plot_xlabel(p, "true score");
+    aqa_plot_ylabel(p, "predicted score");
+    aqa_plot_xlim(p, 35, 105);
+    aqa_plot_ylim(p, 35, 105);
+    double d[2] = {35, 105};
+    aqa_plot_line(p, d, d, 2, aqa_rgb_make(150, 150, 150), 1.5, "y = x");
+    aqa_plot_scatter(p, t, pr, N, aqa_rgb_make(31, 119, 180), 3, "test videos");
+    aqa_plot_legend(p, AQA_LEGEND_UPPER_LEFT);
+    aqa_status st = aqa_plot_save_png(p, 560, 520, path);
+    aqa_plot_free(p);
+    if (st != AQA_OK) {
+        fprintf(stderr, "plot_demo: %s\n", aqa_last_error());
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/fig4_demo.png", dir);
+    snprintf(b, sizeof b, "%s/scatter_demo.png", dir);
+    return fig4(a) || scatter(b);
+}
