@@ -12,3 +12,4 @@ check_PROGRAMS += tests/test_metrics tests/test_fina
 tests_test_metrics_SOURCES = tests/test_metrics.c
 tests_test_fina_SOURCES = tests/test_fina.c
 include datasets/image.mk
+include datasets/annotations.mk

@@ -1,0 +1,200 @@
+/* ann_finediving.c: FineDiving annotations (Xu et al., CVPR 2022), and the same layout written by
+ * aqa's synthetic diving generator.
+ *
+ * FineDiving_fine-grained_annotation.pkl: dict (video: str, instance: int) -> {'action_type',
+ *   'dive_score', 'difficulty', 'steps_transit_frames' (int64 array), 'frames_labels' (int64 array,
+ *   one sub-action id per frame from start_frame), 'sub-action_types' ({id: name})};
+ * FineDiving_coarse_annotation.pkl: same keys -> {'action_type', 'start_frame', 'end_frame',
+ *   'dive_score', 'difficulty', 'judge_scores' (list of 3, 5 or 7)};
+ * train_split.pkl / test_split.pkl: lists of keys;
+ * Sub_action_Types_Table.pkl (optional): dict id -> name.
+ * Samples follow the fine-grained file's order; key "video/instance".  score and difficulty come
+ * from the fine-grained file (TSA regresses that dive_score), frames and judges from the coarse. */
+#include "datasets/annotations-impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABEL_ID 4095 /* sub-action ids are small (1..42 in FineDiving) */
+
+/* (str, int) key -> "video/instance" in buf; -1 when the key has another shape. */
+static int key_string(const aqa_pyobj *k, char *buf, size_t n, const char **video, int64_t *inst) {
+    const aqa_pyobj *v, *i;
+    if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2) return -1;
+    v = k->u.seq.items[0];
+    i = k->u.seq.items[1];
+    if (v->type != AQA_PY_STR || i->type != AQA_PY_INT || !v->u.str.len || v->u.str.len > 200 ||
+        memchr(v->u.str.ptr, 0, v->u.str.len) || memchr(v->u.str.ptr, '/', v->u.str.len))
+        return -1;
+    snprintf(buf, n, "%s/%lld", v->u.str.ptr, (long long)i->u.i);
+    if (video) *video = v->u.str.ptr;
+    if (inst) *inst = i->u.i;
+    return 0;
+}
+
+/* Records id -> name in the manifest's label table (the first name seen for an id wins). */
+static aqa_status add_label(aqa_ann_manifest *m, const char *file, const char *key, const aqa_pyobj *id,
+                            const aqa_pyobj *name) {
+    int64_t i;
+    if (id->type != AQA_PY_INT || id->u.i < 0 || id->u.i > MAX_LABEL_ID || name->type != AQA_PY_STR)
+        return aqa_fail(AQA_EFORMAT, "%s: %s: sub-action types must map ids 0..%d to names", file, key,
+                        MAX_LABEL_ID);
+    i = id->u.i;
+    if ((size_t)i >= m->n_label_names) {
+        char **nl = realloc(m->label_names, (size_t)(i + 1) * sizeof *nl);
+        if (!nl) return aqa_fail(AQA_ENOMEM, "%s: out of memory", file);
+        memset(nl + m->n_label_names, 0, ((size_t)(i + 1) - m->n_label_names) * sizeof *nl);
+        m->label_names = nl;
+        m->n_label_names = (size_t)(i + 1);
+    }
+    if (!m->label_names[i] && !(m->label_names[i] = ann_strdup(name->u.str.ptr))) return AQA_ENOMEM;
+    return AQA_OK;
+}
+
+static aqa_status read_dive(aqa_ann_manifest *m, const char *fpath, const char *cpath, const aqa_pyobj *coarse,
+                            const aqa_pyobj *k, const aqa_pyobj *fine, size_t entry) {
+    char key[256];
+    const char *video;
+    int64_t inst;
+    const aqa_pyobj *crec, *types;
+    aqa_ann_sample *s;
+    size_t i;
+    if (key_string(k, key, sizeof key, &video, &inst))
+        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a (video name, instance) pair", fpath, entry);
+    if (!(s = ann_add_sample(m))) return AQA_ENOMEM;
+    if (!(s->key = ann_strdup(key)) || !(s->video = ann_strdup(video))) return AQA_ENOMEM;
+    s->instance = inst;
+    if (ann_get_str(fpath, key, fine, "action_type", s->dive_number, sizeof s->dive_number) ||
+        ann_get_double(fpath, key, fine, "dive_score", &s->score) ||
+        ann_get_double(fpath, key, fine, "difficulty", &s->difficulty))
+        return AQA_EFORMAT;
+    if (!(s->frame_labels = ann_get_i64s(fpath, key, fine, "frames_labels", &s->n_frame_labels)) ||
+        !(s->transit_frames = ann_get_i64s(fpath, key, fine, "steps_transit_frames", &s->n_transit)))
+        return AQA_EFORMAT;
+    if (!s->n_frame_labels) return aqa_fail(AQA_EFORMAT, "%s: sample %s: 'frames_labels' is empty", fpath, key);
+    for (i = 0; i < s->n_transit; i++)
+        if (s->transit_frames[i] < -1 || s->transit_frames[i] >= (int64_t)s->n_frame_labels)
+            return aqa_fail(AQA_EFORMAT, "%s: sample %s: steps_transit_frames[%zu] = %lld outside -1..%zu", fpath,
+                            key, i, (long long)s->transit_frames[i], s->n_frame_labels - 1);
+    types = aqa_pydict_get_str(fine, "sub-action_types");
+    if (types) {
+        if (types->type != AQA_PY_DICT)
+            return aqa_fail(AQA_EFORMAT, "%s: sample %s: 'sub-action_types' is a %s, expected a dict", fpath, key,
+                            aqa_pytype_name(types->type));
+        for (i = 0; i < types->u.dict.len; i++)
+            if (add_label(m, fpath, key, types->u.dict.keys[i], types->u.dict.values[i])) return AQA_EFORMAT;
+    }
+    crec = aqa_pydict_get(coarse, k);
+    if (!crec) return aqa_fail(AQA_EFORMAT, "%s: dive %s (in the fine-grained file) is missing", cpath, key);
+    if (ann_get_int(cpath, key, crec, "start_frame", &s->start_frame) ||
+        ann_get_int(cpath, key, crec, "end_frame", &s->end_frame) ||
+        ann_get_doubles(cpath, key, crec, "judge_scores", s->judges, AQA_ANN_MAX_JUDGES, &s->n_judges))
+        return AQA_EFORMAT;
+    if (s->end_frame < s->start_frame)
+        return aqa_fail(AQA_EFORMAT, "%s: sample %s: end_frame %lld < start_frame %lld", cpath, key,
+                        (long long)s->end_frame, (long long)s->start_frame);
+    return AQA_OK;
+}
+
+static aqa_status read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name) {
+    char *path = NULL, key[256];
+    aqa_pyobj *l = ann_load_pickle(dir, fname, &path);
+    size_t *idx = NULL, i;
+    aqa_status st;
+    if (!l) {
+        free(path);
+        return aqa_last_status();
+    }
+    if (l->type != AQA_PY_LIST && l->type != AQA_PY_TUPLE) {
+        st = aqa_fail(AQA_EFORMAT, "%s: expected a list of (video, instance) keys, got a %s", path,
+                      aqa_pytype_name(l->type));
+        goto done;
+    }
+    idx = malloc((l->u.seq.len ? l->u.seq.len : 1) * sizeof *idx);
+    if (!idx) {
+        st = aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (i = 0; i < l->u.seq.len; i++) {
+        long at;
+        if (key_string(l->u.seq.items[i], key, sizeof key, NULL, NULL)) {
+            st = aqa_fail(AQA_EFORMAT, "%s: entry %zu is not a (video name, instance) pair", path, i);
+            goto done;
+        }
+        if ((at = ann_lookup(m, key)) < 0) {
+            st = aqa_fail(AQA_EFORMAT, "%s: key %s is not in the annotations", path, key);
+            goto done;
+        }
+        idx[i] = (size_t)at;
+    }
+    st = ann_add_split(m, name, idx, l->u.seq.len);
+    idx = NULL;
+done:
+    free(idx);
+    free(path);
+    aqa_pyobj_free(l);
+    return st;
+}
+
+/* Optional Sub_action_Types_Table.pkl: adds names for ids no dive listed. */
+static aqa_status read_types_table(aqa_ann_manifest *m, const char *dir) {
+    char *path = ann_path(dir, "Sub_action_Types_Table.pkl");
+    FILE *f;
+    aqa_pyobj *t;
+    size_t i;
+    aqa_status st = AQA_OK;
+    if (!path) return AQA_ENOMEM;
+    f = fopen(path, "rb");
+    if (!f) { /* optional file */
+        free(path);
+        return AQA_OK;
+    }
+    fclose(f);
+    t = aqa_pickle_load(path);
+    if (!t) {
+        free(path);
+        return aqa_last_status();
+    }
+    if (t->type != AQA_PY_DICT) st = aqa_fail(AQA_EFORMAT, "%s: expected a dict id -> name", path);
+    for (i = 0; !st && i < t->u.dict.len; i++) st = add_label(m, path, "table", t->u.dict.keys[i], t->u.dict.values[i]);
+    aqa_pyobj_free(t);
+    free(path);
+    return st;
+}
+
+aqa_ann_manifest *aqa_ann_load_finediving(const char *dir) {
+    char *fpath = NULL, *cpath = NULL;
+    aqa_pyobj *fine = NULL, *coarse = NULL;
+    aqa_ann_manifest *m = NULL;
+    size_t i;
+    if (!dir) return aqa_fail_null("aqa_ann_load_finediving: dir is NULL");
+    if (!(fine = ann_load_pickle(dir, "FineDiving_fine-grained_annotation.pkl", &fpath))) goto fail;
+    if (!(coarse = ann_load_pickle(dir, "FineDiving_coarse_annotation.pkl", &cpath))) goto fail;
+    if (!(m = ann_new(AQA_ANN_FINEDIVING))) goto fail;
+    if (fine->type != AQA_PY_DICT) {
+        aqa_fail(AQA_EFORMAT, "%s: expected a dict of dives, got a %s", fpath, aqa_pytype_name(fine->type));
+        goto fail;
+    }
+    if (coarse->type != AQA_PY_DICT) {
+        aqa_fail(AQA_EFORMAT, "%s: expected a dict of dives, got a %s", cpath, aqa_pytype_name(coarse->type));
+        goto fail;
+    }
+    for (i = 0; i < fine->u.dict.len; i++)
+        if (read_dive(m, fpath, cpath, coarse, fine->u.dict.keys[i], fine->u.dict.values[i], i)) goto fail;
+    if (ann_build_index(m, fpath) || read_split(m, dir, "train_split.pkl", "train") ||
+        read_split(m, dir, "test_split.pkl", "test") || read_types_table(m, dir))
+        goto fail;
+    free(fpath);
+    free(cpath);
+    aqa_pyobj_free(fine);
+    aqa_pyobj_free(coarse);
+    return m;
+fail:
+    free(fpath);
+    free(cpath);
+    aqa_pyobj_free(fine);
+    aqa_pyobj_free(coarse);
+    aqa_ann_free(m);
+    return NULL;
+}

@@ -1,0 +1,123 @@
+/* ann_mtl_aqa.c: MTL-AQA annotations (Parmar & Morris, CVPR 2019).
+ *
+ * final_annotations_dict_with_dive_number.pkl: dict (video: int, dive: int) -> {'start_frame',
+ * 'end_frame', 'difficulty', 'final_score', 'judge_scores' (numpy f8[7]), 'dive_number' ('407C'),
+ * ...}; train_split_0.pkl / test_split_0.pkl: lists of such keys.  Sample key "VV_D" ("01_12"),
+ * video folder "VV" (two digits, as the frame folders are named). */
+#include "datasets/annotations-impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* (int, int) tuple key -> its two ints; -1 when the key has another shape. */
+static int int_pair(const aqa_pyobj *k, int64_t *a, int64_t *b) {
+    if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2 || k->u.seq.items[0]->type != AQA_PY_INT ||
+        k->u.seq.items[1]->type != AQA_PY_INT)
+        return -1;
+    *a = k->u.seq.items[0]->u.i;
+    *b = k->u.seq.items[1]->u.i;
+    return 0;
+}
+
+static aqa_status read_sample(aqa_ann_manifest *m, const char *file, const aqa_pyobj *k, const aqa_pyobj *rec,
+                              size_t entry) {
+    int64_t vid, dive;
+    char key[64], vname[32];
+    aqa_ann_sample *s;
+    if (int_pair(k, &vid, &dive) || vid < 0 || vid > 999999 || dive < 0 || dive > 999999)
+        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a (video, dive) pair of small ints", file, entry);
+    snprintf(vname, sizeof vname, "%02d", (int)vid);
+    snprintf(key, sizeof key, "%02d_%d", (int)vid, (int)dive);
+    if (!(s = ann_add_sample(m))) return AQA_ENOMEM;
+    if (!(s->key = ann_strdup(key)) || !(s->video = ann_strdup(vname))) return AQA_ENOMEM;
+    s->instance = dive;
+    if (ann_get_int(file, key, rec, "start_frame", &s->start_frame) ||
+        ann_get_int(file, key, rec, "end_frame", &s->end_frame) ||
+        ann_get_double(file, key, rec, "final_score", &s->score) ||
+        ann_get_double(file, key, rec, "difficulty", &s->difficulty) ||
+        ann_get_doubles(file, key, rec, "judge_scores", s->judges, AQA_ANN_MAX_JUDGES, &s->n_judges) ||
+        ann_get_str(file, key, rec, "dive_number", s->dive_number, sizeof s->dive_number))
+        return AQA_EFORMAT;
+    if (s->end_frame < s->start_frame)
+        return aqa_fail(AQA_EFORMAT, "%s: sample %s: end_frame %lld < start_frame %lld", file, key,
+                        (long long)s->end_frame, (long long)s->start_frame);
+    return AQA_OK;
+}
+
+/* Reads a split file (list of (video, dive) keys) into a split named `name`. */
+static aqa_status read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name) {
+    char *path = NULL;
+    aqa_pyobj *l = ann_load_pickle(dir, fname, &path);
+    size_t *idx = NULL, i;
+    aqa_status st = AQA_OK;
+    if (!l) {
+        free(path);
+        return aqa_last_status();
+    }
+    if (l->type != AQA_PY_LIST && l->type != AQA_PY_TUPLE) {
+        st = aqa_fail(AQA_EFORMAT, "%s: expected a list of (video, dive) keys, got a %s", path,
+                      aqa_pytype_name(l->type));
+        goto done;
+    }
+    idx = malloc((l->u.seq.len ? l->u.seq.len : 1) * sizeof *idx);
+    if (!idx) {
+        st = aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (i = 0; i < l->u.seq.len; i++) {
+        int64_t a, b;
+        char key[64];
+        long at;
+        if (int_pair(l->u.seq.items[i], &a, &b) || a < 0 || a > 999999 || b < 0 || b > 999999) {
+            st = aqa_fail(AQA_EFORMAT, "%s: entry %zu is not a (video, dive) pair of small ints", path, i);
+            goto done;
+        }
+        snprintf(key, sizeof key, "%02d_%d", (int)a, (int)b);
+        at = ann_lookup(m, key);
+        if (at < 0) {
+            st = aqa_fail(AQA_EFORMAT, "%s: key (%d, %d) is not in the annotations", path, (int)a, (int)b);
+            goto done;
+        }
+        idx[i] = (size_t)at;
+    }
+    st = ann_add_split(m, name, idx, l->u.seq.len);
+    idx = NULL;
+done:
+    free(idx);
+    free(path);
+    aqa_pyobj_free(l);
+    return st;
+}
+
+aqa_ann_manifest *aqa_ann_load_mtl_aqa(const char *dir) {
+    char *path = NULL;
+    aqa_pyobj *d;
+    aqa_ann_manifest *m;
+    size_t i;
+    if (!dir) return aqa_fail_null("aqa_ann_load_mtl_aqa: dir is NULL");
+    d = ann_load_pickle(dir, "final_annotations_dict_with_dive_number.pkl", &path);
+    if (!d) {
+        free(path);
+        return NULL;
+    }
+    m = ann_new(AQA_ANN_MTL_AQA);
+    if (!m) goto fail;
+    if (d->type != AQA_PY_DICT) {
+        aqa_fail(AQA_EFORMAT, "%s: expected a dict of dives, got a %s", path, aqa_pytype_name(d->type));
+        goto fail;
+    }
+    for (i = 0; i < d->u.dict.len; i++)
+        if (read_sample(m, path, d->u.dict.keys[i], d->u.dict.values[i], i)) goto fail;
+    if (ann_build_index(m, path)) goto fail;
+    if (read_split(m, dir, "train_split_0.pkl", "train") || read_split(m, dir, "test_split_0.pkl", "test"))
+        goto fail;
+    free(path);
+    aqa_pyobj_free(d);
+    return m;
+fail:
+    free(path);
+    aqa_pyobj_free(d);
+    aqa_ann_free(m);
+    return NULL;
+}
