@@ -23,7 +23,7 @@ static int test_case_skipped;  /* the running test case called SKIP */
 static int test_total_failed;  /* test cases that failed in this program */
 static char test_skip_reason[256];
 
-static void test_fail_at(const char *file, int line, const char *fmt, ...) {
+__attribute__((unused)) static void test_fail_at(const char *file, int line, const char *fmt, ...) {
     va_list ap;
     if (test_case_failed < 5) { /* the first few details are enough to diagnose */
         fprintf(stdout, "    %s:%d: ", file, line);
@@ -65,7 +65,7 @@ static void test_fail_at(const char *file, int line, const char *fmt, ...) {
 #define SKIP(...) \
     do { test_case_skipped = 1; snprintf(test_skip_reason, sizeof test_skip_reason, __VA_ARGS__); } while (0)
 
-static void test_run_case(const char *name, void (*fn)(void)) {
+__attribute__((unused)) static void test_run_case(const char *name, void (*fn)(void)) {
     test_case_failed = 0;
     test_case_skipped = 0;
     fflush(stdout);
@@ -82,11 +82,11 @@ static void test_run_case(const char *name, void (*fn)(void)) {
 }
 #define RUN(fn) test_run_case(#fn, fn)
 
-static int test_finish(void) { return test_total_failed ? 1 : 0; }
+__attribute__((unused)) static int test_finish(void) { return test_total_failed ? 1 : 0; }
 
 /* Path of a file under tests/data (run.sh exports AQA_TEST_DATA; the default suits running a
  * test program from the build folder of an in-tree build). */
-static const char *test_data_path(const char *name) {
+__attribute__((unused)) static const char *test_data_path(const char *name) {
     static char buf[4096];
     const char *dir = getenv("AQA_TEST_DATA");
     snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "tests/data", name);
@@ -94,7 +94,7 @@ static const char *test_data_path(const char *name) {
 }
 
 /* Path of a file under the read-only ../shared/data folder (NULL-safe: tests skip when absent). */
-static const char *test_shared_path(const char *name) {
+__attribute__((unused)) static const char *test_shared_path(const char *name) {
     static char buf[4096];
     const char *dir = getenv("AQA_SHARED_DATA");
     snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "../shared/data", name);
@@ -102,7 +102,7 @@ static const char *test_shared_path(const char *name) {
 }
 
 /* Seed for randomised tests: AQA_TEST_SEED overrides; always printed so a failure can be rerun. */
-static uint64_t test_seed(const char *what) {
+__attribute__((unused)) static uint64_t test_seed(const char *what) {
     const char *s = getenv("AQA_TEST_SEED");
     uint64_t seed = s ? strtoull(s, NULL, 10) : 1234;
     printf("    seed %llu (%s)\n", (unsigned long long)seed, what);

@@ -1,0 +1,184 @@
+/* test_autograd.c: the backward engine (ordering, accumulation, broadcasting, graph freeing,
+ * no-grad), the gradients of view ops, lifetime of graphs, and gradcheck itself (including that
+ * it catches a wrong backward). */
+#include <math.h>
+
+#include "aqa.h"
+#include "tests/testlib.h"
+
+static aqa_tensor *vec(const double *v, int64_t n) { return aqa_from_data(v, 1, &n, AQA_F64); }
+
+static void test_chain_rule_values(void) {
+    aqa_scope_begin();
+    /* y = sum((a * b + a)^2): dy/da = 2(ab + a)(b + 1), dy/db = 2(ab + a) a */
+    aqa_tensor *a = aqa_requires_grad(vec((double[]){1, 2, -3}, 3), true);
+    aqa_tensor *b = aqa_requires_grad(vec((double[]){0.5, -1, 2}, 3), true);
+    aqa_tensor *y = aqa_sum_all(aqa_square(aqa_add(aqa_mul(a, b), a)));
+    CHECK(aqa_backward(y, NULL, false) == AQA_OK);
+    double av[3] = {1, 2, -3}, bv[3] = {0.5, -1, 2};
+    for (int i = 0; i < 3; i++) {
+        double inner = av[i] * bv[i] + av[i];
+        CHECK_NEAR(aqa_get(a->grad, (int64_t[]){i}), 2 * inner * (bv[i] + 1), 1e-12);
+        CHECK_NEAR(aqa_get(b->grad, (int64_t[]){i}), 2 * inner * av[i], 1e-12);
+    }
+    aqa_scope_end();
+}
+
+static void test_shared_input_accumulates(void) {
+    aqa_scope_begin();
+    /* x used by two branches: y = sum(x*x) + sum(3x) -> 2x + 3 */
+    aqa_tensor *x = aqa_requires_grad(vec((double[]){1, -2}, 2), true);
+    aqa_tensor *y = aqa_add(aqa_sum_all(aqa_mul(x, x)), aqa_sum_all(aqa_mul_scalar(x, 3)));
+    CHECK(aqa_backward(y, NULL, true) == AQA_OK);
+    CHECK_NEAR(aqa_get(x->grad, (int64_t[]){0}), 5, 1e-12);
+    CHECK_NEAR(aqa_get(x->grad, (int64_t[]){1}), -1, 1e-12);
+    /* a second backward over the retained graph accumulates into .grad */
+    CHECK(aqa_backward(y, NULL, false) == AQA_OK);
+    CHECK_NEAR(aqa_get(x->grad, (int64_t[]){0}), 10, 1e-12);
+    /* a third fails: the graph was freed */
+    CHECK(aqa_backward(y, NULL, false) == AQA_ESTATE);
+    CHECK(strstr(aqa_last_error(), "retain_graph") != NULL);
+    aqa_zero_grad(x);
+    CHECK(x->grad == NULL);
+    aqa_scope_end();
+}
+
+static void test_broadcast_gradient_reduced(void) {
+    aqa_scope_begin();
+    aqa_tensor *a = aqa_requires_grad(aqa_ones(AQA_SHAPE(2, 3), AQA_F64), true);
+    aqa_tensor *b = aqa_requires_grad(aqa_ones(AQA_SHAPE(3), AQA_F64), true);
+    aqa_tensor *c = aqa_requires_grad(aqa_ones(AQA_SHAPE(2, 1), AQA_F64), true);
+    aqa_tensor *y = aqa_sum_all(aqa_mul(aqa_add(a, b), c));
+    CHECK(aqa_backward(y, NULL, false) == AQA_OK);
+    CHECK_EQ_INT(b->grad->ndim, 1);
+    CHECK_NEAR(aqa_get(b->grad, (int64_t[]){1}), 2, 1e-12);
+    CHECK_EQ_INT(c->grad->shape[1], 1);
+    CHECK_NEAR(aqa_get(c->grad, (int64_t[]){1, 0}), 6, 1e-12);
+    aqa_scope_end();
+}
+
+static void test_no_grad_and_detach(void) {
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_ones(AQA_SHAPE(3), AQA_F32), true);
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_tensor *y = aqa_mul(x, x);
+    aqa_set_grad_enabled(prev);
+    CHECK(y->grad_fn == NULL);
+    CHECK(!y->requires_grad);
+    CHECK(aqa_backward(aqa_sum_all(y), NULL, false) == AQA_ESTATE);
+    aqa_tensor *z = aqa_mul(x, x);
+    CHECK(z->grad_fn != NULL);
+    aqa_tensor *d = aqa_detach(z);
+    CHECK(d->grad_fn == NULL && !d->requires_grad && d->storage == z->storage);
+    CHECK(aqa_requires_grad(z, true) == NULL); /* non-leaf */
+    CHECK(aqa_requires_grad(aqa_arange(0, 3, 1, AQA_I64), true) == NULL);
+    aqa_scope_end();
+}
+
+static void test_backward_with_grad_output(void) {
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(vec((double[]){1, 2, 3}, 3), true);
+    aqa_tensor *y = aqa_mul_scalar(x, 2);
+    CHECK(aqa_backward(y, NULL, false) == AQA_EINVAL); /* non-scalar needs grad_y */
+    aqa_tensor *g = vec((double[]){1, 10, 100}, 3);
+    CHECK(aqa_backward(y, g, false) == AQA_OK);
+    CHECK_NEAR(aqa_get(x->grad, (int64_t[]){2}), 200, 1e-12);
+    aqa_scope_end();
+}
+
+/* ---- view gradients through gradcheck ---- */
+
+static aqa_tensor *fn_views(aqa_tensor *const *in, int n, void *user) {
+    aqa_tensor *x = in[0]; /* [3, 4] */
+    aqa_tensor *t = aqa_transpose(x, 0, 1);                            /* [4, 3] */
+    aqa_tensor *s = aqa_slice(t, 0, 1, 4, 2);                          /* rows 1, 3 */
+    aqa_tensor *r = aqa_reshape(s, AQA_SHAPE(3, 2));                   /* copies */
+    aqa_tensor *e = aqa_expand(aqa_unsqueeze(aqa_select(x, 1, -1), 0), AQA_SHAPE(2, 3)); /* col 3 */
+    aqa_tensor *p = aqa_permute(aqa_view(aqa_narrow(x, 0, 1, 2), AQA_SHAPE(2, 2, 2)), (int[]){2, 0, 1});
+    aqa_tensor *f = aqa_flatten(aqa_squeeze(aqa_unsqueeze(p, 1), 1), 0, -1);
+    return aqa_add(aqa_sum_all(aqa_mul(aqa_transpose(r, 0, 1), e)), aqa_sum_all(aqa_square(f)));
+}
+
+static void test_gradcheck_views(void) {
+    aqa_scope_begin();
+    aqa_manual_seed(test_seed("views"));
+    aqa_tensor *x = aqa_requires_grad(aqa_randn(AQA_SHAPE(3, 4), AQA_F64, NULL), true);
+    aqa_gradcheck_result r = aqa_gradcheck(fn_views, &x, 1, NULL, 1e-6, 1e-8, 1e-6);
+    CHECK_MSG(r.ok, "%s", r.message);
+    aqa_scope_end();
+}
+
+/* ---- gradcheck must catch a wrong backward ---- */
+
+static void wrong_square_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
+    grad_in[0] = aqa_mul(g, n->saved[0]); /* should be 2 * x * g */
+}
+
+static aqa_tensor *wrong_square(aqa_tensor *x) {
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_tensor *out = aqa_mul(x, x);
+    aqa_set_grad_enabled(prev);
+    aqa_node *n = aqa_node_record("wrong_square", wrong_square_backward, 1, &x, out);
+    if (n) aqa_node_save(n, x);
+    return out;
+}
+
+static aqa_tensor *fn_wrong(aqa_tensor *const *in, int n, void *user) { return wrong_square(in[0]); }
+
+static void test_gradcheck_catches_wrong_backward(void) {
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(vec((double[]){0.5, -1.5, 2}, 3), true);
+    aqa_gradcheck_result r = aqa_gradcheck(fn_wrong, &x, 1, NULL, 1e-6, 1e-8, 1e-6);
+    CHECK(!r.ok);
+    CHECK_EQ_INT(r.input, 0);
+    CHECK_EQ_INT(r.index, 2); /* the largest |x| has the largest error */
+    CHECK_NEAR(r.numerical, 2 * r.analytical, 1e-5 * fabs(r.numerical) + 1e-6);
+    CHECK(strstr(r.message, "element 2") != NULL);
+    aqa_scope_end();
+}
+
+static void test_graph_lifetime_no_leaks(void) {
+    int64_t before = aqa_live_tensors(), storages = aqa_live_storages();
+    aqa_tensor *w = aqa_requires_grad(aqa_ones(AQA_SHAPE(4, 4), AQA_F32), true);
+    for (int step = 0; step < 3; step++) {
+        aqa_scope_begin();
+        aqa_tensor *x = aqa_rand(AQA_SHAPE(4, 4), AQA_F32, NULL);
+        aqa_tensor *loss = aqa_sum_all(aqa_tanh(aqa_mul(x, w)));
+        CHECK(aqa_backward(loss, NULL, false) == AQA_OK);
+        aqa_scope_end();
+    }
+    CHECK(w->grad != NULL);
+    aqa_tensor_free(w); /* frees its .grad too */
+    CHECK_EQ_INT(aqa_live_tensors(), before);
+    CHECK_EQ_INT(aqa_live_storages(), storages);
+}
+
+static void test_long_chain_frees_iteratively(void) {
+    /* 100k nodes: freeing must not recurse per node */
+    int64_t before = aqa_live_tensors();
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_ones(AQA_SHAPE(1), AQA_F32), true);
+    aqa_tensor *y = x;
+    for (int i = 0; i < 100000; i++) {
+        aqa_tensor *next = aqa_add_scalar(y, 1e-6);
+        if (y != x) aqa_tensor_free(y); /* only the graph keeps the chain */
+        y = next;
+    }
+    CHECK(aqa_backward(y, NULL, false) == AQA_OK);
+    CHECK_NEAR(aqa_get(x->grad, (int64_t[]){0}), 1, 0);
+    aqa_scope_end();
+    CHECK_EQ_INT(aqa_live_tensors(), before);
+}
+
+int main(void) {
+    RUN(test_chain_rule_values);
+    RUN(test_shared_input_accumulates);
+    RUN(test_broadcast_gradient_reduced);
+    RUN(test_no_grad_and_detach);
+    RUN(test_backward_with_grad_output);
+    RUN(test_gradcheck_views);
+    RUN(test_gradcheck_catches_wrong_backward);
+    RUN(test_graph_lifetime_no_leaks);
+    RUN(test_long_chain_frees_iteratively);
+    return test_finish();
+}

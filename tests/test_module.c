@@ -1,0 +1,140 @@
+/* test_module.c: the module tree (dotted names as PyTorch's state_dict), modes, freezing,
+ * counting, and saving/loading weights with strict and non-strict matching. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "aqa.h"
+#include "nn/module.h"
+#include "nn/tensor_file.h"
+#include "tests/testlib.h"
+
+/* A toy two-level model: {w, b(buffer), blocks.0.{weight}, blocks.1.{weight, bias=None}} */
+typedef struct {
+    aqa_module base;
+    aqa_tensor *w;
+} toy;
+
+static toy *toy_new(int64_t width) {
+    toy *m = aqa_module_new(sizeof *m, "Toy", NULL, "", NULL);
+    m->w = aqa_module_param(&m->base, "w", aqa_ones(AQA_SHAPE(width), AQA_F32));
+    aqa_module_buffer(&m->base, "running", aqa_zeros(AQA_SHAPE(2), AQA_F32));
+    aqa_module *blocks = aqa_module_container(&m->base, "blocks");
+    for (int i = 0; i < 2; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "%d", i);
+        aqa_module *b = aqa_module_new(sizeof(aqa_module), "Block", blocks, name, NULL);
+        aqa_module_param(b, "weight", aqa_full(AQA_SHAPE(2, 3), i + 1, AQA_F32));
+        if (i == 1) aqa_module_param(b, "bias", NULL); /* absent, like bias=False */
+    }
+    return m;
+}
+
+static void test_names_and_counts(void) {
+    aqa_scope_begin(); /* parameters must survive the scope they were made in */
+    toy *m = toy_new(4);
+    aqa_scope_end();
+    aqa_named_tensor *list;
+    int n = aqa_module_named_tensors(&m->base, true, &list);
+    CHECK_EQ_INT(n, 4);
+    CHECK_STR(list[0].name, "w");
+    CHECK_STR(list[1].name, "running");
+    CHECK(list[1].is_buffer);
+    CHECK_STR(list[2].name, "blocks.0.weight");
+    CHECK_STR(list[3].name, "blocks.1.weight");
+    aqa_named_tensors_free(list, n);
+    CHECK_EQ_INT(aqa_module_num_params(&m->base, false), 4 + 6 + 6);
+    aqa_module *b1 = aqa_module_find(&m->base, "blocks.1");
+    CHECK(b1 != NULL);
+    char *path = aqa_module_path(b1);
+    CHECK_STR(path, "blocks.1");
+    free(path);
+    CHECK(aqa_module_get(&m->base, "blocks.0.weight") != NULL);
+    CHECK(aqa_module_get(&m->base, "blocks.0.bias") == NULL);
+    /* freezing a sub-tree */
+    aqa_module_requires_grad(aqa_module_find(&m->base, "blocks"), false);
+    CHECK_EQ_INT(aqa_module_num_params(&m->base, true), 4);
+    aqa_tensor **ps;
+    int np = aqa_module_parameters(&m->base, &ps);
+    CHECK_EQ_INT(np, 1);
+    free(ps);
+    aqa_module_train(&m->base, false);
+    CHECK(!b1->training);
+    aqa_module_free(&m->base);
+}
+
+static void test_save_load_roundtrip_and_strictness(void) {
+    int64_t live = aqa_live_tensors();
+    char path[] = "/tmp/aqa_test_module_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    toy *a = toy_new(4);
+    aqa_fill_(a->w, 3.5);
+    aqa_fill_(aqa_module_get(&a->base, "running"), -1);
+    CHECK(aqa_module_save(&a->base, path, 1, (const char *[]){"note"}, (const char *[]){"test"}) == AQA_OK);
+    toy *b = toy_new(4);
+    aqa_load_report r;
+    CHECK(aqa_module_load(&b->base, path, true, NULL, NULL, &r) == AQA_OK);
+    CHECK_EQ_INT(r.n_loaded, 4);
+    CHECK_NEAR(aqa_get(b->w, (int64_t[]){2}), 3.5, 0);
+    CHECK_NEAR(aqa_get(aqa_module_get(&b->base, "running"), (int64_t[]){1}), -1, 0);
+    /* a model of another width: strict load refuses and changes nothing */
+    toy *c = toy_new(5);
+    CHECK(aqa_module_load(&c->base, path, true, NULL, NULL, &r) == AQA_EFORMAT);
+    CHECK_EQ_INT(r.n_mismatched, 1);
+    CHECK(strstr(aqa_last_error(), "w (file [4], module [5])") != NULL);
+    CHECK(strstr(aqa_last_error(), path) != NULL);
+    CHECK_NEAR(aqa_get(aqa_module_get(&c->base, "blocks.0.weight"), (int64_t[]){0, 0}), 1, 0);
+    /* non-strict loads what matches and reports the rest */
+    CHECK(aqa_module_load(&c->base, path, false, NULL, NULL, &r) == AQA_OK);
+    CHECK_EQ_INT(r.n_loaded, 3);
+    CHECK_EQ_INT(r.n_missing, 1);
+    CHECK(strstr(r.text, "missing: w") != NULL);
+    /* an extra tensor in the file is "unexpected" */
+    aqa_scope_begin();
+    aqa_tensor *extra = aqa_ones(AQA_SHAPE(1), AQA_F32);
+    aqa_tensor *w = aqa_ones(AQA_SHAPE(4), AQA_F32);
+    CHECK(aqa_save_tensors(path, 2, (const char *[]){"w", "zzz"}, (aqa_tensor *[]){w, extra}, 0, NULL, NULL) == AQA_OK);
+    aqa_scope_end();
+    CHECK(aqa_module_load(&b->base, path, false, NULL, NULL, &r) == AQA_OK);
+    CHECK_EQ_INT(r.n_unexpected, 1);
+    CHECK_EQ_INT(r.n_missing, 3);
+    CHECK(aqa_module_load(&b->base, "/nonexistent/dir/w.safetensors", false, NULL, NULL, &r) != AQA_OK);
+    CHECK(strstr(aqa_last_error(), "/nonexistent/dir/w.safetensors") != NULL);
+    aqa_module_free(&a->base);
+    aqa_module_free(&b->base);
+    aqa_module_free(&c->base);
+    unlink(path);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+static char *strip_prefix(const char *name, void *user) {
+    const char *prefix = user;
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 ? strdup(name + n) : NULL;
+}
+
+static void test_load_with_name_map(void) {
+    char path[] = "/tmp/aqa_test_module_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    aqa_scope_begin();
+    aqa_tensor *w = aqa_full(AQA_SHAPE(4), 9, AQA_F64); /* f64 in the file, f32 in the module */
+    CHECK(aqa_save_tensors(path, 2, (const char *[]){"module.w", "other.x"}, (aqa_tensor *[]){w, w}, 0, NULL, NULL) ==
+          AQA_OK);
+    aqa_scope_end();
+    toy *m = toy_new(4);
+    aqa_load_report r;
+    CHECK(aqa_module_load(&m->base, path, false, strip_prefix, "module.", &r) == AQA_OK);
+    CHECK_EQ_INT(r.n_loaded, 1);
+    CHECK_EQ_INT(r.n_unexpected, 0); /* skipped by the map */
+    CHECK_NEAR(aqa_get(m->w, (int64_t[]){0}), 9, 0);
+    aqa_module_free(&m->base);
+    unlink(path);
+}
+
+int main(void) {
+    RUN(test_names_and_counts);
+    RUN(test_save_load_roundtrip_and_strictness);
+    RUN(test_load_with_name_map);
+    return test_finish();
+}
