@@ -5,3 +5,4 @@ libaqa_a_SOURCES += tensor/error.c tensor/tensor.c tensor/views.c tensor/iter.c 
 	tensor/print.c tensor/cpu_backend.c tensor/cpu_copy.c
 check_PROGRAMS += tests/test_tensor
 tests_test_tensor_SOURCES = tests/test_tensor.c
+include tensor/index.mk
