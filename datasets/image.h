@@ -4,7 +4,9 @@
  * Every decoded image is RGB, 8 bits per channel, row-major HWC: the same pixels PIL gives for
  * `Image.open(path).convert("RGB")` (grayscale is replicated, palette is looked up, alpha is
  * dropped without compositing, 16-bit PNG samples keep their high byte).  The format is found
- * from the file's magic bytes, never from its name.  Corrupt, truncated or oversized files give
+ * from the file's magic bytes, never from its name.  (One deliberate difference: PIL opens a
+ * 16-bit grayscale PNG as mode "I" and its convert("RGB") clips values above 255, where we keep
+ * the high byte as for 16-bit colour PNGs.)  CMYK/YCCK JPEGs are refused with AQA_EUNSUPPORTED.  Corrupt, truncated or oversized files give
  * an error naming the file (see tensor/error.h); the library never exits on bad input. */
 #ifndef AQA_DATASETS_IMAGE_H
 #define AQA_DATASETS_IMAGE_H
@@ -17,7 +19,7 @@
 /* Largest accepted side and pixel count: larger headers are treated as corrupt rather than
  * allocated (a flipped bit in a header must not ask for gigabytes). */
 #define AQA_IMAGE_MAX_SIDE 32768
-#define AQA_IMAGE_MAX_PIXELS ((size_t)1 << 28)
+#define AQA_IMAGE_MAX_PIXELS ((size_t)1 << 26) /* 67 M pixels, 8x a 4K frame */
 
 typedef struct aqa_image {
     int width;     /* pixels per row */

@@ -109,6 +109,8 @@ def main():
     Image.fromarray(content(64, 48, 8)[..., 2], "L").save(os.path.join(OUT, "gray_64x48.jpg"), quality=90)
     Image.fromarray(content(64, 48, 9), "RGB").save(os.path.join(OUT, "prog_64x48.jpg"), quality=80,
                                                     progressive=True)
+    # CMYK JPEG: refused by the decoder (AQA_EUNSUPPORTED); not part of the decode list
+    Image.new("CMYK", (8, 8), (10, 20, 30, 40)).save(os.path.join(OUT, "cmyk_8x8.jpg"))
     sources = ["rgb_37x23.png", "gray_64x48.png", "palette_40x30.png", "rgba_33x21.png",
                "rgb16_7x5.png", "photo_300x200.jpg", "gray_64x48.jpg", "prog_64x48.jpg"]
     rgb = {}

@@ -427,6 +427,10 @@ static void test_corrupt_files(void) {
     aqa_image *im = aqa_image_load(tmp_path("does_not_exist.png"));
     CHECK(im == NULL && aqa_last_status() == AQA_EIO);
     CHECK(strstr(aqa_last_error(), "does_not_exist.png") != NULL);
+    /* CMYK JPEG: a valid file we do not convert */
+    im = load_src("cmyk_8x8.jpg");
+    CHECK(im == NULL && aqa_last_status() == AQA_EUNSUPPORTED);
+    CHECK(strstr(aqa_last_error(), "cmyk_8x8.jpg") != NULL);
     /* decode from memory names what it was given */
     CHECK(aqa_image_decode(png, 30, "frame 17") == NULL);
     CHECK(strstr(aqa_last_error(), "frame 17") != NULL);
