@@ -81,24 +81,42 @@ aqa_pyobj *ann_load_pickle(const char *dir, const char *name, char **path) {
     return aqa_pickle_load(*path);
 }
 
-static const aqa_ann_manifest *sort_ctx;
+/* qsort entries of the key index (the key pointer travels with the index, so the comparison
+ * needs no global context and loaders stay thread-safe). */
+typedef struct {
+    const char *key;
+    size_t idx;
+} key_entry;
+
 static int cmp_key(const void *a, const void *b) {
-    return strcmp(sort_ctx->samples[*(const size_t *)a].key, sort_ctx->samples[*(const size_t *)b].key);
+    return strcmp(((const key_entry *)a)->key, ((const key_entry *)b)->key);
 }
 
 aqa_status ann_build_index(aqa_ann_manifest *m, const char *where) {
     manifest_priv *p = (manifest_priv *)m;
+    key_entry *e = malloc((m->n_samples ? m->n_samples : 1) * sizeof *e);
     size_t i;
+    if (!e) return aqa_fail(AQA_ENOMEM, "annotations: out of memory");
+    for (i = 0; i < m->n_samples; i++) {
+        e[i].key = m->samples[i].key;
+        e[i].idx = i;
+    }
+    qsort(e, m->n_samples, sizeof *e, cmp_key);
+    for (i = 1; i < m->n_samples; i++)
+        if (strcmp(e[i - 1].key, e[i].key) == 0) {
+            aqa_status st = aqa_fail(AQA_EFORMAT, "%s: %s sample key '%s' appears twice", where,
+                                     aqa_ann_dataset_name(m->dataset), e[i].key);
+            free(e);
+            return st;
+        }
     free(p->order);
     p->order = malloc((m->n_samples ? m->n_samples : 1) * sizeof *p->order);
-    if (!p->order) return aqa_fail(AQA_ENOMEM, "annotations: out of memory");
-    for (i = 0; i < m->n_samples; i++) p->order[i] = i;
-    sort_ctx = m; /* loaders run this once per manifest; qsort has no context argument */
-    qsort(p->order, m->n_samples, sizeof *p->order, cmp_key);
-    for (i = 1; i < m->n_samples; i++)
-        if (strcmp(m->samples[p->order[i - 1]].key, m->samples[p->order[i]].key) == 0)
-            return aqa_fail(AQA_EFORMAT, "%s: %s sample key '%s' appears twice", where,
-                            aqa_ann_dataset_name(m->dataset), m->samples[p->order[i]].key);
+    if (!p->order) {
+        free(e);
+        return aqa_fail(AQA_ENOMEM, "annotations: out of memory");
+    }
+    for (i = 0; i < m->n_samples; i++) p->order[i] = e[i].idx;
+    free(e);
     return AQA_OK;
 }
 

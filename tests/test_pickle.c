@@ -238,7 +238,7 @@ static void test_pickle_mtl_aqa_real(void) {
     aqa_pyobj *r;
     const aqa_pyobj *rec, *v;
     if (!file_exists(path)) {
-        SKIP("%s absent", path);
+        SKIP("%.200s absent", path);
         return;
     }
     r = aqa_pickle_load(path);
