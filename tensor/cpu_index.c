@@ -152,6 +152,11 @@ aqa_status aqa__cpu_index_select(aqa_tensor *out, const aqa_tensor *x, int dim, 
     int64_t xstep = stride_along(x, dim) * (int64_t)es, ostep = stride_along(out, dim) * (int64_t)es;
     const int64_t *ip = (const int64_t *)aqa__ptr(index);
     int64_t is = index->ndim ? index->stride[0] : 0;
+    if (slice == 1) { /* 1-d input: one element per index, no iterator needed */
+        char *o = aqa__ptr(out), *xb = aqa__ptr(x);
+        for (int64_t i = 0; i < n; i++) memcpy(o + i * ostep, xb + ip[i * is] * xstep, es);
+        return AQA_OK;
+    }
     /* Indices write disjoint output slices: spread them over threads when there are enough;
      * otherwise let the iterator split the (large) slice itself. */
     int outer = n >= 8 && n * slice > PARALLEL_MIN_WORK;
@@ -189,6 +194,14 @@ aqa_status aqa__cpu_index_add(aqa_tensor *out, int dim, const aqa_tensor *index,
     int64_t ostep = stride_along(out, dim) * es, sstep = stride_along(src, dim) * es;
     const int64_t *ip = (const int64_t *)aqa__ptr(index);
     int64_t is = index->ndim ? index->stride[0] : 0;
+    if (slice == 1) { /* 1-d output: one element per index */
+        char *ob = aqa__ptr(out), *sb = aqa__ptr(src);
+        for (int64_t i = 0; i < n; i++) {
+            char *p[2] = {ob + ip[i * is] * ostep, sb + i * sstep};
+            row(NULL, p, 1, (const int64_t[]){es, es});
+        }
+        return AQA_OK;
+    }
     /* Sequential over indices (repeated indices accumulate in order); within a slice the rows are
      * independent, so the iterator may split a large slice over threads. */
     for (int64_t i = 0; i < n; i++) {

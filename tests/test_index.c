@@ -177,6 +177,14 @@ static aqa_tensor *gc_cat(aqa_tensor *const *in, int n, void *user) {
     return aqa_cat((aqa_tensor *[]){in[0], x1, x2}, 3, dim);
 }
 
+/* the same tensor twice (and a 1-d cat): gradients accumulate */
+static aqa_tensor *gc_cat_twice(aqa_tensor *const *in, int n, void *user) {
+    (void)n;
+    (void)user;
+    aqa_tensor *v = aqa_reshape(in[0], AQA_SHAPE(-1));
+    return aqa_cat((aqa_tensor *[]){v, aqa_mul(v, v), v}, 3, 0);
+}
+
 static void test_cat_gradcheck(void) {
     aqa_scope_begin();
     aqa_tensor *in[3] = {leaf(AQA_SHAPE(2, 3, 4), 0.1), leaf(AQA_SHAPE(2, 4, 2), -0.2), leaf(AQA_SHAPE(2, 1, 4), 0.3)};
@@ -184,6 +192,7 @@ static void test_cat_gradcheck(void) {
     CHECK_GRAD(gc_cat, in, 3, &dim);
     dim = -2;
     CHECK_GRAD(gc_cat, in, 3, &dim);
+    CHECK_GRAD(gc_cat_twice, in, 1, NULL);
     aqa_scope_end();
 }
 
@@ -425,6 +434,36 @@ static void test_index_select_gradcheck(void) {
     aqa_tensor *y = aqa_index_select(v, 0, i64((int64_t[]){3, 1, 3, 3}, AQA_SHAPE(4)));
     CHECK(y && aqa_backward(y, f64((double[]){1, 2, 3, 4}, AQA_SHAPE(4)), false) == AQA_OK);
     CHECK_VALUES(v->grad, 0, 0, 2, 0, 8);
+    aqa_scope_end();
+}
+
+/* Large enough for the threaded path, along both dims of a transposed input; vs a plain loop. */
+static void test_index_select_large(void) {
+    aqa_scope_begin();
+    enum { R = 300, C = 200, N = 150 };
+    aqa_generator gen = {.seed = test_seed("index_select_large"), .offset = 0};
+    aqa_tensor *xt = aqa_randn(AQA_SHAPE(C, R), AQA_F32, &gen);
+    aqa_tensor *x = aqa_transpose(xt, 0, 1); /* [R, C], non-contiguous */
+    aqa_tensor *ir = aqa_randint(0, R, AQA_SHAPE(N), &gen), *ic = aqa_randint(0, C, AQA_SHAPE(N), &gen);
+    aqa_tensor *y0 = aqa_index_select(x, 0, ir), *y1 = aqa_index_select(x, 1, ic);
+    CHECK_SHAPE(y0, N, C);
+    CHECK_SHAPE(y1, R, N);
+    float *xv = malloc(sizeof(float) * R * C), *v0 = malloc(sizeof(float) * N * C), *v1 = malloc(sizeof(float) * R * N);
+    int64_t *jr = malloc(sizeof(int64_t) * N), *jc = malloc(sizeof(int64_t) * N);
+    if (y0 && y1) {
+        aqa_copy_to_host(x, xv, AQA_F32);
+        aqa_copy_to_host(y0, v0, AQA_F32);
+        aqa_copy_to_host(y1, v1, AQA_F32);
+        aqa_copy_to_host(ir, jr, AQA_I64);
+        aqa_copy_to_host(ic, jc, AQA_I64);
+        int bad = 0;
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++) bad += v0[i * C + c] != xv[jr[i] * C + c];
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < N; i++) bad += v1[r * N + i] != xv[r * C + jc[i]];
+        CHECK_EQ_INT(bad, 0);
+    }
+    free(xv), free(v0), free(v1), free(jr), free(jc);
     aqa_scope_end();
 }
 
@@ -814,6 +853,7 @@ int main(void) {
     RUN(test_index_select_forward);
     RUN(test_index_errors);
     RUN(test_index_select_gradcheck);
+    RUN(test_index_select_large);
     RUN(test_gather_forward);
     RUN(test_gather_gradcheck);
     RUN(test_embedding_forward);
