@@ -757,7 +757,7 @@ static void golden_case(int line, aqa_st_file *f, const char *c, int nf, int ni,
     char b[64];
     aqa_tensor *x[4] = {0};
     for (int i = 0; i < nf + ni; i++) {
-        char s[8];
+        char s[16];
         snprintf(s, sizeof s, "x%d", i);
         x[i] = golden(f, nm(b, c, s), i < nf ? AQA_F32 : AQA_I64);
         if (i < nf && x[i]) aqa_requires_grad(x[i], true);
@@ -771,7 +771,7 @@ static void golden_case(int line, aqa_st_file *f, const char *c, int nf, int ni,
         return;
     }
     for (int i = 0; i < nf; i++) {
-        char s[8];
+        char s[16];
         snprintf(s, sizeof s, "gx%d", i);
         check_golden_at(line, f, nm(b, c, s), x[i] ? x[i]->grad : NULL);
     }
