@@ -19,6 +19,8 @@
 
 const float aqa_clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 const float aqa_clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+const float aqa_imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+const float aqa_imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
 static double filter_bilinear(double x) {
     if (x < 0.0) x = -x;
@@ -250,6 +252,8 @@ aqa_status aqa_image_to_float(const aqa_image *im, aqa_norm norm, float *out, si
         return aqa_fail(AQA_EINVAL, "aqa_image_to_float: need a 3-channel image and an output buffer");
     size_t plane = (size_t)im->width * im->height;
     if (chan_stride == 0) chan_stride = plane;
+    if ((int)norm < AQA_NORM_UNIT || (int)norm > AQA_NORM_IMAGENET)
+        return aqa_fail(AQA_EINVAL, "aqa_image_to_float: unknown normalisation %d", (int)norm);
     if (chan_stride < plane)
         return aqa_fail(AQA_EINVAL, "aqa_image_to_float: channel stride %zu < plane size %zu",
                         chan_stride, plane);
@@ -259,6 +263,9 @@ aqa_status aqa_image_to_float(const aqa_image *im, aqa_norm norm, float *out, si
             switch (norm) {
             case AQA_NORM_I3D: lut[c][v] = (float)((double)v / 255.0 * 2.0 - 1.0); break;
             case AQA_NORM_CLIP: lut[c][v] = ((float)v / 255.0f - aqa_clip_mean[c]) / aqa_clip_std[c]; break;
+            case AQA_NORM_IMAGENET:
+                lut[c][v] = ((float)v / 255.0f - aqa_imagenet_mean[c]) / aqa_imagenet_std[c];
+                break;
             default: lut[c][v] = (float)v / 255.0f; break;
             }
         }

@@ -42,12 +42,16 @@ void aqa_image_hflip(aqa_image *im);
 typedef enum aqa_norm {
     AQA_NORM_UNIT = 0, /* v / 255 (torchvision ToTensor) */
     AQA_NORM_I3D = 1,  /* v / 255 * 2 - 1, in [-1, 1] (pytorch-i3d) */
-    AQA_NORM_CLIP = 2  /* (v / 255 - mean) / std with CLIP's mean and std (float32 arithmetic) */
+    AQA_NORM_CLIP = 2, /* (v / 255 - mean) / std with CLIP's mean and std (float32 arithmetic) */
+    AQA_NORM_IMAGENET = 3 /* the same with ImageNet's mean/std, as CoRe/TSA feed their I3D */
 } aqa_norm;
 
 /* CLIP's normalisation constants (OpenAI CLIP `_transform`). */
 extern const float aqa_clip_mean[3];
 extern const float aqa_clip_std[3];
+/* ImageNet's (torchvision models'). */
+extern const float aqa_imagenet_mean[3];
+extern const float aqa_imagenet_std[3];
 
 /* Writes im as float CHW: channel c, row y, column x goes to out[c * chan_stride + y * width + x].
  * chan_stride 0 means width * height (a plain [3, H, W] array); a larger stride writes one frame

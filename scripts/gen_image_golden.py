@@ -154,6 +154,23 @@ def main():
         x.astype("<f4").tofile(os.path.join(OUT, gold))
         lines.append("clip %s %d %s" % (s, n, gold))
 
+    # --- a wider sweep stored as CRC-32 of PIL's bytes (exactness over many sizes, tiny files) ---
+    rng = np.random.default_rng(10)
+    for s in ["rgb_37x23.png", "photo_300x200.jpg", "gray_64x48.jpg"]:
+        w0, h0 = rgb[s].size
+        for f in ["bicubic", "bilinear"]:
+            for _ in range(12):
+                w = int(rng.integers(1, 3 * w0))
+                h = int(rng.integers(1, 3 * h0))
+                a = np.ascontiguousarray(np.asarray(rgb[s].resize((w, h), filt[f])))
+                lines.append("resize_crc %s %s %d %d %08x" % (s, f, w, h, zlib.crc32(a.tobytes())))
+            for w, h in [(1, 1), (w0 // 7 or 1, h0 // 7 or 1), (w0 * 4, h0 * 4)]:  # extremes
+                a = np.ascontiguousarray(np.asarray(rgb[s].resize((w, h), filt[f])))
+                lines.append("resize_crc %s %s %d %d %08x" % (s, f, w, h, zlib.crc32(a.tobytes())))
+    for s, n in [("photo_300x200.jpg", 224), ("rgb_37x23.png", 224), ("prog_64x48.jpg", 77)]:
+        x = clip_preprocess(rgb[s], n).astype("<f4")
+        lines.append("clip_crc %s %d %08x" % (s, n, zlib.crc32(x.tobytes())))
+
     with open(os.path.join(OUT, "manifest.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     total = sum(os.path.getsize(os.path.join(OUT, p)) for p in os.listdir(OUT))

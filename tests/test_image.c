@@ -205,6 +205,96 @@ static void test_clip_preprocess_matches_pil(void) {
     }
 }
 
+/* Many more sizes (extreme shrinking, 4x enlarging, 1x1), compared by CRC-32 of PIL's bytes. */
+static void test_resize_sweep_crc(void) {
+    entry e[128];
+    int n = read_manifest("resize_crc", e, 128), bad = 0;
+    if (n <= 0) {
+        SKIP("tests/data/image/manifest.txt missing");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        aqa_image *src = load_src(e[i].w[1]);
+        CHECK_MSG(src != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        if (!src) continue;
+        aqa_resample f = strcmp(e[i].w[2], "bicubic") == 0 ? AQA_RESAMPLE_BICUBIC : AQA_RESAMPLE_BILINEAR;
+        int w = atoi(e[i].w[3]), h = atoi(e[i].w[4]);
+        aqa_image *out = aqa_image_resize(src, w, h, f);
+        CHECK_MSG(out != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        if (out) {
+            unsigned long crc = crc32(0L, out->data, (uInt)((size_t)w * h * 3));
+            if (crc != strtoul(e[i].w[5], NULL, 16)) {
+                bad++;
+                CHECK_MSG(0, "%s %s %dx%d: bytes differ from PIL's", e[i].w[1], e[i].w[2], w, h);
+            }
+        }
+        aqa_image_free(out);
+        aqa_image_free(src);
+    }
+    printf("    resize sweep: %d of %d cases byte-identical to PIL\n", n - bad, n);
+    n = read_manifest("clip_crc", e, 128);
+    for (int i = 0; i < n; i++) {
+        aqa_image *src = load_src(e[i].w[1]);
+        int res = atoi(e[i].w[2]);
+        float *out = malloc(sizeof(float) * 3 * res * res);
+        CHECK(src && out && aqa_clip_preprocess(src, res, out) == AQA_OK);
+        if (src && out) {
+            unsigned long crc = crc32(0L, (const Bytef *)out, (uInt)(sizeof(float) * 3 * res * res));
+            CHECK_MSG(crc == strtoul(e[i].w[3], NULL, 16), "%s n=%d: floats differ from PIL+numpy's",
+                      e[i].w[1], res);
+            printf("    clip %s n=%d: %s\n", e[i].w[1], res,
+                   crc == strtoul(e[i].w[3], NULL, 16) ? "bit-identical" : "DIFFERENT");
+        }
+        free(out);
+        aqa_image_free(src);
+    }
+}
+
+/* Random damage to real files never crashes the decoders: each variant either decodes to a
+ * sane image or fails with a message (run under ASan/valgrind to catch memory errors). */
+static void test_fuzz_decoders(void) {
+    const char *files[] = {"image/rgb_37x23.png", "image/palette_40x30.png", "image/prog_64x48.jpg",
+                           "image/gray_64x48.jpg"};
+    uint64_t s = test_seed("decoder fuzz");
+    int ok = 0, failed = 0;
+    for (int f = 0; f < 4; f++) {
+        size_t len = 0;
+        uint8_t *orig = read_all(test_data_path(files[f]), &len);
+        if (!orig) {
+            SKIP("%s missing", files[f]);
+            return;
+        }
+        uint8_t *b = malloc(len);
+        for (int it = 0; it < 150; it++) {
+            memcpy(b, orig, len);
+            size_t n = len;
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            int mode = (int)(s >> 60) % 3, flips = 1 + (int)((s >> 40) % 8);
+            if (mode == 0) {
+                n = 8 + (size_t)((s >> 20) % (len - 8)); /* truncate */
+            } else {
+                for (int k = 0; k < flips; k++) {   /* flip bytes, the header included */
+                    s = s * 6364136223846793005ull + 1442695040888963407ull;
+                    b[(s >> 33) % len] ^= (uint8_t)(1 + (s >> 25) % 255);
+                }
+            }
+            aqa_image *im = aqa_image_decode(b, n, files[f]);
+            if (im) {
+                ok++;
+                CHECK(im->width > 0 && im->height > 0 && im->channels == 3);
+            } else {
+                failed++;
+                CHECK(aqa_last_error()[0] != 0);
+            }
+            aqa_image_free(im);
+        }
+        free(b);
+        free(orig);
+    }
+    printf("    %d damaged variants decoded, %d refused\n", ok, failed);
+    CHECK(failed > 0);
+}
+
 /* torchvision's size and crop rules at hand-computed points. */
 static void test_resize_and_crop_rules(void) {
     int w, h;
@@ -252,6 +342,33 @@ static void test_crop_flip(void) {
     CHECK_EQ_INT(im->data[3 * 3 + 1], 0 + 1);  /* old (0,0) green now at (3,0) */
     aqa_image_free(p);
     aqa_image_free(c);
+    aqa_image_free(im);
+}
+
+/* Each normalisation at hand-computed values. */
+static void test_normalisations(void) {
+    aqa_image *im = aqa_image_new(2, 1);
+    uint8_t px[6] = {0, 128, 255, 255, 51, 0};
+    memcpy(im->data, px, 6);
+    float out[6];
+    CHECK(aqa_image_to_float(im, AQA_NORM_UNIT, out, 0) == AQA_OK);
+    CHECK_NEAR(out[0], 0.0, 0);            /* R of pixel 0 */
+    CHECK_NEAR(out[1], 1.0, 1e-7);         /* R of pixel 1 */
+    CHECK_NEAR(out[2], 128 / 255.0, 1e-7); /* G of pixel 0 */
+    CHECK_NEAR(out[3], 0.2, 1e-7);         /* G of pixel 1: 51 / 255 */
+    CHECK(aqa_image_to_float(im, AQA_NORM_I3D, out, 0) == AQA_OK);
+    CHECK_NEAR(out[0], -1.0, 1e-7);
+    CHECK_NEAR(out[1], 1.0, 1e-7);
+    CHECK_NEAR(out[3], -0.6, 1e-6);
+    CHECK(aqa_image_to_float(im, AQA_NORM_CLIP, out, 0) == AQA_OK);
+    CHECK_NEAR(out[1], (1 - 0.48145466) / 0.26862954, 1e-5);
+    CHECK_NEAR(out[5], (0 - 0.40821073) / 0.27577711, 1e-5);
+    CHECK(aqa_image_to_float(im, AQA_NORM_IMAGENET, out, 0) == AQA_OK);
+    CHECK_NEAR(out[1], (1 - 0.485) / 0.229, 1e-5);
+    CHECK_NEAR(out[3], (0.2 - 0.456) / 0.224, 1e-5);
+    CHECK_NEAR(out[4], (1 - 0.406) / 0.225, 1e-5);
+    CHECK(aqa_image_to_float(im, (aqa_norm)9, out, 0) == AQA_EINVAL);
+    CHECK(aqa_image_to_float(im, AQA_NORM_UNIT, out, 1) == AQA_EINVAL); /* stride < plane */
     aqa_image_free(im);
 }
 
@@ -455,8 +572,11 @@ int main(void) {
     RUN(test_decode_matches_pil);
     RUN(test_resize_matches_pil);
     RUN(test_clip_preprocess_matches_pil);
+    RUN(test_resize_sweep_crc);
+    RUN(test_fuzz_decoders);
     RUN(test_resize_and_crop_rules);
     RUN(test_crop_flip);
+    RUN(test_normalisations);
     RUN(test_i3d_transform);
     RUN(test_png_roundtrip_and_atomic);
     RUN(test_jpeg_roundtrip);
