@@ -61,6 +61,15 @@ void aqa_canvas_rect(aqa_image *im, int x, int y, int w, int h, aqa_rgb c) {
         for (int xx = x0; xx < x1; xx++) aqa_canvas_pixel(im, xx, yy, c);
 }
 
+void aqa_canvas_vgradient(aqa_image *im, int x, int y, int w, int h, aqa_rgb top, aqa_rgb bottom) {
+    if (!im || !im->data || w <= 0 || h <= 0) return;
+    for (int r = 0; r < h; r++) {
+        double t = h > 1 ? (double)r / (h - 1) : 0;
+        aqa_rgb c = aqa_rgb_make(mix(top.r, bottom.r, t), mix(top.g, bottom.g, t), mix(top.b, bottom.b, t));
+        aqa_canvas_rect(im, x, y + r, w, 1, c);
+    }
+}
+
 void aqa_canvas_rect_outline(aqa_image *im, int x, int y, int w, int h, int thickness, aqa_rgb c) {
     if (w <= 0 || h <= 0 || thickness <= 0) return;
     if (2 * thickness >= w || 2 * thickness >= h) {
@@ -175,6 +184,18 @@ void aqa_canvas_circle(aqa_image *im, double cx, double cy, double r, aqa_rgb c,
                 aqa_canvas_blend(im, x, y, c, clamp01(r + 0.5 - sqrt(dx * dx + dy * dy)));
             else if (dx * dx + dy * dy <= r * r)
                 aqa_canvas_pixel(im, x, y, c);
+        }
+}
+
+void aqa_canvas_circle_alpha(aqa_image *im, double cx, double cy, double r, aqa_rgb c, double opacity) {
+    int x0, y0, x1, y1;
+    if (!(r >= 0) || !(opacity > 0) || !clip_box(im, cx - r, cy - r, cx + r, cy + r, 1, &x0, &y0, &x1, &y1))
+        return;
+    if (opacity > 1) opacity = 1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            double dx = x - cx, dy = y - cy;
+            aqa_canvas_blend(im, x, y, c, opacity * clamp01(r + 0.5 - sqrt(dx * dx + dy * dy)));
         }
 }
 

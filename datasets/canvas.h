@@ -37,6 +37,8 @@ aqa_rgb aqa_canvas_get(const aqa_image *im, int x, int y);
 
 /* Filled axis-aligned rectangle of w x h pixels with top-left pixel (x, y). */
 void aqa_canvas_rect(aqa_image *im, int x, int y, int w, int h, aqa_rgb c);
+/* Filled rectangle shading linearly from `top` (first row) to `bottom` (last row): skies, water. */
+void aqa_canvas_vgradient(aqa_image *im, int x, int y, int w, int h, aqa_rgb top, aqa_rgb bottom);
 /* Rectangle outline `thickness` pixels wide, drawn inside the w x h box. */
 void aqa_canvas_rect_outline(aqa_image *im, int x, int y, int w, int h, int thickness, aqa_rgb c);
 
@@ -51,6 +53,8 @@ void aqa_canvas_dashed_line(aqa_image *im, double x0, double y0, double x1, doub
 
 /* Filled disc: plain covers pixels with (x-cx)^2 + (y-cy)^2 <= r^2. */
 void aqa_canvas_circle(aqa_image *im, double cx, double cy, double r, aqa_rgb c, int antialias);
+/* Antialiased disc mixed in with the given opacity in [0, 1] (splashes, shadows, highlights). */
+void aqa_canvas_circle_alpha(aqa_image *im, double cx, double cy, double r, aqa_rgb c, double opacity);
 /* Circle outline of the given line width. */
 void aqa_canvas_ring(aqa_image *im, double cx, double cy, double r, double width, aqa_rgb c,
                      int antialias);

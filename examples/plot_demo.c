@@ -1,7 +1,9 @@
 /* plot_demo.c: draws the two kinds of figure examples/evaluate writes, from made-up data:
  *   fig4_demo.png     per-video frame-level boundary probabilities with true and predicted stage
  *                     boundaries and true/predicted scores (the paper's Fig. 4), one panel a video;
- *   scatter_demo.png  predicted against true scores with the y = x diagonal.
+ *   scatter_demo.png  predicted against true scores with the y = x diagonal;
+ *   canvas_demo.png   the drawing primitives the synthetic video generator can use (gradients,
+ *                     thick antialiased lines, rotated ellipses, polygons, translucent discs).
  *
  * Usage: examples/plot_demo [OUTDIR]   (default: the current folder) */
 #include <math.h>
@@ -107,10 +109,53 @@ static int scatter(const char *path) {
     return 0;
 }
 
+/* A diving scene: platform, water, a stick diver in a tuck rotated in flight, a splash. */
+static int scene(const char *path) {
+    aqa_image *im = aqa_image_new(320, 240);
+    if (!im) return 1;
+    aqa_canvas_vgradient(im, 0, 0, 320, 170, aqa_rgb_make(150, 190, 235), aqa_rgb_make(225, 235, 245));
+    aqa_canvas_vgradient(im, 0, 170, 320, 70, aqa_rgb_make(40, 120, 190), aqa_rgb_make(10, 50, 110));
+    aqa_canvas_rect(im, 0, 60, 70, 8, aqa_rgb_make(120, 110, 100)); /* platform */
+    aqa_canvas_rect(im, 0, 68, 12, 102, aqa_rgb_make(100, 95, 90));
+    const aqa_rgb skin = aqa_rgb_make(230, 180, 140), suit = aqa_rgb_make(200, 30, 60);
+    /* diver: body as a rotated ellipse, limbs as thick round-capped lines, head a disc */
+    double cx = 150, cy = 90, a = 0.9;
+    aqa_canvas_ellipse(im, cx, cy, 14, 7, a, suit, 1);
+    double hx = cx + 20 * cos(a), hy = cy + 20 * sin(a);
+    aqa_canvas_circle(im, hx, hy, 6, skin, 1);
+    double kx = cx - 4 * cos(a) + 12 * sin(a), ky = cy - 4 * sin(a) - 12 * cos(a);
+    aqa_canvas_line(im, cx - 12 * cos(a), cy - 12 * sin(a), kx, ky, 5, skin, 1); /* thigh */
+    aqa_canvas_line(im, kx, ky, kx + 12 * cos(a), ky + 12 * sin(a), 4, skin, 1); /* shin */
+    aqa_canvas_line(im, cx + 8 * cos(a), cy + 8 * sin(a), kx + 6 * cos(a), ky + 6 * sin(a), 3, skin, 1);
+    /* rotation arrow: dashed arc made of short segments */
+    for (int k = 0; k < 10; k++) {
+        double t0 = -1.2 + 0.25 * k, t1 = t0 + 0.12;
+        aqa_canvas_line(im, cx + 34 * cos(t0), cy + 34 * sin(t0), cx + 34 * cos(t1), cy + 34 * sin(t1), 1.5,
+                        aqa_rgb_make(60, 60, 60), 1);
+    }
+    /* splash: translucent discs over the surface, a white concave crown polygon */
+    unsigned long long seed = 3;
+    for (int k = 0; k < 40; k++)
+        aqa_canvas_circle_alpha(im, 240 + 30 * gaussian(&seed) / 2, 168 - 12 * uniform(&seed),
+                                2 + 5 * uniform(&seed), AQA_RGB_WHITE, 0.5);
+    double crown[] = {222, 172, 228, 150, 234, 165, 240, 140, 246, 165, 252, 150, 258, 172};
+    aqa_canvas_polygon(im, crown, 7, aqa_rgb_make(245, 250, 255));
+    aqa_canvas_text(im, 8, 8, "frame 42  flight: 2.5 som. tuck", 1, aqa_rgb_make(20, 20, 20));
+    aqa_status st = aqa_image_save_png(im, path);
+    aqa_image_free(im);
+    if (st != AQA_OK) {
+        fprintf(stderr, "plot_demo: %s\n", aqa_last_error());
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : ".";
-    char a[4096], b[4096];
+    char a[4096], b[4096], c[4096];
     snprintf(a, sizeof a, "%s/fig4_demo.png", dir);
     snprintf(b, sizeof b, "%s/scatter_demo.png", dir);
-    return fig4(a) || scatter(b);
+    snprintf(c, sizeof c, "%s/canvas_demo.png", dir);
+    return fig4(a) || scatter(b) || scene(c);
 }

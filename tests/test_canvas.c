@@ -53,6 +53,14 @@ static void test_fill_pixel_rect(void) {
     aqa_canvas_fill(im, AQA_RGB_BLACK);
     aqa_canvas_blend(im, 0, 0, AQA_RGB_WHITE, 0.5); /* 0 + 255 * 0.5 = 127.5 -> 128 */
     CHECK_EQ_INT(im->data[0], 128);
+
+    /* gradient over 6 rows from 0 to 250: row r = 50 r */
+    aqa_canvas_vgradient(im, 0, 1, 10, 6, aqa_rgb_make(0, 0, 0), aqa_rgb_make(250, 0, 100));
+    CHECK_EQ_INT(aqa_canvas_get(im, 3, 1).r, 0);
+    CHECK_EQ_INT(aqa_canvas_get(im, 3, 3).r, 100);
+    CHECK_EQ_INT(aqa_canvas_get(im, 9, 6).r, 250);
+    CHECK_EQ_INT(aqa_canvas_get(im, 9, 6).b, 100);
+    CHECK_EQ_INT(aqa_canvas_get(im, 9, 7).r, 0);
     aqa_image_free(im);
 }
 
@@ -113,6 +121,12 @@ static void test_circles_ellipses(void) {
     aqa_canvas_circle(im, 10, 10, 3, AQA_RGB_WHITE, 1);
     CHECK_EQ_INT(aqa_canvas_get(im, 10, 10).r, 255);
     CHECK_EQ_INT(aqa_canvas_get(im, 13, 10).r, 128); /* d = r: half covered */
+    CHECK_EQ_INT(aqa_canvas_get(im, 14, 10).r, 0);
+
+    aqa_canvas_fill(im, AQA_RGB_BLACK);
+    aqa_canvas_circle_alpha(im, 10, 10, 3, AQA_RGB_WHITE, 0.5);
+    CHECK_EQ_INT(aqa_canvas_get(im, 10, 10).r, 128); /* full coverage x opacity 0.5 */
+    CHECK_EQ_INT(aqa_canvas_get(im, 13, 10).r, 64);  /* half coverage x 0.5: 63.75 -> 64 */
     CHECK_EQ_INT(aqa_canvas_get(im, 14, 10).r, 0);
 
     aqa_canvas_fill(im, AQA_RGB_BLACK);
