@@ -237,8 +237,8 @@ static void check_row(void *ctx, char **p, int64_t n, const int64_t *s) {
     }
 }
 
-/* Verifies index (int64, the gather/scatter shape rules) and all its values. */
-static aqa_status check_gather_index(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
+/* Verifies the index's dtype (int64) and shape (the gather/scatter rules). */
+static aqa_status check_gather_shapes(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
                                      const aqa_tensor *src) {
     if (index->dtype != AQA_I64)
         return aqa_fail(AQA_EINVAL, "%s: index must be int64, got %s", op, aqa_dtype_name(index->dtype));
@@ -253,7 +253,14 @@ static aqa_status check_gather_index(const char *op, const aqa_tensor *self, int
             return aqa_fail(AQA_EINVAL, "%s: index size %lld exceeds source size %lld at dimension %d", op,
                             (long long)index->shape[d], (long long)size_along(src, d), d);
     }
-    if (aqa_numel(index) == 0) return AQA_OK;
+    return AQA_OK;
+}
+
+/* Shapes as above, then every index value (a sequential pass, before anything is written). */
+static aqa_status check_gather_index(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
+                                     const aqa_tensor *src) {
+    aqa_status st = check_gather_shapes(op, self, dim, index, src);
+    if (st || aqa_numel(index) == 0) return st;
     index_ctx c = {.size = size_along(self, dim)};
     aqa_iter it;
     aqa_iter_init(&it, 1, (const aqa_tensor *[]){index});
@@ -275,13 +282,28 @@ static aqa_tensor index_shaped(const aqa_tensor *self, int dim, const aqa_tensor
     return v;
 }
 
-/* out[k] = x[k + index[k] * step] (operands out, index, x). */
+/* out[k] = x[k + index[k] * step] (operands out, index, x).  A bad index is recorded (under a
+ * lock: this runs on several threads, and only on the error path) and its element skipped; the
+ * caller then fails, so checking costs no separate pass over the index. */
 #define DEFINE_GATHER_ROW(NAME, TYPE)                                                       \
     static void NAME(void *ctx, char **p, int64_t n, const int64_t *s) {                    \
-        const index_ctx *c = ctx;                                                           \
+        index_ctx *c = ctx;                                                                 \
+        const int64_t size = c->size, step = c->step;                                       \
+        char *o = p[0], *x = p[2];                                                          \
+        const char *ix = p[1];                                                              \
+        const int64_t so = s[0], si = s[1], sx = s[2];                                      \
         for (int64_t k = 0; k < n; k++) {                                                   \
-            int64_t v = *(const int64_t *)(p[1] + k * s[1]);                                \
-            memcpy(p[0] + k * s[0], p[2] + k * s[2] + v * c->step, sizeof(TYPE));           \
+            int64_t v = *(const int64_t *)(ix + k * si);                                    \
+            if ((uint64_t)v >= (uint64_t)size) {                                            \
+                _Pragma("omp critical(aqa_gather_bad)") if (!c->bad) {                      \
+                    c->bad = 1;                                                             \
+                    c->value = v;                                                           \
+                }                                                                           \
+                continue;                                                                   \
+            }                                                                               \
+            TYPE t;                                                                         \
+            memcpy(&t, x + k * sx + v * step, sizeof(TYPE));                                \
+            memcpy(o + k * so, &t, sizeof(TYPE));                                           \
         }                                                                                   \
     }
 DEFINE_GATHER_ROW(gather_row_1, uint8_t)
@@ -290,7 +312,7 @@ DEFINE_GATHER_ROW(gather_row_8, uint64_t)
 
 aqa_status aqa__cpu_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index) {
     const char *op = "gather";
-    aqa_status st = check_gather_index(op, x, dim, index, NULL);
+    aqa_status st = check_gather_shapes(op, x, dim, index, NULL);
     if (st) return st;
     if (out->dtype != x->dtype || !aqa_same_shape(out, index))
         return aqa_fail(AQA_EINVAL, "%s: output must have the input's dtype and the index's shape", op);
@@ -301,6 +323,9 @@ aqa_status aqa__cpu_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const 
     aqa_iter it;
     aqa_iter_init(&it, 3, (const aqa_tensor *[]){out, index, &xv});
     aqa_iter_for_each(&it, es == 1 ? gather_row_1 : es == 4 ? gather_row_4 : gather_row_8, &c, 1);
+    if (c.bad)
+        return aqa_fail(AQA_EINVAL, "%s: index %lld is out of range for dimension %d with size %lld", op,
+                        (long long)c.value, dim, (long long)c.size);
     return AQA_OK;
 }
 
