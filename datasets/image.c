@@ -333,6 +333,20 @@ static aqa_status commit_temp(FILE *f, char *tmp, const char *path, int ok) {
         ok = 0;
     }
     if (!ok) unlink(tmp);
+    if (ok) { /* make the rename itself durable (best effort: some file systems refuse) */
+        char *dir = strdup(path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (dir) {
+            if (slash == dir) slash[1] = 0;
+            else if (slash) *slash = 0;
+            int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+        free(dir);
+    }
     free(tmp);
     return ok ? AQA_OK : (st != AQA_OK ? st : aqa_last_status());
 }
