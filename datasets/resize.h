@@ -73,7 +73,9 @@ typedef struct aqa_frame_transform {
 } aqa_frame_transform;
 
 /* CLIP's preprocessing for model resolution n: Resize(n, BICUBIC), CenterCrop(n), ToTensor,
- * Normalize(CLIP mean, std). */
+ * Normalize(CLIP mean, std).  Bit-identical to CLIP's `preprocess(Image.open(f).convert("RGB"))`
+ * (tested at n = 224).  Without the convert, CLIP resizes palette images with NEAREST and RGBA
+ * images premultiplied (PIL's rules); we always work on the decoded RGB. */
 aqa_frame_transform aqa_frame_transform_clip(int n);
 /* I3D input: shorter side to short_side (bilinear), centre crop crop x crop, values in [-1, 1]. */
 aqa_frame_transform aqa_frame_transform_i3d(int short_side, int crop);
