@@ -139,6 +139,14 @@ static void test_cat_promotion_and_legacy_empty(void) {
     CHECK_VALUES(c4, 0, 1, 2, 3, 4, 5, 6);
     aqa_tensor *c5 = aqa_cat((aqa_tensor *[]){e, e}, 2, 0);
     CHECK_SHAPE(c5, 0);
+    /* gradients of promoted inputs come back in each input's dtype */
+    aqa_tensor *gf = aqa_requires_grad(aqa_ones(AQA_SHAPE(2), AQA_F32), true);
+    aqa_tensor *gd = aqa_requires_grad(aqa_ones(AQA_SHAPE(1), AQA_F64), true);
+    aqa_tensor *yc = aqa_cat((aqa_tensor *[]){gf, gd}, 2, 0);
+    CHECK(yc && aqa_backward(yc, f64((double[]){2, 3, 4}, AQA_SHAPE(3)), false) == AQA_OK);
+    CHECK(gf->grad && gf->grad->dtype == AQA_F32 && gd->grad && gd->grad->dtype == AQA_F64);
+    CHECK_VALUES(gf->grad, 0, 2, 3);
+    CHECK_VALUES(gd->grad, 0, 4);
     /* grad of a skipped empty input is an empty tensor */
     aqa_tensor *md = aqa_requires_grad(aqa_detach(aqa_to_dtype(m, AQA_F64)), true);
     aqa_tensor *ed = aqa_requires_grad(aqa_zeros(AQA_SHAPE(0), AQA_F64), true);
@@ -395,6 +403,11 @@ static void test_index_errors(void) {
     CHECK_ERROR(aqa_gather(x, 0, i64((int64_t[]){0, 0, 0}, AQA_SHAPE(1, 3))), "aqa_gather", "dimension 1");
     CHECK_ERROR(aqa_gather(x, 0, i64((int64_t[]){0}, AQA_SHAPE(1))), "aqa_gather", "dimensions");
     CHECK_ERROR(aqa_gather(x, 0, aqa_zeros(AQA_SHAPE(1, 1), AQA_F64)), "aqa_gather", "int64");
+    /* a bad index deep inside a large (threaded) gather */
+    aqa_tensor *big = aqa_zeros(AQA_SHAPE(300, 200), AQA_F32);
+    aqa_tensor *bi = aqa_zeros(AQA_SHAPE(300, 200), AQA_I64);
+    aqa_fill_(aqa_narrow(aqa_narrow(bi, 0, 250, 1), 1, 150, 1), 200);
+    CHECK_ERROR(aqa_gather(big, 1, bi), "aqa_gather", "index 200", "dimension 1", "size 200");
     /* embedding */
     aqa_tensor *w = iota(AQA_SHAPE(4, 3));
     CHECK_ERROR(aqa_embedding(w, i64((int64_t[]){0, 4}, AQA_SHAPE(2))), "aqa_embedding", "index 4", "size 4");
