@@ -532,6 +532,77 @@ static void test_speed(void) {
     aqa_bpe_free(t);
 }
 
+/* Reads one line of space-separated ids from f into a fresh array. */
+static int64_t *read_id_line(FILE *f, size_t *n) {
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t *v = NULL;
+    *n = 0;
+    if (getline(&line, &cap, f) >= 0) v = parse_ids(line, n);
+    free(line);
+    return v;
+}
+
+/* examples/tokenize, as other tools call it: one text per line in, one line of ids out. */
+static void test_tokenize_program(void) {
+    const char *prog = "examples/tokenize", *vocab = test_shared_path(VOCAB);
+    if (access(prog, X_OK) != 0) {
+        SKIP("examples/tokenize not built (run from the build folder)");
+        return;
+    }
+    if (access(vocab, R_OK) != 0) {
+        SKIP("shared data file " VOCAB " not found");
+        return;
+    }
+    size_t n;
+    golden *g = read_golden(&n);
+    CHECK(g != NULL);
+    if (!g) return;
+    char dir[] = "/tmp/aqa_tokcli_XXXXXX", in[64], out[64], cmd[8192];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    FILE *f = fopen(in, "w");
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!g[i].mojibake && !strchr(g[i].text, '\n')) fprintf(f, "%s\n", g[i].text), used++;
+    fclose(f);
+    for (int raw = 0; raw < 2; raw++) {
+        snprintf(cmd, sizeof cmd, "%s --vocab '%s' %s < %s > %s", prog, vocab, raw ? "--raw" : "--context 77",
+                 in, out);
+        CHECK_EQ_INT(system(cmd), 0);
+        f = fopen(out, "r");
+        CHECK(f != NULL);
+        if (!f) continue;
+        size_t lines = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (g[i].mojibake || strchr(g[i].text, '\n')) continue;
+            size_t k;
+            int64_t *ids = read_id_line(f, &k);
+            if (raw) CHECK_MSG(ids_equal(ids, k, g[i].raw, g[i].n_raw), "--raw line for \"%s\"", g[i].text);
+            else CHECK_MSG(k == 77 && row_equal(ids, 77, g[i].t77, g[i].n_77), "line for \"%s\"", g[i].text);
+            free(ids);
+            lines++;
+        }
+        CHECK_EQ_INT(lines, used);
+        fclose(f);
+    }
+    /* errors: a missing vocabulary gives a message on stderr and a non-zero status */
+    snprintf(cmd, sizeof cmd, "%s --vocab %s/none.gz < %s > %s 2>&1", prog, dir, in, out);
+    CHECK(system(cmd) != 0);
+    f = fopen(out, "r");
+    char msg[512] = "";
+    if (f) {
+        if (!fgets(msg, sizeof msg, f)) msg[0] = '\0';
+        fclose(f);
+    }
+    CHECK_MSG(strstr(msg, "none.gz") != NULL, "stderr: %s", msg);
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+    free_golden(g, n);
+}
+
 static void test_arguments(void) {
     aqa_bpe_tokenizer *t = NULL;
     CHECK(aqa_bpe_load(NULL, &t) == AQA_EINVAL);
@@ -551,6 +622,7 @@ int main(void) {
     RUN(test_bad_vocab_files);
     RUN(test_threads);
     RUN(test_speed);
+    RUN(test_tokenize_program);
     RUN(test_arguments);
     return test_finish();
 }

@@ -484,7 +484,7 @@ static aqa_status ftfy_segment(aqa_u32vec *s, int unescape) {
         if ((st = ftfy_char_fixes(s)) != AQA_OK) break;
         ftfy_remove_escapes_controls(s);
         if ((st = aqa_clip_nfc(s)) != AQA_OK) break;
-        if (s->n == orig.n && memcmp(s->v, orig.v, s->n * sizeof *s->v) == 0) break;
+        if (s->n == orig.n && (s->n == 0 || memcmp(s->v, orig.v, s->n * sizeof *s->v) == 0)) break;
     }
     if (orig.oom && st == AQA_OK) st = aqa_fail(AQA_ENOMEM, "CLIP text cleaning: out of memory");
     aqa_u32vec_free(&orig);
