@@ -6,3 +6,5 @@ libaqa_a_SOURCES += tensor/error.c tensor/tensor.c tensor/views.c tensor/iter.c 
 check_PROGRAMS += tests/test_tensor
 tests_test_tensor_SOURCES = tests/test_tensor.c
 include tensor/index.mk
+include tensor/reduce.mk
+include tensor/elementwise.mk
