@@ -1,0 +1,220 @@
+/* cpu_matmul.c: the CPU batched matrix product, c = alpha * a @ b + beta * c, through OpenBLAS.
+ *
+ * Operands: c contiguous [batch..., m, n]; a [batch..., m, k] and b [batch..., k, n] with the
+ * same batch sizes and any strides (stride 0 on broadcast batch dims).  Each matrix is handed
+ * to cblas_?gemm on the caller's buffer: one whose last two strides are (ld, 1) goes in as is,
+ * one with strides (1, ld) (a transpose or permute) goes in as a BLAS transpose; only a matrix
+ * with neither layout is copied, into a scratch buffer.  When b is shared by the whole batch and
+ * a's batch rows follow one another at a uniform stride ([B, T, D] @ [D, O], the linear-layer
+ * case), the batch is folded into one gemm with m' = B * m.  int64 uses a plain loop. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/cpu-impl.h"
+#include "tensor/tensor-impl.h"
+
+/* How a [rows, cols] matrix with element strides (sr, sc) can be given to row-major BLAS. */
+typedef enum { LAYOUT_ROW, LAYOUT_COL, LAYOUT_NONE } layout_kind;
+
+static layout_kind matrix_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, int64_t *ld) {
+    /* Strides of size-1 dims are meaningless: replace them by the natural ones of each layout. */
+    int64_t r_sr = rows == 1 ? (cols > 1 ? cols : 1) : sr, r_sc = cols == 1 ? 1 : sc;
+    if (r_sc == 1 && r_sr >= (cols > 1 ? cols : 1)) {
+        *ld = r_sr;
+        return LAYOUT_ROW;
+    }
+    int64_t c_sr = rows == 1 ? 1 : sr, c_sc = cols == 1 ? (rows > 1 ? rows : 1) : sc;
+    if (c_sr == 1 && c_sc >= (rows > 1 ? rows : 1)) {
+        *ld = c_sc;
+        return LAYOUT_COL;
+    }
+    return LAYOUT_NONE;
+}
+
+/* One operand's description for the batch loop. */
+typedef struct operand {
+    const char *base;          /* first element */
+    int64_t rows, cols;        /* matrix size */
+    int64_t sr, sc;            /* element strides of the matrix dims */
+    layout_kind layout;        /* how BLAS sees it (ROW for a scratch copy) */
+    int64_t ld;                /* BLAS leading dimension */
+    char *scratch;             /* contiguous copy when BLAS cannot read the strides, or NULL */
+    int64_t scratch_from;      /* byte offset of the matrix currently in scratch, -1 if none */
+} operand;
+
+/* Pointer to the batch matrix at byte offset off, gathered into scratch when BLAS cannot read
+ * it in place (the copy is reused while consecutive batches share the matrix). */
+static const void *operand_matrix(operand *op, int64_t off, size_t es) {
+    const char *p = op->base + off;
+    if (!op->scratch) return p;
+    if (op->scratch_from != off) {
+        for (int64_t i = 0; i < op->rows; i++)
+            for (int64_t j = 0; j < op->cols; j++)
+                memcpy(op->scratch + (size_t)(i * op->cols + j) * es,
+                       p + (size_t)(i * op->sr + j * op->sc) * es, es);
+        op->scratch_from = off;
+    }
+    return op->scratch;
+}
+
+static void gemm(aqa_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                 int64_t ldc) {
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if (dt == AQA_F32)
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
+                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* int64: c = alpha * a @ b + beta * c with strided loops (no BLAS for integers). */
+static void matmul_i64(int64_t *c, const char *a, int64_t asr, int64_t asc, const char *b,
+                       int64_t bsr, int64_t bsc, int64_t m, int64_t n, int64_t k, int64_t alpha,
+                       int64_t beta) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t acc = 0;
+            for (int64_t l = 0; l < k; l++)
+                acc += ((const int64_t *)a)[i * asr + l * asc] * ((const int64_t *)b)[l * bsr + j * bsc];
+            c[i * n + j] = alpha * acc + (beta == 0 ? 0 : beta * c[i * n + j]);
+        }
+}
+
+/* True when a's batch dims and row dim enumerate rows at one uniform stride (then the batch can
+ * be folded into m); *row_stride receives it. */
+static bool rows_uniform(const aqa_tensor *a, int64_t *row_stride) {
+    int nd = a->ndim;
+    bool first = true;
+    int64_t expect = 0;
+    *row_stride = a->shape[nd - 1] > 1 ? a->shape[nd - 1] : 1;
+    for (int d = nd - 2; d >= 0; d--) {
+        if (a->shape[d] == 1) continue;
+        if (first) {
+            *row_stride = a->stride[d];
+            expect = a->stride[d] * a->shape[d];
+            first = false;
+        } else {
+            if (a->stride[d] != expect) return false;
+            expect *= a->shape[d];
+        }
+    }
+    return true;
+}
+
+aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor *b, double alpha,
+                           double beta) {
+    int nd = c->ndim;
+    if (nd < 2 || a->ndim != nd || b->ndim != nd)
+        return aqa_fail(AQA_EINVAL, "cpu matmul: operands need the same rank >= 2 (got %d, %d, %d)",
+                        a->ndim, b->ndim, nd);
+    if (a->dtype != c->dtype || b->dtype != c->dtype || c->dtype == AQA_BOOL)
+        return aqa_fail(AQA_EINVAL, "cpu matmul: dtypes %s @ %s -> %s not supported",
+                        aqa_dtype_name(a->dtype), aqa_dtype_name(b->dtype), aqa_dtype_name(c->dtype));
+    int64_t m = c->shape[nd - 2], n = c->shape[nd - 1], k = a->shape[nd - 1];
+    if (a->shape[nd - 2] != m || b->shape[nd - 2] != k || b->shape[nd - 1] != n)
+        return aqa_fail(AQA_EINVAL, "cpu matmul: [.., %lld, %lld] @ [.., %lld, %lld] -> [.., %lld, %lld]",
+                        (long long)a->shape[nd - 2], (long long)k, (long long)b->shape[nd - 2],
+                        (long long)b->shape[nd - 1], (long long)m, (long long)n);
+    int64_t batch = 1;
+    for (int d = 0; d < nd - 2; d++) {
+        if (a->shape[d] != c->shape[d] || b->shape[d] != c->shape[d])
+            return aqa_fail(AQA_EINVAL, "cpu matmul: batch dim %d differs (%lld, %lld, %lld)", d,
+                            (long long)a->shape[d], (long long)b->shape[d], (long long)c->shape[d]);
+        batch *= c->shape[d];
+    }
+    if (!aqa_is_contiguous(c)) return aqa_fail(AQA_EINVAL, "cpu matmul: output must be contiguous");
+    if (batch == 0 || m == 0 || n == 0) return AQA_OK;
+    size_t es = aqa_dtype_size(c->dtype);
+    if (k == 0) { /* empty sum: c = beta * c */
+        int64_t total = batch * m * n;
+        for (int64_t i = 0; i < total; i++) {
+            if (c->dtype == AQA_F32) {
+                float *p = (float *)aqa__ptr(c) + i;
+                *p = beta == 0 ? 0.0f : (float)beta * *p;
+            } else if (c->dtype == AQA_F64) {
+                double *p = (double *)aqa__ptr(c) + i;
+                *p = beta == 0 ? 0.0 : beta * *p;
+            } else {
+                int64_t *p = (int64_t *)aqa__ptr(c) + i;
+                *p = beta == 0 ? 0 : (int64_t)beta * *p;
+            }
+        }
+        return AQA_OK;
+    }
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+        return aqa_fail(AQA_EUNSUPPORTED, "cpu matmul: a dimension exceeds BLAS's int range");
+
+    char *cbase = aqa__ptr(c);
+    if (c->dtype == AQA_I64) {
+        for (int64_t bi = 0; bi < batch; bi++) {
+            int64_t aoff = 0, boff = 0, rem = bi;
+            for (int d = nd - 3; d >= 0; d--) {
+                int64_t i = rem % c->shape[d];
+                rem /= c->shape[d];
+                aoff += i * a->stride[d];
+                boff += i * b->stride[d];
+            }
+            matmul_i64((int64_t *)cbase + bi * m * n, aqa__ptr(a) + aoff * 8, a->stride[nd - 2],
+                       a->stride[nd - 1], aqa__ptr(b) + boff * 8, b->stride[nd - 2], b->stride[nd - 1],
+                       m, n, k, (int64_t)alpha, (int64_t)beta);
+        }
+        return AQA_OK;
+    }
+
+    operand A = {aqa__ptr(a), m, k, a->stride[nd - 2], a->stride[nd - 1], LAYOUT_NONE, 0, NULL, -1};
+    operand B = {aqa__ptr(b), k, n, b->stride[nd - 2], b->stride[nd - 1], LAYOUT_NONE, 0, NULL, -1};
+    A.layout = matrix_layout(m, k, A.sr, A.sc, &A.ld);
+    B.layout = matrix_layout(k, n, B.sr, B.sc, &B.ld);
+
+    /* Fold the batch into m when b is shared and a's rows are uniformly spaced row-major. */
+    bool b_shared = true;
+    for (int d = 0; d < nd - 2; d++)
+        if (c->shape[d] > 1 && b->stride[d] != 0) b_shared = false;
+    int64_t row_stride;
+    if (batch > 1 && b_shared && B.layout != LAYOUT_NONE && (k == 1 || a->stride[nd - 1] == 1) &&
+        rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
+        gemm(c->dtype, false, B.layout == LAYOUT_COL, batch * m, n, k, alpha, A.base, row_stride,
+             B.base, B.ld, beta, cbase, n);
+        return AQA_OK;
+    }
+
+    aqa_status st = AQA_OK;
+    operand *ops[2] = {&A, &B};
+    for (int o = 0; o < 2; o++) {
+        operand *op = ops[o];
+        if (op->layout != LAYOUT_NONE) continue;
+        op->scratch = malloc((size_t)(op->rows * op->cols) * es);
+        if (!op->scratch) {
+            st = aqa_fail(AQA_ENOMEM, "cpu matmul: no memory for a %lldx%lld operand copy",
+                          (long long)op->rows, (long long)op->cols);
+            goto done;
+        }
+        op->layout = LAYOUT_ROW;
+        op->ld = op->cols;
+    }
+    if (A.ld > INT_MAX || B.ld > INT_MAX) {
+        st = aqa_fail(AQA_EUNSUPPORTED, "cpu matmul: leading dimension exceeds BLAS's int range");
+        goto done;
+    }
+    for (int64_t bi = 0; bi < batch; bi++) {
+        int64_t aoff = 0, boff = 0, rem = bi;
+        for (int d = nd - 3; d >= 0; d--) {
+            int64_t i = rem % c->shape[d];
+            rem /= c->shape[d];
+            aoff += i * a->stride[d];
+            boff += i * b->stride[d];
+        }
+        const void *pa = operand_matrix(&A, aoff * (int64_t)es, es);
+        const void *pb = operand_matrix(&B, boff * (int64_t)es, es);
+        gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha, pa, A.ld, pb,
+             B.ld, beta, cbase + bi * m * n * (int64_t)es, n);
+    }
+done:
+    free(A.scratch);
+    free(B.scratch);
+    return st;
+}
