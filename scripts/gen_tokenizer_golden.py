@@ -33,7 +33,6 @@ import importlib.util
 import json
 import os
 import random
-import re
 import sys
 
 import ftfy
@@ -77,7 +76,7 @@ class Reference:
     def clean(text):
         text = ftfy.fix_text(text)
         text = html.unescape(html.unescape(text)).strip()
-        text = re.sub(r"\s+", " ", text).strip()
+        text = regex.sub(r"\s+", " ", text).strip()  # CLIP imports `regex as re`
         return text.lower()
 
     def merge_word(self, word):

@@ -14,7 +14,9 @@
  *   4. each word's UTF-8 bytes mapped through the byte encoder, merged by BPE rank, the last
  *      symbol marked "</w>"; the literal words <|startoftext|> and <|endoftext|> are their ids.
  * Character data (letters, digits, whitespace, case mapping, NFC, HTML entities) is generated
- * from Python 3.11 / unicodedata 14.0 / regex / ftfy 6.3 by scripts/gen_unicode_tables.py.
+ * from Python 3.11 / unicodedata 14.0 / regex 2026.5 / ftfy 6.3.1 by scripts/gen_unicode_tables.py
+ * (aqa_uc_tables_source in unicode_tables.c records the versions); a Python with other versions
+ * of these packages may classify characters added to Unicode since then differently.
  *
  * ftfy.fix_text (default configuration) is reproduced for: HTML entity unescaping (ftfy's own
  * rules, including upper-case names like &EACUTE; and the "off when the line holds a '<'" rule),
@@ -70,7 +72,8 @@ aqa_status aqa_bpe_encode(aqa_bpe_tokenizer *tok, const char *text, int64_t **id
 /* clip.tokenize: for each text, [SOT, ids..., EOT] zero-padded to context_length, written to
  * out[i * context_length ...] (out holds n_texts * context_length ids).  A text longer than the
  * context is cut to context_length ids whose last is EOT when `truncate`, and is an error
- * (AQA_EINVAL naming the text's index) otherwise, as in CLIP.  context_length must be >= 2. */
+ * (AQA_EINVAL naming the text's index) otherwise, as in CLIP.  context_length must be >= 2.
+ * After an error the content of out is unspecified. */
 aqa_status aqa_bpe_tokenize(aqa_bpe_tokenizer *tok, const char *const *texts, size_t n_texts,
                             size_t context_length, int truncate, int64_t *out);
 
