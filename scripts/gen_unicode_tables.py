@@ -98,9 +98,7 @@ def maps_lower():
     out = []
     for cp in range(MAXCP):
         c = chr(cp)
-        if cp == 0x3A3:
-            pass  # final sigma handled in code; the plain mapping is still listed
-        low = c.lower()
+        low = c.lower()  # U+03A3 is listed as sigma; the final-sigma rule is applied in code
         if low != c:
             out.append((cp, [ord(x) for x in low]))
     return out
