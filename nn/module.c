@@ -105,7 +105,7 @@ char *aqa_module_path(const aqa_module *m) {
         size_t n = strlen(p->name);
         pos -= n;
         memcpy(s + pos, p->name, n);
-        if (pos > 0) s[--pos] = '.';
+        if (p->parent->parent) s[--pos] = '.'; /* a separator before every named ancestor */
     }
     memmove(s, s + pos, len - pos);
     return s;

@@ -1,1 +1,3 @@
 # Build fragment for tests/ (included by the top Makefile.am).
+check_PROGRAMS += tests/test_parity
+tests_test_parity_SOURCES = tests/test_parity.c
