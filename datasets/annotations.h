@@ -13,7 +13,10 @@
  *              FineDiving_coarse_annotation.pkl, train_split.pkl, test_split.pkl -> "train", "test";
  *              also the layout written by aqa's synthetic diving generator (same pickle structure).
  *
- * Every failure names the file and, where it applies, the sample key and field at fault. */
+ * Every failure names the file and, where it applies, the sample key and field at fault.
+ * Values are taken as published: FineDiving's -1 transition entries are kept (callers pick the
+ * boundaries they trust), and the number of frame labels is not forced to equal
+ * end_frame - start_frame + 1 (frame loaders resample labels together with the frames). */
 #ifndef AQA_DATASETS_ANNOTATIONS_H
 #define AQA_DATASETS_ANNOTATIONS_H
 

@@ -320,6 +320,50 @@ static void test_finediving_fixture(void) {
     aqa_ann_free(m);
 }
 
+/* The real FineDiving release, when someone places it in ../shared/data/FineDiving (it is not
+ * redistributable): the counts FORMATS.md gives. */
+static void test_finediving_published_counts(void) {
+    char probe[4200];
+    aqa_ann_manifest *m;
+    const aqa_ann_split *tr, *te;
+    size_t a, b, distinct = 0, short_dives = 0, from_mtl = 0, steps[6] = {0};
+    snprintf(probe, sizeof probe, "%s/FineDiving_fine-grained_annotation.pkl", test_shared_path("FineDiving"));
+    if (!file_exists(probe)) {
+        SKIP("%.200s absent (FineDiving is not redistributable)", probe);
+        return;
+    }
+    m = aqa_ann_load_finediving(test_shared_path("FineDiving"));
+    CHECK_MSG(m != NULL, "%s", aqa_last_error());
+    if (!m) return;
+    CHECK_EQ_INT(m->n_samples, 3000);
+    tr = aqa_ann_find_split(m, "train");
+    te = aqa_ann_find_split(m, "test");
+    CHECK(tr && te);
+    if (tr && te) {
+        CHECK_EQ_INT(tr->n, 2251);
+        CHECK_EQ_INT(te->n, 749);
+    }
+    for (a = 0; a < m->n_samples; a++) {
+        const aqa_ann_sample *s = &m->samples[a];
+        for (b = 0; b < a; b++)
+            if (strcmp(s->dive_number, m->samples[b].dive_number) == 0) break;
+        distinct += b == a;
+        short_dives += s->n_frame_labels < 96;
+        from_mtl += strlen(s->video) == 2;
+        if (s->n_transit + 1 < 6) steps[s->n_transit + 1]++;
+        CHECK(s->difficulty >= 1.5 && s->difficulty <= 4.1);
+        CHECK(s->score >= 0 && s->score <= 114.8);
+    }
+    CHECK_EQ_INT(distinct, 52);
+    CHECK_EQ_INT(short_dives, 489);
+    CHECK_EQ_INT(from_mtl, 1369);
+    CHECK_EQ_INT(steps[3], 2209);
+    CHECK_EQ_INT(steps[4], 786);
+    CHECK_EQ_INT(steps[5], 5);
+    CHECK(m->n_label_names >= 43);
+    aqa_ann_free(m);
+}
+
 /* ---- error cases ---- */
 static void check_error(aqa_ann_manifest *m, const char *a, const char *b, const char *c) {
     const char *e = aqa_last_error();
@@ -469,6 +513,7 @@ int main(void) {
     RUN(test_fisv_published_counts);
     RUN(test_fisv_golden);
     RUN(test_finediving_fixture);
+    RUN(test_finediving_published_counts);
     RUN(test_errors_missing_files);
     RUN(test_errors_wrong_structure);
     RUN(test_errors_truncated);

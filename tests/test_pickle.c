@@ -346,6 +346,7 @@ static void test_pickle_fuzz(void) {
     fuzz_file(test_data_path("finediving/FineDiving_fine-grained_annotation.pkl"), &seed, 1000, &ok, &err);
     fuzz_file(test_shared_path("JIGSAWS/splits.pkl"), &seed, 500, &ok, &err);
     fuzz_file(test_shared_path("MTL-AQA/test_split_0.pkl"), &seed, 300, &ok, &err);
+    fuzz_file(test_shared_path("MTL-AQA/final_annotations_dict_with_dive_number.pkl"), &seed, 100, &ok, &err);
     printf("    fuzz: %zu accepted, %zu refused\n", ok, err);
     CHECK(err > 0);
 }
