@@ -7,14 +7,13 @@
  * loop marked `omp simd`, so that the compiler vectorises it, and a strided fallback.
  *
  * float32 transcendental functions on the hot paths of a network (exp, tanh, sigmoid and the GELU
- * family with their derivatives) use the small inline approximations below, accurate to a few
- * ulp, instead of libm calls, because a libm call in the loop body stops vectorisation.  float64
- * (gradient checks, references) always uses libm.  The polynomial coefficients were fitted for
- * this file (weighted least squares on Chebyshev nodes, then checked in float32 arithmetic:
- * exp <= 2 ulp, tanh <= 2 ulp, erfc <= 3e-7 relative). */
+ * family with their derivatives) use small inline approximations accurate to a few ulp
+ * (cpu_elementwise_f32.h) instead of libm calls, because a libm call in the loop body stops
+ * vectorisation.  float64 (gradient checks, references) always uses libm. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/cpu-impl.h"
@@ -28,139 +27,19 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
+/* The float32 row functions (cpu_elementwise_f32.h) are compiled twice: for the x86-64 baseline
+ * and for AVX2+FMA, picked at run time when the CPU has them (twice the SIMD width). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EW_HAVE_AVX2 1
+#else
+#define EW_HAVE_AVX2 0
+#endif
+
 #define SQRT1_2 0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
 #define SQRT_2_OVER_PI 0.79788456080286535588
 #define GELU_TANH_C 0.044715
 #define QUICK_GELU_C 1.702
-
-/* ---- float32 approximations that vectorise ----------------------------------------------- */
-
-static inline float f32_from_bits(int32_t b) {
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f;
-}
-
-/* e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (error < 1e-8),
- * 2^n applied in two halves so that results down to the subnormal range and overflow to
- * infinity come out right.  NaN propagates. */
-static inline float exp_f32(float x) {
-    /* NaN fails both tests and becomes -104 here (no UB in the int conversion below) */
-    float xc = x > -104.0f ? x : -104.0f;
-    xc = xc < 89.0f ? xc : 89.0f;
-    /* round to nearest integer with the 1.5 * 2^23 trick (no rint call, so it vectorises) */
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = xc - n * 0.693145751953125f;   /* ln2 split: high part exact in float */
-    r = r - n * 1.42860682030941723e-6f;     /* low part */
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t ni = (int32_t)n;
-    int32_t n1 = ni / 2, n2 = ni - n1;
-    float s1 = f32_from_bits((n1 + 127) << 23), s2 = f32_from_bits((n2 + 127) << 23);
-    float y = (p * s1) * s2;
-    return x != x ? x : y;
-}
-
-/* 1 / (1 + e^-x): no cancellation anywhere; e^-x overflowing to inf gives exactly 0. */
-static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
-
-/* tanh: odd polynomial for |x| < 0.625, 1 - 2 / (e^2|x| + 1) beyond (no cancellation there). */
-static inline float tanh_f32(float x) {
-    float a = x < 0 ? -x : x;
-    float s = a * a;
-    float p = 0.00214692296908644f;
-    p = p * s - 0.00818158339721019f;
-    p = p * s + 0.02170223368787697f;
-    p = p * s - 0.05394696745445408f;
-    p = p * s + 0.13333205987837168f;
-    p = p * s - 0.33333330639083036f;
-    p = p * s + 0.999999999941603f;
-    float small = p * a;
-    float large = 1.0f - 2.0f / (exp_f32(2.0f * a) + 1.0f);
-    float t = a < 0.625f ? small : large;
-    t = x < 0 ? -t : t;
-    return x != x ? x : t;
-}
-
-/* e^(-a^2/2) without the error of rounding a^2: a = hi + lo with hi holding 12 significant bits,
- * so -hi^2/2 is exact and the small rest goes through a second exp.  (Rounding a^2 would cost
- * a relative error of about a^2 * 2^-24 in the lower tail of GELU.) */
-static inline float exp_neg_half_sq_f32(float a) {
-    int32_t bits;
-    memcpy(&bits, &a, sizeof bits);
-    float hi = f32_from_bits(bits & (int32_t)0xfffff000);
-    float lo = a - hi;
-    return exp_f32(-0.5f * hi * hi) * exp_f32(-(hi * lo + 0.5f * lo * lo));
-}
-
-/* erfc(a / sqrt2) for a >= 0, given e = e^(-a^2/2): e * t * Q(t) with t = 1 / (1 + z/2),
- * z = a / sqrt2 (Q fitted on all of [0, inf)). */
-static inline float erfc_scaled_pos_f32(float a, float e) {
-    float t = 1.0f / (1.0f + 0.5f * (float)SQRT1_2 * a);
-    float q = 0.043195433358950167f;
-    q = q * t - 0.2347335932951492f;
-    q = q * t + 0.49369493281167581f;
-    q = q * t - 0.45497398938639277f;
-    q = q * t + 0.13217704526449808f;
-    q = q * t - 0.059211358148554785f;
-    q = q * t + 0.093462434459322619f;
-    q = q * t + 0.17531597581160269f;
-    q = q * t + 0.24688457471659736f;
-    q = q * t + 0.2820937538083037f;
-    q = q * t + 0.28209479518888531f;
-    return e * t * q;
-}
-
-/* Phi(x), the standard normal CDF: 0.5 erfc(-x/sqrt2), keeping full relative accuracy in the
- * lower tail (where GELU is tiny); e = e^(-x^2/2) is passed in, the derivative reuses it. */
-static inline float norm_cdf_f32(float x, float e) {
-    float a = x < 0 ? -x : x;
-    float c = erfc_scaled_pos_f32(a, e);
-    return x < 0 ? 0.5f * c : 1.0f - 0.5f * c;
-}
-
-static inline float gelu_f32(float x) {
-    float a = x < 0 ? -x : x;
-    return x * norm_cdf_f32(x, exp_neg_half_sq_f32(a));
-}
-/* d/dx x Phi(x) = Phi(x) + x phi(x) */
-static inline float gelu_grad_f32(float x) {
-    float a = x < 0 ? -x : x;
-    float e = exp_neg_half_sq_f32(a);
-    return norm_cdf_f32(x, e) + x * (float)INV_SQRT_2PI * e;
-}
-/* s(1 - s) for s = 1 / (1 + e), e = e^-y: as e s^2 for y >= 0, where 1 - s would cancel. */
-static inline float sigmoid_slope_f32(float y, float e, float s) { return y >= 0 ? e * s * s : s * (1.0f - s); }
-/* 0.5 x (1 + tanh(u)) == x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the sigmoid form has
- * no cancellation for negative x. */
-static inline float gelu_tanh_f32(float x) {
-    float u = (float)SQRT_2_OVER_PI * (x + (float)GELU_TANH_C * x * x * x);
-    return x * sigmoid_f32(2.0f * u);
-}
-static inline float gelu_tanh_grad_f32(float x) {
-    float u2 = 2.0f * (float)SQRT_2_OVER_PI * (x + (float)GELU_TANH_C * x * x * x);
-    float du2 = 2.0f * (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_TANH_C * x * x);
-    float e = exp_f32(-u2), s = 1.0f / (1.0f + e);
-    return s + x * sigmoid_slope_f32(u2, e, s) * du2;
-}
-static inline float quick_gelu_f32(float x) { return x * sigmoid_f32((float)QUICK_GELU_C * x); }
-static inline float quick_gelu_grad_f32(float x) {
-    float y = (float)QUICK_GELU_C * x;
-    float e = exp_f32(-y), s = 1.0f / (1.0f + e);
-    return s + y * sigmoid_slope_f32(y, e, s);
-}
-/* log(1 + e^x) = max(x, 0) + log1p(e^-|x|): finite for any finite x. */
-static inline float softplus_f32(float x) {
-    float a = x < 0 ? -x : x;
-    return (x > 0 ? x : 0.0f) + log1pf(exp_f32(-a));
-}
 
 /* ---- float64: libm ------------------------------------------------------------------------ */
 
@@ -191,17 +70,6 @@ static inline double quick_gelu_grad_f64(double x) {
 }
 static inline double softplus_f64(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
 
-/* x^e with torch's special cases for the common exponents (square, sqrt, reciprocal, ...). */
-static inline float pow_scalar_f32(float x, double e) {
-    if (e == 2.0) return x * x;
-    if (e == 1.0) return x;
-    if (e == 3.0) return x * x * x;
-    if (e == 0.5) return sqrtf(x);
-    if (e == -0.5) return 1.0f / sqrtf(x);
-    if (e == -1.0) return 1.0f / x;
-    if (e == -2.0) return 1.0f / (x * x);
-    return powf(x, (float)e);
-}
 static inline double pow_scalar_f64(double x, double e) {
     if (e == 2.0) return x * x;
     if (e == 1.0) return x;
@@ -223,7 +91,6 @@ static inline int64_t pow_i64(int64_t x, int64_t e) {
     }
     return (int64_t)r;
 }
-static inline float sign_f32(float x) { return (float)((x > 0) - (x < 0)); }
 static inline double sign_f64(double x) { return (double)((x > 0) - (x < 0)); }
 
 /* ---- driving the iteration ---------------------------------------------------------------- */
@@ -264,48 +131,106 @@ typedef struct unary_ctx {
 #define SIMD "omp simd"
 #define NOSIMD "GCC ivdep"
 
-static void unary_f32(void *vctx, char **ptrs, int64_t n, const int64_t *strides) {
-    const unary_ctx *c = vctx;
-    char *po = ptrs[0], *px = ptrs[1];
-    int64_t so = strides[0], sx = strides[1];
-    float p0 = (float)c->p0, p1 = (float)c->p1;
-    switch (c->op) {
-    case AQA_UN_NEG: UNARY_ROW(float, float, -x, SIMD); break;
-    case AQA_UN_EXP: UNARY_ROW(float, float, exp_f32(x), SIMD); break;
-    case AQA_UN_LOG: UNARY_ROW(float, float, logf(x), NOSIMD); break;
-    case AQA_UN_SQRT: UNARY_ROW(float, float, sqrtf(x), NOSIMD); break;
-    case AQA_UN_RSQRT: UNARY_ROW(float, float, 1.0f / sqrtf(x), NOSIMD); break;
-    case AQA_UN_ABS: UNARY_ROW(float, float, fabsf(x), SIMD); break;
-    case AQA_UN_TANH: UNARY_ROW(float, float, tanh_f32(x), SIMD); break;
-    case AQA_UN_SIGMOID: UNARY_ROW(float, float, sigmoid_f32(x), SIMD); break;
-    case AQA_UN_RELU: UNARY_ROW(float, float, x > 0 ? x : (x != x ? x : 0.0f), SIMD); break;
-    case AQA_UN_GELU: UNARY_ROW(float, float, gelu_f32(x), SIMD); break;
-    case AQA_UN_GELU_TANH: UNARY_ROW(float, float, gelu_tanh_f32(x), SIMD); break;
-    case AQA_UN_QUICK_GELU: UNARY_ROW(float, float, quick_gelu_f32(x), SIMD); break;
-    case AQA_UN_LOG1P: UNARY_ROW(float, float, log1pf(x), NOSIMD); break;
-    case AQA_UN_SOFTPLUS: UNARY_ROW(float, float, softplus_f32(x), NOSIMD); break;
-    case AQA_UN_SQUARE: UNARY_ROW(float, float, x * x, SIMD); break;
-    case AQA_UN_SIGN: UNARY_ROW(float, float, sign_f32(x), SIMD); break;
-    case AQA_UN_CLAMP: {
-        /* compare-and-select keeps NaN (a NaN x fails both tests), as torch.clamp does */
-        UNARY_ROW(float, float, (x < p0 ? p0 : x) > p1 ? p1 : (x < p0 ? p0 : x), SIMD);
-        break;
+/* out[i] = EXPR(a, b) over a row, with vectorised paths for all-contiguous and for one operand
+ * broadcast as a scalar (stride 0), the common shapes of bias adds and scalings. */
+#define BINARY_ROW(TO, T, EXPR, VEC)                                                  \
+    do {                                                                              \
+        const int64_t es_ = (int64_t)sizeof(T);                                       \
+        if (so == (int64_t)sizeof(TO) && sa == es_ && sb == es_) {                    \
+            TO *o_ = (TO *)po;                                                        \
+            const T *a_ = (const T *)pa, *b_ = (const T *)pb;                         \
+            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
+                T a = a_[i], b = b_[i];                                               \
+                o_[i] = (EXPR);                                                       \
+            }                                                                         \
+        } else if (so == (int64_t)sizeof(TO) && sa == es_ && sb == 0) {               \
+            TO *o_ = (TO *)po;                                                        \
+            const T *a_ = (const T *)pa;                                              \
+            const T b = *(const T *)pb;                                               \
+            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
+                T a = a_[i];                                                          \
+                o_[i] = (EXPR);                                                       \
+            }                                                                         \
+        } else if (so == (int64_t)sizeof(TO) && sa == 0 && sb == es_) {               \
+            TO *o_ = (TO *)po;                                                        \
+            const T a = *(const T *)pa;                                               \
+            const T *b_ = (const T *)pb;                                              \
+            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
+                T b = b_[i];                                                          \
+                o_[i] = (EXPR);                                                       \
+            }                                                                         \
+        } else {                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                T a = *(const T *)(pa + i * sa), b = *(const T *)(pb + i * sb);       \
+                *(TO *)(po + i * so) = (EXPR);                                        \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
+/* maximum/minimum propagate NaN from either side, as torch.maximum does. */
+#define MAX_EXPR(a, b) ((a) != (a) ? (a) : ((a) > (b) ? (a) : (b)))
+#define MIN_EXPR(a, b) ((a) != (a) ? (a) : ((a) < (b) ? (a) : (b)))
+
+typedef struct binary_ctx {
+    aqa_binary_op op; /* what to compute */
+} binary_ctx;
+
+/* The arithmetic ops for a floating type T with pow function POW. */
+#define BINARY_FLOAT_BODY(T, POW)                                                     \
+    switch (c->op) {                                                                  \
+    case AQA_BIN_ADD: BINARY_ROW(T, T, a + b, SIMD); break;                           \
+    case AQA_BIN_SUB: BINARY_ROW(T, T, a - b, SIMD); break;                           \
+    case AQA_BIN_MUL: BINARY_ROW(T, T, a * b, SIMD); break;                           \
+    case AQA_BIN_DIV: BINARY_ROW(T, T, a / b, SIMD); break;                           \
+    case AQA_BIN_POW: BINARY_ROW(T, T, POW(a, b), NOSIMD); break;                     \
+    case AQA_BIN_MAX: BINARY_ROW(T, T, MAX_EXPR(a, b), SIMD); break;                  \
+    case AQA_BIN_MIN: BINARY_ROW(T, T, MIN_EXPR(a, b), SIMD); break;                  \
+    default: break;                                                                   \
     }
-    case AQA_UN_ADD_SCALAR: UNARY_ROW(float, float, x + p0, SIMD); break;
-    case AQA_UN_MUL_SCALAR: UNARY_ROW(float, float, x * p0, SIMD); break;
-    case AQA_UN_RSUB_SCALAR: UNARY_ROW(float, float, p0 - x, SIMD); break;
-    case AQA_UN_POW_SCALAR: {
-        double e = c->p0;
-        if (e == 2.0) UNARY_ROW(float, float, x * x, SIMD);
-        else UNARY_ROW(float, float, pow_scalar_f32(x, e), NOSIMD);
-        break;
+
+/* ---- the float32 row functions, for each instruction set --------------------------------------- */
+
+#define EW_CAT2(a, b) a##b
+#define EW_CAT(a, b) EW_CAT2(a, b)
+#define EW(name) EW_CAT(name, EW_SUFFIX)
+#define EW_SUFFIX _base
+#include "tensor/cpu_elementwise_f32.h"
+#undef EW_SUFFIX
+#if EW_HAVE_AVX2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define EW_SUFFIX _avx2
+#include "tensor/cpu_elementwise_f32.h"
+#undef EW_SUFFIX
+#pragma GCC pop_options
+#endif
+
+/* AVX2+FMA present and not disabled by AQA_CPU_BASELINE=1 (to test the baseline path). */
+static bool cpu_has_avx2(void) {
+#if EW_HAVE_AVX2
+    static int has = -1; /* racing first calls store the same value */
+    if (has < 0) {
+        const char *off = getenv("AQA_CPU_BASELINE");
+        has = !(off && *off && *off != '0') && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
-    case AQA_UN_GELU_GRAD: UNARY_ROW(float, float, gelu_grad_f32(x), SIMD); break;
-    case AQA_UN_GELU_TANH_GRAD: UNARY_ROW(float, float, gelu_tanh_grad_f32(x), SIMD); break;
-    case AQA_UN_QUICK_GELU_GRAD: UNARY_ROW(float, float, quick_gelu_grad_f32(x), SIMD); break;
-    default: break; /* rejected before the loop */
-    }
+    return has;
+#else
+    return false;
+#endif
 }
+static aqa_iter_inner_fn unary_f32(void) {
+#if EW_HAVE_AVX2
+    if (cpu_has_avx2()) return unary_f32_avx2;
+#endif
+    return unary_f32_base;
+}
+static aqa_iter_inner_fn binary_f32(void) {
+#if EW_HAVE_AVX2
+    if (cpu_has_avx2()) return binary_f32_avx2;
+#endif
+    return binary_f32_base;
+}
+
 
 static void unary_f64(void *vctx, char **ptrs, int64_t n, const int64_t *strides) {
     const unary_ctx *c = vctx;
@@ -429,7 +354,7 @@ aqa_status aqa__cpu_unary(aqa_unary_op op, aqa_tensor *out, const aqa_tensor *x,
                         aqa_dtype_name(out->dtype), aqa_dtype_name(x->dtype));
     unary_ctx c = {op, p0, p1};
     switch (x->dtype) {
-    case AQA_F32: run(2, ops, unary_f32, &c); return AQA_OK;
+    case AQA_F32: run(2, ops, unary_f32(), &c); return AQA_OK;
     case AQA_F64: run(2, ops, unary_f64, &c); return AQA_OK;
     case AQA_I64:
         if (!unary_i64_supported(op)) break;
@@ -443,69 +368,6 @@ aqa_status aqa__cpu_unary(aqa_unary_op op, aqa_tensor *out, const aqa_tensor *x,
 
 /* ---- binary ---------------------------------------------------------------------------------- */
 
-/* out[i] = EXPR(a, b) over a row, with vectorised paths for all-contiguous and for one operand
- * broadcast as a scalar (stride 0), the common shapes of bias adds and scalings. */
-#define BINARY_ROW(TO, T, EXPR, VEC)                                                  \
-    do {                                                                              \
-        const int64_t es_ = (int64_t)sizeof(T);                                       \
-        if (so == (int64_t)sizeof(TO) && sa == es_ && sb == es_) {                    \
-            TO *o_ = (TO *)po;                                                        \
-            const T *a_ = (const T *)pa, *b_ = (const T *)pb;                         \
-            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
-                T a = a_[i], b = b_[i];                                               \
-                o_[i] = (EXPR);                                                       \
-            }                                                                         \
-        } else if (so == (int64_t)sizeof(TO) && sa == es_ && sb == 0) {               \
-            TO *o_ = (TO *)po;                                                        \
-            const T *a_ = (const T *)pa;                                              \
-            const T b = *(const T *)pb;                                               \
-            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
-                T a = a_[i];                                                          \
-                o_[i] = (EXPR);                                                       \
-            }                                                                         \
-        } else if (so == (int64_t)sizeof(TO) && sa == 0 && sb == es_) {               \
-            TO *o_ = (TO *)po;                                                        \
-            const T a = *(const T *)pa;                                               \
-            const T *b_ = (const T *)pb;                                              \
-            _Pragma(VEC) for (int64_t i = 0; i < n; i++) {                            \
-                T b = b_[i];                                                          \
-                o_[i] = (EXPR);                                                       \
-            }                                                                         \
-        } else {                                                                      \
-            for (int64_t i = 0; i < n; i++) {                                         \
-                T a = *(const T *)(pa + i * sa), b = *(const T *)(pb + i * sb);       \
-                *(TO *)(po + i * so) = (EXPR);                                        \
-            }                                                                         \
-        }                                                                             \
-    } while (0)
-
-/* maximum/minimum propagate NaN from either side, as torch.maximum does. */
-#define MAX_EXPR(a, b) ((a) != (a) ? (a) : ((a) > (b) ? (a) : (b)))
-#define MIN_EXPR(a, b) ((a) != (a) ? (a) : ((a) < (b) ? (a) : (b)))
-
-typedef struct binary_ctx {
-    aqa_binary_op op; /* what to compute */
-} binary_ctx;
-
-/* The arithmetic ops for a floating type T with pow function POW. */
-#define BINARY_FLOAT_BODY(T, POW)                                                     \
-    switch (c->op) {                                                                  \
-    case AQA_BIN_ADD: BINARY_ROW(T, T, a + b, SIMD); break;                           \
-    case AQA_BIN_SUB: BINARY_ROW(T, T, a - b, SIMD); break;                           \
-    case AQA_BIN_MUL: BINARY_ROW(T, T, a * b, SIMD); break;                           \
-    case AQA_BIN_DIV: BINARY_ROW(T, T, a / b, SIMD); break;                           \
-    case AQA_BIN_POW: BINARY_ROW(T, T, POW(a, b), NOSIMD); break;                     \
-    case AQA_BIN_MAX: BINARY_ROW(T, T, MAX_EXPR(a, b), SIMD); break;                  \
-    case AQA_BIN_MIN: BINARY_ROW(T, T, MIN_EXPR(a, b), SIMD); break;                  \
-    default: break;                                                                   \
-    }
-
-static void binary_f32(void *vctx, char **ptrs, int64_t n, const int64_t *strides) {
-    const binary_ctx *c = vctx;
-    char *po = ptrs[0], *pa = ptrs[1], *pb = ptrs[2];
-    int64_t so = strides[0], sa = strides[1], sb = strides[2];
-    BINARY_FLOAT_BODY(float, powf)
-}
 static void binary_f64(void *vctx, char **ptrs, int64_t n, const int64_t *strides) {
     const binary_ctx *c = vctx;
     char *po = ptrs[0], *pa = ptrs[1], *pb = ptrs[2];
@@ -590,7 +452,7 @@ aqa_status aqa__cpu_binary(aqa_binary_op op, aqa_tensor *out, const aqa_tensor *
         return aqa_fail(AQA_EINVAL, "cpu binary: op %d: output %s and inputs %s differ", (int)op,
                         aqa_dtype_name(out->dtype), aqa_dtype_name(a->dtype));
     switch (a->dtype) {
-    case AQA_F32: run(3, ops, binary_f32, &c); return AQA_OK;
+    case AQA_F32: run(3, ops, binary_f32(), &c); return AQA_OK;
     case AQA_F64: run(3, ops, binary_f64, &c); return AQA_OK;
     case AQA_I64:
         if (op == AQA_BIN_DIV) break; /* true division is done in float by the front-end */
