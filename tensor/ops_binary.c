@@ -2,8 +2,9 @@
  * their scalar forms, with their derivatives.
  *
  * dtypes: the result has the promoted dtype of the operands (bool < int64 < float32 < float64),
- * bool arithmetic is done in int64, and div is true division (float32 for integer operands),
- * like torch.  A C scalar takes the tensor's dtype when that is floating; with an integer tensor
+ * and div is true division (float32 for integer operands), like torch.  Two bool operands give
+ * bool as in torch: add and maximum are logical or, mul and minimum logical and, sub is an
+ * error; pow of bools is computed in int64.  A C scalar takes the tensor's dtype when that is floating; with an integer tensor
  * an integral scalar stays int64 and a fractional one gives float32 (torch: int * 2.5 -> float).
  *
  * Each op records one node on its original operands; backward functions may return gradients of
@@ -19,6 +20,16 @@
 static aqa_tensor *binary_op(const char *name, aqa_binary_op op, aqa_tensor *a, aqa_tensor *b,
                              aqa_dtype dt, aqa_backward_fn backward, bool save_ab, bool save_out) {
     if (!aqa__check_inputs(name, 2, (aqa_tensor *[]){a, b})) return NULL;
+    if (dt == AQA_BOOL) {
+        /* bool (+) bool stays bool, as torch (bools never require grad: no node) */
+        aqa_binary_op lop = op == AQA_BIN_ADD || op == AQA_BIN_MAX   ? AQA_BIN_OR
+                            : op == AQA_BIN_MUL || op == AQA_BIN_MIN ? AQA_BIN_AND
+                                                                     : AQA_BIN_COUNT;
+        if (lop == AQA_BIN_COUNT)
+            return aqa_fail_null("%s: not defined for two bool tensors (use aqa_logical_* or convert)", name);
+        aqa_tensor *out = aqa__ew_binary(name, lop, a, b, AQA_BOOL, AQA_BOOL);
+        return out ? aqa__own(out) : NULL;
+    }
     aqa_tensor *out = aqa__ew_binary(name, op, a, b, dt, dt);
     if (!out) return NULL;
     aqa__own(out);
@@ -31,11 +42,10 @@ static aqa_tensor *binary_op(const char *name, aqa_binary_op op, aqa_tensor *a, 
     return out;
 }
 
-/* Arithmetic dtype: promoted, bool computed as int64. */
+/* Arithmetic dtype: promoted (bool only when both are bool). */
 static aqa_dtype arith_dtype(const aqa_tensor *a, const aqa_tensor *b) {
     if (!a || !b) return AQA_F32;
-    aqa_dtype dt = aqa__promote(a->dtype, b->dtype);
-    return dt == AQA_BOOL ? AQA_I64 : dt;
+    return aqa__promote(a->dtype, b->dtype);
 }
 
 /* ---- add, sub, mul, div ---------------------------------------------------------------------------- */
@@ -94,7 +104,8 @@ static void pow_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     }
 }
 aqa_tensor *aqa_pow(aqa_tensor *a, aqa_tensor *b) {
-    return binary_op("aqa_pow", AQA_BIN_POW, a, b, arith_dtype(a, b), pow_backward, true, true);
+    aqa_dtype dt = arith_dtype(a, b);
+    return binary_op("aqa_pow", AQA_BIN_POW, a, b, dt == AQA_BOOL ? AQA_I64 : dt, pow_backward, true, true);
 }
 
 /* ---- maximum, minimum -------------------------------------------------------------------------------- */

@@ -120,7 +120,7 @@ aqa_tensor *aqa_sigmoid(aqa_tensor *x) {
 /* saved[0] = out: gradient passes where out > 0 (so 0 at x == 0, as torch) */
 static void relu_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     if (n->needs_grad[0])
-        grad_in[0] = aqa_masked_fill(g, aqa_logical_not(aqa_gt_scalar(n->saved[0], 0.0)), 0.0);
+        grad_in[0] = aqa_masked_fill(g, aqa__ew_cmp_scalar("relu backward", AQA_BIN_LE, n->saved[0], 0.0), 0.0);
 }
 aqa_tensor *aqa_relu(aqa_tensor *x) {
     return unary_op("aqa_relu", AQA_UN_RELU, x, int_dt(x), 0, 0, relu_backward, SAVE_OUT);

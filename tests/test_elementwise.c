@@ -261,6 +261,20 @@ static void test_broadcast_234_4(void) {
     aqa_scope_end();
 }
 
+/* Tensors with a zero-sized dimension go through every kind of op and give empty results. */
+static void test_empty(void) {
+    aqa_scope_begin();
+    aqa_tensor *e = aqa_zeros(AQA_SHAPE(0, 3), AQA_F32);
+    aqa_tensor *y = aqa_add(e, F32((3), 1, 2, 3));
+    CHECK(y && y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 3);
+    CHECK(aqa_gelu(e) && aqa_numel(aqa_gelu(e)) == 0);
+    CHECK(aqa_where(aqa_gt_scalar(e, 0), e, aqa_scalar(1, AQA_F32)) != NULL);
+    CHECK(aqa_add_(e, F32((3), 1, 2, 3), 1.0) == AQA_OK);
+    aqa_tensor *x = aqa_requires_grad(aqa_zeros(AQA_SHAPE(0, 3), AQA_F64), true);
+    CHECK(aqa_backward(aqa_sum_all(aqa_sigmoid(x)), NULL, false) == AQA_OK);
+    aqa_scope_end();
+}
+
 static void test_scalar_0d(void) {
     aqa_scope_begin();
     aqa_tensor *s = aqa_scalar(2, AQA_F32);
@@ -314,7 +328,14 @@ static void test_dtype_promotion(void) {
     CHECK_T(aqa_add(f, d), AQA_F64, (2), 0, 0.75, 3);
     CHECK_T(aqa_mul(i, i), AQA_I64, (2), 0, 49, 9);
     CHECK_T(aqa_add(i, b), AQA_I64, (2), 0, 8, -3);
-    CHECK_T(aqa_add(b, b), AQA_I64, (2), 0, 2, 0);
+    /* two bools stay bool as in torch: + and maximum are or, * and minimum are and, - fails */
+    aqa_tensor *b2 = aqa_gt_scalar(I64((2), 0, 1), 0); /* 0, 1 */
+    CHECK_T(aqa_add(b, b2), AQA_BOOL, (2), 0, 1, 1);
+    CHECK_T(aqa_maximum(b, b2), AQA_BOOL, (2), 0, 1, 1);
+    CHECK_T(aqa_mul(b, b2), AQA_BOOL, (2), 0, 0, 0);
+    CHECK_T(aqa_minimum(b, b), AQA_BOOL, (2), 0, 1, 0);
+    CHECK(aqa_sub(b, b2) == NULL);
+    CHECK_T(aqa_pow(b, b2), AQA_I64, (2), 0, 1, 0); /* 1^0, 0^1 */
     CHECK_T(aqa_mul(b, f), AQA_F32, (2), 0, 0.5, 0);
     CHECK_T(aqa_div(i, I64((2), 2, 2)), AQA_F32, (2), 0, 3.5, -1.5); /* true division */
     CHECK_T(aqa_exp(I64((1), 0)), AQA_F32, (1), 0, 1);
@@ -861,6 +882,7 @@ int main(void) {
     RUN(test_broadcast_3x1_1x4);
     RUN(test_broadcast_234_4);
     RUN(test_scalar_0d);
+    RUN(test_empty);
     RUN(test_noncontiguous_inputs);
     RUN(test_dtype_promotion);
     RUN(test_comparisons);
