@@ -4,3 +4,4 @@ libaqa_a_SOURCES += nn/module.c nn/tensor_file.c
 check_PROGRAMS += tests/test_module
 tests_test_module_SOURCES = tests/test_module.c
 include nn/safetensors.mk
+include nn/train.mk
