@@ -21,10 +21,11 @@
 #include "tensor/iter.h"
 #include "tensor/tensor-impl.h"
 
-/* Floating-point exceptions are never enabled in aqa; without this, GCC keeps every float
- * compare-and-select (clamps, NaN checks) as a branch and refuses to vectorise those loops. */
+/* Floating-point exceptions are never enabled in aqa and errno is not read after math calls;
+ * without these, GCC keeps every float compare-and-select (clamps, NaN checks) as a branch and
+ * every sqrt as a libm call, and refuses to vectorise those loops. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
 #endif
 
 /* The float32 row functions (cpu_elementwise_f32.h) are compiled twice: for the x86-64 baseline

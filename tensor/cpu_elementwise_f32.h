@@ -163,8 +163,8 @@ static void EW(unary_f32)(void *vctx, char **ptrs, int64_t n, const int64_t *str
     case AQA_UN_NEG: UNARY_ROW(float, float, -x, SIMD); break;
     case AQA_UN_EXP: UNARY_ROW(float, float, EW(exp_f32)(x), SIMD); break;
     case AQA_UN_LOG: UNARY_ROW(float, float, logf(x), NOSIMD); break;
-    case AQA_UN_SQRT: UNARY_ROW(float, float, sqrtf(x), NOSIMD); break;
-    case AQA_UN_RSQRT: UNARY_ROW(float, float, 1.0f / sqrtf(x), NOSIMD); break;
+    case AQA_UN_SQRT: UNARY_ROW(float, float, sqrtf(x), SIMD); break;
+    case AQA_UN_RSQRT: UNARY_ROW(float, float, 1.0f / sqrtf(x), SIMD); break;
     case AQA_UN_ABS: UNARY_ROW(float, float, fabsf(x), SIMD); break;
     case AQA_UN_TANH: UNARY_ROW(float, float, EW(tanh_f32)(x), SIMD); break;
     case AQA_UN_SIGMOID: UNARY_ROW(float, float, EW(sigmoid_f32)(x), SIMD); break;
