@@ -5,3 +5,4 @@ check_PROGRAMS += tests/test_module
 tests_test_module_SOURCES = tests/test_module.c
 include nn/safetensors.mk
 include nn/train.mk
+include nn/conv.mk

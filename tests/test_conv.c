@@ -1,0 +1,296 @@
+/* test_conv.c: convolutions (nn/conv.h): gradchecks in float64 (stride, padding, dilation, groups,
+ * bias, padding modes, transposed, non-contiguous input), forward and gradients against PyTorch
+ * golden data (scripts/gen_golden_conv.py), padding rules, the column-tile bound (tiled result ==
+ * untiled result), the modules' parameters, and leaks. */
+#include <math.h>
+
+#include "autograd/autograd.h"
+#include "nn/conv.h"
+#include "nn/tensor_file.h"
+#include "tensor/ops.h"
+#include "tests/testlib.h"
+
+#define GOLDEN "golden_conv.safetensors"
+
+/* Largest |a - b| / max(1, |b|) over all elements (a, b same shape); +inf on shape mismatch/NULL. */
+static double max_rel_diff(aqa_tensor *a, aqa_tensor *b) {
+    if (!a || !b || !aqa_same_shape(a, b)) return INFINITY;
+    int64_t n = aqa_numel(a);
+    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), worst = 0;
+    aqa_copy_to_host(a, x, AQA_F64);
+    aqa_copy_to_host(b, y, AQA_F64);
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(x[i] - y[i]) / fmax(1.0, fabs(y[i]));
+        if (!(d <= worst)) worst = d; /* NaN propagates */
+    }
+    free(x);
+    free(y);
+    return worst;
+}
+
+static aqa_tensor *golden(const char *prefix, const char *name) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", prefix, name);
+    return aqa_load_tensor(test_data_path(GOLDEN), key, AQA_F32);
+}
+
+static bool have_golden(void) {
+    FILE *f = fopen(test_data_path(GOLDEN), "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+typedef enum { F_CONV, F_CONV_T } conv_fn;
+
+/* Loads x, w (and b), runs the conv with opts, backpropagates golden gy and compares y and the
+ * gradients with PyTorch's. */
+static void golden_case(const char *prefix, conv_fn fn, bool has_bias, const aqa_conv_opts *opts) {
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(golden(prefix, "x"), true);
+    aqa_tensor *w = aqa_requires_grad(golden(prefix, "w"), true);
+    aqa_tensor *b = has_bias ? aqa_requires_grad(golden(prefix, "b"), true) : NULL;
+    aqa_tensor *y = fn == F_CONV ? aqa_conv(x, w, b, opts) : aqa_conv_transpose(x, w, b, opts);
+    CHECK_MSG(y != NULL, "%s: %s", prefix, aqa_last_error());
+    if (y) {
+        double tol = 1e-5;
+        CHECK_MSG(max_rel_diff(y, golden(prefix, "y")) < tol, "%s y: %g", prefix, max_rel_diff(y, golden(prefix, "y")));
+        CHECK(aqa_backward(y, golden(prefix, "gy"), false) == AQA_OK);
+        CHECK_MSG(max_rel_diff(x->grad, golden(prefix, "gx")) < tol, "%s gx: %g", prefix,
+                  max_rel_diff(x->grad, golden(prefix, "gx")));
+        CHECK_MSG(max_rel_diff(w->grad, golden(prefix, "gw")) < tol, "%s gw: %g", prefix,
+                  max_rel_diff(w->grad, golden(prefix, "gw")));
+        if (b)
+            CHECK_MSG(max_rel_diff(b->grad, golden(prefix, "gb")) < tol, "%s gb: %g", prefix,
+                      max_rel_diff(b->grad, golden(prefix, "gb")));
+    }
+    aqa_scope_end();
+}
+
+static void test_golden_conv(void) {
+    if (!have_golden()) {
+        SKIP("tests/data/" GOLDEN " absent");
+        return;
+    }
+    golden_case("conv1d", F_CONV, true, &(aqa_conv_opts){.stride = {2}, .padding = {1}, .dilation = {2}, .groups = 2});
+    golden_case("conv2d", F_CONV, true, &(aqa_conv_opts){.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}});
+    golden_case("conv3d", F_CONV, true, &(aqa_conv_opts){.stride = {1, 2, 2}, .padding = {1, 1, 0}, .groups = 2});
+    golden_case("conv3d_tf_same", F_CONV, true,
+                &(aqa_conv_opts){.stride = {2, 2, 2}, .padding_mode = AQA_PADDING_TF_SAME});
+    golden_case("conv2d_same", F_CONV, false, &(aqa_conv_opts){.dilation = {1, 2}, .padding_mode = AQA_PADDING_SAME});
+    golden_case("conv3d_1x1", F_CONV, true, NULL);
+    golden_case("conv_t1d", F_CONV_T, true,
+                &(aqa_conv_opts){.stride = {2}, .padding = {1}, .output_padding = {1}, .groups = 2});
+}
+
+/* ---- gradchecks ----------------------------------------------------------------------------------- */
+
+typedef struct gc_case {
+    aqa_conv_opts opts;
+    conv_fn fn;
+    bool transpose_input; /* feed x as a transposed view (non-contiguous) */
+} gc_case;
+
+static aqa_tensor *gc_fn(aqa_tensor *const *in, int n, void *user) {
+    const gc_case *c = user;
+    aqa_tensor *x = in[0];
+    if (c->transpose_input) x = aqa_transpose(x, -1, -2);
+    return c->fn == F_CONV ? aqa_conv(x, in[1], n > 2 ? in[2] : NULL, &c->opts)
+                           : aqa_conv_transpose(x, in[1], n > 2 ? in[2] : NULL, &c->opts);
+}
+
+static void gradcheck_case(const char *what, int xnd, const int64_t *xs, int wnd, const int64_t *ws, bool bias,
+                           gc_case c) {
+    aqa_scope_begin();
+    int64_t bshape = c.fn == F_CONV ? ws[0] : ws[1] * (c.opts.groups ? c.opts.groups : 1);
+    aqa_tensor *in[3] = {aqa_requires_grad(aqa_randn(xnd, xs, AQA_F64, NULL), true),
+                         aqa_requires_grad(aqa_randn(wnd, ws, AQA_F64, NULL), true),
+                         bias ? aqa_requires_grad(aqa_randn(1, &bshape, AQA_F64, NULL), true) : NULL};
+    aqa_gradcheck_result r = aqa_gradcheck(gc_fn, in, bias ? 3 : 2, &c, 1e-6, 1e-7, 1e-6);
+    CHECK_MSG(r.ok, "%s: %s", what, r.message);
+    aqa_scope_end();
+}
+
+static void test_gradcheck_conv(void) {
+    aqa_manual_seed(test_seed("gradcheck conv"));
+    gradcheck_case("conv1d s2 p1 d2 g2", 3, (int64_t[]){2, 4, 9}, 3, (int64_t[]){6, 2, 3}, true,
+                   (gc_case){.opts = {.stride = {2}, .padding = {1}, .dilation = {2}, .groups = 2}});
+    gradcheck_case("conv1d unbatched, no bias", 2, (int64_t[]){3, 7}, 3, (int64_t[]){2, 3, 2}, false,
+                   (gc_case){.opts = {.padding = {2}}});
+    gradcheck_case("conv2d s(2,1) p(1,0) d(1,2)", 4, (int64_t[]){2, 3, 6, 5}, 4, (int64_t[]){4, 3, 3, 2}, true,
+                   (gc_case){.opts = {.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}}});
+    gradcheck_case("conv2d transposed input, groups 3", 4, (int64_t[]){1, 3, 5, 6}, 4, (int64_t[]){3, 1, 2, 2}, true,
+                   (gc_case){.opts = {.groups = 3, .padding = {1, 1}}, .transpose_input = true});
+    gradcheck_case("conv2d same", 4, (int64_t[]){1, 2, 5, 6}, 4, (int64_t[]){2, 2, 4, 3}, true,
+                   (gc_case){.opts = {.dilation = {1, 2}, .padding_mode = AQA_PADDING_SAME}});
+    gradcheck_case("conv3d s(1,2,2) p(1,1,0) g2", 5, (int64_t[]){1, 4, 3, 5, 4}, 5, (int64_t[]){2, 2, 2, 3, 2}, true,
+                   (gc_case){.opts = {.stride = {1, 2, 2}, .padding = {1, 1, 0}, .groups = 2}});
+    gradcheck_case("conv3d TF same s2", 5, (int64_t[]){1, 2, 4, 5, 6}, 5, (int64_t[]){2, 2, 3, 3, 2}, true,
+                   (gc_case){.opts = {.stride = {2, 2, 2}, .padding_mode = AQA_PADDING_TF_SAME}});
+    gradcheck_case("conv3d dilated", 5, (int64_t[]){1, 1, 5, 5, 5}, 5, (int64_t[]){2, 1, 2, 2, 2}, false,
+                   (gc_case){.opts = {.dilation = {2, 2, 1}, .padding = {1, 0, 1}}});
+    gradcheck_case("conv3d 1x1x1", 5, (int64_t[]){2, 3, 2, 3, 2}, 5, (int64_t[]){4, 3, 1, 1, 1}, true, (gc_case){0});
+    gradcheck_case("conv_transpose1d s2 p1 op1 g2", 3, (int64_t[]){2, 4, 5}, 3, (int64_t[]){4, 3, 3}, true,
+                   (gc_case){.opts = {.stride = {2}, .padding = {1}, .output_padding = {1}, .groups = 2},
+                             .fn = F_CONV_T});
+    gradcheck_case("conv_transpose1d dilation 2", 3, (int64_t[]){1, 2, 4}, 3, (int64_t[]){2, 3, 2}, false,
+                   (gc_case){.opts = {.dilation = {2}, .stride = {3}}, .fn = F_CONV_T});
+}
+
+/* ---- padding rules and errors ------------------------------------------------------------------------ */
+
+static void test_padding_rules(void) {
+    int64_t lo = -1, hi = -1;
+    /* I3D's stem: 224 wide, k 7, s 2 -> out 112, total 111*2 + 7 - 224 = 5 */
+    CHECK(aqa_conv_padding(AQA_PADDING_TF_SAME, 0, 224, 7, 2, 1, &lo, &hi) == AQA_OK);
+    CHECK_EQ_INT(lo, 2);
+    CHECK_EQ_INT(hi, 3);
+    CHECK(aqa_conv_padding(AQA_PADDING_TF_SAME, 0, 7, 3, 2, 1, &lo, &hi) == AQA_OK); /* 3*2+3-7 = 2 */
+    CHECK_EQ_INT(lo, 1);
+    CHECK_EQ_INT(hi, 1);
+    CHECK(aqa_conv_padding(AQA_PADDING_TF_SAME, 0, 8, 1, 2, 1, &lo, &hi) == AQA_OK); /* 3*2+1-8 < 0 */
+    CHECK_EQ_INT(lo, 0);
+    CHECK_EQ_INT(hi, 0);
+    CHECK(aqa_conv_padding(AQA_PADDING_SAME, 0, 10, 4, 1, 3, &lo, &hi) == AQA_OK); /* total 9 */
+    CHECK_EQ_INT(lo, 4);
+    CHECK_EQ_INT(hi, 5);
+    CHECK(aqa_conv_padding(AQA_PADDING_SAME, 0, 10, 3, 2, 1, &lo, &hi) != AQA_OK);
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_randn(AQA_SHAPE(1, 4, 8, 8), AQA_F32, NULL);
+    CHECK(aqa_conv2d(x, aqa_randn(AQA_SHAPE(2, 3, 3, 3), AQA_F32, NULL), NULL, NULL) == NULL); /* channels */
+    CHECK(aqa_conv2d(x, aqa_randn(AQA_SHAPE(2, 4, 9, 3), AQA_F32, NULL), NULL, NULL) == NULL); /* too big */
+    CHECK(aqa_conv3d(x, aqa_randn(AQA_SHAPE(2, 4, 3, 3), AQA_F32, NULL), NULL, NULL) == NULL); /* dims */
+    aqa_tensor *y = aqa_conv2d(x, aqa_randn(AQA_SHAPE(3, 2, 3, 3), AQA_F32, NULL), NULL,
+                               &(aqa_conv_opts){.groups = 2, .stride = {2, 3}, .padding = {1, 0}});
+    CHECK(y == NULL); /* 3 output channels do not split into 2 groups */
+    y = aqa_conv2d(x, aqa_randn(AQA_SHAPE(4, 2, 3, 3), AQA_F32, NULL), NULL,
+                   &(aqa_conv_opts){.groups = 2, .stride = {2, 3}, .padding = {1, 0}});
+    CHECK(y && y->shape[0] == 1 && y->shape[1] == 4 && y->shape[2] == 4 && y->shape[3] == 2);
+    aqa_scope_end();
+}
+
+/* ---- tiling ----------------------------------------------------------------------------------------- */
+
+/* The same conv (forward, input and weight gradients) with a tiny tile budget and an unlimited one
+ * (float64, so that the weight gradient's different summation order stays far below the bound). */
+static void test_tiling_matches_untiled(void) {
+    aqa_manual_seed(test_seed("tiling"));
+    aqa_scope_begin();
+    aqa_tensor *x0 = aqa_randn(AQA_SHAPE(2, 4, 5, 9, 11), AQA_F64, NULL);
+    aqa_tensor *w0 = aqa_randn(AQA_SHAPE(6, 2, 3, 3, 3), AQA_F64, NULL);
+    aqa_tensor *gy = NULL, *res[2][3];
+    aqa_conv_opts o = {.stride = {1, 2, 2}, .padding = {1, 1, 1}, .groups = 2};
+    for (int pass = 0; pass < 2; pass++) {
+        aqa_conv_set_tile_bytes(pass == 0 ? (size_t)1 << 40 : 3000);
+        aqa_conv_reset_peak_col_bytes();
+        aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), true);
+        aqa_tensor *y = aqa_conv3d(x, w, NULL, &o);
+        if (!y) break;
+        if (!gy) gy = aqa_randn(y->ndim, y->shape, AQA_F64, NULL);
+        aqa_backward(y, gy, false);
+        res[pass][0] = y;
+        res[pass][1] = x->grad;
+        res[pass][2] = w->grad;
+        if (pass == 1) CHECK_MSG(aqa_conv_peak_col_bytes() <= 3000, "peak %zu", aqa_conv_peak_col_bytes());
+    }
+    aqa_conv_set_tile_bytes(0);
+    CHECK_EQ_INT(aqa_conv_tile_bytes(), 64 << 20);
+    for (int i = 0; i < 3; i++) CHECK_MSG(max_rel_diff(res[0][i], res[1][i]) < 1e-12, "result %d: %g", i, max_rel_diff(res[0][i], res[1][i]));
+    aqa_scope_end();
+}
+
+/* I3D-like stem on [1, 3, 16, 112, 112], 7x7x7 stride 2 (TF same): the untiled column matrix is
+ * 1029 x 25088 floats (~103 MB); with a 4 MiB budget the buffers stay under 4 MiB and the output
+ * equals the default-budget one. */
+static void test_memory_bound_i3d_stem(void) {
+    aqa_manual_seed(test_seed("i3d stem"));
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_randn(AQA_SHAPE(1, 3, 16, 112, 112), AQA_F32, NULL);
+    aqa_tensor *w = aqa_requires_grad(aqa_randn(AQA_SHAPE(8, 3, 7, 7, 7), AQA_F32, NULL), true);
+    aqa_conv_opts o = {.stride = {2, 2, 2}, .padding_mode = AQA_PADDING_TF_SAME};
+    aqa_conv_reset_peak_col_bytes();
+    aqa_tensor *y_default = aqa_conv3d(x, w, NULL, &o);
+    CHECK(y_default && y_default->shape[2] == 8 && y_default->shape[3] == 56 && y_default->shape[4] == 56);
+    CHECK_MSG(aqa_conv_peak_col_bytes() <= aqa_conv_tile_bytes(), "default peak %zu", aqa_conv_peak_col_bytes());
+    aqa_conv_set_tile_bytes((size_t)4 << 20);
+    aqa_conv_reset_peak_col_bytes();
+    aqa_tensor *y = aqa_conv3d(x, w, NULL, &o);
+    CHECK_MSG(aqa_conv_peak_col_bytes() <= ((size_t)4 << 20), "peak %zu", aqa_conv_peak_col_bytes());
+    CHECK(max_rel_diff(y, y_default) < 1e-5);
+    /* the weight gradient (the backward's column tiles) under the same bound */
+    aqa_conv_reset_peak_col_bytes();
+    CHECK(aqa_backward(aqa_sum_all(y), NULL, false) == AQA_OK);
+    CHECK_MSG(aqa_conv_peak_col_bytes() <= ((size_t)4 << 20), "backward peak %zu", aqa_conv_peak_col_bytes());
+    CHECK(w->grad != NULL);
+    aqa_conv_set_tile_bytes(0);
+    aqa_scope_end();
+}
+
+/* ---- modules ------------------------------------------------------------------------------------------ */
+
+static void test_modules(void) {
+    aqa_manual_seed(test_seed("modules"));
+    aqa_conv_layer *c = aqa_conv3d_layer_new(NULL, "", 4, 6, 3, 1, 1, 1, 2, true);
+    CHECK(c != NULL);
+    if (!c) return;
+    CHECK_STR(c->base.type, "Conv3d");
+    aqa_named_tensor *list = NULL;
+    int n = aqa_module_named_tensors(&c->base, true, &list);
+    CHECK_EQ_INT(n, 2);
+    if (n == 2) {
+        CHECK_STR(list[0].name, "weight");
+        CHECK_STR(list[1].name, "bias");
+    }
+    aqa_named_tensors_free(list, n);
+    CHECK(c->weight->ndim == 5 && c->weight->shape[0] == 6 && c->weight->shape[1] == 2 && c->weight->shape[4] == 3);
+    /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in 2*27 = 54 */
+    double bound = 1 / sqrt(54.0), lo = 1e9, hi = -1e9;
+    for (int64_t i = 0; i < aqa_numel(c->weight); i++) {
+        double v = ((float *)aqa_data(c->weight))[i];
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+    }
+    CHECK(lo >= -bound && hi <= bound && hi - lo > bound); /* spread over most of the range */
+    aqa_scope_begin();
+    aqa_tensor *y = aqa_conv_layer_forward(c, aqa_randn(AQA_SHAPE(2, 4, 3, 4, 5), AQA_F32, NULL));
+    CHECK(y && y->shape[1] == 6 && y->shape[2] == 3 && y->shape[3] == 4 && y->shape[4] == 5);
+    aqa_scope_end();
+    aqa_module_free(&c->base);
+
+    aqa_conv_layer *t = aqa_conv_transpose1d_layer_new(NULL, "", 4, 6, 3, 2, 1, 1, 2, false, 1);
+    CHECK(t && !t->bias && t->weight->shape[0] == 4 && t->weight->shape[1] == 3 && t->weight->shape[2] == 3);
+    aqa_scope_begin();
+    y = t ? aqa_conv_layer_forward(t, aqa_randn(AQA_SHAPE(1, 4, 5), AQA_F32, NULL)) : NULL;
+    CHECK(y && y->shape[1] == 6 && y->shape[2] == 10); /* (5-1)*2 - 2 + 2 + 1 + 1 */
+    aqa_scope_end();
+    aqa_module_free(t ? &t->base : NULL);
+
+    aqa_conv_layer *c1 = aqa_conv1d_layer_new(NULL, "", 3, 5, 3, 1, 1, 1, 1, true);
+    CHECK(c1 && c1->weight->ndim == 3 && c1->bias->shape[0] == 5);
+    aqa_module_free(c1 ? &c1->base : NULL);
+}
+
+static void test_no_leaks(void) {
+    int64_t t0 = aqa_live_tensors(), s0 = aqa_live_storages();
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_randn(AQA_SHAPE(1, 2, 5, 6), AQA_F32, NULL), true);
+    aqa_tensor *w = aqa_requires_grad(aqa_randn(AQA_SHAPE(3, 2, 3, 3), AQA_F32, NULL), true);
+    aqa_tensor *y = aqa_conv2d(x, w, NULL, &(aqa_conv_opts){.padding = {1, 1}});
+    aqa_backward(aqa_sum_all(y), NULL, false);
+    aqa_tensor *xt = aqa_requires_grad(aqa_randn(AQA_SHAPE(1, 3, 5), AQA_F32, NULL), true);
+    aqa_tensor *wt = aqa_requires_grad(aqa_randn(AQA_SHAPE(3, 2, 3), AQA_F32, NULL), true);
+    aqa_backward(aqa_sum_all(aqa_conv_transpose1d(xt, wt, NULL, NULL)), NULL, false);
+    aqa_scope_end();
+    CHECK_EQ_INT(aqa_live_tensors(), t0);
+    CHECK_EQ_INT(aqa_live_storages(), s0);
+}
+
+int main(void) {
+    RUN(test_golden_conv);
+    RUN(test_gradcheck_conv);
+    RUN(test_padding_rules);
+    RUN(test_tiling_matches_untiled);
+    RUN(test_memory_bound_i3d_stem);
+    RUN(test_modules);
+    RUN(test_no_leaks);
+    return test_finish();
+}
