@@ -6,3 +6,4 @@ tests_test_module_SOURCES = tests/test_module.c
 include nn/safetensors.mk
 include nn/train.mk
 include nn/conv.mk
+include nn/layers.mk

@@ -1,0 +1,16 @@
+/* layers-impl.h: helpers shared by the layer files of nn/ (linear, norm_layer, dropout,
+ * activation, attention, transformer); not installed. */
+#ifndef AQA_LAYERS_IMPL_H
+#define AQA_LAYERS_IMPL_H
+
+#include "tensor/tensor.h"
+
+/* An unowned alias of t as a [rows, t->shape[last]] matrix when t's leading dimensions collapse
+ * into one uniformly strided row index (true for contiguous tensors, row slices, stride-0
+ * broadcasts); NULL otherwise (no error recorded).  A 1-D t gives [1, n]. */
+aqa_tensor *aqa__nn_matrix_alias(const aqa_tensor *t);
+/* Fills t in place with U(-bound, bound) from the default generator: PyTorch's default init of
+ * Linear weights/biases is this with bound = 1/sqrt(fan_in).  (nn/init.h will replace it.) */
+aqa_status aqa__nn_uniform_bound(aqa_tensor *t, double bound);
+
+#endif /* AQA_LAYERS_IMPL_H */
