@@ -3,12 +3,18 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char error_message[1024];
 static _Thread_local aqa_status error_status = AQA_OK;
 
 static void record(aqa_status status, const char *fmt, va_list ap) {
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    /* format into a scratch buffer first: callers often wrap the previous message
+     * (aqa_fail(st, "loading %s: %s", path, aqa_last_error())), which would otherwise make
+     * vsnprintf read the buffer it writes */
+    char scratch[sizeof error_message];
+    vsnprintf(scratch, sizeof scratch, fmt, ap);
+    memcpy(error_message, scratch, sizeof error_message);
     error_status = status;
 }
 

@@ -19,6 +19,7 @@ typedef enum aqa_status {
 } aqa_status;
 
 /* Records the message for the calling thread and returns `status`, so that a failing function
+ * (the arguments may include aqa_last_error() itself, to wrap the previous message)
  * can end with `return aqa_fail(AQA_EIO, "%s: cannot open: %s", path, strerror(errno));`. */
 aqa_status aqa_fail(aqa_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, for functions that return a pointer: records the message and returns NULL. */
