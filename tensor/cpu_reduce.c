@@ -26,7 +26,9 @@
 /* Below this much work (elements touched) a kernel stays on one thread. */
 #define PAR_MIN_WORK 32768
 /* Outputs handled together in column mode (accumulators stay in L1). */
-#define COL_BLOCK 256
+#define COL_BLOCK 512
+/* float32 column sums: rows added in float before each flush into double (bounds the error). */
+#define COL_GROUP 32
 
 /* ---------------------------------------------------------------------------------------------
  * Parallel helper: splits [0, ntasks) into one contiguous chunk per thread. */
@@ -113,18 +115,16 @@ static void space_merge(space *s, int nops) {
  * arg_row_*: folds n elements into (best, pos) starting at flat position base.
  * col_*:     acc[j] (op)= p[j * s] for j < L, positions recorded as `flat`. */
 
+/* vector kernels, below */
+static double sum_row_f32_contig(const float *x, int64_t n);
+static float minmax_row_f32_contig(const float *x, int64_t n, bool is_max);
+static void col_add_f32(float *acc, const float *x, int64_t n);
+
 static double sum_row_f32(const char *p, int64_t n, int64_t s) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    if (s == (int64_t)sizeof(float)) {
-        const float *x = (const float *)p;
-        for (; i + 8 <= n; i += 8)
-            for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l];
-        for (; i < n; i++) acc[0] += (double)x[i];
-    } else {
-        for (; i < n; i++) acc[0] += (double)*(const float *)(p + i * s);
-    }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    if (s == (int64_t)sizeof(float)) return sum_row_f32_contig((const float *)p, n);
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += (double)*(const float *)(p + i * s);
+    return acc;
 }
 
 /* float64: 8 independent lanes, combined pairwise; blocks summed pairwise through the caller's
@@ -264,6 +264,13 @@ static void row_arg_chunk(void *vctx, int64_t begin, int64_t end) {
             int64_t base = r * p->rn;
             switch (p->dtype) {
             case AQA_F32:
+                if (!p->ibase && p->rs == (int64_t)sizeof(float) && p->rn > 0) {
+                    /* values only, contiguous: the vector kernel (NaN still wins) */
+                    float v = minmax_row_f32_contig((const float *)row, p->rn, is_max);
+                    if (!have || (is_max ? BEATS_MAX(v, best.f) : BEATS_MIN(v, best.f))) best.f = v;
+                    have = true;
+                    break;
+                }
                 (is_max ? max_row_f32 : min_row_f32)(row, p->rn, p->rs, base, &best.f, &pos, &have);
                 break;
             case AQA_F64:
@@ -300,7 +307,7 @@ static void row_arg_chunk(void *vctx, int64_t begin, int64_t end) {
             for (int64_t j = 0; j < L; j++) acc[j] += (ACC) * (const T *)(p + j * s);         \
         }                                                                                     \
     }
-DEFINE_COL_SUM(col_sum_f32, float, double)
+DEFINE_COL_SUM(col_sum_f32f, float, float)
 DEFINE_COL_SUM(col_sum_f64, double, double)
 DEFINE_COL_SUM(col_sum_i64, int64_t, int64_t)
 
@@ -344,12 +351,28 @@ static void col_chunk(void *vctx, int64_t begin, int64_t end) {
         const char *xb = p->xbase + ko[0] + j0 * p->cx;
         int64_t rc[AQA_MAX_DIMS], ro[3];
         space_seek(&p->red, 0, rc, ro);
-        if (p->op == AQA_RED_SUM) {
+        if (p->op == AQA_RED_SUM && p->dtype == AQA_F32) {
+            /* float partial sums over groups of COL_GROUP rows (fast, 4+ lanes per instruction),
+             * flushed into the double accumulators */
+            float part[COL_BLOCK];
+            memset(&acc, 0, sizeof acc);
+            for (int64_t r = 0; r < nred;) {
+                memset(part, 0, sizeof part);
+                int64_t gend = nred - r > COL_GROUP ? r + COL_GROUP : nred;
+                for (; r < gend; r++) {
+                    if (p->cx == (int64_t)sizeof(float))
+                        col_add_f32(part, (const float *)(xb + ro[0]), L);
+                    else
+                        col_sum_f32f(part, xb + ro[0], L, p->cx);
+                    space_next(&p->red, rc, ro);
+                }
+                for (int64_t j = 0; j < L; j++) acc.d[j] += part[j];
+            }
+        } else if (p->op == AQA_RED_SUM) {
             memset(&acc, 0, sizeof acc);
             for (int64_t r = 0; r < nred; r++) {
                 const char *row = xb + ro[0];
                 switch (p->dtype) {
-                case AQA_F32: col_sum_f32(acc.d, row, L, p->cx); break;
                 case AQA_F64: col_sum_f64(acc.d, row, L, p->cx); break;
                 default: col_sum_i64(acc.i, row, L, p->cx); break;
                 }
@@ -414,7 +437,12 @@ static void split_chunk(void *vctx, int64_t begin, int64_t end) {
         switch (p->dtype) {
         case AQA_F32: {
             float b = 0;
-            (is_max ? max_row_f32 : min_row_f32)(row, n, p->rs, lo, &b, &c->ppart[part], &c->have[part]);
+            if (!p->ibase && p->rs == (int64_t)sizeof(float) && n > 0) {
+                b = minmax_row_f32_contig((const float *)row, n, is_max);
+                c->have[part] = true;
+            } else {
+                (is_max ? max_row_f32 : min_row_f32)(row, n, p->rs, lo, &b, &c->ppart[part], &c->have[part]);
+            }
             c->dpart[part] = b;
             break;
         }
@@ -587,117 +615,67 @@ aqa_status aqa__cpu_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, c
 /* ---------------------------------------------------------------------------------------------
  * Softmax. */
 
-/* float32 vector code for the softmax rows, written with GCC vector extensions so that it
- * vectorises at -O2 without -ffast-math (the auto-vectoriser refuses the compare-and-select of a
- * clamped exp under the default -ftrapping-math).  8 lanes: one AVX register, or two SSE ones on
- * the baseline x86-64 target. */
-/* The 8-lane type is only used inside this file (static functions), so GCC's note that passing
- * 32-byte vectors without AVX changes the ABI does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-#define V8F(c) ((v8f){(c), (c), (c), (c), (c), (c), (c), (c)})
-#define V8I(c) ((v8i){(c), (c), (c), (c), (c), (c), (c), (c)})
-
-static inline __attribute__((always_inline)) v8f v8_load(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-#define v8_store(p, v) memcpy((p), &(v), sizeof(v8f))
-/* mask ? a : b, lane by lane (mask lanes are all ones or all zeros). */
-#define v8_sel(mask, a, b) ((v8f)(((mask) & (v8i)(a)) | (~(mask) & (v8i)(b))))
-static inline float v8_hsum(const v8f *v) {
-    return (((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3])) + (((*v)[4] + (*v)[5]) + ((*v)[6] + (*v)[7]));
-}
-
-/* e^x: Cody-Waite reduction to r in [-ln2/2, ln2/2], the classic Cephes expf polynomial (about
- * 1 ulp) and the exponent added through the bits.  Gives 0 below -87.33 (where the result would
- * be subnormal: such softmax terms do not matter), +inf above 88.37, NaN for NaN. */
-static inline __attribute__((always_inline)) v8f exp_v8(const v8f *px) {
-    v8f x = *px; /* by pointer: avoids GCC's ABI note on 32-byte vector arguments */
-    const v8f lo = V8F(-87.3365447505531f), hi = V8F(88.3762626647949f);
-    v8i too_low = x < lo, too_high = x > hi;
-    v8f xc = v8_sel(too_low, lo, x);
-    xc = v8_sel(too_high, hi, xc);
-    const v8f shifter = V8F(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-    v8f t = xc * V8F(1.44269504088896341f) + shifter;
-    v8f n = t - shifter;
-    v8i ni = (v8i)t - V8I(0x4B400000); /* the integer n, read from the bits of t */
-    v8f r = xc - n * V8F(0.693359375f);
-    r = r - n * V8F(-2.12194440e-4f);
-    v8f r2 = r * r;
-    v8f q = V8F(1.9875691500E-4f);
-    q = q * r + V8F(1.3981999507E-3f);
-    q = q * r + V8F(8.3334519073E-3f);
-    q = q * r + V8F(4.1665795894E-2f);
-    q = q * r + V8F(1.6666665459E-1f);
-    q = q * r + V8F(5.0000001201E-1f);
-    v8f e = q * r2 + r + V8F(1.0f);
-    v8f y = e * (v8f)((ni + V8I(127)) << 23);
-    y = v8_sel(too_low, V8F(0.0f), y);
-    return v8_sel(too_high, V8F(INFINITY), y);
-}
-
-/* y[i] = exp(x[i] - shift) for a contiguous row; returns the sum (x and y may be the same). */
-static float exp_row_f32(float *y, const float *x, int64_t n, float shift) {
-    v8f acc = V8F(0.0f), sh = V8F(shift);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f d = v8_load(x + i) - sh;
-        v8f e = exp_v8(&d);
-        v8_store(y + i, e);
-        acc += e;
+/* The float32 row kernels, once per vector width (see cpu_softmax_row.h). */
+#define SR_W 4
+#define SR_SUFFIX _w4
+#define SR_TARGET
+#include "tensor/cpu_softmax_row.h"
+#undef SR_W
+#undef SR_SUFFIX
+#undef SR_TARGET
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SR_W 8
+#define SR_SUFFIX _avx2
+#define SR_TARGET __attribute__((target("avx2,fma")))
+#include "tensor/cpu_softmax_row.h"
+#undef SR_W
+#undef SR_SUFFIX
+#undef SR_TARGET
+#define SR_W 16
+#define SR_SUFFIX _avx512
+#define SR_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#include "tensor/cpu_softmax_row.h"
+#undef SR_W
+#undef SR_SUFFIX
+#undef SR_TARGET
+/* Which versions the CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 baseline (libgcc initialises the CPU
+ * model at start-up).  AQA_CPU_ISA=baseline|avx2 caps it, so tests can exercise every version. */
+static int isa_level(void) {
+    static int cached = -1;
+    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (level >= 0) return level;
+    level = 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        level = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) level = 2;
     }
-    if (i < n) { /* tail through a padded vector: same formula, same results */
-        float buf[8];
-        int64_t rest = n - i;
-        for (int l = 0; l < 8; l++) buf[l] = l < rest ? x[i + l] - shift : -INFINITY;
-        v8f d = v8_load(buf);
-        v8f e = exp_v8(&d);
-        v8_store(buf, e);
-        for (int64_t l = 0; l < rest; l++) y[i + l] = buf[l];
-        acc += e; /* padded lanes are exp(-inf) = 0 */
-    }
-    return v8_hsum(&acc);
+    const char *cap = getenv("AQA_CPU_ISA");
+    if (cap && (strcmp(cap, "baseline") == 0 || strcmp(cap, "sse") == 0)) level = 0;
+    if (cap && strcmp(cap, "avx2") == 0 && level > 1) level = 1;
+    __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
+    return level;
 }
+static inline bool have_avx2(void) { return isa_level() >= 1; }
+static inline bool have_avx512(void) { return isa_level() >= 2; }
+#define SR_DISPATCH(name, ...)                                                                    \
+    (have_avx512() ? name##_avx512(__VA_ARGS__)                                                   \
+                   : have_avx2() ? name##_avx2(__VA_ARGS__) : name##_w4(__VA_ARGS__))
+#else
+#define SR_DISPATCH(name, ...) name##_w4(__VA_ARGS__)
+#endif
 
-/* Largest element of a contiguous row, NaN if any element is NaN, -inf for an empty row. */
-static float max_row_nan_f32(const float *x, int64_t n) {
-    v8f m = V8F(-INFINITY);
-    v8i nan_seen = V8I(0);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f v = v8_load(x + i);
-        m = v8_sel(v > m, v, m);
-        nan_seen |= v != v;
-    }
-    float best = -INFINITY;
-    bool any_nan = false;
-    for (int l = 0; l < 8; l++) {
-        best = m[l] > best ? m[l] : best;
-        any_nan |= nan_seen[l] != 0;
-    }
-    for (; i < n; i++) {
-        best = x[i] > best ? x[i] : best;
-        any_nan |= x[i] != x[i];
-    }
-    return any_nan ? NAN : best;
+static double sum_row_f32_contig(const float *x, int64_t n) { return SR_DISPATCH(sr_sum_row, x, n); }
+static float minmax_row_f32_contig(const float *x, int64_t n, bool is_max) {
+    return is_max ? SR_DISPATCH(sr_max_row, x, n) : SR_DISPATCH(sr_min_row, x, n);
 }
+static void col_add_f32(float *acc, const float *x, int64_t n) { SR_DISPATCH(sr_add_row, acc, x, n); }
 
-/* One float32 row: y = softmax(x) or log_softmax(x); x and y contiguous, distinct. */
 static void softmax_row_f32(float *y, const float *x, int64_t n, bool logmode) {
-    /* A row of -inf gives max -inf and (-inf) - (-inf) = NaN everywhere, as torch. */
-    float m = max_row_nan_f32(x, n);
-    float s = exp_row_f32(y, x, n, m);
-    if (logmode) {
-        /* (x - m) - log s, as torch: exact for the largest element whatever m's magnitude. */
-        float l = logf(s);
-        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - l;
-    } else {
-        float inv = 1.0f / s;
-        for (int64_t i = 0; i < n; i++) y[i] *= inv;
-    }
+    SR_DISPATCH(sr_softmax_row, y, x, n, logmode);
+}
+
+static void softmax_back_row_f32(float *gx, const float *g, const float *y, int64_t n, bool logmode) {
+    SR_DISPATCH(sr_softmax_back_row, gx, g, y, n, logmode);
 }
 
 static void softmax_row_f64(double *y, const double *x, int64_t n, bool logmode) {
@@ -722,18 +700,6 @@ static void softmax_row_f64(double *y, const double *x, int64_t n, bool logmode)
 }
 
 /* Backward of one row: gx = y * (g - <g, y>) (softmax) or g - exp(y) * sum(g) (log_softmax). */
-static void softmax_back_row_f32(float *gx, const float *g, const float *y, int64_t n, bool logmode) {
-    float s = 0.0f;
-    if (logmode) {
-        for (int64_t i = 0; i < n; i++) s += g[i];
-        exp_row_f32(gx, y, n, 0.0f);
-        for (int64_t i = 0; i < n; i++) gx[i] = g[i] - gx[i] * s;
-    } else {
-        for (int64_t i = 0; i < n; i++) s += g[i] * y[i];
-        for (int64_t i = 0; i < n; i++) gx[i] = y[i] * (g[i] - s);
-    }
-}
-
 static void softmax_back_row_f64(double *gx, const double *g, const double *y, int64_t n, bool logmode) {
     double s = 0.0;
     if (logmode) {
@@ -800,6 +766,31 @@ static void softmax_chunk(void *vctx, int64_t begin, int64_t end) {
     free(buf);
 }
 
+/* Softmax along a middle dim of a contiguous tensor: blocks [d, inner], one per outer index. */
+typedef struct cols_plan {
+    float *y;          /* output */
+    const float *x;    /* input */
+    int64_t d;         /* softmax dim length */
+    int64_t inner;     /* product of the dims after it */
+    bool log;          /* log_softmax */
+    aqa_status failed; /* AQA_OK, or AQA_ENOMEM if a scratch allocation failed */
+} cols_plan;
+
+static void softmax_cols_chunk(void *vctx, int64_t begin, int64_t end) {
+    cols_plan *p = vctx;
+    float *scratch = malloc(sizeof(float) * 2 * (size_t)p->inner);
+    if (!scratch) {
+        p->failed = aqa_fail(AQA_ENOMEM, "cpu softmax: no memory for %lld scratch floats", (long long)p->inner);
+        return;
+    }
+    for (int64_t o = begin; o < end; o++) {
+        int64_t off = o * p->d * p->inner;
+        SR_DISPATCH(sr_softmax_cols, p->y + off, p->x + off, p->d, p->inner, p->log, scratch,
+                    scratch + p->inner);
+    }
+    free(scratch);
+}
+
 static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tensor *in1,
                               const aqa_tensor *in2, int dim, bool log) {
     const aqa_tensor *ops[3] = {out, in1, in2};
@@ -835,6 +826,14 @@ static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tenso
     space_merge(&p.rows, nops);
     int64_t total = aqa__shape_numel(nd, out->shape);
     if (total == 0) return AQA_OK;
+    if (!p.backward && p.dtype == AQA_F32 && nd > 0 && dim < nd - 1 && aqa_is_contiguous(in1) &&
+        aqa_is_contiguous(out)) {
+        /* contiguous, dim not last: vectorise across the inner dims instead of gathering */
+        cols_plan cp = {(float *)p.base[0], (const float *)p.base[1], p.n, 1, log, AQA_OK};
+        for (int d = dim + 1; d < nd; d++) cp.inner *= out->shape[d];
+        if (cp.inner > 1)
+            return run_chunks(total / (p.n * cp.inner), total * 8, softmax_cols_chunk, &cp), cp.failed;
+    }
     run_chunks(space_numel(&p.rows), total * 8, softmax_chunk, &p);
     return AQA_OK;
 }

@@ -395,6 +395,14 @@ static void test_softmax_stability(void) {
         CHECK(isnan(aqa_get(sr, (int64_t[]){0, 0})) && isnan(aqa_get(sr, (int64_t[]){0, 1})));
         CHECK(isnan(aqa_get(sr, (int64_t[]){1, 0})) && isnan(aqa_get(sr, (int64_t[]){1, 1})));
         CHECK_NEAR(aqa_get(sr, (int64_t[]){2, 0}), 0.5, 1e-7);
+        /* the same along dim 0 of the transpose (contiguous, middle-dim path) */
+        aqa_tensor *cols = aqa_contiguous(aqa_transpose(rows, 0, 1)); /* [2, 3] */
+        aqa_tensor *sc = aqa_softmax(cols, 0);
+        CHECK(isnan(aqa_get(sc, (int64_t[]){0, 0})) && isnan(aqa_get(sc, (int64_t[]){1, 0})));
+        CHECK(isnan(aqa_get(sc, (int64_t[]){0, 1})) && isnan(aqa_get(sc, (int64_t[]){1, 1})));
+        CHECK_NEAR(aqa_get(sc, (int64_t[]){1, 2}), 0.5, 1e-7);
+        aqa_tensor *lc = aqa_log_softmax(aqa_contiguous(aqa_transpose(neg, 0, 0)), 0);
+        CHECK_NEAR(aqa_get(lc, (int64_t[]){0}), log(p1), 1e-6);
         /* logsumexp */
         aqa_tensor *big = aqa_to_dtype(from_f64((double[]){1000, 1000, -1e30, 1e30}, AQA_SHAPE(2, 2)), d);
         aqa_tensor *l = aqa_logsumexp(big, 1, (int[]){1}, false);
