@@ -157,6 +157,9 @@ static void test_ranks_and_layouts(void) {
         {4, {2, 1, 3, 4}, 3, {5, 4, 6}},
         {3, {5, 1, 7}, 4, {2, 5, 7, 3}},
         {2, {1, 7}, 2, {7, 1}},
+        {2, {1, 7}, 2, {7, 4}}, /* gemv paths with every transpose */
+        {2, {3, 7}, 2, {7, 1}},
+        {3, {2, 1, 7}, 3, {2, 7, 5}},
     };
     for (int dt = 0; dt < 3; dt++) {
         aqa_dtype d = dt == 0 ? AQA_F32 : dt == 1 ? AQA_F64 : AQA_I64;
