@@ -464,9 +464,9 @@ static void split_chunk(void *vctx, int64_t begin, int64_t end) {
 
 static void reduce_split(const reduce_plan *p) {
     enum { NP = 64 };
-    double dpart[NP];
-    int64_t ipart[NP], ppart[NP];
-    bool have[NP];
+    double dpart[NP] = {0};
+    int64_t ipart[NP] = {0}, ppart[NP] = {0};
+    bool have[NP] = {0};
     int64_t nparts = omp_get_max_threads() * 4;
     if (nparts > NP) nparts = NP;
     split_ctx c = {p, nparts, dpart, ipart, ppart, have};
