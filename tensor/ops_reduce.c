@@ -4,9 +4,12 @@
  * Semantics follow torch: any set of dims (negative allowed, each at most once; none = all),
  * keepdim; sum of bool/int64 is int64, mean/var/std/softmax of integers give float32; var/std
  * divide by max(0, N - correction); max/min along a dim return the first occurrence's index and
- * send the gradient there; full max/min split the gradient evenly between ties (torch's
- * evenly_distribute_backward for max()/min() without dim); argmax over AQA_ALL_DIMS indexes
- * the flattened tensor.  The kernels are the backend's reduce / softmax slots (cpu_reduce.c). */
+ * send the gradient there; full max/min (max_all/min_all) split the gradient evenly between all
+ * elements equal to the result, or between the NaNs when the result is NaN (checked against
+ * torch 2.x: torch.max(x) / x.amax() backward of [1, 3, 3, 2] is [0, .5, .5, 0], while
+ * x.max(0) gives [0, 1, 0, 0]); NaN wins max/min at its first position; argmax over
+ * AQA_ALL_DIMS indexes the flattened tensor.  logsumexp of an all -inf slice is -inf and
+ * softmax of one is NaN, as torch.  The kernels are the backend's reduce / softmax slots (cpu_reduce.c). */
 #include <math.h>
 #include <string.h>
 

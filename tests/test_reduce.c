@@ -308,6 +308,12 @@ static void test_max_gradients_ties(void) {
     CHECK_NEAR(g[0], 1.0 / 3, 1e-15);
     CHECK(g[2] == 0);
     free(g);
+    /* a NaN result: the gradient is split between the NaNs (torch) */
+    aqa_tensor *z = aqa_requires_grad(from_f64((double[]){1, NAN, 3, NAN}, AQA_SHAPE(4)), true);
+    CHECK(aqa_backward(aqa_max_all(z), NULL, false) == AQA_OK);
+    g = host(z->grad);
+    CHECK(g[0] == 0 && g[1] == 0.5 && g[2] == 0 && g[3] == 0.5);
+    free(g);
     aqa_scope_end();
 }
 
