@@ -192,6 +192,90 @@ aqa_tensor *aqa_causal_mask(int64_t L, aqa_dtype dtype) {
     return m;
 }
 
+/* ---- scores = scale * q @ k^T as one op (the scale rides on the GEMM's alpha) ------------------------ */
+
+/* A view of t with its last two dims swapped (unowned). */
+static aqa_tensor *swap_last(const aqa_tensor *t) {
+    int64_t shape[AQA_MAX_DIMS], stride[AQA_MAX_DIMS];
+    int nd = t->ndim;
+    for (int d = 0; d < nd; d++) {
+        shape[d] = t->shape[d];
+        stride[d] = t->stride[d];
+    }
+    shape[nd - 2] = t->shape[nd - 1];
+    shape[nd - 1] = t->shape[nd - 2];
+    stride[nd - 2] = t->stride[nd - 1];
+    stride[nd - 1] = t->stride[nd - 2];
+    return aqa__alias_unowned(t, nd, shape, stride, t->offset);
+}
+
+/* saved[0] = q, saved[1] = k (broadcast to the common batch shape); reals[0] = scale */
+static void scores_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
+    aqa_tensor *q = n->saved[0], *k = n->saved[1];
+    double scale = n->reals[0];
+    aqa_device dev = aqa_tensor_device(g);
+    const aqa_backend *be = aqa_backend_for(dev);
+    if (!be) return;
+    if (n->needs_grad[0]) { /* gq = scale * g @ k */
+        aqa_tensor *gq = aqa__new_unowned(q->ndim, q->shape, q->dtype, dev);
+        if (gq && be->matmul(gq, g, k, scale, 0.0) == AQA_OK) grad_in[0] = aqa__own(gq);
+        else aqa__release(gq);
+    }
+    if (n->needs_grad[1]) { /* gk = scale * g^T @ q */
+        aqa_tensor *gt = swap_last(g);
+        aqa_tensor *gk = gt ? aqa__new_unowned(k->ndim, k->shape, k->dtype, dev) : NULL;
+        if (gk && be->matmul(gk, gt, q, scale, 0.0) == AQA_OK) grad_in[1] = aqa__own(gk);
+        else aqa__release(gk);
+        aqa__release(gt);
+    }
+}
+
+/* scale * q @ k^T for q [..., L, E], k [..., S, E] with broadcasting batch dims. */
+static aqa_tensor *attention_scores(aqa_tensor *q, aqa_tensor *k, double scale) {
+    if (!q || !k) return NULL;
+    if (q->dtype != k->dtype || !aqa_dtype_is_float(q->dtype) || q->ndim < 2 || k->ndim < 2)
+        return aqa_mul_scalar(aqa_matmul(q, aqa_transpose(k, -2, -1)), scale);
+    int nb;
+    int64_t batch[AQA_MAX_DIMS];
+    if (!aqa__broadcast_shapes("attention scores", q->ndim - 2, q->shape, k->ndim - 2, k->shape, &nb, batch))
+        return NULL;
+    int nd = nb + 2;
+    int64_t qs[AQA_MAX_DIMS], ks[AQA_MAX_DIMS], os[AQA_MAX_DIMS];
+    for (int d = 0; d < nb; d++) qs[d] = ks[d] = os[d] = batch[d];
+    int64_t L = q->shape[q->ndim - 2], S = k->shape[k->ndim - 2], E = q->shape[q->ndim - 1];
+    qs[nb] = L, qs[nb + 1] = E, ks[nb] = S, ks[nb + 1] = E, os[nb] = L, os[nb + 1] = S;
+    aqa_device dev = aqa_tensor_device(q);
+    const aqa_backend *be = aqa_backend_for(dev);
+    if (!be) return NULL;
+    /* broadcast views (stride 0 on expanded batch dims), no copies */
+    aqa_tensor *qv = NULL, *kv = NULL, *kt = NULL, *out = NULL;
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_scope_begin();
+    qv = aqa_expand(q, nd, qs);
+    kv = aqa_expand(k, nd, ks);
+    kt = kv ? swap_last(kv) : NULL;
+    out = kt ? aqa__new_unowned(nd, os, q->dtype, dev) : NULL;
+    if (out && be->matmul(out, qv, kt, scale, 0.0) != AQA_OK) {
+        aqa__release(out);
+        out = NULL;
+    }
+    aqa__release(kt);
+    if (out) {
+        aqa__own(out);
+        aqa_set_grad_enabled(prev);
+        aqa_node *n = aqa_node_record("attention_scores", scores_backward, 2, (aqa_tensor *[]){q, k}, out);
+        if (n) {
+            aqa_node_save(n, qv);
+            aqa_node_save(n, kv);
+            n->reals[0] = scale;
+        }
+        aqa_keep(out);
+    }
+    aqa_scope_end();
+    aqa_set_grad_enabled(prev);
+    return out;
+}
+
 /* Additive form of a mask: bool (true where `masked_value` is wanted) -> 0 / -inf in dtype;
  * a float mask is converted to dtype. */
 static aqa_tensor *additive(aqa_tensor *mask, bool true_means_masked, aqa_dtype dtype) {
@@ -212,9 +296,9 @@ aqa_tensor *aqa_scaled_dot_product_attention(aqa_tensor *q, aqa_tensor *k, aqa_t
                              aqa_shape_str(v, b3, sizeof b3));
     if (!(scale > 0)) scale = 1.0 / sqrt((double)q->shape[q->ndim - 1]);
     aqa_scope_begin();
-    aqa_tensor *scores = aqa_matmul(q, aqa_transpose(k, -2, -1));
+    aqa_tensor *scores = attention_scores(q, k, scale);
     aqa_tensor *add = scores ? additive(attn_mask, false, scores->dtype) : NULL;
-    aqa_tensor *p = attn_mask && !add ? NULL : attn_softmax(scores, add, scale, is_causal, true);
+    aqa_tensor *p = attn_mask && !add ? NULL : attn_softmax(scores, add, 1.0, is_causal, true);
     if (dropout_p > 0) p = aqa_dropout(p, dropout_p, true, NULL);
     aqa_tensor *out = aqa_matmul(p, v);
     aqa_keep(out);
@@ -358,8 +442,8 @@ aqa_tensor *aqa_mha_layer_forward(aqa_mha_layer *m, aqa_tensor *query, aqa_tenso
         if (!mask) goto done;
     }
 
-    aqa_tensor *scores = aqa_matmul(q4, aqa_transpose(k4, -2, -1)); /* [N, H, L, S] */
-    aqa_tensor *p = attn_softmax(scores, mask, 1.0 / sqrt((double)m->head_dim), false, true);
+    aqa_tensor *scores = attention_scores(q4, k4, 1.0 / sqrt((double)m->head_dim)); /* [N, H, L, S] */
+    aqa_tensor *p = attn_softmax(scores, mask, 1.0, false, true);
     if (m->base.training && m->dropout > 0) p = aqa_dropout(p, m->dropout, true, m->gen);
     aqa_tensor *o = aqa_matmul(p, v4); /* [N, H, L, d] */
     /* merge heads back into the input layout, then the output projection (one GEMM) */

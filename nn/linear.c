@@ -1,6 +1,7 @@
 /* linear.c: the fused linear op (one GEMM over all leading dims, bias accumulated by the GEMM),
  * its backward, and the Linear and Embedding modules. */
 #include <math.h>
+#include <string.h>
 
 #include "autograd/autograd.h"
 #include "nn/layers-impl.h"
@@ -52,6 +53,14 @@ static aqa_tensor *matrix_of(const aqa_backend *be, aqa_tensor *t, aqa_tensor **
 static aqa_tensor *transposed(const aqa_tensor *m) {
     return aqa__alias_unowned(m, 2, (const int64_t[]){m->shape[1], m->shape[0]},
                               (const int64_t[]){m->stride[1], m->stride[0]}, m->offset);
+}
+
+/* Writes the row `row` (n elements of es bytes) into each of the `rows` rows of the contiguous
+ * host matrix dst (a broadcast copy, page-sized memcpy's, split over threads when large). */
+static void fill_rows(void *dst, const void *row, int64_t rows, int64_t n, size_t es) {
+    size_t nb = (size_t)n * es;
+#pragma omp parallel for if (rows * n > 65536) schedule(static)
+    for (int64_t r = 0; r < rows; r++) memcpy((char *)dst + (size_t)r * nb, row, nb);
 }
 
 /* ---- the op ---------------------------------------------------------------------------------------- */
@@ -152,8 +161,12 @@ aqa_tensor *aqa_linear(aqa_tensor *x, aqa_tensor *weight, aqa_tensor *bias) {
     if (!om) goto done;
     if (bias) {
         /* the bias rows go into the output first; the GEMM then accumulates onto them */
-        bv = aqa__alias_unowned(bias, 2, om->shape, (const int64_t[]){0, bias->stride[0]}, bias->offset);
-        if (!bv || (st = be->copy(om, bv)) != AQA_OK) goto done;
+        if (dev.kind == AQA_CPU && (bias->stride[0] == 1 || nout <= 1)) {
+            fill_rows(aqa_data(om), aqa_data(bias), om->shape[0], nout, aqa_dtype_size(dt));
+        } else {
+            bv = aqa__alias_unowned(bias, 2, om->shape, (const int64_t[]){0, bias->stride[0]}, bias->offset);
+            if (!bv || (st = be->copy(om, bv)) != AQA_OK) goto done;
+        }
     }
     st = be->matmul(om, xm, wt, 1.0, bias ? 1.0 : 0.0);
 done:

@@ -1,0 +1,115 @@
+/* bench_attention.c: the transformer layers at CLIP ViT-B/16 size (batch 8, seq 197, width 768,
+ * 12 heads, MLP 3072, float32): MultiheadAttention forward and forward+backward, Linear 768->3072,
+ * LayerNorm(768) and one pre-norm TransformerEncoderLayer (gelu, eval) forward+backward, in ms,
+ * beside PyTorch's times for the same shapes (scripts/bench_torch_attention.py, run when python3
+ * with torch is present; AQA_BENCH_TORCH=0 skips it) and the ratio aqa / torch.
+ * Usage: bench/bench_attention [--quick] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/autograd.h"
+#include "nn/attention.h"
+#include "nn/linear.h"
+#include "nn/norm_layer.h"
+#include "nn/transformer.h"
+#include "tensor/ops.h"
+
+#define N_CASES 5
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best of `reps` runs after one warm-up, in ms; each run in its own scope. */
+#define BEST_OF(reps, body)                         \
+    ({                                              \
+        double best_ = 1e30;                        \
+        for (int r_ = -1; r_ < (reps); r_++) {      \
+            aqa_scope_begin();                      \
+            double t0_ = now();                     \
+            body;                                   \
+            double el_ = now() - t0_;               \
+            aqa_scope_end();                        \
+            if (r_ >= 0 && el_ < best_) best_ = el_; \
+        }                                           \
+        best_ * 1e3;                                \
+    })
+
+/* PyTorch's times, from the script, or false. */
+static bool torch_times(double *t) {
+    const char *e = getenv("AQA_BENCH_TORCH");
+    if (e && strcmp(e, "0") == 0) return false;
+    static const char *const candidates[] = {"scripts/bench_torch_attention.py", "../scripts/bench_torch_attention.py"};
+    const char *script = NULL;
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !script; i++) {
+        FILE *f = fopen(candidates[i], "r");
+        if (f) {
+            fclose(f);
+            script = candidates[i];
+        }
+    }
+    if (!script) return false;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 %s --machine 2>/dev/null", script);
+    FILE *p = popen(cmd, "r");
+    if (!p) return false;
+    int got = 0;
+    for (int i = 0; i < N_CASES; i++) got += fscanf(p, "%lf", &t[i]);
+    pclose(p);
+    return got == N_CASES;
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int reps = quick ? 1 : 5;
+    const int64_t N = 8, L = 197, E = 768, H = 12, FF = 3072;
+    aqa_manual_seed(1);
+    aqa_tensor *x = aqa_requires_grad(aqa_randn(AQA_SHAPE(N, L, E), AQA_F32, NULL), true);
+    aqa_tensor *gy = aqa_randn(AQA_SHAPE(N, L, E), AQA_F32, NULL);
+    aqa_tensor *gl = aqa_randn(AQA_SHAPE(N, L, FF), AQA_F32, NULL);
+    aqa_mha_layer *mha = aqa_mha_layer_new(NULL, "", E, H, 0.0, true, true);
+    aqa_linear_layer *lin = aqa_linear_layer_new(NULL, "", E, FF, true);
+    aqa_layer_norm_layer *ln = aqa_layer_norm_layer_new(NULL, "", 1, &E, 1e-5, true);
+    aqa_transformer_config cfg = aqa_transformer_config_default(E, H);
+    cfg.dim_feedforward = FF;
+    cfg.dropout = 0.0;
+    cfg.activation = AQA_ACT_GELU;
+    cfg.batch_first = cfg.norm_first = true;
+    aqa_transformer_encoder_layer *tel = aqa_transformer_encoder_layer_new(NULL, "", &cfg);
+    if (!x || !mha || !lin || !ln || !tel) {
+        fprintf(stderr, "bench_attention: setup failed: %s\n", aqa_last_error());
+        return 1;
+    }
+    aqa_module_train(&tel->base, false);
+    double t[N_CASES];
+    bool prev = aqa_set_grad_enabled(false);
+    t[0] = BEST_OF(reps, aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL));
+    aqa_set_grad_enabled(prev);
+    t[1] = BEST_OF(reps, aqa_backward(aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL), gy, false); aqa_zero_grad(x));
+    t[2] = BEST_OF(reps, aqa_backward(aqa_linear_layer_forward(lin, x), gl, false); aqa_zero_grad(x));
+    t[3] = BEST_OF(reps, aqa_backward(aqa_layer_norm_layer_forward(ln, x), gy, false); aqa_zero_grad(x));
+    t[4] = BEST_OF(reps, aqa_backward(aqa_transformer_encoder_layer_forward(tel, x, NULL, NULL), gy, false); aqa_zero_grad(x));
+    const char *names[N_CASES] = {"mha forward", "mha forward+backward", "linear 768->3072 fwd+bwd",
+                                  "layernorm 768 fwd+bwd", "encoder layer fwd+bwd"};
+    double tt[N_CASES];
+    bool have = quick ? false : torch_times(tt);
+    printf("transformer layers, batch %lld, seq %lld, width %lld, %lld heads, MLP %lld, float32\n", (long long)N,
+           (long long)L, (long long)E, (long long)H, (long long)FF);
+    printf("%-28s %10s %10s %8s\n", "case", "aqa ms", "torch ms", "ratio");
+    for (int i = 0; i < N_CASES; i++) {
+        if (have) printf("%-28s %10.2f %10.2f %8.2f\n", names[i], t[i], tt[i], t[i] / tt[i]);
+        else printf("%-28s %10.2f %10s %8s\n", names[i], t[i], "-", "-");
+    }
+    aqa_module_free(&mha->base);
+    aqa_module_free(&lin->base);
+    aqa_module_free(&ln->base);
+    aqa_module_free(&tel->base);
+    aqa_tensor_free(x);
+    aqa_tensor_free(gy);
+    aqa_tensor_free(gl);
+    return 0;
+}
