@@ -8,7 +8,13 @@
  * 224x224 clip would otherwise need ~1.6 GB).  Backward, per tile: dCol = W_g^T * dY_g[:, tile]
  * scattered back with col2vol (input gradient), and dW_g += dY_g[:, tile] * Col^T (weight
  * gradient), sharing one vol2col per tile.  A 1x1x1 kernel with stride 1 and no padding needs no
- * unfolding: Col is the input itself, so each product is a single GEMM.
+ * unfolding: Col is the input itself, so each product is a single GEMM.  When the outputs are small
+ * (deep layers: P < FOLD_BELOW) and the batch has several samples, the columns of several samples
+ * are laid side by side so that one wide GEMM replaces many thin ones.
+ *
+ * No OpenMP here: the BLAS calls run OpenBLAS's own threads, and OpenMP regions between them leave
+ * libgomp's workers spinning on the cores BLAS needs (measured: 44% of a batch-8 conv's time in
+ * libgomp spin before, 3x slower); the unfolding loops are a few percent of the GEMM time.
  *
  * The file includes itself twice with T = float / double to instantiate the typed kernels (the
  * part after #else); the untyped part (settings, dispatch) comes first. */
@@ -24,6 +30,8 @@
 
 /* Column-buffer budget in bytes (all tile buffers of one call together). */
 static size_t tile_bytes_limit = (size_t)64 << 20;
+/* Test hook: true turns the batch folding off (nn_cpu-impl.h). */
+bool aqa_conv_fold_disabled;
 /* Largest column-buffer allocation seen (for tests of the bound). */
 static size_t peak_col_bytes;
 
@@ -43,6 +51,20 @@ static int64_t tile_cols(int64_t K, int64_t P, int nbuf, size_t es) {
     if (pt < 1) pt = 1;
     if (pt > P) pt = P;
     return pt;
+}
+
+/* Samples whose outputs have fewer than FOLD_BELOW positions are processed several at a time
+ * (about FOLD_COLS columns per GEMM): one wide product instead of many thin ones. */
+#define FOLD_BELOW 1024
+#define FOLD_COLS 4096
+
+/* Samples per folded block: up to FOLD_COLS columns, n at most, buffers (K + Og rows of nb*P
+ * columns, nbuf_k buffers of K rows) under the budget; at least 1. */
+static int64_t fold_samples(int64_t n, int64_t P, int64_t K, int64_t Og, int nbuf_k, size_t es) {
+    int64_t nb = (FOLD_COLS + P - 1) / P;
+    if (nb > n) nb = n;
+    while (nb > 1 && (size_t)nb * (size_t)P * ((size_t)K * (size_t)nbuf_k + (size_t)Og) * es > tile_bytes_limit) nb--;
+    return nb;
 }
 
 static bool is_pointwise(const aqa_conv_geom *g) {
@@ -87,19 +109,19 @@ aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, c
 
 #else /* ---- typed part: T = CONV_T ------------------------------------------------------------ */
 
-/* Unfolds output columns [p0, p1) of the channels of x_g (Cg planes) into col [K x (p1-p0)]. */
+/* Unfolds output columns [p0, p1) of the channels of x_g (Cg planes) into col [K x (p1-p0)] whose
+ * rows are ld elements apart. */
 static void CONV_NAME(vol2col)(const aqa_conv_geom *g, int64_t Cg, const CONV_T *xg, int64_t p0, int64_t p1,
-                               CONV_T *col) {
+                               CONV_T *col, int64_t ld) {
     const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
     const int64_t Ho = g->out[1], Wo = g->out[2];
-    const int64_t kk = g->k[0] * g->k[1] * g->k[2], K = Cg * kk, pt = p1 - p0;
+    const int64_t kk = g->k[0] * g->k[1] * g->k[2], K = Cg * kk;
     const int64_t sw = g->stride[2];
-#pragma omp parallel for schedule(static) if (K * pt > 32768)
     for (int64_t r = 0; r < K; r++) {
         int64_t c = r / kk, rem = r % kk;
         int64_t a = rem / (g->k[1] * g->k[2]), bb = (rem / g->k[2]) % g->k[1], e = rem % g->k[2];
         const CONV_T *src = xg + c * D * H * W;
-        CONV_T *dst = col + r * pt;
+        CONV_T *dst = col + r * ld;
         int64_t p = p0;
         while (p < p1) {
             int64_t od = p / (Ho * Wo), oh = (p / Wo) % Ho, ow = p % Wo;
@@ -131,20 +153,19 @@ static void CONV_NAME(vol2col)(const aqa_conv_geom *g, int64_t Cg, const CONV_T 
     }
 }
 
-/* Adds col [K x (p1-p0)] back into the input-gradient planes gxg (Cg planes): the adjoint of
- * vol2col.  Parallel over channels so that no two threads write the same plane. */
+/* Adds col [K x (p1-p0)] (rows ld apart) back into the input-gradient planes gxg (Cg planes): the
+ * adjoint of vol2col.  Parallel over channels so that no two threads write the same plane. */
 static void CONV_NAME(col2vol)(const aqa_conv_geom *g, int64_t Cg, const CONV_T *col, int64_t p0, int64_t p1,
-                               CONV_T *gxg) {
+                               CONV_T *gxg, int64_t ld) {
     const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
     const int64_t Ho = g->out[1], Wo = g->out[2];
-    const int64_t kk = g->k[0] * g->k[1] * g->k[2], pt = p1 - p0;
+    const int64_t kk = g->k[0] * g->k[1] * g->k[2];
     const int64_t sw = g->stride[2];
-#pragma omp parallel for schedule(static) if (Cg > 1 && Cg * kk * pt > 32768)
     for (int64_t c = 0; c < Cg; c++) {
         CONV_T *dstc = gxg + c * D * H * W;
         for (int64_t rem = 0; rem < kk; rem++) {
             int64_t a = rem / (g->k[1] * g->k[2]), bb = (rem / g->k[2]) % g->k[1], e = rem % g->k[2];
-            const CONV_T *src = col + (c * kk + rem) * pt;
+            const CONV_T *src = col + (c * kk + rem) * ld;
             int64_t p = p0;
             while (p < p1) {
                 int64_t od = p / (Ho * Wo), oh = (p / Wo) % Ho, ow = p % Wo;
@@ -172,6 +193,74 @@ static void CONV_NAME(col2vol)(const aqa_conv_geom *g, int64_t Cg, const CONV_T 
     }
 }
 
+/* Folded forward for small outputs: for a block of nb samples, Col [K x nb*P] holds every sample's
+ * columns side by side, one GEMM gives [Og x nb*P], copied out to each sample's rows. */
+static aqa_status CONV_NAME(conv_forward_folded)(const aqa_conv_geom *g, const CONV_T *xp, const CONV_T *wp,
+                                                 CONV_T *yp) {
+    const int64_t G = g->groups, Cg = g->c_in / G, Og = g->c_out / G;
+    const int64_t S = g->in[0] * g->in[1] * g->in[2], P = g->out[0] * g->out[1] * g->out[2];
+    const int64_t K = Cg * g->k[0] * g->k[1] * g->k[2];
+    const int64_t nb = fold_samples(g->n, P, K, Og, 1, sizeof(CONV_T));
+    size_t bytes = sizeof(CONV_T) * (size_t)(nb * P) * (size_t)(K + Og);
+    CONV_T *col = malloc(bytes);
+    if (!col) return aqa_fail(AQA_ENOMEM, "conv: out of memory for a %zu-byte column tile", bytes);
+    note_col_bytes(bytes);
+    CONV_T *tmp = col + K * nb * P;
+    for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+        int64_t m = n0 + nb <= g->n ? nb : g->n - n0, ld = m * P;
+        for (int64_t gi = 0; gi < G; gi++) {
+            for (int64_t j = 0; j < m; j++)
+                CONV_NAME(vol2col)(g, Cg, xp + ((n0 + j) * g->c_in + gi * Cg) * S, 0, P, col + j * P, ld);
+            CONV_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Og, (int)ld, (int)K, 1, wp + gi * Og * K, (int)K,
+                      col, (int)ld, 0, tmp, (int)ld);
+            for (int64_t j = 0; j < m; j++)
+                for (int64_t o = 0; o < Og; o++)
+                    memcpy(yp + ((n0 + j) * g->c_out + gi * Og + o) * P, tmp + o * ld + j * P, sizeof(CONV_T) * (size_t)P);
+        }
+    }
+    free(col);
+    return AQA_OK;
+}
+
+/* Folded backward (see the forward): gy of nb samples gathered into [Og x nb*P]; one GEMM each
+ * for the weight gradient and for dCol. */
+static aqa_status CONV_NAME(conv_backward_folded)(const aqa_conv_geom *g, const CONV_T *xp, const CONV_T *wp,
+                                                  const CONV_T *gyp, CONV_T *gxp, CONV_T *gwp) {
+    const int64_t G = g->groups, Cg = g->c_in / G, Og = g->c_out / G;
+    const int64_t S = g->in[0] * g->in[1] * g->in[2], P = g->out[0] * g->out[1] * g->out[2];
+    const int64_t K = Cg * g->k[0] * g->k[1] * g->k[2];
+    const int nbuf = (gxp ? 1 : 0) + (gwp ? 1 : 0);
+    const int64_t nb = fold_samples(g->n, P, K, Og, nbuf, sizeof(CONV_T));
+    size_t bytes = sizeof(CONV_T) * (size_t)(nb * P) * (size_t)(K * nbuf + Og);
+    CONV_T *buf = malloc(bytes);
+    if (!buf) return aqa_fail(AQA_ENOMEM, "conv backward: out of memory for a %zu-byte column tile", bytes);
+    note_col_bytes(bytes);
+    CONV_T *tmp = buf, *col = gwp ? buf + Og * nb * P : NULL;
+    CONV_T *dcol = gxp ? buf + Og * nb * P + (gwp ? K * nb * P : 0) : NULL;
+    for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+        int64_t m = n0 + nb <= g->n ? nb : g->n - n0, ld = m * P;
+        for (int64_t gi = 0; gi < G; gi++) {
+            for (int64_t j = 0; j < m; j++)
+                for (int64_t o = 0; o < Og; o++)
+                    memcpy(tmp + o * ld + j * P, gyp + ((n0 + j) * g->c_out + gi * Og + o) * P, sizeof(CONV_T) * (size_t)P);
+            if (gwp) {
+                for (int64_t j = 0; j < m; j++)
+                    CONV_NAME(vol2col)(g, Cg, xp + ((n0 + j) * g->c_in + gi * Cg) * S, 0, P, col + j * P, ld);
+                CONV_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Og, (int)K, (int)ld, 1, tmp, (int)ld, col,
+                          (int)ld, 1, gwp + gi * Og * K, (int)K);
+            }
+            if (gxp) {
+                CONV_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)Og, 1, wp + gi * Og * K,
+                          (int)K, tmp, (int)ld, 0, dcol, (int)ld);
+                for (int64_t j = 0; j < m; j++)
+                    CONV_NAME(col2vol)(g, Cg, dcol + j * P, 0, P, gxp + ((n0 + j) * g->c_in + gi * Cg) * S, ld);
+            }
+        }
+    }
+    free(buf);
+    return AQA_OK;
+}
+
 static aqa_status CONV_NAME(conv_forward)(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                           const aqa_tensor *b, aqa_tensor *y) {
     const int64_t G = g->groups, Cg = g->c_in / G, Og = g->c_out / G;
@@ -180,6 +269,11 @@ static aqa_status CONV_NAME(conv_forward)(const aqa_conv_geom *g, const aqa_tens
     const CONV_T *xp = (const CONV_T *)aqa_data(x), *wp = (const CONV_T *)aqa_data(w);
     CONV_T *yp = (CONV_T *)aqa_data(y);
     const bool pw = is_pointwise(g);
+    if (g->n > 1 && P < FOLD_BELOW && !aqa_conv_fold_disabled && fold_samples(g->n, P, K, Og, 1, sizeof(CONV_T)) > 1) {
+        aqa_status st = CONV_NAME(conv_forward_folded)(g, xp, wp, yp);
+        if (st != AQA_OK) return st;
+        goto bias;
+    }
     const int64_t pt = pw ? P : tile_cols(K, P, 1, sizeof(CONV_T));
     CONV_T *col = NULL;
     if (!pw) {
@@ -197,7 +291,7 @@ static aqa_status CONV_NAME(conv_forward)(const aqa_conv_geom *g, const aqa_tens
                 const CONV_T *B = xg;
                 int64_t ldb = P;
                 if (!pw) {
-                    CONV_NAME(vol2col)(g, Cg, xg, p0, p1, col);
+                    CONV_NAME(vol2col)(g, Cg, xg, p0, p1, col, p1 - p0);
                     B = col;
                     ldb = p1 - p0;
                 }
@@ -207,9 +301,9 @@ static aqa_status CONV_NAME(conv_forward)(const aqa_conv_geom *g, const aqa_tens
         }
     }
     free(col);
+bias:
     if (b) {
         const CONV_T *bp = (const CONV_T *)aqa_data(b);
-#pragma omp parallel for schedule(static) if (g->n * g->c_out * P > 32768)
         for (int64_t r = 0; r < g->n * g->c_out; r++) {
             CONV_T bv = bp[r % g->c_out], *row = yp + r * P;
             for (int64_t j = 0; j < P; j++) row[j] += bv;
@@ -241,6 +335,9 @@ static aqa_status CONV_NAME(conv_backward)(const aqa_conv_geom *g, const aqa_ten
     if (gw && !xp) return aqa_fail(AQA_EINVAL, "conv backward: the weight gradient needs the input");
     if (gx) memset(gxp, 0, sizeof(CONV_T) * (size_t)(g->n * g->c_in * S));
     if (gw) memset(gwp, 0, sizeof(CONV_T) * (size_t)(g->c_out * K));
+    if (g->n > 1 && P < FOLD_BELOW && !aqa_conv_fold_disabled &&
+        fold_samples(g->n, P, K, Og, (gx ? 1 : 0) + (gw ? 1 : 0), sizeof(CONV_T)) > 1)
+        return CONV_NAME(conv_backward_folded)(g, xp, wp, gyp, gxp, gwp);
     const bool pw = is_pointwise(g);
     const int nbuf = (gx ? 1 : 0) + (gw ? 1 : 0);
     const int64_t pt = pw ? P : tile_cols(K, P, nbuf, sizeof(CONV_T));
@@ -273,14 +370,14 @@ static aqa_status CONV_NAME(conv_backward)(const aqa_conv_geom *g, const aqa_ten
                     continue;
                 }
                 if (gw) {
-                    CONV_NAME(vol2col)(g, Cg, xp + (n * g->c_in + gi * Cg) * S, p0, p1, col);
+                    CONV_NAME(vol2col)(g, Cg, xp + (n * g->c_in + gi * Cg) * S, p0, p1, col, np);
                     CONV_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Og, (int)K, (int)np, 1, gyg, (int)P, col,
                               (int)np, 1, gwp + gi * Og * K, (int)K);
                 }
                 if (gx) {
                     CONV_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)np, (int)Og, 1, wg, (int)K, gyg,
                               (int)P, 0, dcol, (int)np);
-                    CONV_NAME(col2vol)(g, Cg, dcol, p0, p1, gxp + (n * g->c_in + gi * Cg) * S);
+                    CONV_NAME(col2vol)(g, Cg, dcol, p0, p1, gxp + (n * g->c_in + gi * Cg) * S, np);
                 }
             }
         }

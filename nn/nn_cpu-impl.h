@@ -36,6 +36,10 @@ aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, co
 aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                   const aqa_tensor *gy, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb);
 
+/* Test hook: set true to process samples one by one even where the kernels would fold several
+ * small-output samples into one GEMM (results must agree either way). */
+extern bool aqa_conv_fold_disabled;
+
 /* ---- pooling (nn/pool.c) ------------------------------------------------------------------- */
 /* Max pooling over windows (k, stride, pad, dil); c_in == c_out.  idx (I64, y's shape) receives
  * the flat position of each maximum inside its input plane (D*H*W), as torch. */

@@ -210,8 +210,10 @@ static void test_gradcheck_bn(void) {
 
 /* Runs a module on the golden steps (train) and the eval step, comparing everything. */
 static void golden_bn(const char *prefix, aqa_batch_norm_layer *m, int steps) {
+    aqa_scope_begin();
     aqa_copy_(m->weight, golden(prefix, "weight"));
     aqa_copy_(m->bias, golden(prefix, "bias"));
+    aqa_scope_end();
     char p[64];
     for (int s = 0; s <= steps; s++) {
         bool eval = s == steps;
