@@ -7,6 +7,7 @@
 
 #include "nn/attention.h"
 #include "nn/transformer.h"
+#include "tensor/backend.h"
 #include "tests/nn_layers_test.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------------ */
@@ -374,6 +375,50 @@ static void test_encoder_stack(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* ---- CUDA: the same layers on the GPU agree with the CPU (skipped without a CUDA backend) ---------- */
+
+static void test_cuda_parity(void) {
+    aqa_device cuda = aqa_cuda_device(0);
+    if (!aqa_backend_for(cuda)) {
+        aqa_clear_error();
+        SKIP("no CUDA backend or device");
+        return;
+    }
+    int64_t live = aqa_live_tensors();
+    aqa_transformer_config cfg = small_config(true, true);
+    cfg.dropout = 0.0;
+    aqa_manual_seed(17);
+    aqa_transformer_encoder_layer *m = aqa_transformer_encoder_layer_new(NULL, "", &cfg);
+    CHECK(m != NULL);
+    if (!m) return;
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_randn(AQA_SHAPE(3, 6, 8), AQA_F32, NULL);
+    aqa_tensor *gy = aqa_randn(AQA_SHAPE(3, 6, 8), AQA_F32, NULL);
+    aqa_tensor *kpm = aqa_from_data((bool[]){0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, AQA_SHAPE(3, 6), AQA_BOOL);
+    aqa_tensor *xc = leaf_of(x);
+    aqa_tensor *yc = aqa_transformer_encoder_layer_forward(m, xc, aqa_causal_mask(6, AQA_F32), kpm);
+    CHECK(yc && aqa_backward(yc, gy, false) == AQA_OK);
+    aqa_tensor *gw_cpu = aqa_clone(m->self_attn->in_proj_weight->grad);
+    aqa_tensor *gl_cpu = aqa_clone(m->linear1->weight->grad);
+    aqa_module_zero_grad(&m->base);
+    CHECK_MSG(aqa_module_to(&m->base, cuda) == AQA_OK, "module to cuda: %s", aqa_last_error());
+    aqa_tensor *xg = aqa_requires_grad(aqa_detach(aqa_to_device(x, cuda)), true);
+    aqa_tensor *yg = aqa_transformer_encoder_layer_forward(m, xg, aqa_to_device(aqa_causal_mask(6, AQA_F32), cuda),
+                                                           aqa_to_device(kpm, cuda));
+    CHECK_MSG(yg != NULL, "cuda forward: %s", aqa_last_error());
+    CHECK(yg && aqa_device_equal(aqa_tensor_device(yg), cuda));
+    CHECK(yg && aqa_backward(yg, aqa_to_device(gy, cuda), false) == AQA_OK);
+    CHECK_CLOSE(yg, yc, 1e-4, 1e-5);
+    CHECK_CLOSE(xg->grad, xc->grad, 1e-4, 1e-5);
+    CHECK_CLOSE(m->self_attn->in_proj_weight->grad, gw_cpu, 1e-4, 1e-5);
+    CHECK_CLOSE(m->linear1->weight->grad, gl_cpu, 1e-4, 1e-5);
+    aqa_tensor_free(gw_cpu);
+    aqa_tensor_free(gl_cpu);
+    aqa_scope_end();
+    aqa_module_free(&m->base);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 int main(void) {
     RUN(test_sdpa_gradcheck);
     RUN(test_sdpa_vs_composed);
@@ -385,5 +430,6 @@ int main(void) {
     RUN(test_tel_golden_pre_norm);
     RUN(test_tel_load_state_dict);
     RUN(test_encoder_stack);
+    RUN(test_cuda_parity);
     return test_finish();
 }
