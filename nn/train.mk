@@ -10,3 +10,7 @@ libaqa_a_SOURCES += nn/optim.c nn/sched.c
 check_PROGRAMS += tests/test_optim
 tests_test_optim_SOURCES = tests/test_optim.c
 EXTRA_DIST += tests/data/golden_optim.safetensors
+nobase_aqainclude_HEADERS += nn/init.h
+libaqa_a_SOURCES += nn/init.c
+check_PROGRAMS += tests/test_init
+tests_test_init_SOURCES = tests/test_init.c
