@@ -4,7 +4,8 @@
  * same batch sizes and any strides (stride 0 on broadcast batch dims).  Each matrix is handed
  * to cblas_?gemm on the caller's buffer: one whose last two strides are (ld, 1) goes in as is,
  * one with strides (1, ld) (a transpose or permute) goes in as a BLAS transpose; only a matrix
- * with neither layout is copied, into a scratch buffer.  When b is shared by the whole batch and
+ * with neither layout is copied (whole, once, into a contiguous buffer; broadcast batch dims stay
+ * broadcast, not materialised).  When b is shared by the whole batch and
  * a's batch rows follow one another at a uniform stride ([B, T, D] @ [D, O], the linear-layer
  * case), the batch is folded into one gemm with m' = B * m.  Matrix-vector shapes (m or n of 1)
  * go to gemv.  int64 uses a plain loop. */
@@ -39,25 +40,26 @@ typedef struct operand {
     const char *base;          /* first element */
     int64_t rows, cols;        /* matrix size */
     int64_t sr, sc;            /* element strides of the matrix dims */
-    layout_kind layout;        /* how BLAS sees it (ROW for a scratch copy) */
+    layout_kind layout;        /* how BLAS sees it */
     int64_t ld;                /* BLAS leading dimension */
-    char *scratch;             /* contiguous copy when BLAS cannot read the strides, or NULL */
-    int64_t scratch_from;      /* byte offset of the matrix currently in scratch, -1 if none */
 } operand;
 
-/* Pointer to the batch matrix at byte offset off, gathered into scratch when BLAS cannot read
- * it in place (the copy is reused while consecutive batches share the matrix). */
-static const void *operand_matrix(operand *op, int64_t off, size_t es) {
-    const char *p = op->base + off;
-    if (!op->scratch) return p;
-    if (op->scratch_from != off) {
-        for (int64_t i = 0; i < op->rows; i++)
-            for (int64_t j = 0; j < op->cols; j++)
-                memcpy(op->scratch + (size_t)(i * op->cols + j) * es,
-                       p + (size_t)(i * op->sr + j * op->sc) * es, es);
-        op->scratch_from = off;
+/* A contiguous copy of t for BLAS, with t's broadcast (stride 0) batch dims left broadcast
+ * rather than materialised: a view of t's shape over a fresh buffer.  Unowned; NULL on error. */
+static aqa_tensor *compact_copy(const aqa_tensor *t) {
+    int nd = t->ndim;
+    int64_t cshape[AQA_MAX_DIMS], vstride[AQA_MAX_DIMS];
+    for (int d = 0; d < nd; d++) cshape[d] = (d < nd - 2 && t->stride[d] == 0) ? 1 : t->shape[d];
+    aqa_tensor *src = aqa__alias_unowned(t, nd, cshape, t->stride, t->offset);
+    aqa_tensor *buf = aqa__new_unowned(nd, cshape, t->dtype, aqa_tensor_device(t));
+    aqa_tensor *view = NULL;
+    if (src && buf && aqa__cpu_copy(buf, src) == AQA_OK) {
+        for (int d = 0; d < nd; d++) vstride[d] = cshape[d] != t->shape[d] ? 0 : buf->stride[d];
+        view = aqa__alias_unowned(buf, nd, t->shape, vstride, 0);
     }
-    return op->scratch;
+    aqa__release(src);
+    aqa__release(buf); /* the view holds the storage */
+    return view;
 }
 
 /* y = alpha * op(M) x + beta * y with M stored row-major [rows, cols] (leading dim ld). */
@@ -190,10 +192,26 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
         return AQA_OK;
     }
 
-    operand A = {aqa__ptr(a), m, k, a->stride[nd - 2], a->stride[nd - 1], LAYOUT_NONE, 0, NULL, -1};
-    operand B = {aqa__ptr(b), k, n, b->stride[nd - 2], b->stride[nd - 1], LAYOUT_NONE, 0, NULL, -1};
+    operand A = {aqa__ptr(a), m, k, a->stride[nd - 2], a->stride[nd - 1], LAYOUT_NONE, 0};
+    operand B = {aqa__ptr(b), k, n, b->stride[nd - 2], b->stride[nd - 1], LAYOUT_NONE, 0};
     A.layout = matrix_layout(m, k, A.sr, A.sc, &A.ld);
     B.layout = matrix_layout(k, n, B.sr, B.sc, &B.ld);
+    if (A.layout == LAYOUT_NONE || B.layout == LAYOUT_NONE || A.ld > INT_MAX || B.ld > INT_MAX) {
+        /* Neither row- nor column-major (a step, an expanded matrix dim, or a huge stride): run
+         * on contiguous copies, which also lets the batch fold below apply. */
+        bool copy_a = A.layout == LAYOUT_NONE || A.ld > INT_MAX;
+        bool copy_b = B.layout == LAYOUT_NONE || B.ld > INT_MAX;
+        aqa_tensor *ca = copy_a ? compact_copy(a) : NULL;
+        aqa_tensor *cb = copy_b ? compact_copy(b) : NULL;
+        aqa_status st;
+        if ((copy_a && !ca) || (copy_b && !cb)) /* (never recurse on an uncopied operand) */
+            st = aqa_fail(AQA_ENOMEM, "cpu matmul: no memory for a contiguous copy of an operand");
+        else
+            st = aqa__cpu_matmul(c, ca ? ca : a, cb ? cb : b, alpha, beta);
+        aqa__release(ca);
+        aqa__release(cb);
+        return st;
+    }
 
     /* Fold the batch into m when b is shared and a's rows are uniformly spaced row-major. */
     bool b_shared = true;
@@ -207,24 +225,6 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
         return AQA_OK;
     }
 
-    aqa_status st = AQA_OK;
-    operand *ops[2] = {&A, &B};
-    for (int o = 0; o < 2; o++) {
-        operand *op = ops[o];
-        if (op->layout != LAYOUT_NONE) continue;
-        op->scratch = malloc((size_t)(op->rows * op->cols) * es);
-        if (!op->scratch) {
-            st = aqa_fail(AQA_ENOMEM, "cpu matmul: no memory for a %lldx%lld operand copy",
-                          (long long)op->rows, (long long)op->cols);
-            goto done;
-        }
-        op->layout = LAYOUT_ROW;
-        op->ld = op->cols;
-    }
-    if (A.ld > INT_MAX || B.ld > INT_MAX) {
-        st = aqa_fail(AQA_EUNSUPPORTED, "cpu matmul: leading dimension exceeds BLAS's int range");
-        goto done;
-    }
     for (int64_t bi = 0; bi < batch; bi++) {
         int64_t aoff = 0, boff = 0, rem = bi;
         for (int d = nd - 3; d >= 0; d--) {
@@ -233,13 +233,9 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
             aoff += i * a->stride[d];
             boff += i * b->stride[d];
         }
-        const void *pa = operand_matrix(&A, aoff * (int64_t)es, es);
-        const void *pb = operand_matrix(&B, boff * (int64_t)es, es);
-        gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha, pa, A.ld, pb,
-             B.ld, beta, cbase + bi * m * n * (int64_t)es, n);
+        gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha,
+             A.base + aoff * (int64_t)es, A.ld, B.base + boff * (int64_t)es, B.ld, beta,
+             cbase + bi * m * n * (int64_t)es, n);
     }
-done:
-    free(A.scratch);
-    free(B.scratch);
-    return st;
+    return AQA_OK;
 }
