@@ -12,9 +12,11 @@
  * (deep layers: P < FOLD_BELOW) and the batch has several samples, the columns of several samples
  * are laid side by side so that one wide GEMM replaces many thin ones.
  *
- * No OpenMP here: the BLAS calls run OpenBLAS's own threads, and OpenMP regions between them leave
- * libgomp's workers spinning on the cores BLAS needs (measured: 44% of a batch-8 conv's time in
- * libgomp spin before, 3x slower); the unfolding loops are a few percent of the GEMM time.
+ * OpenMP only for large unfoldings (>= PAR_MIN_ELEMS): the BLAS calls run OpenBLAS's own threads,
+ * and each OpenMP region between them leaves libgomp's workers spinning on the cores BLAS needs
+ * (measured with a 32768-element threshold: 44% of a batch-8, 2x7x7 conv's time in libgomp spin,
+ * 3x slower); a large unfolding (I3D's 3x3x3 layers: 16M elements a tile) is long enough that the
+ * spin after it is noise, and serial it costs ~50 ms of a 90 ms forward.
  *
  * The file includes itself twice with T = float / double to instantiate the typed kernels (the
  * part after #else); the untyped part (settings, dispatch) comes first. */
@@ -56,6 +58,8 @@ static int64_t tile_cols(int64_t K, int64_t P, int nbuf, size_t es) {
 /* Samples whose outputs have fewer than FOLD_BELOW positions are processed several at a time
  * (about FOLD_COLS columns per GEMM): one wide product instead of many thin ones. */
 #define FOLD_BELOW 1024
+/* Smallest unfolding (elements) done by an OpenMP team, see the top comment. */
+#define PAR_MIN_ELEMS ((int64_t)1 << 21)
 #define FOLD_COLS 4096
 
 /* Samples per folded block: up to FOLD_COLS columns, n at most, buffers (K + Og rows of nb*P
@@ -117,6 +121,7 @@ static void CONV_NAME(vol2col)(const aqa_conv_geom *g, int64_t Cg, const CONV_T 
     const int64_t Ho = g->out[1], Wo = g->out[2];
     const int64_t kk = g->k[0] * g->k[1] * g->k[2], K = Cg * kk;
     const int64_t sw = g->stride[2];
+#pragma omp parallel for schedule(static) if (K * (p1 - p0) >= PAR_MIN_ELEMS)
     for (int64_t r = 0; r < K; r++) {
         int64_t c = r / kk, rem = r % kk;
         int64_t a = rem / (g->k[1] * g->k[2]), bb = (rem / g->k[2]) % g->k[1], e = rem % g->k[2];
@@ -161,6 +166,7 @@ static void CONV_NAME(col2vol)(const aqa_conv_geom *g, int64_t Cg, const CONV_T 
     const int64_t Ho = g->out[1], Wo = g->out[2];
     const int64_t kk = g->k[0] * g->k[1] * g->k[2];
     const int64_t sw = g->stride[2];
+#pragma omp parallel for schedule(static) if (Cg > 1 && Cg * kk * (p1 - p0) >= PAR_MIN_ELEMS)
     for (int64_t c = 0; c < Cg; c++) {
         CONV_T *dstc = gxg + c * D * H * W;
         for (int64_t rem = 0; rem < kk; rem++) {
