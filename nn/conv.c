@@ -92,14 +92,14 @@ static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b,
 
 static void conv_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     const aqa_conv_geom *geo = n->ctx;
-    aqa_tensor *x = n->saved[0], *w = n->saved[1];
+    aqa_tensor *w = n->saved[0], *x = n->n_saved > 1 ? n->saved[1] : NULL;
     aqa_tensor *gc = aqa_contiguous(g);
     if (!gc) return;
-    aqa_device dev = aqa_tensor_device(x);
-    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(x->ndim, x->shape, x->dtype, dev) : NULL;
+    aqa_device dev = aqa_tensor_device(w);
+    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
     aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
     aqa_tensor *gb = n->n_inputs > 2 && n->needs_grad[2]
-                         ? aqa__new_unowned(1, (int64_t[]){geo->c_out}, x->dtype, dev) : NULL;
+                         ? aqa__new_unowned(1, (int64_t[]){geo->c_out}, w->dtype, dev) : NULL;
     if (aqa__cpu_conv_backward(geo, x, w, gc, gx, gw, gb) != AQA_OK) {
         aqa__release(gx);
         aqa__release(gw);
@@ -172,8 +172,10 @@ aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv
     }
     aqa_node *n = aqa_node_record("conv", conv_backward, bo ? 3 : 2, (aqa_tensor *[]){xo, wo, bo}, out);
     if (n) {
-        aqa_node_save(n, xc);
+        /* the weight (slot 0) gives the input gradient; the input (slot 1) is kept only when the
+         * weight gradient needs it, so a frozen layer holds no activation */
         aqa_node_save(n, wc);
+        if (n->needs_grad[1]) aqa_node_save(n, xc);
         n->ctx = geom_dup(&geo);
         n->ctx_free = free;
         if (!n->ctx) n->backward = NULL;
@@ -206,11 +208,11 @@ aqa_tensor *aqa_conv3d(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_co
 
 static void conv_transpose_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     const aqa_conv_geom *geo = n->ctx;
-    aqa_tensor *x = n->saved[0], *w = n->saved[1];
+    aqa_tensor *w = n->saved[0], *x = n->n_saved > 1 ? n->saved[1] : NULL;
     aqa_tensor *gc = aqa_contiguous(g);
     if (!gc) return;
-    aqa_device dev = aqa_tensor_device(x);
-    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(x->ndim, x->shape, x->dtype, dev) : NULL;
+    aqa_device dev = aqa_tensor_device(w);
+    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
     aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
     aqa_status st = AQA_OK;
     if (gx) st = aqa__cpu_conv_forward(geo, gc, w, NULL, gx);
@@ -287,8 +289,10 @@ aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, cons
     }
     aqa_node *n = aqa_node_record("conv_transpose", conv_transpose_backward, 2, (aqa_tensor *[]){xo, wo}, out);
     if (n) {
-        aqa_node_save(n, xc);
+        /* the weight (slot 0) gives the input gradient; the input (slot 1) is kept only when the
+         * weight gradient needs it, so a frozen layer holds no activation */
         aqa_node_save(n, wc);
+        if (n->needs_grad[1]) aqa_node_save(n, xc);
         n->ctx = geom_dup(&geo);
         n->ctx_free = free;
         if (!n->ctx) n->backward = NULL;

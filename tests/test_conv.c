@@ -299,6 +299,28 @@ static void test_modules(void) {
     aqa_module_free(c1 ? &c1->base : NULL);
 }
 
+/* A frozen weight (no grad): the input gradient alone, equal to the one computed with both. */
+static void test_frozen_weight(void) {
+    aqa_manual_seed(test_seed("frozen"));
+    aqa_scope_begin();
+    aqa_tensor *x0 = aqa_randn(AQA_SHAPE(2, 4, 6, 5), AQA_F64, NULL), *w0 = aqa_randn(AQA_SHAPE(4, 2, 3, 3), AQA_F64, NULL);
+    aqa_conv_opts o = {.groups = 2, .padding = {1, 1}, .stride = {2, 1}};
+    aqa_tensor *gx[2] = {0};
+    for (int frozen = 0; frozen < 2; frozen++) {
+        aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), !frozen);
+        aqa_tensor *y = aqa_conv2d(x, w, NULL, &o);
+        CHECK(aqa_backward(aqa_sum_all(aqa_mul(y, y)), NULL, false) == AQA_OK);
+        gx[frozen] = x->grad;
+        CHECK(frozen ? w->grad == NULL : w->grad != NULL);
+        /* transposed, frozen too */
+        aqa_tensor *x2 = aqa_requires_grad(aqa_clone(x0), true);
+        aqa_tensor *t = aqa_conv_transpose(x2, w, NULL, NULL);
+        CHECK(t && aqa_backward(aqa_sum_all(t), NULL, false) == AQA_OK && x2->grad);
+    }
+    CHECK(max_rel_diff(gx[0], gx[1]) < 1e-12);
+    aqa_scope_end();
+}
+
 static void test_no_leaks(void) {
     int64_t t0 = aqa_live_tensors(), s0 = aqa_live_storages();
     aqa_scope_begin();
@@ -322,6 +344,7 @@ int main(void) {
     RUN(test_batch_folding);
     RUN(test_memory_bound_i3d_stem);
     RUN(test_modules);
+    RUN(test_frozen_weight);
     RUN(test_no_leaks);
     return test_finish();
 }
