@@ -110,8 +110,8 @@ static aqa_tensor *reduce_raw(const char *op, aqa_reduce_op rop, aqa_tensor *x, 
 /* The floating dtype an op computes in: integers and bool give float32. */
 static aqa_dtype float_dtype(aqa_dtype dt) { return aqa_dtype_is_float(dt) ? dt : AQA_F32; }
 
-/* x converted to dt (a new caller-released reference), or x itself with an extra reference.
- * Release with aqa_tensor_free when converted, nothing otherwise: use put_converted. */
+/* x converted to dt (a new tensor, released with put_converted), or x itself (no new reference).
+ */
 static aqa_tensor *get_converted(aqa_tensor *x, aqa_dtype dt) {
     return x->dtype == dt ? x : aqa_to_dtype(x, dt);
 }

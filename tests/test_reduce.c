@@ -469,11 +469,13 @@ typedef struct gc_case {
     int dims[3];
     bool keepdim;
     bool transpose;  /* apply the op to x transposed (dims 0 and last): non-contiguous input */
+    bool expand;     /* x is [4, 5], broadcast to [3, 4, 5] (stride 0) before the op */
 } gc_case;
 
 static aqa_tensor *gc_fn(aqa_tensor *const *in, int n, void *user) {
     const gc_case *c = user;
     aqa_tensor *x = in[0];
+    if (c->expand) x = aqa_expand(x, AQA_SHAPE(3, 4, 5));
     if (c->transpose) x = aqa_transpose(x, 0, x->ndim - 1);
     switch (c->op) {
     case 0: return aqa_sum(x, c->n_dims, c->dims, c->keepdim);
@@ -496,38 +498,50 @@ static aqa_tensor *gc_fn(aqa_tensor *const *in, int n, void *user) {
 
 static void test_gradcheck_reductions(void) {
     static const gc_case cases[] = {
-        {"sum dim1", 0, 1, {1}, false, false},
-        {"sum dims0,2 keepdim", 0, 2, {0, -1}, true, false},
-        {"sum all transposed", 0, 0, {0}, false, true},
-        {"sum dim0 transposed", 0, 1, {0}, false, true},
-        {"mean dims1,2", 1, 2, {1, 2}, false, false},
-        {"mean keepdim transposed", 1, 1, {-1}, true, true},
-        {"mean all", 13, 0, {0}, false, false},
-        {"var dim1", 2, 1, {1}, false, false},
-        {"var dims0,2 keepdim transposed", 2, 2, {0, 2}, true, true},
-        {"std all", 3, 0, {0}, false, false},
-        {"std dim2", 3, 1, {2}, true, true},
-        {"max_dim 1", 4, 1, {1}, false, false},
-        {"max_dim -1 keepdim transposed", 4, 1, {-1}, true, true},
-        {"min_dim 0", 5, 1, {0}, false, false},
-        {"max_all", 6, 0, {0}, false, true},
-        {"min_all", 7, 0, {0}, false, false},
-        {"softmax -1", 8, 0, {-1}, false, false},
-        {"softmax 1 transposed", 8, 0, {1}, false, true},
-        {"softmax 0", 8, 0, {0}, false, false},
-        {"log_softmax -1", 9, 0, {-1}, false, false},
-        {"log_softmax 0 transposed", 9, 0, {0}, false, true},
-        {"logsumexp dim1", 10, 1, {1}, false, false},
-        {"logsumexp dims0,2 keepdim transposed", 10, 2, {0, 2}, true, true},
-        {"logsumexp all", 10, 0, {0}, false, false},
-        {"sum_to_shape", 11, 0, {0}, false, false},
-        {"sum(softmax * x)", 12, 0, {1}, false, true},
+        {"sum dim1", 0, 1, {1}, false, false, false},
+        {"sum dims0,2 keepdim", 0, 2, {0, -1}, true, false, false},
+        {"sum all transposed", 0, 0, {0}, false, true, false},
+        {"sum dim0 transposed", 0, 1, {0}, false, true, false},
+        {"mean dims1,2", 1, 2, {1, 2}, false, false, false},
+        {"mean keepdim transposed", 1, 1, {-1}, true, true, false},
+        {"mean all", 13, 0, {0}, false, false, false},
+        {"var dim1", 2, 1, {1}, false, false, false},
+        {"var dims0,2 keepdim transposed", 2, 2, {0, 2}, true, true, false},
+        {"std all", 3, 0, {0}, false, false, false},
+        {"std dim2", 3, 1, {2}, true, true, false},
+        {"max_dim 1", 4, 1, {1}, false, false, false},
+        {"max_dim -1 keepdim transposed", 4, 1, {-1}, true, true, false},
+        {"min_dim 0", 5, 1, {0}, false, false, false},
+        {"max_all", 6, 0, {0}, false, true, false},
+        {"min_all", 7, 0, {0}, false, false, false},
+        {"softmax -1", 8, 0, {-1}, false, false, false},
+        {"softmax 1 transposed", 8, 0, {1}, false, true, false},
+        {"softmax 0", 8, 0, {0}, false, false, false},
+        {"log_softmax -1", 9, 0, {-1}, false, false, false},
+        {"log_softmax 0 transposed", 9, 0, {0}, false, true, false},
+        {"logsumexp dim1", 10, 1, {1}, false, false, false},
+        {"logsumexp dims0,2 keepdim transposed", 10, 2, {0, 2}, true, true, false},
+        {"logsumexp all", 10, 0, {0}, false, false, false},
+        {"sum_to_shape", 11, 0, {0}, false, false, false},
+        {"sum(softmax * x)", 12, 0, {1}, false, true, false},
+        /* broadcast (stride-0) inputs */
+        {"sum dim0 of broadcast", 0, 1, {0}, false, false, true},
+        {"sum dims1,2 of broadcast transposed", 0, 2, {1, 2}, true, true, true},
+        {"mean all of broadcast", 1, 0, {0}, false, false, true},
+        {"var dim0 of broadcast", 2, 1, {0}, false, false, true},
+        {"max_dim 2 of broadcast", 4, 1, {2}, false, false, true},
+        {"softmax 0 of broadcast", 8, 0, {0}, false, false, true},
+        {"log_softmax -1 of broadcast transposed", 9, 0, {-1}, false, true, true},
+        {"logsumexp 0,1 of broadcast", 10, 2, {0, 1}, false, false, true},
+        {"sum_to_shape of broadcast", 11, 0, {0}, false, false, true},
     };
     aqa_manual_seed(test_seed("gradcheck reductions"));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         aqa_scope_begin();
         /* distinct values (no ties) so max/min are differentiable */
-        aqa_tensor *x = aqa_requires_grad(aqa_randn(AQA_SHAPE(3, 4, 5), AQA_F64, NULL), true);
+        aqa_tensor *x = cases[i].expand ? aqa_randn(AQA_SHAPE(4, 5), AQA_F64, NULL)
+                                        : aqa_randn(AQA_SHAPE(3, 4, 5), AQA_F64, NULL);
+        aqa_requires_grad(x, true);
         aqa_gradcheck_result r = aqa_gradcheck(gc_fn, &x, 1, (void *)&cases[i], 1e-6, 1e-7, 1e-6);
         CHECK_MSG(r.ok, "%s: %s", cases[i].name, r.message);
         aqa_scope_end();
