@@ -321,6 +321,7 @@ aqa_mha_layer *aqa_mha_layer_new(aqa_module *parent, const char *name, int64_t e
     m->head_dim = embed_dim / num_heads;
     m->dropout = dropout;
     m->batch_first = batch_first;
+    m->average_attn_weights = true;
     /* PyTorch registers in_proj_weight, in_proj_bias, then out_proj; its out_proj (a Linear) is
      * built first and so draws its default init first; then in_proj_weight gets xavier_uniform
      * (fan_in E, fan_out 3E) and both biases are zeroed. */
@@ -452,7 +453,9 @@ aqa_tensor *aqa_mha_layer_forward(aqa_mha_layer *m, aqa_tensor *query, aqa_tenso
     out = aqa_linear_layer_forward(m->out_proj, o);
     if (out && !batched) out = aqa_squeeze(out, bdim);
     if (out && weights) {
-        avg = aqa_mean(p, 1, (const int[]){1}, false); /* [N, L, S] */
+        avg = m->average_attn_weights ? aqa_mean(p, 1, (const int[]){1}, false) /* [N, L, S] */
+                                      : aqa_view(p, p->ndim, p->shape);
+
         if (avg && !batched) avg = aqa_squeeze(avg, 0);
         if (!avg) out = NULL;
     }

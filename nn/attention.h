@@ -48,6 +48,8 @@ typedef struct aqa_mha_layer {
     double dropout;               /* dropout on the attention weights (training only) */
     bool batch_first;             /* inputs [N, L, E] instead of [L, N, E] */
     aqa_generator *gen;           /* generator for dropout (borrowed), NULL = default */
+    bool average_attn_weights;    /* weights output averaged over heads (true, the default) or
+                                   * per head [N, H, L, S] (torch's average_attn_weights=False) */
 } aqa_mha_layer;
 
 aqa_mha_layer *aqa_mha_layer_new(aqa_module *parent, const char *name, int64_t embed_dim, int64_t num_heads,
@@ -58,7 +60,8 @@ aqa_mha_layer *aqa_mha_layer_new(aqa_module *parent, const char *name, int64_t e
  * key_padding_mask [N, S] (bool: true = ignore that key; or float additive) may be NULL.
  * attn_mask [L, S] or [N * H, L, S] (bool: true = masked out; or float additive) may be NULL.
  * Returns the output (query's layout); when weights is not NULL, *weights receives the attention
- * weights averaged over heads, [N, L, S] ([L, S] unbatched), after dropout as torch. */
+ * weights averaged over heads, [N, L, S] ([L, S] unbatched), after dropout as torch (per head,
+ * [N, H, L, S], when !m->average_attn_weights). */
 aqa_tensor *aqa_mha_layer_forward(aqa_mha_layer *m, aqa_tensor *query, aqa_tensor *key, aqa_tensor *value,
                                   aqa_tensor *key_padding_mask, aqa_tensor *attn_mask, aqa_tensor **weights);
 

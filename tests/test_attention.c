@@ -252,6 +252,14 @@ static void test_mha_init_and_dropout(void) {
     CHECK(ye && y1 && aqa_item(aqa_max_all(aqa_abs(aqa_sub(ye, y1)))) > 1e-3);
     /* eval weights are averaged probabilities: rows sum to 1 */
     CHECK_CLOSE(aqa_sum(we, 1, (const int[]){-1}, false), aqa_ones(AQA_SHAPE(2, 5), AQA_F32), 1e-5, 1e-6);
+    /* per-head weights average to the averaged ones */
+    m->average_attn_weights = false;
+    aqa_tensor *wh = NULL;
+    aqa_tensor *yh = aqa_mha_layer_forward(m, x, x, x, NULL, NULL, &wh);
+    CHECK(wh && wh->ndim == 4 && wh->shape[1] == 4);
+    CHECK_CLOSE(yh, ye, 0, 0);
+    if (wh) CHECK_CLOSE(aqa_mean(wh, 1, (const int[]){1}, false), we, 1e-6, 1e-7);
+    m->average_attn_weights = true;
     /* unbatched input gives the batch-of-one result without the batch dim */
     aqa_tensor *wu = NULL;
     aqa_tensor *yu = aqa_mha_layer_forward(m, aqa_select(x, 0, 1), aqa_select(x, 0, 1), aqa_select(x, 0, 1), NULL, NULL, &wu);
