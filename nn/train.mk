@@ -14,3 +14,7 @@ nobase_aqainclude_HEADERS += nn/init.h
 libaqa_a_SOURCES += nn/init.c
 check_PROGRAMS += tests/test_init
 tests_test_init_SOURCES = tests/test_init.c
+nobase_aqainclude_HEADERS += nn/checkpoint.h
+libaqa_a_SOURCES += nn/checkpoint.c
+check_PROGRAMS += tests/test_checkpoint
+tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
