@@ -10,3 +10,4 @@ tests_test_tokenizer_SOURCES = tests/test_tokenizer.c
 
 noinst_PROGRAMS += examples/tokenize
 examples_tokenize_SOURCES = examples/tokenize.c
+include models/clip/encoders.mk
