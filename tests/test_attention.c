@@ -87,6 +87,11 @@ static void test_sdpa_gradcheck(void) {
     /* causal, custom scale */
     sdpa_args causal = {NULL, true, 0.7};
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k, v}), 3, &causal);
+    /* k and v shared by the batch (broadcast batch dim), 2-D operands */
+    aqa_tensor *k1 = rand_leaf(&g, AQA_SHAPE(1, 5, 4), AQA_F64, 1.0), *v1 = rand_leaf(&g, AQA_SHAPE(5, 3), AQA_F64, 1.0);
+    CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k1, v1}), 3, &plain);
+    aqa_tensor *q2 = rand_leaf(&g, AQA_SHAPE(3, 4), AQA_F64, 1.0), *k2 = rand_leaf(&g, AQA_SHAPE(5, 4), AQA_F64, 1.0);
+    CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q2, k2, v1}), 3, &causal);
     /* transposed (non-contiguous) operands */
     aqa_tensor *kt = aqa_requires_grad(aqa_detach(aqa_transpose(rand_leaf(&g, AQA_SHAPE(2, 4, 5), AQA_F64, 1.0), 1, 2)), true);
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, kt, v}), 3, &plain);
@@ -107,6 +112,8 @@ static void test_sdpa_vs_composed(void) {
     aqa_tensor *m1 = aqa_randn(AQA_SHAPE(2, 1, 1, 6), AQA_F32, &g), *m2 = aqa_randn(AQA_SHAPE(1, 2, 4, 1), AQA_F32, &g);
     CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, m1, 0, false, 0), reference_attention(q, k, v, m1, sc), 1e-5, 1e-6);
     CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, m2, 0, false, 0), reference_attention(q, k, v, m2, sc), 1e-5, 1e-6);
+    aqa_tensor *kb = aqa_randn(AQA_SHAPE(1, 2, 6, 8), AQA_F32, &g);
+    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, kb, v, am, 0, false, 0.3), reference_attention(q, kb, v, am, 0.3), 1e-5, 1e-6);
     /* bool allow-mask == its additive form; causal == tril allow-mask (top-left aligned) */
     aqa_tensor *allowed = aqa_gt_scalar(aqa_randn(AQA_SHAPE(4, 6), AQA_F32, &g), -0.5);
     allowed = aqa_logical_or(allowed, aqa_lt_scalar(aqa_reshape(aqa_arange(0, 6, 1, AQA_F32), AQA_SHAPE(1, 6)), 0.5));
