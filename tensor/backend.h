@@ -70,10 +70,11 @@ typedef struct aqa_backend {
     aqa_status (*softmax_backward)(aqa_tensor *grad_x, const aqa_tensor *grad_y, const aqa_tensor *y,
                                    int dim, bool log);
 
-    /* c[b] = alpha * op(a[b]) @ op(b[b]) + beta * c[b] for a batch of matrices.  a: [batch, m, k]
-     * (or [batch, k, m] when trans_a) given as a pointer-carrying tensor view with strides;
-     * the kernel picks BLAS transposes from the strides (row or column major), copying only
-     * when neither layout is possible.  c is contiguous [batch, m, n]. */
+    /* c = alpha * a @ b + beta * c over matrices in the last two dims.  a, b and c have the same
+     * rank >= 2 and any number of batch dims (stride 0 where a batch dim is broadcast; batch dims
+     * are not merged); a [..., m, k], b [..., k, n], c contiguous [..., m, n].  The kernel picks
+     * BLAS transposes from the strides of the last two dims (row or column major with a valid
+     * leading dimension), copying an operand only when neither layout is possible. */
     aqa_status (*matmul)(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor *b, double alpha,
                          double beta);
 
