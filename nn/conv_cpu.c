@@ -57,10 +57,10 @@ static int64_t tile_cols(int64_t K, int64_t P, int nbuf, size_t es) {
 
 /* Samples whose outputs have fewer than FOLD_BELOW positions are processed several at a time
  * (about FOLD_COLS columns per GEMM): one wide product instead of many thin ones. */
-#define FOLD_BELOW 1024
+#define FOLD_BELOW 512
 /* Smallest unfolding (elements) done by an OpenMP team, see the top comment. */
 #define PAR_MIN_ELEMS ((int64_t)1 << 21)
-#define FOLD_COLS 4096
+#define FOLD_COLS 2048
 
 /* Samples per folded block: up to FOLD_COLS columns, n at most, buffers (K + Og rows of nb*P
  * columns, nbuf_k buffers of K rows) under the budget; at least 1. */
