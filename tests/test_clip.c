@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "autograd/autograd.h"
+#include "datasets/image.h"
+#include "datasets/resize.h"
 #include "models/clip/clip.h"
+#include "models/clip/tokenizer.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
 
@@ -528,6 +531,102 @@ static void test_frozen_and_roundtrip(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* ---- the command-line programs, as other tools call them ------------------------------------------ */
+
+#define VOCAB "clip/bpe_simple_vocab_16e6.txt.gz"
+
+static void test_embed_and_zeroshot_programs(void) {
+    const char *embed = "examples/clip_embed", *zs = "examples/clip_zeroshot", *vocab = test_shared_path(VOCAB);
+    if (access(embed, X_OK) != 0 || access(zs, X_OK) != 0) {
+        SKIP("examples/clip_embed or clip_zeroshot not built (run from the build folder)");
+        return;
+    }
+    if (access(vocab, R_OK) != 0) {
+        SKIP("shared data file " VOCAB " not found");
+        return;
+    }
+    int64_t live = aqa_live_tensors();
+    /* a small model with CLIP's real vocabulary and context, so real token ids fit */
+    aqa_clip_config c = {.embed_dim = 8, .image_resolution = 32, .vision_layers = 1, .vision_width = 16,
+                         .vision_patch_size = 8, .vision_heads = 2, .context_length = 77, .vocab_size = 49408,
+                         .transformer_width = 16, .transformer_heads = 2, .transformer_layers = 1};
+    aqa_manual_seed(11);
+    aqa_clip_model *m = aqa_clip_model_new(&c);
+    aqa_bpe_tokenizer *tok = NULL;
+    CHECK(m != NULL && aqa_bpe_load(vocab, &tok) == AQA_OK);
+    char dir[] = "/tmp/aqa_clipcli_XXXXXX", w[64], tx[64], im[64], png[64], out[64], log[64], cmd[16384];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(w, sizeof w, "%s/w.safetensors", dir);
+    snprintf(tx, sizeof tx, "%s/texts.txt", dir);
+    snprintf(im, sizeof im, "%s/images.safetensors", dir);
+    snprintf(png, sizeof png, "%s/a.png", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    if (!m || !tok) goto out;
+    CHECK(aqa_clip_save(m, w) == AQA_OK);
+    const char *texts[] = {"a diving video of a forward 3.5 somersaults pike", "", "entry into the water"};
+    FILE *f = fopen(tx, "w");
+    for (int i = 0; i < 3; i++) fprintf(f, "%s\n", texts[i]);
+    fclose(f);
+    aqa_scope_begin();
+    aqa_generator g = {test_seed("clip_embed images"), 0};
+    aqa_tensor *images = aqa_randn(AQA_SHAPE(2, 3, 32, 32), AQA_F32, &g);
+    CHECK(aqa_save_tensors(im, 1, (const char *[]){"images"}, &images, 0, NULL, NULL) == AQA_OK);
+    aqa_image *pic = aqa_image_new(40, 30);
+    for (int y = 0; pic && y < 30; y++)
+        for (int x = 0; x < 40; x++)
+            for (int k = 0; k < 3; k++) pic->data[aqa_image_offset(pic, x, y) + k] = (uint8_t)(x * 6 + y * 3 * k + 17 * k);
+    CHECK(pic && aqa_image_save_png(pic, png) == AQA_OK);
+    snprintf(cmd, sizeof cmd, "%s --weights %s --vocab '%s' --texts %s --images %s --image-files %s --out %s --batch 2 2> %s",
+             embed, w, vocab, tx, im, png, out, log);
+    CHECK_EQ_INT(system(cmd), 0);
+    /* what the library gives for the same inputs */
+    int64_t ids[3 * 77];
+    CHECK(aqa_bpe_tokenize(tok, texts, 3, 77, 0, ids) == AQA_OK);
+    aqa_tensor *want_ids = aqa_from_data(ids, AQA_SHAPE(3, 77), AQA_I64);
+    float pix[3 * 32 * 32];
+    CHECK(aqa_clip_preprocess(pic, 32, pix) == AQA_OK);
+    aqa_tensor *all = aqa_cat((aqa_tensor *[]){images, aqa_from_data(pix, AQA_SHAPE(1, 3, 32, 32), AQA_F32)}, 2, 0);
+    aqa_tensor *got_ids = aqa_load_tensor(out, "token_ids", AQA_I64);
+    CHECK(got_ids && aqa_item(aqa_sum_all(aqa_ne(got_ids, want_ids))) == 0);
+    CHECK_REL(aqa_load_tensor(out, "text_embeds", AQA_F32), aqa_clip_encode_text(m, want_ids, true), 1e-5);
+    CHECK_REL(aqa_load_tensor(out, "image_embeds", AQA_F32), aqa_clip_encode_image(m, all, true), 1e-5);
+    /* progress lines on stderr (two batches of each) */
+    f = fopen(log, "r");
+    char line[256];
+    int progress = 0;
+    while (f && fgets(line, sizeof line, f)) progress += strstr(line, "clip_embed: texts 2/3") || strstr(line, "clip_embed: images 2/3");
+    if (f) fclose(f);
+    CHECK_EQ_INT(progress, 2);
+
+    /* clip_zeroshot: probabilities as softmax(logits_per_image) */
+    snprintf(cmd, sizeof cmd, "%s --weights %s --vocab '%s' --image %s --labels '%s' '%s' > %s", zs, w, vocab, png,
+             texts[0], texts[2], log);
+    CHECK_EQ_INT(system(cmd), 0);
+    aqa_tensor *p = aqa_softmax(aqa_clip_logits(m, aqa_clip_encode_image(m, aqa_narrow(all, 0, 2, 1), true),
+                                                aqa_clip_encode_text(m, aqa_index_select(want_ids, 0,
+                                                    aqa_from_data((const int64_t[]){0, 2}, AQA_SHAPE(2), AQA_I64)), true)), -1);
+    f = fopen(log, "r");
+    for (int i = 0; f && i < 2; i++) {
+        double prob = -1;
+        char label[200] = "";
+        CHECK(fscanf(f, "%lf\t%199[^\n]\n", &prob, label) == 2);
+        CHECK_NEAR(prob, aqa_get(p, (const int64_t[]){0, i}), 2e-6);
+        CHECK_STR(label, texts[2 * i]);
+    }
+    if (f) fclose(f);
+    /* a bad weights file: message and non-zero status */
+    snprintf(cmd, sizeof cmd, "%s --weights %s/none.safetensors --vocab '%s' --out %s 2> %s", embed, dir, vocab, out, log);
+    CHECK(system(cmd) != 0);
+    aqa_image_free(pic);
+    aqa_scope_end();
+out:
+    unlink(w), unlink(tx), unlink(im), unlink(png), unlink(out), unlink(log), rmdir(dir);
+    aqa_bpe_free(tok);
+    aqa_clip_model_free(m);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 int main(void) {
     RUN(test_config_infer);
     RUN(test_config_infer_errors);
@@ -540,5 +639,6 @@ int main(void) {
     RUN(test_gradcheck_text);
     RUN(test_gradcheck_vision);
     RUN(test_frozen_and_roundtrip);
+    RUN(test_embed_and_zeroshot_programs);
     return test_finish();
 }
