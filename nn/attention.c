@@ -121,7 +121,7 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
         }
     }
     aqa_device dev = aqa_tensor_device(scores);
-    if (dev.kind != AQA_CPU) return attn_softmax_composed(scores, mask, scale, causal);
+    if (dev.kind != AQA_CPU || aqa__nn_force_composed) return attn_softmax_composed(scores, mask, scale, causal);
     const aqa_backend *be = aqa_backend_for(dev);
     int nd = scores->ndim;
     int64_t S = scores->shape[nd - 1], R = S > 0 ? aqa_numel(scores) / S : 0;

@@ -4,6 +4,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/dropout.h"
+#include "nn/layers-impl.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 
@@ -46,7 +47,7 @@ aqa_tensor *aqa_dropout(aqa_tensor *x, double p, bool training, aqa_generator *g
     } else {
         aqa_tensor *u = aqa_rand(x->ndim, x->shape, x->dtype, gen);
         if (u && !aqa_device_equal(aqa_tensor_device(u), dev)) u = aqa_to_device(u, dev);
-        if (u && dev.kind == AQA_CPU && aqa_is_contiguous(u)) {
+        if (u && dev.kind == AQA_CPU && aqa_is_contiguous(u) && !aqa__nn_force_composed) {
             if (x->dtype == AQA_F32) to_scale_f32(aqa_data(u), aqa_numel(u), (float)(1.0 - p), (float)(1.0 / (1.0 - p)));
             else to_scale_f64(aqa_data(u), aqa_numel(u), 1.0 - p, 1.0 / (1.0 - p));
             scale = u;

@@ -13,4 +13,8 @@ aqa_tensor *aqa__nn_matrix_alias(const aqa_tensor *t);
  * Linear weights/biases is this with bound = 1/sqrt(fan_in).  (nn/init.h will replace it.) */
 aqa_status aqa__nn_uniform_bound(aqa_tensor *t, double bound);
 
+/* When true, the layers take their composed (device-generic) paths even on the CPU: LayerNorm,
+ * the attention softmax and dropout's mask.  Lets the CPU tests cover what other devices run. */
+extern bool aqa__nn_force_composed;
+
 #endif /* AQA_LAYERS_IMPL_H */

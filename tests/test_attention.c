@@ -6,6 +6,7 @@
 #include "tests/testlib.h"
 
 #include "nn/attention.h"
+#include "nn/layers-impl.h"
 #include "nn/transformer.h"
 #include "tensor/backend.h"
 #include "tests/nn_layers_test.h"
@@ -434,6 +435,22 @@ static void test_cuda_parity(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* The composed (device-generic) attention softmax and LayerNorm, run on the CPU: what a device
+ * without the fused kernels computes must match too. */
+static void test_composed_paths(void) {
+    aqa__nn_force_composed = true;
+    test_sdpa_gradcheck();
+    test_sdpa_vs_composed();
+    test_mha_gradcheck();
+    if (have_golden()) {
+        mha_golden_case("mha_a", false, true);
+        mha_golden_case("mha_b", true, false);
+        tel_golden_case("tel_post", false, false, true);
+        tel_golden_case("tel_pre", true, true, false);
+    }
+    aqa__nn_force_composed = false;
+}
+
 int main(void) {
     RUN(test_sdpa_gradcheck);
     RUN(test_sdpa_vs_composed);
@@ -445,6 +462,7 @@ int main(void) {
     RUN(test_tel_golden_pre_norm);
     RUN(test_tel_load_state_dict);
     RUN(test_encoder_stack);
+    RUN(test_composed_paths);
     RUN(test_cuda_parity);
     return test_finish();
 }

@@ -6,6 +6,7 @@
 
 #include "nn/activation.h"
 #include "nn/dropout.h"
+#include "nn/layers-impl.h"
 #include "nn/linear.h"
 #include "nn/norm_layer.h"
 #include "tests/nn_layers_test.h"
@@ -357,6 +358,25 @@ static void test_activation_modules(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* The composed (device-generic) LayerNorm and dropout mask, run on the CPU. */
+static void test_composed_paths(void) {
+    aqa__nn_force_composed = true;
+    test_layer_norm_gradcheck();
+    if (have_golden()) test_layer_norm_golden();
+    test_dropout();
+    aqa__nn_force_composed = false;
+    /* the composed dropout mask is the fused one: same uniform draws, same threshold */
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_randn(AQA_SHAPE(1000), AQA_F32, NULL);
+    aqa_generator g1 = {5, 0}, g2 = {5, 0};
+    aqa_tensor *a = aqa_dropout(x, 0.4, true, &g1);
+    aqa__nn_force_composed = true;
+    aqa_tensor *b = aqa_dropout(x, 0.4, true, &g2);
+    aqa__nn_force_composed = false;
+    CHECK_CLOSE(a, b, 1e-7, 0);
+    aqa_scope_end();
+}
+
 int main(void) {
     RUN(test_linear_gradcheck);
     RUN(test_linear_golden);
@@ -367,5 +387,6 @@ int main(void) {
     RUN(test_layer_norm_vs_composed);
     RUN(test_dropout);
     RUN(test_activation_modules);
+    RUN(test_composed_paths);
     return test_finish();
 }
