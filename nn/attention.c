@@ -137,14 +137,12 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
             if (!work) return NULL;
         }
         aqa_tensor *src = scores;
-        bool src_copy = false;
         if (!aqa_is_contiguous(scores)) { /* gather first, then transform in place */
             if (be->copy(work, scores) != AQA_OK) {
                 aqa__release(work);
                 return NULL;
             }
             src = work;
-            src_copy = true;
         }
         prepass_geom g = {.nrow_dims = nd - 1, .L = scores->shape[nd - 2], .ms_last = 0};
         for (int d = 0; d < nd - 1; d++) {
@@ -153,7 +151,6 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
             g.mstride[d] = mask && md >= 0 && mask->shape[md] != 1 ? mask->stride[md] : 0;
         }
         if (mask) g.ms_last = mask->shape[mask->ndim - 1] != 1 ? mask->stride[mask->ndim - 1] : 0;
-        (void)src_copy;
         if (scores->dtype == AQA_F32)
             prepass_f32(aqa_data(work), aqa_data(src), R, S, (float)scale, mask ? aqa_data(mask) : NULL, &g, causal);
         else

@@ -1,10 +1,11 @@
 /* attention.h: scaled dot-product attention and multi-head attention, as
  * torch.nn.functional.scaled_dot_product_attention and torch.nn.MultiheadAttention.
  *
- * Both run as two batched GEMMs around one fused "scale + mask + softmax" op: the score buffer
- * produced by q @ k^T is scaled, masked (additive mask, causal) in place and soft-maxed row by
- * row; its backward is the softmax backward times the scale.  Heads are strided views of the
- * projections (no copies until the heads are merged for the output projection).
+ * Both run as two batched GEMMs around one fused "mask + softmax" op: the scores come from one
+ * batched GEMM with the 1/sqrt(d) scale as its alpha, the additive/causal mask is applied in place
+ * on that private buffer (no pass at all without a mask) and the rows are soft-maxed; backward
+ * is the softmax backward and two GEMMs.  Heads are strided views of the projections (no copies
+ * until the heads are merged for the output projection).
  *
  * Mask conventions follow PyTorch, which differ between the two APIs:
  *   - scaled_dot_product_attention: a bool mask is true where attention IS allowed; a float mask
