@@ -13,3 +13,4 @@ tests_test_metrics_SOURCES = tests/test_metrics.c
 tests_test_fina_SOURCES = tests/test_fina.c
 include datasets/image.mk
 include datasets/annotations.mk
+include datasets/synthetic.mk
