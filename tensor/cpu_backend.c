@@ -1,11 +1,23 @@
 /* cpu_backend.c: the CPU backend table and host memory, plus backend lookup by device. */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "tensor/cpu-impl.h"
 
+/* glibc serves large blocks with a fresh mmap and unmaps them on free, so every activation
+ * of a training step would page-fault its memory in again.  Raising the thresholds once lets
+ * freed blocks be reused from the heap; memory stays bounded by the peak of a step. */
+static void tune_malloc(void) {
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 static void *cpu_alloc(aqa_device device, size_t nbytes) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tune_malloc);
     (void)device;
     /* 64-byte alignment suits AVX-512 loads and BLAS; aligned_alloc wants a multiple of it */
     size_t rounded = (nbytes + 63) & ~(size_t)63;
@@ -49,13 +61,13 @@ const aqa_backend aqa_cpu_backend = {
     .random = aqa__cpu_random,
 };
 
-#ifdef AQA_HAVE_CUDA_BACKEND
+#ifdef AQA_HAVE_CUDA
 const aqa_backend *aqa__cuda_backend(int index); /* tensor/cuda/ */
 #endif
 
 const aqa_backend *aqa_backend_for(aqa_device device) {
     if (device.kind == AQA_CPU) return &aqa_cpu_backend;
-#ifdef AQA_HAVE_CUDA_BACKEND
+#ifdef AQA_HAVE_CUDA
     return aqa__cuda_backend(device.index);
 #else
     return aqa_fail_null("device cuda:%d requested, but this build of aqa has no CUDA backend", device.index);
