@@ -18,3 +18,7 @@ nobase_aqainclude_HEADERS += nn/checkpoint.h
 libaqa_a_SOURCES += nn/checkpoint.c
 check_PROGRAMS += tests/test_checkpoint
 tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
+bench_programs += bench/bench_optim
+noinst_PROGRAMS += bench/bench_optim
+bench_bench_optim_SOURCES = bench/bench_optim.c
+EXTRA_DIST += scripts/bench_torch_optim.py
