@@ -199,8 +199,10 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         /* frames and stages */
         int nf = cfg->min_frames + (int)(rng_uniform(&r) * (cfg->max_frames - cfg->min_frames + 1));
         if (nf > cfg->max_frames) nf = cfg->max_frames;
-        d->stage_frac[0] = 0.22 + 0.10 * rng_uniform(&r);
-        d->stage_frac[1] = 0.18 + 0.08 * rng_uniform(&r);
+        /* stage shares vary (a diver waits a variable time on the platform), so boundaries are
+         * something to find, not a constant */
+        d->stage_frac[0] = 0.15 + 0.25 * rng_uniform(&r);
+        d->stage_frac[1] = 0.14 + 0.16 * rng_uniform(&r);
         int n_take = (int)lround(d->stage_frac[0] * nf), n_entry = (int)lround(d->stage_frac[1] * nf);
         if (n_take < 3) n_take = 3;
         if (n_entry < 3) n_entry = 3;
@@ -466,11 +468,13 @@ static pose takeoff_pose(const scene *s, const aqa_synthetic_dive *d, double sig
         if (sig < 0.4) {
             p.alpha = 0.45 * sin(ph);
             p.beta = 0.35 * fmax(0, sin(ph + 1));
-            arm = -0.5 * sin(ph);
         }
-    } else { /* standing at the edge with the back to the water */
+        /* forward: arms swing with the stride; reverse: arms held forward-up */
+        arm = s->sense > 0 ? -0.5 * sin(ph) : 1.2 + 0.15 * sin(ph);
+    } else { /* standing at the edge with the back to the water: back dives with the arms at the
+              * sides, inward dives with the arms stretched forward */
         foot_x = s->edge_x - 0.015 * s->S;
-        arm = 0.1 + 0.05 * sin(sig * 8);
+        arm = s->sense > 0 ? 0.1 + 0.05 * sin(sig * 8) : 1.5 + 0.05 * sin(sig * 8);
     }
     double up = ease((sig - 0.4) / 0.15), crouch = ease((sig - 0.55) / 0.25), jump = ease((sig - 0.8) / 0.2);
     p.arm = lerp(arm, M_PI, up);
@@ -679,7 +683,12 @@ static void render_on(const scene *s, const aqa_synthetic_dive *d, int t, const 
     pose p;
     int last_flight = s->n_take + s->n_flight - 1;
     if (stage == 0) {
-        p = takeoff_pose(s, d, (double)(t + 1) / s->n_take);
+        /* the approach / wait takes whatever the take-off has beyond the arm swing, crouch and
+         * jump, which last a fixed share (14%) of the dive: progress 0..0.4 is the wait, 0.4..1 the
+         * jump */
+        double sig = (double)(t + 1) / s->n_take, m = fmin(0.9, 0.14 * d->n_frames / s->n_take);
+        sig = sig < 1 - m ? 0.4 * sig / (1 - m) : 0.4 + 0.6 * (sig - (1 - m)) / m;
+        p = takeoff_pose(s, d, sig);
     } else if (stage == 1) {
         p = flight_pose(s, d, (double)(t - s->n_take + 1) / s->n_flight, t);
     } else {
