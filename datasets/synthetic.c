@@ -248,7 +248,7 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         d->angle_jitter = 0.32 * (1 - e);
         d->entry_tilt = (rng_uniform(&r) < 0.5 ? -1 : 1) * 0.65 * (1 - e) + 0.03 * rng_normal(&r);
         d->splash = 0.15 + 1.35 * pow(1 - e, 1.2);
-        d->tightness = 0.6 + 0.4 * e;
+        d->tightness = 0.85 + 0.15 * e; /* a poor tuck is still a tuck: the position stays recognisable */
         d->knee_bend = 0.7 * (1 - e) * (1 - e);
         /* nuisance */
         d->drift = 0.14 + 0.08 * rng_uniform(&r);
@@ -538,7 +538,7 @@ static pose flight_pose(const scene *s, const aqa_synthetic_dive *d, double tau,
     memset(&p, 0, sizeof p);
     p.facing = s->facing;
     double w = position_weight(s, tau);
-    double fold_a = s->fd.position == AQA_POS_TUCK ? 2.2 : 2.5, fold_b = s->fd.position == AQA_POS_TUCK ? 2.4 : 0;
+    double fold_a = s->fd.position == AQA_POS_TUCK ? 2.5 : 2.7, fold_b = s->fd.position == AQA_POS_TUCK ? 2.6 : 0;
     p.alpha = w * fold_a * d->tightness;
     p.beta = w * fold_b * d->tightness + (1 - w) * d->knee_bend;
     p.grab = w;

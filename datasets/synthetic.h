@@ -2,10 +2,12 @@
  *
  * Each "video" is one dive of a small stick figure on a 10 m platform above a pool, rendered from
  * a seeded plan:
- *   take-off  on the platform: forward/reverse dives walk up to the edge facing the water, back/
- *             inward dives stand at the edge with their back to it, armstand dives hold a
- *             handstand; then arms swing up, a crouch, a jump with a lean in the rotation sense
- *             (clockwise on screen for forward/back, anticlockwise for reverse/inward);
+ *   take-off  on the platform: forward/reverse dives walk up to the edge facing the water (arms
+ *             swinging / held forward), back/inward dives stand at the edge with their back to it
+ *             (arms at the sides / stretched forward), armstand dives hold a handstand; after a
+ *             wait of variable length the arms swing up, a crouch, a jump with a lean in the
+ *             rotation sense (clockwise on screen for forward/back, anticlockwise for
+ *             reverse/inward);
  *   flight    the figure rotates through the dive's half somersaults along a parabola, in its
  *             position (straight: long body; pike: folded at the hips; tuck: compact ball); a
  *             twisting dive (5xxx) opens to a straight body for its twist segment, drawn as the
