@@ -8,3 +8,4 @@ tests_test_tensor_SOURCES = tests/test_tensor.c
 include tensor/index.mk
 include tensor/reduce.mk
 include tensor/elementwise.mk
+include tensor/cuda/local.mk

@@ -1,0 +1,149 @@
+// softmax.cu: softmax / log_softmax along one dim, forward and backward, for T float/double.
+//   softmax_*_row<G>: G lanes (a warp, or the block of 256 for long rows) per row, for rows whose
+//                     elements are contiguous (the last dim): three coalesced passes (max, sum of
+//                     exponentials, write), combined by fixed butterflies (deterministic);
+//   softmax_*_col:    one thread per row walking a strided dim (neighbouring threads read
+//                     neighbouring rows, so the reads still coalesce).
+// Backward: grad_x = y (g - <g, y>) for softmax, g - exp(y) sum(g) for log_softmax.
+struct SGeo {
+    int nd;            // dims other than the softmax dim
+    i64 size[MAXD];    // their sizes
+    i64 st[3][MAXD];   // strides of out, in1, in2 along them
+    i64 dst[3];        // strides along the softmax dim
+    i64 n, rows;       // softmax length, number of rows
+};
+
+__device__ __forceinline__ void row_offsets(const SGeo &g, i64 r, i64 *off) {
+    off[0] = off[1] = off[2] = 0;
+    for (int d = g.nd - 1; d >= 0; d--) {
+        i64 s = g.size[d];
+        i64 q = r / s, c = r - q * s;
+        r = q;
+        off[0] += c * g.st[0][d];
+        off[1] += c * g.st[1][d];
+        off[2] += c * g.st[2][d];
+    }
+}
+
+// Combine over G lanes with f (G = 32 or 256); every lane gets the result.
+template <int G, typename F>
+__device__ __forceinline__ T group_all(T v, F f) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = f(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (G > 32) {
+        __shared__ T sh[G / 32];
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x / 32] = v;
+        __syncthreads();
+        v = sh[0];
+#pragma unroll
+        for (int w = 1; w < G / 32; w++) v = f(v, sh[w]);
+    }
+    return v;
+}
+
+#if IS_F32
+#define NEG_INF (-INF_F)
+#define NAN_T __int_as_float(0x7fc00000)
+#else
+#define NEG_INF (-INF_D)
+#define NAN_T __longlong_as_double(0x7ff8000000000000ll)
+#endif
+
+template <int G>
+__device__ __forceinline__ void softmax_fwd_row(T *out, const T *x, SGeo g, int logmode) {
+    int lane = threadIdx.x % G, grp = threadIdx.x / G, gpb = blockDim.x / G;
+    i64 row = (i64)blockIdx.x * gpb + grp;
+    bool active = row < g.rows;
+    i64 off[3] = {0, 0, 0};
+    if (active) row_offsets(g, row, off);
+    const T *xr = x + off[1];
+    T *yr = out + off[0];
+    i64 sx = g.dst[1], sy = g.dst[0], n = active ? g.n : 0;
+    T m = NEG_INF, nan = T(0);
+    for (i64 i = lane; i < n; i += G) {
+        T v = xr[i * sx];
+        if (v != v) nan = T(1);
+        m = v > m ? v : m;
+    }
+    m = group_all<G>(m, [](T a, T b) { return a > b ? a : b; });
+    nan = group_all<G>(nan, [](T a, T b) { return a > b ? a : b; });
+    if (nan != T(0)) m = NAN_T;
+    T s = T(0);
+    for (i64 i = lane; i < n; i += G) s += m_exp(xr[i * sx] - m);
+    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    if (logmode) {
+        T l = m_log(s);
+        for (i64 i = lane; i < n; i += G) yr[i * sy] = (xr[i * sx] - m) - l;
+    } else {
+        T inv = T(1) / s;
+        for (i64 i = lane; i < n; i += G) yr[i * sy] = m_exp(xr[i * sx] - m) * inv;
+    }
+}
+
+template <int G>
+__device__ __forceinline__ void softmax_bwd_row(T *gx, const T *gy, const T *y, SGeo g, int logmode) {
+    int lane = threadIdx.x % G, grp = threadIdx.x / G, gpb = blockDim.x / G;
+    i64 row = (i64)blockIdx.x * gpb + grp;
+    bool active = row < g.rows;
+    i64 off[3] = {0, 0, 0};
+    if (active) row_offsets(g, row, off);
+    T *gxr = gx + off[0];
+    const T *gyr = gy + off[1], *yr = y + off[2];
+    i64 s0 = g.dst[0], s1 = g.dst[1], s2 = g.dst[2], n = active ? g.n : 0;
+    T s = T(0);
+    for (i64 i = lane; i < n; i += G) s += logmode ? gyr[i * s1] : gyr[i * s1] * yr[i * s2];
+    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    for (i64 i = lane; i < n; i += G) {
+        T gv = gyr[i * s1], yv = yr[i * s2];
+        gxr[i * s0] = logmode ? gv - m_exp(yv) * s : yv * (gv - s);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) softmax_fwd_col(T *out, const T *x, SGeo g, int logmode) {
+    i64 row = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= g.rows) return;
+    i64 off[3];
+    row_offsets(g, row, off);
+    const T *xr = x + off[1];
+    T *yr = out + off[0];
+    i64 sx = g.dst[1], sy = g.dst[0];
+    T m = NEG_INF;
+    bool nan = false;
+    for (i64 i = 0; i < g.n; i++) {
+        T v = xr[i * sx];
+        nan |= v != v;
+        m = v > m ? v : m;
+    }
+    if (nan) m = NAN_T;
+    T s = T(0);
+    for (i64 i = 0; i < g.n; i++) s += m_exp(xr[i * sx] - m);
+    if (logmode) {
+        T l = m_log(s);
+        for (i64 i = 0; i < g.n; i++) yr[i * sy] = (xr[i * sx] - m) - l;
+    } else {
+        T inv = T(1) / s;
+        for (i64 i = 0; i < g.n; i++) yr[i * sy] = m_exp(xr[i * sx] - m) * inv;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) softmax_bwd_col(T *gx, const T *gy, const T *y, SGeo g, int logmode) {
+    i64 row = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= g.rows) return;
+    i64 off[3];
+    row_offsets(g, row, off);
+    T *gxr = gx + off[0];
+    const T *gyr = gy + off[1], *yr = y + off[2];
+    i64 s0 = g.dst[0], s1 = g.dst[1], s2 = g.dst[2];
+    T s = T(0);
+    for (i64 i = 0; i < g.n; i++) s += logmode ? gyr[i * s1] : gyr[i * s1] * yr[i * s2];
+    for (i64 i = 0; i < g.n; i++) {
+        T gv = gyr[i * s1], yv = yr[i * s2];
+        gxr[i * s0] = logmode ? gv - m_exp(yv) * s : yv * (gv - s);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) softmax_fwd_row32(T *out, const T *x, SGeo g, int logmode) { softmax_fwd_row<32>(out, x, g, logmode); }
+extern "C" __global__ void __launch_bounds__(256) softmax_fwd_row256(T *out, const T *x, SGeo g, int logmode) { softmax_fwd_row<256>(out, x, g, logmode); }
+extern "C" __global__ void __launch_bounds__(256) softmax_bwd_row32(T *gx, const T *gy, const T *y, SGeo g, int logmode) { softmax_bwd_row<32>(gx, gy, y, g, logmode); }
+extern "C" __global__ void __launch_bounds__(256) softmax_bwd_row256(T *gx, const T *gy, const T *y, SGeo g, int logmode) { softmax_bwd_row<256>(gx, gy, y, g, logmode); }
