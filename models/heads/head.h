@@ -1,0 +1,114 @@
+/* head.h: assessment heads, the part of an AQA model that turns features into a score.
+ *
+ * A head is one file implementing aqa_head_ops (see tsa.c, core.c, usdl.c, mlp.c): a constructor
+ * that builds its module (parameters named as the public code's, so weights move), and a forward
+ * that gives the predicted scores and, when targets are given, the training loss.  Heads read
+ * features from an aqa_head_input, which MVLA fills (aqa_mvla_head_input) and which a plain model
+ * fills with its own features, so every head trains both as "X" and as "X-MVLA".
+ *
+ * Contrastive heads (TSA, CoRe) compare a query with an exemplar of known score: forward takes
+ * the exemplar's input and score (pairs are row i of both), and at test time the prediction is
+ * averaged over several exemplars (aqa_head_predict_exemplars).
+ *
+ * Adding a head: write models/heads/myhead.c defining `const aqa_head_ops aqa_head_myhead = {...}`
+ * whose struct embeds aqa_head first, add it to the table in head.c and the file to local.mk. */
+#ifndef AQA_HEAD_H
+#define AQA_HEAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nn/module.h"
+#include "tensor/tensor.h"
+
+/* Features of B videos.  Any field may be NULL; each head documents what it needs. */
+typedef struct aqa_head_input {
+    aqa_tensor *frames;     /* [B, T, C_f] frame- (or clip-) level features */
+    aqa_tensor *boundaries; /* I64 [B, L]: first step of stage l + 1 in frames (stages.h) */
+    aqa_tensor *stages;     /* [B, S, C] stage-level features (MVLA's Z^sta) */
+    aqa_tensor *video;      /* [B, C] video-level feature (MVLA's Z^vid, or mean I3D feature) */
+} aqa_head_input;
+
+/* Training targets of the query videos (NULL fields where unused). */
+typedef struct aqa_head_targets {
+    aqa_tensor *score;        /* [B] final scores */
+    aqa_tensor *judge_scores; /* [B, J] per-judge scores (MUSDL) */
+    aqa_tensor *difficulty;   /* [B] degree of difficulty (used when cfg.use_difficulty) */
+} aqa_head_targets;
+
+typedef struct aqa_head_result {
+    aqa_tensor *pred; /* [B] predicted scores (no gradient needed for evaluation) */
+    aqa_tensor *loss; /* 0-d training loss, NULL without targets */
+} aqa_head_result;
+
+/* Settings of every head (each reads its own; aqa_head_config_default gives the public codes'). */
+typedef struct aqa_head_config {
+    int64_t feat_dim;         /* C: width of stages/video features (512 with MVLA, 1024 plain I3D) */
+    int64_t frame_dim;        /* C_f: width of frames (TSA: 64, the segmentation width) */
+    int64_t num_stages;       /* S = L + 1 (TSA: 3) */
+    bool use_stage_features;  /* TSA: add projected stages/video features to its tokens (MVLA) */
+    double score_min;         /* score range: USDL bins, CoRe's exemplar-score scale (0) */
+    double score_max;         /* (100 on FineDiving/MTL-AQA normalised scores) */
+    bool use_difficulty;      /* targets / DD, prediction x DD ('w/ DD') */
+    /* TSA */
+    int64_t tsa_tokens;       /* tokens per stage (5) */
+    int64_t tsa_dim;          /* decoder width (64; = frame_dim) */
+    int64_t tsa_heads;        /* 8 */
+    int tsa_layers;           /* 3 */
+    double tsa_mlp_ratio;     /* 4 */
+    int64_t tsa_reg_hidden1, tsa_reg_hidden2; /* regressor 64-256-64-1 */
+    /* CoRe */
+    int core_depth;           /* 5 (16 leaves) */
+    int64_t core_hidden;      /* 256 */
+    /* USDL / MUSDL */
+    int64_t usdl_bins;        /* 101 */
+    double usdl_sigma;        /* Gaussian target std in bins (5 on MTL-AQA, 1 on JIGSAWS) */
+    int64_t musdl_judges;     /* 7 */
+    int64_t musdl_bins;       /* 21 (judge scores 0..10 by 0.5) */
+    double judge_max;         /* 10 */
+    /* MLP */
+    int64_t mlp_hidden1, mlp_hidden2; /* 256, 128 */
+} aqa_head_config;
+
+aqa_head_config aqa_head_config_default(void);
+
+typedef struct aqa_head_ops aqa_head_ops;
+
+/* The common part of every head (first member of each head's struct). */
+typedef struct aqa_head {
+    aqa_module base;           /* the head's module tree */
+    const aqa_head_ops *ops;   /* its implementation */
+    aqa_head_config cfg;       /* as built */
+} aqa_head;
+
+struct aqa_head_ops {
+    const char *name;          /* "tsa", "core", "usdl", "musdl", "mlp" */
+    bool is_contrastive;       /* needs an exemplar and its score */
+    /* Builds the head as child `name` of parent (NULL: a root).  NULL on error. */
+    aqa_head *(*create)(const aqa_head_config *cfg, aqa_module *parent, const char *name);
+    /* exemplar/exemplar_score are NULL for non-contrastive heads; targets NULL at inference. */
+    aqa_status (*forward)(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplar,
+                          aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out);
+};
+
+extern const aqa_head_ops aqa_head_tsa, aqa_head_core, aqa_head_usdl, aqa_head_musdl, aqa_head_mlp;
+
+/* The head named `name`, or NULL (with an error listing the names). */
+const aqa_head_ops *aqa_head_find(const char *name);
+/* Names of all heads, NULL-terminated. */
+const char *const *aqa_head_names(void);
+
+aqa_head *aqa_head_new(const aqa_head_ops *ops, const aqa_head_config *cfg, aqa_module *parent, const char *name);
+aqa_status aqa_head_forward(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplar,
+                            aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out);
+/* Test-time prediction of a contrastive head averaged over n exemplars (exemplars[i] paired with
+ * every query row, scores[i] [B]); for other heads the plain prediction.  [B], no gradient. */
+aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplars,
+                                       aqa_tensor *const *exemplar_scores, int n, aqa_tensor *difficulty);
+
+/* CoRe's groups: call once before training with the training pairs' score differences
+ * (query - exemplar, after / DD when used); see core.c. */
+aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n);
+
+
+#endif /* AQA_HEAD_H */

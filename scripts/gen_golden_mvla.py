@@ -1,0 +1,100 @@
+"""gen_golden_mvla.py: writes tests/data/golden_mvla.safetensors for tests/test_mvla.c: a tiny
+FAM MVLA + TSA head (scripts/mvla_torch.py) with its weights, inputs, every output and loss term,
+all gradients after backward of the total loss, the state after one Adam step (two parameter
+groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), and an
+eval-mode inference forward after the step.
+
+    python3 scripts/gen_golden_mvla.py [out_path]"""
+import json
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import mvla_torch as M  # noqa: E402
+
+CFG = M.default_config(num_clips=3, i3d_dim=64, num_frames=8, clip_feat_dim=8, text_dim=12, dim=8,
+                       num_boundaries=2, seg_mlp_hidden1=8, seg_mlp_hidden2=8, temporal_layers=2,
+                       temporal_heads=2, temporal_ffn=16, temporal_dropout=0.0, sca_mlp_hidden=8,
+                       feat_dim=8, frame_dim=4, tsa_tokens=5, tsa_dim=4, tsa_heads=2, tsa_layers=2,
+                       tsa_mlp_ratio=4.0, tsa_reg_hidden1=8, tsa_reg_hidden2=8)
+
+
+def main():
+    out_path = sys.argv[1] if len(sys.argv) > 1 else "tests/data/golden_mvla.safetensors"
+    torch.manual_seed(0)
+    m = M.MVLA(CFG)
+    h = M.TSAHead(CFG)
+    # non-trivial BatchNorm affine parameters and a larger positional embedding
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.3, 0.3)
+        m.temporal.pos_embed.normal_(0, 0.5)
+    t = {}
+    for n, v in m.state_dict().items():
+        t["p." + n] = v.clone()
+    for n, v in h.state_dict().items():
+        t["hp." + n] = v.clone()
+
+    B, T, N = 4, CFG["num_frames"], CFG["num_clips"]
+    i3d = torch.randn(B, N, CFG["i3d_dim"])
+    vis = torch.randn(B, T, CFG["clip_feat_dim"])
+    stage_text = torch.randn(5, CFG["text_dim"], requires_grad=True)
+    video_text = torch.randn(4, CFG["text_dim"])
+    stage_ids = torch.tensor([[0, 1, 2], [0, 3, 2], [4, 1, 2], [0, 3, 4]])
+    video_ids = torch.tensor([0, 1, 2, 3])
+    boundaries = torch.tensor([[2, 5], [3, 6], [1, 4], [4, 7]])
+    scores = torch.tensor([70.5, 82.0, 64.0, 90.25])
+    t.update({"in.i3d": i3d, "in.vis": vis, "in.stage_text": stage_text.detach().clone(), "in.video_text": video_text,
+              "in.stage_ids": stage_ids, "in.video_ids": video_ids, "in.boundaries": boundaries,
+              "in.scores": scores})
+
+    m.train()
+    h.train()
+    o = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True)
+    q, e = M.head_input(o, 0, 2), M.head_input(o, 2, 2)
+    pred, hloss = h(q, e, scores[2:], scores[:2])
+    total = hloss
+    for v in o["losses"].values():
+        total = total + v
+    t.update({"out.frames": o["frames"], "out.prob": o["boundary_prob"], "out.pred_boundaries": o["pred_boundaries"],
+              "out.stage": o["stage"], "out.video": o["video"], "out.head_pred": pred, "out.total": total})
+    for k, v in o["losses"].items():
+        t["loss." + k] = v
+    t["loss.head"] = hloss
+    total.backward()
+    for n, p in m.named_parameters():
+        t["g." + n] = p.grad.clone()
+    for n, p in h.named_parameters():
+        t["hg." + n] = p.grad.clone()
+    t["g.stage_text"] = stage_text.grad.clone()
+    bb, rest = M.param_groups(m, h)
+    opt = torch.optim.Adam([{"params": bb, "lr": 1e-4}, {"params": rest, "lr": 1e-3}], lr=1e-3, weight_decay=0)
+    opt.step()
+    for n, v in m.state_dict().items():
+        t["a." + n] = v.clone()
+    for n, v in h.state_dict().items():
+        t["ha." + n] = v.clone()
+
+    # inference after the step: eval-mode BatchNorm, predicted boundaries, no losses
+    m.eval()
+    h.eval()
+    with torch.no_grad():
+        o2 = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, None, teacher_forcing=False,
+               compute_losses=False)
+        p2, _ = h(M.head_input(o2, 0, 2), M.head_input(o2, 2, 2), scores[2:])
+    t.update({"inf.prob": o2["boundary_prob"], "inf.pred_boundaries": o2["pred_boundaries"], "inf.stage": o2["stage"],
+              "inf.video": o2["video"], "inf.frames": o2["frames"], "inf.head_pred": p2})
+
+    t = {k: (v.detach().contiguous().float() if v.is_floating_point() else v.detach().contiguous().long())
+         for k, v in t.items()}
+    meta = {"torch": torch.__version__, "config": json.dumps(CFG), "script": "scripts/gen_golden_mvla.py"}
+    save_file(t, out_path, metadata=meta)
+    print(out_path, len(t), "tensors")
+
+
+if __name__ == "__main__":
+    main()

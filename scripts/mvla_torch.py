@@ -1,0 +1,377 @@
+"""mvla_torch.py: a PyTorch implementation of aqa's MVLA model and TSA head (models/mvla,
+models/heads/tsa.c), module for module with the same parameter names, so weights move between
+the two through safetensors.  Used by scripts/gen_golden_mvla.py (parity files for
+tests/test_mvla.c) and scripts/bench_torch_mvla.py (the PyTorch side of `make bench`).
+
+It follows the C code's choices (documented in models/mvla/mvla.h), not any released MVLA code:
+FAM only (the scheme the parity test and the benchmark use) plus the FUM pieces used by tests."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def default_config(**kw):
+    c = dict(num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
+             num_boundaries=2, seg_mlp_hidden1=128, seg_mlp_hidden2=64, use_vlp=True, temporal_layers=2,
+             temporal_heads=8, temporal_ffn=2048, temporal_dropout=0.1, vlkl_frame=True, vlkl_stage=True,
+             vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512,
+             # TSA head
+             feat_dim=512, frame_dim=64, tsa_tokens=5, tsa_dim=64, tsa_heads=8, tsa_layers=3, tsa_mlp_ratio=4.0,
+             tsa_reg_hidden1=256, tsa_reg_hidden2=64, use_stage_features=True)
+    c.update(kw)
+    return c
+
+
+# ---- segmentation (TSA's PSNet) -------------------------------------------------------------
+class DoubleConv(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv1d(cin, cout, 3, padding=1), nn.BatchNorm1d(cout), nn.ReLU(),
+                                  nn.Conv1d(cout, cout, 3, padding=1), nn.BatchNorm1d(cout), nn.ReLU())
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Inconv(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = DoubleConv(cin, cout)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Down(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.mpconv = nn.Sequential(nn.MaxPool1d(2), DoubleConv(cin, cout))
+
+    def forward(self, x):
+        return self.mpconv(x)
+
+
+class MLPTas(nn.Module):
+    def __init__(self, cin, h1, h2, cout):
+        super().__init__()
+        self.layer1, self.layer2, self.layer3 = nn.Linear(cin, h1), nn.Linear(h1, h2), nn.Linear(h2, cout)
+
+    def forward(self, x):
+        return torch.sigmoid(self.layer3(F.relu(self.layer2(F.relu(self.layer1(x))))))
+
+
+class PSNet(nn.Module):
+    def __init__(self, n, c_i3d, T, h1, h2, L):
+        super().__init__()
+        ch = [n, T // 8, T // 4, T // 2, T, T]
+        self.inc = Inconv(ch[0], ch[1])
+        self.down1, self.down2 = Down(ch[1], ch[2]), Down(ch[2], ch[3])
+        self.down3, self.down4 = Down(ch[3], ch[4]), Down(ch[4], ch[5])
+        self.tas = MLPTas(c_i3d // 16, h1, h2, L)
+
+    def forward(self, x):
+        x = self.down4(self.down3(self.down2(self.down1(self.inc(x)))))
+        return x, self.tas(x)
+
+
+def select_boundaries(prob):
+    """TSA's argmax per column over frames [l T/L, (l+1) T/L), made valid as the C code."""
+    B, T, L = prob.shape
+    num = round(T / L)
+    p = prob.detach().double().cpu()
+    out = torch.zeros(B, L, dtype=torch.long)
+    for i in range(B):
+        prev = 0
+        for l in range(L):
+            lo, hi = l * num, min((l + 1) * num, T)
+            best = lo + int(p[i, lo:hi, l].argmax()) if hi > lo else min(lo, T - 1)
+            if best <= prev:
+                best = prev + 1
+            if best > T - (L - l):
+                best = T - (L - l)
+            out[i, l] = best
+            prev = best
+    return out
+
+
+def stage_bounds(b, T):
+    L = len(b)
+    return [(0 if s == 0 else int(b[s - 1]), T if s == L else int(b[s])) for s in range(L + 1)]
+
+
+def stage_mean(x, boundaries):
+    """x [B, T, C] -> [B, L + 1, C]."""
+    T = x.shape[1]
+    return torch.stack([torch.stack([x[i, a:e].mean(0) for a, e in stage_bounds(boundaries[i], T)])
+                        for i in range(x.shape[0])])
+
+
+def stage_of_steps(boundaries, T):
+    B, L = boundaries.shape
+    out = torch.zeros(B, T, dtype=torch.long)
+    for i in range(B):
+        for s, (a, e) in enumerate(stage_bounds(boundaries[i], T)):
+            out[i, a:e] = s
+    return out
+
+
+def boundary_target(boundaries, T, dtype):
+    B, L = boundaries.shape
+    t = torch.zeros(B, T, L, dtype=dtype)
+    for i in range(B):
+        for l in range(L):
+            t[i, int(boundaries[i, l]), l] = 1
+    return t
+
+
+# ---- VLP temporal transformer --------------------------------------------------------------
+class Temporal(nn.Module):
+    def __init__(self, T, width, layers, heads, ffn, dropout):
+        super().__init__()
+        self.pos_embed = nn.Parameter(torch.randn(T, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, ffn, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.encoder(x + self.pos_embed)
+
+
+# ---- SCA (eq. 8) -----------------------------------------------------------------------------
+class Mlp(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, h), nn.Linear(h, d)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SCA(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.vis_q, self.vis_k, self.vis_v = (nn.Linear(d, d, bias=False) for _ in range(3))
+        self.vis_mlp = Mlp(d, h)
+        self.cbp_q, self.cbp_k, self.cbp_v = (nn.Linear(d, d, bias=False) for _ in range(3))
+        self.cbp_mlp = Mlp(d, h)
+
+    @staticmethod
+    def half(q, k, v, mlp, x, kv):
+        a = torch.softmax(q(x) @ k(kv).transpose(-1, -2) / math.sqrt(x.shape[-1]), -1) @ v(kv)
+        x1 = a + x
+        return mlp(x1) + x1
+
+    def forward(self, vis, text, i3d):
+        x = self.half(self.vis_q, self.vis_k, self.vis_v, self.vis_mlp, vis, text)
+        return self.half(self.cbp_q, self.cbp_k, self.cbp_v, self.cbp_mlp, i3d, x)
+
+
+# ---- VLKL ------------------------------------------------------------------------------------
+def l2n(x):
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def inv_tau(log_tau):
+    return torch.exp(-log_tau.clamp(min=math.log(0.01)))
+
+
+def vlkl_ce(x, texts, ids, log_tau):
+    return F.cross_entropy((l2n(x) @ l2n(texts).t()) * inv_tau(log_tau), ids)
+
+
+def vlkl_kl(i3d, vis, texts, log_tau):
+    tn = l2n(texts).transpose(1, 2)
+    s = inv_tau(log_tau)
+    lp = torch.log_softmax((l2n(i3d) @ tn) * s, 1)
+    lq = torch.log_softmax((l2n(vis) @ tn) * s, 1)
+    return (lp.exp() * (lp - lq)).sum() / (i3d.shape[0] * texts.shape[1])
+
+
+LOSS_NAMES = ["bce", "vlkl_frame_i3d", "vlkl_stage_i3d", "vlkl_video_i3d", "vlkl_frame_vis", "vlkl_stage_vis",
+              "vlkl_video_vis", "kl", "head"]
+
+
+class MVLA(nn.Module):
+    """FAM MVLA, as models/mvla/mvla.c with scheme AQA_MVLA_FAM."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.log_tau = nn.Parameter(torch.full((1,), math.log(c["tau_init"])))
+        D = c["dim"]
+        self.i3d_proj = nn.Linear(c["i3d_dim"], D) if c["use_vlp"] and c["i3d_dim"] != D else None
+        self.seg = PSNet(c["num_clips"], c["i3d_dim"], c["num_frames"], c["seg_mlp_hidden1"], c["seg_mlp_hidden2"],
+                         c["num_boundaries"])
+        if c["use_vlp"]:
+            self.i3d_frame_proj = nn.Linear(c["i3d_dim"] // 16, D)
+            self.temporal = Temporal(c["num_frames"], c["clip_feat_dim"], c["temporal_layers"], c["temporal_heads"],
+                                     c["temporal_ffn"], c["temporal_dropout"])
+            self.vis_proj = nn.Linear(c["clip_feat_dim"], D) if c["clip_feat_dim"] != D else None
+            self.text_proj = nn.Linear(c["text_dim"], D) if c["text_dim"] != D else None
+            if c["sca"]:
+                self.sca_stage = SCA(D, c["sca_mlp_hidden"])
+                self.sca_video = SCA(D, c["sca_mlp_hidden"])
+
+    def forward(self, i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True,
+                compute_losses=True):
+        c = self.c
+        B, T, S = i3d.shape[0], c["num_frames"], c["num_boundaries"] + 1
+        out, L = {}, {}
+        fi3d = self.i3d_proj(i3d) if self.i3d_proj is not None else i3d
+        seg_frames, prob = self.seg(i3d)
+        out["frames"], out["boundary_prob"] = seg_frames, prob
+        out["pred_boundaries"] = select_boundaries(prob)
+        used = boundaries if teacher_forcing else out["pred_boundaries"]
+        out["boundaries"] = used
+        if compute_losses and boundaries is not None:
+            L["bce"] = F.binary_cross_entropy(prob, boundary_target(boundaries, T, prob.dtype))
+        i3d_vid = fi3d.mean(1)
+        if not c["use_vlp"]:
+            out["stage"], out["video"] = stage_mean(seg_frames, used), i3d_vid
+            out["losses"] = L
+            return out
+        fvis = self.temporal(vis)
+        if self.vis_proj is not None:
+            fvis = self.vis_proj(fvis)
+        i3d_fra = self.i3d_frame_proj(seg_frames)
+        i3d_sta, vis_sta, vis_vid = stage_mean(i3d_fra, used), stage_mean(fvis, used), fvis.mean(1)
+        stage_tab = self.text_proj(stage_text) if self.text_proj is not None else stage_text
+        video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
+        sids = stage_ids.reshape(-1)
+        s_text = stage_tab[sids].reshape(B, S, -1)
+        v_text = video_tab[video_ids]
+        if compute_losses:
+            fstage = stage_of_steps(boundaries if boundaries is not None else used, T)
+            fids = torch.gather(stage_ids, 1, fstage).reshape(-1)
+            for name, fra, sta, vid in (("i3d", i3d_fra, i3d_sta, i3d_vid), ("vis", fvis, vis_sta, vis_vid)):
+                if c["vlkl_frame"]:
+                    L["vlkl_frame_" + name] = vlkl_ce(fra.reshape(B * T, -1), stage_tab, fids, self.log_tau)
+                if c["vlkl_stage"]:
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                if c["vlkl_video"]:
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
+        if c["sca"]:
+            out["stage"] = self.sca_stage(vis_sta, s_text, i3d_sta)
+            vt = torch.cat([v_text.unsqueeze(1), s_text], 1)
+            out["video"] = self.sca_video(vis_vid.unsqueeze(1), vt, i3d_vid.unsqueeze(1)).squeeze(1)
+        else:
+            out["stage"], out["video"] = i3d_sta, i3d_vid
+        out["losses"] = L
+        return out
+
+
+# ---- TSA head ------------------------------------------------------------------------------
+class CrossAttention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q_map, self.k_map, self.v_map = (nn.Linear(dim, dim, bias=False) for _ in range(3))
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, q, v):
+        B, N, C = q.shape
+        NK, H = v.shape[1], self.heads
+        qq = self.q_map(q).view(B, N, H, C // H).permute(0, 2, 1, 3)
+        kk = self.k_map(v).view(B, NK, H, C // H).permute(0, 2, 1, 3)
+        vv = self.v_map(v).view(B, NK, H, C // H).permute(0, 2, 1, 3)
+        a = torch.softmax((qq @ kk.transpose(-2, -1)) * (C // H) ** -0.5, -1)
+        return self.proj((a @ vv).transpose(1, 2).reshape(B, N, C))
+
+
+class TSAMlp(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, h), nn.Linear(h, d)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, dim, heads, ratio):
+        super().__init__()
+        self.norm_q, self.norm_v = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = CrossAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = TSAMlp(dim, int(dim * ratio))
+
+    def forward(self, q, v):
+        q = q + self.attn(self.norm_q(q), self.norm_v(v))
+        return q + self.mlp(self.norm2(q))
+
+
+class Decoder(nn.Module):
+    def __init__(self, dim, heads, layers, ratio):
+        super().__init__()
+        self.model = nn.ModuleList([DecoderBlock(dim, heads, ratio) for _ in range(layers)])
+
+    def forward(self, q, v):
+        for blk in self.model:
+            q = blk(q, v)
+        return q
+
+
+class Regressor(nn.Module):
+    def __init__(self, d, h1, h2):
+        super().__init__()
+        self.layer1, self.layer2, self.layer3 = nn.Linear(d, h1), nn.Linear(h1, h2), nn.Linear(h2, 1)
+
+    def forward(self, x):
+        return self.layer3(F.relu(self.layer2(F.relu(self.layer1(x)))))
+
+
+class TSAHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        E = c["tsa_dim"]
+        self.decoder = Decoder(E, c["tsa_heads"], c["tsa_layers"], c["tsa_mlp_ratio"])
+        self.regressor = Regressor(E, c["tsa_reg_hidden1"], c["tsa_reg_hidden2"])
+        if c["use_stage_features"]:
+            self.stage_proj = nn.Linear(c["feat_dim"], E)
+            self.video_proj = nn.Linear(c["feat_dim"], E)
+
+    def tokens(self, frames, boundaries, stages, video):
+        B, T, E = frames.shape
+        K = self.c["tsa_tokens"]
+        segs = []
+        for i in range(B):
+            x = frames[i].t().unsqueeze(0)  # [1, E, T]
+            segs.append(torch.cat([F.interpolate(x[:, :, a:e], size=K, mode="linear", align_corners=True)
+                                   for a, e in stage_bounds(boundaries[i], T)], 2))
+        tok = torch.cat(segs, 0).transpose(1, 2)  # [B, S K, E]
+        S = tok.shape[1] // K
+        tok = tok.reshape(B, S, K, E)
+        if self.c["use_stage_features"]:
+            tok = tok + self.stage_proj(stages).unsqueeze(2) + self.video_proj(video).reshape(B, 1, 1, E)
+        return tok.reshape(B * S, K, E)
+
+    def regress(self, x, B):
+        return self.regressor(x).reshape(B, -1).mean(1)
+
+    def forward(self, q, e, s_e, s_q=None):
+        B = q["frames"].shape[0]
+        tq = self.tokens(q["frames"], q["boundaries"], q["stages"], q["video"])
+        te = self.tokens(e["frames"], e["boundaries"], e["stages"], e["video"])
+        d12 = self.regress(self.decoder(tq, te), B)
+        pred = d12 + s_e
+        loss = None
+        if s_q is not None:
+            d21 = self.regress(self.decoder(te, tq), B)
+            loss = F.mse_loss(d12, s_q - s_e) + F.mse_loss(d21, s_e - s_q)
+        return pred, loss
+
+
+def head_input(o, start, n):
+    return dict(frames=o["frames"][start:start + n], boundaries=o["boundaries"][start:start + n],
+                stages=o["stage"][start:start + n], video=o["video"][start:start + n])
+
+
+def param_groups(mvla, head):
+    """(backbone, rest) as aqa_mvla_param_groups: temporal + projections at lr 1e-4, the rest 1e-3."""
+    bb, rest = [], []
+    for n, p in mvla.named_parameters():
+        (bb if n.split(".")[0] in ("temporal", "vis_proj", "i3d_proj", "text_proj") else rest).append(p)
+    return bb, rest + list(head.parameters())

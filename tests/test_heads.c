@@ -1,0 +1,2 @@
+#include "tests/testlib.h"
+int main(void) { return test_finish(); }
