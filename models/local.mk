@@ -1,3 +1,4 @@
 # Build fragment for models/ (included by the top Makefile.am): one sub-fragment per model.
 include models/clip/local.mk
 include models/mvla/local.mk
+include models/i3d/local.mk

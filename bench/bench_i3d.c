@@ -1,0 +1,138 @@
+/* bench_i3d.c: the full-size I3D (random weights, pytorch-i3d's InceptionI3d up to the 1024-d
+ * feature) on 16 x 224 x 224 clips: forward of one clip and of a 9-clip batch (eval, no
+ * gradients), forward+backward of one clip (train mode, loss = sum of the features), in clips/s,
+ * with the peak resident memory of each case, beside PyTorch on the same machine
+ * (scripts/bench_torch_i3d.py, torch.set_num_threads(2); AQA_BENCH_TORCH=0 skips it).
+ *
+ * Each case runs in its own child process so that its peak memory (ru_maxrss) is its own; the
+ * parent does no tensor work before forking (OpenMP/BLAS threads do not survive fork).
+ *   bench/bench_i3d [--quick]    --quick: 1 repetition each, no warm-up, 112 x 112 frames */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "autograd/autograd.h"
+#include "models/i3d/i3d.h"
+#include "tensor/ops.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum { CASE_FWD1, CASE_FWD9, CASE_FWDBWD1, N_CASES };
+static const char *const case_names[N_CASES] = {"forward, 1 clip", "forward, 9-clip batch", "fwd+bwd, 1 clip"};
+static const int case_clips[N_CASES] = {1, 9, 1};
+
+/* One case in this (child) process: best seconds per call over reps (after warm-up calls). */
+static double run_case(int c, int side, int warm, int reps) {
+    aqa_manual_seed(1);
+    aqa_i3d *m = aqa_i3d_new(NULL);
+    if (!m) return -1;
+    int64_t B = case_clips[c];
+    aqa_tensor *x = aqa_rand(AQA_SHAPE(B, 3, 16, side, side), AQA_F32, NULL);
+    double best = 1e30;
+    for (int r = 0; r < warm + reps; r++) {
+        double t0 = now();
+        aqa_scope_begin();
+        if (c == CASE_FWDBWD1) {
+            aqa_module_train(&m->base, true);
+            aqa_tensor *f = aqa_i3d_forward(m, x);
+            if (!f || aqa_backward(aqa_sum_all(f), NULL, false) != AQA_OK) best = -1;
+            aqa_module_zero_grad(&m->base);
+        } else {
+            aqa_module_train(&m->base, false);
+            bool prev = aqa_set_grad_enabled(false);
+            if (!aqa_i3d_forward(m, x)) best = -1;
+            aqa_set_grad_enabled(prev);
+        }
+        aqa_scope_end();
+        double t = now() - t0;
+        if (best < 0) {
+            fprintf(stderr, "bench_i3d: %s\n", aqa_last_error());
+            break;
+        }
+        if (r >= warm && t < best) best = t;
+    }
+    aqa_tensor_free(x);
+    aqa_i3d_free(m);
+    return best;
+}
+
+/* Runs case c in a child; *sec and *peak_mb from it. */
+static bool child_case(int c, int side, int warm, int reps, double *sec, double *peak_mb) {
+    int fd[2];
+    if (pipe(fd) != 0) return false;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        close(fd[0]);
+        double s = run_case(c, side, warm, reps);
+        if (write(fd[1], &s, sizeof s) != (ssize_t)sizeof s) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    double s = -1;
+    ssize_t got = read(fd[0], &s, sizeof s);
+    close(fd[0]);
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0 || got != (ssize_t)sizeof s || s < 0) return false;
+    *sec = s;
+    *peak_mb = (double)ru.ru_maxrss / 1024.0;
+    return true;
+}
+
+/* PyTorch's seconds and peak MB for case c (false when unavailable). */
+static bool torch_case(int c, int side, int warm, int reps, double *sec, double *peak_mb) {
+    const char *e = getenv("AQA_BENCH_TORCH");
+    if (e && strcmp(e, "0") == 0) return false;
+    static const char *const cands[] = {"scripts/bench_torch_i3d.py", "../scripts/bench_torch_i3d.py"};
+    const char *script = NULL;
+    for (int i = 0; i < 2 && !script; i++)
+        if (access(cands[i], R_OK) == 0) script = cands[i];
+    if (!script) return false;
+    static const char *const case_args[N_CASES] = {"fwd1", "fwd9", "fwdbwd1"};
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 %s --case %s --side %d --warm %d --reps %d 2>/dev/null", script,
+             case_args[c], side, warm, reps);
+    FILE *p = popen(cmd, "r");
+    if (!p) return false;
+    int got = fscanf(p, "%lf %lf", sec, peak_mb);
+    pclose(p);
+    return got == 2;
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int side = quick ? 112 : 224;
+    const int warm[N_CASES] = {quick ? 0 : 1, 0, quick ? 0 : 1};
+    const int reps[N_CASES] = {quick ? 1 : 2, 1, quick ? 1 : 2};
+    printf("I3D (pytorch-i3d InceptionI3d to the 1024-d feature, random weights), 16x%dx%d clips, f32\n", side, side);
+    printf("%-24s %9s %9s %9s %9s %9s %9s\n", "", "aqa s", "clips/s", "peak MB", "torch s", "clips/s", "ratio");
+    for (int c = 0; c < N_CASES; c++) {
+        double s, mb, ts = 0, tmb = 0;
+        if (!child_case(c, side, warm[c], reps[c], &s, &mb)) {
+            printf("%-24s failed\n", case_names[c]);
+            return 1;
+        }
+        bool have = torch_case(c, side, warm[c], reps[c], &ts, &tmb);
+        double cps = case_clips[c] / s;
+        if (have)
+            printf("%-24s %9.2f %9.3f %9.0f %9.2f %9.3f %9.2f   (torch peak %.0f MB)\n", case_names[c], s, cps, mb, ts,
+                   case_clips[c] / ts, cps / (case_clips[c] / ts), tmb);
+        else
+            printf("%-24s %9.2f %9.3f %9.0f %9s %9s %9s\n", case_names[c], s, cps, mb, "n/a", "", "");
+        fflush(stdout);
+    }
+    printf("(ratio = aqa clips/s / torch clips/s, > 1 is faster; torch.set_num_threads(2); peak = ru_maxrss of the\n"
+           " process running the case)\n");
+    return 0;
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""PyTorch's numbers for bench/bench_i3d: the full-size I3D of scripts/i3d_torch.py (pytorch-i3d's
+InceptionI3d, random weights, to the 1024-d feature) on 16 x side x side clips, float32,
+torch.set_num_threads(2).
+
+    python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1 [--side 224 --warm 1 --reps 2]
+
+prints "seconds peak_MB": the best time per call (after the warm-up calls) and this process's peak
+resident memory (ru_maxrss).  Without --case it runs all three and prints a table."""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from i3d_torch import InceptionI3d  # noqa: E402
+
+
+def run(case, side, warm, reps):
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    model = InceptionI3d(with_logits=False)
+    b = 9 if case == 'fwd9' else 1
+    x = torch.rand(b, 3, 16, side, side)
+    best = float('inf')
+    for r in range(warm + reps):
+        t0 = time.perf_counter()
+        if case == 'fwdbwd1':
+            model.train()
+            f, _ = model.features_logits(x)
+            f.sum().backward()
+            model.zero_grad(set_to_none=True)
+        else:
+            model.eval()
+            with torch.no_grad():
+                model.features_logits(x)
+        t = time.perf_counter() - t0
+        if r >= warm:
+            best = min(best, t)
+    return best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--case', choices=['fwd1', 'fwd9', 'fwdbwd1'])
+    ap.add_argument('--side', type=int, default=224)
+    ap.add_argument('--warm', type=int, default=1)
+    ap.add_argument('--reps', type=int, default=2)
+    a = ap.parse_args()
+    if a.case:
+        s, mb = run(a.case, a.side, a.warm, a.reps)
+        print('%.4f %.1f' % (s, mb))
+        return
+    for case in ('fwd1', 'fwd9', 'fwdbwd1'):
+        out = subprocess.run([sys.executable, __file__, '--case', case, '--side', str(a.side), '--warm',
+                              str(a.warm), '--reps', str(a.reps)], capture_output=True, text=True).stdout.split()
+        s, mb = float(out[0]), float(out[1])
+        clips = 9 if case == 'fwd9' else 1
+        print('%-8s %8.2f s  %7.3f clips/s  peak %6.0f MB  (torch %s)' % (case, s, clips / s, mb, torch.__version__))
+
+
+if __name__ == '__main__':
+    main()
