@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "models/clip/clip.h"
+#include "models/clip/clip-impl.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 
@@ -69,11 +70,12 @@ static aqa_clip_transformer *transformer_new(aqa_module *parent, const char *nam
     return t;
 }
 
-/* Registers a new [shape] parameter drawn from N(0, std^2). */
+/* Registers a new [shape] parameter drawn from N(0, std^2), or zeros when std is 0 (a model
+ * whose weights are about to be loaded). */
 static aqa_tensor *normal_param(aqa_module *m, const char *name, int ndim, const int64_t *shape, double std) {
-    aqa_tensor *t = aqa_empty(ndim, shape, AQA_F32);
+    aqa_tensor *t = std > 0 ? aqa_empty(ndim, shape, AQA_F32) : aqa_zeros(ndim, shape, AQA_F32);
     if (!t) return NULL;
-    if (aqa_normal_(t, 0.0, std, NULL) != AQA_OK || !aqa_module_param(m, name, t)) {
+    if ((std > 0 && aqa_normal_(t, 0.0, std, NULL) != AQA_OK) || !aqa_module_param(m, name, t)) {
         aqa_tensor_free(t);
         return NULL;
     }
@@ -96,11 +98,11 @@ static aqa_status check_config(const aqa_clip_config *c) {
     return AQA_OK;
 }
 
-static aqa_clip_vision *vision_new(aqa_module *parent, const aqa_clip_config *c) {
+static aqa_clip_vision *vision_new(aqa_module *parent, const aqa_clip_config *c, bool init) {
     aqa_clip_vision *v = aqa_module_new(sizeof *v, "VisionTransformer", parent, "visual", NULL);
     if (!v) return NULL;
     int64_t W = c->vision_width, p = c->vision_patch_size, g = c->image_resolution / p;
-    double scale = 1.0 / sqrt((double)W);
+    double scale = init ? 1.0 / sqrt((double)W) : 0.0;
     v->input_resolution = c->image_resolution;
     v->patch_size = p;
     v->width = W;
@@ -140,7 +142,7 @@ static aqa_status init_text(aqa_clip_model *m) {
     return st;
 }
 
-aqa_clip_model *aqa_clip_model_new(const aqa_clip_config *cfg) {
+aqa_clip_model *aqa__clip_model_build(const aqa_clip_config *cfg, bool init) {
     if (!cfg) return aqa_fail_null("aqa_clip_model_new: NULL config");
     if (check_config(cfg) != AQA_OK) return NULL;
     aqa_clip_model *m = aqa_module_new(sizeof *m, "CLIP", NULL, "", NULL);
@@ -148,27 +150,29 @@ aqa_clip_model *aqa_clip_model_new(const aqa_clip_config *cfg) {
     m->cfg = *cfg;
     m->truncate_context = true;
     int64_t W = cfg->transformer_width;
-    m->visual = vision_new(&m->base, cfg);
+    m->visual = vision_new(&m->base, cfg, init);
     if (!m->visual) goto fail;
     m->transformer = transformer_new(&m->base, "transformer", W, cfg->transformer_layers, cfg->transformer_heads);
     if (!m->transformer) goto fail;
     m->token_embedding = aqa_embedding_layer_new(&m->base, "token_embedding", cfg->vocab_size, W);
     m->positional_embedding = normal_param(&m->base, "positional_embedding", 2,
-                                           (const int64_t[]){cfg->context_length, W}, 0.01);
+                                           (const int64_t[]){cfg->context_length, W}, init ? 0.01 : 0.0);
     m->ln_final = layer_norm(&m->base, "ln_final", W);
     m->text_projection = normal_param(&m->base, "text_projection", 2, (const int64_t[]){W, cfg->embed_dim},
-                                      1.0 / sqrt((double)W));
+                                      init ? 1.0 / sqrt((double)W) : 0.0);
     aqa_tensor *ls = aqa_scalar(log(1.0 / 0.07), AQA_F32);
     m->logit_scale = ls ? aqa_module_param(&m->base, "logit_scale", ls) : NULL;
     if (!m->logit_scale) aqa_tensor_free(ls);
     if (!m->token_embedding || !m->positional_embedding || !m->ln_final || !m->text_projection || !m->logit_scale)
         goto fail;
-    if (init_text(m) != AQA_OK) goto fail;
+    if (init && init_text(m) != AQA_OK) goto fail;
     return m;
 fail:
     aqa_module_free(&m->base);
     return NULL;
 }
+
+aqa_clip_model *aqa_clip_model_new(const aqa_clip_config *cfg) { return aqa__clip_model_build(cfg, true); }
 
 void aqa_clip_model_free(aqa_clip_model *m) {
     if (m) aqa_module_free(&m->base);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "models/clip/clip.h"
+#include "models/clip/clip-impl.h"
 #include "nn/safetensors.h"
 #include "tensor/ops.h"
 
@@ -374,7 +375,7 @@ aqa_status aqa_clip_load(const char *path, aqa_clip_model **out) {
         aqa_fail(st, "%s: %s", path, msg);
         goto done;
     }
-    m = aqa_clip_model_new(&cfg);
+    m = aqa__clip_model_build(&cfg, false); /* every tensor is overwritten below */
     if (!m) {
         st = aqa_last_status();
         goto done;

@@ -2,6 +2,7 @@
 # (clip.h), its weights files, tests, the clip_embed / clip_zeroshot programs and the benchmark.
 libaqa_a_SOURCES += models/clip/clip.c models/clip/vision.c models/clip/text.c models/clip/clip_weights.c
 nobase_aqainclude_HEADERS += models/clip/clip.h
+noinst_HEADERS += models/clip/clip-impl.h
 
 check_PROGRAMS += tests/test_clip
 tests_test_clip_SOURCES = tests/test_clip.c
