@@ -14,3 +14,4 @@ tests_test_fina_SOURCES = tests/test_fina.c
 include datasets/image.mk
 include datasets/annotations.mk
 include datasets/synthetic.mk
+include datasets/pipeline.mk

@@ -1,0 +1,145 @@
+/* feature_cache.c: per-video feature files (safetensors) and Fis-V .npy features; see
+ * feature_cache.h. */
+#include "datasets/feature_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/npy.h"
+#include "nn/safetensors.h"
+
+aqa_status aqa_feature_cache_path(const char *dir, const char *key, char *buf, size_t size) {
+    if (!dir || !key || !buf) return aqa_fail(AQA_EINVAL, "aqa_feature_cache_path: NULL argument");
+    size_t n = (size_t)snprintf(buf, size, "%s/", dir);
+    for (const char *p = key; *p && n + 3 < size; p++) {
+        if (*p == '/') {
+            buf[n++] = '_';
+            buf[n++] = '_';
+        } else {
+            buf[n++] = *p;
+        }
+    }
+    const char *ext = ".safetensors";
+    if (n + strlen(ext) + 1 > size) return aqa_fail(AQA_EINVAL, "feature cache path of %s too long", key);
+    memcpy(buf + n, ext, strlen(ext) + 1);
+    return AQA_OK;
+}
+
+aqa_status aqa_feature_cache_write(const char *path, const char *key, const float *clip, int64_t T, int64_t D,
+                                   const float *i3d, int64_t N, int64_t C, const char *encoder) {
+    if (!path || !key || (!clip && !i3d)) return aqa_fail(AQA_EINVAL, "aqa_feature_cache_write: nothing to write");
+    aqa_st_writer *w = aqa_st_writer_new();
+    if (!w) return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+    aqa_status st = AQA_OK;
+    if (clip) st = aqa_st_writer_add(w, "clip", AQA_ST_F32, 2, (const int64_t[]){T, D}, clip);
+    if (!st && i3d) st = aqa_st_writer_add(w, "i3d", AQA_ST_F32, 2, (const int64_t[]){N, C}, i3d);
+    if (!st) st = aqa_st_writer_set_metadata(w, "format", AQA_FEATURE_CACHE_FORMAT);
+    if (!st) st = aqa_st_writer_set_metadata(w, "key", key);
+    if (!st) st = aqa_st_writer_set_metadata(w, "encoder", encoder ? encoder : "");
+    if (!st) st = aqa_st_writer_save(w, path);
+    aqa_st_writer_free(w);
+    return st;
+}
+
+static bool shape_ok(const aqa_st_file *f, const char *name, int64_t r, int64_t c) {
+    int i = aqa_st_find(f, name);
+    if (i < 0) return false;
+    const aqa_st_tensor *t = aqa_st_get(f, i);
+    if (!t || t->ndim != 2 || t->dtype != AQA_ST_F32) return false;
+    return (r <= 0 || t->shape[0] == r) && (c <= 0 || t->shape[1] == c);
+}
+
+bool aqa_feature_cache_valid(const char *path, const char *key, bool need_clip, int64_t T, int64_t D,
+                             bool need_i3d, int64_t N, int64_t C) {
+    aqa_st_file *f = NULL;
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", aqa_last_error());
+    aqa_status saved_status = aqa_last_status();
+    bool ok = false;
+    if (aqa_st_open(path, &f) == AQA_OK) {
+        const char *fmt = aqa_st_metadata(f, "format");
+        const char *k = aqa_st_metadata(f, "key");
+        ok = fmt && strcmp(fmt, AQA_FEATURE_CACHE_FORMAT) == 0 && k && key && strcmp(k, key) == 0;
+        if (ok && need_clip) ok = shape_ok(f, "clip", T, D);
+        if (ok && need_i3d) ok = shape_ok(f, "i3d", N, C);
+        aqa_st_close(f);
+    }
+    /* an invalid file is an answer, not an error: restore the previous message */
+    if (saved_status) aqa_fail(saved_status, "%s", saved);
+    else aqa_clear_error();
+    return ok;
+}
+
+aqa_status aqa_feature_cache_dims(const char *path, const char *name, int64_t *rows, int64_t *cols) {
+    aqa_st_file *f = NULL;
+    aqa_status st = aqa_st_open(path, &f);
+    if (st) return st;
+    int i = aqa_st_find(f, name);
+    const aqa_st_tensor *t = i >= 0 ? aqa_st_get(f, i) : NULL;
+    if (!t || t->ndim != 2) {
+        aqa_st_close(f);
+        return aqa_fail(AQA_EFORMAT, "%s: no 2-D tensor \"%s\"", path, name);
+    }
+    *rows = t->shape[0];
+    *cols = t->shape[1];
+    aqa_st_close(f);
+    return AQA_OK;
+}
+
+aqa_status aqa_feature_cache_read(const char *path, const char *name, int64_t rows, int64_t cols, float *dst) {
+    aqa_st_file *f = NULL;
+    aqa_status st = aqa_st_open(path, &f);
+    if (st) return st;
+    int i = aqa_st_find(f, name);
+    const aqa_st_tensor *t = i >= 0 ? aqa_st_get(f, i) : NULL;
+    if (!t) {
+        aqa_st_close(f);
+        return aqa_fail(AQA_EFORMAT, "%s: no tensor \"%s\"", path, name);
+    }
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
+        st = aqa_fail(AQA_EFORMAT, "%s: tensor \"%s\" has shape [%lld%s%lld], expected [%lld, %lld]", path, name,
+                      t->ndim > 0 ? (long long)t->shape[0] : 0LL, t->ndim > 1 ? ", " : "",
+                      t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, (long long)cols);
+    } else {
+        st = aqa_st_read_f32(f, i, dst);
+    }
+    aqa_st_close(f);
+    return st;
+}
+
+aqa_status aqa_feature_npy_dims(const char *path, int64_t *rows, int64_t *cols) {
+    aqa_npy_array a;
+    aqa_status st = aqa_npy_load(path, &a);
+    if (st) return st;
+    if (a.ndim != 2) {
+        aqa_npy_free(&a);
+        return aqa_fail(AQA_EFORMAT, "%s: features must be 2-D [n_clips, dim], got %d dims", path, a.ndim);
+    }
+    *rows = (int64_t)a.shape[0];
+    *cols = (int64_t)a.shape[1];
+    aqa_npy_free(&a);
+    return AQA_OK;
+}
+
+aqa_status aqa_feature_npy_read(const char *path, int64_t rows, int64_t cols, float *dst) {
+    aqa_npy_array a;
+    aqa_status st = aqa_npy_load(path, &a);
+    if (st) return st;
+    if (a.ndim != 2 || (rows > 0 && (int64_t)a.shape[0] != rows) || (cols > 0 && (int64_t)a.shape[1] != cols)) {
+        st = aqa_fail(AQA_EFORMAT, "%s: features of shape [%zu, %zu], expected [%lld, %lld]", path,
+                      a.ndim > 0 ? a.shape[0] : 0, a.ndim > 1 ? a.shape[1] : 0, (long long)rows, (long long)cols);
+        aqa_npy_free(&a);
+        return st;
+    }
+    for (size_t k = 0; k < a.count; k++) {
+        switch (a.dtype) {
+        case AQA_NPY_F8: dst[k] = (float)((const double *)a.data)[k]; break;
+        case AQA_NPY_F4: dst[k] = ((const float *)a.data)[k]; break;
+        case AQA_NPY_I8: dst[k] = (float)((const int64_t *)a.data)[k]; break;
+        case AQA_NPY_I4: dst[k] = (float)((const int32_t *)a.data)[k]; break;
+        }
+    }
+    aqa_npy_free(&a);
+    return AQA_OK;
+}

@@ -1,0 +1,568 @@
+/* loader.c: threaded batch loader and progress line; see loader.h. */
+#include "datasets/loader.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "autograd/autograd.h"
+#include "tensor/ops.h"
+#include "tensor/tensor-impl.h"
+
+/* ---- progress ------------------------------------------------------------------------------- */
+
+double aqa_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void aqa_progress_start(aqa_progress *p, const char *label, size_t total, bool enabled) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->label, sizeof p->label, "%s", label ? label : "");
+    p->total = total;
+    p->enabled = enabled;
+    p->tty = isatty(2);
+    p->t0 = p->last = aqa_now();
+}
+
+static void fmt_time(double s, char *buf, size_t size) {
+    if (!(s >= 0) || s > 1e7) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+void aqa_progress_format(const aqa_progress *p, double now, const char *extra, char *buf, size_t size) {
+    double el = now - p->t0;
+    double rate = el > 0 ? (double)p->done / el : 0;
+    char eta[32] = "?", elapsed[32];
+    fmt_time(el, elapsed, sizeof elapsed);
+    if (p->total && rate > 0) fmt_time((double)(p->total - (p->done < p->total ? p->done : p->total)) / rate, eta, sizeof eta);
+    if (p->total)
+        snprintf(buf, size, "%s %zu/%zu (%.0f%%) %.1f items/s elapsed %s ETA %s%s%s", p->label, p->done, p->total,
+                 100.0 * (double)p->done / (double)p->total, rate, elapsed, eta, extra ? " " : "", extra ? extra : "");
+    else
+        snprintf(buf, size, "%s %zu %.1f items/s elapsed %s%s%s", p->label, p->done, rate, elapsed, extra ? " " : "",
+                 extra ? extra : "");
+}
+
+void aqa_progress_update(aqa_progress *p, size_t done, const char *extra) {
+    p->done = done;
+    if (!p->enabled) return;
+    double now = aqa_now();
+    if (now - p->last < (p->tty ? 0.5 : 10.0)) return;
+    p->last = now;
+    char line[512];
+    aqa_progress_format(p, now, extra, line, sizeof line);
+    if (p->tty) fprintf(stderr, "\r%s\033[K", line);
+    else fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+void aqa_progress_finish(aqa_progress *p, const char *extra) {
+    if (!p->enabled) return;
+    char line[512];
+    aqa_progress_format(p, aqa_now(), extra, line, sizeof line);
+    if (p->tty) fprintf(stderr, "\r%s\033[K\n", line);
+    else fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+/* ---- batches -------------------------------------------------------------------------------- */
+
+void aqa_batch_free(aqa_batch *b) {
+    if (!b) return;
+    aqa_tensor *ts[] = {b->i3d_clips, b->clip_frames, b->clip_feat, b->i3d_feat, b->score, b->difficulty,
+                        b->judges, b->labels, b->boundaries, b->boundary_target, b->frame_stage,
+                        b->stage_text_ids, b->video_text_ids, b->dive_class};
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) aqa_tensor_free(ts[k]);
+    aqa_batch_free(b->exemplars);
+    free(b->items);
+    free(b);
+}
+
+void aqa_loader_config_init(aqa_loader_config *c) {
+    memset(c, 0, sizeof *c);
+    c->batch_size = 8;
+    c->workers = 2;
+    c->prefetch = 2;
+    c->flip_prob = 0.5;
+    c->n_exemplars = 1;
+    c->i3d_tf = aqa_frame_transform_i3d(128, 112);
+    c->clip_tf = aqa_frame_transform_clip(224);
+}
+
+/* A caller-owned CPU tensor whatever the default device (workers may run while the program has
+ * set CUDA as the default). */
+static aqa_tensor *cpu_tensor(int ndim, const int64_t *shape, aqa_dtype dt) {
+    aqa_tensor *t = aqa__new_unowned(ndim, shape, dt, AQA_DEVICE_CPU);
+    return t ? aqa__own(t) : NULL;
+}
+
+/* Keeps the first n rows of t (compacted already) as a new tensor; frees t. */
+static aqa_tensor *keep_rows(aqa_tensor *t, int64_t n) {
+    if (!t || t->shape[0] == n) return t;
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_tensor *v = aqa_narrow(t, 0, 0, n);
+    aqa_set_grad_enabled(prev);
+    aqa_tensor_free(t);
+    return v;
+}
+
+static void move_row(aqa_tensor *t, int64_t from, int64_t to) {
+    if (!t || from == to) return;
+    size_t row = (size_t)(aqa_numel(t) / t->shape[0]) * aqa_dtype_size(t->dtype);
+    char *d = aqa_data(t);
+    memmove(d + (size_t)to * row, d + (size_t)from * row, row);
+}
+
+/* Loads what the config asks for of item `it` into row r of b.  Returns the status. */
+static aqa_status load_row(aqa_video_dataset *ds, const aqa_loader_config *cfg, size_t it, int64_t r, uint64_t seed,
+                           aqa_batch *b) {
+    aqa_status st = AQA_OK;
+    int64_t shift = 0;
+    aqa_vd_augment aug = {aqa_seed_mix(seed, 0xA5), cfg->flip_prob};
+    if (cfg->augment && ds->manifest->dataset == AQA_ANN_MTL_AQA && ds->cfg.shift_max > ds->cfg.shift_min)
+        shift = ds->cfg.shift_min +
+                (int64_t)(aqa_seed_mix(seed, 0x5F) % (uint64_t)(ds->cfg.shift_max - ds->cfg.shift_min + 1));
+    else if (cfg->augment && ds->manifest->dataset == AQA_ANN_MTL_AQA)
+        shift = ds->cfg.shift_min;
+    if (b->i3d_clips) {
+        size_t per = (size_t)(aqa_numel(b->i3d_clips) / b->B);
+        st = aqa_vd_decode(ds, it, &cfg->i3d_tf, true, shift, cfg->augment ? &aug : NULL,
+                           (float *)aqa_data(b->i3d_clips) + (size_t)r * per);
+        if (st) return st;
+    }
+    if (b->clip_frames) {
+        size_t per = (size_t)(aqa_numel(b->clip_frames) / b->B);
+        st = aqa_vd_decode(ds, it, &cfg->clip_tf, false, shift, cfg->augment ? &aug : NULL,
+                           (float *)aqa_data(b->clip_frames) + (size_t)r * per);
+        if (st) return st;
+    }
+    if (b->clip_feat || b->i3d_feat) {
+        float *c = b->clip_feat ? (float *)aqa_data(b->clip_feat) + (size_t)r * (size_t)(aqa_numel(b->clip_feat) / b->B)
+                                : NULL;
+        float *i = b->i3d_feat ? (float *)aqa_data(b->i3d_feat) + (size_t)r * (size_t)(aqa_numel(b->i3d_feat) / b->B)
+                               : NULL;
+        st = aqa_vd_read_features(ds, it, c, i);
+        if (st) return st;
+    }
+    /* labels and annotations */
+    const aqa_vd_item *item = &ds->items[it];
+    const aqa_ann_sample *s = aqa_vd_sample(ds, it);
+    ((float *)aqa_data(b->score))[r] = (float)s->score;
+    ((float *)aqa_data(b->difficulty))[r] = (float)s->difficulty;
+    float *j = (float *)aqa_data(b->judges) + r * AQA_ANN_MAX_JUDGES;
+    for (int k = 0; k < AQA_ANN_MAX_JUDGES; k++) j[k] = k < s->n_judges ? (float)s->judges[k] : 0.0f;
+    int64_t *st_ids = (int64_t *)aqa_data(b->stage_text_ids) + r * 3;
+    for (int k = 0; k < 3; k++) st_ids[k] = item->stage_text[k];
+    ((int64_t *)aqa_data(b->video_text_ids))[r] = item->video_text;
+    ((int64_t *)aqa_data(b->dive_class))[r] = item->dive_class;
+    int64_t T = ds->T, L = ds->L;
+    if (b->labels) memcpy((int64_t *)aqa_data(b->labels) + r * T, item->labels, (size_t)T * sizeof(int64_t));
+    if (b->boundaries) {
+        memcpy((int64_t *)aqa_data(b->boundaries) + r * L, item->boundaries, (size_t)L * sizeof(int64_t));
+        float *tg = (float *)aqa_data(b->boundary_target) + r * T * L;
+        memset(tg, 0, (size_t)(T * L) * sizeof *tg);
+        for (int64_t l = 0; l < L; l++) tg[item->boundaries[l] * L + l] = 1.0f;
+        memcpy((int64_t *)aqa_data(b->frame_stage) + r * T, item->frame_stage, (size_t)T * sizeof(int64_t));
+    }
+    return AQA_OK;
+}
+
+/* Builds the batch of items[n].  With row_ok (exemplar batches) bad rows are only flagged there
+ * (left zero, no compaction), so that the caller can drop the queries they belong to. */
+static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, const size_t *items, size_t n,
+                        uint64_t seed, bool with_exemplars, bool *row_ok, aqa_batch **out) {
+    *out = NULL;
+    if (!n) return aqa_fail(AQA_EINVAL, "aqa_batch_build: empty batch");
+    aqa_batch *b = calloc(1, sizeof *b);
+    if (!b) return aqa_fail(AQA_ENOMEM, "out of memory");
+    b->B = (int64_t)n;
+    b->items = malloc(n * sizeof *b->items);
+    if (!b->items) {
+        free(b);
+        return aqa_fail(AQA_ENOMEM, "out of memory");
+    }
+    memcpy(b->items, items, n * sizeof *items);
+    int64_t B = (int64_t)n, T = ds->T, N = ds->N, L = ds->L;
+    bool frames = ds->manifest->dataset != AQA_ANN_FISV;
+    aqa_status st = AQA_OK;
+    if (cfg->i3d_clips && frames) {
+        int h, w;
+        if ((st = aqa_vd_transform_size(&cfg->i3d_tf, &h, &w))) goto fail;
+        b->i3d_clips = cpu_tensor(6, (const int64_t[]){B, N, 3, ds->clip_len, h, w}, AQA_F32);
+        if (!b->i3d_clips) goto fail_status;
+    }
+    if (cfg->clip_frames && frames) {
+        int h, w;
+        if ((st = aqa_vd_transform_size(&cfg->clip_tf, &h, &w))) goto fail;
+        b->clip_frames = cpu_tensor(5, (const int64_t[]){B, T, 3, h, w}, AQA_F32);
+        if (!b->clip_frames) goto fail_status;
+    }
+    if (cfg->clip_feat) {
+        if (!ds->feat_clip_dim) {
+            st = aqa_fail(AQA_EINVAL, "loader: CLIP features asked for but the dataset has no cached \"clip\" features");
+            goto fail;
+        }
+        b->clip_feat = cpu_tensor(3, (const int64_t[]){B, T, ds->feat_clip_dim}, AQA_F32);
+        if (!b->clip_feat) goto fail_status;
+    }
+    if (cfg->i3d_feat) {
+        if (!ds->feat_i3d_dim) {
+            st = aqa_fail(AQA_EINVAL, "loader: I3D features asked for but the dataset has no cached \"i3d\" features");
+            goto fail;
+        }
+        b->i3d_feat = cpu_tensor(3, (const int64_t[]){B, N, ds->feat_i3d_dim}, AQA_F32);
+        if (!b->i3d_feat) goto fail_status;
+    }
+    b->score = cpu_tensor(1, (const int64_t[]){B}, AQA_F32);
+    b->difficulty = cpu_tensor(1, (const int64_t[]){B}, AQA_F32);
+    b->judges = cpu_tensor(2, (const int64_t[]){B, AQA_ANN_MAX_JUDGES}, AQA_F32);
+    b->stage_text_ids = cpu_tensor(2, (const int64_t[]){B, 3}, AQA_I64);
+    b->video_text_ids = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
+    b->dive_class = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
+    if (!b->score || !b->difficulty || !b->judges || !b->stage_text_ids || !b->video_text_ids || !b->dive_class)
+        goto fail_status;
+    if (L > 0 && T > 0 && ds->items[items[0]].labels) {
+        b->labels = cpu_tensor(2, (const int64_t[]){B, T}, AQA_I64);
+        b->boundaries = cpu_tensor(2, (const int64_t[]){B, L}, AQA_I64);
+        b->boundary_target = cpu_tensor(3, (const int64_t[]){B, T, L}, AQA_F32);
+        b->frame_stage = cpu_tensor(2, (const int64_t[]){B, T}, AQA_I64);
+        if (!b->labels || !b->boundaries || !b->boundary_target || !b->frame_stage) goto fail_status;
+    }
+    /* exemplars first (so a query whose exemplar fails can be dropped with it) */
+    int E = with_exemplars && cfg->exemplars ? (cfg->n_exemplars > 0 ? cfg->n_exemplars : 1) : 0;
+    size_t *ex = NULL;
+    bool *ex_ok = NULL;
+    if (E) {
+        ex = malloc((size_t)E * n * sizeof *ex);
+        size_t *pick = malloc((size_t)E * sizeof *pick);
+        if (!ex || !pick) {
+            free(ex);
+            free(pick);
+            st = aqa_fail(AQA_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t q = 0; q < n && !st; q++) {
+            st = aqa_exemplar_pick(cfg->exemplars, aqa_vd_sample(ds, items[q]), aqa_seed_mix(seed, 1000003 + q), E,
+                                   pick);
+            for (int e = 0; e < E && !st; e++) ex[(size_t)e * n + q] = pick[e];
+        }
+        free(pick);
+        ex_ok = st ? NULL : malloc((size_t)E * n * sizeof *ex_ok);
+        if (!st && !ex_ok) st = aqa_fail(AQA_ENOMEM, "out of memory");
+        if (!st) st = build((aqa_video_dataset *)cfg->exemplars->pool, cfg, ex, (size_t)E * n,
+                            aqa_seed_mix(seed, 77), false, ex_ok, &b->exemplars);
+        free(ex);
+        if (st) {
+            free(ex_ok);
+            goto fail;
+        }
+        b->n_exemplars = E;
+    }
+    /* rows; a bad row under the skip policy is dropped */
+    bool *ok = row_ok ? row_ok : malloc(n * sizeof *ok);
+    if (!ok) {
+        free(ex_ok);
+        st = aqa_fail(AQA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    int64_t good = 0;
+    for (size_t r = 0; r < n; r++) {
+        ok[r] = true;
+        aqa_status rs = load_row(ds, cfg, items[r], (int64_t)r, aqa_seed_mix(seed, r), b);
+        if (rs) {
+            if (ds->cfg.policy == AQA_BAD_DATA_FAIL) {
+                if (!row_ok) free(ok);
+                free(ex_ok);
+                st = aqa_fail(rs, "%s (bad-data policy: fail)", aqa_last_error());
+                goto fail;
+            }
+            aqa_vd_note_bad(ds, items[r], aqa_last_error(), rs == AQA_EFORMAT);
+            ok[r] = false;
+        }
+        /* a query whose exemplar failed goes with it */
+        for (int e = 0; e < E && ok[r]; e++) ok[r] = ex_ok[(size_t)e * n + r];
+        good += ok[r];
+    }
+    free(ex_ok);
+    if (row_ok) {
+        *out = b;
+        return AQA_OK;
+    }
+    if (good < B) {
+        if (good == 0) {
+            free(ok);
+            st = aqa_fail(AQA_EFORMAT, "loader: every video of the batch failed to load (last: %s)", aqa_last_error());
+            goto fail;
+        }
+        aqa_tensor **ts[] = {&b->i3d_clips, &b->clip_frames, &b->clip_feat, &b->i3d_feat, &b->score, &b->difficulty,
+                             &b->judges, &b->labels, &b->boundaries, &b->boundary_target, &b->frame_stage,
+                             &b->stage_text_ids, &b->video_text_ids, &b->dive_class};
+        int64_t w = 0;
+        for (int64_t r = 0; r < B; r++) {
+            if (!ok[r]) continue;
+            for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) move_row(*ts[k], r, w);
+            b->items[w] = b->items[r];
+            w++;
+        }
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) *ts[k] = keep_rows(*ts[k], good);
+        if (b->exemplars) {
+            /* keep the exemplar rows of the kept queries: row e * B + b -> e * good + w */
+            aqa_batch *x = b->exemplars;
+            aqa_tensor **xs[] = {&x->i3d_clips, &x->clip_frames, &x->clip_feat, &x->i3d_feat, &x->score,
+                                 &x->difficulty, &x->judges, &x->labels, &x->boundaries, &x->boundary_target,
+                                 &x->frame_stage, &x->stage_text_ids, &x->video_text_ids, &x->dive_class};
+            int64_t wx = 0;
+            for (int e = 0; e < E; e++)
+                for (int64_t r = 0; r < B; r++) {
+                    if (!ok[r]) continue;
+                    for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) move_row(*xs[k], e * B + r, wx);
+                    x->items[wx] = x->items[e * B + r];
+                    wx++;
+                }
+            for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) *xs[k] = keep_rows(*xs[k], wx);
+            x->B = wx;
+        }
+        b->B = good;
+    }
+    free(ok);
+    *out = b;
+    return AQA_OK;
+fail_status:
+    st = aqa_last_status() ? aqa_last_status() : AQA_ENOMEM;
+fail:
+    {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", aqa_last_error());
+        aqa_batch_free(b);
+        aqa_fail(st, "%s", msg);
+    }
+    return st;
+}
+
+aqa_status aqa_batch_build(aqa_video_dataset *ds, const aqa_loader_config *cfg, const size_t *items, size_t n,
+                           uint64_t seed, aqa_batch **out) {
+    if (!ds || !cfg || !items || !out) return aqa_fail(AQA_EINVAL, "aqa_batch_build: NULL argument");
+    return build(ds, cfg, items, n, seed, true, NULL, out);
+}
+
+/* ---- the loader ------------------------------------------------------------------------------ */
+
+typedef struct slot {
+    size_t job;       /* batch index it holds */
+    bool ready;       /* filled */
+    aqa_batch *batch; /* result */
+    aqa_status status;
+    char msg[1024];
+} slot;
+
+struct aqa_loader {
+    aqa_video_dataset *ds;
+    aqa_loader_config cfg;
+    size_t *order;       /* this epoch's item order */
+    size_t n_batches;
+    int epoch;
+    uint64_t epoch_seed;
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    size_t next_job, next_out; /* next batch to build / to hand out */
+    int in_flight;             /* batches being built */
+    bool stop;
+    slot *slots;               /* prefetch ring, slot[j % prefetch] */
+    int n_slots;
+    aqa_progress progress;
+    size_t items_out;
+};
+
+void aqa_loader_epoch_order(uint64_t seed, int epoch, bool shuffle, size_t n, size_t *order) {
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    uint64_t s = aqa_seed_mix(seed, 0x51ED0000ULL + (uint64_t)epoch);
+    for (size_t i = n; i > 1; i--) {
+        s = aqa_seed_mix(s, i);
+        size_t j = (size_t)(s % (uint64_t)i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+static void job_range(const aqa_loader *l, size_t j, size_t *start, size_t *n) {
+    size_t B = (size_t)l->cfg.batch_size;
+    *start = j * B;
+    *n = *start + B <= l->ds->n_items ? B : l->ds->n_items - *start;
+}
+
+static void run_job(aqa_loader *l, size_t j, slot *out) {
+    size_t start, n;
+    job_range(l, j, &start, &n);
+    out->batch = NULL;
+    out->status = build(l->ds, &l->cfg, l->order + start, n, aqa_seed_mix(l->epoch_seed, j), true, NULL, &out->batch);
+    if (out->status) snprintf(out->msg, sizeof out->msg, "%s", aqa_last_error());
+    out->job = j;
+    out->ready = true;
+}
+
+static void *worker(void *arg) {
+    aqa_loader *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stop && (l->next_job >= l->n_batches || l->next_job >= l->next_out + (size_t)l->n_slots))
+            pthread_cond_wait(&l->work, &l->mu);
+        if (l->stop) break;
+        size_t j = l->next_job++;
+        l->in_flight++;
+        pthread_mutex_unlock(&l->mu);
+        slot s;
+        memset(&s, 0, sizeof s);
+        run_job(l, j, &s);
+        pthread_mutex_lock(&l->mu);
+        l->slots[j % (size_t)l->n_slots] = s;
+        l->in_flight--;
+        pthread_cond_broadcast(&l->done);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+aqa_loader *aqa_loader_new(aqa_video_dataset *ds, const aqa_loader_config *cfg) {
+    if (!ds || !cfg) return aqa_fail_null("aqa_loader_new: NULL argument");
+    if (cfg->batch_size <= 0) return aqa_fail_null("aqa_loader_new: batch_size must be > 0 (got %d)", cfg->batch_size);
+    if (cfg->workers < 0 || cfg->workers > 64) return aqa_fail_null("aqa_loader_new: workers must be 0..64");
+    if ((cfg->clip_feat || cfg->i3d_feat) && !ds->cfg.features_dir)
+        return aqa_fail_null("aqa_loader_new: cached features asked for but the dataset was opened without a "
+                             "features folder");
+    if ((cfg->i3d_clips || cfg->clip_frames) && ds->manifest->dataset == AQA_ANN_FISV)
+        return aqa_fail_null("aqa_loader_new: Fis-V has no frames (use its features)");
+    aqa_loader *l = calloc(1, sizeof *l);
+    if (!l) return aqa_fail_null("aqa_loader_new: out of memory");
+    l->ds = ds;
+    l->cfg = *cfg;
+    l->n_slots = cfg->prefetch > 0 ? cfg->prefetch : 1;
+    l->order = malloc((ds->n_items + 1) * sizeof *l->order);
+    l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
+    if (!l->order || !l->slots) {
+        free(l->order);
+        free(l->slots);
+        free(l);
+        return aqa_fail_null("aqa_loader_new: out of memory");
+    }
+    size_t B = (size_t)cfg->batch_size;
+    l->n_batches = cfg->drop_last ? ds->n_items / B : (ds->n_items + B - 1) / B;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->work, NULL);
+    pthread_cond_init(&l->done, NULL);
+    l->next_job = l->next_out = l->n_batches; /* nothing to do before start_epoch */
+    l->n_threads = cfg->workers;
+    if (l->n_threads) {
+        l->threads = calloc((size_t)l->n_threads, sizeof *l->threads);
+        if (!l->threads) {
+            aqa_loader_free(l);
+            return aqa_fail_null("aqa_loader_new: out of memory");
+        }
+        for (int k = 0; k < l->n_threads; k++) {
+            if (pthread_create(&l->threads[k], NULL, worker, l) != 0) {
+                l->n_threads = k;
+                aqa_loader_free(l);
+                return aqa_fail_null("aqa_loader_new: cannot start worker thread %d", k);
+            }
+        }
+    }
+    return l;
+}
+
+/* Waits for running jobs and drops every prepared batch (lock held). */
+static void drain(aqa_loader *l) {
+    l->next_job = l->n_batches;
+    while (l->in_flight > 0) pthread_cond_wait(&l->done, &l->mu);
+    for (int k = 0; k < l->n_slots; k++) {
+        if (l->slots[k].ready) aqa_batch_free(l->slots[k].batch);
+        memset(&l->slots[k], 0, sizeof l->slots[k]);
+    }
+}
+
+void aqa_loader_free(aqa_loader *l) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    drain(l);
+    l->stop = true;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < l->n_threads; k++) pthread_join(l->threads[k], NULL);
+    free(l->threads);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->work);
+    pthread_cond_destroy(&l->done);
+    free(l->order);
+    free(l->slots);
+    free(l);
+}
+
+size_t aqa_loader_num_batches(const aqa_loader *l) { return l ? l->n_batches : 0; }
+
+aqa_status aqa_loader_start_epoch(aqa_loader *l, int epoch) {
+    if (!l) return aqa_fail(AQA_EINVAL, "aqa_loader_start_epoch: NULL loader");
+    pthread_mutex_lock(&l->mu);
+    drain(l);
+    l->epoch = epoch;
+    l->epoch_seed = aqa_seed_mix(l->cfg.seed, 0xE0000ULL + (uint64_t)epoch);
+    aqa_loader_epoch_order(l->cfg.seed, epoch, l->cfg.shuffle, l->ds->n_items, l->order);
+    l->next_job = 0;
+    l->next_out = 0;
+    l->items_out = 0;
+    char label[64];
+    snprintf(label, sizeof label, "%s epoch %d", l->cfg.name ? l->cfg.name : "data", epoch);
+    size_t total = l->cfg.drop_last ? l->n_batches * (size_t)l->cfg.batch_size : l->ds->n_items;
+    aqa_progress_start(&l->progress, label, total, l->cfg.progress);
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    return AQA_OK;
+}
+
+aqa_status aqa_loader_next(aqa_loader *l, aqa_batch **out) {
+    if (!l || !out) return aqa_fail(AQA_EINVAL, "aqa_loader_next: NULL argument");
+    *out = NULL;
+    pthread_mutex_lock(&l->mu);
+    if (l->next_out >= l->n_batches) {
+        pthread_mutex_unlock(&l->mu);
+        return AQA_OK;
+    }
+    size_t j = l->next_out;
+    slot s;
+    if (l->n_threads == 0) {
+        l->next_job = j + 1;
+        pthread_mutex_unlock(&l->mu);
+        memset(&s, 0, sizeof s);
+        run_job(l, j, &s);
+        pthread_mutex_lock(&l->mu);
+    } else {
+        slot *sl = &l->slots[j % (size_t)l->n_slots];
+        while (!(sl->ready && sl->job == j)) pthread_cond_wait(&l->done, &l->mu);
+        s = *sl;
+        memset(sl, 0, sizeof *sl);
+    }
+    l->next_out++;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    if (s.status) {
+        aqa_batch_free(s.batch);
+        return aqa_fail(s.status, "%s", s.msg);
+    }
+    *out = s.batch;
+    l->items_out += (size_t)s.batch->B;
+    if (l->next_out >= l->n_batches) aqa_progress_finish(&l->progress, NULL);
+    else aqa_progress_update(&l->progress, l->items_out, NULL);
+    return AQA_OK;
+}

@@ -1,0 +1,9 @@
+# Build fragment for the data pipeline and the MVLA programs (included at the end of
+# datasets/local.mk): sampled video datasets, exemplar pairing, the threaded batch loader, the
+# per-video feature cache; examples extract_features, train_mvla, pretrain_clip; their tests.
+libaqa_a_SOURCES += datasets/video_dataset.c datasets/loader.c datasets/exemplar.c datasets/feature_cache.c
+nobase_aqainclude_HEADERS += datasets/video_dataset.h datasets/loader.h datasets/exemplar.h \
+	datasets/feature_cache.h
+
+check_PROGRAMS += tests/test_video_dataset
+tests_test_video_dataset_SOURCES = tests/test_video_dataset.c

@@ -1,0 +1,730 @@
+/* video_dataset.c: opening a split of an AQA dataset as sampled videos (frames, clips, labels,
+ * boundaries, texts) and decoding their frames; see video_dataset.h for the rules. */
+#include "datasets/video_dataset.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "datasets/feature_cache.h"
+#include "datasets/fina.h"
+#include "datasets/image.h"
+
+void aqa_vd_config_init(aqa_vd_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dataset = AQA_ANN_FINEDIVING;
+    cfg->check_files = true;
+}
+
+/* ---- pure sampling rules ------------------------------------------------------------------- */
+
+void aqa_vd_linspace_int(int64_t start, int64_t end, int64_t T, int64_t *out) {
+    if (T <= 0) return;
+    if (T == 1) {
+        out[0] = start;
+        return;
+    }
+    /* numpy.linspace: step = (stop - start) / (num - 1); y = arange(num) * step + start;
+     * y[-1] = stop; astype(int) truncates toward zero. */
+    double step = (double)(end - start) / (double)(T - 1);
+    for (int64_t t = 0; t < T; t++) {
+        double v = (double)t * step + (double)start;
+        out[t] = (int64_t)v;
+    }
+    out[T - 1] = end;
+}
+
+aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t stride, int64_t *out) {
+    if (T < clip_len || clip_len <= 0 || N <= 0 || N > AQA_VD_MAX_CLIPS || stride < 0)
+        return aqa_fail(AQA_EINVAL, "clip starts: need 0 < clip_len (%lld) <= T (%lld), 0 < N (%lld) <= %d",
+                        (long long)clip_len, (long long)T, (long long)N, AQA_VD_MAX_CLIPS);
+    for (int64_t c = 0; c < N; c++) {
+        int64_t s = c * stride;
+        out[c] = s < T - clip_len ? s : T - clip_len;
+    }
+    return AQA_OK;
+}
+
+aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]) {
+    /* positions of first appearance of each distinct label (TSA: frames_catogeries sorted by
+     * frames_labels.index, transitions = index of each) */
+    int64_t first_pos[2] = {-1, -1}; /* second distinct label, last distinct label */
+    int64_t n_distinct = 0;
+    for (int64_t t = 0; t < T; t++) {
+        bool seen = false;
+        for (int64_t u = 0; u < t && !seen; u++) seen = labels[u] == labels[t];
+        if (seen) continue;
+        n_distinct++;
+        if (n_distinct == 2) first_pos[0] = t;
+        first_pos[1] = t;
+    }
+    if (n_distinct < 3)
+        return aqa_fail(AQA_EFORMAT, "sampled frame labels have %lld distinct sub-actions (need 3: take-off, "
+                        "flight, entry)", (long long)n_distinct);
+    out[0] = first_pos[0] - 1;
+    out[1] = first_pos[1] - 1;
+    return AQA_OK;
+}
+
+void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage) {
+    for (int64_t t = 0; t < T; t++) {
+        int64_t s = 0;
+        while (s < L && t >= b[s]) s++;
+        stage[t] = s;
+    }
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static bool file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+static bool dir_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool is_frame_name(const char *n) {
+    size_t l = strlen(n);
+    if (l < 5 || n[0] == '.') return false;
+    const char *e = n + l - 4;
+    return strcasecmp(e, ".jpg") == 0 || strcasecmp(e, ".png") == 0 ||
+           (l >= 6 && strcasecmp(n + l - 5, ".jpeg") == 0);
+}
+
+/* Sorted full paths of the frame files in dir; *n = 0 when none (or no folder). */
+static aqa_status list_frames(const char *dir, char ***out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return AQA_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    aqa_status st = AQA_OK;
+    while ((e = readdir(d))) {
+        if (!is_frame_name(e->d_name)) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **p = realloc(*out, cap * sizeof *p);
+            if (!p) {
+                st = aqa_fail(AQA_ENOMEM, "%s: out of memory listing frames", dir);
+                break;
+            }
+            *out = p;
+        }
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *s = malloc(len);
+        if (!s) {
+            st = aqa_fail(AQA_ENOMEM, "%s: out of memory listing frames", dir);
+            break;
+        }
+        snprintf(s, len, "%s/%s", dir, e->d_name);
+        (*out)[(*n)++] = s;
+    }
+    closedir(d);
+    if (*n) qsort(*out, *n, sizeof **out, cmp_str);
+    return st;
+}
+
+static void free_item(aqa_vd_item *it) {
+    free(it->frames);
+    free(it->labels);
+    free(it->frame_stage);
+    for (size_t k = 0; k < it->n_listing; k++) free(it->listing[k]);
+    free(it->listing);
+    memset(it, 0, sizeof *it);
+}
+
+void aqa_video_dataset_free(aqa_video_dataset *ds) {
+    if (!ds) return;
+    for (size_t i = 0; i < ds->n_items; i++) free_item(&ds->items[i]);
+    free(ds->items);
+    aqa_ann_free(ds->manifest);
+    aqa_text_set_free(&ds->stage_texts);
+    aqa_text_set_free(&ds->video_texts);
+    aqa_text_set_free(&ds->dive_classes);
+    if (ds->lock) {
+        pthread_mutex_destroy((pthread_mutex_t *)ds->lock);
+        free(ds->lock);
+    }
+    free(ds);
+}
+
+const aqa_ann_sample *aqa_vd_sample(const aqa_video_dataset *ds, size_t i) {
+    return i < ds->n_items ? &ds->manifest->samples[ds->items[i].sample] : NULL;
+}
+
+/* "Knot_Tying_B001" -> "knot tying"; Fis-V -> "figure skating". */
+static void action_name(const aqa_video_dataset *ds, const aqa_ann_sample *s, char *buf, size_t size) {
+    if (ds->manifest->dataset == AQA_ANN_FISV) {
+        snprintf(buf, size, "figure skating");
+        return;
+    }
+    const char *u = strrchr(s->key, '_');
+    size_t n = u ? (size_t)(u - s->key) : strlen(s->key);
+    if (n >= size) n = size - 1;
+    for (size_t k = 0; k < n; k++) buf[k] = s->key[k] == '_' ? ' ' : (char)tolower((unsigned char)s->key[k]);
+    buf[n] = 0;
+}
+
+/* Records a bad video at open: under FAIL returns the error, under SKIP warns and counts. */
+static aqa_status bad_at_open(aqa_video_dataset *ds, size_t *counter, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static aqa_status bad_at_open(aqa_video_dataset *ds, size_t *counter, const char *fmt, ...) {
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ds->cfg.policy == AQA_BAD_DATA_FAIL)
+        return aqa_fail(AQA_EFORMAT, "%s (bad-data policy: fail; use skip to leave such videos out)", msg);
+    (*counter)++;
+    if (!ds->cfg.quiet) fprintf(stderr, "warning: skipping video: %s\n", msg);
+    return AQA_OK;
+}
+
+static aqa_status item_path(const aqa_video_dataset *ds, const aqa_vd_item *it, int64_t t, int64_t shift,
+                            char *buf, size_t size) {
+    int n;
+    if (it->listing) {
+        int64_t k = it->frames[t];
+        n = snprintf(buf, size, "%s", it->listing[k]);
+    } else if (ds->manifest->dataset == AQA_ANN_MTL_AQA) {
+        n = snprintf(buf, size, "%s/%08lld%s", it->frame_dir, (long long)(it->frames[t] + shift), it->ext);
+    } else {
+        n = snprintf(buf, size, "%s/%05lld%s", it->frame_dir, (long long)it->frames[t], it->ext);
+    }
+    if (n < 0 || (size_t)n >= size) return aqa_fail(AQA_EINVAL, "frame path of %s too long", it->frame_dir);
+    return AQA_OK;
+}
+
+aqa_status aqa_vd_frame_path(const aqa_video_dataset *ds, size_t i, int64_t t, int64_t shift, char *buf,
+                             size_t size) {
+    if (i >= ds->n_items || t < 0 || t >= ds->T) return aqa_fail(AQA_EINVAL, "frame path: index out of range");
+    return item_path(ds, &ds->items[i], t, shift, buf, size);
+}
+
+/* Fills item `it` of sample s; returns AQA_OK with *ok false when the video is bad and skipped. */
+static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it, bool *ok) {
+    const aqa_ann_sample *s = &ds->manifest->samples[sidx];
+    const char *froot = ds->cfg.frames_root ? ds->cfg.frames_root : ds->cfg.root;
+    aqa_vd_summary *sum = &ds->summary;
+    int64_t T = ds->T;
+    *ok = false;
+    memset(it, 0, sizeof *it);
+    it->sample = sidx;
+    it->base_frame = s->start_frame;
+    bool features = ds->cfg.features_dir != NULL;
+
+    if (features) {
+        char path[1200];
+        aqa_status st = ds->manifest->dataset == AQA_ANN_FISV
+                            ? (snprintf(path, sizeof path, "%s/%s.npy", ds->cfg.features_dir, s->video), AQA_OK)
+                            : aqa_feature_cache_path(ds->cfg.features_dir, s->key, path, sizeof path);
+        if (st) return st;
+        if (!file_exists(path))
+            return bad_at_open(ds, &sum->skipped_missing, "%s: feature file of sample %s is missing", path, s->key);
+    }
+    if (ds->manifest->dataset == AQA_ANN_FISV) {
+        *ok = true;
+        return AQA_OK;
+    }
+
+    it->frames = malloc((size_t)T * sizeof *it->frames);
+    if (!it->frames) return aqa_fail(AQA_ENOMEM, "out of memory");
+
+    switch (ds->manifest->dataset) {
+    case AQA_ANN_FINEDIVING: {
+        snprintf(it->frame_dir, sizeof it->frame_dir, "%s/%s/%lld", froot, s->video, (long long)s->instance);
+        if (s->start_frame < 0 || s->end_frame < s->start_frame)
+            return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: frames %lld..%lld point at no frames",
+                               it->frame_dir, s->key, (long long)s->start_frame, (long long)s->end_frame);
+        aqa_vd_linspace_int(s->start_frame, s->end_frame, T, it->frames);
+        /* labels resampled with the frames */
+        if (s->frame_labels) {
+            it->labels = malloc((size_t)T * sizeof *it->labels);
+            it->frame_stage = malloc((size_t)T * sizeof *it->frame_stage);
+            if (!it->labels || !it->frame_stage) return aqa_fail(AQA_ENOMEM, "out of memory");
+            for (int64_t t = 0; t < T; t++) {
+                int64_t rel = it->frames[t] - s->start_frame;
+                if (rel < 0 || (size_t)rel >= s->n_frame_labels)
+                    return bad_at_open(ds, &sum->skipped_labels,
+                                       "sample %s: %zu frame labels do not cover sampled frame %lld (frames %lld..%lld)",
+                                       s->key, s->n_frame_labels, (long long)it->frames[t],
+                                       (long long)s->start_frame, (long long)s->end_frame);
+                it->labels[t] = s->frame_labels[rel];
+            }
+            if (aqa_vd_tsa_boundaries(it->labels, T, it->boundaries) != AQA_OK)
+                return bad_at_open(ds, &sum->skipped_labels, "sample %s: %s", s->key, aqa_last_error());
+            /* stages must be non-empty: [1, T-1], increasing (TSA clamps 0 to 1 at prediction) */
+            if (it->boundaries[0] < 1) it->boundaries[0] = 1;
+            if (it->boundaries[1] <= it->boundaries[0]) it->boundaries[1] = it->boundaries[0] + 1;
+            if (it->boundaries[1] > T - 1)
+                return bad_at_open(ds, &sum->skipped_labels, "sample %s: stage boundaries leave no entry frames",
+                                   s->key);
+            it->has_boundaries = 1;
+            aqa_vd_frame_stages(it->boundaries, ds->L, T, it->frame_stage);
+        }
+        break;
+    }
+    case AQA_ANN_MTL_AQA: {
+        snprintf(it->frame_dir, sizeof it->frame_dir, "%s/%s", froot, s->video);
+        if (s->end_frame < 1)
+            return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: end_frame %lld points at no frames",
+                               it->frame_dir, s->key, (long long)s->end_frame);
+        if (s->end_frame + ds->cfg.shift_min - (T - 1) < 1)
+            return bad_at_open(ds, &sum->skipped_short,
+                               "%s: sample %s: video too short: %lld frames end at %lld (shift %d) but %lld are needed",
+                               it->frame_dir, s->key, (long long)T, (long long)s->end_frame, ds->cfg.shift_min,
+                               (long long)T);
+        for (int64_t t = 0; t < T; t++) it->frames[t] = s->end_frame - (T - 1) + t;
+        it->base_frame = it->frames[0];
+        break;
+    }
+    case AQA_ANN_JIGSAWS: {
+        snprintf(it->frame_dir, sizeof it->frame_dir, "%s/%s_capture1", froot, s->video);
+        if (!features) {
+            aqa_status st = list_frames(it->frame_dir, &it->listing, &it->n_listing);
+            if (st) return st;
+            if (it->n_listing == 0)
+                return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: no frame files", it->frame_dir, s->key);
+            aqa_vd_linspace_int(0, (int64_t)it->n_listing - 1, T, it->frames);
+        } else {
+            for (int64_t t = 0; t < T; t++) it->frames[t] = t;
+        }
+        it->base_frame = 0;
+        break;
+    }
+    default:
+        return aqa_fail(AQA_EINVAL, "video dataset: unsupported dataset");
+    }
+
+    /* frame files: extension and existence */
+    if (!features && !it->listing) {
+        if (!dir_exists(it->frame_dir))
+            return bad_at_open(ds, &sum->skipped_no_frames, "%s: frame folder of sample %s is missing", it->frame_dir,
+                               s->key);
+        char p[1200];
+        const char *exts[] = {".jpg", ".png", ".jpeg"};
+        for (int e = 0; e < 3 && !it->ext[0]; e++) {
+            snprintf(it->ext, sizeof it->ext, "%s", exts[e]);
+            item_path(ds, it, 0, 0, p, sizeof p);
+            if (!file_exists(p)) it->ext[0] = 0;
+        }
+        if (!it->ext[0]) {
+            snprintf(it->ext, sizeof it->ext, ".jpg");
+            item_path(ds, it, 0, 0, p, sizeof p);
+            return bad_at_open(ds, &sum->skipped_missing, "%s: frame file of sample %s is missing", p, s->key);
+        }
+        if (ds->cfg.check_files) {
+            int64_t lo = ds->manifest->dataset == AQA_ANN_MTL_AQA ? ds->cfg.shift_min : 0;
+            int64_t hi = ds->manifest->dataset == AQA_ANN_MTL_AQA ? ds->cfg.shift_max : 0;
+            for (int64_t sh = lo; sh <= hi; sh += (hi - lo) ? (hi - lo) : 1) {
+                for (int64_t t = 0; t < T; t++) {
+                    if (t > 0 && it->frames[t] == it->frames[t - 1]) continue;
+                    item_path(ds, it, t, sh, p, sizeof p);
+                    if (!file_exists(p))
+                        return bad_at_open(ds, &sum->skipped_missing, "%s: frame %lld of sample %s is missing", p,
+                                           (long long)t, s->key);
+                }
+                if (hi == lo) break;
+            }
+        }
+    }
+    *ok = true;
+    return AQA_OK;
+}
+
+/* Text ids and dive classes of every manifest sample. */
+static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1],
+                              int64_t *video_ids, int64_t *classes, bool *text_ok) {
+    aqa_ann_manifest *m = ds->manifest;
+    bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
+    for (size_t i = 0; i < m->n_samples; i++) {
+        const aqa_ann_sample *s = &m->samples[i];
+        char cls[64];
+        if (s->dive_number[0]) {
+            size_t k = 0;
+            for (; s->dive_number[k] && k < sizeof cls - 1; k++) cls[k] = (char)toupper((unsigned char)s->dive_number[k]);
+            cls[k] = 0;
+        } else {
+            snprintf(cls, sizeof cls, "DD %.4g", s->difficulty);
+        }
+        size_t id;
+        aqa_status st = aqa_text_set_add_unique(&ds->dive_classes, cls, &id);
+        if (st) return st;
+        classes[i] = (int64_t)id;
+        text_ok[i] = true;
+        if (dives) {
+            aqa_dive_texts t;
+            if (!s->dive_number[0] || aqa_dive_texts_from_number(s->dive_number, &t) != AQA_OK) {
+                text_ok[i] = false;
+                aqa_clear_error();
+                continue;
+            }
+            for (int g = 0; g < 3; g++) {
+                if ((st = aqa_text_set_add_unique(&ds->stage_texts, aqa_dive_texts_stage(&t, g), &id))) return st;
+                stage_ids[i][g] = (int64_t)id;
+            }
+            if ((st = aqa_text_set_add_unique(&ds->video_texts, t.video, &id))) return st;
+            video_ids[i] = (int64_t)id;
+        } else {
+            char action[128], txt[AQA_TEXT_MAX];
+            action_name(ds, s, action, sizeof action);
+            aqa_quality_grade g;
+            double lo = ds->score_min, hi = ds->score_max > ds->score_min ? ds->score_max : ds->score_min + 1;
+            if ((st = aqa_quality_grade_of(s->score, lo, hi, &g))) return st;
+            if ((st = aqa_quality_text((int)g, action, txt, sizeof txt))) return st;
+            if ((st = aqa_text_set_add_unique(&ds->stage_texts, txt, &id))) return st;
+            for (int k = 0; k < 3; k++) stage_ids[i][k] = (int64_t)id;
+            if ((st = aqa_text_set_add_unique(&ds->video_texts, txt, &id))) return st;
+            video_ids[i] = (int64_t)id;
+        }
+    }
+    return AQA_OK;
+}
+
+static aqa_status feature_path(const aqa_video_dataset *ds, size_t i, char *buf, size_t size) {
+    const aqa_ann_sample *s = aqa_vd_sample(ds, i);
+    if (ds->manifest->dataset == AQA_ANN_FISV) {
+        int n = snprintf(buf, size, "%s/%s.npy", ds->cfg.features_dir, s->video);
+        return n > 0 && (size_t)n < size ? AQA_OK : aqa_fail(AQA_EINVAL, "feature path too long");
+    }
+    return aqa_feature_cache_path(ds->cfg.features_dir, s->key, buf, size);
+}
+
+/* Feature widths (and Fis-V's N) from the first item's file. */
+static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
+    char path[1200];
+    aqa_status st = feature_path(ds, 0, path, sizeof path);
+    if (st) return st;
+    int64_t r, c;
+    if (ds->manifest->dataset == AQA_ANN_FISV) {
+        if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
+        if (ds->N <= 0) ds->N = r;
+        ds->cfg.num_clips = (int)ds->N;
+        ds->feat_i3d_dim = c;
+        return AQA_OK;
+    }
+    if (aqa_feature_cache_dims(path, "clip", &r, &c) == AQA_OK) {
+        if (r != ds->T)
+            return aqa_fail(AQA_EFORMAT, "%s: \"clip\" has %lld frames, the sampling gives T = %lld (extract again "
+                            "with the same --frames)", path, (long long)r, (long long)ds->T);
+        ds->feat_clip_dim = c;
+    }
+    if (aqa_feature_cache_dims(path, "i3d", &r, &c) == AQA_OK) {
+        if (r != ds->N)
+            return aqa_fail(AQA_EFORMAT, "%s: \"i3d\" has %lld clips, the sampling gives N = %lld", path,
+                            (long long)r, (long long)ds->N);
+        ds->feat_i3d_dim = c;
+    }
+    aqa_clear_error();
+    if (!ds->feat_clip_dim && !ds->feat_i3d_dim)
+        return aqa_fail(AQA_EFORMAT, "%s: neither \"clip\" nor \"i3d\" features", path);
+    return AQA_OK;
+}
+
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out) {
+    if (!ds || i >= ds->n_items || !ds->cfg.features_dir)
+        return aqa_fail(AQA_EINVAL, "aqa_vd_read_features: no features folder or bad index");
+    char path[1200];
+    aqa_status st = feature_path(ds, i, path, sizeof path);
+    if (st) return st;
+    if (ds->manifest->dataset == AQA_ANN_FISV) {
+        if (!i3d_out) return AQA_OK;
+        int64_t r, c;
+        if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
+        if (c != ds->feat_i3d_dim)
+            return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c,
+                            (long long)ds->feat_i3d_dim);
+        float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
+        int64_t *rows = malloc((size_t)ds->N * sizeof *rows);
+        if (!tmp || !rows) {
+            free(tmp);
+            free(rows);
+            return aqa_fail(AQA_ENOMEM, "out of memory");
+        }
+        st = aqa_feature_npy_read(path, r, c, tmp);
+        if (!st) {
+            aqa_vd_linspace_int(0, r - 1, ds->N, rows);
+            for (int64_t k = 0; k < ds->N; k++) memcpy(i3d_out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
+        }
+        free(tmp);
+        free(rows);
+        return st;
+    }
+    if (clip_out) {
+        if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
+        if ((st = aqa_feature_cache_read(path, "clip", ds->T, ds->feat_clip_dim, clip_out))) return st;
+    }
+    if (i3d_out) {
+        if (!ds->feat_i3d_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d\" features", path);
+        if ((st = aqa_feature_cache_read(path, "i3d", ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+    }
+    return AQA_OK;
+}
+
+aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
+    if (!cfg || !cfg->root) return aqa_fail_null("aqa_video_dataset_open: root folder not given");
+    aqa_video_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) return aqa_fail_null("aqa_video_dataset_open: out of memory");
+    ds->cfg = *cfg;
+    ds->lock = malloc(sizeof(pthread_mutex_t));
+    if (!ds->lock) {
+        free(ds);
+        return aqa_fail_null("aqa_video_dataset_open: out of memory");
+    }
+    pthread_mutex_init((pthread_mutex_t *)ds->lock, NULL);
+    aqa_text_set_init(&ds->stage_texts);
+    aqa_text_set_init(&ds->video_texts);
+    aqa_text_set_init(&ds->dive_classes);
+    int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1] = NULL;
+    int64_t *video_ids = NULL, *classes = NULL;
+    bool *text_ok = NULL;
+
+    switch (cfg->dataset) {
+    case AQA_ANN_FINEDIVING: ds->manifest = aqa_ann_load_finediving(cfg->root); break;
+    case AQA_ANN_MTL_AQA: ds->manifest = aqa_ann_load_mtl_aqa(cfg->root); break;
+    case AQA_ANN_JIGSAWS: ds->manifest = aqa_ann_load_jigsaws(cfg->root); break;
+    case AQA_ANN_FISV: ds->manifest = aqa_ann_load_fisv(cfg->root); break;
+    default: aqa_fail(AQA_EINVAL, "aqa_video_dataset_open: unknown dataset %d", (int)cfg->dataset);
+    }
+    if (!ds->manifest) goto fail;
+    aqa_ann_manifest *m = ds->manifest;
+
+    /* sizes */
+    int defT = 96, defN = 9, defStride = 10;
+    ds->sampling = AQA_VD_SAMPLE_EVEN;
+    if (m->dataset == AQA_ANN_MTL_AQA) defT = 103, defN = 10, defStride = 10, ds->sampling = AQA_VD_SAMPLE_ENDING;
+    if (m->dataset == AQA_ANN_JIGSAWS) defT = 160, defN = 10, defStride = 16;
+    if (m->dataset == AQA_ANN_FISV) defT = 0, defN = 0, defStride = 0;
+    ds->T = cfg->num_frames > 0 ? cfg->num_frames : defT;
+    ds->N = cfg->num_clips > 0 ? cfg->num_clips : defN;
+    ds->clip_len = cfg->clip_len > 0 ? cfg->clip_len : 16;
+    int64_t stride = cfg->clip_stride > 0 ? cfg->clip_stride : defStride;
+    ds->cfg.num_frames = (int)ds->T;
+    ds->cfg.num_clips = (int)ds->N;
+    ds->cfg.clip_len = (int)ds->clip_len;
+    ds->cfg.clip_stride = (int)stride;
+    if (m->dataset != AQA_ANN_FISV && aqa_vd_clip_starts(ds->T, ds->N, ds->clip_len, stride, ds->clip_starts))
+        goto fail;
+    if (cfg->shift_min > cfg->shift_max) {
+        aqa_fail(AQA_EINVAL, "aqa_video_dataset_open: shift_min %d > shift_max %d", cfg->shift_min, cfg->shift_max);
+        goto fail;
+    }
+    ds->L = m->dataset == AQA_ANN_FINEDIVING ? AQA_VD_MAX_BOUNDARIES : 0;
+
+    /* score range */
+    ds->score_min = INFINITY;
+    ds->score_max = -INFINITY;
+    for (size_t i = 0; i < m->n_samples; i++) {
+        if (m->samples[i].score < ds->score_min) ds->score_min = m->samples[i].score;
+        if (m->samples[i].score > ds->score_max) ds->score_max = m->samples[i].score;
+    }
+    if (!m->n_samples) ds->score_min = ds->score_max = 0;
+
+    stage_ids = calloc(m->n_samples + 1, sizeof *stage_ids);
+    video_ids = calloc(m->n_samples + 1, sizeof *video_ids);
+    classes = calloc(m->n_samples + 1, sizeof *classes);
+    text_ok = calloc(m->n_samples + 1, sizeof *text_ok);
+    if (!stage_ids || !video_ids || !classes || !text_ok) {
+        aqa_fail(AQA_ENOMEM, "aqa_video_dataset_open: out of memory");
+        goto fail;
+    }
+    if (build_texts(ds, stage_ids, video_ids, classes, text_ok)) goto fail;
+
+    /* the split */
+    const size_t *idx = NULL;
+    size_t n = m->n_samples;
+    size_t *all = NULL;
+    if (cfg->split) {
+        const aqa_ann_split *sp = aqa_ann_find_split(m, cfg->split);
+        if (!sp) {
+            char names[512] = "";
+            for (size_t k = 0; k < m->n_splits && k < 8; k++) {
+                strncat(names, k ? ", " : "", sizeof names - strlen(names) - 1);
+                strncat(names, m->splits[k].name, sizeof names - strlen(names) - 1);
+            }
+            aqa_fail(AQA_EINVAL, "%s: no split \"%s\" (splits: %s%s)", cfg->root, cfg->split, names,
+                     m->n_splits > 8 ? ", ..." : "");
+            goto fail;
+        }
+        idx = sp->idx;
+        n = sp->n;
+    } else {
+        all = malloc((n + 1) * sizeof *all);
+        if (!all) {
+            aqa_fail(AQA_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t k = 0; k < n; k++) all[k] = k;
+        idx = all;
+    }
+    ds->items = calloc(n + 1, sizeof *ds->items);
+    if (!ds->items) {
+        free(all);
+        aqa_fail(AQA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    ds->summary.n_split = n;
+    for (size_t k = 0; k < n; k++) {
+        size_t s = idx[k];
+        aqa_vd_item *it = &ds->items[ds->n_items];
+        bool ok = false;
+        aqa_status st;
+        if (!text_ok[s]) {
+            st = bad_at_open(ds, &ds->summary.skipped_labels, "sample %s: dive number \"%s\" gives no texts",
+                             m->samples[s].key, m->samples[s].dive_number);
+        } else {
+            st = build_item(ds, s, it, &ok);
+        }
+        if (st || !ok) {
+            free_item(it);
+            if (st) {
+                free(all);
+                goto fail;
+            }
+            continue;
+        }
+        memcpy(it->stage_text, stage_ids[s], sizeof it->stage_text);
+        it->video_text = video_ids[s];
+        it->dive_class = classes[s];
+        ds->n_items++;
+    }
+    free(all);
+    ds->summary.n_items = ds->n_items;
+    if (ds->n_items && cfg->features_dir && resolve_feature_dims(ds)) goto fail;
+    if (ds->n_items == 0) {
+        aqa_fail(AQA_EFORMAT, "%s: split \"%s\" has no usable videos (%zu in the split)", cfg->root,
+                 cfg->split ? cfg->split : "(all)", n);
+        goto fail;
+    }
+    free(stage_ids);
+    free(video_ids);
+    free(classes);
+    free(text_ok);
+    return ds;
+fail:
+    free(stage_ids);
+    free(video_ids);
+    free(classes);
+    free(text_ok);
+    {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", aqa_last_error());
+        aqa_status code = aqa_last_status();
+        aqa_video_dataset_free(ds);
+        aqa_fail(code ? code : AQA_EINVAL, "%s", msg);
+    }
+    return NULL;
+}
+
+/* ---- decoding -------------------------------------------------------------------------------- */
+
+aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w) {
+    if (tf->crop_w > 0 && tf->crop_h > 0) {
+        *w = tf->crop_w;
+        *h = tf->crop_h;
+        return AQA_OK;
+    }
+    if (tf->short_side == 0 && tf->resize_w > 0 && tf->resize_h > 0) {
+        *w = tf->resize_w;
+        *h = tf->resize_h;
+        return AQA_OK;
+    }
+    return aqa_fail(AQA_EINVAL, "frame transform: the output size must be fixed (set a crop or an exact resize)");
+}
+
+aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf0, bool clips,
+                         int64_t shift, const aqa_vd_augment *aug, float *out) {
+    if (!ds || i >= ds->n_items || !tf0 || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode: bad argument");
+    aqa_frame_transform tfv = *tf0, *tf = &tfv;
+    bool randomized = aug == NULL;
+    if (ds->manifest->dataset == AQA_ANN_FISV)
+        return aqa_fail(AQA_EUNSUPPORTED, "Fis-V has no frames: give a features folder");
+    int H, W;
+    aqa_status st = aqa_vd_transform_size(tf, &H, &W);
+    if (st) return st;
+    const size_t hw = (size_t)H * (size_t)W;
+    const int64_t T = ds->T, L = ds->clip_len;
+    char path[1200], prev_path[1200] = "";
+    const float *prev_out = NULL; /* the previous frame's planes (repeated frames are copied) */
+    size_t prev_stride = 0;
+    for (int64_t t = 0; t < T; t++) {
+        /* slots of frame t: (pointer, channel stride) */
+        float *slot[AQA_VD_MAX_CLIPS + 1];
+        size_t stride[AQA_VD_MAX_CLIPS + 1];
+        int ns = 0;
+        if (!clips) {
+            slot[0] = out + (size_t)t * 3 * hw;
+            stride[0] = hw;
+            ns = 1;
+        } else {
+            for (int64_t c = 0; c < ds->N; c++) {
+                int64_t s = ds->clip_starts[c];
+                if (t < s || t >= s + L) continue;
+                slot[ns] = out + (size_t)c * 3 * (size_t)L * hw + (size_t)(t - s) * hw;
+                stride[ns] = (size_t)L * hw;
+                ns++;
+            }
+        }
+        if (!ns) continue;
+        if ((st = aqa_vd_frame_path(ds, i, t, shift, path, sizeof path))) return st;
+        if (prev_out && strcmp(path, prev_path) == 0) {
+            for (int c = 0; c < 3; c++) memcpy(slot[0] + c * stride[0], prev_out + c * prev_stride, hw * sizeof(float));
+        } else {
+            aqa_image *im = aqa_image_load(path);
+            if (!im) return aqa_last_status() ? aqa_last_status() : AQA_EFORMAT;
+            if (!randomized) {
+                randomized = true;
+                st = aqa_frame_transform_randomize(tf, im->width, im->height, aug->seed, aug->flip_prob);
+                if (st) {
+                    aqa_image_free(im);
+                    return aqa_fail(st, "%s: %s", path, aqa_last_error());
+                }
+            }
+            st = aqa_frame_transform_apply(tf, im, slot[0], stride[0]);
+            aqa_image_free(im);
+            if (st) return aqa_fail(st, "%s: %s", path, aqa_last_error());
+        }
+        for (int k = 1; k < ns; k++)
+            for (int c = 0; c < 3; c++) memcpy(slot[k] + c * stride[k], slot[0] + c * stride[0], hw * sizeof(float));
+        snprintf(prev_path, sizeof prev_path, "%s", path);
+        prev_out = slot[0];
+        prev_stride = stride[0];
+    }
+    return AQA_OK;
+}
+
+void aqa_vd_note_bad(aqa_video_dataset *ds, size_t i, const char *why, bool corrupt) {
+    pthread_mutex_lock((pthread_mutex_t *)ds->lock);
+    if (corrupt) ds->summary.skipped_corrupt++;
+    else ds->summary.skipped_missing++;
+    pthread_mutex_unlock((pthread_mutex_t *)ds->lock);
+    if (!ds->cfg.quiet) {
+        const aqa_ann_sample *s = aqa_vd_sample(ds, i);
+        fprintf(stderr, "warning: skipping video %s: %s\n", s ? s->key : "?", why);
+    }
+}
+
+void aqa_vd_print_summary(const aqa_video_dataset *ds, void *to) {
+    FILE *f = to ? (FILE *)to : stderr;
+    const aqa_vd_summary *s = &ds->summary;
+    size_t skipped = s->skipped_no_frames + s->skipped_short + s->skipped_labels + s->skipped_missing +
+                     s->skipped_corrupt;
+    fprintf(f, "%s %s: %zu videos in the split, %zu usable, %zu skipped (no frames %zu, short %zu, labels %zu, "
+               "missing file %zu, corrupt %zu)\n",
+            aqa_ann_dataset_name(ds->manifest->dataset), ds->cfg.split ? ds->cfg.split : "(all)", s->n_split,
+            ds->n_items, skipped, s->skipped_no_frames, s->skipped_short, s->skipped_labels, s->skipped_missing,
+            s->skipped_corrupt);
+}

@@ -1,0 +1,580 @@
+/* test_video_dataset.c: the data pipeline: sampling and clip indices against the baselines'
+ * formulas, TSA's boundaries, exemplar rules, seeded shuffling, the threaded loader on a generated
+ * synthetic set, the bad-data policy and the feature cache with resume. */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datasets/exemplar.h"
+#include "datasets/feature_cache.h"
+#include "datasets/loader.h"
+#include "datasets/synthetic.h"
+#include "datasets/video_dataset.h"
+#include "tensor/tensor.h"
+#include "tests/testlib.h"
+
+static char g_root[256];       /* generated synthetic set */
+static aqa_synthetic_config g_syn;
+static aqa_synthetic_dive *g_dives;
+static size_t g_n_dives;
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+static void rm_rf(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static const aqa_synthetic_dive *plan_of(const aqa_ann_sample *s) {
+    for (size_t i = 0; i < g_n_dives; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s/%lld", g_dives[i].video, (long long)g_dives[i].instance);
+        if (!strcmp(key, s->key)) return &g_dives[i];
+    }
+    return NULL;
+}
+
+static aqa_video_dataset *open_split(const char *root, const char *split, aqa_bad_data_policy pol, const char *features) {
+    aqa_vd_config c;
+    aqa_vd_config_init(&c);
+    c.root = root;
+    c.dataset = AQA_ANN_FINEDIVING;
+    c.split = split;
+    c.policy = pol;
+    c.features_dir = features;
+    c.quiet = true;
+    return aqa_video_dataset_open(&c);
+}
+
+/* ---- pure formulas ------------------------------------------------------------------------- */
+
+static void test_linspace_matches_numpy(void) {
+    /* np.linspace(100, 162, 96).astype(int) (numpy 1.24.2): a 63-frame dive, frames repeat */
+    static const int64_t want[96] = {
+        100, 100, 101, 101, 102, 103, 103, 104, 105, 105, 106, 107, 107, 108, 109, 109, 110, 111, 111, 112,
+        113, 113, 114, 115, 115, 116, 116, 117, 118, 118, 119, 120, 120, 121, 122, 122, 123, 124, 124, 125,
+        126, 126, 127, 128, 128, 129, 130, 130, 131, 131, 132, 133, 133, 134, 135, 135, 136, 137, 137, 138,
+        139, 139, 140, 141, 141, 142, 143, 143, 144, 145, 145, 146, 146, 147, 148, 148, 149, 150, 150, 151,
+        152, 152, 153, 154, 154, 155, 156, 156, 157, 158, 158, 159, 160, 160, 161, 162};
+    int64_t got[160];
+    aqa_vd_linspace_int(100, 162, 96, got);
+    for (int t = 0; t < 96; t++) CHECK_EQ_INT(got[t], want[t]);
+    /* np.linspace(5, 500, 160).astype(int)[::20] */
+    static const int64_t want2[8] = {5, 67, 129, 191, 254, 316, 378, 440};
+    aqa_vd_linspace_int(5, 500, 160, got);
+    for (int k = 0; k < 8; k++) CHECK_EQ_INT(got[k * 20], want2[k]);
+    CHECK_EQ_INT(got[159], 500);
+    /* hand-computed: 5 frames 10..14 onto 8 -> step 4/7 */
+    static const int64_t want3[8] = {10, 10, 11, 11, 12, 12, 13, 14};
+    aqa_vd_linspace_int(10, 14, 8, got);
+    for (int t = 0; t < 8; t++) CHECK_EQ_INT(got[t], want3[t]);
+}
+
+static void test_clip_starts(void) {
+    int64_t s[16];
+    CHECK(aqa_vd_clip_starts(96, 9, 16, 10, s) == AQA_OK); /* FineDiving / TSA */
+    for (int c = 0; c < 9; c++) CHECK_EQ_INT(s[c], 10 * c);
+    CHECK(aqa_vd_clip_starts(103, 10, 16, 10, s) == AQA_OK); /* MTL-AQA / CoRe */
+    static const int64_t mtl[10] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 87};
+    for (int c = 0; c < 10; c++) CHECK_EQ_INT(s[c], mtl[c]);
+    CHECK(aqa_vd_clip_starts(160, 10, 16, 16, s) == AQA_OK); /* JIGSAWS */
+    for (int c = 0; c < 10; c++) CHECK_EQ_INT(s[c], 16 * c);
+    CHECK(aqa_vd_clip_starts(8, 2, 16, 10, s) != AQA_OK);
+    aqa_clear_error();
+}
+
+static void test_tsa_boundaries(void) {
+    int64_t b[2];
+    const int64_t a[] = {1, 1, 1, 20, 20, 20, 20, 36, 36};
+    CHECK(aqa_vd_tsa_boundaries(a, 9, b) == AQA_OK);
+    CHECK_EQ_INT(b[0], 2); /* first change at 3 -> 3 - 1 */
+    CHECK_EQ_INT(b[1], 6); /* last new label at 7 -> 7 - 1 */
+    const int64_t tw[] = {4, 4, 23, 23, 31, 31, 31, 36, 36, 36};
+    CHECK(aqa_vd_tsa_boundaries(tw, 10, b) == AQA_OK);
+    CHECK_EQ_INT(b[0], 1);
+    CHECK_EQ_INT(b[1], 6);
+    const int64_t rec[] = {1, 1, 20, 1, 36, 36}; /* a recurring label: first appearances count */
+    CHECK(aqa_vd_tsa_boundaries(rec, 6, b) == AQA_OK);
+    CHECK_EQ_INT(b[0], 1);
+    CHECK_EQ_INT(b[1], 3);
+    const int64_t two[] = {1, 1, 36, 36};
+    CHECK(aqa_vd_tsa_boundaries(two, 4, b) == AQA_EFORMAT);
+    aqa_clear_error();
+    int64_t st[9];
+    const int64_t bb[2] = {3, 7};
+    aqa_vd_frame_stages(bb, 2, 9, st);
+    static const int64_t want[9] = {0, 0, 0, 1, 1, 1, 1, 2, 2};
+    for (int t = 0; t < 9; t++) CHECK_EQ_INT(st[t], want[t]);
+}
+
+/* ---- the synthetic set --------------------------------------------------------------------- */
+
+static void test_sampling_on_synthetic(void) {
+    aqa_video_dataset *ds = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+    if (!ds) return;
+    CHECK_EQ_INT(ds->T, 96);
+    CHECK_EQ_INT(ds->N, 9);
+    CHECK_EQ_INT(ds->L, 2);
+    int short_seen = 0;
+    for (size_t i = 0; i < ds->n_items; i++) {
+        const aqa_vd_item *it = &ds->items[i];
+        const aqa_ann_sample *s = aqa_vd_sample(ds, i);
+        const aqa_synthetic_dive *d = plan_of(s);
+        CHECK(d != NULL);
+        if (!d) continue;
+        int64_t n = s->end_frame - s->start_frame + 1;
+        if (n < 96) short_seen++;
+        /* frame t = floor(start + t (n - 1) / 95), exact rational arithmetic */
+        for (int64_t t = 0; t < 96; t++) {
+            int64_t want = s->start_frame + (t * (n - 1)) / 95;
+            CHECK_EQ_INT(it->frames[t], want);
+            CHECK_EQ_INT(it->labels[t], aqa_synthetic_frame_label(d, (int)(want - s->start_frame)));
+        }
+        /* boundaries: the frame before the first label change and before the entry's first frame */
+        int64_t first_change = -1, entry_first = -1;
+        for (int64_t t = 0; t < 96; t++) {
+            if (first_change < 0 && it->labels[t] != it->labels[0]) first_change = t;
+            if (entry_first < 0 && it->labels[t] == d->step_ids[d->n_steps - 1]) entry_first = t;
+        }
+        int64_t b0 = first_change - 1 < 1 ? 1 : first_change - 1;
+        CHECK_EQ_INT(it->boundaries[0], b0);
+        CHECK_EQ_INT(it->boundaries[1], entry_first - 1 > b0 ? entry_first - 1 : b0 + 1);
+        for (int64_t t = 0; t < 96; t++)
+            CHECK_EQ_INT(it->frame_stage[t], t < it->boundaries[0] ? 0 : t < it->boundaries[1] ? 1 : 2);
+        /* texts: the dive's three stage texts and its sentence */
+        CHECK(it->stage_text[0] != it->stage_text[2]);
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[2]), "entry into the water");
+    }
+    CHECK_MSG(short_seen > 0, "no dive shorter than 96 frames in the generated set");
+    aqa_video_dataset_free(ds);
+}
+
+static void test_exemplar_rules(void) {
+    aqa_video_dataset *tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
+    aqa_video_dataset *te = open_split(g_root, "test", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr && te);
+    if (!tr || !te) goto done;
+    aqa_exemplar_mode modes[3] = {AQA_EXEMPLAR_RANDOM, AQA_EXEMPLAR_DIVE, AQA_EXEMPLAR_DIFFICULTY};
+    for (int m = 0; m < 3; m++) {
+        aqa_exemplar_pool *p = aqa_exemplar_pool_new(tr, modes[m]);
+        CHECK(p != NULL);
+        if (!p) continue;
+        size_t pick[10], pick2[10];
+        for (int split = 0; split < 2; split++) {
+            aqa_video_dataset *q = split ? te : tr;
+            for (size_t i = 0; i < q->n_items; i++) {
+                const aqa_ann_sample *s = aqa_vd_sample(q, i);
+                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick) == AQA_OK);
+                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick2) == AQA_OK);
+                for (int k = 0; k < 10; k++) {
+                    CHECK_EQ_INT(pick[k], pick2[k]); /* deterministic by seed */
+                    CHECK(pick[k] < tr->n_items);    /* from the training split only */
+                    const aqa_ann_sample *e = aqa_vd_sample(tr, pick[k]);
+                    CHECK(strcmp(e->key, s->key) != 0); /* never the query */
+                    if (modes[m] == AQA_EXEMPLAR_DIVE && p->fallbacks == 0)
+                        CHECK(strcasecmp(e->dive_number, s->dive_number) == 0);
+                    if (modes[m] == AQA_EXEMPLAR_DIFFICULTY && p->fallbacks == 0)
+                        CHECK_NEAR(e->difficulty, s->difficulty, 1e-9);
+                }
+            }
+        }
+        aqa_exemplar_pool_free(p);
+    }
+    /* a group with the same dive number: a query from the training split with a partner */
+    aqa_exemplar_pool *p = aqa_exemplar_pool_new(tr, AQA_EXEMPLAR_DIVE);
+    size_t found = 0;
+    for (size_t i = 0; p && i < tr->n_items && !found; i++)
+        for (size_t j = 0; j < tr->n_items; j++)
+            if (j != i && !strcasecmp(aqa_vd_sample(tr, i)->dive_number, aqa_vd_sample(tr, j)->dive_number)) {
+                size_t pick[4];
+                CHECK(aqa_exemplar_pick(p, aqa_vd_sample(tr, i), 5, 4, pick) == AQA_OK);
+                for (int k = 0; k < 4; k++) {
+                    CHECK(pick[k] != i);
+                    CHECK(!strcasecmp(aqa_vd_sample(tr, pick[k])->dive_number, aqa_vd_sample(tr, i)->dive_number));
+                }
+                CHECK_EQ_INT(p->fallbacks, 0);
+                found = 1;
+                break;
+            }
+    CHECK_MSG(found, "no two training dives share a dive number");
+    aqa_exemplar_pool_free(p);
+    aqa_exemplar_mode mm;
+    CHECK(aqa_exemplar_mode_parse("w/DN", &mm) == AQA_OK && mm == AQA_EXEMPLAR_DIVE);
+    CHECK(aqa_exemplar_mode_parse("w/ DD", &mm) == AQA_OK && mm == AQA_EXEMPLAR_DIFFICULTY);
+    CHECK(aqa_exemplar_mode_parse("w/o", &mm) == AQA_OK && mm == AQA_EXEMPLAR_RANDOM);
+    CHECK(aqa_exemplar_mode_parse("sideways", &mm) != AQA_OK);
+    aqa_clear_error();
+done:
+    aqa_video_dataset_free(tr);
+    aqa_video_dataset_free(te);
+}
+
+static void test_shuffle_determinism(void) {
+    size_t a[50], b[50], c[50];
+    aqa_loader_epoch_order(7, 3, true, 50, a);
+    aqa_loader_epoch_order(7, 3, true, 50, b);
+    aqa_loader_epoch_order(7, 4, true, 50, c);
+    int same = 1, diff = 0, seen[50] = {0};
+    for (int i = 0; i < 50; i++) {
+        same &= a[i] == b[i];
+        diff += a[i] != c[i];
+        CHECK(a[i] < 50);
+        if (a[i] < 50) seen[a[i]]++;
+    }
+    CHECK(same);
+    CHECK(diff > 0);
+    for (int i = 0; i < 50; i++) CHECK_EQ_INT(seen[i], 1);
+    aqa_loader_epoch_order(8, 3, true, 50, c);
+    diff = 0;
+    for (int i = 0; i < 50; i++) diff += a[i] != c[i];
+    CHECK(diff > 0);
+    aqa_loader_epoch_order(7, 3, false, 50, c);
+    for (int i = 0; i < 50; i++) CHECK_EQ_INT(c[i], i);
+}
+
+static void loader_cfg(aqa_loader_config *lc, int workers) {
+    aqa_loader_config_init(lc);
+    lc->batch_size = 3;
+    lc->shuffle = true;
+    lc->seed = 11;
+    lc->workers = workers;
+    lc->prefetch = 2;
+    lc->i3d_clips = true;
+    lc->i3d_tf = aqa_frame_transform_i3d(32, 24);
+    lc->clip_frames = true;
+    lc->clip_tf = aqa_frame_transform_clip(16);
+}
+
+static bool same_tensor(const aqa_tensor *a, const aqa_tensor *b) {
+    if (!a || !b) return a == b;
+    if (!aqa_same_shape(a, b)) return false;
+    return memcmp(aqa_data(a), aqa_data(b), (size_t)aqa_numel(a) * aqa_dtype_size(a->dtype)) == 0;
+}
+
+static void test_threaded_loader(void) {
+    aqa_video_dataset *tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr != NULL);
+    if (!tr) return;
+    int64_t live0 = aqa_live_tensors();
+    aqa_exemplar_pool *pool = aqa_exemplar_pool_new(tr, AQA_EXEMPLAR_RANDOM);
+    aqa_loader_config lc0, lc2;
+    loader_cfg(&lc0, 0);
+    loader_cfg(&lc2, 2);
+    lc0.augment = lc2.augment = true;
+    lc0.exemplars = lc2.exemplars = pool;
+    aqa_loader *l0 = aqa_loader_new(tr, &lc0), *l2 = aqa_loader_new(tr, &lc2);
+    CHECK(l0 && l2);
+    if (!l0 || !l2) goto done;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        int *seen = calloc(tr->n_items, sizeof *seen);
+        aqa_loader_start_epoch(l0, epoch);
+        aqa_loader_start_epoch(l2, epoch);
+        size_t nb = 0;
+        for (;;) {
+            aqa_batch *a = NULL, *b = NULL;
+            CHECK(aqa_loader_next(l0, &a) == AQA_OK);
+            CHECK(aqa_loader_next(l2, &b) == AQA_OK);
+            CHECK((a == NULL) == (b == NULL));
+            if (!a || !b) {
+                aqa_batch_free(a);
+                aqa_batch_free(b);
+                break;
+            }
+            nb++;
+            CHECK_EQ_INT(a->B, b->B);
+            for (int64_t r = 0; r < a->B; r++) {
+                CHECK_EQ_INT(a->items[r], b->items[r]);
+                if (a->items[r] < tr->n_items) seen[a->items[r]]++;
+            }
+            /* the same bytes whatever the thread count */
+            CHECK(same_tensor(a->i3d_clips, b->i3d_clips));
+            CHECK(same_tensor(a->clip_frames, b->clip_frames));
+            CHECK(same_tensor(a->boundary_target, b->boundary_target));
+            CHECK(same_tensor(a->exemplars->i3d_clips, b->exemplars->i3d_clips));
+            CHECK_EQ_INT(a->i3d_clips->ndim, 6);
+            CHECK_EQ_INT(a->i3d_clips->shape[1], 9);
+            CHECK_EQ_INT(a->i3d_clips->shape[3], 16);
+            CHECK_EQ_INT(a->i3d_clips->shape[4], 24);
+            CHECK_EQ_INT(a->clip_frames->shape[1], 96);
+            CHECK_EQ_INT(a->exemplars->B, a->B);
+            for (int64_t r = 0; r < a->B; r++) {
+                const aqa_ann_sample *s = aqa_vd_sample(tr, a->items[r]);
+                CHECK_NEAR(((float *)aqa_data(a->score))[r], s->score, 1e-3);
+                CHECK(strcmp(aqa_vd_sample(tr, a->exemplars->items[r])->key, s->key) != 0);
+                const float *tg = (float *)aqa_data(a->boundary_target) + r * 96 * 2;
+                const int64_t *bd = (int64_t *)aqa_data(a->boundaries) + r * 2;
+                float sum = 0;
+                for (int k = 0; k < 192; k++) sum += tg[k];
+                CHECK_NEAR(sum, 2, 0);
+                CHECK_NEAR(tg[bd[0] * 2 + 0], 1, 0);
+                CHECK_NEAR(tg[bd[1] * 2 + 1], 1, 0);
+            }
+            /* clip c frame j is sampled frame 10 c + j: overlapping clips hold equal planes */
+            const float *x = aqa_data(a->i3d_clips);
+            size_t hw = 24 * 24, clip = 3 * 16 * hw;
+            CHECK(memcmp(x + 0 * clip + 10 * hw, x + 1 * clip + 0 * hw, hw * sizeof(float)) == 0);
+            CHECK(memcmp(x + 0 * clip + 2 * 16 * hw + 15 * hw, x + 1 * clip + 2 * 16 * hw + 5 * hw,
+                         hw * sizeof(float)) == 0);
+            aqa_batch_free(a);
+            aqa_batch_free(b);
+        }
+        CHECK_EQ_INT(nb, aqa_loader_num_batches(l2));
+        for (size_t i = 0; i < tr->n_items; i++) CHECK_EQ_INT(seen[i], 1);
+        free(seen);
+    }
+    /* an unfinished epoch is discarded cleanly */
+    aqa_loader_start_epoch(l2, 5);
+    aqa_batch *b = NULL;
+    CHECK(aqa_loader_next(l2, &b) == AQA_OK && b);
+    aqa_batch_free(b);
+    aqa_loader_start_epoch(l2, 6);
+    /* centre-crop decode (no augmentation) equals the synchronous decode of the item */
+    {
+        aqa_loader_config lc;
+        loader_cfg(&lc, 2);
+        lc.shuffle = false;
+        lc.clip_frames = false;
+        aqa_loader *l = aqa_loader_new(tr, &lc);
+        aqa_loader_start_epoch(l, 0);
+        aqa_batch *bb = NULL;
+        CHECK(aqa_loader_next(l, &bb) == AQA_OK && bb);
+        if (bb) {
+            size_t per = (size_t)(aqa_numel(bb->i3d_clips) / bb->B);
+            float *ref = malloc(per * sizeof *ref);
+            CHECK(aqa_vd_decode(tr, bb->items[1], &lc.i3d_tf, true, 0, NULL, ref) == AQA_OK);
+            CHECK(memcmp(ref, (float *)aqa_data(bb->i3d_clips) + per, per * sizeof *ref) == 0);
+            free(ref);
+        }
+        aqa_batch_free(bb);
+        aqa_loader_free(l);
+    }
+done:
+    aqa_loader_free(l0);
+    aqa_loader_free(l2);
+    aqa_exemplar_pool_free(pool);
+    CHECK_EQ_INT(aqa_live_tensors(), live0);
+    aqa_video_dataset_free(tr);
+}
+
+/* Copies the set (annotations and frame folders) to a new temporary folder. */
+static void copy_set(char *dst, size_t size) {
+    snprintf(dst, size, "/tmp/aqa_vdbad_XXXXXX");
+    if (!mkdtemp(dst)) return;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -r '%s'/. '%s'/", g_root, dst);
+    if (system(cmd) != 0) dst[0] = 0;
+}
+
+static void test_bad_data_policy(void) {
+    char root[256];
+    copy_set(root, sizeof root);
+    CHECK(root[0]);
+    if (!root[0]) return;
+    aqa_video_dataset *tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr != NULL);
+    if (!tr) return;
+    size_t n_all = tr->n_items;
+    /* 1. a missing frame file: fail names the file; skip leaves the video out and counts it */
+    char missing[1200], corrupt[1200];
+    aqa_vd_frame_path(tr, 0, 40, 0, missing, sizeof missing);
+    aqa_vd_frame_path(tr, 1, 50, 0, corrupt, sizeof corrupt);
+    aqa_video_dataset_free(tr);
+    CHECK(remove(missing) == 0);
+    tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr == NULL);
+    CHECK_MSG(strstr(aqa_last_error(), missing) != NULL, "message \"%s\" does not name %s", aqa_last_error(), missing);
+    aqa_video_dataset_free(tr);
+    tr = open_split(root, "train", AQA_BAD_DATA_SKIP, NULL);
+    CHECK(tr != NULL);
+    if (tr) {
+        CHECK_EQ_INT(tr->n_items, n_all - 1);
+        CHECK_EQ_INT(tr->summary.skipped_missing, 1);
+        aqa_video_dataset_free(tr);
+    }
+    /* 2. a corrupt frame: found by the loader */
+    FILE *f = fopen(corrupt, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("\x89PNG\r\n\x1a\n garbage, not a PNG stream", f);
+        fclose(f);
+    }
+    for (int pol = 0; pol < 2; pol++) {
+        tr = open_split(root, "train", pol ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL, NULL);
+        if (!pol) {
+            CHECK(tr == NULL); /* the missing frame still fails first */
+            aqa_video_dataset_free(tr);
+            remove(corrupt); /* restore: put the missing frame back as a copy */
+            char cmd[4096];
+            snprintf(cmd, sizeof cmd, "cp '%s/%s' '%s' && printf 'garbage' > '%s'", g_root, missing + strlen(root) + 1,
+                     missing, corrupt);
+            CHECK(system(cmd) == 0);
+            tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
+        }
+        CHECK(tr != NULL);
+        if (!tr) continue;
+        CHECK_EQ_INT(tr->n_items, n_all);
+        aqa_loader_config lc;
+        loader_cfg(&lc, 1);
+        lc.shuffle = false;
+        lc.batch_size = (int)n_all;
+        lc.clip_frames = false;
+        aqa_loader *l = aqa_loader_new(tr, &lc);
+        aqa_loader_start_epoch(l, 0);
+        aqa_batch *b = NULL;
+        aqa_status st = aqa_loader_next(l, &b);
+        if (!pol) {
+            CHECK(st != AQA_OK && b == NULL);
+            CHECK_MSG(strstr(aqa_last_error(), corrupt) != NULL, "message \"%s\" does not name %s", aqa_last_error(),
+                      corrupt);
+        } else {
+            CHECK(st == AQA_OK && b != NULL);
+            if (b) {
+                CHECK_EQ_INT(b->B, (int64_t)n_all - 1);
+                CHECK_EQ_INT(b->i3d_clips->shape[0], (int64_t)n_all - 1);
+                for (int64_t r = 0; r < b->B; r++) CHECK(b->items[r] != 1);
+            }
+            CHECK_EQ_INT(tr->summary.skipped_corrupt, 1);
+        }
+        aqa_batch_free(b);
+        aqa_loader_free(l);
+        aqa_video_dataset_free(tr);
+    }
+    /* 3. an annotation pointing at no frames: a missing folder */
+    tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
+    if (tr) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s", tr->items[2].frame_dir);
+        aqa_video_dataset_free(tr);
+        rm_rf(dir);
+        tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
+        CHECK(tr == NULL);
+        CHECK_MSG(strstr(aqa_last_error(), dir) != NULL, "message \"%s\" does not name %s", aqa_last_error(), dir);
+        tr = open_split(root, "train", AQA_BAD_DATA_SKIP, NULL);
+        CHECK(tr && tr->summary.skipped_no_frames == 1);
+        aqa_video_dataset_free(tr);
+    }
+    rm_rf(root);
+}
+
+static void test_feature_cache_resume(void) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/aqa_vdfeat_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    aqa_video_dataset *tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr != NULL);
+    if (!tr) return;
+    const int64_t T = 96, D = 8, N = 9, C = 5;
+    float *clip = malloc((size_t)(T * D) * sizeof *clip), *i3d = malloc((size_t)(N * C) * sizeof *i3d);
+    for (size_t i = 0; i < tr->n_items; i++) {
+        const aqa_ann_sample *s = aqa_vd_sample(tr, i);
+        char path[1200];
+        CHECK(aqa_feature_cache_path(dir, s->key, path, sizeof path) == AQA_OK);
+        CHECK(strchr(path + strlen(dir) + 1, '/') == NULL);
+        CHECK(!aqa_feature_cache_valid(path, s->key, true, T, D, true, N, C));
+        for (int64_t k = 0; k < T * D; k++) clip[k] = (float)(i * 1000 + (size_t)k);
+        for (int64_t k = 0; k < N * C; k++) i3d[k] = -(float)(i * 100 + (size_t)k);
+        CHECK(aqa_feature_cache_write(path, s->key, clip, T, D, i3d, N, C, "test") == AQA_OK);
+        CHECK(aqa_feature_cache_valid(path, s->key, true, T, D, true, N, C));
+        CHECK(!aqa_feature_cache_valid(path, "someone/else", true, T, D, true, N, C));
+        CHECK(!aqa_feature_cache_valid(path, s->key, true, T, D + 1, false, 0, 0));
+    }
+    /* a truncated file is not valid (resume redoes it) */
+    char p0[1200];
+    aqa_feature_cache_path(dir, aqa_vd_sample(tr, 0)->key, p0, sizeof p0);
+    CHECK(truncate(p0, 100) == 0);
+    aqa_clear_error();
+    CHECK(!aqa_feature_cache_valid(p0, aqa_vd_sample(tr, 0)->key, true, T, D, true, N, C));
+    CHECK_STR(aqa_last_error(), ""); /* no error left behind by the check */
+    for (int64_t k = 0; k < T * D; k++) clip[k] = (float)k;
+    for (int64_t k = 0; k < N * C; k++) i3d[k] = -(float)k;
+    CHECK(aqa_feature_cache_write(p0, aqa_vd_sample(tr, 0)->key, clip, T, D, i3d, N, C, "test") == AQA_OK);
+    aqa_video_dataset_free(tr);
+    /* the loader reads the features back */
+    tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, dir);
+    CHECK(tr != NULL);
+    if (tr) {
+        CHECK_EQ_INT(tr->feat_clip_dim, D);
+        CHECK_EQ_INT(tr->feat_i3d_dim, C);
+        aqa_loader_config lc;
+        aqa_loader_config_init(&lc);
+        lc.batch_size = 4;
+        lc.clip_feat = lc.i3d_feat = true;
+        aqa_loader *l = aqa_loader_new(tr, &lc);
+        aqa_loader_start_epoch(l, 0);
+        aqa_batch *b;
+        int rows = 0;
+        while (aqa_loader_next(l, &b) == AQA_OK && b) {
+            CHECK_EQ_INT(b->clip_feat->shape[1], T);
+            CHECK_EQ_INT(b->clip_feat->shape[2], D);
+            for (int64_t r = 0; r < b->B; r++, rows++) {
+                size_t i = b->items[r];
+                float want = i == 0 ? 7.0f : (float)(i * 1000 + 7);
+                CHECK_NEAR(((float *)aqa_data(b->clip_feat))[r * T * D + 7], want, 0);
+                CHECK_NEAR(((float *)aqa_data(b->i3d_feat))[r * N * C + 3], i == 0 ? -3.0f : -(float)(i * 100 + 3), 0);
+            }
+            aqa_batch_free(b);
+        }
+        CHECK_EQ_INT(rows, (int)tr->n_items);
+        aqa_loader_free(l);
+        /* a cache file removed: the dataset says which */
+        aqa_video_dataset_free(tr);
+        CHECK(remove(p0) == 0);
+        tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, dir);
+        CHECK(tr == NULL && strstr(aqa_last_error(), p0) != NULL);
+        aqa_video_dataset_free(tr);
+    }
+    free(clip);
+    free(i3d);
+    rm_rf(dir);
+}
+
+static void test_progress_line(void) {
+    aqa_progress p;
+    aqa_progress_start(&p, "train epoch 1", 100, false);
+    p.done = 25;
+    char line[256];
+    aqa_progress_format(&p, p.t0 + 5.0, "loss 0.5", line, sizeof line);
+    /* 25 items in 5 s: 5 items/s, 75 left: 15 s */
+    CHECK_MSG(strstr(line, "25/100") && strstr(line, "5.0 items/s") && strstr(line, "ETA 0:15") &&
+                  strstr(line, "loss 0.5"),
+              "line: %s", line);
+}
+
+int main(void) {
+    snprintf(g_root, sizeof g_root, "/tmp/aqa_vdset_XXXXXX");
+    if (!mkdtemp(g_root)) {
+        printf("FAIL setup: mkdtemp\n");
+        return 1;
+    }
+    aqa_synthetic_config_init(&g_syn);
+    g_syn.out_dir = g_root;
+    g_syn.n_videos = 16;
+    g_syn.seed = test_seed("synthetic set");
+    g_syn.width = g_syn.height = 32;
+    g_syn.min_frames = 40;
+    g_syn.max_frames = 120;
+    g_syn.dives_per_video = 4;
+    g_syn.threads = 2;
+    if (aqa_synthetic_generate(&g_syn) != AQA_OK || aqa_synthetic_plan(&g_syn, &g_dives, &g_n_dives) != AQA_OK) {
+        printf("FAIL setup: synthetic set: %s\n", aqa_last_error());
+        rm_rf(g_root);
+        return 1;
+    }
+    RUN(test_linspace_matches_numpy);
+    RUN(test_clip_starts);
+    RUN(test_tsa_boundaries);
+    RUN(test_sampling_on_synthetic);
+    RUN(test_exemplar_rules);
+    RUN(test_shuffle_determinism);
+    RUN(test_threaded_loader);
+    RUN(test_bad_data_policy);
+    RUN(test_feature_cache_resume);
+    RUN(test_progress_line);
+    free(g_dives);
+    rm_rf(g_root);
+    return test_finish();
+}
