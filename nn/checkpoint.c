@@ -412,3 +412,16 @@ aqa_status aqa_checkpoint_load(const char *path, aqa_checkpoint *ck) {
     aqa_st_close(f);
     return st;
 }
+
+/* ---- model only ----------------------------------------------------------------------------------- */
+
+char *aqa_checkpoint_model_name(const char *file_name, void *user) {
+    (void)user;
+    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
+}
+
+aqa_status aqa_checkpoint_load_model(const char *path, aqa_module *model, aqa_load_report *report) {
+    if (!path || !model) return aqa_fail(AQA_EINVAL, "aqa_checkpoint_load_model: path or model is NULL");
+    aqa_load_report local;
+    return aqa_module_load(model, path, true, aqa_checkpoint_model_name, NULL, report ? report : &local);
+}

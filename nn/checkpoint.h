@@ -55,4 +55,11 @@ aqa_status aqa_checkpoint_save(const char *path, const aqa_checkpoint *ck);
  * the default generator's state, and fills step, epoch and loaded_config. */
 aqa_status aqa_checkpoint_load(const char *path, aqa_checkpoint *ck);
 
+/* Loads only the model from a checkpoint, for evaluation or fine-tuning (strict on the model's
+ * tensors; the optimizer state, generators and step are ignored).  report may be NULL. */
+aqa_status aqa_checkpoint_load_model(const char *path, aqa_module *model, aqa_load_report *report);
+/* The name map aqa_checkpoint_load_model uses with aqa_module_load: "model.x" -> "x", anything
+ * else skipped (returns NULL). */
+char *aqa_checkpoint_model_name(const char *file_name, void *user);
+
 #endif /* AQA_NN_CHECKPOINT_H */

@@ -22,3 +22,7 @@ bench_programs += bench/bench_optim
 noinst_PROGRAMS += bench/bench_optim
 bench_bench_optim_SOURCES = bench/bench_optim.c
 EXTRA_DIST += scripts/bench_torch_optim.py
+noinst_PROGRAMS += examples/train_toy_transformer
+examples_train_toy_transformer_SOURCES = examples/train_toy_transformer.c
+check_PROGRAMS += tests/test_toy_transformer
+tests_test_toy_transformer_SOURCES = tests/test_toy_transformer.c

@@ -193,6 +193,18 @@ static void test_file_layout(void) {
         CHECK_EQ_INT(aqa_st_count(f), 5 + 4 * 3); /* 4 parameters + 1 buffer, 3 state tensors each */
         aqa_st_close(f);
     }
+    /* the model alone loads into a fresh model (for evaluation), equal to the saved one */
+    aqa_manual_seed(99);
+    net *fresh = net_new(16);
+    aqa_load_report rep;
+    CHECK_MSG(aqa_checkpoint_load_model(path, &fresh->base, &rep) == AQA_OK, "%s", aqa_last_error());
+    CHECK_EQ_INT(rep.n_loaded, 5);
+    aqa_tensor *w0 = aqa_module_get(&r.model->base, "fc2.weight"), *w1 = aqa_module_get(&fresh->base, "fc2.weight");
+    CHECK(memcmp(aqa_data(w0), aqa_data(w1), sizeof(float) * (size_t)aqa_numel(w0)) == 0);
+    aqa_module_free(&fresh->base);
+    net *small = net_new(12);
+    CHECK(aqa_checkpoint_load_model(path, &small->base, NULL) != AQA_OK);
+    aqa_module_free(&small->base);
     run_free(&r);
 }
 
