@@ -661,6 +661,43 @@ static void test_golden_step(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* Maps "<prefix>name" to "name" and skips the other tensors of the golden file. */
+static char *strip_prefix(const char *file_name, void *user) {
+    const char *prefix = user;
+    size_t n = strlen(prefix);
+    return strncmp(file_name, prefix, n) == 0 ? strdup(file_name + n) : NULL;
+}
+
+/* torch's state_dict (saved by safetensors) loads by name through aqa_module_load. */
+static void test_load_torch_state_dict(void) {
+    if (!have_golden()) {
+        SKIP("%s absent", GOLDEN_FILE);
+        return;
+    }
+    int64_t live = aqa_live_tensors();
+    aqa_mvla_config cfg = tiny_cfg();
+    aqa_head_config hc = tiny_head_cfg();
+    aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+    aqa_head *h = aqa_head_new(&aqa_head_tsa, &hc, NULL, "");
+    CHECK(m && h);
+    if (m && h) {
+        aqa_load_report rep;
+        CHECK(aqa_module_load(&m->base, test_data_path(GOLDEN_FILE), false, strip_prefix, "p.", &rep) == AQA_OK);
+        aqa_named_tensor *list = NULL;
+        int n = aqa_module_named_tensors(&m->base, true, &list);
+        aqa_named_tensors_free(list, n);
+        CHECK_MSG(rep.n_loaded == n && rep.n_missing == 0 && rep.n_mismatched == 0, "%s", rep.text);
+        CHECK(aqa_module_load(&h->base, test_data_path(GOLDEN_FILE), false, strip_prefix, "hp.", &rep) == AQA_OK);
+        CHECK_MSG(rep.n_missing == 0 && rep.n_mismatched == 0 && rep.n_loaded > 0, "%s", rep.text);
+        aqa_scope_begin();
+        CHECK_CLOSE("loaded weight", aqa_module_get(&m->base, "sca_video.cbp_q.weight"), GOLDEN("p.sca_video.cbp_q.weight"), 0, 0);
+        aqa_scope_end();
+    }
+    aqa_module_free(h ? &h->base : NULL);
+    aqa_module_free(m ? &m->base : NULL);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 /* ---- switches and errors ---------------------------------------------------------------------- */
 
 static void test_switches(void) {
@@ -767,6 +804,7 @@ int main(void) {
     RUN(test_mvla_gradcheck);
     RUN(test_fum);
     RUN(test_golden_step);
+    RUN(test_load_torch_state_dict);
     RUN(test_switches);
     RUN(test_default_sizes);
     aqa_st_close(golden_file);

@@ -26,8 +26,6 @@
 
 #define CORE_MAX_DEPTH 7 /* 64 leaves at most */
 
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in); /* mlp.c */
-
 typedef struct core_head {
     aqa_head h;                             /* common part (first) */
     aqa_linear_layer *first;                /* first_layer.0 */

@@ -100,3 +100,9 @@ aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query,
     aqa_set_grad_enabled(prev);
     return avg;
 }
+
+aqa_tensor *aqa_head_video_feature(const aqa_head_input *in) {
+    if (in->video) return in->video;
+    if (in->stages) return aqa_mean(in->stages, 1, (int[]){1}, false);
+    return aqa_fail_null("head: needs video or stage features");
+}

@@ -106,6 +106,10 @@ aqa_status aqa_head_forward(aqa_head *h, const aqa_head_input *query, const aqa_
 aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplars,
                                        aqa_tensor *const *exemplar_scores, int n, aqa_tensor *difficulty);
 
+/* For head authors: input->video, or the mean of input->stages when video is NULL (NULL with an
+ * error when both are absent). */
+aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);
+
 /* CoRe's groups: call once before training with the training pairs' score differences
  * (query - exemplar, after / DD when used); see core.c. */
 aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n);

@@ -24,14 +24,6 @@ static aqa_head *mlp_create(const aqa_head_config *c, aqa_module *parent, const 
     return &m->h;
 }
 
-/* The video-level feature of an input: video, or the mean of the stages. */
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in) {
-    if (in->video) return in->video;
-    if (in->stages) return aqa_mean(in->stages, 1, (int[]){1}, false);
-    return aqa_fail_null("head: needs video or stage features");
-}
-
 static aqa_status mlp_forward(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplar,
                               aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out) {
     (void)exemplar;

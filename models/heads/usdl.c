@@ -20,8 +20,6 @@
 
 #define MAX_JUDGES 32
 
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in); /* mlp.c */
-
 typedef struct usdl_head {
     aqa_head h;                        /* common part (first) */
     aqa_linear_layer *l[MAX_JUDGES][3]; /* one evaluator (USDL) or one per judge (MUSDL) */

@@ -290,7 +290,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         aqa_tensor *w = aqa_mul_scalar(L[i], c->loss_weight[i]);
         out->loss = out->loss ? aqa_add(out->loss, w) : w;
     }
-    if (!out->frames || !out->boundaries || !out->stage || !out->video || (losses && c->use_vlp && !out->loss)) {
+    if (!out->frames || !out->boundaries || !out->stage || !out->video) {
         st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
         goto fail;
     }

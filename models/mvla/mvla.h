@@ -41,6 +41,9 @@
  *     aqa_backward(loss, NULL, false);  aqa_optim_step(opt);
  *     aqa_scope_end();
  *
+ * Ablations outside this model: a frozen CLIP text encoder (Table 5's "Freeze CLIP-Text") is a
+ * text table without gradient; quality texts ("+ Quality Text") are another text table.
+ *
  * Module names (state_dict keys) equal those of scripts/mvla_torch.py, so weights move between
  * the two through safetensors.  Sizes and choices the paper leaves open are settings; their
  * defaults are documented at aqa_mvla_config_default (our choices). */
@@ -140,7 +143,9 @@ typedef struct aqa_mvla_config {
  * text, averaged; teacher forcing for the first quarter of training (TSA); all weights 1. */
 aqa_mvla_config aqa_mvla_config_default(void);
 /* The same sizes without MVLA (use_vlp false): the CBP branch and the segmentation only, for the
- * plain head rows "X" of the tables. */
+ * plain head rows "X" of the tables.  Then no projection exists: frames are the segmentation's
+ * pseudo-frames [B, T, W] (FAM) or the raw clip features (FUM), stage = their stage means and
+ * video = the mean raw clip feature [B, C_i3d] (CoRe's and USDL's input). */
 aqa_mvla_config aqa_mvla_config_plain(void);
 
 /* TSA's segmentation module (PSNet): names inc, down1..down4, tas as in TSA's code. */
