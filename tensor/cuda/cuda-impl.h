@@ -179,7 +179,8 @@ uint64_t aqa__fnv1a(uint64_t h, const void *data, size_t n);
 char *aqa__cuda_program_source(const char *name);
 /* Every program name the backend can generate (NULL-terminated static list). */
 const char *const *aqa__cuda_program_names(void);
-/* The dims programs specialise: kernels <base>_nd1 .. <base>_nd<AQA_MAX_DIMS> and <base>_c. */
+/* Elementwise programs hold, per kernel base name, <base>_c (all contiguous), <base>_nd1..4
+ * (merged dims) and <base>_nd8 (5 to 8 dims, geometry padded with leading size-1 dims). */
 
 /* Launch helper: checks the launch and, with AQA_CUDA_SYNC=1, the kernel's completion. */
 aqa_status aqa__cuda_launch(aqa_cuda_dev *d, CUfunction f, const char *what, unsigned gx, unsigned gy,

@@ -35,7 +35,7 @@ static void *open_first(const char *env, const char *const *names, char *err, si
         snprintf(err, errn, "%s=%s: %s", env, over, dlerror());
         return NULL;
     }
-    char tried[256] = "";
+    char tried[400] = "";
     const char *last = "";
     for (int i = 0; names[i]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
@@ -82,7 +82,11 @@ aqa_status aqa__cu_fail(CUresult r, const char *what) {
 aqa_status aqa__cuda_load_driver(void) {
     pthread_mutex_lock(&load_lock);
     if (driver_state == 0) {
-        static const char *const names[] = {"libcuda.so.1", "libcuda.so", NULL};
+        static const char *const names[] = {"libcuda.so.1", "libcuda.so",
+                                            /* where containers mount the driver */
+                                            "/usr/local/nvidia/lib64/libcuda.so.1",
+                                            "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1",
+                                            "/usr/lib/wsl/lib/libcuda.so.1", NULL};
         char err[400] = "";
         void *lib = open_first("AQA_CUDA_DRIVER_LIB", names, err, sizeof err);
         bool ok = lib != NULL;

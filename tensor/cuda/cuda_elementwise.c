@@ -2,8 +2,9 @@
  * host<->device transfers, unary, binary, where, axpy and random.
  *
  * Each elementwise op merges its operands' dims on the host (aqa_iter's rules), then launches
- * the program's kernel specialised for that number of dims (NAME_nd<k>) or the all-contiguous
- * one (NAME_c), with the merged geometry as a by-value argument.  Checks and error messages
+ * the program's kernel specialised for that number of dims (NAME_nd1..4; NAME_nd8 with padding
+ * for 5 to 8) or the all-contiguous one (NAME_c), with the merged geometry as a by-value
+ * argument.  Checks and error messages
  * follow the CPU kernels (tensor/cpu_elementwise.c). */
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +30,14 @@ static aqa_status ew_prepare(ew_plan *p, const char *program, const char *base, 
     if (!p->d) return aqa_last_status();
     p->n = aqa_numel(ops[0]);
     int nd = aqa__cuda_geometry(nops, ops, &p->g, &p->contig);
+    if (!p->contig && nd > 4) { /* the _nd8 kernel, with leading size-1 dims (stride 0) */
+        int pad = AQA_MAX_DIMS - nd;
+        for (int d = AQA_MAX_DIMS - 1; d >= 0; d--) {
+            p->g.shape[d] = d >= pad ? p->g.shape[d - pad] : 1;
+            for (int k = 0; k < 4; k++) p->g.stride[k][d] = d >= pad ? p->g.stride[k][d - pad] : 0;
+        }
+        nd = AQA_MAX_DIMS;
+    }
     if (p->contig) snprintf(p->kname, sizeof p->kname, "%s_c", base);
     else snprintf(p->kname, sizeof p->kname, "%s_nd%d", base, nd);
     if (p->n == 0) return AQA_OK;

@@ -129,7 +129,7 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
     snprintf(program, sizeof program, "reduce_%s", aqa__cuda_dtag(x->dtype));
     unsigned gx, bx = 256;
     if (row_mode) {
-        int G = g.chunk >= 2048 ? 256 : 32;
+        int G = g.chunk >= 1024 ? 256 : 32; /* long runs: a whole block per output */
         snprintf(kname, sizeof kname, "reduce_row%d_%s", G, opname);
         gx = (unsigned)cdiv(nout, 256 / G);
     } else {

@@ -68,7 +68,9 @@ __device__ __forceinline__ void ew_run(const Geo &g, i64 n, F f) {
     }
 }
 
-// Kernel instances: NAME_c (contiguous) and NAME_nd1 .. NAME_nd8, from a template BODY<ND>.
+// Kernel instances: NAME_c (contiguous), NAME_nd1 .. NAME_nd4 for that many merged dims, and
+// NAME_nd8, which the host uses for 5 to 8 dims by padding the geometry with leading size-1 dims
+// (more specialisations cost compile time for shapes that hardly occur after merging).
 // PARAMS and ARGS name function-like macros (so their commas survive being passed along).
 #define INST_ONE(NAME, SUFFIX, ND, BODY, PARAMS, ARGS) \
     extern "C" __global__ void __launch_bounds__(256) NAME##SUFFIX(PARAMS()) { BODY<ND>(ARGS()); }
@@ -78,9 +80,6 @@ __device__ __forceinline__ void ew_run(const Geo &g, i64 n, F f) {
     INST_ONE(NAME, _nd2, 2, BODY, PARAMS, ARGS)   \
     INST_ONE(NAME, _nd3, 3, BODY, PARAMS, ARGS)   \
     INST_ONE(NAME, _nd4, 4, BODY, PARAMS, ARGS)   \
-    INST_ONE(NAME, _nd5, 5, BODY, PARAMS, ARGS)   \
-    INST_ONE(NAME, _nd6, 6, BODY, PARAMS, ARGS)   \
-    INST_ONE(NAME, _nd7, 7, BODY, PARAMS, ARGS)   \
     INST_ONE(NAME, _nd8, 8, BODY, PARAMS, ARGS)
 
 // Float/double overloads of the math functions the kernels use.

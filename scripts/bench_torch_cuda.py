@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""bench_torch_cuda.py: PyTorch on the GPU at the shapes of bench/bench_cuda.c, printing the same
+"BENCH <name> <value> <unit>" lines so that scripts/gpu-check.sh can print aqa/torch ratios.
+
+Exits 0 with a note when torch or a GPU is missing.  Usage: python3 scripts/bench_torch_cuda.py [--quick]
+"""
+import sys
+import time
+
+try:
+    import torch
+except ImportError:
+    print("bench_torch_cuda: torch is not installed here; skipping the PyTorch comparison")
+    sys.exit(0)
+
+if not torch.cuda.is_available():
+    print("bench_torch_cuda: torch %s sees no GPU; skipping" % torch.__version__)
+    sys.exit(0)
+
+quick = "--quick" in sys.argv
+min_time = 0.05 if quick else 0.3
+dev = torch.device("cuda")
+print("torch %s, CUDA %s, %s" % (torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0)))
+
+
+def timed(fn):
+    """Seconds per call: 3 warm-ups, then batches of 8 until min_time has passed."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    reps = 0
+    t0 = time.perf_counter()
+    while True:
+        for _ in range(8):
+            fn()
+        reps += 8
+        torch.cuda.synchronize()
+        el = time.perf_counter() - t0
+        if el >= min_time:
+            return el / reps
+
+
+def row(name, value, unit):
+    print("%-40s %10.2f %s" % (name, value, unit))
+    print("BENCH %s %.4f %s" % (name, value, unit))
+
+
+torch.manual_seed(1)
+shapes = [(1, 12608, 768, 768), (1, 12608, 3072, 768), (1, 12608, 768, 3072),
+          (1, 4096, 4096, 4096), (768, 197, 197, 64), (768, 197, 64, 197)]
+if quick:
+    shapes = shapes[:2]
+for tf in (False, True):
+    torch.backends.cuda.matmul.allow_tf32 = tf
+    for (b, m, n, k) in shapes:
+        if b > 1:
+            A = torch.randn(b, m, k, device=dev)
+            B = torch.randn(b, k, n, device=dev)
+        else:
+            A = torch.randn(m, k, device=dev)
+            B = torch.randn(k, n, device=dev)
+        t = timed(lambda: torch.matmul(A, B))
+        row("gemm_%s_%dx%dx%dx%d" % ("tf32" if tf else "fp32", b, m, n, k), 2.0 * b * m * n * k / t / 1e12, "TFLOP/s")
+        del A, B
+torch.backends.cuda.matmul.allow_tf32 = False
+
+N = (1 << 24) if quick else (1 << 26)
+a = torch.randn(N, device=dev)
+bb = torch.randn(N, device=dev)
+t = timed(lambda: a + bb)
+row("add_f32_64M", 3.0 * 4 * N / t / 1e9, "GB/s")
+t = timed(lambda: torch.nn.functional.gelu(a))
+row("gelu_f32_64M", 2.0 * 4 * N / t / 1e9, "GB/s")
+t = timed(lambda: a.sum())
+row("sum_f32_64M", 4.0 * N / t / 1e9, "GB/s")
+a2 = a.view(8192, N // 8192)
+t = timed(lambda: a2.t().contiguous())
+row("transpose_copy_f32_64M", 2.0 * 4 * N / t / 1e9, "GB/s")
+t = timed(lambda: a2.sum(0))
+row("sum_dim0_f32_8192xN", 4.0 * N / t / 1e9, "GB/s")
+del a, bb, a2
+s = torch.randn(64 * 12 * 197, 197, device=dev)
+t = timed(lambda: torch.softmax(s, 1))
+row("softmax_f32_151296x197", 2.0 * 4 * s.numel() / t / 1e9, "GB/s")

@@ -1,0 +1,199 @@
+#!/bin/bash
+# gpu-check.sh: builds aqa's CUDA backend on a GPU machine, runs the CUDA tests and the GPU
+# benchmarks (beside PyTorch when it is installed), and prints a short table.  Made to finish
+# within about 6 minutes from a fresh copy of the repository, and to print enough to debug from
+# one run.
+#
+# Build: `autoreconf -fi && ./configure --with-cuda=DIR && make` of the CUDA targets; when that is
+# impossible there (no autotools, no OpenBLAS/libpng/... development packages), a direct gcc build
+# of the tensor core, autograd and the CUDA backend, with a naive CBLAS stand-in for the CPU
+# reference (only what test_cuda_ops, test_nvrtc_compile and bench_cuda need).
+#
+# Usage: scripts/gpu-check.sh            (writes logs to $OUT, or /tmp/aqa-gpu-check)
+#   GPU_CHECK_SANITIZER=1  also runs test_cuda_ops under compute-sanitizer (slow)
+#   GPU_CHECK_FORCE_DIRECT=1  skips the autotools attempt
+set -u -o pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+LOG=${OUT:-/tmp/aqa-gpu-check}
+mkdir -p "$LOG"
+T0=$(date +%s)
+say() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*"; }
+
+say "machine: $(uname -m), $(nproc) cores, $(gcc --version 2>/dev/null | head -1)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | head -4
+
+# ---- the CUDA toolkit (headers for the build; NVRTC and cuBLAS libraries at run time) ----------
+CUDA_DIR=""
+for d in /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /none/bin/nvcc)")")" \
+         /usr/local/cuda-13.0 /usr/local/cuda-13 /usr/local/cuda-12; do
+    if [ -f "$d/include/nvrtc.h" ] && [ -f "$d/include/cuda.h" ]; then CUDA_DIR=$d; break; fi
+done
+if [ -z "$CUDA_DIR" ]; then
+    say "FATAL: no CUDA toolkit headers (nvrtc.h, cuda.h) found; nvcc: $(command -v nvcc || echo none)"
+    exit 1
+fi
+say "CUDA toolkit: $CUDA_DIR ($(cat "$CUDA_DIR/version.json" 2>/dev/null | grep -m1 -o '"version" *: *"[0-9.]*"' || echo '?'))"
+LIBDIRS=""
+for d in "$CUDA_DIR/lib64" "$CUDA_DIR/lib" "$CUDA_DIR/targets/x86_64-linux/lib"; do
+    [ -d "$d" ] && LIBDIRS="$LIBDIRS:$d"
+done
+for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do # the driver, where containers mount it
+    [ -d "$d" ] && LIBDIRS="$LIBDIRS:$d"
+done
+# pip wheels of NVRTC / cuBLAS (next to PyTorch) as a fallback
+PYLIB=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)
+if [ -n "$PYLIB" ]; then
+    for d in "$PYLIB"/nvidia/cu13/lib "$PYLIB"/nvidia/cuda_nvrtc/lib "$PYLIB"/nvidia/cublas/lib; do
+        [ -d "$d" ] && LIBDIRS="$LIBDIRS:$d"
+    done
+fi
+export LD_LIBRARY_PATH="${LIBDIRS#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+say "library path: $LD_LIBRARY_PATH"
+ls "$CUDA_DIR"/lib64/libnvrtc.so* "$CUDA_DIR"/lib64/libcublas.so* 2>/dev/null | head -6
+ldconfig -p 2>/dev/null | grep -E "libcuda\.so" | head -2
+
+# ---- build ------------------------------------------------------------------------------------
+BIN=""
+if [ "${GPU_CHECK_FORCE_DIRECT:-0}" != 1 ] && command -v autoreconf >/dev/null 2>&1; then
+    say "autotools build"
+    if (autoreconf -fi && ./configure --with-cuda="$CUDA_DIR" &&
+        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile bench/bench_cuda) >"$LOG/build.log" 2>&1; then
+        BIN=$ROOT
+        grep -E "warning:" "$LOG/build.log" | grep -E "tensor/cuda|test_cuda|test_nvrtc|bench_cuda" | head -20
+    else
+        say "autotools build failed; last lines:"
+        tail -15 "$LOG/build.log"
+    fi
+else
+    say "no autoreconf here (or GPU_CHECK_FORCE_DIRECT=1)"
+fi
+
+if [ -z "$BIN" ]; then
+    say "direct gcc build (tensor core + autograd + CUDA backend, naive CBLAS stand-in)"
+    B=$ROOT/.gpu-build
+    rm -rf "$B"
+    mkdir -p "$B/obj" "$B/inc"
+    VERSION=$(sed -n 's/^AC_INIT(\[aqa\], \[\([^]]*\)\].*/\1/p' configure.ac)
+    cat >"$B/inc/config.h" <<CONF
+#define PACKAGE_VERSION "${VERSION:-0.0.0}"
+#define VERSION "${VERSION:-0.0.0}"
+#define AQA_HAVE_CUDA 1
+#define AQA_CUDA_HOME "$CUDA_DIR"
+CONF
+    cat >"$B/inc/cblas.h" <<'CBLASH'
+/* naive CBLAS stand-in for gpu-check's direct build (row-major only) */
+#ifndef GPU_CHECK_CBLAS_H
+#define GPU_CHECK_CBLAS_H
+typedef int blasint;
+enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
+void cblas_sgemm(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                 float alpha, const float *a, blasint lda, const float *b, blasint ldb, float beta, float *c, blasint ldc);
+void cblas_dgemm(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                 double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c,
+                 blasint ldc);
+void cblas_sgemv(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE t, blasint m, blasint n, float alpha, const float *a,
+                 blasint lda, const float *x, blasint incx, float beta, float *y, blasint incy);
+void cblas_dgemv(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE t, blasint m, blasint n, double alpha, const double *a,
+                 blasint lda, const double *x, blasint incx, double beta, double *y, blasint incy);
+#endif
+CBLASH
+    cat >"$B/cblas_naive.c" <<'CBLASC'
+#include "cblas.h"
+#define GEMM(NAME, T)                                                                                   \
+    void NAME(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint m, blasint n, \
+              blasint k, T alpha, const T *a, blasint lda, const T *b, blasint ldb, T beta, T *c, blasint ldc) { \
+        (void)o;                                                                                        \
+        _Pragma("omp parallel for") for (blasint i = 0; i < m; i++) for (blasint j = 0; j < n; j++) {  \
+            double acc = 0;                                                                             \
+            for (blasint l = 0; l < k; l++)                                                             \
+                acc += (double)(ta == CblasNoTrans ? a[(long)i * lda + l] : a[(long)l * lda + i]) *     \
+                       (double)(tb == CblasNoTrans ? b[(long)l * ldb + j] : b[(long)j * ldb + l]);      \
+            c[(long)i * ldc + j] = (T)(alpha * acc + (beta == 0 ? 0.0 : (double)beta * c[(long)i * ldc + j])); \
+        }                                                                                               \
+    }
+GEMM(cblas_sgemm, float)
+GEMM(cblas_dgemm, double)
+#define GEMV(NAME, T)                                                                                   \
+    void NAME(enum CBLAS_ORDER o, enum CBLAS_TRANSPOSE t, blasint m, blasint n, T alpha, const T *a, blasint lda, \
+              const T *x, blasint incx, T beta, T *y, blasint incy) {                                   \
+        (void)o;                                                                                        \
+        blasint ny = t == CblasNoTrans ? m : n, nx = t == CblasNoTrans ? n : m;                         \
+        for (blasint i = 0; i < ny; i++) {                                                              \
+            double acc = 0;                                                                             \
+            for (blasint l = 0; l < nx; l++)                                                            \
+                acc += (double)(t == CblasNoTrans ? a[(long)i * lda + l] : a[(long)l * lda + i]) * (double)x[(long)l * incx]; \
+            y[(long)i * incy] = (T)(alpha * acc + (beta == 0 ? 0.0 : (double)beta * y[(long)i * incy])); \
+        }                                                                                               \
+    }
+GEMV(cblas_sgemv, float)
+GEMV(cblas_dgemv, double)
+CBLASC
+    sh tensor/cuda/embed.sh tensor/cuda/kernels >"$B/kernels_text.c"
+    CFLAGS="-O2 -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -I$B/inc -I$ROOT -I$CUDA_DIR/include"
+    SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
+    ok=1
+    echo $SRCS | tr ' ' '\n' | xargs -P 16 -I{} sh -c 'gcc '"$CFLAGS"' -c {} -o '"$B"'/obj/$(echo {} | tr / _).o' \
+        >"$LOG/build.log" 2>&1 || ok=0
+    for p in tests/test_cuda_ops tests/test_nvrtc_compile bench/bench_cuda; do
+        mkdir -p "$B/$(dirname $p)"
+        gcc $CFLAGS "$p.c" "$B"/obj/*.o -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
+    done
+    grep -E "error|warning" "$LOG/build.log" | head -30
+    if [ $ok = 1 ]; then BIN=$B; else say "FATAL: direct build failed"; tail -30 "$LOG/build.log"; exit 1; fi
+fi
+say "built in $BIN"
+
+# ---- tests --------------------------------------------------------------------------------------
+export AQA_KERNEL_CACHE="$LOG/kernel-cache"
+rm -rf "$AQA_KERNEL_CACHE"
+export AQA_CUDA_SYNC=1 AQA_CUDA_VERBOSE=1
+say "tests/test_cuda_ops"
+timeout 300 "$BIN/tests/test_cuda_ops" 2>&1 | tee "$LOG/test_cuda_ops.log"
+rc_ops=${PIPESTATUS[0]}
+say "tests/test_cuda_ops exit $rc_ops; kernel cache now $(ls "$AQA_KERNEL_CACHE" 2>/dev/null | wc -l) files"
+say "tests/test_cuda_ops again (warm disk cache, checks cached CUBINs load)"
+timeout 200 "$BIN/tests/test_cuda_ops" >"$LOG/test_cuda_ops_2.log" 2>&1
+rc_ops2=$?
+grep -E "^(FAIL|SKIP)" "$LOG/test_cuda_ops_2.log" | head -10
+say "second run exit $rc_ops2"
+if [ "${GPU_CHECK_SANITIZER:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+    say "compute-sanitizer memcheck on test_cuda_ops"
+    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/tests/test_cuda_ops" >"$LOG/sanitizer.log" 2>&1
+    say "compute-sanitizer exit $?"
+    grep -E "ERROR SUMMARY|Invalid|out of bounds" "$LOG/sanitizer.log" | head -10
+fi
+say "tests/test_nvrtc_compile"
+timeout 200 "$BIN/tests/test_nvrtc_compile" >"$LOG/test_nvrtc_compile.log" 2>&1
+rc_nv=$?
+grep -E "^(PASS|FAIL|SKIP)|sm_[0-9]+:" "$LOG/test_nvrtc_compile.log" | head -20
+
+# ---- benchmarks -----------------------------------------------------------------------------------
+unset AQA_CUDA_SYNC
+say "bench/bench_cuda"
+timeout 150 "$BIN/bench/bench_cuda" 2>&1 | tee "$LOG/bench_cuda.log"
+say "scripts/bench_torch_cuda.py"
+PYTHONUNBUFFERED=1 timeout 150 python3 scripts/bench_torch_cuda.py 2>&1 | tee "$LOG/bench_torch.log"
+
+# ---- summary ------------------------------------------------------------------------------------
+echo
+echo "==================== gpu-check summary ($(( $(date +%s) - T0 )) s) ===================="
+for f in test_cuda_ops test_cuda_ops_2 test_nvrtc_compile; do
+    l="$LOG/$f.log"
+    [ -f "$l" ] || continue
+    printf "%-22s PASS %3d  FAIL %3d  SKIP %3d\n" "$f" "$(grep -c '^PASS' "$l")" "$(grep -c '^FAIL' "$l")" "$(grep -c '^SKIP' "$l")"
+    grep -E "^FAIL" "$l" | head -10
+done
+printf "%-40s %12s %12s %8s\n" "benchmark" "aqa" "torch" "ratio"
+grep '^BENCH' "$LOG/bench_cuda.log" 2>/dev/null | while read -r _ name val unit; do
+    tv=$(grep "^BENCH $name " "$LOG/bench_torch.log" 2>/dev/null | awk '{print $3}')
+    if [ -n "$tv" ]; then
+        ratio=$(awk -v a="$val" -v b="$tv" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    else
+        tv="-"; ratio="-"
+    fi
+    printf "%-40s %12s %12s %8s  %s\n" "$name" "$val" "$tv" "$ratio" "$unit"
+done
+echo "logs: $LOG"
+[ $rc_ops = 0 ] && [ $rc_nv = 0 ]
