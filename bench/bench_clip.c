@@ -4,6 +4,8 @@
  * after the last EOT dropped (aqa's default, the same function) -- beside PyTorch's throughput
  * for the same shapes (scripts/bench_torch_clip.py, our PyTorch CLIP, torch.set_num_threads(2);
  * run when python3 with torch is present, AQA_BENCH_TORCH=0 skips it) and the ratio aqa/PyTorch.
+ * Threads: PyTorch is given OMP_NUM_THREADS (default 2); for one thread run
+ * OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 bench/bench_clip.
  * Usage: bench/bench_clip [--quick] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,7 @@ static double now(void) {
     })
 
 /* PyTorch's images/s and texts/s from the script (false when unavailable). */
-static bool torch_rates(double *img, double *txt, int reps) {
+static bool torch_rates(double *img, double *txt, int reps, int threads) {
     const char *e = getenv("AQA_BENCH_TORCH");
     if (e && strcmp(e, "0") == 0) return false;
     static const char *const candidates[] = {"scripts/bench_torch_clip.py", "../scripts/bench_torch_clip.py"};
@@ -53,7 +55,7 @@ static bool torch_rates(double *img, double *txt, int reps) {
     }
     if (!script) return false;
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 %s --machine --reps %d 2>/dev/null", script, reps);
+    snprintf(cmd, sizeof cmd, "python3 %s --machine --reps %d --threads %d 2>/dev/null", script, reps, threads);
     FILE *p = popen(cmd, "r");
     if (!p) return false;
     int got = fscanf(p, "%lf %lf", img, txt);
@@ -64,6 +66,10 @@ static bool torch_rates(double *img, double *txt, int reps) {
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 1 : 3;
+    /* PyTorch gets the thread count aqa runs with: OMP_NUM_THREADS (set OPENBLAS_NUM_THREADS
+     * alike), else 2, the machine's cores */
+    const char *env = getenv("OMP_NUM_THREADS");
+    int threads = env && atoi(env) > 0 ? atoi(env) : 2;
     aqa_manual_seed(0);
     aqa_clip_config cfg = aqa_clip_config_vit_b16();
     aqa_clip_model *m = aqa_clip_model_new(&cfg);
@@ -87,8 +93,8 @@ int main(int argc, char **argv) {
     m->truncate_context = true;
     double tt = BEST_OF(reps, aqa_clip_encode_text(m, tok, true));
     double a_img = 8 / ti, a_full = 32 / tt_full, a_txt = 32 / tt, p_img = 0, p_txt = 0;
-    bool have = torch_rates(&p_img, &p_txt, reps);
-    printf("CLIP ViT-B/16, float32, no grad, random weights\n");
+    bool have = torch_rates(&p_img, &p_txt, reps, threads);
+    printf("CLIP ViT-B/16, float32, no grad, random weights, %d thread(s)\n", threads);
     printf("%-44s %12s %12s %8s\n", "", "aqa", "PyTorch", "ratio");
     if (have) {
         printf("%-44s %12.2f %12.2f %8.2f\n", "image encode, batch 8 x 224^2 (images/s)", a_img, p_img, a_img / p_img);

@@ -5,6 +5,8 @@
  * gradchecks of tiny encoders, save/load round trip and bad files. */
 #include "tests/testlib.h"
 
+#include "config.h"
+
 #include <unistd.h>
 
 #include "autograd/autograd.h"
@@ -14,6 +16,9 @@
 #include "models/clip/tokenizer.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
+#ifdef AQA_HAVE_CUDA
+#include "tensor/cuda/cuda.h"
+#endif
 
 #define GOLDEN "clip/golden.safetensors"
 #define TINY_OA "clip/tiny_openai.safetensors"
@@ -531,6 +536,52 @@ static void test_frozen_and_roundtrip(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* ---- the same golden parity on a GPU (skips without one) ------------------------------------------ */
+
+static void test_golden_cuda(void) {
+#ifndef AQA_HAVE_CUDA
+    SKIP("built without CUDA");
+#else
+    if (!aqa_cuda_is_available()) {
+        SKIP("no usable GPU: %.200s", aqa_last_error());
+        return;
+    }
+    if (!have(GOLDEN) || !have(TINY_OA)) {
+        SKIP("golden files absent");
+        return;
+    }
+    aqa_clip_model *m = NULL;
+    CHECK(aqa_clip_load(test_data_path(TINY_OA), &m) == AQA_OK);
+    if (!m) return;
+    aqa_device gpu = aqa_cuda_device(0);
+    CHECK_MSG(aqa_module_to(&m->base, gpu) == AQA_OK, "%s", aqa_last_error());
+    aqa_scope_begin();
+    aqa_tensor *images = aqa_requires_grad(aqa_to_device(golden("images", AQA_F32), gpu), true);
+    aqa_tensor *ids = aqa_to_device(golden("token_ids", AQA_I64), gpu);
+    aqa_tensor *img = aqa_clip_encode_image(m, images, false), *txt = aqa_clip_encode_text(m, ids, false);
+    CHECK_MSG(img && txt, "%s", aqa_last_error());
+    CHECK(img && aqa_tensor_device(img).kind == AQA_CUDA);
+    CHECK_REL(aqa_to_device(img, AQA_DEVICE_CPU), golden("image_embeds", AQA_F32), 1e-4);
+    CHECK_REL(aqa_to_device(txt, AQA_DEVICE_CPU), golden("text_embeds", AQA_F32), 1e-4);
+    aqa_tensor *loss = aqa_add(aqa_sum_all(aqa_mul(txt, aqa_to_device(golden("text_R", AQA_F32), gpu))),
+                               aqa_sum_all(aqa_mul(img, aqa_to_device(golden("image_R", AQA_F32), gpu))));
+    CHECK(aqa_backward(loss, NULL, false) == AQA_OK);
+    static const char *const names[] = {"token_embedding.weight", "transformer.resblocks.0.attn.in_proj_weight",
+                                        "text_projection", "visual.conv1.weight", "visual.proj"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        aqa_tensor *p = aqa_module_get(&m->base, names[i]);
+        char key[160];
+        snprintf(key, sizeof key, "grad.%s", names[i]);
+        double e = rel_err(p && p->grad ? aqa_to_device(p->grad, AQA_DEVICE_CPU) : NULL, golden(key, AQA_F32));
+        CHECK_MSG(e <= 1e-4, "gradient of %s on the GPU: relative error %.3g", names[i], e);
+    }
+    CHECK_REL(aqa_to_device(images->grad, AQA_DEVICE_CPU), golden("grad.images", AQA_F32), 1e-4);
+    aqa_scope_end();
+    aqa_module_zero_grad(&m->base);
+    aqa_clip_model_free(m);
+#endif
+}
+
 /* ---- the command-line programs, as other tools call them ------------------------------------------ */
 
 #define VOCAB "clip/bpe_simple_vocab_16e6.txt.gz"
@@ -636,6 +687,7 @@ int main(void) {
     RUN(test_golden_hf);
     RUN(test_truncation);
     RUN(test_golden_gradients);
+    RUN(test_golden_cuda);
     RUN(test_gradcheck_text);
     RUN(test_gradcheck_vision);
     RUN(test_frozen_and_roundtrip);
