@@ -17,6 +17,10 @@ The configuration is too narrow for OpenAI's heads = width / 64: the heads are g
 files' __metadata__ ("vision_heads", "text_heads"), which aqa_clip_load reads.  The vocabulary
 has 128 ids; SOT/EOT are 126/127 so EOT stays the largest id (CLIP's argmax pooling).
 
+When transformers is installed, the Hugging Face-named file is also loaded into transformers'
+own CLIPModel (quick_gelu, the tiny configuration) and its embeddings are checked against ours,
+an independent check of the name map, q/k/v split and transposes (--no-hf-check skips it).
+
 bench_torch_clip.py imports the model classes from here.  Run: python3 scripts/gen_golden_clip.py
 """
 import math
@@ -193,6 +197,39 @@ GRAD_NAMES = [
 ]
 
 
+def check_with_transformers(hf_path, golden):
+    """Loads the Hugging Face-named weights into transformers.CLIPModel and compares embeddings."""
+    try:
+        import transformers
+        from transformers import CLIPConfig, CLIPModel
+    except ImportError:
+        print("transformers not installed: Hugging Face names not cross-checked", file=sys.stderr)
+        return
+    from safetensors.torch import load_file
+    t = dict(hidden_act="quick_gelu", layer_norm_eps=1e-5)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=TINY["vocab_size"], hidden_size=TINY["transformer_width"],
+                         intermediate_size=4 * TINY["transformer_width"], num_hidden_layers=TINY["transformer_layers"],
+                         num_attention_heads=TINY["transformer_heads"], max_position_embeddings=TINY["context_length"],
+                         eos_token_id=2, bos_token_id=0, pad_token_id=1, **t),  # eos 2: pool at argmax(ids), as OpenAI
+        vision_config=dict(hidden_size=TINY["vision_width"], intermediate_size=4 * TINY["vision_width"],
+                           num_hidden_layers=TINY["vision_layers"], num_attention_heads=TINY["vision_heads"],
+                           image_size=TINY["image_resolution"], patch_size=TINY["vision_patch_size"], **t),
+        projection_dim=TINY["embed_dim"])
+    model = CLIPModel(cfg).eval()
+    sd = {k: v for k, v in load_file(hf_path).items() if not k.endswith("position_ids")}
+    model.load_state_dict(sd, strict=True)
+    with torch.no_grad():
+        out = model(input_ids=golden["token_ids"], pixel_values=golden["images"])
+    errs = [((a - golden[b]).abs().max() / golden[b].abs().max()).item()
+            for a, b in ((out.image_embeds, "image_embeds_n"), (out.text_embeds, "text_embeds_n"),
+                         (out.logits_per_image, "logits_per_image"))]
+    print(f"transformers {transformers.__version__} CLIPModel on the HF-named file: relative errors "
+          f"image {errs[0]:.2g}, text {errs[1]:.2g}, logits {errs[2]:.2g}", file=sys.stderr)
+    if max(errs) > 1e-5:
+        raise SystemExit("the Hugging Face-named weights do not reproduce our embeddings in transformers")
+
+
 def main():
     from safetensors.torch import save_file
 
@@ -243,6 +280,10 @@ def main():
     save_file(out, os.path.join(dst, "golden.safetensors"), metadata={"torch": torch.__version__})
     total = sum(os.path.getsize(os.path.join(dst, f)) for f in os.listdir(dst))
     print(f"wrote {dst} ({total} bytes), torch {torch.__version__}", file=sys.stderr)
+    if "--no-hf-check" not in sys.argv:
+        norm = {"image_embeds_n": img / img.norm(dim=-1, keepdim=True), "text_embeds_n": txt / txt.norm(dim=-1, keepdim=True)}
+        check_with_transformers(os.path.join(dst, "tiny_hf.safetensors"),
+                                {**{k: v.detach() for k, v in out.items()}, **{k: v.detach() for k, v in norm.items()}})
 
 
 if __name__ == "__main__":
