@@ -6,7 +6,9 @@
  *
  * Each case runs in its own child process so that its peak memory (ru_maxrss) is its own; the
  * parent does no tensor work before forking (OpenMP/BLAS threads do not survive fork).
- *   bench/bench_i3d [--quick]    --quick: 1 repetition each, no warm-up, 112 x 112 frames */
+ *   bench/bench_i3d [--quick] [--train9]
+ * --quick: 1 repetition each, no warm-up, 112 x 112 frames; --train9: also forward+backward of a
+ * 9-clip batch (minutes, and ~10 GB for PyTorch). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +28,10 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-enum { CASE_FWD1, CASE_FWD9, CASE_FWDBWD1, N_CASES };
-static const char *const case_names[N_CASES] = {"forward, 1 clip", "forward, 9-clip batch", "fwd+bwd, 1 clip"};
-static const int case_clips[N_CASES] = {1, 9, 1};
+enum { CASE_FWD1, CASE_FWD9, CASE_FWDBWD1, CASE_FWDBWD9, N_CASES };
+static const char *const case_names[N_CASES] = {"forward, 1 clip", "forward, 9-clip batch", "fwd+bwd, 1 clip",
+                                                "fwd+bwd, 9-clip batch"};
+static const int case_clips[N_CASES] = {1, 9, 1, 9};
 
 /* One case in this (child) process: best seconds per call over reps (after warm-up calls). */
 static double run_case(int c, int side, int warm, int reps) {
@@ -41,7 +44,7 @@ static double run_case(int c, int side, int warm, int reps) {
     for (int r = 0; r < warm + reps; r++) {
         double t0 = now();
         aqa_scope_begin();
-        if (c == CASE_FWDBWD1) {
+        if (c == CASE_FWDBWD1 || c == CASE_FWDBWD9) {
             aqa_module_train(&m->base, true);
             aqa_tensor *f = aqa_i3d_forward(m, x);
             if (!f || aqa_backward(aqa_sum_all(f), NULL, false) != AQA_OK) best = -1;
@@ -99,7 +102,7 @@ static bool torch_case(int c, int side, int warm, int reps, double *sec, double 
     for (int i = 0; i < 2 && !script; i++)
         if (access(cands[i], R_OK) == 0) script = cands[i];
     if (!script) return false;
-    static const char *const case_args[N_CASES] = {"fwd1", "fwd9", "fwdbwd1"};
+    static const char *const case_args[N_CASES] = {"fwd1", "fwd9", "fwdbwd1", "fwdbwd9"};
     char cmd[512];
     snprintf(cmd, sizeof cmd, "python3 %s --case %s --side %d --warm %d --reps %d 2>/dev/null", script,
              case_args[c], side, warm, reps);
@@ -111,13 +114,17 @@ static bool torch_case(int c, int side, int warm, int reps, double *sec, double 
 }
 
 int main(int argc, char **argv) {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bool quick = false, train9 = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--train9")) train9 = true;
+    }
     int side = quick ? 112 : 224;
-    const int warm[N_CASES] = {quick ? 0 : 1, 0, quick ? 0 : 1};
-    const int reps[N_CASES] = {quick ? 1 : 2, 1, quick ? 1 : 2};
+    const int warm[N_CASES] = {quick ? 0 : 1, 0, quick ? 0 : 1, 0};
+    const int reps[N_CASES] = {quick ? 1 : 2, 1, quick ? 1 : 2, 1};
     printf("I3D (pytorch-i3d InceptionI3d to the 1024-d feature, random weights), 16x%dx%d clips, f32\n", side, side);
     printf("%-24s %9s %9s %9s %9s %9s %9s\n", "", "aqa s", "clips/s", "peak MB", "torch s", "clips/s", "ratio");
-    for (int c = 0; c < N_CASES; c++) {
+    for (int c = 0; c < (train9 ? N_CASES : CASE_FWDBWD9); c++) {
         double s, mb, ts = 0, tmb = 0;
         if (!child_case(c, side, warm[c], reps[c], &s, &mb)) {
             printf("%-24s failed\n", case_names[c]);

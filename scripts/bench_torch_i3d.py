@@ -3,7 +3,7 @@
 InceptionI3d, random weights, to the 1024-d feature) on 16 x side x side clips, float32,
 torch.set_num_threads(2).
 
-    python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1 [--side 224 --warm 1 --reps 2]
+    python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1|fwdbwd9 [--side 224 --warm 1 --reps 2]
 
 prints "seconds peak_MB": the best time per call (after the warm-up calls) and this process's peak
 resident memory (ru_maxrss).  Without --case it runs all three and prints a table."""
@@ -24,12 +24,12 @@ def run(case, side, warm, reps):
     torch.set_num_threads(2)
     torch.manual_seed(1)
     model = InceptionI3d(with_logits=False)
-    b = 9 if case == 'fwd9' else 1
+    b = 9 if case in ('fwd9', 'fwdbwd9') else 1
     x = torch.rand(b, 3, 16, side, side)
     best = float('inf')
     for r in range(warm + reps):
         t0 = time.perf_counter()
-        if case == 'fwdbwd1':
+        if case.startswith('fwdbwd'):
             model.train()
             f, _ = model.features_logits(x)
             f.sum().backward()
@@ -46,7 +46,7 @@ def run(case, side, warm, reps):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--case', choices=['fwd1', 'fwd9', 'fwdbwd1'])
+    ap.add_argument('--case', choices=['fwd1', 'fwd9', 'fwdbwd1', 'fwdbwd9'])
     ap.add_argument('--side', type=int, default=224)
     ap.add_argument('--warm', type=int, default=1)
     ap.add_argument('--reps', type=int, default=2)

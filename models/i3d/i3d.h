@@ -27,8 +27,9 @@
  * running statistics and num_batches_tracked as torch does.  aqa_i3d_freeze_bn keeps BatchNorm in
  * eval mode (running statistics, no update) while the rest trains, as TSA/CoRe do.  Inference
  * without gradients takes a leaner path (BatchNorm and ReLU applied in place on the convolution's
- * output); activations no later op needs are released as the forward goes, so memory stays at
- * what backward keeps (training) or a few activations (inference). */
+ * output) and the clips of a batch one at a time (in eval mode they are independent); activations
+ * no later op needs are released as the forward goes, so memory stays at what backward keeps
+ * (training) or a few activations of one clip (inference). */
 #ifndef AQA_MODELS_I3D_H
 #define AQA_MODELS_I3D_H
 
