@@ -704,7 +704,9 @@ static void test_network(void) {
 static void *warm(void *arg) {
     int *job = arg, arch = job[0], w = job[1], nw = job[2];
     const char *const *names = aqa__cuda_program_names();
-    for (int i = w; names[i]; i += nw) {
+    int count = 0;
+    while (names[count]) count++;
+    for (int i = w; i < count; i += nw) {
         char *src = aqa__cuda_program_source(names[i]), *bin = NULL;
         size_t n = 0;
         if (src) aqa__nvrtc_compile(names[i], src, arch, &bin, &n);

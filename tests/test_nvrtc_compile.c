@@ -120,7 +120,9 @@ typedef struct job {
 static void *compile_worker(void *vj) {
     job *j = vj;
     const char *const *names = aqa__cuda_program_names();
-    for (int i = j->w; names[i]; i += j->nw) {
+    int count = 0;
+    while (names[count]) count++;
+    for (int i = j->w; i < count; i += j->nw) {
         char *src = aqa__cuda_program_source(names[i]);
         char *bin = NULL;
         size_t n = 0;
