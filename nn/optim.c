@@ -404,15 +404,19 @@ static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_
         p->version++;
         return AQA_OK;
     }
-    /* composed path: the same sequence with ops (any layout, any device with these ops) */
+    /* composed path: the fused loop's operations, one op each and in the same order, so that it
+     * gives the same bits (any layout, any device with these ops) */
     aqa_status st = AQA_OK;
     aqa_scope_begin();
     aqa_tensor *g = aqa_detach(grad);
     if (decoupled && grp->weight_decay != 0) st = aqa_mul_scalar_(p, k.decay);
     if (!decoupled && grp->weight_decay != 0) g = aqa_add(g, aqa_mul_scalar(aqa_detach(p), k.l2));
-    if (st == AQA_OK) st = aqa_add_(s->exp_avg, aqa_sub(g, s->exp_avg), k.w1);
+    if (st == AQA_OK) { /* torch's lerp: m + w (g - m) for w < 0.5, else g - (g - m)(1 - w) */
+        if (k.lerp_low) st = aqa_add_(s->exp_avg, aqa_sub(g, s->exp_avg), k.w1);
+        else st = aqa_copy_(s->exp_avg, aqa_sub(g, aqa_mul_scalar(aqa_sub(g, s->exp_avg), 1.0 - k.w1)));
+    }
     if (st == AQA_OK) st = aqa_mul_scalar_(s->exp_avg_sq, k.beta2);
-    if (st == AQA_OK) st = aqa_add_(s->exp_avg_sq, aqa_mul(g, g), k.c2);
+    if (st == AQA_OK) st = aqa_add_(s->exp_avg_sq, aqa_mul(aqa_mul_scalar(g, k.c2), g), 1.0);
     aqa_tensor *v = s->exp_avg_sq;
     if (st == AQA_OK && s->max_exp_avg_sq) {
         st = aqa_copy_(s->max_exp_avg_sq, aqa_maximum(s->max_exp_avg_sq, s->exp_avg_sq));
@@ -420,7 +424,8 @@ static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_
     }
     if (st == AQA_OK) {
         aqa_tensor *denom = aqa_add_scalar(aqa_div_scalar(aqa_sqrt(v), k.bc2_sqrt), k.eps);
-        st = aqa_add_(p, aqa_div(s->exp_avg, denom), k.neg_step);
+        aqa_tensor *upd = aqa_div(aqa_mul_scalar(s->exp_avg, k.neg_step), denom);
+        st = upd ? aqa_add_(p, upd, 1.0) : aqa_last_status();
     }
     aqa_scope_end();
     return st;
