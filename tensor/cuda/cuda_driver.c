@@ -353,6 +353,17 @@ const char *aqa_cuda_version_string(char *buf, size_t n) {
     }
     if (aqa__cuda_load_cublas() == AQA_OK) ADD(", cuBLAS loaded");
     else ADD(", cuBLAS: not loaded");
+    /* the CUDA runtime is not used by aqa itself (cuBLAS loads it): report it when present */
+    void *rt = dlopen("libcudart.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (!rt) rt = dlopen("libcudart.so", RTLD_NOW | RTLD_LOCAL);
+    if (rt) {
+        int (*rv)(int *) = NULL;
+        void *p = dlsym(rt, "cudaRuntimeGetVersion");
+        memcpy(&rv, &p, sizeof p);
+        int v = 0;
+        if (rv && rv(&v) == 0) ADD(", CUDA runtime %d.%d", v / 1000, (v % 1000) / 10);
+        dlclose(rt);
+    }
     for (int i = 0; drv == AQA_OK && i < device_count; i++) {
         aqa_cuda_dev *d = aqa__cuda_dev(i);
         if (!d) {
