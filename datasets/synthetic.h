@@ -130,7 +130,8 @@ aqa_status aqa_synthetic_render_frame(const aqa_synthetic_config *cfg, const aqa
 
 /* Plans, renders and writes the whole dataset under cfg->out_dir (see the layout above).  An
  * existing dive folder of the same name is replaced (only frame files are removed; a folder
- * holding anything else is an error). */
+ * holding anything else is an error); folders of dives that are not in the new plan (from an
+ * earlier, larger run) are left alone and are simply not listed in the annotations. */
 aqa_status aqa_synthetic_generate(const aqa_synthetic_config *cfg);
 
 /* A PNG contact sheet of dive `dive` (index in the plan): `tiles` frames evenly spread over the
