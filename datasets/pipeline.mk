@@ -7,3 +7,10 @@ nobase_aqainclude_HEADERS += datasets/video_dataset.h datasets/loader.h datasets
 
 check_PROGRAMS += tests/test_video_dataset
 tests_test_video_dataset_SOURCES = tests/test_video_dataset.c
+
+# The MVLA programs (examples/mvla_common.h: their shared settings parser, word tokenizer, helpers).
+noinst_HEADERS += examples/mvla_common.h examples/mvla_run.h
+noinst_PROGRAMS += examples/pretrain_clip examples/extract_features examples/train_mvla
+examples_pretrain_clip_SOURCES = examples/pretrain_clip.c
+examples_extract_features_SOURCES = examples/extract_features.c
+examples_train_mvla_SOURCES = examples/train_mvla.c

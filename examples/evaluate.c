@@ -1,19 +1,32 @@
 /* evaluate.c: computes AQA metrics.
  *
- * Metrics-only mode (this file):
+ * Metrics-only mode:
  *     examples/evaluate --pred FILE --true FILE
  * where each FILE holds one number per line or is a 1-D .npy ('<f8', '<f4', '<i8').  Prints
  * Spearman's rho, Pearson's r, R-l2 x100 (range of the given ground truth) and MSE, one
  * "name value" pair per line, so that scripts can parse the output.
  *
- * The program parses its arguments into a struct and dispatches on the mode, so that a checkpoint
- * mode (--checkpoint FILE: run a trained model over a dataset, then score it) can be added as
- * another branch of run() without touching the metrics mode. */
+ * Checkpoint mode:
+ *     examples/evaluate --checkpoint runs/tsa_mvla/best.safetensors [--out DIR] [--figures 4]
+ *                       [--data DIR] [--features CACHE] [--test-split test] [--device cuda]
+ * rebuilds the model train_mvla saved (its settings are in the checkpoint; the flags override the
+ * data paths and the run-time settings), runs it over the test split (contrastive heads average
+ * over --eval-exemplars training exemplars) and prints the same "name value" lines plus
+ * aiou50 / aiou75 (with frame labels).  Writes, in --out (default: beside the checkpoint,
+ * "<checkpoint>.eval"): predictions.csv (one row per video: key, dive, difficulty, true and
+ * predicted score, true and predicted boundaries, their IoU), pred.txt / true.txt (the metrics
+ * mode's input), and PNG figures: boundaries_<k>_<key>.png per video for --figures videos spread
+ * over the split (the paper's Fig. 4: frame-level boundary probabilities with the true and
+ * predicted boundaries, true and predicted scores in the title) and scatter.png (predicted vs
+ * true scores). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datasets/metrics.h"
+#include "datasets/plot.h"
+#include "examples/mvla_run.h"
+#include "nn/safetensors.h"
 #include "tensor/error.h"
 
 typedef enum eval_mode {
@@ -32,12 +45,20 @@ static void usage(FILE *to) {
     fprintf(to,
             "usage: evaluate --pred FILE --true FILE\n"
             "  FILE: one number per line, or a 1-D .npy array (<f8, <f4, <i8)\n"
-            "  prints: n, spearman_rho, pearson_r, rl2_x100, mse\n");
+            "  prints: n, spearman_rho, pearson_r, rl2_x100, mse\n"
+            "   or: evaluate --checkpoint FILE [--out DIR] [--figures N] [run settings; --checkpoint FILE --help lists them]\n"
+            "  prints the same plus aiou50, aiou75; writes predictions.csv and PNG figures\n");
 }
 
 /* Fills `a` from argv; returns 0 on success, 1 after printing a message (2 for --help). */
 static int parse_args(int argc, char **argv, eval_args *a) {
     memset(a, 0, sizeof *a);
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--checkpoint") == 0) {
+            a->mode = EVAL_CHECKPOINT; /* the other options are the run's settings (run_checkpoint) */
+            a->checkpoint = argv[i + 1];
+            return 0;
+        }
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
@@ -85,12 +106,209 @@ static int run_metrics(const eval_args *a) {
     return 0;
 }
 
-static int run(const eval_args *a) {
+/* ---- checkpoint mode ----------------------------------------------------------------------- */
+
+/* Checkpoint names "model.<name>" -> the model's "<name>"; optimizer state is skipped. */
+static char *strip_model(const char *file_name, void *user) {
+    (void)user;
+    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
+}
+
+/* A file-name-safe copy of a sample key. */
+static void safe_name(const char *key, char *out, size_t size) {
+    size_t k = 0;
+    for (; key[k] && k + 1 < size; k++) out[k] = isalnum((unsigned char)key[k]) || key[k] == '-' ? key[k] : '_';
+    out[k] = 0;
+}
+
+/* The paper's Fig. 4 for row i: boundary probabilities over frames, true and predicted boundaries. */
+static int boundary_figure(const run_results *res, size_t i, const char *key, const char *path) {
+    int64_t T = res->T;
+    double *x = malloc((size_t)T * sizeof *x), *y = malloc((size_t)T * sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return 1;
+    }
+    aqa_plot *p = aqa_plot_new();
+    char title[512];
+    snprintf(title, sizeof title, "%s: true %.2f, predicted %.2f", key, res->truth[i], res->pred[i]);
+    aqa_plot_title(p, title);
+    aqa_plot_xlabel(p, "frame");
+    aqa_plot_ylabel(p, "boundary probability");
+    aqa_plot_xlim(p, 0, (double)(T - 1));
+    aqa_plot_ylim(p, 0, 1.05);
+    aqa_plot_grid(p, 1);
+    aqa_plot_legend(p, AQA_LEGEND_OUTSIDE_RIGHT);
+    const aqa_rgb col[2] = {aqa_rgb_make(31, 119, 180), aqa_rgb_make(214, 39, 40)};
+    const char *names[2] = {"P(take-off | flight)", "P(flight | entry)"};
+    for (int l = 0; l < 2; l++) {
+        for (int64_t t = 0; t < T; t++) {
+            x[t] = (double)t;
+            y[t] = res->prob[(i * (size_t)T + (size_t)t) * 2 + (size_t)l];
+        }
+        aqa_plot_line(p, x, y, (int)T, col[l], 2.0, names[l]);
+        aqa_plot_vline(p, (double)res->tb[2 * i + (size_t)l], col[l], 2.0, 0, l ? "true boundaries" : NULL);
+        aqa_plot_vline(p, (double)res->pb[2 * i + (size_t)l], col[l], 1.5, 1, l ? "predicted boundaries" : NULL);
+    }
+    int rc = aqa_plot_save_png(p, 900, 420, path) != AQA_OK;
+    aqa_plot_free(p);
+    free(x);
+    free(y);
+    return rc;
+}
+
+static int scatter_figure(const run_results *res, const char *title, const char *path) {
+    aqa_plot *p = aqa_plot_new();
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < res->n; i++) {
+        lo = fmin(lo, fmin(res->truth[i], res->pred[i]));
+        hi = fmax(hi, fmax(res->truth[i], res->pred[i]));
+    }
+    double pad = 0.05 * (hi - lo + 1e-9);
+    aqa_plot_title(p, title);
+    aqa_plot_xlabel(p, "true score");
+    aqa_plot_ylabel(p, "predicted score");
+    aqa_plot_xlim(p, lo - pad, hi + pad);
+    aqa_plot_ylim(p, lo - pad, hi + pad);
+    aqa_plot_grid(p, 1);
+    aqa_plot_legend(p, AQA_LEGEND_UPPER_LEFT);
+    double dx[2] = {lo - pad, hi + pad};
+    aqa_plot_line(p, dx, dx, 2, aqa_rgb_make(128, 128, 128), 1.0, "y = x");
+    aqa_plot_scatter(p, res->truth, res->pred, (int)res->n, aqa_rgb_make(31, 119, 180), 3.0, "test videos");
+    int rc = aqa_plot_save_png(p, 600, 600, path) != AQA_OK;
+    aqa_plot_free(p);
+    return rc;
+}
+
+static int run_checkpoint(const eval_args *a, int argc, char **argv) {
+    kv_config c = {.program = "evaluate"};
+    run_def_keys(&c);
+    /* train_mvla's own keys, read back from the checkpoint and ignored here */
+    kv_def(&c, "out", "", "output folder (default <checkpoint>.eval)");
+    kv_def(&c, "figures", "4", "videos with a boundary figure (FineDiving layout)");
+    kv_def(&c, "checkpoint", "", "checkpoint written by train_mvla");
+    kv_def(&c, "progress", "false", "progress line on stderr");
+    const char *ignored[] = {"epochs", "lr_backbone", "lr_head", "weight_decay", "augment", "resume", "max_steps",
+                             "eval_every"};
+    for (size_t k = 0; k < sizeof ignored / sizeof *ignored; k++) kv_def(&c, ignored[k], "", "(training only)");
+    aqa_st_file *f = NULL;
+    if (aqa_st_open(a->checkpoint, &f)) {
+        fprintf(stderr, "evaluate: %s\n", aqa_last_error());
+        return 1;
+    }
+    const char *cfg = aqa_st_metadata(f, "config");
+    int bad = !cfg || kv_from_json(&c, cfg, true);
+    aqa_st_close(f);
+    if (bad) {
+        fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", a->checkpoint);
+        return 1;
+    }
+    /* run-time settings are this invocation's, not the training's */
+    kv_set(&c, "out", "", "reset");
+    kv_set(&c, "device", "cpu", "reset");
+    kv_set(&c, "progress", "false", "reset");
+    int pr = kv_parse_args(&c, argc, argv, "--checkpoint FILE [--out DIR] [--figures N] [settings]");
+    if (pr) return pr == 2 ? 0 : 1;
+    char out[1024];
+    if (kv_has(&c, "out")) snprintf(out, sizeof out, "%s", kv_str(&c, "out"));
+    else snprintf(out, sizeof out, "%.1000s.eval", a->checkpoint);
+    if (mkdir_p(out)) {
+        fprintf(stderr, "evaluate: cannot create %s\n", out);
+        return 1;
+    }
+    run_ctx r;
+    run_results res;
+    memset(&res, 0, sizeof res);
+    int rc = 1;
+    char path[1400];
+    if (run_open(&r, &c, true)) goto fail;
+    if (!r.test) {
+        fprintf(stderr, "evaluate: no test split\n");
+        goto done;
+    }
+    aqa_load_report rep;
+    if (aqa_module_load(r.root, a->checkpoint, true, strip_model, NULL, &rep)) goto fail;
+    if (r.i3d) {
+        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", a->checkpoint);
+        if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
+    }
+    if (run_evaluate(&r, r.test, true, kv_bool(&c, "progress"), &res)) goto fail;
+    printf("n %zu\n", res.n);
+    printf("spearman_rho %.10g\n", res.m.spearman);
+    printf("pearson_r %.10g\n", res.m.pearson);
+    printf("rl2_x100 %.10g\n", res.m.rl2_x100);
+    printf("mse %.10g\n", res.m.mse);
+    printf("aiou50 %.10g\n", res.aiou50);
+    printf("aiou75 %.10g\n", res.aiou75);
+    /* predictions.csv, pred.txt, true.txt */
+    snprintf(path, sizeof path, "%s/predictions.csv", out);
+    FILE *csv = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/pred.txt", out);
+    FILE *fp = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/true.txt", out);
+    FILE *ft = fopen(path, "w");
+    if (!csv || !fp || !ft) {
+        if (csv) fclose(csv);
+        if (fp) fclose(fp);
+        if (ft) fclose(ft);
+        fprintf(stderr, "evaluate: cannot write in %s\n", out);
+        goto done;
+    }
+    bool fam = r.mcfg.scheme == AQA_MVLA_FAM && isfinite(res.aiou50);
+    fprintf(csv, "key,dive_number,difficulty,true_score,pred_score,abs_error%s\n",
+            fam ? ",true_b1,true_b2,pred_b1,pred_b2,iou" : "");
+    for (size_t i = 0; i < res.n; i++) {
+        const aqa_ann_sample *s = aqa_vd_sample(r.test, res.items[i]);
+        fprintf(csv, "%s,%s,%.4g,%.6g,%.6g,%.6g", s->key, s->dive_number, s->difficulty, res.truth[i], res.pred[i],
+                fabs(res.truth[i] - res.pred[i]));
+        if (fam) {
+            double iou = 0;
+            aqa_segment_iou(res.pb[2 * i], res.pb[2 * i + 1] < res.pb[2 * i] ? res.pb[2 * i] : res.pb[2 * i + 1],
+                            res.tb[2 * i], res.tb[2 * i + 1], AQA_IOU_TSA, &iou);
+            fprintf(csv, ",%ld,%ld,%ld,%ld,%.4f", res.tb[2 * i], res.tb[2 * i + 1], res.pb[2 * i], res.pb[2 * i + 1], iou);
+        }
+        fputc('\n', csv);
+        fprintf(fp, "%.10g\n", res.pred[i]);
+        fprintf(ft, "%.10g\n", res.truth[i]);
+    }
+    fclose(csv);
+    fclose(fp);
+    fclose(ft);
+    /* figures */
+    char title[256];
+    snprintf(title, sizeof title, "%.40s%s on %.100s: rho %.3f", kv_str(&c, "head"), kv_bool(&c, "mvla") ? "-MVLA" : "",
+             kv_str(&c, "test_split"), res.m.spearman);
+    snprintf(path, sizeof path, "%s/scatter.png", out);
+    if (scatter_figure(&res, title, path)) goto fail;
+    long nf = kv_int(&c, "figures");
+    int n_fig = 0;
+    if (fam && res.prob && nf > 0) {
+        for (long k = 0; k < nf && (size_t)k < res.n; k++) {
+            size_t i = nf > 1 ? (size_t)((double)k * (double)(res.n - 1) / (double)(nf - 1)) : 0;
+            const aqa_ann_sample *s = aqa_vd_sample(r.test, res.items[i]);
+            char sn[256];
+            safe_name(s->key, sn, sizeof sn);
+            snprintf(path, sizeof path, "%s/boundaries_%ld_%s.png", out, k, sn);
+            if (boundary_figure(&res, i, s->key, path)) goto fail;
+            n_fig++;
+        }
+    }
+    fprintf(stderr, "evaluate: wrote %s/predictions.csv, scatter.png and %d boundary figure(s)\n", out, n_fig);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "evaluate: %s\n", aqa_last_error());
+done:
+    run_results_free(&res);
+    run_free(&r);
+    return rc;
+}
+
+static int run(const eval_args *a, int argc, char **argv) {
     switch (a->mode) {
     case EVAL_METRICS: return run_metrics(a);
-    case EVAL_CHECKPOINT:
-        fprintf(stderr, "evaluate: --checkpoint mode is not available in this build yet\n");
-        return 1;
+    case EVAL_CHECKPOINT: return run_checkpoint(a, argc, argv);
     }
     return 1;
 }
@@ -99,5 +317,5 @@ int main(int argc, char **argv) {
     eval_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 2 ? 0 : 1;
-    return run(&a);
+    return run(&a, argc, argv);
 }

@@ -1,0 +1,202 @@
+/* extract_features.c: runs the frozen CLIP image encoder (and optionally I3D) over a dataset's
+ * sampled frames once and writes one feature file per video (datasets/feature_cache.h), plus the
+ * text embeddings of the dataset's stage and video texts.
+ *
+ *     examples/extract_features --data DIR --out CACHE --clip runs/clip/clip.safetensors
+ *                               --vocab runs/clip/vocab.txt [--i3d WEIGHTS | --i3d-width 0.25]
+ *
+ * Per video: <out>/<key>.safetensors with "clip" [T, D] (the sampled frames of the loaders' rule,
+ * CLIP's preprocessing at the model's resolution) and "i3d" [N, C] (the N clips of 16 frames,
+ * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1]).
+ * Texts: <out>/texts.safetensors holds "stage_text" [C_sta, D] and "video_text" [C_vid, D], the
+ * frozen CLIP text encoder's embeddings of the texts listed, one per line, in
+ * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
+ * its own against them).
+ *
+ * Resumable: a video whose file exists and is valid (format, key, shapes) is skipped, so an
+ * interrupted run continues where it stopped; each file is written atomically.
+ *
+ * I3D: --i3d FILE loads pytorch-i3d weights (converted to safetensors); without it, --i3d-width W
+ * builds a randomly initialised I3D at W times the real width (seeded by --i3d-seed): a fixed
+ * random video feature, which is what the synthetic main job uses (no Kinetics weights there).
+ * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "datasets/feature_cache.h"
+#include "datasets/loader.h"
+#include "datasets/video_dataset.h"
+#include "examples/mvla_common.h"
+#include "models/i3d/i3d.h"
+#include "nn/tensor_file.h"
+#include "tensor/ops.h"
+
+int main(int argc, char **argv) {
+    kv_config c = {.program = "extract_features"};
+    kv_def(&c, "data", "", "dataset folder");
+    kv_def(&c, "dataset", "synthetic", "synthetic | finediving | mtl-aqa | jigsaws");
+    kv_def(&c, "split", "", "split to extract (\"\" = every video of the dataset)");
+    kv_def(&c, "out", "", "cache folder (created)");
+    kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
+    kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
+    kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
+    kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors)");
+    kv_def(&c, "i3d_width", "0", "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
+    kv_def(&c, "i3d_seed", "0", "seed of the random I3D");
+    kv_def(&c, "i3d_short", "128", "I3D input: shorter side resized to this");
+    kv_def(&c, "i3d_size", "112", "I3D input: centre crop side");
+    kv_def(&c, "frames", "0", "T frames per video (0 = the dataset's: 96, 103, 160)");
+    kv_def(&c, "clips", "0", "N clips per video (0 = the dataset's)");
+    kv_def(&c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
+    kv_def(&c, "batch", "96", "frames per CLIP forward");
+    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def(&c, "progress", "true", "progress line on stderr");
+    int pr = kv_parse_args(&c, argc, argv, "--data DIR --out CACHE --clip WEIGHTS (--vocab FILE | --bpe FILE) [settings]");
+    if (pr) return pr == 2 ? 0 : 1;
+    if (!kv_has(&c, "data") || !kv_has(&c, "out") || !kv_has(&c, "clip")) {
+        fprintf(stderr, "extract_features: --data, --out and --clip are required\n");
+        return 1;
+    }
+    aqa_vd_config vc;
+    aqa_vd_config_init(&vc);
+    vc.root = kv_str(&c, "data");
+    if (parse_dataset(kv_str(&c, "dataset"), &vc.dataset) || vc.dataset == AQA_ANN_FISV) {
+        fprintf(stderr, "extract_features: unknown or frameless dataset \"%s\"\n", kv_str(&c, "dataset"));
+        return 1;
+    }
+    vc.split = kv_has(&c, "split") ? kv_str(&c, "split") : NULL;
+    vc.num_frames = (int)kv_int(&c, "frames");
+    vc.num_clips = (int)kv_int(&c, "clips");
+    vc.clip_stride = (int)kv_int(&c, "clip_stride");
+    vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    const char *out = kv_str(&c, "out");
+    if (mkdir_p(out)) {
+        fprintf(stderr, "extract_features: cannot create %s\n", out);
+        return 1;
+    }
+    int rc = 1;
+    aqa_video_dataset *ds = NULL;
+    aqa_clip_model *clip = NULL;
+    aqa_i3d *i3d = NULL;
+    word_tok tok;
+    memset(&tok, 0, sizeof tok);
+    aqa_text_set_init(&tok.words);
+    char path[1400];
+
+    ds = aqa_video_dataset_open(&vc);
+    if (!ds) goto fail;
+    if (aqa_clip_load(kv_str(&c, "clip"), &clip)) goto fail;
+    aqa_module_train(&clip->base, false);
+    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"))) goto fail;
+    if (kv_has(&c, "i3d") || kv_double(&c, "i3d_width") > 0) {
+        aqa_i3d_config ic = aqa_i3d_default_config();
+        if (!kv_has(&c, "i3d")) {
+            ic.width_multiplier = kv_double(&c, "i3d_width");
+            aqa_manual_seed((uint64_t)kv_int(&c, "i3d_seed"));
+        }
+        i3d = aqa_i3d_new(&ic);
+        if (!i3d || (kv_has(&c, "i3d") && aqa_i3d_load(i3d, kv_str(&c, "i3d")))) goto fail;
+        aqa_module_train(&i3d->base, false);
+    }
+    const int64_t D = clip->cfg.embed_dim, T = ds->T, N = ds->N, C = i3d ? i3d->feature_dim : 0;
+    const int R = (int)clip->cfg.image_resolution;
+
+    /* texts */
+    {
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_tensor *st = encode_texts(clip, &tok, &ds->stage_texts, true);
+        aqa_tensor *vt = st ? encode_texts(clip, &tok, &ds->video_texts, true) : NULL;
+        aqa_set_grad_enabled(prev);
+        if (!st || !vt) goto fail;
+        snprintf(path, sizeof path, "%s/texts.safetensors", out);
+        const char *names[2] = {"stage_text", "video_text"};
+        const char *mk[2] = {"format", "clip"}, *mv[2] = {"aqa-texts-1", kv_str(&c, "clip")};
+        aqa_status s = aqa_save_tensors(path, 2, names, (aqa_tensor *[]){st, vt}, 2, mk, mv);
+        aqa_tensor_free(st);
+        aqa_tensor_free(vt);
+        if (s) goto fail;
+        snprintf(path, sizeof path, "%s/stage_texts.txt", out);
+        if (aqa_text_set_save(&ds->stage_texts, path)) goto fail;
+        snprintf(path, sizeof path, "%s/video_texts.txt", out);
+        if (aqa_text_set_save(&ds->video_texts, path)) goto fail;
+    }
+
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.clip_frames = true;
+    lc.clip_tf = aqa_frame_transform_clip(R);
+    lc.i3d_clips = i3d != NULL;
+    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
+    char encoder[4096];
+    snprintf(encoder, sizeof encoder, "clip=%s T=%lld res=%d i3d=%s width=%g seed=%ld N=%lld size=%ld/%ld",
+             kv_str(&c, "clip"), (long long)T, R, kv_has(&c, "i3d") ? kv_str(&c, "i3d") : "random",
+             kv_double(&c, "i3d_width"), kv_int(&c, "i3d_seed"), (long long)N, kv_int(&c, "i3d_short"),
+             kv_int(&c, "i3d_size"));
+    size_t done = 0, skipped = 0, failed = 0;
+    const long fb = kv_int(&c, "batch") > 0 ? kv_int(&c, "batch") : 96;
+    float *cf = malloc((size_t)(T * D) * sizeof *cf), *i3f = C ? malloc((size_t)(N * C) * sizeof *i3f) : NULL;
+    aqa_progress prog;
+    aqa_progress_start(&prog, "extract_features", ds->n_items, kv_bool(&c, "progress"));
+    double t0 = aqa_now();
+    for (size_t i = 0; i < ds->n_items; i++) {
+        const aqa_ann_sample *s = aqa_vd_sample(ds, i);
+        if (aqa_feature_cache_path(out, s->key, path, sizeof path)) goto fail_loop;
+        if (aqa_feature_cache_valid(path, s->key, true, T, D, C > 0, N, C)) {
+            skipped++;
+            aqa_progress_update(&prog, i + 1, NULL);
+            continue;
+        }
+        aqa_batch *b = NULL;
+        if (aqa_batch_build(ds, &lc, &i, 1, 0, &b)) goto fail_loop;
+        if (b->B == 0 || !b->clip_frames) { /* left out under the skip policy */
+            failed++;
+            aqa_batch_free(b);
+            continue;
+        }
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_scope_begin();
+        aqa_tensor *frames = aqa_select(b->clip_frames, 0, 0); /* [T, 3, R, R] */
+        aqa_status st = AQA_OK;
+        for (int64_t f0 = 0; f0 < T && !st; f0 += fb) {
+            int64_t n = T - f0 < fb ? T - f0 : fb;
+            aqa_scope_begin();
+            aqa_tensor *e = aqa_clip_encode_image(clip, aqa_narrow(frames, 0, f0, n), true);
+            st = e ? aqa_copy_to_host(e, cf + f0 * D, AQA_F32) : aqa_last_status();
+            aqa_scope_end();
+        }
+        if (!st && C) {
+            aqa_tensor *x = aqa_select(b->i3d_clips, 0, 0); /* [N, 3, 16, S, S] */
+            aqa_tensor *e = aqa_i3d_forward(i3d, x);
+            st = e ? aqa_copy_to_host(e, i3f, AQA_F32) : aqa_last_status();
+        }
+        aqa_scope_end();
+        aqa_set_grad_enabled(prev);
+        aqa_batch_free(b);
+        if (st || aqa_feature_cache_write(path, s->key, cf, T, D, i3f, N, C, encoder)) goto fail_loop;
+        done++;
+        aqa_progress_update(&prog, i + 1, NULL);
+    }
+    aqa_progress_finish(&prog, NULL);
+    printf("extracted %zu, already there (resumed) %zu, skipped as bad %zu, of %zu videos in %.1f s; "
+           "clip [%lld, %lld], i3d [%lld, %lld]\n",
+           done, skipped, failed, ds->n_items, aqa_now() - t0, (long long)T, (long long)D, (long long)N, (long long)C);
+    if (ds->summary.n_items != ds->summary.n_split || failed) aqa_vd_print_summary(ds, stdout);
+    rc = 0;
+    free(cf);
+    free(i3f);
+    goto done;
+fail_loop:
+    free(cf);
+    free(i3f);
+fail:
+    fprintf(stderr, "extract_features: %s\n", aqa_last_error());
+done:
+    wt_free(&tok);
+    aqa_clip_model_free(clip);
+    if (i3d) aqa_i3d_free(i3d);
+    aqa_video_dataset_free(ds);
+    return rc;
+}

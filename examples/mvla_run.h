@@ -1,0 +1,505 @@
+/* mvla_run.h: what train_mvla and evaluate --checkpoint share: the settings of a run, opening its
+ * datasets and text tables, building the model (MVLA or the plain CBP branch, plus a head) from
+ * the settings, one forward on a batch, and the evaluation pass with its metrics.
+ *
+ * Header-only (static functions) on top of examples/mvla_common.h.
+ *
+ * A model is one module tree: root "" with children "mvla" (models/mvla/mvla.h; with --no-mvla its
+ * plain configuration: CBP branch + segmentation only) and "head" (models/heads/head.h).  In frame
+ * mode (no --features) the frozen CLIP image encoder runs on each batch and I3D (weights or a random
+ * network) is fine-tuned; its weights are saved beside the checkpoint (<ckpt>.i3d.safetensors). */
+#ifndef AQA_EXAMPLES_MVLA_RUN_H
+#define AQA_EXAMPLES_MVLA_RUN_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "datasets/exemplar.h"
+#include "datasets/loader.h"
+#include "datasets/metrics.h"
+#include "datasets/video_dataset.h"
+#include "examples/mvla_common.h"
+#include "models/heads/head.h"
+#include "models/i3d/i3d.h"
+#include "models/mvla/mvla.h"
+#include "nn/tensor_file.h"
+#include "tensor/ops.h"
+
+/* The settings of a run (train_mvla's; evaluate reads them back from the checkpoint). */
+MC_UNUSED static void run_def_keys(kv_config *c) {
+    kv_def(c, "data", "", "dataset folder");
+    kv_def(c, "dataset", "synthetic", "synthetic | finediving | mtl-aqa | jigsaws | fisv");
+    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
+    kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
+    kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
+    kv_def(c, "test_split", "test", "evaluation split");
+    kv_def(c, "frames", "0", "T frames per video (0 = the dataset's)");
+    kv_def(c, "clips", "0", "N clips per video (0 = the dataset's)");
+    kv_def(c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
+    kv_def(c, "head", "tsa", "assessment head: tsa | core | usdl | musdl | mlp");
+    kv_def(c, "mvla", "true", "MVLA on (false / --no-mvla: the plain head \"X\")");
+    kv_def(c, "setting", "w/DN", "exemplars and targets: w/DN | w/DD | w/o");
+    kv_def(c, "dim", "0", "D, MVLA's common width (0 = the CLIP feature width)");
+    kv_def(c, "temporal_layers", "2", "VLP temporal transformer depth");
+    kv_def(c, "temporal_heads", "8", "its heads");
+    kv_def(c, "temporal_ffn", "0", "its MLP width (0 = 4 x CLIP width)");
+    kv_def(c, "dropout", "0.1", "its dropout");
+    kv_def(c, "sca", "true", "semantic-aware collaborative attention");
+    kv_def(c, "vlkl_frame", "true", "frame-level VLKL (FAM)");
+    kv_def(c, "vlkl_stage", "true", "stage-level VLKL");
+    kv_def(c, "vlkl_video", "true", "video-level VLKL");
+    kv_def(c, "vlkl_kl", "true", "clip-level KL (FUM)");
+    kv_def(c, "tau", "0.07", "initial VLKL temperature (learnable)");
+    kv_def(c, "oracle", "false", "split stages by the ground-truth boundaries at test too");
+    kv_def(c, "teacher_forcing", "0.25", "share of training with ground-truth stage splits (TSA)");
+    kv_def(c, "tsa_heads", "8", "TSA decoder heads");
+    kv_def(c, "tsa_layers", "3", "TSA decoder blocks");
+    kv_def(c, "tsa_tokens", "5", "TSA tokens per stage");
+    kv_def(c, "tsa_reg_hidden1", "256", "TSA regressor hidden width 1");
+    kv_def(c, "tsa_reg_hidden2", "64", "TSA regressor hidden width 2");
+    kv_def(c, "usdl_sigma", "5", "USDL Gaussian sigma (bins)");
+    kv_def(c, "eval_exemplars", "10", "exemplars averaged at test (contrastive heads)");
+    kv_def(c, "batch", "8", "videos per step");
+    kv_def(c, "workers", "2", "data-loading threads");
+    kv_def(c, "device", "cpu", "cpu | cuda | cuda:N");
+    kv_def(c, "clip", "", "frame mode: CLIP weights (frozen image encoder, text tables)");
+    kv_def(c, "vocab", "", "frame mode: word vocabulary of a pretrain_clip model");
+    kv_def(c, "bpe", "", "frame mode: CLIP's BPE vocabulary file (real CLIP weights)");
+    kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names)");
+    kv_def(c, "i3d_width", "1", "frame mode without --i3d: random I3D at this width multiplier");
+    kv_def(c, "i3d_short", "128", "frame mode: I3D input shorter side");
+    kv_def(c, "i3d_size", "112", "frame mode: I3D input crop");
+    kv_def(c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def(c, "seed", "0", "initialisation, shuffling, exemplars, augmentation");
+}
+
+typedef struct run_ctx {
+    kv_config *c;
+    aqa_video_dataset *train, *test; /* test may be NULL */
+    aqa_module *root;                /* "" with children mvla and head */
+    aqa_mvla *mvla;
+    aqa_head *head;
+    aqa_mvla_config mcfg;
+    aqa_head_config hcfg;
+    aqa_tensor *stage_text, *video_text; /* text tables on the device (frozen) */
+    aqa_exemplar_mode mode;
+    bool contrastive;
+    bool use_dd;
+    bool frames;                     /* frame mode */
+    aqa_clip_model *clip;            /* frame mode */
+    aqa_i3d *i3d;                    /* frame mode */
+    aqa_device dev;
+} run_ctx;
+
+MC_UNUSED static void run_free(run_ctx *r) {
+    aqa_tensor_free(r->stage_text);
+    aqa_tensor_free(r->video_text);
+    aqa_module_free(r->root);
+    aqa_clip_model_free(r->clip);
+    if (r->i3d) aqa_i3d_free(r->i3d);
+    aqa_video_dataset_free(r->train);
+    aqa_video_dataset_free(r->test);
+    memset(r, 0, sizeof *r);
+}
+
+static aqa_video_dataset *run_open_split(kv_config *c, const char *split) {
+    aqa_vd_config vc;
+    aqa_vd_config_init(&vc);
+    vc.root = kv_str(c, "data");
+    parse_dataset(kv_str(c, "dataset"), &vc.dataset);
+    vc.split = split;
+    vc.features_dir = kv_has(c, "features") ? kv_str(c, "features") : NULL;
+    vc.num_frames = (int)kv_int(c, "frames");
+    vc.num_clips = (int)kv_int(c, "clips");
+    vc.clip_stride = (int)kv_int(c, "clip_stride");
+    vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    if (vc.dataset == AQA_ANN_MTL_AQA && !strcmp(split, kv_str(c, "train_split"))) {
+        vc.shift_min = -3; /* CoRe's temporal augmentation */
+        vc.shift_max = 0;
+    }
+    return aqa_video_dataset_open(&vc);
+}
+
+static aqa_tensor *to_dev(run_ctx *r, aqa_tensor *t) {
+    if (!t || r->dev.kind == AQA_CPU) return t;
+    return aqa_to_device(t, r->dev);
+}
+
+/* Checks that a text list file equals the dataset's set. */
+static int check_texts(const char *path, const aqa_text_set *want) {
+    aqa_text_set got;
+    if (aqa_text_set_load(path, 0, &got)) return 1;
+    int bad = got.n != want->n;
+    for (size_t i = 0; !bad && i < got.n; i++) bad = strcmp(got.texts[i], want->texts[i]) != 0;
+    aqa_text_set_free(&got);
+    if (bad) aqa_fail(AQA_EFORMAT, "%s does not list the dataset's texts in the same order (extract again)", path);
+    return bad;
+}
+
+/* Opens datasets, texts and builds the model.  Returns 0 or 1 (message in aqa_last_error()). */
+MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
+    memset(r, 0, sizeof *r);
+    r->c = c;
+    aqa_ann_dataset dk;
+    if (parse_dataset(kv_str(c, "dataset"), &dk)) {
+        aqa_fail(AQA_EINVAL, "unknown dataset \"%s\"", kv_str(c, "dataset"));
+        return 1;
+    }
+    const char *dv = kv_str(c, "device");
+    r->dev = AQA_DEVICE_CPU;
+    if (!strncmp(dv, "cuda", 4)) r->dev = aqa_cuda_device(dv[4] == ':' ? atoi(dv + 5) : 0);
+    else if (strcmp(dv, "cpu")) {
+        aqa_fail(AQA_EINVAL, "--device must be cpu or cuda[:N], not \"%s\"", dv);
+        return 1;
+    }
+    if (aqa_exemplar_mode_parse(kv_str(c, "setting"), &r->mode)) return 1;
+    r->use_dd = r->mode == AQA_EXEMPLAR_DIFFICULTY;
+    r->frames = !kv_has(c, "features");
+    if (r->frames && dk == AQA_ANN_FISV) {
+        aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
+        return 1;
+    }
+    if (!(r->train = run_open_split(c, kv_str(c, "train_split")))) return 1;
+    if (need_test && kv_has(c, "test_split") && !(r->test = run_open_split(c, kv_str(c, "test_split")))) return 1;
+    aqa_video_dataset *ds = r->train;
+    bool use_vlp = kv_bool(c, "mvla");
+
+    /* text tables and feature widths */
+    int64_t clip_dim = ds->feat_clip_dim, i3d_dim = ds->feat_i3d_dim;
+    aqa_tensor *st = NULL, *vt = NULL;
+    if (r->frames) {
+        if (!kv_has(c, "clip") && use_vlp) {
+            aqa_fail(AQA_EINVAL, "frame mode with MVLA needs --clip (or give --features)");
+            return 1;
+        }
+        if (kv_has(c, "clip")) {
+            if (aqa_clip_load(kv_str(c, "clip"), &r->clip)) return 1;
+            aqa_module_train(&r->clip->base, false);
+            aqa_module_requires_grad(&r->clip->base, false);
+            word_tok tok;
+            if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"))) return 1;
+            bool prev = aqa_set_grad_enabled(false);
+            st = encode_texts(r->clip, &tok, &ds->stage_texts, true);
+            vt = st ? encode_texts(r->clip, &tok, &ds->video_texts, true) : NULL;
+            aqa_set_grad_enabled(prev);
+            wt_free(&tok);
+            if (!st || !vt) return 1;
+            clip_dim = r->clip->cfg.embed_dim;
+            if (aqa_module_to(&r->clip->base, r->dev)) return 1;
+        }
+        aqa_i3d_config ic = aqa_i3d_default_config();
+        if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
+        r->i3d = aqa_i3d_new(&ic);
+        if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
+        aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
+        if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
+        i3d_dim = r->i3d->feature_dim;
+    } else if (use_vlp && dk != AQA_ANN_FISV) {
+        char tp[1200];
+        if (kv_has(c, "texts")) snprintf(tp, sizeof tp, "%s", kv_str(c, "texts"));
+        else snprintf(tp, sizeof tp, "%s/texts.safetensors", kv_str(c, "features"));
+        st = aqa_load_tensor(tp, "stage_text", AQA_F32);
+        vt = st ? aqa_load_tensor(tp, "video_text", AQA_F32) : NULL;
+        if (!st || !vt) return 1;
+        if (!kv_has(c, "texts")) {
+            snprintf(tp, sizeof tp, "%s/stage_texts.txt", kv_str(c, "features"));
+            if (check_texts(tp, &ds->stage_texts)) return 1;
+            snprintf(tp, sizeof tp, "%s/video_texts.txt", kv_str(c, "features"));
+            if (check_texts(tp, &ds->video_texts)) return 1;
+        }
+        if (st->shape[0] != (int64_t)ds->stage_texts.n || vt->shape[0] != (int64_t)ds->video_texts.n) {
+            aqa_fail(AQA_EFORMAT, "text tables hold %lld / %lld texts, the dataset has %zu / %zu", (long long)st->shape[0],
+                     (long long)vt->shape[0], ds->stage_texts.n, ds->video_texts.n);
+            return 1;
+        }
+    }
+    if (use_vlp && !clip_dim) {
+        aqa_fail(AQA_EINVAL, "MVLA needs CLIP frame features (the cache has none; or use --no-mvla)");
+        return 1;
+    }
+    if (!i3d_dim) {
+        aqa_fail(AQA_EINVAL, "no CBP (I3D) features: extract with --i3d or --i3d-width");
+        return 1;
+    }
+    if (st) {
+        r->stage_text = aqa_keep(to_dev(r, st));
+        r->video_text = aqa_keep(to_dev(r, vt));
+        if (r->dev.kind != AQA_CPU) {
+            aqa_tensor_free(st);
+            aqa_tensor_free(vt);
+        }
+    }
+
+    /* MVLA */
+    aqa_mvla_config m = use_vlp ? aqa_mvla_config_default() : aqa_mvla_config_plain();
+    m.scheme = ds->L > 0 ? AQA_MVLA_FAM : AQA_MVLA_FUM;
+    m.num_clips = ds->N;
+    m.i3d_dim = i3d_dim;
+    m.num_frames = ds->T > 0 ? ds->T : ds->N;
+    m.clip_feat_dim = clip_dim > 0 ? clip_dim : 512;
+    m.text_dim = r->stage_text ? r->stage_text->shape[1] : m.clip_feat_dim;
+    m.dim = kv_int(c, "dim") > 0 ? kv_int(c, "dim") : m.clip_feat_dim;
+    m.num_boundaries = 2;
+    m.clip_len = ds->clip_len;
+    m.clip_stride = ds->cfg.clip_stride;
+    m.teacher_forcing_fraction = kv_double(c, "teacher_forcing");
+    m.oracle_boundaries = kv_bool(c, "oracle");
+    m.temporal_layers = (int)kv_int(c, "temporal_layers");
+    m.temporal_heads = kv_int(c, "temporal_heads");
+    m.temporal_ffn = kv_int(c, "temporal_ffn") > 0 ? kv_int(c, "temporal_ffn") : 4 * m.clip_feat_dim;
+    m.temporal_dropout = kv_double(c, "dropout");
+    if (use_vlp) {
+        m.vlkl_frame = kv_bool(c, "vlkl_frame");
+        m.vlkl_stage = kv_bool(c, "vlkl_stage");
+        m.vlkl_video = kv_bool(c, "vlkl_video");
+        m.vlkl_kl = kv_bool(c, "vlkl_kl");
+        m.sca = kv_bool(c, "sca");
+    }
+    m.sca_mlp_hidden = m.dim;
+    m.tau_init = kv_double(c, "tau");
+    if (m.scheme == AQA_MVLA_FAM && m.num_frames % 8) {
+        aqa_fail(AQA_EINVAL, "FAM needs T divisible by 8 (T = %lld)", (long long)m.num_frames);
+        return 1;
+    }
+    if (m.scheme == AQA_MVLA_FAM && i3d_dim % 16) {
+        aqa_fail(AQA_EINVAL, "FAM needs the I3D width divisible by 16 (got %lld)", (long long)i3d_dim);
+        return 1;
+    }
+    r->mcfg = m;
+    const aqa_head_ops *ops = aqa_head_find(kv_str(c, "head"));
+    if (!ops) return 1;
+    r->contrastive = ops->is_contrastive;
+    aqa_head_config h = aqa_head_config_default();
+    h.feat_dim = use_vlp ? m.dim : i3d_dim;
+    h.frame_dim = m.scheme == AQA_MVLA_FAM ? i3d_dim / 16 : (use_vlp ? m.dim : i3d_dim);
+    h.tsa_dim = h.frame_dim;
+    h.num_stages = m.num_boundaries + 1;
+    h.use_stage_features = use_vlp;
+    h.score_min = floor(ds->score_min);
+    h.score_max = ceil(ds->score_max);
+    if (h.score_max <= h.score_min) h.score_max = h.score_min + 1;
+    h.use_difficulty = r->use_dd;
+    h.tsa_heads = kv_int(c, "tsa_heads");
+    h.tsa_layers = (int)kv_int(c, "tsa_layers");
+    h.tsa_tokens = kv_int(c, "tsa_tokens");
+    h.tsa_reg_hidden1 = kv_int(c, "tsa_reg_hidden1");
+    h.tsa_reg_hidden2 = kv_int(c, "tsa_reg_hidden2");
+    h.usdl_sigma = kv_double(c, "usdl_sigma");
+    r->hcfg = h;
+    aqa_manual_seed((uint64_t)kv_int(c, "seed"));
+    r->root = aqa_module_new(sizeof(aqa_module), "AQAModel", NULL, "", NULL);
+    if (!r->root) return 1;
+    if (!(r->mvla = aqa_mvla_new(&m, r->root, "mvla"))) return 1;
+    if (!(r->head = aqa_head_new(ops, &h, r->root, "head"))) return 1;
+    if (aqa_module_to(r->root, r->dev)) return 1;
+    return 0;
+}
+
+/* Features of a batch as MVLA's inputs: i3d [B, N, C] and vis [B, T, D] (scope-owned). */
+static int run_features(run_ctx *r, aqa_batch *b, bool train, aqa_tensor **i3d, aqa_tensor **vis) {
+    *i3d = *vis = NULL;
+    if (!r->frames) {
+        *i3d = to_dev(r, b->i3d_feat);
+        *vis = b->clip_feat ? to_dev(r, b->clip_feat) : NULL;
+        return *i3d ? 0 : 1;
+    }
+    int64_t B = b->B;
+    if (r->clip) {
+        aqa_tensor *x = to_dev(r, b->clip_frames);
+        int64_t T = x->shape[1];
+        aqa_tensor *f = aqa_clip_encode_image(r->clip, aqa_reshape(x, 4, (int64_t[]){B * T, x->shape[2], x->shape[3], x->shape[4]}), true);
+        *vis = f ? aqa_reshape(f, 3, (int64_t[]){B, T, f->shape[1]}) : NULL;
+        if (!*vis) return 1;
+    }
+    aqa_module_train(&r->i3d->base, train);
+    aqa_tensor *x = to_dev(r, b->i3d_clips); /* [B, N, 3, L, S, S] */
+    int64_t N = x->shape[1];
+    aqa_tensor *f = aqa_i3d_forward(r->i3d, aqa_reshape(x, 5, (int64_t[]){B * N, 3, x->shape[3], x->shape[4], x->shape[5]}));
+    *i3d = f ? aqa_reshape(f, 3, (int64_t[]){B, N, f->shape[1]}) : NULL;
+    return *i3d ? 0 : 1;
+}
+
+static aqa_tensor *cat2(aqa_tensor *a, aqa_tensor *b) {
+    if (!a || !b) return NULL;
+    return aqa_cat((aqa_tensor *[]){a, b}, 2, 0);
+}
+
+/* MVLA forward over the batch's queries followed (pair != NULL) by its exemplars. */
+MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex, bool train, bool teacher,
+                                        aqa_mvla_output *o) {
+    aqa_tensor *qi, *qv, *ei = NULL, *ev = NULL;
+    if (run_features(r, q, train, &qi, &qv)) return aqa_last_status();
+    if (ex && run_features(r, ex, train, &ei, &ev)) return aqa_last_status();
+    aqa_mvla_batch mb;
+    memset(&mb, 0, sizeof mb);
+    mb.i3d = ex ? cat2(qi, ei) : qi;
+    mb.vis = r->mcfg.use_vlp ? (ex ? cat2(qv, ev) : qv) : NULL;
+    mb.stage_text = r->stage_text;
+    mb.video_text = r->video_text;
+    mb.stage_text_ids = to_dev(r, ex ? cat2(q->stage_text_ids, ex->stage_text_ids) : q->stage_text_ids);
+    mb.video_text_ids = to_dev(r, ex ? cat2(q->video_text_ids, ex->video_text_ids) : q->video_text_ids);
+    bool gt = train || r->mcfg.oracle_boundaries;
+    if (q->boundaries && gt) {
+        mb.boundaries = to_dev(r, ex ? cat2(q->boundaries, ex->boundaries) : q->boundaries);
+        mb.boundary_target = to_dev(r, ex ? cat2(q->boundary_target, ex->boundary_target) : q->boundary_target);
+        mb.frame_stage = to_dev(r, ex ? cat2(q->frame_stage, ex->frame_stage) : q->frame_stage);
+    }
+    mb.teacher_forcing = teacher && mb.boundaries != NULL;
+    mb.compute_losses = train;
+    return aqa_mvla_forward(r->mvla, &mb, o);
+}
+
+/* One evaluation pass: predictions, truth, boundaries and boundary probabilities of every video. */
+typedef struct run_results {
+    size_t n;
+    double *pred, *truth, *difficulty;
+    long *pb, *tb;          /* predicted / true boundaries [n, 2] (FAM) */
+    float *prob;            /* [n, T, 2] boundary probabilities (FAM), or NULL */
+    int64_t T;
+    size_t *items;          /* dataset item of each row */
+    aqa_score_metrics m;
+    double aiou50, aiou75;  /* NAN without frame labels */
+    double seconds;
+} run_results;
+
+MC_UNUSED static void run_results_free(run_results *res) {
+    free(res->pred);
+    free(res->truth);
+    free(res->difficulty);
+    free(res->pb);
+    free(res->tb);
+    free(res->prob);
+    free(res->items);
+    memset(res, 0, sizeof *res);
+}
+
+MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_prob, bool progress, run_results *res) {
+    memset(res, 0, sizeof *res);
+    double t0 = aqa_now();
+    kv_config *c = r->c;
+    aqa_exemplar_pool *pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
+    if (r->contrastive && !pool) return 1;
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = (int)kv_int(c, "batch");
+    lc.workers = (int)kv_int(c, "workers");
+    lc.seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x7E57);
+    lc.shuffle = false;
+    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
+    lc.i3d_feat = !r->frames;
+    lc.clip_frames = r->frames && r->clip;
+    lc.i3d_clips = r->frames;
+    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
+    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+    lc.exemplars = pool;
+    lc.n_exemplars = (int)kv_int(c, "eval_exemplars");
+    aqa_loader *ld = aqa_loader_new(ds, &lc);
+    if (!ld) {
+        aqa_exemplar_pool_free(pool);
+        return 1;
+    }
+    size_t n = ds->n_items, L = 2;
+    res->pred = calloc(n + 1, sizeof *res->pred);
+    res->truth = calloc(n + 1, sizeof *res->truth);
+    res->difficulty = calloc(n + 1, sizeof *res->difficulty);
+    res->pb = calloc(2 * n + 2, sizeof *res->pb);
+    res->tb = calloc(2 * n + 2, sizeof *res->tb);
+    res->items = calloc(n + 1, sizeof *res->items);
+    res->T = r->mcfg.num_frames;
+    bool fam = r->mcfg.scheme == AQA_MVLA_FAM;
+    if (keep_prob && fam) res->prob = calloc(n * (size_t)res->T * L + 1, sizeof *res->prob);
+    bool prev_mode = r->root->training;
+    aqa_module_train(r->root, false);
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_loader_start_epoch(ld, 0);
+    aqa_progress pr;
+    aqa_progress_start(&pr, "evaluate", n, progress);
+    int rc = 0;
+    bool have_b = fam;
+    for (;;) {
+        aqa_batch *b = NULL;
+        if (aqa_loader_next(ld, &b)) {
+            rc = 1;
+            break;
+        }
+        if (!b) break;
+        aqa_scope_begin();
+        aqa_mvla_output oq, oe;
+        aqa_tensor *pred = NULL;
+        int64_t B = b->B;
+        if (run_forward(r, b, NULL, false, false, &oq)) goto batch_fail;
+        aqa_head_input qi;
+        if (aqa_mvla_head_input(&oq, 0, B, &qi)) goto batch_fail;
+        if (r->contrastive) {
+            int E = b->n_exemplars;
+            if (run_forward(r, b->exemplars, NULL, false, false, &oe)) goto batch_fail;
+            aqa_head_input *ei = calloc((size_t)E, sizeof *ei);
+            aqa_tensor **es = calloc((size_t)E, sizeof *es);
+            for (int e = 0; e < E; e++) {
+                aqa_mvla_head_input(&oe, (int64_t)e * B, B, &ei[e]);
+                es[e] = to_dev(r, aqa_narrow(b->exemplars->score, 0, (int64_t)e * B, B));
+            }
+            pred = aqa_head_predict_exemplars(r->head, &qi, ei, es, E, to_dev(r, b->difficulty));
+            free(ei);
+            free(es);
+        } else {
+            pred = aqa_head_predict_exemplars(r->head, &qi, NULL, NULL, 0, to_dev(r, b->difficulty));
+        }
+        if (!pred) goto batch_fail;
+        size_t base = pr.done;
+        double *pv = malloc((size_t)B * sizeof *pv);
+        aqa_copy_to_host(pred, pv, AQA_F64);
+        int64_t *bb = malloc((size_t)(2 * B) * sizeof *bb);
+        if (have_b && b->boundaries) aqa_copy_to_host(oq.pred_boundaries, bb, AQA_I64);
+        for (int64_t i = 0; i < B; i++) {
+            const aqa_ann_sample *s = aqa_vd_sample(ds, b->items[i]);
+            res->pred[base + (size_t)i] = pv[i];
+            res->truth[base + (size_t)i] = s->score;
+            res->difficulty[base + (size_t)i] = s->difficulty;
+            res->items[base + (size_t)i] = b->items[i];
+            if (have_b && b->boundaries) {
+                const int64_t *tb = (const int64_t *)aqa_data(b->boundaries) + i * 2;
+                for (int k = 0; k < 2; k++) {
+                    res->pb[2 * (base + (size_t)i) + (size_t)k] = (long)bb[i * 2 + k];
+                    res->tb[2 * (base + (size_t)i) + (size_t)k] = (long)tb[k];
+                }
+            }
+        }
+        if (res->prob && oq.boundary_prob) {
+            aqa_copy_to_host(oq.boundary_prob, res->prob + base * (size_t)res->T * L, AQA_F32);
+        }
+        if (!b->boundaries) have_b = false;
+        free(pv);
+        free(bb);
+        aqa_progress_update(&pr, base + (size_t)B, NULL);
+        aqa_scope_end();
+        aqa_batch_free(b);
+        continue;
+    batch_fail:
+        aqa_scope_end();
+        aqa_batch_free(b);
+        rc = 1;
+        break;
+    }
+    aqa_progress_finish(&pr, NULL);
+    aqa_set_grad_enabled(prev);
+    aqa_module_train(r->root, prev_mode);
+    if (r->frames && r->i3d) aqa_module_train(&r->i3d->base, prev_mode);
+    aqa_loader_free(ld);
+    aqa_exemplar_pool_free(pool);
+    res->n = pr.done;
+    if (rc) return 1;
+    if (aqa_score_metrics_compute(res->pred, res->truth, res->n, &res->m)) return 1;
+    res->aiou50 = res->aiou75 = NAN;
+    if (have_b && res->n) {
+        aqa_aiou(res->pb, res->tb, res->n, 0.5, AQA_IOU_TSA, &res->aiou50);
+        aqa_aiou(res->pb, res->tb, res->n, 0.75, AQA_IOU_TSA, &res->aiou75);
+    }
+    res->seconds = aqa_now() - t0;
+    return 0;
+}
+
+#endif /* AQA_EXAMPLES_MVLA_RUN_H */

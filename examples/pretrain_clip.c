@@ -1,0 +1,343 @@
+/* pretrain_clip.c: contrastive pre-training of a (tiny) CLIP on frame-text pairs, so that the
+ * frozen VLP branch of the synthetic MVLA pipeline carries real prior knowledge.
+ *
+ *     examples/pretrain_clip --data DIR --out runs/clip [--steps 400 --batch 64 ...]
+ *
+ * Pairs: every frame of the training split's videos (T frames sampled evenly per video, the
+ * loaders' rule) with the text of its stage ("inward take-off", "2.5 somersaults pike flight",
+ * "entry into the water": datasets/fina.h), its FineDiving sub-action text, or both (--texts).
+ * Loss: CLIP's symmetric InfoNCE with the learnable logit scale (clamped to 100 as CLIP):
+ * image -> text cross-entropy over the distinct texts of the batch, and text -> image
+ * cross-entropy whose target spreads evenly over the batch's images of that text (several frames
+ * share a text, so the text side has several positives).  AdamW with cosine decay.
+ *
+ * Writes <out>/clip.safetensors (OpenAI names, aqa_clip_load reads it), <out>/vocab.txt (the word
+ * tokenizer's vocabulary, or nothing with --bpe), <out>/config.txt, and prints the zero-shot
+ * frame -> stage-text accuracy on the training and test splits. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "datasets/exemplar.h"
+#include "datasets/fina.h"
+#include "datasets/loader.h"
+#include "datasets/video_dataset.h"
+#include "examples/mvla_common.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
+#include "nn/sched.h"
+#include "tensor/ops.h"
+
+typedef struct frame_set {
+    float *pix;     /* [n, 3, R, R] */
+    int64_t *text;  /* [n, k] text ids (k = 1 or 2 per frame) */
+    int64_t *stage; /* [n] stage-text id (for the zero-shot accuracy) */
+    size_t n;
+} frame_set;
+
+/* Decodes `frames` frames of every video of split into fs, with text ids into `texts`. */
+static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_text_set *texts, frame_set *fs,
+                       aqa_video_dataset **keep) {
+    aqa_vd_config vc;
+    aqa_vd_config_init(&vc);
+    vc.root = kv_str(c, "data");
+    parse_dataset(kv_str(c, "dataset"), &vc.dataset);
+    vc.split = split;
+    vc.num_frames = (int)kv_int(c, "frames");
+    vc.num_clips = 1;
+    vc.clip_len = vc.num_frames;
+    vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    aqa_video_dataset *ds = aqa_video_dataset_open(&vc);
+    if (!ds) {
+        fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+        return 1;
+    }
+    if (!ds->items[0].frame_stage) {
+        fprintf(stderr, "pretrain_clip: %s has no frame labels (FineDiving layout needed)\n", vc.root);
+        aqa_video_dataset_free(ds);
+        return 1;
+    }
+    int64_t T = ds->T;
+    size_t per = 3 * (size_t)R * (size_t)R;
+    fs->n = ds->n_items * (size_t)T;
+    fs->pix = malloc(fs->n * per * sizeof(float));
+    fs->text = malloc(fs->n * 2 * sizeof(int64_t));
+    fs->stage = malloc(fs->n * sizeof(int64_t));
+    if (!fs->pix || !fs->text || !fs->stage) {
+        fprintf(stderr, "pretrain_clip: out of memory for %zu frames\n", fs->n);
+        aqa_video_dataset_free(ds);
+        return 1;
+    }
+    aqa_frame_transform tf = aqa_frame_transform_clip(R);
+    aqa_progress pr;
+    aqa_progress_start(&pr, split, ds->n_items, true);
+    for (size_t i = 0; i < ds->n_items; i++) {
+        if (aqa_vd_decode(ds, i, &tf, false, 0, NULL, fs->pix + i * (size_t)T * per)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            aqa_video_dataset_free(ds);
+            return 1;
+        }
+        const aqa_vd_item *it = &ds->items[i];
+        for (int64_t t = 0; t < T; t++) {
+            size_t f = i * (size_t)T + (size_t)t;
+            const char *stxt = aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[it->frame_stage[t]]);
+            const char *sub = aqa_finediving_subaction_text((int)it->labels[t]);
+            size_t id_st = 0, id_sub = 0;
+            if (aqa_text_set_add_unique(texts, stxt, &id_st) ||
+                (sub && aqa_text_set_add_unique(texts, sub, &id_sub))) {
+                fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+                aqa_video_dataset_free(ds);
+                return 1;
+            }
+            fs->stage[f] = (int64_t)id_st;
+            fs->text[2 * f] = mode == 1 && sub ? (int64_t)id_sub : (int64_t)id_st;
+            fs->text[2 * f + 1] = mode == 2 && sub ? (int64_t)id_sub : fs->text[2 * f];
+        }
+        aqa_progress_update(&pr, i + 1, "frames decoded");
+    }
+    aqa_progress_finish(&pr, NULL);
+    *keep = ds;
+    return 0;
+}
+
+/* Zero-shot accuracy: each frame's most similar text among the stage texts equals its own. */
+static double zero_shot(aqa_clip_model *m, word_tok *tok, const aqa_text_set *texts, const frame_set *fs, int R) {
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_scope_begin();
+    aqa_tensor *tf = aqa_clip_normalize(encode_texts(m, tok, texts, true));
+    size_t per = 3 * (size_t)R * (size_t)R, right = 0;
+    int64_t *stage_only = malloc(texts->n * sizeof *stage_only); /* which texts are stage texts */
+    for (size_t k = 0; k < texts->n; k++) stage_only[k] = 0;
+    for (size_t f = 0; f < fs->n; f++) stage_only[fs->stage[f]] = 1;
+    for (size_t s = 0; s < fs->n; s += 256) {
+        size_t n = fs->n - s < 256 ? fs->n - s : 256;
+        aqa_scope_begin();
+        aqa_tensor *x = aqa_from_data(fs->pix + s * per, 4, (int64_t[]){(int64_t)n, 3, R, R}, AQA_F32);
+        aqa_tensor *sim = aqa_matmul(aqa_clip_normalize(aqa_clip_encode_image(m, x, true)), aqa_transpose(tf, 0, 1));
+        const float *sv = sim ? aqa_data(aqa_contiguous(sim)) : NULL;
+        for (size_t i = 0; sv && i < n; i++) {
+            int64_t best = -1;
+            for (size_t k = 0; k < texts->n; k++)
+                if (stage_only[k] && (best < 0 || sv[i * texts->n + k] > sv[i * texts->n + (size_t)best])) best = (int64_t)k;
+            right += best == fs->stage[s + i];
+        }
+        aqa_scope_end();
+    }
+    free(stage_only);
+    aqa_scope_end();
+    aqa_set_grad_enabled(prev);
+    return fs->n ? (double)right / (double)fs->n : 0;
+}
+
+int main(int argc, char **argv) {
+    kv_config c = {.program = "pretrain_clip"};
+    kv_def(&c, "data", "", "dataset folder (FineDiving layout: the synthetic set or FineDiving)");
+    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def(&c, "out", "runs/clip", "output folder");
+    kv_def(&c, "texts", "stage", "frame texts: stage | subaction | both");
+    kv_def(&c, "frames", "16", "frames sampled per video (evenly)");
+    kv_def(&c, "steps", "400", "optimizer steps");
+    kv_def(&c, "batch", "64", "frames per step");
+    kv_def(&c, "lr", "5e-4", "AdamW learning rate (cosine decay, 5% warm-up)");
+    kv_def(&c, "weight_decay", "0.1", "AdamW weight decay");
+    kv_def(&c, "seed", "0", "initialisation and batch sampling");
+    kv_def(&c, "res", "32", "image resolution (pixels)");
+    kv_def(&c, "patch", "8", "ViT patch size");
+    kv_def(&c, "width", "64", "image transformer width");
+    kv_def(&c, "layers", "2", "image transformer blocks");
+    kv_def(&c, "heads", "2", "image transformer heads");
+    kv_def(&c, "embed", "64", "joint embedding size D");
+    kv_def(&c, "text_width", "64", "text transformer width");
+    kv_def(&c, "text_layers", "2", "text transformer blocks");
+    kv_def(&c, "text_heads", "2", "text transformer heads");
+    kv_def(&c, "context", "32", "text context length");
+    kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz: use CLIP's tokenizer instead of words");
+    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
+    if (pr) return pr == 2 ? 0 : 1;
+    if (!kv_has(&c, "data")) {
+        fprintf(stderr, "pretrain_clip: --data is required\n");
+        return 1;
+    }
+    aqa_ann_dataset dk;
+    if (parse_dataset(kv_str(&c, "dataset"), &dk) || dk != AQA_ANN_FINEDIVING) {
+        fprintf(stderr, "pretrain_clip: --dataset must be synthetic or finediving (frame labels needed)\n");
+        return 1;
+    }
+    int mode = !strcmp(kv_str(&c, "texts"), "subaction") ? 1 : !strcmp(kv_str(&c, "texts"), "both") ? 2 : 0;
+    const char *out = kv_str(&c, "out");
+    char path[1200];
+    if (mkdir_p(out)) {
+        fprintf(stderr, "pretrain_clip: cannot create %s\n", out);
+        return 1;
+    }
+    const int R = (int)kv_int(&c, "res");
+    aqa_manual_seed((uint64_t)kv_int(&c, "seed"));
+
+    aqa_text_set texts;
+    aqa_text_set_init(&texts);
+    frame_set tr = {0}, te = {0};
+    aqa_video_dataset *dtr = NULL, *dte = NULL;
+    if (load_frames(&c, "train", R, mode, &texts, &tr, &dtr)) return 1;
+    if (load_frames(&c, "test", R, mode, &texts, &te, &dte)) return 1;
+
+    /* tokenizer: every text the MVLA pipeline will encode must be in the vocabulary */
+    word_tok tok;
+    memset(&tok, 0, sizeof tok);
+    aqa_text_set_init(&tok.words);
+    if (kv_has(&c, "bpe")) {
+        if (aqa_bpe_load(kv_str(&c, "bpe"), &tok.bpe)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            return 1;
+        }
+    } else {
+        aqa_text_set subs;
+        aqa_text_set_finediving_subactions(&subs);
+        wt_add_texts(&tok, &texts);
+        wt_add_texts(&tok, &subs);
+        wt_add_texts(&tok, &dtr->stage_texts);
+        wt_add_texts(&tok, &dtr->video_texts);
+        aqa_text_set_free(&subs);
+        snprintf(path, sizeof path, "%s/vocab.txt", out);
+        if (aqa_text_set_save(&tok.words, path)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            return 1;
+        }
+    }
+
+    aqa_clip_config cc = {
+        .embed_dim = kv_int(&c, "embed"), .image_resolution = R, .vision_layers = kv_int(&c, "layers"),
+        .vision_width = kv_int(&c, "width"), .vision_patch_size = kv_int(&c, "patch"),
+        .vision_heads = kv_int(&c, "heads"), .context_length = kv_int(&c, "context"),
+        .vocab_size = wt_vocab_size(&tok), .transformer_width = kv_int(&c, "text_width"),
+        .transformer_heads = kv_int(&c, "text_heads"), .transformer_layers = kv_int(&c, "text_layers")};
+    aqa_clip_model *m = aqa_clip_model_new(&cc);
+    if (!m) {
+        fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+        return 1;
+    }
+    fprintf(stderr, "pretrain_clip: %zu training frames, %zu test frames, %zu texts, vocabulary %lld, %lld parameters\n",
+            tr.n, te.n, texts.n, (long long)cc.vocab_size, (long long)aqa_module_num_params(&m->base, true));
+    /* token ids of every text, once */
+    int64_t ctx = cc.context_length;
+    int64_t *ids = calloc(texts.n * (size_t)ctx, sizeof *ids);
+    if (!ids || wt_tokenize(&tok, (const char *const *)texts.texts, texts.n, ctx, ids)) {
+        fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+        return 1;
+    }
+
+    aqa_tensor **params = NULL;
+    int np = aqa_module_parameters(&m->base, &params);
+    aqa_adam_options ao = AQA_ADAMW_DEFAULTS;
+    ao.lr = kv_double(&c, "lr");
+    ao.weight_decay = kv_double(&c, "weight_decay");
+    aqa_optimizer *opt = aqa_adamw_new(&ao);
+    aqa_optim_add_params(opt, params, np);
+    free(params);
+    const long steps = kv_int(&c, "steps");
+    const int B = (int)kv_int(&c, "batch");
+    const size_t per = 3 * (size_t)R * (size_t)R;
+    float *img = malloc((size_t)B * per * sizeof *img);
+    int64_t *sel_text = malloc((size_t)B * sizeof *sel_text), *uniq = malloc((size_t)B * sizeof *uniq);
+    int64_t *tgt = malloc((size_t)B * sizeof *tgt), *uids = malloc((size_t)B * (size_t)ctx * sizeof *uids);
+    float *soft = malloc((size_t)B * (size_t)B * sizeof *soft);
+    uint64_t rng = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0xC11F);
+    aqa_progress prog;
+    aqa_progress_start(&prog, "pretrain_clip", (size_t)steps, true);
+    double ema = 0, t0 = aqa_now();
+    int rc = 0;
+    for (long step = 0; step < steps; step++) {
+        /* cosine decay with 5% linear warm-up */
+        long warm = steps / 20 > 0 ? steps / 20 : 1;
+        double lr = step < warm ? ao.lr * (double)(step + 1) / (double)warm
+                                : ao.lr * 0.5 * (1 + cos(M_PI * (double)(step - warm) / (double)(steps - warm)));
+        aqa_optim_set_lr(opt, lr);
+        int U = 0;
+        for (int i = 0; i < B; i++) {
+            rng = aqa_seed_mix(rng, (uint64_t)step * 1000 + (uint64_t)i);
+            size_t f = (size_t)(rng % tr.n);
+            memcpy(img + (size_t)i * per, tr.pix + f * per, per * sizeof *img);
+            int64_t t = tr.text[2 * f + (int)((rng >> 40) & 1)];
+            sel_text[i] = t;
+            int u = 0;
+            while (u < U && uniq[u] != t) u++;
+            if (u == U) uniq[U++] = t;
+            tgt[i] = u;
+        }
+        for (int u = 0; u < U; u++) {
+            memcpy(uids + (size_t)u * (size_t)ctx, ids + (size_t)uniq[u] * (size_t)ctx, (size_t)ctx * sizeof *ids);
+            int cnt = 0;
+            for (int i = 0; i < B; i++) cnt += tgt[i] == u;
+            for (int i = 0; i < B; i++) soft[u * B + i] = tgt[i] == u ? 1.0f / (float)cnt : 0.0f;
+        }
+        aqa_scope_begin();
+        aqa_tensor *x = aqa_from_data(img, 4, (int64_t[]){B, 3, R, R}, AQA_F32);
+        aqa_tensor *tid = aqa_from_data(uids, 2, (int64_t[]){U, ctx}, AQA_I64);
+        aqa_tensor *fi = aqa_clip_encode_image(m, x, false);
+        aqa_tensor *ft = aqa_clip_encode_text(m, tid, false);
+        aqa_tensor *logits = aqa_clip_logits(m, fi, ft); /* [B, U] */
+        aqa_tensor *ti = aqa_from_data(tgt, 1, (int64_t[]){B}, AQA_I64);
+        aqa_tensor *ts = aqa_from_data(soft, 2, (int64_t[]){U, B}, AQA_F32);
+        aqa_tensor *li = aqa_cross_entropy(logits, ti, NULL);
+        aqa_tensor *lt = aqa_cross_entropy(aqa_transpose(logits, 0, 1), ts, NULL);
+        aqa_tensor *loss = aqa_mul_scalar(aqa_add(li, lt), 0.5);
+        double lv = loss ? aqa_item(loss) : NAN;
+        if (!isfinite(lv)) {
+            fprintf(stderr, "\npretrain_clip: step %ld: the contrastive loss is %g (%s); stopping\n", step, lv,
+                    loss ? "not finite" : aqa_last_error());
+            aqa_scope_end();
+            rc = 1;
+            break;
+        }
+        aqa_optim_zero_grad(opt);
+        if (aqa_backward(loss, NULL, false) || aqa_optim_step(opt)) {
+            fprintf(stderr, "\npretrain_clip: %s\n", aqa_last_error());
+            aqa_scope_end();
+            rc = 1;
+            break;
+        }
+        aqa_scope_end();
+        float *ls = aqa_data(m->logit_scale);
+        if (ls && *ls > (float)log(100.0)) *ls = (float)log(100.0);
+        ema = step ? 0.95 * ema + 0.05 * lv : lv;
+        char extra[128];
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e scale %.1f", ema, lr, ls ? exp(*ls) : 0.0);
+        aqa_progress_update(&prog, (size_t)step + 1, extra);
+    }
+    if (!rc) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "loss %.4f", ema);
+        aqa_progress_finish(&prog, extra);
+        double acc_tr = zero_shot(m, &tok, &texts, &tr, R), acc_te = zero_shot(m, &tok, &texts, &te, R);
+        printf("clip_train_seconds %.1f\n", aqa_now() - t0);
+        printf("clip_zero_shot_stage_accuracy_train %.4f\n", acc_tr);
+        printf("clip_zero_shot_stage_accuracy_test %.4f\n", acc_te);
+        snprintf(path, sizeof path, "%s/clip.safetensors", out);
+        if (aqa_clip_save(m, path)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            rc = 1;
+        } else {
+            fprintf(stderr, "pretrain_clip: wrote %s\n", path);
+        }
+        snprintf(path, sizeof path, "%s/config.txt", out);
+        kv_save(&c, path);
+    }
+    free(img);
+    free(sel_text);
+    free(uniq);
+    free(tgt);
+    free(uids);
+    free(soft);
+    free(ids);
+    aqa_optim_free(opt);
+    aqa_clip_model_free(m);
+    wt_free(&tok);
+    aqa_text_set_free(&texts);
+    free(tr.pix), free(tr.text), free(tr.stage);
+    free(te.pix), free(te.text), free(te.stage);
+    aqa_video_dataset_free(dtr);
+    aqa_video_dataset_free(dte);
+    return rc;
+}
