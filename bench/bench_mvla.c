@@ -50,6 +50,7 @@ static double torch_ms(int steps) {
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int steps = quick ? 1 : 5;
+    if (getenv("AQA_BENCH_STEPS")) steps = atoi(getenv("AQA_BENCH_STEPS"));
     const int64_t B = 8, V = 2 * B, N = 9, C = 1024, T = 96, Dc = 512, L = 2, CS = 32, CV = 64;
     aqa_manual_seed(1);
     aqa_mvla_config cfg = aqa_mvla_config_default();
@@ -90,7 +91,7 @@ int main(int argc, char **argv) {
     b.compute_losses = true;
     aqa_tensor *scores = aqa_mul_scalar(aqa_rand(AQA_SHAPE(V), AQA_F32, NULL), 100.0);
 
-    double best = 1e30, total = 0, last_loss = 0;
+    double best = 1e30, total = 0, last_loss = 0, ph[4] = {0, 0, 0, 0}; /* mvla fwd, head fwd, backward, adam */
     for (int s = -1; s < steps; s++) {
         aqa_scope_begin();
         double t0 = now();
@@ -99,14 +100,19 @@ int main(int argc, char **argv) {
         aqa_head_input q, e;
         aqa_head_result r;
         aqa_head_targets tg = {aqa_narrow(scores, 0, 0, B), NULL, NULL};
-        if (aqa_mvla_forward(m, &b, &o) != AQA_OK || aqa_mvla_head_input(&o, 0, B, &q) != AQA_OK ||
-            aqa_mvla_head_input(&o, B, B, &e) != AQA_OK ||
-            aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, B, B), &tg, &r) != AQA_OK) {
+        double t1, t2, t3;
+        bool ok = aqa_mvla_forward(m, &b, &o) == AQA_OK;
+        t1 = now();
+        ok = ok && aqa_mvla_head_input(&o, 0, B, &q) == AQA_OK && aqa_mvla_head_input(&o, B, B, &e) == AQA_OK &&
+             aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, B, B), &tg, &r) == AQA_OK;
+        if (!ok) {
             fprintf(stderr, "bench_mvla: step failed: %s\n", aqa_last_error());
             return 1;
         }
         aqa_tensor *loss = aqa_mvla_total_loss(m, &o, r.loss);
+        t2 = now();
         aqa_backward(loss, NULL, false);
+        t3 = now();
         aqa_optim_step(opt);
         last_loss = aqa_item(loss);
         double el = now() - t0;
@@ -114,6 +120,10 @@ int main(int argc, char **argv) {
         if (s >= 0) {
             total += el;
             if (el < best) best = el;
+            ph[0] += t1 - t0;
+            ph[1] += t2 - t1;
+            ph[2] += t3 - t2;
+            ph[3] += t0 + el - t3;
         }
     }
     double ms = 1e3 * total / steps, tms = quick ? -1 : torch_ms(steps);
@@ -123,6 +133,8 @@ int main(int argc, char **argv) {
            (long long)(aqa_module_num_params(&m->base, true) + aqa_module_num_params(&h->base, true)), last_loss);
     printf("%-24s %10s %12s\n", "", "ms/step", "samples/s");
     printf("%-24s %10.1f %12.2f   (best %.1f ms)\n", "aqa", ms, 1e3 * (double)B / ms, 1e3 * best);
+    printf("%-24s mvla fwd %.1f, head fwd %.1f, backward %.1f, adam %.1f ms\n", "aqa phases", 1e3 * ph[0] / steps,
+           1e3 * ph[1] / steps, 1e3 * ph[2] / steps, 1e3 * ph[3] / steps);
     if (tms > 0) {
         printf("%-24s %10.1f %12.2f\n", "torch", tms, 1e3 * (double)B / tms);
         printf("%-24s %10.2f   (aqa samples/s / torch samples/s)\n", "throughput ratio", tms / ms);

@@ -35,24 +35,36 @@ def main():
     bnd = torch.tensor([[10 + (i * 3) % 30, 50 + (i * 5) % 40] for i in range(V)])
     scores = torch.rand(V) * 100
 
-    def step():
+    ph = [0.0, 0.0, 0.0, 0.0]  # mvla forward, head forward, backward, adam
+
+    def step(record):
+        t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         o = m(i3d, vis, stage_text, video_text, sid, vid, bnd, teacher_forcing=True)
+        t1 = time.perf_counter()
         _, hl = h(M.head_input(o, 0, B), M.head_input(o, B, B), scores[B:], scores[:B])
         loss = hl + sum(o["losses"].values())
+        t2 = time.perf_counter()
         loss.backward()
+        t3 = time.perf_counter()
         opt.step()
-        return float(loss)
+        t4 = time.perf_counter()
+        if record:
+            for i, d in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                ph[i] += d
+        return loss.item()
 
-    step()
+    step(False)
     t0 = time.perf_counter()
     for _ in range(a.steps):
-        step()
+        step(True)
     ms = 1e3 * (time.perf_counter() - t0) / a.steps
     if a.machine:
         print(f"{ms:.3f}")
     else:
-        print(f"torch {torch.__version__}: {ms:.1f} ms/step, {1e3 * B / ms:.2f} samples/s")
+        print(f"torch {torch.__version__}: {ms:.1f} ms/step, {1e3 * B / ms:.2f} samples/s; phases: mvla fwd "
+              f"{1e3 * ph[0] / a.steps:.1f}, head fwd {1e3 * ph[1] / a.steps:.1f}, backward {1e3 * ph[2] / a.steps:.1f}, "
+              f"adam {1e3 * ph[3] / a.steps:.1f} ms")
 
 
 if __name__ == "__main__":
