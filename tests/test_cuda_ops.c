@@ -242,6 +242,16 @@ static void test_unary(void) {
                 finish(what, &o, sc, sg, dt == AQA_F32 ? 2e-6 : 1e-13);
             }
         }
+        /* long contiguous operands: the float32 16-byte vector kernels (with a scalar tail) */
+        pair big = RND(dt, 0.05, 4, 4099);
+        for (int op = 0; op < AQA_UN_COUNT; op++) {
+            if (op == AQA_UN_LOGICAL_NOT) continue;
+            opair o = out_new(1, big.c->shape, dt);
+            aqa_status sc = CPU->unary(op, o.c, big.c, 0.5, 2.0), sg = GPU->unary(op, o.g, big.g, 0.5, 2.0);
+            char what[80];
+            snprintf(what, sizeof what, "unary op %d %s long contiguous", op, aqa_dtype_name(dt));
+            finish(what, &o, sc, sg, dt == AQA_F32 ? 2e-6 : 1e-13);
+        }
         /* pow with the special exponents */
         double exps[4] = {2.0, 0.5, -1.0, 3.0};
         for (int e = 0; e < 4; e++) {
@@ -305,6 +315,23 @@ static void test_binary(void) {
                            sg = GPU->binary(op, o.g, ab[v][0].g, ab[v][1].g);
                 finish(what, &o, sc, sg, cmp ? 0 : tol_for(dt));
             }
+        }
+        /* long contiguous operands (float32: the vector kernels) */
+        pair la = RND(dt, 0.5, 3, 4101), lb = RND(dt, 0.5, 3, 4101);
+        for (int op = 0; op < AQA_BIN_COUNT; op++) {
+            bool cmp = op >= AQA_BIN_EQ;
+            if (!cmp && (dt == AQA_BOOL || (dt == AQA_I64 && op == AQA_BIN_DIV))) continue;
+            opair o = out_new(1, la.c->shape, cmp ? AQA_BOOL : dt);
+            aqa_status sc = CPU->binary(op, o.c, la.c, lb.c), sg = GPU->binary(op, o.g, la.g, lb.g);
+            char what[80];
+            snprintf(what, sizeof what, "binary op %d %s long contiguous", op, aqa_dtype_name(dt));
+            finish(what, &o, sc, sg, cmp ? 0 : tol_for(dt));
+        }
+        if (dt != AQA_BOOL) {
+            pair ld = RND(dt, -3, 3, 4101);
+            CHECK(CPU->axpy(ld.c, la.c, 0.25) == AQA_OK && GPU->axpy(ld.g, la.g, 0.25) == AQA_OK);
+            CHECK(CPU->axpy(ld.c, lb.c, 1.0) == AQA_OK && GPU->axpy(ld.g, lb.g, 1.0) == AQA_OK);
+            compare("axpy long contiguous", ld.c, ld.g, tol_for(dt));
         }
         /* where with a broadcast condition */
         pair cond = RND(AQA_BOOL, 0, 1, 1, 3, 35);

@@ -61,13 +61,16 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
     if (!strncmp(prog, "unary_", 6)) {
         if (strcmp(prog, "unary_b8")) bases[(*nb)++] = "unary";
         bases[(*nb)++] = "lnot";
+        if (!strcmp(prog, "unary_f32")) plain[(*np)++] = "unary_v4";
     } else if (!strncmp(prog, "binary_", 7)) {
         if (strcmp(prog, "binary_b8")) bases[(*nb)++] = "binary";
         bases[(*nb)++] = "compare";
+        if (!strcmp(prog, "binary_f32")) plain[(*np)++] = "binary_v4";
     } else if (!strncmp(prog, "where_", 6)) {
         bases[(*nb)++] = "where";
     } else if (!strncmp(prog, "axpy_", 5)) {
         bases[(*nb)++] = "axpy";
+        if (!strcmp(prog, "axpy_f32")) plain[(*np)++] = "axpy_v4";
     } else if (!strncmp(prog, "copy_", 5)) {
         bases[(*nb)++] = "copy_f32";
         bases[(*nb)++] = "copy_f64";

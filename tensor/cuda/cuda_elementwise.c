@@ -21,10 +21,12 @@ typedef struct ew_plan {
     int64_t n;        /* elements */
     CUfunction f;     /* the kernel */
     char kname[64];   /* its name (messages) */
+    bool vec4;        /* the float4 kernel: a thread per 4 elements */
 } ew_plan;
 
 static aqa_status ew_prepare(ew_plan *p, const char *program, const char *base, int nops,
                              const aqa_tensor *const *ops) {
+    p->vec4 = false;
     p->dev = ops[0]->storage->device.index;
     p->d = aqa__cuda_dev(p->dev);
     if (!p->d) return aqa_last_status();
@@ -44,9 +46,23 @@ static aqa_status ew_prepare(ew_plan *p, const char *program, const char *base, 
     return aqa__cuda_kernel(p->d, p->dev, program, p->kname, &p->f);
 }
 
+/* Switches a float32 all-contiguous plan to the program's 16-byte vector kernel `vname` when
+ * every pointer is 16-byte aligned (the grid then covers n / 4 vectors). */
+static aqa_status ew_use_v4(ew_plan *p, const char *program, const char *vname, int nptr, void *const *ptrs) {
+    if (!p->contig || p->n < 1024) return AQA_OK;
+    for (int i = 0; i < nptr; i++)
+        if ((uintptr_t)ptrs[i] % 16) return AQA_OK;
+    aqa_status st = aqa__cuda_kernel(p->d, p->dev, program, vname, &p->f);
+    if (st) return st;
+    snprintf(p->kname, sizeof p->kname, "%s", vname);
+    p->vec4 = true;
+    return AQA_OK;
+}
+
 static aqa_status ew_go(ew_plan *p, void **args) {
     if (p->n == 0) return AQA_OK;
-    return aqa__cuda_launch(p->d, p->f, p->kname, aqa__cuda_grid(p->d, p->n, 256), 1, 256, 0, args);
+    int64_t items = p->vec4 ? (p->n + 3) / 4 : p->n;
+    return aqa__cuda_launch(p->d, p->f, p->kname, aqa__cuda_grid(p->d, items, 256), 1, 256, 0, args);
 }
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -186,6 +202,7 @@ aqa_status aqa__cuda_unary(aqa_unary_op op, aqa_tensor *out, const aqa_tensor *x
         }
     }
     if ((st = ew_prepare(&p, program, "unary", 2, ops))) return st;
+    if (x->dtype == AQA_F32 && (st = ew_use_v4(&p, program, "unary_v4", 2, (void *[]){op_p, xp}))) return st;
     int opi = (int)op;
     void *args[] = {&op_p, &xp, &p.n, &opi, &p0, &p1, &q0, &q1, &p.g};
     return ew_go(&p, args);
@@ -220,6 +237,8 @@ aqa_status aqa__cuda_binary(aqa_binary_op op, aqa_tensor *out, const aqa_tensor 
     aqa_status st = ew_prepare(&p, program, base, 3, ops);
     if (st) return st;
     void *op_p = aqa__ptr(out), *ap = aqa__ptr(a), *bp = aqa__ptr(b);
+    if (a->dtype == AQA_F32 && op < AQA_BIN_EQ && (st = ew_use_v4(&p, program, "binary_v4", 3, (void *[]){op_p, ap, bp})))
+        return st;
     int opi = (int)op;
     void *args[] = {&op_p, &ap, &bp, &p.n, &opi, &p.g};
     return ew_go(&p, args);
@@ -252,6 +271,7 @@ aqa_status aqa__cuda_axpy(aqa_tensor *dst, const aqa_tensor *src, double alpha) 
     aqa_status st = ew_prepare(&p, program, "axpy", 2, (const aqa_tensor *[]){dst, src});
     if (st) return st;
     void *dp = aqa__ptr(dst), *sp = aqa__ptr(src);
+    if (dst->dtype == AQA_F32 && (st = ew_use_v4(&p, program, "axpy_v4", 2, (void *[]){dp, sp}))) return st;
     void *args[] = {&dp, &sp, &p.n, &alpha, &p.g};
     return ew_go(&p, args);
 }

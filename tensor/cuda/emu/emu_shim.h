@@ -57,3 +57,6 @@ using std::erfc;
 using std::pow;
 using std::fabs;
 using std::cos;
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
