@@ -146,7 +146,8 @@ fi
 say "built in $BIN"
 
 # ---- tests --------------------------------------------------------------------------------------
-export AQA_KERNEL_CACHE="$LOG/kernel-cache"
+# outside $LOG: the device tool brings back at most 8 files from $OUT
+export AQA_KERNEL_CACHE="${TMPDIR:-/tmp}/aqa-gpu-check-kernels"
 rm -rf "$AQA_KERNEL_CACHE"
 export AQA_CUDA_SYNC=1 AQA_CUDA_VERBOSE=1
 say "tests/test_cuda_ops"
