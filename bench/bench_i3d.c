@@ -33,8 +33,16 @@ static const char *const case_names[N_CASES] = {"forward, 1 clip", "forward, 9-c
                                                 "fwd+bwd, 9-clip batch"};
 static const int case_clips[N_CASES] = {1, 9, 1, 9};
 
-/* One case in this (child) process: best seconds per call over reps (after warm-up calls). */
-static double run_case(int c, int side, int warm, int reps) {
+static double cpu_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* One case in this (child) process: best seconds per call over reps (after warm-up calls); *cpu the
+ * CPU seconds (all threads) of the fastest call. */
+static double run_case(int c, int side, int warm, int reps, double *cpu) {
     aqa_manual_seed(1);
     aqa_i3d *m = aqa_i3d_new(NULL);
     if (!m) return -1;
@@ -42,7 +50,7 @@ static double run_case(int c, int side, int warm, int reps) {
     aqa_tensor *x = aqa_rand(AQA_SHAPE(B, 3, 16, side, side), AQA_F32, NULL);
     double best = 1e30;
     for (int r = 0; r < warm + reps; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         aqa_scope_begin();
         if (c == CASE_FWDBWD1 || c == CASE_FWDBWD9) {
             aqa_module_train(&m->base, true);
@@ -56,20 +64,20 @@ static double run_case(int c, int side, int warm, int reps) {
             aqa_set_grad_enabled(prev);
         }
         aqa_scope_end();
-        double t = now() - t0;
+        double t = now() - t0, ct = cpu_now() - c0;
         if (best < 0) {
             fprintf(stderr, "bench_i3d: %s\n", aqa_last_error());
             break;
         }
-        if (r >= warm && t < best) best = t;
+        if (r >= warm && t < best) best = t, *cpu = ct;
     }
     aqa_tensor_free(x);
     aqa_i3d_free(m);
     return best;
 }
 
-/* Runs case c in a child; *sec and *peak_mb from it. */
-static bool child_case(int c, int side, int warm, int reps, double *sec, double *peak_mb) {
+/* Runs case c in a child; *sec, *cpu and *peak_mb from it. */
+static bool child_case(int c, int side, int warm, int reps, double *sec, double *cpu, double *peak_mb) {
     int fd[2];
     if (pipe(fd) != 0) return false;
     fflush(stdout);
@@ -77,24 +85,26 @@ static bool child_case(int c, int side, int warm, int reps, double *sec, double 
     if (pid < 0) return false;
     if (pid == 0) {
         close(fd[0]);
-        double s = run_case(c, side, warm, reps);
-        if (write(fd[1], &s, sizeof s) != (ssize_t)sizeof s) _exit(1);
+        double s[2] = {0, 0};
+        s[0] = run_case(c, side, warm, reps, &s[1]);
+        if (write(fd[1], s, sizeof s) != (ssize_t)sizeof s) _exit(1);
         _exit(0);
     }
     close(fd[1]);
-    double s = -1;
-    ssize_t got = read(fd[0], &s, sizeof s);
+    double s[2] = {-1, 0};
+    ssize_t got = read(fd[0], s, sizeof s);
     close(fd[0]);
     int status;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0 || got != (ssize_t)sizeof s || s < 0) return false;
-    *sec = s;
+    if (wait4(pid, &status, 0, &ru) < 0 || got != (ssize_t)sizeof s || s[0] < 0) return false;
+    *sec = s[0];
+    *cpu = s[1];
     *peak_mb = (double)ru.ru_maxrss / 1024.0;
     return true;
 }
 
-/* PyTorch's seconds and peak MB for case c (false when unavailable). */
-static bool torch_case(int c, int side, int warm, int reps, double *sec, double *peak_mb) {
+/* PyTorch's seconds, CPU seconds and peak MB for case c (false when unavailable). */
+static bool torch_case(int c, int side, int warm, int reps, double *sec, double *cpu, double *peak_mb) {
     const char *e = getenv("AQA_BENCH_TORCH");
     if (e && strcmp(e, "0") == 0) return false;
     static const char *const cands[] = {"scripts/bench_torch_i3d.py", "../scripts/bench_torch_i3d.py"};
@@ -108,9 +118,9 @@ static bool torch_case(int c, int side, int warm, int reps, double *sec, double 
              case_args[c], side, warm, reps);
     FILE *p = popen(cmd, "r");
     if (!p) return false;
-    int got = fscanf(p, "%lf %lf", sec, peak_mb);
+    int got = fscanf(p, "%lf %lf %lf", sec, peak_mb, cpu);
     pclose(p);
-    return got == 2;
+    return got == 3;
 }
 
 int main(int argc, char **argv) {
@@ -123,23 +133,24 @@ int main(int argc, char **argv) {
     const int warm[N_CASES] = {quick ? 0 : 1, 0, quick ? 0 : 1, 0};
     const int reps[N_CASES] = {quick ? 1 : 2, 1, quick ? 1 : 2, 1};
     printf("I3D (pytorch-i3d InceptionI3d to the 1024-d feature, random weights), 16x%dx%d clips, f32\n", side, side);
-    printf("%-24s %9s %9s %9s %9s %9s %9s\n", "", "aqa s", "clips/s", "peak MB", "torch s", "clips/s", "ratio");
+    printf("%-24s %8s %8s %8s %8s | %8s %8s %8s %8s | %6s %6s\n", "", "aqa s", "cpu s", "clips/s", "peak MB",
+           "torch s", "cpu s", "clips/s", "peak MB", "ratio", "cpu r");
     for (int c = 0; c < (train9 ? N_CASES : CASE_FWDBWD9); c++) {
-        double s, mb, ts = 0, tmb = 0;
-        if (!child_case(c, side, warm[c], reps[c], &s, &mb)) {
+        double s, cpu, mb, ts = 0, tcpu = 0, tmb = 0;
+        if (!child_case(c, side, warm[c], reps[c], &s, &cpu, &mb)) {
             printf("%-24s failed\n", case_names[c]);
             return 1;
         }
-        bool have = torch_case(c, side, warm[c], reps[c], &ts, &tmb);
+        bool have = torch_case(c, side, warm[c], reps[c], &ts, &tcpu, &tmb);
         double cps = case_clips[c] / s;
         if (have)
-            printf("%-24s %9.2f %9.3f %9.0f %9.2f %9.3f %9.2f   (torch peak %.0f MB)\n", case_names[c], s, cps, mb, ts,
-                   case_clips[c] / ts, cps / (case_clips[c] / ts), tmb);
+            printf("%-24s %8.2f %8.2f %8.3f %8.0f | %8.2f %8.2f %8.3f %8.0f | %6.2f %6.2f\n", case_names[c], s, cpu, cps,
+                   mb, ts, tcpu, case_clips[c] / ts, tmb, ts / s, tcpu / cpu);
         else
-            printf("%-24s %9.2f %9.3f %9.0f %9s %9s %9s\n", case_names[c], s, cps, mb, "n/a", "", "");
+            printf("%-24s %8.2f %8.2f %8.3f %8.0f | %8s\n", case_names[c], s, cpu, cps, mb, "n/a");
         fflush(stdout);
     }
-    printf("(ratio = aqa clips/s / torch clips/s, > 1 is faster; torch.set_num_threads(2); peak = ru_maxrss of the\n"
-           " process running the case)\n");
+    printf("(ratio = aqa clips/s / torch clips/s, > 1: aqa faster; cpu r = the same for CPU seconds of all threads,\n"
+           " steadier on a loaded machine; torch.set_num_threads(2); peak = ru_maxrss of the process running the case)\n");
     return 0;
 }

@@ -5,8 +5,8 @@ torch.set_num_threads(2).
 
     python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1|fwdbwd9 [--side 224 --warm 1 --reps 2]
 
-prints "seconds peak_MB": the best time per call (after the warm-up calls) and this process's peak
-resident memory (ru_maxrss).  Without --case it runs all three and prints a table."""
+prints "seconds peak_MB cpu_seconds": the best time per call (after the warm-up calls), this
+process's peak resident memory (ru_maxrss) and the CPU seconds (all threads) of that call.  Without --case it runs all three and prints a table."""
 import argparse
 import os
 import resource
@@ -20,15 +20,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from i3d_torch import InceptionI3d  # noqa: E402
 
 
+def cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run(case, side, warm, reps):
     torch.set_num_threads(2)
     torch.manual_seed(1)
     model = InceptionI3d(with_logits=False)
     b = 9 if case in ('fwd9', 'fwdbwd9') else 1
     x = torch.rand(b, 3, 16, side, side)
-    best = float('inf')
+    best, best_cpu = float('inf'), 0.0
     for r in range(warm + reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         if case.startswith('fwdbwd'):
             model.train()
             f, _ = model.features_logits(x)
@@ -38,10 +43,10 @@ def run(case, side, warm, reps):
             model.eval()
             with torch.no_grad():
                 model.features_logits(x)
-        t = time.perf_counter() - t0
-        if r >= warm:
-            best = min(best, t)
-    return best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        t, ct = time.perf_counter() - t0, cpu_seconds() - c0
+        if r >= warm and t < best:
+            best, best_cpu = t, ct
+    return best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, best_cpu
 
 
 def main():
@@ -52,10 +57,10 @@ def main():
     ap.add_argument('--reps', type=int, default=2)
     a = ap.parse_args()
     if a.case:
-        s, mb = run(a.case, a.side, a.warm, a.reps)
-        print('%.4f %.1f' % (s, mb))
+        s, mb, cpu = run(a.case, a.side, a.warm, a.reps)
+        print('%.4f %.1f %.4f' % (s, mb, cpu))
         return
-    for case in ('fwd1', 'fwd9', 'fwdbwd1'):
+    for case in ('fwd1', 'fwd9', 'fwdbwd1'):  # fwdbwd9 only on request (~10 GB)
         out = subprocess.run([sys.executable, __file__, '--case', case, '--side', str(a.side), '--warm',
                               str(a.warm), '--reps', str(a.reps)], capture_output=True, text=True).stdout.split()
         s, mb = float(out[0]), float(out[1])

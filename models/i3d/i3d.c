@@ -499,37 +499,8 @@ static aqa_status head(aqa_i3d *m, aqa_tensor *mixed5c, aqa_tensor **features, a
     return AQA_OK;
 }
 
-/* True when this forward records no graph and uses no batch statistics: then the clips of a batch
- * are independent and run one at a time (less memory, and the per-clip GEMMs are as fast). */
-static bool per_clip(aqa_i3d *m, aqa_tensor *x) {
-    if (x->shape[0] < 2 || bn_train(m)) return false;
-    if (!aqa_is_grad_enabled()) return true;
-    if (x->requires_grad) return false;
-    return aqa_module_num_params(&m->base, true) == 0;
-}
-
-static aqa_tensor *forward_one(aqa_i3d *m, aqa_tensor *x, aqa_i3d_endpoint end);
-
 aqa_tensor *aqa_i3d_forward_to(aqa_i3d *m, aqa_tensor *x, aqa_i3d_endpoint end) {
     if (!check_input(m, x, end)) return NULL;
-    if (!per_clip(m, x)) return forward_one(m, x, end);
-    int64_t B = x->shape[0];
-    aqa_tensor **parts = calloc((size_t)B, sizeof *parts), *out = NULL;
-    if (!parts) return aqa_fail_null("I3D: out of memory");
-    int64_t b = 0;
-    for (; b < B; b++) {
-        aqa_tensor *xb = aqa_narrow(x, 0, b, 1);
-        parts[b] = forward_one(m, xb, end);
-        aqa_tensor_free(xb);
-        if (!parts[b]) break;
-    }
-    if (b == B) out = aqa_cat(parts, (int)B, 0);
-    for (int64_t i = 0; i < b; i++) aqa_tensor_free(parts[i]);
-    free(parts);
-    return out;
-}
-
-static aqa_tensor *forward_one(aqa_i3d *m, aqa_tensor *x, aqa_i3d_endpoint end) {
     if (end <= AQA_I3D_MIXED_5C) {
         return run_trunk(m, x, (int)end); /* runs at least Conv3d_1a: never x itself */
     }
@@ -549,29 +520,6 @@ aqa_status aqa_i3d_features_logits(aqa_i3d *m, aqa_tensor *x, aqa_tensor **featu
     if (features) *features = NULL;
     if (logits) *logits = NULL;
     if (!check_input(m, x, logits ? AQA_I3D_LOGITS : AQA_I3D_FEATURES)) return aqa_last_status();
-    if (per_clip(m, x)) {
-        /* clip by clip; the few logits/feature rows are concatenated at the end */
-        int64_t B = x->shape[0];
-        aqa_tensor **fp = calloc((size_t)(2 * B), sizeof *fp), **lp = fp + B;
-        if (!fp) return aqa_fail(AQA_ENOMEM, "I3D: out of memory");
-        aqa_status st = AQA_OK;
-        for (int64_t b = 0; b < B && st == AQA_OK; b++) {
-            aqa_tensor *xb = aqa_narrow(x, 0, b, 1);
-            aqa_tensor *trunk = run_trunk(m, xb, AQA_I3D_MIXED_5C);
-            st = trunk ? head(m, trunk, features ? &fp[b] : NULL, logits ? &lp[b] : NULL) : aqa_last_status();
-            aqa_tensor_free(trunk);
-            aqa_tensor_free(xb);
-        }
-        if (st == AQA_OK && features && !(*features = aqa_cat(fp, (int)B, 0))) st = aqa_last_status();
-        if (st == AQA_OK && logits && !(*logits = aqa_cat(lp, (int)B, 0))) st = aqa_last_status();
-        for (int64_t b = 0; b < 2 * B; b++) aqa_tensor_free(fp[b]);
-        free(fp);
-        if (st != AQA_OK) {
-            if (features) aqa_tensor_free(*features), *features = NULL;
-            if (logits) aqa_tensor_free(*logits), *logits = NULL;
-        }
-        return st;
-    }
     aqa_tensor *trunk = run_trunk(m, x, AQA_I3D_MIXED_5C);
     if (!trunk) return aqa_last_status();
     aqa_status st = head(m, trunk, features, logits);
