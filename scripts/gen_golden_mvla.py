@@ -1,8 +1,8 @@
 """gen_golden_mvla.py: writes tests/data/golden_mvla.safetensors for tests/test_mvla.c: a tiny
 FAM MVLA + TSA head (scripts/mvla_torch.py) with its weights, inputs, every output and loss term,
 all gradients after backward of the total loss, the state after one Adam step (two parameter
-groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), and an
-eval-mode inference forward after the step.
+groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), an
+eval-mode inference forward after the step; and a FUM model's forward and gradients ("fum.*").
 
     python3 scripts/gen_golden_mvla.py [out_path]"""
 import json
@@ -88,6 +88,23 @@ def main():
         p2, _ = h(M.head_input(o2, 0, 2), M.head_input(o2, 2, 2), scores[2:])
     t.update({"inf.prob": o2["boundary_prob"], "inf.pred_boundaries": o2["pred_boundaries"], "inf.stage": o2["stage"],
               "inf.video": o2["video"], "inf.frames": o2["frames"], "inf.head_pred": p2})
+
+    # FUM (fixed clip boundaries, KL term): forward and gradients
+    fcfg = dict(CFG, scheme="FUM", clip_len=4, clip_stride=2, fum_boundaries=[1, 2])
+    torch.manual_seed(1)
+    mf = M.MVLA(fcfg)
+    for n, v in mf.state_dict().items():
+        t["fum.p." + n] = v.clone()
+    mf.train()
+    of = mf(i3d, vis, stage_text.detach(), video_text, stage_ids, video_ids, None, teacher_forcing=False)
+    # the loss terms plus 0.1 (sum Z^sta + sum Z^vid), so that SCA gets gradients too
+    ftotal = sum(of["losses"].values()) + 0.1 * (of["stage"].sum() + of["video"].sum())
+    t.update({"fum.out.stage": of["stage"], "fum.out.video": of["video"], "fum.out.total": ftotal})
+    for k, v in of["losses"].items():
+        t["fum.loss." + k] = v
+    ftotal.backward()
+    for n, p in mf.named_parameters():
+        t["fum.g." + n] = p.grad.clone()
 
     t = {k: (v.detach().contiguous().float() if v.is_floating_point() else v.detach().contiguous().long())
          for k, v in t.items()}

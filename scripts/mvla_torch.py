@@ -3,8 +3,8 @@ models/heads/tsa.c), module for module with the same parameter names, so weights
 the two through safetensors.  Used by scripts/gen_golden_mvla.py (parity files for
 tests/test_mvla.c) and scripts/bench_torch_mvla.py (the PyTorch side of `make bench`).
 
-It follows the C code's choices (documented in models/mvla/mvla.h), not any released MVLA code:
-FAM only (the scheme the parity test and the benchmark use) plus the FUM pieces used by tests."""
+It follows the C code's choices (documented in models/mvla/mvla.h), not any released MVLA code.
+Both schemes: FAM (segmentation module, the benchmark's case) and FUM (fixed clip boundaries, KL)."""
 import math
 
 import torch
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 
 def default_config(**kw):
-    c = dict(num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
+    c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
              num_boundaries=2, seg_mlp_hidden1=128, seg_mlp_hidden2=64, use_vlp=True, temporal_layers=2,
              temporal_heads=8, temporal_ffn=2048, temporal_dropout=0.1, vlkl_frame=True, vlkl_stage=True,
              vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512,
@@ -193,8 +193,24 @@ LOSS_NAMES = ["bce", "vlkl_frame_i3d", "vlkl_stage_i3d", "vlkl_video_i3d", "vlkl
               "vlkl_video_vis", "kl", "head"]
 
 
+def fum_boundaries(c, B):
+    L, N = c["num_boundaries"], c["num_clips"]
+    b = c["fum_boundaries"] or [math.floor((l + 1) * N / (L + 1) + 0.5) for l in range(L)]
+    return torch.tensor([list(b)] * B, dtype=torch.long)
+
+
+def clip_pool_matrix(c):
+    N, T = c["num_clips"], c["num_frames"]
+    m = torch.zeros(N, T)
+    for i in range(N):
+        a, e = min(i * c["clip_stride"], T - 1), min(i * c["clip_stride"] + c["clip_len"], T)
+        e = max(e, a + 1)
+        m[i, a:e] = 1.0 / (e - a)
+    return m
+
+
 class MVLA(nn.Module):
-    """FAM MVLA, as models/mvla/mvla.c with scheme AQA_MVLA_FAM."""
+    """MVLA as models/mvla/mvla.c (scheme "FAM" or "FUM")."""
 
     def __init__(self, c):
         super().__init__()
@@ -202,10 +218,13 @@ class MVLA(nn.Module):
         self.log_tau = nn.Parameter(torch.full((1,), math.log(c["tau_init"])))
         D = c["dim"]
         self.i3d_proj = nn.Linear(c["i3d_dim"], D) if c["use_vlp"] and c["i3d_dim"] != D else None
-        self.seg = PSNet(c["num_clips"], c["i3d_dim"], c["num_frames"], c["seg_mlp_hidden1"], c["seg_mlp_hidden2"],
-                         c["num_boundaries"])
+        fam = c["scheme"] == "FAM"
+        if fam:
+            self.seg = PSNet(c["num_clips"], c["i3d_dim"], c["num_frames"], c["seg_mlp_hidden1"], c["seg_mlp_hidden2"],
+                             c["num_boundaries"])
         if c["use_vlp"]:
-            self.i3d_frame_proj = nn.Linear(c["i3d_dim"] // 16, D)
+            if fam:
+                self.i3d_frame_proj = nn.Linear(c["i3d_dim"] // 16, D)
             self.temporal = Temporal(c["num_frames"], c["clip_feat_dim"], c["temporal_layers"], c["temporal_heads"],
                                      c["temporal_ffn"], c["temporal_dropout"])
             self.vis_proj = nn.Linear(c["clip_feat_dim"], D) if c["clip_feat_dim"] != D else None
@@ -220,6 +239,8 @@ class MVLA(nn.Module):
         B, T, S = i3d.shape[0], c["num_frames"], c["num_boundaries"] + 1
         out, L = {}, {}
         fi3d = self.i3d_proj(i3d) if self.i3d_proj is not None else i3d
+        if c["scheme"] == "FUM":
+            return self.forward_fum(fi3d, vis, stage_text, video_text, stage_ids, video_ids, compute_losses)
         seg_frames, prob = self.seg(i3d)
         out["frames"], out["boundary_prob"] = seg_frames, prob
         out["pred_boundaries"] = select_boundaries(prob)
@@ -252,12 +273,45 @@ class MVLA(nn.Module):
                     L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
                 if c["vlkl_video"]:
                     L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
-        if c["sca"]:
+        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text)
+        out["losses"] = L
+        return out
+
+    def fuse(self, out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text):
+        if self.c["sca"]:
             out["stage"] = self.sca_stage(vis_sta, s_text, i3d_sta)
             vt = torch.cat([v_text.unsqueeze(1), s_text], 1)
             out["video"] = self.sca_video(vis_vid.unsqueeze(1), vt, i3d_vid.unsqueeze(1)).squeeze(1)
         else:
             out["stage"], out["video"] = i3d_sta, i3d_vid
+
+    def forward_fum(self, fi3d, vis, stage_text, video_text, stage_ids, video_ids, compute_losses):
+        c = self.c
+        B, S = fi3d.shape[0], c["num_boundaries"] + 1
+        out, L = {}, {}
+        fb = fum_boundaries(c, B)
+        out["frames"], out["boundaries"] = fi3d, fb
+        i3d_sta, i3d_vid = stage_mean(fi3d, fb), fi3d.mean(1)
+        if not c["use_vlp"]:
+            out["stage"], out["video"], out["losses"] = i3d_sta, i3d_vid, L
+            return out
+        fvis = self.temporal(vis)
+        if self.vis_proj is not None:
+            fvis = self.vis_proj(fvis)
+        vis_cli = clip_pool_matrix(c).to(fvis.dtype) @ fvis
+        vis_sta, vis_vid = stage_mean(vis_cli, fb), vis_cli.mean(1)
+        stage_tab = self.text_proj(stage_text) if self.text_proj is not None else stage_text
+        video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
+        sids = stage_ids.reshape(-1)
+        s_text, v_text = stage_tab[sids].reshape(B, S, -1), video_tab[video_ids]
+        if compute_losses:
+            for name, sta, vid in (("i3d", i3d_sta, i3d_vid), ("vis", vis_sta, vis_vid)):
+                if c["vlkl_stage"]:
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                if c["vlkl_video"]:
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
+            L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau)
+        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text)
         out["losses"] = L
         return out
 

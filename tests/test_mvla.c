@@ -661,6 +661,54 @@ static void test_golden_step(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* FUM parity: fixed clip boundaries, clip pooling of the VLP frames, the KL term. */
+static void test_golden_fum(void) {
+    if (!have_golden()) {
+        SKIP("%s absent", GOLDEN_FILE);
+        return;
+    }
+    int64_t live = aqa_live_tensors();
+    aqa_mvla_config cfg = tiny_cfg();
+    cfg.scheme = AQA_MVLA_FUM;
+    cfg.clip_len = 4;
+    cfg.clip_stride = 2;
+    cfg.fum_boundaries[0] = 1;
+    cfg.fum_boundaries[1] = 2;
+    aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+    CHECK(m != NULL);
+    if (!m) return;
+    load_golden_module(&m->base, "fum.p.");
+    aqa_scope_begin();
+    aqa_mvla_batch b;
+    memset(&b, 0, sizeof b);
+    b.i3d = GOLDEN("in.i3d");
+    b.vis = GOLDEN("in.vis");
+    b.stage_text = GOLDEN("in.stage_text");
+    b.video_text = GOLDEN("in.video_text");
+    b.stage_text_ids = GOLDEN_I64("in.stage_ids");
+    b.video_text_ids = GOLDEN_I64("in.video_ids");
+    b.compute_losses = true;
+    aqa_mvla_output o;
+    CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+    const aqa_mvla_loss terms[] = {AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D, AQA_MVLA_LOSS_STAGE_VIS,
+                                   AQA_MVLA_LOSS_VIDEO_VIS, AQA_MVLA_LOSS_KL};
+    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "fum.loss.%s", aqa_mvla_loss_name(terms[i]));
+        CHECK_MSG(o.losses[terms[i]] != NULL, "%s missing", key);
+        if (o.losses[terms[i]]) CHECK_CLOSE(key, o.losses[terms[i]], GOLDEN(key), 1e-4, 1e-6);
+    }
+    CHECK_CLOSE("fum stage Z", o.stage, GOLDEN("fum.out.stage"), 1e-4, 1e-5);
+    CHECK_CLOSE("fum video Z", o.video, GOLDEN("fum.out.video"), 1e-4, 1e-5);
+    aqa_tensor *total = o.loss ? aqa_add(o.loss, aqa_mul_scalar(aqa_add(aqa_sum_all(o.stage), aqa_sum_all(o.video)), 0.1)) : NULL;
+    CHECK_CLOSE("fum total", total, GOLDEN("fum.out.total"), 1e-4, 1e-5);
+    CHECK(total && aqa_backward(total, NULL, false) == AQA_OK);
+    compare_module(&m->base, "fum.g.", true, false, 2e-3, 2e-5);
+    aqa_scope_end();
+    aqa_module_free(&m->base);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 /* Maps "<prefix>name" to "name" and skips the other tensors of the golden file. */
 static char *strip_prefix(const char *file_name, void *user) {
     const char *prefix = user;
@@ -804,6 +852,7 @@ int main(void) {
     RUN(test_mvla_gradcheck);
     RUN(test_fum);
     RUN(test_golden_step);
+    RUN(test_golden_fum);
     RUN(test_load_torch_state_dict);
     RUN(test_switches);
     RUN(test_default_sizes);
