@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "models/heads/head.h"
+#include "models/mvla/stages.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -185,13 +186,17 @@ static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const a
         s2[i] /= dd[i];
     }
     /* direction A: (exemplar, query, exemplar score) -> query - exemplar; B: the reverse */
-    aqa_tensor *se = aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s2, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
-                                    c->score_max);
+    aqa_tensor *se = aqa_stage_on_device(
+        aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s2, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
+                       c->score_max),
+        fq);
     aqa_tensor *xa = aqa_cat((aqa_tensor *[]){fe, fq, se}, 3, 1);
     aqa_tensor *x = xa;
     if (train) {
-        aqa_tensor *sq = aqa_div_scalar(
-            aqa_to_dtype(aqa_reshape(aqa_from_data(s1, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt), c->score_max);
+        aqa_tensor *sq = aqa_stage_on_device(
+            aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s1, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
+                           c->score_max),
+            fq);
         x = aqa_cat((aqa_tensor *[]){xa, aqa_cat((aqa_tensor *[]){fq, fe, sq}, 3, 1)}, 2, 0);
     }
     aqa_tensor *logp = NULL, *delta = NULL;
@@ -224,7 +229,7 @@ static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const a
         }
         free(dv);
         free(av);
-        out->pred = aqa_to_dtype(aqa_from_data(pr, 1, (int64_t[]){B}, AQA_F64), dt);
+        out->pred = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(pr, 1, (int64_t[]){B}, AQA_F64), dt), fq);
     }
     if (train) {
         int64_t count[2][64] = {{0}};
@@ -241,9 +246,9 @@ static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const a
                 int64_t k = lab[dir * B + i];
                 w[(dir * B + i) * L + k] = 1.0 / (double)count[dir][k < 64 ? k : 63];
             }
-        aqa_tensor *labels = aqa_from_data(lab, 1, (int64_t[]){2 * B}, AQA_I64);
-        aqa_tensor *W = aqa_to_dtype(aqa_from_data(w, 2, (int64_t[]){2 * B, L}, AQA_F64), dt);
-        aqa_tensor *R = aqa_to_dtype(aqa_from_data(r, 2, (int64_t[]){2 * B, L}, AQA_F64), dt);
+        aqa_tensor *labels = aqa_stage_on_device(aqa_from_data(lab, 1, (int64_t[]){2 * B}, AQA_I64), logp);
+        aqa_tensor *W = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(w, 2, (int64_t[]){2 * B, L}, AQA_F64), dt), logp);
+        aqa_tensor *R = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(r, 2, (int64_t[]){2 * B, L}, AQA_F64), dt), logp);
         /* NLL averaged within each direction, as CoRe's two nll calls */
         aqa_tensor *nll = aqa_add(aqa_nll_loss(aqa_narrow(logp, 0, 0, B), aqa_narrow(labels, 0, 0, B), NULL, -100,
                                                AQA_REDUCTION_MEAN),

@@ -118,7 +118,8 @@ static aqa_tensor *tokens(tsa_head *t, const aqa_head_input *in) {
         return aqa_fail_null("tsa head: needs frames [B, T, %lld] and boundaries [B, %lld]", (long long)c->tsa_dim,
                              (long long)(c->num_stages - 1));
     int64_t B = in->frames->shape[0], S = c->num_stages, K = c->tsa_tokens, E = c->tsa_dim;
-    aqa_tensor *W = aqa_stage_interp_matrix(in->boundaries, in->frames->shape[1], K, in->frames->dtype);
+    aqa_tensor *W = aqa_stage_on_device(aqa_stage_interp_matrix(in->boundaries, in->frames->shape[1], K, in->frames->dtype),
+                                        in->frames);
     aqa_tensor *x = aqa_view(aqa_matmul(W, in->frames), 4, (int64_t[]){B, S, K, E});
     if (t->stage_proj) {
         if (!in->stages || !in->video) return aqa_fail_null("tsa head: use_stage_features needs stages and video");

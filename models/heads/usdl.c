@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "models/heads/head.h"
+#include "models/mvla/stages.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "tensor/ops.h"
@@ -149,7 +150,7 @@ static aqa_status usdl_forward(aqa_head *h, const aqa_head_input *query, const a
                 goto done;
             }
             for (int64_t i = 0; i < B; i++) col[i] = tgt[i * J + j];
-            aqa_tensor *g = gaussian_targets(col, B, u->bins, u->lo, u->hi, h->cfg.usdl_sigma, logp->dtype);
+            aqa_tensor *g = aqa_stage_on_device(gaussian_targets(col, B, u->bins, u->lo, u->hi, h->cfg.usdl_sigma, logp->dtype), logp);
             free(col);
             aqa_tensor *kl = aqa_kl_div(logp, g, AQA_REDUCTION_BATCHMEAN, false);
             loss = loss ? aqa_add(loss, kl) : kl;
@@ -174,7 +175,7 @@ static aqa_status usdl_forward(aqa_head *h, const aqa_head_input *query, const a
     }
     out->pred = aqa_from_data(final, 1, (int64_t[]){B}, AQA_F64);
     free(final);
-    if (out->pred) out->pred = aqa_to_dtype(out->pred, f->dtype);
+    if (out->pred) out->pred = aqa_stage_on_device(aqa_to_dtype(out->pred, f->dtype), f);
     out->loss = train ? loss : NULL;
     if (!out->pred || (train && !out->loss)) st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
 done:

@@ -216,7 +216,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         if (losses && (batch->boundary_target || batch->boundaries)) {
             aqa_tensor *tgt = batch->boundary_target
                                   ? batch->boundary_target
-                                  : aqa_mvla_boundary_target(batch->boundaries, c->num_frames, prob->dtype);
+                                  : aqa_stage_on_device(aqa_mvla_boundary_target(batch->boundaries, c->num_frames, prob->dtype), prob);
             L[AQA_MVLA_LOSS_BCE] = aqa_bce_loss(prob, tgt, NULL, AQA_REDUCTION_MEAN);
         }
         if (c->use_vlp) {
@@ -227,6 +227,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
             vis_vid = aqa_mean(fvis, 1, (int[]){1}, false);
             if (!frame_stage)
                 frame_stage = aqa_stage_of_steps(batch->boundaries ? batch->boundaries : out->boundaries, c->num_frames);
+            frame_stage = aqa_stage_on_device(frame_stage, batch->stage_text_ids);
         } else {
             i3d_sta = aqa_stage_mean(seg_frames, out->boundaries);
         }
@@ -239,7 +240,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         i3d_sta = aqa_stage_mean(fi3d, fb);
         i3d_vid = aqa_mean(fi3d, 1, (int[]){1}, false);
         if (c->use_vlp) {
-            vis_cli = aqa_matmul(clip_pool_matrix(c, fvis ? fvis->dtype : AQA_F32), fvis);
+            vis_cli = aqa_matmul(aqa_stage_on_device(clip_pool_matrix(c, fvis ? fvis->dtype : AQA_F32), fvis), fvis);
             vis_sta = aqa_stage_mean(vis_cli, fb);
             vis_vid = aqa_mean(vis_cli, 1, (int[]){1}, false);
         }

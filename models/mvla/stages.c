@@ -129,14 +129,20 @@ aqa_tensor *aqa_stage_of_steps(const aqa_tensor *boundaries, int64_t T) {
     return r;
 }
 
+aqa_tensor *aqa_stage_on_device(aqa_tensor *t, const aqa_tensor *like) {
+    if (!t || !like) return t;
+    aqa_device d = aqa_tensor_device(like);
+    return aqa_device_equal(aqa_tensor_device(t), d) ? t : aqa_to_device(t, d);
+}
+
 aqa_tensor *aqa_stage_mean(aqa_tensor *x, const aqa_tensor *boundaries) {
     if (!x || x->ndim != 3) return aqa_fail_null("aqa_stage_mean: x must be [B, T, C]");
     if (!boundaries || boundaries->ndim != 2 || boundaries->shape[0] != x->shape[0])
         return aqa_fail_null("aqa_stage_mean: boundaries must be I64 [B, L] with x's batch");
-    aqa_tensor *m = aqa_stage_pool_matrix(boundaries, x->shape[1], x->dtype);
-    if (!m) return NULL;
-    aqa_tensor *y = aqa_matmul(m, x);
-    aqa_tensor_free(m);
+    aqa_scope_begin();
+    aqa_tensor *m = aqa_stage_on_device(aqa_stage_pool_matrix(boundaries, x->shape[1], x->dtype), x);
+    aqa_tensor *y = m ? aqa_keep(aqa_matmul(m, x)) : NULL;
+    aqa_scope_end();
     return y;
 }
 

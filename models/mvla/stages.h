@@ -30,6 +30,11 @@ aqa_tensor *aqa_stage_of_steps(const aqa_tensor *boundaries, int64_t T);
 /* x [B, T, C] -> [B, L + 1, C], the mean of each stage. */
 aqa_tensor *aqa_stage_mean(aqa_tensor *x, const aqa_tensor *boundaries);
 
+/* t on like's device: t itself when it is already there, else a copy (owned as op results are).
+ * The matrices and index tensors built here and in the heads come from host memory (on the
+ * default device); this puts them beside the features, which may live on CUDA. */
+aqa_tensor *aqa_stage_on_device(aqa_tensor *t, const aqa_tensor *like);
+
 /* Boundaries spread evenly: boundary l = round((l + 1) T / (L + 1)) for every sample (I64 [B, L]);
  * used for fixed (FUM) splits when none is given. */
 aqa_tensor *aqa_stage_even_boundaries(int64_t B, int64_t L, int64_t T);
