@@ -11,7 +11,8 @@
  * Loss, in both directions of each pair: NLL of the leaf holding the true difference + MSE between
  * that leaf's value and the difference's relative position in the leaf (summed over leaves,
  * averaged within each).  Prediction: leaf = argmax, delta = left + (right - left) value, score =
- * exemplar score + delta (x DD with use_difficulty, the deltas then being of score / DD).
+ * exemplar score + delta (x DD with use_difficulty, the deltas then being of score / DD; 'w/ DD'
+ * pairs share the query's DD, targets->difficulty, which both scores are divided by).
  * A difference outside every group is counted in the nearest one (CoRe then skips the MSE). */
 #include <math.h>
 #include <stdio.h>
