@@ -7,7 +7,8 @@ CUDA_KERNEL_SRCS = tensor/cuda/kernels/prelude.cu tensor/cuda/kernels/unary.cu \
 	tensor/cuda/kernels/copy.cu tensor/cuda/kernels/fill.cu tensor/cuda/kernels/random.cu \
 	tensor/cuda/kernels/reduce.cu tensor/cuda/kernels/softmax.cu tensor/cuda/kernels/index.cu \
 	tensor/cuda/kernels/index_check.cu tensor/cuda/kernels/matmul_i64.cu
-EXTRA_DIST += tensor/cuda/embed.sh $(CUDA_KERNEL_SRCS)
+EXTRA_DIST += tensor/cuda/embed.sh $(CUDA_KERNEL_SRCS) tensor/cuda/README.md tensor/cuda/emu/run.sh \
+	tensor/cuda/emu/emu_cuda.c tensor/cuda/emu/emu_shim.h tensor/cuda/emu/emu_wrap.py
 
 if HAVE_CUDA
 nobase_aqainclude_HEADERS += tensor/cuda/cuda.h
