@@ -2,7 +2,8 @@
 FAM MVLA + TSA head (scripts/mvla_torch.py) with its weights, inputs, every output and loss term,
 all gradients after backward of the total loss, the state after one Adam step (two parameter
 groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), an
-eval-mode inference forward after the step; and a FUM model's forward and gradients ("fum.*").
+eval-mode inference forward after the step; a FUM model's forward and gradients ("fum.*"); CoRe's tree's loss,
+prediction and gradients ("core.*").
 
     python3 scripts/gen_golden_mvla.py [out_path]"""
 import json
@@ -105,6 +106,21 @@ def main():
     ftotal.backward()
     for n, p in mf.named_parameters():
         t["fum.g." + n] = p.grad.clone()
+
+    # CoRe's tree (depth 3, hidden 8) on 6-d features (USDL's 256/128 MLP would not fit the size
+    # budget; tests/test_heads.c checks its loss against its definition instead)
+    torch.manual_seed(2)
+    core = M.RegressTree(6, 8, 3, 10.0)
+    core.set_groups([-1.0, 0.5, 4.0, -2.0])
+    fq, fe = torch.randn(3, 6), torch.randn(3, 6)
+    s_q, s_e = torch.tensor([5.0, 2.0, 7.0]), torch.tensor([4.5, 3.5, 6.0])
+    for n, v in core.state_dict().items():
+        t["core.p." + n] = v.clone()
+    cp, cl = core(fq, fe, s_e, s_q)
+    cl.backward()
+    t.update({"heads.fq": fq, "heads.fe": fe, "heads.s_q": s_q, "heads.s_e": s_e, "core.pred": cp, "core.loss": cl})
+    for n, p in core.named_parameters():
+        t["core.g." + n] = p.grad.clone()
 
     t = {k: (v.detach().contiguous().float() if v.is_floating_point() else v.detach().contiguous().long())
          for k, v in t.items()}

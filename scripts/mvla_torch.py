@@ -429,3 +429,110 @@ def param_groups(mvla, head):
     for n, p in mvla.named_parameters():
         (bb if n.split(".")[0] in ("temporal", "vis_proj", "i3d_proj", "text_proj") else rest).append(p)
     return bb, rest + list(head.parameters())
+
+
+# ---- CoRe's regression tree and USDL (models/heads/core.c, usdl.c) ----------------------------
+class RegressTree(nn.Module):
+    """CoRe's group-aware regression tree with the C head's loss and prediction."""
+
+    def __init__(self, feat_dim, hidden, depth, score_max):
+        super().__init__()
+        self.levels, self.leaves, self.score_max = depth - 1, 2 ** (depth - 1), score_max
+        self.first_layer = nn.Sequential(nn.Linear(2 * feat_dim + 1, hidden), nn.ReLU())
+        self.feature_layers = nn.ModuleList([nn.Sequential(nn.Conv1d(2 ** d * hidden, 2 ** (d + 1) * hidden, 1, groups=2 ** d),
+                                                           nn.ReLU()) for d in range(depth - 1)])
+        self.clf_layers = nn.ModuleList([nn.Conv1d(2 ** d * hidden, 2 ** (d + 1), 1, groups=2 ** d) for d in range(depth - 1)])
+        self.reg_layer = nn.Conv1d(self.leaves * hidden, self.leaves, 1, groups=self.leaves)
+        self.register_buffer("groups", torch.zeros(self.leaves, 2, dtype=torch.float64))
+
+    def set_groups(self, deltas):
+        a = sorted(abs(float(d)) for d in deltas)
+        n, half = len(a), self.leaves // 2
+        g = torch.zeros(self.leaves, 2, dtype=torch.float64)
+        for i in range(half):
+            left = 0.0 if i == 0 else a[int(i / half * (n - 1))]
+            right = a[n - 1] if i == half - 1 else a[int((i + 1) / half * (n - 1))]
+            g[half + i] = torch.tensor([left, right])
+            g[half - 1 - i] = torch.tensor([-right, -left])
+        self.groups.copy_(g)
+
+    def tree(self, x):
+        h = self.first_layer(x).unsqueeze(-1)
+        M, prev = x.shape[0], None
+        for d in range(self.levels):
+            p = self.clf_layers[d](h).squeeze(-1)
+            h = self.feature_layers[d](h)
+            lp = torch.log_softmax(p.view(M, -1, 2), -1)
+            if prev is not None:
+                lp = lp + prev.view(M, -1, 1)
+            prev = lp.reshape(M, -1)
+        return prev, self.reg_layer(h).squeeze(-1)
+
+    def leaf_of(self, d):
+        g = self.groups.tolist()
+        for i, (lo, hi) in enumerate(g):
+            if (d >= 0 and lo <= d < hi) or (d < 0 and lo < d <= hi):
+                break
+        else:
+            i = self.leaves - 1 if d >= 0 else 0
+        lo, hi = g[i]
+        return i, (d - lo if hi == lo else (d - lo) / (hi - lo))
+
+    def forward(self, fq, fe, s_e, s_q=None):
+        B = fq.shape[0]
+        x = torch.cat([fe, fq, (s_e / self.score_max).reshape(B, 1)], 1)
+        if s_q is not None:
+            x = torch.cat([x, torch.cat([fq, fe, (s_q / self.score_max).reshape(B, 1)], 1)], 0)
+        logp, delta = self.tree(x)
+        g = self.groups.tolist()
+        pred = []
+        for i in range(B):
+            k = int(logp[i].argmax())
+            lo, hi = g[k]
+            v = float(delta[i, k].detach())
+            pred.append(float(s_e[i]) + (lo + v if hi == lo else lo + (hi - lo) * v))
+        pred = torch.tensor(pred)
+        if s_q is None:
+            return pred, None
+        loss = 0
+        for direction in range(2):
+            labels, rel = [], []
+            for i in range(B):
+                d = float(s_q[i] - s_e[i]) if direction == 0 else float(s_e[i] - s_q[i])
+                k, r = self.leaf_of(d)
+                labels.append(k)
+                rel.append(r)
+            lp, dl = logp[direction * B:(direction + 1) * B], delta[direction * B:(direction + 1) * B]
+            loss = loss + F.nll_loss(lp, torch.tensor(labels))
+            for k in set(labels):
+                idx = [i for i in range(B) if labels[i] == k]
+                loss = loss + F.mse_loss(dl[idx, k], torch.tensor([rel[i] for i in idx], dtype=dl.dtype))
+        return pred, loss
+
+
+class Evaluator(nn.Module):
+    def __init__(self, d, bins):
+        super().__init__()
+        self.layer1, self.layer2, self.layer3 = nn.Linear(d, 256), nn.Linear(256, 128), nn.Linear(128, bins)
+
+    def forward(self, x):
+        return torch.log_softmax(self.layer3(F.relu(self.layer2(F.relu(self.layer1(x))))), -1)
+
+
+class USDL(nn.Module):
+    """USDL with the C head's Gaussian target, KL ('batchmean') and argmax prediction."""
+
+    def __init__(self, d, bins, lo, hi, sigma):
+        super().__init__()
+        self.evaluator, self.bins, self.lo, self.hi, self.sigma = Evaluator(d, bins), bins, lo, hi, sigma
+
+    def forward(self, f, s=None):
+        logp = self.evaluator(f)
+        pred = self.lo + logp.argmax(-1).double() * (self.hi - self.lo) / (self.bins - 1)
+        if s is None:
+            return pred, None
+        mu = (s.double() - self.lo) / (self.hi - self.lo) * (self.bins - 1)
+        k = torch.arange(self.bins, dtype=torch.float64)
+        t = torch.exp(-0.5 * ((k[None] - mu[:, None]) / self.sigma) ** 2)
+        t = (t / t.sum(1, keepdim=True)).to(logp.dtype)
+        return pred, F.kl_div(logp, t, reduction="batchmean")

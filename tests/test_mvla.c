@@ -2,8 +2,8 @@
  * values; gradchecks in f64 of the VLKL losses, SCA, stage pooling, the TSA head and the whole
  * MVLA loss w.r.t. several parameters; parity of a forward, backward, one Adam step and an
  * eval-mode inference with PyTorch (tests/data/golden_mvla.safetensors from
- * scripts/gen_golden_mvla.py on scripts/mvla_torch.py); FUM, the ablation switches, errors and
- * leaks. */
+ * scripts/gen_golden_mvla.py on scripts/mvla_torch.py), of a FUM model and of CoRe's tree; the
+ * ablation switches, errors and leaks. */
 #include "tests/testlib.h"
 
 #include <string.h>
@@ -470,7 +470,7 @@ static void load_golden_module(aqa_module *m, const char *prefix) {
     for (int i = 0; i < n; i++) {
         char key[256];
         snprintf(key, sizeof key, "%s%s", prefix, list[i].name);
-        aqa_tensor *t = golden_at(__FILE__, __LINE__, key, list[i].tensor->dtype);
+        aqa_tensor *t = golden_at(__FILE__, __LINE__, key, list[i].tensor->dtype == AQA_I64 ? AQA_I64 : AQA_F32);
         CHECK_MSG(t && aqa_copy_(list[i].tensor, t) == AQA_OK, "loading %s", key);
     }
     aqa_named_tensors_free(list, n);
@@ -709,6 +709,41 @@ static void test_golden_fum(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients. */
+static void test_golden_core(void) {
+    if (!have_golden()) {
+        SKIP("%s absent", GOLDEN_FILE);
+        return;
+    }
+    int64_t live = aqa_live_tensors();
+    aqa_head_config hc = aqa_head_config_default();
+    hc.feat_dim = 6;
+    hc.core_depth = 3;
+    hc.core_hidden = 8;
+    hc.score_min = 0;
+    hc.score_max = 10;
+    aqa_head *h = aqa_head_new(&aqa_head_core, &hc, NULL, "");
+    CHECK(h != NULL);
+    if (!h) return;
+    load_golden_module(&h->base, "core.p.");
+    aqa_scope_begin();
+    aqa_head_input q = {NULL, NULL, NULL, GOLDEN("heads.fq")}, e = {NULL, NULL, NULL, GOLDEN("heads.fe")};
+    aqa_head_targets t = {GOLDEN("heads.s_q"), NULL, NULL};
+    aqa_head_result r;
+    CHECK(aqa_head_forward(h, &q, &e, GOLDEN("heads.s_e"), &t, &r) == AQA_OK);
+    CHECK_CLOSE("core pred", r.pred, GOLDEN("core.pred"), 1e-5, 1e-5);
+    CHECK_CLOSE("core loss", r.loss, GOLDEN("core.loss"), 1e-4, 1e-6);
+    CHECK(r.loss && aqa_backward(r.loss, NULL, false) == AQA_OK);
+    compare_module(&h->base, "core.g.", true, false, 1e-3, 1e-5);
+    /* groups set from the same deltas as the torch script give the same buffer */
+    aqa_tensor *g0 = aqa_clone(aqa_module_get(&h->base, "groups"));
+    CHECK(aqa_core_head_set_groups(h, (double[]){-1.0, 0.5, 4.0, -2.0}, 4) == AQA_OK);
+    CHECK_CLOSE("core groups", aqa_module_get(&h->base, "groups"), g0, 0, 0);
+    aqa_scope_end();
+    aqa_module_free(&h->base);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 /* Maps "<prefix>name" to "name" and skips the other tensors of the golden file. */
 static char *strip_prefix(const char *file_name, void *user) {
     const char *prefix = user;
@@ -853,6 +888,7 @@ int main(void) {
     RUN(test_fum);
     RUN(test_golden_step);
     RUN(test_golden_fum);
+    RUN(test_golden_core);
     RUN(test_load_torch_state_dict);
     RUN(test_switches);
     RUN(test_default_sizes);
