@@ -149,7 +149,7 @@ say "built in $BIN"
 # outside $LOG: the device tool brings back at most 8 files from $OUT
 export AQA_KERNEL_CACHE="${TMPDIR:-/tmp}/aqa-gpu-check-kernels"
 rm -rf "$AQA_KERNEL_CACHE"
-export AQA_CUDA_SYNC=1 AQA_CUDA_VERBOSE=1
+export AQA_CUDA_SYNC=1 AQA_CUDA_VERBOSE=1 AQA_REQUIRE_GPU=1
 say "tests/test_cuda_ops"
 timeout 300 "$BIN/tests/test_cuda_ops" 2>&1 | tee "$LOG/test_cuda_ops.log"
 rc_ops=${PIPESTATUS[0]}

@@ -7,7 +7,8 @@
  * so an out-of-bounds write fails the case.  Then: determinism of the reductions and scatters
  * (two runs, identical bits), Philox streams equal to the CPU's, the allocator's statistics and
  * out-of-memory message, host<->device copies, and a small network's forward and backward
- * through the public ops.  Without a GPU (or driver) every case SKIPs with the reason.
+ * through the public ops.  Without a GPU (or driver) every case SKIPs with the reason (or fails,
+ * with AQA_REQUIRE_GPU=1).
  * AQA_CUDA_SYNC=1 is set so that a failing kernel is named in the error. */
 #include <math.h>
 #include <pthread.h>
@@ -27,9 +28,12 @@ static aqa_device DEV;
 static uint64_t rng_state = 88172645463325252ull;
 static char skip_reason[600];
 
+/* No GPU: SKIP, unless AQA_REQUIRE_GPU=1 (scripts/gpu-check.sh), where it is a failure. */
 static bool have_gpu(void) {
     if (!GPU) {
-        SKIP("no usable GPU: %.200s", skip_reason);
+        const char *req = getenv("AQA_REQUIRE_GPU");
+        if (req && strcmp(req, "0") != 0) CHECK_MSG(0, "AQA_REQUIRE_GPU is set but: %.400s", skip_reason);
+        else SKIP("no usable GPU: %.200s", skip_reason);
         return false;
     }
     return true;

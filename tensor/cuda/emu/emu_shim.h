@@ -37,6 +37,8 @@ static inline V __shfl_xor_sync(unsigned mask, V v, int o) {
     std::memcpy(&r, &bits, sizeof r);
     return r;
 }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline int atomicCAS(int *p, int cmp, int val) { return __sync_val_compare_and_swap(p, cmp, val); }
 static inline float __int_as_float(int i) {
     float f;

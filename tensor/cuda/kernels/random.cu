@@ -31,13 +31,15 @@ __device__ __forceinline__ double random_value(i64 i, int kind, bool is_f32, dou
         int j = (int)(i % 2) * 2;
         double u1 = ((double)w[j] + 0.5) * (1.0 / 4294967296.0);
         double u2 = (double)w[j + 1] * (1.0 / 4294967296.0);
-        return a + b * (sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        double z = __dmul_rn(sqrt(-2.0 * log(u1)), cos(__dmul_rn(6.283185307179586, u2)));
+        return __dadd_rn(a, __dmul_rn(b, z));
     }
     philox(seed, offset + (u64)i / 4, w);
     u32 x = w[i % 4];
+    // _rn intrinsics: no fused multiply-add, so the rounding is the CPU's
     if (kind == 0)
-        return is_f32 ? a + (b - a) * ((double)(x >> 8) * (1.0 / 16777216.0))
-                      : a + (b - a) * ((double)x * (1.0 / 4294967296.0));
+        return is_f32 ? __dadd_rn(a, __dmul_rn(b - a, (double)(x >> 8) * (1.0 / 16777216.0)))
+                      : __dadd_rn(a, __dmul_rn(b - a, (double)x * (1.0 / 4294967296.0)));
     u64 range = (u64)(b - a);
     return a + (double)(range ? x % range : 0);
 }
