@@ -402,6 +402,10 @@ static void test_gradcheck_max_pool_same(void) {
             check_close("clipped vs padded", a, b, 0);
             for (int d = 0; d < 3 && a; d++)
                 CHECK_EQ_INT(a->shape[2 + d], (shapes[j][2 + d] + cases[i].s[d] - 1) / cases[i].s[d]);
+            /* float32 without a graph: the separable inference form */
+            aqa_tensor *xf = aqa_to_dtype(aqa_detach(x), AQA_F32);
+            check_close("separable vs padded", aqa_i3d_max_pool_same(xf, cases[i].k, cases[i].s, true),
+                        aqa_i3d_max_pool_same(xf, z.k, z.s, false), 0);
             aqa_scope_end();
         }
     /* with negative input the zero padding shows (pytorch-i3d's semantics) */

@@ -79,7 +79,7 @@ static aqa_status bn_relu_inplace(aqa_tensor *y, const aqa_batch_norm_layer *bn,
     }
     if (y->dtype == AQA_F32) {
         float *p = aqa_data(y);
-#pragma omp parallel for schedule(static) if (n * c * s > 65536)
+/* no OpenMP: idle libgomp workers spin while the next convolution's BLAS threads need the cores */
         for (int64_t i = 0; i < n * c; i++) {
             float sc = (float)scale[i % c], sh = (float)shift[i % c];
             float *q = p + i * s;
@@ -93,7 +93,7 @@ static aqa_status bn_relu_inplace(aqa_tensor *y, const aqa_batch_norm_layer *bn,
         }
     } else {
         double *p = aqa_data(y);
-#pragma omp parallel for schedule(static) if (n * c * s > 65536)
+/* no OpenMP: idle libgomp workers spin while the next convolution's BLAS threads need the cores */
         for (int64_t i = 0; i < n * c; i++) {
             double sc = scale[i % c], sh = shift[i % c];
             double *q = p + i * s;
@@ -155,6 +155,53 @@ static int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t s, bool ceil
     return out;
 }
 
+/* Max over each window along the middle axis of [outer, n_in, inner] -> [outer, n_out, inner]; the
+ * window of output i is [i s - lo, i s - lo + k) clipped to the input (non-empty by construction). */
+static void max_axis(const float *in, float *out, int64_t outer, int64_t n_in, int64_t n_out, int64_t inner,
+                     int64_t k, int64_t s, int64_t lo) {
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < n_out; i++) {
+            int64_t j0 = i * s - lo, j1 = j0 + k;
+            if (j0 < 0) j0 = 0;
+            if (j1 > n_in) j1 = n_in;
+            float *dst = out + (o * n_out + i) * inner;
+            const float *src = in + (o * n_in + j0) * inner;
+            memcpy(dst, src, sizeof(float) * (size_t)inner);
+            for (int64_t j = j0 + 1; j < j1; j++) {
+                src += inner;
+                for (int64_t v = 0; v < inner; v++) dst[v] = src[v] > dst[v] ? src[v] : dst[v];
+            }
+        }
+}
+
+/* Inference form for float32 non-negative input: the max pool as three 1-D passes (W, H, T), which
+ * costs k_t + k_h + k_w comparisons per output instead of their product. */
+static aqa_tensor *max_pool_separable(aqa_tensor *x, const int64_t k[3], const int64_t s[3], const int64_t lo[3]) {
+    aqa_tensor *xc = aqa_contiguous(x);
+    if (!xc) return NULL;
+    const int64_t planes = xc->shape[0] * xc->shape[1], T = xc->shape[2], H = xc->shape[3], W = xc->shape[4];
+    const int64_t To = (T + s[0] - 1) / s[0], Ho = (H + s[1] - 1) / s[1], Wo = (W + s[2] - 1) / s[2];
+    aqa_tensor *out = aqa_empty(AQA_SHAPE(xc->shape[0], xc->shape[1], To, Ho, Wo), AQA_F32);
+    float *t1 = malloc(sizeof(float) * (size_t)(T * H * Wo + T * Ho * Wo));
+    if (!out || !t1) {
+        free(t1);
+        aqa_tensor_free(out);
+        aqa_tensor_free(xc);
+        return t1 ? NULL : aqa_fail_null("MaxPool3dSamePadding: out of memory");
+    }
+    float *t2 = t1 + T * H * Wo;
+    const float *src = aqa_data(xc);
+    float *dst = aqa_data(out);
+    for (int64_t p = 0; p < planes; p++) {
+        max_axis(src + p * T * H * W, t1, T * H, W, Wo, 1, k[2], s[2], lo[2]);
+        max_axis(t1, t2, T, H, Ho, Wo, k[1], s[1], lo[1]);
+        max_axis(t2, dst + p * To * Ho * Wo, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
+    }
+    free(t1);
+    aqa_tensor_free(xc);
+    return out;
+}
+
 aqa_tensor *aqa_i3d_max_pool_same(aqa_tensor *x, const int64_t kernel[3], const int64_t stride[3],
                                   bool nonnegative) {
     if (!x) return NULL;
@@ -175,6 +222,9 @@ aqa_tensor *aqa_i3d_max_pool_same(aqa_tensor *x, const int64_t kernel[3], const 
         int64_t want = (x->shape[2 + i] + stride[i] - 1) / stride[i];
         if (pool_out(x->shape[2 + i], kernel[i], lo[i], stride[i], ceil_mode) != want) exact = false;
     }
+    if (exact && x->dtype == AQA_F32 && aqa_tensor_device(x).kind == AQA_CPU &&
+        !(aqa_is_grad_enabled() && x->requires_grad))
+        return max_pool_separable(x, kernel, stride, lo);
     if (exact) return aqa_max_pool(x, 3, kernel, stride, lo, NULL, ceil_mode, NULL);
     int64_t pads[6] = {lo[2], hi[2], lo[1], hi[1], lo[0], hi[0]};
     aqa_tensor *xp = aqa_pad(x, 6, pads, 0.0);
