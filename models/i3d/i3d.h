@@ -150,7 +150,8 @@ aqa_i3d_inception *aqa_i3d_inception_new(aqa_module *parent, const char *name, i
 aqa_tensor *aqa_i3d_inception_forward(aqa_i3d_inception *b, aqa_tensor *x, bool bn_training);
 /* pytorch-i3d's MaxPool3dSamePadding: TF-"SAME" zero padding then max pooling, x [B, C, T, H, W].
  * With nonnegative true (the input is known to be >= 0, as after ReLU) the padding is not
- * materialised: windows are clipped instead (same values and gradients). */
+ * materialised: windows are clipped instead (same values and gradients), and float32 input that
+ * needs no gradient goes through three 1-D passes (T, H, W maxima; NaN is not propagated there). */
 aqa_tensor *aqa_i3d_max_pool_same(aqa_tensor *x, const int64_t kernel[3], const int64_t stride[3],
                                   bool nonnegative);
 /* The feature head: avg pool [2, 7, 7] stride 1 (clipped to the map), then mean over the
