@@ -35,17 +35,18 @@ static void *open_first(const char *env, const char *const *names, char *err, si
         snprintf(err, errn, "%s=%s: %s", env, over, dlerror());
         return NULL;
     }
-    char tried[400] = "";
-    const char *last = "";
-    for (int i = 0; names[i]; i++) {
+    char first_err[200] = "";
+    int n = 0;
+    for (int i = 0; names[i]; i++, n++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (h) return h;
-        last = dlerror();
-        size_t l = strlen(tried);
-        snprintf(tried + l, sizeof tried - l, "%s%s", l ? ", " : "", names[i]);
+        if (i == 0) {
+            const char *e = dlerror();
+            snprintf(first_err, sizeof first_err, "%s", e ? e : "?");
+        }
     }
-    snprintf(err, errn, "none of %s could be loaded (last: %s; set %s to the library's path)", tried,
-             last ? last : "?", env);
+    snprintf(err, errn, "%s (and %d other names) could not be loaded: %s; set %s to the library's path", names[0],
+             n - 1, first_err, env);
     return NULL;
 }
 
