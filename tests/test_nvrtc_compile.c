@@ -166,9 +166,11 @@ static void compile_all_for(int arch) {
     /* NVRTC must support the arch (13.x: sm_75 and up) */
     CHECK_EQ_INT(aqa__nvrtc_arch_for(arch), arch);
     setenv("AQA_KERNEL_CACHE", "off", 1); /* really compile */
-    enum { NW = 4 };
-    job jobs[NW];
-    pthread_t th[NW];
+    enum { MAXW = 8 };
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int NW = ncpu < 2 ? 2 : ncpu > MAXW ? MAXW : (int)ncpu; /* one compile per core */
+    job jobs[MAXW];
+    pthread_t th[MAXW];
     for (int w = 0; w < NW; w++) {
         jobs[w] = (job){.arch = arch, .w = w, .nw = NW};
         pthread_create(&th[w], NULL, compile_worker, &jobs[w]);
