@@ -14,6 +14,8 @@
 #include "datasets/resize.h"
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
 #ifdef AQA_HAVE_CUDA
@@ -536,6 +538,58 @@ static void test_frozen_and_roundtrip(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* MVLA's use: frozen image features (cached once), the text encoder fine-tuned with Adam. */
+static void test_finetune_text(void) {
+    int64_t live = aqa_live_tensors();
+    aqa_clip_config c = tiny_config();
+    aqa_manual_seed(21);
+    aqa_clip_model *m = aqa_clip_model_new(&c);
+    CHECK(m != NULL);
+    if (!m) return;
+    aqa_module_requires_grad(&m->visual->base, false);
+    aqa_tensor **params;
+    int np = aqa_module_parameters(&m->base, &params); /* trainable ones: the text side */
+    aqa_adam_options ao = AQA_ADAM_DEFAULTS;
+    ao.lr = 1e-2; /* MVLA uses 1e-4 over many steps; a short test needs more */
+    aqa_optimizer *opt = aqa_adam_new(&ao);
+    CHECK(np == 2 + 1 + 2 * 12 + 1 + 2 && opt && aqa_optim_add_params(opt, params, np) >= 0);
+    aqa_generator g = {test_seed("clip fine-tune"), 0};
+    /* cached visual features (a random CLIP maps random images to nearly parallel vectors, which
+     * would make a poor target, so the features here are random too) */
+    aqa_tensor *images = aqa_randn(AQA_SHAPE(3, 3, 16, 16), AQA_F32, &g);
+    aqa_tensor *frozen = aqa_clip_encode_image(m, images, true);
+    CHECK(frozen && !frozen->requires_grad && !frozen->grad_fn);
+    aqa_tensor *feats = aqa_randn(AQA_SHAPE(3, 16), AQA_F32, &g);
+    aqa_tensor *ids = aqa_from_data((const int64_t[]){126, 5, 9, 127, 0, 126, 17, 127, 0, 0, 126, 40, 41, 42, 127},
+                                    AQA_SHAPE(3, 5), AQA_I64);
+    aqa_tensor *target = aqa_arange(0, 3, 1, AQA_I64);
+    aqa_tensor *before = aqa_clone(m->visual->proj);
+    double first = 0, last = 0;
+    for (int step = 0; step < 30; step++) {
+        aqa_scope_begin();
+        aqa_tensor *logits = aqa_clip_logits(m, feats, aqa_clip_encode_text(m, ids, false));
+        aqa_tensor *loss = aqa_cross_entropy(logits, target, NULL);
+        CHECK(loss && aqa_backward(loss, NULL, false) == AQA_OK);
+        CHECK(aqa_optim_step(opt) == AQA_OK);
+        aqa_optim_zero_grad(opt);
+        if (step == 0) first = aqa_item(loss);
+        last = aqa_item(loss);
+        aqa_scope_end();
+    }
+    CHECK_MSG(last < 0.5 * first, "loss %g -> %g", first, last);
+    CHECK(m->visual->proj->grad == NULL && rel_err(m->visual->proj, before) == 0);
+    aqa_tensor_free(before);
+    aqa_tensor_free(target);
+    aqa_tensor_free(ids);
+    aqa_tensor_free(feats);
+    aqa_tensor_free(frozen);
+    aqa_tensor_free(images);
+    aqa_optim_free(opt);
+    free(params);
+    aqa_clip_model_free(m);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 /* ---- the same golden parity on a GPU (skips without one) ------------------------------------------ */
 
 static void test_golden_cuda(void) {
@@ -691,6 +745,7 @@ int main(void) {
     RUN(test_gradcheck_text);
     RUN(test_gradcheck_vision);
     RUN(test_frozen_and_roundtrip);
+    RUN(test_finetune_text);
     RUN(test_embed_and_zeroshot_programs);
     return test_finish();
 }
