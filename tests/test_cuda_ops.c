@@ -16,6 +16,10 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "nn/attention.h"
+#include "nn/linear.h"
+#include "nn/loss.h"
+#include "nn/norm_layer.h"
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda-impl.h"
 #include "tensor/cuda/cuda.h"
@@ -731,6 +735,197 @@ static void test_network(void) {
     CHECK_EQ_INT(aqa_live_tensors(), before);
 }
 
+/* ---- public ops, forward and backward, CPU vs CUDA ---------------------------------------------- */
+
+/* Integer tensors an op needs (indices, labels), made on `dev` from fixed values. */
+static aqa_tensor *ints(aqa_device dev, int nd, const int64_t *shape, const int64_t *v) {
+    return aqa_to_device(aqa_from_data(v, nd, shape, AQA_I64), dev);
+}
+
+typedef aqa_tensor *(*pub_fn)(aqa_tensor *const *in, aqa_device dev);
+static aqa_tensor *p_add(aqa_tensor *const *in, aqa_device d) { (void)d; return aqa_add(in[0], in[1]); }
+static aqa_tensor *p_arith(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_div(aqa_mul(aqa_sub(in[0], in[1]), in[0]), aqa_add_scalar(in[1], 0.5));
+}
+static aqa_tensor *p_pow_minmax(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_add(aqa_pow(in[0], in[1]), aqa_mul(aqa_maximum(in[0], in[1]), aqa_minimum(in[0], in[1])));
+}
+static aqa_tensor *p_unary1(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *x = in[0];
+    return aqa_add(aqa_add(aqa_exp(aqa_tanh(x)), aqa_log(x)), aqa_add(aqa_sqrt(x), aqa_rsqrt(x)));
+}
+static aqa_tensor *p_unary2(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *x = aqa_add_scalar(in[0], -1.0);
+    aqa_tensor *a = aqa_add(aqa_gelu(x), aqa_gelu_tanh(x)), *b = aqa_add(aqa_quick_gelu(x), aqa_softplus(x));
+    aqa_tensor *c = aqa_add(aqa_sigmoid(x), aqa_relu(x)), *e = aqa_add(aqa_abs(x), aqa_square(x));
+    return aqa_add(aqa_add(a, b), aqa_add(aqa_add(c, e), aqa_add(aqa_log1p(in[0]), aqa_clamp(x, -0.3, 0.4))));
+}
+static aqa_tensor *p_reduce(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *x = in[0];
+    aqa_tensor *s = aqa_sum(x, 2, (int[]){0, 2}, true);                 /* [1, 5, 1] */
+    aqa_tensor *v = aqa_var(x, 1, (int[]){1}, 1, true);                 /* [4, 1, 6] */
+    aqa_tensor *m = aqa_max_dim(x, 2, true, NULL);                      /* [4, 5, 1] */
+    aqa_tensor *l = aqa_logsumexp(x, 1, (int[]){0}, true);              /* [1, 5, 6] */
+    aqa_tensor *st = aqa_std(x, 2, (int[]){0, 1}, 0, true);             /* [1, 1, 6] */
+    return aqa_add(aqa_add(aqa_add(s, v), aqa_add(m, l)), aqa_add(st, aqa_mean_all(x)));
+}
+static aqa_tensor *p_softmax(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_add(aqa_softmax(in[0], 1), aqa_transpose(aqa_log_softmax(aqa_transpose(in[0], 0, 2), 2), 0, 2));
+}
+static aqa_tensor *p_matmul(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    /* [2, 3, 4, 5] @ [5, 6] and a transposed batched operand */
+    aqa_tensor *y = aqa_matmul(in[0], in[1]);
+    return aqa_matmul(aqa_transpose(y, 2, 3), in[0]); /* [2,3,6,4] @ [2,3,4,5] */
+}
+static aqa_tensor *p_index(aqa_tensor *const *in, aqa_device d) {
+    aqa_tensor *x = in[0]; /* [6, 5] */
+    aqa_tensor *sel = aqa_index_select(x, 0, ints(d, AQA_SHAPE(4), (const int64_t[]){4, 0, 4, 2}));                   /* [4, 5] */
+    aqa_tensor *g = aqa_gather(x, 1, ints(d, AQA_SHAPE(4, 2), (const int64_t[]){1, 1, 0, 4, 3, 2, 2, 2}));           /* [4, 2] */
+    aqa_tensor *e = aqa_embedding(x, ints(d, AQA_SHAPE(2, 3), (const int64_t[]){5, 5, 1, 0, 3, 3}));                 /* [2, 3, 5] */
+    aqa_tensor *cat = aqa_cat((aqa_tensor *[]){sel, aqa_narrow(x, 0, 1, 4)}, 2, 1);         /* [4, 10] */
+    aqa_tensor *st = aqa_stack((aqa_tensor *[]){sel, sel}, 2, 0);                           /* [2, 4, 5] */
+    aqa_tensor *pd = aqa_pad(sel, 2, (int64_t[]){1, 2}, 0.5);                               /* [4, 8] */
+    aqa_tensor *r = aqa_add(aqa_sum_all(aqa_mul(e, e)), aqa_sum_all(aqa_mul(st, st)));
+    r = aqa_add(r, aqa_add(aqa_sum_all(aqa_mul(cat, cat)), aqa_add(aqa_sum_all(aqa_mul(pd, pd)), aqa_sum_all(aqa_mul(g, g)))));
+    return r;
+}
+static aqa_tensor *p_where(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *c = aqa_gt(in[0], in[1]);
+    return aqa_add(aqa_where(c, in[0], aqa_mul(in[1], in[1])), aqa_masked_fill(in[1], aqa_lt_scalar(in[0], 0.7), -2.0));
+}
+static aqa_tensor *p_layer_norm(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_layer_norm(in[0], 1, (int64_t[]){8}, in[1], in[2], 1e-5);
+}
+static aqa_tensor *p_linear(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_linear(in[0], in[1], in[2]);
+}
+static aqa_tensor *p_cross_entropy(aqa_tensor *const *in, aqa_device d) {
+    return aqa_cross_entropy(in[0], ints(d, AQA_SHAPE(6), (const int64_t[]){0, 4, 2, 2, 1, 3}), NULL);
+}
+static aqa_tensor *p_attention(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_scaled_dot_product_attention(in[0], in[1], in[2], NULL, 0.0, true, 0.0);
+}
+static aqa_tensor *p_views(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *x = aqa_permute(in[0], (int[]){2, 0, 1});
+    aqa_tensor *y = aqa_reshape(x, AQA_SHAPE(6, 20));
+    return aqa_mul(aqa_contiguous(y), aqa_unsqueeze(aqa_slice(aqa_flatten(in[0], 0, 2), 0, 0, 120, 6), 0));
+}
+
+typedef struct pub_case {
+    const char *name;   /* what */
+    pub_fn fn;          /* the op */
+    int nin;            /* inputs (all differentiable, float64) */
+    int nd[3];          /* their ranks */
+    int64_t shape[3][4];/* and shapes */
+    double lo, hi;      /* value range */
+} pub_case;
+
+static const pub_case pub_cases[] = {
+    {"add broadcast", p_add, 2, {2, 1}, {{4, 5}, {5}}, -2, 2},
+    {"sub mul div", p_arith, 2, {3, 3}, {{3, 1, 6}, {1, 4, 6}}, 0.2, 2},
+    {"pow maximum minimum", p_pow_minmax, 2, {2, 2}, {{5, 7}, {5, 7}}, 0.2, 2},
+    {"exp tanh log sqrt rsqrt", p_unary1, 1, {2}, {{6, 9}}, 0.2, 2},
+    {"gelu family, softplus, sigmoid, relu, abs, square, log1p, clamp", p_unary2, 1, {2}, {{6, 9}}, 0.05, 2},
+    {"sum var max_dim logsumexp std mean", p_reduce, 1, {3}, {{4, 5, 6}}, -2, 2},
+    {"softmax log_softmax", p_softmax, 1, {3}, {{3, 4, 5}}, -3, 3},
+    {"matmul", p_matmul, 2, {4, 2}, {{2, 3, 4, 5}, {5, 6}}, -1, 1},
+    {"index_select gather embedding cat stack pad", p_index, 1, {2}, {{6, 5}}, -1, 1},
+    {"where masked_fill", p_where, 2, {2, 2}, {{5, 6}, {5, 6}}, 0.1, 1.5},
+    {"layer_norm", p_layer_norm, 3, {3, 1, 1}, {{4, 6, 8}, {8}, {8}}, -2, 2},
+    {"linear", p_linear, 3, {3, 2, 1}, {{3, 5, 7}, {4, 7}, {4}}, -1, 1},
+    {"cross_entropy", p_cross_entropy, 1, {2}, {{6, 5}}, -2, 2},
+    {"scaled_dot_product_attention (causal)", p_attention, 3, {4, 4, 4}, {{2, 3, 4, 8}, {2, 3, 4, 8}, {2, 3, 4, 8}}, -1, 1},
+    {"permute reshape flatten slice unsqueeze", p_views, 1, {3}, {{4, 5, 6}}, -1, 1},
+};
+
+/* Runs one case on dev; returns the output values and the inputs' gradients (malloc'd). */
+static bool pub_run(const pub_case *c, aqa_device dev, double *const *vals, double **out, int64_t *nout,
+                    double **grads) {
+    aqa_scope_begin();
+    aqa_tensor *in[3];
+    for (int i = 0; i < c->nin; i++) {
+        aqa_tensor *h = aqa_from_data(vals[i], c->nd[i], c->shape[i], AQA_F64);
+        in[i] = aqa_requires_grad(aqa_detach(aqa_to_device(h, dev)), true);
+    }
+    aqa_tensor *y = c->fn(in, dev);
+    bool ok = y != NULL;
+    if (ok) {
+        int64_t n = aqa_numel(y);
+        double *w = malloc((size_t)(n ? n : 1) * sizeof(double));
+        for (int64_t i = 0; i < n; i++) w[i] = 0.5 + 0.01 * (double)(i % 97); /* same on both devices */
+        aqa_tensor *wt = aqa_to_device(aqa_from_data(w, y->ndim, y->shape, AQA_F64), dev);
+        free(w);
+        aqa_tensor *loss = aqa_sum_all(aqa_mul(y, wt));
+        ok = loss && aqa_backward(loss, NULL, false) == AQA_OK;
+        *nout = n;
+        *out = malloc((size_t)(n ? n : 1) * sizeof(double));
+        ok = ok && aqa_copy_to_host(y, *out, AQA_F64) == AQA_OK;
+        for (int i = 0; ok && i < c->nin; i++) {
+            grads[i] = calloc((size_t)aqa_numel(in[i]), sizeof(double));
+            if (in[i]->grad) ok = aqa_copy_to_host(in[i]->grad, grads[i], AQA_F64) == AQA_OK;
+        }
+    }
+    if (!ok) printf("    %s on %s: %s\n", c->name, dev.kind == AQA_CPU ? "cpu" : "cuda", aqa_last_error());
+    aqa_scope_end();
+    return ok;
+}
+
+static double rel_err(const double *a, const double *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+        if (isnan(a[i])) continue;
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += a[i] * a[i];
+    }
+    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
+}
+
+static void test_public_ops(void) {
+    if (!have_gpu()) return;
+    for (size_t k = 0; k < sizeof pub_cases / sizeof pub_cases[0]; k++) {
+        const pub_case *c = &pub_cases[k];
+        double *vals[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < c->nin; i++) {
+            int64_t n = aqa__shape_numel(c->nd[i], c->shape[i]);
+            vals[i] = malloc((size_t)n * sizeof(double));
+            for (int64_t j = 0; j < n; j++) vals[i][j] = c->lo + (c->hi - c->lo) * urand();
+        }
+        double *oc = NULL, *og = NULL, *gc[3] = {NULL, NULL, NULL}, *gg[3] = {NULL, NULL, NULL};
+        int64_t nc = 0, ng = 0;
+        bool okc = pub_run(c, AQA_DEVICE_CPU, vals, &oc, &nc, gc);
+        bool okg = pub_run(c, DEV, vals, &og, &ng, gg);
+        CHECK_MSG(okc && okg, "%s: failed (cpu %d, cuda %d)", c->name, okc, okg);
+        if (okc && okg) {
+            double e = nc == ng ? rel_err(oc, og, nc) : INFINITY;
+            CHECK_MSG(e < 1e-10, "%s: forward normalised error %.3g", c->name, e);
+            for (int i = 0; i < c->nin; i++) {
+                e = rel_err(gc[i], gg[i], aqa__shape_numel(c->nd[i], c->shape[i]));
+                CHECK_MSG(e < 1e-10, "%s: gradient of input %d: normalised error %.3g", c->name, i, e);
+            }
+        }
+        free(oc);
+        free(og);
+        for (int i = 0; i < 3; i++) {
+            free(vals[i]);
+            free(gc[i]);
+            free(gg[i]);
+        }
+    }
+}
+
 /* Compiles every program for this device in parallel (fills the kernel cache quickly). */
 static void *warm(void *arg) {
     int *job = arg, arch = job[0], w = job[1], nw = job[2];
@@ -772,16 +967,23 @@ int main(void) {
             for (int w = 0; w < NW; w++) pthread_join(th[w], NULL);
         }
     }
-    RUN(test_copy_fill);
-    RUN(test_unary);
-    RUN(test_binary);
-    RUN(test_reduce);
-    RUN(test_reduce_deterministic);
-    RUN(test_softmax);
-    RUN(test_matmul);
-    RUN(test_index);
-    RUN(test_random);
-    RUN(test_memory);
-    RUN(test_network);
+    /* AQA_TEST_ONLY=name runs one case (handy under the emulator, tensor/cuda/emu/run.sh) */
+#define RUN_SEL(fn) \
+    do { \
+        const char *only_ = getenv("AQA_TEST_ONLY"); \
+        if (!only_ || !strcmp(only_, #fn)) RUN(fn); \
+    } while (0)
+    RUN_SEL(test_copy_fill);
+    RUN_SEL(test_unary);
+    RUN_SEL(test_binary);
+    RUN_SEL(test_reduce);
+    RUN_SEL(test_reduce_deterministic);
+    RUN_SEL(test_softmax);
+    RUN_SEL(test_matmul);
+    RUN_SEL(test_index);
+    RUN_SEL(test_random);
+    RUN_SEL(test_memory);
+    RUN_SEL(test_network);
+    RUN_SEL(test_public_ops);
     return test_finish();
 }
