@@ -5,8 +5,9 @@ libaqa_a_SOURCES += datasets/video_dataset.c datasets/loader.c datasets/exemplar
 nobase_aqainclude_HEADERS += datasets/video_dataset.h datasets/loader.h datasets/exemplar.h \
 	datasets/feature_cache.h
 
-check_PROGRAMS += tests/test_video_dataset
+check_PROGRAMS += tests/test_video_dataset tests/test_train_cli
 tests_test_video_dataset_SOURCES = tests/test_video_dataset.c
+tests_test_train_cli_SOURCES = tests/test_train_cli.c
 
 # The MVLA programs (examples/mvla_common.h: their shared settings parser, word tokenizer, helpers).
 noinst_HEADERS += examples/mvla_common.h examples/mvla_run.h

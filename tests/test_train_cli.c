@@ -1,0 +1,250 @@
+/* test_train_cli.c: the MVLA programs end to end on a tiny generated synthetic set:
+ * pretrain_clip -> extract_features (and its resume) -> train_mvla (MVLA and plain, checkpoints,
+ * JSONL log, resolved config, resume) -> evaluate --checkpoint (metrics, CSV, figures), plus the
+ * settings parser's errors and the NaN guard.  Skips when the programs are not built. */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datasets/synthetic.h"
+#include "tests/testlib.h"
+
+static char g_dir[256];
+static int g_ready; /* pipeline prepared (0: skip the dependent tests) */
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static bool have(const char *prog) { return access(prog, X_OK) == 0; }
+
+/* Runs a shell command, capturing stdout+stderr into *out (malloc'd); returns the exit status. */
+static int run_cmd(const char *cmd, char **out) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while (buf && (k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += k;
+        if (n + 1 >= cap) {
+            char *b2 = realloc(buf, cap *= 2);
+            if (!b2) break;
+            buf = b2;
+        }
+    }
+    if (buf) buf[n] = 0;
+    int st = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool file_nonempty(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && st.st_size > 0;
+}
+
+static int count_lines(const char *p) {
+    FILE *f = fopen(p, "r");
+    if (!f) return -1;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static double metric(const char *text, const char *name) {
+    char key[64];
+    snprintf(key, sizeof key, "%s ", name);
+    const char *p = text ? strstr(text, key) : NULL;
+    return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+/* Common train_mvla flags for the tiny set. */
+#define TINY "--tsa-heads 2 --temporal-heads 2 --batch 4 --eval-exemplars 3 --progress false --workers 2"
+
+static void test_prepare_pipeline(void) {
+    if (!have("./examples/pretrain_clip") || !have("./examples/extract_features") || !have("./examples/train_mvla") ||
+        !have("./examples/evaluate")) {
+        SKIP("programs not built");
+        return;
+    }
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/pretrain_clip --data %s/data --out %s/clip --steps 6 --batch 16 --frames 8 --res 16 "
+             "--patch 8 --width 32 --layers 1 --heads 2 --embed 32 --text-width 32 --text-layers 1 --text-heads 2",
+             g_dir, g_dir);
+    int rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0, "pretrain_clip failed:\n%s", out);
+    CHECK(out && strstr(out, "clip_zero_shot_stage_accuracy_test"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/clip/clip.safetensors", g_dir);
+    CHECK(file_nonempty(cmd));
+    snprintf(cmd, sizeof cmd, "%s/clip/vocab.txt", g_dir);
+    CHECK(file_nonempty(cmd));
+    /* features: T = 32 frames, 3 clips of 16 (stride 8), random I3D at width 1/16 (64 channels) */
+    snprintf(cmd, sizeof cmd,
+             "./examples/extract_features --data %s/data --out %s/feat --clip %s/clip/clip.safetensors --vocab "
+             "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
+             "--progress false",
+             g_dir, g_dir, g_dir, g_dir);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0, "extract_features failed:\n%s", out);
+    CHECK(out && strstr(out, "extracted 16, already there (resumed) 0"));
+    free(out);
+    /* resume: nothing to do; a deleted file is redone */
+    char victim[1024];
+    snprintf(victim, sizeof victim, "%s/feat/SyntheticDiving_Event001__2.safetensors", g_dir);
+    CHECK(remove(victim) == 0);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "extracted 1, already there (resumed) 15"), "resume:\n%s", out);
+    free(out);
+    g_ready = rc == 0 && file_nonempty(victim);
+}
+
+static void test_train_evaluate_resume(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    for (int plain = 0; plain < 2; plain++) {
+        snprintf(cmd, sizeof cmd,
+                 "./examples/train_mvla --data %s/data --features %s/feat --out %s/run%d --epochs 1 --frames 32 "
+                 "--clips 3 --clip-stride 8 %s %s",
+                 g_dir, g_dir, g_dir, plain, plain ? "--no-mvla" : "", TINY);
+        int rc = run_cmd(cmd, &out);
+        CHECK_MSG(rc == 0, "train_mvla failed:\n%s", out);
+        CHECK(out && isfinite(metric(out, "final_rho")));
+        CHECK(out && isfinite(metric(out, "final_aiou50")));
+        free(out);
+        const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(path, sizeof path, "%s/run%d/%s", g_dir, plain, files[k]);
+            CHECK_MSG(file_nonempty(path), "missing %s", path);
+        }
+        snprintf(path, sizeof path, "%s/run%d/log.jsonl", g_dir, plain);
+        CHECK_EQ_INT(count_lines(path), 1);
+    }
+    /* resume: a second epoch continues the first run and appends to its log */
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 2 --resume", g_dir);
+    int rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "resumed from"), "resume failed:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/run0/log.jsonl", g_dir);
+    CHECK_EQ_INT(count_lines(path), 2);
+    FILE *f = fopen(path, "r");
+    char line[4096] = "";
+    while (f && fgets(line, sizeof line, f)) {
+    }
+    if (f) fclose(f);
+    CHECK_MSG(strstr(line, "\"epoch\": 2") && strstr(line, "\"rho\"") && strstr(line, "\"aiou50\"") &&
+                  strstr(line, "\"bce\"") && strstr(line, "\"head\""),
+              "last log line: %s", line);
+    /* evaluate the checkpoint: the same metrics lines, CSV, figures */
+    snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval --figures 2",
+             g_dir, g_dir);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0, "evaluate failed:\n%s", out);
+    CHECK(out && metric(out, "n") == 4);
+    CHECK(out && isfinite(metric(out, "spearman_rho")) && isfinite(metric(out, "aiou50")));
+    free(out);
+    snprintf(path, sizeof path, "%s/eval/predictions.csv", g_dir);
+    CHECK_EQ_INT(count_lines(path), 5);
+    snprintf(path, sizeof path, "%s/eval/scatter.png", g_dir);
+    CHECK(file_nonempty(path));
+    snprintf(cmd, sizeof cmd, "ls %s/eval/boundaries_*.png | wc -l", g_dir);
+    rc = run_cmd(cmd, &out);
+    CHECK(out && atoi(out) == 2);
+    free(out);
+    /* the metrics mode reads what the checkpoint mode wrote and agrees with it */
+    char *o1 = NULL, *o2 = NULL;
+    snprintf(cmd, sizeof cmd, "./examples/evaluate --pred %s/eval/pred.txt --true %s/eval/true.txt", g_dir, g_dir);
+    CHECK(run_cmd(cmd, &o1) == 0);
+    snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval2 --figures 0",
+             g_dir, g_dir);
+    CHECK(run_cmd(cmd, &o2) == 0);
+    CHECK_NEAR(metric(o1, "spearman_rho"), metric(o2, "spearman_rho"), 1e-6);
+    CHECK_NEAR(metric(o1, "mse"), metric(o2, "mse"), 1e-4);
+    free(o1);
+    free(o2);
+}
+
+static void test_settings_errors(void) {
+    if (!have("./examples/train_mvla")) {
+        SKIP("train_mvla not built");
+        return;
+    }
+    char cmd[2048], *out = NULL;
+    CHECK(run_cmd("./examples/train_mvla --data x --lerning-rate 3", &out) != 0);
+    CHECK_MSG(out && strstr(out, "unknown setting \"lerning-rate\""), "%s", out);
+    free(out);
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s/bad.conf", g_dir);
+    FILE *f = fopen(conf, "w");
+    if (f) {
+        fputs("epochs = 3\nthis line has no equals sign\n", f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s", conf);
+    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "bad.conf:2"), "%s", out);
+    free(out);
+    CHECK(run_cmd("./examples/train_mvla --help", &out) == 0);
+    CHECK(out && strstr(out, "--lr_backbone") && strstr(out, "--setting"));
+    free(out);
+}
+
+static void test_nan_guard(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    /* an absurd learning rate blows the parameters up within a few steps */
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runnan --epochs 3 --frames 32 "
+             "--clips 3 --clip-stride 8 --lr-head 1e30 --lr-backbone 1e30 %s",
+             g_dir, g_dir, g_dir, TINY);
+    int rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc != 0 && out && strstr(out, "loss term \"") && strstr(out, "stopping"), "rc %d:\n%s", rc, out);
+    free(out);
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/aqa_traincli_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        printf("FAIL setup: mkdtemp\n");
+        return 1;
+    }
+    aqa_synthetic_config sc;
+    aqa_synthetic_config_init(&sc);
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", g_dir);
+    sc.out_dir = data;
+    sc.n_videos = 16;
+    sc.seed = test_seed("synthetic set");
+    sc.width = sc.height = 32;
+    sc.min_frames = 40;
+    sc.max_frames = 80;
+    sc.dives_per_video = 4;
+    if (aqa_synthetic_generate(&sc) != AQA_OK) {
+        printf("FAIL setup: %s\n", aqa_last_error());
+        return 1;
+    }
+    RUN(test_prepare_pipeline);
+    RUN(test_train_evaluate_resume);
+    RUN(test_settings_errors);
+    RUN(test_nan_guard);
+    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return test_finish();
+}
