@@ -16,7 +16,11 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/batchnorm.h"
+#include "nn/dropout.h"
+#include "nn/pool.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/norm_layer.h"
@@ -823,6 +827,35 @@ static aqa_tensor *p_views(aqa_tensor *const *in, aqa_device d) {
     return aqa_mul(aqa_contiguous(y), aqa_unsqueeze(aqa_slice(aqa_flatten(in[0], 0, 2), 0, 0, 120, 6), 0));
 }
 
+static aqa_tensor *p_losses(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *p = aqa_sigmoid(in[1]);
+    aqa_tensor *a = aqa_add(aqa_mse_loss(in[0], in[1], AQA_REDUCTION_MEAN), aqa_l1_loss(in[0], in[1], AQA_REDUCTION_SUM));
+    aqa_tensor *b = aqa_bce_with_logits(in[0], p, NULL, NULL, AQA_REDUCTION_MEAN);
+    aqa_tensor *c = aqa_kl_div(aqa_log_softmax(in[0], 1), aqa_softmax(in[1], 1), AQA_REDUCTION_SUM, false);
+    return aqa_add(aqa_add(a, b), c);
+}
+static aqa_tensor *p_dropout(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_manual_seed(77); /* the same mask on both devices (same Philox stream) */
+    return aqa_dropout(in[0], 0.3, true, NULL);
+}
+static aqa_tensor *p_batch_norm(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_batch_norm(in[0], NULL, NULL, in[1], in[2], true, 0.1, 1e-5);
+}
+static aqa_tensor *p_pool(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    aqa_tensor *m = aqa_max_pool2d(in[0], 2, 2, 0, 1, false);    /* [2, 3, 3, 4] */
+    aqa_tensor *a = aqa_avg_pool2d(in[0], 3, 1, 1, false, true); /* [2, 3, 6, 8] */
+    aqa_tensor *g = aqa_adaptive_avg_pool(in[0], 2, (int64_t[]){1, 1});
+    return aqa_add(aqa_add(aqa_sum_all(m), aqa_sum_all(aqa_mul(a, a))), aqa_sum_all(g));
+}
+static aqa_tensor *p_activation(aqa_tensor *const *in, aqa_device d) {
+    (void)d;
+    return aqa_add(aqa_activation(in[0], AQA_ACT_GELU), aqa_activation(in[0], AQA_ACT_QUICK_GELU));
+}
+
 typedef struct pub_case {
     const char *name;   /* what */
     pub_fn fn;          /* the op */
@@ -845,9 +878,19 @@ static const pub_case pub_cases[] = {
     {"where masked_fill", p_where, 2, {2, 2}, {{5, 6}, {5, 6}}, 0.1, 1.5},
     {"layer_norm", p_layer_norm, 3, {3, 1, 1}, {{4, 6, 8}, {8}, {8}}, -2, 2},
     {"linear", p_linear, 3, {3, 2, 1}, {{3, 5, 7}, {4, 7}, {4}}, -1, 1},
-    {"cross_entropy", p_cross_entropy, 1, {2}, {{6, 5}}, -2, 2},
     {"scaled_dot_product_attention (causal)", p_attention, 3, {4, 4, 4}, {{2, 3, 4, 8}, {2, 3, 4, 8}, {2, 3, 4, 8}}, -1, 1},
     {"permute reshape flatten slice unsqueeze", p_views, 1, {3}, {{4, 5, 6}}, -1, 1},
+    {"dropout (training)", p_dropout, 1, {2}, {{8, 9}}, -1, 1},
+    {"activation", p_activation, 1, {2}, {{4, 9}}, -3, 3},
+};
+
+/* nn functions that must also run on the GPU (composed of backend ops or with CUDA kernels of
+ * their own); kept apart so that test_public_ops stays a check of the backend itself. */
+static const pub_case nn_cases[] = {
+    {"cross_entropy", p_cross_entropy, 1, {2}, {{6, 5}}, -2, 2},
+    {"mse l1 bce_with_logits kl_div", p_losses, 2, {2, 2}, {{6, 5}, {6, 5}}, -2, 2},
+    {"batch_norm (training)", p_batch_norm, 3, {3, 1, 1}, {{4, 3, 5}, {3}, {3}}, -2, 2},
+    {"max/avg/adaptive pooling", p_pool, 1, {4}, {{2, 3, 6, 8}}, -2, 2},
 };
 
 /* Runs one case on dev; returns the output values and the inputs' gradients (malloc'd). */
@@ -893,10 +936,9 @@ static double rel_err(const double *a, const double *b, int64_t n) {
     return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
 }
 
-static void test_public_ops(void) {
-    if (!have_gpu()) return;
-    for (size_t k = 0; k < sizeof pub_cases / sizeof pub_cases[0]; k++) {
-        const pub_case *c = &pub_cases[k];
+static void run_pub_cases(const pub_case *cases, size_t ncases) {
+    for (size_t k = 0; k < ncases; k++) {
+        const pub_case *c = &cases[k];
         double *vals[3] = {NULL, NULL, NULL};
         for (int i = 0; i < c->nin; i++) {
             int64_t n = aqa__shape_numel(c->nd[i], c->shape[i]);
@@ -924,6 +966,16 @@ static void test_public_ops(void) {
             free(gg[i]);
         }
     }
+}
+
+static void test_public_ops(void) {
+    if (!have_gpu()) return;
+    run_pub_cases(pub_cases, sizeof pub_cases / sizeof pub_cases[0]);
+}
+
+static void test_nn_ops(void) {
+    if (!have_gpu()) return;
+    run_pub_cases(nn_cases, sizeof nn_cases / sizeof nn_cases[0]);
 }
 
 /* Compiles every program for this device in parallel (fills the kernel cache quickly). */
@@ -985,5 +1037,6 @@ int main(void) {
     RUN_SEL(test_memory);
     RUN_SEL(test_network);
     RUN_SEL(test_public_ops);
+    RUN_SEL(test_nn_ops);
     return test_finish();
 }
