@@ -1,7 +1,8 @@
 /* emu_cuda.c: a CPU stand-in for the CUDA driver, NVRTC and cuBLAS, for testing the CUDA backend
  * on a machine without a GPU (see run.sh).  "Compiling" turns a program's CUDA C into a shared
  * library with g++ (emu_wrap.py); a launch runs each block with one host thread per CUDA thread.
- * Memory is host memory.  cuBLAS GEMMs are naive column-major loops that check the leading
+ * Device memory is host pages that are inaccessible outside device operations (AQA_EMU_PROTECT=0
+ * turns that off), so a host dereference of a device pointer crashes as on a GPU.  cuBLAS GEMMs are naive column-major loops that check the leading
  * dimensions as cuBLAS does.  Only the entry points aqa's backend loads are provided. */
 #define _GNU_SOURCE
 #include <cuda.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 typedef struct dim3 {
@@ -45,23 +47,93 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d) { (void)d; *c = (CUc
 CUresult cuCtxSetCurrent(CUcontext c) { (void)c; return CUDA_SUCCESS; }
 CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
 CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *f = (size_t)8 << 30; *t = (size_t)16 << 30; return CUDA_SUCCESS; }
-static long live_allocs;
+/* "Device" memory: mmap'ed pages kept PROT_NONE except while an emulated device operation
+ * (launch, copy, memset) runs, so host code that dereferences a device pointer crashes here as
+ * it would on a real GPU. */
+typedef struct dev_block {
+    void *p;
+    size_t len;
+    struct dev_block *next;
+} dev_block;
+static dev_block *blocks;
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static int protect_on = -1;
+static void set_access(int prot) {
+    for (dev_block *b = blocks; b; b = b->next) mprotect(b->p, b->len, prot);
+}
+/* Opens device memory to the host for the duration of an emulated device operation. */
+static void dev_begin(void) {
+    pthread_mutex_lock(&mem_lock);
+    if (protect_on) set_access(PROT_READ | PROT_WRITE);
+}
+static void dev_end(void) {
+    if (protect_on) set_access(PROT_NONE);
+    pthread_mutex_unlock(&mem_lock);
+}
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
     if (n > ((size_t)64 << 30)) return CUDA_ERROR_OUT_OF_MEMORY;
-    void *q = NULL;
-    if (posix_memalign(&q, 256, n ? n : 1)) return CUDA_ERROR_OUT_OF_MEMORY;
-    memset(q, 0xCD, n); /* junk: kernels must not read what nothing wrote */
+    if (protect_on < 0) {
+        const char *e = getenv("AQA_EMU_PROTECT");
+        protect_on = !(e && strcmp(e, "0") == 0);
+    }
+    size_t len = ((n ? n : 1) + 4095) & ~(size_t)4095;
+    void *q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(q, 0xCD, len); /* junk: kernels must not read what nothing wrote */
+    dev_block *b = malloc(sizeof *b);
+    b->p = q;
+    b->len = len;
+    pthread_mutex_lock(&mem_lock);
+    b->next = blocks;
+    blocks = b;
+    if (protect_on) mprotect(q, len, PROT_NONE);
+    pthread_mutex_unlock(&mem_lock);
     *p = (CUdeviceptr)(uintptr_t)q;
-    __sync_fetch_and_add(&live_allocs, 1);
     return CUDA_SUCCESS;
 }
-CUresult cuMemFree_v2(CUdeviceptr p) { free((void *)(uintptr_t)p); __sync_fetch_and_sub(&live_allocs, 1); return CUDA_SUCCESS; }
+CUresult cuMemFree_v2(CUdeviceptr p) {
+    pthread_mutex_lock(&mem_lock);
+    for (dev_block **b = &blocks; *b; b = &(*b)->next)
+        if ((*b)->p == (void *)(uintptr_t)p) {
+            dev_block *k = *b;
+            *b = k->next;
+            munmap(k->p, k->len);
+            free(k);
+            break;
+        }
+    pthread_mutex_unlock(&mem_lock);
+    return CUDA_SUCCESS;
+}
 CUresult cuMemHostAlloc(void **p, size_t n, unsigned f) { (void)f; *p = malloc(n); return *p ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY; }
 CUresult cuMemFreeHost(void *p) { free(p); return CUDA_SUCCESS; }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream st) { (void)st; memcpy((void *)(uintptr_t)d, s, n); return CUDA_SUCCESS; }
-CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) { (void)st; memcpy(d, (void *)(uintptr_t)s, n); return CUDA_SUCCESS; }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { (void)st; memmove((void *)(uintptr_t)d, (void *)(uintptr_t)s, n); return CUDA_SUCCESS; }
-CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st) { (void)st; memset((void *)(uintptr_t)d, v, n); return CUDA_SUCCESS; }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream st) {
+    (void)st;
+    dev_begin();
+    memcpy((void *)(uintptr_t)d, s, n);
+    dev_end();
+    return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) {
+    (void)st;
+    dev_begin();
+    memcpy(d, (void *)(uintptr_t)s, n);
+    dev_end();
+    return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
+    (void)st;
+    dev_begin();
+    memmove((void *)(uintptr_t)d, (void *)(uintptr_t)s, n);
+    dev_end();
+    return CUDA_SUCCESS;
+}
+CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st) {
+    (void)st;
+    dev_begin();
+    memset((void *)(uintptr_t)d, v, n);
+    dev_end();
+    return CUDA_SUCCESS;
+}
 CUresult cuStreamCreate(CUstream *s, unsigned f) { (void)f; *s = (CUstream)0x2; return CUDA_SUCCESS; }
 CUresult cuStreamSynchronize(CUstream s) { (void)s; return CUDA_SUCCESS; }
 CUresult cuEventCreate(CUevent *e, unsigned f) { (void)f; *e = (CUevent)0x3; return CUDA_SUCCESS; }
@@ -138,6 +210,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     if (gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || bx % 32) return CUDA_ERROR_INVALID_VALUE;
     if (gy > 65535) return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&launch_lock);
+    dev_begin();
     launch *l = calloc(1, sizeof *l);
     l->fn = (emu_fn)f;
     l->args = params;
@@ -157,6 +230,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&l->warp_bar[w]);
     free(l);
     cur = NULL;
+    dev_end();
     pthread_mutex_unlock(&launch_lock);
     return CUDA_SUCCESS;
 }
@@ -264,7 +338,9 @@ int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, con
     const float *a = av, *b = bv;
     float *c = cv;
     double al = *(const float *)alpha, be = *(const float *)beta;
+    dev_begin();
     GEMM_BODY(float)
+    dev_end();
     return 0;
 }
 int cublasDgemmStridedBatched(void *h, int ta, int tb, int m, int n, int k, const double *alpha, const double *a,
@@ -274,6 +350,8 @@ int cublasDgemmStridedBatched(void *h, int ta, int tb, int m, int n, int k, cons
     int r = check_ld(ta, tb, m, n, k, lda, ldb, ldc);
     if (r) return r;
     double al = *alpha, be = *beta;
+    dev_begin();
     GEMM_BODY(double)
+    dev_end();
     return 0;
 }
