@@ -14,9 +14,8 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/sched.h"
-#include "nn/tensor_file.h"
 #include "tensor/ops.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 /* A small MLP with dropout and a buffer. */
 typedef struct net {
@@ -260,18 +259,6 @@ static void test_strict_errors(void) {
     run_free(&r);
 }
 
-static unsigned char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)len + 1);
-    *n = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    return buf;
-}
-
 static void test_failed_save_keeps_old(void) {
     run r;
     run_init(&r, 11);
@@ -281,7 +268,7 @@ static void test_failed_save_keeps_old(void) {
     snprintf(path, sizeof path, "%s", p);
     save_run(&r, path, AQA_OK);
     size_t n0, n1;
-    unsigned char *old = read_all(path, &n0);
+    unsigned char *old = test_read_file(path, &n0);
     run_step(&r); /* the state changes: a successful save would change the file */
     /* the temporary file cannot be created (a directory is in its way; fails even for root) */
     char tmp[600];
@@ -289,7 +276,7 @@ static void test_failed_save_keeps_old(void) {
     CHECK(mkdir(tmp, 0700) == 0);
     save_run(&r, path, AQA_EIO);
     CHECK(strstr(aqa_last_error(), "keep.safetensors") != NULL);
-    unsigned char *now = read_all(path, &n1);
+    unsigned char *now = test_read_file(path, &n1);
     CHECK(old && now && n0 == n1 && memcmp(old, now, n0) == 0);
     free(now);
     rmdir(tmp);
@@ -303,7 +290,7 @@ static void test_failed_save_keeps_old(void) {
     save_run(&r, tmp_path("no/such/dir/ck.safetensors"), AQA_EIO);
     /* and now it works again */
     save_run(&r, path, AQA_OK);
-    now = read_all(path, &n1);
+    now = test_read_file(path, &n1);
     CHECK(now && (n0 != n1 || memcmp(old, now, n0) != 0));
     free(now);
     free(old);
@@ -324,11 +311,11 @@ static void test_unwritable_dir(void) {
     run_init(&r, 13);
     save_run(&r, path, AQA_OK);
     size_t n0, n1;
-    unsigned char *old = read_all(path, &n0);
+    unsigned char *old = test_read_file(path, &n0);
     chmod(dir, 0500);
     run_step(&r);
     save_run(&r, path, AQA_EIO);
-    unsigned char *now = read_all(path, &n1);
+    unsigned char *now = test_read_file(path, &n1);
     CHECK(old && now && n0 == n1 && memcmp(old, now, n0) == 0);
     chmod(dir, 0700);
     free(old);

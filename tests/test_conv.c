@@ -7,39 +7,13 @@
 #include "autograd/autograd.h"
 #include "nn/conv.h"
 #include "nn/nn_cpu-impl.h"
-#include "nn/tensor_file.h"
 #include "tensor/ops.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
-#define GOLDEN "golden_conv.safetensors"
+#define GOLDEN_FILE "golden_conv.safetensors"
 
-/* Largest |a - b| / max(1, |b|) over all elements (a, b same shape); +inf on shape mismatch/NULL. */
-static double max_rel_diff(aqa_tensor *a, aqa_tensor *b) {
-    if (!a || !b || !aqa_same_shape(a, b)) return INFINITY;
-    int64_t n = aqa_numel(a);
-    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), worst = 0;
-    aqa_copy_to_host(a, x, AQA_F64);
-    aqa_copy_to_host(b, y, AQA_F64);
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(x[i] - y[i]) / fmax(1.0, fabs(y[i]));
-        if (!(d <= worst)) worst = d; /* NaN propagates */
-    }
-    free(x);
-    free(y);
-    return worst;
-}
-
-static aqa_tensor *golden(const char *prefix, const char *name) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", prefix, name);
-    return aqa_load_tensor(test_data_path(GOLDEN), key, AQA_F32);
-}
-
-static bool have_golden(void) {
-    FILE *f = fopen(test_data_path(GOLDEN), "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
+/* True when the golden file is readable (the golden tests SKIP otherwise). */
+static bool have_golden(void) { return test_golden_open(GOLDEN_FILE); }
 
 typedef enum { F_CONV, F_CONV_T } conv_fn;
 
@@ -47,29 +21,26 @@ typedef enum { F_CONV, F_CONV_T } conv_fn;
  * gradients with PyTorch's. */
 static void golden_case(const char *prefix, conv_fn fn, bool has_bias, const aqa_conv_opts *opts) {
     aqa_scope_begin();
-    aqa_tensor *x = aqa_requires_grad(golden(prefix, "x"), true);
-    aqa_tensor *w = aqa_requires_grad(golden(prefix, "w"), true);
-    aqa_tensor *b = has_bias ? aqa_requires_grad(golden(prefix, "b"), true) : NULL;
+    aqa_tensor *x = aqa_requires_grad(GOLDEN("%s.x", prefix), true);
+    aqa_tensor *w = aqa_requires_grad(GOLDEN("%s.w", prefix), true);
+    aqa_tensor *b = has_bias ? aqa_requires_grad(GOLDEN("%s.b", prefix), true) : NULL;
     aqa_tensor *y = fn == F_CONV ? aqa_conv(x, w, b, opts) : aqa_conv_transpose(x, w, b, opts);
     CHECK_MSG(y != NULL, "%s: %s", prefix, aqa_last_error());
     if (y) {
         double tol = 1e-5;
-        CHECK_MSG(max_rel_diff(y, golden(prefix, "y")) < tol, "%s y: %g", prefix, max_rel_diff(y, golden(prefix, "y")));
-        CHECK(aqa_backward(y, golden(prefix, "gy"), false) == AQA_OK);
-        CHECK_MSG(max_rel_diff(x->grad, golden(prefix, "gx")) < tol, "%s gx: %g", prefix,
-                  max_rel_diff(x->grad, golden(prefix, "gx")));
-        CHECK_MSG(max_rel_diff(w->grad, golden(prefix, "gw")) < tol, "%s gw: %g", prefix,
-                  max_rel_diff(w->grad, golden(prefix, "gw")));
+        CHECK_REL(prefix, y, GOLDEN("%s.y", prefix), tol);
+        CHECK(aqa_backward(y, GOLDEN("%s.gy", prefix), false) == AQA_OK);
+        CHECK_REL(prefix, x->grad, GOLDEN("%s.gx", prefix), tol);
+        CHECK_REL(prefix, w->grad, GOLDEN("%s.gw", prefix), tol);
         if (b)
-            CHECK_MSG(max_rel_diff(b->grad, golden(prefix, "gb")) < tol, "%s gb: %g", prefix,
-                      max_rel_diff(b->grad, golden(prefix, "gb")));
+            CHECK_REL(prefix, b->grad, GOLDEN("%s.gb", prefix), tol);
     }
     aqa_scope_end();
 }
 
 static void test_golden_conv(void) {
     if (!have_golden()) {
-        SKIP("tests/data/" GOLDEN " absent");
+        SKIP("tests/data/" GOLDEN_FILE " absent");
         return;
     }
     golden_case("conv1d", F_CONV, true, &(aqa_conv_opts){.stride = {2}, .padding = {1}, .dilation = {2}, .groups = 2});
@@ -195,7 +166,7 @@ static void test_tiling_matches_untiled(void) {
     }
     aqa_conv_set_tile_bytes(0);
     CHECK_EQ_INT(aqa_conv_tile_bytes(), 64 << 20);
-    for (int i = 0; i < 3; i++) CHECK_MSG(max_rel_diff(res[0][i], res[1][i]) < 1e-12, "result %d: %g", i, max_rel_diff(res[0][i], res[1][i]));
+    for (int i = 0; i < 3; i++) CHECK_MSG(test_max_rel_diff(res[0][i], res[1][i]) < 1e-12, "result %d: %g", i, test_max_rel_diff(res[0][i], res[1][i]));
     aqa_scope_end();
 }
 
@@ -222,8 +193,8 @@ static void test_batch_folding(void) {
         }
         aqa_conv_fold_disabled = false;
         for (int i = 0; i < 3; i++)
-            CHECK_MSG(max_rel_diff(res[0][i], res[1][i]) < 1e-12, "pointwise %d result %d: %g", pw, i,
-                      max_rel_diff(res[0][i], res[1][i]));
+            CHECK_MSG(test_max_rel_diff(res[0][i], res[1][i]) < 1e-12, "pointwise %d result %d: %g", pw, i,
+                      test_max_rel_diff(res[0][i], res[1][i]));
         aqa_scope_end();
     }
 }
@@ -245,7 +216,7 @@ static void test_memory_bound_i3d_stem(void) {
     aqa_conv_reset_peak_col_bytes();
     aqa_tensor *y = aqa_conv3d(x, w, NULL, &o);
     CHECK_MSG(aqa_conv_peak_col_bytes() <= ((size_t)4 << 20), "peak %zu", aqa_conv_peak_col_bytes());
-    CHECK(max_rel_diff(y, y_default) < 1e-5);
+    CHECK(test_max_rel_diff(y, y_default) < 1e-5);
     /* the weight gradient (the backward's column tiles) under the same bound */
     aqa_conv_reset_peak_col_bytes();
     CHECK(aqa_backward(aqa_sum_all(y), NULL, false) == AQA_OK);
@@ -317,7 +288,7 @@ static void test_frozen_weight(void) {
         aqa_tensor *t = aqa_conv_transpose(x2, w, NULL, NULL);
         CHECK(t && aqa_backward(aqa_sum_all(t), NULL, false) == AQA_OK && x2->grad);
     }
-    CHECK(max_rel_diff(gx[0], gx[1]) < 1e-12);
+    CHECK(test_max_rel_diff(gx[0], gx[1]) < 1e-12);
     aqa_scope_end();
 }
 

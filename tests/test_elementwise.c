@@ -7,20 +7,13 @@
 #include <math.h>
 
 #include "aqa.h"
-#include "nn/safetensors.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static aqa_tensor *f64v(const double *v, int ndim, const int64_t *shape) {
-    return aqa_from_data(v, ndim, shape, AQA_F64);
-}
-static aqa_tensor *f32v(const double *v, int ndim, const int64_t *shape) {
-    return aqa_to_dtype(aqa_from_data(v, ndim, shape, AQA_F64), AQA_F32);
-}
-#define F64(shape_, ...) f64v((const double[]){__VA_ARGS__}, AQA_SHAPE shape_)
-#define F32(shape_, ...) f32v((const double[]){__VA_ARGS__}, AQA_SHAPE shape_)
-#define I64(shape_, ...) aqa_from_data((const int64_t[]){__VA_ARGS__}, AQA_SHAPE shape_, AQA_I64)
+#define F64(shape_, ...) test_f64((const double[]){__VA_ARGS__}, AQA_SHAPE shape_)
+#define F32(shape_, ...) aqa_to_dtype(F64(shape_, __VA_ARGS__), AQA_F32)
+#define I64(shape_, ...) test_i64((const int64_t[]){__VA_ARGS__}, AQA_SHAPE shape_)
 
 /* Reads all elements as doubles (row-major) into buf (at most cap). Returns numel or -1. */
 static int64_t values(const aqa_tensor *t, double *buf, int64_t cap) {
@@ -744,49 +737,6 @@ static void test_no_leaks(void) {
 
 /* ---- PyTorch parity --------------------------------------------------------------------------------- */
 
-static aqa_st_file *golden;
-
-/* The golden tensor `name` as a float32 aqa tensor of its stored shape (scope-owned), or NULL. */
-static aqa_tensor *gold(const char *name) {
-    int i = aqa_st_find(golden, name);
-    if (i < 0) {
-        test_fail_at(__FILE__, __LINE__, "golden tensor %s missing", name);
-        return NULL;
-    }
-    const aqa_st_tensor *d = aqa_st_get(golden, i);
-    float *buf = malloc(sizeof(float) * (size_t)(d->numel ? d->numel : 1));
-    aqa_tensor *t = NULL;
-    if (buf && aqa_st_read_f32(golden, i, buf) == AQA_OK) t = aqa_from_data(buf, d->ndim, d->shape, AQA_F32);
-    free(buf);
-    return t;
-}
-
-/* |got - want| <= 1e-5 |want| + 1e-6 elementwise (float32 against PyTorch's float32). */
-static void check_close_gold(const char *what, aqa_tensor *got, aqa_tensor *want) {
-    if (!got || !want) {
-        test_fail_at(__FILE__, __LINE__, "%s: missing tensor (%s)", what, aqa_last_error());
-        return;
-    }
-    if (!aqa_same_shape(got, want)) {
-        char b1[64], b2[64];
-        test_fail_at(__FILE__, __LINE__, "%s: shape %s, torch %s", what, aqa_shape_str(got, b1, 64),
-                     aqa_shape_str(want, b2, 64));
-        return;
-    }
-    int64_t n = aqa_numel(got);
-    double *g = malloc(sizeof(double) * (size_t)n), *w = malloc(sizeof(double) * (size_t)n);
-    aqa_copy_to_host(got, g, AQA_F64);
-    aqa_copy_to_host(want, w, AQA_F64);
-    for (int64_t i = 0; i < n; i++) {
-        if (!(fabs(g[i] - w[i]) <= 1e-5 * fabs(w[i]) + 1e-6)) {
-            test_fail_at(__FILE__, __LINE__, "%s: element %lld = %.9g, torch %.9g", what, (long long)i, g[i], w[i]);
-            break;
-        }
-    }
-    free(g);
-    free(w);
-}
-
 static aqa_tensor *golden_unary(const char *name, aqa_tensor *x) {
     if (!strcmp(name, "neg")) return aqa_neg(x);
     if (!strcmp(name, "exp")) return aqa_exp(x);
@@ -825,7 +775,7 @@ static aqa_tensor *golden_binary(const char *name, aqa_tensor *a, aqa_tensor *b)
 }
 
 static void test_golden_torch(void) {
-    if (aqa_st_open(test_data_path("golden_elementwise.safetensors"), &golden) != AQA_OK) {
+    if (!test_golden_open("golden_elementwise.safetensors")) {
         CHECK_MSG(0, "cannot open the golden file: %s", aqa_last_error());
         return;
     }
@@ -839,14 +789,14 @@ static void test_golden_torch(void) {
         aqa_scope_begin();
         bool pos = false;
         for (size_t j = 0; j < sizeof positive / sizeof positive[0]; j++) pos |= !strcmp(unary[k], positive[j]);
-        aqa_tensor *x = aqa_requires_grad(gold(pos ? "unary.xpos" : "unary.x"), true);
+        aqa_tensor *x = aqa_requires_grad(GOLDEN("%s", pos ? "unary.xpos" : "unary.x"), true);
         aqa_tensor *y = golden_unary(unary[k], x);
         snprintf(key, sizeof key, "unary.%s.out", unary[k]);
-        check_close_gold(key, y, gold(key));
+        CHECK_CLOSE(key, y, GOLDEN("%s", key), 1e-5, 1e-6);
         snprintf(key, sizeof key, "unary.%s.gy", unary[k]);
-        if (y && aqa_backward(y, gold(key), false) == AQA_OK) {
+        if (y && aqa_backward(y, GOLDEN("%s", key), false) == AQA_OK) {
             snprintf(key, sizeof key, "unary.%s.grad", unary[k]);
-            check_close_gold(key, x->grad, gold(key));
+            CHECK_CLOSE(key, x->grad, GOLDEN("%s", key), 1e-5, 1e-6);
         } else {
             CHECK_MSG(0, "%s: backward failed: %s", unary[k], aqa_last_error());
         }
@@ -855,24 +805,22 @@ static void test_golden_torch(void) {
     const char *binary[] = {"add", "sub", "mul", "div", "maximum", "minimum", "pow", "where"};
     for (size_t k = 0; k < sizeof binary / sizeof binary[0]; k++) {
         aqa_scope_begin();
-        aqa_tensor *a = aqa_requires_grad(gold(!strcmp(binary[k], "pow") ? "binary.apos" : "binary.a"), true);
-        aqa_tensor *b = aqa_requires_grad(gold("binary.b"), true);
+        aqa_tensor *a = aqa_requires_grad(GOLDEN("%s", !strcmp(binary[k], "pow") ? "binary.apos" : "binary.a"), true);
+        aqa_tensor *b = aqa_requires_grad(GOLDEN("binary.b"), true);
         aqa_tensor *y = golden_binary(binary[k], a, b);
         snprintf(key, sizeof key, "binary.%s.out", binary[k]);
-        check_close_gold(key, y, gold(key));
+        CHECK_CLOSE(key, y, GOLDEN("%s", key), 1e-5, 1e-6);
         snprintf(key, sizeof key, "binary.%s.gy", binary[k]);
-        if (y && aqa_backward(y, gold(key), false) == AQA_OK) {
+        if (y && aqa_backward(y, GOLDEN("%s", key), false) == AQA_OK) {
             snprintf(key, sizeof key, "binary.%s.grad_a", binary[k]);
-            check_close_gold(key, a->grad, gold(key));
+            CHECK_CLOSE(key, a->grad, GOLDEN("%s", key), 1e-5, 1e-6);
             snprintf(key, sizeof key, "binary.%s.grad_b", binary[k]);
-            check_close_gold(key, b->grad, gold(key));
+            CHECK_CLOSE(key, b->grad, GOLDEN("%s", key), 1e-5, 1e-6);
         } else {
             CHECK_MSG(0, "%s: backward failed: %s", binary[k], aqa_last_error());
         }
         aqa_scope_end();
     }
-    aqa_st_close(golden);
-    golden = NULL;
 }
 
 int main(void) {

@@ -2,17 +2,15 @@
  * tensor/ops_index.c, tensor/cpu_index.c): hand-checked forward values, error cases, gradchecks
  * in f64 (with transposed and expanded inputs), and parity with PyTorch golden data
  * (tests/data/golden_index.safetensors, written by scripts/gen_golden_index.py). */
-#include "tests/testlib.h"
+#define TEST_GRAD_TOL 1e-6, 1e-7, 1e-6
+#include "tests/test_util.h"
 
 #include "autograd/autograd.h"
-#include "nn/safetensors.h"
 #include "tensor/ops.h"
 #include "tensor/tensor.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static aqa_tensor *f64(const double *d, int ndim, const int64_t *shape) { return aqa_from_data(d, ndim, shape, AQA_F64); }
-static aqa_tensor *i64(const int64_t *d, int ndim, const int64_t *shape) { return aqa_from_data(d, ndim, shape, AQA_I64); }
 
 /* 0, 1, 2, ... as f64 of the given shape */
 static aqa_tensor *iota(int ndim, const int64_t *shape) {
@@ -75,11 +73,6 @@ static void check_error_at(const char *file, int line, const void *result, const
         check_error_at(__FILE__, __LINE__, (result), fr_, (int)(sizeof fr_ / sizeof fr_[0]));      \
     } while (0)
 
-static void check_grad_at(const char *file, int line, aqa_gradcheck_result r) {
-    if (!r.ok) test_fail_at(file, line, "%s", r.message);
-}
-#define CHECK_GRAD(fn, inputs, n, user) \
-    check_grad_at(__FILE__, __LINE__, aqa_gradcheck((fn), (inputs), (n), (user), 1e-6, 1e-7, 1e-6))
 
 /* A leaf f64 tensor of the shape with distinct values, requiring grad. */
 static aqa_tensor *leaf(int ndim, const int64_t *shape, double scale) {
@@ -91,8 +84,8 @@ static aqa_tensor *leaf(int ndim, const int64_t *shape, double scale) {
 
 static void test_cat_forward(void) {
     aqa_scope_begin();
-    aqa_tensor *a = f64((double[]){1, 2, 3, 4}, AQA_SHAPE(2, 2));
-    aqa_tensor *b = f64((double[]){5, 6}, AQA_SHAPE(2, 1));
+    aqa_tensor *a = test_f64((double[]){1, 2, 3, 4}, AQA_SHAPE(2, 2));
+    aqa_tensor *b = test_f64((double[]){5, 6}, AQA_SHAPE(2, 1));
     aqa_tensor *c1 = aqa_cat((aqa_tensor *[]){a, b}, 2, 1);
     CHECK_SHAPE(c1, 2, 3);
     CHECK_VALUES(c1, 0, 1, 2, 5, 3, 4, 6);
@@ -118,8 +111,8 @@ static void test_cat_forward(void) {
 static void test_cat_promotion_and_legacy_empty(void) {
     aqa_scope_begin();
     aqa_tensor *f = aqa_from_data((float[]){1.5f, 2.5f}, AQA_SHAPE(2), AQA_F32);
-    aqa_tensor *l = i64((int64_t[]){7, 8, 9}, AQA_SHAPE(3));
-    aqa_tensor *d = f64((double[]){0.25}, AQA_SHAPE(1));
+    aqa_tensor *l = test_i64((int64_t[]){7, 8, 9}, AQA_SHAPE(3));
+    aqa_tensor *d = test_f64((double[]){0.25}, AQA_SHAPE(1));
     aqa_tensor *bo = aqa_from_data((uint8_t[]){1, 0}, AQA_SHAPE(2), AQA_BOOL);
     aqa_tensor *c1 = aqa_cat((aqa_tensor *[]){l, f}, 2, 0);
     CHECK(c1 && c1->dtype == AQA_F32);
@@ -143,7 +136,7 @@ static void test_cat_promotion_and_legacy_empty(void) {
     aqa_tensor *gf = aqa_requires_grad(aqa_ones(AQA_SHAPE(2), AQA_F32), true);
     aqa_tensor *gd = aqa_requires_grad(aqa_ones(AQA_SHAPE(1), AQA_F64), true);
     aqa_tensor *yc = aqa_cat((aqa_tensor *[]){gf, gd}, 2, 0);
-    CHECK(yc && aqa_backward(yc, f64((double[]){2, 3, 4}, AQA_SHAPE(3)), false) == AQA_OK);
+    CHECK(yc && aqa_backward(yc, test_f64((double[]){2, 3, 4}, AQA_SHAPE(3)), false) == AQA_OK);
     CHECK(gf->grad && gf->grad->dtype == AQA_F32 && gd->grad && gd->grad->dtype == AQA_F64);
     CHECK_VALUES(gf->grad, 0, 2, 3);
     CHECK_VALUES(gd->grad, 0, 4);
@@ -239,8 +232,8 @@ static void test_cat_stack_many_inputs(void) {
 
 static void test_stack_forward(void) {
     aqa_scope_begin();
-    aqa_tensor *a = f64((double[]){1, 2, 3}, AQA_SHAPE(3));
-    aqa_tensor *b = f64((double[]){4, 5, 6}, AQA_SHAPE(3));
+    aqa_tensor *a = test_f64((double[]){1, 2, 3}, AQA_SHAPE(3));
+    aqa_tensor *b = test_f64((double[]){4, 5, 6}, AQA_SHAPE(3));
     aqa_tensor *s0 = aqa_stack((aqa_tensor *[]){a, b}, 2, 0);
     CHECK_SHAPE(s0, 2, 3);
     CHECK_VALUES(s0, 0, 1, 2, 3, 4, 5, 6);
@@ -253,7 +246,7 @@ static void test_stack_forward(void) {
     CHECK(s2 && s2->dtype == AQA_F32);
     CHECK_VALUES(s2, 0, 1, 2.5);
     /* transposed inputs */
-    aqa_tensor *m = f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
+    aqa_tensor *m = test_f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
     aqa_tensor *s3 = aqa_stack((aqa_tensor *[]){aqa_transpose(m, 0, 1), aqa_transpose(m, 0, 1)}, 2, 1);
     CHECK_SHAPE(s3, 3, 2, 2);
     CHECK_VALUES(s3, 0, 1, 4, 1, 4, 2, 5, 2, 5, 3, 6, 3, 6);
@@ -352,7 +345,7 @@ static void test_split_gradcheck(void) {
 static void test_index_select_forward(void) {
     aqa_scope_begin();
     aqa_tensor *x = iota(AQA_SHAPE(3, 4)); /* rows 0..3, 4..7, 8..11 */
-    aqa_tensor *idx = i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3));
+    aqa_tensor *idx = test_i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3));
     aqa_tensor *r0 = aqa_index_select(x, 0, idx);
     CHECK_SHAPE(r0, 3, 4);
     CHECK_VALUES(r0, 0, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11);
@@ -361,7 +354,7 @@ static void test_index_select_forward(void) {
     CHECK_VALUES(r1, 0, 2, 0, 2, 6, 4, 6, 10, 8, 10);
     /* transposed input, strided index (every other element), 0-d index */
     aqa_tensor *xt = aqa_transpose(x, 0, 1); /* [4, 3] */
-    aqa_tensor *big = i64((int64_t[]){3, 9, 1, 9, 3}, AQA_SHAPE(5));
+    aqa_tensor *big = test_i64((int64_t[]){3, 9, 1, 9, 3}, AQA_SHAPE(5));
     aqa_tensor *sidx = aqa_slice(big, 0, 0, 5, 2); /* 3, 1, 3 */
     aqa_tensor *r2 = aqa_index_select(xt, 0, sidx);
     CHECK_SHAPE(r2, 3, 3);
@@ -372,14 +365,14 @@ static void test_index_select_forward(void) {
     /* empty index, int64 and bool data */
     aqa_tensor *r4 = aqa_index_select(x, 0, aqa_zeros(AQA_SHAPE(0), AQA_I64));
     CHECK_SHAPE(r4, 0, 4);
-    aqa_tensor *li = i64((int64_t[]){10, 20, 30}, AQA_SHAPE(3));
+    aqa_tensor *li = test_i64((int64_t[]){10, 20, 30}, AQA_SHAPE(3));
     aqa_tensor *r5 = aqa_index_select(li, 0, idx);
     CHECK(r5 && r5->dtype == AQA_I64);
     CHECK_VALUES(r5, 0, 30, 10, 30);
     aqa_tensor *bo = aqa_from_data((uint8_t[]){1, 0, 0}, AQA_SHAPE(3), AQA_BOOL);
     CHECK_VALUES(aqa_index_select(bo, 0, idx), 0, 0, 1, 0);
     /* 0-d input */
-    aqa_tensor *r6 = aqa_index_select(aqa_scalar(4, AQA_F64), 0, i64((int64_t[]){0}, AQA_SHAPE(1)));
+    aqa_tensor *r6 = aqa_index_select(aqa_scalar(4, AQA_F64), 0, test_i64((int64_t[]){0}, AQA_SHAPE(1)));
     CHECK_SHAPE(r6);
     CHECK_VALUES(r6, 0, 4);
     aqa_scope_end();
@@ -388,20 +381,20 @@ static void test_index_select_forward(void) {
 static void test_index_errors(void) {
     aqa_scope_begin();
     aqa_tensor *x = iota(AQA_SHAPE(5, 2));
-    CHECK_ERROR(aqa_index_select(x, 0, i64((int64_t[]){1, 5}, AQA_SHAPE(2))), "aqa_index_select", "index 5",
+    CHECK_ERROR(aqa_index_select(x, 0, test_i64((int64_t[]){1, 5}, AQA_SHAPE(2))), "aqa_index_select", "index 5",
                 "dimension 0", "size 5");
-    CHECK_ERROR(aqa_index_select(x, 0, i64((int64_t[]){-1}, AQA_SHAPE(1))), "aqa_index_select", "index -1", "size 5");
-    CHECK_ERROR(aqa_index_select(x, 1, i64((int64_t[]){2}, AQA_SHAPE(1))), "index 2", "dimension 1", "size 2");
+    CHECK_ERROR(aqa_index_select(x, 0, test_i64((int64_t[]){-1}, AQA_SHAPE(1))), "aqa_index_select", "index -1", "size 5");
+    CHECK_ERROR(aqa_index_select(x, 1, test_i64((int64_t[]){2}, AQA_SHAPE(1))), "index 2", "dimension 1", "size 2");
     CHECK_ERROR(aqa_index_select(x, 0, aqa_zeros(AQA_SHAPE(2), AQA_F32)), "aqa_index_select", "int64", "float32");
     CHECK_ERROR(aqa_index_select(x, 0, aqa_zeros(AQA_SHAPE(1, 1), AQA_I64)), "aqa_index_select", "1-d");
     CHECK_ERROR(aqa_index_select(x, 2, aqa_zeros(AQA_SHAPE(1), AQA_I64)), "aqa_index_select", "dimension 2");
     CHECK_ERROR(aqa_index_select(NULL, 0, aqa_zeros(AQA_SHAPE(1), AQA_I64)));
     /* gather */
-    aqa_tensor *gi = i64((int64_t[]){0, 2}, AQA_SHAPE(1, 2));
+    aqa_tensor *gi = test_i64((int64_t[]){0, 2}, AQA_SHAPE(1, 2));
     CHECK_ERROR(aqa_gather(x, 1, gi), "aqa_gather", "index 2", "dimension 1", "size 2");
-    CHECK_ERROR(aqa_gather(x, 0, i64((int64_t[]){-3}, AQA_SHAPE(1, 1))), "aqa_gather", "index -3", "size 5");
-    CHECK_ERROR(aqa_gather(x, 0, i64((int64_t[]){0, 0, 0}, AQA_SHAPE(1, 3))), "aqa_gather", "dimension 1");
-    CHECK_ERROR(aqa_gather(x, 0, i64((int64_t[]){0}, AQA_SHAPE(1))), "aqa_gather", "dimensions");
+    CHECK_ERROR(aqa_gather(x, 0, test_i64((int64_t[]){-3}, AQA_SHAPE(1, 1))), "aqa_gather", "index -3", "size 5");
+    CHECK_ERROR(aqa_gather(x, 0, test_i64((int64_t[]){0, 0, 0}, AQA_SHAPE(1, 3))), "aqa_gather", "dimension 1");
+    CHECK_ERROR(aqa_gather(x, 0, test_i64((int64_t[]){0}, AQA_SHAPE(1))), "aqa_gather", "dimensions");
     CHECK_ERROR(aqa_gather(x, 0, aqa_zeros(AQA_SHAPE(1, 1), AQA_F64)), "aqa_gather", "int64");
     /* a bad index deep inside a large (threaded) gather */
     aqa_tensor *big = aqa_zeros(AQA_SHAPE(300, 200), AQA_F32);
@@ -410,9 +403,9 @@ static void test_index_errors(void) {
     CHECK_ERROR(aqa_gather(big, 1, bi), "aqa_gather", "index 200", "dimension 1", "size 200");
     /* embedding */
     aqa_tensor *w = iota(AQA_SHAPE(4, 3));
-    CHECK_ERROR(aqa_embedding(w, i64((int64_t[]){0, 4}, AQA_SHAPE(2))), "aqa_embedding", "index 4", "size 4");
-    CHECK_ERROR(aqa_embedding(w, i64((int64_t[]){-1}, AQA_SHAPE(1))), "aqa_embedding", "index -1");
-    CHECK_ERROR(aqa_embedding(aqa_zeros(AQA_SHAPE(4), AQA_F32), i64((int64_t[]){0}, AQA_SHAPE(1))), "aqa_embedding",
+    CHECK_ERROR(aqa_embedding(w, test_i64((int64_t[]){0, 4}, AQA_SHAPE(2))), "aqa_embedding", "index 4", "size 4");
+    CHECK_ERROR(aqa_embedding(w, test_i64((int64_t[]){-1}, AQA_SHAPE(1))), "aqa_embedding", "index -1");
+    CHECK_ERROR(aqa_embedding(aqa_zeros(AQA_SHAPE(4), AQA_F32), test_i64((int64_t[]){0}, AQA_SHAPE(1))), "aqa_embedding",
                 "2-d");
     CHECK_ERROR(aqa_embedding(w, aqa_zeros(AQA_SHAPE(2), AQA_F32)), "aqa_embedding", "int64");
     aqa_scope_end();
@@ -422,13 +415,13 @@ static void test_index_errors(void) {
 static aqa_tensor *gc_isel(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     int dim = *(int *)user;
-    aqa_tensor *idx = i64((int64_t[]){2, 0, 2, 3, 2}, AQA_SHAPE(5));
+    aqa_tensor *idx = test_i64((int64_t[]){2, 0, 2, 3, 2}, AQA_SHAPE(5));
     return aqa_index_select(aqa_transpose(in[0], 0, 1), dim, idx); /* [3, 4] -> [4, 3] */
 }
 static aqa_tensor *gc_isel_bcast(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     (void)user;
-    aqa_tensor *idx = i64((int64_t[]){1, 1, 0}, AQA_SHAPE(3));
+    aqa_tensor *idx = test_i64((int64_t[]){1, 1, 0}, AQA_SHAPE(3));
     return aqa_index_select(aqa_expand(in[0], AQA_SHAPE(3, 4)), 0, idx); /* [1, 4] broadcast */
 }
 
@@ -444,8 +437,8 @@ static void test_index_select_gradcheck(void) {
     CHECK_GRAD(gc_isel_bcast, &b, 1, NULL);
     /* hand-checked gradient: repeated indices accumulate */
     aqa_tensor *v = aqa_requires_grad(aqa_zeros(AQA_SHAPE(4), AQA_F64), true);
-    aqa_tensor *y = aqa_index_select(v, 0, i64((int64_t[]){3, 1, 3, 3}, AQA_SHAPE(4)));
-    CHECK(y && aqa_backward(y, f64((double[]){1, 2, 3, 4}, AQA_SHAPE(4)), false) == AQA_OK);
+    aqa_tensor *y = aqa_index_select(v, 0, test_i64((int64_t[]){3, 1, 3, 3}, AQA_SHAPE(4)));
+    CHECK(y && aqa_backward(y, test_f64((double[]){1, 2, 3, 4}, AQA_SHAPE(4)), false) == AQA_OK);
     CHECK_VALUES(v->grad, 0, 0, 2, 0, 8);
     aqa_scope_end();
 }
@@ -485,23 +478,23 @@ static void test_index_select_large(void) {
 static void test_gather_forward(void) {
     aqa_scope_begin();
     aqa_tensor *x = iota(AQA_SHAPE(3, 4));
-    aqa_tensor *i1 = i64((int64_t[]){3, 0, 1, 1}, AQA_SHAPE(2, 2));
+    aqa_tensor *i1 = test_i64((int64_t[]){3, 0, 1, 1}, AQA_SHAPE(2, 2));
     aqa_tensor *g1 = aqa_gather(x, 1, i1);
     CHECK_SHAPE(g1, 2, 2);
     CHECK_VALUES(g1, 0, 3, 0, 5, 5);
-    aqa_tensor *i0 = i64((int64_t[]){2, 0, 1, 2, 0, 0, 0, 0, 1, 1, 1, 1}, AQA_SHAPE(3, 4));
+    aqa_tensor *i0 = test_i64((int64_t[]){2, 0, 1, 2, 0, 0, 0, 0, 1, 1, 1, 1}, AQA_SHAPE(3, 4));
     aqa_tensor *g0 = aqa_gather(x, 0, i0);
     CHECK_VALUES(g0, 0, 8, 1, 6, 11, 0, 1, 2, 3, 4, 5, 6, 7);
     /* index larger than the input along dim is allowed (torch) */
-    aqa_tensor *i2 = i64((int64_t[]){2, 2, 2, 2, 2, 2, 2, 2}, AQA_SHAPE(4, 2));
+    aqa_tensor *i2 = test_i64((int64_t[]){2, 2, 2, 2, 2, 2, 2, 2}, AQA_SHAPE(4, 2));
     CHECK_VALUES(aqa_gather(x, 0, i2), 0, 8, 9, 8, 9, 8, 9, 8, 9);
     /* transposed input and transposed index */
     aqa_tensor *xt = aqa_transpose(x, 0, 1); /* [4, 3]: xt[i][j] = 4j + i */
-    aqa_tensor *it = aqa_transpose(i64((int64_t[]){0, 1, 2, 2}, AQA_SHAPE(2, 2)), 0, 1); /* [[0,2],[1,2]] */
+    aqa_tensor *it = aqa_transpose(test_i64((int64_t[]){0, 1, 2, 2}, AQA_SHAPE(2, 2)), 0, 1); /* [[0,2],[1,2]] */
     CHECK_VALUES(aqa_gather(xt, 1, it), 0, 0, 8, 5, 9);
     /* int64 data */
-    aqa_tensor *li = i64((int64_t[]){5, 6, 7}, AQA_SHAPE(1, 3));
-    CHECK_VALUES(aqa_gather(li, 1, i64((int64_t[]){2, 2, 0}, AQA_SHAPE(1, 3))), 0, 7, 7, 5);
+    aqa_tensor *li = test_i64((int64_t[]){5, 6, 7}, AQA_SHAPE(1, 3));
+    CHECK_VALUES(aqa_gather(li, 1, test_i64((int64_t[]){2, 2, 0}, AQA_SHAPE(1, 3))), 0, 7, 7, 5);
     aqa_scope_end();
 }
 
@@ -509,8 +502,8 @@ static aqa_tensor *gc_gather(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     int dim = *(int *)user;
     aqa_tensor *xt = aqa_transpose(in[0], 0, 1); /* [4, 3] */
-    aqa_tensor *idx = dim == 0 ? i64((int64_t[]){3, 0, 3, 3, 1, 2}, AQA_SHAPE(2, 3))
-                               : i64((int64_t[]){2, 2, 0, 1, 1, 1, 0, 0, 0, 2, 0, 2}, AQA_SHAPE(4, 3));
+    aqa_tensor *idx = dim == 0 ? test_i64((int64_t[]){3, 0, 3, 3, 1, 2}, AQA_SHAPE(2, 3))
+                               : test_i64((int64_t[]){2, 2, 0, 1, 1, 1, 0, 0, 0, 2, 0, 2}, AQA_SHAPE(4, 3));
     return aqa_gather(xt, dim, idx);
 }
 
@@ -519,8 +512,8 @@ static void test_gather_gradcheck(void) {
     aqa_tensor *x = leaf(AQA_SHAPE(3, 4), 0.1);
     for (int dim = 0; dim < 2; dim++) CHECK_GRAD(gc_gather, &x, 1, &dim);
     aqa_tensor *v = aqa_requires_grad(aqa_zeros(AQA_SHAPE(2, 3), AQA_F64), true);
-    aqa_tensor *y = aqa_gather(v, 1, i64((int64_t[]){2, 2, 0, 1}, AQA_SHAPE(2, 2)));
-    CHECK(y && aqa_backward(y, f64((double[]){1, 2, 3, 4}, AQA_SHAPE(2, 2)), false) == AQA_OK);
+    aqa_tensor *y = aqa_gather(v, 1, test_i64((int64_t[]){2, 2, 0, 1}, AQA_SHAPE(2, 2)));
+    CHECK(y && aqa_backward(y, test_f64((double[]){1, 2, 3, 4}, AQA_SHAPE(2, 2)), false) == AQA_OK);
     CHECK_VALUES(v->grad, 0, 0, 0, 3, 3, 4, 0);
     aqa_scope_end();
 }
@@ -530,7 +523,7 @@ static void test_gather_gradcheck(void) {
 static void test_embedding_forward(void) {
     aqa_scope_begin();
     aqa_tensor *w = iota(AQA_SHAPE(4, 2)); /* row r: 2r, 2r+1 */
-    aqa_tensor *ids = i64((int64_t[]){3, 0, 3, 1, 2, 3}, AQA_SHAPE(2, 3));
+    aqa_tensor *ids = test_i64((int64_t[]){3, 0, 3, 1, 2, 3}, AQA_SHAPE(2, 3));
     aqa_tensor *e = aqa_embedding(w, ids);
     CHECK_SHAPE(e, 2, 3, 2);
     CHECK_VALUES(e, 0, 6, 7, 0, 1, 6, 7, 2, 3, 4, 5, 6, 7);
@@ -542,9 +535,9 @@ static void test_embedding_forward(void) {
     CHECK_SHAPE(e3, 2);
     CHECK_VALUES(e3, 0, 4, 5);
     aqa_tensor *wt = aqa_transpose(iota(AQA_SHAPE(2, 4)), 0, 1); /* row r: r, r+4 */
-    CHECK_VALUES(aqa_embedding(wt, i64((int64_t[]){1, 3}, AQA_SHAPE(2))), 0, 1, 5, 3, 7);
+    CHECK_VALUES(aqa_embedding(wt, test_i64((int64_t[]){1, 3}, AQA_SHAPE(2))), 0, 1, 5, 3, 7);
     aqa_tensor *wf = aqa_to_dtype(w, AQA_F32);
-    aqa_tensor *e4 = aqa_embedding(wf, i64((int64_t[]){1}, AQA_SHAPE(1)));
+    aqa_tensor *e4 = aqa_embedding(wf, test_i64((int64_t[]){1}, AQA_SHAPE(1)));
     CHECK(e4 && e4->dtype == AQA_F32);
     CHECK_VALUES(e4, 0, 2, 3);
     aqa_scope_end();
@@ -553,13 +546,13 @@ static void test_embedding_forward(void) {
 static aqa_tensor *gc_emb(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     (void)user;
-    aqa_tensor *ids = i64((int64_t[]){4, 0, 4, 2, 4, 0}, AQA_SHAPE(3, 2));
+    aqa_tensor *ids = test_i64((int64_t[]){4, 0, 4, 2, 4, 0}, AQA_SHAPE(3, 2));
     return aqa_embedding(in[0], aqa_transpose(ids, 0, 1));
 }
 static aqa_tensor *gc_emb_t(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     (void)user;
-    aqa_tensor *ids = i64((int64_t[]){1, 1, 3, 0}, AQA_SHAPE(4));
+    aqa_tensor *ids = test_i64((int64_t[]){1, 1, 3, 0}, AQA_SHAPE(4));
     return aqa_embedding(aqa_transpose(in[0], 0, 1), ids); /* weight [3, 4] -> [4, 3] */
 }
 
@@ -571,8 +564,8 @@ static void test_embedding_gradcheck(void) {
     CHECK_GRAD(gc_emb_t, &w2, 1, NULL);
     /* repeated ids sum their rows' gradients */
     aqa_tensor *v = aqa_requires_grad(aqa_zeros(AQA_SHAPE(3, 2), AQA_F64), true);
-    aqa_tensor *y = aqa_embedding(v, i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3)));
-    CHECK(y && aqa_backward(y, f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(3, 2)), false) == AQA_OK);
+    aqa_tensor *y = aqa_embedding(v, test_i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3)));
+    CHECK(y && aqa_backward(y, test_f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(3, 2)), false) == AQA_OK);
     CHECK_VALUES(v->grad, 0, 3, 4, 0, 0, 6, 8);
     aqa_scope_end();
 }
@@ -626,7 +619,7 @@ static void test_embedding_large(void) {
 
 static void test_one_hot(void) {
     aqa_scope_begin();
-    aqa_tensor *ids = i64((int64_t[]){2, 0, 1, 2}, AQA_SHAPE(2, 2));
+    aqa_tensor *ids = test_i64((int64_t[]){2, 0, 1, 2}, AQA_SHAPE(2, 2));
     aqa_tensor *o = aqa_one_hot(ids, -1);
     CHECK_SHAPE(o, 2, 2, 3);
     CHECK(o && o->dtype == AQA_I64);
@@ -636,8 +629,8 @@ static void test_one_hot(void) {
     CHECK_VALUES(o2, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0);
     CHECK_SHAPE(aqa_one_hot(aqa_zeros(AQA_SHAPE(0), AQA_I64), 3), 0, 3);
     CHECK_VALUES(aqa_one_hot(aqa_scalar(1, AQA_I64), 2), 0, 0, 1);
-    CHECK_ERROR(aqa_one_hot(i64((int64_t[]){0, -1}, AQA_SHAPE(2)), 3), "aqa_one_hot", "non-negative", "-1");
-    CHECK_ERROR(aqa_one_hot(i64((int64_t[]){0, 3}, AQA_SHAPE(2)), 3), "aqa_one_hot", "3");
+    CHECK_ERROR(aqa_one_hot(test_i64((int64_t[]){0, -1}, AQA_SHAPE(2)), 3), "aqa_one_hot", "non-negative", "-1");
+    CHECK_ERROR(aqa_one_hot(test_i64((int64_t[]){0, 3}, AQA_SHAPE(2)), 3), "aqa_one_hot", "3");
     CHECK_ERROR(aqa_one_hot(aqa_zeros(AQA_SHAPE(0), AQA_I64), -1), "aqa_one_hot", "empty");
     CHECK_ERROR(aqa_one_hot(aqa_zeros(AQA_SHAPE(2), AQA_F32), 3), "aqa_one_hot", "int64");
     aqa_scope_end();
@@ -647,7 +640,7 @@ static void test_one_hot(void) {
 
 static void test_pad_forward(void) {
     aqa_scope_begin();
-    aqa_tensor *x = f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
+    aqa_tensor *x = test_f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
     aqa_tensor *p1 = aqa_pad(x, 2, (int64_t[]){1, 2}, 9);
     CHECK_SHAPE(p1, 2, 6);
     CHECK_VALUES(p1, 0, 9, 1, 2, 3, 9, 9, 9, 4, 5, 6, 9, 9);
@@ -667,7 +660,7 @@ static void test_pad_forward(void) {
     /* transposed input, int64 (value truncated as torch) and bool */
     aqa_tensor *p6 = aqa_pad(aqa_transpose(x, 0, 1), 2, (int64_t[]){0, 1}, 0); /* [3, 3] */
     CHECK_VALUES(p6, 0, 1, 4, 0, 2, 5, 0, 3, 6, 0);
-    aqa_tensor *p7 = aqa_pad(i64((int64_t[]){5, 6}, AQA_SHAPE(2)), 2, (int64_t[]){1, 1}, 2.7);
+    aqa_tensor *p7 = aqa_pad(test_i64((int64_t[]){5, 6}, AQA_SHAPE(2)), 2, (int64_t[]){1, 1}, 2.7);
     CHECK(p7 && p7->dtype == AQA_I64);
     CHECK_VALUES(p7, 0, 2, 5, 6, 2);
     aqa_tensor *p8 = aqa_pad(aqa_from_data((uint8_t[]){1}, AQA_SHAPE(1), AQA_BOOL), 2, (int64_t[]){1, 0}, 0);
@@ -716,47 +709,10 @@ static void test_pad_gradcheck(void) {
 
 /* ---- PyTorch golden data ------------------------------------------------------------------------ */
 
-/* Reads tensor `name` of the golden file as `dtype` (F32 or I64), or NULL. */
-static aqa_tensor *golden(aqa_st_file *f, const char *name, aqa_dtype dtype) {
-    int i = aqa_st_find(f, name);
-    if (i < 0) {
-        test_fail_at(__FILE__, __LINE__, "golden tensor %s missing", name);
-        return NULL;
-    }
-    const aqa_st_tensor *t = aqa_st_get(f, i);
-    void *buf = malloc(8 * (size_t)(t->numel ? t->numel : 1));
-    aqa_status st = dtype == AQA_I64 ? aqa_st_read_i64(f, i, buf) : aqa_st_read_f32(f, i, buf);
-    aqa_tensor *r = st == AQA_OK ? aqa_from_data(buf, t->ndim, t->shape, dtype) : NULL;
-    free(buf);
-    return r;
-}
-
-/* Compares a tensor with the golden one: same shape, within 1e-5 relative. */
-static void check_golden_at(int line, aqa_st_file *f, const char *name, const aqa_tensor *t) {
-    char what[160];
-    snprintf(what, sizeof what, "%s", name);
-    aqa_tensor *g = golden(f, name, t && t->dtype == AQA_I64 ? AQA_I64 : AQA_F32);
-    if (!g || !t) {
-        test_fail_at(__FILE__, line, "%s: missing result (%s)", what, aqa_last_error());
-        return;
-    }
-    if (!aqa_same_shape(g, t)) {
-        char a[64], b[64];
-        test_fail_at(__FILE__, line, "%s: shape %s, golden %s", what, aqa_shape_str(t, a, sizeof a),
-                     aqa_shape_str(g, b, sizeof b));
-        return;
-    }
-    int64_t n = aqa_numel(g);
-    double *gv = malloc(sizeof(double) * (size_t)(n ? n : 1)), *tv = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    aqa_copy_to_host(g, gv, AQA_F64);
-    aqa_copy_to_host(t, tv, AQA_F64);
-    for (int64_t i = 0; i < n; i++)
-        if (!(fabs(gv[i] - tv[i]) <= 1e-5 * fmax(1e-3, fabs(gv[i])))) {
-            test_fail_at(__FILE__, line, "%s[%lld] = %.9g, golden %.9g", what, (long long)i, tv[i], gv[i]);
-            break;
-        }
-    free(gv);
-    free(tv);
+/* Compares a tensor with the golden one: same shape, within 1e-5 relative (1e-8 absolute near 0). */
+static void check_golden_at(int line, const char *name, const aqa_tensor *t) {
+    aqa_tensor *g = test_golden_at(__FILE__, line, t && t->dtype == AQA_I64 ? AQA_I64 : AQA_F32, "%s", name);
+    if (g) test_close_at(__FILE__, line, name, t, g, 1e-5, 0, 1e-3);
 }
 
 static char *nm(char *buf, const char *c, const char *suffix) {
@@ -766,19 +722,19 @@ static char *nm(char *buf, const char *c, const char *suffix) {
 
 /* Runs one golden case: nf float inputs (x0..), ni int64 inputs after them; fn builds y. */
 typedef aqa_tensor *(*golden_fn)(aqa_tensor **x);
-static void golden_case(int line, aqa_st_file *f, const char *c, int nf, int ni, golden_fn fn) {
+static void golden_case(int line, const char *c, int nf, int ni, golden_fn fn) {
     char b[64];
     aqa_tensor *x[4] = {0};
     for (int i = 0; i < nf + ni; i++) {
         char s[16];
         snprintf(s, sizeof s, "x%d", i);
-        x[i] = golden(f, nm(b, c, s), i < nf ? AQA_F32 : AQA_I64);
+        x[i] = test_golden_at(__FILE__, line, i < nf ? AQA_F32 : AQA_I64, "%s", nm(b, c, s));
         if (i < nf && x[i]) aqa_requires_grad(x[i], true);
     }
     aqa_tensor *y = fn(x);
-    check_golden_at(line, f, nm(b, c, "y"), y);
+    check_golden_at(line, nm(b, c, "y"), y);
     if (nf == 0 || !y) return;
-    aqa_tensor *gy = golden(f, nm(b, c, "gy"), AQA_F32);
+    aqa_tensor *gy = test_golden_at(__FILE__, line, AQA_F32, "%s", nm(b, c, "gy"));
     if (aqa_backward(y, gy, false) != AQA_OK) {
         test_fail_at(__FILE__, line, "%s: backward failed: %s", c, aqa_last_error());
         return;
@@ -786,7 +742,7 @@ static void golden_case(int line, aqa_st_file *f, const char *c, int nf, int ni,
     for (int i = 0; i < nf; i++) {
         char s[16];
         snprintf(s, sizeof s, "gx%d", i);
-        check_golden_at(line, f, nm(b, c, s), x[i] ? x[i]->grad : NULL);
+        check_golden_at(line, nm(b, c, s), x[i] ? x[i]->grad : NULL);
     }
 }
 
@@ -808,26 +764,24 @@ static aqa_tensor *g_onehot1(aqa_tensor **x) { return aqa_one_hot(x[0], -1); }
 static aqa_tensor *g_onehot2(aqa_tensor **x) { return aqa_one_hot(x[0], 5); }
 
 static void test_golden_pytorch(void) {
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(test_data_path("golden_index.safetensors"), &f) != AQA_OK) {
+    if (!test_golden_open("golden_index.safetensors")) {
         CHECK_MSG(0, "cannot open golden file: %s", aqa_last_error());
         return;
     }
     aqa_scope_begin();
-    golden_case(__LINE__, f, "cat", 3, 0, g_cat);
-    golden_case(__LINE__, f, "stack", 3, 0, g_stack);
-    golden_case(__LINE__, f, "chunk", 1, 0, g_chunk);
-    golden_case(__LINE__, f, "isel0", 1, 1, g_isel0);
-    golden_case(__LINE__, f, "isel1", 1, 1, g_isel1);
-    golden_case(__LINE__, f, "gather1", 1, 1, g_gather1);
-    golden_case(__LINE__, f, "gather0", 1, 1, g_gather0);
-    golden_case(__LINE__, f, "emb", 1, 1, g_emb);
-    golden_case(__LINE__, f, "pad1", 1, 0, g_pad1);
-    golden_case(__LINE__, f, "pad2", 1, 0, g_pad2);
-    golden_case(__LINE__, f, "onehot1", 0, 1, g_onehot1);
-    golden_case(__LINE__, f, "onehot2", 0, 1, g_onehot2);
+    golden_case(__LINE__, "cat", 3, 0, g_cat);
+    golden_case(__LINE__, "stack", 3, 0, g_stack);
+    golden_case(__LINE__, "chunk", 1, 0, g_chunk);
+    golden_case(__LINE__, "isel0", 1, 1, g_isel0);
+    golden_case(__LINE__, "isel1", 1, 1, g_isel1);
+    golden_case(__LINE__, "gather1", 1, 1, g_gather1);
+    golden_case(__LINE__, "gather0", 1, 1, g_gather0);
+    golden_case(__LINE__, "emb", 1, 1, g_emb);
+    golden_case(__LINE__, "pad1", 1, 0, g_pad1);
+    golden_case(__LINE__, "pad2", 1, 0, g_pad2);
+    golden_case(__LINE__, "onehot1", 0, 1, g_onehot1);
+    golden_case(__LINE__, "onehot2", 0, 1, g_onehot2);
     aqa_scope_end();
-    aqa_st_close(f);
 }
 
 /* ---- lifetime -------------------------------------------------------------------------------------- */
@@ -837,13 +791,13 @@ static void test_no_leaks(void) {
     int64_t t0 = aqa_live_tensors(), s0 = aqa_live_storages();
     aqa_scope_begin();
     aqa_tensor *x = leaf(AQA_SHAPE(4, 3), 0.1);
-    aqa_tensor *idx = i64((int64_t[]){1, 3, 1}, AQA_SHAPE(3));
+    aqa_tensor *idx = test_i64((int64_t[]){1, 3, 1}, AQA_SHAPE(3));
     aqa_tensor *p[2];
     aqa_chunk(x, 2, 0, p, 2);
     aqa_tensor *a = aqa_cat((aqa_tensor *[]){p[1], aqa_pad(p[0], 2, (int64_t[]){-1, 1}, 0)}, 2, 0);
     aqa_tensor *b = aqa_embedding(a, idx);
     aqa_tensor *c = aqa_gather(aqa_stack((aqa_tensor *[]){b, b}, 2, 0), 2, aqa_zeros(AQA_SHAPE(2, 3, 1), AQA_I64));
-    aqa_tensor *d = aqa_index_select(c, 1, i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3)));
+    aqa_tensor *d = aqa_index_select(c, 1, test_i64((int64_t[]){2, 0, 2}, AQA_SHAPE(3)));
     aqa_tensor *oh = aqa_one_hot(idx, -1);
     CHECK(oh != NULL);
     CHECK_MSG(d && aqa_backward(d, aqa_ones_like(d), false) == AQA_OK, "%s", aqa_last_error());

@@ -6,7 +6,7 @@
 #include "autograd/autograd.h"
 #include "nn/init.h"
 #include "tensor/ops.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 typedef struct stats {
     double mean, std, min, max;
@@ -14,8 +14,7 @@ typedef struct stats {
 
 static stats moments(const aqa_tensor *t) {
     int64_t n = aqa_numel(t);
-    double *x = malloc(sizeof(double) * (n + 1));
-    aqa_copy_to_host(t, x, AQA_F64);
+    double *x = test_host(t);
     stats s = {0, 0, INFINITY, -INFINITY};
     for (int64_t i = 0; i < n; i++) {
         s.mean += x[i];

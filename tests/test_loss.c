@@ -5,27 +5,8 @@
 
 #include "autograd/autograd.h"
 #include "nn/loss.h"
-#include "nn/tensor_file.h"
 #include "tensor/ops.h"
-#include "tests/testlib.h"
-
-/* max |a - b| / max(1, max |b|) */
-static double norm_err(aqa_tensor *a, aqa_tensor *b) {
-    if (!a || !b || !aqa_same_shape(a, b)) return INFINITY;
-    int64_t n = aqa_numel(a);
-    double *x = malloc(sizeof(double) * (n + 1)), *y = malloc(sizeof(double) * (n + 1));
-    aqa_copy_to_host(a, x, AQA_F64);
-    aqa_copy_to_host(b, y, AQA_F64);
-    double err = 0, scale = 1;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(x[i])) err = INFINITY;
-        err = fmax(err, fabs(x[i] - y[i]));
-        scale = fmax(scale, fabs(y[i]));
-    }
-    free(x);
-    free(y);
-    return err / scale;
-}
+#include "tests/test_util.h"
 
 /* A parsed "case.<name>" description. */
 typedef struct loss_case {
@@ -47,13 +28,9 @@ static void parse_case(const char *desc, loss_case *c) {
     memset(c, 0, sizeof *c);
     c->T = 1.0;
     c->ignore = -100;
-    char buf[256];
+    char buf[256], *cursor = buf;
     snprintf(buf, sizeof buf, "%s", desc);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) continue;
-        *eq = 0;
-        const char *v = eq + 1;
+    for (const char *tok, *v; test_next_kv(&cursor, &tok, &v);) {
         if (!strcmp(tok, "loss")) snprintf(c->loss, sizeof c->loss, "%s", v);
         else if (!strcmp(tok, "reduction")) c->reduction = parse_reduction(v);
         else if (!strcmp(tok, "T")) c->T = atof(v);
@@ -83,12 +60,11 @@ static aqa_tensor *call_loss(const loss_case *c, aqa_tensor *x, aqa_tensor *t, a
 }
 
 static void test_golden_torch(void) {
-    const char *path = test_data_path("golden_loss.safetensors");
-    aqa_st_file *f;
-    if (aqa_st_open(path, &f) != AQA_OK) {
-        CHECK_MSG(0, "cannot open %s: %s", path, aqa_last_error());
+    if (!test_golden_open("golden_loss.safetensors")) {
+        CHECK_MSG(0, "cannot open golden_loss.safetensors: %s", aqa_last_error());
         return;
     }
+    const aqa_st_file *f = test_golden_file;
     int64_t live = aqa_live_tensors();
     int n_cases = 0;
     for (int i = 0; i < aqa_st_metadata_count(f); i++) {
@@ -111,16 +87,15 @@ static void test_golden_torch(void) {
         aqa_requires_grad(x, true);
         aqa_tensor *out = call_loss(&c, x, t, w, pw);
         CHECK_MSG(out != NULL, "%s (%s): %s", name, value, aqa_last_error());
-        double e = norm_err(out, out_ref);
+        double e = test_scaled_err(out, out_ref, 1);
         CHECK_MSG(e <= 1e-5, "%s (%s): loss normalised error %.3g", name, value, e);
         aqa_status st = out ? aqa_backward(aqa_sum_all(aqa_mul(out, g)), NULL, false) : AQA_EINVAL;
         CHECK_MSG(st == AQA_OK, "%s: backward: %s", name, aqa_last_error());
-        double eg = norm_err(x->grad, gx_ref);
+        double eg = test_scaled_err(x->grad, gx_ref, 1);
         CHECK_MSG(eg <= 1e-5, "%s (%s): input gradient normalised error %.3g", name, value, eg);
         aqa_scope_end();
         n_cases++;
     }
-    aqa_st_close(f);
     printf("    %d golden cases\n", n_cases);
     CHECK(n_cases >= 40);
     CHECK_EQ_INT(aqa_live_tensors(), live);

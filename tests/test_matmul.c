@@ -5,30 +5,12 @@
 #include <math.h>
 
 #include "aqa.h"
-#include "nn/safetensors.h"
-#include "tests/testlib.h"
-
-static double *host(const aqa_tensor *t) {
-    int64_t n = aqa_numel(t);
-    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (aqa_copy_to_host(t, v, AQA_F64) != AQA_OK) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static bool shape_is(const aqa_tensor *t, int ndim, const int64_t *shape) {
-    if (!t || t->ndim != ndim) return false;
-    for (int i = 0; i < ndim; i++)
-        if (t->shape[i] != shape[i]) return false;
-    return true;
-}
+#include "tests/test_util.h"
 
 /* torch.matmul by its definition, in double, on host copies.  Returns the result shape in
  * (rnd, rshape) and the values (malloc'ed). */
 static double *ref_matmul(const aqa_tensor *a, const aqa_tensor *b, int *rnd, int64_t *rshape) {
-    double *av = host(a), *bv = host(b);
+    double *av = test_host(a), *bv = test_host(b);
     bool a1 = a->ndim == 1, b1 = b->ndim == 1;
     int64_t m = a1 ? 1 : a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
     int64_t n = b1 ? 1 : b->shape[b->ndim - 1];
@@ -77,8 +59,8 @@ static void check_against_ref(aqa_tensor *a, aqa_tensor *b, double tol, const ch
     aqa_tensor *c = aqa_matmul(a, b);
     CHECK_MSG(c != NULL, "%s: %s", what, aqa_last_error());
     if (c) {
-        CHECK_MSG(shape_is(c, rnd, rshape), "%s: wrong result shape", what);
-        double *cv = host(c);
+        CHECK_MSG(test_shape_is(c, rnd, rshape), "%s: wrong result shape", what);
+        double *cv = test_host(c);
         int64_t n = aqa_numel(c);
         int bad = 0;
         for (int64_t i = 0; i < n && bad < 3; i++)
@@ -96,7 +78,7 @@ static void test_hand(void) {
     aqa_tensor *a = aqa_from_data((float[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3), AQA_F32);
     aqa_tensor *b = aqa_from_data((float[]){7, 8, 9, 10, 11, 12}, AQA_SHAPE(3, 2), AQA_F32);
     aqa_tensor *c = aqa_matmul(a, b);
-    CHECK(shape_is(c, AQA_SHAPE(2, 2)));
+    CHECK(test_shape_is(c, AQA_SHAPE(2, 2)));
     CHECK_NEAR(aqa_get(c, (int64_t[]){0, 0}), 58, 0);
     CHECK_NEAR(aqa_get(c, (int64_t[]){0, 1}), 64, 0);
     CHECK_NEAR(aqa_get(c, (int64_t[]){1, 0}), 139, 0);
@@ -107,10 +89,10 @@ static void test_hand(void) {
     CHECK_EQ_INT(d->ndim, 0);
     CHECK_NEAR(aqa_item(d), 6, 0);
     aqa_tensor *mv = aqa_matmul(a, v);
-    CHECK(shape_is(mv, AQA_SHAPE(2)));
+    CHECK(test_shape_is(mv, AQA_SHAPE(2)));
     CHECK_NEAR(aqa_get(mv, (int64_t[]){1}), 4 - 5 + 12, 0);
     aqa_tensor *vm = aqa_matmul(v, b);
-    CHECK(shape_is(vm, AQA_SHAPE(2)));
+    CHECK(test_shape_is(vm, AQA_SHAPE(2)));
     CHECK_NEAR(aqa_get(vm, (int64_t[]){0}), 7 - 9 + 22, 0);
     /* int64 and mixed dtypes (promotion) */
     aqa_tensor *ai = aqa_to_dtype(a, AQA_I64);
@@ -128,9 +110,9 @@ static void test_hand(void) {
     CHECK(aqa_matmul(NULL, a) == NULL);
     /* empty dims */
     aqa_tensor *e = aqa_matmul(aqa_ones(AQA_SHAPE(0, 3), AQA_F32), b);
-    CHECK(shape_is(e, AQA_SHAPE(0, 2)));
+    CHECK(test_shape_is(e, AQA_SHAPE(0, 2)));
     aqa_tensor *z = aqa_matmul(aqa_ones(AQA_SHAPE(2, 0), AQA_F32), aqa_ones(AQA_SHAPE(0, 3), AQA_F32));
-    CHECK(shape_is(z, AQA_SHAPE(2, 3)));
+    CHECK(test_shape_is(z, AQA_SHAPE(2, 3)));
     CHECK_NEAR(aqa_get(z, (int64_t[]){1, 2}), 0, 0);
     aqa_scope_end();
 }
@@ -277,40 +259,8 @@ static void test_gradcheck(void) {
     aqa_scope_end();
 }
 
-static aqa_tensor *golden(aqa_st_file *f, const char *name) {
-    int i = aqa_st_find(f, name);
-    if (i < 0) return NULL;
-    const aqa_st_tensor *t = aqa_st_get(f, i);
-    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
-    aqa_st_read_f32(f, i, buf);
-    aqa_tensor *x = aqa_from_data(buf, t->ndim, t->shape, AQA_F32);
-    free(buf);
-    return x;
-}
-
-static bool close_to(aqa_tensor *a, aqa_tensor *b, double rtol, const char *what) {
-    if (!a || !b || !aqa_same_shape(a, b)) {
-        printf("    %s: missing or wrong shape\n", what);
-        return false;
-    }
-    double *av = host(a), *bv = host(b);
-    double scale = 0;
-    for (int64_t i = 0; i < aqa_numel(b); i++) scale = fmax(scale, fabs(bv[i]));
-    bool ok = true;
-    for (int64_t i = 0; i < aqa_numel(b); i++)
-        if (!(fabs(av[i] - bv[i]) <= rtol * fmax(fabs(bv[i]), 1e-2 * scale) + 1e-7)) {
-            printf("    %s[%lld]: %.9g vs torch %.9g\n", what, (long long)i, av[i], bv[i]);
-            ok = false;
-            break;
-        }
-    free(av);
-    free(bv);
-    return ok;
-}
-
 static void test_golden(void) {
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(test_data_path("golden_reduce_matmul.safetensors"), &f) != AQA_OK) {
+    if (!test_golden_open("golden_reduce_matmul.safetensors")) {
         CHECK_MSG(0, "cannot open golden file: %s", aqa_last_error());
         return;
     }
@@ -318,18 +268,17 @@ static void test_golden(void) {
                                   "mm_1x3", "mm_3x2", "mm_2x3", "mm_bcast"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         aqa_scope_begin();
-        char key[64];
-#define G(suffix) (snprintf(key, sizeof key, "%s.%s", names[i], suffix), golden(f, key))
+        char what[64];
+#define G(suffix) (snprintf(what, sizeof what, "%s.%s", names[i], suffix), GOLDEN("%s", what))
         aqa_tensor *a = aqa_requires_grad(G("a"), true), *b = aqa_requires_grad(G("b"), true);
         aqa_tensor *y = aqa_matmul(a, b);
-        CHECK_MSG(close_to(y, G("y"), 1e-5, names[i]), "%s forward", names[i]);
+        CHECK_CLOSE_SCALED(what, y, G("y"), 1e-5);
         CHECK(y && aqa_backward(y, G("gy"), false) == AQA_OK);
-        CHECK_MSG(close_to(a->grad, G("ga"), 1e-5, "ga"), "%s grad a", names[i]);
-        CHECK_MSG(close_to(b->grad, G("gb"), 1e-5, "gb"), "%s grad b", names[i]);
+        CHECK_CLOSE_SCALED(what, a->grad, G("ga"), 1e-5);
+        CHECK_CLOSE_SCALED(what, b->grad, G("gb"), 1e-5);
 #undef G
         aqa_scope_end();
     }
-    aqa_st_close(f);
 }
 
 static void test_no_leaks(void) {

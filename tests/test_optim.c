@@ -8,27 +8,12 @@
 #include "autograd/autograd.h"
 #include "nn/optim.h"
 #include "nn/sched.h"
-#include "nn/tensor_file.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 #define STEPS 20
 #define NP 3
-
-/* max |a - b| / max(1, |b|) elementwise */
-static double rel_err(aqa_tensor *a, aqa_tensor *b) {
-    if (!a || !b || !aqa_same_shape(a, b)) return INFINITY;
-    int64_t n = aqa_numel(a);
-    double *x = malloc(sizeof(double) * (n + 1)), *y = malloc(sizeof(double) * (n + 1));
-    aqa_copy_to_host(a, x, AQA_F64);
-    aqa_copy_to_host(b, y, AQA_F64);
-    double err = 0;
-    for (int64_t i = 0; i < n; i++) err = fmax(err, fabs(x[i] - y[i]) / fmax(1.0, fabs(y[i])));
-    free(x);
-    free(y);
-    return err;
-}
 
 /* Replaces p->grad by a copy of src (the engine stores gradients as unowned tensors). */
 static void set_grad(aqa_tensor *p, aqa_tensor *src) {
@@ -50,13 +35,9 @@ static void parse_cfg(const char *desc, optim_cfg *c) {
     c->beta2 = 0.999;
     c->eps = 1e-8;
     c->lr2 = -1;
-    char buf[256];
+    char buf[256], *cursor = buf;
     snprintf(buf, sizeof buf, "%s", desc);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) continue;
-        *eq = 0;
-        const char *v = eq + 1;
+    for (const char *tok, *v; test_next_kv(&cursor, &tok, &v);) {
         if (!strcmp(tok, "kind")) snprintf(c->kind, sizeof c->kind, "%s", v);
         else if (!strcmp(tok, "lr")) c->lr = atof(v);
         else if (!strcmp(tok, "momentum")) c->momentum = atof(v);
@@ -109,7 +90,7 @@ static aqa_tensor *strided_copy(aqa_tensor *init, aqa_tensor **base_out) {
 
 /* Runs config `name` for 20 steps; mode 0 fused (contiguous f32), 1 composed (strided f32),
  * 2 float64 parameters.  Returns the worst relative error over all steps and parameters. */
-static double run_trajectory(aqa_st_file *f, const char *name, const char *desc, int mode) {
+static double run_trajectory(const aqa_st_file *f, const char *name, const char *desc, int mode) {
     optim_cfg c;
     parse_cfg(desc, &c);
     aqa_scope_begin();
@@ -134,7 +115,7 @@ static double run_trajectory(aqa_st_file *f, const char *name, const char *desc,
         for (int i = 0; i < NP; i++) {
             snprintf(k, sizeof k, "%s.p%d", name, i);
             aqa_tensor *ref = aqa_select(aqa_st_load(f, k, AQA_F32), 0, s);
-            worst = fmax(worst, rel_err(params[i], ref));
+            worst = fmax(worst, test_max_rel_diff(params[i], ref));
         }
     }
     if (o) CHECK_EQ_INT(o->state[o->n_groups - 1][0].step, STEPS);
@@ -149,15 +130,15 @@ static double run_trajectory(aqa_st_file *f, const char *name, const char *desc,
     return worst;
 }
 
-static aqa_st_file *open_golden(void) {
-    aqa_st_file *f = NULL;
-    const char *path = test_data_path("golden_optim.safetensors");
-    if (aqa_st_open(path, &f) != AQA_OK) CHECK_MSG(0, "cannot open %s: %s", path, aqa_last_error());
-    return f;
+/* The golden file (kept open by tests/test_util.h), or NULL after a FAIL line. */
+static const aqa_st_file *open_golden(void) {
+    if (!test_golden_open("golden_optim.safetensors"))
+        CHECK_MSG(0, "cannot open golden_optim.safetensors: %s", aqa_last_error());
+    return test_golden_file;
 }
 
 static void trajectories(int mode, double tol) {
-    aqa_st_file *f = open_golden();
+    const aqa_st_file *f = open_golden();
     if (!f) return;
     int64_t live = aqa_live_tensors();
     int n = 0;
@@ -171,7 +152,6 @@ static void trajectories(int mode, double tol) {
     }
     CHECK(n >= 9);
     CHECK_EQ_INT(aqa_live_tensors(), live);
-    aqa_st_close(f);
 }
 
 static void test_golden_fused(void) { trajectories(0, 1e-6); }
@@ -181,7 +161,7 @@ static void test_golden_composed_strided(void) { trajectories(1, 1e-6); }
 static void test_golden_float64(void) { trajectories(2, 2e-5); }
 
 static void test_clip_grad_norm(void) {
-    aqa_st_file *f = open_golden();
+    const aqa_st_file *f = open_golden();
     if (!f) return;
     const char *tags[] = {"l2", "l2_noclip", "inf"};
     for (int t = 0; t < 3; t++) {
@@ -205,13 +185,12 @@ static void test_clip_grad_norm(void) {
         CHECK_MSG(fabs(total - ref) <= 1e-6 * ref, "%s: total norm %.9g vs torch %.9g", tags[t], total, ref);
         for (int i = 0; i < NP; i++) {
             snprintf(k, sizeof k, "clip.%s.out.%d", tags[t], i);
-            double e = rel_err(params[i]->grad, aqa_st_load(f, k, AQA_F32));
+            double e = test_max_rel_diff(params[i]->grad, aqa_st_load(f, k, AQA_F32));
             CHECK_MSG(e <= 1e-6, "%s: clipped gradient %d error %.3g", tags[t], i, e);
             aqa_zero_grad(params[i]);
         }
         aqa_scope_end();
     }
-    aqa_st_close(f);
     /* non-finite total: error only when asked, gradients untouched then */
     aqa_scope_begin();
     aqa_tensor *p = aqa_zeros(AQA_SHAPE(3), AQA_F32);
@@ -228,7 +207,7 @@ static void test_clip_grad_norm(void) {
 }
 
 static void test_schedules(void) {
-    aqa_st_file *f = open_golden();
+    const aqa_st_file *f = open_golden();
     if (!f) return;
     aqa_scope_begin();
     aqa_tensor *st = aqa_st_load(f, "sched.step", AQA_F64), *co = aqa_st_load(f, "sched.cos", AQA_F64);
@@ -241,7 +220,6 @@ static void test_schedules(void) {
                   (long long)e, aqa_lr_at(&s2, 0.1, e), r2);
     }
     aqa_scope_end();
-    aqa_st_close(f);
 
     /* warm-up + cosine (independent hand values) */
     aqa_lr_schedule w = aqa_warmup_cosine(10, 110, 0.0);
@@ -343,7 +321,7 @@ static void large_case(const aqa_adam_options *ao, uint64_t seed) {
         CHECK(aqa_optim_step(o2) == AQA_OK);
     }
     /* the composed path performs the same IEEE operations in the same order: identical bits */
-    double e = rel_err(p1, p2);
+    double e = test_max_rel_diff(p1, p2);
     CHECK_MSG(e == 0, "fused vs composed (amsgrad %d, beta1 %g): %.3g", ao->amsgrad, ao->beta1, e);
     aqa_optim_free(o1);
     aqa_optim_free(o2);

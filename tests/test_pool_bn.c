@@ -8,45 +8,13 @@
 #include "autograd/autograd.h"
 #include "nn/batchnorm.h"
 #include "nn/pool.h"
-#include "nn/tensor_file.h"
 #include "tensor/ops.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
-#define GOLDEN "golden_conv.safetensors"
+#define GOLDEN_FILE "golden_conv.safetensors"
 
-static double max_rel_diff(aqa_tensor *a, aqa_tensor *b) {
-    if (!a || !b || !aqa_same_shape(a, b)) return INFINITY;
-    int64_t n = aqa_numel(a);
-    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), worst = 0;
-    aqa_copy_to_host(a, x, AQA_F64);
-    aqa_copy_to_host(b, y, AQA_F64);
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(x[i] - y[i]) / fmax(1.0, fabs(y[i]));
-        if (!(d <= worst)) worst = d;
-    }
-    free(x);
-    free(y);
-    return worst;
-}
-
-static aqa_tensor *golden_as(const char *prefix, const char *name, aqa_dtype dt) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", prefix, name);
-    return aqa_load_tensor(test_data_path(GOLDEN), key, dt);
-}
-static aqa_tensor *golden(const char *prefix, const char *name) { return golden_as(prefix, name, AQA_F32); }
-
-static bool have_golden(void) {
-    FILE *f = fopen(test_data_path(GOLDEN), "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
-
-#define CHECK_CLOSE(a, b, tol, what)                                                          \
-    do {                                                                                      \
-        double d_ = max_rel_diff((a), (b));                                                   \
-        CHECK_MSG(d_ < (tol), "%s: max rel diff %g", (what), d_);                             \
-    } while (0)
+/* True when the golden file is readable (the golden tests SKIP otherwise). */
+static bool have_golden(void) { return test_golden_open(GOLDEN_FILE); }
 
 /* ---- pooling -------------------------------------------------------------------------------------- */
 
@@ -68,22 +36,22 @@ static aqa_tensor *run_pool(const pool_case *c, aqa_tensor *x, aqa_tensor **idx)
 
 static void golden_pool(const char *prefix, pool_case c) {
     aqa_scope_begin();
-    aqa_tensor *x = aqa_requires_grad(golden(prefix, "x"), true), *idx = NULL;
+    aqa_tensor *x = aqa_requires_grad(GOLDEN("%s.x", prefix), true), *idx = NULL;
     aqa_tensor *y = run_pool(&c, x, c.kind == 0 ? &idx : NULL);
     CHECK_MSG(y != NULL, "%s: %s", prefix, aqa_last_error());
     if (y) {
-        CHECK_CLOSE(y, golden(prefix, "y"), 1e-5, prefix);
-        CHECK(aqa_backward(y, golden(prefix, "gy"), false) == AQA_OK);
-        CHECK_CLOSE(x->grad, golden(prefix, "gx"), 1e-5, prefix);
+        CHECK_REL(prefix, y, GOLDEN("%s.y", prefix), 1e-5);
+        CHECK(aqa_backward(y, GOLDEN("%s.gy", prefix), false) == AQA_OK);
+        CHECK_REL(prefix, x->grad, GOLDEN("%s.gx", prefix), 1e-5);
         if (c.kind == 0 && strcmp(prefix, "maxpool1d") == 0)
-            CHECK_CLOSE(idx, golden_as(prefix, "idx", AQA_I64), 1e-12, "maxpool1d indices");
+            CHECK_REL("maxpool1d indices", idx, GOLDEN_AS(AQA_I64, "%s.idx", prefix), 1e-12);
     }
     aqa_scope_end();
 }
 
 static void test_golden_pool(void) {
     if (!have_golden()) {
-        SKIP("tests/data/" GOLDEN " absent");
+        SKIP("tests/data/" GOLDEN_FILE " absent");
         return;
     }
     golden_pool("maxpool1d", (pool_case){.kind = 0, .nd = 1, .k = {3}, .s = {2}, .p = {1}, .d = {1}, .ceil_mode = true, .count_include_pad = false, .divisor = 0});
@@ -211,8 +179,8 @@ static void test_gradcheck_bn(void) {
 /* Runs a module on the golden steps (train) and the eval step, comparing everything. */
 static void golden_bn(const char *prefix, aqa_batch_norm_layer *m, int steps) {
     aqa_scope_begin();
-    aqa_copy_(m->weight, golden(prefix, "weight"));
-    aqa_copy_(m->bias, golden(prefix, "bias"));
+    aqa_copy_(m->weight, GOLDEN("%s.weight", prefix));
+    aqa_copy_(m->bias, GOLDEN("%s.bias", prefix));
     aqa_scope_end();
     char p[64];
     for (int s = 0; s <= steps; s++) {
@@ -222,19 +190,19 @@ static void golden_bn(const char *prefix, aqa_batch_norm_layer *m, int steps) {
         aqa_module_train(&m->base, !eval);
         aqa_module_zero_grad(&m->base);
         aqa_scope_begin();
-        aqa_tensor *x = aqa_requires_grad(golden(p, "x"), true);
+        aqa_tensor *x = aqa_requires_grad(GOLDEN("%s.x", p), true);
         aqa_tensor *y = aqa_batch_norm_layer_forward(m, x);
         CHECK_MSG(y != NULL, "%s: %s", p, aqa_last_error());
         if (y) {
-            CHECK_CLOSE(y, golden(p, "y"), 1e-5, p);
-            CHECK(aqa_backward(y, golden(p, "gy"), false) == AQA_OK);
-            CHECK_CLOSE(x->grad, golden(p, "gx"), 1e-4, p);
-            CHECK_CLOSE(m->weight->grad, golden(p, "gweight"), 1e-4, p);
-            CHECK_CLOSE(m->bias->grad, golden(p, "gbias"), 1e-4, p);
+            CHECK_REL(p, y, GOLDEN("%s.y", p), 1e-5);
+            CHECK(aqa_backward(y, GOLDEN("%s.gy", p), false) == AQA_OK);
+            CHECK_REL(p, x->grad, GOLDEN("%s.gx", p), 1e-4);
+            CHECK_REL(p, m->weight->grad, GOLDEN("%s.gweight", p), 1e-4);
+            CHECK_REL(p, m->bias->grad, GOLDEN("%s.gbias", p), 1e-4);
             if (!eval) {
-                CHECK_CLOSE(m->running_mean, golden(p, "running_mean"), 1e-5, p);
-                CHECK_CLOSE(m->running_var, golden(p, "running_var"), 1e-5, p);
-                CHECK_CLOSE(m->num_batches_tracked, golden_as(p, "num_batches_tracked", AQA_I64), 1e-12, p);
+                CHECK_REL(p, m->running_mean, GOLDEN("%s.running_mean", p), 1e-5);
+                CHECK_REL(p, m->running_var, GOLDEN("%s.running_var", p), 1e-5);
+                CHECK_REL(p, m->num_batches_tracked, GOLDEN_AS(AQA_I64, "%s.num_batches_tracked", p), 1e-12);
             }
         }
         aqa_scope_end();
@@ -244,7 +212,7 @@ static void golden_bn(const char *prefix, aqa_batch_norm_layer *m, int steps) {
 
 static void test_golden_bn(void) {
     if (!have_golden()) {
-        SKIP("tests/data/" GOLDEN " absent");
+        SKIP("tests/data/" GOLDEN_FILE " absent");
         return;
     }
     aqa_batch_norm_layer *b2 = aqa_batch_norm2d_layer_new(NULL, "", 4);

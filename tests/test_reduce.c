@@ -6,33 +6,9 @@
 #include <math.h>
 
 #include "aqa.h"
-#include "nn/safetensors.h"
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static aqa_tensor *from_f64(const double *v, int ndim, const int64_t *shape) {
-    return aqa_from_data(v, ndim, shape, AQA_F64);
-}
-
-/* All elements of t, row-major, as doubles (malloc'ed). */
-static double *host(const aqa_tensor *t) {
-    int64_t n = aqa_numel(t);
-    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (aqa_copy_to_host(t, v, AQA_F64) != AQA_OK) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-/* Checks t's shape against (ndim, shape). */
-static bool shape_is(const aqa_tensor *t, int ndim, const int64_t *shape) {
-    if (!t || t->ndim != ndim) return false;
-    for (int i = 0; i < ndim; i++)
-        if (t->shape[i] != shape[i]) return false;
-    return true;
-}
 
 /* Naive reference reduction over the dims in mask of a row-major host array: op 0 sum, 1 max,
  * 2 min; out (keepdim order) and pos (flat row-major index over the reduced dims, first
@@ -75,13 +51,13 @@ static void ref_reduce(int op, const double *x, int ndim, const int64_t *shape, 
 
 static void test_sum_hand(void) {
     aqa_scope_begin();
-    aqa_tensor *x = from_f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
+    aqa_tensor *x = test_f64((double[]){1, 2, 3, 4, 5, 6}, AQA_SHAPE(2, 3));
     aqa_tensor *s0 = aqa_sum(x, 1, (int[]){0}, false);
-    CHECK(shape_is(s0, AQA_SHAPE(3)));
+    CHECK(test_shape_is(s0, AQA_SHAPE(3)));
     CHECK_NEAR(aqa_get(s0, (int64_t[]){0}), 5, 0);
     CHECK_NEAR(aqa_get(s0, (int64_t[]){2}), 9, 0);
     aqa_tensor *s1 = aqa_sum(x, 1, (int[]){-1}, true);
-    CHECK(shape_is(s1, AQA_SHAPE(2, 1)));
+    CHECK(test_shape_is(s1, AQA_SHAPE(2, 1)));
     CHECK_NEAR(aqa_get(s1, (int64_t[]){1, 0}), 15, 0);
     aqa_tensor *s01 = aqa_sum(x, 2, (int[]){1, 0}, false);
     CHECK_EQ_INT(s01->ndim, 0);
@@ -89,7 +65,7 @@ static void test_sum_hand(void) {
     aqa_tensor *all = aqa_sum_all(x);
     CHECK_NEAR(aqa_item(all), 21, 0);
     aqa_tensor *kd = aqa_sum(x, 0, NULL, true);
-    CHECK(shape_is(kd, AQA_SHAPE(1, 1)));
+    CHECK(test_shape_is(kd, AQA_SHAPE(1, 1)));
     /* dtypes: int64 and bool sum to int64, float32 stays */
     aqa_tensor *xi = aqa_to_dtype(x, AQA_I64);
     aqa_tensor *si = aqa_sum(xi, 1, (int[]){1}, false);
@@ -110,7 +86,7 @@ static void test_sum_hand(void) {
     aqa_tensor *sc = aqa_sum(aqa_scalar(2.5, AQA_F32), 1, (int[]){0}, false);
     CHECK_NEAR(aqa_item(sc), 2.5, 0);
     aqa_tensor *e = aqa_sum(aqa_zeros(AQA_SHAPE(0, 3), AQA_F32), 1, (int[]){0}, false);
-    CHECK(shape_is(e, AQA_SHAPE(3)));
+    CHECK(test_shape_is(e, AQA_SHAPE(3)));
     CHECK_NEAR(aqa_get(e, (int64_t[]){1}), 0, 0);
     aqa_scope_end();
 }
@@ -129,7 +105,7 @@ static void test_sum_precision(void) {
     /* random values: within a few ulp of the float64 sum */
     aqa_manual_seed(test_seed("sum precision"));
     aqa_tensor *r = aqa_rand(AQA_SHAPE(3, 300001), AQA_F32, NULL);
-    double *v = host(r);
+    double *v = test_host(r);
     aqa_tensor *rs = aqa_sum(r, 1, (int[]){1}, false);
     for (int i = 0; i < 3; i++) {
         double ref = 0;
@@ -153,7 +129,7 @@ static void test_reduce_all_masks(void) {
     views[3] = aqa_to_dtype(aqa_mul_scalar(base, 3.0), AQA_I64);          /* ties in ints */
     for (int v = 0; v < 4; v++) {
         aqa_tensor *x = views[v];
-        double *xv = host(x);
+        double *xv = test_host(x);
         for (unsigned mask = 1; mask < 16; mask++) {
             int dims[4], nd = 0;
             for (int d = 0; d < 4; d++)
@@ -164,7 +140,7 @@ static void test_reduce_all_masks(void) {
             double *ref = malloc(sizeof(double) * (size_t)nout);
             int64_t *pos = malloc(sizeof(int64_t) * (size_t)nout);
             ref_reduce(0, xv, 4, x->shape, mask, ref, pos);
-            double *got = host(aqa_sum(x, nd, dims, true));
+            double *got = test_host(aqa_sum(x, nd, dims, true));
             for (int64_t o = 0; o < nout; o++)
                 CHECK_MSG(fabs(got[o] - ref[o]) <= 1e-5 * (1 + fabs(ref[o])), "sum view %d mask %u out %lld: %g vs %g",
                           v, mask, (long long)o, got[o], ref[o]);
@@ -177,7 +153,7 @@ static void test_reduce_all_masks(void) {
                 if (nd == 1) {
                     aqa_tensor *idx = NULL;
                     aqa_tensor *m = op == 1 ? aqa_max_dim(x, dims[0], true, &idx) : aqa_min_dim(x, dims[0], true, &idx);
-                    double *mv = host(m), *iv = host(idx);
+                    double *mv = test_host(m), *iv = test_host(idx);
                     for (int64_t o = 0; o < nout; o++) {
                         CHECK_MSG(mv[o] == ref[o], "max/min view %d dim %d: %g vs %g", v, dims[0], mv[o], ref[o]);
                         CHECK_MSG(iv[o] == (double)pos[o], "arg view %d dim %d out %lld: %g vs %lld", v, dims[0],
@@ -186,7 +162,7 @@ static void test_reduce_all_masks(void) {
                     free(mv);
                     free(iv);
                     aqa_tensor *am = op == 1 ? aqa_argmax(x, dims[0], false) : aqa_argmin(x, dims[0], false);
-                    double *av = host(am);
+                    double *av = test_host(am);
                     for (int64_t o = 0; o < nout; o++) CHECK(av[o] == (double)pos[o]);
                     free(av);
                 } else if (mask == 15) {
@@ -207,7 +183,7 @@ static void test_reduce_all_masks(void) {
 
 static void test_mean_var_std(void) {
     aqa_scope_begin();
-    aqa_tensor *x = from_f64((double[]){1, 2, 3, 4, 2, 4, 6, 8}, AQA_SHAPE(2, 4));
+    aqa_tensor *x = test_f64((double[]){1, 2, 3, 4, 2, 4, 6, 8}, AQA_SHAPE(2, 4));
     aqa_tensor *m = aqa_mean(x, 1, (int[]){1}, false);
     CHECK_NEAR(aqa_get(m, (int64_t[]){0}), 2.5, 1e-15);
     CHECK_NEAR(aqa_get(m, (int64_t[]){1}), 5.0, 1e-15);
@@ -220,7 +196,7 @@ static void test_mean_var_std(void) {
     CHECK_NEAR(aqa_get(v1, (int64_t[]){0}), 5.0 / 3.0, 1e-14);
     CHECK_NEAR(aqa_get(v1, (int64_t[]){1}), 20.0 / 3.0, 1e-14);
     aqa_tensor *v0 = aqa_var(x, 1, (int[]){-1}, 0, true);
-    CHECK(shape_is(v0, AQA_SHAPE(2, 1)));
+    CHECK(test_shape_is(v0, AQA_SHAPE(2, 1)));
     CHECK_NEAR(aqa_get(v0, (int64_t[]){0, 0}), 1.25, 1e-14);
     aqa_tensor *s = aqa_std(x, 0, NULL, 1, false);
     double mu = 3.75, ss = 0;
@@ -243,7 +219,7 @@ static void test_mean_var_std(void) {
 
 static void test_max_min_hand(void) {
     aqa_scope_begin();
-    aqa_tensor *x = from_f64((double[]){1, 5, 5, 0, -2, -2, 7, 1, 3}, AQA_SHAPE(3, 3));
+    aqa_tensor *x = test_f64((double[]){1, 5, 5, 0, -2, -2, 7, 1, 3}, AQA_SHAPE(3, 3));
     aqa_tensor *idx;
     aqa_tensor *m = aqa_max_dim(x, 1, false, &idx);
     CHECK_EQ_INT(idx->dtype, AQA_I64);
@@ -252,7 +228,7 @@ static void test_max_min_hand(void) {
     CHECK_EQ_INT((int64_t)aqa_get(idx, (int64_t[]){1}), 0);
     CHECK_EQ_INT((int64_t)aqa_get(idx, (int64_t[]){2}), 0);
     aqa_tensor *mn = aqa_min_dim(x, 1, true, &idx);
-    CHECK(shape_is(mn, AQA_SHAPE(3, 1)) && shape_is(idx, AQA_SHAPE(3, 1)));
+    CHECK(test_shape_is(mn, AQA_SHAPE(3, 1)) && test_shape_is(idx, AQA_SHAPE(3, 1)));
     CHECK_EQ_INT((int64_t)aqa_get(idx, (int64_t[]){1, 0}), 1);
     CHECK_NEAR(aqa_get(mn, (int64_t[]){1, 0}), -2, 0);
     CHECK(aqa_max_dim(x, 0, false, NULL) != NULL);
@@ -261,7 +237,7 @@ static void test_max_min_hand(void) {
     CHECK_EQ_INT((int64_t)aqa_item(aqa_argmax(x, AQA_ALL_DIMS, false)), 6);
     CHECK_EQ_INT((int64_t)aqa_item(aqa_argmin(x, AQA_ALL_DIMS, false)), 4);
     aqa_tensor *ak = aqa_argmax(x, AQA_ALL_DIMS, true);
-    CHECK(shape_is(ak, AQA_SHAPE(1, 1)));
+    CHECK(test_shape_is(ak, AQA_SHAPE(1, 1)));
     aqa_tensor *a0 = aqa_argmax(x, 0, false);
     CHECK_EQ_INT((int64_t)aqa_get(a0, (int64_t[]){0}), 2);
     CHECK_EQ_INT((int64_t)aqa_get(a0, (int64_t[]){1}), 0);
@@ -292,26 +268,26 @@ static void test_max_min_hand(void) {
  * the returned index only. */
 static void test_max_gradients_ties(void) {
     aqa_scope_begin();
-    aqa_tensor *x = aqa_requires_grad(from_f64((double[]){1, 3, 3, 2}, AQA_SHAPE(4)), true);
+    aqa_tensor *x = aqa_requires_grad(test_f64((double[]){1, 3, 3, 2}, AQA_SHAPE(4)), true);
     CHECK(aqa_backward(aqa_max_all(x), NULL, false) == AQA_OK);
-    double *g = host(x->grad);
+    double *g = test_host(x->grad);
     CHECK(g[0] == 0 && g[1] == 0.5 && g[2] == 0.5 && g[3] == 0);
     free(g);
     aqa_zero_grad(x);
     CHECK(aqa_backward(aqa_max_dim(x, 0, false, NULL), NULL, false) == AQA_OK);
-    g = host(x->grad);
+    g = test_host(x->grad);
     CHECK(g[0] == 0 && g[1] == 1 && g[2] == 0 && g[3] == 0);
     free(g);
-    aqa_tensor *y = aqa_requires_grad(from_f64((double[]){-1, -1, 4, -1}, AQA_SHAPE(4)), true);
+    aqa_tensor *y = aqa_requires_grad(test_f64((double[]){-1, -1, 4, -1}, AQA_SHAPE(4)), true);
     CHECK(aqa_backward(aqa_min_all(y), NULL, false) == AQA_OK);
-    g = host(y->grad);
+    g = test_host(y->grad);
     CHECK_NEAR(g[0], 1.0 / 3, 1e-15);
     CHECK(g[2] == 0);
     free(g);
     /* a NaN result: the gradient is split between the NaNs (torch) */
-    aqa_tensor *z = aqa_requires_grad(from_f64((double[]){1, NAN, 3, NAN}, AQA_SHAPE(4)), true);
+    aqa_tensor *z = aqa_requires_grad(test_f64((double[]){1, NAN, 3, NAN}, AQA_SHAPE(4)), true);
     CHECK(aqa_backward(aqa_max_all(z), NULL, false) == AQA_OK);
-    g = host(z->grad);
+    g = test_host(z->grad);
     CHECK(g[0] == 0 && g[1] == 0.5 && g[2] == 0 && g[3] == 0.5);
     free(g);
     aqa_scope_end();
@@ -335,11 +311,11 @@ static void test_softmax_values(void) {
         int64_t n = lens[li];
         for (int dt = 0; dt < 2; dt++) {
             aqa_tensor *x = aqa_mul_scalar(aqa_randn(AQA_SHAPE(5, n), dt ? AQA_F64 : AQA_F32, NULL), 4.0);
-            double *xv = host(x), *ref = malloc(sizeof(double) * 5 * (size_t)n);
+            double *xv = test_host(x), *ref = malloc(sizeof(double) * 5 * (size_t)n);
             for (int lg = 0; lg < 2; lg++) {
                 double tol = dt ? 1e-13 : 2e-6;
                 for (int r = 0; r < 5; r++) ref_softmax_row(xv + r * n, n, 1, ref + r * n, lg);
-                double *got = host(lg ? aqa_log_softmax(x, -1) : aqa_softmax(x, 1));
+                double *got = test_host(lg ? aqa_log_softmax(x, -1) : aqa_softmax(x, 1));
                 for (int64_t i = 0; i < 5 * n; i++)
                     CHECK_MSG(fabs(got[i] - ref[i]) <= tol * (lg ? 1 + fabs(ref[i]) : fabs(ref[i]) + 1e-30),
                               "softmax n=%lld dt=%d log=%d i=%lld: %.9g vs %.9g", (long long)n, dt, lg,
@@ -347,7 +323,7 @@ static void test_softmax_values(void) {
                 free(got);
                 /* along dim 0 (strided rows) */
                 for (int64_t c = 0; c < n; c++) ref_softmax_row(xv + c, 5, n, ref + c, lg);
-                got = host(lg ? aqa_log_softmax(x, 0) : aqa_softmax(x, -2));
+                got = test_host(lg ? aqa_log_softmax(x, 0) : aqa_softmax(x, -2));
                 for (int64_t i = 0; i < 5 * n; i++)
                     CHECK_MSG(fabs(got[i] - ref[i]) <= tol * (lg ? 1 + fabs(ref[i]) : fabs(ref[i]) + 1e-30),
                               "softmax dim0 n=%lld dt=%d log=%d i=%lld: %.9g vs %.9g", (long long)n, dt, lg,
@@ -355,7 +331,7 @@ static void test_softmax_values(void) {
                 free(got);
                 /* transposed input, softmax along the (strided) last dim */
                 aqa_tensor *xt = aqa_transpose(x, 0, 1); /* [n, 5] */
-                got = host(lg ? aqa_log_softmax(xt, 0) : aqa_softmax(xt, 0));
+                got = test_host(lg ? aqa_log_softmax(xt, 0) : aqa_softmax(xt, 0));
                 for (int r = 0; r < 5; r++) ref_softmax_row(xv + r * n, n, 1, ref + r * n, lg);
                 for (int64_t i = 0; i < n; i++)
                     for (int r = 0; r < 5; r++)
@@ -382,7 +358,7 @@ static void test_softmax_stability(void) {
     aqa_scope_begin();
     for (int dt = 0; dt < 2; dt++) {
         aqa_dtype d = dt ? AQA_F64 : AQA_F32;
-        aqa_tensor *x = aqa_to_dtype(from_f64((double[]){1000, 1001}, AQA_SHAPE(2)), d);
+        aqa_tensor *x = aqa_to_dtype(test_f64((double[]){1000, 1001}, AQA_SHAPE(2)), d);
         aqa_tensor *s = aqa_softmax(x, 0);
         double p1 = 1 / (1 + exp(-1.0));
         CHECK_NEAR(aqa_get(s, (int64_t[]){1}), p1, 1e-7);
@@ -390,13 +366,13 @@ static void test_softmax_stability(void) {
         aqa_tensor *ls = aqa_log_softmax(x, 0);
         CHECK_NEAR(aqa_get(ls, (int64_t[]){1}), log(p1), 1e-6);
         CHECK_NEAR(aqa_get(ls, (int64_t[]){0}), log(1 - p1), 1e-6);
-        aqa_tensor *neg = aqa_to_dtype(from_f64((double[]){-1000, -1001, -INFINITY}, AQA_SHAPE(3)), d);
+        aqa_tensor *neg = aqa_to_dtype(test_f64((double[]){-1000, -1001, -INFINITY}, AQA_SHAPE(3)), d);
         aqa_tensor *sn = aqa_softmax(neg, 0);
         CHECK_NEAR(aqa_get(sn, (int64_t[]){0}), p1, 1e-7);
         CHECK(aqa_get(sn, (int64_t[]){2}) == 0);
         CHECK(isinf(aqa_get(aqa_log_softmax(neg, 0), (int64_t[]){2})));
         /* a row of all -inf gives NaN (as torch); NaN poisons its row only */
-        aqa_tensor *rows = aqa_to_dtype(from_f64((double[]){-INFINITY, -INFINITY, 1, NAN, 0, 0}, AQA_SHAPE(3, 2)), d);
+        aqa_tensor *rows = aqa_to_dtype(test_f64((double[]){-INFINITY, -INFINITY, 1, NAN, 0, 0}, AQA_SHAPE(3, 2)), d);
         aqa_tensor *sr = aqa_softmax(rows, 1);
         CHECK(isnan(aqa_get(sr, (int64_t[]){0, 0})) && isnan(aqa_get(sr, (int64_t[]){0, 1})));
         CHECK(isnan(aqa_get(sr, (int64_t[]){1, 0})) && isnan(aqa_get(sr, (int64_t[]){1, 1})));
@@ -410,13 +386,13 @@ static void test_softmax_stability(void) {
         aqa_tensor *lc = aqa_log_softmax(aqa_contiguous(aqa_transpose(neg, 0, 0)), 0);
         CHECK_NEAR(aqa_get(lc, (int64_t[]){0}), log(p1), 1e-6);
         /* logsumexp */
-        aqa_tensor *big = aqa_to_dtype(from_f64((double[]){1000, 1000, -1e30, 1e30}, AQA_SHAPE(2, 2)), d);
+        aqa_tensor *big = aqa_to_dtype(test_f64((double[]){1000, 1000, -1e30, 1e30}, AQA_SHAPE(2, 2)), d);
         aqa_tensor *l = aqa_logsumexp(big, 1, (int[]){1}, false);
         CHECK_NEAR(aqa_get(l, (int64_t[]){0}), 1000 + log(2.0), 1e-4);
         CHECK_NEAR(aqa_get(l, (int64_t[]){1}) / 1e30, 1.0, 1e-6);
-        aqa_tensor *inf = aqa_to_dtype(from_f64((double[]){-INFINITY, -INFINITY, INFINITY, 1}, AQA_SHAPE(2, 2)), d);
+        aqa_tensor *inf = aqa_to_dtype(test_f64((double[]){-INFINITY, -INFINITY, INFINITY, 1}, AQA_SHAPE(2, 2)), d);
         aqa_tensor *li = aqa_logsumexp(inf, 1, (int[]){-1}, true);
-        CHECK(shape_is(li, AQA_SHAPE(2, 1)));
+        CHECK(test_shape_is(li, AQA_SHAPE(2, 1)));
         double v0 = aqa_get(li, (int64_t[]){0, 0}), v1 = aqa_get(li, (int64_t[]){1, 0});
         CHECK(isinf(v0) && v0 < 0);
         CHECK(isinf(v1) && v1 > 0);
@@ -441,16 +417,16 @@ static void test_sum_to_shape(void) {
     aqa_tensor *x = aqa_arange(0, 24, 1, AQA_F64);
     aqa_tensor *x3 = aqa_view(x, AQA_SHAPE(2, 3, 4));
     aqa_tensor *a = aqa_sum_to_shape(x3, AQA_SHAPE(3, 1));
-    CHECK(shape_is(a, AQA_SHAPE(3, 1)));
+    CHECK(test_shape_is(a, AQA_SHAPE(3, 1)));
     /* row j: sum over i, k of 12 i + 4 j + k = 2 * (4*(4j) + 6) + 4*12 */
     for (int64_t j = 0; j < 3; j++) CHECK_NEAR(aqa_get(a, (int64_t[]){j, 0}), 2 * (16 * j + 6) + 48, 0);
     aqa_tensor *b = aqa_sum_to_shape(x3, AQA_SHAPE(4));
-    CHECK(shape_is(b, AQA_SHAPE(4)));
+    CHECK(test_shape_is(b, AQA_SHAPE(4)));
     double bv[4] = {0};
     for (int i = 0; i < 24; i++) bv[i % 4] += i;
     for (int64_t k = 0; k < 4; k++) CHECK_NEAR(aqa_get(b, &k), bv[k], 0);
     aqa_tensor *c = aqa_sum_to_shape(x3, AQA_SHAPE(2, 3, 4));
-    CHECK(shape_is(c, AQA_SHAPE(2, 3, 4)));
+    CHECK(test_shape_is(c, AQA_SHAPE(2, 3, 4)));
     CHECK_NEAR(aqa_get(c, (int64_t[]){1, 2, 3}), 23, 0);
     aqa_tensor *d = aqa_sum_to_shape(x3, AQA_SHAPE(1, 1, 1));
     CHECK_NEAR(aqa_get(d, (int64_t[]){0, 0, 0}), 276, 0);
@@ -560,58 +536,23 @@ static void test_gradcheck_reductions(void) {
 
 /* ---- PyTorch golden data ------------------------------------------------------------------ */
 
-static aqa_tensor *golden(aqa_st_file *f, const char *name) {
-    int i = aqa_st_find(f, name);
-    if (i < 0) return NULL;
-    const aqa_st_tensor *t = aqa_st_get(f, i);
-    float *buf = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
-    aqa_st_read_f32(f, i, buf);
-    aqa_tensor *x = aqa_from_data(buf, t->ndim, t->shape, AQA_F32);
-    free(buf);
-    return x;
-}
-
-/* max relative difference |a - b| / max(1e-3 scale, |b|) over all elements */
-static bool close_to(aqa_tensor *a, aqa_tensor *b, double rtol, const char *what) {
-    if (!a || !b || aqa_numel(a) != aqa_numel(b)) {
-        printf("    %s: missing or wrong size\n", what);
-        return false;
-    }
-    double *av = host(a), *bv = host(b);
-    double scale = 0;
-    for (int64_t i = 0; i < aqa_numel(b); i++) scale = fmax(scale, fabs(bv[i]));
-    bool ok = true;
-    for (int64_t i = 0; i < aqa_numel(b); i++) {
-        double err = fabs(av[i] - bv[i]);
-        if (!(err <= rtol * fmax(fabs(bv[i]), 1e-2 * scale) + 1e-7)) {
-            printf("    %s[%lld]: %.9g vs torch %.9g\n", what, (long long)i, av[i], bv[i]);
-            ok = false;
-            break;
-        }
-    }
-    free(av);
-    free(bv);
-    return ok;
-}
-
 static void test_golden(void) {
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(test_data_path("golden_reduce_matmul.safetensors"), &f) != AQA_OK) {
+    if (!test_golden_open("golden_reduce_matmul.safetensors")) {
         CHECK_MSG(0, "cannot open golden file: %s", aqa_last_error());
         return;
     }
     aqa_scope_begin();
-    aqa_tensor *x = aqa_requires_grad(golden(f, "red.x"), true); /* [4, 6, 5] */
+    aqa_tensor *x = aqa_requires_grad(GOLDEN("red.x"), true); /* [4, 6, 5] */
     CHECK(x != NULL);
     /* each output y gets upstream gradient golden "<name>.gy"; compare y and x.grad */
 #define GOLDEN_OP(NAME, EXPR)                                                                          \
     do {                                                                                               \
         aqa_zero_grad(x);                                                                              \
         aqa_tensor *y = (EXPR);                                                                        \
-        CHECK_MSG(close_to(y, golden(f, NAME ".y"), 1e-5, NAME ".y"), "%s forward", NAME);             \
-        aqa_tensor *gy = golden(f, NAME ".gy");                                                        \
+        CHECK_CLOSE_SCALED(NAME ".y", y, GOLDEN(NAME ".y"), 1e-5);             \
+        aqa_tensor *gy = GOLDEN(NAME ".gy");                                                        \
         if (y && gy) aqa_backward(y, aqa_reshape(gy, y->ndim, y->shape), false);                        \
-        CHECK_MSG(close_to(x->grad, golden(f, NAME ".gx"), 1e-5, NAME ".gx"), "%s backward", NAME);    \
+        CHECK_CLOSE_SCALED(NAME ".gx", x->grad, GOLDEN(NAME ".gx"), 1e-5);    \
     } while (0)
     GOLDEN_OP("sum_1", aqa_sum(x, 1, (int[]){1}, false));
     GOLDEN_OP("sum_02k", aqa_sum(x, 2, (int[]){0, 2}, true));
@@ -631,15 +572,14 @@ static void test_golden(void) {
     /* argmax and max_dim indices */
     aqa_tensor *idx;
     aqa_max_dim(x, 1, false, &idx);
-    CHECK(close_to(idx, golden(f, "max_dim1.idx"), 0, "max_dim1.idx"));
-    CHECK(close_to(aqa_argmax(x, 2, false), golden(f, "argmax_2"), 0, "argmax_2"));
-    CHECK(close_to(aqa_argmin(x, AQA_ALL_DIMS, false), golden(f, "argmin_all"), 0, "argmin_all"));
+    CHECK_CLOSE_SCALED("max_dim1.idx", idx, GOLDEN("max_dim1.idx"), 0);
+    CHECK_CLOSE_SCALED("argmax_2", aqa_argmax(x, 2, false), GOLDEN("argmax_2"), 0);
+    CHECK_CLOSE_SCALED("argmin_all", aqa_argmin(x, AQA_ALL_DIMS, false), GOLDEN("argmin_all"), 0);
     /* softmax of an attention-sized row block */
-    aqa_tensor *att = golden(f, "att.x");
-    CHECK(close_to(aqa_softmax(att, -1), golden(f, "att.softmax"), 1e-5, "att.softmax"));
-    CHECK(close_to(aqa_log_softmax(att, -1), golden(f, "att.log_softmax"), 1e-5, "att.log_softmax"));
+    aqa_tensor *att = GOLDEN("att.x");
+    CHECK_CLOSE_SCALED("att.softmax", aqa_softmax(att, -1), GOLDEN("att.softmax"), 1e-5);
+    CHECK_CLOSE_SCALED("att.log_softmax", aqa_log_softmax(att, -1), GOLDEN("att.log_softmax"), 1e-5);
     aqa_scope_end();
-    aqa_st_close(f);
 }
 
 static void test_no_leaks(void) {
