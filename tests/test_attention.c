@@ -3,13 +3,14 @@
  * in f64, comparison with attention composed from plain ops, parity with PyTorch
  * (tests/data/golden_nn_layers.safetensors from scripts/gen_golden_nn_layers.py) including masks,
  * averaged weights, pre/post-norm layers, state_dict names and loading a torch state_dict. */
-#include "tests/testlib.h"
+#define GOLDEN_FILE "golden_nn_layers.safetensors"
+#define TEST_GRAD_TOL 1e-6, 1e-6, 1e-5
+#include "tests/test_util.h"
 
 #include "nn/attention.h"
 #include "nn/layers-impl.h"
 #include "nn/transformer.h"
 #include "tensor/backend.h"
-#include "tests/nn_layers_test.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------------ */
 
@@ -25,28 +26,13 @@ static aqa_tensor *additive_of_allowed(aqa_tensor *allowed, aqa_dtype dt) {
     return aqa_masked_fill(aqa_zeros(allowed->ndim, allowed->shape, dt), aqa_logical_not(allowed), -INFINITY);
 }
 
-/* Copies "<prefix><name>" from the golden file into every parameter of m. */
-static void load_params(aqa_module *m, const char *prefix) {
-    aqa_named_tensor *list = NULL;
-    int n = aqa_module_named_tensors(m, false, &list);
-    for (int i = 0; i < n; i++) {
-        char key[256];
-        snprintf(key, sizeof key, "%s%s", prefix, list[i].name);
-        aqa_tensor *t = GOLDEN(key);
-        CHECK_MSG(t && aqa_copy_(list[i].tensor, t) == AQA_OK, "loading %s", key);
-        aqa_tensor_free(t);
-    }
-    aqa_named_tensors_free(list, n);
-}
-
 /* The module's state_dict names, comma separated, against the metadata value stored by torch. */
 static void check_names(aqa_module *m, const char *meta_key) {
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(test_data_path(GOLDEN_FILE), &f) != AQA_OK) {
+    if (!test_golden_open(GOLDEN_FILE)) {
         CHECK_MSG(0, "%s", aqa_last_error());
         return;
     }
-    const char *expect = aqa_st_metadata(f, meta_key);
+    const char *expect = aqa_st_metadata(test_golden_file, meta_key);
     CHECK_MSG(expect != NULL, "metadata %s absent", meta_key);
     aqa_named_tensor *list = NULL;
     int n = aqa_module_named_tensors(m, true, &list);
@@ -57,7 +43,6 @@ static void check_names(aqa_module *m, const char *meta_key) {
     }
     aqa_named_tensors_free(list, n);
     if (expect) CHECK_STR(got, expect);
-    aqa_st_close(f);
 }
 
 /* ---- scaled dot-product attention ----------------------------------------------------------------------- */
@@ -72,13 +57,13 @@ static aqa_tensor *sdpa_fn(aqa_tensor *const *in, int n, void *user) {
 static void test_sdpa_gradcheck(void) {
     aqa_generator g = {test_seed("sdpa gradcheck"), 0};
     aqa_scope_begin();
-    aqa_tensor *q = rand_leaf(&g, AQA_SHAPE(2, 3, 4), AQA_F64, 1.0);
-    aqa_tensor *k = rand_leaf(&g, AQA_SHAPE(2, 5, 4), AQA_F64, 1.0);
-    aqa_tensor *v = rand_leaf(&g, AQA_SHAPE(2, 5, 3), AQA_F64, 1.0);
+    aqa_tensor *q = test_rand_leaf(&g, AQA_SHAPE(2, 3, 4), AQA_F64, 1.0);
+    aqa_tensor *k = test_rand_leaf(&g, AQA_SHAPE(2, 5, 4), AQA_F64, 1.0);
+    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 5, 3), AQA_F64, 1.0);
     sdpa_args plain = {NULL, false, 0};
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k, v}), 3, &plain);
     /* additive float mask [L, S], also differentiated */
-    aqa_tensor *am = rand_leaf(&g, AQA_SHAPE(3, 5), AQA_F64, 0.5);
+    aqa_tensor *am = test_rand_leaf(&g, AQA_SHAPE(3, 5), AQA_F64, 0.5);
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k, v, am}), 4, &plain);
     /* boolean allow-mask [N, L, S] (every row keeps key 0) */
     aqa_tensor *bm = aqa_lt_scalar(aqa_rand(AQA_SHAPE(2, 3, 5), AQA_F64, &g), 0.6);
@@ -89,12 +74,12 @@ static void test_sdpa_gradcheck(void) {
     sdpa_args causal = {NULL, true, 0.7};
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k, v}), 3, &causal);
     /* k and v shared by the batch (broadcast batch dim), 2-D operands */
-    aqa_tensor *k1 = rand_leaf(&g, AQA_SHAPE(1, 5, 4), AQA_F64, 1.0), *v1 = rand_leaf(&g, AQA_SHAPE(5, 3), AQA_F64, 1.0);
+    aqa_tensor *k1 = test_rand_leaf(&g, AQA_SHAPE(1, 5, 4), AQA_F64, 1.0), *v1 = test_rand_leaf(&g, AQA_SHAPE(5, 3), AQA_F64, 1.0);
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, k1, v1}), 3, &plain);
-    aqa_tensor *q2 = rand_leaf(&g, AQA_SHAPE(3, 4), AQA_F64, 1.0), *k2 = rand_leaf(&g, AQA_SHAPE(5, 4), AQA_F64, 1.0);
+    aqa_tensor *q2 = test_rand_leaf(&g, AQA_SHAPE(3, 4), AQA_F64, 1.0), *k2 = test_rand_leaf(&g, AQA_SHAPE(5, 4), AQA_F64, 1.0);
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q2, k2, v1}), 3, &causal);
     /* transposed (non-contiguous) operands */
-    aqa_tensor *kt = aqa_requires_grad(aqa_detach(aqa_transpose(rand_leaf(&g, AQA_SHAPE(2, 4, 5), AQA_F64, 1.0), 1, 2)), true);
+    aqa_tensor *kt = aqa_requires_grad(aqa_detach(aqa_transpose(test_rand_leaf(&g, AQA_SHAPE(2, 4, 5), AQA_F64, 1.0), 1, 2)), true);
     CHECK_GRAD(sdpa_fn, ((aqa_tensor *[]){q, kt, v}), 3, &plain);
     aqa_scope_end();
 }
@@ -106,28 +91,28 @@ static void test_sdpa_vs_composed(void) {
     aqa_tensor *k = aqa_randn(AQA_SHAPE(2, 2, 6, 8), AQA_F32, &g);
     aqa_tensor *v = aqa_randn(AQA_SHAPE(2, 2, 6, 5), AQA_F32, &g);
     double sc = 1 / sqrt(8.0);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, NULL, 0, false, 0), reference_attention(q, k, v, NULL, sc), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, NULL, 0, false, 0)", aqa_scaled_dot_product_attention(q, k, v, NULL, 0, false, 0), reference_attention(q, k, v, NULL, sc), 1e-5, 1e-6);
     aqa_tensor *am = aqa_randn(AQA_SHAPE(4, 6), AQA_F32, &g);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, am, 0, false, 0), reference_attention(q, k, v, am, sc), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, am, 0, false, 0)", aqa_scaled_dot_product_attention(q, k, v, am, 0, false, 0), reference_attention(q, k, v, am, sc), 1e-5, 1e-6);
     /* a mask broadcasting along the query dim ([N, 1, 1, S]) and one along heads ([1, H, L, 1]) */
     aqa_tensor *m1 = aqa_randn(AQA_SHAPE(2, 1, 1, 6), AQA_F32, &g), *m2 = aqa_randn(AQA_SHAPE(1, 2, 4, 1), AQA_F32, &g);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, m1, 0, false, 0), reference_attention(q, k, v, m1, sc), 1e-5, 1e-6);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, m2, 0, false, 0), reference_attention(q, k, v, m2, sc), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, m1, 0, false, 0)", aqa_scaled_dot_product_attention(q, k, v, m1, 0, false, 0), reference_attention(q, k, v, m1, sc), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, m2, 0, false, 0)", aqa_scaled_dot_product_attention(q, k, v, m2, 0, false, 0), reference_attention(q, k, v, m2, sc), 1e-5, 1e-6);
     aqa_tensor *kb = aqa_randn(AQA_SHAPE(1, 2, 6, 8), AQA_F32, &g);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, kb, v, am, 0, false, 0.3), reference_attention(q, kb, v, am, 0.3), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, kb, v, am, 0, false, 0.3)", aqa_scaled_dot_product_attention(q, kb, v, am, 0, false, 0.3), reference_attention(q, kb, v, am, 0.3), 1e-5, 1e-6);
     /* bool allow-mask == its additive form; causal == tril allow-mask (top-left aligned) */
     aqa_tensor *allowed = aqa_gt_scalar(aqa_randn(AQA_SHAPE(4, 6), AQA_F32, &g), -0.5);
     allowed = aqa_logical_or(allowed, aqa_lt_scalar(aqa_reshape(aqa_arange(0, 6, 1, AQA_F32), AQA_SHAPE(1, 6)), 0.5));
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, allowed, 0, false, 0),
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, allowed, 0, false, 0)", aqa_scaled_dot_product_attention(q, k, v, allowed, 0, false, 0),
                 reference_attention(q, k, v, additive_of_allowed(allowed, AQA_F32), sc), 1e-5, 1e-6);
     aqa_tensor *i = aqa_reshape(aqa_arange(0, 4, 1, AQA_F32), AQA_SHAPE(4, 1)), *j = aqa_reshape(aqa_arange(0, 6, 1, AQA_F32), AQA_SHAPE(1, 6));
     aqa_tensor *tril = aqa_le(j, i);
-    CHECK_CLOSE(aqa_scaled_dot_product_attention(q, k, v, NULL, 0, true, 0),
+    CHECK_CLOSE("aqa_scaled_dot_product_attention(q, k, v, NULL, 0, true, 0)", aqa_scaled_dot_product_attention(q, k, v, NULL, 0, true, 0),
                 reference_attention(q, k, v, additive_of_allowed(tril, AQA_F32), sc), 1e-5, 1e-6);
     /* the fused softmax on a non-contiguous score tensor, against the composed form */
     aqa_tensor *s = aqa_transpose(aqa_randn(AQA_SHAPE(3, 7, 5), AQA_F32, &g), 1, 2);
     aqa_tensor *msk = aqa_randn(AQA_SHAPE(5, 1), AQA_F32, &g);
-    CHECK_CLOSE(aqa_attention_softmax(s, msk, 0.5, true),
+    CHECK_CLOSE("aqa_attention_softmax(s, msk, 0.5, true)", aqa_attention_softmax(s, msk, 0.5, true),
                 aqa_softmax(aqa_add(aqa_add(aqa_mul_scalar(s, 0.5), msk),
                                     additive_of_allowed(aqa_le(aqa_reshape(aqa_arange(0, 7, 1, AQA_F32), AQA_SHAPE(1, 7)),
                                                                aqa_reshape(aqa_arange(0, 5, 1, AQA_F32), AQA_SHAPE(5, 1))), AQA_F32)), -1),
@@ -167,17 +152,17 @@ static void test_mha_gradcheck(void) {
         if (!m) continue;
         aqa_uniform_(m->in_proj_bias, -0.5, 0.5, &g);
         aqa_uniform_(m->out_proj->bias, -0.5, 0.5, &g);
-        aqa_tensor *w = leaf_of(aqa_to_dtype(m->in_proj_weight, AQA_F64));
+        aqa_tensor *w = test_leaf_of(aqa_to_dtype(m->in_proj_weight, AQA_F64));
         /* self-attention with an additive [L, S] mask and a boolean padding mask */
         int64_t L = 4, N = 2;
-        aqa_tensor *x = rand_leaf(&g, 3, bf ? (int64_t[]){N, L, 8} : (int64_t[]){L, N, 8}, AQA_F64, 1.0);
+        aqa_tensor *x = test_rand_leaf(&g, 3, bf ? (int64_t[]){N, L, 8} : (int64_t[]){L, N, 8}, AQA_F64, 1.0);
         aqa_tensor *am = aqa_mul_scalar(aqa_randn(AQA_SHAPE(4, 4), AQA_F64, &g), 0.5);
         aqa_tensor *kpm = aqa_from_data((bool[]){false, false, false, true, false, false, false, false}, AQA_SHAPE(2, 4), AQA_BOOL);
         mha_args a = {m, am, kpm, true};
         CHECK_GRAD(mha_fn, ((aqa_tensor *[]){x, w}), 2, &a);
         /* cross attention, boolean per-head mask [N*H, L, S] */
         int64_t S = 5;
-        aqa_tensor *kv = rand_leaf(&g, 3, bf ? (int64_t[]){N, S, 8} : (int64_t[]){S, N, 8}, AQA_F64, 1.0);
+        aqa_tensor *kv = test_rand_leaf(&g, 3, bf ? (int64_t[]){N, S, 8} : (int64_t[]){S, N, 8}, AQA_F64, 1.0);
         aqa_tensor *bm = aqa_gt_scalar(aqa_rand(AQA_SHAPE(4, 4, 5), AQA_F64, &g), 0.7);
         bm = aqa_logical_and(bm, aqa_gt_scalar(aqa_reshape(aqa_arange(0, 5, 1, AQA_F64), AQA_SHAPE(1, 1, 5)), 0.5));
         mha_args b = {m, bm, NULL, false};
@@ -193,40 +178,38 @@ static void mha_golden_case(const char *c, bool batch_first, bool self) {
     CHECK(m != NULL);
     if (!m) return;
     aqa_module_train(&m->base, false);
-    char key[128], prefix[64];
+    char prefix[64];
     snprintf(prefix, sizeof prefix, "%s.keys", c);
     check_names(&m->base, prefix);
     snprintf(prefix, sizeof prefix, "%s.p.", c);
     aqa_scope_begin();
-    load_params(&m->base, prefix);
-#define K(s) (snprintf(key, sizeof key, "%s.%s", c, s), key)
-    aqa_tensor *xq = leaf_of(GOLDEN(K("xq")));
-    aqa_tensor *xkv = self ? xq : leaf_of(GOLDEN(K("xkv")));
-    aqa_tensor *am = GOLDEN_MASK(K("attn_mask")), *kpm = GOLDEN_MASK(K("kpm"));
+    GOLDEN_INTO_MODULE(&m->base, prefix, false);
+    aqa_tensor *xq = test_leaf_of(GOLDEN("%s.xq", c));
+    aqa_tensor *xkv = self ? xq : test_leaf_of(GOLDEN("%s.xkv", c));
+    aqa_tensor *am = GOLDEN_AS(TEST_AS_STORED, "%s.attn_mask", c), *kpm = GOLDEN_AS(TEST_AS_STORED, "%s.kpm", c);
     aqa_tensor *w = NULL;
     aqa_tensor *y = aqa_mha_layer_forward(m, xq, xkv, xkv, kpm, am, &w);
     CHECK_MSG(y != NULL, "forward: %s", aqa_last_error());
-    CHECK_CLOSE(y, GOLDEN(K("y")), 1e-5, 1e-6);
-    CHECK_CLOSE(w, GOLDEN(K("w")), 1e-5, 1e-6);
-    CHECK(y && aqa_backward(y, GOLDEN(K("gy")), false) == AQA_OK);
-    CHECK_CLOSE(xq->grad, GOLDEN(K("gxq")), 1e-4, 1e-5);
-    if (!self) CHECK_CLOSE(xkv->grad, GOLDEN(K("gxkv")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->in_proj_weight->grad, GOLDEN(K("g.in_proj_weight")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->in_proj_bias->grad, GOLDEN(K("g.in_proj_bias")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->out_proj->weight->grad, GOLDEN(K("g.out_proj.weight")), 1e-4, 1e-5);
-#undef K
+    CHECK_CLOSE("y", y, GOLDEN("%s.y", c), 1e-5, 1e-6);
+    CHECK_CLOSE("w", w, GOLDEN("%s.w", c), 1e-5, 1e-6);
+    CHECK(y && aqa_backward(y, GOLDEN("%s.gy", c), false) == AQA_OK);
+    CHECK_CLOSE("xq->grad", xq->grad, GOLDEN("%s.gxq", c), 1e-4, 1e-5);
+    if (!self) CHECK_CLOSE("xkv->grad", xkv->grad, GOLDEN("%s.gxkv", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->in_proj_weight->grad", m->in_proj_weight->grad, GOLDEN("%s.g.in_proj_weight", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->in_proj_bias->grad", m->in_proj_bias->grad, GOLDEN("%s.g.in_proj_bias", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->out_proj->weight->grad", m->out_proj->weight->grad, GOLDEN("%s.g.out_proj.weight", c), 1e-4, 1e-5);
     aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
 static void test_mha_golden_self_seq_first(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     mha_golden_case("mha_a", false, true);
 }
 
 static void test_mha_golden_cross_batch_first(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     mha_golden_case("mha_b", true, false);
 }
 
@@ -255,24 +238,24 @@ static void test_mha_init_and_dropout(void) {
     aqa_tensor *y2 = aqa_mha_layer_forward(m, x, x, x, NULL, NULL, &w2);
     aqa_module_train(&m->base, false);
     aqa_tensor *ye = aqa_mha_layer_forward(m, x, x, x, NULL, NULL, &we);
-    CHECK_CLOSE(y1, y2, 0, 0);
-    CHECK_CLOSE(w1, w2, 0, 0);
+    CHECK_CLOSE("y1", y1, y2, 0, 0);
+    CHECK_CLOSE("w1", w1, w2, 0, 0);
     CHECK(ye && y1 && aqa_item(aqa_max_all(aqa_abs(aqa_sub(ye, y1)))) > 1e-3);
     /* eval weights are averaged probabilities: rows sum to 1 */
-    CHECK_CLOSE(aqa_sum(we, 1, (const int[]){-1}, false), aqa_ones(AQA_SHAPE(2, 5), AQA_F32), 1e-5, 1e-6);
+    CHECK_CLOSE("aqa_sum(we, 1, (const int[]){-1}, false)", aqa_sum(we, 1, (const int[]){-1}, false), aqa_ones(AQA_SHAPE(2, 5), AQA_F32), 1e-5, 1e-6);
     /* per-head weights average to the averaged ones */
     m->average_attn_weights = false;
     aqa_tensor *wh = NULL;
     aqa_tensor *yh = aqa_mha_layer_forward(m, x, x, x, NULL, NULL, &wh);
     CHECK(wh && wh->ndim == 4 && wh->shape[1] == 4);
-    CHECK_CLOSE(yh, ye, 0, 0);
-    if (wh) CHECK_CLOSE(aqa_mean(wh, 1, (const int[]){1}, false), we, 1e-6, 1e-7);
+    CHECK_CLOSE("yh", yh, ye, 0, 0);
+    if (wh) CHECK_CLOSE("aqa_mean(wh, 1, (const int[]){1}, false)", aqa_mean(wh, 1, (const int[]){1}, false), we, 1e-6, 1e-7);
     m->average_attn_weights = true;
     /* unbatched input gives the batch-of-one result without the batch dim */
     aqa_tensor *wu = NULL;
     aqa_tensor *yu = aqa_mha_layer_forward(m, aqa_select(x, 0, 1), aqa_select(x, 0, 1), aqa_select(x, 0, 1), NULL, NULL, &wu);
-    CHECK_CLOSE(yu, aqa_select(ye, 0, 1), 1e-6, 1e-7);
-    CHECK_CLOSE(wu, aqa_select(we, 0, 1), 1e-6, 1e-7);
+    CHECK_CLOSE("yu", yu, aqa_select(ye, 0, 1), 1e-6, 1e-7);
+    CHECK_CLOSE("wu", wu, aqa_select(we, 0, 1), 1e-6, 1e-7);
     m->gen = NULL;
     aqa_scope_end();
     aqa_module_free(&m->base);
@@ -297,49 +280,41 @@ static void tel_golden_case(const char *c, bool norm_first, bool batch_first, bo
     CHECK(m != NULL);
     if (!m) return;
     aqa_module_train(&m->base, false);
-    char key[128], prefix[64];
+    char prefix[64];
     snprintf(prefix, sizeof prefix, "%s.keys", c);
     check_names(&m->base, prefix);
     snprintf(prefix, sizeof prefix, "%s.p.", c);
     aqa_scope_begin();
-    load_params(&m->base, prefix);
-#define K(s) (snprintf(key, sizeof key, "%s.%s", c, s), key)
-    aqa_tensor *x = leaf_of(GOLDEN(K("x")));
-    aqa_tensor *kpm = with_kpm ? GOLDEN_MASK(K("kpm")) : NULL;
+    GOLDEN_INTO_MODULE(&m->base, prefix, false);
+    aqa_tensor *x = test_leaf_of(GOLDEN("%s.x", c));
+    aqa_tensor *kpm = with_kpm ? GOLDEN_AS(TEST_AS_STORED, "%s.kpm", c) : NULL;
     aqa_tensor *y = aqa_transformer_encoder_layer_forward(m, x, NULL, kpm);
     CHECK_MSG(y != NULL, "forward: %s", aqa_last_error());
-    CHECK_CLOSE(y, GOLDEN(K("y")), 1e-5, 1e-5);
-    CHECK(y && aqa_backward(y, GOLDEN(K("gy")), false) == AQA_OK);
-    CHECK_CLOSE(x->grad, GOLDEN(K("gx")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->self_attn->in_proj_weight->grad, GOLDEN(K("g.self_attn.in_proj_weight")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->linear1->weight->grad, GOLDEN(K("g.linear1.weight")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->linear2->bias->grad, GOLDEN(K("g.linear2.bias")), 1e-4, 1e-5);
-    CHECK_CLOSE(m->norm1->weight->grad, GOLDEN(K("g.norm1.weight")), 1e-4, 1e-5);
-#undef K
+    CHECK_CLOSE("y", y, GOLDEN("%s.y", c), 1e-5, 1e-5);
+    CHECK(y && aqa_backward(y, GOLDEN("%s.gy", c), false) == AQA_OK);
+    CHECK_CLOSE("x->grad", x->grad, GOLDEN("%s.gx", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->self_attn->in_proj_weight->grad", m->self_attn->in_proj_weight->grad, GOLDEN("%s.g.self_attn.in_proj_weight", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->linear1->weight->grad", m->linear1->weight->grad, GOLDEN("%s.g.linear1.weight", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->linear2->bias->grad", m->linear2->bias->grad, GOLDEN("%s.g.linear2.bias", c), 1e-4, 1e-5);
+    CHECK_CLOSE("m->norm1->weight->grad", m->norm1->weight->grad, GOLDEN("%s.g.norm1.weight", c), 1e-4, 1e-5);
     aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
 static void test_tel_golden_post_norm(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     tel_golden_case("tel_post", false, false, true);
 }
 
 static void test_tel_golden_pre_norm(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     tel_golden_case("tel_pre", true, true, false);
-}
-
-static char *strip_prefix(const char *file_name, void *user) {
-    const char *p = user;
-    size_t n = strlen(p);
-    return strncmp(file_name, p, n) == 0 ? strdup(file_name + n) : NULL;
 }
 
 /* A torch state_dict (stored by the golden script) loaded with aqa_module_load reproduces torch. */
 static void test_tel_load_state_dict(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     int64_t live = aqa_live_tensors();
     aqa_transformer_config cfg = small_config(false, false);
     aqa_transformer_encoder_layer *m = aqa_transformer_encoder_layer_new(NULL, "", &cfg);
@@ -348,14 +323,14 @@ static void test_tel_load_state_dict(void) {
     aqa_module_train(&m->base, false);
     aqa_load_report rep;
     memset(&rep, 0, sizeof rep);
-    aqa_status st = aqa_module_load(&m->base, test_data_path(GOLDEN_FILE), false, strip_prefix, "tel_post.sd.", &rep);
+    aqa_status st = aqa_module_load(&m->base, test_data_path(GOLDEN_FILE), false, test_strip_prefix, "tel_post.sd.", &rep);
     CHECK_MSG(st == AQA_OK, "load: %s", aqa_last_error());
     CHECK_EQ_INT(rep.n_loaded, 12);
     CHECK_EQ_INT(rep.n_missing, 0);
     CHECK_EQ_INT(rep.n_mismatched, 0);
     aqa_scope_begin();
-    aqa_tensor *y = aqa_transformer_encoder_layer_forward(m, GOLDEN("tel_post.x"), NULL, GOLDEN_MASK("tel_post.kpm"));
-    CHECK_CLOSE(y, GOLDEN("tel_post.y"), 1e-5, 1e-5);
+    aqa_tensor *y = aqa_transformer_encoder_layer_forward(m, GOLDEN("tel_post.x"), NULL, GOLDEN_AS(TEST_AS_STORED, "tel_post.kpm"));
+    CHECK_CLOSE("y", y, GOLDEN("tel_post.y"), 1e-5, 1e-5);
     aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
@@ -369,7 +344,7 @@ static void test_encoder_stack(void) {
     aqa_transformer_encoder *enc = aqa_transformer_encoder_new(NULL, "", &cfg, 2, true);
     CHECK(enc != NULL);
     if (!enc) return;
-    if (have_golden()) check_names(&enc->base, "encoder.keys");
+    if (test_golden_open(GOLDEN_FILE)) check_names(&enc->base, "encoder.keys");
     aqa_module_train(&enc->base, false);
     aqa_scope_begin();
     aqa_tensor *x = aqa_randn(AQA_SHAPE(5, 3, 8), AQA_F32, NULL);
@@ -378,7 +353,7 @@ static void test_encoder_stack(void) {
     aqa_tensor *r = x;
     for (int i = 0; i < 2; i++) r = aqa_transformer_encoder_layer_forward(aqa_transformer_encoder_layer_at(enc, i), r, mask, NULL);
     r = aqa_layer_norm_layer_forward(enc->norm, r);
-    CHECK_CLOSE(y, r, 0, 0);
+    CHECK_CLOSE("y", y, r, 0, 0);
     CHECK(aqa_module_find(&enc->base, "layers.1.self_attn.out_proj") != NULL);
     CHECK(aqa_module_get(&enc->base, "layers.0.linear2.weight") == aqa_transformer_encoder_layer_at(enc, 0)->linear2->weight);
     /* training mode draws different dropout masks: outputs differ but stay finite */
@@ -411,7 +386,7 @@ static void test_cuda_parity(void) {
     aqa_tensor *x = aqa_randn(AQA_SHAPE(3, 6, 8), AQA_F32, NULL);
     aqa_tensor *gy = aqa_randn(AQA_SHAPE(3, 6, 8), AQA_F32, NULL);
     aqa_tensor *kpm = aqa_from_data((bool[]){0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, AQA_SHAPE(3, 6), AQA_BOOL);
-    aqa_tensor *xc = leaf_of(x);
+    aqa_tensor *xc = test_leaf_of(x);
     aqa_tensor *yc = aqa_transformer_encoder_layer_forward(m, xc, aqa_causal_mask(6, AQA_F32), kpm);
     CHECK(yc && aqa_backward(yc, gy, false) == AQA_OK);
     aqa_tensor *gw_cpu = aqa_clone(m->self_attn->in_proj_weight->grad);
@@ -424,10 +399,10 @@ static void test_cuda_parity(void) {
     CHECK_MSG(yg != NULL, "cuda forward: %s", aqa_last_error());
     CHECK(yg && aqa_device_equal(aqa_tensor_device(yg), cuda));
     CHECK(yg && aqa_backward(yg, aqa_to_device(gy, cuda), false) == AQA_OK);
-    CHECK_CLOSE(yg, yc, 1e-4, 1e-5);
-    CHECK_CLOSE(xg->grad, xc->grad, 1e-4, 1e-5);
-    CHECK_CLOSE(m->self_attn->in_proj_weight->grad, gw_cpu, 1e-4, 1e-5);
-    CHECK_CLOSE(m->linear1->weight->grad, gl_cpu, 1e-4, 1e-5);
+    CHECK_CLOSE("yg", yg, yc, 1e-4, 1e-5);
+    CHECK_CLOSE("xg->grad", xg->grad, xc->grad, 1e-4, 1e-5);
+    CHECK_CLOSE("m->self_attn->in_proj_weight->grad", m->self_attn->in_proj_weight->grad, gw_cpu, 1e-4, 1e-5);
+    CHECK_CLOSE("m->linear1->weight->grad", m->linear1->weight->grad, gl_cpu, 1e-4, 1e-5);
     aqa_tensor_free(gw_cpu);
     aqa_tensor_free(gl_cpu);
     aqa_scope_end();
@@ -442,7 +417,7 @@ static void test_composed_paths(void) {
     test_sdpa_gradcheck();
     test_sdpa_vs_composed();
     test_mha_gradcheck();
-    if (have_golden()) {
+    if (test_golden_open(GOLDEN_FILE)) {
         mha_golden_case("mha_a", false, true);
         mha_golden_case("mha_b", true, false);
         tel_golden_case("tel_post", false, false, true);
@@ -464,5 +439,6 @@ int main(void) {
     RUN(test_encoder_stack);
     RUN(test_composed_paths);
     RUN(test_cuda_parity);
+    test_golden_close();
     return test_finish();
 }

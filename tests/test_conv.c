@@ -317,5 +317,6 @@ int main(void) {
     RUN(test_modules);
     RUN(test_frozen_weight);
     RUN(test_no_leaks);
+    test_golden_close();
     return test_finish();
 }

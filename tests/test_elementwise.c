@@ -843,5 +843,6 @@ int main(void) {
     RUN(test_gradient_edge_cases);
     RUN(test_no_leaks);
     RUN(test_golden_torch);
+    test_golden_close();
     return test_finish();
 }

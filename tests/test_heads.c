@@ -2,7 +2,7 @@
  * loss, losses and predictions against values computed here from their definitions (MSE, the
  * Gaussian-target KL of USDL, MUSDL's middle-judges sum, CoRe's symmetric groups), exemplar
  * averaging, 'w/ DD', and a short training run per head that must lower its loss. */
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 #include <string.h>
 
@@ -12,38 +12,6 @@
 #include "nn/optim.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
-
-#define CHECK_GRAD(fn, inputs, n, user)                                                         \
-    do {                                                                                        \
-        aqa_gradcheck_result r_ = aqa_gradcheck((fn), (inputs), (n), (user), 1e-6, 1e-7, 1e-5); \
-        CHECK_MSG(r_.ok, "gradcheck %s: %s", #fn, r_.message);                                  \
-    } while (0)
-
-/* Parameters and buffers to float64 in place (same helper as test_mvla.c). */
-static void module_to_f64(aqa_module *m) {
-    for (int i = 0; i < m->n_entries; i++) {
-        aqa_tensor *t = m->entries[i].tensor;
-        if (!t || t->dtype != AQA_F32) continue;
-        bool prev = aqa_set_grad_enabled(false);
-        aqa_tensor *c = aqa_to_dtype(t, AQA_F64);
-        aqa_set_grad_enabled(prev);
-        aqa__disown(c);
-        aqa_storage *old = t->storage;
-        t->storage = c->storage;
-        t->offset = c->offset;
-        memcpy(t->stride, c->stride, sizeof t->stride);
-        t->dtype = AQA_F64;
-        c->storage = old;
-        aqa__release(c);
-    }
-    for (int i = 0; i < m->n_children; i++) module_to_f64(m->children[i]);
-}
-
-static aqa_tensor *rand_leaf(aqa_generator *g, int nd, const int64_t *shape, double scale) {
-    aqa_tensor *t = aqa_randn(nd, shape, AQA_F64, g);
-    aqa_mul_scalar_(t, scale);
-    return aqa_requires_grad(t, true);
-}
 
 static aqa_tensor *vec(const double *v, int64_t n) { return aqa_from_data(v, 1, (int64_t[]){n}, AQA_F64); }
 
@@ -100,10 +68,10 @@ static void test_mlp_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_mlp, &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
-    module_to_f64(&h->base);
+    test_module_to_f64(&h->base);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){1.0, 2.0, 3.0}, 3), NULL, NULL}, NULL};
-    aqa_tensor *v = rand_leaf(&g, AQA_SHAPE(3, 6), 1.0);
+    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0);
     CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
     aqa_head_input q = {NULL, NULL, NULL, v};
     aqa_head_result r;
@@ -140,10 +108,10 @@ static void test_usdl_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_usdl, &hc, NULL, "");
     CHECK(h && aqa_module_get(&h->base, "evaluator.layer3.weight") != NULL);
     if (!h) return;
-    module_to_f64(&h->base);
+    test_module_to_f64(&h->base);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){3.0, 7.5}, 2), NULL, NULL}, NULL};
-    aqa_tensor *v = rand_leaf(&g, AQA_SHAPE(2, 6), 1.0);
+    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 6), AQA_F64, 1.0);
     CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
     /* the loss by its definition: KL(gaussian target || softmax) with 11 bins over [0, 10] */
     aqa_head_input q = {NULL, NULL, NULL, v};
@@ -185,12 +153,12 @@ static void test_musdl_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_musdl, &hc, NULL, "");
     CHECK(h && aqa_module_get(&h->base, "evaluators.4.layer1.weight") != NULL);
     if (!h) return;
-    module_to_f64(&h->base);
+    test_module_to_f64(&h->base);
     aqa_scope_begin();
     double js[10] = {1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5};
     aqa_tensor *judges = aqa_from_data(js, 2, (int64_t[]){2, 5}, AQA_F64);
     ctx c = {h, {NULL, judges, vec((double[]){2.0, 3.0}, 2)}, NULL};
-    aqa_tensor *v = rand_leaf(&g, AQA_SHAPE(2, 6), 1.0);
+    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 6), AQA_F64, 1.0);
     CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
     aqa_head_input q = {NULL, NULL, NULL, v};
     aqa_head_result r;
@@ -244,10 +212,10 @@ static void test_core_head(void) {
     double ge[8] = {-4, -1, -1, 0, 0, 1, 1, 4};
     for (int i = 0; i < 8; i++) CHECK_NEAR(gv[i], ge[i], 1e-12);
     CHECK(aqa_core_head_set_groups(aqa_head_new(&aqa_head_mlp, &hc, &h->base, "x"), d, 4) == AQA_EINVAL);
-    module_to_f64(&h->base);
+    test_module_to_f64(&h->base);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){5.0, 2.0, 7.0}, 3), NULL, NULL}, vec((double[]){4.5, 3.5, 6.0}, 3)};
-    aqa_tensor *vq = rand_leaf(&g, AQA_SHAPE(3, 6), 1.0), *ve = rand_leaf(&g, AQA_SHAPE(3, 6), 1.0);
+    aqa_tensor *vq = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0), *ve = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0);
     CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){vq, ve}), 2, &c);
     aqa_head_input q = {NULL, NULL, NULL, vq}, e = {NULL, NULL, NULL, ve};
     aqa_head_result r;

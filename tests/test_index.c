@@ -831,5 +831,6 @@ int main(void) {
     RUN(test_pad_gradcheck);
     RUN(test_golden_pytorch);
     RUN(test_no_leaks);
+    test_golden_close();
     return test_finish();
 }

@@ -216,5 +216,6 @@ int main(void) {
     RUN(test_gradcheck);
     RUN(test_noncontiguous_logits);
     RUN(test_errors);
+    test_golden_close();
     return test_finish();
 }

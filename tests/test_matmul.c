@@ -301,5 +301,6 @@ int main(void) {
     RUN(test_gradcheck);
     RUN(test_golden);
     RUN(test_no_leaks);
+    test_golden_close();
     return test_finish();
 }

@@ -4,7 +4,7 @@
  * eval-mode inference with PyTorch (tests/data/golden_mvla.safetensors from
  * scripts/gen_golden_mvla.py on scripts/mvla_torch.py), of a FUM model and of CoRe's tree; the
  * ablation switches, errors and leaks. */
-#include "tests/testlib.h"
+#include "tests/test_util.h"
 
 #include <string.h>
 
@@ -20,86 +20,6 @@
 #define GOLDEN_FILE "golden_mvla.safetensors"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static aqa_st_file *golden_file;
-
-static bool have_golden(void) {
-    if (golden_file) return true;
-    return aqa_st_open(test_data_path(GOLDEN_FILE), &golden_file) == AQA_OK;
-}
-
-static aqa_tensor *golden_at(const char *file, int line, const char *name, aqa_dtype dt) {
-    aqa_tensor *t = golden_file ? aqa_st_load(golden_file, name, dt) : NULL;
-    if (!t) test_fail_at(file, line, "golden %s: %s", name, aqa_last_error());
-    return t;
-}
-#define GOLDEN(name) golden_at(__FILE__, __LINE__, (name), AQA_F32)
-#define GOLDEN_I64(name) golden_at(__FILE__, __LINE__, (name), AQA_I64)
-
-/* |got - exp| <= atol + rtol |exp| everywhere; reports the worst element. */
-static void check_close_at(const char *file, int line, const char *what, aqa_tensor *got, aqa_tensor *exp, double rtol,
-                           double atol) {
-    if (!got || !exp) {
-        test_fail_at(file, line, "%s: missing tensor (%s)", what, aqa_last_error());
-        return;
-    }
-    if (aqa_numel(got) != aqa_numel(exp)) {
-        test_fail_at(file, line, "%s: %lld elements, expected %lld", what, (long long)aqa_numel(got),
-                     (long long)aqa_numel(exp));
-        return;
-    }
-    int64_t n = aqa_numel(got);
-    double *a = malloc(sizeof *a * (size_t)(n + 1)), *b = malloc(sizeof *b * (size_t)(n + 1));
-    aqa_copy_to_host(got, a, AQA_F64);
-    aqa_copy_to_host(exp, b, AQA_F64);
-    int64_t worst = -1;
-    double wexcess = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double excess = fabs(a[i] - b[i]) - (atol + rtol * fabs(b[i]));
-        if (!(excess <= 0) && (worst < 0 || excess > wexcess || isnan(excess))) {
-            worst = i;
-            wexcess = excess;
-        }
-    }
-    if (worst >= 0)
-        test_fail_at(file, line, "%s: element %lld = %.9g, expected %.9g", what, (long long)worst, a[worst], b[worst]);
-    free(a);
-    free(b);
-}
-#define CHECK_CLOSE(what, got, exp, rtol, atol) check_close_at(__FILE__, __LINE__, (what), (got), (exp), (rtol), (atol))
-
-#define CHECK_GRAD(fn, inputs, n, user)                                                                     \
-    do {                                                                                                    \
-        aqa_gradcheck_result r_ = aqa_gradcheck((fn), (inputs), (n), (user), 1e-6, 1e-7, 1e-5);             \
-        CHECK_MSG(r_.ok, "gradcheck %s: %s", #fn, r_.message);                                              \
-    } while (0)
-
-static aqa_tensor *rand_leaf(aqa_generator *g, int nd, const int64_t *shape, double scale) {
-    aqa_tensor *t = aqa_randn(nd, shape, AQA_F64, g);
-    aqa_mul_scalar_(t, scale);
-    return aqa_requires_grad(t, true);
-}
-
-/* Converts every parameter and buffer of a module tree to float64 in place (the tensor structs
- * stay, so the layers' pointers remain valid), for gradchecks of whole modules. */
-static void module_to_f64(aqa_module *m) {
-    for (int i = 0; i < m->n_entries; i++) {
-        aqa_tensor *t = m->entries[i].tensor;
-        if (!t || t->dtype != AQA_F32) continue;
-        bool prev = aqa_set_grad_enabled(false);
-        aqa_tensor *c = aqa_to_dtype(t, AQA_F64);
-        aqa_set_grad_enabled(prev);
-        aqa__disown(c);
-        aqa_storage *old = t->storage;
-        t->storage = c->storage;
-        t->offset = c->offset;
-        memcpy(t->stride, c->stride, sizeof t->stride);
-        t->dtype = AQA_F64;
-        c->storage = old;
-        aqa__release(c);
-    }
-    for (int i = 0; i < m->n_children; i++) module_to_f64(m->children[i]);
-}
 
 /* The tiny configuration of scripts/gen_golden_mvla.py. */
 static aqa_mvla_config tiny_cfg(void) {
@@ -134,14 +54,13 @@ static aqa_head_config tiny_head_cfg(void) {
     return h;
 }
 
-static aqa_tensor *i64_tensor(const int64_t *v, int nd, const int64_t *shape) { return aqa_from_data(v, nd, shape, AQA_I64); }
 
 /* ---- stage matrices and boundary selection -------------------------------------------------- */
 
 static void test_stage_matrices(void) {
     int64_t live = aqa_live_tensors();
     aqa_scope_begin();
-    aqa_tensor *b = i64_tensor((int64_t[]){2, 5}, 2, (int64_t[]){1, 2});
+    aqa_tensor *b = test_i64((int64_t[]){2, 5}, 2, (int64_t[]){1, 2});
     aqa_tensor *P = aqa_stage_pool_matrix(b, 8, AQA_F64);
     CHECK(P && P->shape[1] == 3 && P->shape[2] == 8);
     if (P) {
@@ -178,9 +97,9 @@ static void test_stage_matrices(void) {
         for (int t = 0; t < 8; t++) CHECK_EQ_INT(v[t], e[t]);
     }
     /* invalid splits are refused with a message */
-    aqa_tensor *bad = i64_tensor((int64_t[]){5, 5}, 2, (int64_t[]){1, 2});
+    aqa_tensor *bad = test_i64((int64_t[]){5, 5}, 2, (int64_t[]){1, 2});
     CHECK(aqa_stage_pool_matrix(bad, 8, AQA_F32) == NULL && strstr(aqa_last_error(), "boundary"));
-    aqa_tensor *bad2 = i64_tensor((int64_t[]){0, 5}, 2, (int64_t[]){1, 2});
+    aqa_tensor *bad2 = test_i64((int64_t[]){0, 5}, 2, (int64_t[]){1, 2});
     CHECK(aqa_stage_check_boundaries(bad2, 8, "x") == AQA_EINVAL);
     aqa_tensor *even = aqa_stage_even_boundaries(2, 2, 9);
     if (even) CHECK_EQ_INT(aqa_get(even, (int64_t[]){1, 1}), 6);
@@ -227,14 +146,14 @@ static aqa_tensor *vlkl_kl_fn(aqa_tensor *const *in, int n, void *user) {
 static void test_vlkl_gradcheck(void) {
     aqa_generator g = {test_seed("vlkl gradcheck"), 0};
     aqa_scope_begin();
-    aqa_tensor *x = rand_leaf(&g, AQA_SHAPE(6, 8), 1.0);
-    aqa_tensor *texts = rand_leaf(&g, AQA_SHAPE(5, 8), 1.0);
+    aqa_tensor *x = test_rand_leaf(&g, AQA_SHAPE(6, 8), AQA_F64, 1.0);
+    aqa_tensor *texts = test_rand_leaf(&g, AQA_SHAPE(5, 8), AQA_F64, 1.0);
     aqa_tensor *lt = aqa_requires_grad(aqa_full(AQA_SHAPE(1), log(0.3), AQA_F64), true);
-    aqa_tensor *ids = i64_tensor((int64_t[]){0, 1, 2, 3, 4, 2}, 1, (int64_t[]){6});
+    aqa_tensor *ids = test_i64((int64_t[]){0, 1, 2, 3, 4, 2}, 1, (int64_t[]){6});
     CHECK_GRAD(vlkl_ce_fn, ((aqa_tensor *[]){x, texts, lt}), 3, ids);
     /* the loss is CE over cos / tau: check one value by hand (x = text 0 exactly: cos = 1) */
     aqa_tensor *x0 = aqa_narrow(texts, 0, 0, 1);
-    aqa_tensor *l = aqa_mvla_vlkl_ce(x0, texts, i64_tensor((int64_t[]){0}, 1, (int64_t[]){1}), lt);
+    aqa_tensor *l = aqa_mvla_vlkl_ce(x0, texts, test_i64((int64_t[]){0}, 1, (int64_t[]){1}), lt);
     double cs[5], denom = 0;
     aqa_tensor *sim = aqa_matmul(aqa_mvla_l2_normalize(x0), aqa_transpose(aqa_mvla_l2_normalize(texts), 0, 1));
     aqa_copy_to_host(sim, cs, AQA_F64);
@@ -242,8 +161,8 @@ static void test_vlkl_gradcheck(void) {
     CHECK_NEAR(aqa_item(l), -(1.0 / 0.3 - log(denom)), 1e-10);
     CHECK_NEAR(cs[0], 1.0, 1e-12);
     /* KL of eq. 7 */
-    aqa_tensor *a = rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0), *b = rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0);
-    aqa_tensor *st = rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0);
+    aqa_tensor *a = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), *b = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0);
+    aqa_tensor *st = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0);
     CHECK_GRAD(vlkl_kl_fn, ((aqa_tensor *[]){a, b, st, lt}), 4, NULL);
     CHECK_NEAR(aqa_item(aqa_mvla_vlkl_kl(a, a, st, lt)), 0.0, 1e-12); /* KL(p || p) = 0 */
     CHECK(aqa_item(aqa_mvla_vlkl_kl(a, b, st, lt)) > 0);
@@ -262,10 +181,10 @@ static void test_sca_gradcheck(void) {
     aqa_mvla_sca *s = aqa_mvla_sca_new(NULL, "", 8, 6);
     CHECK(s != NULL);
     if (!s) return;
-    module_to_f64(&s->base);
+    test_module_to_f64(&s->base);
     aqa_scope_begin();
-    aqa_tensor *vis = rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0), *text = rand_leaf(&g, AQA_SHAPE(2, 4, 8), 1.0);
-    aqa_tensor *i3d = rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0);
+    aqa_tensor *vis = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), *text = test_rand_leaf(&g, AQA_SHAPE(2, 4, 8), AQA_F64, 1.0);
+    aqa_tensor *i3d = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0);
     CHECK_GRAD(sca_fn, ((aqa_tensor *[]){vis, text, i3d}), 3, s);
     /* and w.r.t. its weights */
     aqa_tensor *inputs_and_params[] = {vis, text, i3d, s->vis_q->weight, s->vis_k->weight, s->vis_v->weight,
@@ -295,8 +214,8 @@ static aqa_tensor *stage_mean_fn(aqa_tensor *const *in, int n, void *user) {
 static void test_stage_pool_gradcheck(void) {
     aqa_generator g = {test_seed("stage pooling gradcheck"), 0};
     aqa_scope_begin();
-    aqa_tensor *x = rand_leaf(&g, AQA_SHAPE(2, 8, 3), 1.0);
-    aqa_tensor *b = i64_tensor((int64_t[]){2, 5, 1, 7}, 2, (int64_t[]){2, 2});
+    aqa_tensor *x = test_rand_leaf(&g, AQA_SHAPE(2, 8, 3), AQA_F64, 1.0);
+    aqa_tensor *b = test_i64((int64_t[]){2, 5, 1, 7}, 2, (int64_t[]){2, 2});
     CHECK_GRAD(stage_mean_fn, ((aqa_tensor *[]){x}), 1, b);
     /* non-contiguous input */
     aqa_tensor *xt = aqa_requires_grad(aqa_detach(aqa_transpose(aqa_contiguous(aqa_transpose(x, 1, 2)), 1, 2)), true);
@@ -332,15 +251,15 @@ static void test_tsa_head_gradcheck(void) {
     aqa_head *h = aqa_head_new(aqa_head_find("tsa"), &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
-    module_to_f64(&h->base);
+    test_module_to_f64(&h->base);
     aqa_scope_begin();
-    tsa_ctx c = {h, i64_tensor((int64_t[]){2, 5, 3, 6}, 2, (int64_t[]){2, 2}),
-                 i64_tensor((int64_t[]){1, 4, 4, 7}, 2, (int64_t[]){2, 2}),
+    tsa_ctx c = {h, test_i64((int64_t[]){2, 5, 3, 6}, 2, (int64_t[]){2, 2}),
+                 test_i64((int64_t[]){1, 4, 4, 7}, 2, (int64_t[]){2, 2}),
                  aqa_from_data((double[]){1.5, -0.5}, 1, (int64_t[]){2}, AQA_F64),
                  aqa_from_data((double[]){0.5, 2.0}, 1, (int64_t[]){2}, AQA_F64)};
-    aqa_tensor *in[6] = {rand_leaf(&g, AQA_SHAPE(2, 8, 4), 1.0), rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0),
-                         rand_leaf(&g, AQA_SHAPE(2, 8), 1.0),    rand_leaf(&g, AQA_SHAPE(2, 8, 4), 1.0),
-                         rand_leaf(&g, AQA_SHAPE(2, 3, 8), 1.0), rand_leaf(&g, AQA_SHAPE(2, 8), 1.0)};
+    aqa_tensor *in[6] = {test_rand_leaf(&g, AQA_SHAPE(2, 8, 4), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0),
+                         test_rand_leaf(&g, AQA_SHAPE(2, 8), AQA_F64, 1.0),    test_rand_leaf(&g, AQA_SHAPE(2, 8, 4), AQA_F64, 1.0),
+                         test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 8), AQA_F64, 1.0)};
     CHECK_GRAD(tsa_fn, in, 6, &c);
     /* and w.r.t. a few of its weights (decoder, regressor, projections) */
     aqa_tensor *w[] = {aqa_module_get(&h->base, "decoder.model.0.attn.q_map.weight"),
@@ -382,9 +301,9 @@ static aqa_mvla_batch tiny_batch(aqa_generator *g, aqa_dtype dt) {
     b.vis = aqa_randn(AQA_SHAPE(4, 8, 8), dt, g);
     b.stage_text = aqa_randn(AQA_SHAPE(5, 12), dt, g);
     b.video_text = aqa_randn(AQA_SHAPE(4, 12), dt, g);
-    b.stage_text_ids = i64_tensor((int64_t[]){0, 1, 2, 0, 3, 2, 4, 1, 2, 0, 3, 4}, 2, (int64_t[]){4, 3});
-    b.video_text_ids = i64_tensor((int64_t[]){0, 1, 2, 3}, 1, (int64_t[]){4});
-    b.boundaries = i64_tensor((int64_t[]){2, 5, 3, 6, 1, 4, 4, 7}, 2, (int64_t[]){4, 2});
+    b.stage_text_ids = test_i64((int64_t[]){0, 1, 2, 0, 3, 2, 4, 1, 2, 0, 3, 4}, 2, (int64_t[]){4, 3});
+    b.video_text_ids = test_i64((int64_t[]){0, 1, 2, 3}, 1, (int64_t[]){4});
+    b.boundaries = test_i64((int64_t[]){2, 5, 3, 6, 1, 4, 4, 7}, 2, (int64_t[]){4, 2});
     b.teacher_forcing = true;
     b.compute_losses = true;
     return b;
@@ -398,7 +317,7 @@ static void test_mvla_gradcheck(void) {
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL);
     if (!m) return;
-    module_to_f64(&m->base);
+    test_module_to_f64(&m->base);
     aqa_scope_begin();
     model_ctx c = {m, tiny_batch(&g, AQA_F64)};
     aqa_tensor *p[] = {m->log_tau, aqa_module_get(&m->base, "sca_stage.vis_q.weight"),
@@ -437,7 +356,7 @@ static void test_fum(void) {
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL && m->seg == NULL && m->i3d_frame_proj == NULL);
     if (!m) return;
-    module_to_f64(&m->base);
+    test_module_to_f64(&m->base);
     aqa_scope_begin();
     model_ctx c = {m, tiny_batch(&g, AQA_F64)};
     c.b.boundaries = NULL;
@@ -461,22 +380,6 @@ static void test_fum(void) {
 
 /* ---- parity with PyTorch ------------------------------------------------------------------------- */
 
-/* Copies every tensor of module m from the golden file's "<prefix><name>". */
-static void load_golden_module(aqa_module *m, const char *prefix) {
-    aqa_scope_begin();
-    aqa_named_tensor *list = NULL;
-    int n = aqa_module_named_tensors(m, true, &list);
-    CHECK(n > 0);
-    for (int i = 0; i < n; i++) {
-        char key[256];
-        snprintf(key, sizeof key, "%s%s", prefix, list[i].name);
-        aqa_tensor *t = golden_at(__FILE__, __LINE__, key, list[i].tensor->dtype == AQA_I64 ? AQA_I64 : AQA_F32);
-        CHECK_MSG(t && aqa_copy_(list[i].tensor, t) == AQA_OK, "loading %s", key);
-    }
-    aqa_named_tensors_free(list, n);
-    aqa_scope_end();
-}
-
 /* Compares every tensor (or its gradient) of m with "<prefix><name>". */
 static int compare_module(aqa_module *m, const char *prefix, bool grads, bool buffers, double rtol, double atol) {
     aqa_scope_begin();
@@ -485,7 +388,7 @@ static int compare_module(aqa_module *m, const char *prefix, bool grads, bool bu
     for (int i = 0; i < n; i++) {
         char key[256];
         snprintf(key, sizeof key, "%s%s", prefix, list[i].name);
-        aqa_tensor *want = golden_at(__FILE__, __LINE__, key, list[i].tensor->dtype == AQA_I64 ? AQA_I64 : AQA_F32);
+        aqa_tensor *want = GOLDEN_AS(list[i].tensor->dtype == AQA_I64 ? AQA_I64 : AQA_F32, "%s", key);
         aqa_tensor *got = grads ? list[i].tensor->grad : list[i].tensor;
         CHECK_CLOSE(key, got, want, rtol, atol);
         compared++;
@@ -507,13 +410,13 @@ static void compare_after_step(aqa_module *m, const char *a_prefix, const char *
         char key[256], gkey[256];
         snprintf(key, sizeof key, "%s%s", a_prefix, list[i].name);
         aqa_tensor *t = list[i].tensor;
-        aqa_tensor *want = golden_at(__FILE__, __LINE__, key, t->dtype == AQA_I64 ? AQA_I64 : AQA_F32);
+        aqa_tensor *want = GOLDEN_AS(t->dtype == AQA_I64 ? AQA_I64 : AQA_F32, "%s", key);
         if (list[i].is_buffer || !want) {
             CHECK_CLOSE(key, t, want, 1e-4, 1e-5);
             continue;
         }
         snprintf(gkey, sizeof gkey, "%s%s", g_prefix, list[i].name);
-        aqa_tensor *g = golden_at(__FILE__, __LINE__, gkey, AQA_F32);
+        aqa_tensor *g = GOLDEN_AS(AQA_F32, "%s", gkey);
         double lr = 1e-3;
         for (int k = 0; k < n_small; k++)
             if (small[k] == t) lr = lr_small;
@@ -538,7 +441,7 @@ static void compare_after_step(aqa_module *m, const char *a_prefix, const char *
 }
 
 static void test_golden_step(void) {
-    if (!have_golden()) {
+    if (!test_golden_open(GOLDEN_FILE)) {
         SKIP("%s absent (run scripts/gen_golden_mvla.py)", GOLDEN_FILE);
         return;
     }
@@ -552,8 +455,8 @@ static void test_golden_step(void) {
         aqa_module_free(m ? &m->base : NULL);
         return;
     }
-    load_golden_module(&m->base, "p.");
-    load_golden_module(&h->base, "hp.");
+    GOLDEN_INTO_MODULE(&m->base, "p.", true);
+    GOLDEN_INTO_MODULE(&h->base, "hp.", true);
     aqa_optimizer *opt = aqa_adam_new(&(aqa_adam_options)AQA_ADAM_DEFAULTS);
     aqa_tensor **bb = NULL, **rest = NULL, **hp = NULL;
     int nbb = 0, nrest = 0;
@@ -575,9 +478,9 @@ static void test_golden_step(void) {
     b.vis = GOLDEN("in.vis");
     b.stage_text = aqa_requires_grad(GOLDEN("in.stage_text"), true);
     b.video_text = GOLDEN("in.video_text");
-    b.stage_text_ids = GOLDEN_I64("in.stage_ids");
-    b.video_text_ids = GOLDEN_I64("in.video_ids");
-    b.boundaries = GOLDEN_I64("in.boundaries");
+    b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
+    b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
+    b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
     b.teacher_forcing = true;
     b.compute_losses = true;
     aqa_tensor *scores = GOLDEN("in.scores");
@@ -591,7 +494,7 @@ static void test_golden_step(void) {
     aqa_tensor *total = aqa_mvla_total_loss(m, &o, r.loss);
     CHECK_CLOSE("frames", o.frames, GOLDEN("out.frames"), 1e-4, 1e-6);
     CHECK_CLOSE("boundary prob", o.boundary_prob, GOLDEN("out.prob"), 1e-4, 1e-6);
-    CHECK_CLOSE("pred boundaries", o.pred_boundaries, GOLDEN_I64("out.pred_boundaries"), 0, 0);
+    CHECK_CLOSE("pred boundaries", o.pred_boundaries, GOLDEN_AS(AQA_I64, "out.pred_boundaries"), 0, 0);
     CHECK_CLOSE("stage Z", o.stage, GOLDEN("out.stage"), 1e-4, 1e-5);
     CHECK_CLOSE("video Z", o.video, GOLDEN("out.video"), 1e-4, 1e-5);
     CHECK_CLOSE("head pred", r.pred, GOLDEN("out.head_pred"), 1e-5, 1e-4);
@@ -603,7 +506,7 @@ static void test_golden_step(void) {
         char key[64];
         snprintf(key, sizeof key, "loss.%s", aqa_mvla_loss_name(i));
         CHECK_MSG(o.losses[i] != NULL, "%s missing", key);
-        if (o.losses[i]) CHECK_CLOSE(key, o.losses[i], GOLDEN(key), 1e-4, 1e-6);
+        if (o.losses[i]) CHECK_CLOSE(key, o.losses[i], GOLDEN("%s", key), 1e-4, 1e-6);
     }
     CHECK_CLOSE("total", total, GOLDEN("out.total"), 1e-4, 1e-5);
     CHECK(aqa_backward(total, NULL, false) == AQA_OK);
@@ -616,8 +519,8 @@ static void test_golden_step(void) {
     compare_after_step(&m->base, "a.", "g.", 1e-4, bb, nbb);
     compare_after_step(&h->base, "ha.", "hg.", 1e-4, NULL, 0);
     /* start the inference from torch's state exactly (elements moved by noise above differ) */
-    load_golden_module(&m->base, "a.");
-    load_golden_module(&h->base, "ha.");
+    GOLDEN_INTO_MODULE(&m->base, "a.", true);
+    GOLDEN_INTO_MODULE(&h->base, "ha.", true);
 
     /* eval-mode inference after the step: running statistics, predicted split, no losses */
     aqa_module_train(&m->base, false);
@@ -629,8 +532,8 @@ static void test_golden_step(void) {
     bi.vis = GOLDEN("in.vis");
     bi.stage_text = GOLDEN("in.stage_text");
     bi.video_text = GOLDEN("in.video_text");
-    bi.stage_text_ids = GOLDEN_I64("in.stage_ids");
-    bi.video_text_ids = GOLDEN_I64("in.video_ids");
+    bi.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
+    bi.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
     bi.boundaries = NULL;
     bi.teacher_forcing = false;
     bi.compute_losses = false;
@@ -638,7 +541,7 @@ static void test_golden_step(void) {
     CHECK(aqa_mvla_forward(m, &bi, &oi) == AQA_OK);
     CHECK(oi.loss == NULL && oi.losses[AQA_MVLA_LOSS_BCE] == NULL);
     CHECK_CLOSE("inference prob", oi.boundary_prob, GOLDEN("inf.prob"), 1e-4, 1e-6);
-    CHECK_CLOSE("inference boundaries", oi.boundaries, GOLDEN_I64("inf.pred_boundaries"), 0, 0);
+    CHECK_CLOSE("inference boundaries", oi.boundaries, GOLDEN_AS(AQA_I64, "inf.pred_boundaries"), 0, 0);
     CHECK_CLOSE("inference frames", oi.frames, GOLDEN("inf.frames"), 1e-4, 1e-5);
     CHECK_CLOSE("inference stage Z", oi.stage, GOLDEN("inf.stage"), 1e-4, 1e-5);
     CHECK_CLOSE("inference video Z", oi.video, GOLDEN("inf.video"), 1e-4, 1e-5);
@@ -663,7 +566,7 @@ static void test_golden_step(void) {
 
 /* FUM parity: fixed clip boundaries, clip pooling of the VLP frames, the KL term. */
 static void test_golden_fum(void) {
-    if (!have_golden()) {
+    if (!test_golden_open(GOLDEN_FILE)) {
         SKIP("%s absent", GOLDEN_FILE);
         return;
     }
@@ -677,7 +580,7 @@ static void test_golden_fum(void) {
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL);
     if (!m) return;
-    load_golden_module(&m->base, "fum.p.");
+    GOLDEN_INTO_MODULE(&m->base, "fum.p.", true);
     aqa_scope_begin();
     aqa_mvla_batch b;
     memset(&b, 0, sizeof b);
@@ -685,8 +588,8 @@ static void test_golden_fum(void) {
     b.vis = GOLDEN("in.vis");
     b.stage_text = GOLDEN("in.stage_text");
     b.video_text = GOLDEN("in.video_text");
-    b.stage_text_ids = GOLDEN_I64("in.stage_ids");
-    b.video_text_ids = GOLDEN_I64("in.video_ids");
+    b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
+    b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
     b.compute_losses = true;
     aqa_mvla_output o;
     CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
@@ -696,7 +599,7 @@ static void test_golden_fum(void) {
         char key[64];
         snprintf(key, sizeof key, "fum.loss.%s", aqa_mvla_loss_name(terms[i]));
         CHECK_MSG(o.losses[terms[i]] != NULL, "%s missing", key);
-        if (o.losses[terms[i]]) CHECK_CLOSE(key, o.losses[terms[i]], GOLDEN(key), 1e-4, 1e-6);
+        if (o.losses[terms[i]]) CHECK_CLOSE(key, o.losses[terms[i]], GOLDEN("%s", key), 1e-4, 1e-6);
     }
     CHECK_CLOSE("fum stage Z", o.stage, GOLDEN("fum.out.stage"), 1e-4, 1e-5);
     CHECK_CLOSE("fum video Z", o.video, GOLDEN("fum.out.video"), 1e-4, 1e-5);
@@ -711,7 +614,7 @@ static void test_golden_fum(void) {
 
 /* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients. */
 static void test_golden_core(void) {
-    if (!have_golden()) {
+    if (!test_golden_open(GOLDEN_FILE)) {
         SKIP("%s absent", GOLDEN_FILE);
         return;
     }
@@ -725,7 +628,7 @@ static void test_golden_core(void) {
     aqa_head *h = aqa_head_new(&aqa_head_core, &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
-    load_golden_module(&h->base, "core.p.");
+    GOLDEN_INTO_MODULE(&h->base, "core.p.", true);
     aqa_scope_begin();
     aqa_head_input q = {NULL, NULL, NULL, GOLDEN("heads.fq")}, e = {NULL, NULL, NULL, GOLDEN("heads.fe")};
     aqa_head_targets t = {GOLDEN("heads.s_q"), NULL, NULL};
@@ -744,16 +647,9 @@ static void test_golden_core(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
-/* Maps "<prefix>name" to "name" and skips the other tensors of the golden file. */
-static char *strip_prefix(const char *file_name, void *user) {
-    const char *prefix = user;
-    size_t n = strlen(prefix);
-    return strncmp(file_name, prefix, n) == 0 ? strdup(file_name + n) : NULL;
-}
-
 /* torch's state_dict (saved by safetensors) loads by name through aqa_module_load. */
 static void test_load_torch_state_dict(void) {
-    if (!have_golden()) {
+    if (!test_golden_open(GOLDEN_FILE)) {
         SKIP("%s absent", GOLDEN_FILE);
         return;
     }
@@ -765,12 +661,12 @@ static void test_load_torch_state_dict(void) {
     CHECK(m && h);
     if (m && h) {
         aqa_load_report rep;
-        CHECK(aqa_module_load(&m->base, test_data_path(GOLDEN_FILE), false, strip_prefix, "p.", &rep) == AQA_OK);
+        CHECK(aqa_module_load(&m->base, test_data_path(GOLDEN_FILE), false, test_strip_prefix, "p.", &rep) == AQA_OK);
         aqa_named_tensor *list = NULL;
         int n = aqa_module_named_tensors(&m->base, true, &list);
         aqa_named_tensors_free(list, n);
         CHECK_MSG(rep.n_loaded == n && rep.n_missing == 0 && rep.n_mismatched == 0, "%s", rep.text);
-        CHECK(aqa_module_load(&h->base, test_data_path(GOLDEN_FILE), false, strip_prefix, "hp.", &rep) == AQA_OK);
+        CHECK(aqa_module_load(&h->base, test_data_path(GOLDEN_FILE), false, test_strip_prefix, "hp.", &rep) == AQA_OK);
         CHECK_MSG(rep.n_missing == 0 && rep.n_mismatched == 0 && rep.n_loaded > 0, "%s", rep.text);
         aqa_scope_begin();
         CHECK_CLOSE("loaded weight", aqa_module_get(&m->base, "sca_video.cbp_q.weight"), GOLDEN("p.sca_video.cbp_q.weight"), 0, 0);
@@ -892,6 +788,6 @@ int main(void) {
     RUN(test_load_torch_state_dict);
     RUN(test_switches);
     RUN(test_default_sizes);
-    aqa_st_close(golden_file);
+    test_golden_close();
     return test_finish();
 }

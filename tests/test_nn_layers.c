@@ -2,14 +2,15 @@
  * (nn/linear.c, nn/norm_layer.c, nn/dropout.c, nn/activation.c): gradchecks in f64, parity with
  * PyTorch (tests/data/golden_nn_layers.safetensors from scripts/gen_golden_nn_layers.py), module
  * parameter names and initialisation, dropout statistics and determinism, leak checks. */
-#include "tests/testlib.h"
+#define GOLDEN_FILE "golden_nn_layers.safetensors"
+#define TEST_GRAD_TOL 1e-6, 1e-6, 1e-5
+#include "tests/test_util.h"
 
 #include "nn/activation.h"
 #include "nn/dropout.h"
 #include "nn/layers-impl.h"
 #include "nn/linear.h"
 #include "nn/norm_layer.h"
-#include "tests/nn_layers_test.h"
 
 /* ---- Linear ------------------------------------------------------------------------------------------ */
 
@@ -21,9 +22,9 @@ static aqa_tensor *linear_fn(aqa_tensor *const *in, int n, void *user) {
 static void test_linear_gradcheck(void) {
     aqa_generator g = {test_seed("linear gradcheck"), 0};
     aqa_scope_begin();
-    aqa_tensor *x = rand_leaf(&g, AQA_SHAPE(2, 3, 5), AQA_F64, 1.0);
-    aqa_tensor *w = rand_leaf(&g, AQA_SHAPE(4, 5), AQA_F64, 0.5);
-    aqa_tensor *b = rand_leaf(&g, AQA_SHAPE(4), AQA_F64, 0.5);
+    aqa_tensor *x = test_rand_leaf(&g, AQA_SHAPE(2, 3, 5), AQA_F64, 1.0);
+    aqa_tensor *w = test_rand_leaf(&g, AQA_SHAPE(4, 5), AQA_F64, 0.5);
+    aqa_tensor *b = test_rand_leaf(&g, AQA_SHAPE(4), AQA_F64, 0.5);
     CHECK_GRAD(linear_fn, ((aqa_tensor *[]){x, w, b}), 3, NULL);
     CHECK_GRAD(linear_fn, ((aqa_tensor *[]){x, w}), 2, NULL); /* no bias */
     /* a non-contiguous input (leading dims do not collapse) and a transposed weight */
@@ -32,7 +33,7 @@ static void test_linear_gradcheck(void) {
     CHECK(!aqa_is_contiguous(xt) && !aqa_is_contiguous(wt));
     CHECK_GRAD(linear_fn, ((aqa_tensor *[]){xt, wt, b}), 3, NULL);
     /* 1-D input, and a broadcast (stride-0) input */
-    aqa_tensor *x1 = rand_leaf(&g, AQA_SHAPE(5), AQA_F64, 1.0);
+    aqa_tensor *x1 = test_rand_leaf(&g, AQA_SHAPE(5), AQA_F64, 1.0);
     CHECK_GRAD(linear_fn, ((aqa_tensor *[]){x1, w, b}), 3, NULL);
     aqa_tensor *y = aqa_linear(x1, w, b);
     CHECK(y && y->ndim == 1 && y->shape[0] == 4);
@@ -40,7 +41,7 @@ static void test_linear_gradcheck(void) {
 }
 
 static void test_linear_golden(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     int64_t live = aqa_live_tensors();
     aqa_scope_begin();
     aqa_linear_layer *m = aqa_linear_layer_new(NULL, "", 5, 4, true);
@@ -48,13 +49,13 @@ static void test_linear_golden(void) {
     if (!m) { aqa_scope_end(); return; }
     CHECK(aqa_copy_(m->weight, GOLDEN("linear.p.weight")) == AQA_OK);
     CHECK(aqa_copy_(m->bias, GOLDEN("linear.p.bias")) == AQA_OK);
-    aqa_tensor *x = leaf_of(GOLDEN("linear.x"));
+    aqa_tensor *x = test_leaf_of(GOLDEN("linear.x"));
     aqa_tensor *y = aqa_linear_layer_forward(m, x);
-    CHECK_CLOSE(y, GOLDEN("linear.y"), 1e-5, 1e-6);
+    CHECK_CLOSE("y", y, GOLDEN("linear.y"), 1e-5, 1e-6);
     CHECK(aqa_backward(y, GOLDEN("linear.gy"), false) == AQA_OK);
-    CHECK_CLOSE(x->grad, GOLDEN("linear.gx"), 1e-5, 1e-6);
-    CHECK_CLOSE(m->weight->grad, GOLDEN("linear.g.weight"), 1e-5, 1e-6);
-    CHECK_CLOSE(m->bias->grad, GOLDEN("linear.g.bias"), 1e-5, 1e-6);
+    CHECK_CLOSE("x->grad", x->grad, GOLDEN("linear.gx"), 1e-5, 1e-6);
+    CHECK_CLOSE("m->weight->grad", m->weight->grad, GOLDEN("linear.g.weight"), 1e-5, 1e-6);
+    CHECK_CLOSE("m->bias->grad", m->bias->grad, GOLDEN("linear.g.bias"), 1e-5, 1e-6);
     aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
@@ -135,7 +136,7 @@ static void test_embedding(void) {
     aqa_tensor *y = aqa_embedding_layer_forward(m, aqa_from_data(ids, AQA_SHAPE(2, 2), AQA_I64));
     CHECK(y && y->ndim == 3 && y->shape[2] == 64);
     if (y) {
-        CHECK_CLOSE(aqa_select(aqa_select(y, 0, 1), 0, 0), aqa_select(m->weight, 0, 49), 0, 0);
+        CHECK_CLOSE("aqa_select(aqa_select(y, 0, 1), 0, 0)", aqa_select(aqa_select(y, 0, 1), 0, 0), aqa_select(m->weight, 0, 49), 0, 0);
         CHECK(aqa_backward(aqa_sum_all(y), NULL, false) == AQA_OK);
         CHECK_NEAR(aqa_get(m->weight->grad, (int64_t[]){3, 5}), 2.0, 0);
         CHECK_NEAR(aqa_get(m->weight->grad, (int64_t[]){4, 5}), 0.0, 0);
@@ -164,19 +165,19 @@ static void test_layer_norm_gradcheck(void) {
     aqa_scope_begin();
     /* last dim, affine */
     ln_args a1 = {1, {6, 0}};
-    aqa_tensor *x = rand_leaf(&g, AQA_SHAPE(3, 4, 6), AQA_F64, 2.0);
-    aqa_tensor *w = rand_leaf(&g, AQA_SHAPE(6), AQA_F64, 1.0), *b = rand_leaf(&g, AQA_SHAPE(6), AQA_F64, 1.0);
+    aqa_tensor *x = test_rand_leaf(&g, AQA_SHAPE(3, 4, 6), AQA_F64, 2.0);
+    aqa_tensor *w = test_rand_leaf(&g, AQA_SHAPE(6), AQA_F64, 1.0), *b = test_rand_leaf(&g, AQA_SHAPE(6), AQA_F64, 1.0);
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){x, w, b}), 3, &a1);
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){x}), 1, &a1);                 /* no affine */
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){x, w}), 2, &a1);              /* weight only */
     CHECK_GRAD(ln_bias_only_fn, ((aqa_tensor *[]){x, b}), 2, &a1);    /* bias only */
     /* last two dims, affine and not */
     ln_args a2 = {2, {4, 6}};
-    aqa_tensor *w2 = rand_leaf(&g, AQA_SHAPE(4, 6), AQA_F64, 1.0), *b2 = rand_leaf(&g, AQA_SHAPE(4, 6), AQA_F64, 1.0);
+    aqa_tensor *w2 = test_rand_leaf(&g, AQA_SHAPE(4, 6), AQA_F64, 1.0), *b2 = test_rand_leaf(&g, AQA_SHAPE(4, 6), AQA_F64, 1.0);
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){x, w2, b2}), 3, &a2);
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){x}), 1, &a2);
     /* a non-contiguous input */
-    aqa_tensor *xt = aqa_requires_grad(aqa_detach(aqa_transpose(rand_leaf(&g, AQA_SHAPE(6, 5), AQA_F64, 1.0), 0, 1)), true);
+    aqa_tensor *xt = aqa_requires_grad(aqa_detach(aqa_transpose(test_rand_leaf(&g, AQA_SHAPE(6, 5), AQA_F64, 1.0), 0, 1)), true);
     CHECK(!aqa_is_contiguous(xt));
     CHECK_GRAD(ln_fn, ((aqa_tensor *[]){xt, w, b}), 3, &a1);
     /* errors */
@@ -187,7 +188,7 @@ static void test_layer_norm_gradcheck(void) {
 }
 
 static void test_layer_norm_golden(void) {
-    if (!have_golden()) { SKIP("%s absent", GOLDEN_FILE); return; }
+    if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     int64_t live = aqa_live_tensors();
     aqa_layer_norm_layer *m = aqa_layer_norm_layer_new(NULL, "", 1, (const int64_t[]){6}, 1e-5, true);
     CHECK(m != NULL);
@@ -195,19 +196,19 @@ static void test_layer_norm_golden(void) {
     aqa_scope_begin();
     CHECK(aqa_copy_(m->weight, GOLDEN("ln1.p.weight")) == AQA_OK);
     CHECK(aqa_copy_(m->bias, GOLDEN("ln1.p.bias")) == AQA_OK);
-    aqa_tensor *x = leaf_of(GOLDEN("ln1.x"));
+    aqa_tensor *x = test_leaf_of(GOLDEN("ln1.x"));
     aqa_tensor *y = aqa_layer_norm_layer_forward(m, x);
-    CHECK_CLOSE(y, GOLDEN("ln1.y"), 1e-5, 1e-5);
+    CHECK_CLOSE("y", y, GOLDEN("ln1.y"), 1e-5, 1e-5);
     CHECK(aqa_backward(y, GOLDEN("ln1.gy"), false) == AQA_OK);
-    CHECK_CLOSE(x->grad, GOLDEN("ln1.gx"), 1e-4, 1e-5);
-    CHECK_CLOSE(m->weight->grad, GOLDEN("ln1.g.weight"), 1e-4, 1e-5);
-    CHECK_CLOSE(m->bias->grad, GOLDEN("ln1.g.bias"), 1e-5, 1e-5);
+    CHECK_CLOSE("x->grad", x->grad, GOLDEN("ln1.gx"), 1e-4, 1e-5);
+    CHECK_CLOSE("m->weight->grad", m->weight->grad, GOLDEN("ln1.g.weight"), 1e-4, 1e-5);
+    CHECK_CLOSE("m->bias->grad", m->bias->grad, GOLDEN("ln1.g.bias"), 1e-5, 1e-5);
     /* two normalized dims, no affine, functional form */
-    aqa_tensor *x2 = leaf_of(GOLDEN("ln2.x"));
+    aqa_tensor *x2 = test_leaf_of(GOLDEN("ln2.x"));
     aqa_tensor *y2 = aqa_layer_norm(x2, 2, (const int64_t[]){4, 5}, NULL, NULL, 1e-5);
-    CHECK_CLOSE(y2, GOLDEN("ln2.y"), 1e-5, 1e-5);
+    CHECK_CLOSE("y2", y2, GOLDEN("ln2.y"), 1e-5, 1e-5);
     CHECK(aqa_backward(y2, GOLDEN("ln2.gy"), false) == AQA_OK);
-    CHECK_CLOSE(x2->grad, GOLDEN("ln2.gx"), 1e-4, 1e-5);
+    CHECK_CLOSE("x2->grad", x2->grad, GOLDEN("ln2.gx"), 1e-4, 1e-5);
     aqa_scope_end();
     /* names and initial values as torch */
     aqa_named_tensor *list = NULL;
@@ -230,25 +231,25 @@ static void test_layer_norm_golden(void) {
 static void test_layer_norm_vs_composed(void) {
     aqa_generator g = {test_seed("layer_norm large"), 0};
     aqa_scope_begin();
-    aqa_tensor *x = rand_leaf(&g, AQA_SHAPE(2, 197, 768), AQA_F32, 3.0);
-    aqa_tensor *w = rand_leaf(&g, AQA_SHAPE(768), AQA_F32, 1.0), *b = rand_leaf(&g, AQA_SHAPE(768), AQA_F32, 1.0);
+    aqa_tensor *x = test_rand_leaf(&g, AQA_SHAPE(2, 197, 768), AQA_F32, 3.0);
+    aqa_tensor *w = test_rand_leaf(&g, AQA_SHAPE(768), AQA_F32, 1.0), *b = test_rand_leaf(&g, AQA_SHAPE(768), AQA_F32, 1.0);
     aqa_tensor *gy = aqa_randn(AQA_SHAPE(2, 197, 768), AQA_F32, &g);
     aqa_tensor *y = aqa_layer_norm(x, 1, (const int64_t[]){768}, w, b, 1e-5);
     CHECK(aqa_backward(y, gy, false) == AQA_OK);
     aqa_tensor *gx = x->grad, *gw = w->grad, *gb = b->grad;
     x->grad = w->grad = b->grad = NULL;
     /* reference in float64 */
-    aqa_tensor *x64 = leaf_of(aqa_to_dtype(x, AQA_F64)), *w64 = leaf_of(aqa_to_dtype(w, AQA_F64)),
-               *b64 = leaf_of(aqa_to_dtype(b, AQA_F64));
+    aqa_tensor *x64 = test_leaf_of(aqa_to_dtype(x, AQA_F64)), *w64 = test_leaf_of(aqa_to_dtype(w, AQA_F64)),
+               *b64 = test_leaf_of(aqa_to_dtype(b, AQA_F64));
     int dims[] = {-1};
     aqa_tensor *xc = aqa_sub(x64, aqa_mean(x64, 1, dims, true));
     aqa_tensor *r = aqa_mul(xc, aqa_rsqrt(aqa_add_scalar(aqa_mean(aqa_square(xc), 1, dims, true), 1e-5)));
     r = aqa_add(aqa_mul(r, w64), b64);
     CHECK(aqa_backward(r, aqa_to_dtype(gy, AQA_F64), false) == AQA_OK);
-    CHECK_CLOSE(y, r, 1e-4, 1e-5);
-    CHECK_CLOSE(gx, x64->grad, 1e-4, 1e-4);
-    CHECK_CLOSE(gw, w64->grad, 1e-4, 1e-3);
-    CHECK_CLOSE(gb, b64->grad, 1e-4, 1e-3);
+    CHECK_CLOSE("y", y, r, 1e-4, 1e-5);
+    CHECK_CLOSE("gx", gx, x64->grad, 1e-4, 1e-4);
+    CHECK_CLOSE("gw", gw, w64->grad, 1e-4, 1e-3);
+    CHECK_CLOSE("gb", gb, b64->grad, 1e-4, 1e-3);
     aqa_tensor_free(gx);
     aqa_tensor_free(gw);
     aqa_tensor_free(gb);
@@ -272,8 +273,8 @@ static void test_dropout(void) {
     aqa_generator g = {42, 0};
     aqa_tensor *y3 = aqa_dropout(x, p, true, &g);
     aqa_tensor *y4 = aqa_dropout(x, p, true, &g); /* the generator advanced: a new mask */
-    CHECK_CLOSE(y1, y2, 0, 0);
-    CHECK_CLOSE(y1, y3, 0, 0);
+    CHECK_CLOSE("y1", y1, y2, 0, 0);
+    CHECK_CLOSE("y1", y1, y3, 0, 0);
     /* keep rate 1 - p within 5 standard deviations; kept values scaled by 1/(1-p) */
     float *xv = aqa_data(x), *v1 = aqa_data(y1), *v4 = aqa_data(y4);
     int64_t kept = 0, differ = 0, bad = 0;
@@ -300,11 +301,11 @@ static void test_dropout(void) {
     aqa_zero_grad(x);
     /* eval and p = 0: identity (values and gradient); p = 1: zeros */
     aqa_tensor *ye = aqa_dropout(x, p, false, NULL);
-    CHECK_CLOSE(ye, x, 0, 0);
+    CHECK_CLOSE("ye", ye, x, 0, 0);
     CHECK(aqa_backward(aqa_sum_all(ye), NULL, false) == AQA_OK);
-    CHECK_CLOSE(x->grad, aqa_ones_like(x), 0, 0);
-    CHECK_CLOSE(aqa_dropout(x, 0.0, true, NULL), x, 0, 0);
-    CHECK_CLOSE(aqa_dropout(x, 1.0, true, NULL), aqa_zeros_like(x), 0, 0);
+    CHECK_CLOSE("x->grad", x->grad, aqa_ones_like(x), 0, 0);
+    CHECK_CLOSE("aqa_dropout(x, 0.0, true, NULL)", aqa_dropout(x, 0.0, true, NULL), x, 0, 0);
+    CHECK_CLOSE("aqa_dropout(x, 1.0, true, NULL)", aqa_dropout(x, 1.0, true, NULL), aqa_zeros_like(x), 0, 0);
     CHECK(aqa_dropout(x, 1.5, true, NULL) == NULL);
     aqa_clear_error();
     /* module: follows train/eval */
@@ -346,12 +347,12 @@ static void test_activation_modules(void) {
         CHECK(m != NULL);
         if (!m) continue;
         CHECK_STR(m->base.type, cases[i].type);
-        CHECK_CLOSE(aqa_activation_layer_forward(m, x), cases[i].expect, 1e-6, 1e-7);
-        CHECK_CLOSE(aqa_activation(x, cases[i].k), cases[i].expect, 1e-6, 1e-7);
+        CHECK_CLOSE("aqa_activation_layer_forward(m, x)", aqa_activation_layer_forward(m, x), cases[i].expect, 1e-6, 1e-7);
+        CHECK_CLOSE("aqa_activation(x, cases[i].k)", aqa_activation(x, cases[i].k), cases[i].expect, 1e-6, 1e-7);
     }
     aqa_activation_layer *sm0 = aqa_softmax_layer_new(root, "sm0", 0);
     CHECK(sm0 != NULL);
-    if (sm0) CHECK_CLOSE(aqa_activation_layer_forward(sm0, x), aqa_softmax(x, 0), 0, 0);
+    if (sm0) CHECK_CLOSE("aqa_activation_layer_forward(sm0, x)", aqa_activation_layer_forward(sm0, x), aqa_softmax(x, 0), 0, 0);
     CHECK_EQ_INT(aqa_module_num_params(root, false), 0);
     aqa_scope_end();
     aqa_module_free(root);
@@ -362,7 +363,7 @@ static void test_activation_modules(void) {
 static void test_composed_paths(void) {
     aqa__nn_force_composed = true;
     test_layer_norm_gradcheck();
-    if (have_golden()) test_layer_norm_golden();
+    if (test_golden_open(GOLDEN_FILE)) test_layer_norm_golden();
     test_dropout();
     aqa__nn_force_composed = false;
     /* the composed dropout mask is the fused one: same uniform draws, same threshold */
@@ -373,7 +374,7 @@ static void test_composed_paths(void) {
     aqa__nn_force_composed = true;
     aqa_tensor *b = aqa_dropout(x, 0.4, true, &g2);
     aqa__nn_force_composed = false;
-    CHECK_CLOSE(a, b, 1e-7, 0);
+    CHECK_CLOSE("a", a, b, 1e-7, 0);
     aqa_scope_end();
 }
 
@@ -388,5 +389,6 @@ int main(void) {
     RUN(test_dropout);
     RUN(test_activation_modules);
     RUN(test_composed_paths);
+    test_golden_close();
     return test_finish();
 }

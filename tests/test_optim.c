@@ -353,5 +353,6 @@ int main(void) {
     RUN(test_schedules);
     RUN(test_skip_and_errors);
     RUN(test_large_threaded_matches_composed);
+    test_golden_close();
     return test_finish();
 }

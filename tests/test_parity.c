@@ -39,5 +39,6 @@ static void test_mlp_f64_matches_torch(void) { check_mlp("f64", AQA_F64, 1e-12);
 int main(void) {
     RUN(test_mlp_f32_matches_torch);
     RUN(test_mlp_f64_matches_torch);
+    test_golden_close();
     return test_finish();
 }

@@ -294,5 +294,6 @@ int main(void) {
     RUN(test_golden_bn);
     RUN(test_bn_module);
     RUN(test_pool_module_and_leaks);
+    test_golden_close();
     return test_finish();
 }

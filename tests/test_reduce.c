@@ -613,5 +613,6 @@ int main(void) {
     RUN(test_gradcheck_reductions);
     RUN(test_golden);
     RUN(test_no_leaks);
+    test_golden_close();
     return test_finish();
 }

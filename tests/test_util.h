@@ -76,6 +76,7 @@ TEST_UNUSED static double test_max_rel_diff(const aqa_tensor *a, const aqa_tenso
     for (int64_t i = 0; x && y && i < aqa_numel(a); i++) {
         double d = fabs(x[i] - y[i]) / fmax(1.0, fabs(y[i]));
         if (!(d <= worst)) worst = d;
+        if (isnan(worst)) break; /* a later finite d must not hide it */
     }
     free(x);
     free(y);
@@ -208,6 +209,12 @@ TEST_UNUSED static bool test_golden_open(const char *name) {
     return aqa_st_open(test_data_path(name), &test_golden_file) == AQA_OK;
 }
 
+/* Closes the golden file (main calls it last, so that nothing is left open at exit). */
+TEST_UNUSED static void test_golden_close(void) {
+    if (test_golden_file) aqa_st_close(test_golden_file);
+    test_golden_file = NULL;
+}
+
 /* Pass as the dtype to read a tensor in its stored class: bool as bool, anything else as float32. */
 #define TEST_AS_STORED ((aqa_dtype)-1)
 
@@ -235,6 +242,26 @@ TEST_UNUSED __attribute__((format(printf, 4, 5))) static aqa_tensor *test_golden
 }
 #define GOLDEN(...) test_golden_at(__FILE__, __LINE__, AQA_F32, __VA_ARGS__)
 #define GOLDEN_AS(dtype, ...) test_golden_at(__FILE__, __LINE__, (dtype), __VA_ARGS__)
+
+/* Copies every parameter of m (and buffer, with `buffers`) from the golden tensor
+ * "<prefix><name>" (int64 tensors as int64); a FAIL line for each that does not load. */
+TEST_UNUSED static void test_golden_into_module_at(const char *file, int line, aqa_module *m, const char *prefix,
+                                                   bool buffers) {
+    aqa_scope_begin();
+    aqa_named_tensor *list = NULL;
+    int n = aqa_module_named_tensors(m, buffers, &list);
+    if (n <= 0) test_fail_at(file, line, "module has no tensors to load from %s*", prefix);
+    for (int i = 0; i < n; i++) {
+        aqa_tensor *dst = list[i].tensor;
+        aqa_tensor *t = test_golden_at(file, line, dst->dtype == AQA_I64 ? AQA_I64 : AQA_F32, "%s%s", prefix,
+                                       list[i].name);
+        if (t && aqa_copy_(dst, t) != AQA_OK)
+            test_fail_at(file, line, "loading %s%s: %s", prefix, list[i].name, aqa_last_error());
+    }
+    aqa_named_tensors_free(list, n);
+    aqa_scope_end();
+}
+#define GOLDEN_INTO_MODULE(m, prefix, buffers) test_golden_into_module_at(__FILE__, __LINE__, (m), (prefix), (buffers))
 
 /* Maps "<prefix>name" to "name" and skips other names: the rename callback of aqa_module_load
  * for a torch state_dict stored under a prefix (user is the prefix). */
