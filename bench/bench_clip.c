@@ -16,6 +16,9 @@
 #include "models/clip/clip.h"
 #include "tensor/ops.h"
 
+/* OpenBLAS's extension (cblas.h of OpenBLAS): the kernel family it picked for this CPU. */
+extern char *openblas_get_corename(void);
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -94,7 +97,8 @@ int main(int argc, char **argv) {
     double tt = BEST_OF(reps, aqa_clip_encode_text(m, tok, true));
     double a_img = 8 / ti, a_full = 32 / tt_full, a_txt = 32 / tt, p_img = 0, p_txt = 0;
     bool have = torch_rates(&p_img, &p_txt, reps, threads);
-    printf("CLIP ViT-B/16, float32, no grad, random weights, %d thread(s)\n", threads);
+    printf("CLIP ViT-B/16, float32, no grad, random weights, %d thread(s), OpenBLAS core %s\n", threads,
+           openblas_get_corename());
     printf("%-44s %12s %12s %8s\n", "", "aqa", "PyTorch", "ratio");
     if (have) {
         printf("%-44s %12.2f %12.2f %8.2f\n", "image encode, batch 8 x 224^2 (images/s)", a_img, p_img, a_img / p_img);
@@ -105,6 +109,11 @@ int main(int argc, char **argv) {
         printf("%-44s %12.2f %12s\n", "text encode, 32 x 77, full context (texts/s)", a_full, "n/a");
         printf("%-44s %12.2f %12s\n", "text encode, cut after last EOT (texts/s)", a_txt, "n/a");
     }
+    /* OpenBLAS releases before Zen 4/5 support fall back to their AVX2 (Haswell/Zen) kernels on
+     * those AVX-512 CPUs; its AVX-512 kernels can be forced from the environment */
+    const char *core = openblas_get_corename();
+    if (__builtin_cpu_supports("avx512f") && core && (!strcmp(core, "Haswell") || !strcmp(core, "Zen")))
+        printf("note: this CPU has AVX-512 but OpenBLAS runs its %s kernels; try OPENBLAS_CORETYPE=SKYLAKEX\n", core);
     aqa_tensor_free(images);
     aqa_tensor_free(tok);
     aqa_clip_model_free(m);
