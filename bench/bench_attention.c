@@ -4,12 +4,8 @@
  * beside PyTorch's times for the same shapes (scripts/bench_torch_attention.py, run when python3
  * with torch is present; AQA_BENCH_TORCH=0 skips it) and the ratio aqa / torch.
  * Usage: bench/bench_attention [--quick] */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "autograd/autograd.h"
+#include "bench/bench_util.h"
 #include "nn/attention.h"
 #include "nn/linear.h"
 #include "nn/norm_layer.h"
@@ -17,51 +13,6 @@
 #include "tensor/ops.h"
 
 #define N_CASES 5
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best of `reps` runs after one warm-up, in ms; each run in its own scope. */
-#define BEST_OF(reps, body)                         \
-    ({                                              \
-        double best_ = 1e30;                        \
-        for (int r_ = -1; r_ < (reps); r_++) {      \
-            aqa_scope_begin();                      \
-            double t0_ = now();                     \
-            body;                                   \
-            double el_ = now() - t0_;               \
-            aqa_scope_end();                        \
-            if (r_ >= 0 && el_ < best_) best_ = el_; \
-        }                                           \
-        best_ * 1e3;                                \
-    })
-
-/* PyTorch's times, from the script, or false. */
-static bool torch_times(double *t) {
-    const char *e = getenv("AQA_BENCH_TORCH");
-    if (e && strcmp(e, "0") == 0) return false;
-    static const char *const candidates[] = {"scripts/bench_torch_attention.py", "../scripts/bench_torch_attention.py"};
-    const char *script = NULL;
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !script; i++) {
-        FILE *f = fopen(candidates[i], "r");
-        if (f) {
-            fclose(f);
-            script = candidates[i];
-        }
-    }
-    if (!script) return false;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 %s --machine 2>/dev/null", script);
-    FILE *p = popen(cmd, "r");
-    if (!p) return false;
-    int got = 0;
-    for (int i = 0; i < N_CASES; i++) got += fscanf(p, "%lf", &t[i]);
-    pclose(p);
-    return got == N_CASES;
-}
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -87,16 +38,16 @@ int main(int argc, char **argv) {
     aqa_module_train(&tel->base, false);
     double t[N_CASES];
     bool prev = aqa_set_grad_enabled(false);
-    t[0] = BEST_OF(reps, aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL));
+    t[0] = 1e3 * BENCH_BEST(reps, 0, aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL));
     aqa_set_grad_enabled(prev);
-    t[1] = BEST_OF(reps, aqa_backward(aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL), gy, false); aqa_zero_grad(x));
-    t[2] = BEST_OF(reps, aqa_backward(aqa_linear_layer_forward(lin, x), gl, false); aqa_zero_grad(x));
-    t[3] = BEST_OF(reps, aqa_backward(aqa_layer_norm_layer_forward(ln, x), gy, false); aqa_zero_grad(x));
-    t[4] = BEST_OF(reps, aqa_backward(aqa_transformer_encoder_layer_forward(tel, x, NULL, NULL), gy, false); aqa_zero_grad(x));
+    t[1] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_mha_layer_forward(mha, x, x, x, NULL, NULL, NULL), gy, false); aqa_zero_grad(x));
+    t[2] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_linear_layer_forward(lin, x), gl, false); aqa_zero_grad(x));
+    t[3] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_layer_norm_layer_forward(ln, x), gy, false); aqa_zero_grad(x));
+    t[4] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_transformer_encoder_layer_forward(tel, x, NULL, NULL), gy, false); aqa_zero_grad(x));
     const char *names[N_CASES] = {"mha forward", "mha forward+backward", "linear 768->3072 fwd+bwd",
                                   "layernorm 768 fwd+bwd", "encoder layer fwd+bwd"};
     double tt[N_CASES];
-    bool have = quick ? false : torch_times(tt);
+    bool have = !quick && bench_torch_times("bench_torch_attention.py", NULL, tt, N_CASES);
     printf("transformer layers, batch %lld, seq %lld, width %lld, %lld heads, MLP %lld, float32\n", (long long)N,
            (long long)L, (long long)E, (long long)H, (long long)FF);
     printf("%-28s %10s %10s %8s\n", "case", "aqa ms", "torch ms", "ratio");

@@ -3,58 +3,10 @@
  * layer (scripts/bench_torch_conv.py, run when python3 with torch is present; AQA_BENCH_TORCH=0
  * skips it) and the ratio.
  * Usage: bench/bench_conv [--quick] */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "autograd/autograd.h"
+#include "bench/bench_util.h"
 #include "nn/conv.h"
 #include "tensor/ops.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best of `reps` runs after one warm-up, in seconds. */
-#define BEST_OF(reps, body)                         \
-    ({                                              \
-        body;                                       \
-        double best_ = 1e30;                        \
-        for (int r_ = 0; r_ < (reps); r_++) {       \
-            double t0_ = now();                     \
-            body;                                   \
-            double el_ = now() - t0_;               \
-            if (el_ < best_) best_ = el_;           \
-        }                                           \
-        best_;                                      \
-    })
-
-/* Runs the PyTorch script; returns its forward and fwd+bwd ms through *f, *fb (false if unavailable). */
-static bool torch_times(double *f, double *fb) {
-    const char *e = getenv("AQA_BENCH_TORCH");
-    if (e && strcmp(e, "0") == 0) return false;
-    const char *script = NULL;
-    static const char *const candidates[] = {"scripts/bench_torch_conv.py", "../scripts/bench_torch_conv.py"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        FILE *t = fopen(candidates[i], "r");
-        if (t) {
-            fclose(t);
-            script = candidates[i];
-            break;
-        }
-    }
-    if (!script) return false;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 %s --machine 2>/dev/null", script);
-    FILE *p = popen(cmd, "r");
-    if (!p) return false;
-    int got = fscanf(p, "%lf %lf", f, fb);
-    pclose(p);
-    return got == 2;
-}
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -68,14 +20,14 @@ int main(int argc, char **argv) {
     aqa_tensor *gy = aqa_randn(AQA_SHAPE(N, O, D, H, W), AQA_F32, NULL);
     aqa_conv_opts o = {.padding = {1, 1, 1}};
     double flops_f = 2.0 * N * O * D * H * W * (C * K * K * K);
-    double t_f = BEST_OF(reps, {
+    double t_f = BENCH_BEST(reps, 0, {
         aqa_scope_begin();
         bool prev = aqa_set_grad_enabled(false);
         aqa_conv3d(x, w, b, &o);
         aqa_set_grad_enabled(prev);
         aqa_scope_end();
     });
-    double t_fb = BEST_OF(reps, {
+    double t_fb = BENCH_BEST(reps, 0, {
         aqa_scope_begin();
         aqa_tensor *y = aqa_conv3d(x, w, b, &o);
         aqa_backward(y, gy, false);
@@ -87,8 +39,9 @@ int main(int argc, char **argv) {
     aqa_scope_end();
     printf("Conv3d x[1,192,8,28,28] k3x3x3 -> 192, pad 1, f32 (column budget %zu MiB)\n", aqa_conv_tile_bytes() >> 20);
     printf("%-22s %10s %10s %10s %10s\n", "", "aqa ms", "GFLOP/s", "torch ms", "ratio");
-    double tf = 0, tfb = 0;
-    bool have_torch = torch_times(&tf, &tfb);
+    double tt[2] = {0, 0};
+    bool have_torch = bench_torch_times("bench_torch_conv.py", NULL, tt, 2);
+    double tf = tt[0], tfb = tt[1];
     if (have_torch) {
         printf("%-22s %10.1f %10.1f %10.1f %10.2f\n", "forward", t_f * 1e3, flops_f / t_f * 1e-9, tf, t_f * 1e3 / tf);
         printf("%-22s %10.1f %10.1f %10.1f %10.2f\n", "forward+backward", t_fb * 1e3, 3 * flops_f / t_fb * 1e-9, tfb,

@@ -2,30 +2,8 @@
  * directly on the same buffers, and a 2-layer MLP forward+backward step; prints a table.
  * Usage: bench/bench_matmul [--quick] */
 #include <cblas.h>
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
-
 #include "aqa.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Median-free but warm: runs fn until at least min_time seconds pass, returns seconds per call. */
-#define TIME_LOOP(min_time, body)                              \
-    ({                                                         \
-        body;                                                  \
-        int reps_ = 0;                                         \
-        double t0_ = now(), el_;                               \
-        do {                                                   \
-            body;                                              \
-            reps_++;                                           \
-        } while ((el_ = now() - t0_) < (min_time));            \
-        el_ / reps_;                                           \
-    })
+#include "bench/bench_util.h"
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -42,12 +20,12 @@ int main(int argc, char **argv) {
         aqa_tensor *b = aqa_randn(AQA_SHAPE(k, n), AQA_F32, NULL);
         aqa_tensor *c = aqa_empty(AQA_SHAPE(m, n), AQA_F32);
         double flops = 2.0 * m * n * k;
-        double t_aqa = TIME_LOOP(min_time, {
+        double t_aqa = BENCH_BEST(1, min_time, {
             aqa_scope_begin();
             aqa_matmul(a, b);
             aqa_scope_end();
         });
-        double t_blas = TIME_LOOP(min_time, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
+        double t_blas = BENCH_BEST(1, min_time, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
                                                         aqa_data(a), k, aqa_data(b), n, 0.0f, aqa_data(c), n));
         char label[32];
         snprintf(label, sizeof label, "%dx%dx%d", m, n, k);
@@ -60,7 +38,7 @@ int main(int argc, char **argv) {
     aqa_tensor *w2 = aqa_requires_grad(aqa_mul_scalar(aqa_randn(AQA_SHAPE(10, 1024), AQA_F32, NULL), 0.03), true);
     aqa_tensor *x = aqa_randn(AQA_SHAPE(256, 512), AQA_F32, NULL);
     aqa_tensor *y = aqa_randint(0, 10, AQA_SHAPE(256, 1), NULL);
-    double t_mlp = TIME_LOOP(min_time, {
+    double t_mlp = BENCH_BEST(1, min_time, {
         aqa_scope_begin();
         aqa_tensor *h = aqa_gelu(aqa_matmul(x, aqa_transpose(w1, 0, 1)));
         aqa_tensor *logp = aqa_log_softmax(aqa_matmul(h, aqa_transpose(w2, 0, 1)), 1);

@@ -6,46 +6,12 @@
  * (query videos) per second beside PyTorch's (scripts/bench_torch_mvla.py on scripts/mvla_torch.py,
  * same shapes, torch.set_num_threads(2); AQA_BENCH_TORCH=0 skips it) and the ratio.
  * Usage: bench/bench_mvla [--quick] */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "autograd/autograd.h"
+#include "bench/bench_util.h"
 #include "models/heads/head.h"
 #include "models/mvla/mvla.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* PyTorch's ms per step from the script, or a negative value. */
-static double torch_ms(int steps) {
-    const char *e = getenv("AQA_BENCH_TORCH");
-    if (e && strcmp(e, "0") == 0) return -1;
-    static const char *const candidates[] = {"scripts/bench_torch_mvla.py", "../scripts/bench_torch_mvla.py"};
-    const char *script = NULL;
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !script; i++) {
-        FILE *f = fopen(candidates[i], "r");
-        if (f) {
-            fclose(f);
-            script = candidates[i];
-        }
-    }
-    if (!script) return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 %s --machine --steps %d 2>/dev/null", script, steps);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    double t = -1;
-    if (fscanf(p, "%lf", &t) != 1) t = -1;
-    pclose(p);
-    return t;
-}
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -94,7 +60,7 @@ int main(int argc, char **argv) {
     double best = 1e30, total = 0, last_loss = 0, ph[4] = {0, 0, 0, 0}; /* mvla fwd, head fwd, backward, adam */
     for (int s = -1; s < steps; s++) {
         aqa_scope_begin();
-        double t0 = now();
+        double t0 = bench_now();
         aqa_optim_zero_grad(opt);
         aqa_mvla_output o;
         aqa_head_input q, e;
@@ -102,7 +68,7 @@ int main(int argc, char **argv) {
         aqa_head_targets tg = {aqa_narrow(scores, 0, 0, B), NULL, NULL};
         double t1, t2, t3;
         bool ok = aqa_mvla_forward(m, &b, &o) == AQA_OK;
-        t1 = now();
+        t1 = bench_now();
         ok = ok && aqa_mvla_head_input(&o, 0, B, &q) == AQA_OK && aqa_mvla_head_input(&o, B, B, &e) == AQA_OK &&
              aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, B, B), &tg, &r) == AQA_OK;
         if (!ok) {
@@ -110,12 +76,12 @@ int main(int argc, char **argv) {
             return 1;
         }
         aqa_tensor *loss = aqa_mvla_total_loss(m, &o, r.loss);
-        t2 = now();
+        t2 = bench_now();
         aqa_backward(loss, NULL, false);
-        t3 = now();
+        t3 = bench_now();
         aqa_optim_step(opt);
         last_loss = aqa_item(loss);
-        double el = now() - t0;
+        double el = bench_now() - t0;
         aqa_scope_end();
         if (s >= 0) {
             total += el;
@@ -126,7 +92,10 @@ int main(int argc, char **argv) {
             ph[3] += t0 + el - t3;
         }
     }
-    double ms = 1e3 * total / steps, tms = quick ? -1 : torch_ms(steps);
+        char args[32];
+    snprintf(args, sizeof args, "--steps %d", steps);
+    double ms = 1e3 * total / steps, tms = -1;
+    if (!quick && !bench_torch_times("bench_torch_mvla.py", args, &tms, 1)) tms = -1;
     printf("MVLA training step (TSA head, cached features): %lld pairs (%lld videos), %lld clips x %lld, %lld frames x %lld,"
            " D %lld, %lld parameters, loss %.3f\n",
            (long long)B, (long long)V, (long long)N, (long long)C, (long long)T, (long long)Dc, (long long)cfg.dim,
