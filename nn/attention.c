@@ -6,6 +6,7 @@
 #include "autograd/autograd.h"
 #include "nn/attention.h"
 #include "nn/dropout.h"
+#include "nn/init.h"
 #include "nn/layers-impl.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
@@ -335,7 +336,7 @@ aqa_mha_layer *aqa_mha_layer_new(aqa_module *parent, const char *name, int64_t e
     m->out_proj = aqa_linear_layer_new(&m->base, "out_proj", embed_dim, embed_dim, bias);
     if (!m->out_proj) goto fail;
     /* torch's out_proj is NonDynamicallyQuantizableLinear, a Linear in all but name */
-    if (aqa__nn_uniform_bound(m->in_proj_weight, sqrt(6.0 / (double)(embed_dim + 3 * embed_dim))) != AQA_OK) goto fail;
+    if (aqa_init_xavier_uniform_(m->in_proj_weight, 1.0, NULL) != AQA_OK) goto fail;
     if (m->out_proj->bias && aqa_zero_(m->out_proj->bias) != AQA_OK) goto fail;
     return m;
 fail:

@@ -7,6 +7,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/conv.h"
+#include "nn/init.h"
 #include "nn/nn_cpu-impl.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
@@ -317,18 +318,6 @@ aqa_tensor *aqa_conv_transpose1d(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, co
 
 /* ---- modules ---------------------------------------------------------------------------------- */
 
-/* torch's default: kaiming_uniform_(a=sqrt(5)) on the weight, i.e. U(-1/sqrt(fan_in), +), and the
- * bias U(-1/sqrt(fan_in), +), fan_in = weight.shape[1] * receptive field.  (Private until the
- * shared nn/init.h lands.) */
-static aqa_status default_init(aqa_tensor *w, aqa_tensor *b) {
-    int64_t fan_in = w->shape[1];
-    for (int i = 2; i < w->ndim; i++) fan_in *= w->shape[i];
-    double bound = fan_in > 0 ? 1.0 / sqrt((double)fan_in) : 0;
-    aqa_status st = aqa_uniform_(w, -bound, bound, NULL);
-    if (st == AQA_OK && b) st = aqa_uniform_(b, -bound, bound, NULL);
-    return st;
-}
-
 static const char *const conv_type_names[2][3] = {{"Conv1d", "Conv2d", "Conv3d"},
                                                   {"ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}};
 
@@ -359,7 +348,7 @@ aqa_conv_layer *aqa_conv_layer_new(aqa_module *parent, const char *name, int nd,
     m->opts.groups = groups;
     aqa_tensor *w = aqa_empty(nd + 2, wshape, AQA_F32);
     aqa_tensor *b = bias ? aqa_empty(1, (int64_t[]){out_channels}, AQA_F32) : NULL;
-    if (!w || (bias && !b) || default_init(w, b) != AQA_OK) {
+    if (!w || (bias && !b) || aqa_init_conv_default(w, b, NULL) != AQA_OK) {
         aqa_tensor_free(w);
         aqa_tensor_free(b);
         if (!parent) aqa_module_free(&m->base);

@@ -79,8 +79,7 @@ aqa_status aqa_init_xavier_uniform_(aqa_tensor *t, double gain, aqa_generator *g
     aqa_status st = aqa_init_calculate_fans(t, &fi, &fo);
     if (st != AQA_OK) return st;
     if (aqa_numel(t) == 0) return AQA_OK; /* torch: a no-op on zero-element tensors */
-    double std = gain * sqrt(2.0 / (double)(fi + fo));
-    double a = sqrt(3.0) * std;
+    double a = gain * sqrt(6.0 / (double)(fi + fo)); /* sqrt(3) std, in one rounding */
     return aqa_init_uniform_(t, -a, a, gen);
 }
 
@@ -178,14 +177,18 @@ aqa_status aqa_init_trunc_normal_(aqa_tensor *t, double mean, double std, double
     return st;
 }
 
+/* kaiming_uniform(a = sqrt(5)) on the weight reduces exactly to U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * (gain sqrt(1/3), bound sqrt(3) gain / sqrt(fan_in)); the bound is computed in that closed form,
+ * which the Linear and Conv modules have always drawn with (the long form can differ in the last
+ * bit).  Zero-element tensors are left alone, as torch does. */
 static aqa_status default_init(const char *fn, aqa_tensor *weight, aqa_tensor *bias, aqa_generator *gen) {
     if (!weight) return aqa_fail(AQA_EINVAL, "%s: weight is NULL", fn);
-    aqa_status st = aqa_init_kaiming_uniform_(weight, sqrt(5.0), AQA_FAN_IN, AQA_GAIN_LEAKY_RELU, gen);
-    if (st != AQA_OK || !bias) return st;
     int64_t fi, fo;
-    if ((st = aqa_init_calculate_fans(weight, &fi, &fo)) != AQA_OK) return st;
+    aqa_status st = aqa_init_calculate_fans(weight, &fi, &fo);
+    if (st != AQA_OK) return st;
     double bound = fi > 0 ? 1.0 / sqrt((double)fi) : 0.0;
-    return aqa_init_uniform_(bias, -bound, bound, gen);
+    if (aqa_numel(weight) > 0 && (st = aqa_init_uniform_(weight, -bound, bound, gen)) != AQA_OK) return st;
+    return bias && aqa_numel(bias) > 0 ? aqa_init_uniform_(bias, -bound, bound, gen) : AQA_OK;
 }
 
 aqa_status aqa_init_linear_default(aqa_tensor *weight, aqa_tensor *bias, aqa_generator *gen) {

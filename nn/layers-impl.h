@@ -9,10 +9,6 @@
  * into one uniformly strided row index (true for contiguous tensors, row slices, stride-0
  * broadcasts); NULL otherwise (no error recorded).  A 1-D t gives [1, n]. */
 aqa_tensor *aqa__nn_matrix_alias(const aqa_tensor *t);
-/* Fills t in place with U(-bound, bound) from the default generator: PyTorch's default init of
- * Linear weights/biases is this with bound = 1/sqrt(fan_in).  (nn/init.h will replace it.) */
-aqa_status aqa__nn_uniform_bound(aqa_tensor *t, double bound);
-
 /* When true, the layers take their composed (device-generic) paths even on the CPU: LayerNorm,
  * the attention softmax and dropout's mask.  Lets the CPU tests cover what other devices run. */
 extern bool aqa__nn_force_composed;

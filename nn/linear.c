@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "nn/init.h"
 #include "nn/layers-impl.h"
 #include "nn/linear.h"
 #include "tensor/backend.h"
@@ -30,8 +31,6 @@ aqa_tensor *aqa__nn_matrix_alias(const aqa_tensor *t) {
     if (rs < 0) rs = k * ks; /* a single row: any stride will do */
     return aqa__alias_unowned(t, 2, (const int64_t[]){rows, k}, (const int64_t[]){rs, ks}, t->offset);
 }
-
-aqa_status aqa__nn_uniform_bound(aqa_tensor *t, double bound) { return aqa_uniform_(t, -bound, bound, NULL); }
 
 /* A [rows, last] matrix alias of t, or of a contiguous copy of it when its leading dims do not
  * collapse.  *holder receives the copy (unowned, release it after) or NULL. */
@@ -206,17 +205,17 @@ aqa_linear_layer *aqa_linear_layer_new(aqa_module *parent, const char *name, int
     if (!m) return NULL;
     m->in_features = in_features;
     m->out_features = out_features;
-    /* kaiming_uniform(a = sqrt(5)) on [out, in] reduces to U(-1/sqrt(in), 1/sqrt(in)); the bias
-     * uses the same bound (PyTorch's reset_parameters) */
-    double bound = in_features > 0 ? 1.0 / sqrt((double)in_features) : 0.0;
+    /* PyTorch's reset_parameters: weight, then bias, from the default generator */
     aqa_tensor *w = aqa_empty(AQA_SHAPE(out_features, in_features), AQA_F32);
-    if (!w || aqa__nn_uniform_bound(w, bound) != AQA_OK || !(m->weight = aqa_module_param(&m->base, "weight", w))) {
+    aqa_tensor *b = bias ? aqa_empty(AQA_SHAPE(out_features), AQA_F32) : NULL;
+    if (!w || (bias && !b) || aqa_init_linear_default(w, b, NULL) != AQA_OK ||
+        !(m->weight = aqa_module_param(&m->base, "weight", w))) {
         aqa_tensor_free(w);
+        aqa_tensor_free(b);
         return fail_module(&m->base);
     }
     if (bias) {
-        aqa_tensor *b = aqa_empty(AQA_SHAPE(out_features), AQA_F32);
-        if (!b || aqa__nn_uniform_bound(b, bound) != AQA_OK || !(m->bias = aqa_module_param(&m->base, "bias", b))) {
+        if (!(m->bias = aqa_module_param(&m->base, "bias", b))) {
             aqa_tensor_free(b);
             return fail_module(&m->base);
         }
