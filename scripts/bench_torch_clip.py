@@ -45,20 +45,33 @@ def main():
     ap.add_argument("--machine", action="store_true")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (TF32 off, as aqa's default)")
+    ap.add_argument("--batch", type=int, default=8, help="images per batch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = CLIP(**VIT_B16).eval()
-    images = torch.randn(8, 3, 224, 224)
-    ids = prompt_ids()
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model = CLIP(**VIT_B16).eval().to(dev)
+    images = torch.randn(args.batch, 3, 224, 224, device=dev)
+    ids = prompt_ids().to(dev)
+
+    def run(fn):
+        fn()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     with torch.no_grad():
-        ti = best(lambda: model.encode_image(images), args.reps)
-        tt = best(lambda: model.encode_text(ids), args.reps)
+        ti = best(lambda: run(lambda: model.encode_image(images)), args.reps)
+        tt = best(lambda: run(lambda: model.encode_text(ids)), args.reps)
+    b = args.batch
     if args.machine:
-        print(f"{8 / ti:.4f} {32 / tt:.4f}")
+        print(f"{b / ti:.4f} {32 / tt:.4f}")
     else:
-        print(f"torch {torch.__version__}, {args.threads} threads: image {8 / ti:.2f} images/s ({ti * 1e3:.1f} ms "
-              f"per batch of 8), text {32 / tt:.2f} texts/s ({tt * 1e3:.1f} ms per 32)")
+        print(f"torch {torch.__version__} on {args.device}, {args.threads} threads: image {b / ti:.2f} images/s "
+              f"({ti * 1e3:.1f} ms per batch of {b}), text {32 / tt:.2f} texts/s ({tt * 1e3:.1f} ms per 32)")
 
 
 if __name__ == "__main__":
