@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,50 +544,42 @@ static aqa_status wrong_dtype(const aqa_st_file *f, int i, const char *fn) {
 /* Element loads go through memcpy because data need not be aligned (headers not padded). */
 #define LOAD(type, p, k) ({ type v_; memcpy(&v_, (const unsigned char *)(p) + (size_t)(k) * sizeof(type), sizeof(type)); v_; })
 
-aqa_status aqa_st_read_f32(const aqa_st_file *f, int i, float *dst) {
-    aqa_status st = check_index(f, i, dst, "aqa_st_read_f32");
+/* Reads tensor i's floating elements into dst as float (f64 false) or double: a copy when the
+ * stored type is the destination's, else an elementwise conversion (exact from F16/BF16/F32). */
+static aqa_status read_floating(const aqa_st_file *f, int i, void *dst, bool f64, const char *fn) {
+    aqa_status st = check_index(f, i, dst, fn);
     if (st != AQA_OK) return st;
     const aqa_st_tensor *t = &f->tensors[i];
     size_t n = (size_t)t->numel;
-    switch (t->dtype) {
-    case AQA_ST_F32:
-        if (n) memcpy(dst, t->data, n * 4);
+    float *d32 = dst;
+    double *d64 = dst;
+#define CONVERT(expr)                                           \
+    do {                                                        \
+        if (f64)                                                \
+            for (size_t k = 0; k < n; k++) d64[k] = (expr);     \
+        else                                                    \
+            for (size_t k = 0; k < n; k++) d32[k] = (float)(expr); \
+    } while (0)
+    if (t->dtype == (f64 ? AQA_ST_F64 : AQA_ST_F32)) {
+        if (n) memcpy(dst, t->data, n * (f64 ? 8 : 4));
         return AQA_OK;
-    case AQA_ST_F64:
-        for (size_t k = 0; k < n; k++) dst[k] = (float)LOAD(double, t->data, k);
-        return AQA_OK;
-    case AQA_ST_F16:
-        for (size_t k = 0; k < n; k++) dst[k] = aqa_st_f16_to_f32(LOAD(uint16_t, t->data, k));
-        return AQA_OK;
-    case AQA_ST_BF16:
-        for (size_t k = 0; k < n; k++) dst[k] = aqa_st_bf16_to_f32(LOAD(uint16_t, t->data, k));
-        return AQA_OK;
-    default:
-        return wrong_dtype(f, i, "aqa_st_read_f32");
     }
+    switch (t->dtype) {
+    case AQA_ST_F32: CONVERT(LOAD(float, t->data, k)); return AQA_OK;
+    case AQA_ST_F64: CONVERT(LOAD(double, t->data, k)); return AQA_OK;
+    case AQA_ST_F16: CONVERT(aqa_st_f16_to_f32(LOAD(uint16_t, t->data, k))); return AQA_OK;
+    case AQA_ST_BF16: CONVERT(aqa_st_bf16_to_f32(LOAD(uint16_t, t->data, k))); return AQA_OK;
+    default: return wrong_dtype(f, i, fn);
+    }
+#undef CONVERT
+}
+
+aqa_status aqa_st_read_f32(const aqa_st_file *f, int i, float *dst) {
+    return read_floating(f, i, dst, false, "aqa_st_read_f32");
 }
 
 aqa_status aqa_st_read_f64(const aqa_st_file *f, int i, double *dst) {
-    aqa_status st = check_index(f, i, dst, "aqa_st_read_f64");
-    if (st != AQA_OK) return st;
-    const aqa_st_tensor *t = &f->tensors[i];
-    size_t n = (size_t)t->numel;
-    switch (t->dtype) {
-    case AQA_ST_F64:
-        if (n) memcpy(dst, t->data, n * 8);
-        return AQA_OK;
-    case AQA_ST_F32:
-        for (size_t k = 0; k < n; k++) dst[k] = LOAD(float, t->data, k);
-        return AQA_OK;
-    case AQA_ST_F16:
-        for (size_t k = 0; k < n; k++) dst[k] = aqa_st_f16_to_f32(LOAD(uint16_t, t->data, k));
-        return AQA_OK;
-    case AQA_ST_BF16:
-        for (size_t k = 0; k < n; k++) dst[k] = aqa_st_bf16_to_f32(LOAD(uint16_t, t->data, k));
-        return AQA_OK;
-    default:
-        return wrong_dtype(f, i, "aqa_st_read_f64");
-    }
+    return read_floating(f, i, dst, true, "aqa_st_read_f64");
 }
 
 aqa_status aqa_st_read_i64(const aqa_st_file *f, int i, int64_t *dst) {
