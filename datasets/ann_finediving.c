@@ -19,6 +19,9 @@
 #define MAX_LABEL_ID 4095 /* sub-action ids are small (1..42 in FineDiving) */
 
 /* (str, int) key -> "video/instance" in buf; -1 when the key has another shape. */
+/* What a sample key is, for messages. */
+#define PAIR "(video name, instance) pair"
+
 static int key_string(const aqa_pyobj *k, char *buf, size_t n, const char **video, int64_t *inst) {
     const aqa_pyobj *v, *i;
     if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2) return -1;
@@ -61,7 +64,7 @@ static aqa_status read_dive(aqa_ann_manifest *m, const char *fpath, const char *
     aqa_ann_sample *s;
     size_t i;
     if (key_string(k, key, sizeof key, &video, &inst))
-        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a (video name, instance) pair", fpath, entry);
+        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a " PAIR, fpath, entry);
     if (!(s = ann_add_sample(m))) return AQA_ENOMEM;
     if (!(s->key = ann_strdup(key)) || !(s->video = ann_strdup(video))) return AQA_ENOMEM;
     s->instance = inst;
@@ -97,45 +100,8 @@ static aqa_status read_dive(aqa_ann_manifest *m, const char *fpath, const char *
     return AQA_OK;
 }
 
-static aqa_status read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name) {
-    char *path = NULL, key[256];
-    aqa_pyobj *l = ann_load_pickle(dir, fname, &path);
-    size_t *idx = NULL, i;
-    aqa_status st;
-    if (!l) {
-        free(path);
-        return aqa_last_status();
-    }
-    if (l->type != AQA_PY_LIST && l->type != AQA_PY_TUPLE) {
-        st = aqa_fail(AQA_EFORMAT, "%s: expected a list of (video, instance) keys, got a %s", path,
-                      aqa_pytype_name(l->type));
-        goto done;
-    }
-    idx = malloc((l->u.seq.len ? l->u.seq.len : 1) * sizeof *idx);
-    if (!idx) {
-        st = aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    for (i = 0; i < l->u.seq.len; i++) {
-        long at;
-        if (key_string(l->u.seq.items[i], key, sizeof key, NULL, NULL)) {
-            st = aqa_fail(AQA_EFORMAT, "%s: entry %zu is not a (video name, instance) pair", path, i);
-            goto done;
-        }
-        if ((at = ann_lookup(m, key)) < 0) {
-            st = aqa_fail(AQA_EFORMAT, "%s: key %s is not in the annotations", path, key);
-            goto done;
-        }
-        idx[i] = (size_t)at;
-    }
-    st = ann_add_split(m, name, idx, l->u.seq.len);
-    idx = NULL;
-done:
-    free(idx);
-    free(path);
-    aqa_pyobj_free(l);
-    return st;
-}
+/* A split-file entry's sample key "<video>/<instance>". */
+static int split_key(const aqa_pyobj *entry, char *buf, size_t n) { return key_string(entry, buf, n, NULL, NULL); }
 
 /* Optional Sub_action_Types_Table.pkl: adds names for ids no dive listed. */
 static aqa_status read_types_table(aqa_ann_manifest *m, const char *dir) {
@@ -182,8 +148,8 @@ aqa_ann_manifest *aqa_ann_load_finediving(const char *dir) {
     }
     for (i = 0; i < fine->u.dict.len; i++)
         if (read_dive(m, fpath, cpath, coarse, fine->u.dict.keys[i], fine->u.dict.values[i], i)) goto fail;
-    if (ann_build_index(m, fpath) || read_split(m, dir, "train_split.pkl", "train") ||
-        read_split(m, dir, "test_split.pkl", "test") || read_types_table(m, dir))
+    if (ann_build_index(m, fpath) || ann_read_split(m, dir, "train_split.pkl", "train", PAIR, split_key) ||
+        ann_read_split(m, dir, "test_split.pkl", "test", PAIR, split_key) || read_types_table(m, dir))
         goto fail;
     free(fpath);
     free(cpath);

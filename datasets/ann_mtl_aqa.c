@@ -11,6 +11,9 @@
 #include <string.h>
 
 /* (int, int) tuple key -> its two ints; -1 when the key has another shape. */
+/* What a sample key is, for messages. */
+#define PAIR "(video, dive) pair of small ints"
+
 static int int_pair(const aqa_pyobj *k, int64_t *a, int64_t *b) {
     if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2 || k->u.seq.items[0]->type != AQA_PY_INT ||
         k->u.seq.items[1]->type != AQA_PY_INT)
@@ -26,7 +29,7 @@ static aqa_status read_sample(aqa_ann_manifest *m, const char *file, const aqa_p
     char key[64], vname[32];
     aqa_ann_sample *s;
     if (int_pair(k, &vid, &dive) || vid < 0 || vid > 999999 || dive < 0 || dive > 999999)
-        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a (video, dive) pair of small ints", file, entry);
+        return aqa_fail(AQA_EFORMAT, "%s: entry %zu: key is not a " PAIR, file, entry);
     snprintf(vname, sizeof vname, "%02d", (int)vid);
     snprintf(key, sizeof key, "%02d_%d", (int)vid, (int)dive);
     if (!(s = ann_add_sample(m))) return AQA_ENOMEM;
@@ -45,49 +48,12 @@ static aqa_status read_sample(aqa_ann_manifest *m, const char *file, const aqa_p
     return AQA_OK;
 }
 
-/* Reads a split file (list of (video, dive) keys) into a split named `name`. */
-static aqa_status read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name) {
-    char *path = NULL;
-    aqa_pyobj *l = ann_load_pickle(dir, fname, &path);
-    size_t *idx = NULL, i;
-    aqa_status st = AQA_OK;
-    if (!l) {
-        free(path);
-        return aqa_last_status();
-    }
-    if (l->type != AQA_PY_LIST && l->type != AQA_PY_TUPLE) {
-        st = aqa_fail(AQA_EFORMAT, "%s: expected a list of (video, dive) keys, got a %s", path,
-                      aqa_pytype_name(l->type));
-        goto done;
-    }
-    idx = malloc((l->u.seq.len ? l->u.seq.len : 1) * sizeof *idx);
-    if (!idx) {
-        st = aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    for (i = 0; i < l->u.seq.len; i++) {
-        int64_t a, b;
-        char key[64];
-        long at;
-        if (int_pair(l->u.seq.items[i], &a, &b) || a < 0 || a > 999999 || b < 0 || b > 999999) {
-            st = aqa_fail(AQA_EFORMAT, "%s: entry %zu is not a (video, dive) pair of small ints", path, i);
-            goto done;
-        }
-        snprintf(key, sizeof key, "%02d_%d", (int)a, (int)b);
-        at = ann_lookup(m, key);
-        if (at < 0) {
-            st = aqa_fail(AQA_EFORMAT, "%s: key (%d, %d) is not in the annotations", path, (int)a, (int)b);
-            goto done;
-        }
-        idx[i] = (size_t)at;
-    }
-    st = ann_add_split(m, name, idx, l->u.seq.len);
-    idx = NULL;
-done:
-    free(idx);
-    free(path);
-    aqa_pyobj_free(l);
-    return st;
+/* A split-file entry's sample key "<video, 2 digits>_<dive>". */
+static int split_key(const aqa_pyobj *entry, char *buf, size_t n) {
+    int64_t a, b;
+    if (int_pair(entry, &a, &b) || a < 0 || a > 999999 || b < 0 || b > 999999) return -1;
+    snprintf(buf, n, "%02d_%d", (int)a, (int)b);
+    return 0;
 }
 
 aqa_ann_manifest *aqa_ann_load_mtl_aqa(const char *dir) {
@@ -110,7 +76,8 @@ aqa_ann_manifest *aqa_ann_load_mtl_aqa(const char *dir) {
     for (i = 0; i < d->u.dict.len; i++)
         if (read_sample(m, path, d->u.dict.keys[i], d->u.dict.values[i], i)) goto fail;
     if (ann_build_index(m, path)) goto fail;
-    if (read_split(m, dir, "train_split_0.pkl", "train") || read_split(m, dir, "test_split_0.pkl", "test"))
+    if (ann_read_split(m, dir, "train_split_0.pkl", "train", PAIR, split_key) ||
+        ann_read_split(m, dir, "test_split_0.pkl", "test", PAIR, split_key))
         goto fail;
     free(path);
     aqa_pyobj_free(d);

@@ -21,6 +21,13 @@ aqa_pyobj *ann_load_pickle(const char *dir, const char *name, char **path);
  * A duplicate key is an error naming `where` (the file or folder read). */
 aqa_status ann_build_index(aqa_ann_manifest *m, const char *where);
 long ann_lookup(const aqa_ann_manifest *m, const char *key);
+/* Writes the sample key of one split-file entry into buf (n bytes); -1 when it is malformed. */
+typedef int (*ann_split_key_fn)(const aqa_pyobj *entry, char *buf, size_t n);
+/* Reads dir/fname, a pickled list of sample keys, into a split named `name` (after
+ * ann_build_index).  key_of converts each entry; `what` describes a well-formed entry in
+ * messages ("(video, dive) pair of small ints"). */
+aqa_status ann_read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name,
+                          const char *what, ann_split_key_fn key_of);
 
 /* Field access with messages "FILE: sample KEY: field 'F': ...". */
 const aqa_pyobj *ann_field(const char *file, const char *key, const aqa_pyobj *rec, const char *field);

@@ -139,6 +139,47 @@ long ann_lookup(const aqa_ann_manifest *m, const char *key) {
     return -1;
 }
 
+aqa_status ann_read_split(aqa_ann_manifest *m, const char *dir, const char *fname, const char *name,
+                          const char *what, ann_split_key_fn key_of) {
+    char *path = NULL, key[256];
+    aqa_pyobj *l = ann_load_pickle(dir, fname, &path);
+    size_t *idx = NULL, i;
+    aqa_status st;
+    if (!l) {
+        free(path);
+        return aqa_last_status();
+    }
+    if (l->type != AQA_PY_LIST && l->type != AQA_PY_TUPLE) {
+        st = aqa_fail(AQA_EFORMAT, "%s: expected a list of keys (each a %s), got a %s", path, what,
+                      aqa_pytype_name(l->type));
+        goto done;
+    }
+    idx = malloc((l->u.seq.len ? l->u.seq.len : 1) * sizeof *idx);
+    if (!idx) {
+        st = aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (i = 0; i < l->u.seq.len; i++) {
+        long at;
+        if (key_of(l->u.seq.items[i], key, sizeof key)) {
+            st = aqa_fail(AQA_EFORMAT, "%s: entry %zu is not a %s", path, i, what);
+            goto done;
+        }
+        if ((at = ann_lookup(m, key)) < 0) {
+            st = aqa_fail(AQA_EFORMAT, "%s: key %s is not in the annotations", path, key);
+            goto done;
+        }
+        idx[i] = (size_t)at;
+    }
+    st = ann_add_split(m, name, idx, l->u.seq.len);
+    idx = NULL;
+done:
+    free(idx);
+    free(path);
+    aqa_pyobj_free(l);
+    return st;
+}
+
 long aqa_ann_find(const aqa_ann_manifest *m, const char *key) {
     return m && key ? ann_lookup(m, key) : -1;
 }
