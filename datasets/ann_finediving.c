@@ -18,10 +18,10 @@
 
 #define MAX_LABEL_ID 4095 /* sub-action ids are small (1..42 in FineDiving) */
 
-/* (str, int) key -> "video/instance" in buf; -1 when the key has another shape. */
 /* What a sample key is, for messages. */
 #define PAIR "(video name, instance) pair"
 
+/* (str, int) key -> "video/instance" in buf; -1 when the key has another shape. */
 static int key_string(const aqa_pyobj *k, char *buf, size_t n, const char **video, int64_t *inst) {
     const aqa_pyobj *v, *i;
     if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2) return -1;

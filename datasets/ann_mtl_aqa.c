@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* (int, int) tuple key -> its two ints; -1 when the key has another shape. */
 /* What a sample key is, for messages. */
 #define PAIR "(video, dive) pair of small ints"
 
+/* (int, int) tuple key -> its two ints; -1 when the key has another shape. */
 static int int_pair(const aqa_pyobj *k, int64_t *a, int64_t *b) {
     if (k->type != AQA_PY_TUPLE || k->u.seq.len != 2 || k->u.seq.items[0]->type != AQA_PY_INT ||
         k->u.seq.items[1]->type != AQA_PY_INT)
