@@ -318,6 +318,29 @@ static void POOL_NAME(max_bwd)(const aqa_conv_geom *g, const POOL_T *gy, const i
     }
 }
 
+/* One output of average pooling: *y = (sum of xp over the window) / divisor, or, backward,
+ * *y / divisor (y = gy) added to every element of the window of xp (= gx).  win holds the
+ * window's [start, end) in d, h and w; xp is a [D, H, W] plane stack. */
+static inline void POOL_NAME(window_mean)(POOL_T *xp, int64_t H, int64_t W, const int64_t win[6], int64_t divisor,
+                                          POOL_T *y, bool backward) {
+    if (backward) {
+        POOL_T gv = *y / (POOL_T)divisor;
+        for (int64_t d = win[0]; d < win[1]; d++)
+            for (int64_t h = win[2]; h < win[3]; h++) {
+                POOL_T *row = xp + (d * H + h) * W;
+                for (int64_t w = win[4]; w < win[5]; w++) row[w] += gv;
+            }
+    } else {
+        double s = 0;
+        for (int64_t d = win[0]; d < win[1]; d++)
+            for (int64_t h = win[2]; h < win[3]; h++) {
+                const POOL_T *row = xp + (d * H + h) * W;
+                for (int64_t w = win[4]; w < win[5]; w++) s += row[w];
+            }
+        *y = (POOL_T)(s / (double)divisor);
+    }
+}
+
 /* Forward (y = mean of windows of x) or, when backward, x (= gx, overwritten) from y (= gy). */
 static void POOL_NAME(avg)(const aqa_conv_geom *g, bool count_include_pad, int64_t divisor_override, POOL_T *x,
                            POOL_T *y, bool backward) {
@@ -351,22 +374,8 @@ static void POOL_NAME(avg)(const aqa_conv_geom *g, bool count_include_pad, int64
                     int64_t divisor = divisor_override > 0 ? divisor_override
                                       : count_include_pad ? pool_size
                                                           : (de - ds) * (he - hs) * (we - ws);
-                    if (backward) {
-                        POOL_T gv = yp[o] / (POOL_T)divisor;
-                        for (int64_t d = ds; d < de; d++)
-                            for (int64_t h = hs; h < he; h++) {
-                                POOL_T *row = xp + (d * H + h) * W;
-                                for (int64_t w = ws; w < we; w++) row[w] += gv;
-                            }
-                    } else {
-                        double s = 0;
-                        for (int64_t d = ds; d < de; d++)
-                            for (int64_t h = hs; h < he; h++) {
-                                const POOL_T *row = xp + (d * H + h) * W;
-                                for (int64_t w = ws; w < we; w++) s += row[w];
-                            }
-                        yp[o] = (POOL_T)(s / (double)divisor);
-                    }
+                    const int64_t win[6] = {ds, de, hs, he, ws, we};
+                    POOL_NAME(window_mean)(xp, H, W, win, divisor, yp + o, backward);
                 }
     }
 }
@@ -386,22 +395,8 @@ static void POOL_NAME(ada)(const aqa_conv_geom *g, POOL_T *x, POOL_T *y, bool ba
                 for (int64_t ow = 0; ow < Wo; ow++) {
                     int64_t ws = ada_start(ow, W, Wo), we = ada_end(ow, W, Wo);
                     int64_t cnt = (de - ds) * (he - hs) * (we - ws), o = (od * Ho + oh) * Wo + ow;
-                    if (backward) {
-                        POOL_T gv = yp[o] / (POOL_T)cnt;
-                        for (int64_t d = ds; d < de; d++)
-                            for (int64_t h = hs; h < he; h++) {
-                                POOL_T *row = xp + (d * H + h) * W;
-                                for (int64_t w = ws; w < we; w++) row[w] += gv;
-                            }
-                    } else {
-                        double s = 0;
-                        for (int64_t d = ds; d < de; d++)
-                            for (int64_t h = hs; h < he; h++) {
-                                const POOL_T *row = xp + (d * H + h) * W;
-                                for (int64_t w = ws; w < we; w++) s += row[w];
-                            }
-                        yp[o] = (POOL_T)(s / (double)cnt);
-                    }
+                    const int64_t win[6] = {ds, de, hs, he, ws, we};
+                    POOL_NAME(window_mean)(xp, H, W, win, cnt, yp + o, backward);
                 }
             }
         }
