@@ -22,21 +22,9 @@
 
 /* ---- geometry helpers ------------------------------------------------------------------ */
 
-/* A geometry-only copy of t (same storage): used to hand reshaped views to aqa_iter.  It is never
- * registered, retained or released, so the bookkeeping fields are cleared. */
-static aqa_tensor geometry_of(const aqa_tensor *t) {
-    aqa_tensor v = *t;
-    v.requires_grad = false;
-    v.grad = NULL;
-    v.grad_fn = NULL;
-    v.name = NULL;
-    v.owner = NULL;
-    return v;
-}
-
 /* t without dimension dim (a 0-d tensor stays 0-d: it is treated as one element along dim 0). */
 static aqa_tensor drop_dim(const aqa_tensor *t, int dim) {
-    aqa_tensor v = geometry_of(t);
+    aqa_tensor v = aqa__geometry_of(t);
     if (t->ndim == 0) return v;
     for (int d = dim; d < t->ndim - 1; d++) {
         v.shape[d] = t->shape[d + 1];
@@ -273,7 +261,7 @@ static aqa_status check_gather_index(const char *op, const aqa_tensor *self, int
 
 /* self's storage seen with the index's shape, the indexed dimension's stride set to 0. */
 static aqa_tensor index_shaped(const aqa_tensor *self, int dim, const aqa_tensor *index) {
-    aqa_tensor v = geometry_of(self);
+    aqa_tensor v = aqa__geometry_of(self);
     v.ndim = index->ndim;
     for (int d = 0; d < index->ndim; d++) {
         v.shape[d] = index->shape[d];
@@ -356,7 +344,7 @@ aqa_status aqa__cpu_scatter_add(aqa_tensor *out, int dim, const aqa_tensor *inde
     if (aqa_numel(index) == 0) return AQA_OK;
     index_ctx c = {.size = size_along(out, dim), .step = stride_along(out, dim) * (int64_t)aqa_dtype_size(out->dtype)};
     aqa_tensor ov = index_shaped(out, dim, index);
-    aqa_tensor sv = geometry_of(src);
+    aqa_tensor sv = aqa__geometry_of(src);
     sv.ndim = index->ndim;
     for (int d = 0; d < index->ndim; d++) {
         sv.shape[d] = index->shape[d];

@@ -20,17 +20,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-/* A geometry-only copy of t for kernel calls (never registered, retained or released). */
-static aqa_tensor geometry_of(const aqa_tensor *t) {
-    aqa_tensor v = *t;
-    v.requires_grad = false;
-    v.grad = NULL;
-    v.grad_fn = NULL;
-    v.name = NULL;
-    v.owner = NULL;
-    return v;
-}
-
 /* Re-records the last error with the public op's name in front. */
 static void prefix_error(const char *op) {
     char msg[512];
@@ -214,12 +203,12 @@ aqa_tensor *aqa_embedding(aqa_tensor *weight, aqa_tensor *ids) {
     const aqa_backend *be = aqa_backend_for(dev);
     if (!be) return NULL;
     /* The kernel wants a 1-d index: a strided 1-d view when ids' layout allows, else a copy. */
-    aqa_tensor flat = geometry_of(ids), *copy = NULL;
+    aqa_tensor flat = aqa__geometry_of(ids), *copy = NULL;
     if (ids->ndim > 1) {
         if (!aqa_is_contiguous(ids)) {
             copy = aqa_contiguous(ids);
             if (!copy) return NULL;
-            flat = geometry_of(copy);
+            flat = aqa__geometry_of(copy);
         }
         flat.ndim = 1;
         flat.shape[0] = n;
@@ -230,7 +219,7 @@ aqa_tensor *aqa_embedding(aqa_tensor *weight, aqa_tensor *ids) {
         aqa_tensor_free(copy);
         return NULL;
     }
-    aqa_tensor rows = geometry_of(out); /* out seen as [n, dim] */
+    aqa_tensor rows = aqa__geometry_of(out); /* out seen as [n, dim] */
     rows.ndim = 2;
     rows.shape[0] = n;
     rows.shape[1] = dim;
@@ -300,7 +289,7 @@ aqa_tensor *aqa_one_hot(aqa_tensor *ids, int64_t num_classes) {
     aqa_status st = be->fill(one, 1.0);
     if (st == AQA_OK && n > 0) {
         /* out.scatter_add_(-1, ids.unsqueeze(-1), ones) */
-        aqa_tensor index = geometry_of(ids), src = geometry_of(one);
+        aqa_tensor index = aqa__geometry_of(ids), src = aqa__geometry_of(one);
         index.ndim = src.ndim = nd;
         index.shape[nd - 1] = 1;
         index.stride[nd - 1] = 0;

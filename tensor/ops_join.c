@@ -18,17 +18,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-/* A geometry-only copy of t for kernel calls (never registered, retained or released). */
-static aqa_tensor geometry_of(const aqa_tensor *t) {
-    aqa_tensor v = *t;
-    v.requires_grad = false;
-    v.grad = NULL;
-    v.grad_fn = NULL;
-    v.name = NULL;
-    v.owner = NULL;
-    return v;
-}
-
 static char *shape_str(const aqa_tensor *t, char *buf, size_t n) { return (char *)aqa_shape_str(t, buf, n); }
 
 /* The 1-d empty tensors torch.cat skips for legacy reasons (shape [0]). */
@@ -164,7 +153,7 @@ static aqa_tensor *join_direct(aqa_tensor *const *ts, int n, bool stack, const j
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         const aqa_tensor *t = ts[i];
-        aqa_tensor v = geometry_of(out);
+        aqa_tensor v = aqa__geometry_of(out);
         if (stack) {
             for (int k = d; k < out->ndim - 1; k++) {
                 v.shape[k] = out->shape[k + 1];
@@ -340,7 +329,7 @@ aqa_tensor *aqa_pad(aqa_tensor *x, int n_pads, const int64_t *pads, double value
     if (n_pads > 0 && !pads) return aqa_fail_null("%s: pads is NULL", op);
     int nd = x->ndim;
     int64_t shape[AQA_MAX_DIMS];
-    aqa_tensor src = geometry_of(x); /* the part of x that survives the crops */
+    aqa_tensor src = aqa__geometry_of(x); /* the part of x that survives the crops */
     int64_t dst_start[AQA_MAX_DIMS] = {0};
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)nd);
     for (int j = 0; j < n_pads / 2; j++) {
@@ -361,7 +350,7 @@ aqa_tensor *aqa_pad(aqa_tensor *x, int n_pads, const int64_t *pads, double value
     if (!be) return NULL;
     aqa_tensor *out = aqa__new_unowned(nd, shape, x->dtype, dev);
     if (!out) return NULL;
-    aqa_tensor dst = geometry_of(out);
+    aqa_tensor dst = aqa__geometry_of(out);
     for (int d = 0; d < nd; d++) {
         dst.shape[d] = src.shape[d];
         dst.offset += dst_start[d] * out->stride[d];

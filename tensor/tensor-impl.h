@@ -39,6 +39,18 @@ bool aqa__broadcast_shapes(const char *op, int na, const int64_t *a, int nb, con
 static inline char *aqa__ptr(const aqa_tensor *t) {
     return (char *)t->storage->data + t->offset * (int64_t)aqa_dtype_size(t->dtype);
 }
+/* A geometry-only copy of t (same storage, dtype, shape, strides and offset) for kernel calls and
+ * views handed to aqa_iter: never registered, retained or released, so the bookkeeping fields
+ * are cleared. */
+static inline aqa_tensor aqa__geometry_of(const aqa_tensor *t) {
+    aqa_tensor v = *t;
+    v.requires_grad = false;
+    v.grad = NULL;
+    v.grad_fn = NULL;
+    v.name = NULL;
+    v.owner = NULL;
+    return v;
+}
 /* The promoted dtype of a binary op's operands. */
 aqa_dtype aqa__promote(aqa_dtype a, aqa_dtype b);
 /* True if none of the tensors is NULL; all must share one device (error naming op otherwise). */
