@@ -268,14 +268,7 @@ done:
     free(r);
     free(pr);
     free(lab);
-    if (st == AQA_OK) {
-        aqa_keep(out->pred);
-        if (out->loss) aqa_keep(out->loss);
-    } else {
-        out->pred = out->loss = NULL;
-    }
-    aqa_scope_end();
-    return st;
+    return aqa_head_finish(out, st, false); /* the loss was checked above (a goto can skip train) */
 }
 
 const aqa_head_ops aqa_head_core = {"core", true, core_create, core_forward};

@@ -101,6 +101,18 @@ aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query,
     return avg;
 }
 
+aqa_status aqa_head_finish(aqa_head_result *out, aqa_status st, bool train) {
+    if (st == AQA_OK && (!out->pred || (train && !out->loss))) st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
+    if (st == AQA_OK) {
+        aqa_keep(out->pred);
+        if (out->loss) aqa_keep(out->loss);
+    } else {
+        out->pred = out->loss = NULL;
+    }
+    aqa_scope_end();
+    return st;
+}
+
 aqa_tensor *aqa_head_video_feature(const aqa_head_input *in) {
     if (in->video) return in->video;
     if (in->stages) return aqa_mean(in->stages, 1, (int[]){1}, false);

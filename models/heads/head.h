@@ -106,6 +106,10 @@ aqa_status aqa_head_forward(aqa_head *h, const aqa_head_input *query, const aqa_
 aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplars,
                                        aqa_tensor *const *exemplar_scores, int n, aqa_tensor *difficulty);
 
+/* For head authors: ends a forward that opened aqa_scope_begin().  With st AQA_OK, out->pred
+ * set and (when `train`) out->loss set, keeps them past the scope and returns AQA_OK; otherwise
+ * clears both and returns st, or the recorded error (AQA_EINVAL when none). */
+aqa_status aqa_head_finish(aqa_head_result *out, aqa_status st, bool train);
 /* For head authors: input->video, or the mean of input->stages when video is NULL (NULL with an
  * error when both are absent). */
 aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);

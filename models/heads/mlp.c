@@ -43,15 +43,7 @@ static aqa_status mlp_forward(aqa_head *h, const aqa_head_input *query, const aq
         out->loss = aqa_mse_loss(y, s, AQA_REDUCTION_MEAN);
         if (!out->loss) out->pred = NULL;
     }
-    if (!out->pred) {
-        out->loss = NULL;
-        aqa_scope_end();
-        return aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
-    }
-    aqa_keep(out->pred);
-    if (out->loss) aqa_keep(out->loss);
-    aqa_scope_end();
-    return AQA_OK;
+    return aqa_head_finish(out, AQA_OK, targets && targets->score);
 }
 
 const aqa_head_ops aqa_head_mlp = {"mlp", false, mlp_create, mlp_forward};

@@ -158,15 +158,7 @@ static aqa_status tsa_forward(aqa_head *h, const aqa_head_input *query, const aq
         aqa_tensor *diff = aqa_sub(s1, aqa_to_dtype(s2, d12 ? d12->dtype : AQA_F32));
         out->loss = aqa_add(aqa_mse_loss(d12, diff, AQA_REDUCTION_MEAN), aqa_mse_loss(d21, aqa_neg(diff), AQA_REDUCTION_MEAN));
     }
-    if (!out->pred || (train && !out->loss)) {
-        out->pred = out->loss = NULL;
-        aqa_scope_end();
-        return aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
-    }
-    aqa_keep(out->pred);
-    if (out->loss) aqa_keep(out->loss);
-    aqa_scope_end();
-    return AQA_OK;
+    return aqa_head_finish(out, AQA_OK, train);
 }
 
 const aqa_head_ops aqa_head_tsa = {"tsa", true, tsa_create, tsa_forward};
