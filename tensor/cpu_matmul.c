@@ -132,6 +132,20 @@ static bool rows_uniform(const aqa_tensor *a, int64_t *row_stride) {
     return true;
 }
 
+/* Element offsets into a and b of batch bi of c (row-major over c's nd - 2 batch dimensions;
+ * a and b are broadcast to c's batch shape, expanded dims with stride 0). */
+static inline void batch_offsets(const aqa_tensor *c, const aqa_tensor *a, const aqa_tensor *b, int nd, int64_t bi,
+                                 int64_t *aoff, int64_t *boff) {
+    int64_t rem = bi;
+    *aoff = *boff = 0;
+    for (int d = nd - 3; d >= 0; d--) {
+        int64_t i = rem % c->shape[d];
+        rem /= c->shape[d];
+        *aoff += i * a->stride[d];
+        *boff += i * b->stride[d];
+    }
+}
+
 aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor *b, double alpha,
                            double beta) {
     int nd = c->ndim;
@@ -178,13 +192,8 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
     char *cbase = aqa__ptr(c);
     if (c->dtype == AQA_I64) {
         for (int64_t bi = 0; bi < batch; bi++) {
-            int64_t aoff = 0, boff = 0, rem = bi;
-            for (int d = nd - 3; d >= 0; d--) {
-                int64_t i = rem % c->shape[d];
-                rem /= c->shape[d];
-                aoff += i * a->stride[d];
-                boff += i * b->stride[d];
-            }
+            int64_t aoff, boff;
+            batch_offsets(c, a, b, nd, bi, &aoff, &boff);
             matmul_i64((int64_t *)cbase + bi * m * n, aqa__ptr(a) + aoff * 8, a->stride[nd - 2],
                        a->stride[nd - 1], aqa__ptr(b) + boff * 8, b->stride[nd - 2], b->stride[nd - 1],
                        m, n, k, (int64_t)alpha, (int64_t)beta);
@@ -226,13 +235,8 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
     }
 
     for (int64_t bi = 0; bi < batch; bi++) {
-        int64_t aoff = 0, boff = 0, rem = bi;
-        for (int d = nd - 3; d >= 0; d--) {
-            int64_t i = rem % c->shape[d];
-            rem /= c->shape[d];
-            aoff += i * a->stride[d];
-            boff += i * b->stride[d];
-        }
+        int64_t aoff, boff;
+        batch_offsets(c, a, b, nd, bi, &aoff, &boff);
         gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha,
              A.base + aoff * (int64_t)es, A.ld, B.base + boff * (int64_t)es, B.ld, beta,
              cbase + bi * m * n * (int64_t)es, n);
