@@ -380,6 +380,19 @@ static void test_fum(void) {
 
 /* ---- parity with PyTorch ------------------------------------------------------------------------- */
 
+/* The golden inputs "in.*" (features, text tables, text ids) as a batch; nothing else set. */
+static aqa_mvla_batch golden_batch(void) {
+    aqa_mvla_batch b;
+    memset(&b, 0, sizeof b);
+    b.i3d = GOLDEN("in.i3d");
+    b.vis = GOLDEN("in.vis");
+    b.stage_text = GOLDEN("in.stage_text");
+    b.video_text = GOLDEN("in.video_text");
+    b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
+    b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
+    return b;
+}
+
 /* Compares every tensor (or its gradient) of m with "<prefix><name>". */
 static int compare_module(aqa_module *m, const char *prefix, bool grads, bool buffers, double rtol, double atol) {
     aqa_scope_begin();
@@ -472,14 +485,8 @@ static void test_golden_step(void) {
     free(allp);
 
     aqa_scope_begin();
-    aqa_mvla_batch b;
-    memset(&b, 0, sizeof b);
-    b.i3d = GOLDEN("in.i3d");
-    b.vis = GOLDEN("in.vis");
-    b.stage_text = aqa_requires_grad(GOLDEN("in.stage_text"), true);
-    b.video_text = GOLDEN("in.video_text");
-    b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
-    b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
+    aqa_mvla_batch b = golden_batch();
+    aqa_requires_grad(b.stage_text, true);
     b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
     b.teacher_forcing = true;
     b.compute_losses = true;
@@ -527,16 +534,7 @@ static void test_golden_step(void) {
     aqa_module_train(&h->base, false);
     aqa_scope_begin();
     bool prev = aqa_set_grad_enabled(false);
-    aqa_mvla_batch bi = b;
-    bi.i3d = GOLDEN("in.i3d");
-    bi.vis = GOLDEN("in.vis");
-    bi.stage_text = GOLDEN("in.stage_text");
-    bi.video_text = GOLDEN("in.video_text");
-    bi.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
-    bi.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
-    bi.boundaries = NULL;
-    bi.teacher_forcing = false;
-    bi.compute_losses = false;
+    aqa_mvla_batch bi = golden_batch(); /* no boundaries, no teacher forcing, no losses */
     aqa_mvla_output oi;
     CHECK(aqa_mvla_forward(m, &bi, &oi) == AQA_OK);
     CHECK(oi.loss == NULL && oi.losses[AQA_MVLA_LOSS_BCE] == NULL);
@@ -582,14 +580,7 @@ static void test_golden_fum(void) {
     if (!m) return;
     GOLDEN_INTO_MODULE(&m->base, "fum.p.", true);
     aqa_scope_begin();
-    aqa_mvla_batch b;
-    memset(&b, 0, sizeof b);
-    b.i3d = GOLDEN("in.i3d");
-    b.vis = GOLDEN("in.vis");
-    b.stage_text = GOLDEN("in.stage_text");
-    b.video_text = GOLDEN("in.video_text");
-    b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
-    b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
+    aqa_mvla_batch b = golden_batch();
     b.compute_losses = true;
     aqa_mvla_output o;
     CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
