@@ -172,18 +172,24 @@ static void test_mha_gradcheck(void) {
     aqa_scope_end();
 }
 
+/* Common start of a golden case c: eval mode, the state_dict names against "<c>.keys", then (in a
+ * new scope, which the case ends) the parameters from "<c>.p.<name>". */
+static void begin_golden_case(aqa_module *m, const char *c) {
+    char prefix[64];
+    aqa_module_train(m, false);
+    snprintf(prefix, sizeof prefix, "%s.keys", c);
+    check_names(m, prefix);
+    snprintf(prefix, sizeof prefix, "%s.p.", c);
+    aqa_scope_begin();
+    GOLDEN_INTO_MODULE(m, prefix, false);
+}
+
 static void mha_golden_case(const char *c, bool batch_first, bool self) {
     int64_t live = aqa_live_tensors();
     aqa_mha_layer *m = aqa_mha_layer_new(NULL, "", 8, 2, 0.1, true, batch_first);
     CHECK(m != NULL);
     if (!m) return;
-    aqa_module_train(&m->base, false);
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "%s.keys", c);
-    check_names(&m->base, prefix);
-    snprintf(prefix, sizeof prefix, "%s.p.", c);
-    aqa_scope_begin();
-    GOLDEN_INTO_MODULE(&m->base, prefix, false);
+    begin_golden_case(&m->base, c);
     aqa_tensor *xq = test_leaf_of(GOLDEN("%s.xq", c));
     aqa_tensor *xkv = self ? xq : test_leaf_of(GOLDEN("%s.xkv", c));
     aqa_tensor *am = GOLDEN_AS(TEST_AS_STORED, "%s.attn_mask", c), *kpm = GOLDEN_AS(TEST_AS_STORED, "%s.kpm", c);
@@ -279,13 +285,7 @@ static void tel_golden_case(const char *c, bool norm_first, bool batch_first, bo
     aqa_transformer_encoder_layer *m = aqa_transformer_encoder_layer_new(NULL, "", &cfg);
     CHECK(m != NULL);
     if (!m) return;
-    aqa_module_train(&m->base, false);
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "%s.keys", c);
-    check_names(&m->base, prefix);
-    snprintf(prefix, sizeof prefix, "%s.p.", c);
-    aqa_scope_begin();
-    GOLDEN_INTO_MODULE(&m->base, prefix, false);
+    begin_golden_case(&m->base, c);
     aqa_tensor *x = test_leaf_of(GOLDEN("%s.x", c));
     aqa_tensor *kpm = with_kpm ? GOLDEN_AS(TEST_AS_STORED, "%s.kpm", c) : NULL;
     aqa_tensor *y = aqa_transformer_encoder_layer_forward(m, x, NULL, kpm);
