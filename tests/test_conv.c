@@ -142,6 +142,20 @@ static void test_padding_rules(void) {
 
 /* ---- tiling ----------------------------------------------------------------------------------------- */
 
+/* conv3d of copies of x0 and w0 forward and backward (upstream *gy, drawn on the first call):
+ * res receives y, x's and w's gradients.  False when the conv fails. */
+static bool conv3d_run(aqa_tensor *x0, aqa_tensor *w0, const aqa_conv_opts *o, aqa_tensor **gy, aqa_tensor *res[3]) {
+    aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), true);
+    aqa_tensor *y = aqa_conv3d(x, w, NULL, o);
+    if (!y) return false;
+    if (!*gy) *gy = aqa_randn(y->ndim, y->shape, AQA_F64, NULL);
+    aqa_backward(y, *gy, false);
+    res[0] = y;
+    res[1] = x->grad;
+    res[2] = w->grad;
+    return true;
+}
+
 /* The same conv (forward, input and weight gradients) with a tiny tile budget and an unlimited one
  * (float64, so that the weight gradient's different summation order stays far below the bound). */
 static void test_tiling_matches_untiled(void) {
@@ -154,14 +168,7 @@ static void test_tiling_matches_untiled(void) {
     for (int pass = 0; pass < 2; pass++) {
         aqa_conv_set_tile_bytes(pass == 0 ? (size_t)1 << 40 : 3000);
         aqa_conv_reset_peak_col_bytes();
-        aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), true);
-        aqa_tensor *y = aqa_conv3d(x, w, NULL, &o);
-        if (!y) break;
-        if (!gy) gy = aqa_randn(y->ndim, y->shape, AQA_F64, NULL);
-        aqa_backward(y, gy, false);
-        res[pass][0] = y;
-        res[pass][1] = x->grad;
-        res[pass][2] = w->grad;
+        if (!conv3d_run(x0, w0, &o, &gy, res[pass])) break;
         if (pass == 1) CHECK_MSG(aqa_conv_peak_col_bytes() <= 3000, "peak %zu", aqa_conv_peak_col_bytes());
     }
     aqa_conv_set_tile_bytes(0);
@@ -182,14 +189,7 @@ static void test_batch_folding(void) {
         aqa_tensor *gy = NULL, *res[2][3] = {{0}};
         for (int pass = 0; pass < 2; pass++) {
             aqa_conv_fold_disabled = pass == 1;
-            aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), true);
-            aqa_tensor *y = aqa_conv3d(x, w, NULL, &o);
-            if (!y) break;
-            if (!gy) gy = aqa_randn(y->ndim, y->shape, AQA_F64, NULL);
-            aqa_backward(y, gy, false);
-            res[pass][0] = y;
-            res[pass][1] = x->grad;
-            res[pass][2] = w->grad;
+            if (!conv3d_run(x0, w0, &o, &gy, res[pass])) break;
         }
         aqa_conv_fold_disabled = false;
         for (int i = 0; i < 3; i++)
