@@ -255,6 +255,20 @@ void aqa_module_zero_grad(aqa_module *m) {
     for (int i = 0; i < m->n_children; i++) aqa_module_zero_grad(m->children[i]);
 }
 
+/* Puts c's data (same shape, another device or dtype) into t and releases c: layers keep direct
+ * pointers to their tensors, so the data moves, not the struct.  t's gradient is dropped. */
+static void swap_in_data(aqa_tensor *t, aqa_tensor *c) {
+    aqa__disown(c);
+    aqa_storage *old = t->storage;
+    t->storage = c->storage;
+    t->offset = c->offset;
+    memcpy(t->stride, c->stride, sizeof t->stride);
+    t->dtype = c->dtype;
+    c->storage = old;
+    aqa_zero_grad(t);
+    aqa__release(c);
+}
+
 aqa_status aqa_module_to(aqa_module *m, aqa_device device) {
     for (int i = 0; i < m->n_entries; i++) {
         aqa_tensor *t = m->entries[i].tensor;
@@ -264,18 +278,30 @@ aqa_status aqa_module_to(aqa_module *m, aqa_device device) {
         aqa_set_grad_enabled(prev);
         if (!moved) return aqa_last_status();
         moved->requires_grad = t->requires_grad;
-        aqa__disown(moved);
-        /* layers keep direct pointers to their tensors, so move the data, not the struct */
-        aqa_storage *old = t->storage;
-        t->storage = moved->storage;
-        t->offset = moved->offset;
-        memcpy(t->stride, moved->stride, sizeof t->stride);
-        moved->storage = old;
-        aqa_zero_grad(t);
-        aqa__release(moved);
+        swap_in_data(t, moved);
     }
     for (int i = 0; i < m->n_children; i++) {
         aqa_status st = aqa_module_to(m->children[i], device);
+        if (st != AQA_OK) return st;
+    }
+    return AQA_OK;
+}
+
+aqa_status aqa_module_to_dtype(aqa_module *m, aqa_dtype dtype) {
+    if (!aqa_dtype_is_float(dtype))
+        return aqa_fail(AQA_EINVAL, "aqa_module_to_dtype: %s is not a floating dtype", aqa_dtype_name(dtype));
+    for (int i = 0; i < m->n_entries; i++) {
+        aqa_tensor *t = m->entries[i].tensor;
+        if (!t || !aqa_dtype_is_float(t->dtype) || t->dtype == dtype) continue;
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_tensor *c = aqa_to_dtype(t, dtype);
+        aqa_set_grad_enabled(prev);
+        if (!c) return aqa_last_status();
+        swap_in_data(t, c);
+        t->version++;
+    }
+    for (int i = 0; i < m->n_children; i++) {
+        aqa_status st = aqa_module_to_dtype(m->children[i], dtype);
         if (st != AQA_OK) return st;
     }
     return AQA_OK;

@@ -88,6 +88,9 @@ void aqa_module_requires_grad(aqa_module *m, bool requires_grad);
 void aqa_module_zero_grad(aqa_module *m);
 /* Moves every parameter and buffer to a device (in place: the entries are replaced). */
 aqa_status aqa_module_to(aqa_module *m, aqa_device device);
+/* Converts every floating parameter and buffer to a floating dtype, in place (as module.to(dtype):
+ * integer buffers stay; gradients are dropped). */
+aqa_status aqa_module_to_dtype(aqa_module *m, aqa_dtype dtype);
 
 /* ---- weights files (safetensors) -------------------------------------------------------- */
 typedef struct aqa_load_report {

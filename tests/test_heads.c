@@ -68,7 +68,7 @@ static void test_mlp_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_mlp, &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
-    test_module_to_f64(&h->base);
+    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){1.0, 2.0, 3.0}, 3), NULL, NULL}, NULL};
     aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0);
@@ -108,7 +108,7 @@ static void test_usdl_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_usdl, &hc, NULL, "");
     CHECK(h && aqa_module_get(&h->base, "evaluator.layer3.weight") != NULL);
     if (!h) return;
-    test_module_to_f64(&h->base);
+    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){3.0, 7.5}, 2), NULL, NULL}, NULL};
     aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 6), AQA_F64, 1.0);
@@ -153,7 +153,7 @@ static void test_musdl_head(void) {
     aqa_head *h = aqa_head_new(&aqa_head_musdl, &hc, NULL, "");
     CHECK(h && aqa_module_get(&h->base, "evaluators.4.layer1.weight") != NULL);
     if (!h) return;
-    test_module_to_f64(&h->base);
+    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     double js[10] = {1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5};
     aqa_tensor *judges = aqa_from_data(js, 2, (int64_t[]){2, 5}, AQA_F64);
@@ -212,7 +212,7 @@ static void test_core_head(void) {
     double ge[8] = {-4, -1, -1, 0, 0, 1, 1, 4};
     for (int i = 0; i < 8; i++) CHECK_NEAR(gv[i], ge[i], 1e-12);
     CHECK(aqa_core_head_set_groups(aqa_head_new(&aqa_head_mlp, &hc, &h->base, "x"), d, 4) == AQA_EINVAL);
-    test_module_to_f64(&h->base);
+    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){5.0, 2.0, 7.0}, 3), NULL, NULL}, vec((double[]){4.5, 3.5, 6.0}, 3)};
     aqa_tensor *vq = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0), *ve = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0);

@@ -181,7 +181,7 @@ static void test_sca_gradcheck(void) {
     aqa_mvla_sca *s = aqa_mvla_sca_new(NULL, "", 8, 6);
     CHECK(s != NULL);
     if (!s) return;
-    test_module_to_f64(&s->base);
+    CHECK(aqa_module_to_dtype(&s->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     aqa_tensor *vis = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), *text = test_rand_leaf(&g, AQA_SHAPE(2, 4, 8), AQA_F64, 1.0);
     aqa_tensor *i3d = test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0);
@@ -251,7 +251,7 @@ static void test_tsa_head_gradcheck(void) {
     aqa_head *h = aqa_head_new(aqa_head_find("tsa"), &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
-    test_module_to_f64(&h->base);
+    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     tsa_ctx c = {h, test_i64((int64_t[]){2, 5, 3, 6}, 2, (int64_t[]){2, 2}),
                  test_i64((int64_t[]){1, 4, 4, 7}, 2, (int64_t[]){2, 2}),
@@ -317,7 +317,7 @@ static void test_mvla_gradcheck(void) {
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL);
     if (!m) return;
-    test_module_to_f64(&m->base);
+    CHECK(aqa_module_to_dtype(&m->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     model_ctx c = {m, tiny_batch(&g, AQA_F64)};
     aqa_tensor *p[] = {m->log_tau, aqa_module_get(&m->base, "sca_stage.vis_q.weight"),
@@ -356,7 +356,7 @@ static void test_fum(void) {
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL && m->seg == NULL && m->i3d_frame_proj == NULL);
     if (!m) return;
-    test_module_to_f64(&m->base);
+    CHECK(aqa_module_to_dtype(&m->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     model_ctx c = {m, tiny_batch(&g, AQA_F64)};
     c.b.boundaries = NULL;

@@ -1,6 +1,6 @@
 /* test_util.h: helpers that many test programs share, one version of each: host copies of
  * tensors, error measures and closeness checks between tensors, PyTorch golden files, random
- * leaves, gradchecks, float64 modules and "key=value;..." case descriptions.
+ * leaves, gradchecks and "key=value;..." case descriptions.
  *
  * Header-only like tests/testlib.h (which it includes): every function is file-static and
  * marked unused, so a test program pays only for what it calls. */
@@ -14,7 +14,6 @@
 #include "nn/module.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
-#include "tensor/tensor-impl.h"
 #include "tensor/tensor.h"
 #include "tests/testlib.h"
 
@@ -171,27 +170,6 @@ TEST_UNUSED static aqa_tensor *test_rand_leaf(aqa_generator *g, int ndim, const 
 /* A leaf copy of t requiring grad. */
 TEST_UNUSED static aqa_tensor *test_leaf_of(aqa_tensor *t) {
     return t ? aqa_requires_grad(aqa_clone(aqa_detach(t)), true) : NULL;
-}
-
-/* Converts every float32 parameter and buffer of a module tree to float64 in place (the tensor
- * structs stay, so the layers' pointers remain valid), for gradchecks of whole modules. */
-TEST_UNUSED static void test_module_to_f64(aqa_module *m) {
-    for (int i = 0; i < m->n_entries; i++) {
-        aqa_tensor *t = m->entries[i].tensor;
-        if (!t || t->dtype != AQA_F32) continue;
-        bool prev = aqa_set_grad_enabled(false);
-        aqa_tensor *c = aqa_to_dtype(t, AQA_F64);
-        aqa_set_grad_enabled(prev);
-        aqa__disown(c);
-        aqa_storage *old = t->storage;
-        t->storage = c->storage;
-        t->offset = c->offset;
-        memcpy(t->stride, c->stride, sizeof t->stride);
-        t->dtype = AQA_F64;
-        c->storage = old;
-        aqa__release(c);
-    }
-    for (int i = 0; i < m->n_children; i++) test_module_to_f64(m->children[i]);
 }
 
 /* ---- PyTorch golden files (tests/data, written by scripts/gen_golden_*.py) ---------------------- */
