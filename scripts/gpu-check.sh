@@ -132,13 +132,26 @@ GEMV(cblas_dgemv, double)
 CBLASC
     sh tensor/cuda/embed.sh tensor/cuda/kernels >"$B/kernels_text.c"
     CFLAGS="-O2 -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -I$B/inc -I$ROOT -I$CUDA_DIR/include"
-    SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
+    # nn layers too (test_cuda_ops runs them on the GPU); the weights-file code needs cJSON, which
+    # this image may lack, so module.c's file functions link against stubs that report an error
+    cat >"$B/st_stub.c" <<'STSTUB'
+#include "nn/tensor_file.h"
+aqa_status aqa_st_open(const char *p, aqa_st_file **o) { (void)o; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors in the gpu-check build", p); }
+void aqa_st_close(aqa_st_file *f) { (void)f; }
+int aqa_st_count(const aqa_st_file *f) { (void)f; return 0; }
+const char *aqa_st_name(const aqa_st_file *f, int i) { (void)f; (void)i; return ""; }
+const aqa_st_tensor *aqa_st_get(const aqa_st_file *f, int i) { (void)f; (void)i; return 0; }
+aqa_tensor *aqa_st_load(const aqa_st_file *f, const char *n, aqa_dtype d) { (void)f; (void)d; return aqa_fail_null("%s: no safetensors", n); }
+aqa_status aqa_save_tensors(const char *p, int n, const char *const *a, aqa_tensor *const *b, int m, const char *const *c, const char *const *d) { (void)n; (void)a; (void)b; (void)m; (void)c; (void)d; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors", p); }
+STSTUB
+    SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls nn/*.c | grep -v -e safetensors.c -e tensor_file.c -e checkpoint.c -e atomic_file.c) $B/st_stub.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
     ok=1
     echo $SRCS | tr ' ' '\n' | xargs -P 16 -I{} sh -c 'gcc '"$CFLAGS"' -c {} -o '"$B"'/obj/$(echo {} | tr / _).o' \
         >"$LOG/build.log" 2>&1 || ok=0
+    rm -f "$B/libaqa_direct.a" && ar rcs "$B/libaqa_direct.a" "$B"/obj/*.o
     for p in tests/test_cuda_ops tests/test_nvrtc_compile bench/bench_cuda; do
         mkdir -p "$B/$(dirname $p)"
-        gcc $CFLAGS "$p.c" "$B"/obj/*.o -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
+        gcc $CFLAGS "$p.c" "$B/libaqa_direct.a" -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
     done
     grep -E "error|warning" "$LOG/build.log" | head -30
     if [ $ok = 1 ]; then BIN=$B; else say "FATAL: direct build failed"; tail -30 "$LOG/build.log"; exit 1; fi
