@@ -8,7 +8,10 @@
  * parent does no tensor work before forking (OpenMP/BLAS threads do not survive fork).
  *   bench/bench_i3d [--quick] [--train9]
  * --quick: 1 repetition each, no warm-up, 112 x 112 frames; --train9: also forward+backward of a
- * 9-clip batch (minutes, and ~10 GB for PyTorch). */
+ * 9-clip batch (minutes, and ~10 GB for PyTorch).
+ * On a shared machine, idle libgomp workers of both sides spin (and yield) while BLAS threads need
+ * the cores, which inflates and scatters the times; OMP_WAIT_POLICY=passive (inherited by the
+ * PyTorch script) gives steadier numbers.  The CPU-seconds columns are the steadier comparison. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
