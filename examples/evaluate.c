@@ -142,14 +142,15 @@ static int boundary_figure(const run_results *res, size_t i, const char *key, co
     aqa_plot_legend(p, AQA_LEGEND_OUTSIDE_RIGHT);
     const aqa_rgb col[2] = {aqa_rgb_make(31, 119, 180), aqa_rgb_make(214, 39, 40)};
     const char *names[2] = {"P(take-off | flight)", "P(flight | entry)"};
+    const char *tl[2] = {"true boundary 1", "true boundary 2"}, *pl[2] = {"predicted 1", "predicted 2"};
     for (int l = 0; l < 2; l++) {
         for (int64_t t = 0; t < T; t++) {
             x[t] = (double)t;
             y[t] = res->prob[(i * (size_t)T + (size_t)t) * 2 + (size_t)l];
         }
         aqa_plot_line(p, x, y, (int)T, col[l], 2.0, names[l]);
-        aqa_plot_vline(p, (double)res->tb[2 * i + (size_t)l], col[l], 2.0, 0, l ? "true boundaries" : NULL);
-        aqa_plot_vline(p, (double)res->pb[2 * i + (size_t)l], col[l], 1.5, 1, l ? "predicted boundaries" : NULL);
+        aqa_plot_vline(p, (double)res->tb[2 * i + (size_t)l], col[l], 2.0, 0, tl[l]);
+        aqa_plot_vline(p, (double)res->pb[2 * i + (size_t)l], col[l], 1.5, 1, pl[l]);
     }
     int rc = aqa_plot_save_png(p, 900, 420, path) != AQA_OK;
     aqa_plot_free(p);

@@ -18,7 +18,9 @@
  *
  * I3D: --i3d FILE loads pytorch-i3d weights (converted to safetensors); without it, --i3d-width W
  * builds a randomly initialised I3D at W times the real width (seeded by --i3d-seed): a fixed
- * random video feature, which is what the synthetic main job uses (no Kinetics weights there).
+ * random video feature, which is what the synthetic main job uses (no Kinetics weights there); its
+ * BatchNorm statistics are first re-estimated on the clips of --i3d-calibrate videos (see
+ * calibrate_i3d_bn in mvla_run.h), else its activations vanish with depth.
  * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
 #include <math.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@
 #include "datasets/feature_cache.h"
 #include "datasets/loader.h"
 #include "datasets/video_dataset.h"
-#include "examples/mvla_common.h"
+#include "examples/mvla_run.h"
 #include "models/i3d/i3d.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors)");
     kv_def(&c, "i3d_width", "0", "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
     kv_def(&c, "i3d_seed", "0", "seed of the random I3D");
+    kv_def(&c, "i3d_calibrate", "8", "random I3D: training videos whose clips re-estimate its BatchNorm statistics");
     kv_def(&c, "i3d_short", "128", "I3D input: shorter side resized to this");
     kv_def(&c, "i3d_size", "112", "I3D input: centre crop side");
     kv_def(&c, "frames", "0", "T frames per video (0 = the dataset's: 96, 103, 160)");
@@ -100,6 +103,17 @@ int main(int argc, char **argv) {
         i3d = aqa_i3d_new(&ic);
         if (!i3d || (kv_has(&c, "i3d") && aqa_i3d_load(i3d, kv_str(&c, "i3d")))) goto fail;
         aqa_module_train(&i3d->base, false);
+        if (!kv_has(&c, "i3d") && kv_int(&c, "i3d_calibrate") > 0) {
+            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
+            /* calibrate on training videos only (the test split's frames stay unseen) */
+            aqa_vd_config cc = vc;
+            cc.split = "train";
+            aqa_video_dataset *cal = aqa_video_dataset_open(&cc);
+            if (!cal) aqa_clear_error();
+            int bad = calibrate_i3d_bn(i3d, cal ? cal : ds, &tf, (int)kv_int(&c, "i3d_calibrate"));
+            aqa_video_dataset_free(cal);
+            if (bad) goto fail;
+        }
     }
     const int64_t D = clip->cfg.embed_dim, T = ds->T, N = ds->N, C = i3d ? i3d->feature_dim : 0;
     const int R = (int)clip->cfg.image_resolution;

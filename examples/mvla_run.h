@@ -25,6 +25,7 @@
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
+#include "nn/batchnorm.h"
 #include "nn/tensor_file.h"
 #include "tensor/ops.h"
 
@@ -74,6 +75,61 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "i3d_size", "112", "frame mode: I3D input crop");
     kv_def(c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
     kv_def(c, "seed", "0", "initialisation, shuffling, exemplars, augmentation");
+}
+
+/* Sets the momentum of every BatchNorm of a tree; returns the last value it replaced. */
+static double set_bn_momentum(aqa_module *m, double v) {
+    double old = NAN;
+    if (m->type && strstr(m->type, "BatchNorm")) {
+        old = ((aqa_batch_norm_layer *)m)->momentum;
+        ((aqa_batch_norm_layer *)m)->momentum = v;
+    }
+    for (int i = 0; i < m->n_children; i++) {
+        double o = set_bn_momentum(m->children[i], v);
+        if (!isnan(o)) old = o;
+    }
+    return old;
+}
+
+/* BatchNorm recalibration of a randomly initialised I3D: its running statistics (mean 0, var 1 at
+ * initialisation) do not match its activations, which then shrink layer after layer to ~1e-6 and
+ * make the features useless (and the segmentation module's own BatchNorm unstable between train
+ * and eval).  The statistics are re-estimated as the cumulative average over the clips of the
+ * first n_videos videos of ds (train-mode forwards without gradients), then frozen.  Not needed
+ * (and not done) with pretrained weights. */
+MC_UNUSED static int calibrate_i3d_bn(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_transform *tf, int n_videos) {
+    double momentum = 0.01;
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.i3d_clips = true;
+    lc.i3d_tf = *tf;
+    bool prev_grad = aqa_set_grad_enabled(false);
+    bool prev_freeze = m->freeze_bn_stats;
+    m->freeze_bn_stats = false;
+    aqa_module_train(&m->base, true);
+    int rc = 0;
+    size_t n = (size_t)n_videos < ds->n_items ? (size_t)n_videos : ds->n_items, done = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        aqa_batch *b = NULL;
+        if (aqa_batch_build(ds, &lc, &i, 1, 0, &b)) {
+            rc = 1;
+            break;
+        }
+        if (b->B) {
+            /* momentum 1 / (k + 1) at the k-th batch: the running statistics are the average */
+            double old = set_bn_momentum(&m->base, 1.0 / (double)(++done));
+            if (done == 1 && !isnan(old)) momentum = old;
+            aqa_scope_begin();
+            rc = aqa_i3d_forward(m, aqa_select(b->i3d_clips, 0, 0)) == NULL;
+            aqa_scope_end();
+        }
+        aqa_batch_free(b);
+    }
+    set_bn_momentum(&m->base, momentum);
+    aqa_module_train(&m->base, false);
+    m->freeze_bn_stats = prev_freeze;
+    aqa_set_grad_enabled(prev_grad);
+    return rc;
 }
 
 typedef struct run_ctx {
@@ -194,6 +250,10 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
         r->i3d = aqa_i3d_new(&ic);
         if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
+        if (!kv_has(c, "i3d")) {
+            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+            if (calibrate_i3d_bn(r->i3d, r->train, &tf, 8)) return 1;
+        }
         aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
         if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
         i3d_dim = r->i3d->feature_dim;

@@ -6,6 +6,10 @@
  * Pairs: every frame of the training split's videos (T frames sampled evenly per video, the
  * loaders' rule) with the text of its stage ("inward take-off", "2.5 somersaults pike flight",
  * "entry into the water": datasets/fina.h), its FineDiving sub-action text, or both (--texts).
+ * With --quality, each frame is also paired with its dive's quality text ("a video of a good
+ * dive", the grade of its execution = mean of the middle judges on 0..10 in four equal bins;
+ * training split only), a second InfoNCE term: a stand-in for the visual-quality vocabulary a
+ * web-scale CLIP brings ("a big splash", "a clean entry").
  * Loss: CLIP's symmetric InfoNCE with the learnable logit scale (clamped to 100 as CLIP):
  * image -> text cross-entropy over the distinct texts of the batch, and text -> image
  * cross-entropy whose target spreads evenly over the batch's images of that text (several frames
@@ -34,12 +38,52 @@ typedef struct frame_set {
     float *pix;     /* [n, 3, R, R] */
     int64_t *text;  /* [n, k] text ids (k = 1 or 2 per frame) */
     int64_t *stage; /* [n] stage-text id (for the zero-shot accuracy) */
+    int64_t *quality; /* [n] quality-text id of the frame's dive (with --quality), else NULL */
     size_t n;
 } frame_set;
 
+/* Symmetric InfoNCE of image features fi [B, D] against the distinct texts of ids[B] (token ids
+ * of all texts in `tokens` [*, ctx]): image -> text CE over the batch's distinct texts, text ->
+ * image CE with the target spread evenly over the images sharing the text.  Scope-owned 0-d. */
+static aqa_tensor *info_nce(aqa_clip_model *m, aqa_tensor *fi, const int64_t *ids, int B, const int64_t *tokens,
+                            int64_t ctx) {
+    int64_t *uniq = malloc((size_t)B * sizeof *uniq), *tgt = malloc((size_t)B * sizeof *tgt);
+    int64_t *uids = malloc((size_t)B * (size_t)ctx * sizeof *uids);
+    float *soft = malloc((size_t)B * (size_t)B * sizeof *soft);
+    aqa_tensor *loss = NULL;
+    if (!uniq || !tgt || !uids || !soft) goto done;
+    int U = 0;
+    for (int i = 0; i < B; i++) {
+        int u = 0;
+        while (u < U && uniq[u] != ids[i]) u++;
+        if (u == U) uniq[U++] = ids[i];
+        tgt[i] = u;
+    }
+    for (int u = 0; u < U; u++) {
+        memcpy(uids + (size_t)u * (size_t)ctx, tokens + (size_t)uniq[u] * (size_t)ctx, (size_t)ctx * sizeof *uids);
+        int cnt = 0;
+        for (int i = 0; i < B; i++) cnt += tgt[i] == u;
+        for (int i = 0; i < B; i++) soft[u * B + i] = tgt[i] == u ? 1.0f / (float)cnt : 0.0f;
+    }
+    aqa_tensor *tid = aqa_from_data(uids, 2, (int64_t[]){U, ctx}, AQA_I64);
+    aqa_tensor *ft = aqa_clip_encode_text(m, tid, false);
+    aqa_tensor *logits = aqa_clip_logits(m, fi, ft); /* [B, U] */
+    aqa_tensor *ti = aqa_from_data(tgt, 1, (int64_t[]){B}, AQA_I64);
+    aqa_tensor *ts = aqa_from_data(soft, 2, (int64_t[]){U, B}, AQA_F32);
+    aqa_tensor *li = aqa_cross_entropy(logits, ti, NULL);
+    aqa_tensor *lt = aqa_cross_entropy(aqa_transpose(logits, 0, 1), ts, NULL);
+    loss = aqa_mul_scalar(aqa_add(li, lt), 0.5);
+done:
+    free(uniq);
+    free(tgt);
+    free(uids);
+    free(soft);
+    return loss;
+}
+
 /* Decodes `frames` frames of every video of split into fs, with text ids into `texts`. */
 static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_text_set *texts, frame_set *fs,
-                       aqa_video_dataset **keep) {
+                       aqa_video_dataset **keep, const double *qrange) {
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
     vc.root = kv_str(c, "data");
@@ -65,7 +109,8 @@ static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_tex
     fs->pix = malloc(fs->n * per * sizeof(float));
     fs->text = malloc(fs->n * 2 * sizeof(int64_t));
     fs->stage = malloc(fs->n * sizeof(int64_t));
-    if (!fs->pix || !fs->text || !fs->stage) {
+    fs->quality = qrange ? malloc(fs->n * sizeof(int64_t)) : NULL;
+    if (!fs->pix || !fs->text || !fs->stage || (qrange && !fs->quality)) {
         fprintf(stderr, "pretrain_clip: out of memory for %zu frames\n", fs->n);
         aqa_video_dataset_free(ds);
         return 1;
@@ -92,6 +137,21 @@ static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_tex
                 return 1;
             }
             fs->stage[f] = (int64_t)id_st;
+            if (qrange) {
+                /* the dive's execution: the mean of its middle three judges (score / DD / 3) */
+                const aqa_ann_sample *sm = aqa_vd_sample(ds, i);
+                double ex = sm->difficulty > 0 ? sm->score / sm->difficulty / 3.0 : sm->score;
+                aqa_quality_grade g;
+                char qt[AQA_TEXT_MAX];
+                size_t id_q = 0;
+                if (aqa_quality_grade_of(ex, qrange[0], qrange[1], &g) || aqa_quality_text((int)g, "dive", qt, sizeof qt) ||
+                    aqa_text_set_add_unique(texts, qt, &id_q)) {
+                    fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+                    aqa_video_dataset_free(ds);
+                    return 1;
+                }
+                fs->quality[f] = (int64_t)id_q;
+            }
             fs->text[2 * f] = mode == 1 && sub ? (int64_t)id_sub : (int64_t)id_st;
             fs->text[2 * f + 1] = mode == 2 && sub ? (int64_t)id_sub : fs->text[2 * f];
         }
@@ -137,6 +197,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
     kv_def(&c, "out", "runs/clip", "output folder");
     kv_def(&c, "texts", "stage", "frame texts: stage | subaction | both");
+    kv_def(&c, "quality", "false", "also pair each frame with its dive's quality text (\"a video of a good dive\")");
     kv_def(&c, "frames", "16", "frames sampled per video (evenly)");
     kv_def(&c, "steps", "400", "optimizer steps");
     kv_def(&c, "batch", "64", "frames per step");
@@ -180,8 +241,11 @@ int main(int argc, char **argv) {
     aqa_text_set_init(&texts);
     frame_set tr = {0}, te = {0};
     aqa_video_dataset *dtr = NULL, *dte = NULL;
-    if (load_frames(&c, "train", R, mode, &texts, &tr, &dtr)) return 1;
-    if (load_frames(&c, "test", R, mode, &texts, &te, &dte)) return 1;
+    /* quality grades: equal bins over the execution range the judges' scale allows (0..10) */
+    const double qrange[2] = {0.0, 10.0};
+    const double *qr = kv_bool(&c, "quality") ? qrange : NULL;
+    if (load_frames(&c, "train", R, mode, &texts, &tr, &dtr, qr)) return 1;
+    if (load_frames(&c, "test", R, mode, &texts, &te, &dte, qr)) return 1;
 
     /* tokenizer: every text the MVLA pipeline will encode must be in the vocabulary */
     word_tok tok;
@@ -240,9 +304,7 @@ int main(int argc, char **argv) {
     const int B = (int)kv_int(&c, "batch");
     const size_t per = 3 * (size_t)R * (size_t)R;
     float *img = malloc((size_t)B * per * sizeof *img);
-    int64_t *sel_text = malloc((size_t)B * sizeof *sel_text), *uniq = malloc((size_t)B * sizeof *uniq);
-    int64_t *tgt = malloc((size_t)B * sizeof *tgt), *uids = malloc((size_t)B * (size_t)ctx * sizeof *uids);
-    float *soft = malloc((size_t)B * (size_t)B * sizeof *soft);
+    int64_t *sel_text = malloc((size_t)B * sizeof *sel_text), *sel_q = malloc((size_t)B * sizeof *sel_q);
     uint64_t rng = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0xC11F);
     aqa_progress prog;
     aqa_progress_start(&prog, "pretrain_clip", (size_t)steps, true);
@@ -254,35 +316,18 @@ int main(int argc, char **argv) {
         double lr = step < warm ? ao.lr * (double)(step + 1) / (double)warm
                                 : ao.lr * 0.5 * (1 + cos(M_PI * (double)(step - warm) / (double)(steps - warm)));
         aqa_optim_set_lr(opt, lr);
-        int U = 0;
         for (int i = 0; i < B; i++) {
             rng = aqa_seed_mix(rng, (uint64_t)step * 1000 + (uint64_t)i);
             size_t f = (size_t)(rng % tr.n);
             memcpy(img + (size_t)i * per, tr.pix + f * per, per * sizeof *img);
-            int64_t t = tr.text[2 * f + (int)((rng >> 40) & 1)];
-            sel_text[i] = t;
-            int u = 0;
-            while (u < U && uniq[u] != t) u++;
-            if (u == U) uniq[U++] = t;
-            tgt[i] = u;
-        }
-        for (int u = 0; u < U; u++) {
-            memcpy(uids + (size_t)u * (size_t)ctx, ids + (size_t)uniq[u] * (size_t)ctx, (size_t)ctx * sizeof *ids);
-            int cnt = 0;
-            for (int i = 0; i < B; i++) cnt += tgt[i] == u;
-            for (int i = 0; i < B; i++) soft[u * B + i] = tgt[i] == u ? 1.0f / (float)cnt : 0.0f;
+            sel_text[i] = tr.text[2 * f + (int)((rng >> 40) & 1)];
+            if (tr.quality) sel_q[i] = tr.quality[f];
         }
         aqa_scope_begin();
         aqa_tensor *x = aqa_from_data(img, 4, (int64_t[]){B, 3, R, R}, AQA_F32);
-        aqa_tensor *tid = aqa_from_data(uids, 2, (int64_t[]){U, ctx}, AQA_I64);
         aqa_tensor *fi = aqa_clip_encode_image(m, x, false);
-        aqa_tensor *ft = aqa_clip_encode_text(m, tid, false);
-        aqa_tensor *logits = aqa_clip_logits(m, fi, ft); /* [B, U] */
-        aqa_tensor *ti = aqa_from_data(tgt, 1, (int64_t[]){B}, AQA_I64);
-        aqa_tensor *ts = aqa_from_data(soft, 2, (int64_t[]){U, B}, AQA_F32);
-        aqa_tensor *li = aqa_cross_entropy(logits, ti, NULL);
-        aqa_tensor *lt = aqa_cross_entropy(aqa_transpose(logits, 0, 1), ts, NULL);
-        aqa_tensor *loss = aqa_mul_scalar(aqa_add(li, lt), 0.5);
+        aqa_tensor *loss = info_nce(m, fi, sel_text, B, ids, ctx);
+        if (tr.quality) loss = aqa_add(loss, info_nce(m, fi, sel_q, B, ids, ctx));
         double lv = loss ? aqa_item(loss) : NAN;
         if (!isfinite(lv)) {
             fprintf(stderr, "\npretrain_clip: step %ld: the contrastive loss is %g (%s); stopping\n", step, lv,
@@ -326,17 +371,14 @@ int main(int argc, char **argv) {
     }
     free(img);
     free(sel_text);
-    free(uniq);
-    free(tgt);
-    free(uids);
-    free(soft);
+    free(sel_q);
     free(ids);
     aqa_optim_free(opt);
     aqa_clip_model_free(m);
     wt_free(&tok);
     aqa_text_set_free(&texts);
-    free(tr.pix), free(tr.text), free(tr.stage);
-    free(te.pix), free(te.text), free(te.stage);
+    free(tr.pix), free(tr.text), free(tr.stage), free(tr.quality);
+    free(te.pix), free(te.text), free(te.stage), free(te.quality);
     aqa_video_dataset_free(dtr);
     aqa_video_dataset_free(dte);
     return rc;

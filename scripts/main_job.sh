@@ -1,0 +1,90 @@
+#!/bin/sh
+# main_job.sh: the README's main job.  On the synthetic diving set: generate it, pretrain a tiny
+# CLIP on frame-text pairs, extract the frozen features once, train TSA-MVLA and plain TSA the
+# same way, evaluate both (metrics, per-video CSV, figures) and print both results.
+#
+#     scripts/main_job.sh                 # from the build folder (where examples/ holds the programs)
+#     OUT=runs/main2 EPOCHS=30 scripts/main_job.sh
+#
+# Sized for about 10 minutes on 2 CPU cores.  Every step is skipped when its output is already
+# there (extract_features resumes per video, train_mvla resumes from its last checkpoint), so an
+# interrupted job continues where it stopped; delete $OUT to start again.
+#
+# Targets on the synthetic test split (printed with the results): TSA-MVLA rho >= 0.8,
+# AIoU@0.5 >= 0.8, and TSA-MVLA's rho above plain TSA's.  The reported numbers are those of the
+# last epoch's checkpoint (no model selection on the test split).
+#
+# Settings (environment): OUT (runs/main), BIN (examples), VIDEOS (200), SEED (0), EPOCHS (20),
+# CLIP_STEPS (300), THREADS (unset: the libraries' default).
+set -eu
+
+BIN=${BIN:-examples}
+OUT=${OUT:-runs/main}
+VIDEOS=${VIDEOS:-200}
+SEED=${SEED:-0}
+EPOCHS=${EPOCHS:-20}
+CLIP_STEPS=${CLIP_STEPS:-300}
+
+for p in make_synthetic pretrain_clip extract_features train_mvla evaluate; do
+    if [ ! -x "$BIN/$p" ]; then
+        echo "main_job: $BIN/$p is not built (run make first, or set BIN)" >&2
+        exit 1
+    fi
+done
+mkdir -p "$OUT"
+start=$(date +%s)
+stamp() { echo "[main_job $(( $(date +%s) - start )) s] $*" >&2; }
+
+# 1. the synthetic set (FineDiving layout, 64x64 PNG frames, 40..120 frames per dive)
+if [ ! -f "$OUT/data/test_split.pkl" ]; then
+    stamp "generating $VIDEOS synthetic dives"
+    "$BIN/make_synthetic" --out "$OUT/data" --videos "$VIDEOS" --seed "$SEED" --quiet
+fi
+
+# 2. a tiny CLIP (32 px, ViT 2 x 64, text 2 x 64, D = 64) pretrained on frame -> stage-text pairs
+if [ ! -f "$OUT/clip/clip.safetensors" ]; then
+    stamp "pretraining CLIP ($CLIP_STEPS steps)"
+    "$BIN/pretrain_clip" --data "$OUT/data" --out "$OUT/clip" --steps "$CLIP_STEPS" --lr 1e-3 --seed "$SEED" \
+        > "$OUT/clip.txt"
+    cat "$OUT/clip.txt"
+fi
+
+# 3. frozen features once: CLIP per frame (96 x 64), a random BatchNorm-calibrated I3D per clip (9 x 256)
+stamp "extracting features"
+"$BIN/extract_features" --data "$OUT/data" --out "$OUT/features" --clip "$OUT/clip/clip.safetensors" \
+    --vocab "$OUT/clip/vocab.txt" --i3d-width 0.25 --i3d-short 48 --i3d-size 48 --i3d-seed "$SEED" --progress false
+
+# 4. TSA-MVLA and plain TSA, the same data, sizes, epochs and seed
+common="--data $OUT/data --features $OUT/features --epochs $EPOCHS --seed $SEED --setting w/DN --tsa-heads 4 \
+--temporal-heads 4 --progress false --resume"
+stamp "training TSA-MVLA ($EPOCHS epochs)"
+"$BIN/train_mvla" $common --out "$OUT/tsa_mvla" > "$OUT/train_tsa_mvla.txt"
+stamp "training TSA ($EPOCHS epochs)"
+"$BIN/train_mvla" $common --no-mvla --out "$OUT/tsa" > "$OUT/train_tsa.txt"
+
+# 5. evaluation of the last checkpoints: metrics, predictions.csv, figures
+stamp "evaluating"
+"$BIN/evaluate" --checkpoint "$OUT/tsa_mvla/last.safetensors" --out "$OUT/eval_tsa_mvla" --figures 4 \
+    > "$OUT/eval_tsa_mvla.txt"
+"$BIN/evaluate" --checkpoint "$OUT/tsa/last.safetensors" --out "$OUT/eval_tsa" --figures 4 > "$OUT/eval_tsa.txt"
+
+get() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+m_rho=$(get "$OUT/eval_tsa_mvla.txt" spearman_rho)
+t_rho=$(get "$OUT/eval_tsa.txt" spearman_rho)
+m_aiou=$(get "$OUT/eval_tsa_mvla.txt" aiou50)
+elapsed=$(( $(date +%s) - start ))
+echo
+echo "synthetic test split ($(get "$OUT/eval_tsa_mvla.txt" n) videos), last epoch of $EPOCHS:"
+printf "%-10s %8s %9s %10s %10s %10s\n" model rho "R-l2x100" MSE "AIoU@0.5" "AIoU@0.75"
+for m in tsa_mvla tsa; do
+    f="$OUT/eval_$m.txt"
+    name=$( [ "$m" = tsa_mvla ] && echo TSA-MVLA || echo TSA )
+    printf "%-10s %8.4f %9.4f %10.3f %10.4f %10.4f\n" "$name" "$(get "$f" spearman_rho)" "$(get "$f" rl2_x100)" \
+        "$(get "$f" mse)" "$(get "$f" aiou50)" "$(get "$f" aiou75)"
+done
+echo
+echo "targets: TSA-MVLA rho >= 0.8: $(awk -v x="$m_rho" 'BEGIN { print (x >= 0.8) ? "met" : "MISSED" }')," \
+     "AIoU@0.5 >= 0.8: $(awk -v x="$m_aiou" 'BEGIN { print (x >= 0.8) ? "met" : "MISSED" }')," \
+     "TSA-MVLA beats TSA: $(awk -v a="$m_rho" -v b="$t_rho" 'BEGIN { print (a > b) ? "met" : "MISSED" }')"
+echo "figures: $OUT/eval_tsa_mvla/*.png; per-video predictions: $OUT/eval_tsa_mvla/predictions.csv"
+echo "main job: ${elapsed} s"
