@@ -19,7 +19,10 @@
 /* Runs the kernel and records the node; saves a and b (slots 0, 1) and out (slot 2) as asked. */
 static aqa_tensor *binary_op(const char *name, aqa_binary_op op, aqa_tensor *a, aqa_tensor *b,
                              aqa_dtype dt, aqa_backward_fn backward, bool save_ab, bool save_out) {
-    if (!aqa__check_inputs(name, 2, (aqa_tensor *[]){a, b})) return NULL;
+    aqa_tensor *ab[2] = {a, b};
+    if (!aqa__check_inputs_scalars(name, 2, ab)) return NULL;
+    a = ab[0];
+    b = ab[1];
     if (dt == AQA_BOOL) {
         /* bool (+) bool stays bool, as torch (bools never require grad: no node) */
         aqa_binary_op lop = op == AQA_BIN_ADD || op == AQA_BIN_MAX   ? AQA_BIN_OR

@@ -136,7 +136,10 @@ aqa_tensor *aqa__ew_to_bool(aqa_tensor *x) {
 /* ---- comparisons and logical ops --------------------------------------------------------------- */
 
 static aqa_tensor *compare(const char *name, aqa_binary_op op, aqa_tensor *a, aqa_tensor *b) {
-    if (!aqa__check_inputs(name, 2, (aqa_tensor *[]){a, b})) return NULL;
+    aqa_tensor *ab[2] = {a, b};
+    if (!aqa__check_inputs_scalars(name, 2, ab)) return NULL;
+    a = ab[0];
+    b = ab[1];
     aqa_tensor *out = aqa__ew_binary(name, op, a, b, aqa__promote(a->dtype, b->dtype), AQA_BOOL);
     return out ? aqa__own(out) : NULL;
 }
@@ -214,7 +217,11 @@ static void where_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
 }
 
 aqa_tensor *aqa_where(aqa_tensor *cond, aqa_tensor *a, aqa_tensor *b) {
-    if (!aqa__check_inputs("aqa_where", 3, (aqa_tensor *[]){cond, a, b})) return NULL;
+    aqa_tensor *cab[3] = {cond, a, b};
+    if (!aqa__check_inputs_scalars("aqa_where", 3, cab)) return NULL;
+    cond = cab[0];
+    a = cab[1];
+    b = cab[2];
     aqa_tensor *out = where_raw("aqa_where", cond, a, b, aqa__promote(a->dtype, b->dtype));
     if (!out) return NULL;
     aqa__own(out);

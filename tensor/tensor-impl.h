@@ -55,6 +55,10 @@ static inline aqa_tensor aqa__geometry_of(const aqa_tensor *t) {
 aqa_dtype aqa__promote(aqa_dtype a, aqa_dtype b);
 /* True if none of the tensors is NULL; all must share one device (error naming op otherwise). */
 bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts);
+/* PyTorch's rule for mixed devices: a 0-d CPU tensor may join an op on another device as a
+ * scalar.  Replaces such entries of ts[] by copies on the first non-CPU operand's device
+ * (differentiable, owned by the current scope), then checks the inputs as aqa__check_inputs. */
+bool aqa__check_inputs_scalars(const char *op, int n, aqa_tensor **ts);
 /* Drops the tensor's grad_fn and marks it a leaf not requiring grad (for results of
  * non-differentiable ops). */
 #endif /* AQA_TENSOR_IMPL_H */

@@ -570,3 +570,19 @@ bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts) {
     }
     return true;
 }
+
+bool aqa__check_inputs_scalars(const char *op, int n, aqa_tensor **ts) {
+    const aqa_tensor *dev_ref = NULL;
+    for (int i = 0; i < n; i++)
+        if (ts[i] && ts[i]->storage->device.kind != AQA_CPU) dev_ref = ts[i];
+    if (dev_ref) {
+        aqa_device device = dev_ref->storage->device;
+        for (int i = 0; i < n; i++) {
+            if (!ts[i] || ts[i]->ndim != 0 || ts[i]->storage->device.kind != AQA_CPU) continue;
+            aqa_tensor *moved = aqa_to_device(ts[i], device);
+            if (!moved) return false;
+            ts[i] = moved;
+        }
+    }
+    return aqa__check_inputs(op, n, ts);
+}
