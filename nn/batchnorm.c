@@ -93,12 +93,52 @@ static aqa_tensor *as_vec(const char *what, aqa_tensor *t, int64_t c, aqa_dtype 
     return aqa_contiguous(t);
 }
 
+/* Devices without a fused kernel: the same computation composed of tensor ops (autograd goes
+ * through the ops; running statistics are updated in place, unrecorded, as in the fused path). */
+static aqa_tensor *batch_norm_composed(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *running_var,
+                                       aqa_tensor *weight, aqa_tensor *bias, bool training, double momentum,
+                                       double eps) {
+    int dims[AQA_MAX_DIMS], k = 0;
+    int64_t shape[AQA_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) {
+        shape[i] = i == 1 ? x->shape[1] : 1;
+        if (i != 1) dims[k++] = i;
+    }
+    aqa_scope_begin();
+    aqa_tensor *mean, *var;
+    if (training) {
+        mean = aqa_mean(x, k, dims, true);
+        var = aqa_var(x, k, dims, 0, true);
+        if (running_mean && mean && var) {
+            int64_t per_channel = aqa_numel(x) / x->shape[1];
+            bool prev = aqa_set_grad_enabled(false);
+            aqa_tensor *m = aqa_reshape(aqa_detach(mean), 1, &x->shape[1]);
+            aqa_tensor *v = aqa_mul_scalar(aqa_reshape(aqa_detach(var), 1, &x->shape[1]),
+                                           (double)per_channel / (double)(per_channel - 1));
+            bool ok = m && v && aqa_mul_scalar_(running_mean, 1 - momentum) == AQA_OK &&
+                      aqa_add_(running_mean, m, momentum) == AQA_OK &&
+                      aqa_mul_scalar_(running_var, 1 - momentum) == AQA_OK &&
+                      aqa_add_(running_var, v, momentum) == AQA_OK;
+            aqa_set_grad_enabled(prev);
+            if (!ok) mean = NULL;
+        }
+    } else {
+        mean = aqa_reshape(running_mean, x->ndim, shape);
+        var = aqa_reshape(running_var, x->ndim, shape);
+    }
+    aqa_tensor *y = aqa_mul(aqa_sub(x, mean), aqa_rsqrt(aqa_add_scalar(var, eps)));
+    if (weight) y = aqa_mul(y, aqa_reshape(weight, x->ndim, shape));
+    if (bias) y = aqa_add(y, aqa_reshape(bias, x->ndim, shape));
+    aqa_keep(y);
+    aqa_scope_end();
+    return y;
+}
+
 aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *running_var, aqa_tensor *weight,
                            aqa_tensor *bias, bool training, double momentum, double eps) {
     if (!aqa__check_inputs("aqa_batch_norm", 1, &x)) return NULL;
     if (x->ndim < 2) return aqa_fail_null("aqa_batch_norm: input must have at least 2 dims, got %d", x->ndim);
     if (!aqa_dtype_is_float(x->dtype)) return aqa_fail_null("aqa_batch_norm: input must be floating");
-    if (aqa_tensor_device(x).kind != AQA_CPU) return aqa_fail_null("aqa_batch_norm: CPU only for now");
     if ((running_mean == NULL) != (running_var == NULL))
         return aqa_fail_null("aqa_batch_norm: give both running_mean and running_var or neither");
     if (!training && !running_mean) return aqa_fail_null("aqa_batch_norm: eval mode needs running statistics");
@@ -108,6 +148,8 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     if (training && n * s <= 1)
         return aqa_fail_null("aqa_batch_norm: expected more than 1 value per channel when training, got input of "
                              "%lld x %lld per channel", (long long)n, (long long)s);
+    if (aqa_tensor_device(x).kind != AQA_CPU || getenv("AQA_BATCH_NORM_COMPOSED"))
+        return batch_norm_composed(x, running_mean, running_var, weight, bias, training, momentum, eps);
     aqa_dtype dt = x->dtype;
     aqa_tensor *out = NULL;
     aqa_scope_begin();

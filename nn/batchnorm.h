@@ -13,6 +13,8 @@
 #include "tensor/tensor.h"
 
 /* x [N, C, ...]; running_mean/var [C] or NULL (required when !training); weight/bias [C] or NULL. */
+/* (Non-CPU devices use a path composed of tensor ops; AQA_BATCH_NORM_COMPOSED=1 forces it on
+ * the CPU, for tests.) */
 aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *running_var, aqa_tensor *weight,
                            aqa_tensor *bias, bool training, double momentum, double eps);
 

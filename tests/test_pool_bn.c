@@ -286,12 +286,21 @@ static void test_pool_module_and_leaks(void) {
     CHECK_EQ_INT(aqa_live_storages(), s0);
 }
 
+/* The composed path other devices take (forced on the CPU) against the same golden data. */
+static void test_composed_bn_matches_torch(void) {
+    setenv("AQA_BATCH_NORM_COMPOSED", "1", 1);
+    test_golden_bn();
+    test_gradcheck_bn();
+    unsetenv("AQA_BATCH_NORM_COMPOSED");
+}
+
 int main(void) {
     RUN(test_golden_pool);
     RUN(test_gradcheck_pool);
     RUN(test_pool_sizes);
     RUN(test_gradcheck_bn);
     RUN(test_golden_bn);
+    RUN(test_composed_bn_matches_torch);
     RUN(test_bn_module);
     RUN(test_pool_module_and_leaks);
     test_golden_close();
