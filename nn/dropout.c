@@ -43,7 +43,7 @@ aqa_tensor *aqa_dropout(aqa_tensor *x, double p, bool training, aqa_generator *g
     aqa_device dev = aqa_tensor_device(x);
     aqa_tensor *scale = NULL, *out = NULL;
     if (p == 1.0) {
-        scale = aqa_zeros(x->ndim, x->shape, x->dtype);
+        scale = aqa_zeros_like(x);
     } else {
         aqa_tensor *u = aqa_rand(x->ndim, x->shape, x->dtype, gen);
         if (u && !aqa_device_equal(aqa_tensor_device(u), dev)) u = aqa_to_device(u, dev);

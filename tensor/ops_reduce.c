@@ -433,7 +433,7 @@ aqa_tensor *aqa_logsumexp(aqa_tensor *x, int n_dims, const int *dims, bool keepd
     aqa_scope_begin();
     aqa_tensor *m;
     if (reduced_count(x, mask) == 0) /* empty sums: log(0) = -inf */
-        m = aqa_zeros(x->ndim, kshape, xf->dtype);
+        m = aqa_full_on(x->ndim, kshape, 0.0, xf->dtype, aqa_tensor_device(xf));
     else
         m = aqa__own(reduce_raw("aqa_logsumexp", AQA_RED_MAX, xf, mask, x->ndim, kshape, NULL));
     aqa_tensor *ms = aqa_masked_fill(m, aqa_eq_scalar(aqa_abs(m), INFINITY), 0.0);

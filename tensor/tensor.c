@@ -300,7 +300,11 @@ aqa_tensor *aqa_empty(int ndim, const int64_t *shape, aqa_dtype dtype) {
 }
 
 aqa_tensor *aqa_full(int ndim, const int64_t *shape, double value, aqa_dtype dtype) {
-    aqa_tensor *t = aqa__new_unowned(ndim, shape, dtype, default_device);
+    return aqa_full_on(ndim, shape, value, dtype, default_device);
+}
+
+aqa_tensor *aqa_full_on(int ndim, const int64_t *shape, double value, aqa_dtype dtype, aqa_device device) {
+    aqa_tensor *t = aqa__new_unowned(ndim, shape, dtype, device);
     if (!t) return NULL;
     if (aqa_fill_(t, value) != AQA_OK) {
         aqa__release(t);

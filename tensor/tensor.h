@@ -101,6 +101,8 @@ aqa_tensor *aqa_zeros(int ndim, const int64_t *shape, aqa_dtype dtype);
 aqa_tensor *aqa_ones(int ndim, const int64_t *shape, aqa_dtype dtype);
 aqa_tensor *aqa_full(int ndim, const int64_t *shape, double value, aqa_dtype dtype);
 aqa_tensor *aqa_scalar(double value, aqa_dtype dtype); /* 0-d tensor */
+/* aqa_full on a given device rather than the default one (torch.full(..., device=d)). */
+aqa_tensor *aqa_full_on(int ndim, const int64_t *shape, double value, aqa_dtype dtype, aqa_device device);
 aqa_tensor *aqa_arange(double start, double end, double step, aqa_dtype dtype);
 aqa_tensor *aqa_linspace(double start, double end, int64_t steps, aqa_dtype dtype);
 /* Copies `data` (host memory, elements of `dtype`, row-major) into a new tensor. */

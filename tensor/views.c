@@ -178,7 +178,7 @@ aqa_tensor *aqa_transpose(aqa_tensor *t, int dim0, int dim1) {
 
 /* Gradient of a strided sub-view: zeros of the input shape with g written into the same view. */
 static void slice_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
-    aqa_tensor *z = aqa_zeros(n->in_ndim[0], n->in_shape[0], g->dtype);
+    aqa_tensor *z = aqa_full_on(n->in_ndim[0], n->in_shape[0], 0.0, g->dtype, aqa_tensor_device(g));
     if (!z) return;
     int dim = (int)n->ints[0];
     aqa_tensor *v = aqa_slice(z, dim, n->ints[1], n->ints[2], n->ints[3]);
