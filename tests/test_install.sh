@@ -1,0 +1,32 @@
+#!/bin/sh
+# test_install.sh: `make install` into a staging folder, then a user's program is compiled and
+# linked with `pkg-config --cflags --libs aqa` alone, and run.  Run from the build folder.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+if ! make install DESTDIR="$stage" >"$stage/install.log" 2>&1; then
+    echo "FAIL test_make_install: make install failed"; tail -5 "$stage/install.log"; exit 1
+fi
+echo "PASS test_make_install"
+pc=$(find "$stage" -name aqa.pc | head -1)
+[ -n "$pc" ] || { echo "FAIL test_pkg_config_program: no aqa.pc installed"; exit 1; }
+cat >"$stage/user.c" <<'C'
+#include <aqa.h>
+#include <stdio.h>
+int main(void) {
+    aqa_scope_begin();
+    aqa_tensor *w = aqa_requires_grad(aqa_ones(AQA_SHAPE(2, 2), AQA_F64), true);
+    aqa_tensor *loss = aqa_sum_all(aqa_square(aqa_matmul(w, w)));
+    if (aqa_backward(loss, NULL, false) != AQA_OK) return 1;
+    /* d/dw sum((w w)^2) at w = ones: 2 (ww) w^T + w^T 2 (ww) = 16 everywhere */
+    double g = aqa_item(aqa_select(aqa_select(w->grad, 0, 1), 0, 0));
+    aqa_scope_end();
+    printf("%g\n", g);
+    return g == 16.0 ? 0 : 1;
+}
+C
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-prefix --cflags --libs aqa) || { echo "FAIL test_pkg_config_program: pkg-config failed"; exit 1; }
+if cc "$stage/user.c" $flags -o "$stage/user" 2>"$stage/cc.log" && "$stage/user" >/dev/null; then
+    echo "PASS test_pkg_config_program"
+else
+    echo "FAIL test_pkg_config_program: $(head -3 "$stage/cc.log")"; exit 1
+fi
