@@ -14,15 +14,15 @@
 # AIoU@0.5 >= 0.8, and TSA-MVLA's rho above plain TSA's.  The reported numbers are those of the
 # last epoch's checkpoint (no model selection on the test split).
 #
-# Settings (environment): OUT (runs/main), BIN (examples), VIDEOS (200), SEED (0), EPOCHS (20),
-# CLIP_STEPS (300), THREADS (unset: the libraries' default).
+# Settings (environment): OUT (runs/main), BIN (examples), VIDEOS (200), SEED (0), EPOCHS (30),
+# CLIP_STEPS (300).
 set -eu
 
 BIN=${BIN:-examples}
 OUT=${OUT:-runs/main}
 VIDEOS=${VIDEOS:-200}
 SEED=${SEED:-0}
-EPOCHS=${EPOCHS:-20}
+EPOCHS=${EPOCHS:-30}
 CLIP_STEPS=${CLIP_STEPS:-300}
 
 for p in make_synthetic pretrain_clip extract_features train_mvla evaluate; do
@@ -41,11 +41,12 @@ if [ ! -f "$OUT/data/test_split.pkl" ]; then
     "$BIN/make_synthetic" --out "$OUT/data" --videos "$VIDEOS" --seed "$SEED" --quiet
 fi
 
-# 2. a tiny CLIP (32 px, ViT 2 x 64, text 2 x 64, D = 64) pretrained on frame -> stage-text pairs
+# 2. a tiny CLIP (32 px, ViT 2 x 64, text 2 x 64, D = 64) pretrained on the training split's frames
+#    paired with their stage text and their dive's quality text (pretrain_clip --quality)
 if [ ! -f "$OUT/clip/clip.safetensors" ]; then
     stamp "pretraining CLIP ($CLIP_STEPS steps)"
-    "$BIN/pretrain_clip" --data "$OUT/data" --out "$OUT/clip" --steps "$CLIP_STEPS" --lr 1e-3 --seed "$SEED" \
-        > "$OUT/clip.txt"
+    "$BIN/pretrain_clip" --data "$OUT/data" --out "$OUT/clip" --steps "$CLIP_STEPS" --lr 1e-3 --quality \
+        --seed "$SEED" > "$OUT/clip.txt"
     cat "$OUT/clip.txt"
 fi
 
