@@ -179,6 +179,30 @@ static void test_train_evaluate_resume(void) {
     free(o2);
 }
 
+/* Frame mode: frozen CLIP image encoder per batch, a BatchNorm-calibrated random I3D fine-tuned,
+ * its weights saved beside the checkpoint; evaluate rebuilds it. */
+static void test_train_from_frames(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --clip %s/clip/clip.safetensors --vocab %s/clip/vocab.txt "
+             "--i3d-width 0.0625 --i3d-short 32 --i3d-size 32 --frames 32 --clips 3 --clip-stride 8 --out %s/runf "
+             "--epochs 1 --max-steps 2 %s",
+             g_dir, g_dir, g_dir, g_dir, TINY);
+    int rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "train_mvla from frames:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/runf/last.safetensors.i3d.safetensors", g_dir);
+    CHECK(file_nonempty(path));
+    snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runf/last.safetensors --figures 1", g_dir);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && metric(out, "n") == 4, "evaluate (frames):\n%s", out);
+    free(out);
+}
+
 static void test_settings_errors(void) {
     if (!have("./examples/train_mvla")) {
         SKIP("train_mvla not built");
@@ -243,6 +267,7 @@ int main(void) {
     }
     RUN(test_prepare_pipeline);
     RUN(test_train_evaluate_resume);
+    RUN(test_train_from_frames);
     RUN(test_settings_errors);
     RUN(test_nan_guard);
     nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
