@@ -1,6 +1,7 @@
 /* test_video_dataset.c: the data pipeline: sampling and clip indices against the baselines'
  * formulas, TSA's boundaries, exemplar rules, seeded shuffling, the threaded loader on a generated
- * synthetic set, the bad-data policy and the feature cache with resume. */
+ * synthetic set, the bad-data policy and the feature cache with resume; the MTL-AQA, JIGSAWS and
+ * Fis-V layouts on tiny fixtures written by the tests. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
@@ -11,7 +12,9 @@
 
 #include "datasets/exemplar.h"
 #include "datasets/feature_cache.h"
+#include "datasets/image.h"
 #include "datasets/loader.h"
+#include "datasets/pickle_write.h"
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
@@ -544,6 +547,385 @@ static void test_progress_line(void) {
               "line: %s", line);
 }
 
+/* ---- MTL-AQA, JIGSAWS and Fis-V layouts on tiny generated fixtures --------------------------- */
+
+/* An 8x8 PNG whose every pixel is (r, g, 7): the frame's identity, read back through decoding. */
+static int write_tag_png(const char *path, int r, int g) {
+    aqa_image *im = aqa_image_new(8, 8);
+    if (!im) return -1;
+    for (size_t k = 0; k < 64; k++) {
+        im->data[3 * k] = (uint8_t)r;
+        im->data[3 * k + 1] = (uint8_t)g;
+        im->data[3 * k + 2] = 7;
+    }
+    aqa_status st = aqa_image_save_png(im, path);
+    aqa_image_free(im);
+    return st == AQA_OK ? 0 : -1;
+}
+
+/* Identity transform for 8x8 frames: no resize, centre crop 8x8, v / 255. */
+static aqa_frame_transform tag_transform(void) {
+    aqa_frame_transform tf;
+    memset(&tf, 0, sizeof tf);
+    tf.crop_w = tf.crop_h = 8;
+    tf.crop_x = tf.crop_y = AQA_CROP_CENTER;
+    tf.norm = AQA_NORM_UNIT;
+    return tf;
+}
+
+/* Decoded channel value back to the byte written. */
+static int tag_of(float v) { return (int)(v * 255.0f + 0.5f); }
+
+/* MTL-AQA key (video, dive) as a tuple. */
+static void pk_pair(aqa_pickle_writer *w, int64_t v, int64_t d) {
+    aqa_pkw_tuple_begin(w);
+    aqa_pkw_int(w, v);
+    aqa_pkw_int(w, d);
+    aqa_pkw_tuple_end(w);
+}
+
+static void pk_mtl_record(aqa_pickle_writer *w, int64_t start, int64_t end, double score, double dd,
+                          const char *dive) {
+    const double judges[7] = {7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 8.0};
+    aqa_pkw_dict_begin(w);
+    aqa_pkw_str(w, "primary_view");
+    aqa_pkw_int(w, 1);
+    aqa_pkw_str(w, "start_frame");
+    aqa_pkw_int(w, start);
+    aqa_pkw_str(w, "end_frame");
+    aqa_pkw_int(w, end);
+    aqa_pkw_str(w, "final_score");
+    aqa_pkw_float(w, score);
+    aqa_pkw_str(w, "difficulty");
+    aqa_pkw_float(w, dd);
+    aqa_pkw_str(w, "judge_scores");
+    aqa_pkw_f64_array(w, judges, 7);
+    aqa_pkw_str(w, "dive_number");
+    aqa_pkw_str(w, dive);
+    aqa_pkw_dict_end(w);
+}
+
+static void test_mtl_aqa_layout(void) {
+    char root[256], p[512];
+    snprintf(root, sizeof root, "/tmp/aqa_vd_mtl_XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    /* video 3: whole-video frames 1..110 as <root>/03/%08d.png, R = frame number, G = 3 */
+    snprintf(p, sizeof p, "%s/03", root);
+    CHECK(mkdir(p, 0755) == 0);
+    int wrote = 0;
+    for (int f = 1; f <= 110; f++) {
+        snprintf(p, sizeof p, "%s/03/%08d.png", root, f);
+        wrote += write_tag_png(p, f, 3) == 0;
+    }
+    CHECK_EQ_INT(wrote, 110);
+    /* annotations: (3, 1) frames 20..108 (train), (3, 2) frames 104..110 (test) */
+    aqa_pickle_writer *w = aqa_pkw_new();
+    aqa_pkw_dict_begin(w);
+    pk_pair(w, 3, 1);
+    pk_mtl_record(w, 20, 108, 71.4, 3.4, "405B");
+    pk_pair(w, 3, 2);
+    pk_mtl_record(w, 104, 110, 40.5, 2.0, "101A");
+    aqa_pkw_dict_end(w);
+    snprintf(p, sizeof p, "%s/final_annotations_dict_with_dive_number.pkl", root);
+    CHECK(aqa_pkw_save(w, p) == AQA_OK);
+    aqa_pkw_free(w);
+    for (int sp = 0; sp < 2; sp++) {
+        w = aqa_pkw_new();
+        aqa_pkw_list_begin(w);
+        pk_pair(w, 3, sp + 1);
+        aqa_pkw_list_end(w);
+        snprintf(p, sizeof p, "%s/%s_split_0.pkl", root, sp ? "test" : "train");
+        CHECK(aqa_pkw_save(w, p) == AQA_OK);
+        aqa_pkw_free(w);
+    }
+
+    aqa_vd_config c;
+    aqa_vd_config_init(&c);
+    c.root = root;
+    c.dataset = AQA_ANN_MTL_AQA;
+    c.split = "train";
+    c.quiet = true;
+    aqa_video_dataset *ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->T, 103);
+        CHECK_EQ_INT(ds->N, 10);
+        CHECK_EQ_INT(ds->n_items, 1);
+        static const int64_t starts[10] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 87};
+        for (int k = 0; k < 10; k++) CHECK_EQ_INT(ds->clip_starts[k], starts[k]);
+        const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK_STR(s->key, "03_1");
+            CHECK_NEAR(s->score, 71.4, 1e-12);
+            CHECK_NEAR(s->difficulty, 3.4, 1e-12);
+            CHECK_EQ_INT(s->n_judges, 7);
+            CHECK_STR(s->dive_number, "405B");
+        }
+        /* the 103 frames ending at end_frame 108: 6..108 */
+        for (int t = 0; t < 103; t++) CHECK_EQ_INT(ds->items[0].frames[t], 6 + t);
+        CHECK(aqa_vd_frame_path(ds, 0, 0, 0, p, sizeof p) == AQA_OK);
+        char want[512];
+        snprintf(want, sizeof want, "%s/03/00000006.png", root);
+        CHECK_STR(p, want);
+        aqa_frame_transform tf = tag_transform();
+        float *out = malloc((size_t)10 * 3 * 16 * 64 * sizeof *out);
+        CHECK(aqa_vd_decode(ds, 0, &tf, false, 0, NULL, out) == AQA_OK);
+        int bad = 0;
+        for (int t = 0; t < 103; t++) {
+            const float *fr = out + (size_t)t * 3 * 64;
+            if (tag_of(fr[0]) != 6 + t || tag_of(fr[63]) != 6 + t || tag_of(fr[64]) != 3 || tag_of(fr[128]) != 7)
+                bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        /* a shift of -2 moves every frame back by 2 */
+        CHECK(aqa_vd_decode(ds, 0, &tf, false, -2, NULL, out) == AQA_OK);
+        CHECK_EQ_INT(tag_of(out[0]), 4);
+        CHECK_EQ_INT(tag_of(out[(size_t)102 * 3 * 64]), 106);
+        /* clips [N, 3, 16, H, W]: clip c frame j is sampled frame starts[c] + j */
+        CHECK(aqa_vd_decode(ds, 0, &tf, true, 0, NULL, out) == AQA_OK);
+        bad = 0;
+        for (int k = 0; k < 10; k++)
+            for (int j = 0; j < 16; j++) {
+                const float *r = out + (((size_t)k * 3 + 0) * 16 + (size_t)j) * 64;
+                const float *g = out + (((size_t)k * 3 + 1) * 16 + (size_t)j) * 64;
+                if (tag_of(r[0]) != 6 + starts[k] + j || tag_of(g[5]) != 3) bad++;
+            }
+        CHECK_EQ_INT(bad, 0);
+        free(out);
+        aqa_video_dataset_free(ds);
+    }
+    /* the test dive's frames 104..110: the 103 frames ending at 110 reach back before its start
+       (CoRe's rule ignores start_frame): 8..110 */
+    c.split = "test";
+    ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open test: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->n_items, 1);
+        CHECK_EQ_INT(ds->items[0].frames[0], 8);
+        CHECK_EQ_INT(ds->items[0].frames[102], 110);
+        aqa_video_dataset_free(ds);
+    }
+    /* a shift of up to -8 would need frame 0: too short, an error under the fail policy */
+    c.shift_min = -8;
+    ds = aqa_video_dataset_open(&c);
+    CHECK(ds == NULL);
+    aqa_video_dataset_free(ds);
+    aqa_clear_error();
+    rm_rf(root);
+}
+
+static void test_jigsaws_layout(void) {
+    char root[256], p[512];
+    snprintf(root, sizeof root, "/tmp/aqa_vd_jig_XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    /* Suturing_B001: 300 frames, R/G = listing position (low, high byte); Suturing_C001: 170 */
+    const char *trials[2] = {"Suturing_B001", "Suturing_C001"};
+    const int nfr[2] = {300, 170};
+    int wrote = 0;
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/%s_capture1", root, trials[k]);
+        CHECK(mkdir(p, 0755) == 0);
+        for (int f = 0; f < nfr[k]; f++) {
+            snprintf(p, sizeof p, "%s/%s_capture1/frame_%05d.png", root, trials[k], f + 1);
+            wrote += write_tag_png(p, f & 255, f >> 8) == 0;
+        }
+    }
+    CHECK_EQ_INT(wrote, 470);
+    const double grs[2][6] = {{2, 3, 4, 5, 1, 2}, {5, 5, 4, 4, 3, 3}};
+    aqa_pickle_writer *w = aqa_pkw_new();
+    aqa_pkw_dict_begin(w);
+    for (int k = 0; k < 2; k++) {
+        aqa_pkw_str(w, trials[k]);
+        aqa_pkw_list_begin(w);
+        for (int j = 0; j < 6; j++) aqa_pkw_float(w, grs[k][j]);
+        aqa_pkw_list_end(w);
+    }
+    aqa_pkw_dict_end(w);
+    snprintf(p, sizeof p, "%s/label.pkl", root);
+    CHECK(aqa_pkw_save(w, p) == AQA_OK);
+    aqa_pkw_free(w);
+    w = aqa_pkw_new();
+    aqa_pkw_dict_begin(w);
+    aqa_pkw_str(w, "Suturing");
+    aqa_pkw_list_begin(w);
+    for (int k = 0; k < 2; k++) {
+        aqa_pkw_list_begin(w);
+        aqa_pkw_str(w, trials[k]);
+        aqa_pkw_list_end(w);
+    }
+    aqa_pkw_list_end(w);
+    aqa_pkw_dict_end(w);
+    snprintf(p, sizeof p, "%s/splits.pkl", root);
+    CHECK(aqa_pkw_save(w, p) == AQA_OK);
+    aqa_pkw_free(w);
+
+    aqa_vd_config c;
+    aqa_vd_config_init(&c);
+    c.root = root;
+    c.dataset = AQA_ANN_JIGSAWS;
+    c.split = "Suturing/1/train"; /* fold 1 is the test: trains on fold 0 = B001 */
+    c.quiet = true;
+    aqa_video_dataset *ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->T, 160);
+        CHECK_EQ_INT(ds->N, 10);
+        for (int k = 0; k < 10; k++) CHECK_EQ_INT(ds->clip_starts[k], 16 * k);
+        CHECK_EQ_INT(ds->n_items, 1);
+        const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK_STR(s->key, "Suturing_B001");
+            CHECK_NEAR(s->score, 17.0, 1e-12);
+            CHECK_EQ_INT(s->n_sub_scores, 6);
+        }
+        const aqa_vd_item *it = &ds->items[0];
+        CHECK_EQ_INT(it->n_listing, 300);
+        /* np.linspace(0, 299, 160).astype(int): floor(t * 299 / 159), exact */
+        for (int t = 0; t < 160; t++) CHECK_EQ_INT(it->frames[t], (t * 299) / 159);
+        CHECK(aqa_vd_frame_path(ds, 0, 159, 0, p, sizeof p) == AQA_OK);
+        char want[512];
+        snprintf(want, sizeof want, "%s/Suturing_B001_capture1/frame_00300.png", root);
+        CHECK_STR(p, want);
+        aqa_frame_transform tf = tag_transform();
+        float *out = malloc((size_t)160 * 3 * 64 * sizeof *out);
+        CHECK(aqa_vd_decode(ds, 0, &tf, false, 0, NULL, out) == AQA_OK);
+        int bad = 0;
+        for (int t = 0; t < 160; t++) {
+            const float *fr = out + (size_t)t * 3 * 64;
+            int pos = tag_of(fr[0]) + 256 * tag_of(fr[64]);
+            if (pos != (t * 299) / 159 || tag_of(fr[128 + 9]) != 7) bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        free(out);
+        aqa_video_dataset_free(ds);
+    }
+    c.split = "Suturing/1/test"; /* fold 1 = C001 */
+    ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open fold 1 test: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->n_items, 1);
+        const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
+        if (s) CHECK_NEAR(s->score, 24.0, 1e-12);
+        /* 170 frames onto 160: np.linspace(0, 169, 160).astype(int) repeats some */
+        for (int t = 0; t < 160; t++) CHECK_EQ_INT(ds->items[0].frames[t], (t * 169) / 159);
+        aqa_video_dataset_free(ds);
+    }
+    rm_rf(root);
+}
+
+/* A 2-D '<f4' .npy (format 1.0), written by hand: datasets/npy.h writes vectors only. */
+static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
+    char hdr[128];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned hl = (unsigned)(n + pad + 1);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
+    fwrite(pre, 1, 10, f);
+    fwrite(hdr, 1, (size_t)n, f);
+    for (int k = 0; k < pad; k++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(x, sizeof *x, (size_t)rows * (size_t)cols, f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static void test_fisv_layout(void) {
+    char root[256], p[512];
+    snprintf(root, sizeof root, "/tmp/aqa_vd_fisv_XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(p, sizeof p, "%s/feat", root);
+    CHECK(mkdir(p, 0755) == 0);
+    /* programs 17 (6 clips) and 23 (9 clips) train, 5 (4 clips) test; value = id*100 + row*10 + col */
+    const int ids[3] = {17, 23, 5}, rows[3] = {6, 9, 4};
+    for (int k = 0; k < 3; k++) {
+        float x[9 * 4];
+        for (int r = 0; r < rows[k]; r++)
+            for (int cc = 0; cc < 4; cc++) x[r * 4 + cc] = (float)(ids[k] * 100 + r * 10 + cc);
+        snprintf(p, sizeof p, "%s/feat/%d.npy", root, ids[k]);
+        CHECK(write_npy_2d(p, x, rows[k], 4) == 0);
+    }
+    snprintf(p, sizeof p, "%s/train_dataset.txt", root);
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "17 40.5 35.25 1.0\n23 60.0 41.5 0.0\n");
+        fclose(f);
+    }
+    snprintf(p, sizeof p, "%s/test_dataset.txt", root);
+    f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "5 30.0 30.0 2.0\n");
+        fclose(f);
+    }
+    char feat[300];
+    snprintf(feat, sizeof feat, "%s/feat", root);
+    aqa_vd_config c;
+    aqa_vd_config_init(&c);
+    c.root = root;
+    c.dataset = AQA_ANN_FISV;
+    c.split = "train";
+    c.features_dir = feat;
+    c.quiet = true;
+    aqa_video_dataset *ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->n_items, 2);
+        CHECK_EQ_INT(ds->N, 6); /* the first file's count */
+        CHECK_EQ_INT(ds->feat_i3d_dim, 4);
+        const aqa_ann_sample *s0 = aqa_vd_sample(ds, 0), *s1 = aqa_vd_sample(ds, 1);
+        CHECK(s0 && s1);
+        if (s0 && s1) {
+            CHECK_STR(s0->video, "17");
+            CHECK_NEAR(s0->score, 40.5 + 35.25 - 1.0, 1e-12);
+            CHECK_EQ_INT(s0->n_sub_scores, 3);
+            CHECK_NEAR(s0->sub_scores[0], 40.5, 1e-12);
+            CHECK_NEAR(s0->sub_scores[1], 35.25, 1e-12);
+            CHECK_NEAR(s0->sub_scores[2], 1.0, 1e-12);
+            CHECK_STR(s1->video, "23");
+            CHECK_NEAR(s1->score, 101.5, 1e-12);
+        }
+        float out[6 * 4];
+        CHECK(aqa_vd_read_features(ds, 0, NULL, out) == AQA_OK);
+        for (int r = 0; r < 6; r++)
+            for (int cc = 0; cc < 4; cc++) CHECK_NEAR(out[r * 4 + cc], 1700 + r * 10 + cc, 0);
+        /* 9 rows resampled to 6: np.linspace(0, 8, 6).astype(int) = 0, 1, 3, 4, 6, 8 */
+        static const int pick[6] = {0, 1, 3, 4, 6, 8};
+        CHECK(aqa_vd_read_features(ds, 1, NULL, out) == AQA_OK);
+        for (int r = 0; r < 6; r++)
+            for (int cc = 0; cc < 4; cc++) CHECK_NEAR(out[r * 4 + cc], 2300 + pick[r] * 10 + cc, 0);
+        aqa_video_dataset_free(ds);
+    }
+    /* test split with N forced to 8: 4 rows stretched by repetition (linspace(0, 3, 8) = 0,0,0,1,1,2,2,3) */
+    c.split = "test";
+    c.num_clips = 8;
+    ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open test: %s", aqa_last_error());
+    if (ds) {
+        CHECK_EQ_INT(ds->N, 8);
+        const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
+        if (s) CHECK_NEAR(s->score, 58.0, 1e-12);
+        static const int pick[8] = {0, 0, 0, 1, 1, 2, 2, 3};
+        float out[8 * 4];
+        CHECK(aqa_vd_read_features(ds, 0, NULL, out) == AQA_OK);
+        for (int r = 0; r < 8; r++) CHECK_NEAR(out[r * 4 + 1], 500 + pick[r] * 10 + 1, 0);
+        aqa_video_dataset_free(ds);
+    }
+    /* a missing feature file fails at open under the fail policy, naming the file */
+    snprintf(p, sizeof p, "%s/feat/5.npy", root);
+    remove(p);
+    ds = aqa_video_dataset_open(&c);
+    CHECK(ds == NULL);
+    CHECK(ds != NULL || strstr(aqa_last_error(), "5.npy") != NULL);
+    aqa_video_dataset_free(ds);
+    aqa_clear_error();
+    rm_rf(root);
+}
+
 int main(void) {
     snprintf(g_root, sizeof g_root, "/tmp/aqa_vdset_XXXXXX");
     if (!mkdtemp(g_root)) {
@@ -574,6 +956,9 @@ int main(void) {
     RUN(test_bad_data_policy);
     RUN(test_feature_cache_resume);
     RUN(test_progress_line);
+    RUN(test_mtl_aqa_layout);
+    RUN(test_jigsaws_layout);
+    RUN(test_fisv_layout);
     free(g_dives);
     rm_rf(g_root);
     return test_finish();
