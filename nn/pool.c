@@ -108,6 +108,110 @@ static int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride,
     return out;
 }
 
+/* Sums (max = false) or maxima (max = true) of the windows of t (already padded so that every
+ * window lies inside it) along the nd pooled dims (the last nd of t), one strided slice per
+ * kernel offset. */
+static aqa_tensor *composed_windows(aqa_tensor *t, int nd, const aqa_conv_geom *g, bool max) {
+    const int lead = t->ndim - nd;
+    int64_t kk[3] = {1, 1, 1}, total = 1;
+    for (int i = 0; i < nd; i++) total *= kk[i] = g->k[3 - nd + i];
+    aqa_tensor *acc = NULL;
+    for (int64_t o = 0; o < total; o++) {
+        aqa_tensor *s = t;
+        int64_t rest = o;
+        for (int i = nd - 1; i >= 0; i--) {
+            int j = 3 - nd + i;
+            int64_t off = rest % kk[i];
+            rest /= kk[i];
+            int64_t start = off * g->dil[j];
+            s = aqa_slice(s, lead + i, start, start + (g->out[j] - 1) * g->stride[j] + 1, g->stride[j]);
+        }
+        if (!s) return NULL;
+        acc = !acc ? s : max ? aqa_maximum(acc, s) : aqa_add(acc, s);
+        if (!acc) return NULL;
+    }
+    return acc;
+}
+
+/* Devices without pooling kernels (or AQA_POOL_COMPOSED set): the same results composed of
+ * differentiable tensor ops on the input's device, autograd going through those ops.
+ * Max/avg pooling pad the input (-inf / 0; on the high side as far as ceil_mode's last window
+ * needs) and combine one strided slice per kernel offset; the average's divisor comes from a
+ * ones tensor pooled the same way.  Adaptive pooling takes torch's windows [floor(i*in/out),
+ * ceil((i+1)*in/out)) one dim at a time (narrow + mean, then cat).  No max-pool indices here.
+ * Gradient caveat: aqa_maximum splits a tie's gradient evenly between the tied elements where
+ * torch (and the CPU kernel) gives it all to the first maximum; only equal values in one
+ * window differ (padding never ties with real data, -inf < any finite value). */
+static aqa_tensor *pool_composed(pool_kind kind, aqa_tensor *x, int nd, const aqa_conv_geom *g,
+                                 bool count_include_pad, int64_t divisor_override) {
+    const int lead = x->ndim - nd;
+    aqa_tensor *y = NULL;
+    aqa_scope_begin();
+    if (kind == K_ADA) {
+        aqa_tensor *cur = x;
+        for (int i = 0; i < nd && cur; i++) {
+            int j = 3 - nd + i, dim = lead + i;
+            int64_t in = g->in[j], out = g->out[j];
+            aqa_tensor **parts = malloc(sizeof *parts * (size_t)out);
+            if (!parts) {
+                aqa_fail(AQA_ENOMEM, "aqa_adaptive_avg_pool: out of memory");
+                cur = NULL;
+                break;
+            }
+            bool ok = true;
+            for (int64_t o = 0; o < out && ok; o++) {
+                int64_t s = ada_start(o, in, out), e = ada_end(o, in, out);
+                parts[o] = aqa_mean(aqa_narrow(cur, dim, s, e - s), 1, &dim, true);
+                ok = parts[o] != NULL;
+            }
+            cur = ok ? aqa_cat(parts, (int)out, dim) : NULL;
+            free(parts);
+        }
+        y = cur;
+        goto done;
+    }
+    /* pads in aqa_pad order (last dim first): data/zeros (lo = pad, hi = up to the last window),
+     * and for count_include_pad the ones' own pad (pad, pad) then zeros beyond */
+    int64_t pads[6], one_pads[6], extra[6];
+    int64_t oshape[AQA_MAX_DIMS];
+    for (int d = 0; d < lead; d++) oshape[d] = 1;
+    for (int i = 0; i < nd; i++) {
+        int j = 3 - nd + i, q = 2 * (nd - 1 - i);
+        int64_t need = (g->out[j] - 1) * g->stride[j] + (g->k[j] - 1) * g->dil[j] + 1; /* padded length used */
+        int64_t hi = need - g->in[j] - g->pad[j];
+        pads[q] = g->pad[j];
+        pads[q + 1] = hi > 0 ? hi : 0;
+        one_pads[q] = one_pads[q + 1] = g->pad[j];
+        extra[q] = 0;
+        extra[q + 1] = hi > g->pad[j] ? hi - g->pad[j] : 0;
+        oshape[lead + i] = g->in[j];
+    }
+    aqa_tensor *xp = aqa_pad(x, 2 * nd, pads, kind == K_MAX ? -INFINITY : 0.0);
+    if (!xp) goto done;
+    if (kind == K_MAX) {
+        y = composed_windows(xp, nd, g, true);
+        goto done;
+    }
+    aqa_tensor *sum = composed_windows(xp, nd, g, false);
+    if (!sum) goto done;
+    if (divisor_override > 0) {
+        y = aqa_div_scalar(sum, (double)divisor_override);
+        goto done;
+    }
+    /* divisor: the number of counted positions in each window (constant, no gradient) */
+    aqa_tensor *ones = aqa_full_on(x->ndim, oshape, 1.0, x->dtype, aqa_tensor_device(x));
+    aqa_tensor *op = count_include_pad ? aqa_pad(aqa_pad(ones, 2 * nd, one_pads, 1.0), 2 * nd, extra, 0.0)
+                                       : aqa_pad(ones, 2 * nd, pads, 0.0);
+    aqa_tensor *div = op ? composed_windows(op, nd, g, false) : NULL;
+    /* a window with nothing counted sums to 0 and gives 0, as the CPU kernel */
+    if (div && !count_include_pad) div = aqa_maximum(div, aqa_full_like(div, 1.0));
+    y = div ? aqa_div(sum, div) : NULL;
+done:
+    aqa_keep(y);
+    aqa_scope_end();
+    return y;
+}
+
 static aqa_tensor *pool(const char *op, pool_kind kind, aqa_tensor *x, int nd, const int64_t *kernel,
                         const int64_t *stride, const int64_t *padding, const int64_t *dilation, bool ceil_mode,
                         bool count_include_pad, int64_t divisor_override, aqa_tensor **indices) {
@@ -117,7 +221,6 @@ static aqa_tensor *pool(const char *op, pool_kind kind, aqa_tensor *x, int nd, c
     if (x->ndim != nd + 2 && x->ndim != nd + 1)
         return aqa_fail_null("%s: input must have %d or %d dims, got %d", op, nd + 1, nd + 2, x->ndim);
     if (!aqa_dtype_is_float(x->dtype)) return aqa_fail_null("%s: input must be floating, got %s", op, aqa_dtype_name(x->dtype));
-    if (aqa_tensor_device(x).kind != AQA_CPU) return aqa_fail_null("%s: CPU only for now", op);
     pool_ctx ctx = {.count_include_pad = count_include_pad, .divisor_override = divisor_override};
     aqa_conv_geom *g = &ctx.geo;
     const int lead = x->ndim - nd; /* 1 (unbatched) or 2 */
@@ -154,6 +257,12 @@ static aqa_tensor *pool(const char *op, pool_kind kind, aqa_tensor *x, int nd, c
         if (g->out[j] < 1)
             return aqa_fail_null("%s: output size %lld in dim %d is too small (input %lld)", op, (long long)g->out[j],
                                  lead + i, (long long)g->in[j]);
+    }
+    if (aqa_tensor_device(x).kind != AQA_CPU || getenv("AQA_POOL_COMPOSED")) {
+        if (indices)
+            return aqa_fail_null("%s: max-pool indices are only available for CPU tensors (the composed path "
+                                 "other devices take has none)", op);
+        return pool_composed(kind, x, nd, g, count_include_pad, divisor_override);
     }
     aqa_tensor *out = NULL, *idx = NULL;
     aqa_scope_begin();

@@ -10,7 +10,11 @@
  * Max pooling's gradient goes to the first maximum of each window (NaN counts as maximum).
  *
  * Array arguments have nd entries (D, H, W order); stride NULL or an entry 0 means the kernel
- * size, padding NULL means 0, dilation NULL or 0 means 1. */
+ * size, padding NULL means 0, dilation NULL or 0 means 1.
+ *
+ * CPU tensors use fused kernels; other devices (or any tensor when AQA_POOL_COMPOSED is set) get
+ * the same results composed of differentiable tensor ops, without max-pool indices (asking for
+ * them there fails), and with a max-pool gradient split evenly between tied maxima. */
 #ifndef AQA_POOL_H
 #define AQA_POOL_H
 
