@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tensor/cpu-impl.h"
+#include "tensor/kernel-shared.h"
 #include "tensor/iter.h"
 #include "tensor/tensor-impl.h"
 
@@ -54,16 +55,6 @@ static aqa_status check_index_1d(const char *op, const aqa_tensor *index, int di
     return AQA_OK;
 }
 
-/* Checks that a and b have equal shapes except along dim. */
-static aqa_status check_same_but(const char *op, const aqa_tensor *a, const aqa_tensor *b, int dim) {
-    if (a->ndim != b->ndim)
-        return aqa_fail(AQA_EINVAL, "%s: operands have %d and %d dimensions", op, a->ndim, b->ndim);
-    for (int d = 0; d < a->ndim; d++)
-        if (d != dim && a->shape[d] != b->shape[d])
-            return aqa_fail(AQA_EINVAL, "%s: sizes %lld and %lld differ at dimension %d", op,
-                            (long long)a->shape[d], (long long)b->shape[d], d);
-    return AQA_OK;
-}
 
 /* ---- row functions ------------------------------------------------------------------------ */
 
@@ -128,7 +119,7 @@ aqa_status aqa__cpu_index_select(aqa_tensor *out, const aqa_tensor *x, int dim, 
                         aqa_dtype_name(out->dtype), aqa_dtype_name(x->dtype));
     int64_t n = aqa_numel(index);
     if (size_along(out, dim) != n) return aqa_fail(AQA_EINVAL, "%s: output size along %d is not the index count", op, dim);
-    if (x->ndim && (st = check_same_but(op, out, x, dim))) return st;
+    if (x->ndim && (st = aqa__check_same_but(op, out, x, dim))) return st;
 
     aqa_tensor xs = drop_dim(x, dim), os = drop_dim(out, dim);
     int64_t slice = aqa_numel(&xs);
@@ -170,7 +161,7 @@ aqa_status aqa__cpu_index_add(aqa_tensor *out, int dim, const aqa_tensor *index,
     if (size_along(src, dim) != n)
         return aqa_fail(AQA_EINVAL, "%s: source has %lld entries along dimension %d but there are %lld indices", op,
                         (long long)size_along(src, dim), dim, (long long)n);
-    if (out->ndim && (st = check_same_but(op, out, src, dim))) return st;
+    if (out->ndim && (st = aqa__check_same_but(op, out, src, dim))) return st;
 
     aqa_tensor os = drop_dim(out, dim), ss = drop_dim(src, dim);
     int64_t slice = aqa_numel(&os);
@@ -225,29 +216,11 @@ static void check_row(void *ctx, char **p, int64_t n, const int64_t *s) {
     }
 }
 
-/* Verifies the index's dtype (int64) and shape (the gather/scatter rules). */
-static aqa_status check_gather_shapes(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
-                                     const aqa_tensor *src) {
-    if (index->dtype != AQA_I64)
-        return aqa_fail(AQA_EINVAL, "%s: index must be int64, got %s", op, aqa_dtype_name(index->dtype));
-    int nd = self->ndim ? self->ndim : 1;
-    if ((index->ndim ? index->ndim : 1) != nd)
-        return aqa_fail(AQA_EINVAL, "%s: index has %d dimensions, the input %d", op, index->ndim, self->ndim);
-    for (int d = 0; d < index->ndim; d++) {
-        if (d != dim && index->shape[d] > size_along(self, d))
-            return aqa_fail(AQA_EINVAL, "%s: index size %lld exceeds input size %lld at dimension %d", op,
-                            (long long)index->shape[d], (long long)size_along(self, d), d);
-        if (src && index->shape[d] > size_along(src, d))
-            return aqa_fail(AQA_EINVAL, "%s: index size %lld exceeds source size %lld at dimension %d", op,
-                            (long long)index->shape[d], (long long)size_along(src, d), d);
-    }
-    return AQA_OK;
-}
 
 /* Shapes as above, then every index value (a sequential pass, before anything is written). */
 static aqa_status check_gather_index(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
                                      const aqa_tensor *src) {
-    aqa_status st = check_gather_shapes(op, self, dim, index, src);
+    aqa_status st = aqa__check_gather_shapes(op, self, dim, index, src);
     if (st || aqa_numel(index) == 0) return st;
     index_ctx c = {.size = size_along(self, dim)};
     aqa_iter it;
@@ -300,7 +273,7 @@ DEFINE_GATHER_ROW(gather_row_8, uint64_t)
 
 aqa_status aqa__cpu_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index) {
     const char *op = "gather";
-    aqa_status st = check_gather_shapes(op, x, dim, index, NULL);
+    aqa_status st = aqa__check_gather_shapes(op, x, dim, index, NULL);
     if (st) return st;
     if (out->dtype != x->dtype || !aqa_same_shape(out, index))
         return aqa_fail(AQA_EINVAL, "%s: output must have the input's dtype and the index's shape", op);

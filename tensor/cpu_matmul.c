@@ -15,25 +15,9 @@
 #include <string.h>
 
 #include "tensor/cpu-impl.h"
+#include "tensor/kernel-shared.h"
 #include "tensor/tensor-impl.h"
 
-/* How a [rows, cols] matrix with element strides (sr, sc) can be given to row-major BLAS. */
-typedef enum { LAYOUT_ROW, LAYOUT_COL, LAYOUT_NONE } layout_kind;
-
-static layout_kind matrix_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, int64_t *ld) {
-    /* Strides of size-1 dims are meaningless: replace them by the natural ones of each layout. */
-    int64_t r_sr = rows == 1 ? (cols > 1 ? cols : 1) : sr, r_sc = cols == 1 ? 1 : sc;
-    if (r_sc == 1 && r_sr >= (cols > 1 ? cols : 1)) {
-        *ld = r_sr;
-        return LAYOUT_ROW;
-    }
-    int64_t c_sr = rows == 1 ? 1 : sr, c_sc = cols == 1 ? (rows > 1 ? rows : 1) : sc;
-    if (c_sr == 1 && c_sc >= (rows > 1 ? rows : 1)) {
-        *ld = c_sc;
-        return LAYOUT_COL;
-    }
-    return LAYOUT_NONE;
-}
 
 /* One operand's description for the batch loop. */
 typedef struct operand {
@@ -111,26 +95,6 @@ static void matmul_i64(int64_t *c, const char *a, int64_t asr, int64_t asc, cons
         }
 }
 
-/* True when a's batch dims and row dim enumerate rows at one uniform stride (then the batch can
- * be folded into m); *row_stride receives it. */
-static bool rows_uniform(const aqa_tensor *a, int64_t *row_stride) {
-    int nd = a->ndim;
-    bool first = true;
-    int64_t expect = 0;
-    *row_stride = a->shape[nd - 1] > 1 ? a->shape[nd - 1] : 1;
-    for (int d = nd - 2; d >= 0; d--) {
-        if (a->shape[d] == 1) continue;
-        if (first) {
-            *row_stride = a->stride[d];
-            expect = a->stride[d] * a->shape[d];
-            first = false;
-        } else {
-            if (a->stride[d] != expect) return false;
-            expect *= a->shape[d];
-        }
-    }
-    return true;
-}
 
 /* Element offsets into a and b of batch bi of c (row-major over c's nd - 2 batch dimensions;
  * a and b are broadcast to c's batch shape, expanded dims with stride 0). */
@@ -203,8 +167,8 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
 
     operand A = {aqa__ptr(a), m, k, a->stride[nd - 2], a->stride[nd - 1], LAYOUT_NONE, 0};
     operand B = {aqa__ptr(b), k, n, b->stride[nd - 2], b->stride[nd - 1], LAYOUT_NONE, 0};
-    A.layout = matrix_layout(m, k, A.sr, A.sc, &A.ld);
-    B.layout = matrix_layout(k, n, B.sr, B.sc, &B.ld);
+    A.layout = aqa__matrix_layout(m, k, A.sr, A.sc, &A.ld);
+    B.layout = aqa__matrix_layout(k, n, B.sr, B.sc, &B.ld);
     if (A.layout == LAYOUT_NONE || B.layout == LAYOUT_NONE || A.ld > INT_MAX || B.ld > INT_MAX) {
         /* Neither row- nor column-major (a step, an expanded matrix dim, or a huge stride): run
          * on contiguous copies, which also lets the batch fold below apply. */
@@ -228,7 +192,7 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
         if (c->shape[d] > 1 && b->stride[d] != 0) b_shared = false;
     int64_t row_stride;
     if (batch > 1 && b_shared && B.layout != LAYOUT_NONE && (k == 1 || a->stride[nd - 1] == 1) &&
-        rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
+        aqa__rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
         gemm(c->dtype, false, B.layout == LAYOUT_COL, batch * m, n, k, alpha, A.base, row_stride,
              B.base, B.ld, beta, cbase, n);
         return AQA_OK;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tensor/cuda/cuda-impl.h"
+#include "tensor/kernel-shared.h"
 
 /* Mirrors IGeo in kernels/index.cu. */
 typedef struct igeo {
@@ -21,15 +22,6 @@ typedef struct igeo {
 static int64_t size_along(const aqa_tensor *t, int dim) { return t->ndim ? t->shape[dim] : 1; }
 static int64_t stride_along(const aqa_tensor *t, int dim) { return t->ndim ? t->stride[dim] : 0; }
 
-static aqa_status check_same_but(const char *op, const aqa_tensor *a, const aqa_tensor *b, int dim) {
-    if (a->ndim != b->ndim)
-        return aqa_fail(AQA_EINVAL, "%s: operands have %d and %d dimensions", op, a->ndim, b->ndim);
-    for (int d = 0; d < a->ndim; d++)
-        if (d != dim && a->shape[d] != b->shape[d])
-            return aqa_fail(AQA_EINVAL, "%s: sizes %lld and %lld differ at dimension %d", op,
-                            (long long)a->shape[d], (long long)b->shape[d], d);
-    return AQA_OK;
-}
 
 static aqa_status check_index_1d_shape(const char *op, const aqa_tensor *index) {
     if (index->dtype != AQA_I64)
@@ -39,23 +31,6 @@ static aqa_status check_index_1d_shape(const char *op, const aqa_tensor *index) 
     return AQA_OK;
 }
 
-static aqa_status check_gather_shapes(const char *op, const aqa_tensor *self, int dim, const aqa_tensor *index,
-                                      const aqa_tensor *src) {
-    if (index->dtype != AQA_I64)
-        return aqa_fail(AQA_EINVAL, "%s: index must be int64, got %s", op, aqa_dtype_name(index->dtype));
-    int nd = self->ndim ? self->ndim : 1;
-    if ((index->ndim ? index->ndim : 1) != nd)
-        return aqa_fail(AQA_EINVAL, "%s: index has %d dimensions, the input %d", op, index->ndim, self->ndim);
-    for (int d = 0; d < index->ndim; d++) {
-        if (d != dim && index->shape[d] > size_along(self, d))
-            return aqa_fail(AQA_EINVAL, "%s: index size %lld exceeds input size %lld at dimension %d", op,
-                            (long long)index->shape[d], (long long)size_along(self, d), d);
-        if (src && index->shape[d] > size_along(src, d))
-            return aqa_fail(AQA_EINVAL, "%s: index size %lld exceeds source size %lld at dimension %d", op,
-                            (long long)index->shape[d], (long long)size_along(src, d), d);
-    }
-    return AQA_OK;
-}
 
 /* A zeroed 16-byte error flag on the device. */
 static int *flag_new(int dev, aqa_cuda_dev *d) {
@@ -93,7 +68,7 @@ aqa_status aqa__cuda_index_select(aqa_tensor *out, const aqa_tensor *x, int dim,
                         aqa_dtype_name(x->dtype));
     int64_t n = aqa_numel(index), size = size_along(x, dim);
     if (size_along(out, dim) != n) return aqa_fail(AQA_EINVAL, "%s: output size along %d is not the index count", op, dim);
-    if (x->ndim && (st = check_same_but(op, out, x, dim))) return st;
+    if (x->ndim && (st = aqa__check_same_but(op, out, x, dim))) return st;
     if (aqa_numel(out) == 0) return AQA_OK;
     int dev = out->storage->device.index;
     aqa_cuda_dev *d = aqa__cuda_dev(dev);
@@ -128,7 +103,7 @@ aqa_status aqa__cuda_index_select(aqa_tensor *out, const aqa_tensor *x, int dim,
 
 aqa_status aqa__cuda_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index) {
     const char *op = "gather";
-    aqa_status st = check_gather_shapes(op, x, dim, index, NULL);
+    aqa_status st = aqa__check_gather_shapes(op, x, dim, index, NULL);
     if (st) return st;
     if (out->dtype != x->dtype || !aqa_same_shape(out, index))
         return aqa_fail(AQA_EINVAL, "%s: output must have the input's dtype and the index's shape", op);
@@ -176,7 +151,7 @@ aqa_status aqa__cuda_index_add(aqa_tensor *out, int dim, const aqa_tensor *index
     if (size_along(src, dim) != n)
         return aqa_fail(AQA_EINVAL, "%s: source has %lld entries along dimension %d but there are %lld indices", op,
                         (long long)size_along(src, dim), dim, (long long)n);
-    if (out->ndim && (st = check_same_but(op, out, src, dim))) return st;
+    if (out->ndim && (st = aqa__check_same_but(op, out, src, dim))) return st;
     if (n == 0) return AQA_OK;
     int dev = out->storage->device.index;
     aqa_cuda_dev *d = aqa__cuda_dev(dev);
@@ -264,7 +239,7 @@ done_host:
 
 aqa_status aqa__cuda_scatter_add(aqa_tensor *out, int dim, const aqa_tensor *index, const aqa_tensor *src) {
     const char *op = "scatter_add";
-    aqa_status st = check_gather_shapes(op, out, dim, index, src);
+    aqa_status st = aqa__check_gather_shapes(op, out, dim, index, src);
     if (st) return st;
     if (out->dtype != src->dtype)
         return aqa_fail(AQA_EINVAL, "%s: source dtype %s differs from output dtype %s", op, aqa_dtype_name(src->dtype),

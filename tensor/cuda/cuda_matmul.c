@@ -14,23 +14,8 @@
 #include <string.h>
 
 #include "tensor/cuda/cuda-impl.h"
+#include "tensor/kernel-shared.h"
 
-typedef enum { LAYOUT_ROW, LAYOUT_COL, LAYOUT_NONE } layout_kind;
-
-/* Same rules as the CPU (cpu_matmul.c): strides of size-1 dims are replaced by natural ones. */
-static layout_kind matrix_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, int64_t *ld) {
-    int64_t r_sr = rows == 1 ? (cols > 1 ? cols : 1) : sr, r_sc = cols == 1 ? 1 : sc;
-    if (r_sc == 1 && r_sr >= (cols > 1 ? cols : 1)) {
-        *ld = r_sr;
-        return LAYOUT_ROW;
-    }
-    int64_t c_sr = rows == 1 ? 1 : sr, c_sc = cols == 1 ? (rows > 1 ? rows : 1) : sc;
-    if (c_sr == 1 && c_sc >= (rows > 1 ? rows : 1)) {
-        *ld = c_sc;
-        return LAYOUT_COL;
-    }
-    return LAYOUT_NONE;
-}
 
 /* The uniform stride s with offset(batch index) = index * s over c's batch dims, if any. */
 static bool batch_uniform(const aqa_tensor *t, const aqa_tensor *c, int nb, int64_t *s) {
@@ -51,24 +36,6 @@ static bool batch_uniform(const aqa_tensor *t, const aqa_tensor *c, int nb, int6
     return true;
 }
 
-static bool rows_uniform(const aqa_tensor *a, int64_t *row_stride) {
-    int nd = a->ndim;
-    bool first = true;
-    int64_t expect = 0;
-    *row_stride = a->shape[nd - 1] > 1 ? a->shape[nd - 1] : 1;
-    for (int d = nd - 2; d >= 0; d--) {
-        if (a->shape[d] == 1) continue;
-        if (first) {
-            *row_stride = a->stride[d];
-            expect = a->stride[d] * a->shape[d];
-            first = false;
-        } else {
-            if (a->stride[d] != expect) return false;
-            expect *= a->shape[d];
-        }
-    }
-    return true;
-}
 
 /* One operand as cuBLAS sees it. */
 typedef struct operand {
@@ -83,7 +50,7 @@ static aqa_status prepare(operand *op, const aqa_tensor *t, const aqa_tensor *c,
     int nd = t->ndim;
     op->t = t;
     op->copy = NULL;
-    op->layout = matrix_layout(rows, cols, t->stride[nd - 2], t->stride[nd - 1], &op->ld);
+    op->layout = aqa__matrix_layout(rows, cols, t->stride[nd - 2], t->stride[nd - 1], &op->ld);
     bool uniform = batch_uniform(t, c, nd - 2, &op->bstride);
     if (op->layout != LAYOUT_NONE && uniform) return AQA_OK;
     op->copy = aqa__new_unowned(nd, t->shape, t->dtype, t->storage->device);
@@ -196,13 +163,13 @@ aqa_status aqa__cuda_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor
 
     /* fold the batch into m: b shared, a's rows uniformly spaced and row-major */
     operand A = {0}, B = {0};
-    B.layout = matrix_layout(k, n, b->stride[nd - 2], b->stride[nd - 1], &B.ld);
+    B.layout = aqa__matrix_layout(k, n, b->stride[nd - 2], b->stride[nd - 1], &B.ld);
     bool b_shared = true;
     for (int i = 0; i < nd - 2; i++)
         if (c->shape[i] > 1 && b->stride[i] != 0) b_shared = false;
     int64_t row_stride;
     if (batch > 1 && b_shared && B.layout != LAYOUT_NONE && (k == 1 || a->stride[nd - 1] == 1) &&
-        rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
+        aqa__rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
         A.layout = LAYOUT_ROW;
         A.ld = row_stride;
         return gemm(d, c->dtype, &A, &B, batch * m, n, k, alpha, beta, aqa__ptr(c), batch * m * n, 1, aqa__ptr(a),
