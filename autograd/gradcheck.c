@@ -14,12 +14,10 @@
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 
-/* L = sum(fn(inputs) * w) as a double; w made on first call from the output's shape. */
-static double eval_loss(aqa_gradcheck_fn fn, aqa_tensor *const *inputs, int n, void *user, aqa_tensor *w,
-                        aqa_tensor **out_y) {
+/* L = sum(fn(inputs) * w) as a double. */
+static double eval_loss(aqa_gradcheck_fn fn, aqa_tensor *const *inputs, int n, void *user, aqa_tensor *w) {
     aqa_tensor *y = fn(inputs, n, user);
     if (!y) return NAN;
-    if (out_y) *out_y = y;
     aqa_tensor *yw = aqa_mul(aqa_to_dtype(y, AQA_F64), w);
     return aqa_item(aqa_sum_all(yw));
 }
@@ -59,11 +57,11 @@ aqa_gradcheck_result aqa_gradcheck(aqa_gradcheck_fn fn, aqa_tensor *const *input
         aqa_zero_grad(t);
     }
     aqa_scope_begin();
-    /* the weighting: fixed seed, independent of the user's default generator */
-    aqa_tensor *y0 = NULL;
+    /* the output with its graph; its shape fixes the weighting (fixed seed, independent of the
+     * user's default generator) */
     bool prev = aqa_set_grad_enabled(true);
-    aqa_tensor *probe = fn(inputs, n, user);
-    if (!probe) {
+    aqa_tensor *y0 = fn(inputs, n, user);
+    if (!y0) {
         r.ok = false;
         snprintf(r.message, sizeof r.message, "gradcheck: the function failed: %s", aqa_last_error());
         aqa_set_grad_enabled(prev);
@@ -71,9 +69,7 @@ aqa_gradcheck_result aqa_gradcheck(aqa_gradcheck_fn fn, aqa_tensor *const *input
         return r;
     }
     aqa_generator gen = {.seed = 20240917, .offset = 0};
-    aqa_tensor *w = aqa_add_scalar(aqa_rand(probe->ndim, probe->shape, AQA_F64, &gen), 0.5);
-    double loss = eval_loss(fn, inputs, n, user, w, &y0);
-    (void)loss;
+    aqa_tensor *w = aqa_add_scalar(aqa_rand(y0->ndim, y0->shape, AQA_F64, &gen), 0.5);
     aqa_tensor *yw = aqa_sum_all(aqa_mul(aqa_to_dtype(y0, AQA_F64), w));
     if (!yw || !yw->requires_grad || aqa_backward(yw, NULL, false) != AQA_OK) {
         r.ok = false;
@@ -99,9 +95,9 @@ aqa_gradcheck_result aqa_gradcheck(aqa_gradcheck_fn fn, aqa_tensor *const *input
             double orig = pd ? *pd : *pf;
             aqa_scope_begin();
             if (pd) *pd = orig + eps; else *pf = (float)(orig + eps);
-            double lp = eval_loss(fn, inputs, n, user, w, NULL);
+            double lp = eval_loss(fn, inputs, n, user, w);
             if (pd) *pd = orig - eps; else *pf = (float)(orig - eps);
-            double lm = eval_loss(fn, inputs, n, user, w, NULL);
+            double lm = eval_loss(fn, inputs, n, user, w);
             if (pd) *pd = orig; else *pf = (float)orig;
             aqa_scope_end();
             double num = (lp - lm) / (2 * eps);
