@@ -1,6 +1,8 @@
 /* conv.c: front-ends of the convolutions (argument checks, padding modes, output shapes,
  * autograd nodes) and the Conv1d/2d/3d / ConvTranspose1d modules.  The arithmetic is in
- * nn/conv_cpu.c (aqa__cpu_conv_forward / aqa__cpu_conv_backward). */
+ * nn/conv_cpu.c (aqa__cpu_conv_forward / aqa__cpu_conv_backward) and, for CUDA tensors, in
+ * nn/conv_cuda.c (aqa__cuda_conv_forward / aqa__cuda_conv_backward); kernel_forward and
+ * kernel_backward pick by the operands' device. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "autograd/autograd.h"
 #include "nn/conv.h"
 #include "nn/init.h"
+#include "nn/conv_cuda-impl.h"
 #include "nn/nn_cpu-impl.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
@@ -51,10 +54,34 @@ static aqa_conv_geom *geom_dup(const aqa_conv_geom *g) {
     return c;
 }
 
-static bool on_cpu(const char *op, const aqa_tensor *t) {
-    if (aqa_tensor_device(t).kind == AQA_CPU) return true;
-    aqa_fail(AQA_EINVAL, "%s: no kernel for device kind %d yet (CPU only)", op, (int)aqa_tensor_device(t).kind);
+/* Whether the convolution kernels exist for t's device (error naming op otherwise). */
+static bool has_kernels(const char *op, const aqa_tensor *t) {
+    aqa_device_kind k = aqa_tensor_device(t).kind;
+    if (k == AQA_CPU) return true;
+#ifdef AQA_HAVE_CUDA
+    if (k == AQA_CUDA) return true;
+#endif
+    aqa_fail(AQA_EINVAL, "%s: no convolution kernel for device kind %d (%s)", op, (int)k,
+             k == AQA_CUDA ? "this build has no CUDA backend" : "unknown device");
     return false;
+}
+
+/* The forward / backward kernels of the operands' device (y's, gy's). */
+static aqa_status kernel_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
+                                 const aqa_tensor *b, aqa_tensor *y) {
+#ifdef AQA_HAVE_CUDA
+    if (aqa_tensor_device(y).kind == AQA_CUDA) return aqa__cuda_conv_forward(g, x, w, b, y);
+#endif
+    if (aqa_tensor_device(y).kind == AQA_CPU) return aqa__cpu_conv_forward(g, x, w, b, y);
+    return aqa_fail(AQA_EINVAL, "conv: no kernel for device kind %d", (int)aqa_tensor_device(y).kind);
+}
+static aqa_status kernel_backward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
+                                  const aqa_tensor *gy, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb) {
+#ifdef AQA_HAVE_CUDA
+    if (aqa_tensor_device(gy).kind == AQA_CUDA) return aqa__cuda_conv_backward(g, x, w, gy, gx, gw, gb);
+#endif
+    if (aqa_tensor_device(gy).kind == AQA_CPU) return aqa__cpu_conv_backward(g, x, w, gy, gx, gw, gb);
+    return aqa_fail(AQA_EINVAL, "conv backward: no kernel for device kind %d", (int)aqa_tensor_device(gy).kind);
 }
 
 /* Common checks: float dtypes (promoted to one), batch dim, channels.  On success *xo, *wo, *bo
@@ -78,7 +105,7 @@ static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b,
                  aqa_dtype_name(w->dtype));
         return false;
     }
-    if (!on_cpu(op, x)) return false;
+    if (!has_kernels(op, x)) return false;
     aqa_dtype dt = aqa__promote(x->dtype, w->dtype);
     if (b) dt = aqa__promote(dt, b->dtype);
     *unbatched = x->ndim == *nd + 1;
@@ -101,7 +128,7 @@ static void conv_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
     aqa_tensor *gb = n->n_inputs > 2 && n->needs_grad[2]
                          ? aqa__new_unowned(1, (int64_t[]){geo->c_out}, w->dtype, dev) : NULL;
-    if (aqa__cpu_conv_backward(geo, x, w, gc, gx, gw, gb) != AQA_OK) {
+    if (kernel_backward(geo, x, w, gc, gx, gw, gb) != AQA_OK) {
         aqa__release(gx);
         aqa__release(gw);
         aqa__release(gb);
@@ -166,7 +193,7 @@ aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv
     if (!xc || !wc || (bo && !bc)) goto done;
     out = aqa__new_unowned(nd + 2, oshape, xc->dtype, aqa_tensor_device(xc));
     if (!out) goto done;
-    if (aqa__cpu_conv_forward(&geo, xc, wc, bc, out) != AQA_OK) {
+    if (kernel_forward(&geo, xc, wc, bc, out) != AQA_OK) {
         aqa__release(out);
         out = NULL;
         goto done;
@@ -216,8 +243,8 @@ static void conv_transpose_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **gra
     aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
     aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
     aqa_status st = AQA_OK;
-    if (gx) st = aqa__cpu_conv_forward(geo, gc, w, NULL, gx);
-    if (st == AQA_OK && gw) st = aqa__cpu_conv_backward(geo, gc, w, x, NULL, gw, NULL);
+    if (gx) st = kernel_forward(geo, gc, w, NULL, gx);
+    if (st == AQA_OK && gw) st = kernel_backward(geo, gc, w, x, NULL, gw, NULL);
     if (st != AQA_OK) {
         aqa__release(gx);
         aqa__release(gw);
@@ -283,7 +310,7 @@ aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, cons
     if (!xc || !wc) goto done;
     out = aqa__new_unowned(nd + 2, oshape, xc->dtype, aqa_tensor_device(xc));
     if (!out) goto done;
-    if (aqa__cpu_conv_backward(&geo, NULL, wc, xc, out, NULL, NULL) != AQA_OK) {
+    if (kernel_backward(&geo, NULL, wc, xc, out, NULL, NULL) != AQA_OK) {
         aqa__release(out);
         out = NULL;
         goto done;

@@ -8,3 +8,10 @@ tests_test_pool_bn_SOURCES = tests/test_pool_bn.c
 noinst_PROGRAMS += bench/bench_conv
 bench_bench_conv_SOURCES = bench/bench_conv.c
 bench_programs += bench/bench_conv
+# The CUDA kernels of the convolutions (nn/conv_cuda.c, tensor/cuda/kernels/conv.cu) and their test.
+noinst_HEADERS += nn/conv_cuda-impl.h
+if HAVE_CUDA
+libaqa_a_SOURCES += nn/conv_cuda.c
+check_PROGRAMS += tests/test_cuda_conv
+tests_test_cuda_conv_SOURCES = tests/test_cuda_conv.c
+endif
