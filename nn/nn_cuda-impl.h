@@ -28,4 +28,16 @@ aqa_status aqa__cuda_batch_norm_backward(int64_t n, int64_t c, int64_t s, const 
                                          const aqa_tensor *weight, bool training, aqa_tensor *gx,
                                          aqa_tensor *gw, aqa_tensor *gb);
 
+/* ---- pooling (nn/pool_cuda.c): aqa__cpu_*_pool_* of nn_cpu-impl.h, except that the backward
+ * functions overwrite all of gx (gather over input positions; no zeroing needed) ------------- */
+aqa_status aqa__cuda_max_pool_forward(const aqa_conv_geom *g, const aqa_tensor *x, aqa_tensor *y, aqa_tensor *idx);
+aqa_status aqa__cuda_max_pool_backward(const aqa_conv_geom *g, const aqa_tensor *gy, const aqa_tensor *idx,
+                                       aqa_tensor *gx);
+aqa_status aqa__cuda_avg_pool_forward(const aqa_conv_geom *g, bool count_include_pad, int64_t divisor_override,
+                                      const aqa_tensor *x, aqa_tensor *y);
+aqa_status aqa__cuda_avg_pool_backward(const aqa_conv_geom *g, bool count_include_pad, int64_t divisor_override,
+                                       const aqa_tensor *gy, aqa_tensor *gx);
+aqa_status aqa__cuda_adaptive_avg_pool_forward(const aqa_conv_geom *g, const aqa_tensor *x, aqa_tensor *y);
+aqa_status aqa__cuda_adaptive_avg_pool_backward(const aqa_conv_geom *g, const aqa_tensor *gy, aqa_tensor *gx);
+
 #endif /* AQA_NN_CUDA_IMPL_H */

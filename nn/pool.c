@@ -1,9 +1,13 @@
 /* pool.c: max / average / adaptive-average pooling: CPU kernels (float32 and float64, one plane
  * per OpenMP iteration), torch's output-size rules, autograd nodes and the pooling modules.
+ * CUDA tensors take the same nodes with the kernels of nn/pool_cuda.c; other devices (or
+ * AQA_POOL_COMPOSED set) a composition of tensor ops.
  *
  * The file includes itself twice with POOL_T = float / double for the typed kernels (the part
  * after #else); the untyped part comes first and last. */
 #ifndef POOL_T
+
+#include "config.h" /* AQA_HAVE_CUDA */
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/nn_cpu-impl.h"
+#include "nn/nn_cuda-impl.h"
 #include "nn/pool.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
@@ -65,6 +70,26 @@ aqa_status aqa__cpu_adaptive_avg_pool_backward(const aqa_conv_geom *g, const aqa
 
 /* ---- front-ends ---------------------------------------------------------------------------------- */
 
+/* Whether x's device has pooling kernels (the CPU's above, CUDA's in nn/pool_cuda.c). */
+static bool pool_fused_device(const aqa_tensor *x) {
+    aqa_device_kind k = aqa_tensor_device(x).kind;
+#ifdef AQA_HAVE_CUDA
+    if (k == AQA_CUDA) return true;
+#endif
+    return k == AQA_CPU;
+}
+#ifdef AQA_HAVE_CUDA
+#define ON_CUDA(t) (aqa_tensor_device(t).kind == AQA_CUDA)
+#else
+#define ON_CUDA(t) false
+#define aqa__cuda_max_pool_forward aqa__cpu_max_pool_forward
+#define aqa__cuda_max_pool_backward aqa__cpu_max_pool_backward
+#define aqa__cuda_avg_pool_forward aqa__cpu_avg_pool_forward
+#define aqa__cuda_avg_pool_backward aqa__cpu_avg_pool_backward
+#define aqa__cuda_adaptive_avg_pool_forward aqa__cpu_adaptive_avg_pool_forward
+#define aqa__cuda_adaptive_avg_pool_backward aqa__cpu_adaptive_avg_pool_backward
+#endif
+
 typedef enum { K_MAX, K_AVG, K_ADA } pool_kind;
 
 /* Host-side state of a pooling node. */
@@ -85,13 +110,15 @@ static void pool_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *gx = aqa__new_unowned(ndim, shape, gc->dtype, aqa_tensor_device(gc));
     if (!gx) return;
     aqa_status st;
+    bool cuda = ON_CUDA(gc); /* the CUDA kernels write all of gx (gather) */
     if (kind == K_MAX) {
-        memset(aqa_data(gx), 0, aqa_dtype_size(gx->dtype) * (size_t)aqa_numel(gx));
-        st = aqa__cpu_max_pool_backward(&c->geo, gc, n->saved[0], gx);
+        if (!cuda) memset(aqa_data(gx), 0, aqa_dtype_size(gx->dtype) * (size_t)aqa_numel(gx));
+        st = (cuda ? aqa__cuda_max_pool_backward : aqa__cpu_max_pool_backward)(&c->geo, gc, n->saved[0], gx);
     } else if (kind == K_AVG) {
-        st = aqa__cpu_avg_pool_backward(&c->geo, c->count_include_pad, c->divisor_override, gc, gx);
+        st = (cuda ? aqa__cuda_avg_pool_backward : aqa__cpu_avg_pool_backward)(&c->geo, c->count_include_pad,
+                                                                            c->divisor_override, gc, gx);
     } else {
-        st = aqa__cpu_adaptive_avg_pool_backward(&c->geo, gc, gx);
+        st = (cuda ? aqa__cuda_adaptive_avg_pool_backward : aqa__cpu_adaptive_avg_pool_backward)(&c->geo, gc, gx);
     }
     if (st != AQA_OK) {
         aqa__release(gx);
@@ -258,10 +285,11 @@ static aqa_tensor *pool(const char *op, pool_kind kind, aqa_tensor *x, int nd, c
             return aqa_fail_null("%s: output size %lld in dim %d is too small (input %lld)", op, (long long)g->out[j],
                                  lead + i, (long long)g->in[j]);
     }
-    if (aqa_tensor_device(x).kind != AQA_CPU || getenv("AQA_POOL_COMPOSED")) {
+    if (!pool_fused_device(x) || getenv("AQA_POOL_COMPOSED")) {
         if (indices)
-            return aqa_fail_null("%s: max-pool indices are only available for CPU tensors (the composed path "
-                                 "other devices take has none)", op);
+            return aqa_fail_null("%s: max-pool indices are only available from the pooling kernels (CPU and "
+                                 "CUDA; the composed path%s has none)", op,
+                                 getenv("AQA_POOL_COMPOSED") ? ", selected by AQA_POOL_COMPOSED," : " other devices take");
         return pool_composed(kind, x, nd, g, count_include_pad, divisor_override);
     }
     aqa_tensor *out = NULL, *idx = NULL;
@@ -271,9 +299,12 @@ static aqa_tensor *pool(const char *op, pool_kind kind, aqa_tensor *x, int nd, c
     out = aqa__new_unowned(x->ndim, oshape, x->dtype, aqa_tensor_device(x));
     if (kind == K_MAX) idx = aqa__new_unowned(x->ndim, oshape, AQA_I64, aqa_tensor_device(x));
     if (!out || (kind == K_MAX && !idx)) goto fail;
-    aqa_status st = kind == K_MAX   ? aqa__cpu_max_pool_forward(g, xc, out, idx)
-                    : kind == K_AVG ? aqa__cpu_avg_pool_forward(g, count_include_pad, divisor_override, xc, out)
-                                    : aqa__cpu_adaptive_avg_pool_forward(g, xc, out);
+    bool cuda = ON_CUDA(xc);
+    aqa_status st = kind == K_MAX ? (cuda ? aqa__cuda_max_pool_forward : aqa__cpu_max_pool_forward)(g, xc, out, idx)
+                    : kind == K_AVG ? (cuda ? aqa__cuda_avg_pool_forward : aqa__cpu_avg_pool_forward)(
+                                          g, count_include_pad, divisor_override, xc, out)
+                                    : (cuda ? aqa__cuda_adaptive_avg_pool_forward
+                                            : aqa__cpu_adaptive_avg_pool_forward)(g, xc, out);
     if (st != AQA_OK) goto fail;
     aqa_node *n = aqa_node_record(kind == K_MAX ? "max_pool" : kind == K_AVG ? "avg_pool" : "adaptive_avg_pool",
                                   pool_backward, 1, &x, out);

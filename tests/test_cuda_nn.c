@@ -268,6 +268,81 @@ static void test_batch_norm_composed_switch(void) {
     aqa_scope_end();
 }
 
+/* ---- pooling ------------------------------------------------------------------------------------- */
+
+/* Pooling settings of a case. */
+typedef struct pool_arg {
+    int kind;           /* 0 max, 1 avg, 2 adaptive avg */
+    int nd;             /* pooled dims */
+    int64_t k[3], s[3], p[3], d[3];
+    bool ceil_mode, count_include_pad;
+    int64_t divisor_override;
+    bool transpose;     /* pool a transposed view of the input (dims 0, 1) */
+    bool indices;       /* max: add the indices (as values) to the output */
+} pool_arg;
+
+static aqa_tensor *f_pool(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    const pool_arg *a = arg;
+    aqa_tensor *x = a->transpose ? aqa_transpose(in[0], 0, 1) : in[0];
+    if (a->kind == 2) return aqa_adaptive_avg_pool(x, a->nd, a->k);
+    if (a->kind == 1)
+        return aqa_avg_pool(x, a->nd, a->k, a->s, a->p, a->ceil_mode, a->count_include_pad, a->divisor_override);
+    aqa_tensor *idx = NULL;
+    aqa_tensor *y = aqa_max_pool(x, a->nd, a->k, a->s, a->p, a->d, a->ceil_mode, a->indices ? &idx : NULL);
+    if (!y || !a->indices) return y;
+    if (!idx) return NULL;
+    aqa_tensor *fy = aqa_reshape(y, 1, (const int64_t[]){aqa_numel(y)});
+    aqa_tensor *fi = aqa_reshape(aqa_to_dtype(idx, y->dtype), 1, (const int64_t[]){aqa_numel(idx)});
+    return aqa_cat((aqa_tensor *[]){fy, fi}, 2, 0);
+}
+
+static const pool_arg P_MAX2 = {0, 2, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0, false, true};
+static const pool_arg P_MAX3 = {0, 3, {2, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}, true, false, 0, false, true};
+static const pool_arg P_MAX_DIL = {0, 2, {2, 3}, {1, 2}, {1, 1}, {2, 2}, true, false, 0, true, true};
+static const pool_arg P_MAX1 = {0, 1, {4}, {3}, {2}, {1}, true, false, 0, false, false};
+static const pool_arg P_AVG2 = {1, 2, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, true, 0, false, false};
+static const pool_arg P_AVG2_EX = {1, 2, {3, 2}, {2, 2}, {1, 1}, {1, 1}, true, false, 0, true, false};
+static const pool_arg P_AVG3_DIV = {1, 3, {2, 2, 3}, {2, 1, 2}, {1, 0, 1}, {1, 1, 1}, true, true, 5, false, false};
+static const pool_arg P_ADA2 = {2, 2, {3, 4}, {0}, {0}, {0}, false, false, 0, false, false};
+static const pool_arg P_ADA3 = {2, 3, {2, 1, 3}, {0}, {0}, {0}, false, false, 0, true, false};
+static const pool_arg P_ADA1 = {2, 1, {7}, {0}, {0}, {0}, false, false, 0, false, false};
+
+static const nn_case pool_cases[] = {
+    {"max_pool2d k3 s2 p1 (+ indices, ties)", f_pool, &P_MAX2, 1, {4}, {{2, 3, 7, 9}}, -2, 2, true},
+    {"max_pool3d ceil_mode (+ indices)", f_pool, &P_MAX3, 1, {5}, {{2, 2, 4, 6, 7}}, -2, 2, false},
+    {"max_pool2d dilated, transposed input", f_pool, &P_MAX_DIL, 1, {4}, {{3, 2, 8, 9}}, -2, 2, true},
+    {"max_pool1d ceil_mode", f_pool, &P_MAX1, 1, {3}, {{2, 3, 11}}, -2, 2, false},
+    {"avg_pool2d count_include_pad", f_pool, &P_AVG2, 1, {4}, {{2, 3, 7, 8}}, -2, 2, false},
+    {"avg_pool2d exclude pad, ceil_mode, transposed", f_pool, &P_AVG2_EX, 1, {4}, {{3, 2, 7, 7}}, -2, 2, false},
+    {"avg_pool3d divisor_override", f_pool, &P_AVG3_DIV, 1, {5}, {{2, 2, 5, 4, 7}}, -2, 2, false},
+    {"adaptive_avg_pool2d", f_pool, &P_ADA2, 1, {4}, {{2, 3, 7, 10}}, -2, 2, false},
+    {"adaptive_avg_pool3d, transposed (unbatched dims)", f_pool, &P_ADA3, 1, {5}, {{3, 2, 5, 4, 8}}, -2, 2, false},
+    {"adaptive_avg_pool1d growing", f_pool, &P_ADA1, 1, {3}, {{2, 2, 5}}, -2, 2, false},
+};
+
+static void test_pool(void) {
+    if (!have_gpu()) return;
+    run_cases(pool_cases, sizeof pool_cases / sizeof pool_cases[0]);
+}
+
+/* AQA_POOL_COMPOSED still selects the composed path on CUDA tensors, with the same result. */
+static void test_pool_composed_switch(void) {
+    if (!have_gpu()) return;
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_to_device(aqa_randn(AQA_SHAPE(2, 3, 6, 7), AQA_F64, NULL), DEV), true);
+    aqa_tensor *a = aqa_avg_pool2d(x, 3, 2, 1, true, false);
+    setenv("AQA_POOL_COMPOSED", "1", 1);
+    aqa_tensor *b = aqa_avg_pool2d(x, 3, 2, 1, true, false);
+    unsetenv("AQA_POOL_COMPOSED");
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(aqa_item(aqa_max_all(aqa_abs(aqa_sub(a, b)))) < 1e-12);
+        CHECK(a->grad_fn && b->grad_fn && strcmp(a->grad_fn->op, b->grad_fn->op) != 0);
+    }
+    aqa_scope_end();
+}
+
 int main(void) {
     setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
     rng_state ^= test_seed("cuda nn");
@@ -288,5 +363,7 @@ int main(void) {
     RUN_SEL(test_layer_norm_vs_composed);
     RUN_SEL(test_batch_norm);
     RUN_SEL(test_batch_norm_composed_switch);
+    RUN_SEL(test_pool);
+    RUN_SEL(test_pool_composed_switch);
     return test_finish();
 }

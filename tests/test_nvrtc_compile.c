@@ -104,6 +104,9 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         static const char *s[] = {"ln_fwd32", "ln_fwd256", "ln_bwd32", "ln_bwd256", "ln_colpart", "ln_colfin",
                                   "bn_stats", "bn_fin", "bn_apply", "bn_bpart", "bn_bfin", "bn_bapply"};
         for (int i = 0; i < 12; i++) plain[(*np)++] = s[i];
+    } else if (!strncmp(prog, "pool_", 5)) {
+        static const char *s[] = {"max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "ada_fwd", "ada_bwd"};
+        for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
     } else if (!strcmp(prog, "index_check")) {
         plain[(*np)++] = "index_check_k";
     } else if (!strncmp(prog, "index_", 6)) {
