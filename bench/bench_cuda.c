@@ -2,12 +2,19 @@
  * transformer sizes (FP32 and TF32), elementwise and reduction bandwidth, softmax.  Prints a
  * table and one "BENCH <name> <value> <unit>" line per row (scripts/gpu-check.sh pairs them with
  * scripts/bench_torch_cuda.py's numbers for the same shapes).  Exits 0 with a note when no GPU
- * is present.  Usage: bench/bench_cuda [--quick] */
+ * is present.  Then the models (bench_models): full I3D forward+backward on 9 clips of 16x224x224
+ * and bench_mvla's full-size MVLA training step, on the GPU (torch's numbers for them come from
+ * scripts/bench_torch_i3d.py and scripts/bench_torch_mvla.py with --device cuda).
+ * Usage: bench/bench_cuda [--quick] [--models | --no-models] */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "aqa.h"
+#include "models/heads/head.h"
+#include "models/i3d/i3d.h"
+#include "models/mvla/mvla.h"
 #include "tensor/cuda/cuda.h"
 #include "tensor/ops.h"
 
@@ -41,8 +48,147 @@ static void row(const char *name, double value, const char *unit) {
     printf("BENCH %s %.4f %s\n", name, value, unit);
 }
 
+/* ---- models (I3D, MVLA) ----------------------------------------------------------------------- */
+
+/* Milliseconds per call of body over reps calls after warm calls (synchronised); -1 on failure. */
+#define TIME_MS(warm, reps, ok, ...)                                       \
+    ({                                                                    \
+        double t0_ = 0;                                                   \
+        for (int r_ = 0; r_ < (warm) + (reps) && (ok); r_++) {            \
+            if (r_ == (warm)) {                                           \
+                aqa_cuda_synchronize(0);                                  \
+                t0_ = now();                                              \
+            }                                                             \
+            aqa_scope_begin();                                            \
+            __VA_ARGS__;                                                  \
+            aqa_scope_end();                                              \
+        }                                                                 \
+        aqa_cuda_synchronize(0);                                          \
+        (ok) ? 1e3 * (now() - t0_) / (reps) : -1.0;                       \
+    })
+
+/* pytorch-i3d's InceptionI3d to the 1024-d feature, train mode, loss = sum of the features, on 9
+ * clips of 16x224x224 (scripts/bench_torch_i3d.py --case fwdbwd9 --device cuda). */
+static void bench_i3d(aqa_device dev, bool quick) {
+    aqa_manual_seed(1);
+    aqa_i3d *m = aqa_i3d_new(NULL);
+    if (!m || aqa_module_to(&m->base, dev) != AQA_OK) {
+        printf("bench_cuda: i3d setup failed: %s\n", aqa_last_error());
+        if (m) aqa_module_free(&m->base);
+        return;
+    }
+    int64_t B = 9, side = quick ? 112 : 224;
+    aqa_tensor *x = aqa_to_device(aqa_rand(AQA_SHAPE(B, 3, 16, side, side), AQA_F32, NULL), dev);
+    bool ok = x != NULL;
+    aqa_module_train(&m->base, true);
+    double ms = TIME_MS(1, quick ? 1 : 3, ok, {
+        aqa_tensor *f = aqa_i3d_forward(m, x);
+        ok = f && aqa_backward(aqa_sum_all(f), NULL, false) == AQA_OK;
+        aqa_module_zero_grad(&m->base);
+    });
+    if (!ok) printf("bench_cuda: i3d forward+backward failed: %s\n", aqa_last_error());
+    char name[64];
+    snprintf(name, sizeof name, "i3d_fwdbwd_9x16x%lld", (long long)side);
+    if (ok) row(name, ms, "ms");
+    aqa_module_train(&m->base, false);
+    bool prev = aqa_set_grad_enabled(false);
+    ms = TIME_MS(1, quick ? 1 : 3, ok, ok = aqa_i3d_forward(m, x) != NULL);
+    aqa_set_grad_enabled(prev);
+    snprintf(name, sizeof name, "i3d_fwd_9x16x%lld", (long long)side);
+    if (ok) row(name, ms, "ms");
+    aqa_tensor_free(x);
+    aqa_module_free(&m->base);
+}
+
+/* bench/bench_mvla's case on the GPU: one full-size MVLA training step (TSA head) on cached
+ * features, B = 8 pairs, forward + backward + Adam (scripts/bench_torch_mvla.py --device cuda). */
+static void bench_mvla(aqa_device dev, bool quick) {
+    const int64_t B = 8, V = 2 * B, N = 9, C = 1024, T = 96, Dc = 512, L = 2, CS = 32, CV = 64;
+    aqa_manual_seed(1);
+    aqa_mvla_config cfg = aqa_mvla_config_default();
+    aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+    aqa_head_config hc = aqa_head_config_default();
+    aqa_head *h = m ? aqa_head_new(&aqa_head_tsa, &hc, NULL, "") : NULL;
+    if (!m || !h || aqa_module_to(&m->base, dev) != AQA_OK || aqa_module_to(&h->base, dev) != AQA_OK) {
+        printf("bench_cuda: mvla setup failed: %s\n", aqa_last_error());
+        if (h) aqa_module_free(&h->base);
+        if (m) aqa_module_free(&m->base);
+        return;
+    }
+    aqa_tensor **bb = NULL, **rest = NULL, **hp = NULL;
+    int nbb = 0, nrest = 0;
+    aqa_mvla_param_groups(m, &bb, &nbb, &rest, &nrest);
+    int nhp = aqa_module_parameters(&h->base, &hp);
+    aqa_optimizer *opt = aqa_adam_new(&(aqa_adam_options)AQA_ADAM_DEFAULTS);
+    aqa_optim_add_group(opt, bb, nbb, 1e-4, 0.0);
+    aqa_optim_add_group(opt, rest, nrest, 1e-3, 0.0);
+    aqa_optim_add_group(opt, hp, nhp, 1e-3, 0.0);
+    aqa_mvla_batch b;
+    memset(&b, 0, sizeof b);
+    b.i3d = aqa_to_device(aqa_randn(AQA_SHAPE(V, N, C), AQA_F32, NULL), dev);
+    b.vis = aqa_to_device(aqa_randn(AQA_SHAPE(V, T, Dc), AQA_F32, NULL), dev);
+    b.stage_text = aqa_to_device(aqa_randn(AQA_SHAPE(CS, Dc), AQA_F32, NULL), dev);
+    b.video_text = aqa_to_device(aqa_randn(AQA_SHAPE(CV, Dc), AQA_F32, NULL), dev);
+    int64_t sid[V * 3], vid[V], bnd[V * 2];
+    for (int64_t i = 0; i < V; i++) {
+        for (int s = 0; s < 3; s++) sid[i * 3 + s] = (i * 7 + s * 11) % CS;
+        vid[i] = (i * 5) % CV;
+        bnd[i * 2] = 10 + (i * 3) % 30;
+        bnd[i * 2 + 1] = 50 + (i * 5) % 40;
+    }
+    b.stage_text_ids = aqa_to_device(aqa_from_data(sid, 2, (int64_t[]){V, 3}, AQA_I64), dev);
+    b.video_text_ids = aqa_to_device(aqa_from_data(vid, 1, (int64_t[]){V}, AQA_I64), dev);
+    b.boundaries = aqa_to_device(aqa_from_data(bnd, 2, (int64_t[]){V, L}, AQA_I64), dev);
+    b.teacher_forcing = true;
+    b.compute_losses = true;
+    aqa_tensor *scores = aqa_to_device(aqa_mul_scalar(aqa_rand(AQA_SHAPE(V), AQA_F32, NULL), 100.0), dev);
+    bool ok = b.i3d && b.vis && b.stage_text && b.video_text && b.stage_text_ids && b.video_text_ids &&
+              b.boundaries && scores;
+    double loss = 0;
+    double ms = TIME_MS(2, quick ? 2 : 10, ok, {
+        aqa_optim_zero_grad(opt);
+        aqa_mvla_output o;
+        aqa_head_input q, e;
+        aqa_head_result r;
+        aqa_head_targets tg = {aqa_narrow(scores, 0, 0, B), NULL, NULL};
+        ok = aqa_mvla_forward(m, &b, &o) == AQA_OK && aqa_mvla_head_input(&o, 0, B, &q) == AQA_OK &&
+             aqa_mvla_head_input(&o, B, B, &e) == AQA_OK &&
+             aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, B, B), &tg, &r) == AQA_OK;
+        aqa_tensor *l = ok ? aqa_mvla_total_loss(m, &o, r.loss) : NULL;
+        ok = l && aqa_backward(l, NULL, false) == AQA_OK && aqa_optim_step(opt) == AQA_OK;
+        if (ok) loss = aqa_item(l);
+    });
+    if (ok) {
+        printf("MVLA step: %lld pairs, %lld clips x %lld, %lld frames x %lld, loss %.3f\n", (long long)B, (long long)N,
+               (long long)C, (long long)T, (long long)Dc, loss);
+        row("mvla_train_step_b8", ms, "ms");
+    } else {
+        printf("bench_cuda: mvla step failed: %s\n", aqa_last_error());
+    }
+    free(bb);
+    free(rest);
+    free(hp);
+    aqa_optim_free(opt);
+    aqa_module_free(&h->base);
+    aqa_module_free(&m->base);
+    aqa_tensor *ts[] = {b.i3d, b.vis, b.stage_text, b.video_text, b.stage_text_ids, b.video_text_ids, b.boundaries,
+                        scores};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) aqa_tensor_free(ts[i]);
+}
+
+static void bench_models(aqa_device dev, bool quick) {
+    bench_mvla(dev, quick);
+    bench_i3d(dev, quick);
+    aqa_cuda_empty_cache(0);
+}
+
 int main(int argc, char **argv) {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bool quick = false, models = true, ops = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--models")) ops = false;
+        else if (!strcmp(argv[i], "--no-models")) models = false;
+    }
     double min_time = quick ? 0.05 : 0.3;
     if (!aqa_cuda_is_available()) {
         printf("bench_cuda: skipped, no GPU: %s\n", aqa_last_error());
@@ -53,6 +199,7 @@ int main(int argc, char **argv) {
     aqa_device dev = aqa_cuda_device(0);
     aqa_set_default_device(dev);
     aqa_manual_seed(1);
+    if (!ops) goto models;
 
     /* GEMM: (batch, m, n, k) at ViT-B/16 (batch 64: 64 * 197 tokens, width 768) sizes */
     int64_t g[][4] = {{1, 12608, 768, 768},  {1, 12608, 3072, 768}, {1, 12608, 768, 3072},
@@ -113,5 +260,7 @@ int main(int argc, char **argv) {
         printf("allocator: peak %.1f MiB in use, %.1f MiB cached, %llu cuMemAlloc calls, %llu cache hits\n",
                ms.peak_in_use / 1048576.0, ms.cached / 1048576.0, (unsigned long long)ms.device_allocs,
                (unsigned long long)ms.cache_hits);
+models:
+    if (models) bench_models(dev, quick);
     return 0;
 }

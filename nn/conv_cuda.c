@@ -148,8 +148,9 @@ static aqa_status col2vol(aqa_cuda_dev *d, int dev, const aqa_conv_geom *g, cons
     int64_t total = nb * g->c_in * c.id_n * g->in[1] * g->in[2];
     void *cp = aqa__ptr(col), *gp = aqa__ptr(gx);
     void *args[] = {&cp, &gp, &c};
-    return launch(d, dev, gx->dtype, total <= INT_MAX ? "col2vol_k32" : "col2vol_k", aqa__cuda_grid(d, total, 256),
-                  args);
+    int64_t P = g->out[0] * g->out[1] * g->out[2];
+    bool small = total <= INT_MAX && P <= INT_MAX;
+    return launch(d, dev, gx->dtype, small ? "col2vol_k32" : "col2vol_k", aqa__cuda_grid(d, total, 256), args);
 }
 
 static aqa_status check_operands(const char *what, int n, const aqa_tensor *const *ts, aqa_dtype dt) {

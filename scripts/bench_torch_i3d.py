@@ -4,9 +4,12 @@ InceptionI3d, random weights, to the 1024-d feature) on 16 x side x side clips, 
 torch.set_num_threads(2).
 
     python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1|fwdbwd9 [--side 224 --warm 1 --reps 2]
+                                       [--device cuda]
 
 prints "seconds peak_MB cpu_seconds": the best time per call (after the warm-up calls), this
-process's peak resident memory (ru_maxrss) and the CPU seconds (all threads) of that call.  Without --case it runs all three and prints a table."""
+process's peak resident memory (ru_maxrss) and the CPU seconds (all threads) of that call.
+Without --case it runs all three and prints a table.  --device cuda runs on the GPU (the time
+synchronised; scripts/gpu-check.sh, beside bench/bench_cuda)."""
 import argparse
 import os
 import resource
@@ -25,14 +28,16 @@ def cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
-def run(case, side, warm, reps):
+def run(case, side, warm, reps, device='cpu'):
     torch.set_num_threads(2)
     torch.manual_seed(1)
-    model = InceptionI3d(with_logits=False)
+    model = InceptionI3d(with_logits=False).to(device)
     b = 9 if case in ('fwd9', 'fwdbwd9') else 1
-    x = torch.rand(b, 3, 16, side, side)
+    x = torch.rand(b, 3, 16, side, side).to(device)
+    sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
     best, best_cpu = float('inf'), 0.0
     for r in range(warm + reps):
+        sync()
         t0, c0 = time.perf_counter(), cpu_seconds()
         if case.startswith('fwdbwd'):
             model.train()
@@ -43,6 +48,7 @@ def run(case, side, warm, reps):
             model.eval()
             with torch.no_grad():
                 model.features_logits(x)
+        sync()
         t, ct = time.perf_counter() - t0, cpu_seconds() - c0
         if r >= warm and t < best:
             best, best_cpu = t, ct
@@ -55,9 +61,10 @@ def main():
     ap.add_argument('--side', type=int, default=224)
     ap.add_argument('--warm', type=int, default=1)
     ap.add_argument('--reps', type=int, default=2)
+    ap.add_argument('--device', default='cpu')
     a = ap.parse_args()
     if a.case:
-        s, mb, cpu = run(a.case, a.side, a.warm, a.reps)
+        s, mb, cpu = run(a.case, a.side, a.warm, a.reps, a.device)
         print('%.4f %.1f %.4f' % (s, mb, cpu))
         return
     for case in ('fwd1', 'fwd9', 'fwdbwd1'):  # fwdbwd9 only on request (~10 GB)

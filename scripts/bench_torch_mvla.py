@@ -3,7 +3,9 @@
 with the TSA head (scripts/mvla_torch.py): 8 query/exemplar pairs (16 videos), 9 clips x 1024,
 96 frames x 512, D 512, 32 stage / 64 video texts, forward + backward + Adam (lr 1e-4 for the
 temporal transformer and projections, 1e-3 for the rest), float32, torch.set_num_threads(2),
-mean of --steps steps after one warm-up.  --machine prints just ms/step (read by bench_mvla)."""
+mean of --steps steps after one warm-up.  --machine prints just ms/step (read by bench_mvla).
+--device cuda runs it on the GPU (torch.set_default_device: mvla_torch.py's factory calls follow;
+loss.item() synchronises each step), as bench/bench_cuda's mvla_train_step_b8."""
 import argparse
 import sys
 import time
@@ -18,7 +20,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--machine", action="store_true")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
+    if a.device != "cpu":
+        torch.set_default_device(a.device)
     torch.set_num_threads(2)
     torch.manual_seed(1)
     c = M.default_config()

@@ -6,8 +6,8 @@
 #
 # Build: `autoreconf -fi && ./configure --with-cuda=DIR && make` of the CUDA targets; when that is
 # impossible there (no autotools, no OpenBLAS/libpng/... development packages), a direct gcc build
-# of the tensor core, autograd and the CUDA backend, with a naive CBLAS stand-in for the CPU
-# reference (only what test_cuda_ops, test_nvrtc_compile and bench_cuda need).
+# of the tensor core, autograd, the CUDA backend, nn/ and the I3D / MVLA / heads models, with a
+# naive CBLAS stand-in for the CPU reference (only what the CUDA tests and bench_cuda need).
 #
 # Usage: scripts/gpu-check.sh            (writes logs to $OUT, or /tmp/aqa-gpu-check)
 #   GPU_CHECK_SANITIZER=1  also runs test_cuda_ops under compute-sanitizer (slow)
@@ -58,7 +58,7 @@ BIN=""
 if [ "${GPU_CHECK_FORCE_DIRECT:-0}" != 1 ] && command -v autoreconf >/dev/null 2>&1; then
     say "autotools build"
     if (autoreconf -fi && ./configure --with-cuda="$CUDA_DIR" &&
-        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile bench/bench_cuda) >"$LOG/build.log" 2>&1; then
+        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv bench/bench_cuda) >"$LOG/build.log" 2>&1; then
         BIN=$ROOT
         grep -E "warning:" "$LOG/build.log" | grep -E "tensor/cuda|test_cuda|test_nvrtc|bench_cuda" | head -20
     else
@@ -142,14 +142,17 @@ int aqa_st_count(const aqa_st_file *f) { (void)f; return 0; }
 const char *aqa_st_name(const aqa_st_file *f, int i) { (void)f; (void)i; return ""; }
 const aqa_st_tensor *aqa_st_get(const aqa_st_file *f, int i) { (void)f; (void)i; return 0; }
 aqa_tensor *aqa_st_load(const aqa_st_file *f, const char *n, aqa_dtype d) { (void)f; (void)d; return aqa_fail_null("%s: no safetensors", n); }
+int aqa_st_find(const aqa_st_file *f, const char *n) { (void)f; (void)n; return -1; }
 aqa_status aqa_save_tensors(const char *p, int n, const char *const *a, aqa_tensor *const *b, int m, const char *const *c, const char *const *d) { (void)n; (void)a; (void)b; (void)m; (void)c; (void)d; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors", p); }
 STSTUB
     SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls nn/*.c | grep -v -e safetensors.c -e tensor_file.c -e checkpoint.c -e atomic_file.c) $B/st_stub.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
+    # the models bench_cuda and test_cuda_conv run (I3D without its clip loader: no image codecs)
+    SRCS="$SRCS models/i3d/i3d.c $(ls models/mvla/*.c models/heads/*.c)"
     ok=1
     echo $SRCS | tr ' ' '\n' | xargs -P 16 -I{} sh -c 'gcc '"$CFLAGS"' -c {} -o '"$B"'/obj/$(echo {} | tr / _).o' \
         >"$LOG/build.log" 2>&1 || ok=0
     rm -f "$B/libaqa_direct.a" && ar rcs "$B/libaqa_direct.a" "$B"/obj/*.o
-    for p in tests/test_cuda_ops tests/test_nvrtc_compile bench/bench_cuda; do
+    for p in tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv bench/bench_cuda; do
         mkdir -p "$B/$(dirname $p)"
         gcc $CFLAGS "$p.c" "$B/libaqa_direct.a" -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
     done
@@ -178,6 +181,10 @@ if [ "${GPU_CHECK_SANITIZER:-0}" = 1 ] && command -v compute-sanitizer >/dev/nul
     say "compute-sanitizer exit $?"
     grep -E "ERROR SUMMARY|Invalid|out of bounds" "$LOG/sanitizer.log" | head -10
 fi
+say "tests/test_cuda_conv"
+timeout 150 "$BIN/tests/test_cuda_conv" 2>&1 | tee "$LOG/test_cuda_conv.log"
+rc_conv=${PIPESTATUS[0]}
+say "tests/test_cuda_conv exit $rc_conv"
 say "tests/test_nvrtc_compile"
 timeout 200 "$BIN/tests/test_nvrtc_compile" >"$LOG/test_nvrtc_compile.log" 2>&1
 rc_nv=$?
@@ -186,14 +193,29 @@ grep -E "^(PASS|FAIL|SKIP)|sm_[0-9]+:" "$LOG/test_nvrtc_compile.log" | head -20
 # ---- benchmarks -----------------------------------------------------------------------------------
 unset AQA_CUDA_SYNC
 say "bench/bench_cuda"
-timeout 150 "$BIN/bench/bench_cuda" 2>&1 | tee "$LOG/bench_cuda.log"
+timeout 150 "$BIN/bench/bench_cuda" --no-models 2>&1 | tee "$LOG/bench_cuda.log"
 say "scripts/bench_torch_cuda.py"
 PYTHONUNBUFFERED=1 timeout 150 python3 scripts/bench_torch_cuda.py 2>&1 | tee "$LOG/bench_torch.log"
+# the models: full I3D forward(+backward) on 9 clips of 16x224x224, the full-size MVLA training step
+say "bench/bench_cuda --models (MVLA step, I3D 9x16x224x224)"
+timeout 150 "$BIN/bench/bench_cuda" --models 2>&1 | tee -a "$LOG/bench_cuda.log"
+say "torch: scripts/bench_torch_mvla.py / bench_torch_i3d.py --device cuda"
+if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    tm=$(PYTHONUNBUFFERED=1 timeout 90 python3 scripts/bench_torch_mvla.py --device cuda --steps 10 --machine 2>>"$LOG/bench_torch.log" | tail -1)
+    [ -n "$tm" ] && echo "BENCH mvla_train_step_b8 $tm ms" | tee -a "$LOG/bench_torch.log"
+    for c in fwdbwd9 fwd9; do
+        ti=$(PYTHONUNBUFFERED=1 timeout 90 python3 scripts/bench_torch_i3d.py --case $c --device cuda --warm 1 --reps 3 2>>"$LOG/bench_torch.log" | tail -1 | awk '{print $1 * 1000}')
+        name=i3d_fwdbwd_9x16x224; [ $c = fwd9 ] && name=i3d_fwd_9x16x224
+        [ -n "$ti" ] && echo "BENCH $name $ti ms" | tee -a "$LOG/bench_torch.log"
+    done
+else
+    say "torch sees no GPU: no torch numbers for the models"
+fi
 
 # ---- summary ------------------------------------------------------------------------------------
 echo
 echo "==================== gpu-check summary ($(( $(date +%s) - T0 )) s) ===================="
-for f in test_cuda_ops test_cuda_ops_2 test_nvrtc_compile; do
+for f in test_cuda_ops test_cuda_ops_2 test_cuda_conv test_nvrtc_compile; do
     l="$LOG/$f.log"
     [ -f "$l" ] || continue
     printf "%-22s PASS %3d  FAIL %3d  SKIP %3d\n" "$f" "$(grep -c '^PASS' "$l")" "$(grep -c '^FAIL' "$l")" "$(grep -c '^SKIP' "$l")"
@@ -203,11 +225,13 @@ printf "%-40s %12s %12s %8s\n" "benchmark" "aqa" "torch" "ratio"
 grep '^BENCH' "$LOG/bench_cuda.log" 2>/dev/null | while read -r _ name val unit; do
     tv=$(grep "^BENCH $name " "$LOG/bench_torch.log" 2>/dev/null | awk '{print $3}')
     if [ -n "$tv" ]; then
-        ratio=$(awk -v a="$val" -v b="$tv" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+        # aqa's speed / torch's: throughputs divide as they are, times (ms) the other way round
+        ratio=$(awk -v a="$val" -v b="$tv" -v u="$unit" 'BEGIN { if (u == "ms") { t = a; a = b; b = t }
+                                                               if (b > 0) printf "%.2f", a / b; else print "-" }')
     else
         tv="-"; ratio="-"
     fi
     printf "%-40s %12s %12s %8s  %s\n" "$name" "$val" "$tv" "$ratio" "$unit"
 done
 echo "logs: $LOG"
-[ $rc_ops = 0 ] && [ $rc_nv = 0 ]
+[ $rc_ops = 0 ] && [ $rc_nv = 0 ] && [ $rc_conv = 0 ]

@@ -116,6 +116,9 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         plain[(*np)++] = "scatter_add_k";
     } else if (!strcmp(prog, "matmul_i64")) {
         plain[(*np)++] = "matmul_i64_k";
+    } else if (!strncmp(prog, "conv_", 5)) {
+        static const char *s[] = {"vol2col_k", "vol2col_k32", "col2vol_k", "col2vol_k32", "bias_add_k", "bias_grad_k"};
+        for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
     }
 }
 

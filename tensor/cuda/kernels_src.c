@@ -25,6 +25,7 @@ static const char *const program_names[] = {
     "norm_f32", "norm_f64", "pool_f32", "pool_f64",
     "index_f32", "index_f64", "index_i64", "index_b8",
     "index_check", "matmul_i64",
+    "conv_f32", "conv_f64",
     NULL,
 };
 
@@ -120,13 +121,15 @@ char *aqa__cuda_program_source(const char *name) {
     } else if (!strcmp(name, "matmul_i64")) {
         text = aqa__cuda_text_matmul_i64;
     } else if (!strcmp(family, "unary") || !strcmp(family, "binary") || !strcmp(family, "axpy") ||
-               !strcmp(family, "reduce") || !strcmp(family, "softmax") || !strcmp(family, "index")) {
+               !strcmp(family, "reduce") || !strcmp(family, "softmax") || !strcmp(family, "index") ||
+               !strcmp(family, "conv")) {
         put_dtype(&b, param);
         text = !strcmp(family, "unary")     ? aqa__cuda_text_unary
                : !strcmp(family, "binary")  ? aqa__cuda_text_binary
                : !strcmp(family, "axpy")    ? aqa__cuda_text_axpy
                : !strcmp(family, "reduce")  ? aqa__cuda_text_reduce
                : !strcmp(family, "softmax") ? aqa__cuda_text_softmax
+               : !strcmp(family, "conv")    ? aqa__cuda_text_conv
                                             : aqa__cuda_text_index;
     } else if (!strcmp(family, "where")) {
         put(&b, "#define T %s\n", !strcmp(param, "1") ? "u8" : !strcmp(param, "4") ? "u32" : "u64");

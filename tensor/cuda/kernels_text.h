@@ -17,4 +17,5 @@ extern const char aqa__cuda_text_pool[];
 extern const char aqa__cuda_text_index[];
 extern const char aqa__cuda_text_index_check[];
 extern const char aqa__cuda_text_matmul_i64[];
+extern const char aqa__cuda_text_conv[];
 #endif

@@ -7,7 +7,8 @@ CUDA_KERNEL_SRCS = tensor/cuda/kernels/prelude.cu tensor/cuda/kernels/unary.cu \
 	tensor/cuda/kernels/binary.cu tensor/cuda/kernels/where.cu tensor/cuda/kernels/axpy.cu \
 	tensor/cuda/kernels/copy.cu tensor/cuda/kernels/fill.cu tensor/cuda/kernels/random.cu \
 	tensor/cuda/kernels/reduce.cu tensor/cuda/kernels/softmax.cu tensor/cuda/kernels/index.cu \
-	tensor/cuda/kernels/index_check.cu tensor/cuda/kernels/matmul_i64.cu
+	tensor/cuda/kernels/index_check.cu tensor/cuda/kernels/matmul_i64.cu \
+	tensor/cuda/kernels/conv.cu
 EXTRA_DIST += tensor/cuda/embed.sh $(CUDA_KERNEL_SRCS) tensor/cuda/README.md tensor/cuda/emu/run.sh \
 	tensor/cuda/emu/emu_cuda.c tensor/cuda/emu/emu_shim.h tensor/cuda/emu/emu_wrap.py
 noinst_HEADERS += nn/nn_cuda-impl.h

@@ -52,12 +52,31 @@ __device__ __forceinline__ void vol2col_body(const T *x, T *col, const CGeo &g) 
     }
 }
 
+// Output index o along one dim that input index i meets at kernel tap t: i + pad - t * dil = o *
+// stride; false when there is none (not on the stride grid, or past the output).  s == 1 (the
+// common case) skips the division.
+template <typename I>
+__device__ __forceinline__ bool tap_out(I v, I s, I n, I *o) {
+    if (s != 1) {
+        if (v % s) return false;
+        v /= s;
+    }
+    *o = v;
+    return v < n;
+}
+
+// I: the index type (int when every index fits 31 bits: 64-bit division is slow on the GPU).
 template <typename I>
 __device__ __forceinline__ void col2vol_body(const T *col, T *gx, const CGeo &g) {
     const I H = (I)g.in[1], W = (I)g.in[2], idn = (I)g.id_n, cin = (I)g.c_in;
+    const I kd = (I)g.k[0], kh = (I)g.k[1], kw = (I)g.k[2];
+    const I sd = (I)g.stride[0], sh = (I)g.stride[1], sw = (I)g.stride[2];
+    const I dd = (I)g.dil[0], dh = (I)g.dil[1], dw = (I)g.dil[2];
+    const I pd = (I)g.pad[0], ph = (I)g.pad[1], pw = (I)g.pad[2];
+    const I Do = (I)g.out[0], Ho = (I)g.out[1], Wo = (I)g.out[2];
+    const I p0 = (I)g.p0, p1 = (I)(g.p0 + g.np);
     const i64 S = g.in[0] * g.in[1] * g.in[2];
-    const i64 kk = g.k[0] * g.k[1] * g.k[2], M = g.nb * g.np, p1 = g.p0 + g.np;
-    const i64 Do = g.out[0], Ho = g.out[1], Wo = g.out[2];
+    const i64 kk = g.k[0] * g.k[1] * g.k[2], M = g.nb * g.np;
     const i64 total = g.nb * g.c_in * g.id_n * g.in[1] * g.in[2];
     const i64 step = (i64)gridDim.x * blockDim.x;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
@@ -71,27 +90,21 @@ __device__ __forceinline__ void col2vol_body(const T *col, T *gx, const CGeo &g)
         I c = t % cin, j = t / cin;
         ACC acc = ACC(0);
         const T *cj = col + (i64)c * kk * M + (i64)j * g.np - g.p0;
-        for (i64 a = 0; a < g.k[0]; a++) {
-            i64 td = (i64)id + g.pad[0] - a * g.dil[0];
+        for (I a = 0; a < kd; a++) {
+            I od, td = id + pd - a * dd;
             if (td < 0) break; // decreases with a
-            if (td % g.stride[0]) continue;
-            i64 od = td / g.stride[0];
-            if (od >= Do) continue;
-            for (i64 b = 0; b < g.k[1]; b++) {
-                i64 th = (i64)ih + g.pad[1] - b * g.dil[1];
+            if (!tap_out<I>(td, sd, Do, &od)) continue;
+            for (I b = 0; b < kh; b++) {
+                I oh, th = ih + ph - b * dh;
                 if (th < 0) break;
-                if (th % g.stride[1]) continue;
-                i64 oh = th / g.stride[1];
-                if (oh >= Ho) continue;
-                for (i64 e = 0; e < g.k[2]; e++) {
-                    i64 tw = (i64)iw + g.pad[2] - e * g.dil[2];
+                if (!tap_out<I>(th, sh, Ho, &oh)) continue;
+                for (I e = 0; e < kw; e++) {
+                    I ow, tw = iw + pw - e * dw;
                     if (tw < 0) break;
-                    if (tw % g.stride[2]) continue;
-                    i64 ow = tw / g.stride[2];
-                    if (ow >= Wo) continue;
-                    i64 p = (od * Ho + oh) * Wo + ow;
-                    if (p < g.p0 || p >= p1) continue;
-                    i64 rem = (a * g.k[1] + b) * g.k[2] + e;
+                    if (!tap_out<I>(tw, sw, Wo, &ow)) continue;
+                    I p = (od * Ho + oh) * Wo + ow;
+                    if (p < p0 || p >= p1) continue;
+                    i64 rem = ((i64)a * kh + b) * kw + e;
                     acc += (ACC)cj[rem * M + p];
                 }
             }
@@ -104,7 +117,7 @@ __device__ __forceinline__ void col2vol_body(const T *col, T *gx, const CGeo &g)
 extern "C" __global__ void __launch_bounds__(256) vol2col_k(const T *x, T *col, CGeo g) { vol2col_body<i64>(x, col, g); }
 extern "C" __global__ void __launch_bounds__(256) vol2col_k32(const T *x, T *col, CGeo g) { vol2col_body<u32>(x, col, g); }
 extern "C" __global__ void __launch_bounds__(256) col2vol_k(const T *col, T *gx, CGeo g) { col2vol_body<i64>(col, gx, g); }
-extern "C" __global__ void __launch_bounds__(256) col2vol_k32(const T *col, T *gx, CGeo g) { col2vol_body<u32>(col, gx, g); }
+extern "C" __global__ void __launch_bounds__(256) col2vol_k32(const T *col, T *gx, CGeo g) { col2vol_body<int>(col, gx, g); }
 
 extern "C" __global__ void __launch_bounds__(256) bias_add_k(T *y, const T *b, i64 c_out, i64 P, i64 total) {
     const i64 step = (i64)gridDim.x * blockDim.x;
