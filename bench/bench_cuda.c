@@ -68,7 +68,9 @@ static void row(const char *name, double value, const char *unit) {
     })
 
 /* pytorch-i3d's InceptionI3d to the 1024-d feature, train mode, loss = sum of the features, on 9
- * clips of 16x224x224 (scripts/bench_torch_i3d.py --case fwdbwd9 --device cuda). */
+ * clips of 16x224x224 (scripts/bench_torch_i3d.py --case fwdbwd9 --device cuda).  The rows paired
+ * with torch's use TF32 GEMMs, as torch's convolutions do by default (cudnn.allow_tf32); the
+ * _fp32 row is full float32. */
 static void bench_i3d(aqa_device dev, bool quick) {
     aqa_manual_seed(1);
     aqa_i3d *m = aqa_i3d_new(NULL);
@@ -80,22 +82,30 @@ static void bench_i3d(aqa_device dev, bool quick) {
     int64_t B = 9, side = quick ? 112 : 224;
     aqa_tensor *x = aqa_to_device(aqa_rand(AQA_SHAPE(B, 3, 16, side, side), AQA_F32, NULL), dev);
     bool ok = x != NULL;
-    aqa_module_train(&m->base, true);
-    double ms = TIME_MS(1, quick ? 1 : 3, ok, {
-        aqa_tensor *f = aqa_i3d_forward(m, x);
-        ok = f && aqa_backward(aqa_sum_all(f), NULL, false) == AQA_OK;
-        aqa_module_zero_grad(&m->base);
-    });
-    if (!ok) printf("bench_cuda: i3d forward+backward failed: %s\n", aqa_last_error());
     char name[64];
-    snprintf(name, sizeof name, "i3d_fwdbwd_9x16x%lld", (long long)side);
-    if (ok) row(name, ms, "ms");
-    aqa_module_train(&m->base, false);
-    bool prev = aqa_set_grad_enabled(false);
-    ms = TIME_MS(1, quick ? 1 : 3, ok, ok = aqa_i3d_forward(m, x) != NULL);
-    aqa_set_grad_enabled(prev);
-    snprintf(name, sizeof name, "i3d_fwd_9x16x%lld", (long long)side);
-    if (ok) row(name, ms, "ms");
+    for (int tf = 1; tf >= 0 && ok; tf--) {
+        aqa_cuda_set_tf32(tf == 1);
+        aqa_module_train(&m->base, true);
+        double ms = TIME_MS(1, quick ? 1 : 3, ok, {
+            aqa_tensor *f = aqa_i3d_forward(m, x);
+            ok = f && aqa_backward(aqa_sum_all(f), NULL, false) == AQA_OK;
+            aqa_module_zero_grad(&m->base);
+        });
+        if (!ok) printf("bench_cuda: i3d forward+backward failed: %s\n", aqa_last_error());
+        snprintf(name, sizeof name, "i3d_fwdbwd_9x16x%lld%s", (long long)side, tf ? "" : "_fp32");
+        if (ok) row(name, ms, "ms");
+        if (!tf || !ok) break;
+        aqa_module_train(&m->base, false);
+        bool prev = aqa_set_grad_enabled(false);
+        ms = TIME_MS(1, quick ? 1 : 3, ok, ok = aqa_i3d_forward(m, x) != NULL);
+        aqa_set_grad_enabled(prev);
+        snprintf(name, sizeof name, "i3d_fwd_9x16x%lld", (long long)side);
+        if (ok) row(name, ms, "ms");
+    }
+    aqa_cuda_set_tf32(false);
+    aqa_cuda_mem_stats ms;
+    if (aqa_cuda_memory_stats(0, &ms) == AQA_OK)
+        printf("allocator after I3D: peak %.1f MiB in use\n", ms.peak_in_use / 1048576.0);
     aqa_tensor_free(x);
     aqa_module_free(&m->base);
 }
