@@ -40,4 +40,22 @@ aqa_status aqa__cuda_avg_pool_backward(const aqa_conv_geom *g, bool count_includ
 aqa_status aqa__cuda_adaptive_avg_pool_forward(const aqa_conv_geom *g, const aqa_tensor *x, aqa_tensor *y);
 aqa_status aqa__cuda_adaptive_avg_pool_backward(const aqa_conv_geom *g, const aqa_tensor *gy, aqa_tensor *gx);
 
+/* ---- Adam / AdamW (nn/optim_cuda.c) -------------------------------------------------------- */
+/* One parameter of a multi-tensor step: contiguous device buffers of one dtype. */
+typedef struct aqa_adam_entry {
+    void *p, *g, *m, *v, *vmax; /* parameter, gradient, exp_avg, exp_avg_sq, max_exp_avg_sq (or NULL) */
+    int64_t n;                  /* elements */
+    double neg_step;            /* -lr / (1 - beta1^step) */
+    double bc2_sqrt;            /* sqrt(1 - beta2^step) */
+} aqa_adam_entry;
+/* Scalars shared by the group (as adam_scalars in nn/optim.c). */
+typedef struct aqa_adam_group_scalars {
+    double decay, l2, w1, beta2, c2, eps;
+    bool lerp_low;
+} aqa_adam_group_scalars;
+/* One launch updating the n entries (all of dtype dt on CUDA device dev; vmax all set or all
+ * NULL), with the CPU loop's operations and rounding. */
+aqa_status aqa__cuda_adam_multi(aqa_dtype dt, int dev, int n, const aqa_adam_entry *entries,
+                                const aqa_adam_group_scalars *k);
+
 #endif /* AQA_NN_CUDA_IMPL_H */

@@ -8,12 +8,17 @@
  * Dispatch (aqa_optim_step -> update_param): a CPU parameter whose data, gradient and state are
  * contiguous float32/float64 takes the fused loop (one pass, no temporaries, OpenMP for large
  * tensors); anything else (strided views, other devices) takes the composed path built from
- * the in-place and elementwise ops, which runs wherever those ops run. */
+ * the in-place and elementwise ops, which runs wherever those ops run.  Adam/AdamW parameters
+ * on CUDA whose data, gradient and state are contiguous float32/float64 are first updated all
+ * at once, one multi-tensor launch per dtype and device (nn/optim_cuda.c), with the fused
+ * loop's operations and rounding. */
 /* errno is never read after sqrt here and FP exceptions are off: lets GCC vectorise the loops (before
  * the includes: math.h's declarations take the options in force where they appear) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math", "no-math-errno", "vect-cost-model=dynamic")
 #endif
+#include "config.h" /* AQA_HAVE_CUDA */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,7 @@
 #include <omp.h>
 
 #include "autograd/autograd.h"
+#include "nn/nn_cuda-impl.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
@@ -371,8 +377,9 @@ static bool fusable(const aqa_tensor *t, const aqa_tensor *p) {
 
 /* ---- one parameter ---------------------------------------------------------------------------- */
 
-static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_tensor *p, aqa_param_state *s) {
-    aqa_tensor *grad = p->grad;
+/* Creates p's Adam state when missing, counts the step and computes its scalars. */
+static aqa_status adam_prepare(const aqa_optimizer *o, const aqa_param_group *grp, aqa_tensor *p, aqa_param_state *s,
+                               adam_scalars *k) {
     bool decoupled = o->kind == AQA_OPTIM_ADAMW;
     if (!s->exp_avg) {
         s->exp_avg = state_zeros(p);
@@ -383,7 +390,7 @@ static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_
     s->step++;
     double step = (double)s->step;
     double bc1 = 1.0 - pow(grp->beta1, step), bc2 = 1.0 - pow(grp->beta2, step);
-    adam_scalars k = {
+    *k = (adam_scalars){
         .decay = decoupled && grp->weight_decay != 0 ? 1.0 - grp->lr * grp->weight_decay : 1.0,
         .l2 = !decoupled ? grp->weight_decay : 0.0,
         .w1 = 1.0 - grp->beta1,
@@ -393,7 +400,16 @@ static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_
         .eps = grp->eps,
         .neg_step = -(grp->lr / bc1),
     };
-    k.lerp_low = fabs(k.w1) < 0.5;
+    k->lerp_low = fabs(k->w1) < 0.5;
+    return AQA_OK;
+}
+
+static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_tensor *p, aqa_param_state *s) {
+    aqa_tensor *grad = p->grad;
+    bool decoupled = o->kind == AQA_OPTIM_ADAMW;
+    adam_scalars k;
+    aqa_status pst = adam_prepare(o, grp, p, s, &k);
+    if (pst != AQA_OK) return pst;
     int64_t n = aqa_numel(p);
     if (aqa_tensor_device(p).kind == AQA_CPU && fusable(p, p) && fusable(grad, p) && fusable(s->exp_avg, p) &&
         fusable(s->exp_avg_sq, p) && fusable(s->max_exp_avg_sq, p)) {
@@ -467,15 +483,97 @@ static aqa_status sgd_update(const aqa_param_group *grp, aqa_tensor *p, aqa_para
     return st;
 }
 
+#ifdef AQA_HAVE_CUDA
+/* t on CUDA device dev, contiguous, of p's dtype (or absent). */
+static bool cuda_fusable(const aqa_tensor *t, const aqa_tensor *p, int dev) {
+    if (!t) return true;
+    aqa_device d = aqa_tensor_device(t);
+    return d.kind == AQA_CUDA && d.index == dev && aqa_is_contiguous(t) && t->dtype == p->dtype;
+}
+
+/* The multi-tensor CUDA step of group gi: every Adam/AdamW parameter with a gradient, on CUDA,
+ * with contiguous float32/float64 data, gradient and state is updated (one launch per dtype and
+ * device) and marked in done[]; the others are left to the per-parameter path. */
+static aqa_status adam_group_cuda(aqa_optimizer *o, int gi, bool *done) {
+    const aqa_param_group *grp = &o->groups[gi];
+    int n = grp->n_params;
+    aqa_adam_entry *e = malloc(sizeof *e * (size_t)(n ? n : 1));
+    int *dev_of = malloc(sizeof *dev_of * (size_t)(n ? n : 1));
+    aqa_dtype *dt_of = malloc(sizeof *dt_of * (size_t)(n ? n : 1));
+    aqa_status st = AQA_OK;
+    if (!e || !dev_of || !dt_of) {
+        st = aqa_fail(AQA_ENOMEM, "aqa_optim_step: out of memory");
+        goto out;
+    }
+    adam_scalars k = {0};
+    int m = 0;
+    for (int i = 0; i < n && st == AQA_OK; i++) {
+        aqa_tensor *p = grp->params[i];
+        aqa_param_state *s = &o->state[gi][i];
+        aqa_device pd = aqa_tensor_device(p);
+        if (!p->grad || pd.kind != AQA_CUDA || (p->dtype != AQA_F32 && p->dtype != AQA_F64)) continue;
+        if (!aqa_same_shape(p->grad, p) || !cuda_fusable(p, p, pd.index) || !cuda_fusable(p->grad, p, pd.index) ||
+            !cuda_fusable(s->exp_avg, p, pd.index) || !cuda_fusable(s->exp_avg_sq, p, pd.index) ||
+            !cuda_fusable(s->max_exp_avg_sq, p, pd.index))
+            continue;
+        if ((st = adam_prepare(o, grp, p, s, &k)) != AQA_OK) break;
+        e[m] = (aqa_adam_entry){.p = aqa__ptr(p), .g = aqa__ptr(p->grad), .m = aqa__ptr(s->exp_avg),
+                                .v = aqa__ptr(s->exp_avg_sq),
+                                .vmax = s->max_exp_avg_sq ? aqa__ptr(s->max_exp_avg_sq) : NULL,
+                                .n = aqa_numel(p), .neg_step = k.neg_step, .bc2_sqrt = k.bc2_sqrt};
+        dev_of[m] = pd.index;
+        dt_of[m] = p->dtype;
+        done[i] = true;
+        p->version++;
+        m++;
+    }
+    /* group-wide scalars (k of any member: they depend only on the group's settings) */
+    aqa_adam_group_scalars gk = {k.decay, k.l2, k.w1, k.beta2, k.c2, k.eps, k.lerp_low};
+    /* one launch per (device, dtype): entries of that kind, gathered in parameter order */
+    for (int a = 0; a < m && st == AQA_OK; a++) {
+        if (dev_of[a] < 0) continue;
+        int dev = dev_of[a], cnt = 0;
+        aqa_dtype dt = dt_of[a];
+        aqa_adam_entry *sel = malloc(sizeof *sel * (size_t)m);
+        if (!sel) {
+            st = aqa_fail(AQA_ENOMEM, "aqa_optim_step: out of memory");
+            break;
+        }
+        for (int b = a; b < m; b++)
+            if (dev_of[b] == dev && dt_of[b] == dt) {
+                sel[cnt++] = e[b];
+                dev_of[b] = -1;
+            }
+        st = aqa__cuda_adam_multi(dt, dev, cnt, sel, &gk);
+        free(sel);
+    }
+out:
+    free(e);
+    free(dev_of);
+    free(dt_of);
+    return st;
+}
+#endif
+
 aqa_status aqa_optim_step(aqa_optimizer *opt) {
     if (!opt) return aqa_fail(AQA_EINVAL, "aqa_optim_step: optimizer is NULL");
     bool prev = aqa_set_grad_enabled(false);
     aqa_status st = AQA_OK;
     for (int gi = 0; gi < opt->n_groups && st == AQA_OK; gi++) {
         const aqa_param_group *grp = &opt->groups[gi];
+        bool *done = NULL;
+#ifdef AQA_HAVE_CUDA
+        if (opt->kind != AQA_OPTIM_SGD && grp->n_params > 0) {
+            if (!(done = calloc((size_t)grp->n_params, sizeof *done))) {
+                st = aqa_fail(AQA_ENOMEM, "aqa_optim_step: out of memory");
+                break;
+            }
+            st = adam_group_cuda(opt, gi, done);
+        }
+#endif
         for (int i = 0; i < grp->n_params && st == AQA_OK; i++) {
             aqa_tensor *p = grp->params[i];
-            if (!p->grad) continue;
+            if (!p->grad || (done && done[i])) continue;
             if (!aqa_same_shape(p->grad, p) || p->grad->dtype != p->dtype) {
                 st = aqa_fail(AQA_EINVAL, "aqa_optim_step: group %d parameter %d %s: gradient shape/dtype differs from "
                               "the parameter's", gi, i, p->name ? p->name : "");
@@ -484,6 +582,7 @@ aqa_status aqa_optim_step(aqa_optimizer *opt) {
             st = opt->kind == AQA_OPTIM_SGD ? sgd_update(grp, p, &opt->state[gi][i])
                                             : adam_update(opt, grp, p, &opt->state[gi][i]);
         }
+        free(done);
     }
     aqa_set_grad_enabled(prev);
     return st;

@@ -343,6 +343,98 @@ static void test_pool_composed_switch(void) {
     aqa_scope_end();
 }
 
+/* ---- Adam / AdamW -------------------------------------------------------------------------------- */
+
+enum { NPAR = 4 };
+static const int64_t par_sizes[NPAR] = {7, 5000, 1, 300}; /* 5000: several blocks of the launch */
+
+/* 20 steps of one optimizer configuration on dev; the parameters' final values (as doubles) into
+ * out.  Gradients are exact (a linear loss: grad = r, fixed per step), parameter 2 gets no gradient
+ * on odd steps (its step count falls behind: per-tensor bias corrections), the learning rate of the
+ * second group changes on the way. */
+static bool adam_run(aqa_optim_kind kind, bool amsgrad, double beta1, aqa_dtype dt, aqa_device dev, double **out) {
+    aqa_scope_begin();
+    uint64_t saved = rng_state;
+    rng_state = 12345;
+    aqa_tensor *p[NPAR];
+    for (int i = 0; i < NPAR; i++) {
+        double *v = malloc(sizeof(double) * (size_t)par_sizes[i]);
+        for (int64_t j = 0; j < par_sizes[i]; j++) v[j] = 2 * urand() - 1;
+        p[i] = aqa_to_device(aqa_to_dtype(aqa_from_data(v, 1, &par_sizes[i], AQA_F64), dt), dev);
+        p[i] = aqa_requires_grad(aqa_detach(p[i]), true);
+        aqa_keep(p[i]);
+        free(v);
+    }
+    aqa_adam_options o = {.lr = 3e-3, .beta1 = beta1, .beta2 = 0.99, .eps = 1e-8,
+                          .weight_decay = kind == AQA_OPTIM_ADAMW ? 0.05 : 0.01, .amsgrad = amsgrad};
+    aqa_optimizer *opt = kind == AQA_OPTIM_ADAMW ? aqa_adamw_new(&o) : aqa_adam_new(&o);
+    bool ok = opt && aqa_optim_add_group(opt, p, 3, 3e-3, o.weight_decay) >= 0 &&
+              aqa_optim_add_group(opt, p + 3, 1, 1e-2, 0.0) >= 0;
+    for (int step = 0; ok && step < 20; step++) {
+        aqa_optim_zero_grad(opt);
+        aqa_scope_begin();
+        aqa_tensor *loss = NULL;
+        for (int i = 0; i < NPAR; i++) {
+            double *r = malloc(sizeof(double) * (size_t)par_sizes[i]);
+            for (int64_t j = 0; j < par_sizes[i]; j++) r[j] = (2 * urand() - 1) * (j % 3 ? 1.0 : 1e-3);
+            aqa_tensor *rt = aqa_to_device(aqa_to_dtype(aqa_from_data(r, 1, &par_sizes[i], AQA_F64), dt), dev);
+            free(r);
+            if (i == 2 && step % 2) continue;
+            aqa_tensor *term = aqa_sum_all(aqa_mul(p[i], rt));
+            loss = loss ? aqa_add(loss, term) : term;
+        }
+        ok = loss && aqa_backward(loss, NULL, false) == AQA_OK;
+        aqa_scope_end();
+        if (step == 10) opt->groups[1].lr = 5e-3;
+        ok = ok && aqa_optim_step(opt) == AQA_OK;
+    }
+    if (!ok) printf("    adam on %s: %s\n", dev.kind == AQA_CPU ? "cpu" : "cuda", aqa_last_error());
+    int64_t total = 0;
+    for (int i = 0; i < NPAR; i++) total += par_sizes[i];
+    *out = calloc((size_t)total, sizeof(double));
+    for (int i = 0, off = 0; ok && i < NPAR; off += (int)par_sizes[i], i++)
+        ok = aqa_copy_to_host(p[i], *out + off, AQA_F64) == AQA_OK;
+    aqa_optim_free(opt);
+    for (int i = 0; i < NPAR; i++) aqa_tensor_free(p[i]);
+    aqa_scope_end();
+    rng_state = saved;
+    return ok;
+}
+
+/* The multi-tensor CUDA step gives the CPU's bits after 20 steps (Adam, AdamW, AMSGrad, both
+ * lerp forms of torch's exp_avg update, float32 and float64). */
+static void test_adam_multi_tensor(void) {
+    if (!have_gpu()) return;
+    struct { aqa_optim_kind kind; bool ams; double beta1; } cfg[] = {
+        {AQA_OPTIM_ADAMW, false, 0.9}, {AQA_OPTIM_ADAM, false, 0.9}, {AQA_OPTIM_ADAMW, true, 0.3},
+    };
+    int64_t total = 0;
+    for (int i = 0; i < NPAR; i++) total += par_sizes[i];
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+        for (int d = 0; d < 2; d++) {
+            aqa_dtype dt = d ? AQA_F64 : AQA_F32;
+            double *a = NULL, *b = NULL;
+            bool oka = adam_run(cfg[c].kind, cfg[c].ams, cfg[c].beta1, dt, AQA_DEVICE_CPU, &a);
+            bool okb = adam_run(cfg[c].kind, cfg[c].ams, cfg[c].beta1, dt, DEV, &b);
+            CHECK_MSG(oka && okb, "config %zu %s: failed", c, aqa_dtype_name(dt));
+            if (oka && okb) {
+                int64_t diff = 0, first = -1;
+                double maxd = 0;
+                for (int64_t i = 0; i < total; i++)
+                    if (a[i] != b[i]) {
+                        if (first < 0) first = i;
+                        diff++;
+                        maxd = fmax(maxd, fabs(a[i] - b[i]));
+                    }
+                CHECK_MSG(diff == 0, "config %zu %s: %lld of %lld values differ from the CPU's (max %.3g; first %lld: "
+                          "cpu %.9g cuda %.9g)", c, aqa_dtype_name(dt), (long long)diff, (long long)total, maxd,
+                          (long long)first, first >= 0 ? a[first] : 0.0, first >= 0 ? b[first] : 0.0);
+            }
+            free(a);
+            free(b);
+        }
+}
+
 int main(void) {
     setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
     rng_state ^= test_seed("cuda nn");
@@ -365,5 +457,6 @@ int main(void) {
     RUN_SEL(test_batch_norm_composed_switch);
     RUN_SEL(test_pool);
     RUN_SEL(test_pool_composed_switch);
+    RUN_SEL(test_adam_multi_tensor);
     return test_finish();
 }

@@ -107,6 +107,8 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
     } else if (!strncmp(prog, "pool_", 5)) {
         static const char *s[] = {"max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "ada_fwd", "ada_bwd"};
         for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
+    } else if (!strncmp(prog, "adamw_", 6)) {
+        plain[(*np)++] = "adam_multi";
     } else if (!strcmp(prog, "index_check")) {
         plain[(*np)++] = "index_check_k";
     } else if (!strncmp(prog, "index_", 6)) {
