@@ -100,6 +100,12 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         static const char *s[] = {"softmax_fwd_row32", "softmax_fwd_row256", "softmax_fwd_col",
                                   "softmax_bwd_row32", "softmax_bwd_row256", "softmax_bwd_col"};
         for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
+        static char reg[18][24]; /* register-cached rows: warp (w) and block (b) widths */
+        static const char *widths[] = {"w1", "w2", "w4", "w8", "w16", "w32", "b8", "b16", "b32"};
+        for (int i = 0; i < 18; i++) {
+            snprintf(reg[i], sizeof reg[i], "softmax_%s_%s", i < 9 ? "fwd" : "bwd", widths[i % 9]);
+            plain[(*np)++] = reg[i];
+        }
     } else if (!strncmp(prog, "norm_", 5)) {
         static const char *s[] = {"ln_fwd32", "ln_fwd256", "ln_bwd32", "ln_bwd256", "ln_colpart", "ln_colfin",
                                   "bn_stats", "bn_fin", "bn_apply", "bn_bpart", "bn_bfin", "bn_bapply"};
@@ -149,7 +155,7 @@ static void *compile_worker(void *vj) {
             free(src);
             continue;
         }
-        const char *bases[8], *plain[16];
+        const char *bases[8], *plain[32];
         int nb, np;
         expected_kernels(names[i], bases, &nb, plain, &np);
         if (nb + np == 0) {
