@@ -201,10 +201,10 @@ say "bench/bench_cuda --models (MVLA step, I3D 9x16x224x224)"
 timeout 150 "$BIN/bench/bench_cuda" --models 2>&1 | tee -a "$LOG/bench_cuda.log"
 say "torch: scripts/bench_torch_mvla.py / bench_torch_i3d.py --device cuda"
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    tm=$(PYTHONUNBUFFERED=1 timeout 90 python3 scripts/bench_torch_mvla.py --device cuda --steps 10 --machine 2>>"$LOG/bench_torch.log" | tail -1)
+    tm=$(PYTHONUNBUFFERED=1 timeout 60 python3 scripts/bench_torch_mvla.py --device cuda --steps 10 --machine 2>>"$LOG/bench_torch.log" | tail -1)
     [ -n "$tm" ] && echo "BENCH mvla_train_step_b8 $tm ms" | tee -a "$LOG/bench_torch.log"
     for c in fwdbwd9 fwd9; do
-        ti=$(PYTHONUNBUFFERED=1 timeout 90 python3 scripts/bench_torch_i3d.py --case $c --device cuda --warm 1 --reps 3 2>>"$LOG/bench_torch.log" | tail -1 | awk '{print $1 * 1000}')
+        ti=$(PYTHONUNBUFFERED=1 timeout 60 python3 scripts/bench_torch_i3d.py --case $c --device cuda --warm 1 --reps 3 2>>"$LOG/bench_torch.log" | tail -1 | awk '{print $1 * 1000}')
         name=i3d_fwdbwd_9x16x224; [ $c = fwd9 ] && name=i3d_fwd_9x16x224
         [ -n "$ti" ] && echo "BENCH $name $ti ms" | tee -a "$LOG/bench_torch.log"
     done
