@@ -3,8 +3,9 @@
  *
  * Layouts as PyTorch: input [N, C_in, (D,) (H,) W] (the batch dim may be left out), weight
  * [C_out, C_in / groups, k...] (transposed: [C_in, C_out / groups, k...]), bias [C_out].
- * Computed by tiled vol2col + GEMM (nn/conv_cpu.c) with its own backward: input, weight and bias
- * gradients (first order only: the backward is not itself differentiable).
+ * Computed by tiled vol2col + GEMM (nn/conv_cpu.c; CUDA tensors: nn/conv_cuda.c, cuBLAS) with its own
+ * backward: input, weight and bias gradients (first order only: the backward is not itself
+ * differentiable).
  *
  * Options are given in an aqa_conv_opts whose zero value means torch's defaults (stride 1,
  * padding 0, dilation 1, groups 1):
@@ -55,8 +56,9 @@ aqa_status aqa_conv_padding(aqa_padding_mode mode, int64_t explicit_pad, int64_t
                             int64_t dilation, int64_t *lo, int64_t *hi);
 
 /* ---- memory bound of the column tiles ------------------------------------------------------- */
-/* All column buffers of one conv call together stay under this many bytes (default 64 MiB; 0
- * restores the default).  Any value gives the same results; smaller ones only cut more tiles. */
+/* All column buffers of one CPU conv call together stay under this many bytes (default 64 MiB; 0
+ * restores the default).  Any value gives the same results; smaller ones only cut more tiles.
+ * (The CUDA kernels have their own budget of device scratch, 256 MiB.) */
 void aqa_conv_set_tile_bytes(size_t bytes);
 size_t aqa_conv_tile_bytes(void);
 /* The largest column-buffer allocation since the last reset (for tests and tuning). */
