@@ -17,6 +17,7 @@
 #include "models/mvla/mvla.h"
 #include "tensor/cuda/cuda.h"
 #include "tensor/ops.h"
+#include "tensor/tensor-impl.h"
 
 static double now(void) {
     struct timespec ts;
@@ -192,6 +193,82 @@ static void bench_models(aqa_device dev, bool quick) {
     aqa_cuda_empty_cache(0);
 }
 
+/* ---- fused nn kernels (layer norm, batch norm, pooling, AdamW; scripts/bench_torch_cuda.py has
+ * the same shapes) ------------------------------------------------------------------------------ */
+static void bench_fused(double min_time, bool quick) {
+    aqa_tensor *r = NULL;
+    bool ok = true, prev;
+    /* layer norm over CLIP ViT-B/16 activations [64 * 197, 768] (x read, y written) */
+    aqa_tensor *x = aqa_requires_grad(aqa_randn(AQA_SHAPE(12608, 768), AQA_F32, NULL), true);
+    aqa_tensor *w = aqa_requires_grad(aqa_randn(AQA_SHAPE(768), AQA_F32, NULL), true);
+    aqa_tensor *b = aqa_requires_grad(aqa_randn(AQA_SHAPE(768), AQA_F32, NULL), true);
+    aqa_tensor *gy = aqa_randn(AQA_SHAPE(12608, 768), AQA_F32, NULL);
+    int64_t D = 768;
+    prev = aqa_set_grad_enabled(false);
+    double t = TIME_GPU(min_time, r = aqa_layer_norm(x, 1, &D, w, b, 1e-5));
+    aqa_set_grad_enabled(prev);
+    if (r) row("layer_norm_f32_12608x768", 2.0 * 4 * aqa_numel(x) / t / 1e9, "GB/s");
+    t = TIME_GPU(min_time, r = aqa_layer_norm(x, 1, &D, w, b, 1e-5); ok = r && aqa_backward(r, gy, false) == AQA_OK);
+    if (ok) row("layer_norm_fwdbwd_f32_12608x768", 1e3 * t, "ms");
+    aqa_tensor *fr[] = {x, w, b, gy};
+    for (int i = 0; i < 4; i++) aqa_tensor_free(fr[i]);
+    /* BatchNorm3d (training) over an I3D-sized activation [8, 64, 16, 56, 56] */
+    x = aqa_requires_grad(aqa_randn(AQA_SHAPE(8, 64, 16, 56, 56), AQA_F32, NULL), true);
+    w = aqa_requires_grad(aqa_randn(AQA_SHAPE(64), AQA_F32, NULL), true);
+    b = aqa_requires_grad(aqa_randn(AQA_SHAPE(64), AQA_F32, NULL), true);
+    gy = aqa_randn(AQA_SHAPE(8, 64, 16, 56, 56), AQA_F32, NULL);
+    prev = aqa_set_grad_enabled(false);
+    t = TIME_GPU(min_time, r = aqa_batch_norm(x, NULL, NULL, w, b, true, 0.1, 1e-5));
+    aqa_set_grad_enabled(prev);
+    if (r) row("batch_norm3d_f32_8x64x16x56x56", 1e3 * t, "ms");
+    t = TIME_GPU(min_time, r = aqa_batch_norm(x, NULL, NULL, w, b, true, 0.1, 1e-5);
+                 ok = r && aqa_backward(r, gy, false) == AQA_OK);
+    if (ok) row("batch_norm3d_fwdbwd_f32_8x64x16x56x56", 1e3 * t, "ms");
+    aqa_tensor_free(w);
+    aqa_tensor_free(b);
+    aqa_tensor_free(gy);
+    /* the MaxPool3d of I3D's stem, (1, 3, 3) / (1, 2, 2) / pad (0, 1, 1), on the same activation */
+    int64_t k[3] = {1, 3, 3}, s[3] = {1, 2, 2}, p[3] = {0, 1, 1};
+    prev = aqa_set_grad_enabled(false);
+    t = TIME_GPU(min_time, r = aqa_max_pool(x, 3, k, s, p, NULL, false, NULL));
+    aqa_set_grad_enabled(prev);
+    if (r) row("maxpool3d_f32_8x64x16x56x56", 1e3 * t, "ms");
+    gy = aqa_randn(AQA_SHAPE(8, 64, 16, 28, 28), AQA_F32, NULL);
+    t = TIME_GPU(min_time, r = aqa_max_pool(x, 3, k, s, p, NULL, false, NULL);
+                 ok = r && aqa_backward(r, gy, false) == AQA_OK);
+    if (ok) row("maxpool3d_fwdbwd_f32_8x64x16x56x56", 1e3 * t, "ms");
+    aqa_tensor_free(x);
+    aqa_tensor_free(gy);
+    /* one AdamW step over 100M parameters in 100 tensors of 1M (gradients set once) */
+    int np = quick ? 10 : 100;
+    int64_t pn = 1 << 20;
+    aqa_tensor **ps = calloc((size_t)np, sizeof *ps);
+    for (int i = 0; i < np; i++) {
+        ps[i] = aqa_requires_grad(aqa_randn(AQA_SHAPE(pn), AQA_F32, NULL), true);
+        aqa_tensor *g = aqa__new_unowned(1, &pn, AQA_F32, aqa_tensor_device(ps[i]));
+        aqa_scope_begin();
+        if (g) aqa_copy_(g, aqa_randn(AQA_SHAPE(pn), AQA_F32, NULL));
+        aqa_scope_end();
+        ps[i]->grad = g;
+    }
+    aqa_optimizer *opt = aqa_adamw_new(&(aqa_adam_options)AQA_ADAMW_DEFAULTS);
+    if (opt && aqa_optim_add_params(opt, ps, np) >= 0) {
+        t = TIME_GPU(min_time, ok = aqa_optim_step(opt) == AQA_OK);
+        char name[64];
+        snprintf(name, sizeof name, "adamw_step_f32_%dM", np);
+        if (ok) row(name, 1e3 * t, "ms");
+    }
+    aqa_optim_free(opt);
+    for (int i = 0; i < np; i++) aqa_tensor_free(ps[i]);
+    free(ps);
+    /* softmax over CLIP text attention scores [64 * 8 * 77, 77] */
+    x = aqa_randn(AQA_SHAPE(64 * 8 * 77, 77), AQA_F32, NULL);
+    t = TIME_GPU(min_time, r = aqa_softmax(x, 1));
+    row("softmax_f32_39424x77", 2.0 * 4 * aqa_numel(x) / t / 1e9, "GB/s");
+    aqa_tensor_free(x);
+    (void)r;
+}
+
 int main(int argc, char **argv) {
     bool quick = false, models = true, ops = true;
     for (int i = 1; i < argc; i++) {
@@ -264,6 +341,7 @@ int main(int argc, char **argv) {
     t = TIME_GPU(min_time, r = aqa_softmax(s, 1));
     row("softmax_f32_151296x197", 2.0 * 4 * aqa_numel(s) / t / 1e9, "GB/s");
     aqa_tensor_free(s);
+    bench_fused(min_time, quick);
     (void)r;
     aqa_cuda_mem_stats ms;
     if (aqa_cuda_memory_stats(0, &ms) == AQA_OK)

@@ -82,3 +82,44 @@ del a, bb, a2
 s = torch.randn(64 * 12 * 197, 197, device=dev)
 t = timed(lambda: torch.softmax(s, 1))
 row("softmax_f32_151296x197", 2.0 * 4 * s.numel() / t / 1e9, "GB/s")
+del s
+
+# fused nn kernels (bench_cuda.c's bench_fused)
+x = torch.randn(12608, 768, device=dev, requires_grad=True)
+w = torch.randn(768, device=dev, requires_grad=True)
+b = torch.randn(768, device=dev, requires_grad=True)
+gy = torch.randn(12608, 768, device=dev)
+with torch.no_grad():
+    t = timed(lambda: torch.nn.functional.layer_norm(x, (768,), w, b, 1e-5))
+row("layer_norm_f32_12608x768", 2.0 * 4 * x.numel() / t / 1e9, "GB/s")
+t = timed(lambda: torch.nn.functional.layer_norm(x, (768,), w, b, 1e-5).backward(gy))
+row("layer_norm_fwdbwd_f32_12608x768", 1e3 * t, "ms")
+del x, w, b, gy
+x = torch.randn(8, 64, 16, 56, 56, device=dev, requires_grad=True)
+w = torch.randn(64, device=dev, requires_grad=True)
+b = torch.randn(64, device=dev, requires_grad=True)
+gy = torch.randn(8, 64, 16, 56, 56, device=dev)
+with torch.no_grad():
+    t = timed(lambda: torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.1, 1e-5))
+row("batch_norm3d_f32_8x64x16x56x56", 1e3 * t, "ms")
+t = timed(lambda: torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.1, 1e-5).backward(gy))
+row("batch_norm3d_fwdbwd_f32_8x64x16x56x56", 1e3 * t, "ms")
+del w, b, gy
+with torch.no_grad():
+    t = timed(lambda: torch.nn.functional.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1)))
+row("maxpool3d_f32_8x64x16x56x56", 1e3 * t, "ms")
+gy = torch.randn(8, 64, 16, 28, 28, device=dev)
+t = timed(lambda: torch.nn.functional.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1)).backward(gy))
+row("maxpool3d_fwdbwd_f32_8x64x16x56x56", 1e3 * t, "ms")
+del x, gy
+np_ = 10 if quick else 100
+ps = [torch.randn(1 << 20, device=dev, requires_grad=True) for _ in range(np_)]
+for p in ps:
+    p.grad = torch.randn(1 << 20, device=dev)
+opt = torch.optim.AdamW(ps)  # torch's default: the foreach (multi-tensor) implementation
+t = timed(opt.step)
+row("adamw_step_f32_%dM" % np_, 1e3 * t, "ms")
+del ps, opt
+x = torch.randn(64 * 8 * 77, 77, device=dev)
+t = timed(lambda: torch.softmax(x, 1))
+row("softmax_f32_39424x77", 2.0 * 4 * x.numel() / t / 1e9, "GB/s")

@@ -58,7 +58,7 @@ BIN=""
 if [ "${GPU_CHECK_FORCE_DIRECT:-0}" != 1 ] && command -v autoreconf >/dev/null 2>&1; then
     say "autotools build"
     if (autoreconf -fi && ./configure --with-cuda="$CUDA_DIR" &&
-        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv bench/bench_cuda) >"$LOG/build.log" 2>&1; then
+        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda) >"$LOG/build.log" 2>&1; then
         BIN=$ROOT
         grep -E "warning:" "$LOG/build.log" | grep -E "tensor/cuda|test_cuda|test_nvrtc|bench_cuda" | head -20
     else
@@ -152,7 +152,7 @@ STSTUB
     echo $SRCS | tr ' ' '\n' | xargs -P 16 -I{} sh -c 'gcc '"$CFLAGS"' -c {} -o '"$B"'/obj/$(echo {} | tr / _).o' \
         >"$LOG/build.log" 2>&1 || ok=0
     rm -f "$B/libaqa_direct.a" && ar rcs "$B/libaqa_direct.a" "$B"/obj/*.o
-    for p in tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv bench/bench_cuda; do
+    for p in tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda; do
         mkdir -p "$B/$(dirname $p)"
         gcc $CFLAGS "$p.c" "$B/libaqa_direct.a" -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
     done
@@ -185,6 +185,10 @@ say "tests/test_cuda_conv"
 timeout 150 "$BIN/tests/test_cuda_conv" 2>&1 | tee "$LOG/test_cuda_conv.log"
 rc_conv=${PIPESTATUS[0]}
 say "tests/test_cuda_conv exit $rc_conv"
+say "tests/test_cuda_nn (fused layer norm, batch norm, pooling, Adam, softmax, reductions)"
+timeout 150 "$BIN/tests/test_cuda_nn" 2>&1 | tee "$LOG/test_cuda_nn.log"
+rc_cnn=${PIPESTATUS[0]}
+say "tests/test_cuda_nn exit $rc_cnn"
 say "tests/test_nvrtc_compile"
 timeout 200 "$BIN/tests/test_nvrtc_compile" >"$LOG/test_nvrtc_compile.log" 2>&1
 rc_nv=$?
@@ -215,7 +219,7 @@ fi
 # ---- summary ------------------------------------------------------------------------------------
 echo
 echo "==================== gpu-check summary ($(( $(date +%s) - T0 )) s) ===================="
-for f in test_cuda_ops test_cuda_ops_2 test_cuda_conv test_nvrtc_compile; do
+for f in test_cuda_ops test_cuda_ops_2 test_cuda_conv test_cuda_nn test_nvrtc_compile; do
     l="$LOG/$f.log"
     [ -f "$l" ] || continue
     printf "%-22s PASS %3d  FAIL %3d  SKIP %3d\n" "$f" "$(grep -c '^PASS' "$l")" "$(grep -c '^FAIL' "$l")" "$(grep -c '^SKIP' "$l")"
@@ -234,4 +238,4 @@ grep '^BENCH' "$LOG/bench_cuda.log" 2>/dev/null | while read -r _ name val unit;
     printf "%-40s %12s %12s %8s  %s\n" "$name" "$val" "$tv" "$ratio" "$unit"
 done
 echo "logs: $LOG"
-[ $rc_ops = 0 ] && [ $rc_nv = 0 ] && [ $rc_conv = 0 ]
+[ $rc_ops = 0 ] && [ $rc_nv = 0 ] && [ $rc_conv = 0 ] && [ $rc_cnn = 0 ]

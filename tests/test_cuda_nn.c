@@ -343,6 +343,53 @@ static void test_pool_composed_switch(void) {
     aqa_scope_end();
 }
 
+/* ---- softmax (the register-cached row kernels and the long-row fallback) ------------------------ */
+
+static aqa_tensor *f_softmax(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    (void)arg;
+    int last = in[0]->ndim - 1;
+    return aqa_add(aqa_softmax(in[0], last), aqa_mul_scalar(aqa_log_softmax(in[0], last), 0.25));
+}
+
+static const nn_case softmax_cases[] = {
+    {"softmax n 1", f_softmax, NULL, 1, {2}, {{3, 1}}, -5, 5, false},
+    {"softmax n 31 (warp, 1 a lane)", f_softmax, NULL, 1, {2}, {{11, 31}}, -5, 5, false},
+    {"softmax n 197 (warp, 8 a lane)", f_softmax, NULL, 1, {3}, {{2, 5, 197}}, -8, 8, false},
+    {"softmax n 1024 (warp, 32 a lane)", f_softmax, NULL, 1, {2}, {{3, 1024}}, -5, 5, false},
+    {"softmax n 1025 (block, 8 a lane)", f_softmax, NULL, 1, {2}, {{2, 1025}}, -5, 5, false},
+    {"softmax n 8192 (block, 32 a lane)", f_softmax, NULL, 1, {2}, {{2, 8192}}, -5, 5, false},
+    {"softmax n 8200 (three passes)", f_softmax, NULL, 1, {2}, {{2, 8200}}, -5, 5, false},
+};
+
+static void test_softmax_rows(void) {
+    if (!have_gpu()) return;
+    run_cases(softmax_cases, sizeof softmax_cases / sizeof softmax_cases[0]);
+}
+
+/* ---- full reductions (splits combined by a block) ------------------------------------------------ */
+
+/* sum of everything, max and min along the long dim (values and positions), as outputs */
+static aqa_tensor *f_reduce(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    (void)arg;
+    aqa_tensor *imax = NULL, *imin = NULL;
+    aqa_tensor *mx = aqa_max_dim(in[0], 1, false, &imax), *mn = aqa_min_dim(in[0], 1, false, &imin);
+    if (!mx || !mn) return NULL;
+    aqa_tensor *parts[5] = {aqa_reshape(aqa_sum_all(in[0]), 1, (const int64_t[]){1}), mx, mn,
+                            aqa_to_dtype(imax, in[0]->dtype), aqa_to_dtype(imin, in[0]->dtype)};
+    return aqa_cat(parts, 5, 0);
+}
+
+static const nn_case reduce_cases[] = {
+    {"sum_all, max/min along a long dim", f_reduce, NULL, 1, {2}, {{2, 40000}}, -3, 3, true},
+};
+
+static void test_full_reductions(void) {
+    if (!have_gpu()) return;
+    run_cases(reduce_cases, 1);
+}
+
 /* ---- Adam / AdamW -------------------------------------------------------------------------------- */
 
 enum { NPAR = 4 };
@@ -458,5 +505,7 @@ int main(void) {
     RUN_SEL(test_pool);
     RUN_SEL(test_pool_composed_switch);
     RUN_SEL(test_adam_multi_tensor);
+    RUN_SEL(test_softmax_rows);
+    RUN_SEL(test_full_reductions);
     return test_finish();
 }

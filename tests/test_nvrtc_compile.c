@@ -88,13 +88,14 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         plain[(*np)++] = "random_b8";
     } else if (!strncmp(prog, "reduce_", 7)) {
         static const char *ops[] = {"sum", "max", "min"};
-        static const char *kinds[] = {"reduce_row32_", "reduce_row256_", "reduce_col_", "reduce_fin_"};
-        static char names[12][32];
+        static const char *kinds[] = {"reduce_row32_", "reduce_row256_", "reduce_col_", "reduce_fin_",
+                                      "reduce_fin256_"};
+        static char names[15][32];
         int first = strcmp(prog, "reduce_b8") ? 0 : 1; /* no sum of bool */
         for (int o = first; o < 3; o++)
-            for (int k = 0; k < 4; k++) {
-                snprintf(names[o * 4 + k], 32, "%s%s", kinds[k], ops[o]);
-                plain[(*np)++] = names[o * 4 + k];
+            for (int k = 0; k < 5; k++) {
+                snprintf(names[o * 5 + k], 32, "%s%s", kinds[k], ops[o]);
+                plain[(*np)++] = names[o * 5 + k];
             }
     } else if (!strncmp(prog, "softmax_", 8)) {
         static const char *s[] = {"softmax_fwd_row32", "softmax_fwd_row256", "softmax_fwd_col",

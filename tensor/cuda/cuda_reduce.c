@@ -3,8 +3,9 @@
  *
  * Reductions are deterministic: the work split depends only on the shapes and the device's
  * multiprocessor count, each output is combined by a fixed set of threads in a fixed order, and
- * large reductions with few outputs go through per-split partial results combined in split
- * order by a second kernel (kernels/reduce.cu) — no atomics anywhere. */
+ * large reductions with few outputs go through per-split partial results combined in a fixed
+ * order by a second kernel (kernels/reduce.cu) — no atomics anywhere.  Softmax rows of the last
+ * dim up to 8192 long are held in registers (x read once). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +150,14 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
     void *args[] = {&xp, &op_p, &ip, &psum, &pval, &ppos, &g};
     st = aqa__cuda_launch(d, f, kname, gx, (unsigned)g.nsplit, bx, 0, args);
     if (st == AQA_OK && g.nsplit > 1) {
-        snprintf(kname, sizeof kname, "reduce_fin_%s", opname);
+        /* few outputs with many splits (a full reduction): a block combines each output's splits
+         * (one thread walking a thousand partials would take as long as the main pass) */
+        bool wide = g.nsplit >= 8 && nout <= sm * 8;
+        snprintf(kname, sizeof kname, "reduce_fin%s_%s", wide ? "256" : "", opname);
         st = aqa__cuda_kernel(d, dev, program, kname, &f);
         void *fargs[] = {&op_p, &ip, &psum, &pval, &ppos, &g};
-        if (st == AQA_OK) st = aqa__cuda_launch(d, f, kname, (unsigned)cdiv(nout, 256), 1, 256, 0, fargs);
+        if (st == AQA_OK)
+            st = aqa__cuda_launch(d, f, kname, (unsigned)(wide ? nout : cdiv(nout, 256)), 1, 256, 0, fargs);
     }
     /* stream order keeps the scratch alive for the kernels queued above */
     aqa__cuda_scratch_free(dev, scratch, scratch_bytes);
@@ -197,7 +202,15 @@ static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tenso
     snprintf(program, sizeof program, "softmax_%s", aqa__cuda_dtag(out->dtype));
     const char *dir = in2 ? "bwd" : "fwd";
     unsigned gx;
-    if (unit) {
+    if (unit && g.n <= 256 * 32) {
+        /* rows held in registers: a warp per row up to 1024 elements, else the block */
+        int V = 1;
+        while (V < 32 && V * 32 < g.n) V *= 2;
+        bool warp = g.n <= 32 * 32;
+        if (!warp) for (V = 8; V * 256 < g.n;) V *= 2;
+        snprintf(kname, sizeof kname, "softmax_%s_%c%d", dir, warp ? 'w' : 'b', V);
+        gx = (unsigned)cdiv(g.rows, warp ? 256 / 32 : 1);
+    } else if (unit) {
         int G = g.n >= 1024 ? 256 : 32;
         snprintf(kname, sizeof kname, "softmax_%s_row%d", dir, G);
         gx = (unsigned)cdiv(g.rows, 256 / G);

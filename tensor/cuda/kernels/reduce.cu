@@ -6,7 +6,9 @@
 //                       ones), combined by a fixed butterfly;
 //   reduce_col<OP>:     one thread per (output, split) walking its reduced elements in order
 //                       (used when neighbouring outputs are neighbours in memory);
-//   reduce_fin<OP>:     combines the splits' partial results of each output in split order.
+//   reduce_fin<OP>:     combines the splits' partial results of each output in split order;
+//   reduce_fin256<OP>:  the same with a block of 256 lanes per output (few outputs, many splits:
+//                       a full reduction), lane l taking splits l, l + 256, ..., then a butterfly.
 // Max/min positions are flat indices over the reduced dims in logical row-major order; the
 // smaller position wins ties and a NaN beats any number (the first NaN), as on the CPU.
 struct RGeo {
@@ -116,8 +118,19 @@ __device__ __forceinline__ void reduce_row(const T *x, T *out, i64 *idx, ACC *ps
     i64 r0 = (i64)s * g.chunk, r1 = r0 + g.chunk < g.nred ? r0 + g.chunk : g.nred;
     if (OP == RED_SUM) {
         ACC acc = 0;
-        if (active)
+        if (active && g.rnd == 1) {
+            // one reduced dim: four independent loads in flight per step
+            const T *xp = x + ox;
+            i64 st = g.rx[0], r = r0 + lane;
+            for (; r + 3 * G < r1; r += 4 * G) {
+                ACC a0 = (ACC)xp[r * st], a1 = (ACC)xp[(r + G) * st];
+                ACC a2 = (ACC)xp[(r + 2 * G) * st], a3 = (ACC)xp[(r + 3 * G) * st];
+                acc += (a0 + a1) + (a2 + a3);
+            }
+            for (; r < r1; r += G) acc += (ACC)xp[r * st];
+        } else if (active) {
             for (i64 r = r0 + lane; r < r1; r += G) acc += (ACC)x[ox + red_offset(g, r)];
+        }
         acc = group_sum<G>(acc);
         if (lane == 0 && active) {
             if (g.nsplit == 1) out[oo] = (T)acc;
@@ -206,6 +219,36 @@ __device__ __forceinline__ void reduce_fin(T *out, i64 *idx, const ACC *psum, co
     }
 }
 
+template <int OP>
+__device__ __forceinline__ void reduce_fin256(T *out, i64 *idx, const ACC *psum, const T *pval, const i64 *ppos,
+                                              RGeo g) {
+    i64 o = blockIdx.x; // grid: one block per output
+    i64 ox, oo, oi;
+    kept_offsets(g, o, ox, oo, oi);
+    if (OP == RED_SUM) {
+        ACC acc = 0;
+        for (int s = threadIdx.x; s < g.nsplit; s += blockDim.x) acc += psum[(i64)s * g.nout + o];
+        acc = group_sum<256>(acc);
+        if (threadIdx.x == 0) out[oo] = (T)acc;
+    } else {
+        T best = T(0);
+        i64 bp = -1;
+        for (int s = threadIdx.x; s < g.nsplit; s += blockDim.x) {
+            T v = pval[(i64)s * g.nout + o];
+            i64 p = ppos[(i64)s * g.nout + o];
+            if (better<OP>(v, p, best, bp)) {
+                best = v;
+                bp = p;
+            }
+        }
+        group_arg<OP, 256>(best, bp);
+        if (threadIdx.x == 0) {
+            out[oo] = best;
+            if (idx) idx[oi] = bp;
+        }
+    }
+}
+
 #define RED_PARAMS const T *x, T *out, i64 *idx, ACC *psum, T *pval, i64 *ppos, RGeo g
 #define RED_ARGS x, out, idx, psum, pval, ppos, g
 #define FIN_PARAMS T *out, i64 *idx, const ACC *psum, const T *pval, const i64 *ppos, RGeo g
@@ -214,7 +257,8 @@ __device__ __forceinline__ void reduce_fin(T *out, i64 *idx, const ACC *psum, co
     extern "C" __global__ void __launch_bounds__(256) reduce_row32_##NAME(RED_PARAMS) { reduce_row<OP, 32>(RED_ARGS); } \
     extern "C" __global__ void __launch_bounds__(256) reduce_row256_##NAME(RED_PARAMS) { reduce_row<OP, 256>(RED_ARGS); } \
     extern "C" __global__ void __launch_bounds__(256) reduce_col_##NAME(RED_PARAMS) { reduce_col<OP>(RED_ARGS); } \
-    extern "C" __global__ void __launch_bounds__(256) reduce_fin_##NAME(FIN_PARAMS) { reduce_fin<OP>(FIN_ARGS); }
+    extern "C" __global__ void __launch_bounds__(256) reduce_fin_##NAME(FIN_PARAMS) { reduce_fin<OP>(FIN_ARGS); } \
+    extern "C" __global__ void __launch_bounds__(256) reduce_fin256_##NAME(FIN_PARAMS) { reduce_fin256<OP>(FIN_ARGS); }
 #if !IS_BOOL
 RED_KERNELS(sum, RED_SUM)
 #endif

@@ -1,7 +1,10 @@
 // softmax.cu: softmax / log_softmax along one dim, forward and backward, for T float/double.
-//   softmax_*_row<G>: G lanes (a warp, or the block of 256 for long rows) per row, for rows whose
-//                     elements are contiguous (the last dim): three coalesced passes (max, sum of
-//                     exponentials, write), combined by fixed butterflies (deterministic);
+//   softmax_*_w<V>:   rows of contiguous elements (the last dim) up to 32 V long: a warp per row,
+//                     each lane holding V of its elements in registers, so x is read once;
+//   softmax_*_b<V>:   the same with the block of 256 per row, rows up to 256 V (V = 8, 16, 32);
+//   softmax_*_row<G>: longer contiguous rows: G lanes (256) per row, three coalesced passes
+//                     (max, sum of exponentials, write);
+//   all combine lanes by fixed butterflies (deterministic);
 //   softmax_*_col:    one thread per row walking a strided dim (neighbouring threads read
 //                     neighbouring rows, so the reads still coalesce).
 // Backward: grad_x = y (g - <g, y>) for softmax, g - exp(y) sum(g) for log_softmax.
@@ -147,3 +150,98 @@ extern "C" __global__ void __launch_bounds__(256) softmax_fwd_row32(T *out, cons
 extern "C" __global__ void __launch_bounds__(256) softmax_fwd_row256(T *out, const T *x, SGeo g, int logmode) { softmax_fwd_row<256>(out, x, g, logmode); }
 extern "C" __global__ void __launch_bounds__(256) softmax_bwd_row32(T *gx, const T *gy, const T *y, SGeo g, int logmode) { softmax_bwd_row<32>(gx, gy, y, g, logmode); }
 extern "C" __global__ void __launch_bounds__(256) softmax_bwd_row256(T *gx, const T *gy, const T *y, SGeo g, int logmode) { softmax_bwd_row<256>(gx, gy, y, g, logmode); }
+
+// ---- register-cached rows: x (and for backward gy, y) read once ----------------------------------
+
+template <int G, int V>
+__device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int logmode) {
+    int lane = threadIdx.x % G, grp = threadIdx.x / G, gpb = blockDim.x / G;
+    i64 row = (i64)blockIdx.x * gpb + grp;
+    bool active = row < g.rows;
+    i64 off[3] = {0, 0, 0};
+    if (active) row_offsets(g, row, off);
+    const T *xr = x + off[1];
+    T *yr = out + off[0];
+    int n = active ? (int)g.n : 0;
+    T v[V];
+    T m = NEG_INF, nan = T(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int i = lane + k * G;
+        v[k] = i < n ? xr[i] : NEG_INF;
+        if (v[k] != v[k]) nan = T(1);
+        m = v[k] > m ? v[k] : m;
+    }
+    m = group_all<G>(m, [](T a, T b) { return a > b ? a : b; });
+    nan = group_all<G>(nan, [](T a, T b) { return a > b ? a : b; });
+    if (nan != T(0)) m = NAN_T;
+    T s = T(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int i = lane + k * G;
+        T e = i < n ? m_exp(v[k] - m) : T(0);
+        if (!logmode) v[k] = e;
+        s += e;
+    }
+    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    if (logmode) {
+        T l = m_log(s);
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            int i = lane + k * G;
+            if (i < n) yr[i] = (v[k] - m) - l;
+        }
+    } else {
+        T inv = T(1) / s;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            int i = lane + k * G;
+            if (i < n) yr[i] = v[k] * inv;
+        }
+    }
+}
+
+template <int G, int V>
+__device__ __forceinline__ void softmax_bwd_reg(T *gx, const T *gy, const T *y, SGeo g, int logmode) {
+    int lane = threadIdx.x % G, grp = threadIdx.x / G, gpb = blockDim.x / G;
+    i64 row = (i64)blockIdx.x * gpb + grp;
+    bool active = row < g.rows;
+    i64 off[3] = {0, 0, 0};
+    if (active) row_offsets(g, row, off);
+    T *gxr = gx + off[0];
+    const T *gyr = gy + off[1], *yr = y + off[2];
+    int n = active ? (int)g.n : 0;
+    T gv[V], yv[V];
+    T s = T(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int i = lane + k * G;
+        gv[k] = i < n ? gyr[i] : T(0);
+        yv[k] = i < n ? yr[i] : T(0);
+        s += logmode ? gv[k] : gv[k] * yv[k];
+    }
+    s = group_all<G>(s, [](T a, T b) { return a + b; });
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int i = lane + k * G;
+        if (i < n) gxr[i] = logmode ? gv[k] - m_exp(yv[k]) * s : yv[k] * (gv[k] - s);
+    }
+}
+
+#define SOFTMAX_REG(SUF, G, V)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(256) softmax_fwd_##SUF(T *out, const T *x, SGeo g, int logmode) { \
+        softmax_fwd_reg<G, V>(out, x, g, logmode);                                                                 \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) softmax_bwd_##SUF(T *gx, const T *gy, const T *y, SGeo g,     \
+                                                                        int logmode) {                             \
+        softmax_bwd_reg<G, V>(gx, gy, y, g, logmode);                                                              \
+    }
+SOFTMAX_REG(w1, 32, 1)
+SOFTMAX_REG(w2, 32, 2)
+SOFTMAX_REG(w4, 32, 4)
+SOFTMAX_REG(w8, 32, 8)
+SOFTMAX_REG(w16, 32, 16)
+SOFTMAX_REG(w32, 32, 32)
+SOFTMAX_REG(b8, 256, 8)
+SOFTMAX_REG(b16, 256, 16)
+SOFTMAX_REG(b32, 256, 32)
