@@ -1,5 +1,8 @@
 /* attention.c: the fused scale+mask+softmax op, scaled dot-product attention and the
- * MultiheadAttention module (PyTorch's packed in-projection, masks and averaged weights). */
+ * MultiheadAttention module (PyTorch's packed in-projection, masks and averaged weights).
+ * On CUDA the fused op runs as one kernel (aqa__cuda_attention_softmax, nn_cuda-impl.h). */
+#include "config.h" /* AQA_HAVE_CUDA */
+
 #include <math.h>
 #include <string.h>
 
@@ -8,6 +11,7 @@
 #include "nn/dropout.h"
 #include "nn/init.h"
 #include "nn/layers-impl.h"
+#include "nn/nn_cuda-impl.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
@@ -122,10 +126,35 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
         }
     }
     aqa_device dev = aqa_tensor_device(scores);
-    if (dev.kind != AQA_CPU || aqa__nn_force_composed) return attn_softmax_composed(scores, mask, scale, causal);
-    const aqa_backend *be = aqa_backend_for(dev);
     int nd = scores->ndim;
     int64_t S = scores->shape[nd - 1], R = S > 0 ? aqa_numel(scores) / S : 0;
+#ifdef AQA_HAVE_CUDA
+    /* CUDA: scale, mask, causal and softmax in one kernel (rows contiguous, up to 8192 keys) */
+    if (dev.kind == AQA_CUDA && !aqa__nn_force_composed && S > 0 && S <= 8192 &&
+        (scores->stride[nd - 1] == 1 || S == 1)) {
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_scope_begin();
+        aqa_tensor *mv = mask ? aqa_expand(mask, nd, scores->shape) : NULL;
+        aqa_tensor *out = (!mask || mv) ? aqa__new_unowned(nd, scores->shape, scores->dtype, dev) : NULL;
+        if (out && aqa__cuda_attention_softmax(out, scores, mv, scale, causal) != AQA_OK) {
+            aqa__release(out);
+            out = NULL;
+        }
+        aqa_scope_end();
+        aqa_set_grad_enabled(prev);
+        if (!out) return NULL;
+        aqa__own(out);
+        aqa_node *n = aqa_node_record("attention_softmax", attn_softmax_backward, mask ? 2 : 1,
+                                      (aqa_tensor *[]){scores, mask}, out);
+        if (n) {
+            aqa_node_save(n, out);
+            n->reals[0] = scale;
+        }
+        return out;
+    }
+#endif
+    if (dev.kind != AQA_CPU || aqa__nn_force_composed) return attn_softmax_composed(scores, mask, scale, causal);
+    const aqa_backend *be = aqa_backend_for(dev);
     aqa_tensor *work = NULL, *out = NULL;
     bool pre = mask || causal || scale != 1.0;
     if (pre) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "nn/attention.h"
 #include "nn/batchnorm.h"
 #include "nn/layers-impl.h"
 #include "nn/norm_layer.h"
@@ -367,6 +368,36 @@ static void test_softmax_rows(void) {
     run_cases(softmax_cases, sizeof softmax_cases / sizeof softmax_cases[0]);
 }
 
+/* ---- attention: the fused scale + mask + causal softmax ------------------------------------------- */
+
+/* arg 0: aqa_attention_softmax(scores, mask [L, S] broadcast, scale 0.3, causal); 1: the same
+ * with a key-padding style mask [B, 1, 1, S] and no causal; 2: scaled_dot_product_attention
+ * (q, k, v), causal, no mask; 3: scores transposed (rows not contiguous: the composed path). */
+static aqa_tensor *f_attn(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    int mode = *(const int *)arg;
+    switch (mode) {
+    case 0: return aqa_attention_softmax(in[0], in[1], 0.3, true);
+    case 1: return aqa_attention_softmax(in[0], in[1], 1.0, false);
+    case 2: return aqa_scaled_dot_product_attention(in[0], in[1], in[2], NULL, 0.0, true, 0.0);
+    default: return aqa_attention_softmax(aqa_transpose(in[0], -1, -2), in[1], 0.5, true);
+    }
+}
+
+static const int A0 = 0, A1 = 1, A2 = 2, A3 = 3;
+static const nn_case attn_cases[] = {
+    {"attention_softmax mask [L, S], causal, scale", f_attn, &A0, 2, {4, 2}, {{2, 3, 9, 9}, {9, 9}}, -3, 3, false},
+    {"attention_softmax key mask [B, 1, 1, S]", f_attn, &A1, 2, {4, 4}, {{2, 3, 6, 11}, {2, 1, 1, 11}}, -3, 3, false},
+    {"sdpa causal, L = S = 77", f_attn, &A2, 3, {4, 4, 4}, {{1, 2, 77, 8}, {1, 2, 77, 8}, {1, 2, 77, 8}}, -1, 1,
+     false},
+    {"attention_softmax transposed scores", f_attn, &A3, 2, {3, 2}, {{2, 7, 7}, {7, 7}}, -3, 3, false},
+};
+
+static void test_attention_softmax(void) {
+    if (!have_gpu()) return;
+    run_cases(attn_cases, sizeof attn_cases / sizeof attn_cases[0]);
+}
+
 /* ---- full reductions (splits combined by a block) ------------------------------------------------ */
 
 /* sum of everything, max and min along the long dim (values and positions), as outputs */
@@ -507,5 +538,6 @@ int main(void) {
     RUN_SEL(test_adam_multi_tensor);
     RUN_SEL(test_softmax_rows);
     RUN_SEL(test_full_reductions);
+    RUN_SEL(test_attention_softmax);
     return test_finish();
 }

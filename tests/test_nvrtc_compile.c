@@ -101,10 +101,10 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         static const char *s[] = {"softmax_fwd_row32", "softmax_fwd_row256", "softmax_fwd_col",
                                   "softmax_bwd_row32", "softmax_bwd_row256", "softmax_bwd_col"};
         for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
-        static char reg[18][24]; /* register-cached rows: warp (w) and block (b) widths */
+        static char reg[27][24]; /* register-cached rows: warp (w) and block (b) widths */
         static const char *widths[] = {"w1", "w2", "w4", "w8", "w16", "w32", "b8", "b16", "b32"};
-        for (int i = 0; i < 18; i++) {
-            snprintf(reg[i], sizeof reg[i], "softmax_%s_%s", i < 9 ? "fwd" : "bwd", widths[i % 9]);
+        for (int i = 0; i < 27; i++) {
+            snprintf(reg[i], sizeof reg[i], "softmax_%s_%s", i < 9 ? "fwd" : i < 18 ? "bwd" : "pre", widths[i % 9]);
             plain[(*np)++] = reg[i];
         }
     } else if (!strncmp(prog, "norm_", 5)) {
@@ -156,7 +156,7 @@ static void *compile_worker(void *vj) {
             free(src);
             continue;
         }
-        const char *bases[8], *plain[32];
+        const char *bases[8], *plain[48];
         int nb, np;
         expected_kernels(names[i], bases, &nb, plain, &np);
         if (nb + np == 0) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/nn_cuda-impl.h" /* aqa__cuda_attention_softmax */
 #include "tensor/cuda/cuda-impl.h"
 
 /* Mirrors RGeo in kernels/reduce.cu. */
@@ -164,8 +165,10 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
     return st;
 }
 
+/* Softmax forward (in2 NULL), backward (in2 = y), or with pre = true attention's fused forward
+ * (in2 = the additive mask as a view of out's shape, or NULL; scale; causal). */
 static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tensor *in1, const aqa_tensor *in2,
-                              int dim, bool log) {
+                              int dim, bool log, bool pre, double scale, bool causal) {
     const aqa_tensor *ops[3] = {out, in1, in2};
     int nops = in2 ? 3 : 2;
     if (out->dtype != AQA_F32 && out->dtype != AQA_F64)
@@ -200,7 +203,9 @@ static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tenso
     g.rows = total / g.n;
     char program[32], kname[48];
     snprintf(program, sizeof program, "softmax_%s", aqa__cuda_dtag(out->dtype));
-    const char *dir = in2 ? "bwd" : "fwd";
+    const char *dir = pre ? "pre" : in2 ? "bwd" : "fwd";
+    if (pre && !(unit && g.n <= 256 * 32))
+        return aqa_fail(AQA_EINVAL, "%s: rows must be contiguous and at most 8192 long", what);
     unsigned gx;
     if (unit && g.n <= 256 * 32) {
         /* rows held in registers: a warp per row up to 1024 elements, else the block */
@@ -223,6 +228,14 @@ static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tenso
     if (st) return st;
     void *p0 = aqa__ptr(out), *p1 = aqa__ptr(in1), *p2 = in2 ? aqa__ptr(in2) : NULL;
     int logmode = log ? 1 : 0;
+    if (pre) {
+        int cz = causal ? 1 : 0;
+        int64_t L = nd >= 2 ? out->shape[nd - 2] : 1;
+        float s32 = (float)scale;
+        void *ps = out->dtype == AQA_F32 ? (void *)&s32 : (void *)&scale;
+        void *args[] = {&p0, &p1, &g, &p2, ps, &cz, &L};
+        return aqa__cuda_launch(d, f, kname, gx, 1, 256, 0, args);
+    }
     if (in2) {
         void *args[] = {&p0, &p1, &p2, &g, &logmode};
         return aqa__cuda_launch(d, f, kname, gx, 1, 256, 0, args);
@@ -232,10 +245,19 @@ static aqa_status softmax_run(const char *what, aqa_tensor *out, const aqa_tenso
 }
 
 aqa_status aqa__cuda_softmax(aqa_tensor *out, const aqa_tensor *x, int dim, bool log) {
-    return softmax_run(log ? "cuda log_softmax" : "cuda softmax", out, x, NULL, dim, log);
+    return softmax_run(log ? "cuda log_softmax" : "cuda softmax", out, x, NULL, dim, log, false, 1.0, false);
 }
 
 aqa_status aqa__cuda_softmax_backward(aqa_tensor *grad_x, const aqa_tensor *grad_y, const aqa_tensor *y, int dim,
                                       bool log) {
-    return softmax_run(log ? "cuda log_softmax backward" : "cuda softmax backward", grad_x, grad_y, y, dim, log);
+    return softmax_run(log ? "cuda log_softmax backward" : "cuda softmax backward", grad_x, grad_y, y, dim, log, false,
+                       1.0, false);
+}
+
+/* Attention's fused op (declared in nn/nn_cuda-impl.h): out = softmax(x * scale + mask, causal)
+ * over the last dim; x's rows contiguous and at most 8192 long, mask NULL or a view of x's shape
+ * (stride 0 where broadcast) of x's dtype. */
+aqa_status aqa__cuda_attention_softmax(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
+                                       bool causal) {
+    return softmax_run("cuda attention softmax", out, x, mask, x->ndim - 1, false, true, scale, causal);
 }

@@ -2,6 +2,9 @@
 //   softmax_*_w<V>:   rows of contiguous elements (the last dim) up to 32 V long: a warp per row,
 //                     each lane holding V of its elements in registers, so x is read once;
 //   softmax_*_b<V>:   the same with the block of 256 per row, rows up to 256 V (V = 8, 16, 32);
+//   softmax_pre_*<V>: forward of attention's fused op (nn/attention.c): x * scale + mask (third
+//                     operand of the geometry, may be NULL), -inf above the diagonal when causal
+//                     (query = row % L), then softmax, in the same register-cached passes;
 //   softmax_*_row<G>: longer contiguous rows: G lanes (256) per row, three coalesced passes
 //                     (max, sum of exponentials, write);
 //   all combine lanes by fixed butterflies (deterministic);
@@ -153,8 +156,9 @@ extern "C" __global__ void __launch_bounds__(256) softmax_bwd_row256(T *gx, cons
 
 // ---- register-cached rows: x (and for backward gy, y) read once ----------------------------------
 
-template <int G, int V>
-__device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int logmode) {
+template <int G, int V, bool PRE>
+__device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int logmode, const T *mask, T scale,
+                                                int causal, i64 L) {
     int lane = threadIdx.x % G, grp = threadIdx.x / G, gpb = blockDim.x / G;
     i64 row = (i64)blockIdx.x * gpb + grp;
     bool active = row < g.rows;
@@ -165,10 +169,16 @@ __device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int 
     int n = active ? (int)g.n : 0;
     T v[V];
     T m = NEG_INF, nan = T(0);
+    int qi = PRE && causal && active ? (int)(row % L) : 0x7fffffff; // last key a causal row sees
 #pragma unroll
     for (int k = 0; k < V; k++) {
         int i = lane + k * G;
         v[k] = i < n ? xr[i] : NEG_INF;
+        if (PRE && i < n) {
+            v[k] = v[k] * scale;
+            if (mask) v[k] = v[k] + mask[off[2] + i * g.dst[2]];
+            if (i > qi) v[k] = NEG_INF;
+        }
         if (v[k] != v[k]) nan = T(1);
         m = v[k] > m ? v[k] : m;
     }
@@ -230,7 +240,11 @@ __device__ __forceinline__ void softmax_bwd_reg(T *gx, const T *gy, const T *y, 
 
 #define SOFTMAX_REG(SUF, G, V)                                                                                     \
     extern "C" __global__ void __launch_bounds__(256) softmax_fwd_##SUF(T *out, const T *x, SGeo g, int logmode) { \
-        softmax_fwd_reg<G, V>(out, x, g, logmode);                                                                 \
+        softmax_fwd_reg<G, V, false>(out, x, g, logmode, nullptr, T(1), 0, 1);                                     \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) softmax_pre_##SUF(T *out, const T *x, SGeo g, const T *mask,  \
+                                                                        T scale, int causal, i64 L) {              \
+        softmax_fwd_reg<G, V, true>(out, x, g, 0, mask, scale, causal, L);                                          \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(256) softmax_bwd_##SUF(T *gx, const T *gy, const T *y, SGeo g,     \
                                                                         int logmode) {                             \
