@@ -1,9 +1,13 @@
 /* attention.c: the fused scale+mask+softmax op, scaled dot-product attention and the
  * MultiheadAttention module (PyTorch's packed in-projection, masks and averaged weights).
- * On CUDA the fused op runs as one kernel (aqa__cuda_attention_softmax, nn_cuda-impl.h). */
+ * On CUDA the fused op runs as one kernel (aqa__cuda_attention_softmax, nn_cuda-impl.h), and
+ * scaled dot-product attention without dropout as one kernel that never stores the scores
+ * (aqa__cuda_attention_forward; its backward recomputes the probabilities with GEMMs and the
+ * fused softmax; AQA_ATTENTION_FUSED=0 turns it off). */
 #include "config.h" /* AQA_HAVE_CUDA */
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd/autograd.h"
@@ -312,6 +316,86 @@ static aqa_tensor *additive(aqa_tensor *mask, bool true_means_masked, aqa_dtype 
     return aqa_masked_fill(aqa_to_dtype(aqa_zeros_like(mask), dtype), hit, -INFINITY);
 }
 
+#ifdef AQA_HAVE_CUDA
+/* saved: 0 q, 1 k, 2 v, 3 the mask view (when ints[1]); reals[0] = scale; ints[0] = causal.
+ * Recomputes p = softmax(scale q k^T + mask) and takes the composed derivative:
+ * dv = p^T g, ds = softmax'(p, g v^T), dq = scale ds k, dk = scale ds^T q. */
+static void fused_attention_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
+    aqa_tensor *q = n->saved[0], *k = n->saved[1], *v = n->saved[2], *mask = n->ints[1] ? n->saved[3] : NULL;
+    double scale = n->reals[0];
+    bool causal = n->ints[0] != 0;
+    aqa_device dev = aqa_tensor_device(q);
+    const aqa_backend *be = aqa_backend_for(dev);
+    if (!be) return;
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_scope_begin();
+    aqa_tensor *p = attn_softmax(attention_scores(q, k, scale), mask, 1.0, causal, true);
+    aqa_tensor *dq = NULL, *dk = NULL, *dv = NULL;
+    if (p && n->needs_grad[2]) dv = aqa_matmul(aqa_transpose(p, -2, -1), g);
+    if (p && (n->needs_grad[0] || n->needs_grad[1])) {
+        aqa_tensor *dp = aqa_contiguous(aqa_matmul(g, aqa_transpose(v, -2, -1)));
+        aqa_tensor *ds = dp ? aqa__own(aqa__new_unowned(p->ndim, p->shape, p->dtype, dev)) : NULL;
+        if (ds && be->softmax_backward(ds, dp, p, p->ndim - 1, false) != AQA_OK) ds = NULL;
+        if (ds && n->needs_grad[0]) dq = aqa_mul_scalar(aqa_matmul(ds, k), scale);
+        if (ds && n->needs_grad[1]) dk = aqa_mul_scalar(aqa_matmul(aqa_transpose(ds, -2, -1), q), scale);
+    }
+    grad_in[0] = aqa_keep(dq);
+    grad_in[1] = aqa_keep(dk);
+    grad_in[2] = aqa_keep(dv);
+    aqa_scope_end();
+    aqa_set_grad_enabled(prev);
+}
+
+/* The fused CUDA forward when it applies (else NULL without an error, *used = false): q, k, v
+ * on CUDA with the same batch dims, head dims the kernel takes, a mask (additive, of q's dtype)
+ * that needs no gradient. */
+static aqa_tensor *fused_attention(aqa_tensor *q, aqa_tensor *k, aqa_tensor *v, aqa_tensor *mask, bool causal,
+                                   double scale, bool *used) {
+    *used = false;
+    const char *env = getenv("AQA_ATTENTION_FUSED");
+    if (aqa_tensor_device(q).kind != AQA_CUDA || aqa__nn_force_composed || (env && !strcmp(env, "0")) ||
+        !aqa__cuda_attention_fits(q, k, v) || (mask && (mask->requires_grad || mask->dtype != q->dtype)))
+        return NULL;
+    int nd = q->ndim;
+    int64_t ms[AQA_MAX_DIMS], os[AQA_MAX_DIMS];
+    for (int d = 0; d < nd; d++) ms[d] = os[d] = q->shape[d];
+    ms[nd - 1] = k->shape[nd - 2];
+    os[nd - 1] = v->shape[nd - 1];
+    aqa_tensor *mv = NULL;
+    if (mask) {
+        int bnd;
+        int64_t bs[AQA_MAX_DIMS];
+        if (mask->ndim > nd || !aqa__broadcast_shapes("attention mask", nd, ms, mask->ndim, mask->shape, &bnd, bs) ||
+            bnd != nd || memcmp(bs, ms, sizeof(int64_t) * (size_t)nd) != 0)
+            return NULL; /* the composed path reports the error */
+        bool prev = aqa_set_grad_enabled(false);
+        mv = aqa_expand(mask, nd, ms);
+        aqa_set_grad_enabled(prev);
+        if (!mv) return NULL;
+    }
+    *used = true;
+    aqa_tensor *out = aqa__new_unowned(nd, os, q->dtype, aqa_tensor_device(q));
+    if (!out) return NULL;
+    if (aqa__cuda_attention_forward(out, q, k, v, mv, scale, causal) != AQA_OK) {
+        aqa__release(out);
+        return NULL;
+    }
+    aqa__own(out);
+    aqa_node *n = aqa_node_record("scaled_dot_product_attention", fused_attention_backward, 3,
+                                  (aqa_tensor *[]){q, k, v}, out);
+    if (n) {
+        aqa_node_save(n, q);
+        aqa_node_save(n, k);
+        aqa_node_save(n, v);
+        if (mv) aqa_node_save(n, mv);
+        n->reals[0] = scale;
+        n->ints[0] = causal;
+        n->ints[1] = mv != NULL;
+    }
+    return out;
+}
+#endif
+
 aqa_tensor *aqa_scaled_dot_product_attention(aqa_tensor *q, aqa_tensor *k, aqa_tensor *v, aqa_tensor *attn_mask,
                                              double dropout_p, bool is_causal, double scale) {
     if (!aqa__check_inputs("aqa_scaled_dot_product_attention", 3, (aqa_tensor *[]){q, k, v})) return NULL;
@@ -323,6 +407,18 @@ aqa_tensor *aqa_scaled_dot_product_attention(aqa_tensor *q, aqa_tensor *k, aqa_t
                              aqa_shape_str(v, b3, sizeof b3));
     if (!(scale > 0)) scale = 1.0 / sqrt((double)q->shape[q->ndim - 1]);
     aqa_scope_begin();
+#ifdef AQA_HAVE_CUDA
+    if (!(dropout_p > 0)) {
+        aqa_tensor *add = attn_mask ? additive(attn_mask, false, q->dtype) : NULL;
+        bool used = false;
+        aqa_tensor *out = !attn_mask || add ? fused_attention(q, k, v, add, is_causal, scale, &used) : NULL;
+        if (used) {
+            aqa_keep(out);
+            aqa_scope_end();
+            return out;
+        }
+    }
+#endif
     aqa_tensor *scores = attention_scores(q, k, scale);
     aqa_tensor *add = scores ? additive(attn_mask, false, scores->dtype) : NULL;
     aqa_tensor *p = attn_mask && !add ? NULL : attn_softmax(scores, add, 1.0, is_causal, true);
@@ -470,10 +566,20 @@ aqa_tensor *aqa_mha_layer_forward(aqa_mha_layer *m, aqa_tensor *query, aqa_tenso
         if (!mask) goto done;
     }
 
-    aqa_tensor *scores = attention_scores(q4, k4, 1.0 / sqrt((double)m->head_dim)); /* [N, H, L, S] */
-    aqa_tensor *p = attn_softmax(scores, mask, 1.0, false, true);
-    if (m->base.training && m->dropout > 0) p = aqa_dropout(p, m->dropout, true, m->gen);
-    aqa_tensor *o = aqa_matmul(p, v4); /* [N, H, L, d] */
+    aqa_tensor *p = NULL, *o = NULL;
+#ifdef AQA_HAVE_CUDA
+    if (!weights && !(m->base.training && m->dropout > 0)) { /* the scores never stored */
+        bool used = false;
+        o = fused_attention(q4, k4, v4, mask, false, 1.0 / sqrt((double)m->head_dim), &used);
+        if (used && !o) goto done;
+    }
+#endif
+    if (!o) {
+        aqa_tensor *scores = attention_scores(q4, k4, 1.0 / sqrt((double)m->head_dim)); /* [N, H, L, S] */
+        p = attn_softmax(scores, mask, 1.0, false, true);
+        if (m->base.training && m->dropout > 0) p = aqa_dropout(p, m->dropout, true, m->gen);
+        o = aqa_matmul(p, v4); /* [N, H, L, d] */
+    }
     /* merge heads back into the input layout, then the output projection (one GEMM) */
     o = m->batch_first ? aqa_permute(o, (const int[]){0, 2, 1, 3}) : aqa_permute(o, (const int[]){2, 0, 1, 3});
     o = aqa_reshape(o, 3, m->batch_first ? (const int64_t[]){N, L, E} : (const int64_t[]){L, N, E});

@@ -66,4 +66,13 @@ aqa_status aqa__cuda_adam_multi(aqa_dtype dt, int dev, int n, const aqa_adam_ent
 aqa_status aqa__cuda_attention_softmax(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
                                        bool causal);
 
+/* ---- fused attention forward (nn/attention_cuda.c) ----------------------------------------- */
+/* Whether the kernel takes q [..., L, E], k [..., S, E], v [..., S, Ev]: the same batch dims (at
+ * most 4, no broadcasting), one dtype F32 (E, Ev <= 128) or F64 (<= 64). */
+bool aqa__cuda_attention_fits(const aqa_tensor *q, const aqa_tensor *k, const aqa_tensor *v);
+/* out [..., L, Ev] (contiguous) = softmax(scale q k^T + mask, causal) v without materialising the
+ * scores; q, k, v any strides; mask NULL or a view of [..., L, S] (stride 0 where broadcast). */
+aqa_status aqa__cuda_attention_forward(aqa_tensor *out, const aqa_tensor *q, const aqa_tensor *k, const aqa_tensor *v,
+                                       const aqa_tensor *mask, double scale, bool causal);
+
 #endif /* AQA_NN_CUDA_IMPL_H */

@@ -398,6 +398,68 @@ static void test_attention_softmax(void) {
     run_cases(attn_cases, sizeof attn_cases / sizeof attn_cases[0]);
 }
 
+/* ---- fused scaled dot-product attention ---------------------------------------------------------- */
+
+/* arg 0: sdpa(q, k, v) with a float mask [L, S]; 1: q, k, v given as [B, T, H, E] and permuted to
+ * [B, H, T, E] (strided); 2: a bool mask [B, 1, 1, S] (key padding); 3: causal, default scale */
+static aqa_tensor *f_sdpa(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    int mode = *(const int *)arg;
+    switch (mode) {
+    case 0: {
+        int64_t L = in[0]->shape[in[0]->ndim - 2], S = in[1]->shape[in[1]->ndim - 2];
+        double *m = malloc(sizeof(double) * (size_t)(L * S));
+        for (int64_t i = 0; i < L * S; i++) m[i] = 0.5 * sin(0.7 * (double)i);
+        aqa_tensor *mt = aqa_to_device(aqa_to_dtype(aqa_from_data(m, 2, (const int64_t[]){L, S}, AQA_F64), in[0]->dtype), dev);
+        free(m);
+        return aqa_scaled_dot_product_attention(in[0], in[1], in[2], mt, 0.0, false, 0.3);
+    }
+    case 1: {
+        const int perm[4] = {0, 2, 1, 3};
+        return aqa_scaled_dot_product_attention(aqa_permute(in[0], perm), aqa_permute(in[1], perm),
+                                                aqa_permute(in[2], perm), NULL, 0.0, false, 0.0);
+    }
+    case 2: {
+        int64_t B = in[0]->shape[0], S = in[1]->shape[2];
+        bool *keep = malloc((size_t)(B * S));
+        for (int64_t i = 0; i < B * S; i++) keep[i] = (i % S) < S - 1 - (i / S) * 3; /* last keys padded */
+        aqa_tensor *mt = aqa_to_device(aqa_from_data(keep, 4, (const int64_t[]){B, 1, 1, S}, AQA_BOOL), dev);
+        free(keep);
+        return aqa_scaled_dot_product_attention(in[0], in[1], in[2], mt, 0.0, false, 0.0);
+    }
+    default: return aqa_scaled_dot_product_attention(in[0], in[1], in[2], NULL, 0.0, true, 0.0);
+    }
+}
+
+static const int S0 = 0, S1 = 1, S2 = 2, S3 = 3;
+static const nn_case sdpa_cases[] = {
+    {"sdpa float mask, L 10, S 37, E 16, Ev 24", f_sdpa, &S0, 3, {4, 4, 4}, {{2, 2, 10, 16}, {2, 2, 37, 16}, {2, 2, 37, 24}},
+     -1, 1, false},
+    {"sdpa strided q, k, v (permuted)", f_sdpa, &S1, 3, {4, 4, 4}, {{2, 9, 3, 8}, {2, 20, 3, 8}, {2, 20, 3, 8}}, -1, 1,
+     false},
+    {"sdpa bool key-padding mask", f_sdpa, &S2, 3, {4, 4, 4}, {{2, 2, 6, 8}, {2, 2, 33, 8}, {2, 2, 33, 8}}, -1, 1, false},
+    {"sdpa causal, L = S = 197, E 64", f_sdpa, &S3, 3, {4, 4, 4}, {{1, 1, 197, 64}, {1, 1, 197, 64}, {1, 1, 197, 64}},
+     -1, 1, false},
+};
+
+static void test_sdpa_fused(void) {
+    if (!have_gpu()) return;
+    run_cases(sdpa_cases, sizeof sdpa_cases / sizeof sdpa_cases[0]);
+    /* the fused kernel served it (and AQA_ATTENTION_FUSED=0 the composed ops, same values) */
+    aqa_scope_begin();
+    aqa_tensor *q = aqa_requires_grad(aqa_to_device(aqa_randn(AQA_SHAPE(2, 3, 5, 8), AQA_F64, NULL), DEV), true);
+    aqa_tensor *a = aqa_scaled_dot_product_attention(q, q, q, NULL, 0.0, true, 0.0);
+    setenv("AQA_ATTENTION_FUSED", "0", 1);
+    aqa_tensor *b = aqa_scaled_dot_product_attention(q, q, q, NULL, 0.0, true, 0.0);
+    unsetenv("AQA_ATTENTION_FUSED");
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(a->grad_fn && !strcmp(a->grad_fn->op, "scaled_dot_product_attention"));
+        CHECK(b->grad_fn && strcmp(b->grad_fn->op, "scaled_dot_product_attention") != 0);
+        CHECK(aqa_item(aqa_max_all(aqa_abs(aqa_sub(a, b)))) < 1e-12);
+    }
+    aqa_scope_end();
+}
+
 /* ---- full reductions (splits combined by a block) ------------------------------------------------ */
 
 /* sum of everything, max and min along the long dim (values and positions), as outputs */
@@ -539,5 +601,6 @@ int main(void) {
     RUN_SEL(test_softmax_rows);
     RUN_SEL(test_full_reductions);
     RUN_SEL(test_attention_softmax);
+    RUN_SEL(test_sdpa_fused);
     return test_finish();
 }

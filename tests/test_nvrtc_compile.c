@@ -116,6 +116,8 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         for (int i = 0; i < 6; i++) plain[(*np)++] = s[i];
     } else if (!strncmp(prog, "adamw_", 6)) {
         plain[(*np)++] = "adam_multi";
+    } else if (!strncmp(prog, "attention_", 10)) {
+        plain[(*np)++] = "attn_fwd";
     } else if (!strcmp(prog, "index_check")) {
         plain[(*np)++] = "index_check_k";
     } else if (!strncmp(prog, "index_", 6)) {

@@ -23,6 +23,7 @@ static const char *const program_names[] = {
     "reduce_f32", "reduce_f64", "reduce_i64", "reduce_b8",
     "softmax_f32", "softmax_f64",
     "norm_f32", "norm_f64", "pool_f32", "pool_f64", "adamw_f32", "adamw_f64",
+    "attention_f32", "attention_f64",
     "index_f32", "index_f64", "index_i64", "index_b8",
     "index_check", "matmul_i64",
     "conv_f32", "conv_f64",
@@ -134,11 +135,13 @@ char *aqa__cuda_program_source(const char *name) {
     } else if (!strcmp(family, "where")) {
         put(&b, "#define T %s\n", !strcmp(param, "1") ? "u8" : !strcmp(param, "4") ? "u32" : "u64");
         text = aqa__cuda_text_where;
-    } else if (!strcmp(family, "norm") || !strcmp(family, "pool") || !strcmp(family, "adamw")) {
-        put_dtype(&b, param); /* nn layers and optimizer (nn/norm_cuda.c, pool_cuda.c, optim_cuda.c) */
-        text = !strcmp(family, "norm")   ? aqa__cuda_text_norm
-               : !strcmp(family, "pool") ? aqa__cuda_text_pool
-                                         : aqa__cuda_text_adamw;
+    } else if (!strcmp(family, "norm") || !strcmp(family, "pool") || !strcmp(family, "adamw") ||
+               !strcmp(family, "attention")) {
+        put_dtype(&b, param); /* nn layers, optimizer (nn/norm_cuda.c, pool_cuda.c, optim_cuda.c, ...) */
+        text = !strcmp(family, "norm")    ? aqa__cuda_text_norm
+               : !strcmp(family, "pool")  ? aqa__cuda_text_pool
+               : !strcmp(family, "adamw") ? aqa__cuda_text_adamw
+                                          : aqa__cuda_text_attention;
     } else if (!strcmp(family, "copy")) {
         put(&b, "#define S %s\n", ctype_of(param));
         text = aqa__cuda_text_copy;

@@ -15,6 +15,7 @@ extern const char aqa__cuda_text_softmax[];
 extern const char aqa__cuda_text_norm[];
 extern const char aqa__cuda_text_pool[];
 extern const char aqa__cuda_text_adamw[];
+extern const char aqa__cuda_text_attention[];
 extern const char aqa__cuda_text_index[];
 extern const char aqa__cuda_text_index_check[];
 extern const char aqa__cuda_text_matmul_i64[];

@@ -4,6 +4,7 @@
 # run on machines without a GPU.
 CUDA_KERNEL_SRCS = tensor/cuda/kernels/prelude.cu tensor/cuda/kernels/unary.cu \
 	tensor/cuda/kernels/norm.cu tensor/cuda/kernels/pool.cu tensor/cuda/kernels/adamw.cu \
+	tensor/cuda/kernels/attention.cu \
 	tensor/cuda/kernels/binary.cu tensor/cuda/kernels/where.cu tensor/cuda/kernels/axpy.cu \
 	tensor/cuda/kernels/copy.cu tensor/cuda/kernels/fill.cu tensor/cuda/kernels/random.cu \
 	tensor/cuda/kernels/reduce.cu tensor/cuda/kernels/softmax.cu tensor/cuda/kernels/index.cu \
@@ -20,7 +21,7 @@ libaqa_a_SOURCES += tensor/cuda/cuda_driver.c tensor/cuda/cuda_alloc.c tensor/cu
 	tensor/cuda/kernels_src.c tensor/cuda/kernels_text.c tensor/cuda/cuda_elementwise.c \
 	tensor/cuda/cuda_reduce.c tensor/cuda/cuda_index.c tensor/cuda/cuda_matmul.c \
 	tensor/cuda/cuda_backend.c
-libaqa_a_SOURCES += nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c
+libaqa_a_SOURCES += nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c nn/attention_cuda.c
 check_PROGRAMS += tests/test_cuda_nn
 tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c
 check_PROGRAMS += tests/test_nvrtc_compile tests/test_cuda_ops

@@ -37,6 +37,11 @@ static inline V __shfl_xor_sync(unsigned mask, V v, int o) {
     std::memcpy(&r, &bits, sizeof r);
     return r;
 }
+// __shfl_sync from lane src: the xor exchange with (own lane ^ src)
+template <typename V>
+static inline V __shfl_sync(unsigned mask, V v, int src) {
+    return __shfl_xor_sync(mask, v, (int)(threadIdx.x & 31u) ^ src);
+}
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __ddiv_rn(double a, double b) { return a / b; }
