@@ -20,8 +20,10 @@
  *             and tiles, in a fixed order);
  *   input     dcol [G, K, M] = W^T @ gy, then col2vol adds each input element's contributions
  *             (one thread per element: no atomics, the same bits every run).
- * A 1x1x1 kernel with stride 1 and no padding reads x (and writes gx) in place when the block is
- * one whole sample or, forward with one group, whole samples.  The bias add and the bias gradient
+ * A 1x1x1 kernel with stride 1 and no padding needs no unfolding: the backward works sample by
+ * sample on x and gx in place (gy's rows need no gathering either: no scratch at all), the forward
+ * in place too when the block is one whole sample or, with one group, whole samples (memory
+ * passes cost more than these GEMMs' arithmetic).  The bias add and the bias gradient
  * (a fixed-order reduction, one block per channel) are kernels of kernels/conv.cu. */
 #include <limits.h>
 #include <stdio.h>
@@ -50,9 +52,12 @@ static size_t budget = DEFAULT_BUDGET;
 /* Largest scratch of one call since the last reset. */
 static size_t peak_bytes;
 
-void aqa__cuda_conv_set_tile_bytes(size_t bytes) { budget = bytes ? bytes : DEFAULT_BUDGET; }
-size_t aqa__cuda_conv_peak_bytes(void) { return peak_bytes; }
-void aqa__cuda_conv_reset_peak_bytes(void) { peak_bytes = 0; }
+/* (atomics: convolutions may run on several host threads) */
+void aqa__cuda_conv_set_tile_bytes(size_t bytes) {
+    __atomic_store_n(&budget, bytes ? bytes : DEFAULT_BUDGET, __ATOMIC_RELAXED);
+}
+size_t aqa__cuda_conv_peak_bytes(void) { return __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED); }
+void aqa__cuda_conv_reset_peak_bytes(void) { __atomic_store_n(&peak_bytes, 0, __ATOMIC_RELAXED); }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -66,7 +71,8 @@ static bool is_pointwise(const aqa_conv_geom *g) {
 /* Block shape for scratch of `rows` elements per column: whole samples (as many as fit) when one
  * sample's P columns fit, else one sample's positions in tiles; at least one column. */
 static void plan_blocks(int64_t n, int64_t P, int64_t rows, size_t es, int64_t *nb, int64_t *np) {
-    int64_t cols = rows > 0 ? (int64_t)(budget / ((size_t)rows * es)) : P * n;
+    size_t bytes = __atomic_load_n(&budget, __ATOMIC_RELAXED);
+    int64_t cols = rows > 0 ? (int64_t)(bytes / ((size_t)rows * es)) : P * n;
     if (cols < 1) cols = 1;
     if (cols >= P) {
         *np = P;
@@ -182,8 +188,9 @@ static aqa_tensor *scratch(int64_t elems, aqa_dtype dt, aqa_device dev, aqa_stat
 }
 
 static void note_peak(int64_t elems, size_t es) {
-    size_t b = (size_t)elems * es;
-    if (b > peak_bytes) peak_bytes = b;
+    size_t b = (size_t)elems * es, cur = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    while (b > cur && !__atomic_compare_exchange_n(&peak_bytes, &cur, b, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
 
 aqa_status aqa__cuda_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
@@ -276,8 +283,13 @@ aqa_status aqa__cuda_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, 
     int64_t nb, np;
     /* one column buffer serves the unfolded input (weight gradient) and then dcol (input
      * gradient): the GEMMs and kernels run in stream order */
-    plan_blocks(g->n, P, g->c_out + g->c_in * kk, es, &nb, &np);
-    const bool direct_pw = pw && nb == 1 && np == P; /* x and gx are the column matrices */
+    if (pw) { /* per sample, x and gx are the column matrices: no scratch, no copies */
+        nb = 1;
+        np = P;
+    } else {
+        plan_blocks(g->n, P, g->c_out + g->c_in * kk, es, &nb, &np);
+    }
+    const bool direct_pw = pw; /* x and gx are the column matrices */
     aqa_tensor *col = scratch(direct_pw ? 0 : g->c_in * kk * nb * np, gy->dtype, device, &st);
     aqa_tensor *tmp = scratch(nb > 1 ? g->c_out * nb * np : 0, gy->dtype, device, &st);
     note_peak((direct_pw ? 0 : g->c_in * kk * nb * np) + (nb > 1 ? g->c_out * nb * np : 0), es);
