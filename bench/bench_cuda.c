@@ -266,6 +266,30 @@ static void bench_fused(double min_time, bool quick) {
     t = TIME_GPU(min_time, r = aqa_softmax(x, 1));
     row("softmax_f32_39424x77", 2.0 * 4 * aqa_numel(x) / t / 1e9, "GB/s");
     aqa_tensor_free(x);
+    /* attention at CLIP's sizes: ViT-B/16 [64, 12, 197, 64], the text tower's causal [64, 8, 77, 64] */
+    for (int c = 0; c < 2; c++) {
+        int64_t H = c ? 8 : 12, T = c ? 77 : 197;
+        aqa_tensor *qkv[3], *go = aqa_randn(AQA_SHAPE(64, H, T, 64), AQA_F32, NULL);
+        for (int i = 0; i < 3; i++) qkv[i] = aqa_requires_grad(aqa_randn(AQA_SHAPE(64, H, T, 64), AQA_F32, NULL), true);
+        char name[80];
+        for (int fused = 1; fused >= 0; fused--) {
+            if (!fused) setenv("AQA_ATTENTION_FUSED", "0", 1);
+            prev = aqa_set_grad_enabled(false);
+            t = TIME_GPU(min_time, r = aqa_scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], NULL, 0.0, c == 1, 0.0));
+            aqa_set_grad_enabled(prev);
+            snprintf(name, sizeof name, "sdpa%s_fwd%s_f32_64x%lldx%lldx64", c ? "_causal" : "", fused ? "" : "_composed",
+                     (long long)H, (long long)T);
+            if (r) row(name, 1e3 * t, "ms");
+            t = TIME_GPU(min_time, r = aqa_scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], NULL, 0.0, c == 1, 0.0);
+                         ok = r && aqa_backward(r, go, false) == AQA_OK);
+            snprintf(name, sizeof name, "sdpa%s_fwdbwd%s_f32_64x%lldx%lldx64", c ? "_causal" : "",
+                     fused ? "" : "_composed", (long long)H, (long long)T);
+            if (ok) row(name, 1e3 * t, "ms");
+            unsetenv("AQA_ATTENTION_FUSED");
+        }
+        for (int i = 0; i < 3; i++) aqa_tensor_free(qkv[i]);
+        aqa_tensor_free(go);
+    }
     (void)r;
 }
 

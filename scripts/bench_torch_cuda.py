@@ -123,3 +123,14 @@ del ps, opt
 x = torch.randn(64 * 8 * 77, 77, device=dev)
 t = timed(lambda: torch.softmax(x, 1))
 row("softmax_f32_39424x77", 2.0 * 4 * x.numel() / t / 1e9, "GB/s")
+for c in (0, 1):
+    H, T = (8, 77) if c else (12, 197)
+    qkv = [torch.randn(64, H, T, 64, device=dev, requires_grad=True) for _ in range(3)]
+    go = torch.randn(64, H, T, 64, device=dev)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    with torch.no_grad():
+        t = timed(lambda: sdpa(qkv[0], qkv[1], qkv[2], is_causal=c == 1))
+    row("sdpa%s_fwd_f32_64x%dx%dx64" % ("_causal" if c else "", H, T), 1e3 * t, "ms")
+    t = timed(lambda: sdpa(qkv[0], qkv[1], qkv[2], is_causal=c == 1).backward(go))
+    row("sdpa%s_fwdbwd_f32_64x%dx%dx64" % ("_causal" if c else "", H, T), 1e3 * t, "ms")
+    del qkv, go

@@ -34,7 +34,7 @@ extern "C" __global__ void __launch_bounds__(128) attn_fwd(T *out, const T *q, c
     __shared__ T Qs[BQ][EMAX];
     __shared__ T Ks[BK][EMAX + 1]; // padded: lane j reads row j, no bank conflicts
     __shared__ T Vs[BK][EMAX];
-    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     i64 ntile_q = (g.L + BQ - 1) / BQ;
     i64 b = blockIdx.x / ntile_q, q0 = (blockIdx.x % ntile_q) * BQ;
     // batch offsets
@@ -49,10 +49,10 @@ extern "C" __global__ void __launch_bounds__(128) attn_fwd(T *out, const T *q, c
     }
     const T scale = (T)g.scale;
     // stage this block's query rows
-    for (i64 i = tid; i < (i64)BQ * g.E; i += blockDim.x) {
-        i64 r = i / g.E, e = i - r * g.E;
-        Qs[r][e] = q0 + r < g.L ? q[oq + (q0 + r) * g.qs_l + e * g.qs_e] : T(0);
-    }
+    // (warps over rows, lanes over elements: no index divisions, coalesced when elements are)
+    const int E = (int)g.E, Ev = (int)g.Ev;
+    for (int r = warp; r < BQ; r += 4)
+        for (int e = lane; e < E; e += 32) Qs[r][e] = q0 + r < g.L ? q[oq + (q0 + r) * g.qs_l + e * g.qs_e] : T(0);
     // per row of this warp: running max, sum and output (lane holds elements lane + 32 c)
     T m[4], l[4], acc[4][EMAX / 32];
 #pragma unroll
@@ -64,13 +64,10 @@ extern "C" __global__ void __launch_bounds__(128) attn_fwd(T *out, const T *q, c
     }
     for (i64 s0 = 0; s0 < g.S; s0 += BK) {
         __syncthreads(); // the previous tile is consumed (and Qs written, first time)
-        for (i64 i = tid; i < (i64)BK * g.E; i += blockDim.x) {
-            i64 j = i / g.E, e = i - j * g.E;
-            Ks[j][e] = s0 + j < g.S ? k[ok + (s0 + j) * g.ks_s + e * g.ks_e] : T(0);
-        }
-        for (i64 i = tid; i < (i64)BK * g.Ev; i += blockDim.x) {
-            i64 j = i / g.Ev, e = i - j * g.Ev;
-            Vs[j][e] = s0 + j < g.S ? v[ov + (s0 + j) * g.vs_s + e * g.vs_e] : T(0);
+        for (int j = warp; j < BK; j += 4) {
+            bool in = s0 + j < g.S;
+            for (int e = lane; e < E; e += 32) Ks[j][e] = in ? k[ok + (s0 + j) * g.ks_s + e * g.ks_e] : T(0);
+            for (int e = lane; e < Ev; e += 32) Vs[j][e] = in ? v[ov + (s0 + j) * g.vs_s + e * g.vs_e] : T(0);
         }
         __syncthreads();
         i64 key = s0 + lane;
@@ -79,7 +76,7 @@ extern "C" __global__ void __launch_bounds__(128) attn_fwd(T *out, const T *q, c
             int rr = warp * 4 + r;
             i64 qi = q0 + rr;
             T s = T(0);
-            for (i64 e = 0; e < g.E; e++) s += Qs[rr][e] * Ks[lane][e];
+            for (int e = 0; e < E; e++) s += Qs[rr][e] * Ks[lane][e];
             s = s * scale;
             bool valid = key < g.S && qi < g.L;
             if (valid && mask) s = s + mask[om + qi * g.ms_l + key * g.ms_s];
@@ -106,7 +103,7 @@ extern "C" __global__ void __launch_bounds__(128) attn_fwd(T *out, const T *q, c
 #pragma unroll
                 for (int c = 0; c < EMAX / 32; c++) {
                     int e = lane + 32 * c;
-                    if (e < g.Ev) acc[r][c] += pj * Vs[j][e];
+                    if (e < Ev) acc[r][c] += pj * Vs[j][e];
                 }
             }
         }
