@@ -20,10 +20,10 @@
  *             and tiles, in a fixed order);
  *   input     dcol [G, K, M] = W^T @ gy, then col2vol adds each input element's contributions
  *             (one thread per element: no atomics, the same bits every run).
- * A 1x1x1 kernel with stride 1 and no padding needs no unfolding: the backward works sample by
- * sample on x and gx in place (gy's rows need no gathering either: no scratch at all), the forward
- * in place too when the block is one whole sample or, with one group, whole samples (memory
- * passes cost more than these GEMMs' arithmetic).  The bias add and the bias gradient
+ * A 1x1x1 kernel with stride 1 and no padding needs no unfolding and no scratch at all: x is the
+ * column matrix; the forward takes all samples as one batch (one group) or one sample at a time
+ * (groups as the batch), the backward works sample by sample on x, gy and gx in place (memory
+ * passes would cost more than these GEMMs' arithmetic).  The bias add and the bias gradient
  * (a fixed-order reduction, one block per channel) are kernels of kernels/conv.cu. */
 #include <limits.h>
 #include <stdio.h>
@@ -208,7 +208,12 @@ aqa_status aqa__cuda_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, c
     const size_t es = aqa_dtype_size(y->dtype);
     const bool pw = is_pointwise(g);
     int64_t nb, np;
-    plan_blocks(g->n, P, (pw ? g->c_in : g->c_in * kk) + g->c_out, es, &nb, &np);
+    if (pw) { /* x is the column matrix: whole samples in place, no scratch */
+        nb = G == 1 ? g->n : 1;
+        np = P;
+    } else {
+        plan_blocks(g->n, P, g->c_in * kk + g->c_out, es, &nb, &np);
+    }
     /* which scratch the blocks need (see the top comment) */
     const bool whole = np == P;
     const bool in_place_out = whole && (G == 1 || nb == 1);
