@@ -32,7 +32,14 @@ aqa_status aqa__cuda_layer_norm_forward(int64_t M, int64_t D, const aqa_tensor *
     if (M == 0 || D == 0) return AQA_OK;
     int G = D > 1024 ? 256 : 32; /* a warp per row up to 32 elements a lane */
     char kname[16];
-    snprintf(kname, sizeof kname, "ln_fwd%d", G);
+    if (D <= 256 * 32) { /* the row in registers: V elements a lane */
+        int V = 1;
+        if (G == 32) while (V * 32 < D) V *= 2;
+        else for (V = 8; V * 256 < D;) V *= 2;
+        snprintf(kname, sizeof kname, "ln_fwd_%c%d", G == 32 ? 'w' : 'b', V);
+    } else {
+        snprintf(kname, sizeof kname, "ln_fwd%d", G);
+    }
     aqa_cuda_dev *d;
     int dev;
     CUfunction f;

@@ -2,6 +2,7 @@
  * the kernels and the launches, with the aqa__cpu_*_pool_* contracts (nn_cpu-impl.h), except
  * that the backward functions write every element of gx themselves (no zeroing first). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn_cuda-impl.h"
@@ -31,8 +32,13 @@ static pgeo geo_of(const aqa_conv_geom *g, bool count_include_pad, int64_t divis
     return p;
 }
 
-/* Launches kernel kname of program pool_<dtype of t> over n items (grid-stride), args after the
- * pointers: the geometry. */
+/* Index of the geometry in the argument list of kernel kname (after its pointers). */
+static int n_args_before_geo(const char *kname) {
+    return !strcmp(kname, "max_fwd") || !strcmp(kname, "max_bwd") ? 3 : 2;
+}
+
+/* Launches kernel kname of program pool_<dtype of t> (its 32-bit instance when the sizes allow)
+ * over n items (grid-stride); the geometry is the last argument. */
 static aqa_status launch(const char *kname, const aqa_tensor *t, int64_t n, void **args) {
     if (t->dtype != AQA_F32 && t->dtype != AQA_F64)
         return aqa_fail(AQA_EINVAL, "cuda pooling: dtype %s not supported (float32/float64)", aqa_dtype_name(t->dtype));
@@ -40,12 +46,25 @@ static aqa_status launch(const char *kname, const aqa_tensor *t, int64_t n, void
     int dev = t->storage->device.index;
     aqa_cuda_dev *d = aqa__cuda_dev(dev);
     if (!d) return aqa_last_status();
-    char program[32];
+    char program[32], kn[32];
     snprintf(program, sizeof program, "pool_%s", aqa__cuda_dtag(t->dtype));
+    /* 32-bit index math when every index fits: the planes' elements, the padded extents and the
+     * adaptive windows' products (i n, i < out) */
+    const pgeo *p = args[n_args_before_geo(kname)];
+    int64_t lim = 0x7fffffffll, in_total = p->planes, out_total = p->planes;
+    bool small = true;
+    for (int i = 0; i < 3; i++) {
+        in_total *= p->in[i];
+        out_total *= p->out[i];
+        small = small && p->in[i] + 2 * p->pad[i] + p->k[i] * p->dil[i] + p->stride[i] < lim / 4 &&
+                (p->in[i] + 1) * (p->out[i] + 1) < lim && p->out[i] * p->stride[i] < lim / 4;
+    }
+    small = small && in_total < lim && out_total < lim && !getenv("AQA_POOL_INDEX64"); /* test hook */
+    snprintf(kn, sizeof kn, "%s%s", kname, small ? "32" : "");
     CUfunction f;
-    aqa_status st = aqa__cuda_kernel(d, dev, program, kname, &f);
+    aqa_status st = aqa__cuda_kernel(d, dev, program, kn, &f);
     if (st) return st;
-    return aqa__cuda_launch(d, f, kname, aqa__cuda_grid(d, n, 256), 1, 256, 0, args);
+    return aqa__cuda_launch(d, f, kn, aqa__cuda_grid(d, n, 256), 1, 256, 0, args);
 }
 
 aqa_status aqa__cuda_max_pool_forward(const aqa_conv_geom *g, const aqa_tensor *x, aqa_tensor *y, aqa_tensor *idx) {

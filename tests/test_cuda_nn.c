@@ -186,6 +186,8 @@ static const nn_case ln_cases[] = {
     {"layer_norm long rows (block per row)", f_layer_norm, &M0, 3, {2, 1, 1}, {{3, 1500}, {1500}, {1500}}, -2, 2,
      false},
     {"layer_norm many rows (column chunks)", f_layer_norm, &M0, 3, {2, 1, 1}, {{300, 8}, {8}, {8}}, -2, 2, false},
+    {"layer_norm rows over 8192 (three passes)", f_layer_norm, &M0, 3, {2, 1, 1}, {{2, 9000}, {9000}, {9000}}, -2, 2,
+     false},
 };
 
 static void test_layer_norm(void) {
@@ -325,6 +327,10 @@ static const nn_case pool_cases[] = {
 static void test_pool(void) {
     if (!have_gpu()) return;
     run_cases(pool_cases, sizeof pool_cases / sizeof pool_cases[0]);
+    /* the kernels' 64-bit index instances (taken for large tensors) */
+    setenv("AQA_POOL_INDEX64", "1", 1);
+    run_cases(pool_cases, sizeof pool_cases / sizeof pool_cases[0]);
+    unsetenv("AQA_POOL_INDEX64");
 }
 
 /* AQA_POOL_COMPOSED still selects the composed path on CUDA tensors, with the same result. */

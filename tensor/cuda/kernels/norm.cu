@@ -5,6 +5,8 @@
 //   Layer norm, rows [M, D] (the normalised dims flattened, contiguous):
 //     ln_fwd<G>:  G lanes (a warp, or the block of 256 for long rows) per row: mean, then the
 //                 variance of the centred values (second pass over the row), then y;
+//     ln_fwdr<G, V>: the same with the row held in registers (V elements a lane: rows up to
+//                 32 V with a warp, 256 V with the block), x read once;
 //     ln_bwd<G>:  gx of each row (the two row sums, then gx);
 //     ln_colpart: per-column partial sums of g * xhat and g over a chunk of rows (one thread per
 //                 column: neighbouring threads read neighbouring columns);
@@ -71,6 +73,66 @@ __device__ __forceinline__ void ln_fwd(T *y, T *mean, T *rstd, const T *x, const
         yr[j] = t;
     }
 }
+
+template <int G, int V>
+__device__ __forceinline__ void ln_fwdr(T *y, T *mean, T *rstd, const T *x, const T *w, const T *b, i64 M, i64 D,
+                                        double eps) {
+    int lane = threadIdx.x % G;
+    i64 r = (i64)blockIdx.x * (blockDim.x / G) + threadIdx.x / G;
+    bool active = r < M;
+    int n = active ? (int)D : 0;
+    const T *xr = x + (active ? r * D : 0);
+    T v[V];
+    double s = 0;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int j = lane + k * G;
+        v[k] = j < n ? xr[j] : T(0);
+        s += (double)v[k];
+    }
+    s = nsum<G>(s);
+    double mu = s / (double)D, q = 0;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int j = lane + k * G;
+        double d = (double)v[k] - mu;
+        if (j < n) q += d * d;
+    }
+    q = nsum<G>(q);
+    double rs = 1.0 / sqrt(q / (double)D + eps);
+    if (!active) return;
+    if (lane == 0) {
+        mean[r] = (T)mu;
+        rstd[r] = (T)rs;
+    }
+    T mt = (T)mu, rt = (T)rs;
+    T *yr = y + r * D;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int j = lane + k * G;
+        if (j < n) {
+            T t = (v[k] - mt) * rt;
+            if (w) t = t * w[j];
+            if (b) t = t + b[j];
+            yr[j] = t;
+        }
+    }
+}
+
+#define LN_FWDR(SUF, G, V)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(256) ln_fwd_##SUF(T *y, T *mean, T *rstd, const T *x, const T *w, \
+                                                                   const T *b, i64 M, i64 D, double eps) {          \
+        ln_fwdr<G, V>(y, mean, rstd, x, w, b, M, D, eps);                                                           \
+    }
+LN_FWDR(w1, 32, 1)
+LN_FWDR(w2, 32, 2)
+LN_FWDR(w4, 32, 4)
+LN_FWDR(w8, 32, 8)
+LN_FWDR(w16, 32, 16)
+LN_FWDR(w32, 32, 32)
+LN_FWDR(b8, 256, 8)
+LN_FWDR(b16, 256, 16)
+LN_FWDR(b32, 256, 32)
 
 // gx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)) per row.
 template <int G>
