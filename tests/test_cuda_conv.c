@@ -103,6 +103,12 @@ static void compare_atol(const char *what, aqa_tensor *c, aqa_tensor *g, double 
 
 static void compare(const char *what, aqa_tensor *c, aqa_tensor *g, double tol) { compare_atol(what, c, g, tol, 0); }
 
+/* Bytes of device memory held by live tensors (the conv scratch must all come back). */
+static size_t device_in_use(void) {
+    aqa_cuda_mem_stats ms;
+    return aqa_cuda_memory_stats(0, &ms) == AQA_OK ? ms.in_use : 0;
+}
+
 static double tol_for(aqa_dtype dt) { return dt == AQA_F32 ? 2e-5 : 1e-12; }
 
 /* ---- functional convolutions ---------------------------------------------------------------- */
@@ -209,6 +215,7 @@ done:
 
 static void test_conv_vs_cpu(void) {
     if (!have_gpu()) return;
+    size_t held = device_in_use();
     aqa_dtype dts[2] = {AQA_F32, AQA_F64};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 2; t++)
@@ -217,6 +224,7 @@ static void test_conv_vs_cpu(void) {
                 if (t == 1 && bk > 0) continue;
                 run_case(&cases[i], dts[t], bk);
             }
+    CHECK_MSG(device_in_use() == held, "device memory in use: %zu bytes before, %zu after", held, device_in_use());
 }
 
 /* ---- kernel level: guards, determinism ------------------------------------------------------- */
@@ -268,6 +276,7 @@ static unsigned char *raw_bytes(const aqa_tensor *t) {
 
 static void test_kernels_guarded(void) {
     if (!have_gpu()) return;
+    size_t held = device_in_use();
     /* n 3, 4 -> 6 channels, groups 2, 3-D input 3x5x4, kernel 2x3x3, stride (1,2,1), pad (1,1,0), dil (1,1,2) */
     aqa_conv_geom g = {.n = 3, .c_in = 4, .c_out = 6, .groups = 2, .in = {3, 5, 4}, .k = {2, 3, 2},
                        .stride = {1, 2, 1}, .pad = {1, 1, 0}, .dil = {1, 1, 2}};
@@ -337,6 +346,7 @@ static void test_kernels_guarded(void) {
     aqa_tensor *yg = aqa_to_device(aqa_zeros(AQA_SHAPE(1, 1, 2), AQA_F32), DEV);
     CHECK(aqa__cuda_conv_forward(&p, xc, wc, NULL, yg) != AQA_OK);
     aqa_scope_end();
+    CHECK_MSG(device_in_use() == held, "device memory in use: %zu bytes before, %zu after", held, device_in_use());
 }
 
 /* ---- an I3D-like block through the public modules --------------------------------------------- */
