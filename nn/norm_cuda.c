@@ -61,7 +61,14 @@ aqa_status aqa__cuda_layer_norm_backward(int64_t M, int64_t D, const aqa_tensor 
     if (gx && M > 0 && D > 0) {
         int G = D > 1024 ? 256 : 32;
         char kname[16];
-        snprintf(kname, sizeof kname, "ln_bwd%d", G);
+        if (D <= 256 * 32) { /* x and g of the row in registers */
+            int V = 1;
+            if (G == 32) while (V * 32 < D) V *= 2;
+            else for (V = 8; V * 256 < D;) V *= 2;
+            snprintf(kname, sizeof kname, "ln_bwd_%c%d", G == 32 ? 'w' : 'b', V);
+        } else {
+            snprintf(kname, sizeof kname, "ln_bwd%d", G);
+        }
         if ((st = norm_kernel(x, kname, &d, &dev, &f))) return st;
         void *pgx = dp(gx);
         void *args[] = {&pgx, &pg, &px, &pm, &pr, &pw, &M, &D};

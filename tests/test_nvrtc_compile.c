@@ -111,8 +111,9 @@ static void expected_kernels(const char *prog, const char **bases, int *nb, cons
         static const char *s[] = {"ln_fwd32", "ln_fwd256", "ln_bwd32", "ln_bwd256", "ln_colpart", "ln_colfin",
                                   "bn_stats", "bn_fin", "bn_apply", "bn_bpart", "bn_bfin", "bn_bapply",
                                   "ln_fwd_w1", "ln_fwd_w2", "ln_fwd_w4", "ln_fwd_w8", "ln_fwd_w16", "ln_fwd_w32",
-                                  "ln_fwd_b8", "ln_fwd_b16", "ln_fwd_b32"};
-        for (int i = 0; i < 21; i++) plain[(*np)++] = s[i];
+                                  "ln_fwd_b8", "ln_fwd_b16", "ln_fwd_b32", "ln_bwd_w1", "ln_bwd_w2", "ln_bwd_w4",
+                                  "ln_bwd_w8", "ln_bwd_w16", "ln_bwd_w32", "ln_bwd_b8", "ln_bwd_b16", "ln_bwd_b32"};
+        for (int i = 0; i < 30; i++) plain[(*np)++] = s[i];
     } else if (!strncmp(prog, "pool_", 5)) {
         static const char *s[] = {"max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "ada_fwd", "ada_bwd",
                                   "max_fwd32", "max_bwd32", "avg_fwd32", "avg_bwd32", "ada_fwd32", "ada_bwd32"};

@@ -7,7 +7,8 @@
 //                 variance of the centred values (second pass over the row), then y;
 //     ln_fwdr<G, V>: the same with the row held in registers (V elements a lane: rows up to
 //                 32 V with a warp, 256 V with the block), x read once;
-//     ln_bwd<G>:  gx of each row (the two row sums, then gx);
+//     ln_bwd<G>:  gx of each row (the two row sums, then gx); ln_bwdr<G, V> with the row's x and g
+//                 in registers (read once);
 //     ln_colpart: per-column partial sums of g * xhat and g over a chunk of rows (one thread per
 //                 column: neighbouring threads read neighbouring columns);
 //     ln_colfin:  combines the chunks of each column in chunk order into gw / gb.
@@ -160,6 +161,56 @@ __device__ __forceinline__ void ln_bwd(T *gx, const T *g, const T *x, const T *m
         gxr[j] = (T)(rs * (gw - ma - ((double)xr[j] - mu) * rs * mc));
     }
 }
+
+template <int G, int V>
+__device__ __forceinline__ void ln_bwdr(T *gx, const T *g, const T *x, const T *mean, const T *rstd, const T *w,
+                                        i64 M, i64 D) {
+    int lane = threadIdx.x % G;
+    i64 r = (i64)blockIdx.x * (blockDim.x / G) + threadIdx.x / G;
+    bool active = r < M;
+    int n = active ? (int)D : 0;
+    const T *xr = x + (active ? r * D : 0), *gr = g + (active ? r * D : 0);
+    double mu = active ? (double)mean[r] : 0.0, rs = active ? (double)rstd[r] : 0.0;
+    T xv[V], gv[V];
+    double a = 0, c = 0;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int j = lane + k * G;
+        xv[k] = j < n ? xr[j] : T(0);
+        gv[k] = j < n ? gr[j] : T(0);
+        double gw = j < n ? (w ? (double)gv[k] * (double)w[j] : (double)gv[k]) : 0.0;
+        a += gw;
+        c += gw * ((double)xv[k] - mu);
+    }
+    a = nsum<G>(a);
+    c = nsum<G>(c);
+    if (!active) return;
+    double ma = a / (double)D, mc = c * rs / (double)D;
+    T *gxr = gx + r * D;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int j = lane + k * G;
+        if (j < n) {
+            double gw = w ? (double)gv[k] * (double)w[j] : (double)gv[k];
+            gxr[j] = (T)(rs * (gw - ma - ((double)xv[k] - mu) * rs * mc));
+        }
+    }
+}
+
+#define LN_BWDR(SUF, G, V)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256) ln_bwd_##SUF(T *gx, const T *g, const T *x, const T *mean,  \
+                                                                   const T *rstd, const T *w, i64 M, i64 D) {     \
+        ln_bwdr<G, V>(gx, g, x, mean, rstd, w, M, D);                                                             \
+    }
+LN_BWDR(w1, 32, 1)
+LN_BWDR(w2, 32, 2)
+LN_BWDR(w4, 32, 4)
+LN_BWDR(w8, 32, 8)
+LN_BWDR(w16, 32, 16)
+LN_BWDR(w32, 32, 32)
+LN_BWDR(b8, 256, 8)
+LN_BWDR(b16, 256, 16)
+LN_BWDR(b32, 256, 32)
 
 extern "C" __global__ void __launch_bounds__(256) ln_fwd32(T *y, T *mean, T *rstd, const T *x, const T *w,
                                                            const T *b, i64 M, i64 D, double eps) {
