@@ -16,9 +16,10 @@
  * Resumable: a video whose file exists and is valid (format, key, shapes) is skipped, so an
  * interrupted run continues where it stopped; each file is written atomically.
  *
- * I3D: --i3d FILE loads pytorch-i3d weights (converted to safetensors); without it, --i3d-width W
+ * I3D: --i3d FILE loads pytorch-i3d weights (converted to safetensors, or written by
+ * examples/pretrain_i3d, whose metadata gives the width multiplier); without it, --i3d-width W
  * builds a randomly initialised I3D at W times the real width (seeded by --i3d-seed): a fixed
- * random video feature, which is what the synthetic main job uses (no Kinetics weights there); its
+ * random video feature (the main job pretrains its I3D instead: examples/pretrain_i3d); its
  * BatchNorm statistics are first re-estimated on the clips of --i3d-calibrate videos (see
  * calibrate_i3d_bn in mvla_run.h), else its activations vanish with depth.
  * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
     kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
-    kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors)");
+    kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors; pretrain_i3d's carry their width)");
     kv_def(&c, "i3d_width", "0", "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
     kv_def(&c, "i3d_seed", "0", "seed of the random I3D");
     kv_def(&c, "i3d_calibrate", "8", "random I3D: training videos whose clips re-estimate its BatchNorm statistics");
@@ -99,6 +100,8 @@ int main(int argc, char **argv) {
         if (!kv_has(&c, "i3d")) {
             ic.width_multiplier = kv_double(&c, "i3d_width");
             aqa_manual_seed((uint64_t)kv_int(&c, "i3d_seed"));
+        } else if (aqa_i3d_file_width(kv_str(&c, "i3d"), &ic.width_multiplier)) {
+            goto fail;
         }
         i3d = aqa_i3d_new(&ic);
         if (!i3d || (kv_has(&c, "i3d") && aqa_i3d_load(i3d, kv_str(&c, "i3d")))) goto fail;

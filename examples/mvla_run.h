@@ -69,7 +69,7 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "clip", "", "frame mode: CLIP weights (frozen image encoder, text tables)");
     kv_def(c, "vocab", "", "frame mode: word vocabulary of a pretrain_clip model");
     kv_def(c, "bpe", "", "frame mode: CLIP's BPE vocabulary file (real CLIP weights)");
-    kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names)");
+    kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names; pretrain_i3d's carry their width)");
     kv_def(c, "i3d_width", "1", "frame mode without --i3d: random I3D at this width multiplier");
     kv_def(c, "i3d_short", "128", "frame mode: I3D input shorter side");
     kv_def(c, "i3d_size", "112", "frame mode: I3D input crop");
@@ -248,6 +248,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         }
         aqa_i3d_config ic = aqa_i3d_default_config();
         if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
+        else if (aqa_i3d_file_width(kv_str(c, "i3d"), &ic.width_multiplier)) return 1;
         r->i3d = aqa_i3d_new(&ic);
         if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
         if (!kv_has(c, "i3d")) {

@@ -1,7 +1,7 @@
 /* test_train_cli.c: the MVLA programs end to end on a tiny generated synthetic set:
  * pretrain_clip -> extract_features (and its resume) -> train_mvla (MVLA and plain, checkpoints,
- * JSONL log, resolved config, resume) -> evaluate --checkpoint (metrics, CSV, figures), plus the
- * settings parser's errors and the NaN guard.  Skips when the programs are not built. */
+ * JSONL log, resolved config, resume) -> evaluate --checkpoint (metrics, CSV, figures), plus
+ * pretrain_i3d -> extract_features --i3d, the settings parser's errors and the NaN guard.  Skips when the programs are not built. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdbool.h>
@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "datasets/synthetic.h"
+#include "models/i3d/i3d.h"
+#include "nn/safetensors.h"
 #include "tests/testlib.h"
 
 static char g_dir[256];
@@ -203,6 +205,52 @@ static void test_train_from_frames(void) {
     free(out);
 }
 
+/* pretrain_i3d writes a small I3D whose file carries its width, which extract_features --i3d
+ * then builds and loads without being told the width. */
+static void test_pretrain_i3d(void) {
+    if (!g_ready || !have("./examples/pretrain_i3d")) {
+        SKIP("pipeline not prepared or pretrain_i3d not built");
+        return;
+    }
+    char cmd[4096], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/pretrain_i3d --data %s/data --out %s/i3d --width 0.0625 --short 32 --size 32 --epochs 1 "
+             "--batch 2 --calibrate 2 --progress false",
+             g_dir, g_dir);
+    int rc = run_cmd(cmd, &out);
+    double acc = metric(out, "i3d_stage_accuracy_test");
+    CHECK_MSG(rc == 0 && acc >= 0 && acc <= 1, "pretrain_i3d:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/i3d/i3d.safetensors", g_dir);
+    double width = 0;
+    CHECK(aqa_i3d_file_width(path, &width) == AQA_OK);
+    CHECK_NEAR(width, 0.0625, 0);
+    snprintf(cmd, sizeof cmd,
+             "./examples/extract_features --data %s/data --out %s/feat_i3d --clip %s/clip/clip.safetensors --vocab "
+             "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d %s --i3d-short 32 --i3d-size 32 "
+             "--progress false",
+             g_dir, g_dir, g_dir, g_dir, path);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16,") && strstr(out, "i3d [3, 64]"), "extract_features --i3d:\n%s",
+              out);
+    free(out);
+    /* bad settings and a bad width in a file are named */
+    snprintf(cmd, sizeof cmd, "./examples/pretrain_i3d --data %s/data --width 2", g_dir);
+    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "--width"), "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/bad_width.safetensors", g_dir);
+    aqa_st_writer *w = aqa_st_writer_new();
+    float one = 1;
+    CHECK(w && aqa_st_writer_add_copy(w, "x", AQA_ST_F32, 1, (int64_t[]){1}, &one) == AQA_OK &&
+          aqa_st_writer_set_metadata(w, "width_multiplier", "wide") == AQA_OK && aqa_st_writer_save(w, path) == AQA_OK);
+    aqa_st_writer_free(w);
+    CHECK(aqa_i3d_file_width(path, &width) == AQA_EFORMAT);
+    CHECK_MSG(strstr(aqa_last_error(), "bad_width.safetensors") && strstr(aqa_last_error(), "width_multiplier"), "%s",
+              aqa_last_error());
+    aqa_clear_error();
+}
+
 static void test_settings_errors(void) {
     if (!have("./examples/train_mvla")) {
         SKIP("train_mvla not built");
@@ -268,6 +316,7 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_train_evaluate_resume);
     RUN(test_train_from_frames);
+    RUN(test_pretrain_i3d);
     RUN(test_settings_errors);
     RUN(test_nan_guard);
     nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

@@ -554,6 +554,25 @@ aqa_status aqa_i3d_load(aqa_i3d *m, const char *path) {
     return aqa_module_load(&m->base, path, false, skip_logits, m, &report);
 }
 
+aqa_status aqa_i3d_file_width(const char *path, double *width) {
+    if (!path || !width) return aqa_fail(AQA_EINVAL, "aqa_i3d_file_width: NULL argument");
+    aqa_st_file *f;
+    aqa_status st = aqa_st_open(path, &f);
+    if (st != AQA_OK) return st;
+    const char *v = aqa_st_metadata(f, "width_multiplier");
+    *width = 1.0;
+    if (v) {
+        char *end;
+        double w = strtod(v, &end);
+        if (end == v || *end || !(w > 0 && w <= 1))
+            st = aqa_fail(AQA_EFORMAT, "%s: metadata width_multiplier \"%s\" is not a number in (0, 1]", path, v);
+        else
+            *width = w;
+    }
+    aqa_st_close(f);
+    return st;
+}
+
 /* ---- forward ------------------------------------------------------------------------------------------ */
 
 static bool bn_train(const aqa_i3d *m) { return m->base.training && !m->freeze_bn_stats; }

@@ -124,6 +124,9 @@ void aqa_i3d_free(aqa_i3d *m);
  * 0); file tensors the model lacks are an error except logits.* when the model has no logits
  * layer.  Shapes must match. */
 aqa_status aqa_i3d_load(aqa_i3d *m, const char *path);
+/* The width multiplier a weights file was made at: its metadata "width_multiplier" (written by
+ * examples/pretrain_i3d for small networks), 1 when absent (converted pytorch-i3d weights). */
+aqa_status aqa_i3d_file_width(const char *path, double *width);
 
 /* Keeps every BatchNorm in eval mode (running statistics, no update) while the model trains
  * (freeze_stats), and/or stops training their weight and bias (freeze_affine). */

@@ -1,0 +1,324 @@
+/* pretrain_i3d.c: supervised pre-training of a (small) I3D on the clips of a frame-labelled diving
+ * set, so that the CBP branch of the synthetic MVLA pipeline starts from a network that sees the
+ * dive, as Kinetics-pretrained I3D does on real video.  The synthetic set has no Kinetics, and a
+ * random I3D hardly sees stage changes or execution (a linear probe of its clip features finds
+ * little of either), which leaves MVLA's segmentation module nothing to work with.
+ *
+ *     examples/pretrain_i3d --data DIR --out runs/i3d [--width 0.25 --size 48 --epochs 1 ...]
+ *
+ * Every training video gives its N clips of 16 frames (the loaders' sampling and I3D transform,
+ * random crop and flip per video).  I3D's logits layer has 4 outputs per clip:
+ *   - 3 stage logits, trained by cross-entropy against the clip's stage mix (the share of its
+ *     frames in take-off, flight and entry: soft targets, so clips across a boundary say where);
+ *     this is the default objective, an action-recognition task like Kinetics' (what the
+ *     network learns about quality it learns from seeing the action, not from the scores);
+ *   - 1 execution output, with --execution only: MSE against the dive's mean judge score,
+ *     standardised as (mean - 5) / 2.5 (judges score 0..10; videos without judges add nothing).
+ * Adam (weight decay --weight_decay, cosine decay), BatchNorm in training mode; after each epoch
+ * its running statistics are re-estimated on --calibrate training videos, then the test split reports the clip stage accuracy (the largest share) and the Spearman rho between
+ * the video's mean execution output and its mean judge score.
+ *
+ * Writes <out>/i3d.safetensors (pytorch-i3d names, metadata "width_multiplier"; the 4-way logits
+ * layer is in the file and skipped by feature-only models), <out>/config.txt, and prints
+ * i3d_stage_accuracy_test and i3d_execution_rho_test. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "datasets/loader.h"
+#include "datasets/metrics.h"
+#include "datasets/video_dataset.h"
+#include "examples/mvla_common.h"
+#include "examples/mvla_run.h"
+#include "models/i3d/i3d.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
+#include "tensor/ops.h"
+
+#define N_STAGES 3
+#define N_OUT (N_STAGES + 1)
+
+/* Host targets of one batch: stage mix [B N, 3] of each clip, execution [B] (NAN where absent). */
+static void batch_targets(const aqa_video_dataset *ds, const aqa_batch *b, float *mix, double *exec) {
+    const int64_t *stage = aqa_data(b->frame_stage); /* [B, T] */
+    const float *judges = aqa_data(b->judges), *score = aqa_data(b->score), *dd = aqa_data(b->difficulty);
+    for (int64_t v = 0; v < b->B; v++) {
+        for (int64_t c = 0; c < ds->N; c++) {
+            float *m = mix + (v * ds->N + c) * N_STAGES;
+            memset(m, 0, N_STAGES * sizeof *m);
+            for (int64_t f = 0; f < ds->clip_len; f++) {
+                int64_t s = stage[v * ds->T + ds->clip_starts[c] + f];
+                m[s < 0 ? 0 : s >= N_STAGES ? N_STAGES - 1 : s] += 1.0f / (float)ds->clip_len;
+            }
+        }
+        /* the judges' mean: FineDiving's score is DD x the sum of the middle three */
+        double sum = 0;
+        int n = 0;
+        for (int j = 0; j < 7; j++)
+            if (judges[v * 7 + j] > 0) sum += judges[v * 7 + j], n++;
+        if (n) exec[v] = sum / n;
+        else if (dd[v] > 0) exec[v] = score[v] / dd[v] / 3.0;
+        else exec[v] = NAN;
+    }
+}
+
+/* Loss of one batch: CE over stage mixes + MSE of the execution output (where known). */
+static aqa_tensor *batch_loss(aqa_tensor *logits, const float *mix, const double *exec, int64_t B, int64_t N,
+                              bool execution) {
+    aqa_tensor *stage_logits = aqa_narrow(logits, 1, 0, N_STAGES);
+    aqa_tensor *target = aqa_from_data(mix, 2, (int64_t[]){B * N, N_STAGES}, AQA_F32);
+    aqa_tensor *loss = aqa_cross_entropy(stage_logits, target, NULL);
+    float *q = malloc((size_t)(B * N) * sizeof *q), *w = malloc((size_t)(B * N) * sizeof *w);
+    if (!q || !w) {
+        free(q), free(w);
+        return aqa_fail_null("pretrain_i3d: out of memory");
+    }
+    int known = 0;
+    for (int64_t i = 0; i < B * N; i++) {
+        double e = exec[i / N];
+        q[i] = isnan(e) ? 0.0f : (float)((e - 5.0) / 2.5);
+        w[i] = isnan(e) ? 0.0f : 1.0f;
+        known += !isnan(e);
+    }
+    if (known && execution) {
+        aqa_tensor *out = aqa_select(aqa_narrow(logits, 1, N_STAGES, 1), 1, 0);
+        aqa_tensor *qt = aqa_from_data(q, 1, (int64_t[]){B * N}, AQA_F32);
+        aqa_tensor *wt = aqa_from_data(w, 1, (int64_t[]){B * N}, AQA_F32);
+        aqa_tensor *se = aqa_mul(aqa_square(aqa_sub(out, qt)), wt);
+        loss = aqa_add(loss, aqa_div_scalar(aqa_sum_all(se), (double)known));
+    }
+    free(q), free(w);
+    return loss;
+}
+
+/* Test-split report: clip stage accuracy and the rho of the video-mean execution output. */
+static aqa_status evaluate(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_transform *tf, double *acc,
+                           double *rho) {
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = 4;
+    lc.i3d_clips = true;
+    lc.i3d_tf = *tf;
+    aqa_loader *ld = aqa_loader_new(ds, &lc);
+    if (!ld || aqa_loader_start_epoch(ld, 0)) {
+        aqa_loader_free(ld);
+        return aqa_last_status();
+    }
+    size_t cap = ds->n_items, nv = 0, right = 0, clips = 0;
+    double *pred = malloc(cap * sizeof *pred), *truth = malloc(cap * sizeof *truth);
+    float *mix = malloc((size_t)(lc.batch_size * ds->N * N_STAGES) * sizeof *mix);
+    double *exec = malloc((size_t)lc.batch_size * sizeof *exec);
+    aqa_status st = (pred && truth && mix && exec) ? AQA_OK : aqa_fail(AQA_ENOMEM, "pretrain_i3d: out of memory");
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_module_train(&m->base, false);
+    aqa_batch *b = NULL;
+    while (!st && (st = aqa_loader_next(ld, &b)) == AQA_OK && b) {
+        aqa_scope_begin();
+        int64_t B = b->B, N = ds->N;
+        batch_targets(ds, b, mix, exec);
+        aqa_tensor *x = aqa_reshape(b->i3d_clips, 5, (int64_t[]){B * N, 3, ds->clip_len, b->i3d_clips->shape[4],
+                                                                  b->i3d_clips->shape[5]});
+        aqa_tensor *logits = aqa_i3d_forward(m, x);
+        const float *l = logits ? aqa_data(aqa_contiguous(logits)) : NULL;
+        if (!l) st = aqa_last_status();
+        for (int64_t v = 0; l && v < B; v++) {
+            double e = 0;
+            for (int64_t c = 0; c < N; c++) {
+                const float *r = l + (v * N + c) * N_OUT, *t = mix + (v * N + c) * N_STAGES;
+                int pa = 0, ta = 0;
+                for (int k = 1; k < N_STAGES; k++) {
+                    if (r[k] > r[pa]) pa = k;
+                    if (t[k] > t[ta]) ta = k;
+                }
+                right += pa == ta, clips++;
+                e += r[N_STAGES] / (double)N;
+            }
+            if (!isnan(exec[v]) && nv < cap) pred[nv] = e, truth[nv] = exec[v], nv++;
+        }
+        aqa_scope_end();
+        aqa_batch_free(b);
+    }
+    aqa_set_grad_enabled(prev);
+    aqa_module_train(&m->base, true);
+    *acc = clips ? (double)right / (double)clips : 0;
+    *rho = 0;
+    if (!st && nv > 2) st = aqa_spearman(pred, truth, nv, rho);
+    free(pred), free(truth), free(mix), free(exec);
+    aqa_loader_free(ld);
+    return st;
+}
+
+int main(int argc, char **argv) {
+    kv_config c = {.program = "pretrain_i3d"};
+    kv_def(&c, "data", "", "dataset folder with frame labels (the synthetic set or FineDiving)");
+    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def(&c, "out", "runs/i3d", "output folder");
+    kv_def(&c, "width", "0.25", "I3D width multiplier (1 = the real network)");
+    kv_def(&c, "short", "48", "input: shorter side resized to this");
+    kv_def(&c, "size", "48", "input: crop side (random crop when training, centre crop at test)");
+    kv_def(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
+    kv_def(&c, "epochs", "1", "passes over the training split");
+    kv_def(&c, "batch", "2", "videos per step (each gives its N clips)");
+    kv_def(&c, "lr", "1e-3", "Adam learning rate (cosine decay)");
+    kv_def(&c, "weight_decay", "1e-4", "Adam weight decay");
+    kv_def(&c, "dropout", "0.2", "dropout before the logits layer");
+    kv_def(&c, "calibrate", "32", "training videos whose clips re-estimate BatchNorm statistics after each epoch");
+    kv_def(&c, "workers", "2", "data-loading threads");
+    kv_def(&c, "seed", "0", "initialisation, shuffling, augmentation");
+    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def(&c, "progress", "true", "progress line on stderr");
+    int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
+    if (pr) return pr == 2 ? 0 : 1;
+    aqa_vd_config vc;
+    aqa_vd_config_init(&vc);
+    vc.root = kv_str(&c, "data");
+    if (!kv_has(&c, "data") || parse_dataset(kv_str(&c, "dataset"), &vc.dataset) || vc.dataset != AQA_ANN_FINEDIVING) {
+        fprintf(stderr, "pretrain_i3d: --data is required and --dataset must be synthetic or finediving "
+                        "(frame labels needed)\n");
+        return 1;
+    }
+    const double width = kv_double(&c, "width");
+    const long epochs = kv_int(&c, "epochs"), batch = kv_int(&c, "batch");
+    if (width <= 0 || width > 1 || epochs < 1 || batch < 1 || kv_int(&c, "size") < 16) {
+        fprintf(stderr, "pretrain_i3d: --width must be in (0, 1], --epochs and --batch >= 1, --size >= 16\n");
+        return 1;
+    }
+    const char *out = kv_str(&c, "out");
+    if (mkdir_p(out)) {
+        fprintf(stderr, "pretrain_i3d: cannot create %s\n", out);
+        return 1;
+    }
+    vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    aqa_vd_config tc = vc;
+    vc.split = "train";
+    tc.split = "test";
+    int rc = 1;
+    aqa_video_dataset *dtr = aqa_video_dataset_open(&vc), *dte = dtr ? aqa_video_dataset_open(&tc) : NULL;
+    aqa_i3d *m = NULL;
+    aqa_optimizer *opt = NULL;
+    aqa_loader *ld = NULL;
+    float *mix = NULL;
+    double *exec = NULL;
+    if (!dte) goto fail;
+    aqa_manual_seed((uint64_t)kv_int(&c, "seed"));
+    aqa_i3d_config ic = aqa_i3d_default_config();
+    ic.width_multiplier = width;
+    ic.num_classes = N_OUT;
+    ic.final_endpoint = AQA_I3D_LOGITS;
+    ic.dropout_p = kv_double(&c, "dropout");
+    if (!(m = aqa_i3d_new(&ic))) goto fail;
+    aqa_module_train(&m->base, true);
+    aqa_tensor **params = NULL;
+    int np = aqa_module_parameters(&m->base, &params);
+    if (np < 0) goto fail;
+    aqa_adam_options ao = AQA_ADAM_DEFAULTS;
+    ao.lr = kv_double(&c, "lr");
+    ao.weight_decay = kv_double(&c, "weight_decay");
+    opt = aqa_adam_new(&ao);
+    if (!opt || aqa_optim_add_params(opt, params, np)) {
+        free(params);
+        goto fail;
+    }
+    free(params);
+
+    aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(&c, "short"), (int)kv_int(&c, "size"));
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = (int)batch;
+    lc.shuffle = true;
+    lc.drop_last = true;
+    lc.seed = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0x13D);
+    lc.workers = (int)kv_int(&c, "workers");
+    lc.i3d_clips = true;
+    lc.i3d_tf = tf;
+    lc.augment = true;
+    if (!(ld = aqa_loader_new(dtr, &lc))) goto fail;
+    const int64_t N = dtr->N;
+    mix = malloc((size_t)(batch * N * N_STAGES) * sizeof *mix);
+    exec = malloc((size_t)batch * sizeof *exec);
+    if (!mix || !exec) {
+        aqa_fail(AQA_ENOMEM, "pretrain_i3d: out of memory");
+        goto fail;
+    }
+    fprintf(stderr, "pretrain_i3d: %zu training / %zu test videos, %lld clips each, %lld parameters (width %g)\n",
+            dtr->n_items, dte->n_items, (long long)N, (long long)aqa_module_num_params(&m->base, true), width);
+    const size_t per_epoch = dtr->n_items / (size_t)batch, total = per_epoch * (size_t)epochs;
+    if (!total) {
+        aqa_fail(AQA_EINVAL, "pretrain_i3d: fewer training videos (%zu) than --batch %ld", dtr->n_items, batch);
+        goto fail;
+    }
+    double t0 = aqa_now(), ema = 0, acc = 0, rho = 0;
+    size_t step = 0;
+    for (long ep = 0; ep < epochs; ep++) {
+        char name[64];
+        snprintf(name, sizeof name, "epoch %ld/%ld", ep + 1, epochs);
+        aqa_progress prog;
+        aqa_progress_start(&prog, name, per_epoch, kv_bool(&c, "progress"));
+        if (aqa_loader_start_epoch(ld, (int)ep)) goto fail;
+        aqa_batch *b = NULL;
+        aqa_status st;
+        while ((st = aqa_loader_next(ld, &b)) == AQA_OK && b) {
+            aqa_optim_set_lr(opt, ao.lr * 0.5 * (1 + cos(M_PI * (double)step / (double)total)));
+            aqa_scope_begin();
+            batch_targets(dtr, b, mix, exec);
+            aqa_tensor *x = aqa_reshape(b->i3d_clips, 5, (int64_t[]){b->B * N, 3, dtr->clip_len, b->i3d_clips->shape[4],
+                                                                      b->i3d_clips->shape[5]});
+            aqa_tensor *logits = aqa_i3d_forward(m, x);
+            aqa_tensor *loss = logits ? batch_loss(logits, mix, exec, b->B, N, kv_bool(&c, "execution")) : NULL;
+            double lv = loss ? aqa_item(loss) : NAN;
+            aqa_batch_free(b);
+            if (!isfinite(lv)) {
+                fprintf(stderr, "\npretrain_i3d: step %zu: the loss is %g (%s); stopping\n", step, lv,
+                        loss ? "not finite" : aqa_last_error());
+                aqa_scope_end();
+                goto fail_quiet;
+            }
+            aqa_optim_zero_grad(opt);
+            if (aqa_backward(loss, NULL, false) || aqa_optim_step(opt)) {
+                aqa_scope_end();
+                goto fail;
+            }
+            aqa_scope_end();
+            ema = step ? 0.9 * ema + 0.1 * lv : lv;
+            step++;
+            char extra[64];
+            snprintf(extra, sizeof extra, "loss %.4f", ema);
+            aqa_progress_update(&prog, step - (size_t)ep * per_epoch, extra);
+        }
+        if (st) goto fail;
+        aqa_progress_finish(&prog, NULL);
+        /* BatchNorm's running statistics (momentum 0.01) trail the changing weights far behind:
+         * re-estimate them with the current weights before testing (and saving) */
+        if (calibrate_i3d_bn(m, dtr, &tf, (int)kv_int(&c, "calibrate"))) goto fail;
+        if (evaluate(m, dte, &tf, &acc, &rho)) goto fail;
+        fprintf(stderr, "epoch %ld/%ld: loss %.4f, test clip stage accuracy %.4f, execution rho %.4f (%.0f s)\n", ep + 1,
+                epochs, ema, acc, rho, aqa_now() - t0);
+    }
+    printf("i3d_train_seconds %.1f\n", aqa_now() - t0);
+    printf("i3d_stage_accuracy_test %.4f\n", acc);
+    printf("i3d_execution_rho_test %.4f\n", rho);
+    char path[1200], wbuf[32];
+    snprintf(wbuf, sizeof wbuf, "%.17g", width);
+    snprintf(path, sizeof path, "%s/i3d.safetensors", out);
+    const char *mk[2] = {"format", "width_multiplier"}, *mv[2] = {"aqa-i3d-pretrained-1", wbuf};
+    if (aqa_module_save(&m->base, path, 2, mk, mv)) goto fail;
+    fprintf(stderr, "pretrain_i3d: wrote %s\n", path);
+    snprintf(path, sizeof path, "%s/config.txt", out);
+    kv_save(&c, path);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "pretrain_i3d: %s\n", aqa_last_error());
+fail_quiet:
+done:
+    free(mix);
+    free(exec);
+    aqa_loader_free(ld);
+    aqa_optim_free(opt);
+    if (m) aqa_i3d_free(m);
+    aqa_video_dataset_free(dtr);
+    aqa_video_dataset_free(dte);
+    return rc;
+}
