@@ -25,7 +25,7 @@ bool aqa__cuda_attention_fits(const aqa_tensor *q, const aqa_tensor *k, const aq
     if (q->dtype != k->dtype || q->dtype != v->dtype || (q->dtype != AQA_F32 && q->dtype != AQA_F64)) return false;
     for (int d = 0; d < nd - 2; d++)
         if (k->shape[d] != q->shape[d] || v->shape[d] != q->shape[d]) return false;
-    int64_t emax = q->dtype == AQA_F32 ? 128 : 64;
+    int64_t emax = q->dtype == AQA_F32 ? 64 : 32; /* EMAX of kernels/attention.cu */
     return q->shape[nd - 1] <= emax && v->shape[nd - 1] <= emax && q->shape[nd - 1] == k->shape[nd - 1] &&
            k->shape[nd - 2] == v->shape[nd - 2];
 }
@@ -61,7 +61,7 @@ aqa_status aqa__cuda_attention_forward(aqa_tensor *out, const aqa_tensor *q, con
     g.ms_l = mask ? mask->stride[nd - 2] : 0;
     g.ms_s = mask ? mask->stride[nd - 1] : 0;
     g.scale = scale;
-    int64_t blocks = batch * ((g.L + 15) / 16);
+    int64_t blocks = batch * ((g.L + 63) / 64); /* 64 query rows a block */
     if (blocks == 0 || g.Ev == 0) return AQA_OK;
     if (blocks > 0x7fffffffll) return aqa_fail(AQA_EINVAL, "cuda attention: %lld blocks", (long long)blocks);
     int dev = q->storage->device.index;
@@ -74,5 +74,5 @@ aqa_status aqa__cuda_attention_forward(aqa_tensor *out, const aqa_tensor *q, con
     if (st) return st;
     void *po = aqa__ptr(out), *pq = aqa__ptr(q), *pk = aqa__ptr(k), *pv = aqa__ptr(v), *pm = mask ? aqa__ptr(mask) : NULL;
     void *args[] = {&po, &pq, &pk, &pv, &pm, &g};
-    return aqa__cuda_launch(d, f, "attn_fwd", (unsigned)blocks, 1, 128, 0, args);
+    return aqa__cuda_launch(d, f, "attn_fwd", (unsigned)blocks, 1, 64, 0, args);
 }

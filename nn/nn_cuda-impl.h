@@ -68,7 +68,7 @@ aqa_status aqa__cuda_attention_softmax(aqa_tensor *out, const aqa_tensor *x, con
 
 /* ---- fused attention forward (nn/attention_cuda.c) ----------------------------------------- */
 /* Whether the kernel takes q [..., L, E], k [..., S, E], v [..., S, Ev]: the same batch dims (at
- * most 4, no broadcasting), one dtype F32 (E, Ev <= 128) or F64 (<= 64). */
+ * most 4, no broadcasting), one dtype F32 (E, Ev <= 64) or F64 (<= 32). */
 bool aqa__cuda_attention_fits(const aqa_tensor *q, const aqa_tensor *k, const aqa_tensor *v);
 /* out [..., L, Ev] (contiguous) = softmax(scale q k^T + mask, causal) v without materialising the
  * scores; q, k, v any strides; mask NULL or a view of [..., L, S] (stride 0 where broadcast). */
