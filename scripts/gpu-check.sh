@@ -143,6 +143,9 @@ const char *aqa_st_name(const aqa_st_file *f, int i) { (void)f; (void)i; return 
 const aqa_st_tensor *aqa_st_get(const aqa_st_file *f, int i) { (void)f; (void)i; return 0; }
 aqa_tensor *aqa_st_load(const aqa_st_file *f, const char *n, aqa_dtype d) { (void)f; (void)d; return aqa_fail_null("%s: no safetensors", n); }
 int aqa_st_find(const aqa_st_file *f, const char *n) { (void)f; (void)n; return -1; }
+const char *aqa_st_metadata(const aqa_st_file *f, const char *k) { (void)f; (void)k; return 0; }
+int aqa_st_metadata_count(const aqa_st_file *f) { (void)f; return 0; }
+aqa_status aqa_st_metadata_at(const aqa_st_file *f, int i, const char **k, const char **v) { (void)f; (void)i; (void)k; (void)v; return aqa_fail(AQA_EUNSUPPORTED, "no safetensors"); }
 aqa_status aqa_save_tensors(const char *p, int n, const char *const *a, aqa_tensor *const *b, int m, const char *const *c, const char *const *d) { (void)n; (void)a; (void)b; (void)m; (void)c; (void)d; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors", p); }
 STSTUB
     SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls nn/*.c | grep -v -e safetensors.c -e tensor_file.c -e checkpoint.c -e atomic_file.c) $B/st_stub.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
