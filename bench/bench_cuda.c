@@ -187,9 +187,14 @@ static void bench_mvla(aqa_device dev, bool quick) {
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) aqa_tensor_free(ts[i]);
 }
 
+/* The models are built on the CPU and moved with aqa_module_to, as the training programs do
+ * (the default device stays the CPU while they run). */
 static void bench_models(aqa_device dev, bool quick) {
+    aqa_device prev = aqa_default_device();
+    aqa_set_default_device(AQA_DEVICE_CPU);
     bench_mvla(dev, quick);
     bench_i3d(dev, quick);
+    aqa_set_default_device(prev);
     aqa_cuda_empty_cache(0);
 }
 
