@@ -45,21 +45,25 @@ extern "C" __global__ void __launch_bounds__(256) adam_multi(const AdamTensor *t
     const T decay = (T)k.decay, l2 = (T)k.l2, w1 = (T)k.w1, w1c = (T)(1.0 - k.w1), beta2 = (T)k.beta2;
     const T c2 = (T)k.c2, eps = (T)k.eps, bc2 = (T)t.bc2_sqrt, ns = (T)t.neg_step;
     i64 e0 = (b - t.block0) * k.chunk, e1 = e0 + k.chunk < t.n ? e0 + k.chunk : t.n;
+    // distinct buffers: lets the compiler keep several iterations' loads in flight
+    T *__restrict__ P = t.p, *__restrict__ Mm = t.m, *__restrict__ Vv = t.v, *__restrict__ Vx = t.vmax;
+    const T *__restrict__ Gg = t.g;
+#pragma unroll 4
     for (i64 i = e0 + threadIdx.x; i < e1; i += blockDim.x) {
-        T p0 = t.p[i], gi = t.g[i], mi = t.m[i], vi = t.v[i];
+        T p0 = P[i], gi = Gg[i], mi = Mm[i], vi = Vv[i];
         T pi = mul_rn(p0, decay);
         gi = add_rn(gi, mul_rn(l2, p0));
         mi = k.lerp_low ? add_rn(mi, mul_rn(w1, sub_rn(gi, mi))) : sub_rn(gi, mul_rn(sub_rn(gi, mi), w1c));
         vi = mul_rn(vi, beta2);
         vi = add_rn(vi, mul_rn(mul_rn(c2, gi), gi));
-        t.m[i] = mi;
-        t.v[i] = vi;
-        if (t.vmax) {
-            T mx = t.vmax[i] > vi ? t.vmax[i] : vi;
-            t.vmax[i] = mx;
+        Mm[i] = mi;
+        Vv[i] = vi;
+        if (Vx) {
+            T mx = Vx[i] > vi ? Vx[i] : vi;
+            Vx[i] = mx;
             vi = mx;
         }
         T denom = add_rn(div_rn(sqrt_rn(vi), bc2), eps);
-        t.p[i] = add_rn(pi, div_rn(mul_rn(ns, mi), denom));
+        P[i] = add_rn(pi, div_rn(mul_rn(ns, mi), denom));
     }
 }
