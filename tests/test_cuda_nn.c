@@ -475,9 +475,12 @@ static aqa_tensor *f_reduce(aqa_tensor *const *in, aqa_device dev, const void *a
     aqa_tensor *imax = NULL, *imin = NULL;
     aqa_tensor *mx = aqa_max_dim(in[0], 1, false, &imax), *mn = aqa_min_dim(in[0], 1, false, &imin);
     if (!mx || !mn) return NULL;
-    aqa_tensor *parts[5] = {aqa_reshape(aqa_sum_all(in[0]), 1, (const int64_t[]){1}), mx, mn,
-                            aqa_to_dtype(imax, in[0]->dtype), aqa_to_dtype(imin, in[0]->dtype)};
-    return aqa_cat(parts, 5, 0);
+    /* a misaligned contiguous view (the float4 path needs 16-byte alignment) */
+    aqa_tensor *flat = aqa_narrow(aqa_reshape(in[0], 1, (const int64_t[]){aqa_numel(in[0])}), 0, 1, 79990);
+    aqa_tensor *parts[6] = {aqa_reshape(aqa_sum_all(in[0]), 1, (const int64_t[]){1}), mx, mn,
+                            aqa_to_dtype(imax, in[0]->dtype), aqa_to_dtype(imin, in[0]->dtype),
+                            aqa_reshape(aqa_sum_all(flat), 1, (const int64_t[]){1})};
+    return aqa_cat(parts, 6, 0);
 }
 
 static const nn_case reduce_cases[] = {

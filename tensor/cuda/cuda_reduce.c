@@ -19,7 +19,7 @@ typedef struct rgeo {
     int64_t ksize[AQA_MAX_DIMS], kx[AQA_MAX_DIMS], ko[AQA_MAX_DIMS], ki[AQA_MAX_DIMS];
     int64_t rsize[AQA_MAX_DIMS], rx[AQA_MAX_DIMS];
     int64_t nout, nred, chunk;
-    int32_t nsplit, pad;
+    int32_t nsplit, vec;
 } rgeo;
 
 /* Mirrors SGeo in kernels/softmax.cu. */
@@ -124,6 +124,13 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
     if (nsplit > 1024) nsplit = 1024;
     if (nsplit < 1) nsplit = 1;
     g.chunk = cdiv(g.nred, nsplit);
+    /* a float sum of a whole contiguous, 16-byte aligned tensor: float4 loads over chunks of a
+     * multiple of 4 elements */
+    if (op == AQA_RED_SUM && x->dtype == AQA_F32 && g.knd == 0 && g.rnd == 1 && g.rx[0] == 1 &&
+        ((uintptr_t)aqa__ptr(x) & 15) == 0) {
+        g.vec = 1;
+        g.chunk = (g.chunk + 3) & ~(int64_t)3;
+    }
     g.nsplit = (int32_t)cdiv(g.nred, g.chunk);
 
     const char *opname = op == AQA_RED_SUM ? "sum" : op == AQA_RED_MAX ? "max" : "min";

@@ -17,6 +17,8 @@ struct RGeo {
     i64 rsize[MAXD], rx[MAXD];                        // reduced sizes (logical order); x strides
     i64 nout, nred, chunk;                            // outputs, reduced count, per split
     int nsplit;                                       // splits of the reduced range
+    int vec;                                          // float sum over contiguous 16-byte aligned
+                                                      // chunks of a multiple of 4: float4 loads
 };
 
 __device__ __forceinline__ void kept_offsets(const RGeo &g, i64 o, i64 &ox, i64 &oo, i64 &oi) {
@@ -118,6 +120,18 @@ __device__ __forceinline__ void reduce_row(const T *x, T *out, i64 *idx, ACC *ps
     i64 r0 = (i64)s * g.chunk, r1 = r0 + g.chunk < g.nred ? r0 + g.chunk : g.nred;
     if (OP == RED_SUM) {
         ACC acc = 0;
+#if IS_F32
+        if (active && g.vec) {
+            const float4 *xv = (const float4 *)(x + ox + r0);
+            i64 n4 = (r1 - r0) >> 2;
+#pragma unroll 4
+            for (i64 i = lane; i < n4; i += G) {
+                float4 a = xv[i];
+                acc += ((ACC)a.x + (ACC)a.y) + ((ACC)a.z + (ACC)a.w);
+            }
+            for (i64 r = r0 + n4 * 4 + lane; r < r1; r += G) acc += (ACC)x[ox + r];
+        } else
+#endif
         if (active && g.rnd == 1) {
             // one reduced dim: four independent loads in flight per step
             const T *xp = x + ox;
