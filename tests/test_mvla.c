@@ -40,6 +40,18 @@ static aqa_mvla_config tiny_cfg(void) {
     return c;
 }
 
+/* tiny_cfg with FUM's fixed clip boundaries (clips of 4 frames every 2; stages split after clips 1
+ * and 2), as the FUM model of scripts/gen_golden_mvla.py. */
+static aqa_mvla_config tiny_fum_cfg(void) {
+    aqa_mvla_config c = tiny_cfg();
+    c.scheme = AQA_MVLA_FUM;
+    c.clip_len = 4;
+    c.clip_stride = 2;
+    c.fum_boundaries[0] = 1;
+    c.fum_boundaries[1] = 2;
+    return c;
+}
+
 static aqa_head_config tiny_head_cfg(void) {
     aqa_head_config h = aqa_head_config_default();
     h.feat_dim = 8;
@@ -283,14 +295,19 @@ typedef struct model_ctx {
     aqa_mvla_batch b;
 } model_ctx;
 
+/* o's loss + 0.1 (sum Z_stage + sum Z_video): including Z checks SCA's path too (NULL without a loss). */
+static aqa_tensor *loss_with_z(const aqa_mvla_output *o) {
+    if (!o->loss) return NULL;
+    return aqa_add(o->loss, aqa_mul_scalar(aqa_add(aqa_sum_all(o->stage), aqa_sum_all(o->video)), 0.1));
+}
+
 static aqa_tensor *mvla_loss_fn(aqa_tensor *const *in, int n, void *user) {
     (void)in;
     (void)n;
     model_ctx *c = user;
     aqa_mvla_output o;
     if (aqa_mvla_forward(c->m, &c->b, &o) != AQA_OK) return NULL;
-    /* include Z so that SCA's path is checked too */
-    return aqa_add(o.loss, aqa_mul_scalar(aqa_add(aqa_sum_all(o.stage), aqa_sum_all(o.video)), 0.1));
+    return loss_with_z(&o);
 }
 
 /* A tiny batch of 4 videos in dtype dt (the golden inputs' shapes, random values). */
@@ -347,12 +364,7 @@ static void test_fum(void) {
     int64_t live = aqa_live_tensors();
     aqa_generator g = {test_seed("fum"), 0};
     aqa_manual_seed(12);
-    aqa_mvla_config cfg = tiny_cfg();
-    cfg.scheme = AQA_MVLA_FUM;
-    cfg.clip_len = 4;
-    cfg.clip_stride = 2;
-    cfg.fum_boundaries[0] = 1;
-    cfg.fum_boundaries[1] = 2;
+    aqa_mvla_config cfg = tiny_fum_cfg();
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL && m->seg == NULL && m->i3d_frame_proj == NULL);
     if (!m) return;
@@ -380,6 +392,13 @@ static void test_fum(void) {
 
 /* ---- parity with PyTorch ------------------------------------------------------------------------- */
 
+/* Opens the golden file; when it is absent, marks the running test skipped (the caller returns). */
+static bool golden_ready(void) {
+    if (test_golden_open(GOLDEN_FILE)) return true;
+    SKIP("%s absent (run scripts/gen_golden_mvla.py)", GOLDEN_FILE);
+    return false;
+}
+
 /* The golden inputs "in.*" (features, text tables, text ids) as a batch; nothing else set. */
 static aqa_mvla_batch golden_batch(void) {
     aqa_mvla_batch b;
@@ -391,6 +410,17 @@ static aqa_mvla_batch golden_batch(void) {
     b.stage_text_ids = GOLDEN_AS(AQA_I64, "in.stage_ids");
     b.video_text_ids = GOLDEN_AS(AQA_I64, "in.video_ids");
     return b;
+}
+
+/* Each of the n loss terms of o against the golden "<prefix>loss.<name>" (rtol 1e-4, atol 1e-6); a
+ * term that is off (NULL) fails, named. */
+static void compare_losses(const aqa_mvla_output *o, const char *prefix, const aqa_mvla_loss *terms, int n) {
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%sloss.%s", prefix, aqa_mvla_loss_name(terms[i]));
+        CHECK_MSG(o->losses[terms[i]] != NULL, "%s missing", key);
+        if (o->losses[terms[i]]) CHECK_CLOSE(key, o->losses[terms[i]], GOLDEN("%s", key), 1e-4, 1e-6);
+    }
 }
 
 /* Compares every tensor (or its gradient) of m with "<prefix><name>". */
@@ -454,10 +484,7 @@ static void compare_after_step(aqa_module *m, const char *a_prefix, const char *
 }
 
 static void test_golden_step(void) {
-    if (!test_golden_open(GOLDEN_FILE)) {
-        SKIP("%s absent (run scripts/gen_golden_mvla.py)", GOLDEN_FILE);
-        return;
-    }
+    if (!golden_ready()) return;
     int64_t live = aqa_live_tensors();
     aqa_mvla_config cfg = tiny_cfg();
     aqa_head_config hc = tiny_head_cfg();
@@ -505,16 +532,12 @@ static void test_golden_step(void) {
     CHECK_CLOSE("stage Z", o.stage, GOLDEN("out.stage"), 1e-4, 1e-5);
     CHECK_CLOSE("video Z", o.video, GOLDEN("out.video"), 1e-4, 1e-5);
     CHECK_CLOSE("head pred", r.pred, GOLDEN("out.head_pred"), 1e-5, 1e-4);
-    for (int i = 0; i < AQA_MVLA_NUM_LOSSES; i++) {
-        if (i == AQA_MVLA_LOSS_KL) {
-            CHECK(o.losses[i] == NULL); /* FAM has no KL term */
-            continue;
-        }
-        char key[64];
-        snprintf(key, sizeof key, "loss.%s", aqa_mvla_loss_name(i));
-        CHECK_MSG(o.losses[i] != NULL, "%s missing", key);
-        if (o.losses[i]) CHECK_CLOSE(key, o.losses[i], GOLDEN("%s", key), 1e-4, 1e-6);
-    }
+    CHECK(o.losses[AQA_MVLA_LOSS_KL] == NULL); /* FAM has no KL term */
+    aqa_mvla_loss fam_terms[AQA_MVLA_NUM_LOSSES - 1];
+    int n_fam = 0;
+    for (int i = 0; i < AQA_MVLA_NUM_LOSSES; i++)
+        if (i != AQA_MVLA_LOSS_KL) fam_terms[n_fam++] = (aqa_mvla_loss)i;
+    compare_losses(&o, "", fam_terms, n_fam);
     CHECK_CLOSE("total", total, GOLDEN("out.total"), 1e-4, 1e-5);
     CHECK(aqa_backward(total, NULL, false) == AQA_OK);
     int ng = compare_module(&m->base, "g.", true, false, 2e-3, 2e-5);
@@ -564,17 +587,9 @@ static void test_golden_step(void) {
 
 /* FUM parity: fixed clip boundaries, clip pooling of the VLP frames, the KL term. */
 static void test_golden_fum(void) {
-    if (!test_golden_open(GOLDEN_FILE)) {
-        SKIP("%s absent", GOLDEN_FILE);
-        return;
-    }
+    if (!golden_ready()) return;
     int64_t live = aqa_live_tensors();
-    aqa_mvla_config cfg = tiny_cfg();
-    cfg.scheme = AQA_MVLA_FUM;
-    cfg.clip_len = 4;
-    cfg.clip_stride = 2;
-    cfg.fum_boundaries[0] = 1;
-    cfg.fum_boundaries[1] = 2;
+    aqa_mvla_config cfg = tiny_fum_cfg();
     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
     CHECK(m != NULL);
     if (!m) return;
@@ -586,15 +601,10 @@ static void test_golden_fum(void) {
     CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
     const aqa_mvla_loss terms[] = {AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D, AQA_MVLA_LOSS_STAGE_VIS,
                                    AQA_MVLA_LOSS_VIDEO_VIS, AQA_MVLA_LOSS_KL};
-    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "fum.loss.%s", aqa_mvla_loss_name(terms[i]));
-        CHECK_MSG(o.losses[terms[i]] != NULL, "%s missing", key);
-        if (o.losses[terms[i]]) CHECK_CLOSE(key, o.losses[terms[i]], GOLDEN("%s", key), 1e-4, 1e-6);
-    }
+    compare_losses(&o, "fum.", terms, (int)(sizeof terms / sizeof terms[0]));
     CHECK_CLOSE("fum stage Z", o.stage, GOLDEN("fum.out.stage"), 1e-4, 1e-5);
     CHECK_CLOSE("fum video Z", o.video, GOLDEN("fum.out.video"), 1e-4, 1e-5);
-    aqa_tensor *total = o.loss ? aqa_add(o.loss, aqa_mul_scalar(aqa_add(aqa_sum_all(o.stage), aqa_sum_all(o.video)), 0.1)) : NULL;
+    aqa_tensor *total = loss_with_z(&o);
     CHECK_CLOSE("fum total", total, GOLDEN("fum.out.total"), 1e-4, 1e-5);
     CHECK(total && aqa_backward(total, NULL, false) == AQA_OK);
     compare_module(&m->base, "fum.g.", true, false, 2e-3, 2e-5);
@@ -605,10 +615,7 @@ static void test_golden_fum(void) {
 
 /* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients. */
 static void test_golden_core(void) {
-    if (!test_golden_open(GOLDEN_FILE)) {
-        SKIP("%s absent", GOLDEN_FILE);
-        return;
-    }
+    if (!golden_ready()) return;
     int64_t live = aqa_live_tensors();
     aqa_head_config hc = aqa_head_config_default();
     hc.feat_dim = 6;
@@ -640,10 +647,7 @@ static void test_golden_core(void) {
 
 /* torch's state_dict (saved by safetensors) loads by name through aqa_module_load. */
 static void test_load_torch_state_dict(void) {
-    if (!test_golden_open(GOLDEN_FILE)) {
-        SKIP("%s absent", GOLDEN_FILE);
-        return;
-    }
+    if (!golden_ready()) return;
     int64_t live = aqa_live_tensors();
     aqa_mvla_config cfg = tiny_cfg();
     aqa_head_config hc = tiny_head_cfg();
