@@ -1002,83 +1002,93 @@ static aqa_status save_pickle(aqa_pickle_writer *w, const char *dir, const char 
     return st;
 }
 
+/* The "dive_score" and "difficulty" items of dive d's dict. */
+static void put_score_difficulty(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
+    aqa_pkw_str(w, "dive_score");
+    aqa_pkw_float(w, d->score);
+    aqa_pkw_str(w, "difficulty");
+    aqa_pkw_float(w, d->difficulty);
+}
+
+/* The coarse annotation of d: {action_type, start_frame, end_frame, dive_score, difficulty, judge_scores}. */
+static aqa_status put_coarse(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
+    aqa_pkw_dict_begin(w);
+    aqa_pkw_str(w, "action_type");
+    aqa_pkw_str(w, d->number);
+    aqa_pkw_str(w, "start_frame");
+    aqa_pkw_int(w, d->start_frame);
+    aqa_pkw_str(w, "end_frame");
+    aqa_pkw_int(w, d->end_frame);
+    put_score_difficulty(w, d);
+    aqa_pkw_str(w, "judge_scores");
+    aqa_pkw_list_begin(w);
+    for (int j = 0; j < AQA_SYNTH_JUDGES; j++) aqa_pkw_float(w, d->judges[j]);
+    aqa_pkw_list_end(w);
+    aqa_pkw_dict_end(w);
+    return AQA_OK;
+}
+
+/* The fine-grained annotation of d: {action_type, dive_score, difficulty, the arrays, sub-action_types}. */
+static aqa_status put_fine(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
+    aqa_status st;
+    aqa_pkw_dict_begin(w);
+    aqa_pkw_str(w, "action_type");
+    aqa_pkw_str(w, d->number);
+    put_score_difficulty(w, d);
+    if ((st = put_arrays(w, d, 1)) != AQA_OK) return st;
+    aqa_pkw_str(w, "sub-action_types");
+    aqa_pkw_dict_begin(w);
+    for (int k = 0; k < d->n_steps; k++) {
+        aqa_pkw_int(w, d->step_ids[k]);
+        aqa_pkw_str(w, aqa_finediving_subaction_name(d->step_ids[k]));
+    }
+    aqa_pkw_dict_end(w);
+    aqa_pkw_dict_end(w);
+    return AQA_OK;
+}
+
+/* The fine-grained_annotation_aqa entry of d: [action_type, dive_score, difficulty, transits, labels]. */
+static aqa_status put_aqa(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
+    aqa_status st;
+    aqa_pkw_list_begin(w);
+    aqa_pkw_str(w, d->number);
+    aqa_pkw_float(w, d->score);
+    aqa_pkw_float(w, d->difficulty);
+    if ((st = put_arrays(w, d, 0)) != AQA_OK) return st;
+    aqa_pkw_list_end(w);
+    return AQA_OK;
+}
+
+/* Writes dive d's value into a pickle.  The writer's errors are sticky and the save reports them
+ * with a message, so only other failures (no memory for a temporary) are returned. */
+typedef aqa_status (*put_dive_fn)(aqa_pickle_writer *w, const aqa_synthetic_dive *d);
+
+/* Writes <dir>/<name>: a dict from each dive's key (video, instance) to the value put_value gives. */
+static aqa_status write_dive_dict(const char *dir, const char *name, put_dive_fn put_value,
+                                  const aqa_synthetic_dive *dv, size_t n) {
+    aqa_pickle_writer *w = aqa_pkw_new();
+    if (!w) return aqa_last_status();
+    aqa_pkw_dict_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        put_key(w, &dv[i]);
+        aqa_status st = put_value(w, &dv[i]);
+        if (st != AQA_OK) {
+            aqa_pkw_free(w);
+            return st;
+        }
+    }
+    aqa_pkw_dict_end(w);
+    return save_pickle(w, dir, name);
+}
+
 static aqa_status write_annotations(const aqa_synthetic_config *cfg, const aqa_synthetic_dive *dv, size_t n) {
     aqa_pickle_writer *w;
     aqa_status st;
     const char *dir = cfg->out_dir;
-    /* coarse */
-    if (!(w = aqa_pkw_new())) return aqa_last_status();
-    aqa_pkw_dict_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        const aqa_synthetic_dive *d = &dv[i];
-        put_key(w, d);
-        aqa_pkw_dict_begin(w);
-        aqa_pkw_str(w, "action_type");
-        aqa_pkw_str(w, d->number);
-        aqa_pkw_str(w, "start_frame");
-        aqa_pkw_int(w, d->start_frame);
-        aqa_pkw_str(w, "end_frame");
-        aqa_pkw_int(w, d->end_frame);
-        aqa_pkw_str(w, "dive_score");
-        aqa_pkw_float(w, d->score);
-        aqa_pkw_str(w, "difficulty");
-        aqa_pkw_float(w, d->difficulty);
-        aqa_pkw_str(w, "judge_scores");
-        aqa_pkw_list_begin(w);
-        for (int j = 0; j < AQA_SYNTH_JUDGES; j++) aqa_pkw_float(w, d->judges[j]);
-        aqa_pkw_list_end(w);
-        aqa_pkw_dict_end(w);
-    }
-    aqa_pkw_dict_end(w);
-    if ((st = save_pickle(w, dir, "FineDiving_coarse_annotation.pkl")) != AQA_OK) return st;
-
-    /* fine-grained */
-    if (!(w = aqa_pkw_new())) return aqa_last_status();
-    aqa_pkw_dict_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        const aqa_synthetic_dive *d = &dv[i];
-        put_key(w, d);
-        aqa_pkw_dict_begin(w);
-        aqa_pkw_str(w, "action_type");
-        aqa_pkw_str(w, d->number);
-        aqa_pkw_str(w, "dive_score");
-        aqa_pkw_float(w, d->score);
-        aqa_pkw_str(w, "difficulty");
-        aqa_pkw_float(w, d->difficulty);
-        if ((st = put_arrays(w, d, 1)) != AQA_OK) {
-            aqa_pkw_free(w);
-            return st;
-        }
-        aqa_pkw_str(w, "sub-action_types");
-        aqa_pkw_dict_begin(w);
-        for (int k = 0; k < d->n_steps; k++) {
-            aqa_pkw_int(w, d->step_ids[k]);
-            aqa_pkw_str(w, aqa_finediving_subaction_name(d->step_ids[k]));
-        }
-        aqa_pkw_dict_end(w);
-        aqa_pkw_dict_end(w);
-    }
-    aqa_pkw_dict_end(w);
-    if ((st = save_pickle(w, dir, "FineDiving_fine-grained_annotation.pkl")) != AQA_OK) return st;
-
-    /* fine-grained_annotation_aqa: key -> [action_type, dive_score, difficulty, transits, labels] */
-    if (!(w = aqa_pkw_new())) return aqa_last_status();
-    aqa_pkw_dict_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        const aqa_synthetic_dive *d = &dv[i];
-        put_key(w, d);
-        aqa_pkw_list_begin(w);
-        aqa_pkw_str(w, d->number);
-        aqa_pkw_float(w, d->score);
-        aqa_pkw_float(w, d->difficulty);
-        if ((st = put_arrays(w, d, 0)) != AQA_OK) {
-            aqa_pkw_free(w);
-            return st;
-        }
-        aqa_pkw_list_end(w);
-    }
-    aqa_pkw_dict_end(w);
-    if ((st = save_pickle(w, dir, "fine-grained_annotation_aqa.pkl")) != AQA_OK) return st;
+    if ((st = write_dive_dict(dir, "FineDiving_coarse_annotation.pkl", put_coarse, dv, n)) != AQA_OK ||
+        (st = write_dive_dict(dir, "FineDiving_fine-grained_annotation.pkl", put_fine, dv, n)) != AQA_OK ||
+        (st = write_dive_dict(dir, "fine-grained_annotation_aqa.pkl", put_aqa, dv, n)) != AQA_OK)
+        return st;
 
     /* sub-action table */
     if (!(w = aqa_pkw_new())) return aqa_last_status();
