@@ -103,25 +103,52 @@ static int read_manifest(const char *kind, entry *out, int max) {
     return n;
 }
 
-static aqa_image *load_src(const char *name) {
-    char path[1024];
+/* "image/<name>": a fixture's name under tests/data (static buffer: use before the next call). */
+static const char *image_path(const char *name) {
+    static char path[300];
     snprintf(path, sizeof path, "image/%s", name);
-    return aqa_image_load(test_data_path(path));
+    return path;
+}
+
+static aqa_image *load_src(const char *name) { return aqa_image_load(test_data_path(image_path(name))); }
+
+/* photo_300x200.jpg, the transforms' and encoder's source; absent, the test is marked skipped. */
+static aqa_image *load_photo(void) {
+    aqa_image *src = load_src("photo_300x200.jpg");
+    if (!src) SKIP("photo_300x200.jpg missing");
+    return src;
+}
+
+/* The manifest's cases of one kind; none (the fixtures are absent) marks the test skipped. */
+static int manifest_cases(const char *kind, entry *out, int max) {
+    int n = read_manifest(kind, out, max);
+    if (n <= 0) SKIP("tests/data/image/manifest.txt missing");
+    return n;
+}
+
+/* A case's source image (word 1 of its manifest line); NULL after a failed check naming it. */
+static aqa_image *load_case_src(const entry *e) {
+    aqa_image *src = load_src(e->w[1]);
+    CHECK_MSG(src != NULL, "%s: %s", e->w[1], aqa_last_error());
+    return src;
+}
+
+/* src resized as a resize case says: filter (word 2, "bicubic" or bilinear) to words 3 x 4. */
+static aqa_image *resize_case(const aqa_image *src, const entry *e, int *w, int *h) {
+    aqa_resample f = strcmp(e->w[2], "bicubic") == 0 ? AQA_RESAMPLE_BICUBIC : AQA_RESAMPLE_BILINEAR;
+    *w = atoi(e->w[3]);
+    *h = atoi(e->w[4]);
+    return aqa_image_resize(src, *w, *h, f);
 }
 
 static void test_decode_matches_pil(void) {
     entry e[32];
-    int n = read_manifest("decode", e, 32);
-    if (n <= 0) {
-        SKIP("tests/data/image/manifest.txt missing");
-        return;
-    }
+    int n = manifest_cases("decode", e, 32);
+    if (n <= 0) return;
     for (int i = 0; i < n; i++) {
-        aqa_image *im = load_src(e[i].w[1]);
-        CHECK_MSG(im != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        aqa_image *im = load_case_src(&e[i]);
         if (!im) continue;
-        char gold[300];
-        snprintf(gold, sizeof gold, "image/%s", e[i].w[2]);
+        const char *gold = image_path(e[i].w[2]);
         aqa_image *g = load_gold(gold, im->width, im->height);
         CHECK_MSG(g != NULL, "%s: cannot read golden %s", e[i].w[1], gold);
         int d = max_diff(im, g);
@@ -138,22 +165,15 @@ static void test_decode_matches_pil(void) {
 
 static void test_resize_matches_pil(void) {
     entry e[32];
-    int n = read_manifest("resize", e, 32);
-    if (n <= 0) {
-        SKIP("tests/data/image/manifest.txt missing");
-        return;
-    }
+    int n = manifest_cases("resize", e, 32);
+    if (n <= 0) return;
     int worst = 0;
     for (int i = 0; i < n; i++) {
-        aqa_image *src = load_src(e[i].w[1]);
-        CHECK_MSG(src != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        aqa_image *src = load_case_src(&e[i]);
         if (!src) continue;
-        aqa_resample f = strcmp(e[i].w[2], "bicubic") == 0 ? AQA_RESAMPLE_BICUBIC : AQA_RESAMPLE_BILINEAR;
-        int w = atoi(e[i].w[3]), h = atoi(e[i].w[4]);
-        aqa_image *out = aqa_image_resize(src, w, h, f);
-        char gold[300];
-        snprintf(gold, sizeof gold, "image/%s", e[i].w[5]);
-        aqa_image *g = load_gold(gold, w, h);
+        int w, h;
+        aqa_image *out = resize_case(src, &e[i], &w, &h);
+        aqa_image *g = load_gold(image_path(e[i].w[5]), w, h);
         CHECK_MSG(out && g, "%s: resize or golden failed: %s", e[i].w[5], aqa_last_error());
         int d = max_diff(out, g);
         if (d > worst || d < 0) worst = d;
@@ -170,21 +190,17 @@ static void test_resize_matches_pil(void) {
 
 static void test_clip_preprocess_matches_pil(void) {
     entry e[32];
-    int n = read_manifest("clip", e, 32);
-    if (n <= 0) {
-        SKIP("tests/data/image/manifest.txt missing");
-        return;
-    }
+    int n = manifest_cases("clip", e, 32);
+    if (n <= 0) return;
     for (int i = 0; i < n; i++) {
-        aqa_image *src = load_src(e[i].w[1]);
-        CHECK_MSG(src != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        aqa_image *src = load_case_src(&e[i]);
         if (!src) continue;
         int res = atoi(e[i].w[2]);
         size_t cnt = (size_t)3 * res * res;
         float *out = malloc(cnt * sizeof(float));
         CHECK(aqa_clip_preprocess(src, res, out) == AQA_OK);
         char gold[300];
-        snprintf(gold, sizeof gold, "image/%s", e[i].w[3]);
+        snprintf(gold, sizeof gold, "%s", image_path(e[i].w[3]));
         size_t len = 0;
         float *g = (float *)read_all(test_data_path(gold), &len);
         CHECK_MSG(g && len == cnt * sizeof(float), "%s: golden size %zu", gold, len);
@@ -208,18 +224,13 @@ static void test_clip_preprocess_matches_pil(void) {
 /* Many more sizes (extreme shrinking, 4x enlarging, 1x1), compared by CRC-32 of PIL's bytes. */
 static void test_resize_sweep_crc(void) {
     entry e[128];
-    int n = read_manifest("resize_crc", e, 128), bad = 0;
-    if (n <= 0) {
-        SKIP("tests/data/image/manifest.txt missing");
-        return;
-    }
+    int n = manifest_cases("resize_crc", e, 128), bad = 0;
+    if (n <= 0) return;
     for (int i = 0; i < n; i++) {
-        aqa_image *src = load_src(e[i].w[1]);
-        CHECK_MSG(src != NULL, "%s: %s", e[i].w[1], aqa_last_error());
+        aqa_image *src = load_case_src(&e[i]);
         if (!src) continue;
-        aqa_resample f = strcmp(e[i].w[2], "bicubic") == 0 ? AQA_RESAMPLE_BICUBIC : AQA_RESAMPLE_BILINEAR;
-        int w = atoi(e[i].w[3]), h = atoi(e[i].w[4]);
-        aqa_image *out = aqa_image_resize(src, w, h, f);
+        int w, h;
+        aqa_image *out = resize_case(src, &e[i], &w, &h);
         CHECK_MSG(out != NULL, "%s: %s", e[i].w[1], aqa_last_error());
         if (out) {
             unsigned long crc = crc32(0L, out->data, (uInt)((size_t)w * h * 3));
@@ -375,11 +386,8 @@ static void test_normalisations(void) {
 /* The I3D transform equals its pieces composed by hand, writes a [3,T,H,W] frame with a
  * channel stride, and randomisation is deterministic and in bounds. */
 static void test_i3d_transform(void) {
-    aqa_image *src = load_src("photo_300x200.jpg");
-    if (!src) {
-        SKIP("photo_300x200.jpg missing");
-        return;
-    }
+    aqa_image *src = load_photo();
+    if (!src) return;
     const int crop = 64, T = 3, t_idx = 1;
     float *clip = calloc((size_t)3 * T * crop * crop, sizeof(float));
     CHECK(aqa_frame_transform_i3d(100, crop).norm == AQA_NORM_I3D);
@@ -467,11 +475,8 @@ static void test_png_roundtrip_and_atomic(void) {
 }
 
 static void test_jpeg_roundtrip(void) {
-    aqa_image *src = load_src("photo_300x200.jpg");
-    if (!src) {
-        SKIP("photo_300x200.jpg missing");
-        return;
-    }
+    aqa_image *src = load_photo();
+    if (!src) return;
     const char *path = tmp_path("round.jpg");
     CHECK(aqa_image_save_jpeg(src, path, 95) == AQA_OK);
     aqa_image *back = aqa_image_load(path);
