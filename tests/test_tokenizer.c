@@ -147,6 +147,19 @@ static aqa_bpe_tokenizer *load_real(void) {
     return t;
 }
 
+/* OpenAI's vocabulary and the golden texts (*g, *n), both loaded; when either is missing, marks
+ * the test skipped, frees what did load and returns NULL. */
+static aqa_bpe_tokenizer *load_real_with_golden(golden **g, size_t *n) {
+    *g = read_golden(n);
+    aqa_bpe_tokenizer *t = load_real();
+    if (t && *g) return t;
+    SKIP("vocabulary or golden file missing");
+    free_golden(*g, *g ? *n : 0);
+    aqa_bpe_free(t);
+    *g = NULL;
+    return NULL;
+}
+
 /* Checks every golden text through tokenizer t; returns the number of "ok" texts that failed. */
 static int check_golden(aqa_bpe_tokenizer *t, const golden *g, size_t n, int full, int *moji_same) {
     int bad = 0;
@@ -223,14 +236,9 @@ static void test_golden_openai(void) {
 
 static void test_batch_tokenize(void) {
     size_t n;
-    golden *g = read_golden(&n);
-    aqa_bpe_tokenizer *t = load_real();
-    if (!t || !g) {
-        SKIP("vocabulary or golden file missing");
-        free_golden(g, g ? n : 0);
-        aqa_bpe_free(t);
-        return;
-    }
+    golden *g;
+    aqa_bpe_tokenizer *t = load_real_with_golden(&g, &n);
+    if (!t) return;
     const char **texts = malloc(n * sizeof *texts);
     int64_t *out = malloc(n * 77 * sizeof *out);
     for (size_t i = 0; i < n; i++) texts[i] = g[i].text;
@@ -251,14 +259,9 @@ static void test_batch_tokenize(void) {
 
 static void test_hf_roundtrip(void) {
     size_t n;
-    golden *g = read_golden(&n);
-    aqa_bpe_tokenizer *t = load_real();
-    if (!t || !g) {
-        SKIP("vocabulary or golden file missing");
-        free_golden(g, g ? n : 0);
-        aqa_bpe_free(t);
-        return;
-    }
+    golden *g;
+    aqa_bpe_tokenizer *t = load_real_with_golden(&g, &n);
+    if (!t) return;
     char dir[] = "/tmp/aqa_tok_XXXXXX", vj[64], mt[64];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(vj, sizeof vj, "%s/vocab.json", dir);
@@ -473,14 +476,9 @@ static void *thread_main(void *arg) {
 
 static void test_threads(void) {
     size_t n;
-    golden *g = read_golden(&n);
-    aqa_bpe_tokenizer *t = load_real();
-    if (!t || !g) {
-        SKIP("vocabulary or golden file missing");
-        free_golden(g, g ? n : 0);
-        aqa_bpe_free(t);
-        return;
-    }
+    golden *g;
+    aqa_bpe_tokenizer *t = load_real_with_golden(&g, &n);
+    if (!t) return;
     pthread_t th[4];
     thread_job jobs[4];
     for (int i = 0; i < 4; i++) {
