@@ -598,19 +598,38 @@ aqa_status aqa_pyobj_to_int64(const aqa_pyobj *o, const char *what, int64_t *out
     }
 }
 
-double *aqa_pyobj_to_f64_array(const aqa_pyobj *o, const char *what, size_t *n) {
-    size_t len, i;
-    double *out;
+/* Converts element i of o (an ndarray, list or tuple) into slot i of out; an error names `what`. */
+typedef aqa_status (*elem_convert_fn)(const aqa_pyobj *o, size_t i, const char *what, void *out);
+
+static aqa_status f64_elem(const aqa_pyobj *o, size_t i, const char *what, void *out) {
+    double *d = (double *)out + i;
+    if (o->type != AQA_PY_NDARRAY) return aqa_pyobj_to_double(o->u.seq.items[i], what, d);
+    *d = elem_f64(o->u.arr.dtype, o->u.arr.data, (int64_t)i);
+    return AQA_OK;
+}
+
+static aqa_status i64_elem(const aqa_pyobj *o, size_t i, const char *what, void *out) {
+    int64_t *d = (int64_t *)out + i;
+    if (o->type != AQA_PY_NDARRAY) return aqa_pyobj_to_int64(o->u.seq.items[i], what, d);
+    if (elem_i64(o->u.arr.dtype, o->u.arr.data, (int64_t)i, d))
+        return aqa_fail(AQA_EINVAL, "%s: element %zu is not an integer", what, i);
+    return AQA_OK;
+}
+
+/* The array conversions: o (an ndarray, list or tuple) as a malloc'ed array of *n elements of
+ * elem_size bytes, each converted by convert; NULL with an error naming `what` (and `expected`,
+ * e.g. "a numeric", when o is of another type). */
+static void *to_array(const aqa_pyobj *o, const char *what, const char *expected, size_t elem_size,
+                      elem_convert_fn convert, size_t *n) {
+    size_t len;
     if (!o) return aqa_fail_null("%s: missing value", what);
     if (o->type == AQA_PY_NDARRAY) len = (size_t)o->u.arr.size;
     else if (o->type == AQA_PY_LIST || o->type == AQA_PY_TUPLE) len = o->u.seq.len;
-    else return aqa_fail_null("%s: expected a numeric array or list, got %s", what, aqa_pytype_name(o->type));
-    out = malloc((len ? len : 1) * sizeof *out);
+    else return aqa_fail_null("%s: expected %s array or list, got %s", what, expected, aqa_pytype_name(o->type));
+    void *out = malloc((len ? len : 1) * elem_size);
     if (!out) return aqa_fail_null("%s: out of memory", what);
-    for (i = 0; i < len; i++) {
-        if (o->type == AQA_PY_NDARRAY) {
-            out[i] = elem_f64(o->u.arr.dtype, o->u.arr.data, (int64_t)i);
-        } else if (aqa_pyobj_to_double(o->u.seq.items[i], what, &out[i])) {
+    for (size_t i = 0; i < len; i++) {
+        if (convert(o, i, what, out) != AQA_OK) {
             free(out);
             return NULL;
         }
@@ -619,28 +638,12 @@ double *aqa_pyobj_to_f64_array(const aqa_pyobj *o, const char *what, size_t *n) 
     return out;
 }
 
+double *aqa_pyobj_to_f64_array(const aqa_pyobj *o, const char *what, size_t *n) {
+    return to_array(o, what, "a numeric", sizeof(double), f64_elem, n);
+}
+
 int64_t *aqa_pyobj_to_i64_array(const aqa_pyobj *o, const char *what, size_t *n) {
-    size_t len, i;
-    int64_t *out;
-    if (!o) return aqa_fail_null("%s: missing value", what);
-    if (o->type == AQA_PY_NDARRAY) len = (size_t)o->u.arr.size;
-    else if (o->type == AQA_PY_LIST || o->type == AQA_PY_TUPLE) len = o->u.seq.len;
-    else return aqa_fail_null("%s: expected an integer array or list, got %s", what, aqa_pytype_name(o->type));
-    out = malloc((len ? len : 1) * sizeof *out);
-    if (!out) return aqa_fail_null("%s: out of memory", what);
-    for (i = 0; i < len; i++) {
-        if (o->type == AQA_PY_NDARRAY) {
-            if (elem_i64(o->u.arr.dtype, o->u.arr.data, (int64_t)i, &out[i])) {
-                free(out);
-                return aqa_fail_null("%s: element %zu is not an integer", what, i);
-            }
-        } else if (aqa_pyobj_to_int64(o->u.seq.items[i], what, &out[i])) {
-            free(out);
-            return NULL;
-        }
-    }
-    *n = len;
-    return out;
+    return to_array(o, what, "an integer", sizeof(int64_t), i64_elem, n);
 }
 
 /* ---- reading primitives (all bounded by the input length) ---- */
@@ -754,6 +757,18 @@ static int push_float(vm *m, double v) {
     if (!o) return -1;
     o->u.f = v;
     return push(m, o);
+}
+
+/* A counted string or bytes opcode (m->op): its length argument (1 byte for SHORT_BINSTRING,
+ * SHORT_BINUNICODE and SHORT_BINBYTES, 8 for BINUNICODE8, BINBYTES8 and BYTEARRAY8, else 4), that
+ * many bytes, pushed as an object of type t. */
+static int push_counted(vm *m, aqa_pytype t) {
+    int len_size = 4;
+    if (m->op == 'U' || m->op == 0x8c || m->op == 'C') len_size = 1;
+    else if (m->op == 0x8d || m->op == 0x8e || m->op == 0x96) len_size = 8;
+    uint64_t v = 0;
+    const uint8_t *s = NULL;
+    return arg_uint(m, len_size, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, t, s, (size_t)v)) ? -1 : 0;
 }
 
 /* Two's-complement little-endian integer of n bytes (LONG1/LONG4), limited to 64 bits. */
@@ -1242,26 +1257,16 @@ static aqa_pyobj *run(vm *m) {
             if (arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_STR, s, (size_t)v))) return NULL;
             break;
         case 'U': /* SHORT_BINSTRING */
-            if (arg_uint(m, 1, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_STR, s, (size_t)v))) return NULL;
-            break;
         case 'X': /* BINUNICODE */
-            if (arg_uint(m, 4, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_STR, s, (size_t)v))) return NULL;
-            break;
         case 0x8c: /* SHORT_BINUNICODE */
-            if (arg_uint(m, 1, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_STR, s, (size_t)v))) return NULL;
-            break;
         case 0x8d: /* BINUNICODE8 */
-            if (arg_uint(m, 8, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_STR, s, (size_t)v))) return NULL;
+            if (push_counted(m, AQA_PY_STR)) return NULL;
             break;
         case 'C': /* SHORT_BINBYTES */
-            if (arg_uint(m, 1, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_BYTES, s, (size_t)v))) return NULL;
-            break;
         case 'B': /* BINBYTES */
-            if (arg_uint(m, 4, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_BYTES, s, (size_t)v))) return NULL;
-            break;
         case 0x8e: /* BINBYTES8 */
         case 0x96: /* BYTEARRAY8 */
-            if (arg_uint(m, 8, &v) || arg_counted(m, v, &s) || push(m, new_bytes(m, AQA_PY_BYTES, s, (size_t)v))) return NULL;
+            if (push_counted(m, AQA_PY_BYTES)) return NULL;
             break;
         case ')': /* EMPTY_TUPLE */
             if (push(m, new_seq(m, AQA_PY_TUPLE, NULL, 0))) return NULL;
