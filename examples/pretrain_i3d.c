@@ -20,7 +20,7 @@
  *
  * Writes <out>/i3d.safetensors (pytorch-i3d names, metadata "width_multiplier"; the 4-way logits
  * layer is in the file and skipped by feature-only models), <out>/config.txt, and prints
- * i3d_stage_accuracy_test and i3d_execution_rho_test. */
+ * i3d_stage_accuracy_test (and i3d_execution_rho_test with --execution). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,12 +293,14 @@ int main(int argc, char **argv) {
          * re-estimate them with the current weights before testing (and saving) */
         if (calibrate_i3d_bn(m, dtr, &tf, (int)kv_int(&c, "calibrate"))) goto fail;
         if (evaluate(m, dte, &tf, &acc, &rho)) goto fail;
-        fprintf(stderr, "epoch %ld/%ld: loss %.4f, test clip stage accuracy %.4f, execution rho %.4f (%.0f s)\n", ep + 1,
-                epochs, ema, acc, rho, aqa_now() - t0);
+        char rho_text[48] = "";
+        if (kv_bool(&c, "execution")) snprintf(rho_text, sizeof rho_text, ", execution rho %.4f", rho);
+        fprintf(stderr, "epoch %ld/%ld: loss %.4f, test clip stage accuracy %.4f%s (%.0f s)\n", ep + 1, epochs, ema, acc,
+                rho_text, aqa_now() - t0);
     }
     printf("i3d_train_seconds %.1f\n", aqa_now() - t0);
     printf("i3d_stage_accuracy_test %.4f\n", acc);
-    printf("i3d_execution_rho_test %.4f\n", rho);
+    if (kv_bool(&c, "execution")) printf("i3d_execution_rho_test %.4f\n", rho);
     char path[1200], wbuf[32];
     snprintf(wbuf, sizeof wbuf, "%.17g", width);
     snprintf(path, sizeof path, "%s/i3d.safetensors", out);
