@@ -15,8 +15,9 @@
  *   - 1 execution output, with --execution only: MSE against the dive's mean judge score,
  *     standardised as (mean - 5) / 2.5 (judges score 0..10; videos without judges add nothing).
  * Adam (weight decay --weight_decay, cosine decay), BatchNorm in training mode; after each epoch
- * its running statistics are re-estimated on --calibrate training videos, then the test split reports the clip stage accuracy (the largest share) and the Spearman rho between
- * the video's mean execution output and its mean judge score.
+ * its running statistics are re-estimated on --calibrate training videos, then the test split
+ * reports the clip stage accuracy (the largest share) and, with --execution, the Spearman rho
+ * between the video's mean execution output and its mean judge score.
  *
  * Writes <out>/i3d.safetensors (pytorch-i3d names, metadata "width_multiplier"; the 4-way logits
  * layer is in the file and skipped by feature-only models), <out>/config.txt, and prints
