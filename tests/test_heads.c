@@ -50,6 +50,37 @@ static aqa_tensor *video_loss_fn(aqa_tensor *const *in, int n, void *user) {
     return r.loss;
 }
 
+/* A head of kind ops with small_cfg(), in float64 for the gradchecks; the check also wants the
+ * parameter or buffer `tensor` when not NULL.  NULL after a failed check. */
+static aqa_head *new_f64_head(const aqa_head_ops *ops, const char *tensor) {
+    aqa_head_config hc = small_cfg();
+    aqa_head *h = aqa_head_new(ops, &hc, NULL, "");
+    CHECK_MSG(h && (!tensor || aqa_module_get(&h->base, tensor) != NULL), "new head (%s): %s",
+              tensor ? tensor : "no tensor asked", aqa_last_error());
+    if (h) CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
+    return h;
+}
+
+/* A random float64 query video feature (n, 6) requiring grad: gradchecks c's loss w.r.t. it, then
+ * runs c's head on it (no exemplar, c's targets) into *r.  Returns the feature. */
+static aqa_tensor *gradchecked_query(ctx *c, aqa_generator *g, int64_t n, aqa_head_result *r) {
+    aqa_tensor *v = test_rand_leaf(g, AQA_SHAPE(n, 6), AQA_F64, 1.0);
+    CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, c);
+    aqa_head_input q = {NULL, NULL, NULL, v};
+    CHECK(aqa_head_forward(c->h, &q, NULL, NULL, &c->t, r) == AQA_OK);
+    return v;
+}
+
+/* The logits of an evaluator MLP e (layer1, ReLU, layer2, ReLU, layer3) on v, computed here from
+ * its layers. */
+static aqa_tensor *evaluator_logits(aqa_module *e, aqa_tensor *v) {
+    aqa_linear_layer *l1 = (aqa_linear_layer *)aqa_module_find(e, "layer1");
+    aqa_linear_layer *l2 = (aqa_linear_layer *)aqa_module_find(e, "layer2");
+    aqa_linear_layer *l3 = (aqa_linear_layer *)aqa_module_find(e, "layer3");
+    return aqa_linear_layer_forward(
+        l3, aqa_relu(aqa_linear_layer_forward(l2, aqa_relu(aqa_linear_layer_forward(l1, v)))));
+}
+
 static void test_registry(void) {
     const char *const *names = aqa_head_names();
     int n = 0;
@@ -64,18 +95,13 @@ static void test_registry(void) {
 static void test_mlp_head(void) {
     int64_t live = aqa_live_tensors();
     aqa_generator g = {test_seed("mlp head"), 0};
-    aqa_head_config hc = small_cfg();
-    aqa_head *h = aqa_head_new(&aqa_head_mlp, &hc, NULL, "");
-    CHECK(h != NULL);
+    aqa_head *h = new_f64_head(&aqa_head_mlp, NULL);
     if (!h) return;
-    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){1.0, 2.0, 3.0}, 3), NULL, NULL}, NULL};
-    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(3, 6), AQA_F64, 1.0);
-    CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
-    aqa_head_input q = {NULL, NULL, NULL, v};
     aqa_head_result r;
-    CHECK(aqa_head_forward(h, &q, NULL, NULL, &c.t, &r) == AQA_OK);
+    aqa_tensor *v = gradchecked_query(&c, &g, 3, &r);
+    aqa_head_input q = {NULL, NULL, NULL, v};
     double p[3], mse = 0;
     aqa_copy_to_host(r.pred, p, AQA_F64);
     for (int i = 0; i < 3; i++) mse += (p[i] - (i + 1.0)) * (p[i] - (i + 1.0)) / 3;
@@ -104,24 +130,14 @@ static void test_mlp_head(void) {
 static void test_usdl_head(void) {
     int64_t live = aqa_live_tensors();
     aqa_generator g = {test_seed("usdl head"), 0};
-    aqa_head_config hc = small_cfg();
-    aqa_head *h = aqa_head_new(&aqa_head_usdl, &hc, NULL, "");
-    CHECK(h && aqa_module_get(&h->base, "evaluator.layer3.weight") != NULL);
+    aqa_head *h = new_f64_head(&aqa_head_usdl, "evaluator.layer3.weight");
     if (!h) return;
-    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     ctx c = {h, {vec((double[]){3.0, 7.5}, 2), NULL, NULL}, NULL};
-    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 6), AQA_F64, 1.0);
-    CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
-    /* the loss by its definition: KL(gaussian target || softmax) with 11 bins over [0, 10] */
-    aqa_head_input q = {NULL, NULL, NULL, v};
     aqa_head_result r;
-    CHECK(aqa_head_forward(h, &q, NULL, NULL, &c.t, &r) == AQA_OK);
-    aqa_linear_layer *l1 = (aqa_linear_layer *)aqa_module_find(&h->base, "evaluator.layer1");
-    aqa_linear_layer *l2 = (aqa_linear_layer *)aqa_module_find(&h->base, "evaluator.layer2");
-    aqa_linear_layer *l3 = (aqa_linear_layer *)aqa_module_find(&h->base, "evaluator.layer3");
-    aqa_tensor *logits = aqa_linear_layer_forward(
-        l3, aqa_relu(aqa_linear_layer_forward(l2, aqa_relu(aqa_linear_layer_forward(l1, v)))));
+    aqa_tensor *v = gradchecked_query(&c, &g, 2, &r);
+    /* the loss by its definition: KL(gaussian target || softmax) with 11 bins over [0, 10] */
+    aqa_tensor *logits = evaluator_logits(aqa_module_find(&h->base, "evaluator"), v);
     double lg[22], kl = 0;
     aqa_copy_to_host(logits, lg, AQA_F64);
     double s[2] = {3.0, 7.5};
@@ -149,20 +165,14 @@ static void test_usdl_head(void) {
 static void test_musdl_head(void) {
     int64_t live = aqa_live_tensors();
     aqa_generator g = {test_seed("musdl head"), 0};
-    aqa_head_config hc = small_cfg();
-    aqa_head *h = aqa_head_new(&aqa_head_musdl, &hc, NULL, "");
-    CHECK(h && aqa_module_get(&h->base, "evaluators.4.layer1.weight") != NULL);
+    aqa_head *h = new_f64_head(&aqa_head_musdl, "evaluators.4.layer1.weight");
     if (!h) return;
-    CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
     aqa_scope_begin();
     double js[10] = {1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5};
     aqa_tensor *judges = aqa_from_data(js, 2, (int64_t[]){2, 5}, AQA_F64);
     ctx c = {h, {NULL, judges, vec((double[]){2.0, 3.0}, 2)}, NULL};
-    aqa_tensor *v = test_rand_leaf(&g, AQA_SHAPE(2, 6), AQA_F64, 1.0);
-    CHECK_GRAD(video_loss_fn, ((aqa_tensor *[]){v}), 1, &c);
-    aqa_head_input q = {NULL, NULL, NULL, v};
     aqa_head_result r;
-    CHECK(aqa_head_forward(h, &q, NULL, NULL, &c.t, &r) == AQA_OK);
+    aqa_tensor *v = gradchecked_query(&c, &g, 2, &r);
     /* prediction: each judge's argmax bin (6 bins over [0, 5]: bin k = k), sorted, the middle 3
      * (5 judges: drop 1 each side) summed, x DD */
     double pred[2] = {0, 0};
@@ -171,12 +181,7 @@ static void test_musdl_head(void) {
         for (int j = 0; j < 5; j++) {
             char name[64];
             snprintf(name, sizeof name, "evaluators.%d", j);
-            aqa_module *e = aqa_module_find(&h->base, name);
-            aqa_linear_layer *l1 = (aqa_linear_layer *)aqa_module_find(e, "layer1");
-            aqa_linear_layer *l2 = (aqa_linear_layer *)aqa_module_find(e, "layer2");
-            aqa_linear_layer *l3 = (aqa_linear_layer *)aqa_module_find(e, "layer3");
-            aqa_tensor *lg = aqa_linear_layer_forward(
-                l3, aqa_relu(aqa_linear_layer_forward(l2, aqa_relu(aqa_linear_layer_forward(l1, v)))));
+            aqa_tensor *lg = evaluator_logits(aqa_module_find(&h->base, name), v);
             jp[j] = (double)aqa_item(aqa_argmax(aqa_select(lg, 0, i), 0, false));
         }
         for (int a = 0; a < 5; a++)
