@@ -1030,12 +1030,12 @@ static aqa_status put_coarse(aqa_pickle_writer *w, const aqa_synthetic_dive *d) 
 
 /* The fine-grained annotation of d: {action_type, dive_score, difficulty, the arrays, sub-action_types}. */
 static aqa_status put_fine(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
-    aqa_status st;
     aqa_pkw_dict_begin(w);
     aqa_pkw_str(w, "action_type");
     aqa_pkw_str(w, d->number);
     put_score_difficulty(w, d);
-    if ((st = put_arrays(w, d, 1)) != AQA_OK) return st;
+    aqa_status st = put_arrays(w, d, 1);
+    if (st != AQA_OK) return st;
     aqa_pkw_str(w, "sub-action_types");
     aqa_pkw_dict_begin(w);
     for (int k = 0; k < d->n_steps; k++) {
@@ -1049,12 +1049,12 @@ static aqa_status put_fine(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
 
 /* The fine-grained_annotation_aqa entry of d: [action_type, dive_score, difficulty, transits, labels]. */
 static aqa_status put_aqa(aqa_pickle_writer *w, const aqa_synthetic_dive *d) {
-    aqa_status st;
     aqa_pkw_list_begin(w);
     aqa_pkw_str(w, d->number);
     aqa_pkw_float(w, d->score);
     aqa_pkw_float(w, d->difficulty);
-    if ((st = put_arrays(w, d, 0)) != AQA_OK) return st;
+    aqa_status st = put_arrays(w, d, 0);
+    if (st != AQA_OK) return st;
     aqa_pkw_list_end(w);
     return AQA_OK;
 }
