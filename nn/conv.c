@@ -116,6 +116,44 @@ static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b,
     return *xo && *wo && (!b || *bo);
 }
 
+/* Every spatial dim of g set to the neutral 1 (size, kernel, stride, dilation) and padding 0, so
+ * that the dims a lower-dimensional layer does not use are inert. */
+static void geom_reset_spatial(aqa_conv_geom *g) {
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->out[i] = g->k[i] = g->stride[i] = g->dil[i] = 1;
+        g->pad[i] = 0;
+    }
+}
+
+/* The input (slot 0) and weight (slot 1) gradient buffers a conv node needs, on w's device; NULL
+ * where no gradient is needed. */
+static void new_grad_buffers(const aqa_node *n, const aqa_tensor *w, aqa_tensor **gx, aqa_tensor **gw) {
+    aqa_device dev = aqa_tensor_device(w);
+    *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
+    *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
+}
+
+/* After the kernels ran (ok) the n gradient buffers g[] go to grad_in (NULL ones stay NULL);
+ * after a failure they are released. */
+static void hand_over_grads(bool ok, aqa_tensor *const *g, int n, aqa_tensor **grad_in) {
+    for (int i = 0; i < n; i++) {
+        if (ok) grad_in[i] = g[i] ? aqa__own(g[i]) : NULL;
+        else aqa__release(g[i]);
+    }
+}
+
+/* What the backward of node n needs: the weight (slot 0) gives the input gradient; the input
+ * (slot 1) is kept only when the weight gradient needs it, so a frozen layer holds no activation;
+ * the geometry as the node's context (no backward without it). */
+static void save_for_backward(aqa_node *n, aqa_tensor *wc, aqa_tensor *xc, const aqa_conv_geom *geo) {
+    if (!n) return;
+    aqa_node_save(n, wc);
+    if (n->needs_grad[1]) aqa_node_save(n, xc);
+    n->ctx = geom_dup(geo);
+    n->ctx_free = free;
+    if (!n->ctx) n->backward = NULL;
+}
+
 /* ---- convolution ------------------------------------------------------------------------------- */
 
 static void conv_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
@@ -123,20 +161,12 @@ static void conv_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *w = n->saved[0], *x = n->n_saved > 1 ? n->saved[1] : NULL;
     aqa_tensor *gc = aqa_contiguous(g);
     if (!gc) return;
-    aqa_device dev = aqa_tensor_device(w);
-    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
-    aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
+    aqa_tensor *gx, *gw;
+    new_grad_buffers(n, w, &gx, &gw);
     aqa_tensor *gb = n->n_inputs > 2 && n->needs_grad[2]
-                         ? aqa__new_unowned(1, (int64_t[]){geo->c_out}, w->dtype, dev) : NULL;
-    if (kernel_backward(geo, x, w, gc, gx, gw, gb) != AQA_OK) {
-        aqa__release(gx);
-        aqa__release(gw);
-        aqa__release(gb);
-        return;
-    }
-    grad_in[0] = gx ? aqa__own(gx) : NULL;
-    grad_in[1] = gw ? aqa__own(gw) : NULL;
-    if (n->n_inputs > 2) grad_in[2] = gb ? aqa__own(gb) : NULL;
+                         ? aqa__new_unowned(1, (int64_t[]){geo->c_out}, w->dtype, aqa_tensor_device(w)) : NULL;
+    bool ok = kernel_backward(geo, x, w, gc, gx, gw, gb) == AQA_OK;
+    hand_over_grads(ok, (aqa_tensor *[]){gx, gw, gb}, n->n_inputs > 2 ? 3 : 2, grad_in);
 }
 
 aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv_opts *opts) {
@@ -161,10 +191,7 @@ aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv
         goto done;
     }
     int64_t oshape[5] = {geo.n, geo.c_out};
-    for (int i = 0; i < 3; i++) {
-        geo.in[i] = geo.out[i] = geo.k[i] = geo.stride[i] = geo.dil[i] = 1;
-        geo.pad[i] = 0;
-    }
+    geom_reset_spatial(&geo);
     for (int i = 0; i < nd; i++) {
         int j = 3 - nd + i;
         int64_t lo, hi;
@@ -199,15 +226,7 @@ aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv
         goto done;
     }
     aqa_node *n = aqa_node_record("conv", conv_backward, bo ? 3 : 2, (aqa_tensor *[]){xo, wo, bo}, out);
-    if (n) {
-        /* the weight (slot 0) gives the input gradient; the input (slot 1) is kept only when the
-         * weight gradient needs it, so a frozen layer holds no activation */
-        aqa_node_save(n, wc);
-        if (n->needs_grad[1]) aqa_node_save(n, xc);
-        n->ctx = geom_dup(&geo);
-        n->ctx_free = free;
-        if (!n->ctx) n->backward = NULL;
-    }
+    save_for_backward(n, wc, xc, &geo);
 done:
     aqa_scope_end();
     if (!out) return NULL;
@@ -239,19 +258,12 @@ static void conv_transpose_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **gra
     aqa_tensor *w = n->saved[0], *x = n->n_saved > 1 ? n->saved[1] : NULL;
     aqa_tensor *gc = aqa_contiguous(g);
     if (!gc) return;
-    aqa_device dev = aqa_tensor_device(w);
-    aqa_tensor *gx = n->needs_grad[0] ? aqa__new_unowned(n->in_ndim[0], n->in_shape[0], w->dtype, dev) : NULL;
-    aqa_tensor *gw = n->needs_grad[1] ? aqa__new_unowned(w->ndim, w->shape, w->dtype, dev) : NULL;
+    aqa_tensor *gx, *gw;
+    new_grad_buffers(n, w, &gx, &gw);
     aqa_status st = AQA_OK;
     if (gx) st = kernel_forward(geo, gc, w, NULL, gx);
     if (st == AQA_OK && gw) st = kernel_backward(geo, gc, w, x, NULL, gw, NULL);
-    if (st != AQA_OK) {
-        aqa__release(gx);
-        aqa__release(gw);
-        return;
-    }
-    grad_in[0] = gx ? aqa__own(gx) : NULL;
-    grad_in[1] = gw ? aqa__own(gw) : NULL;
+    hand_over_grads(st == AQA_OK, (aqa_tensor *[]){gx, gw}, 2, grad_in);
 }
 
 aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv_opts *opts) {
@@ -280,10 +292,7 @@ aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, cons
         goto done;
     }
     int64_t oshape[5] = {geo.n, geo.c_in};
-    for (int i = 0; i < 3; i++) {
-        geo.in[i] = geo.out[i] = geo.k[i] = geo.stride[i] = geo.dil[i] = 1;
-        geo.pad[i] = 0;
-    }
+    geom_reset_spatial(&geo);
     for (int i = 0; i < nd; i++) {
         int j = 3 - nd + i;
         geo.out[j] = xo->shape[2 + i];
@@ -316,15 +325,7 @@ aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, cons
         goto done;
     }
     aqa_node *n = aqa_node_record("conv_transpose", conv_transpose_backward, 2, (aqa_tensor *[]){xo, wo}, out);
-    if (n) {
-        /* the weight (slot 0) gives the input gradient; the input (slot 1) is kept only when the
-         * weight gradient needs it, so a frozen layer holds no activation */
-        aqa_node_save(n, wc);
-        if (n->needs_grad[1]) aqa_node_save(n, xc);
-        n->ctx = geom_dup(&geo);
-        n->ctx_free = free;
-        if (!n->ctx) n->backward = NULL;
-    }
+    save_for_backward(n, wc, xc, &geo);
     aqa__own(out);
     res = out;
     if (bo) {
