@@ -164,32 +164,23 @@ static void ln_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
 #else
         ok = false;
 #endif
-        if (ok) {
-            grad_in[0] = gx ? aqa__own(gx) : NULL;
-            grad_in[1] = gw ? aqa__own(gw) : NULL;
-            grad_in[2] = gb ? aqa__own(gb) : NULL;
-        } else {
-            aqa__release(gx);
-            aqa__release(gw);
-            aqa__release(gb);
+    } else {
+        int nthreads = M * D > PAR_MIN_WORK ? omp_get_max_threads() : 1;
+        if (ok && (gw || gb)) {
+            part = malloc(aqa_dtype_size(x->dtype) * 2 * (size_t)D * (size_t)nthreads + 1);
+            if (!part) ok = aqa_fail(AQA_ENOMEM, "layer_norm backward: no memory for partial sums") == AQA_OK;
         }
-        aqa__release(gc);
-        return;
-    }
-    int nthreads = M * D > PAR_MIN_WORK ? omp_get_max_threads() : 1;
-    if (ok && (gw || gb)) {
-        part = malloc(aqa_dtype_size(x->dtype) * 2 * (size_t)D * (size_t)nthreads + 1);
-        if (!part) ok = aqa_fail(AQA_ENOMEM, "layer_norm backward: no memory for partial sums") == AQA_OK;
-    }
-    if (ok) {
-        if (x->dtype == AQA_F32)
+        if (ok && x->dtype == AQA_F32)
             ln_backward_f32(gx ? aqa_data(gx) : NULL, gw ? aqa_data(gw) : NULL, gb ? aqa_data(gb) : NULL,
                             aqa_data(gc), aqa_data(x), aqa_data(mean), aqa_data(rstd), w ? aqa_data(w) : NULL,
                             M, D, part, nthreads);
-        else
+        else if (ok) /* F64 */
             ln_backward_f64(gx ? aqa_data(gx) : NULL, gw ? aqa_data(gw) : NULL, gb ? aqa_data(gb) : NULL,
                             aqa_data(gc), aqa_data(x), aqa_data(mean), aqa_data(rstd), w ? aqa_data(w) : NULL,
                             M, D, part, nthreads);
+    }
+    /* the gradients go to the inputs after the kernels ran, else they are dropped */
+    if (ok) {
         grad_in[0] = gx ? aqa__own(gx) : NULL;
         grad_in[1] = gw ? aqa__own(gw) : NULL;
         grad_in[2] = gb ? aqa__own(gb) : NULL;
