@@ -116,6 +116,14 @@ static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b,
     return *xo && *wo && (!b || *bo);
 }
 
+/* The bias, when there is one, must be a vector of the c output channels (false after an error
+ * naming op). */
+static bool bias_ok(const char *op, const aqa_tensor *bo, int64_t c) {
+    if (!bo || (bo->ndim == 1 && bo->shape[0] == c)) return true;
+    aqa_fail(AQA_EINVAL, "%s: bias must be [%lld]", op, (long long)c);
+    return false;
+}
+
 /* Every spatial dim of g set to the neutral 1 (size, kernel, stride, dilation) and padding 0, so
  * that the dims a lower-dimensional layer does not use are inert. */
 static void geom_reset_spatial(aqa_conv_geom *g) {
@@ -186,10 +194,7 @@ aqa_tensor *aqa_conv(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, const aqa_conv
                  (long long)(wo->shape[1] * groups));
         goto done;
     }
-    if (bo && (bo->ndim != 1 || bo->shape[0] != geo.c_out)) {
-        aqa_fail(AQA_EINVAL, "aqa_conv: bias must be [%lld]", (long long)geo.c_out);
-        goto done;
-    }
+    if (!bias_ok("aqa_conv", bo, geo.c_out)) goto done;
     int64_t oshape[5] = {geo.n, geo.c_out};
     geom_reset_spatial(&geo);
     for (int i = 0; i < nd; i++) {
@@ -287,10 +292,7 @@ aqa_tensor *aqa_conv_transpose(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, cons
         goto done;
     }
     geo.c_in = wo->shape[1] * groups;
-    if (bo && (bo->ndim != 1 || bo->shape[0] != geo.c_in)) {
-        aqa_fail(AQA_EINVAL, "aqa_conv_transpose: bias must be [%lld]", (long long)geo.c_in);
-        goto done;
-    }
+    if (!bias_ok("aqa_conv_transpose", bo, geo.c_in)) goto done;
     int64_t oshape[5] = {geo.n, geo.c_in};
     geom_reset_spatial(&geo);
     for (int i = 0; i < nd; i++) {
