@@ -103,6 +103,19 @@ static aqa_tensor *attn_softmax_composed(aqa_tensor *scores, aqa_tensor *mask, d
     return y;
 }
 
+/* The fused kernels' result: out (unowned until now) is owned by the caller's scope, and its
+ * autograd node keeps out itself and the scale, all that attn_softmax_backward needs. */
+static aqa_tensor *own_and_record(aqa_tensor *out, aqa_tensor *scores, aqa_tensor *mask, double scale) {
+    aqa__own(out);
+    aqa_node *n = aqa_node_record("attention_softmax", attn_softmax_backward, mask ? 2 : 1,
+                                  (aqa_tensor *[]){scores, mask}, out);
+    if (n) {
+        aqa_node_save(n, out);
+        n->reals[0] = scale;
+    }
+    return out;
+}
+
 /* The op; may_overwrite lets internal callers reuse a private scores buffer for the pre-pass. */
 static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double scale, bool causal, bool may_overwrite) {
     if (!aqa__check_inputs("aqa_attention_softmax", 1, &scores)) return NULL;
@@ -147,14 +160,7 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
         aqa_scope_end();
         aqa_set_grad_enabled(prev);
         if (!out) return NULL;
-        aqa__own(out);
-        aqa_node *n = aqa_node_record("attention_softmax", attn_softmax_backward, mask ? 2 : 1,
-                                      (aqa_tensor *[]){scores, mask}, out);
-        if (n) {
-            aqa_node_save(n, out);
-            n->reals[0] = scale;
-        }
-        return out;
+        return own_and_record(out, scores, mask, scale);
     }
 #endif
     if (dev.kind != AQA_CPU || aqa__nn_force_composed) return attn_softmax_composed(scores, mask, scale, causal);
@@ -197,14 +203,7 @@ static aqa_tensor *attn_softmax(aqa_tensor *scores, aqa_tensor *mask, double sca
         return NULL;
     }
     aqa__release(work);
-    aqa__own(out);
-    aqa_node *n = aqa_node_record("attention_softmax", attn_softmax_backward, mask ? 2 : 1,
-                                  (aqa_tensor *[]){scores, mask}, out);
-    if (n) {
-        aqa_node_save(n, out);
-        n->reals[0] = scale;
-    }
-    return out;
+    return own_and_record(out, scores, mask, scale);
 }
 
 aqa_tensor *aqa_attention_softmax(aqa_tensor *scores, aqa_tensor *mask, double scale, bool causal) {
