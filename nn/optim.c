@@ -359,6 +359,14 @@ static void fused_run(const fused_job *j, int64_t n) {
     }
 }
 
+/* The fused update of parameter p in place: all its elements, then its version moves on (autograd
+ * must see the write). */
+static aqa_status fused_update(const fused_job *j, aqa_tensor *p) {
+    fused_run(j, aqa_numel(p));
+    p->version++;
+    return AQA_OK;
+}
+
 /* ---- state ------------------------------------------------------------------------------------ */
 
 /* A zero tensor shaped like p on p's device, owned by the optimizer (never by a scope). */
@@ -410,15 +418,12 @@ static aqa_status adam_update(aqa_optimizer *o, const aqa_param_group *grp, aqa_
     adam_scalars k;
     aqa_status pst = adam_prepare(o, grp, p, s, &k);
     if (pst != AQA_OK) return pst;
-    int64_t n = aqa_numel(p);
     if (aqa_tensor_device(p).kind == AQA_CPU && fusable(p, p) && fusable(grad, p) && fusable(s->exp_avg, p) &&
         fusable(s->exp_avg_sq, p) && fusable(s->max_exp_avg_sq, p)) {
         fused_job j = {.kind = o->kind, .dtype = p->dtype, .p = aqa_data(p), .g = aqa_data(grad),
                        .m = aqa_data(s->exp_avg), .v = aqa_data(s->exp_avg_sq),
                        .vmax = s->max_exp_avg_sq ? aqa_data(s->max_exp_avg_sq) : NULL, .adam = &k};
-        fused_run(&j, n);
-        p->version++;
-        return AQA_OK;
+        return fused_update(&j, p);
     }
     /* composed path: the fused loop's operations, one op each and in the same order, so that it
      * gives the same bits (any layout, any device with these ops) */
@@ -457,13 +462,10 @@ static aqa_status sgd_update(const aqa_param_group *grp, aqa_tensor *p, aqa_para
     s->step++;
     sgd_scalars k = {.wd = grp->weight_decay, .momentum = grp->momentum, .c1 = 1.0 - grp->dampening,
                      .neg_lr = -grp->lr, .nesterov = grp->nesterov, .first = first};
-    int64_t n = aqa_numel(p);
     if (aqa_tensor_device(p).kind == AQA_CPU && fusable(p, p) && fusable(grad, p) && fusable(s->momentum_buffer, p)) {
         fused_job j = {.kind = AQA_OPTIM_SGD, .dtype = p->dtype, .p = aqa_data(p), .g = aqa_data(grad),
                        .buf = s->momentum_buffer ? aqa_data(s->momentum_buffer) : NULL, .sgd = &k};
-        fused_run(&j, n);
-        p->version++;
-        return AQA_OK;
+        return fused_update(&j, p);
     }
     aqa_status st = AQA_OK;
     aqa_scope_begin();
