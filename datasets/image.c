@@ -368,24 +368,34 @@ static void png_w_error(png_structp png, png_const_charp msg) {
     png_longjmp(png, 1);
 }
 
-aqa_status aqa_image_save_png(const aqa_image *im, const char *path) {
+/* Silences libjpeg's warnings while encoding: they do not change the bytes written (errors still
+ * go to error_exit). */
+static void jpeg_quiet(j_common_ptr cinfo, int level) {
+    (void)cinfo;
+    (void)level;
+}
+
+static aqa_status check_jpeg(const aqa_image *im, const char *path, int quality) {
     aqa_status st = check_rgb(im, path);
     if (st != AQA_OK) return st;
-    char *tmp = NULL;
-    FILE *f = open_temp(path, &tmp);
-    if (!f) return aqa_last_status();
+    if (quality < 1 || quality > 100)
+        return aqa_fail(AQA_EINVAL, "%s: JPEG quality %d out of range 1..100", path, quality);
+    return AQA_OK;
+}
+
+aqa_status aqa_image_write_png(const aqa_image *im, FILE *f, const char *path) {
+    aqa_status st = check_rgb(im, path);
+    if (st != AQA_OK) return st;
     png_writer w = {""};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w, png_w_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
-        aqa_fail(AQA_ENOMEM, "%s: cannot create PNG writer", path);
-        return commit_temp(f, tmp, path, 0);
+        return aqa_fail(AQA_ENOMEM, "%s: cannot create PNG writer", path);
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        aqa_fail(AQA_EIO, "%s: PNG write failed: %s", path, w.msg);
-        return commit_temp(f, tmp, path, 0);
+        return aqa_fail(AQA_EIO, "%s: PNG write failed: %s", path, w.msg);
     }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)im->width, (png_uint_32)im->height, 8, PNG_COLOR_TYPE_RGB,
@@ -395,26 +405,21 @@ aqa_status aqa_image_save_png(const aqa_image *im, const char *path) {
         png_write_row(png, im->data + (size_t)y * im->width * 3);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    return commit_temp(f, tmp, path, 1);
+    return AQA_OK;
 }
 
-aqa_status aqa_image_save_jpeg(const aqa_image *im, const char *path, int quality) {
-    aqa_status st = check_rgb(im, path);
+aqa_status aqa_image_write_jpeg(const aqa_image *im, FILE *f, const char *path, int quality) {
+    aqa_status st = check_jpeg(im, path, quality);
     if (st != AQA_OK) return st;
-    if (quality < 1 || quality > 100)
-        return aqa_fail(AQA_EINVAL, "%s: JPEG quality %d out of range 1..100", path, quality);
-    char *tmp = NULL;
-    FILE *f = open_temp(path, &tmp);
-    if (!f) return aqa_last_status();
     struct jpeg_compress_struct cinfo;
     jpeg_err err;
     memset(&err, 0, sizeof err);
     cinfo.err = jpeg_std_error(&err.mgr);
     err.mgr.error_exit = jpeg_on_error;
+    err.mgr.emit_message = jpeg_quiet;
     if (setjmp(err.jump)) {
         jpeg_destroy_compress(&cinfo);
-        aqa_fail(AQA_EIO, "%s: JPEG write failed: %s", path, err.msg);
-        return commit_temp(f, tmp, path, 0);
+        return aqa_fail(AQA_EIO, "%s: JPEG write failed: %s", path, err.msg);
     }
     jpeg_create_compress(&cinfo);
     jpeg_stdio_dest(&cinfo, f);
@@ -431,5 +436,26 @@ aqa_status aqa_image_save_jpeg(const aqa_image *im, const char *path, int qualit
     }
     jpeg_finish_compress(&cinfo);
     jpeg_destroy_compress(&cinfo);
-    return commit_temp(f, tmp, path, 1);
+    return AQA_OK;
+}
+
+/* The arguments are checked before the temporary file is made, so a bad call leaves nothing. */
+aqa_status aqa_image_save_png(const aqa_image *im, const char *path) {
+    aqa_status st = check_rgb(im, path);
+    if (st != AQA_OK) return st;
+    char *tmp = NULL;
+    FILE *f = open_temp(path, &tmp);
+    if (!f) return aqa_last_status();
+    st = aqa_image_write_png(im, f, path);
+    return commit_temp(f, tmp, path, st == AQA_OK);
+}
+
+aqa_status aqa_image_save_jpeg(const aqa_image *im, const char *path, int quality) {
+    aqa_status st = check_jpeg(im, path, quality);
+    if (st != AQA_OK) return st;
+    char *tmp = NULL;
+    FILE *f = open_temp(path, &tmp);
+    if (!f) return aqa_last_status();
+    st = aqa_image_write_jpeg(im, f, path, quality);
+    return commit_temp(f, tmp, path, st == AQA_OK);
 }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tensor/error.h"
 
@@ -51,5 +52,11 @@ aqa_image *aqa_image_decode(const void *bytes, size_t len, const char *name);
 aqa_status aqa_image_save_png(const aqa_image *im, const char *path);
 /* Same for a baseline JPEG (4:2:0, libjpeg's default settings) at `quality` 1..100. */
 aqa_status aqa_image_save_jpeg(const aqa_image *im, const char *path, int quality);
+
+/* The encoders behind those two, writing to an open stream `f` that the caller closes (no
+ * temporary file, no fsync: for bulk output such as generated frames); `path` names the file in
+ * errors. */
+aqa_status aqa_image_write_png(const aqa_image *im, FILE *f, const char *path);
+aqa_status aqa_image_write_jpeg(const aqa_image *im, FILE *f, const char *path, int quality);
 
 #endif /* AQA_DATASETS_IMAGE_H */
