@@ -13,10 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdio.h> /* before jpeglib.h, which uses FILE */
-#include <jpeglib.h>
-#include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -727,95 +724,11 @@ aqa_status aqa_synthetic_render_frame(const aqa_synthetic_config *cfg, const aqa
 /* ---------------------------------------------------------------------------------------- */
 /* Frame files (no fsync: a dive's folder is renamed into place once complete) */
 
-typedef struct png_err {
-    jmp_buf jump;
-    char msg[200];
-} png_err;
-
-static void png_fail_cb(png_structp png, png_const_charp msg) {
-    png_err *e = png_get_error_ptr(png);
-    snprintf(e->msg, sizeof e->msg, "%s", msg);
-    longjmp(e->jump, 1);
-}
-
-static void png_warn_cb(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-static aqa_status write_png(const aqa_image *im, FILE *f, const char *path) {
-    png_err e;
-    e.msg[0] = 0;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, png_fail_cb, png_warn_cb);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(&png, &info);
-        return aqa_fail(AQA_ENOMEM, "%s: cannot create PNG writer", path);
-    }
-    if (setjmp(e.jump)) {
-        png_destroy_write_struct(&png, &info);
-        return aqa_fail(AQA_EIO, "%s: PNG write failed: %s", path, e.msg);
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)im->width, (png_uint_32)im->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < im->height; y++) png_write_row(png, im->data + (size_t)y * im->width * 3);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return AQA_OK;
-}
-
-typedef struct jpg_err {
-    struct jpeg_error_mgr mgr;
-    jmp_buf jump;
-    char msg[JMSG_LENGTH_MAX];
-} jpg_err;
-
-static void jpg_fail_cb(j_common_ptr c) {
-    jpg_err *e = (jpg_err *)c->err;
-    (*c->err->format_message)(c, e->msg);
-    longjmp(e->jump, 1);
-}
-
-static void jpg_msg_cb(j_common_ptr c, int level) {
-    (void)c;
-    (void)level;
-}
-
-static aqa_status write_jpeg(const aqa_image *im, FILE *f, const char *path, int quality) {
-    struct jpeg_compress_struct ci;
-    jpg_err e;
-    memset(&e, 0, sizeof e);
-    ci.err = jpeg_std_error(&e.mgr);
-    e.mgr.error_exit = jpg_fail_cb;
-    e.mgr.emit_message = jpg_msg_cb;
-    if (setjmp(e.jump)) {
-        jpeg_destroy_compress(&ci);
-        return aqa_fail(AQA_EIO, "%s: JPEG write failed: %s", path, e.msg);
-    }
-    jpeg_create_compress(&ci);
-    jpeg_stdio_dest(&ci, f);
-    ci.image_width = (JDIMENSION)im->width;
-    ci.image_height = (JDIMENSION)im->height;
-    ci.input_components = 3;
-    ci.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, quality, TRUE);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = im->data + (size_t)ci.next_scanline * im->width * 3;
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    return AQA_OK;
-}
-
 static aqa_status write_frame(const aqa_synthetic_config *cfg, const aqa_image *im, const char *path) {
     FILE *f = fopen(path, "wb");
     if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", path, strerror(errno));
-    aqa_status st = cfg->format == AQA_SYNTH_PNG ? write_png(im, f, path) : write_jpeg(im, f, path, cfg->jpeg_quality);
+    aqa_status st = cfg->format == AQA_SYNTH_PNG ? aqa_image_write_png(im, f, path)
+                                                 : aqa_image_write_jpeg(im, f, path, cfg->jpeg_quality);
     if (ferror(f) && st == AQA_OK) st = aqa_fail(AQA_EIO, "%s: write error", path);
     if (fclose(f) != 0 && st == AQA_OK) st = aqa_fail(AQA_EIO, "%s: close error: %s", path, strerror(errno));
     if (st != AQA_OK) unlink(path);
