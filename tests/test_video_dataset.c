@@ -40,15 +40,22 @@ static const aqa_synthetic_dive *plan_of(const aqa_ann_sample *s) {
     return NULL;
 }
 
-static aqa_video_dataset *open_split(const char *root, const char *split, aqa_bad_data_policy pol, const char *features) {
+/* A quiet configuration for `split` of a `dataset` layout under root (the rest as
+ * aqa_vd_config_init sets it). */
+static aqa_vd_config quiet_config(const char *root, aqa_ann_dataset dataset, const char *split) {
     aqa_vd_config c;
     aqa_vd_config_init(&c);
     c.root = root;
-    c.dataset = AQA_ANN_FINEDIVING;
+    c.dataset = dataset;
     c.split = split;
+    c.quiet = true;
+    return c;
+}
+
+static aqa_video_dataset *open_split(const char *root, const char *split, aqa_bad_data_policy pol, const char *features) {
+    aqa_vd_config c = quiet_config(root, AQA_ANN_FINEDIVING, split);
     c.policy = pol;
     c.features_dir = features;
-    c.quiet = true;
     return aqa_video_dataset_open(&c);
 }
 
@@ -639,12 +646,7 @@ static void test_mtl_aqa_layout(void) {
         aqa_pkw_free(w);
     }
 
-    aqa_vd_config c;
-    aqa_vd_config_init(&c);
-    c.root = root;
-    c.dataset = AQA_ANN_MTL_AQA;
-    c.split = "train";
-    c.quiet = true;
+    aqa_vd_config c = quiet_config(root, AQA_ANN_MTL_AQA, "train");
     aqa_video_dataset *ds = aqa_video_dataset_open(&c);
     CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
     if (ds) {
@@ -760,12 +762,8 @@ static void test_jigsaws_layout(void) {
     CHECK(aqa_pkw_save(w, p) == AQA_OK);
     aqa_pkw_free(w);
 
-    aqa_vd_config c;
-    aqa_vd_config_init(&c);
-    c.root = root;
-    c.dataset = AQA_ANN_JIGSAWS;
-    c.split = "Suturing/1/train"; /* fold 1 is the test: trains on fold 0 = B001 */
-    c.quiet = true;
+    /* fold 1 is the test: trains on fold 0 = B001 */
+    aqa_vd_config c = quiet_config(root, AQA_ANN_JIGSAWS, "Suturing/1/train");
     aqa_video_dataset *ds = aqa_video_dataset_open(&c);
     CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
     if (ds) {
@@ -864,13 +862,8 @@ static void test_fisv_layout(void) {
     }
     char feat[300];
     snprintf(feat, sizeof feat, "%s/feat", root);
-    aqa_vd_config c;
-    aqa_vd_config_init(&c);
-    c.root = root;
-    c.dataset = AQA_ANN_FISV;
-    c.split = "train";
+    aqa_vd_config c = quiet_config(root, AQA_ANN_FISV, "train");
     c.features_dir = feat;
-    c.quiet = true;
     aqa_video_dataset *ds = aqa_video_dataset_open(&c);
     CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
     if (ds) {
