@@ -12,6 +12,40 @@
 #include "nn/linear.h"
 #include "nn/norm_layer.h"
 
+/* ---- golden cases of layers with a weight and a bias --------------------------------------------------- */
+
+/* (rtol, atol) of each check of one golden layer case. */
+typedef struct layer_tols {
+    double y[2];  /* the output */
+    double gx[2]; /* the input's gradient */
+    double gw[2]; /* the weight's gradient */
+    double gb[2]; /* the bias's gradient */
+} layer_tols;
+
+/* A layer's forward on x (m is the layer). */
+typedef aqa_tensor *(*layer_forward_fn)(void *m, aqa_tensor *x);
+
+/* The golden case "<key>.*" of layer m: its weight and bias from p.weight and p.bias, forward on x
+ * against y, backward from gy, then the gradients against gx, g.weight and g.bias.  Each check's
+ * FAIL line names the tensor as the torch script does ("<key>.gx", ...). */
+static void check_layer_golden(const char *key, void *m, layer_forward_fn forward, aqa_tensor *weight,
+                               aqa_tensor *bias, layer_tols t) {
+    char name[64];
+    CHECK(aqa_copy_(weight, GOLDEN("%s.p.weight", key)) == AQA_OK);
+    CHECK(aqa_copy_(bias, GOLDEN("%s.p.bias", key)) == AQA_OK);
+    aqa_tensor *x = test_leaf_of(GOLDEN("%s.x", key));
+    aqa_tensor *y = forward(m, x);
+    snprintf(name, sizeof name, "%s.y", key);
+    CHECK_CLOSE(name, y, GOLDEN("%s", name), t.y[0], t.y[1]);
+    CHECK(aqa_backward(y, GOLDEN("%s.gy", key), false) == AQA_OK);
+    snprintf(name, sizeof name, "%s.gx", key);
+    CHECK_CLOSE(name, x->grad, GOLDEN("%s", name), t.gx[0], t.gx[1]);
+    snprintf(name, sizeof name, "%s.g.weight", key);
+    CHECK_CLOSE(name, weight->grad, GOLDEN("%s", name), t.gw[0], t.gw[1]);
+    snprintf(name, sizeof name, "%s.g.bias", key);
+    CHECK_CLOSE(name, bias->grad, GOLDEN("%s", name), t.gb[0], t.gb[1]);
+}
+
 /* ---- Linear ------------------------------------------------------------------------------------------ */
 
 static aqa_tensor *linear_fn(aqa_tensor *const *in, int n, void *user) {
@@ -40,6 +74,8 @@ static void test_linear_gradcheck(void) {
     aqa_scope_end();
 }
 
+static aqa_tensor *linear_forward(void *m, aqa_tensor *x) { return aqa_linear_layer_forward(m, x); }
+
 static void test_linear_golden(void) {
     if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     int64_t live = aqa_live_tensors();
@@ -47,15 +83,8 @@ static void test_linear_golden(void) {
     aqa_linear_layer *m = aqa_linear_layer_new(NULL, "", 5, 4, true);
     CHECK(m != NULL);
     if (!m) { aqa_scope_end(); return; }
-    CHECK(aqa_copy_(m->weight, GOLDEN("linear.p.weight")) == AQA_OK);
-    CHECK(aqa_copy_(m->bias, GOLDEN("linear.p.bias")) == AQA_OK);
-    aqa_tensor *x = test_leaf_of(GOLDEN("linear.x"));
-    aqa_tensor *y = aqa_linear_layer_forward(m, x);
-    CHECK_CLOSE("y", y, GOLDEN("linear.y"), 1e-5, 1e-6);
-    CHECK(aqa_backward(y, GOLDEN("linear.gy"), false) == AQA_OK);
-    CHECK_CLOSE("x->grad", x->grad, GOLDEN("linear.gx"), 1e-5, 1e-6);
-    CHECK_CLOSE("m->weight->grad", m->weight->grad, GOLDEN("linear.g.weight"), 1e-5, 1e-6);
-    CHECK_CLOSE("m->bias->grad", m->bias->grad, GOLDEN("linear.g.bias"), 1e-5, 1e-6);
+    check_layer_golden("linear", m, linear_forward, m->weight, m->bias,
+                       (layer_tols){{1e-5, 1e-6}, {1e-5, 1e-6}, {1e-5, 1e-6}, {1e-5, 1e-6}});
     aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
@@ -187,6 +216,8 @@ static void test_layer_norm_gradcheck(void) {
     aqa_scope_end();
 }
 
+static aqa_tensor *layer_norm_forward(void *m, aqa_tensor *x) { return aqa_layer_norm_layer_forward(m, x); }
+
 static void test_layer_norm_golden(void) {
     if (!test_golden_open(GOLDEN_FILE)) { SKIP("%s absent", GOLDEN_FILE); return; }
     int64_t live = aqa_live_tensors();
@@ -194,15 +225,8 @@ static void test_layer_norm_golden(void) {
     CHECK(m != NULL);
     if (!m) return;
     aqa_scope_begin();
-    CHECK(aqa_copy_(m->weight, GOLDEN("ln1.p.weight")) == AQA_OK);
-    CHECK(aqa_copy_(m->bias, GOLDEN("ln1.p.bias")) == AQA_OK);
-    aqa_tensor *x = test_leaf_of(GOLDEN("ln1.x"));
-    aqa_tensor *y = aqa_layer_norm_layer_forward(m, x);
-    CHECK_CLOSE("y", y, GOLDEN("ln1.y"), 1e-5, 1e-5);
-    CHECK(aqa_backward(y, GOLDEN("ln1.gy"), false) == AQA_OK);
-    CHECK_CLOSE("x->grad", x->grad, GOLDEN("ln1.gx"), 1e-4, 1e-5);
-    CHECK_CLOSE("m->weight->grad", m->weight->grad, GOLDEN("ln1.g.weight"), 1e-4, 1e-5);
-    CHECK_CLOSE("m->bias->grad", m->bias->grad, GOLDEN("ln1.g.bias"), 1e-5, 1e-5);
+    check_layer_golden("ln1", m, layer_norm_forward, m->weight, m->bias,
+                       (layer_tols){{1e-5, 1e-5}, {1e-4, 1e-5}, {1e-4, 1e-5}, {1e-5, 1e-5}});
     /* two normalized dims, no affine, functional form */
     aqa_tensor *x2 = test_leaf_of(GOLDEN("ln2.x"));
     aqa_tensor *y2 = aqa_layer_norm(x2, 2, (const int64_t[]){4, 5}, NULL, NULL, 1e-5);
