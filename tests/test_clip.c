@@ -288,14 +288,21 @@ static void test_state_dict_names(void) {
 
 /* ---- golden parity ------------------------------------------------------------------------------ */
 
-static void check_golden_embeddings(const char *weights) {
+/* The model saved in tests/data/<weights>, loaded; NULL after a failed check, or with the test
+ * marked skipped when it or the golden file is absent. */
+static aqa_clip_model *load_golden_model(const char *weights) {
     if (!have(GOLDEN) || !have(weights)) {
         SKIP("%s or %s absent (scripts/gen_golden_clip.py)", GOLDEN, weights);
-        return;
+        return NULL;
     }
-    int64_t live = aqa_live_tensors();
     aqa_clip_model *m = NULL;
     CHECK_MSG(aqa_clip_load(test_data_path(weights), &m) == AQA_OK, "%s", aqa_last_error());
+    return m;
+}
+
+static void check_golden_embeddings(const char *weights) {
+    int64_t live = aqa_live_tensors();
+    aqa_clip_model *m = load_golden_model(weights);
     if (!m) return;
     aqa_clip_config tiny = tiny_config();
     check_cfg_eq(&m->cfg, &tiny);
@@ -317,12 +324,7 @@ static void test_golden_openai(void) { check_golden_embeddings(TINY_OA); }
 static void test_golden_hf(void) { check_golden_embeddings(TINY_HF); }
 
 static void test_truncation(void) {
-    if (!have(GOLDEN) || !have(TINY_OA)) {
-        SKIP("golden files absent");
-        return;
-    }
-    aqa_clip_model *m = NULL;
-    CHECK(aqa_clip_load(test_data_path(TINY_OA), &m) == AQA_OK);
+    aqa_clip_model *m = load_golden_model(TINY_OA);
     if (!m) return;
     aqa_scope_begin();
     /* rows 0, 2, 3 end by position 7: the batch is cut to 8 positions */
@@ -341,13 +343,8 @@ static void test_truncation(void) {
 }
 
 static void test_golden_gradients(void) {
-    if (!have(GOLDEN) || !have(TINY_OA)) {
-        SKIP("golden files absent");
-        return;
-    }
     int64_t live = aqa_live_tensors();
-    aqa_clip_model *m = NULL;
-    CHECK(aqa_clip_load(test_data_path(TINY_OA), &m) == AQA_OK);
+    aqa_clip_model *m = load_golden_model(TINY_OA);
     if (!m) return;
     aqa_scope_begin();
     aqa_tensor *images = aqa_requires_grad(golden("images", AQA_F32), true);
@@ -602,12 +599,7 @@ static void test_golden_cuda(void) {
         SKIP("no usable GPU: %.200s", aqa_last_error());
         return;
     }
-    if (!have(GOLDEN) || !have(TINY_OA)) {
-        SKIP("golden files absent");
-        return;
-    }
-    aqa_clip_model *m = NULL;
-    CHECK(aqa_clip_load(test_data_path(TINY_OA), &m) == AQA_OK);
+    aqa_clip_model *m = load_golden_model(TINY_OA);
     if (!m) return;
     aqa_device gpu = aqa_cuda_device(0);
     CHECK_MSG(aqa_module_to(&m->base, gpu) == AQA_OK, "%s", aqa_last_error());
