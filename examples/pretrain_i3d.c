@@ -6,8 +6,9 @@
  *
  *     examples/pretrain_i3d --data DIR --out runs/i3d [--width 0.25 --size 48 --epochs 1 ...]
  *
- * Every training video gives its N clips of 16 frames (the loaders' sampling and I3D transform,
- * random crop and flip per video).  I3D's logits layer has 4 outputs per clip:
+ * Every training video gives --clips-per-video of its N clips of 16 frames, drawn at random each
+ * time (the loaders' sampling and I3D transform, random crop and flip per video; neighbouring
+ * clips overlap, so a few per video carry most of what the video teaches).  I3D's logits layer has 4 outputs per clip:
  *   - 3 stage logits, trained by cross-entropy against the clip's stage mix (the share of its
  *     frames in take-off, flight and entry: soft targets, so clips across a boundary say where);
  *     this is the default objective, an action-recognition task like Kinetics' (what the
@@ -161,7 +162,8 @@ int main(int argc, char **argv) {
     kv_def(&c, "size", "48", "input: crop side (random crop when training, centre crop at test)");
     kv_def(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
     kv_def(&c, "epochs", "1", "passes over the training split");
-    kv_def(&c, "batch", "2", "videos per step (each gives its N clips)");
+    kv_def(&c, "batch", "2", "videos per step");
+    kv_def(&c, "clips_per_video", "3", "clips of each video trained on per step, drawn at random (0 = all N)");
     kv_def(&c, "lr", "1e-3", "Adam learning rate (cosine decay)");
     kv_def(&c, "weight_decay", "1e-4", "Adam weight decay");
     kv_def(&c, "dropout", "0.2", "dropout before the logits layer");
@@ -200,7 +202,8 @@ int main(int argc, char **argv) {
     aqa_i3d *m = NULL;
     aqa_optimizer *opt = NULL;
     aqa_loader *ld = NULL;
-    float *mix = NULL;
+    float *mix = NULL, *mix_k = NULL;
+    int64_t *pick = NULL;
     double *exec = NULL;
     if (!dte) goto fail;
     aqa_manual_seed((uint64_t)kv_int(&c, "seed"));
@@ -237,14 +240,19 @@ int main(int argc, char **argv) {
     lc.augment = true;
     if (!(ld = aqa_loader_new(dtr, &lc))) goto fail;
     const int64_t N = dtr->N;
+    const int64_t K = kv_int(&c, "clips_per_video") < 1 || kv_int(&c, "clips_per_video") > N ? N
+                                                                                               : kv_int(&c, "clips_per_video");
     mix = malloc((size_t)(batch * N * N_STAGES) * sizeof *mix);
+    mix_k = malloc((size_t)(batch * K * N_STAGES) * sizeof *mix_k);
+    pick = malloc((size_t)(batch * K) * sizeof *pick);
     exec = malloc((size_t)batch * sizeof *exec);
-    if (!mix || !exec) {
+    uint64_t rng = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0xC1195);
+    if (!mix || !mix_k || !pick || !exec) {
         aqa_fail(AQA_ENOMEM, "pretrain_i3d: out of memory");
         goto fail;
     }
-    fprintf(stderr, "pretrain_i3d: %zu training / %zu test videos, %lld clips each, %lld parameters (width %g)\n",
-            dtr->n_items, dte->n_items, (long long)N, (long long)aqa_module_num_params(&m->base, true), width);
+    fprintf(stderr, "pretrain_i3d: %zu training / %zu test videos, %lld of %lld clips each per step, %lld parameters (width %g)\n",
+            dtr->n_items, dte->n_items, (long long)K, (long long)N, (long long)aqa_module_num_params(&m->base, true), width);
     const size_t per_epoch = dtr->n_items / (size_t)batch, total = per_epoch * (size_t)epochs;
     if (!total) {
         aqa_fail(AQA_EINVAL, "pretrain_i3d: fewer training videos (%zu) than --batch %ld", dtr->n_items, batch);
@@ -266,8 +274,24 @@ int main(int argc, char **argv) {
             batch_targets(dtr, b, mix, exec);
             aqa_tensor *x = aqa_reshape(b->i3d_clips, 5, (int64_t[]){b->B * N, 3, dtr->clip_len, b->i3d_clips->shape[4],
                                                                       b->i3d_clips->shape[5]});
+            /* K of each video's N clips, drawn afresh each step (rows v N + c; their stage mixes) */
+            for (int64_t v = 0; v < b->B; v++) {
+                int64_t *rows = pick + v * K;
+                for (int64_t k = 0; k < K; k++) {
+                    bool again;
+                    do {
+                        rng = aqa_seed_mix(rng, step * 131 + (uint64_t)(v * K + k));
+                        rows[k] = v * N + (int64_t)(rng % (uint64_t)N);
+                        again = false;
+                        for (int64_t j = 0; j < k; j++) again |= rows[j] == rows[k];
+                    } while (again);
+                    memcpy(mix_k + (v * K + k) * N_STAGES, mix + rows[k] * N_STAGES, N_STAGES * sizeof *mix);
+                }
+            }
+            if (K < N) x = aqa_index_select(x, 0, aqa_from_data(pick, 1, (int64_t[]){b->B * K}, AQA_I64));
             aqa_tensor *logits = aqa_i3d_forward(m, x);
-            aqa_tensor *loss = logits ? batch_loss(logits, mix, exec, b->B, N, kv_bool(&c, "execution")) : NULL;
+            aqa_tensor *loss =
+                logits ? batch_loss(logits, K < N ? mix_k : mix, exec, b->B, K, kv_bool(&c, "execution")) : NULL;
             double lv = loss ? aqa_item(loss) : NAN;
             aqa_batch_free(b);
             if (!isfinite(lv)) {
@@ -317,6 +341,8 @@ fail:
 fail_quiet:
 done:
     free(mix);
+    free(mix_k);
+    free(pick);
     free(exec);
     aqa_loader_free(ld);
     aqa_optim_free(opt);
