@@ -7,9 +7,9 @@
 #     scripts/main_job.sh                 # from the build folder (where examples/ holds the programs)
 #     OUT=runs/main2 EPOCHS=30 scripts/main_job.sh
 #
-# Sized for about 10 minutes on 2 CPU cores (353 s when idle).  Every step is skipped when its output is already
-# there (extract_features resumes per video, train_mvla resumes from its last checkpoint), so an
-# interrupted job continues where it stopped; delete $OUT to start again.
+# Sized for about 10 minutes on 2 CPU cores (353 s when idle).  Every step is skipped when its
+# output is already there (extract_features resumes per video, train_mvla resumes from its last
+# checkpoint), so an interrupted job continues where it stopped; delete $OUT to start again.
 #
 # Targets on the synthetic test split (printed with the results): TSA-MVLA rho >= 0.8,
 # AIoU@0.5 >= 0.8, and TSA-MVLA's rho above plain TSA's.  The reported numbers are those of the
