@@ -26,28 +26,10 @@
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/testlib.h"
+#include "tests/cuda_testlib.h"
 
-static aqa_device DEV;
-static bool gpu_ok;
-static char skip_reason[600];
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static bool have_gpu(void) {
-    if (!gpu_ok) {
-        const char *req = getenv("AQA_REQUIRE_GPU");
-        if (req && strcmp(req, "0") != 0) CHECK_MSG(0, "AQA_REQUIRE_GPU is set but: %.400s", skip_reason);
-        else SKIP("no usable GPU: %.200s", skip_reason);
-        return false;
-    }
-    return true;
-}
 
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* Random CPU tensor in [-1, 1), scope-owned. */
 static aqa_tensor *rnd(int nd, const int64_t *shape, aqa_dtype dt) {
@@ -462,15 +444,7 @@ done:
 }
 
 int main(void) {
-    setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
-    rng_state ^= test_seed("cuda conv");
-    if (!aqa_cuda_is_available()) {
-        snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
-    } else {
-        DEV = aqa_cuda_device(0);
-        if (!aqa_backend_for(DEV)) snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
-        else gpu_ok = true;
-    }
+    cuda_test_init("cuda conv");
     /* AQA_TEST_ONLY=name runs one case (handy under the emulator) */
 #define RUN_SEL(fn)                                        \
     do {                                                   \

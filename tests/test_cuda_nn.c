@@ -23,29 +23,10 @@
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/testlib.h"
+#include "tests/cuda_testlib.h"
 
-static aqa_device DEV;
-static bool gpu_ok;
-static uint64_t rng_state = 88172645463325252ull;
-static char skip_reason[600];
 
-/* No GPU: SKIP, unless AQA_REQUIRE_GPU=1 (scripts/gpu-check.sh), where it is a failure. */
-static bool have_gpu(void) {
-    if (!gpu_ok) {
-        const char *req = getenv("AQA_REQUIRE_GPU");
-        if (req && strcmp(req, "0") != 0) CHECK_MSG(0, "AQA_REQUIRE_GPU is set but: %.400s", skip_reason);
-        else SKIP("no usable GPU: %.200s", skip_reason);
-        return false;
-    }
-    return true;
-}
 
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* A function under test: inputs (leaves on one device, dtype dt) -> output. */
 typedef aqa_tensor *(*case_fn)(aqa_tensor *const *in, aqa_device dev, const void *arg);
@@ -106,16 +87,6 @@ static bool run_case(const nn_case *c, aqa_device dev, aqa_dtype dt, double *con
     return ok;
 }
 
-static double rel_err(const double *a, const double *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
-        if (isnan(a[i])) continue;
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += a[i] * a[i];
-    }
-    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
-}
 
 /* CPU vs GPU (twice: identical bits) for float32 and float64. */
 static void run_cases(const nn_case *cases, size_t ncases) {
@@ -585,14 +556,7 @@ static void test_adam_multi_tensor(void) {
 }
 
 int main(void) {
-    setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
-    rng_state ^= test_seed("cuda nn");
-    if (!aqa_cuda_is_available()) {
-        snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
-    } else {
-        DEV = aqa_cuda_device(0);
-        gpu_ok = true;
-    }
+    cuda_test_init("cuda nn");
     aqa_manual_seed(7);
     /* AQA_TEST_ONLY=name runs one case (handy under the emulator, tensor/cuda/emu/run.sh) */
 #define RUN_SEL(fn)                                      \

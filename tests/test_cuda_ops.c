@@ -30,29 +30,11 @@
 #include "tensor/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/testlib.h"
+#include "tests/cuda_testlib.h"
 
 static const aqa_backend *CPU = &aqa_cpu_backend, *GPU;
-static aqa_device DEV;
-static uint64_t rng_state = 88172645463325252ull;
-static char skip_reason[600];
 
-/* No GPU: SKIP, unless AQA_REQUIRE_GPU=1 (scripts/gpu-check.sh), where it is a failure. */
-static bool have_gpu(void) {
-    if (!GPU) {
-        const char *req = getenv("AQA_REQUIRE_GPU");
-        if (req && strcmp(req, "0") != 0) CHECK_MSG(0, "AQA_REQUIRE_GPU is set but: %.400s", skip_reason);
-        else SKIP("no usable GPU: %.200s", skip_reason);
-        return false;
-    }
-    return true;
-}
 
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* The same tensor on the CPU (c) and the GPU (g). */
 typedef struct pair {
@@ -925,16 +907,6 @@ static bool pub_run(const pub_case *c, aqa_device dev, double *const *vals, doub
     return ok;
 }
 
-static double rel_err(const double *a, const double *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
-        if (isnan(a[i])) continue;
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += a[i] * a[i];
-    }
-    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
-}
 
 static void run_pub_cases(const pub_case *cases, size_t ncases) {
     for (size_t k = 0; k < ncases; k++) {
@@ -995,16 +967,10 @@ static void *warm(void *arg) {
 }
 
 int main(void) {
-    setenv("AQA_CUDA_SYNC", "1", 0); /* attribute device errors to kernels */
-    rng_state ^= test_seed("cuda ops");
-    if (!aqa_cuda_is_available()) {
-        snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
-    } else {
-        DEV = aqa_cuda_device(0);
+    cuda_test_init("cuda ops");
+    if (gpu_ok) {
         GPU = aqa_backend_for(DEV);
-        if (!GPU) {
-            snprintf(skip_reason, sizeof skip_reason, "%s", aqa_last_error());
-        } else {
+        {
             aqa_cuda_dev *d = aqa__cuda_dev(0);
             int arch = aqa__nvrtc_arch_for(d->cc);
             enum { NW = 8 };
