@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "aqa.h"
+#include "bench/mvla_step.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
@@ -114,77 +115,27 @@ static void bench_i3d(aqa_device dev, bool quick) {
 /* bench/bench_mvla's case on the GPU: one full-size MVLA training step (TSA head) on cached
  * features, B = 8 pairs, forward + backward + Adam (scripts/bench_torch_mvla.py --device cuda). */
 static void bench_mvla(aqa_device dev, bool quick) {
-    const int64_t B = 8, V = 2 * B, N = 9, C = 1024, T = 96, Dc = 512, L = 2, CS = 32, CV = 64;
-    aqa_manual_seed(1);
-    aqa_mvla_config cfg = aqa_mvla_config_default();
-    aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
-    aqa_head_config hc = aqa_head_config_default();
-    aqa_head *h = m ? aqa_head_new(&aqa_head_tsa, &hc, NULL, "") : NULL;
-    if (!m || !h || aqa_module_to(&m->base, dev) != AQA_OK || aqa_module_to(&h->base, dev) != AQA_OK) {
+    mvla_step st;
+    if (mvla_step_init(&st, dev)) {
         printf("bench_cuda: mvla setup failed: %s\n", aqa_last_error());
-        if (h) aqa_module_free(&h->base);
-        if (m) aqa_module_free(&m->base);
         return;
     }
-    aqa_tensor **bb = NULL, **rest = NULL, **hp = NULL;
-    int nbb = 0, nrest = 0;
-    aqa_mvla_param_groups(m, &bb, &nbb, &rest, &nrest);
-    int nhp = aqa_module_parameters(&h->base, &hp);
-    aqa_optimizer *opt = aqa_adam_new(&(aqa_adam_options)AQA_ADAM_DEFAULTS);
-    aqa_optim_add_group(opt, bb, nbb, 1e-4, 0.0);
-    aqa_optim_add_group(opt, rest, nrest, 1e-3, 0.0);
-    aqa_optim_add_group(opt, hp, nhp, 1e-3, 0.0);
-    aqa_mvla_batch b;
-    memset(&b, 0, sizeof b);
-    b.i3d = aqa_to_device(aqa_randn(AQA_SHAPE(V, N, C), AQA_F32, NULL), dev);
-    b.vis = aqa_to_device(aqa_randn(AQA_SHAPE(V, T, Dc), AQA_F32, NULL), dev);
-    b.stage_text = aqa_to_device(aqa_randn(AQA_SHAPE(CS, Dc), AQA_F32, NULL), dev);
-    b.video_text = aqa_to_device(aqa_randn(AQA_SHAPE(CV, Dc), AQA_F32, NULL), dev);
-    int64_t sid[V * 3], vid[V], bnd[V * 2];
-    for (int64_t i = 0; i < V; i++) {
-        for (int s = 0; s < 3; s++) sid[i * 3 + s] = (i * 7 + s * 11) % CS;
-        vid[i] = (i * 5) % CV;
-        bnd[i * 2] = 10 + (i * 3) % 30;
-        bnd[i * 2 + 1] = 50 + (i * 5) % 40;
-    }
-    b.stage_text_ids = aqa_to_device(aqa_from_data(sid, 2, (int64_t[]){V, 3}, AQA_I64), dev);
-    b.video_text_ids = aqa_to_device(aqa_from_data(vid, 1, (int64_t[]){V}, AQA_I64), dev);
-    b.boundaries = aqa_to_device(aqa_from_data(bnd, 2, (int64_t[]){V, L}, AQA_I64), dev);
-    b.teacher_forcing = true;
-    b.compute_losses = true;
-    aqa_tensor *scores = aqa_to_device(aqa_mul_scalar(aqa_rand(AQA_SHAPE(V), AQA_F32, NULL), 100.0), dev);
-    bool ok = b.i3d && b.vis && b.stage_text && b.video_text && b.stage_text_ids && b.video_text_ids &&
-              b.boundaries && scores;
+    bool ok = true;
     double loss = 0;
     double ms = TIME_MS(2, quick ? 2 : 10, ok, {
-        aqa_optim_zero_grad(opt);
-        aqa_mvla_output o;
-        aqa_head_input q, e;
-        aqa_head_result r;
-        aqa_head_targets tg = {aqa_narrow(scores, 0, 0, B), NULL, NULL};
-        ok = aqa_mvla_forward(m, &b, &o) == AQA_OK && aqa_mvla_head_input(&o, 0, B, &q) == AQA_OK &&
-             aqa_mvla_head_input(&o, B, B, &e) == AQA_OK &&
-             aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, B, B), &tg, &r) == AQA_OK;
-        aqa_tensor *l = ok ? aqa_mvla_total_loss(m, &o, r.loss) : NULL;
-        ok = l && aqa_backward(l, NULL, false) == AQA_OK && aqa_optim_step(opt) == AQA_OK;
+        aqa_optim_zero_grad(st.opt);
+        aqa_tensor *l = mvla_step_loss(&st, NULL, NULL);
+        ok = l && aqa_backward(l, NULL, false) == AQA_OK && aqa_optim_step(st.opt) == AQA_OK;
         if (ok) loss = aqa_item(l);
     });
     if (ok) {
-        printf("MVLA step: %lld pairs, %lld clips x %lld, %lld frames x %lld, loss %.3f\n", (long long)B, (long long)N,
-               (long long)C, (long long)T, (long long)Dc, loss);
+        printf("MVLA step: %d pairs, %d clips x %d, %d frames x %d, loss %.3f\n", MVLA_B, MVLA_N, MVLA_C, MVLA_T,
+               MVLA_DC, loss);
         row("mvla_train_step_b8", ms, "ms");
     } else {
         printf("bench_cuda: mvla step failed: %s\n", aqa_last_error());
     }
-    free(bb);
-    free(rest);
-    free(hp);
-    aqa_optim_free(opt);
-    aqa_module_free(&h->base);
-    aqa_module_free(&m->base);
-    aqa_tensor *ts[] = {b.i3d, b.vis, b.stage_text, b.video_text, b.stage_text_ids, b.video_text_ids, b.boundaries,
-                        scores};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) aqa_tensor_free(ts[i]);
+    mvla_step_free(&st);
 }
 
 /* The models are built on the CPU and moved with aqa_module_to, as the training programs do

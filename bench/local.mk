@@ -4,4 +4,4 @@ bench_programs += bench/bench_matmul
 noinst_PROGRAMS += bench/bench_matmul
 bench_bench_matmul_SOURCES = bench/bench_matmul.c
 # Clock, timing loop and PyTorch-script runner shared by the benchmark programs.
-noinst_HEADERS += bench/bench_util.h
+noinst_HEADERS += bench/bench_util.h bench/mvla_step.h
