@@ -21,24 +21,6 @@
 //     bn_bfin:    per channel: gw, gb and gx's coefficients;
 //     bn_bapply:  gx.
 
-// Sum over a group of G lanes (G = 32 or the whole block of 256); every lane gets the result.
-// All threads of the block must call it (it synchronises when G > 32).
-template <int G>
-__device__ __forceinline__ double nsum(double v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (G > 32) {
-        __shared__ double sh[G / 32];
-        __syncthreads();
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x / 32] = v;
-        __syncthreads();
-        v = sh[0];
-#pragma unroll
-        for (int w = 1; w < G / 32; w++) v += sh[w];
-    }
-    return v;
-}
-
 // ---- layer norm -----------------------------------------------------------------------------------
 
 template <int G>
@@ -51,14 +33,14 @@ __device__ __forceinline__ void ln_fwd(T *y, T *mean, T *rstd, const T *x, const
     const T *xr = x + (active ? r * D : 0);
     double s = 0;
     for (i64 j = lane; j < n; j += G) s += (double)xr[j];
-    s = nsum<G>(s);
+    s = group_sum<G>(s);
     double mu = s / (double)D;
     double v = 0;
     for (i64 j = lane; j < n; j += G) {
         double d = (double)xr[j] - mu;
         v += d * d;
     }
-    v = nsum<G>(v);
+    v = group_sum<G>(v);
     double rs = 1.0 / sqrt(v / (double)D + eps);
     if (!active) return;
     if (lane == 0) {
@@ -91,7 +73,7 @@ __device__ __forceinline__ void ln_fwdr(T *y, T *mean, T *rstd, const T *x, cons
         v[k] = j < n ? xr[j] : T(0);
         s += (double)v[k];
     }
-    s = nsum<G>(s);
+    s = group_sum<G>(s);
     double mu = s / (double)D, q = 0;
 #pragma unroll
     for (int k = 0; k < V; k++) {
@@ -99,7 +81,7 @@ __device__ __forceinline__ void ln_fwdr(T *y, T *mean, T *rstd, const T *x, cons
         double d = (double)v[k] - mu;
         if (j < n) q += d * d;
     }
-    q = nsum<G>(q);
+    q = group_sum<G>(q);
     double rs = 1.0 / sqrt(q / (double)D + eps);
     if (!active) return;
     if (lane == 0) {
@@ -151,8 +133,8 @@ __device__ __forceinline__ void ln_bwd(T *gx, const T *g, const T *x, const T *m
         a += gw;
         c += gw * ((double)xr[j] - mu);
     }
-    a = nsum<G>(a);
-    c = nsum<G>(c);
+    a = group_sum<G>(a);
+    c = group_sum<G>(c);
     if (!active) return;
     double ma = a / (double)D, mc = c * rs / (double)D;
     T *gxr = gx + r * D;
@@ -182,8 +164,8 @@ __device__ __forceinline__ void ln_bwdr(T *gx, const T *g, const T *x, const T *
         a += gw;
         c += gw * ((double)xv[k] - mu);
     }
-    a = nsum<G>(a);
-    c = nsum<G>(c);
+    a = group_sum<G>(a);
+    c = group_sum<G>(c);
     if (!active) return;
     double ma = a / (double)D, mc = c * rs / (double)D;
     T *gxr = gx + r * D;
@@ -291,8 +273,8 @@ extern "C" __global__ void __launch_bounds__(256) bn_stats(double *part, const T
         s1 += d;
         s2 += d * d;
     }
-    s1 = nsum<256>(s1);
-    s2 = nsum<256>(s2);
+    s1 = group_sum<256>(s1);
+    s2 = group_sum<256>(s2);
     if (threadIdx.x == 0) {
         part[(ch * nsplit + sp) * 2] = s1;
         part[(ch * nsplit + sp) * 2 + 1] = s2;
@@ -356,8 +338,8 @@ extern "C" __global__ void __launch_bounds__(256) bn_bpart(double *part, const T
         s1 += q;
         s2 += q * ((double)x[o] - mu);
     }
-    s1 = nsum<256>(s1);
-    s2 = nsum<256>(s2);
+    s1 = group_sum<256>(s1);
+    s2 = group_sum<256>(s2);
     if (threadIdx.x == 0) {
         part[(ch * nsplit + sp) * 2] = s1;
         part[(ch * nsplit + sp) * 2 + 1] = s2;

@@ -100,10 +100,32 @@ __device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); 
 __device__ __forceinline__ float m_abs(float x) { return fabsf(x); }
 __device__ __forceinline__ double m_abs(double x) { return fabs(x); }
 
+// Combines v over a group of G lanes with f (G = 32: a warp; G > 32: the whole block, a multiple
+// of 32); every lane gets the result.  With G > 32 all threads of the block must call it (it
+// synchronises).  The order of combination is fixed, so results are reproducible.
+template <int G, typename A, typename F>
+__device__ __forceinline__ A group_combine(A v, F f) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = f(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (G > 32) {
+        __shared__ A sh[G / 32];
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x / 32] = v;
+        __syncthreads();
+        v = sh[0];
+#pragma unroll
+        for (int w = 1; w < G / 32; w++) v = f(v, sh[w]);
+    }
+    return v;
+}
+
+template <int G, typename A>
+__device__ __forceinline__ A group_sum(A v) {
+    return group_combine<G>(v, [](A a, A b) { return a + b; });
+}
+
 // Warp-level sum (all 32 lanes take part).
 template <typename A>
 __device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
+    return group_sum<32>(v);
 }

@@ -61,22 +61,6 @@ __device__ __forceinline__ bool better(T bv, i64 bp, T av, i64 ap) {
     return bv == av && bp < ap;
 }
 
-// Sum over a group of G lanes (G = 32 or the whole block of 256); every lane gets the result.
-template <int G>
-__device__ __forceinline__ ACC group_sum(ACC v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += shfl_x(v, o);
-    if (G > 32) {
-        __shared__ ACC sh[G / 32];
-        __syncthreads();
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x / 32] = v;
-        __syncthreads();
-        v = sh[0];
-#pragma unroll
-        for (int w = 1; w < G / 32; w++) v += sh[w];
-    }
-    return v;
-}
 
 template <int OP, int G>
 __device__ __forceinline__ void group_arg(T &v, i64 &p) {

@@ -31,22 +31,6 @@ __device__ __forceinline__ void row_offsets(const SGeo &g, i64 r, i64 *off) {
     }
 }
 
-// Combine over G lanes with f (G = 32 or 256); every lane gets the result.
-template <int G, typename F>
-__device__ __forceinline__ T group_all(T v, F f) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = f(v, __shfl_xor_sync(0xffffffffu, v, o));
-    if (G > 32) {
-        __shared__ T sh[G / 32];
-        __syncthreads();
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x / 32] = v;
-        __syncthreads();
-        v = sh[0];
-#pragma unroll
-        for (int w = 1; w < G / 32; w++) v = f(v, sh[w]);
-    }
-    return v;
-}
 
 #if IS_F32
 #define NEG_INF (-INF_F)
@@ -72,12 +56,12 @@ __device__ __forceinline__ void softmax_fwd_row(T *out, const T *x, SGeo g, int 
         if (v != v) nan = T(1);
         m = v > m ? v : m;
     }
-    m = group_all<G>(m, [](T a, T b) { return a > b ? a : b; });
-    nan = group_all<G>(nan, [](T a, T b) { return a > b ? a : b; });
+    m = group_combine<G>(m, [](T a, T b) { return a > b ? a : b; });
+    nan = group_combine<G>(nan, [](T a, T b) { return a > b ? a : b; });
     if (nan != T(0)) m = NAN_T;
     T s = T(0);
     for (i64 i = lane; i < n; i += G) s += m_exp(xr[i * sx] - m);
-    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    s = group_combine<G>(s, [](T a, T b) { return a + b; });
     if (logmode) {
         T l = m_log(s);
         for (i64 i = lane; i < n; i += G) yr[i * sy] = (xr[i * sx] - m) - l;
@@ -99,7 +83,7 @@ __device__ __forceinline__ void softmax_bwd_row(T *gx, const T *gy, const T *y, 
     i64 s0 = g.dst[0], s1 = g.dst[1], s2 = g.dst[2], n = active ? g.n : 0;
     T s = T(0);
     for (i64 i = lane; i < n; i += G) s += logmode ? gyr[i * s1] : gyr[i * s1] * yr[i * s2];
-    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    s = group_combine<G>(s, [](T a, T b) { return a + b; });
     for (i64 i = lane; i < n; i += G) {
         T gv = gyr[i * s1], yv = yr[i * s2];
         gxr[i * s0] = logmode ? gv - m_exp(yv) * s : yv * (gv - s);
@@ -182,8 +166,8 @@ __device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int 
         if (v[k] != v[k]) nan = T(1);
         m = v[k] > m ? v[k] : m;
     }
-    m = group_all<G>(m, [](T a, T b) { return a > b ? a : b; });
-    nan = group_all<G>(nan, [](T a, T b) { return a > b ? a : b; });
+    m = group_combine<G>(m, [](T a, T b) { return a > b ? a : b; });
+    nan = group_combine<G>(nan, [](T a, T b) { return a > b ? a : b; });
     if (nan != T(0)) m = NAN_T;
     T s = T(0);
 #pragma unroll
@@ -193,7 +177,7 @@ __device__ __forceinline__ void softmax_fwd_reg(T *out, const T *x, SGeo g, int 
         if (!logmode) v[k] = e;
         s += e;
     }
-    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    s = group_combine<G>(s, [](T a, T b) { return a + b; });
     if (logmode) {
         T l = m_log(s);
 #pragma unroll
@@ -230,7 +214,7 @@ __device__ __forceinline__ void softmax_bwd_reg(T *gx, const T *gy, const T *y, 
         yv[k] = i < n ? yr[i] : T(0);
         s += logmode ? gv[k] : gv[k] * yv[k];
     }
-    s = group_all<G>(s, [](T a, T b) { return a + b; });
+    s = group_combine<G>(s, [](T a, T b) { return a + b; });
 #pragma unroll
     for (int k = 0; k < V; k++) {
         int i = lane + k * G;
