@@ -1,32 +1,20 @@
-/* aqa.h: the public API of libaqa in one include (pkg-config --cflags aqa adds its folder).
- * Each component's header can also be included on its own. */
+/* aqa.h: the public API of libaqa in one include (pkg-config --cflags aqa adds its folder), layer
+ * by layer from the bottom (docs/architecture.md).  Each layer's umbrella header, and each
+ * component's header, can also be included on its own. */
 #ifndef AQA_H
 #define AQA_H
 
-/* tensors, ops, autograd */
-#include "tensor/error.h"
-#include "tensor/tensor.h"
-#include "tensor/ops.h"
-#include "autograd/autograd.h"
-
-/* layers, losses, optimisation, files */
-#include "nn/module.h"
-#include "nn/safetensors.h"
-#include "nn/tensor_file.h"
-#include "nn/atomic_file.h"
-#include "nn/init.h"
-#include "nn/linear.h"
-#include "nn/norm_layer.h"
-#include "nn/dropout.h"
-#include "nn/activation.h"
-#include "nn/attention.h"
-#include "nn/transformer.h"
-#include "nn/conv.h"
-#include "nn/pool.h"
-#include "nn/batchnorm.h"
-#include "nn/loss.h"
-#include "nn/optim.h"
-#include "nn/sched.h"
-#include "nn/checkpoint.h"
+#include "io/io.h"             /* errors, files and formats: safetensors, pickle, npy */
+#include "image/image.h"       /* images: PNG/JPEG codecs */
+#include "image/resize.h"      /* PIL-exact resizing and cropping */
+#include "image/canvas.h"      /* drawing: shapes and a bitmap font */
+#include "tensor/tensor.h"     /* tensors, storage, scopes, factories, random numbers */
+#include "tensor/tensor_file.h"/* tensors to and from safetensors files */
+#include "ops/ops.h"           /* the differentiable ops, views, conversions, printing */
+#include "autograd/autograd.h" /* backward, grad mode, gradcheck */
+#include "nn/nn.h"             /* modules, layers, losses, optimizers, checkpoints */
+#include "models/models.h"     /* CLIP, I3D, MVLA, the assessment heads */
+#include "datasets/datasets.h" /* the AQA datasets, loaders, texts, the synthetic set */
+#include "eval/eval.h"         /* metrics and figures */
 
 #endif /* AQA_H */

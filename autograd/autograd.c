@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 static _Thread_local bool grad_disabled; /* zero-initialised: grad mode on by default */
@@ -38,7 +38,7 @@ void aqa_zero_grad(aqa_tensor *t) {
 
 /* ---- nodes -------------------------------------------------------------------------------- */
 
-void aqa__node_retain(aqa_node *n) {
+static void node_retain(aqa_node *n) {
     if (n) __atomic_fetch_add(&n->refcount, 1, __ATOMIC_RELAXED);
 }
 
@@ -54,7 +54,7 @@ static void node_free_state(aqa_node *n) {
     n->released = true;
 }
 
-void aqa__node_release(aqa_node *n) {
+static void node_release(aqa_node *n) {
     /* iterative, so that freeing a long chain of nodes cannot overflow the C stack */
     aqa_node *stack[64];
     aqa_node **heap = NULL;
@@ -106,13 +106,14 @@ aqa_node *aqa_node_record(const char *op, aqa_backward_fn backward, int n_inputs
         n->needs_grad[i] = true;
         if (in->grad_fn) {
             n->next[i] = in->grad_fn;
-            aqa__node_retain(in->grad_fn);
+            node_retain(in->grad_fn);
         } else {
             n->leaf[i] = in;
             aqa__retain(in);
         }
     }
-    aqa__node_release(out->grad_fn); /* an op's output is fresh; this only guards misuse */
+    node_release(out->grad_fn); /* an op's output is fresh; this only guards misuse */
+    aqa__set_grad_fn_release(node_release); /* tensors free their grad_fn through it */
     out->grad_fn = n;
     out->requires_grad = true;
     return n;

@@ -23,6 +23,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AQA_NODE_MAX_INPUTS 8
 #define AQA_NODE_MAX_SAVED 8
 
@@ -100,5 +104,9 @@ typedef struct aqa_gradcheck_result {
  * should be F64 (pass F32 only with loose tolerances).  Passes when |a - n| <= atol + rtol * |n|. */
 aqa_gradcheck_result aqa_gradcheck(aqa_gradcheck_fn fn, aqa_tensor *const *inputs, int n,
                                    void *user, double eps, double atol, double rtol);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_AUTOGRAD_H */

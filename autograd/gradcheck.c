@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 /* L = sum(fn(inputs) * w) as a double. */

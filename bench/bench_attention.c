@@ -10,7 +10,7 @@
 #include "nn/linear.h"
 #include "nn/norm_layer.h"
 #include "nn/transformer.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define N_CASES 5
 

@@ -14,7 +14,7 @@
 
 #include "autograd/autograd.h"
 #include "models/clip/clip.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 /* OpenBLAS's extension (cblas.h of OpenBLAS): the kernel family it picked for this CPU. */
 extern char *openblas_get_corename(void);

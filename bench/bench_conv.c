@@ -6,7 +6,7 @@
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
 #include "nn/conv.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;

@@ -17,7 +17,7 @@
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "tensor/cuda/cuda.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 static double now(void) {

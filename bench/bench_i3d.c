@@ -23,7 +23,7 @@
 
 #include "autograd/autograd.h"
 #include "models/i3d/i3d.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 static double now(void) {
     struct timespec ts;

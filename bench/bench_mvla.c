@@ -12,7 +12,7 @@
 #include "models/heads/head.h"
 #include "models/mvla/mvla.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;

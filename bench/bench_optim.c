@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 #define N_TENSORS 10

@@ -12,7 +12,7 @@
 #include "models/heads/head.h"
 #include "models/mvla/mvla.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 enum { MVLA_B = 8, MVLA_V = 2 * MVLA_B, MVLA_N = 9, MVLA_C = 1024, MVLA_T = 96, MVLA_DC = 512, MVLA_L = 2,
        MVLA_CS = 32, MVLA_CV = 64 };

@@ -3,7 +3,7 @@
 #define AQA_DATASETS_ANNOTATIONS_IMPL_H
 
 #include "datasets/annotations.h"
-#include "datasets/pickle.h"
+#include "io/pickle.h"
 
 /* A new empty manifest, or NULL + error. */
 aqa_ann_manifest *ann_new(aqa_ann_dataset d);

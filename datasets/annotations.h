@@ -2,7 +2,7 @@
  *
  * A manifest is a list of samples (one dive / surgical trial / skating program each) with their
  * frame range, scores and labels, plus named splits (lists of sample indices).  Loaders read the
- * published files directly (Python pickles through datasets/pickle.h, Fis-V's text files):
+ * published files directly (Python pickles through io/pickle.h, Fis-V's text files):
  *
  *   MTL-AQA    (Parmar & Morris, CVPR 2019)  final_annotations_dict_with_dive_number.pkl,
  *              train_split_0.pkl, test_split_0.pkl -> 1412 samples, splits "train" (1059), "test" (353)
@@ -23,7 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum aqa_ann_dataset {
     AQA_ANN_MTL_AQA,
@@ -87,5 +91,9 @@ const aqa_ann_split *aqa_ann_find_split(const aqa_ann_manifest *m, const char *n
 long aqa_ann_find(const aqa_ann_manifest *m, const char *key);
 /* "MTL-AQA", "JIGSAWS", "Fis-V", "FineDiving". */
 const char *aqa_ann_dataset_name(aqa_ann_dataset d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_ANNOTATIONS_H */

@@ -20,7 +20,11 @@
 #include <stdint.h>
 
 #include "datasets/video_dataset.h"
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum aqa_exemplar_mode {
     AQA_EXEMPLAR_RANDOM = 0,    /* 'w/o DN' */
@@ -56,5 +60,9 @@ aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, 
 
 /* A 64-bit mix of (a, b) (splitmix64), used to derive per-item seeds. */
 uint64_t aqa_seed_mix(uint64_t a, uint64_t b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_EXEMPLAR_H */

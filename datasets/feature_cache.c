@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/npy.h"
-#include "nn/safetensors.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
 
 aqa_status aqa_feature_cache_path(const char *dir, const char *key, char *buf, size_t size) {
     if (!dir || !key || !buf) return aqa_fail(AQA_EINVAL, "aqa_feature_cache_path: NULL argument");

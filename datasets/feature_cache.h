@@ -15,7 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define AQA_FEATURE_CACHE_FORMAT "aqa-features-1"
 
@@ -41,5 +45,9 @@ aqa_status aqa_feature_cache_dims(const char *path, const char *name, int64_t *r
  * (rows/cols <= 0 match any); aqa_feature_npy_dims gives the shape. */
 aqa_status aqa_feature_npy_read(const char *path, int64_t rows, int64_t cols, float *dst);
 aqa_status aqa_feature_npy_dims(const char *path, int64_t *rows, int64_t *cols);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_FEATURE_CACHE_H */

@@ -31,7 +31,11 @@
 #include <stddef.h>
 
 #include "datasets/texts.h"
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum aqa_dive_direction {
     AQA_DIVE_FORWARD = 1,
@@ -100,5 +104,9 @@ const char *aqa_finediving_subaction_name(int id);
 const char *aqa_finediving_subaction_text(int id);
 /* The 42 frame-level texts as a set (index id - 1). */
 aqa_status aqa_text_set_finediving_subactions(aqa_text_set *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_FINA_H */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "autograd/autograd.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 /* ---- progress ------------------------------------------------------------------------------- */

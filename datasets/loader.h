@@ -31,9 +31,13 @@
 #include <stdint.h>
 
 #include "datasets/exemplar.h"
-#include "datasets/resize.h"
+#include "image/resize.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- progress line --------------------------------------------------------------------------- */
 
@@ -128,5 +132,9 @@ void aqa_loader_epoch_order(uint64_t seed, int epoch, bool shuffle, size_t n, si
  * programs that assemble their own batches (evaluation with fixed exemplars). */
 aqa_status aqa_batch_build(aqa_video_dataset *ds, const aqa_loader_config *cfg, const size_t *items, size_t n,
                            uint64_t seed, aqa_batch **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_LOADER_H */

@@ -1,17 +1,14 @@
-# Build fragment for datasets/ (included by the top Makefile.am).
-
-# Metrics, .npy reader, FINA dive numbers and text annotations.
-libaqa_a_SOURCES += datasets/metrics.c datasets/npy.c datasets/fina.c datasets/texts.c
-nobase_aqainclude_HEADERS += datasets/metrics.h datasets/npy.h datasets/fina.h datasets/texts.h
-
-# examples/local.mk is shared; the programs built from this component's code are listed here.
-noinst_PROGRAMS += examples/evaluate
-examples_evaluate_SOURCES = examples/evaluate.c
-
-check_PROGRAMS += tests/test_metrics tests/test_fina
-tests_test_metrics_SOURCES = tests/test_metrics.c
+# Build fragment for datasets/ (included by the top Makefile.am): the four AQA datasets' annotation
+# loaders, FINA dive numbers and the texts of each dataset, sampled video datasets, exemplar
+# pairing, the threaded batch loader, the per-video feature cache and the synthetic diving set.
+nobase_aqainclude_HEADERS += datasets/datasets.h datasets/annotations.h datasets/fina.h datasets/texts.h \
+	datasets/video_dataset.h datasets/loader.h datasets/exemplar.h datasets/feature_cache.h datasets/synthetic.h
+noinst_HEADERS += datasets/annotations-impl.h
+libaqa_a_SOURCES += datasets/annotations.c datasets/ann_finediving.c datasets/ann_mtl_aqa.c datasets/ann_jigsaws.c \
+	datasets/ann_fisv.c datasets/fina.c datasets/texts.c datasets/video_dataset.c datasets/loader.c \
+	datasets/exemplar.c datasets/feature_cache.c datasets/synthetic.c
+check_PROGRAMS += tests/test_annotations tests/test_fina tests/test_video_dataset tests/test_synthetic
+tests_test_annotations_SOURCES = tests/test_annotations.c
 tests_test_fina_SOURCES = tests/test_fina.c
-include datasets/image.mk
-include datasets/annotations.mk
-include datasets/synthetic.mk
-include datasets/pipeline.mk
+tests_test_video_dataset_SOURCES = tests/test_video_dataset.c
+tests_test_synthetic_SOURCES = tests/test_synthetic.c

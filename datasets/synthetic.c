@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "datasets/canvas.h"
+#include "image/canvas.h"
 #include "datasets/fina.h"
-#include "datasets/pickle_write.h"
-#include "nn/atomic_file.h"
+#include "io/pickle_write.h"
+#include "io/atomic_file.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846

@@ -26,7 +26,7 @@
  *   <out>/FineDiving_coarse_annotation.pkl, FineDiving_fine-grained_annotation.pkl,
  *   <out>/fine-grained_annotation_aqa.pkl, Sub_action_Types_Table.pkl, train_split.pkl,
  *   <out>/test_split.pkl                     pickles (protocol 2, keys (video, instance), int64
- *                                             numpy arrays), written by datasets/pickle_write.h
+ *                                             numpy arrays), written by io/pickle_write.h
  *   <out>/synthetic_dives.csv                 the hidden factors per dive (execution, jump height,
  *                                             jitter, tilt, splash), for analysis only
  *   <out>/synthetic_config.txt                the settings that produced the set
@@ -44,8 +44,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "datasets/image.h"
-#include "tensor/error.h"
+#include "image/image.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum aqa_synthetic_format {
     AQA_SYNTH_PNG = 0, /* lossless frames (default) */
@@ -139,5 +143,9 @@ aqa_status aqa_synthetic_generate(const aqa_synthetic_config *cfg);
  * stage and sub-action; a title names the dive, its difficulty, execution and score. */
 aqa_status aqa_synthetic_contact_sheet(const aqa_synthetic_config *cfg, size_t dive, int tiles, int cols,
                                        const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_SYNTHETIC_H */

@@ -10,7 +10,11 @@
 
 #include <stddef.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Longest text (bytes, with the NUL) any generator here writes; files may hold longer lines, up to
  * AQA_TEXT_LINE_MAX. */
@@ -75,5 +79,9 @@ aqa_status aqa_quality_grade_of(double score, double lo, double hi, aqa_quality_
 aqa_status aqa_quality_text(int grade, const char *action, char *buf, size_t size);
 /* The 4 grade texts of `action`, in grade order. */
 aqa_status aqa_text_set_quality(const char *action, aqa_text_set *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_TEXTS_H */

@@ -15,7 +15,7 @@
 
 #include "datasets/feature_cache.h"
 #include "datasets/fina.h"
-#include "datasets/image.h"
+#include "image/image.h"
 
 void aqa_vd_config_init(aqa_vd_config *cfg) {
     memset(cfg, 0, sizeof *cfg);

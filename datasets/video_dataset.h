@@ -50,9 +50,13 @@
 #include <stdint.h>
 
 #include "datasets/annotations.h"
-#include "datasets/resize.h"
+#include "image/resize.h"
 #include "datasets/texts.h"
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define AQA_VD_MAX_BOUNDARIES 2 /* L: take-off | flight | entry */
 #define AQA_VD_MAX_CLIPS 64
@@ -185,5 +189,9 @@ aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w);
 void aqa_vd_note_bad(aqa_video_dataset *ds, size_t i, const char *why, bool corrupt);
 /* Prints the summary ("12 of 300 videos skipped: ...") to `to` (FILE *). */
 void aqa_vd_print_summary(const aqa_video_dataset *ds, void *to);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATASETS_VIDEO_DATASET_H */

@@ -9,7 +9,7 @@
  * --texts:   one text per line (UTF-8), tokenized as clip.tokenize with the model's context
  *            length; a text too long for the context is truncated (EOT kept last) with a warning.
  * --images:  a safetensors file holding `images` [N, 3, R, R], already preprocessed.
- * --image-files: PNG/JPEG files, preprocessed as CLIP's preprocess (datasets/resize.h); they
+ * --image-files: PNG/JPEG files, preprocessed as CLIP's preprocess (image/resize.h); they
  *            come after the --images tensor in image_embeds.
  * Writes token_ids (I64 [n, context]), text_embeds (F32 [n, D]) and image_embeds (F32 [m, D]),
  * unnormalised, exactly what encode_text / encode_image return (empty tensors when there are no
@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: clip_embed --weights FILE.safetensors --vocab FILE [--texts FILE] [--images FILE.safetensors]\n"

@@ -2,7 +2,7 @@
  *
  *   examples/clip_zeroshot --weights FILE.safetensors --vocab FILE --image FILE --labels "text" "text" ...
  *
- * Loads the model (models/clip/clip.h), preprocesses the image as CLIP does (datasets/resize.h),
+ * Loads the model (models/clip/clip.h), preprocesses the image as CLIP does (image/resize.h),
  * tokenizes the labels (models/clip/tokenizer.h), encodes both without gradients, and prints
  * softmax(100 * cosine similarity) over the labels -- CLIP's logits_per_image -- one line per
  * label in the order given: "probability<TAB>label". */
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 int main(int argc, char **argv) {
     const char *weights = NULL, *vocab = NULL, *image = NULL;

@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/metrics.h"
-#include "datasets/plot.h"
+#include "eval/metrics.h"
+#include "eval/plot.h"
 #include "examples/mvla_run.h"
-#include "nn/safetensors.h"
-#include "tensor/error.h"
+#include "io/safetensors.h"
+#include "base/error.h"
 
 typedef enum eval_mode {
     EVAL_METRICS = 0,   /* --pred / --true: score two files of numbers */

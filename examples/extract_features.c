@@ -34,8 +34,8 @@
 #include "datasets/video_dataset.h"
 #include "examples/mvla_run.h"
 #include "models/i3d/i3d.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 
 int main(int argc, char **argv) {
     kv_config c = {.program = "extract_features"};

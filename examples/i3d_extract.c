@@ -22,8 +22,8 @@
 
 #include "autograd/autograd.h"
 #include "models/i3d/i3d.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: i3d_extract --weights FILE.safetensors (--input FILE.safetensors | --frames DIR [--frames DIR ...])\n"

@@ -26,7 +26,7 @@
 #include "datasets/texts.h"
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/tensor.h"
 
 /* ---- configuration ------------------------------------------------------------------------ */

@@ -19,15 +19,15 @@
 #include "autograd/autograd.h"
 #include "datasets/exemplar.h"
 #include "datasets/loader.h"
-#include "datasets/metrics.h"
+#include "eval/metrics.h"
 #include "datasets/video_dataset.h"
 #include "examples/mvla_common.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "nn/batchnorm.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 
 /* The settings of a run (train_mvla's; evaluate reads them back from the checkpoint). */
 MC_UNUSED static void run_def_keys(kv_config *c) {

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "datasets/canvas.h"
-#include "datasets/image.h"
-#include "datasets/plot.h"
+#include "image/canvas.h"
+#include "image/image.h"
+#include "eval/plot.h"
 
 /* Small deterministic generator for the made-up data. */
 static double uniform(unsigned long long *s) {

@@ -32,7 +32,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/sched.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 typedef struct frame_set {
     float *pix;     /* [n, 3, R, R] */

@@ -30,14 +30,14 @@
 
 #include "autograd/autograd.h"
 #include "datasets/loader.h"
-#include "datasets/metrics.h"
+#include "eval/metrics.h"
 #include "datasets/video_dataset.h"
 #include "examples/mvla_common.h"
 #include "examples/mvla_run.h"
 #include "models/i3d/i3d.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define N_STAGES 3
 #define N_OUT (N_STAGES + 1)

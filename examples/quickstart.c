@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "aqa.h"
-#include "nn/tensor_file.h"
+#include "tensor/tensor_file.h"
 
 /* The model: y = tanh(x w1 + b1) w2 + b2, written with tensor ops; any float dtype. */
 static aqa_tensor *model(aqa_tensor *x, aqa_tensor *const p[4]) {

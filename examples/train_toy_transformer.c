@@ -44,7 +44,7 @@
 #include "nn/optim.h"
 #include "nn/sched.h"
 #include "nn/transformer.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define VOCAB 10 /* digits 0..9 */
 

@@ -1,6 +1,6 @@
 /* activation.c: activation modules over the elementwise ops. */
 #include "nn/activation.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 const char *aqa_activation_name(aqa_activation_kind kind) {
     switch (kind) {

@@ -1,11 +1,15 @@
 /* activation.h: activation modules (torch.nn.ReLU, GELU, QuickGELU as in CLIP, Sigmoid, Tanh,
- * Softmax): thin modules without parameters over the elementwise ops of tensor/ops.h, plus
+ * Softmax): thin modules without parameters over the elementwise ops of ops/ops.h, plus
  * aqa_activation, the functional form chosen by kind (used by the transformer layers). */
 #ifndef AQA_NN_ACTIVATION_H
 #define AQA_NN_ACTIVATION_H
 
 #include "nn/module.h"
 #include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum aqa_activation_kind {
     AQA_ACT_RELU,       /* max(x, 0) */
@@ -33,5 +37,9 @@ aqa_activation_layer *aqa_activation_layer_new(aqa_module *parent, const char *n
 /* nn.Softmax(dim). */
 aqa_activation_layer *aqa_softmax_layer_new(aqa_module *parent, const char *name, int dim);
 aqa_tensor *aqa_activation_layer_forward(aqa_activation_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_ACTIVATION_H */

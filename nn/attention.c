@@ -17,7 +17,7 @@
 #include "nn/layers-impl.h"
 #include "nn/nn_cuda-impl.h"
 #include "tensor/backend.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 #define PAR_MIN_WORK 32768

@@ -19,6 +19,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* q [..., L, E], k [..., S, E], v [..., S, Ev] (leading dims broadcast) -> [..., L, Ev].
  * attn_mask (NULL, float additive or bool allow-mask) broadcasts to [..., L, S]; is_causal masks
  * key j > query i (top-left aligned, as torch); scale <= 0 means 1/sqrt(E); dropout_p > 0 drops
@@ -65,5 +69,9 @@ aqa_mha_layer *aqa_mha_layer_new(aqa_module *parent, const char *name, int64_t e
  * [N, H, L, S], when !m->average_attn_weights). */
 aqa_tensor *aqa_mha_layer_forward(aqa_mha_layer *m, aqa_tensor *query, aqa_tensor *key, aqa_tensor *value,
                                   aqa_tensor *key_padding_mask, aqa_tensor *attn_mask, aqa_tensor **weights);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_ATTENTION_H */

@@ -76,3 +76,8 @@ aqa_status aqa__cuda_attention_forward(aqa_tensor *out, const aqa_tensor *q, con
     void *args[] = {&po, &pq, &pk, &pv, &pm, &g};
     return aqa__cuda_launch(d, f, "attn_fwd", (unsigned)blocks, 1, 64, 0, args);
 }
+
+aqa_status aqa__cuda_attention_softmax(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
+                                       bool causal) {
+    return aqa__cuda_softmax_scaled_masked(out, x, mask, scale, causal);
+}

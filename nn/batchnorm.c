@@ -17,7 +17,7 @@
 #include "nn/batchnorm.h"
 #include "nn/nn_cpu-impl.h"
 #include "nn/nn_cuda-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 #define BN_T float

@@ -12,6 +12,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* x [N, C, ...]; running_mean/var [C] or NULL (required when !training); weight/bias [C] or NULL. */
 /* (Non-CPU devices use a path composed of tensor ops; AQA_BATCH_NORM_COMPOSED=1 forces it on
  * the CPU, for tests.) */
@@ -42,5 +46,9 @@ aqa_batch_norm_layer *aqa_batch_norm1d_layer_new(aqa_module *parent, const char 
 aqa_batch_norm_layer *aqa_batch_norm2d_layer_new(aqa_module *parent, const char *name, int64_t num_features);
 aqa_batch_norm_layer *aqa_batch_norm3d_layer_new(aqa_module *parent, const char *name, int64_t num_features);
 aqa_tensor *aqa_batch_norm_layer_forward(aqa_batch_norm_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_BATCHNORM_H */

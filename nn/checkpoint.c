@@ -13,8 +13,9 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "ops/ops.h"
 #include "nn/checkpoint.h"
-#include "nn/tensor_file.h"
+#include "tensor/tensor_file.h"
 #include "tensor/tensor-impl.h"
 
 #define CKPT_FORMAT "aqa-checkpoint-1"

@@ -9,7 +9,7 @@
  *              "optim.kind", "optim.n_groups", "optim.<g>.n_params", "optim.<g>.lr",
  *              "optim.<g>.initial_lr", "optim.<g>.weight_decay", "optim.<g>.<i>.step"
  * (scalars are decimal strings in __metadata__; floats are printed with 17 digits, so they
- * round-trip exactly).  The file is written atomically (nn/atomic_file.h: temporary file,
+ * round-trip exactly).  The file is written atomically (io/atomic_file.h: temporary file,
  * fsync, rename): if saving fails, or the process dies while saving, the previous checkpoint at
  * that path is intact.
  *
@@ -32,6 +32,10 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct aqa_checkpoint {
     aqa_module *model;       /* model whose parameters and buffers are saved / loaded; may be NULL */
@@ -61,5 +65,9 @@ aqa_status aqa_checkpoint_load_model(const char *path, aqa_module *model, aqa_lo
 /* The name map aqa_checkpoint_load_model uses with aqa_module_load: "model.x" -> "x", anything
  * else skipped (returns NULL). */
 char *aqa_checkpoint_model_name(const char *file_name, void *user);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_CHECKPOINT_H */

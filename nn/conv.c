@@ -12,7 +12,7 @@
 #include "nn/init.h"
 #include "nn/conv_cuda-impl.h"
 #include "nn/nn_cpu-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 aqa_status aqa_conv_padding(aqa_padding_mode mode, int64_t explicit_pad, int64_t in, int64_t k, int64_t stride,

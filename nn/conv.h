@@ -19,6 +19,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum aqa_padding_mode {
     AQA_PADDING_EXPLICIT = 0, /* padding[i] zeros on both sides (torch's integer padding) */
     AQA_PADDING_SAME,         /* torch padding='same': stride 1 only; total dil*(k-1), the odd
@@ -103,5 +107,9 @@ aqa_conv_layer *aqa_conv_transpose1d_layer_new(aqa_module *parent, const char *n
                                                int64_t padding, int64_t output_padding, int64_t groups, bool bias,
                                                int64_t dilation);
 aqa_tensor *aqa_conv_layer_forward(aqa_conv_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_CONV_H */

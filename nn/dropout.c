@@ -5,7 +5,7 @@
 #include "autograd/autograd.h"
 #include "nn/dropout.h"
 #include "nn/layers-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 static void identity_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {

@@ -10,6 +10,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* p in [0, 1]; gen NULL means the default generator.  Differentiable (the gradient is masked and
  * scaled the same way). */
 aqa_tensor *aqa_dropout(aqa_tensor *x, double p, bool training, aqa_generator *gen);
@@ -23,5 +27,9 @@ typedef struct aqa_dropout_layer {
 aqa_dropout_layer *aqa_dropout_layer_new(aqa_module *parent, const char *name, double p);
 /* Uses base.training for the mode. */
 aqa_tensor *aqa_dropout_layer_forward(aqa_dropout_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_DROPOUT_H */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "autograd/autograd.h"
+#include "ops/ops.h"
 #include "nn/init.h"
 #include "tensor/tensor-impl.h"
 

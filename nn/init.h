@@ -17,6 +17,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Nonlinearities for the recommended gains (torch.nn.init.calculate_gain). */
 typedef enum aqa_nonlinearity {
     AQA_GAIN_LINEAR = 0,     /* 1 (also conv1d/2d/3d, conv_transpose, identity) */
@@ -63,5 +67,9 @@ aqa_status aqa_init_conv_default(aqa_tensor *weight, aqa_tensor *bias, aqa_gener
 
 /* The inverse error function (double precision); exposed for tests. */
 double aqa_erfinv(double y);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_INIT_H */

@@ -8,7 +8,7 @@
 #include "nn/layers-impl.h"
 #include "nn/linear.h"
 #include "tensor/backend.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 /* ---- shared helpers (layers-impl.h) -------------------------------------------------------------- */

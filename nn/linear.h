@@ -10,6 +10,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* y = x W^T + b.  x [..., in] (any number of leading dims, or 1-D [in]), weight [out, in],
  * bias [out] or NULL.  float32/float64 (mixed dtypes are promoted); differentiable in all three. */
 aqa_tensor *aqa_linear(aqa_tensor *x, aqa_tensor *weight, aqa_tensor *bias);
@@ -40,5 +44,9 @@ typedef struct aqa_embedding_layer {
 aqa_embedding_layer *aqa_embedding_layer_new(aqa_module *parent, const char *name, int64_t num_embeddings,
                                              int64_t embedding_dim);
 aqa_tensor *aqa_embedding_layer_forward(aqa_embedding_layer *m, aqa_tensor *ids);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_LINEAR_H */

@@ -1,9 +1,39 @@
-# Build fragment for nn/ (included by the top Makefile.am).
-nobase_aqainclude_HEADERS += nn/module.h nn/tensor_file.h
-libaqa_a_SOURCES += nn/module.c nn/tensor_file.c
-check_PROGRAMS += tests/test_module
+# Build fragment for nn/ (included by the top Makefile.am): modules with PyTorch's parameter
+# names, layers (each with its CPU kernel and, when built, its CUDA kernel), losses, initialisers,
+# optimizers and schedules, checkpoints.
+nobase_aqainclude_HEADERS += nn/nn.h nn/module.h nn/linear.h nn/norm_layer.h nn/dropout.h nn/activation.h \
+	nn/attention.h nn/transformer.h nn/conv.h nn/pool.h nn/batchnorm.h nn/loss.h nn/optim.h nn/sched.h \
+	nn/init.h nn/checkpoint.h
+noinst_HEADERS += nn/layers-impl.h nn/nn_cpu-impl.h nn/nn_cuda-impl.h nn/conv_cuda-impl.h
+libaqa_a_SOURCES += nn/module.c nn/linear.c nn/norm_layer.c nn/dropout.c nn/activation.c nn/attention.c \
+	nn/transformer.c nn/conv.c nn/conv_cpu.c nn/pool.c nn/batchnorm.c nn/loss.c nn/optim.c nn/sched.c \
+	nn/init.c nn/checkpoint.c
+check_PROGRAMS += tests/test_module tests/test_nn_layers tests/test_attention tests/test_conv \
+	tests/test_pool_bn tests/test_loss tests/test_optim tests/test_init tests/test_checkpoint \
+	tests/test_toy_transformer
 tests_test_module_SOURCES = tests/test_module.c
-include nn/safetensors.mk
-include nn/train.mk
-include nn/conv.mk
-include nn/layers.mk
+tests_test_nn_layers_SOURCES = tests/test_nn_layers.c
+tests_test_attention_SOURCES = tests/test_attention.c
+tests_test_conv_SOURCES = tests/test_conv.c
+tests_test_pool_bn_SOURCES = tests/test_pool_bn.c
+tests_test_loss_SOURCES = tests/test_loss.c
+tests_test_optim_SOURCES = tests/test_optim.c
+tests_test_init_SOURCES = tests/test_init.c
+tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
+tests_test_toy_transformer_SOURCES = tests/test_toy_transformer.c
+EXTRA_DIST += tests/data/golden_loss.safetensors tests/data/golden_optim.safetensors scripts/bench_torch_optim.py
+noinst_PROGRAMS += examples/train_toy_transformer
+examples_train_toy_transformer_SOURCES = examples/train_toy_transformer.c
+noinst_PROGRAMS += bench/bench_conv bench/bench_attention bench/bench_optim
+bench_bench_conv_SOURCES = bench/bench_conv.c
+bench_bench_attention_SOURCES = bench/bench_attention.c
+bench_bench_optim_SOURCES = bench/bench_optim.c
+bench_programs += bench/bench_conv bench/bench_attention bench/bench_optim
+
+# The layers' CUDA kernels (host code here, device code in tensor/cuda/kernels/) and their tests.
+if HAVE_CUDA
+libaqa_a_SOURCES += nn/conv_cuda.c nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c nn/attention_cuda.c
+check_PROGRAMS += tests/test_cuda_conv tests/test_cuda_nn
+tests_test_cuda_conv_SOURCES = tests/test_cuda_conv.c
+tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c
+endif

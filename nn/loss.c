@@ -8,7 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 static const char *reduction_name(aqa_reduction r) {

@@ -19,6 +19,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum aqa_reduction {
     AQA_REDUCTION_MEAN = 0,   /* mean over elements (torch 'mean', the default) */
     AQA_REDUCTION_SUM = 1,    /* sum over elements */
@@ -72,5 +76,9 @@ aqa_tensor *aqa_kl_div(aqa_tensor *input, aqa_tensor *target, aqa_reduction redu
 
 /* Applies a reduction to a tensor of per-element losses (NONE returns it as is). */
 aqa_tensor *aqa_reduce_loss(aqa_tensor *loss, aqa_reduction reduction);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_LOSS_H */

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "nn/tensor_file.h"
+#include "ops/ops.h"
+#include "tensor/tensor_file.h"
 #include "tensor/tensor-impl.h"
 
 void *aqa_module_new(size_t size, const char *type, aqa_module *parent, const char *name,

@@ -18,6 +18,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aqa_module aqa_module;
 
 typedef struct aqa_module_entry {
@@ -114,5 +118,9 @@ aqa_status aqa_module_load(aqa_module *m, const char *path, bool strict, aqa_nam
  * n_meta key/value pairs (may be 0). */
 aqa_status aqa_module_save(aqa_module *m, const char *path, int n_meta, const char *const *meta_keys,
                            const char *const *meta_values);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_MODULE_H */

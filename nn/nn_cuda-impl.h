@@ -58,7 +58,7 @@ typedef struct aqa_adam_group_scalars {
 aqa_status aqa__cuda_adam_multi(aqa_dtype dt, int dev, int n, const aqa_adam_entry *entries,
                                 const aqa_adam_group_scalars *k);
 
-/* ---- attention (defined in tensor/cuda/cuda_reduce.c beside the softmax it extends) ---------- */
+/* ---- attention softmax (nn/attention_cuda.c, over the backend's fused softmax) --------------- */
 /* out (contiguous) = softmax(x * scale + mask, -inf above the diagonal when causal) over the last
  * dim, whose rows must be contiguous (stride 1) and at most 8192 long; mask NULL or a view of
  * x's shape (stride 0 where broadcast) of x's dtype; the causal query index is the row's index

@@ -13,7 +13,7 @@
 #include "nn/nn_cuda-impl.h"
 #include "nn/norm_layer.h"
 #include "tensor/backend.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 /* Below this many elements the kernels stay on one thread (thread start-up would dominate). */

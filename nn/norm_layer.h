@@ -10,6 +10,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Normalises x over its last n_norm_dims dims, which must equal normalized_shape, then applies
  * weight and bias (each of shape normalized_shape, or NULL).  The variance is the biased one,
  * as torch.  float32/float64; differentiable in x, weight and bias (first order). */
@@ -32,5 +36,9 @@ aqa_layer_norm_layer *aqa_layer_norm_layer_new(aqa_module *parent, const char *n
                                                const int64_t *normalized_shape, double eps,
                                                bool elementwise_affine);
 aqa_tensor *aqa_layer_norm_layer_forward(aqa_layer_norm_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_NORM_LAYER_H */

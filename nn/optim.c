@@ -28,7 +28,7 @@
 #include "autograd/autograd.h"
 #include "nn/nn_cuda-impl.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 

@@ -31,6 +31,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum aqa_optim_kind {
     AQA_OPTIM_SGD = 0,  /* torch.optim.SGD */
     AQA_OPTIM_ADAM = 1, /* torch.optim.Adam: weight decay is L2 added to the gradient */
@@ -124,5 +128,9 @@ const char *aqa_optim_kind_name(aqa_optim_kind kind);
  * total is an error (AQA_EINVAL, gradients untouched) only when error_if_nonfinite. */
 aqa_status aqa_clip_grad_norm(aqa_tensor *const *params, int n, double max_norm, double norm_type,
                               bool error_if_nonfinite, double *total_norm);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_OPTIM_H */

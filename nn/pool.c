@@ -17,7 +17,7 @@
 #include "nn/nn_cpu-impl.h"
 #include "nn/nn_cuda-impl.h"
 #include "nn/pool.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 /* Window i of an adaptive pool over n inputs into m outputs: [floor(i*n/m), ceil((i+1)*n/m)). */

@@ -21,6 +21,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- functional ---------------------------------------------------------------------------- */
 /* *indices (if not NULL) receives the I64 position of each maximum in its input plane
  * (flattened (D, H, W)), as torch's return_indices. */
@@ -67,5 +71,9 @@ aqa_pool_layer *aqa_pool_layer_new(aqa_module *parent, const char *name, aqa_poo
                                    const int64_t *kernel, const int64_t *stride, const int64_t *padding,
                                    bool ceil_mode);
 aqa_tensor *aqa_pool_layer_forward(aqa_pool_layer *m, aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_POOL_H */

@@ -20,6 +20,10 @@
 
 #include "nn/optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum aqa_lr_kind {
     AQA_LR_CONSTANT = 0,      /* base_lr */
     AQA_LR_STEP = 1,          /* StepLR: base_lr * gamma^floor(t / step_size) */
@@ -45,5 +49,9 @@ aqa_lr_schedule aqa_warmup_cosine(int64_t warmup_steps, int64_t total_steps, dou
 double aqa_lr_at(const aqa_lr_schedule *s, double base_lr, int64_t t);
 /* Sets every group's lr to aqa_lr_at(s, group.initial_lr, t). */
 void aqa_lr_schedule_apply(const aqa_lr_schedule *s, aqa_optimizer *opt, int64_t t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_SCHED_H */

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "nn/transformer.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_transformer_config aqa_transformer_config_default(int64_t d_model, int64_t nhead) {
     return (aqa_transformer_config){.d_model = d_model,

@@ -11,6 +11,10 @@
 #include "nn/module.h"
 #include "nn/norm_layer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The constructor arguments of torch.nn.TransformerEncoderLayer. */
 typedef struct aqa_transformer_config {
     int64_t d_model;                /* width E */
@@ -62,5 +66,9 @@ aqa_transformer_encoder *aqa_transformer_encoder_new(aqa_module *parent, const c
 aqa_transformer_encoder_layer *aqa_transformer_encoder_layer_at(aqa_transformer_encoder *m, int i);
 aqa_tensor *aqa_transformer_encoder_forward(aqa_transformer_encoder *m, aqa_tensor *src, aqa_tensor *mask,
                                             aqa_tensor *src_key_padding_mask);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_NN_TRANSFORMER_H */

@@ -135,7 +135,7 @@ CBLASC
     # nn layers too (test_cuda_ops runs them on the GPU); the weights-file code needs cJSON, which
     # this image may lack, so module.c's file functions link against stubs that report an error
     cat >"$B/st_stub.c" <<'STSTUB'
-#include "nn/tensor_file.h"
+#include "tensor/tensor_file.h"
 aqa_status aqa_st_open(const char *p, aqa_st_file **o) { (void)o; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors in the gpu-check build", p); }
 void aqa_st_close(aqa_st_file *f) { (void)f; }
 int aqa_st_count(const aqa_st_file *f) { (void)f; return 0; }
@@ -148,7 +148,7 @@ int aqa_st_metadata_count(const aqa_st_file *f) { (void)f; return 0; }
 aqa_status aqa_st_metadata_at(const aqa_st_file *f, int i, const char **k, const char **v) { (void)f; (void)i; (void)k; (void)v; return aqa_fail(AQA_EUNSUPPORTED, "no safetensors"); }
 aqa_status aqa_save_tensors(const char *p, int n, const char *const *a, aqa_tensor *const *b, int m, const char *const *c, const char *const *d) { (void)n; (void)a; (void)b; (void)m; (void)c; (void)d; return aqa_fail(AQA_EUNSUPPORTED, "%s: no safetensors", p); }
 STSTUB
-    SRCS="$(ls tensor/*.c autograd/*.c) nn/atomic_file.c $(ls nn/*.c | grep -v -e safetensors.c -e tensor_file.c -e checkpoint.c -e atomic_file.c) $B/st_stub.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
+    SRCS="$(ls base/*.c tensor/*.c ops/*.c autograd/*.c | grep -v tensor_file.c) io/atomic_file.c $(ls nn/*.c | grep -v checkpoint.c) $B/st_stub.c $(ls tensor/cuda/*.c | grep -v kernels_text.c) $B/kernels_text.c $B/cblas_naive.c"
     # the models bench_cuda and test_cuda_conv run (I3D without its clip loader: no image codecs)
     SRCS="$SRCS models/i3d/i3d.c $(ls models/mvla/*.c models/heads/*.c)"
     ok=1

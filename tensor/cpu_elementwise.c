@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "tensor/cpu-impl.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/iter.h"
 #include "tensor/tensor-impl.h"
 

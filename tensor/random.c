@@ -5,7 +5,6 @@
  * sequence of draws, never on the device or thread count. */
 #include <stdlib.h>
 
-#include "autograd/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/tensor-impl.h"
 

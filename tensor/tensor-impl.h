@@ -1,4 +1,5 @@
-/* tensor-impl.h: internals shared by the tensor, autograd and backend files (not installed). */
+/* tensor-impl.h: internals of the tensor layer, shared with the backends and with the layers above
+ * that build on them (ops/, autograd/, nn/ kernels; not installed). */
 #ifndef AQA_TENSOR_IMPL_H
 #define AQA_TENSOR_IMPL_H
 
@@ -25,8 +26,11 @@ aqa_tensor *aqa__own(aqa_tensor *t);
 void aqa__disown(aqa_tensor *t);
 void aqa__retain(aqa_tensor *t);
 void aqa__release(aqa_tensor *t);
-void aqa__node_retain(aqa_node *n);
-void aqa__node_release(aqa_node *n);
+/* How a tensor drops its reference to the autograd node that produced it.  The tensor layer knows
+ * nodes only as an opaque type; autograd sets this when it records a node, so every tensor that has
+ * a grad_fn finds it set (PyTorch's c10 reaches autograd through an interface the same way). */
+void aqa__grad_fn_release(aqa_node *n);
+void aqa__set_grad_fn_release(void (*release)(aqa_node *n));
 
 /* Shapes. */
 int64_t aqa__shape_numel(int ndim, const int64_t *shape);
@@ -55,10 +59,6 @@ static inline aqa_tensor aqa__geometry_of(const aqa_tensor *t) {
 aqa_dtype aqa__promote(aqa_dtype a, aqa_dtype b);
 /* True if none of the tensors is NULL; all must share one device (error naming op otherwise). */
 bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts);
-/* PyTorch's rule for mixed devices: a 0-d CPU tensor may join an op on another device as a
- * scalar.  Replaces such entries of ts[] by copies on the first non-CPU operand's device
- * (differentiable, owned by the current scope), then checks the inputs as aqa__check_inputs. */
-bool aqa__check_inputs_scalars(const char *op, int n, aqa_tensor **ts);
 /* Drops the tensor's grad_fn and marks it a leaf not requiring grad (for results of
  * non-differentiable ops). */
 #endif /* AQA_TENSOR_IMPL_H */

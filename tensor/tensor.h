@@ -24,7 +24,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define AQA_MAX_DIMS 8
 
@@ -149,44 +153,18 @@ aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name);
 /* "[2, 3]" into buf. */
 const char *aqa_shape_str(const aqa_tensor *t, char *buf, size_t size);
 bool aqa_same_shape(const aqa_tensor *a, const aqa_tensor *b);
-/* Prints like PyTorch: tensor([[...]], dtype=..., device=...), summarising large tensors. */
-void aqa_print(const aqa_tensor *t);
-void aqa_fprint(FILE *f, const aqa_tensor *t);
-/* Same text into a malloc'd string (caller frees). */
-char *aqa_to_string(const aqa_tensor *t);
-
-/* ---- copies and conversions (differentiable where it makes sense) ---------------------- */
-aqa_tensor *aqa_contiguous(aqa_tensor *t); /* t itself (with a new owner reference) if contiguous */
-aqa_tensor *aqa_clone(aqa_tensor *t);
-aqa_tensor *aqa_to_dtype(aqa_tensor *t, aqa_dtype dtype);
-aqa_tensor *aqa_to_device(aqa_tensor *t, aqa_device device);
-/* A new tensor sharing storage, with no graph history and requires_grad false. */
-aqa_tensor *aqa_detach(aqa_tensor *t);
-/* In place, no autograd: dst <- src (broadcast src to dst's shape, any dtypes/devices). */
-aqa_status aqa_copy_(aqa_tensor *dst, const aqa_tensor *src);
+/* ---- in-place writes (never recorded; the differentiable copies and views are in ops/ops.h) -- */
 aqa_status aqa_fill_(aqa_tensor *t, double value);
 aqa_status aqa_zero_(aqa_tensor *t);
 
-/* ---- views (share storage; differentiable) --------------------------------------------- */
-/* One entry may be -1 (inferred).  Fails on a non-viewable layout (use aqa_reshape). */
-aqa_tensor *aqa_view(aqa_tensor *t, int ndim, const int64_t *shape);
-/* A view when the layout allows it, else a contiguous copy (torch.reshape). */
-aqa_tensor *aqa_reshape(aqa_tensor *t, int ndim, const int64_t *shape);
-aqa_tensor *aqa_flatten(aqa_tensor *t, int start_dim, int end_dim);
-aqa_tensor *aqa_permute(aqa_tensor *t, const int *dims);
-aqa_tensor *aqa_transpose(aqa_tensor *t, int dim0, int dim1);
-/* Elements start, start+step, ... < end along dim (Python slicing; negative indices allowed). */
-aqa_tensor *aqa_slice(aqa_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
-aqa_tensor *aqa_narrow(aqa_tensor *t, int dim, int64_t start, int64_t length);
-/* Removes dimension dim by taking index i (t[..., i, ...]). */
-aqa_tensor *aqa_select(aqa_tensor *t, int dim, int64_t index);
-/* Broadcast to shape (-1 keeps a size); stride 0 on expanded dims. */
-aqa_tensor *aqa_expand(aqa_tensor *t, int ndim, const int64_t *shape);
-aqa_tensor *aqa_squeeze(aqa_tensor *t, int dim); /* dim < -ndim or AQA_ALL_DIMS: all size-1 dims */
-aqa_tensor *aqa_unsqueeze(aqa_tensor *t, int dim);
+/* aqa_squeeze's dim meaning every size-1 dimension. */
 #define AQA_ALL_DIMS (-100)
 
 /* Normalises a possibly negative dim for ndim dimensions; -1 when out of range. */
 int aqa_wrap_dim(int dim, int ndim);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_TENSOR_H */

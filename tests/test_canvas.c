@@ -1,8 +1,8 @@
 /* test_canvas.c: drawing primitives, font and plots (datasets/canvas.*, font.c, plot.*), checked
  * at pixels worked out by hand from each primitive's definition in canvas.h. */
-#include "datasets/canvas.h"
-#include "datasets/image.h"
-#include "datasets/plot.h"
+#include "image/canvas.h"
+#include "image/image.h"
+#include "eval/plot.h"
 #include "tests/testlib.h"
 
 #include <unistd.h>

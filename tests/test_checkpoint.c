@@ -14,7 +14,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/sched.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/test_util.h"
 
 /* A small MLP with dropout and a buffer. */

@@ -10,14 +10,14 @@
 #include <unistd.h>
 
 #include "autograd/autograd.h"
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 #ifdef AQA_HAVE_CUDA
 #include "tensor/cuda/cuda.h"
 #endif
@@ -740,6 +740,6 @@ int main(void) {
     RUN(test_frozen_and_roundtrip);
     RUN(test_finetune_text);
     RUN(test_embed_and_zeroshot_programs);
-    RUN(test_golden_cuda); /* last: it needs tensor/views.c's slice backward to keep the device */
+    RUN(test_golden_cuda); /* last: it needs ops/views.c's slice backward to keep the device */
     return test_finish();
 }

@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "nn/conv.h"
 #include "nn/nn_cpu-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/test_util.h"
 
 #define GOLDEN_FILE "golden_conv.safetensors"

@@ -23,7 +23,7 @@
 #include "nn/module.h"
 #include "tensor/backend.h"
 #include "tensor/cuda/cuda.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/testlib.h"
 #include "tests/cuda_testlib.h"

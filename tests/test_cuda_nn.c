@@ -20,7 +20,7 @@
 #include "nn/optim.h"
 #include "nn/pool.h"
 #include "tensor/cuda/cuda.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/testlib.h"
 #include "tests/cuda_testlib.h"

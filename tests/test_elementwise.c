@@ -1,4 +1,4 @@
-/* test_elementwise.c: the elementwise ops (tensor/ops_binary.c, ops_unary.c, ops_elementwise.c,
+/* test_elementwise.c: the elementwise ops (ops/ops_binary.c, ops_unary.c, ops_elementwise.c,
  * cpu_elementwise.c): forward values on hand-checkable cases, broadcasting, 0-d operands,
  * non-contiguous inputs, dtype promotion, comparisons/where/masked_fill, in-place ops, stability
  * at large |x|, accuracy of the vectorised float32 kernels against libm in double, gradcheck of

@@ -11,7 +11,7 @@
 
 #include "datasets/fina.h"
 #include "datasets/texts.h"
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tests/testlib.h"
 
 /* MTL-AQA's codes (final_annotations_dict.pkl): position 0 free, 1 pike, 2 tuck; rotation_type

@@ -10,7 +10,7 @@
 #include "models/heads/head.h"
 #include "nn/linear.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 static aqa_tensor *vec(const double *v, int64_t n) { return aqa_from_data(v, 1, (int64_t[]){n}, AQA_F64); }

@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include "autograd/autograd.h"
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "models/i3d/i3d.h"
 #include "nn/conv.h"
-#include "nn/safetensors.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "io/safetensors.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 #include "tests/testlib.h"
 
 static char weights_path[1024], golden_path[1024];

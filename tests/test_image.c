@@ -1,8 +1,8 @@
 /* test_image.c: PNG/JPEG decoding and writing, PIL-compatible resizing and the CLIP / I3D frame
  * transforms, checked against PIL's results (tests/data/image/, made by
  * scripts/gen_image_golden.py) and against hand-computed values. */
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "tests/testlib.h"
 
 #include <dirent.h>

@@ -1,12 +1,12 @@
-/* test_index.c: joining, splitting, indexing and padding ops (tensor/ops_join.c,
- * tensor/ops_index.c, tensor/cpu_index.c): hand-checked forward values, error cases, gradchecks
+/* test_index.c: joining, splitting, indexing and padding ops (ops/ops_join.c,
+ * ops/ops_index.c, tensor/cpu_index.c): hand-checked forward values, error cases, gradchecks
  * in f64 (with transposed and expanded inputs), and parity with PyTorch golden data
  * (tests/data/golden_index.safetensors, written by scripts/gen_golden_index.py). */
 #define TEST_GRAD_TOL 1e-6, 1e-7, 1e-6
 #include "tests/test_util.h"
 
 #include "autograd/autograd.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */

@@ -5,7 +5,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/init.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/test_util.h"
 
 typedef struct stats {

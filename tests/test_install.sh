@@ -30,3 +30,29 @@ if cc "$stage/user.c" $flags -o "$stage/user" 2>"$stage/cc.log" && "$stage/user"
 else
     echo "FAIL test_pkg_config_program: $(head -3 "$stage/cc.log")"; exit 1
 fi
+# the same program as C++ links against the C library only if the headers declare extern "C"
+if command -v c++ >/dev/null; then
+    if c++ -x c++ "$stage/user.c" -x none $flags -o "$stage/user_cxx" 2>"$stage/cxx.log" && "$stage/user_cxx" >/dev/null; then
+        echo "PASS test_pkg_config_program_cxx"
+    else
+        echo "FAIL test_pkg_config_program_cxx: $(head -3 "$stage/cxx.log")"; exit 1
+    fi
+fi
+# Every installed header compiles on its own (it includes what it needs), as C and as C++ (its
+# declarations sit in extern "C"), so a user may include any one of them.
+inc=$(dirname "$(find "$stage" -name aqa.h | head -1)")
+bad=""
+for h in $(cd "$inc/.." && find aqa -name '*.h' | sort); do
+    rel=${h#aqa/}
+    printf '#include "%s"\n' "$rel" >"$stage/one.c"
+    cc -std=gnu11 -fsyntax-only -Wall -Werror $flags -I"$inc" "$stage/one.c" 2>"$stage/one.log" || bad="$bad $rel(C)"
+    if command -v c++ >/dev/null; then
+        printf '#include "%s"\nextern "C" int aqa_header_check_%s(void);\n' "$rel" "$(echo "$rel" | tr '/.-' '___')" >"$stage/one.cc"
+        c++ -fsyntax-only -Wall $flags -I"$inc" "$stage/one.cc" 2>>"$stage/one.log" || bad="$bad $rel(C++)"
+    fi
+done
+if [ -z "$bad" ]; then
+    echo "PASS test_installed_headers_standalone"
+else
+    echo "FAIL test_installed_headers_standalone:$bad"; head -5 "$stage/one.log"; exit 1
+fi

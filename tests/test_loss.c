@@ -5,7 +5,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/test_util.h"
 
 /* A parsed "case.<name>" description. */

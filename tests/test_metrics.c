@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "datasets/metrics.h"
-#include "datasets/npy.h"
-#include "tensor/error.h"
+#include "eval/metrics.h"
+#include "io/npy.h"
+#include "base/error.h"
 #include "tests/testlib.h"
 
 #define TOL 1e-9

@@ -5,7 +5,7 @@
 
 #include "aqa.h"
 #include "nn/module.h"
-#include "nn/tensor_file.h"
+#include "tensor/tensor_file.h"
 #include "tests/testlib.h"
 
 /* A toy two-level model: {w, b(buffer), blocks.0.{weight}, blocks.1.{weight, bias=None}} */

@@ -13,8 +13,8 @@
 #include "models/mvla/mvla.h"
 #include "models/mvla/stages.h"
 #include "nn/optim.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 #define GOLDEN_FILE "golden_mvla.safetensors"

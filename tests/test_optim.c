@@ -8,7 +8,7 @@
 #include "autograd/autograd.h"
 #include "nn/optim.h"
 #include "nn/sched.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 #include "tests/test_util.h"
 

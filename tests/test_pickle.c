@@ -1,11 +1,11 @@
-/* test_pickle.c: the pickle subset reader (datasets/pickle.h).
+/* test_pickle.c: the pickle subset reader (io/pickle.h).
  *
  * Cases: every supported type under protocols 0-5 (tests/data/annotations/case_p*.pkl, written by
  * scripts/gen_annotation_golden.py from the values spelled out below), Python 2 byte strings,
  * refused content (error names file, opcode, offset), the real MTL-AQA / JIGSAWS pickles when
  * ../shared/data is present, and a deterministic fuzz pass (truncations and byte flips must give
  * an error or a value, never a crash; run under ASan/valgrind to catch memory errors). */
-#include "datasets/pickle.h"
+#include "io/pickle.h"
 #include "tests/testlib.h"
 
 static unsigned char *read_all(const char *path, size_t *n) {

@@ -8,7 +8,7 @@
 #include "autograd/autograd.h"
 #include "nn/batchnorm.h"
 #include "nn/pool.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/test_util.h"
 
 #define GOLDEN_FILE "golden_conv.safetensors"

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nn/atomic_file.h"
-#include "nn/safetensors.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "tests/testlib.h"
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /* test_synthetic.c: the synthetic diving dataset generator (datasets/synthetic.h) and the pickle
- * writer it uses (datasets/pickle_write.h).
+ * writer it uses (io/pickle_write.h).
  *
  * The pickle writer is checked by reading its output back with aqa's independent pickle reader
- * (datasets/pickle.h); scripts/check_synthetic.py checks the same files with Python's own pickle and
+ * (io/pickle.h); scripts/check_synthetic.py checks the same files with Python's own pickle and
  * numpy.  The generator is checked for: annotations read back by the FineDiving loader equal to the
  * plan; frame files exactly start_frame..end_frame, decoding to the rendered frames; labels that
  * agree with steps_transit_frames; scores = DD x middle three judges within [0, 30 DD];
@@ -12,9 +12,9 @@
 #define _XOPEN_SOURCE 700
 #include "datasets/annotations.h"
 #include "datasets/fina.h"
-#include "datasets/image.h"
-#include "datasets/pickle.h"
-#include "datasets/pickle_write.h"
+#include "image/image.h"
+#include "io/pickle.h"
+#include "io/pickle_write.h"
 #include "datasets/synthetic.h"
 #include "tests/testlib.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/testlib.h"
 
 static const char *find_example(void) {

@@ -13,7 +13,7 @@
 
 #include "datasets/synthetic.h"
 #include "models/i3d/i3d.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/testlib.h"
 
 static char g_dir[256];

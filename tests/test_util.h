@@ -12,8 +12,8 @@
 
 #include "autograd/autograd.h"
 #include "nn/module.h"
-#include "nn/tensor_file.h"
-#include "tensor/ops.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 #include "tensor/tensor.h"
 #include "tests/testlib.h"
 

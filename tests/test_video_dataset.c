@@ -12,9 +12,9 @@
 
 #include "datasets/exemplar.h"
 #include "datasets/feature_cache.h"
-#include "datasets/image.h"
+#include "image/image.h"
 #include "datasets/loader.h"
-#include "datasets/pickle_write.h"
+#include "io/pickle_write.h"
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
@@ -813,7 +813,7 @@ static void test_jigsaws_layout(void) {
     rm_rf(root);
 }
 
-/* A 2-D '<f4' .npy (format 1.0), written by hand: datasets/npy.h writes vectors only. */
+/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
 static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
     char hdr[128];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);

@@ -9,7 +9,7 @@
 #include "autograd/autograd.h"
 #include "models/clip/clip.h"
 #include "models/clip/clip-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 aqa_clip_config aqa_clip_config_vit_b16(void) {

@@ -38,6 +38,10 @@
 #include "nn/norm_layer.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The hyper-parameters of OpenAI's CLIP(...) constructor (ViT vision tower only). */
 typedef struct aqa_clip_config {
     int64_t embed_dim;          /* D, the joint embedding size (text_projection's columns) */
@@ -141,7 +145,7 @@ aqa_status aqa_clip_save(aqa_clip_model *m, const char *path);
 char *aqa_clip_hf_to_openai(const char *hf_name, int *part, bool *transpose, bool *ignore);
 
 /* ---- encoders ------------------------------------------------------------------------------------ */
-/* images [N, 3, R, R] (R = image_resolution, already preprocessed: datasets/resize.h
+/* images [N, 3, R, R] (R = image_resolution, already preprocessed: image/resize.h
  * aqa_clip_preprocess) -> [N, D], unnormalised.  frozen: runs in no-grad mode and the result has
  * no graph; otherwise differentiable in the weights and the images as grad mode says. */
 aqa_tensor *aqa_clip_encode_image(aqa_clip_model *m, aqa_tensor *images, bool frozen);
@@ -160,5 +164,9 @@ aqa_tensor *aqa_clip_transformer_forward(aqa_clip_transformer *t, aqa_tensor *x,
 /* Converts every parameter of the model to dtype in place (F64 for gradient checks); the
  * layers' tensor pointers stay valid. */
 aqa_status aqa_clip_to_dtype(aqa_clip_model *m, aqa_dtype dtype);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_MODELS_CLIP_H */

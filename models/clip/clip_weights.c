@@ -26,8 +26,8 @@
 
 #include "models/clip/clip.h"
 #include "models/clip/clip-impl.h"
-#include "nn/safetensors.h"
-#include "tensor/ops.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
 
 /* ---- names --------------------------------------------------------------------------------- */
 

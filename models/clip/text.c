@@ -7,7 +7,7 @@
  * and ln_final is applied to the selected EOT rows only (LayerNorm works row by row). */
 #include "autograd/autograd.h"
 #include "models/clip/clip.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_tensor *aqa_clip_encode_text(aqa_clip_model *m, aqa_tensor *ids, bool frozen) {
     if (!m) return aqa_fail_null("aqa_clip_encode_text: NULL model");

@@ -1,6 +1,6 @@
 /* text_clean.c: CLIP's text cleaning (ftfy subset, html.unescape, whitespace, lower) and word
  * splitting, on arrays of code points.  See text_clean.h for the steps and tokenizer.h for what
- * of ftfy is not reproduced.  Character data comes from the generated unicode_tables.c. */
+ * of ftfy is not reproduced.  Character data comes from the generated unicode_tables_generated.c. */
 #include "models/clip/text_clean.h"
 
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 /* A growable array of code points.  A failed allocation sets `oom` and later pushes are dropped,
  * so long pipelines check once at the end. */

@@ -15,7 +15,7 @@
  *      symbol marked "</w>"; the literal words <|startoftext|> and <|endoftext|> are their ids.
  * Character data (letters, digits, whitespace, case mapping, NFC, HTML entities) is generated
  * from Python 3.11 / unicodedata 14.0 / regex 2026.5 / ftfy 6.3.1 by scripts/gen_unicode_tables.py
- * (aqa_uc_tables_source in unicode_tables.c records the versions); a Python with other versions
+ * (aqa_uc_tables_source in unicode_tables_generated.c records the versions); a Python with other versions
  * of these packages may classify characters added to Unicode since then differently.
  *
  * ftfy.fix_text (default configuration) is reproduced for: HTML entity unescaping (ftfy's own
@@ -38,7 +38,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Ids of CLIP's special tokens in OpenAI's vocabulary (also in Hugging Face's copy of it). */
 #define AQA_CLIP_SOT 49406
@@ -89,5 +93,9 @@ int64_t aqa_bpe_sot(const aqa_bpe_tokenizer *tok);       /* id of <|startoftext|
 int64_t aqa_bpe_eot(const aqa_bpe_tokenizer *tok);       /* id of <|endoftext|> */
 /* The token string of an id as in the vocabulary files (byte-encoded, e.g. "hello</w>"), or NULL. */
 const char *aqa_bpe_token(const aqa_bpe_tokenizer *tok, int64_t id);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_CLIP_TOKENIZER_H */

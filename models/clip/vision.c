@@ -7,7 +7,7 @@
  * result without a convolution's column buffer. */
 #include "autograd/autograd.h"
 #include "models/clip/clip.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_tensor *aqa_clip_encode_image(aqa_clip_model *m, aqa_tensor *images, bool frozen) {
     if (!m) return aqa_fail_null("aqa_clip_encode_image: NULL model");

@@ -24,7 +24,7 @@
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define CORE_MAX_DEPTH 7 /* 64 leaves at most */
 

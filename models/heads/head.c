@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 /* Every head, by name: a new head adds one line here. */
 static const aqa_head_ops *const all_heads[] = {&aqa_head_tsa, &aqa_head_core, &aqa_head_usdl, &aqa_head_musdl,

@@ -21,6 +21,10 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Features of B videos.  Any field may be NULL; each head documents what it needs. */
 typedef struct aqa_head_input {
     aqa_tensor *frames;     /* [B, T, C_f] frame- (or clip-) level features */
@@ -118,5 +122,9 @@ aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);
  * (query - exemplar, after / DD when used); see core.c. */
 aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n);
 
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_HEAD_H */

@@ -4,7 +4,7 @@
 #include "models/heads/head.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 typedef struct mlp_head {
     aqa_head h;              /* common part (first) */

@@ -19,7 +19,7 @@
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/norm_layer.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define TSA_MAX_LAYERS 16
 

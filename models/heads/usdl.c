@@ -17,7 +17,7 @@
 #include "models/mvla/stages.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 #define MAX_JUDGES 32
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "datasets/image.h"
-#include "datasets/resize.h"
+#include "image/image.h"
+#include "image/resize.h"
 #include "models/i3d/i3d.h"
 
 int aqa_i3d_clip_starts(int64_t n_frames, int64_t clip_len, int64_t stride, int64_t *starts, int max_out) {

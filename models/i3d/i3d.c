@@ -9,8 +9,8 @@
 #include "autograd/autograd.h"
 #include "models/i3d/i3d.h"
 #include "nn/pool.h"
-#include "nn/safetensors.h"
-#include "tensor/ops.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
 
 static const char *const endpoint_names[AQA_I3D_N_ENDPOINTS] = {
     "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3", "Mixed_3b",

@@ -37,12 +37,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "datasets/resize.h"
+#include "image/resize.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
 #include "nn/module.h"
 #include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Endpoints in network order (pytorch-i3d's VALID_ENDPOINTS, plus the pooled feature). */
 typedef enum aqa_i3d_endpoint {
@@ -194,5 +198,9 @@ void aqa_i3d_free_names(char **names, int n);
  * clip_len, crop, crop] with values in [-1, 1].  A frame missing from a short video repeats the
  * last one.  Each frame is decoded once even when clips overlap. */
 aqa_tensor *aqa_i3d_load_clips(const char *dir, const aqa_i3d_clip_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_MODELS_I3D_H */

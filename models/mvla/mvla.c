@@ -8,7 +8,7 @@
 
 #include "models/mvla/stages.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 static const char *const loss_names[AQA_MVLA_NUM_LOSSES] = {
     "bce", "vlkl_frame_i3d", "vlkl_stage_i3d", "vlkl_video_i3d", "vlkl_frame_vis",

@@ -61,6 +61,10 @@
 #include "nn/transformer.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AQA_MVLA_MAX_BOUNDARIES 15 /* L at most (16 stages) */
 
 typedef enum aqa_mvla_scheme {
@@ -264,5 +268,9 @@ aqa_tensor *aqa_mvla_vlkl_ce(aqa_tensor *x, aqa_tensor *texts, aqa_tensor *ids, 
 aqa_tensor *aqa_mvla_vlkl_kl(aqa_tensor *i3d, aqa_tensor *vis, aqa_tensor *texts, aqa_tensor *log_tau);
 /* x / max(||x||, 1e-12) along the last dim (F.normalize). */
 aqa_tensor *aqa_mvla_l2_normalize(aqa_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_MVLA_H */

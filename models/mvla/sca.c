@@ -7,7 +7,7 @@
  * attention with d = d' = D; projections without bias (the paper's "learnable weights"). */
 #include "models/mvla/mvla.h"
 #include "nn/attention.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_mvla_sca *aqa_mvla_sca_new(aqa_module *parent, const char *name, int64_t dim, int64_t mlp_hidden) {
     if (dim < 1 || mlp_hidden < 1) return aqa_fail_null("SCA %s: bad sizes", name ? name : "");

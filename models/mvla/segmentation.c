@@ -12,7 +12,7 @@
 
 #include "models/mvla/mvla.h"
 #include "nn/pool.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 static const char *const block_names[5] = {"inc", "down1", "down2", "down3", "down4"};
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 /* Copies boundaries to a malloc'd host array after checking the shape; NULL on error. */
 static int64_t *host_boundaries(const aqa_tensor *b, int64_t *B, int64_t *L) {

@@ -13,6 +13,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Checks that every row of `boundaries` (I64 [B, L]) is strictly increasing inside [1, T - 1]
  * (every stage non-empty).  AQA_EINVAL naming `what` otherwise. */
 aqa_status aqa_stage_check_boundaries(const aqa_tensor *boundaries, int64_t T, const char *what);
@@ -38,5 +42,9 @@ aqa_tensor *aqa_stage_on_device(aqa_tensor *t, const aqa_tensor *like);
 /* Boundaries spread evenly: boundary l = round((l + 1) T / (L + 1)) for every sample (I64 [B, L]);
  * used for fixed (FUM) splits when none is given. */
 aqa_tensor *aqa_stage_even_boundaries(int64_t B, int64_t L, int64_t T);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_MVLA_STAGES_H */

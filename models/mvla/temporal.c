@@ -2,7 +2,7 @@
  * features + a learnable positional embedding through pre-norm TransformerEncoder layers with a
  * final LayerNorm.  The paper gives no sizes; the defaults (aqa_mvla_config_default) are ours. */
 #include "models/mvla/mvla.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_mvla_temporal *aqa_mvla_temporal_new(aqa_module *parent, const char *name, int64_t num_frames, int64_t width,
                                          int layers, int64_t heads, int64_t ffn, double dropout) {

@@ -10,7 +10,7 @@
 
 #include "models/mvla/mvla.h"
 #include "nn/loss.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 aqa_tensor *aqa_mvla_l2_normalize(aqa_tensor *x) {
     if (!x) return NULL;

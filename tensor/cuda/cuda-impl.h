@@ -218,6 +218,12 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
 aqa_status aqa__cuda_softmax(aqa_tensor *out, const aqa_tensor *x, int dim, bool log);
 aqa_status aqa__cuda_softmax_backward(aqa_tensor *grad_x, const aqa_tensor *grad_y, const aqa_tensor *y,
                                       int dim, bool log);
+/* out (contiguous) = softmax(x * scale + mask, -inf above the diagonal when causal) over the last
+ * dim, whose rows must be contiguous (stride 1) and at most 8192 long; mask NULL or a view of x's
+ * shape (stride 0 where broadcast) of x's dtype; the causal query index is the row's index along
+ * dim -2.  The fused softmax of attention (nn/attention_cuda.c). */
+aqa_status aqa__cuda_softmax_scaled_masked(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
+                                           bool causal);
 aqa_status aqa__cuda_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor *b, double alpha,
                             double beta);
 aqa_status aqa__cuda_index_select(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index);

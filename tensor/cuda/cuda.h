@@ -11,7 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/error.h"
+#include "base/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* True when the driver loads and at least one GPU is present (else the reason is recorded). */
 bool aqa_cuda_is_available(void);
@@ -38,5 +42,9 @@ aqa_status aqa_cuda_synchronize(int device);
 /* Allows TF32 tensor-core math in float32 matrix products (off by default, as torch). */
 void aqa_cuda_set_tf32(bool allow);
 bool aqa_cuda_tf32_allowed(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_CUDA_H */

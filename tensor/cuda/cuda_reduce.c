@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/nn_cuda-impl.h" /* aqa__cuda_attention_softmax */
 #include "tensor/cuda/cuda-impl.h"
 
 /* Mirrors RGeo in kernels/reduce.cu. */
@@ -261,10 +260,9 @@ aqa_status aqa__cuda_softmax_backward(aqa_tensor *grad_x, const aqa_tensor *grad
                        1.0, false);
 }
 
-/* Attention's fused op (declared in nn/nn_cuda-impl.h): out = softmax(x * scale + mask, causal)
- * over the last dim; x's rows contiguous and at most 8192 long, mask NULL or a view of x's shape
- * (stride 0 where broadcast) of x's dtype. */
-aqa_status aqa__cuda_attention_softmax(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
-                                       bool causal) {
+/* out = softmax(x * scale + mask, -inf above the diagonal when causal) over the last dim (the
+ * softmax of attention, fused; declared in cuda-impl.h). */
+aqa_status aqa__cuda_softmax_scaled_masked(aqa_tensor *out, const aqa_tensor *x, const aqa_tensor *mask, double scale,
+                                           bool causal) {
     return softmax_run("cuda attention softmax", out, x, mask, x->ndim - 1, false, true, scale, causal);
 }

@@ -12,8 +12,6 @@ CUDA_KERNEL_SRCS = tensor/cuda/kernels/prelude.cu tensor/cuda/kernels/unary.cu \
 	tensor/cuda/kernels/conv.cu
 EXTRA_DIST += tensor/cuda/embed.sh $(CUDA_KERNEL_SRCS) tensor/cuda/README.md tensor/cuda/emu/run.sh \
 	tensor/cuda/emu/emu_cuda.c tensor/cuda/emu/emu_shim.h tensor/cuda/emu/emu_wrap.py
-noinst_HEADERS += nn/nn_cuda-impl.h
-
 if HAVE_CUDA
 nobase_aqainclude_HEADERS += tensor/cuda/cuda.h
 noinst_HEADERS += tensor/cuda/cuda-impl.h tensor/cuda/kernels_text.h
@@ -21,9 +19,6 @@ libaqa_a_SOURCES += tensor/cuda/cuda_driver.c tensor/cuda/cuda_alloc.c tensor/cu
 	tensor/cuda/kernels_src.c tensor/cuda/kernels_text.c tensor/cuda/cuda_elementwise.c \
 	tensor/cuda/cuda_reduce.c tensor/cuda/cuda_index.c tensor/cuda/cuda_matmul.c \
 	tensor/cuda/cuda_backend.c
-libaqa_a_SOURCES += nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c nn/attention_cuda.c
-check_PROGRAMS += tests/test_cuda_nn
-tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c
 check_PROGRAMS += tests/test_nvrtc_compile tests/test_cuda_ops
 tests_test_nvrtc_compile_SOURCES = tests/test_nvrtc_compile.c
 tests_test_cuda_ops_SOURCES = tests/test_cuda_ops.c

@@ -11,7 +11,7 @@
  *     when home is not writable; AQA_KERNEL_CACHE=off disables it.  The key is a 128-bit hash
  *     (two FNV-1a 64 passes) of the source, the options, the arch, the NVRTC version and aqa's
  *     version; a file holds a header (magic, key, payload length, payload checksum, header
- *     checksum) then the CUBIN, is written atomically (nn/atomic_file.h), and is recompiled and
+ *     checksum) then the CUBIN, is written atomically (io/atomic_file.h), and is recompiled and
  *     rewritten when any check fails (a corrupt or truncated entry).
  * A failed compile returns AQA_EDEVICE with NVRTC's log and the numbered source lines around the
  * first error; the whole log with the whole numbered source goes to a file named in the message
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 #include "tensor/cuda/cuda-impl.h"
 
 static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
