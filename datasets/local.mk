@@ -4,7 +4,7 @@
 nobase_aqainclude_HEADERS += datasets/datasets.h datasets/annotations.h datasets/fina.h datasets/texts.h \
 	datasets/video_dataset.h datasets/loader.h datasets/exemplar.h datasets/feature_cache.h datasets/synthetic.h
 noinst_HEADERS += datasets/annotations-impl.h
-libaqa_a_SOURCES += datasets/annotations.c datasets/ann_finediving.c datasets/ann_mtl_aqa.c datasets/ann_jigsaws.c \
+libaqa_la_SOURCES += datasets/annotations.c datasets/ann_finediving.c datasets/ann_mtl_aqa.c datasets/ann_jigsaws.c \
 	datasets/ann_fisv.c datasets/fina.c datasets/texts.c datasets/video_dataset.c datasets/loader.c \
 	datasets/exemplar.c datasets/feature_cache.c datasets/synthetic.c
 check_PROGRAMS += tests/test_annotations tests/test_fina tests/test_video_dataset tests/test_synthetic

@@ -5,7 +5,7 @@ nobase_aqainclude_HEADERS += nn/nn.h nn/module.h nn/linear.h nn/norm_layer.h nn/
 	nn/attention.h nn/transformer.h nn/conv.h nn/pool.h nn/batchnorm.h nn/loss.h nn/optim.h nn/sched.h \
 	nn/init.h nn/checkpoint.h
 noinst_HEADERS += nn/layers-impl.h nn/nn_cpu-impl.h nn/nn_cuda-impl.h nn/conv_cuda-impl.h
-libaqa_a_SOURCES += nn/module.c nn/linear.c nn/norm_layer.c nn/dropout.c nn/activation.c nn/attention.c \
+libaqa_la_SOURCES += nn/module.c nn/linear.c nn/norm_layer.c nn/dropout.c nn/activation.c nn/attention.c \
 	nn/transformer.c nn/conv.c nn/conv_cpu.c nn/pool.c nn/batchnorm.c nn/loss.c nn/optim.c nn/sched.c \
 	nn/init.c nn/checkpoint.c
 check_PROGRAMS += tests/test_module tests/test_nn_layers tests/test_attention tests/test_conv \
@@ -32,7 +32,7 @@ bench_programs += bench/bench_conv bench/bench_attention bench/bench_optim
 
 # The layers' CUDA kernels (host code here, device code in tensor/cuda/kernels/) and their tests.
 if HAVE_CUDA
-libaqa_a_SOURCES += nn/conv_cuda.c nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c nn/attention_cuda.c
+libaqa_la_SOURCES += nn/conv_cuda.c nn/norm_cuda.c nn/pool_cuda.c nn/optim_cuda.c nn/attention_cuda.c
 check_PROGRAMS += tests/test_cuda_conv tests/test_cuda_nn
 tests_test_cuda_conv_SOURCES = tests/test_cuda_conv.c
 tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c

@@ -3,7 +3,7 @@
 # its backward beside it, views, conversions and printing.  Kernels are the backends' (tensor/).
 nobase_aqainclude_HEADERS += ops/ops.h
 noinst_HEADERS += ops/elementwise-impl.h
-libaqa_a_SOURCES += ops/convert.c ops/views.c ops/print.c ops/ops_elementwise.c ops/ops_unary.c ops/ops_binary.c \
+libaqa_la_SOURCES += ops/convert.c ops/views.c ops/print.c ops/ops_elementwise.c ops/ops_unary.c ops/ops_binary.c \
 	ops/ops_reduce.c ops/ops_matmul.c ops/ops_join.c ops/ops_index.c
 check_PROGRAMS += tests/test_elementwise tests/test_reduce tests/test_matmul tests/test_index
 tests_test_elementwise_SOURCES = tests/test_elementwise.c

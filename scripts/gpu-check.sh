@@ -58,7 +58,7 @@ BIN=""
 if [ "${GPU_CHECK_FORCE_DIRECT:-0}" != 1 ] && command -v autoreconf >/dev/null 2>&1; then
     say "autotools build"
     if (autoreconf -fi && ./configure --with-cuda="$CUDA_DIR" &&
-        make -j16 libaqa.a tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda) >"$LOG/build.log" 2>&1; then
+        make -j16 libaqa.la tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda) >"$LOG/build.log" 2>&1; then
         BIN=$ROOT
         grep -E "warning:" "$LOG/build.log" | grep -E "tensor/cuda|test_cuda|test_nvrtc|bench_cuda" | head -20
     else

@@ -1,6 +1,8 @@
 #!/bin/sh
 # test_install.sh: `make install` into a staging folder, then a user's program is compiled and
-# linked with `pkg-config --cflags --libs aqa` alone, and run.  Run from the build folder.
+# linked with `pkg-config --cflags --libs aqa` alone (shared library), with `--static` (static
+# library), and as C++, and run; a binding's dlopen of libaqa.so.0 works; every installed header
+# compiles on its own as C and C++.  Run from the build folder.
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 if ! make install DESTDIR="$stage" >"$stage/install.log" 2>&1; then
@@ -25,14 +27,50 @@ int main(void) {
 }
 C
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-prefix --cflags --libs aqa) || { echo "FAIL test_pkg_config_program: pkg-config failed"; exit 1; }
-if cc "$stage/user.c" $flags -o "$stage/user" 2>"$stage/cc.log" && "$stage/user" >/dev/null; then
+libdir=$(dirname "$(find "$stage" -name 'libaqa.so.0' | head -1)")
+# the shared library: the program needs libaqa.so.0 (and nothing else of aqa's dependencies)
+if cc "$stage/user.c" $flags -o "$stage/user" 2>"$stage/cc.log" && LD_LIBRARY_PATH=$libdir "$stage/user" >/dev/null &&
+   readelf -d "$stage/user" | grep -q 'NEEDED.*libaqa\.so\.0'; then
     echo "PASS test_pkg_config_program"
 else
     echo "FAIL test_pkg_config_program: $(head -3 "$stage/cc.log")"; exit 1
 fi
+# the static library with pkg-config --static: runs without libaqa.so
+static=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-prefix --static --cflags --libs aqa)
+if cc "$stage/user.c" -Wl,--as-needed "$libdir/libaqa.a" $static -o "$stage/user_static" 2>"$stage/cc.log" &&
+   "$stage/user_static" >/dev/null && ! readelf -d "$stage/user_static" | grep -q 'libaqa\.so'; then
+    echo "PASS test_pkg_config_static_program"
+else
+    echo "FAIL test_pkg_config_static_program: $(head -3 "$stage/cc.log")"; exit 1
+fi
+# what a binding does: dlopen libaqa.so.0 by name and call into it
+cat >"$stage/binding.c" <<'C'
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+int main(void) {
+    void *h = dlopen("libaqa.so.0", RTLD_NOW);
+    if (!h) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    void *(*zeros)(int, const int64_t *, int) = (void *(*)(int, const int64_t *, int))dlsym(h, "aqa_zeros");
+    int64_t (*numel)(const void *) = (int64_t (*)(const void *))dlsym(h, "aqa_numel");
+    void (*tfree)(void *) = (void (*)(void *))dlsym(h, "aqa_tensor_free");
+    if (!zeros || !numel || !tfree) return 2;
+    int64_t shape[2] = {3, 4};
+    void *t = zeros(2, shape, 0);
+    int ok = t && numel(t) == 12;
+    tfree(t);
+    return ok ? 0 : 3;
+}
+C
+if cc "$stage/binding.c" -o "$stage/binding" -ldl 2>"$stage/cc.log" && LD_LIBRARY_PATH=$libdir "$stage/binding" 2>"$stage/run.log"; then
+    echo "PASS test_shared_library_dlopen"
+else
+    echo "FAIL test_shared_library_dlopen: $(head -3 "$stage/cc.log" "$stage/run.log")"; exit 1
+fi
 # the same program as C++ links against the C library only if the headers declare extern "C"
 if command -v c++ >/dev/null; then
-    if c++ -x c++ "$stage/user.c" -x none $flags -o "$stage/user_cxx" 2>"$stage/cxx.log" && "$stage/user_cxx" >/dev/null; then
+    if c++ -x c++ "$stage/user.c" -x none $flags -o "$stage/user_cxx" 2>"$stage/cxx.log" &&
+       LD_LIBRARY_PATH=$libdir "$stage/user_cxx" >/dev/null; then
         echo "PASS test_pkg_config_program_cxx"
     else
         echo "FAIL test_pkg_config_program_cxx: $(head -3 "$stage/cxx.log")"; exit 1

@@ -4,7 +4,7 @@
 # programs and the CLIP benchmark.
 nobase_aqainclude_HEADERS += models/clip/tokenizer.h models/clip/clip.h
 noinst_HEADERS += models/clip/text_clean.h models/clip/unicode_tables.h models/clip/clip-impl.h
-libaqa_a_SOURCES += models/clip/tokenizer.c models/clip/text_clean.c models/clip/unicode_tables_generated.c \
+libaqa_la_SOURCES += models/clip/tokenizer.c models/clip/text_clean.c models/clip/unicode_tables_generated.c \
 	models/clip/clip.c models/clip/vision.c models/clip/text.c models/clip/clip_weights.c
 check_PROGRAMS += tests/test_tokenizer tests/test_clip
 tests_test_tokenizer_SOURCES = tests/test_tokenizer.c

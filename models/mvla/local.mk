@@ -2,7 +2,7 @@
 # decomposition, segmentation, temporal transformer, VLKL, SCA -- its test and the MVLA
 # training-step benchmark.
 nobase_aqainclude_HEADERS += models/mvla/mvla.h models/mvla/stages.h
-libaqa_a_SOURCES += models/mvla/stages.c models/mvla/segmentation.c models/mvla/temporal.c models/mvla/vlkl.c \
+libaqa_la_SOURCES += models/mvla/stages.c models/mvla/segmentation.c models/mvla/temporal.c models/mvla/vlkl.c \
 	models/mvla/sca.c models/mvla/mvla.c
 check_PROGRAMS += tests/test_mvla
 tests_test_mvla_SOURCES = tests/test_mvla.c

@@ -15,7 +15,7 @@ EXTRA_DIST += tensor/cuda/embed.sh $(CUDA_KERNEL_SRCS) tensor/cuda/README.md ten
 if HAVE_CUDA
 nobase_aqainclude_HEADERS += tensor/cuda/cuda.h
 noinst_HEADERS += tensor/cuda/cuda-impl.h tensor/cuda/kernels_text.h
-libaqa_a_SOURCES += tensor/cuda/cuda_driver.c tensor/cuda/cuda_alloc.c tensor/cuda/nvrtc_jit.c \
+libaqa_la_SOURCES += tensor/cuda/cuda_driver.c tensor/cuda/cuda_alloc.c tensor/cuda/nvrtc_jit.c \
 	tensor/cuda/kernels_src.c tensor/cuda/kernels_text.c tensor/cuda/cuda_elementwise.c \
 	tensor/cuda/cuda_reduce.c tensor/cuda/cuda_index.c tensor/cuda/cuda_matmul.c \
 	tensor/cuda/cuda_backend.c
