@@ -3,14 +3,14 @@
 # optimizers and schedules, checkpoints.
 nobase_aqainclude_HEADERS += nn/nn.h nn/module.h nn/linear.h nn/norm_layer.h nn/dropout.h nn/activation.h \
 	nn/attention.h nn/transformer.h nn/conv.h nn/pool.h nn/batchnorm.h nn/loss.h nn/optim.h nn/sched.h \
-	nn/init.h nn/checkpoint.h
+	nn/init.h nn/checkpoint.h nn/rnn.h nn/graph_conv.h
 noinst_HEADERS += nn/layers-impl.h nn/nn_cpu-impl.h nn/nn_cuda-impl.h nn/conv_cuda-impl.h
 libaqa_la_SOURCES += nn/module.c nn/linear.c nn/norm_layer.c nn/dropout.c nn/activation.c nn/attention.c \
 	nn/transformer.c nn/conv.c nn/conv_cpu.c nn/pool.c nn/batchnorm.c nn/loss.c nn/optim.c nn/sched.c \
-	nn/init.c nn/checkpoint.c
+	nn/init.c nn/checkpoint.c nn/rnn.c nn/graph_conv.c
 check_PROGRAMS += tests/test_module tests/test_nn_layers tests/test_attention tests/test_conv \
 	tests/test_pool_bn tests/test_loss tests/test_optim tests/test_init tests/test_checkpoint \
-	tests/test_toy_transformer
+	tests/test_toy_transformer tests/test_rnn tests/test_graph_conv tests/test_transformer_decoder
 tests_test_module_SOURCES = tests/test_module.c
 tests_test_nn_layers_SOURCES = tests/test_nn_layers.c
 tests_test_attention_SOURCES = tests/test_attention.c
@@ -21,7 +21,11 @@ tests_test_optim_SOURCES = tests/test_optim.c
 tests_test_init_SOURCES = tests/test_init.c
 tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
 tests_test_toy_transformer_SOURCES = tests/test_toy_transformer.c
-EXTRA_DIST += tests/data/golden_loss.safetensors tests/data/golden_optim.safetensors scripts/bench_torch_optim.py
+tests_test_rnn_SOURCES = tests/test_rnn.c
+tests_test_graph_conv_SOURCES = tests/test_graph_conv.c
+tests_test_transformer_decoder_SOURCES = tests/test_transformer_decoder.c
+EXTRA_DIST += tests/data/golden_loss.safetensors tests/data/golden_optim.safetensors scripts/bench_torch_optim.py \
+	tests/data/golden_seq_layers.safetensors
 noinst_PROGRAMS += examples/train_toy_transformer
 examples_train_toy_transformer_SOURCES = examples/train_toy_transformer.c
 noinst_PROGRAMS += bench/bench_conv bench/bench_attention bench/bench_optim

@@ -9,6 +9,7 @@
 #include "nn/checkpoint.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
+#include "nn/graph_conv.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -16,6 +17,7 @@
 #include "nn/norm_layer.h"
 #include "nn/optim.h"
 #include "nn/pool.h"
+#include "nn/rnn.h"
 #include "nn/sched.h"
 #include "nn/transformer.h"
 

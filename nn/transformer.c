@@ -16,6 +16,14 @@ aqa_transformer_config aqa_transformer_config_default(int64_t d_model, int64_t n
                                     .bias = true};
 }
 
+/* torch's LayerNorm(bias=False) keeps its weight only. */
+static void drop_norm_biases(aqa_layer_norm_layer *const *norms, int n) {
+    for (int i = 0; i < n; i++) {
+        aqa_module_set(&norms[i]->base, "bias", NULL);
+        norms[i]->bias = NULL;
+    }
+}
+
 aqa_transformer_encoder_layer *aqa_transformer_encoder_layer_new(aqa_module *parent, const char *name,
                                                                  const aqa_transformer_config *cfg) {
     if (!cfg) return aqa_fail_null("TransformerEncoderLayer %s: NULL config", name ? name : "");
@@ -36,11 +44,7 @@ aqa_transformer_encoder_layer *aqa_transformer_encoder_layer_new(aqa_module *par
         if (!parent) aqa_module_free(b);
         return NULL;
     }
-    if (!cfg->bias) { /* torch: LayerNorm(bias=False) keeps its weight only */
-        aqa_module_set(&m->norm1->base, "bias", NULL);
-        aqa_module_set(&m->norm2->base, "bias", NULL);
-        m->norm1->bias = m->norm2->bias = NULL;
-    }
+    if (!cfg->bias) drop_norm_biases((aqa_layer_norm_layer *[]){m->norm1, m->norm2}, 2);
     return m;
 }
 
@@ -54,10 +58,11 @@ static aqa_tensor *sa_block(aqa_transformer_encoder_layer *m, aqa_tensor *x, aqa
     return aqa_dropout_layer_forward(m->dropout1, aqa_mha_layer_forward(m->self_attn, x, x, x, kpm, mask, NULL));
 }
 
-/* dropout2(linear2(dropout(activation(linear1(x))))) */
-static aqa_tensor *ff_block(aqa_transformer_encoder_layer *m, aqa_tensor *x) {
-    aqa_tensor *h = aqa_activation(aqa_linear_layer_forward(m->linear1, x), m->cfg.activation);
-    return aqa_dropout_layer_forward(m->dropout2, aqa_linear_layer_forward(m->linear2, aqa_dropout_layer_forward(m->dropout, h)));
+/* out_dropout(linear2(dropout(activation(linear1(x))))): the MLP block of both layer kinds */
+static aqa_tensor *ff_block(const aqa_transformer_config *cfg, aqa_linear_layer *linear1, aqa_dropout_layer *dropout,
+                            aqa_linear_layer *linear2, aqa_dropout_layer *out_dropout, aqa_tensor *x) {
+    aqa_tensor *h = aqa_activation(aqa_linear_layer_forward(linear1, x), cfg->activation);
+    return aqa_dropout_layer_forward(out_dropout, aqa_linear_layer_forward(linear2, aqa_dropout_layer_forward(dropout, h)));
 }
 
 aqa_tensor *aqa_transformer_encoder_layer_forward(aqa_transformer_encoder_layer *m, aqa_tensor *src,
@@ -67,14 +72,35 @@ aqa_tensor *aqa_transformer_encoder_layer_forward(aqa_transformer_encoder_layer 
     aqa_tensor *x = src;
     if (m->cfg.norm_first) {
         x = aqa_add(x, sa_block(m, aqa_layer_norm_layer_forward(m->norm1, x), src_mask, src_key_padding_mask));
-        x = aqa_add(x, ff_block(m, aqa_layer_norm_layer_forward(m->norm2, x)));
+        x = aqa_add(x, ff_block(&m->cfg, m->linear1, m->dropout, m->linear2, m->dropout2,
+                                  aqa_layer_norm_layer_forward(m->norm2, x)));
     } else {
         x = aqa_layer_norm_layer_forward(m->norm1, aqa_add(x, sa_block(m, x, src_mask, src_key_padding_mask)));
-        x = aqa_layer_norm_layer_forward(m->norm2, aqa_add(x, ff_block(m, x)));
+        x = aqa_layer_norm_layer_forward(m->norm2, aqa_add(x, ff_block(&m->cfg, m->linear1, m->dropout, m->linear2, m->dropout2, x)));
     }
     aqa_keep(x);
     aqa_scope_end();
     return x;
+}
+
+/* Adds the container "layers" with num_layers layers made by make, and the optional final norm
+ * "norm", to a stack module (an encoder or a decoder).  Returns the container, NULL on error. */
+static aqa_module *build_stack(aqa_module *stack, const aqa_transformer_config *cfg, int num_layers, bool final_norm,
+                               aqa_layer_norm_layer **norm,
+                               void *(*make)(aqa_module *, const char *, const aqa_transformer_config *)) {
+    aqa_module *layers = aqa_module_container(stack, "layers");
+    for (int i = 0; layers && i < num_layers; i++) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", i);
+        if (!make(layers, idx, cfg)) return NULL;
+    }
+    if (layers && final_norm && !(*norm = aqa_layer_norm_layer_new(stack, "norm", 1, &cfg->d_model, cfg->layer_norm_eps, true)))
+        return NULL;
+    return layers;
+}
+
+static void *make_encoder_layer(aqa_module *parent, const char *name, const aqa_transformer_config *cfg) {
+    return aqa_transformer_encoder_layer_new(parent, name, cfg);
 }
 
 aqa_transformer_encoder *aqa_transformer_encoder_new(aqa_module *parent, const char *name,
@@ -84,18 +110,11 @@ aqa_transformer_encoder *aqa_transformer_encoder_new(aqa_module *parent, const c
     aqa_transformer_encoder *m = aqa_module_new(sizeof *m, "TransformerEncoder", parent, name, NULL);
     if (!m) return NULL;
     m->num_layers = num_layers;
-    if (!(m->layers = aqa_module_container(&m->base, "layers"))) goto fail;
-    for (int i = 0; i < num_layers; i++) {
-        char idx[16];
-        snprintf(idx, sizeof idx, "%d", i);
-        if (!aqa_transformer_encoder_layer_new(m->layers, idx, cfg)) goto fail;
+    if (!(m->layers = build_stack(&m->base, cfg, num_layers, final_norm, &m->norm, make_encoder_layer))) {
+        if (!parent) aqa_module_free(&m->base);
+        return NULL;
     }
-    if (final_norm && !(m->norm = aqa_layer_norm_layer_new(&m->base, "norm", 1, &cfg->d_model, cfg->layer_norm_eps, true)))
-        goto fail;
     return m;
-fail:
-    if (!parent) aqa_module_free(&m->base);
-    return NULL;
 }
 
 aqa_transformer_encoder_layer *aqa_transformer_encoder_layer_at(aqa_transformer_encoder *m, int i) {
@@ -112,6 +131,109 @@ aqa_tensor *aqa_transformer_encoder_forward(aqa_transformer_encoder *m, aqa_tens
         x = aqa_transformer_encoder_layer_forward(aqa_transformer_encoder_layer_at(m, i), x, mask, src_key_padding_mask);
     if (m->norm) x = aqa_layer_norm_layer_forward(m->norm, x);
     if (x == src) x = aqa_view(src, src->ndim, src->shape); /* no layers: still a new tensor */
+    aqa_keep(x);
+    aqa_scope_end();
+    return x;
+}
+
+/* ---- decoder ---------------------------------------------------------------------------------- */
+
+aqa_transformer_decoder_layer *aqa_transformer_decoder_layer_new(aqa_module *parent, const char *name,
+                                                                 const aqa_transformer_config *cfg) {
+    if (!cfg) return aqa_fail_null("TransformerDecoderLayer %s: NULL config", name ? name : "");
+    aqa_transformer_decoder_layer *m = aqa_module_new(sizeof *m, "TransformerDecoderLayer", parent, name, NULL);
+    if (!m) return NULL;
+    m->cfg = *cfg;
+    aqa_module *b = &m->base;
+    int64_t E = cfg->d_model;
+    double p = cfg->dropout, eps = cfg->layer_norm_eps;
+    /* torch's registration order (the state_dict order) */
+    if (!(m->self_attn = aqa_mha_layer_new(b, "self_attn", E, cfg->nhead, p, cfg->bias, cfg->batch_first)) ||
+        !(m->multihead_attn = aqa_mha_layer_new(b, "multihead_attn", E, cfg->nhead, p, cfg->bias, cfg->batch_first)) ||
+        !(m->linear1 = aqa_linear_layer_new(b, "linear1", E, cfg->dim_feedforward, cfg->bias)) ||
+        !(m->dropout = aqa_dropout_layer_new(b, "dropout", p)) ||
+        !(m->linear2 = aqa_linear_layer_new(b, "linear2", cfg->dim_feedforward, E, cfg->bias)) ||
+        !(m->norm1 = aqa_layer_norm_layer_new(b, "norm1", 1, &E, eps, true)) ||
+        !(m->norm2 = aqa_layer_norm_layer_new(b, "norm2", 1, &E, eps, true)) ||
+        !(m->norm3 = aqa_layer_norm_layer_new(b, "norm3", 1, &E, eps, true)) ||
+        !(m->dropout1 = aqa_dropout_layer_new(b, "dropout1", p)) ||
+        !(m->dropout2 = aqa_dropout_layer_new(b, "dropout2", p)) ||
+        !(m->dropout3 = aqa_dropout_layer_new(b, "dropout3", p))) {
+        if (!parent) aqa_module_free(b);
+        return NULL;
+    }
+    if (!cfg->bias) drop_norm_biases((aqa_layer_norm_layer *[]){m->norm1, m->norm2, m->norm3}, 3);
+    return m;
+}
+
+void aqa_transformer_decoder_layer_set_generator(aqa_transformer_decoder_layer *m, aqa_generator *gen) {
+    if (!m) return;
+    m->self_attn->gen = m->multihead_attn->gen = gen;
+    m->dropout->gen = m->dropout1->gen = m->dropout2->gen = m->dropout3->gen = gen;
+}
+
+aqa_tensor *aqa_transformer_decoder_layer_forward(aqa_transformer_decoder_layer *m, aqa_tensor *tgt,
+                                                  aqa_tensor *memory, aqa_tensor *tgt_mask, aqa_tensor *memory_mask,
+                                                  aqa_tensor *tgt_key_padding_mask,
+                                                  aqa_tensor *memory_key_padding_mask) {
+    if (!m) return aqa_fail_null("aqa_transformer_decoder_layer_forward: NULL module");
+    if (!tgt || !memory) return aqa_fail_null("TransformerDecoderLayer %s: NULL %s", m->base.name, tgt ? "memory" : "tgt");
+    aqa_scope_begin();
+    aqa_tensor *x = tgt;
+    for (int blk = 0; blk < 3; blk++) {
+        aqa_layer_norm_layer *norm = blk == 0 ? m->norm1 : blk == 1 ? m->norm2 : m->norm3;
+        aqa_tensor *in = m->cfg.norm_first ? aqa_layer_norm_layer_forward(norm, x) : x, *out;
+        if (blk == 0)      /* dropout1(self_attn(x, x, x)) */
+            out = aqa_dropout_layer_forward(
+                m->dropout1, aqa_mha_layer_forward(m->self_attn, in, in, in, tgt_key_padding_mask, tgt_mask, NULL));
+        else if (blk == 1) /* dropout2(multihead_attn(x, memory, memory)) */
+            out = aqa_dropout_layer_forward(m->dropout2, aqa_mha_layer_forward(m->multihead_attn, in, memory, memory,
+                                                                               memory_key_padding_mask, memory_mask, NULL));
+        else
+            out = ff_block(&m->cfg, m->linear1, m->dropout, m->linear2, m->dropout3, in);
+        x = aqa_add(x, out);
+        if (!m->cfg.norm_first) x = aqa_layer_norm_layer_forward(norm, x);
+    }
+    aqa_keep(x);
+    aqa_scope_end();
+    return x;
+}
+
+static void *make_decoder_layer(aqa_module *parent, const char *name, const aqa_transformer_config *cfg) {
+    return aqa_transformer_decoder_layer_new(parent, name, cfg);
+}
+
+aqa_transformer_decoder *aqa_transformer_decoder_new(aqa_module *parent, const char *name,
+                                                     const aqa_transformer_config *cfg, int num_layers,
+                                                     bool final_norm) {
+    if (!cfg || num_layers < 0) return aqa_fail_null("TransformerDecoder %s: bad arguments", name ? name : "");
+    aqa_transformer_decoder *m = aqa_module_new(sizeof *m, "TransformerDecoder", parent, name, NULL);
+    if (!m) return NULL;
+    m->num_layers = num_layers;
+    if (!(m->layers = build_stack(&m->base, cfg, num_layers, final_norm, &m->norm, make_decoder_layer))) {
+        if (!parent) aqa_module_free(&m->base);
+        return NULL;
+    }
+    return m;
+}
+
+aqa_transformer_decoder_layer *aqa_transformer_decoder_layer_at(aqa_transformer_decoder *m, int i) {
+    if (!m || i < 0 || i >= m->num_layers || i >= m->layers->n_children) return NULL;
+    return (aqa_transformer_decoder_layer *)m->layers->children[i];
+}
+
+aqa_tensor *aqa_transformer_decoder_forward(aqa_transformer_decoder *m, aqa_tensor *tgt, aqa_tensor *memory,
+                                            aqa_tensor *tgt_mask, aqa_tensor *memory_mask,
+                                            aqa_tensor *tgt_key_padding_mask, aqa_tensor *memory_key_padding_mask) {
+    if (!m) return aqa_fail_null("aqa_transformer_decoder_forward: NULL module");
+    if (!tgt) return aqa_fail_null("TransformerDecoder %s: NULL tgt", m->base.name);
+    aqa_scope_begin();
+    aqa_tensor *x = tgt;
+    for (int i = 0; i < m->num_layers && x; i++)
+        x = aqa_transformer_decoder_layer_forward(aqa_transformer_decoder_layer_at(m, i), x, memory, tgt_mask,
+                                                  memory_mask, tgt_key_padding_mask, memory_key_padding_mask);
+    if (x && m->norm) x = aqa_layer_norm_layer_forward(m->norm, x);
+    if (x == tgt) x = aqa_view(tgt, tgt->ndim, tgt->shape); /* no layers: still a new tensor */
     aqa_keep(x);
     aqa_scope_end();
     return x;

@@ -26,25 +26,6 @@ static aqa_tensor *additive_of_allowed(aqa_tensor *allowed, aqa_dtype dt) {
     return aqa_masked_fill(aqa_zeros(allowed->ndim, allowed->shape, dt), aqa_logical_not(allowed), -INFINITY);
 }
 
-/* The module's state_dict names, comma separated, against the metadata value stored by torch. */
-static void check_names(aqa_module *m, const char *meta_key) {
-    if (!test_golden_open(GOLDEN_FILE)) {
-        CHECK_MSG(0, "%s", aqa_last_error());
-        return;
-    }
-    const char *expect = aqa_st_metadata(test_golden_file, meta_key);
-    CHECK_MSG(expect != NULL, "metadata %s absent", meta_key);
-    aqa_named_tensor *list = NULL;
-    int n = aqa_module_named_tensors(m, true, &list);
-    char got[4096] = "";
-    for (int i = 0; i < n; i++) {
-        if (i) strncat(got, ",", sizeof got - strlen(got) - 1);
-        strncat(got, list[i].name, sizeof got - strlen(got) - 1);
-    }
-    aqa_named_tensors_free(list, n);
-    if (expect) CHECK_STR(got, expect);
-}
-
 /* ---- scaled dot-product attention ----------------------------------------------------------------------- */
 
 typedef struct sdpa_args { aqa_tensor *mask; bool causal; double scale; } sdpa_args;
@@ -178,7 +159,7 @@ static void begin_golden_case(aqa_module *m, const char *c) {
     char prefix[64];
     aqa_module_train(m, false);
     snprintf(prefix, sizeof prefix, "%s.keys", c);
-    check_names(m, prefix);
+    CHECK_NAMES(m, prefix);
     snprintf(prefix, sizeof prefix, "%s.p.", c);
     aqa_scope_begin();
     GOLDEN_INTO_MODULE(m, prefix, false);
@@ -344,7 +325,7 @@ static void test_encoder_stack(void) {
     aqa_transformer_encoder *enc = aqa_transformer_encoder_new(NULL, "", &cfg, 2, true);
     CHECK(enc != NULL);
     if (!enc) return;
-    if (test_golden_open(GOLDEN_FILE)) check_names(&enc->base, "encoder.keys");
+    if (test_golden_open(GOLDEN_FILE)) CHECK_NAMES(&enc->base, "encoder.keys");
     aqa_module_train(&enc->base, false);
     aqa_scope_begin();
     aqa_tensor *x = aqa_randn(AQA_SHAPE(5, 3, 8), AQA_F32, NULL);

@@ -1,10 +1,11 @@
 /* test_cuda_nn.c: the fused CUDA kernels of the nn layers (layer norm, batch norm, pooling, the
- * multi-tensor Adam/AdamW step) against the CPU kernels, on random inputs.
+ * multi-tensor Adam/AdamW step) against the CPU kernels, on random inputs; and the composed
+ * layers (LSTM, GRU, transformer decoder, graph convolution) on the GPU against the CPU.
  *
  * Each case runs the same public function on the CPU and on the GPU (float32 and float64, with
  * contiguous and non-contiguous inputs where the front-end accepts them), backpropagates the
- * same weighted sum of the outputs, and compares outputs and input gradients by normalised error
- * ||gpu - cpu|| / ||cpu||.  The GPU run is repeated: both runs must give identical bits (the
+ * same weighted sum of the outputs, and compares outputs and input gradients (and, for a layer
+ * module, its parameters' gradients) by normalised error ||gpu - cpu|| / ||cpu||.  The GPU run is repeated: both runs must give identical bits (the
  * kernels use no atomics).  Without a GPU every case SKIPs with the reason (a failure with
  * AQA_REQUIRE_GPU=1).  Under the CPU emulator: sh tensor/cuda/emu/run.sh tests/test_cuda_nn
  * (AQA_TEST_ONLY=<case> runs one case). */
@@ -15,10 +16,13 @@
 #include "autograd/autograd.h"
 #include "nn/attention.h"
 #include "nn/batchnorm.h"
+#include "nn/graph_conv.h"
 #include "nn/layers-impl.h"
 #include "nn/norm_layer.h"
 #include "nn/optim.h"
 #include "nn/pool.h"
+#include "nn/rnn.h"
+#include "nn/transformer.h"
 #include "tensor/cuda/cuda.h"
 #include "ops/ops.h"
 #include "tensor/tensor-impl.h"
@@ -28,7 +32,8 @@
 
 
 
-/* A function under test: inputs (leaves on one device, dtype dt) -> output. */
+/* A function under test: inputs (leaves on one device, dtype dt) -> output.  For a module case
+ * arg is the module (on that device, in that dtype). */
 typedef aqa_tensor *(*case_fn)(aqa_tensor *const *in, aqa_device dev, const void *arg);
 
 typedef struct nn_case {
@@ -42,28 +47,54 @@ typedef struct nn_case {
     bool ties;           /* round inputs to a coarse grid (max pooling ties) */
 } nn_case;
 
+/* Builds the module of a layer case (seeded, on the CPU). */
+typedef aqa_module *(*build_fn)(void);
+
 /* One run's results, as doubles. */
 typedef struct result {
     int64_t nout;
     double *out;
     double *grad[3];
+    int64_t npgrad;      /* elements of all the module's parameters */
+    double *pgrad;       /* their gradients, in state_dict order (0 where none) */
 } result;
 
 static void result_free(result *r) {
     free(r->out);
     for (int i = 0; i < 3; i++) free(r->grad[i]);
+    free(r->pgrad);
     memset(r, 0, sizeof *r);
 }
 
-static bool run_case(const nn_case *c, aqa_device dev, aqa_dtype dt, double *const *vals, result *r) {
+/* The gradients of m's parameters, flattened in state_dict order, into r. */
+static bool read_param_grads(aqa_module *m, result *r) {
+    aqa_named_tensor *list = NULL;
+    int n = aqa_module_named_tensors(m, false, &list);
+    r->npgrad = 0;
+    for (int i = 0; i < n; i++) r->npgrad += aqa_numel(list[i].tensor);
+    r->pgrad = calloc((size_t)(r->npgrad ? r->npgrad : 1), sizeof(double));
+    bool ok = n >= 0 && r->pgrad;
+    for (int i = 0, off = 0; ok && i < n; off += (int)aqa_numel(list[i].tensor), i++)
+        if (list[i].tensor->grad) ok = aqa_copy_to_host(list[i].tensor->grad, r->pgrad + off, AQA_F64) == AQA_OK;
+    aqa_named_tensors_free(list, n);
+    return ok;
+}
+
+/* m (NULL unless a layer case) is moved to dev and dt, its gradients cleared, and passed as arg. */
+static bool run_case(const nn_case *c, aqa_module *m, aqa_device dev, aqa_dtype dt, double *const *vals, result *r) {
     memset(r, 0, sizeof *r);
+    if (m && (aqa_module_to(m, dev) != AQA_OK || aqa_module_to_dtype(m, dt) != AQA_OK)) {
+        printf("    %s: module to device: %s\n", c->name, aqa_last_error());
+        return false;
+    }
+    if (m) aqa_module_zero_grad(m);
     aqa_scope_begin();
     aqa_tensor *in[3];
     for (int i = 0; i < c->nin; i++) {
         aqa_tensor *h = aqa_to_dtype(aqa_from_data(vals[i], c->nd[i], c->shape[i], AQA_F64), dt);
         in[i] = aqa_requires_grad(aqa_detach(aqa_to_device(h, dev)), true);
     }
-    aqa_tensor *y = c->fn(in, dev, c->arg);
+    aqa_tensor *y = c->fn(in, dev, m ? (const void *)m : c->arg);
     bool ok = y != NULL;
     if (ok) {
         int64_t n = aqa_numel(y);
@@ -80,6 +111,7 @@ static bool run_case(const nn_case *c, aqa_device dev, aqa_dtype dt, double *con
             r->grad[i] = calloc((size_t)aqa_numel(in[i]), sizeof(double));
             if (in[i]->grad) ok = aqa_copy_to_host(in[i]->grad, r->grad[i], AQA_F64) == AQA_OK;
         }
+        if (ok && m) ok = read_param_grads(m, r);
     }
     if (!ok) printf("    %s (%s) on %s: %s\n", c->name, aqa_dtype_name(dt), dev.kind == AQA_CPU ? "cpu" : "cuda",
                     aqa_last_error());
@@ -88,8 +120,9 @@ static bool run_case(const nn_case *c, aqa_device dev, aqa_dtype dt, double *con
 }
 
 
-/* CPU vs GPU (twice: identical bits) for float32 and float64. */
-static void run_cases(const nn_case *cases, size_t ncases) {
+/* CPU vs GPU (twice: identical bits) for float32 and float64.  builds (NULL for plain cases)
+ * holds each case's module builder: its module is then the case's arg. */
+static void run_layer_cases(const nn_case *cases, size_t ncases, const build_fn *builds) {
     for (size_t k = 0; k < ncases; k++) {
         const nn_case *c = &cases[k];
         double *vals[3] = {NULL, NULL, NULL};
@@ -105,9 +138,12 @@ static void run_cases(const nn_case *cases, size_t ncases) {
             aqa_dtype dt = d ? AQA_F64 : AQA_F32;
             double tol = dt == AQA_F32 ? 2e-5 : 1e-10; /* sums over thousands of terms, other order */
             result rc, rg, rg2;
-            bool okc = run_case(c, AQA_DEVICE_CPU, dt, vals, &rc);
-            bool okg = run_case(c, DEV, dt, vals, &rg);
-            bool okg2 = run_case(c, DEV, dt, vals, &rg2);
+            aqa_module *m = builds ? builds[k]() : NULL;
+            if (builds) CHECK_MSG(m != NULL, "%s: build: %s", c->name, aqa_last_error());
+            bool okc = (m || !builds) && run_case(c, m, AQA_DEVICE_CPU, dt, vals, &rc);
+            bool okg = (m || !builds) && run_case(c, m, DEV, dt, vals, &rg);
+            bool okg2 = (m || !builds) && run_case(c, m, DEV, dt, vals, &rg2);
+            aqa_module_free(m);
             CHECK_MSG(okc && okg && okg2, "%s %s: failed (cpu %d, cuda %d %d)", c->name, aqa_dtype_name(dt), okc, okg,
                       okg2);
             if (okc && okg && okg2) {
@@ -123,6 +159,12 @@ static void run_cases(const nn_case *cases, size_t ncases) {
                     CHECK_MSG(!memcmp(rg.grad[i], rg2.grad[i], sizeof(double) * (size_t)n),
                               "%s %s: two GPU runs differ (gradient of input %d)", c->name, aqa_dtype_name(dt), i);
                 }
+                if (m) {
+                    e = rc.npgrad == rg.npgrad ? rel_err(rc.pgrad, rg.pgrad, rc.npgrad) : INFINITY;
+                    CHECK_MSG(e < tol, "%s %s: parameter gradients: normalised error %.3g", c->name, aqa_dtype_name(dt), e);
+                    CHECK_MSG(rg.npgrad == rg2.npgrad && !memcmp(rg.pgrad, rg2.pgrad, sizeof(double) * (size_t)rg.npgrad),
+                              "%s %s: two GPU runs differ (parameter gradients)", c->name, aqa_dtype_name(dt));
+                }
             }
             result_free(&rc);
             result_free(&rg);
@@ -131,6 +173,8 @@ static void run_cases(const nn_case *cases, size_t ncases) {
         for (int i = 0; i < 3; i++) free(vals[i]);
     }
 }
+
+static void run_cases(const nn_case *cases, size_t ncases) { run_layer_cases(cases, ncases, NULL); }
 
 /* ---- layer norm ---------------------------------------------------------------------------------- */
 
@@ -463,6 +507,88 @@ static void test_full_reductions(void) {
     run_cases(reduce_cases, 1);
 }
 
+/* ---- composed layers: LSTM, GRU, transformer decoder, graph convolution ---------------------------- */
+
+/* LSTM(5, 6, num_layers 2, bidirectional), [L 4, N 3, 5] with h0 and c0: output and final states */
+static aqa_module *build_lstm(void) {
+    aqa_rnn_config c = aqa_rnn_config_default(5, 6);
+    c.num_layers = 2;
+    c.bidirectional = true;
+    aqa_manual_seed(31);
+    aqa_rnn_layer *m = aqa_lstm_layer_new(NULL, "", &c);
+    return m ? &m->base : NULL;
+}
+static aqa_tensor *f_lstm(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    aqa_tensor *hn = NULL, *cn = NULL;
+    aqa_tensor *y = aqa_lstm_layer_forward((aqa_rnn_layer *)arg, in[0], in[1], in[2], &hn, &cn);
+    if (!y) return NULL;
+    return aqa_cat((aqa_tensor *[]){aqa_flatten(y, 0, -1), aqa_flatten(hn, 0, -1), aqa_flatten(cn, 0, -1)}, 3, 0);
+}
+
+/* GRU(5, 6, batch_first), [N 3, L 4, 5], zero initial state */
+static aqa_module *build_gru(void) {
+    aqa_rnn_config c = aqa_rnn_config_default(5, 6);
+    c.batch_first = true;
+    aqa_manual_seed(32);
+    aqa_rnn_layer *m = aqa_gru_layer_new(NULL, "", &c);
+    return m ? &m->base : NULL;
+}
+static aqa_tensor *f_gru(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    aqa_tensor *hn = NULL;
+    aqa_tensor *y = aqa_gru_layer_forward((aqa_rnn_layer *)arg, in[0], NULL, &hn);
+    if (!y) return NULL;
+    return aqa_cat((aqa_tensor *[]){aqa_flatten(y, 0, -1), aqa_flatten(hn, 0, -1)}, 2, 0);
+}
+
+/* TransformerDecoder(2 pre-norm layers of width 8, 2 heads, final norm), batch first, eval;
+ * target [2, 5, 8] with a causal mask, memory [2, 7, 8] */
+static aqa_module *build_decoder(void) {
+    aqa_transformer_config c = aqa_transformer_config_default(8, 2);
+    c.dim_feedforward = 16;
+    c.batch_first = true;
+    c.norm_first = true;
+    aqa_manual_seed(33);
+    aqa_transformer_decoder *m = aqa_transformer_decoder_new(NULL, "", &c, 2, true);
+    if (m) aqa_module_train(&m->base, false);
+    return m ? &m->base : NULL;
+}
+static aqa_tensor *f_decoder(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    aqa_tensor *mask = aqa_to_device(aqa_causal_mask(in[0]->shape[1], in[0]->dtype), dev);
+    return aqa_transformer_decoder_forward((aqa_transformer_decoder *)arg, in[0], in[1], mask, NULL, NULL, NULL);
+}
+
+/* DenseGCNConv(6 -> 4) with a learned 5-node adjacency, then GCN-normalised over a given
+ * per-sample adjacency (input 1, made non-negative) */
+static aqa_module *build_gcn(void) {
+    aqa_manual_seed(34);
+    aqa_graph_conv_layer *m = aqa_graph_conv_layer_new(NULL, "", 6, 4, true, true, 5, NULL);
+    if (m) aqa_uniform_(m->adj, 0.0, 1.0, NULL);
+    return m ? &m->base : NULL;
+}
+static aqa_tensor *f_gcn(aqa_tensor *const *in, aqa_device dev, const void *arg) {
+    (void)dev;
+    aqa_graph_conv_layer *m = (aqa_graph_conv_layer *)arg;
+    aqa_tensor *a = aqa_graph_conv_layer_forward(m, in[0], NULL, NULL);
+    aqa_tensor *b = aqa_graph_conv_layer_forward(m, in[0], aqa_abs(in[1]), NULL);
+    return aqa_cat((aqa_tensor *[]){a, b}, 2, 0);
+}
+
+static const nn_case layer_cases[] = {
+    {"LSTM 2 layers bidirectional, h0 c0", f_lstm, NULL, 3, {3, 3, 3}, {{4, 3, 5}, {4, 3, 6}, {4, 3, 6}}, -1, 1, false},
+    {"GRU batch_first", f_gru, NULL, 1, {3}, {{3, 4, 5}}, -1, 1, false},
+    {"TransformerDecoder pre-norm causal", f_decoder, NULL, 2, {3, 3}, {{2, 5, 8}, {2, 7, 8}}, -1, 1, false},
+    {"DenseGCNConv learned and given adjacency", f_gcn, NULL, 2, {3, 3}, {{2, 5, 6}, {2, 5, 5}}, -1, 1, false},
+};
+
+static const build_fn layer_builds[] = {build_lstm, build_gru, build_decoder, build_gcn};
+
+static void test_layers(void) {
+    if (!have_gpu()) return;
+    run_layer_cases(layer_cases, sizeof layer_cases / sizeof layer_cases[0], layer_builds);
+}
+
 /* ---- Adam / AdamW -------------------------------------------------------------------------------- */
 
 enum { NPAR = 4 };
@@ -575,5 +701,6 @@ int main(void) {
     RUN_SEL(test_full_reductions);
     RUN_SEL(test_attention_softmax);
     RUN_SEL(test_sdpa_fused);
+    RUN_SEL(test_layers);
     return test_finish();
 }

@@ -241,6 +241,45 @@ TEST_UNUSED static void test_golden_into_module_at(const char *file, int line, a
 }
 #define GOLDEN_INTO_MODULE(m, prefix, buffers) test_golden_into_module_at(__FILE__, __LINE__, (m), (prefix), (buffers))
 
+/* The module's state_dict names, comma separated, against the golden file's metadata value
+ * meta_key (torch's state_dict keys, as the golden scripts store them under "<case>.keys"). */
+TEST_UNUSED static void test_check_names_at(const char *file, int line, aqa_module *m, const char *meta_key) {
+    const char *expect = test_golden_file ? aqa_st_metadata(test_golden_file, meta_key) : NULL;
+    if (!expect) {
+        test_fail_at(file, line, "metadata %s absent (golden file %s)", meta_key, test_golden_name);
+        return;
+    }
+    aqa_named_tensor *list = NULL;
+    int n = aqa_module_named_tensors(m, true, &list);
+    char got[4096] = "";
+    for (int i = 0; i < n; i++) {
+        if (i) strncat(got, ",", sizeof got - strlen(got) - 1);
+        strncat(got, list[i].name, sizeof got - strlen(got) - 1);
+    }
+    aqa_named_tensors_free(list, n);
+    if (strcmp(got, expect) != 0) test_fail_at(file, line, "state_dict names\n    got      %s\n    expected %s", got, expect);
+}
+#define CHECK_NAMES(m, meta_key) test_check_names_at(__FILE__, __LINE__, (m), (meta_key))
+
+/* The gradient of every trainable parameter of m against the golden tensor "<prefix><name>"
+ * (|got - exp| <= atol + rtol |exp|); a missing gradient fails. */
+TEST_UNUSED static void test_check_param_grads_at(const char *file, int line, aqa_module *m, const char *prefix,
+                                                  double rtol, double atol) {
+    aqa_scope_begin();
+    aqa_named_tensor *list = NULL;
+    int n = aqa_module_named_tensors(m, false, &list);
+    for (int i = 0; i < n; i++) {
+        if (!list[i].tensor->requires_grad) continue;
+        char what[256];
+        snprintf(what, sizeof what, "%s%s", prefix, list[i].name);
+        aqa_tensor *exp = test_golden_at(file, line, AQA_F32, "%s", what);
+        if (exp) (void)test_close_at(file, line, what, list[i].tensor->grad, exp, rtol, atol, 0);
+    }
+    aqa_named_tensors_free(list, n);
+    aqa_scope_end();
+}
+#define CHECK_PARAM_GRADS(m, prefix, rtol, atol) test_check_param_grads_at(__FILE__, __LINE__, (m), (prefix), (rtol), (atol))
+
 /* Maps "<prefix>name" to "name" and skips other names: the rename callback of aqa_module_load
  * for a torch state_dict stored under a prefix (user is the prefix). */
 TEST_UNUSED static char *test_strip_prefix(const char *file_name, void *user) {
