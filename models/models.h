@@ -5,7 +5,9 @@
 
 #include "models/clip/clip.h"
 #include "models/clip/tokenizer.h"
+#include "models/heads/groups.h"
 #include "models/heads/head.h"
+#include "models/heads/seq.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "models/mvla/stages.h"

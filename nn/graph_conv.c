@@ -34,13 +34,34 @@ aqa_tensor *aqa_gcn_norm_adjacency(aqa_tensor *adj) {
     return y;
 }
 
-aqa_tensor *aqa_graph_conv(aqa_tensor *x, aqa_tensor *adj, aqa_tensor *weight, aqa_tensor *bias, aqa_tensor *mask,
-                           bool normalize) {
+/* x W^T for x [..., in] and a grouped weight [out, in / g]: each group of in / g channels maps to
+ * its out / g outputs (one batched GEMM over the groups). */
+static aqa_tensor *grouped_linear(aqa_tensor *x, aqa_tensor *weight, int64_t g) {
+    if (g == 1) return aqa_linear(x, weight, NULL);
+    int64_t in = x->shape[x->ndim - 1], out = weight->shape[0], rows = aqa_numel(x) / (in ? in : 1);
+    aqa_tensor *xg = aqa_permute(aqa_reshape(x, 3, (int64_t[]){rows, g, in / g}), (const int[]){1, 0, 2}); /* [g, rows, in/g] */
+    aqa_tensor *wg = aqa_transpose(aqa_reshape(weight, 3, (int64_t[]){g, out / g, in / g}), 1, 2);       /* [g, in/g, out/g] */
+    aqa_tensor *y = aqa_permute(aqa_matmul(xg, wg), (const int[]){1, 0, 2});                              /* [rows, g, out/g] */
+    int64_t shape[AQA_MAX_DIMS];
+    for (int i = 0; i < x->ndim - 1; i++) shape[i] = x->shape[i];
+    shape[x->ndim - 1] = out;
+    return aqa_reshape(y, x->ndim, shape);
+}
+
+aqa_tensor *aqa_graph_conv(aqa_tensor *x, aqa_tensor *adj, aqa_tensor *weight, aqa_tensor *bias,
+                           const aqa_graph_conv_opts *opts) {
+    aqa_graph_conv_opts o = opts ? *opts : (aqa_graph_conv_opts){0};
+    int64_t g = o.groups > 0 ? o.groups : 1;
+    aqa_tensor *mask = o.mask;
     if (!x || !adj || !weight) return aqa_fail_null("aqa_graph_conv: NULL %s", !x ? "x" : !adj ? "adjacency" : "weight");
     char s1[64], s2[64];
     if (x->ndim != 2 && x->ndim != 3)
         return aqa_fail_null("aqa_graph_conv: x has shape %s, expected [B, N, in] or [N, in]", aqa_shape_str(x, s1, sizeof s1));
-    int64_t N = x->shape[x->ndim - 2], B = x->ndim == 3 ? x->shape[0] : 1;
+    int64_t N = x->shape[x->ndim - 2], B = x->ndim == 3 ? x->shape[0] : 1, in = x->shape[x->ndim - 1];
+    if (weight->ndim != 2 || in % g || weight->shape[0] % g || weight->shape[1] * g != in)
+        return aqa_fail_null("aqa_graph_conv: weight has shape %s, expected [out, %lld] (in %lld / groups %lld; out "
+                             "divisible by groups)",
+                             aqa_shape_str(weight, s1, sizeof s1), (long long)(in / g), (long long)in, (long long)g);
     bool adj_ok = (adj->ndim == 2 || (adj->ndim == 3 && x->ndim == 3 && (adj->shape[0] == B || adj->shape[0] == 1))) &&
                   adj->shape[adj->ndim - 1] == N && adj->shape[adj->ndim - 2] == N;
     if (!adj_ok)
@@ -50,8 +71,8 @@ aqa_tensor *aqa_graph_conv(aqa_tensor *x, aqa_tensor *adj, aqa_tensor *weight, a
         return aqa_fail_null("aqa_graph_conv: mask has shape %s, expected [B, N] for x %s",
                              aqa_shape_str(mask, s1, sizeof s1), aqa_shape_str(x, s2, sizeof s2));
     aqa_scope_begin();
-    aqa_tensor *a = normalize ? aqa_gcn_norm_adjacency(adj) : adj;
-    aqa_tensor *y = aqa_matmul(a, aqa_linear(x, weight, NULL)); /* PyG's order: transform, then propagate */
+    aqa_tensor *a = o.raw ? adj : aqa_gcn_norm_adjacency(adj);
+    aqa_tensor *y = aqa_matmul(a, grouped_linear(x, weight, g)); /* PyG's order: transform, then propagate */
     if (y && bias) y = aqa_add(y, bias);
     if (y && mask) y = aqa_mul(y, aqa_unsqueeze(aqa_to_dtype(mask, y->dtype), -1));
     aqa_keep(y);
@@ -112,5 +133,6 @@ aqa_tensor *aqa_graph_conv_layer_forward(aqa_graph_conv_layer *m, aqa_tensor *x,
     if (!m) return aqa_fail_null("aqa_graph_conv_layer_forward: NULL module");
     if (!adj && !m->adj)
         return aqa_fail_null("DenseGCNConv %s: no adjacency given and none learned (num_nodes 0)", m->base.name);
-    return aqa_graph_conv(x, adj ? adj : m->adj, m->lin->weight, m->bias, mask, m->normalize);
+    return aqa_graph_conv(x, adj ? adj : m->adj, m->lin->weight, m->bias,
+                          &(aqa_graph_conv_opts){.raw = !m->normalize, .mask = mask});
 }

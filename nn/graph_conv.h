@@ -21,10 +21,18 @@ extern "C" {
 /* A' = D^-1/2 (A with diagonal 1) D^-1/2 for adj [..., N, N] (differentiable). */
 aqa_tensor *aqa_gcn_norm_adjacency(aqa_tensor *adj);
 
-/* y = A' x W^T + b as above; weight [out, in], bias [out] or NULL; mask [B, N] (bool or float,
- * NULL for none) zeroes the rows of absent nodes in y, as DenseGCNConv's mask. */
-aqa_tensor *aqa_graph_conv(aqa_tensor *x, aqa_tensor *adj, aqa_tensor *weight, aqa_tensor *bias, aqa_tensor *mask,
-                           bool normalize);
+/* Options of aqa_graph_conv; the zero value is DenseGCNConv's behaviour. */
+typedef struct aqa_graph_conv_opts {
+    bool raw;         /* use A as given (y = A x W^T + b) instead of GCN-normalising it */
+    aqa_tensor *mask; /* [B, N] bool or float: zeroes the rows of absent nodes in y (NULL: none) */
+    int64_t groups;   /* 0 or 1: dense W; g: W [out, in / g] maps each of g channel groups to out / g
+                         outputs, as a grouped 1x1 convolution (torch Conv1d(in, out, 1, groups=g)) */
+} aqa_graph_conv_opts;
+
+/* y = A' x W^T + b as above; weight [out, in / groups], bias [out] or NULL; opts NULL means the
+ * defaults. */
+aqa_tensor *aqa_graph_conv(aqa_tensor *x, aqa_tensor *adj, aqa_tensor *weight, aqa_tensor *bias,
+                           const aqa_graph_conv_opts *opts);
 
 /* DenseGCNConv(in_channels, out_channels, bias): child "lin" (a Linear without bias, weight
  * xavier-uniform as PyG's glorot) and parameter "bias" [out] (zeros), in PyG's state_dict order;

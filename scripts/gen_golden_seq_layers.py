@@ -114,7 +114,7 @@ def decoder_case(case, module, batch_first, T_, S, N, tgt_mask, memory_mask, tkp
     with torch.no_grad():  # norms near their usual init, so the test exercises realistic values
         for name, p in module.named_parameters():
             if "norm" in name and name.endswith("weight"):
-                p.add_(1.0)
+                p.copy_((p + 1.0).float().double())  # float32-representable, as every value here
                 put(f"{case}.p.{name}", p, torch.float32)
     module.eval()
     tgt = leaf(case, "x", *((N, T_, E) if batch_first else (T_, N, E)))

@@ -7,19 +7,14 @@
 #define TEST_GRAD_TOL 1e-6, 1e-6, 1e-5
 #include "tests/test_util.h"
 
+#include "nn/conv.h"
 #include "nn/graph_conv.h"
 
 /* ---- gradchecks ------------------------------------------------------------------------------------ */
 
-typedef struct gc_args {
-    bool normalize;   /* GCN normalisation */
-    aqa_tensor *mask; /* node mask or NULL */
-} gc_args;
-
-/* in: x, adj, weight, bias (optional) */
+/* in: x, adj, weight, bias (optional); user: the options */
 static aqa_tensor *gc_fn(aqa_tensor *const *in, int n, void *user) {
-    gc_args *a = user;
-    return aqa_graph_conv(in[0], in[1], in[2], n > 3 ? in[3] : NULL, a->mask, a->normalize);
+    return aqa_graph_conv(in[0], in[1], in[2], n > 3 ? in[3] : NULL, user);
 }
 
 static void test_graph_conv_gradcheck(void) {
@@ -30,16 +25,25 @@ static void test_graph_conv_gradcheck(void) {
     /* non-negative weights whose looped row sums exceed 1 (away from the clamp's kink) */
     aqa_tensor *a2 = aqa_requires_grad(aqa_add_scalar(aqa_rand(AQA_SHAPE(4, 4), AQA_F64, &g), 0.3), true);
     aqa_tensor *a3 = aqa_requires_grad(aqa_add_scalar(aqa_rand(AQA_SHAPE(2, 4, 4), AQA_F64, &g), 0.3), true);
-    gc_args norm = {true, NULL}, raw = {false, NULL};
+    aqa_graph_conv_opts norm = {0}, raw = {.raw = true};
     CHECK_GRAD(gc_fn, ((aqa_tensor *[]){x, a2, w, b}), 4, &norm);
     CHECK_GRAD(gc_fn, ((aqa_tensor *[]){x, a3, w, b}), 4, &norm);
     CHECK_GRAD(gc_fn, ((aqa_tensor *[]){x, a3, w}), 3, &raw);
     /* signed raw adjacency, a node mask, unbatched x */
     aqa_tensor *as = test_rand_leaf(&g, AQA_SHAPE(4, 4), AQA_F64, 1.0);
-    gc_args masked = {false, aqa_from_data((bool[]){1, 1, 0, 1, 1, 1, 1, 0}, AQA_SHAPE(2, 4), AQA_BOOL)};
+    aqa_graph_conv_opts masked = {.raw = true, .mask = aqa_from_data((bool[]){1, 1, 0, 1, 1, 1, 1, 0}, AQA_SHAPE(2, 4), AQA_BOOL)};
     CHECK_GRAD(gc_fn, ((aqa_tensor *[]){x, as, w, b}), 4, &masked);
     aqa_tensor *xu = test_rand_leaf(&g, AQA_SHAPE(4, 3), AQA_F64, 1.0);
     CHECK_GRAD(gc_fn, ((aqa_tensor *[]){xu, a2, w, b}), 4, &norm);
+    /* grouped weights (a grouped 1x1 convolution): 6 -> 4 channels in 2 groups */
+    aqa_tensor *x6 = test_rand_leaf(&g, AQA_SHAPE(2, 4, 6), AQA_F64, 1.0), *wg = test_rand_leaf(&g, AQA_SHAPE(4, 3), AQA_F64, 0.5);
+    aqa_graph_conv_opts grouped = {.raw = true, .groups = 2};
+    CHECK_GRAD(gc_fn, ((aqa_tensor *[]){x6, a3, wg, b}), 3, &grouped);
+    /* ... equal to torch's grouped Conv1d (aqa_conv1d, golden-tested in test_conv) then A @ */
+    aqa_tensor *conv = aqa_conv1d(aqa_transpose(x6, 1, 2), aqa_reshape(wg, 3, (int64_t[]){4, 3, 1}), NULL,
+                                  &(aqa_conv_opts){.groups = 2});
+    CHECK_CLOSE("grouped = conv1d", aqa_graph_conv(x6, a3, wg, NULL, &grouped), aqa_matmul(a3, aqa_transpose(conv, 1, 2)),
+                1e-12, 1e-12);
     aqa_scope_end();
 }
 
@@ -142,6 +146,9 @@ static void test_graph_conv_module(void) {
     CHECK(aqa_graph_conv_layer_forward(p, x, NULL, aqa_ones(AQA_SHAPE(2, 4), AQA_BOOL)) == NULL);
     CHECK(aqa_graph_conv_layer_forward(m, x, NULL, aqa_ones(AQA_SHAPE(2, 4), AQA_BOOL)) == NULL);
     CHECK(strstr(aqa_last_error(), "mask has shape [2, 4], expected [B, N]") != NULL);
+    CHECK(aqa_graph_conv(x, aqa_ones(AQA_SHAPE(5, 5), AQA_F32), aqa_ones(AQA_SHAPE(10, 4), AQA_F32), NULL,
+                         &(aqa_graph_conv_opts){.groups = 2}) == NULL);
+    CHECK(strstr(aqa_last_error(), "weight has shape [10, 4], expected [out, 3]") != NULL);
     CHECK(aqa_graph_conv_layer_new(NULL, "bad", 6, 10, true, true, 3, aqa_ones(AQA_SHAPE(4, 4), AQA_F32)) == NULL);
     CHECK(strstr(aqa_last_error(), "adj_init has shape [4, 4], expected [3, 3]") != NULL);
     aqa_clear_error();

@@ -85,7 +85,7 @@ static void test_registry(void) {
     const char *const *names = aqa_head_names();
     int n = 0;
     while (names[n]) n++;
-    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(n, 10);
     CHECK(aqa_head_find("tsa") == &aqa_head_tsa && aqa_head_find("musdl") == &aqa_head_musdl);
     CHECK(aqa_head_find("tsa")->is_contrastive && aqa_head_find("core")->is_contrastive);
     CHECK(!aqa_head_find("usdl")->is_contrastive && !aqa_head_find("mlp")->is_contrastive);

@@ -7,8 +7,9 @@
 #include "ops/ops.h"
 
 /* Every head, by name: a new head adds one line here. */
-static const aqa_head_ops *const all_heads[] = {&aqa_head_tsa, &aqa_head_core, &aqa_head_usdl, &aqa_head_musdl,
-                                               &aqa_head_mlp};
+static const aqa_head_ops *const all_heads[] = {&aqa_head_tsa,  &aqa_head_core, &aqa_head_usdl, &aqa_head_musdl,
+                                               &aqa_head_mlp,  &aqa_head_tpt,  &aqa_head_hgcn, &aqa_head_gdlt,
+                                               &aqa_head_mslstm, &aqa_head_mixer};
 #define N_HEADS ((int)(sizeof all_heads / sizeof all_heads[0]))
 
 const char *const *aqa_head_names(void) {
@@ -21,7 +22,12 @@ const char *const *aqa_head_names(void) {
 const aqa_head_ops *aqa_head_find(const char *name) {
     for (int i = 0; name && i < N_HEADS; i++)
         if (strcmp(all_heads[i]->name, name) == 0) return all_heads[i];
-    return aqa_fail_null("unknown head \"%s\" (known: tsa, core, usdl, musdl, mlp)", name ? name : "(null)");
+    char known[256] = "";
+    for (int i = 0; i < N_HEADS; i++) {
+        if (i) strncat(known, ", ", sizeof known - strlen(known) - 1);
+        strncat(known, all_heads[i]->name, sizeof known - strlen(known) - 1);
+    }
+    return aqa_fail_null("unknown head \"%s\" (known: %s)", name ? name : "(null)", known);
 }
 
 aqa_head_config aqa_head_config_default(void) {
@@ -49,6 +55,7 @@ aqa_head_config aqa_head_config_default(void) {
     c.judge_max = 10.0;
     c.mlp_hidden1 = 256;
     c.mlp_hidden2 = 128;
+    c.seq = aqa_seq_head_config_default();
     return c;
 }
 

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "models/heads/seq_config.h"
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
@@ -72,6 +73,7 @@ typedef struct aqa_head_config {
     double judge_max;         /* 10 */
     /* MLP */
     int64_t mlp_hidden1, mlp_hidden2; /* 256, 128 */
+    aqa_seq_head_config seq;  /* TPT, HGCN, GDLT, MS-LSTM, MLP-Mixer (seq_config.h) */
 } aqa_head_config;
 
 aqa_head_config aqa_head_config_default(void);
@@ -96,6 +98,7 @@ struct aqa_head_ops {
 };
 
 extern const aqa_head_ops aqa_head_tsa, aqa_head_core, aqa_head_usdl, aqa_head_musdl, aqa_head_mlp;
+extern const aqa_head_ops aqa_head_tpt, aqa_head_hgcn, aqa_head_gdlt, aqa_head_mslstm, aqa_head_mixer; /* seq.h */
 
 /* The head named `name`, or NULL (with an error listing the names). */
 const aqa_head_ops *aqa_head_find(const char *name);
@@ -121,6 +124,8 @@ aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);
 /* CoRe's groups: call once before training with the training pairs' score differences
  * (query - exemplar, after / DD when used); see core.c. */
 aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n);
+/* TPT's groups, the same way (tpt.c). */
+aqa_status aqa_tpt_head_set_groups(aqa_head *h, const double *deltas, int64_t n);
 
 
 #ifdef __cplusplus
