@@ -40,7 +40,7 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "frames", "0", "T frames per video (0 = the dataset's)");
     kv_def(c, "clips", "0", "N clips per video (0 = the dataset's)");
     kv_def(c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
-    kv_def(c, "head", "tsa", "assessment head: tsa | core | usdl | musdl | mlp");
+    kv_def(c, "head", "tsa", "assessment head: tsa | core | usdl | musdl | mlp | tpt | hgcn | gdlt | mslstm | mixer");
     kv_def(c, "mvla", "true", "MVLA on (false / --no-mvla: the plain head \"X\")");
     kv_def(c, "setting", "w/DN", "exemplars and targets: w/DN | w/DD | w/o");
     kv_def(c, "dim", "0", "D, MVLA's common width (0 = the CLIP feature width)");
@@ -62,6 +62,14 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "tsa_reg_hidden1", "256", "TSA regressor hidden width 1");
     kv_def(c, "tsa_reg_hidden2", "64", "TSA regressor hidden width 2");
     kv_def(c, "usdl_sigma", "5", "USDL Gaussian sigma (bins)");
+    kv_def(c, "tpt_queries", "7", "TPT part queries");
+    kv_def(c, "tpt_dim", "512", "TPT decoder width");
+    kv_def(c, "hgcn_groups", "8", "HGCN groups of its 1x1 convolutions");
+    kv_def(c, "gdlt_dim", "256", "GDLT transformer width");
+    kv_def(c, "gdlt_queries", "4", "GDLT grade queries");
+    kv_def(c, "mslstm_hidden", "256", "MS-LSTM hidden size");
+    kv_def(c, "mixer_dim", "512", "MLP-Mixer token width");
+    kv_def(c, "mixer_tokens", "1", "MLP-Mixer clips per recurrent step");
     kv_def(c, "eval_exemplars", "10", "exemplars averaged at test (contrastive heads)");
     kv_def(c, "batch", "8", "videos per step");
     kv_def(c, "workers", "2", "data-loading threads");
@@ -349,6 +357,15 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
     h.tsa_reg_hidden1 = kv_int(c, "tsa_reg_hidden1");
     h.tsa_reg_hidden2 = kv_int(c, "tsa_reg_hidden2");
     h.usdl_sigma = kv_double(c, "usdl_sigma");
+    h.seq.len = m.scheme == AQA_MVLA_FAM ? m.num_frames : m.num_clips; /* the steps of head_input.frames */
+    h.seq.tpt_queries = kv_int(c, "tpt_queries");
+    h.seq.tpt_dim = h.seq.tpt_ffn = kv_int(c, "tpt_dim");
+    h.seq.hgcn_groups = kv_int(c, "hgcn_groups");
+    h.seq.gdlt_dim = kv_int(c, "gdlt_dim");
+    h.seq.gdlt_queries = kv_int(c, "gdlt_queries");
+    h.seq.mslstm_hidden = kv_int(c, "mslstm_hidden");
+    h.seq.mixer_dim = kv_int(c, "mixer_dim");
+    h.seq.mixer_tokens = kv_int(c, "mixer_tokens");
     r->hcfg = h;
     aqa_manual_seed((uint64_t)kv_int(c, "seed"));
     r->root = aqa_module_new(sizeof(aqa_module), "AQAModel", NULL, "", NULL);

@@ -7,7 +7,7 @@
  * Data: the synthetic set (default) or FineDiving (FineDiving layout), MTL-AQA, JIGSAWS (use
  * --train-split Suturing/0/train --test-split Suturing/0/test) or Fis-V; from cached features
  * (--features, written by extract_features; Fis-V: its .npy folder) or from frames (frozen CLIP
- * image encoder per batch, I3D fine-tuned).  Exemplars for contrastive heads (TSA, CoRe) follow
+ * image encoder per batch, I3D fine-tuned).  Exemplars for contrastive heads (TSA, CoRe, TPT) follow
  * --setting: w/DN (same dive number), w/DD (same difficulty; targets / DD), w/o (random).
  *
  * Optimiser: Adam, weight decay 0, the paper's parameter groups: lr_backbone (1e-4) for the
@@ -35,7 +35,7 @@ static void json_num(FILE *f, const char *key, double v, bool comma) {
     else fprintf(f, "%s\"%s\": null", comma ? ", " : "", key);
 }
 
-/* CoRe's groups: score differences of training pairs within the exemplar groups. */
+/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
 static int core_groups(run_ctx *r) {
     aqa_video_dataset *ds = r->train;
     size_t n = ds->n_items, cap = 200000, k = 0;
@@ -51,7 +51,9 @@ static int core_groups(run_ctx *r) {
             if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
             d[k++] = sa - sb;
         }
-    int rc = k ? aqa_core_head_set_groups(r->head, d, (int64_t)k) != AQA_OK : 0;
+    aqa_status (*set)(aqa_head *, const double *, int64_t) =
+        r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
+    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
     free(d);
     return rc;
 }
@@ -107,7 +109,7 @@ int main(int argc, char **argv) {
             kv_str(&c, "head"), r.mcfg.use_vlp ? "-MVLA" : "", aqa_exemplar_mode_name(r.mode),
             (long long)aqa_module_num_params(r.root, false), (long long)aqa_module_num_params(r.root, true));
     if (r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
-    if (r.head->ops == &aqa_head_core && core_groups(&r)) goto fail;
+    if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && core_groups(&r)) goto fail;
 
     /* Adam with the paper's groups */
     int nb = 0, nr = 0;

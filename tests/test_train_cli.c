@@ -276,6 +276,28 @@ static void test_settings_errors(void) {
     free(out);
 }
 
+/* Every clip-sequence head (models/heads/seq.h) trains and evaluates from train_mvla, as X and X-MVLA
+ * (small widths: the tiny set's pseudo-frames are 4 wide). */
+static void test_sequence_heads(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    const char *heads[] = {"tpt", "hgcn", "gdlt", "mslstm", "mixer"};
+    for (int k = 0; k < 5; k++)
+        for (int plain = 0; plain < 2; plain++) {
+            char cmd[2048], *out = NULL;
+            snprintf(cmd, sizeof cmd,
+                     "./examples/train_mvla --data %s/data --features %s/feat --out %s/seq_%s%d --epochs 1 --frames 32 "
+                     "--clips 3 --clip-stride 8 --head %s %s --tpt-dim 8 --tpt-queries 3 --hgcn-groups 1 --gdlt-dim 8 "
+                     "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
+                     g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
+            int rc = run_cmd(cmd, &out);
+            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
+            free(out);
+        }
+}
+
 static void test_nan_guard(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
@@ -319,6 +341,7 @@ int main(void) {
     RUN(test_pretrain_i3d);
     RUN(test_settings_errors);
     RUN(test_nan_guard);
+    RUN(test_sequence_heads);
     nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return test_finish();
 }
