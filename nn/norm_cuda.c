@@ -1,6 +1,7 @@
 /* norm_cuda.c: host side of the fused CUDA layer norm and batch norm (kernels/norm.cu): picks
  * the launch shapes and the split of the long reductions, and launches.  Deterministic: the
- * splits depend only on the shapes and the device's multiprocessor count. */
+ * splits depend only on the shapes (AQA_CUDA_SPLIT_SMS, not the device's multiprocessor count),
+ * so every GPU model gives the same bits. */
 #include <stdio.h>
 
 #include "nn/nn_cuda-impl.h"
@@ -21,8 +22,6 @@ static aqa_status norm_kernel(const aqa_tensor *t, const char *kname, aqa_cuda_d
     snprintf(program, sizeof program, "norm_%s", aqa__cuda_dtag(t->dtype));
     return aqa__cuda_kernel(*d, *dev, program, kname, f);
 }
-
-static int64_t sms(const aqa_cuda_dev *d) { return d->sm_count > 0 ? d->sm_count : 80; }
 
 /* ---- layer norm ------------------------------------------------------------------------------ */
 
@@ -78,7 +77,7 @@ aqa_status aqa__cuda_layer_norm_backward(int64_t M, int64_t D, const aqa_tensor 
     if ((st = norm_kernel(x, "ln_colpart", &d, &dev, &f))) return st;
     /* chunks of rows: enough blocks to fill the device, at least 16 rows a chunk */
     int64_t cblocks = cdiv(D, 256);
-    int64_t nchunk = clamp64(cdiv(sms(d) * 8, cblocks), 1, clamp64(cdiv(M, 16), 1, 1024));
+    int64_t nchunk = clamp64(cdiv(AQA_CUDA_SPLIT_SMS * 8, cblocks), 1, clamp64(cdiv(M, 16), 1, 1024));
     int64_t chunk = M > 0 ? cdiv(M, nchunk) : 1;
     nchunk = M > 0 ? cdiv(M, chunk) : 1;
     size_t part_bytes = (size_t)nchunk * (size_t)D * sizeof(double);
@@ -108,7 +107,7 @@ aqa_status aqa__cuda_layer_norm_backward(int64_t M, int64_t D, const aqa_tensor 
 /* Splits of each channel's n * s elements: enough blocks to fill the device, at least 4096
  * elements a split. */
 static int bn_splits(const aqa_cuda_dev *d, int64_t c, int64_t m, int64_t *chunk) {
-    int64_t nsplit = clamp64(cdiv(sms(d) * 8, c), 1, clamp64(cdiv(m, 4096), 1, 1024));
+    int64_t nsplit = clamp64(cdiv(AQA_CUDA_SPLIT_SMS * 8, c), 1, clamp64(cdiv(m, 4096), 1, 1024));
     *chunk = cdiv(m, nsplit);
     return (int)cdiv(m, *chunk);
 }

@@ -58,7 +58,7 @@ BIN=""
 if [ "${GPU_CHECK_FORCE_DIRECT:-0}" != 1 ] && command -v autoreconf >/dev/null 2>&1; then
     say "autotools build"
     if (autoreconf -fi && ./configure --with-cuda="$CUDA_DIR" &&
-        make -j16 libaqa.la tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda) >"$LOG/build.log" 2>&1; then
+        make -j16 libaqa.la tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn tests/test_cuda_host bench/bench_cuda) >"$LOG/build.log" 2>&1; then
         BIN=$ROOT
         grep -E "warning:" "$LOG/build.log" | grep -E "tensor/cuda|test_cuda|test_nvrtc|bench_cuda" | head -20
     else
@@ -155,7 +155,7 @@ STSTUB
     echo $SRCS | tr ' ' '\n' | xargs -P 16 -I{} sh -c 'gcc '"$CFLAGS"' -c {} -o '"$B"'/obj/$(echo {} | tr / _).o' \
         >"$LOG/build.log" 2>&1 || ok=0
     rm -f "$B/libaqa_direct.a" && ar rcs "$B/libaqa_direct.a" "$B"/obj/*.o
-    for p in tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn bench/bench_cuda; do
+    for p in tests/test_cuda_ops tests/test_nvrtc_compile tests/test_cuda_conv tests/test_cuda_nn tests/test_cuda_host bench/bench_cuda; do
         mkdir -p "$B/$(dirname $p)"
         gcc $CFLAGS "$p.c" "$B/libaqa_direct.a" -o "$B/$p" -ldl -lpthread -lm >>"$LOG/build.log" 2>&1 || ok=0
     done
@@ -192,6 +192,8 @@ say "tests/test_cuda_nn (fused layer norm, batch norm, pooling, Adam, softmax, r
 timeout 150 "$BIN/tests/test_cuda_nn" 2>&1 | tee "$LOG/test_cuda_nn.log"
 rc_cnn=${PIPESTATUS[0]}
 say "tests/test_cuda_nn exit $rc_cnn"
+say "tests/test_cuda_host (concurrent host threads, first bad index, reduction bits, arch)"
+timeout 120 "$BIN/tests/test_cuda_host" 2>&1 | tee "$LOG/test_cuda_host.log"
 say "tests/test_nvrtc_compile"
 timeout 200 "$BIN/tests/test_nvrtc_compile" >"$LOG/test_nvrtc_compile.log" 2>&1
 rc_nv=$?
@@ -222,7 +224,7 @@ fi
 # ---- summary ------------------------------------------------------------------------------------
 echo
 echo "==================== gpu-check summary ($(( $(date +%s) - T0 )) s) ===================="
-for f in test_cuda_ops test_cuda_ops_2 test_cuda_conv test_cuda_nn test_nvrtc_compile; do
+for f in test_cuda_ops test_cuda_ops_2 test_cuda_conv test_cuda_nn test_cuda_host test_nvrtc_compile; do
     l="$LOG/$f.log"
     [ -f "$l" ] || continue
     printf "%-22s PASS %3d  FAIL %3d  SKIP %3d\n" "$f" "$(grep -c '^PASS' "$l")" "$(grep -c '^FAIL' "$l")" "$(grep -c '^SKIP' "$l")"

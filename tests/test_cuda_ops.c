@@ -952,14 +952,14 @@ static void test_nn_ops(void) {
 
 /* Compiles every program for this device in parallel (fills the kernel cache quickly). */
 static void *warm(void *arg) {
-    int *job = arg, arch = job[0], w = job[1], nw = job[2];
+    int *job = arg, arch = job[0], w = job[1], nw = job[2], ptx = job[3];
     const char *const *names = aqa__cuda_program_names();
     int count = 0;
     while (names[count]) count++;
     for (int i = w; i < count; i += nw) {
         char *src = aqa__cuda_program_source(names[i]), *bin = NULL;
         size_t n = 0;
-        if (src) aqa__nvrtc_compile(names[i], src, arch, &bin, &n);
+        if (src) aqa__nvrtc_compile(names[i], src, arch, ptx, &bin, &n);
         free(bin);
         free(src);
     }
@@ -972,12 +972,14 @@ int main(void) {
         GPU = aqa_backend_for(DEV);
         {
             aqa_cuda_dev *d = aqa__cuda_dev(0);
-            int arch = aqa__nvrtc_arch_for(d->cc);
+            bool ptx;
+            int arch = aqa__nvrtc_arch_for(d->cc, &ptx);
             enum { NW = 8 };
             pthread_t th[NW];
-            int jobs[NW][3];
+            int jobs[NW][4];
             for (int w = 0; w < NW; w++) {
                 jobs[w][0] = arch;
+                jobs[w][3] = ptx;
                 jobs[w][1] = w;
                 jobs[w][2] = NW;
                 pthread_create(&th[w], NULL, warm, jobs[w]);

@@ -155,7 +155,7 @@ static void *compile_worker(void *vj) {
         char *src = aqa__cuda_program_source(names[i]);
         char *bin = NULL;
         size_t n = 0;
-        if (!src || aqa__nvrtc_compile(names[i], src, j->arch, &bin, &n) != AQA_OK) {
+        if (!src || aqa__nvrtc_compile(names[i], src, j->arch, false, &bin, &n) != AQA_OK) {
             if (!j->failures) snprintf(j->first_error, sizeof j->first_error, "%s", aqa_last_error());
             j->failures++;
             printf("    sm_%d %s: COMPILE ERROR\n%s\n", j->arch, names[i], aqa_last_error());
@@ -198,7 +198,9 @@ static void *compile_worker(void *vj) {
 static void compile_all_for(int arch) {
     if (!nvrtc_ok()) return;
     /* NVRTC must support the arch (13.x: sm_75 and up) */
-    CHECK_EQ_INT(aqa__nvrtc_arch_for(arch), arch);
+    bool ptx;
+    CHECK_EQ_INT(aqa__nvrtc_arch_for(arch, &ptx), arch);
+    CHECK(!ptx);
     setenv("AQA_KERNEL_CACHE", "off", 1); /* really compile */
     enum { MAXW = 8 };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -230,11 +232,79 @@ static void test_compile_all_sm90(void) { compile_all_for(90); }
 static void test_arch_clamp(void) {
     if (!nvrtc_ok()) return;
     /* a device newer than anything NVRTC knows gets NVRTC's newest arch (never above the device) */
-    int a = aqa__nvrtc_arch_for(990);
+    bool ptx;
+    int a = aqa__nvrtc_arch_for(990, &ptx);
     CHECK(a >= 90 && a <= 990);
-    CHECK_EQ_INT(aqa__nvrtc_arch_for(86), 86);
-    CHECK_EQ_INT(aqa__nvrtc_arch_for(30), 0); /* too old: an error */
+    CHECK(ptx); /* another major version: only PTX loads there */
+    CHECK_EQ_INT(aqa__nvrtc_arch_for(86, &ptx), 86);
+    CHECK(!ptx);
+    CHECK_EQ_INT(aqa__nvrtc_arch_for(30, &ptx), 0); /* too old: an error */
     CHECK(strstr(aqa_last_error(), "cannot compile") != NULL);
+}
+
+/* The Adam kernel promises the CPU loop's bits: its arithmetic is written with explicitly rounded
+ * intrinsics, which NVRTC never contracts into fused multiply-adds (NVRTC's default --fmad=true
+ * stays on for every other kernel), so its code holds no floating-point fma. */
+static void test_adam_has_no_fma(void) {
+    if (!nvrtc_ok()) return;
+    setenv("AQA_KERNEL_CACHE", "off", 1);
+    const char *progs[] = {"adamw_f32", "adamw_f64"};
+    for (int i = 0; i < 2; i++) {
+        char *src = aqa__cuda_program_source(progs[i]);
+        char *ptx = NULL;
+        size_t n = 0;
+        CHECK_EQ_INT(aqa__nvrtc_compile(progs[i], src, 90, true, &ptx, &n), AQA_OK);
+        CHECK(ptx && strstr(ptx, ".entry adam_multi") != NULL);
+        CHECK_MSG(ptx && !strstr(ptx, "fma.rn.f32") && !strstr(ptx, "fma.rn.f64"), "%s: contracted fma in PTX",
+                  progs[i]);
+        /* and the check can see one: the plain softmax kernel has fmas */
+        free(ptx);
+        free(src);
+    }
+    char *src = aqa__cuda_program_source("softmax_f32");
+    char *ptx = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(aqa__nvrtc_compile("softmax_f32", src, 90, true, &ptx, &n), AQA_OK);
+    CHECK(ptx && strstr(ptx, "fma.rn.f32") != NULL);
+    free(ptx);
+    free(src);
+}
+
+/* The choice itself, for architecture lists of NVRTCs older and newer than the one here. */
+static void test_pick_arch(void) {
+    const int old_nvrtc[] = {50, 52, 60, 70, 75, 80, 86, 87, 89, 90};
+    const int n = (int)(sizeof old_nvrtc / sizeof old_nvrtc[0]);
+    bool ptx = true;
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(90, old_nvrtc, n, &ptx), 90);
+    CHECK(!ptx);
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(89, old_nvrtc, n, &ptx), 89);
+    CHECK(!ptx);
+    /* cc 8.8 (unknown minor): sm_87 CUBIN runs on later minors of major 8 */
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(88, old_nvrtc, n, &ptx), 87);
+    CHECK(!ptx);
+    /* a cc 10.0 GPU with this NVRTC: sm_90 CUBIN would fail to load; compute_90 PTX instead */
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(100, old_nvrtc, n, &ptx), 90);
+    CHECK(ptx);
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(120, old_nvrtc, n, &ptx), 90);
+    CHECK(ptx);
+    CHECK_EQ_INT(aqa__nvrtc_pick_arch(35, old_nvrtc, n, &ptx), 0);
+    CHECK(!ptx);
+}
+
+/* A program compiled to PTX for compute_<arch> (what a GPU of a newer major gets) is PTX text
+ * for that target holding the kernels. */
+static void test_compile_ptx(void) {
+    if (!nvrtc_ok()) return;
+    setenv("AQA_KERNEL_CACHE", "off", 1);
+    char *src = aqa__cuda_program_source("index_check");
+    char *bin = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 90, true, &bin, &n), AQA_OK);
+    CHECK(bin && n > 0 && bin[n - 1] == '\0');
+    CHECK(bin && strstr(bin, ".target sm_90") != NULL);
+    CHECK(bin && strstr(bin, ".entry index_check_k") != NULL);
+    free(bin);
+    free(src);
 }
 
 static void test_unknown_program(void) {
@@ -267,7 +337,7 @@ static void test_disk_cache(void) {
     size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;
     aqa__nvrtc_forget_memory_cache();
     aqa_nvrtc_counters c0 = aqa__nvrtc_counters();
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, &b1, &n1), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, false, &b1, &n1), AQA_OK);
     aqa_nvrtc_counters c1 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c1.compiles - c0.compiles, 1);
     char path[600];
@@ -277,7 +347,7 @@ static void test_disk_cache(void) {
 
     /* reread from disk: same bytes, no compile */
     aqa__nvrtc_forget_memory_cache();
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, &b2, &n2), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, false, &b2, &n2), AQA_OK);
     aqa_nvrtc_counters c2 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c2.compiles - c1.compiles, 0);
     CHECK_EQ_INT(c2.disk_hits - c1.disk_hits, 1);
@@ -294,7 +364,7 @@ static void test_disk_cache(void) {
         fclose(f);
     }
     aqa__nvrtc_forget_memory_cache();
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, &b3, &n3), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, false, &b3, &n3), AQA_OK);
     aqa_nvrtc_counters c3 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c3.disk_corrupt - c2.disk_corrupt, 1);
     CHECK_EQ_INT(c3.compiles - c2.compiles, 1);
@@ -304,13 +374,13 @@ static void test_disk_cache(void) {
     if (truncate(path, 40) != 0) CHECK_MSG(0, "truncate %s failed", path);
     aqa__nvrtc_forget_memory_cache();
     free(b4);
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, &b4, &n4), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, false, &b4, &n4), AQA_OK);
     aqa_nvrtc_counters c4 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c4.disk_corrupt - c3.disk_corrupt, 1);
     free(b4);
     b4 = NULL;
     aqa__nvrtc_forget_memory_cache();
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, &b4, &n4), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 80, false, &b4, &n4), AQA_OK);
     aqa_nvrtc_counters c5 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c5.disk_hits - c4.disk_hits, 1);
     CHECK_EQ_INT(c5.compiles - c4.compiles, 0);
@@ -318,7 +388,7 @@ static void test_disk_cache(void) {
     /* a different arch is a different entry */
     free(b4);
     b4 = NULL;
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 90, &b4, &n4), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 90, false, &b4, &n4), AQA_OK);
     single_entry(path, sizeof path, &count);
     CHECK_EQ_INT(count, 2);
 
@@ -326,7 +396,7 @@ static void test_disk_cache(void) {
     aqa_nvrtc_counters c6 = aqa__nvrtc_counters();
     free(b4);
     b4 = NULL;
-    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 90, &b4, &n4), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("index_check", src, 90, false, &b4, &n4), AQA_OK);
     aqa_nvrtc_counters c7 = aqa__nvrtc_counters();
     CHECK_EQ_INT(c7.memory_hits - c6.memory_hits, 1);
     CHECK_EQ_INT(c7.compiles - c6.compiles, 0);
@@ -347,7 +417,7 @@ static void test_cache_off(void) {
     char *bin = NULL;
     size_t n = 0;
     aqa__nvrtc_forget_memory_cache();
-    CHECK_EQ_INT(aqa__nvrtc_compile("matmul_i64", src, 80, &bin, &n), AQA_OK);
+    CHECK_EQ_INT(aqa__nvrtc_compile("matmul_i64", src, 80, false, &bin, &n), AQA_OK);
     char path[600];
     int count;
     single_entry(path, sizeof path, &count);
@@ -366,7 +436,7 @@ static void test_compile_error_report(void) {
                       "}\n";
     char *bin = NULL;
     size_t n = 0;
-    aqa_status st = aqa__nvrtc_compile("broken", bad, 80, &bin, &n);
+    aqa_status st = aqa__nvrtc_compile("broken", bad, 80, false, &bin, &n);
     CHECK_EQ_INT(st, AQA_EDEVICE);
     const char *msg = aqa_last_error();
     CHECK(strstr(msg, "undefined_thing_42") != NULL); /* NVRTC's log */
@@ -393,6 +463,9 @@ static void test_compile_error_report(void) {
 int main(void) {
     RUN(test_unknown_program);
     RUN(test_arch_clamp);
+    RUN(test_pick_arch);
+    RUN(test_compile_ptx);
+    RUN(test_adam_has_no_fma);
     RUN(test_disk_cache);
     RUN(test_cache_off);
     RUN(test_compile_error_report);

@@ -70,6 +70,8 @@ typedef struct aqa_nvrtc_api {
     nvrtcResult (*CompileProgram)(nvrtcProgram p, int nopts, const char *const *opts);
     nvrtcResult (*GetCUBINSize)(nvrtcProgram p, size_t *n);
     nvrtcResult (*GetCUBIN)(nvrtcProgram p, char *cubin);
+    nvrtcResult (*GetPTXSize)(nvrtcProgram p, size_t *n);
+    nvrtcResult (*GetPTX)(nvrtcProgram p, char *ptx);
     nvrtcResult (*GetProgramLogSize)(nvrtcProgram p, size_t *n);
     nvrtcResult (*GetProgramLog)(nvrtcProgram p, char *log);
     const char *(*GetErrorString)(nvrtcResult r);
@@ -88,6 +90,7 @@ typedef void *aqa_cublas_handle;
 typedef struct aqa_cublas_api {
     void *lib; /* dlopen handle */
     int (*Create)(aqa_cublas_handle *h);
+    int (*Destroy)(aqa_cublas_handle h);
     int (*SetStream)(aqa_cublas_handle h, CUstream s);
     int (*GetVersion)(aqa_cublas_handle h, int *version);
     int (*GemmStridedBatchedEx)(aqa_cublas_handle h, int transa, int transb, int m, int n, int k,
@@ -114,10 +117,18 @@ typedef struct aqa_cuda_dev {
     int cc;                 /* compute capability, major * 10 + minor */
     int sm_count;           /* multiprocessors (sizes grids) */
     char name[128];         /* marketing name */
+    pthread_mutex_t lock;   /* guards the lazily made state below against concurrent host threads */
     aqa_cublas_handle blas; /* cuBLAS handle bound to stream, or NULL until first GEMM */
     void *pinned[2];        /* pinned staging buffers for host-to-device copies, or NULL */
     CUevent pinned_done[2]; /* recorded after each staging buffer's copy */
+    bool pinned_used[2];    /* a copy from that buffer was queued (wait for pinned_done first) */
+    int pinned_next;        /* the buffer the next chunk goes through */
 } aqa_cuda_dev;
+
+/* Reductions and norms size their splits for this many multiprocessors on every GPU, not the
+ * device's own count, so that a reduction adds in the same order, and gives the same bits, on
+ * every GPU model (more splits than SMs on a small GPU cost nothing measurable). */
+#define AQA_CUDA_SPLIT_SMS 128
 
 /* cuda_driver.c */
 /* Loads the driver library and initialises it (once); AQA_OK or AQA_EDEVICE with a message. */
@@ -150,12 +161,16 @@ void aqa__cuda_free(aqa_device device, void *ptr, size_t nbytes);
 /* nvrtc_jit.c */
 /* NVRTC's version as major * 1000 + minor * 10 (13000 for 13.0), 0 when not loaded. */
 int aqa__nvrtc_version(void);
-/* The architecture (e.g. 90) NVRTC compiles for on a device of compute capability cc: the
- * largest supported arch <= cc; 0 + aqa_fail if none. */
-int aqa__nvrtc_arch_for(int cc);
-/* Compiles `source` (program `name`) to a CUBIN for sm_<arch>, through the memory and disk
- * caches.  *cubin is malloc'd (caller frees). */
-aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, char **cubin,
+/* The architecture (e.g. 90) to compile for on a device of compute capability cc, out of the
+ * architectures archs[0..n) a compiler supports: the largest <= cc (0 if none); *ptx is set when
+ * its major version differs from the device's, where only PTX (compute_<arch>) loads. */
+int aqa__nvrtc_pick_arch(int cc, const int *archs, int n, bool *ptx);
+/* aqa__nvrtc_pick_arch over the loaded NVRTC's architectures; 0 + aqa_fail if none. */
+int aqa__nvrtc_arch_for(int cc, bool *ptx);
+/* Compiles `source` (program `name`) to a CUBIN for sm_<arch>, or with ptx to PTX text (NUL
+ * included) for compute_<arch>, through the memory and disk caches.  *cubin is malloc'd (caller
+ * frees). */
+aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, bool ptx, char **cubin,
                               size_t *size);
 /* Where the disk cache lives ("" when disabled). */
 const char *aqa__nvrtc_cache_dir(void);

@@ -174,6 +174,8 @@ aqa_status aqa__cuda_load_nvrtc(void) {
         S(CompileProgram, "nvrtcCompileProgram");
         S(GetCUBINSize, "nvrtcGetCUBINSize");
         S(GetCUBIN, "nvrtcGetCUBIN");
+        S(GetPTXSize, "nvrtcGetPTXSize");
+        S(GetPTX, "nvrtcGetPTX");
         S(GetProgramLogSize, "nvrtcGetProgramLogSize");
         S(GetProgramLog, "nvrtcGetProgramLog");
         S(GetErrorString, "nvrtcGetErrorString");
@@ -200,6 +202,7 @@ aqa_status aqa__cuda_load_cublas(void) {
         aqa_cublas_api *b = &aqa__cublas;
 #define S(field, name) ok = ok && sym(lib, name, &b->field, err, sizeof err)
         S(Create, "cublasCreate_v2");
+        S(Destroy, "cublasDestroy_v2");
         S(SetStream, "cublasSetStream_v2");
         S(GetVersion, "cublasGetVersion_v2");
         S(GemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
@@ -217,6 +220,7 @@ aqa_status aqa__cuda_load_cublas(void) {
 
 /* Makes the context, stream and staging events of device i (caller holds load_lock). */
 static aqa_status dev_setup(aqa_cuda_dev *d, int i) {
+    pthread_mutex_init(&d->lock, NULL);
     CU_CHECK(aqa__cu.DeviceGet(&d->dev, i), "cuDeviceGet");
     int major = 0, minor = 0;
     CU_CHECK(aqa__cu.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d->dev),
@@ -249,7 +253,8 @@ aqa_cuda_dev *aqa__cuda_dev(int index) {
         pthread_mutex_unlock(&load_lock);
         if (st != AQA_OK) return NULL;
         /* kernels need NVRTC and a target it supports: say so now rather than at the first op */
-        if (aqa__cuda_load_nvrtc() != AQA_OK || aqa__nvrtc_arch_for(d->cc) == 0) return NULL;
+        bool ptx;
+        if (aqa__cuda_load_nvrtc() != AQA_OK || aqa__nvrtc_arch_for(d->cc, &ptx) == 0) return NULL;
     }
     /* every thread that uses the device needs its context current */
     CUresult r = aqa__cu.CtxSetCurrent(d->ctx);
@@ -371,8 +376,10 @@ const char *aqa_cuda_version_string(char *buf, size_t n) {
             ADD("; cuda:%d unusable (%s)", i, aqa_last_error());
             continue;
         }
-        ADD("; cuda:%d %s (cc %d.%d, NVRTC target sm_%d, %d SMs)", i, d->name, d->cc / 10, d->cc % 10,
-            aqa__nvrtc_arch_for(d->cc), d->sm_count);
+        bool ptx;
+        int arch = aqa__nvrtc_arch_for(d->cc, &ptx);
+        ADD("; cuda:%d %s (cc %d.%d, NVRTC target %s_%d, %d SMs)", i, d->name, d->cc / 10, d->cc % 10,
+            ptx ? "compute" : "sm", arch, d->sm_count);
         if (d->blas && aqa__cublas.GetVersion) {
             int v = 0;
             if (aqa__cublas.GetVersion(d->blas, &v) == 0) ADD(", cuBLAS %d", v);

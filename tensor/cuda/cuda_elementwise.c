@@ -86,7 +86,14 @@ aqa_status aqa__cuda_from_host(void *dst, const void *src, size_t nbytes, aqa_de
     if (!d) return aqa_last_status();
     if (!nbytes) return AQA_OK;
     CUdeviceptr dp = (CUdeviceptr)(uintptr_t)dst;
-    if (nbytes > ((size_t)1 << 20) && !d->pinned[0]) { /* first large copy: make the buffers */
+    if (nbytes <= ((size_t)1 << 20)) {
+        CU_CHECK(aqa__cu.MemcpyHtoDAsync(dp, src, nbytes, d->stream), "cuMemcpyHtoDAsync");
+        return AQA_OK;
+    }
+    /* one host thread at a time fills the staging buffers (the data loader's workers copy
+     * concurrently): a buffer is reused only after the copy that reads it has finished */
+    pthread_mutex_lock(&d->lock);
+    if (!d->pinned[0]) { /* first large copy: make the buffers */
         void *b0 = NULL, *b1 = NULL;
         if (aqa__cu.MemHostAlloc(&b0, STAGE_BYTES, 0) == CUDA_SUCCESS &&
             aqa__cu.MemHostAlloc(&b1, STAGE_BYTES, 0) == CUDA_SUCCESS) {
@@ -96,25 +103,35 @@ aqa_status aqa__cuda_from_host(void *dst, const void *src, size_t nbytes, aqa_de
             aqa__cu.MemFreeHost(b0);
         }
     }
-    if (nbytes <= ((size_t)1 << 20) || !d->pinned[0]) {
-        CU_CHECK(aqa__cu.MemcpyHtoDAsync(dp, src, nbytes, d->stream), "cuMemcpyHtoDAsync");
-        return AQA_OK;
+    aqa_status st = AQA_OK;
+    if (!d->pinned[0]) {
+        CUresult r = aqa__cu.MemcpyHtoDAsync(dp, src, nbytes, d->stream);
+        if (r != CUDA_SUCCESS) st = aqa__cu_fail(r, "cuMemcpyHtoDAsync");
     }
-    size_t done = 0;
-    int k = 0;
-    static bool used[AQA_CUDA_MAX_DEVICES][2];
-    while (done < nbytes) {
+    for (size_t done = 0; d->pinned[0] && st == AQA_OK && done < nbytes;) {
+        int k = d->pinned_next; /* alternate: the DMA of one chunk overlaps the memcpy of the next */
         size_t len = nbytes - done < STAGE_BYTES ? nbytes - done : STAGE_BYTES;
-        if (used[device.index][k])
-            CU_CHECK(aqa__cu.EventSynchronize(d->pinned_done[k]), "cuEventSynchronize (staging buffer)");
+        CUresult r = CUDA_SUCCESS;
+        if (d->pinned_used[k] && (r = aqa__cu.EventSynchronize(d->pinned_done[k])) != CUDA_SUCCESS) {
+            st = aqa__cu_fail(r, "cuEventSynchronize (staging buffer)");
+            break;
+        }
+        d->pinned_used[k] = false;
         memcpy(d->pinned[k], (const char *)src + done, len);
-        CU_CHECK(aqa__cu.MemcpyHtoDAsync(dp + done, d->pinned[k], len, d->stream), "cuMemcpyHtoDAsync (pinned)");
-        CU_CHECK(aqa__cu.EventRecord(d->pinned_done[k], d->stream), "cuEventRecord");
-        used[device.index][k] = true;
+        if ((r = aqa__cu.MemcpyHtoDAsync(dp + done, d->pinned[k], len, d->stream)) != CUDA_SUCCESS) {
+            st = aqa__cu_fail(r, "cuMemcpyHtoDAsync (pinned)");
+            break;
+        }
+        if ((r = aqa__cu.EventRecord(d->pinned_done[k], d->stream)) != CUDA_SUCCESS) {
+            st = aqa__cu_fail(r, "cuEventRecord");
+            break;
+        }
+        d->pinned_used[k] = true;
+        d->pinned_next = k ^ 1;
         done += len;
-        k ^= 1;
     }
-    return AQA_OK;
+    pthread_mutex_unlock(&d->lock);
+    return st;
 }
 
 aqa_status aqa__cuda_copy(aqa_tensor *dst, const aqa_tensor *src) {

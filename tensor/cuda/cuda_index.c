@@ -1,8 +1,8 @@
 /* cuda_index.c: the CUDA backend's indexing slots: index_select, index_add, gather, scatter_add.
  *
- * Checks mirror tensor/cpu_index.c.  Index values are checked on the device (a flag set by the
- * kernel, read back after it: one synchronisation) and reported with the offending value as on
- * the CPU.  index_add reads the index to the host to sort it into per-target lists (a stable
+ * Checks mirror tensor/cpu_index.c.  Index values are checked on the device (the kernels lower
+ * an error word to the smallest bad position, read back after them: one synchronisation) and the
+ * first bad value is reported as on the CPU, whatever order the threads ran in.  index_add reads the index to the host to sort it into per-target lists (a stable
  * counting sort), so that the accumulation is deterministic without atomics; scatter_add scans,
  * per output element, the index entries that can reach it (kernels/index.cu). */
 #include <stdio.h>
@@ -31,32 +31,35 @@ static aqa_status check_index_1d_shape(const char *op, const aqa_tensor *index) 
     return AQA_OK;
 }
 
-
-/* A zeroed 16-byte error flag on the device. */
-static int *flag_new(int dev, aqa_cuda_dev *d) {
-    int *f = aqa__cuda_scratch(dev, 16);
-    if (f && aqa__cu.MemsetD8Async((CUdeviceptr)(uintptr_t)f, 0, 16, d->stream) != CUDA_SUCCESS) {
-        aqa__cuda_scratch_free(dev, f, 16);
+/* The error word of the index kernels: the smallest position of a bad index, all ones (none)
+ * until a kernel lowers it. */
+static uint64_t *flag_new(int dev, aqa_cuda_dev *d) {
+    uint64_t *f = aqa__cuda_scratch(dev, 8);
+    if (f && aqa__cu.MemsetD8Async((CUdeviceptr)(uintptr_t)f, 0xff, 8, d->stream) != CUDA_SUCCESS) {
+        aqa__cuda_scratch_free(dev, f, 8);
         aqa_fail(AQA_EDEVICE, "CUDA: cuMemsetD8Async failed (index error flag)");
         return NULL;
     }
     return f;
 }
 
-/* Reads the flag back (synchronises) and frees it; an error naming the bad index if set. */
-static aqa_status flag_check(int dev, int *f, aqa_status st, const char *op, int dim, int64_t size) {
-    unsigned char buf[16] = {0};
-    if (st == AQA_OK) st = aqa__cuda_to_host(buf, f, 16, aqa_cuda_device(dev));
-    aqa__cuda_scratch_free(dev, f, 16);
-    if (st) return st;
-    int32_t bad;
-    int64_t v;
-    memcpy(&bad, buf, 4);
-    memcpy(&v, buf + 8, 8);
-    if (bad)
-        return aqa_fail(AQA_EINVAL, "%s: index %lld is out of range for dimension %d with size %lld", op, (long long)v,
-                        dim, (long long)size);
-    return AQA_OK;
+/* Reads the flag back (synchronises) and frees it; an error naming the first bad index (the
+ * value at the smallest bad position of `index`, as the CPU reports it) if one was found. */
+static aqa_status flag_check(int dev, uint64_t *f, aqa_status st, const char *op, int dim, int64_t size,
+                             const aqa_tensor *index) {
+    uint64_t pos = UINT64_MAX;
+    if (st == AQA_OK) st = aqa__cuda_to_host(&pos, f, 8, aqa_cuda_device(dev));
+    aqa__cuda_scratch_free(dev, f, 8);
+    if (st || pos == UINT64_MAX) return st;
+    int64_t off = 0, rest = (int64_t)pos;
+    for (int k = index->ndim - 1; k >= 0; k--) {
+        off += (rest % index->shape[k]) * index->stride[k];
+        rest /= index->shape[k];
+    }
+    int64_t v = 0;
+    if ((st = aqa__cuda_to_host(&v, (const int64_t *)aqa__ptr(index) + off, 8, aqa_cuda_device(dev)))) return st;
+    return aqa_fail(AQA_EINVAL, "%s: index %lld is out of range for dimension %d with size %lld", op, (long long)v, dim,
+                    (long long)size);
 }
 
 aqa_status aqa__cuda_index_select(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index) {
@@ -92,13 +95,13 @@ aqa_status aqa__cuda_index_select(aqa_tensor *out, const aqa_tensor *x, int dim,
     snprintf(program, sizeof program, "index_%s", aqa__cuda_dtag(x->dtype));
     CUfunction f;
     if ((st = aqa__cuda_kernel(d, dev, program, "index_select_k", &f))) return st;
-    int *flag = flag_new(dev, d);
+    uint64_t *flag = flag_new(dev, d);
     if (!flag) return aqa_last_status();
     void *op_p = aqa__ptr(out), *xp = aqa__ptr(x), *ip = aqa__ptr(index);
     int64_t is = index->ndim ? index->stride[0] : 0;
     void *args[] = {&op_p, &xp, &ip, &is, &dim, &size, &g, &flag};
     st = aqa__cuda_launch(d, f, "index_select_k", aqa__cuda_grid(d, g.n, 256), 1, 256, 0, args);
-    return flag_check(dev, flag, st, op, dim, size);
+    return flag_check(dev, flag, st, op, dim, size, index);
 }
 
 aqa_status aqa__cuda_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const aqa_tensor *index) {
@@ -132,12 +135,12 @@ aqa_status aqa__cuda_gather(aqa_tensor *out, const aqa_tensor *x, int dim, const
     snprintf(program, sizeof program, "index_%s", aqa__cuda_dtag(x->dtype));
     CUfunction f;
     if ((st = aqa__cuda_kernel(d, dev, program, "gather_k", &f))) return st;
-    int *flag = flag_new(dev, d);
+    uint64_t *flag = flag_new(dev, d);
     if (!flag) return aqa_last_status();
     void *op_p = aqa__ptr(out), *xp = aqa__ptr(x), *ip = aqa__ptr(index);
     void *args[] = {&op_p, &xp, &ip, &dim, &size, &g, &flag};
     st = aqa__cuda_launch(d, f, "gather_k", aqa__cuda_grid(d, g.n, 256), 1, 256, 0, args);
-    return flag_check(dev, flag, st, op, dim, size);
+    return flag_check(dev, flag, st, op, dim, size, index);
 }
 
 aqa_status aqa__cuda_index_add(aqa_tensor *out, int dim, const aqa_tensor *index, const aqa_tensor *src) {
@@ -282,12 +285,12 @@ aqa_status aqa__cuda_scatter_add(aqa_tensor *out, int dim, const aqa_tensor *ind
     snprintf(program, sizeof program, "index_%s", aqa__cuda_dtag(out->dtype));
     if ((st = aqa__cuda_kernel(d, dev, "index_check", "index_check_k", &fc))) return st;
     if ((st = aqa__cuda_kernel(d, dev, program, "scatter_add_k", &f))) return st;
-    int *flag = flag_new(dev, d);
+    uint64_t *flag = flag_new(dev, d);
     if (!flag) return aqa_last_status();
     void *ip = aqa__ptr(index);
     void *cargs[] = {&ip, &size, &c, &flag};
     st = aqa__cuda_launch(d, fc, "index_check_k", aqa__cuda_grid(d, c.n, 256), 1, 256, 0, cargs);
-    if ((st = flag_check(dev, flag, st, op, dim, size))) return st;
+    if ((st = flag_check(dev, flag, st, op, dim, size, index))) return st;
     void *op_p = aqa__ptr(out), *sp = aqa__ptr(src);
     void *args[] = {&op_p, &sp, &ip, &dim, &L, &g};
     return aqa__cuda_launch(d, f, "scatter_add_k", aqa__cuda_grid(d, g.n, 256), 1, 256, 0, args);

@@ -65,18 +65,26 @@ static aqa_status prepare(operand *op, const aqa_tensor *t, const aqa_tensor *c,
     return AQA_OK;
 }
 
+/* Makes the device's cuBLAS handle on first use; several host threads may get here at once. */
 static aqa_status blas_handle(aqa_cuda_dev *d) {
-    if (d->blas) return AQA_OK;
+    if (__atomic_load_n(&d->blas, __ATOMIC_ACQUIRE)) return AQA_OK;
     aqa_status st = aqa__cuda_load_cublas();
     if (st) return st;
-    int r = aqa__cublas.Create(&d->blas);
-    if (r != 0) {
-        d->blas = NULL;
-        return aqa_fail(AQA_EDEVICE, "cuBLAS: cublasCreate failed with status %d [%s]", r, aqa__cuda_versions());
+    pthread_mutex_lock(&d->lock);
+    if (!d->blas) {
+        aqa_cublas_handle h = NULL;
+        int r = aqa__cublas.Create(&h);
+        if (r != 0) {
+            st = aqa_fail(AQA_EDEVICE, "cuBLAS: cublasCreate failed with status %d [%s]", r, aqa__cuda_versions());
+        } else if ((r = aqa__cublas.SetStream(h, d->stream)) != 0) {
+            aqa__cublas.Destroy(h);
+            st = aqa_fail(AQA_EDEVICE, "cuBLAS: cublasSetStream failed with status %d", r);
+        } else {
+            __atomic_store_n(&d->blas, h, __ATOMIC_RELEASE); /* published only once bound to the stream */
+        }
     }
-    r = aqa__cublas.SetStream(d->blas, d->stream);
-    if (r != 0) return aqa_fail(AQA_EDEVICE, "cuBLAS: cublasSetStream failed with status %d", r);
-    return AQA_OK;
+    pthread_mutex_unlock(&d->lock);
+    return st;
 }
 
 /* Column-major call computing row-major C[m, n] (ldc n) = alpha A[m, k] B[k, n] + beta C. */

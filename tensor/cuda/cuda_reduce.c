@@ -1,11 +1,12 @@
 /* cuda_reduce.c: the CUDA backend's reductions (sum, max, min with positions) and softmax /
  * log_softmax forward and backward.
  *
- * Reductions are deterministic: the work split depends only on the shapes and the device's
- * multiprocessor count, each output is combined by a fixed set of threads in a fixed order, and
- * large reductions with few outputs go through per-split partial results combined in a fixed
- * order by a second kernel (kernels/reduce.cu) — no atomics anywhere.  Softmax rows of the last
- * dim up to 8192 long are held in registers (x read once). */
+ * Reductions are deterministic: the work split depends only on the shapes (sized for
+ * AQA_CUDA_SPLIT_SMS multiprocessors on every GPU, so every GPU model gives the same bits), each
+ * output is combined by a fixed set of threads in a fixed order, and large reductions with few
+ * outputs go through per-split partial results combined in a fixed order by a second kernel
+ * (kernels/reduce.cu) — no atomics anywhere.  Softmax rows of the last dim up to 8192 long are
+ * held in registers (x read once). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,7 @@ aqa_status aqa__cuda_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, 
     }
     g.nout = nout;
     g.nred = aqa__shape_numel(g.rnd, g.rsize);
-    int64_t sm = d->sm_count > 0 ? d->sm_count : 80;
+    int64_t sm = AQA_CUDA_SPLIT_SMS; /* not the device's count: the same bits on every GPU */
     int64_t nsplit = 1;
     if (row_mode) {
         if (nout < sm * 8 && g.nred > 4096) nsplit = min64(cdiv(g.nred, 2048), cdiv(sm * 8, nout));

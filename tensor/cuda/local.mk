@@ -19,7 +19,8 @@ libaqa_la_SOURCES += tensor/cuda/cuda_driver.c tensor/cuda/cuda_alloc.c tensor/c
 	tensor/cuda/kernels_src.c tensor/cuda/kernels_text.c tensor/cuda/cuda_elementwise.c \
 	tensor/cuda/cuda_reduce.c tensor/cuda/cuda_index.c tensor/cuda/cuda_matmul.c \
 	tensor/cuda/cuda_backend.c
-check_PROGRAMS += tests/test_nvrtc_compile tests/test_cuda_ops
+check_PROGRAMS += tests/test_nvrtc_compile tests/test_cuda_ops tests/test_cuda_host
+tests_test_cuda_host_SOURCES = tests/test_cuda_host.c
 tests_test_nvrtc_compile_SOURCES = tests/test_nvrtc_compile.c
 tests_test_cuda_ops_SOURCES = tests/test_cuda_ops.c
 bench_programs += bench/bench_cuda

@@ -2,7 +2,10 @@
  *
  * A program (a name such as "unary_f32", whose source kernels_src.c generates) is compiled to a
  * CUBIN for the device's own architecture, clamped to what the loaded NVRTC supports
- * (nvrtcGetSupportedArchs): CUBIN rather than PTX, which a driver older than NVRTC refuses.
+ * (nvrtcGetSupportedArchs): CUBIN rather than PTX, which a driver older than NVRTC refuses.  When
+ * the clamped architecture has another major version than the device (a cc 10.0 GPU with an NVRTC
+ * that stops at sm_90), no CUBIN would load, so the program is compiled to PTX for compute_<arch>
+ * and the driver compiles that for the device.
  *
  * Caches, fastest first:
  *   - loaded functions, by (device, program, kernel);
@@ -49,7 +52,18 @@ int aqa__nvrtc_version(void) {
     return v;
 }
 
-int aqa__nvrtc_arch_for(int cc) {
+int aqa__nvrtc_pick_arch(int cc, const int *archs, int n, bool *ptx) {
+    int best = 0;
+    for (int i = 0; i < n; i++)
+        if (archs[i] <= cc && archs[i] > best) best = archs[i];
+    /* a CUBIN runs on later minor versions of its major only (sm_80 code on cc 8.6, never on
+     * 9.0): across majors, PTX for compute_<best>, which the driver compiles for the device */
+    *ptx = best && best / 10 != cc / 10;
+    return best;
+}
+
+int aqa__nvrtc_arch_for(int cc, bool *ptx) {
+    *ptx = false;
     if (aqa__cuda_load_nvrtc() != AQA_OK) return 0;
     int n = 0;
     if (aqa__nvrtc.GetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0 || n > 256) {
@@ -61,9 +75,7 @@ int aqa__nvrtc_arch_for(int cc) {
         aqa_fail(AQA_EDEVICE, "NVRTC: nvrtcGetSupportedArchs failed");
         return 0;
     }
-    int best = 0;
-    for (int i = 0; i < n; i++)
-        if (archs[i] <= cc && archs[i] > best) best = archs[i];
+    int best = aqa__nvrtc_pick_arch(cc, archs, n, ptx);
     if (!best) {
         aqa_fail(AQA_EUNSUPPORTED, "NVRTC %d.%d cannot compile for compute capability %d.%d (oldest target sm_%d)",
                  aqa__nvrtc_version() / 1000, (aqa__nvrtc_version() % 1000) / 10, cc / 10, cc % 10, archs[0]);
@@ -292,7 +304,7 @@ static aqa_status compile_failed(const char *name, int arch, const char *src, co
 
 /* Compiles without caches (jit_lock not held). */
 static aqa_status compile_now(const char *name, const char *src, const char *const *opts, int nopts,
-                              int arch, char **cubin, size_t *size) {
+                              int arch, bool ptx, char **cubin, size_t *size) {
     nvrtcProgram prog;
     nvrtcResult r = aqa__nvrtc.CreateProgram(&prog, src, name, 0, NULL, NULL);
     if (r != NVRTC_SUCCESS)
@@ -311,25 +323,25 @@ static aqa_status compile_now(const char *name, const char *src, const char *con
         return st;
     }
     size_t n = 0;
-    r = aqa__nvrtc.GetCUBINSize(prog, &n);
+    r = ptx ? aqa__nvrtc.GetPTXSize(prog, &n) : aqa__nvrtc.GetCUBINSize(prog, &n);
     char *bin = r == NVRTC_SUCCESS && n ? malloc(n) : NULL;
-    if (bin) r = aqa__nvrtc.GetCUBIN(prog, bin);
+    if (bin) r = ptx ? aqa__nvrtc.GetPTX(prog, bin) : aqa__nvrtc.GetCUBIN(prog, bin);
     aqa__nvrtc.DestroyProgram(&prog);
     if (!bin || r != NVRTC_SUCCESS) {
         free(bin);
-        return aqa_fail(AQA_EDEVICE, "NVRTC: no CUBIN for %s (sm_%d): %s", name, arch,
-                        r == NVRTC_SUCCESS ? "empty" : aqa__nvrtc.GetErrorString(r));
+        return aqa_fail(AQA_EDEVICE, "NVRTC: no %s for %s (%s_%d): %s", ptx ? "PTX" : "CUBIN", name,
+                        ptx ? "compute" : "sm", arch, r == NVRTC_SUCCESS ? "empty" : aqa__nvrtc.GetErrorString(r));
     }
     *cubin = bin;
     *size = n;
     return AQA_OK;
 }
 
-aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, char **cubin, size_t *size) {
+aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, bool ptx, char **cubin, size_t *size) {
     aqa_status st = aqa__cuda_load_nvrtc();
     if (st) return st;
     char archopt[48];
-    snprintf(archopt, sizeof archopt, "--gpu-architecture=sm_%d", arch);
+    snprintf(archopt, sizeof archopt, "--gpu-architecture=%s_%d", ptx ? "compute" : "sm", arch);
     const char *opts[] = {archopt, "--std=c++17", "--device-as-default-execution-space"};
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     /* the key: source, options, arch, NVRTC version, aqa version */
@@ -345,7 +357,8 @@ aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, ch
         key[k] = h;
     }
     char hex[80];
-    snprintf(hex, sizeof hex, "%016llx%016llx-sm_%d", (unsigned long long)key[0], (unsigned long long)key[1], arch);
+    snprintf(hex, sizeof hex, "%016llx%016llx-%s_%d", (unsigned long long)key[0], (unsigned long long)key[1],
+             ptx ? "compute" : "sm", arch);
 
     pthread_mutex_lock(&jit_lock);
     map_entry *e = map_find(&cubin_cache, hex);
@@ -373,7 +386,7 @@ aqa_status aqa__nvrtc_compile(const char *name, const char *source, int arch, ch
          * threads asking for the same one both compile it, which is harmless */
         counters.compiles++;
         pthread_mutex_unlock(&jit_lock);
-        st = compile_now(name, source, opts, nopts, arch, &bin, &n);
+        st = compile_now(name, source, opts, nopts, arch, ptx, &bin, &n);
         if (st) return st;
         pthread_mutex_lock(&jit_lock);
         if (*path) disk_write(path, key, bin, n); /* under the lock: one writer per path */
@@ -408,21 +421,22 @@ aqa_status aqa__cuda_kernel(aqa_cuda_dev *d, int dev_index, const char *program,
     if (!mod) {
         char *src = aqa__cuda_program_source(program);
         if (!src) return aqa_last_status();
-        int arch = aqa__nvrtc_arch_for(d->cc);
+        bool ptx;
+        int arch = aqa__nvrtc_arch_for(d->cc, &ptx);
         if (!arch) {
             free(src);
             return aqa_last_status();
         }
         char *bin = NULL;
         size_t n = 0;
-        aqa_status st = aqa__nvrtc_compile(program, src, arch, &bin, &n);
+        aqa_status st = aqa__nvrtc_compile(program, src, arch, ptx, &bin, &n);
         free(src);
         if (st) return st;
         CUresult r = aqa__cu.ModuleLoadData(&mod, bin);
         free(bin);
         if (r != CUDA_SUCCESS) {
             char what[200];
-            snprintf(what, sizeof what, "cuModuleLoadData(program %s, sm_%d)", program, arch);
+            snprintf(what, sizeof what, "cuModuleLoadData(program %s, %s_%d)", program, ptx ? "compute" : "sm", arch);
             return aqa__cu_fail(r, what);
         }
         pthread_mutex_lock(&jit_lock);

@@ -27,6 +27,11 @@ typedef struct emu_ctx {
 typedef void (*emu_fn)(void **a, const emu_ctx *c, dim3 bid, dim3 tid);
 
 /* ---- driver --------------------------------------------------------------------------------- */
+static void flush_pending(void);
+static int env_int(const char *name, int fallback) {
+    const char *e = getenv(name);
+    return e && *e ? atoi(e) : fallback;
+}
 CUresult cuInit(unsigned f) { (void)f; return CUDA_SUCCESS; }
 CUresult cuDriverGetVersion(int *v) { *v = 13000; return CUDA_SUCCESS; }
 CUresult cuDeviceGetCount(int *n) { *n = 1; return CUDA_SUCCESS; }
@@ -34,9 +39,10 @@ CUresult cuDeviceGet(CUdevice *d, int i) { *d = i; return i == 0 ? CUDA_SUCCESS 
 CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d) {
     (void)d;
     switch (a) {
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *v = 9; break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = 2; break;
+    /* AQA_EMU_CC (e.g. 100) and AQA_EMU_SM_COUNT let tests pose as other GPUs */
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *v = env_int("AQA_EMU_CC", 90) / 10; break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *v = env_int("AQA_EMU_CC", 90) % 10; break;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = env_int("AQA_EMU_SM_COUNT", 2); break;
     default: *v = 0;
     }
     return CUDA_SUCCESS;
@@ -45,7 +51,7 @@ CUresult cuDeviceGetName(char *n, int len, CUdevice d) { (void)d; snprintf(n, (s
 CUresult cuDeviceTotalMem_v2(size_t *b, CUdevice d) { (void)d; *b = (size_t)16 << 30; return CUDA_SUCCESS; }
 CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d) { (void)d; *c = (CUcontext)0x1; return CUDA_SUCCESS; }
 CUresult cuCtxSetCurrent(CUcontext c) { (void)c; return CUDA_SUCCESS; }
-CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
+CUresult cuCtxSynchronize(void) { flush_pending(); return CUDA_SUCCESS; }
 CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *f = (size_t)8 << 30; *t = (size_t)16 << 30; return CUDA_SUCCESS; }
 /* "Device" memory: mmap'ed pages kept PROT_NONE except while an emulated device operation
  * (launch, copy, memset) runs, so host code that dereferences a device pointer crashes here as
@@ -104,10 +110,68 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
     pthread_mutex_unlock(&mem_lock);
     return CUDA_SUCCESS;
 }
-CUresult cuMemHostAlloc(void **p, size_t n, unsigned f) { (void)f; *p = malloc(n); return *p ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY; }
-CUresult cuMemFreeHost(void *p) { free(p); return CUDA_SUCCESS; }
+/* Pinned host memory, and the asynchrony that comes with it: a copy from pinned memory is only
+ * queued, and happens at the next operation on the stream or synchronisation, as a real DMA
+ * reads the buffer after cuMemcpyHtoDAsync has returned.  Host code that refills a staging
+ * buffer before the copy reading it has finished then sends the wrong bytes here too.  (Copies
+ * from pageable memory are synchronous, as the driver stages them before returning.) */
+enum { MAX_PINNED = 64, MAX_PENDING = 256 };
+static struct { char *p; size_t n; } pinned[MAX_PINNED];
+static struct { CUdeviceptr d; const void *s; size_t n; } pending[MAX_PENDING];
+static int n_pending;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static int is_pinned(const void *s) {
+    for (int i = 0; i < MAX_PINNED; i++)
+        if (pinned[i].p && (const char *)s >= pinned[i].p && (const char *)s < pinned[i].p + pinned[i].n) return 1;
+    return 0;
+}
+/* Performs the queued copies (the stream reaching them). */
+static void flush_pending(void) {
+    pthread_mutex_lock(&queue_lock);
+    if (n_pending) {
+        dev_begin();
+        for (int i = 0; i < n_pending; i++) memcpy((void *)(uintptr_t)pending[i].d, pending[i].s, pending[i].n);
+        dev_end();
+        n_pending = 0;
+    }
+    pthread_mutex_unlock(&queue_lock);
+}
+CUresult cuMemHostAlloc(void **p, size_t n, unsigned f) {
+    (void)f;
+    *p = malloc(n);
+    if (!*p) return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&queue_lock);
+    for (int i = 0; i < MAX_PINNED; i++)
+        if (!pinned[i].p) {
+            pinned[i].p = *p;
+            pinned[i].n = n;
+            break;
+        }
+    pthread_mutex_unlock(&queue_lock);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemFreeHost(void *p) {
+    flush_pending();
+    pthread_mutex_lock(&queue_lock);
+    for (int i = 0; i < MAX_PINNED; i++)
+        if (pinned[i].p == p) pinned[i].p = NULL;
+    pthread_mutex_unlock(&queue_lock);
+    free(p);
+    return CUDA_SUCCESS;
+}
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream st) {
     (void)st;
+    pthread_mutex_lock(&queue_lock);
+    int deferred = is_pinned(s) && n_pending < MAX_PENDING;
+    if (deferred) {
+        pending[n_pending].d = d;
+        pending[n_pending].s = s;
+        pending[n_pending].n = n;
+        n_pending++;
+    }
+    pthread_mutex_unlock(&queue_lock);
+    if (deferred) return CUDA_SUCCESS;
+    flush_pending();
     dev_begin();
     memcpy((void *)(uintptr_t)d, s, n);
     dev_end();
@@ -115,6 +179,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream s
 }
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) {
     (void)st;
+    flush_pending();
     dev_begin();
     memcpy(d, (void *)(uintptr_t)s, n);
     dev_end();
@@ -122,6 +187,7 @@ CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) {
 }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
     (void)st;
+    flush_pending();
     dev_begin();
     memmove((void *)(uintptr_t)d, (void *)(uintptr_t)s, n);
     dev_end();
@@ -129,16 +195,17 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream s
 }
 CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st) {
     (void)st;
+    flush_pending();
     dev_begin();
     memset((void *)(uintptr_t)d, v, n);
     dev_end();
     return CUDA_SUCCESS;
 }
 CUresult cuStreamCreate(CUstream *s, unsigned f) { (void)f; *s = (CUstream)0x2; return CUDA_SUCCESS; }
-CUresult cuStreamSynchronize(CUstream s) { (void)s; return CUDA_SUCCESS; }
+CUresult cuStreamSynchronize(CUstream s) { (void)s; flush_pending(); return CUDA_SUCCESS; }
 CUresult cuEventCreate(CUevent *e, unsigned f) { (void)f; *e = (CUevent)0x3; return CUDA_SUCCESS; }
 CUresult cuEventRecord(CUevent e, CUstream s) { (void)e; (void)s; return CUDA_SUCCESS; }
-CUresult cuEventSynchronize(CUevent e) { (void)e; return CUDA_SUCCESS; }
+CUresult cuEventSynchronize(CUevent e) { (void)e; flush_pending(); return CUDA_SUCCESS; }
 CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b) { (void)a; (void)b; *ms = 0; return CUDA_SUCCESS; }
 CUresult cuEventDestroy_v2(CUevent e) { (void)e; return CUDA_SUCCESS; }
 CUresult cuGetErrorName(CUresult r, const char **s) { *s = r == CUDA_ERROR_OUT_OF_MEMORY ? "CUDA_ERROR_OUT_OF_MEMORY" : "CUDA_ERROR_EMU"; return CUDA_SUCCESS; }
@@ -209,6 +276,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     (void)shmem; (void)s; (void)extra;
     if (gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || bx % 32) return CUDA_ERROR_INVALID_VALUE;
     if (gy > 65535) return CUDA_ERROR_INVALID_VALUE;
+    flush_pending();
     pthread_mutex_lock(&launch_lock);
     dev_begin();
     launch *l = calloc(1, sizeof *l);
@@ -295,12 +363,29 @@ nvrtcResult nvrtcCompileProgram(nvrtcProgram p, int n, const char *const *o) {
 }
 nvrtcResult nvrtcGetCUBINSize(nvrtcProgram p, size_t *n) { *n = ((prog *)p)->nbin; return NVRTC_SUCCESS; }
 nvrtcResult nvrtcGetCUBIN(nvrtcProgram p, char *b) { memcpy(b, ((prog *)p)->bin, ((prog *)p)->nbin); return NVRTC_SUCCESS; }
+/* The emulator's PTX is the same loadable library as its CUBIN (tests count the PTX requests). */
+static int ptx_requests;
+int aqa_emu_ptx_requests(void) { return __atomic_load_n(&ptx_requests, __ATOMIC_RELAXED); }
+nvrtcResult nvrtcGetPTXSize(nvrtcProgram p, size_t *n) { return nvrtcGetCUBINSize(p, n); }
+nvrtcResult nvrtcGetPTX(nvrtcProgram p, char *b) {
+    __atomic_fetch_add(&ptx_requests, 1, __ATOMIC_RELAXED);
+    return nvrtcGetCUBIN(p, b);
+}
 nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram p, size_t *n) { *n = strlen(((prog *)p)->log ? ((prog *)p)->log : "") + 1; return NVRTC_SUCCESS; }
 nvrtcResult nvrtcGetProgramLog(nvrtcProgram p, char *l) { strcpy(l, ((prog *)p)->log ? ((prog *)p)->log : ""); return NVRTC_SUCCESS; }
 const char *nvrtcGetErrorString(nvrtcResult r) { return r == NVRTC_SUCCESS ? "NVRTC_SUCCESS" : "NVRTC_ERROR_COMPILATION (emulated)"; }
 
 /* ---- cuBLAS ------------------------------------------------------------------------------------ */
-int cublasCreate_v2(void **h) { *h = (void *)0x4; return 0; }
+/* Handles made (tests check that concurrent first GEMMs make one per device). */
+static int cublas_creates;
+int aqa_emu_cublas_creates(void) { return __atomic_load_n(&cublas_creates, __ATOMIC_RELAXED); }
+int cublasCreate_v2(void **h) {
+    __atomic_fetch_add(&cublas_creates, 1, __ATOMIC_RELAXED);
+    usleep(20000); /* a slow create widens the window in which a second thread would make another */
+    *h = (void *)0x4;
+    return 0;
+}
+int cublasDestroy_v2(void *h) { (void)h; return 0; }
 int cublasSetStream_v2(void *h, CUstream s) { (void)h; (void)s; return 0; }
 int cublasGetVersion_v2(void *h, int *v) { (void)h; *v = 130000; return 0; }
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

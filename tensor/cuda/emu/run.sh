@@ -11,7 +11,7 @@ out=${TMPDIR:-/tmp}/aqa-emu-$$
 mkdir -p "$out"
 gcc -O1 -shared -fPIC -Wall -I"$cuda/include" "$here/emu_cuda.c" -o "$out/libaqa_emu_cuda.so" -ldl -lpthread
 export AQA_CUDA_DRIVER_LIB="$out/libaqa_emu_cuda.so" AQA_NVRTC_LIB="$out/libaqa_emu_cuda.so" \
-       AQA_CUBLAS_LIB="$out/libaqa_emu_cuda.so" AQA_EMU_DIR="$here" AQA_KERNEL_CACHE="$out/cache"
+       AQA_CUBLAS_LIB="$out/libaqa_emu_cuda.so" AQA_EMU_DIR="$here" AQA_KERNEL_CACHE="${AQA_KERNEL_CACHE:-$out/cache}"
 prog=${1:-tests/test_cuda_ops}
 if [ $# -gt 0 ]; then shift; fi
 status=0

@@ -5,7 +5,8 @@
 //                list in order, the CPU's order;
 //   scatter_add: one thread per output element scans the index entries that can reach it (the
 //                ones sharing its other coordinates) in increasing position, the CPU's order.
-// Bad indices set *err (first to arrive wins) with the value, and are skipped.
+// Bad indices lower *err to their position in the index tensor (row-major), so the host reports
+// the first bad one as the CPU does, whatever the thread order; they are skipped.
 struct IGeo {
     int nd;          // dims (>= 1)
     i64 shape[MAXD]; // sizes of the iterated space
@@ -15,9 +16,7 @@ struct IGeo {
     i64 n;           // elements of the iterated space
 };
 
-__device__ __forceinline__ void flag_bad(int *err, i64 v) {
-    if (atomicCAS(err, 0, 1) == 0) *(i64 *)(err + 2) = v;
-}
+__device__ __forceinline__ void flag_bad(unsigned long long *err, i64 pos) { atomicMin(err, (unsigned long long)pos); }
 __device__ __forceinline__ T acc_add(T a, T b) {
 #if IS_BOOL
     return (a || b) ? 1 : 0;
@@ -30,7 +29,7 @@ __device__ __forceinline__ T acc_add(T a, T b) {
 
 // out (shape g) = x with its dim `dim` indexed by idx (s0 out, s1 x).
 extern "C" __global__ void __launch_bounds__(256) index_select_k(T *out, const T *x, const i64 *idx, i64 istride,
-                                                                 int dim, i64 size, IGeo g, int *err) {
+                                                                 int dim, i64 size, IGeo g, unsigned long long *err) {
     i64 step = (i64)gridDim.x * blockDim.x;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < g.n; t += step) {
         i64 i = t, oo = 0, ox = 0;
@@ -42,7 +41,7 @@ extern "C" __global__ void __launch_bounds__(256) index_select_k(T *out, const T
             if (d == dim) {
                 i64 v = idx[c * istride];
                 if (v < 0 || v >= size) {
-                    flag_bad(err, v);
+                    flag_bad(err, c);
                     bad = true;
                 }
                 ox += v * g.s1[d];
@@ -56,7 +55,7 @@ extern "C" __global__ void __launch_bounds__(256) index_select_k(T *out, const T
 
 // out (index's shape) = x[.., index[k], ..] (s0 out, s1 index, s2 x).
 extern "C" __global__ void __launch_bounds__(256) gather_k(T *out, const T *x, const i64 *idx, int dim, i64 size,
-                                                           IGeo g, int *err) {
+                                                           IGeo g, unsigned long long *err) {
     i64 step = (i64)gridDim.x * blockDim.x;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < g.n; t += step) {
         i64 i = t, oo = 0, oi = 0, ox = 0;
@@ -69,7 +68,7 @@ extern "C" __global__ void __launch_bounds__(256) gather_k(T *out, const T *x, c
         }
         i64 v = idx[oi];
         if (v < 0 || v >= size) {
-            flag_bad(err, v);
+            flag_bad(err, t);
             continue;
         }
         out[oo] = x[ox + v * g.s2[dim]];

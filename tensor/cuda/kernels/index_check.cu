@@ -1,5 +1,5 @@
-// index_check.cu: sets *err (with the first value to arrive) when an int64 index tensor (shape
-// g, strides s0) holds a value outside [0, size).
+// index_check.cu: lowers *err to the smallest (row-major) position of an int64 index tensor (shape
+// g, strides s0) whose value lies outside [0, size).
 struct IGeo {
     int nd;
     i64 shape[MAXD];
@@ -8,7 +8,8 @@ struct IGeo {
     i64 s2[MAXD];
     i64 n;
 };
-extern "C" __global__ void __launch_bounds__(256) index_check_k(const i64 *idx, i64 size, IGeo g, int *err) {
+extern "C" __global__ void __launch_bounds__(256) index_check_k(const i64 *idx, i64 size, IGeo g,
+                                                                 unsigned long long *err) {
     i64 step = (i64)gridDim.x * blockDim.x;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < g.n; t += step) {
         i64 i = t, oi = 0;
@@ -18,7 +19,6 @@ extern "C" __global__ void __launch_bounds__(256) index_check_k(const i64 *idx, 
             oi += c * g.s0[d];
         }
         i64 v = idx[oi];
-        if (v < 0 || v >= size)
-            if (atomicCAS(err, 0, 1) == 0) *(i64 *)(err + 2) = v;
+        if (v < 0 || v >= size) atomicMin(err, (unsigned long long)t);
     }
 }
