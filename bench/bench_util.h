@@ -13,10 +13,18 @@
 
 #include "tensor/tensor.h"
 
-/* Seconds on the monotonic clock. */
+/* Seconds on the benchmark clock: the monotonic (wall) clock, or with AQA_BENCH_CLOCK=cpu the
+ * process's CPU time (all threads; user + system), which other jobs on a shared machine disturb
+ * far less than wall time.  Compare CPU times only with one thread on both sides
+ * (OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1, and the torch scripts read the same variable). */
 __attribute__((unused)) static double bench_now(void) {
+    static int cpu = -1;
+    if (cpu < 0) {
+        const char *e = getenv("AQA_BENCH_CLOCK");
+        cpu = e && strcmp(e, "cpu") == 0;
+    }
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

@@ -5,6 +5,11 @@
 
 #include "tensor/backend.h"
 
+/* tensor/cpu_isa.c: the vector extensions the kernels may use (AVX2 implies FMA; AVX512 means
+ * F, DQ, BW and VL), at most what AQA_CPU_ISA=baseline|avx2 allows. */
+typedef enum { AQA_ISA_BASELINE, AQA_ISA_AVX2, AQA_ISA_AVX512 } aqa_cpu_isa;
+aqa_cpu_isa aqa__cpu_isa(void);
+const char *aqa__cpu_isa_name(aqa_cpu_isa isa);
 /* tensor/cpu_copy.c */
 aqa_status aqa__cpu_copy(aqa_tensor *dst, const aqa_tensor *src);
 aqa_status aqa__cpu_fill(aqa_tensor *dst, double value);
