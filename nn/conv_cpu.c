@@ -34,6 +34,8 @@
 static size_t tile_bytes_limit = (size_t)64 << 20;
 /* Test hook: true turns the batch folding off (nn_cpu-impl.h). */
 bool aqa_conv_fold_disabled;
+/* Test hook: true sends float32 to the vol2col + OpenBLAS path (nn_cpu-impl.h). */
+bool aqa_conv_gemm_disabled;
 /* Largest column-buffer allocation seen (for tests of the bound). */
 static size_t peak_col_bytes;
 
@@ -95,6 +97,8 @@ static bool is_pointwise(const aqa_conv_geom *g) {
 
 aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                  const aqa_tensor *b, aqa_tensor *y) {
+    if (y->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_gemm_usable(g))
+        return aqa__conv_gemm_forward(g, aqa_data(x), aqa_data(w), b ? aqa_data(b) : NULL, aqa_data(y));
     switch (y->dtype) {
     case AQA_F32: return conv_forward_f32(g, x, w, b, y);
     case AQA_F64: return conv_forward_f64(g, x, w, b, y);
@@ -104,6 +108,17 @@ aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, co
 
 aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                   const aqa_tensor *gy, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb) {
+    if (gy->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_gemm_usable(g)) {
+        /* the bias gradient, and the input gradient of a strided conv, on the old path */
+        bool gx_here = gx && aqa__conv_gemm_input_grad_usable(g);
+        aqa_status st = gb || (gx && !gx_here) ? conv_backward_f32(g, x, w, gy, gx_here ? NULL : gx, NULL, gb) : AQA_OK;
+        if (st == AQA_OK && gw) {
+            if (!x) return aqa_fail(AQA_EINVAL, "conv backward: the weight gradient needs the input");
+            st = aqa__conv_gemm_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw));
+        }
+        if (st == AQA_OK && gx_here) st = aqa__conv_gemm_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx));
+        return st;
+    }
     switch (gy->dtype) {
     case AQA_F32: return conv_backward_f32(g, x, w, gy, gx, gw, gb);
     case AQA_F64: return conv_backward_f64(g, x, w, gy, gx, gw, gb);
