@@ -12,8 +12,8 @@
  * (deep layers: P < FOLD_BELOW) and the batch has several samples, the columns of several samples
  * are laid side by side so that one wide GEMM replaces many thin ones.
  *
- * OpenMP only for large unfoldings (>= PAR_MIN_ELEMS): the BLAS calls run OpenBLAS's own threads,
- * and each OpenMP region between them leaves libgomp's workers spinning on the cores BLAS needs
+ * OpenMP only for large unfoldings (>= PAR_MIN_ELEMS): each OpenMP region between the BLAS calls
+ * (which aqa__cpu_gemm splits over the team) leaves libgomp's workers spinning on the cores BLAS needs
  * (measured with a 32768-element threshold: 44% of a batch-8, 2x7x7 conv's time in libgomp spin,
  * 3x slower); a large unfolding (I3D's 3x3x3 layers: 16M elements a tile) is long enough that the
  * spin after it is noise, and serial it costs ~50 ms of a 90 ms forward.
@@ -28,6 +28,7 @@
 
 #include "nn/conv.h"
 #include "nn/nn_cpu-impl.h"
+#include "tensor/cpu-impl.h"
 #include "tensor/tensor-impl.h"
 
 /* Column-buffer budget in bytes (all tile buffers of one call together). */
@@ -80,20 +81,23 @@ static bool is_pointwise(const aqa_conv_geom *g) {
 }
 
 /* ---- typed kernels --------------------------------------------------------------------------- */
+/* BLAS through aqa's wrapper (split over the OpenMP team, tensor/cpu_matmul.c) */
+#define CONV_GEMM(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)                              \
+    aqa__cpu_gemm(CONV_DT, (ta) == CblasTrans, (tb) == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 #define CONV_T float
 #define CONV_NAME(x) x##_f32
-#define CONV_GEMM cblas_sgemm
+#define CONV_DT AQA_F32
 #include "nn/conv_cpu.c"
 #undef CONV_T
 #undef CONV_NAME
-#undef CONV_GEMM
+#undef CONV_DT
 #define CONV_T double
 #define CONV_NAME(x) x##_f64
-#define CONV_GEMM cblas_dgemm
+#define CONV_DT AQA_F64
 #include "nn/conv_cpu.c"
 #undef CONV_T
 #undef CONV_NAME
-#undef CONV_GEMM
+#undef CONV_DT
 
 aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                  const aqa_tensor *b, aqa_tensor *y) {
