@@ -261,6 +261,16 @@ static void pack_a_gy(const void *ctx, int64_t i0, int64_t mc, int64_t k0, int64
     }
 }
 
+/* A pointwise volume (1x1x1 kernel, unit stride, no padding) seen as one row per channel plane,
+ * so that the packers copy whole planes instead of one output row at a time. */
+static void flatten_pointwise(conv_vol *v) {
+    for (int d = 0; d < 3; d++)
+        if (v->k[d] != 1 || v->stride[d] != 1 || v->pad[d] != 0 || v->in[d] != v->out[d]) return;
+    for (int d = 0; d < 2; d++) v->in[d] = v->out[d] = 1;
+    v->in[2] = v->S;
+    v->out[2] = v->P;
+}
+
 /* The column matrix of group gi of x under the forward geometry. */
 static conv_vol forward_vol(const aqa_conv_geom *g, const float *x, int64_t gi) {
     const int64_t Cg = g->c_in / g->groups;
@@ -277,6 +287,7 @@ static conv_vol forward_vol(const aqa_conv_geom *g, const float *x, int64_t gi) 
     v.S = g->in[0] * g->in[1] * g->in[2];
     v.P = g->out[0] * g->out[1] * g->out[2];
     v.sample_stride = g->c_in * v.S;
+    flatten_pointwise(&v);
     return v;
 }
 
@@ -340,6 +351,7 @@ aqa_status aqa__conv_gemm_input_grad(const aqa_conv_geom *g, const float *w, con
             v.pad[d] = g->dil[d] * (g->k[d] - 1) - g->pad[d];
         }
         v.kk = g->k[0] * g->k[1] * g->k[2];
+        flatten_pointwise(&v);
         conv_prod p = {.vol = v, .a = w + gi * Og * Cg * v.kk, .a_rows = Cg, .a_cg = Cg, .a_og = Og};
         aqa_gemm gm = {.m = Cg, .n = g->n * S, .k = Og * v.kk, .pack_a = pack_a_flip, .pack_b = cols_packer(&p.vol),
                        .ctx = &p, .c = gx + gi * Cg * S, .ldc = S, .c_seg = S, .c_seg_stride = g->c_in * S};

@@ -62,6 +62,7 @@ def main():
     ap.add_argument('--warm', type=int, default=1)
     ap.add_argument('--reps', type=int, default=2)
     ap.add_argument('--device', default='cpu')
+    ap.add_argument('--machine', action='store_true', help='(the numbers only: the default with --case)')
     a = ap.parse_args()
     if a.case:
         s, mb, cpu = run(a.case, a.side, a.warm, a.reps, a.device)
