@@ -101,6 +101,8 @@ static bool is_pointwise(const aqa_conv_geom *g) {
 
 aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                  const aqa_tensor *b, aqa_tensor *y) {
+    if (y->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_winograd_usable(g))
+        return aqa__conv_winograd_forward(g, aqa_data(x), aqa_data(w), b ? aqa_data(b) : NULL, aqa_data(y));
     if (y->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_gemm_usable(g))
         return aqa__conv_gemm_forward(g, aqa_data(x), aqa_data(w), b ? aqa_data(b) : NULL, aqa_data(y));
     switch (y->dtype) {
@@ -116,11 +118,15 @@ aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, c
         /* the bias gradient, and the input gradient of a strided conv, on the old path */
         bool gx_here = gx && aqa__conv_gemm_input_grad_usable(g);
         aqa_status st = gb || (gx && !gx_here) ? conv_backward_f32(g, x, w, gy, gx_here ? NULL : gx, NULL, gb) : AQA_OK;
+        const bool wino = aqa__conv_winograd_usable(g);
         if (st == AQA_OK && gw) {
             if (!x) return aqa_fail(AQA_EINVAL, "conv backward: the weight gradient needs the input");
-            st = aqa__conv_gemm_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw));
+            st = wino ? aqa__conv_winograd_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw))
+                      : aqa__conv_gemm_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw));
         }
-        if (st == AQA_OK && gx_here) st = aqa__conv_gemm_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx));
+        if (st == AQA_OK && gx_here)
+            st = wino ? aqa__conv_winograd_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx))
+                      : aqa__conv_gemm_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx));
         return st;
     }
     switch (gy->dtype) {

@@ -52,11 +52,13 @@ bool aqa__sgemm_tile(int *mr, int *nr);
  * allocated. */
 aqa_status aqa__sgemm(const aqa_gemm *g);
 
-/* Microkernel: C tile [mv x nv] (mv <= MR, nv <= NR valid) at c (rows ldc apart) = A panel
- * [MR x kc] * B panel [kc x NR], plus the tile's old values when acc, else plus bias[0..mv) per
- * row when bias is not NULL (tensor/cpu_gemm_kernels.c). */
-typedef void (*aqa_sgemm_ukr)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv,
-                              bool acc, const float *bias);
+/* Microkernel: C tile [mv x nv] (mv <= MR, nv <= NR valid) at c (rows ldc apart) = A [MR x kc]
+ * * B [kc x NR], plus the tile's old values when acc, else plus bias[0..mv) per row when bias is
+ * not NULL (tensor/cpu_gemm_kernels.c).  Step kk reads the MR floats at a + kk * lda and the NR
+ * floats at b + kk * ldb (packed panels: lda = MR, ldb = NR; every float read must be readable,
+ * the rows and columns past mv and nv may hold anything). */
+typedef void (*aqa_sgemm_ukr)(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                              int64_t ldc, int mv, int nv, bool acc, const float *bias);
 /* The microkernel for the CPU's ISA level and its tile; NULL below AVX2. */
 aqa_sgemm_ukr aqa__sgemm_ukr(int *mr, int *nr);
 

@@ -25,13 +25,13 @@ bool aqa__sgemm_tile(int *mr, int *nr) { return aqa__sgemm_ukr(mr, nr) != NULL; 
 
 /* The C tile at rows [i, i + mv) and columns [j, j + nv): direct when the columns lie in one
  * segment, else computed in tmp and copied out column by column. */
-static void run_tile(const aqa_gemm *g, aqa_sgemm_ukr ukr, int nr, int64_t kc, const float *ap, const float *bp,
+static void run_tile(const aqa_gemm *g, aqa_sgemm_ukr ukr, int mr, int nr, int64_t kc, const float *ap, const float *bp,
                      int64_t i, int mv, int64_t j, int nv, bool first) {
     const float *bias = first && g->bias ? g->bias + i : NULL;
     int64_t s0 = j / g->c_seg, s1 = (j + nv - 1) / g->c_seg;
     if (s0 == s1) {
         float *c = g->c + s0 * g->c_seg_stride + j % g->c_seg + i * g->ldc;
-        ukr(kc, ap, bp, c, g->ldc, mv, nv, !first, bias);
+        ukr(kc, ap, mr, bp, nr, c, g->ldc, mv, nv, !first, bias);
         return;
     }
     float tmp[16 * 64]; /* MR <= 16, NR <= 64 */
@@ -43,7 +43,7 @@ static void run_tile(const aqa_gemm *g, aqa_sgemm_ukr ukr, int nr, int64_t kc, c
     if (!first)
         for (int r = 0; r < mv; r++)
             for (int jj = 0; jj < nv; jj++) tmp[r * nr + jj] = col[jj][r * g->ldc];
-    ukr(kc, ap, bp, tmp, nr, mv, nv, !first, bias);
+    ukr(kc, ap, mr, bp, nr, tmp, nr, mv, nv, !first, bias);
     for (int r = 0; r < mv; r++)
         for (int jj = 0; jj < nv; jj++) col[jj][r * g->ldc] = tmp[r * nr + jj];
 }
@@ -109,7 +109,7 @@ aqa_status aqa__sgemm(const aqa_gemm *g) {
                         int mv = g->m - i < mr ? (int)(g->m - i) : mr;
                         for (int64_t jj = 0; jj < ncv; jj += nr) {
                             int nv = ncv - jj < nr ? (int)(ncv - jj) : nr;
-                            run_tile(g, ukr, nr, kc, ap, bp + jj * kc, i, mv, j0 + jj, nv, first);
+                            run_tile(g, ukr, mr, nr, kc, ap, bp + jj * kc, i, mv, j0 + jj, nv, first);
                         }
                     }
                 }

@@ -17,10 +17,9 @@
 #define MR512 8
 #define NV512 3 /* vectors of 16 per row: NR = 48 */
 
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void ukr_avx512(int64_t kc, const float *a,
-                                                                                      const float *b, float *c,
-                                                                                      int64_t ldc, int mv, int nv,
-                                                                                      bool acc, const float *bias) {
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void ukr_avx512(
+    int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, int mv, int nv,
+    bool acc, const float *bias) {
     __m512 t[MR512][NV512];
 #pragma GCC unroll 8
     for (int r = 0; r < MR512; r++)
@@ -36,8 +35,8 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void ukr_av
 #pragma GCC unroll 3
             for (int v = 0; v < NV512; v++) t[r][v] = _mm512_fmadd_ps(ar, bv[v], t[r][v]);
         }
-        a += MR512;
-        b += 16 * NV512;
+        a += lda;
+        b += ldb;
     }
     __mmask16 mask[NV512];
     for (int v = 0; v < NV512; v++) {
@@ -61,8 +60,9 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void ukr_av
 #define MR256 6
 #define NV256 2 /* vectors of 8 per row: NR = 16 */
 
-__attribute__((target("avx2,fma"))) static void ukr_avx2(int64_t kc, const float *a, const float *b, float *c,
-                                                         int64_t ldc, int mv, int nv, bool acc, const float *bias) {
+__attribute__((target("avx2,fma"))) static void ukr_avx2(int64_t kc, const float *a, int64_t lda, const float *b,
+                                                         int64_t ldb, float *c, int64_t ldc, int mv, int nv, bool acc,
+                                                         const float *bias) {
     __m256 t[MR256][NV256];
 #pragma GCC unroll 6
     for (int r = 0; r < MR256; r++)
@@ -76,8 +76,8 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(int64_t kc, const float
             t[r][0] = _mm256_fmadd_ps(ar, b0, t[r][0]);
             t[r][1] = _mm256_fmadd_ps(ar, b1, t[r][1]);
         }
-        a += MR256;
-        b += 8 * NV256;
+        a += lda;
+        b += ldb;
     }
     if (nv == 8 * NV256) {
 #pragma GCC unroll 6
