@@ -341,7 +341,9 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
     int64_t nseg = 0, *first = NULL, widest = 0;
     wseg *seg = make_segments(&gr, &nseg);
     int64_t nblk = seg ? make_blocks(seg, nseg, max_tiles, &first, &widest) : -1;
-    const int64_t tb = widest + 64; /* row length of V and M (slack for the last tile's full loads) */
+    /* V [c][t][tb] and M [o][t][tb]: the 64 rows of one channel together, so that a transform
+     * reads or writes one small region; tb leaves room for the full-width loads of the last tiles */
+    const int64_t tb = widest + 64;
     float *xp = malloc(sizeof(float) * (size_t)(n * C * PS + 64));
     float *up = aligned_alloc(64, sizeof(float) * (size_t)(64 * op * mr * C));
     float *v = aligned_alloc(64, sizeof(float) * (size_t)(64 * C * tb + 64));
@@ -353,14 +355,21 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
     }
     pad_copy(x, n * C, in, pad, &gr, xp);
     if (xp) memset(xp + n * C * PS, 0, 64 * sizeof(float));
-    /* U packed as the microkernel's A panels: up[t][panel][c][mr] */
+    /* U packed as the microkernel's A panels, up[t][panel][c][mr]: the mr rows of one (panel, c)
+     * transformed together and written as mr contiguous floats per t */
 #pragma omp parallel for schedule(static) if (O * C > 256)
-    for (int64_t oc = 0; oc < op * mr * C; oc++) {
-        int64_t o = oc / C, c = oc % C;
-        float u[64];
-        if (o < O) weight_transform(swap ? w + (c * O + o) * 27 : w + (o * C + c) * 27, swap, u);
-        else memset(u, 0, sizeof u);
-        for (int t = 0; t < 64; t++) up[((t * op + o / mr) * C + c) * mr + o % mr] = u[t];
+    for (int64_t pc = 0; pc < op * C; pc++) {
+        int64_t ip = pc / C, c = pc % C;
+        float u[16][64]; /* mr <= 16 */
+        for (int r = 0; r < mr; r++) {
+            int64_t o = ip * mr + r;
+            if (o < O) weight_transform(swap ? w + (c * O + o) * 27 : w + (o * C + c) * 27, swap, u[r]);
+            else memset(u[r], 0, sizeof u[r]);
+        }
+        for (int t = 0; t < 64; t++) {
+            float *d = up + ((t * op + ip) * C + c) * mr;
+            for (int r = 0; r < mr; r++) d[r] = u[r][t];
+        }
     }
 #pragma omp parallel
     for (int64_t b = 0; b < nblk; b++) {
@@ -369,7 +378,7 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
         for (int64_t i = 0; i < (s1 - s0) * C; i++) {
             const wseg *s = &seg[s0 + i / C];
             int64_t c = i % C;
-            input_transform(xp + (s->n * C + c) * PS, &gr, s, v + c * tb + s->j, C * tb, 1);
+            input_transform(xp + (s->n * C + c) * PS, &gr, s, v + c * 64 * tb + s->j, tb, 1);
         }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t i = 0; i < 64 * op; i++) {
@@ -377,15 +386,15 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
             int mv = O - ip * mr < mr ? (int)(O - ip * mr) : mr;
             for (int64_t j = 0; j < cols; j += nr) {
                 int nv = cols - j < nr ? (int)(cols - j) : nr;
-                ukr(C, up + (t * op + ip) * C * mr, mr, v + t * C * tb + j, tb, m + (t * O + ip * mr) * tb + j, tb, mv,
-                    nv, false, NULL);
+                ukr(C, up + (t * op + ip) * C * mr, mr, v + t * tb + j, 64 * tb, m + (ip * mr * 64 + t) * tb + j,
+                    64 * tb, mv, nv, false, NULL);
             }
         }
 #pragma omp for schedule(dynamic, 8)
         for (int64_t i = 0; i < (s1 - s0) * O; i++) {
             const wseg *s = &seg[s0 + i / O];
             int64_t o = i % O;
-            output_transform(m + o * tb + s->j, O * tb, s, out, bias ? bias[o] : 0.0f,
+            output_transform(m + o * 64 * tb + s->j, tb, s, out, bias ? bias[o] : 0.0f,
                              y + (s->n * O + o) * out[0] * out[1] * out[2]);
         }
     }
