@@ -32,15 +32,18 @@ typedef struct conv_vol {
 } conv_vol;
 
 /* What the packers of one product read. */
-typedef struct conv_prod {
+typedef struct conv_prod conv_prod;
+struct conv_prod {
     conv_vol vol;          /* B (forward, input grad) or B^T (weight grad) */
+    /* writes row `row` of A over [k0, k0 + kc) to d, floats mr apart */
+    void (*a_row)(const conv_prod *p, int64_t row, int64_t k0, int64_t kc, float *d, int mr);
     const float *a;        /* A's data: W_g's first row, or dY_g's first row of sample 0 */
     int64_t a_rows;        /* valid rows of A */
     int64_t a_ld;          /* forward: elements between rows of W (K) */
     int64_t a_cg, a_og;    /* input grad: channels per group of the forward conv (W is [O, Cg, kk]) */
     int64_t a_sample;      /* weight grad: elements between samples of dY */
     int64_t a_p;           /* weight grad: positions per row of dY */
-} conv_prod;
+};
 
 /* A run of columns sharing one sample and output row: where it lands and where it reads. */
 typedef struct col_run {
@@ -208,55 +211,42 @@ static void pack_b_rows(const void *ctx, int64_t k0, int64_t kc, int64_t j0, int
     }
 }
 
-/* A = W_g [Og x K], row-major with rows a_ld apart (forward). */
-static void pack_a_rows(const void *ctx, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float *dst) {
-    const conv_prod *p = ctx;
-    for (int64_t i = 0; i < mc; i++) {
-        float *d = dst + (i / mr) * kc * mr + i % mr;
-        int64_t row = i0 + i;
-        if (row >= p->a_rows) {
-            for (int64_t t = 0; t < kc; t++) d[t * mr] = 0.0f;
-            continue;
-        }
-        const float *s = p->a + row * p->a_ld + k0;
-        for (int64_t t = 0; t < kc; t++) d[t * mr] = s[t];
-    }
+/* Row `row` of A over [k0, k0 + kc) into d, floats mr apart: W_g [Og x K] with rows a_ld apart
+ * (forward). */
+static void a_row_weights(const conv_prod *p, int64_t row, int64_t k0, int64_t kc, float *d, int mr) {
+    const float *s = p->a + row * p->a_ld + k0;
+    for (int64_t t = 0; t < kc; t++) d[t * mr] = s[t];
 }
 
-/* A = W'_g [Cg x Og*kk], W'[c, o * kk + r] = W[o, c, kk - 1 - r] (input grad). */
-static void pack_a_flip(const void *ctx, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float *dst) {
-    const conv_prod *p = ctx;
+/* W'_g [Cg x Og*kk], W'[c, o * kk + r] = W[o, c, kk - 1 - r] (input grad). */
+static void a_row_flipped(const conv_prod *p, int64_t c, int64_t k0, int64_t kc, float *d, int mr) {
     const int64_t kk = p->vol.kk;
-    for (int64_t i = 0; i < mc; i++) {
-        float *d = dst + (i / mr) * kc * mr + i % mr;
-        int64_t c = i0 + i;
-        if (c >= p->a_rows) {
-            for (int64_t t = 0; t < kc; t++) d[t * mr] = 0.0f;
-            continue;
-        }
-        for (int64_t t = 0; t < kc; t++) {
-            int64_t o = (k0 + t) / kk, r = (k0 + t) % kk;
-            d[t * mr] = p->a[(o * p->a_cg + c) * kk + (kk - 1 - r)];
-        }
+    for (int64_t t = 0; t < kc; t++) {
+        int64_t o = (k0 + t) / kk, r = (k0 + t) % kk;
+        d[t * mr] = p->a[(o * p->a_cg + c) * kk + (kk - 1 - r)];
     }
 }
 
-/* A = dY_g [Og x N*P] with samples a_sample apart (weight grad). */
-static void pack_a_gy(const void *ctx, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float *dst) {
+/* dY_g [Og x N*P] with samples a_sample apart (weight grad). */
+static void a_row_grad(const conv_prod *p, int64_t o, int64_t k0, int64_t kc, float *d, int mr) {
+    for (int64_t t = 0; t < kc;) {
+        int64_t q = k0 + t, n = q / p->a_p, pos = q % p->a_p;
+        int64_t len = p->a_p - pos < kc - t ? p->a_p - pos : kc - t;
+        const float *s = p->a + n * p->a_sample + o * p->a_p + pos;
+        for (int64_t u = 0; u < len; u++) d[(t + u) * mr] = s[u];
+        t += len;
+    }
+}
+
+/* A's panels through the product's row reader (rows past a_rows are zeros). */
+static void pack_a(const void *ctx, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float *dst) {
     const conv_prod *p = ctx;
     for (int64_t i = 0; i < mc; i++) {
         float *d = dst + (i / mr) * kc * mr + i % mr;
-        int64_t o = i0 + i;
-        if (o >= p->a_rows) {
+        if (i0 + i < p->a_rows) {
+            p->a_row(p, i0 + i, k0, kc, d, mr);
+        } else {
             for (int64_t t = 0; t < kc; t++) d[t * mr] = 0.0f;
-            continue;
-        }
-        for (int64_t t = 0; t < kc;) {
-            int64_t q = k0 + t, n = q / p->a_p, pos = q % p->a_p;
-            int64_t len = p->a_p - pos < kc - t ? p->a_p - pos : kc - t;
-            const float *s = p->a + n * p->a_sample + o * p->a_p + pos;
-            for (int64_t u = 0; u < len; u++) d[(t + u) * mr] = s[u];
-            t += len;
         }
     }
 }
@@ -306,11 +296,11 @@ bool aqa__conv_gemm_input_grad_usable(const aqa_conv_geom *g) {
 aqa_status aqa__conv_gemm_forward(const aqa_conv_geom *g, const float *x, const float *w, const float *b, float *y) {
     const int64_t G = g->groups, Og = g->c_out / G;
     for (int64_t gi = 0; gi < G; gi++) {
-        conv_prod p = {.vol = forward_vol(g, x, gi), .a_rows = Og};
+        conv_prod p = {.vol = forward_vol(g, x, gi), .a_row = a_row_weights, .a_rows = Og};
         const int64_t K = p.vol.chans * p.vol.kk, P = p.vol.P;
         p.a = w + gi * Og * K;
         p.a_ld = K;
-        aqa_gemm gm = {.m = Og, .n = g->n * P, .k = K, .pack_a = pack_a_rows, .pack_b = cols_packer(&p.vol), .ctx = &p,
+        aqa_gemm gm = {.m = Og, .n = g->n * P, .k = K, .pack_a = pack_a, .pack_b = cols_packer(&p.vol), .ctx = &p,
                        .c = y + gi * Og * P, .ldc = P, .c_seg = P, .c_seg_stride = g->c_out * P,
                        .bias = b ? b + gi * Og : NULL};
         aqa_status st = aqa__sgemm(&gm);
@@ -322,12 +312,12 @@ aqa_status aqa__conv_gemm_forward(const aqa_conv_geom *g, const float *x, const 
 aqa_status aqa__conv_gemm_weight_grad(const aqa_conv_geom *g, const float *x, const float *gy, float *gw) {
     const int64_t G = g->groups, Og = g->c_out / G;
     for (int64_t gi = 0; gi < G; gi++) {
-        conv_prod p = {.vol = forward_vol(g, x, gi), .a_rows = Og};
+        conv_prod p = {.vol = forward_vol(g, x, gi), .a_row = a_row_grad, .a_rows = Og};
         const int64_t K = p.vol.chans * p.vol.kk, P = p.vol.P;
         p.a = gy + gi * Og * P;
         p.a_sample = g->c_out * P;
         p.a_p = P;
-        aqa_gemm gm = {.m = Og, .n = K, .k = g->n * P, .pack_a = pack_a_gy, .pack_b = pack_b_rows, .ctx = &p,
+        aqa_gemm gm = {.m = Og, .n = K, .k = g->n * P, .pack_a = pack_a, .pack_b = pack_b_rows, .ctx = &p,
                        .c = gw + gi * Og * K, .ldc = K, .c_seg = K, .c_seg_stride = 0};
         aqa_status st = aqa__sgemm(&gm);
         if (st != AQA_OK) return st;
@@ -352,8 +342,8 @@ aqa_status aqa__conv_gemm_input_grad(const aqa_conv_geom *g, const float *w, con
         }
         v.kk = g->k[0] * g->k[1] * g->k[2];
         flatten_pointwise(&v);
-        conv_prod p = {.vol = v, .a = w + gi * Og * Cg * v.kk, .a_rows = Cg, .a_cg = Cg, .a_og = Og};
-        aqa_gemm gm = {.m = Cg, .n = g->n * S, .k = Og * v.kk, .pack_a = pack_a_flip, .pack_b = cols_packer(&p.vol),
+        conv_prod p = {.vol = v, .a_row = a_row_flipped, .a = w + gi * Og * Cg * v.kk, .a_rows = Cg, .a_cg = Cg, .a_og = Og};
+        aqa_gemm gm = {.m = Cg, .n = g->n * S, .k = Og * v.kk, .pack_a = pack_a, .pack_b = cols_packer(&p.vol),
                        .ctx = &p, .c = gx + gi * Cg * S, .ldc = S, .c_seg = S, .c_seg_stride = g->c_in * S};
         aqa_status st = aqa__sgemm(&gm);
         if (st != AQA_OK) return st;

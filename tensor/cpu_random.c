@@ -29,82 +29,88 @@
 #define CHUNK 256
 
 #if RANDOM_SIMD
-/* 16 blocks (counters first .. first + 15) into w[0 .. 63], block j's words at w[4j .. 4j + 3]. */
+/* The body of philox16 / philox8: L blocks (counters first .. first + L - 1) into w[0 .. 4L),
+ * block j's words at w[4j .. 4j + 3], one lane per block, with the vector operations V_* of the
+ * instantiation.  The high halves of the 32x32 products: even lanes from the even products, odd
+ * lanes from the products of the lanes shifted down. */
+#define PHILOX_LANES_BODY(L)                                                                          \
+    uint32_t lo[L], hi[L];                                                                            \
+    for (int j = 0; j < L; j++) {                                                                     \
+        uint64_t c = first + (uint64_t)j;                                                             \
+        lo[j] = (uint32_t)c;                                                                          \
+        hi[j] = (uint32_t)(c >> 32);                                                                  \
+    }                                                                                                 \
+    V_T c0 = V_LOAD(lo), c1 = V_LOAD(hi), c2 = V_ZERO(), c3 = V_ZERO();                               \
+    V_T m0 = V_SET1((int)PHILOX_M0), m1 = V_SET1((int)PHILOX_M1);                                     \
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);                                          \
+    for (int r = 0; r < 10; r++) {                                                                    \
+        V_T hi0 = V_BLEND_ODD(V_SRLI64(V_MULU(c0, m0), 32), V_MULU(V_SRLI64(c0, 32), m0));           \
+        V_T hi2 = V_BLEND_ODD(V_SRLI64(V_MULU(c2, m1), 32), V_MULU(V_SRLI64(c2, 32), m1));           \
+        V_T lo0 = V_MULLO(c0, m0), lo2 = V_MULLO(c2, m1);                                             \
+        V_T n0 = V_XOR(V_XOR(hi2, c1), V_SET1((int)k0)), n2 = V_XOR(V_XOR(hi0, c3), V_SET1((int)k1)); \
+        c1 = lo2;                                                                                     \
+        c3 = lo0;                                                                                     \
+        c0 = n0;                                                                                      \
+        c2 = n2;                                                                                      \
+        k0 += PHILOX_W0;                                                                              \
+        k1 += PHILOX_W1;                                                                              \
+    }                                                                                                 \
+    /* 4 x L words -> L blocks of 4: within each 128-bit lane the unpacks give 4 whole blocks */     \
+    V_T t0 = V_UNLO32(c0, c1), t1 = V_UNHI32(c0, c1), t2 = V_UNLO32(c2, c3), t3 = V_UNHI32(c2, c3);   \
+    V_T u[4] = {V_UNLO64(t0, t2), V_UNHI64(t0, t2), V_UNLO64(t1, t3), V_UNHI64(t1, t3)};              \
+    uint32_t tmp[4][L];                                                                               \
+    for (int k = 0; k < 4; k++) V_STORE(tmp[k], u[k]);                                                \
+    for (int l = 0; l < L / 4; l++)                                                                   \
+        for (int k = 0; k < 4; k++) memcpy(w + (4 * l + k) * 4, tmp[k] + 4 * l, 16);
+
+#define V_T __m512i
+#define V_LOAD(p) _mm512_loadu_si512(p)
+#define V_STORE(p, v) _mm512_storeu_si512(p, v)
+#define V_ZERO() _mm512_setzero_si512()
+#define V_SET1(x) _mm512_set1_epi32(x)
+#define V_MULU(a, b) _mm512_mul_epu32(a, b)
+#define V_SRLI64(a, n) _mm512_srli_epi64(a, n)
+#define V_BLEND_ODD(even, odd) _mm512_mask_blend_epi32(0xAAAA, even, odd)
+#define V_MULLO(a, b) _mm512_mullo_epi32(a, b)
+#define V_XOR(a, b) _mm512_xor_si512(a, b)
+#define V_UNLO32(a, b) _mm512_unpacklo_epi32(a, b)
+#define V_UNHI32(a, b) _mm512_unpackhi_epi32(a, b)
+#define V_UNLO64(a, b) _mm512_unpacklo_epi64(a, b)
+#define V_UNHI64(a, b) _mm512_unpackhi_epi64(a, b)
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void philox16(uint64_t key, uint64_t first,
                                                                                     uint32_t *w) {
-    uint32_t lo[16], hi[16];
-    for (int j = 0; j < 16; j++) {
-        uint64_t c = first + (uint64_t)j;
-        lo[j] = (uint32_t)c;
-        hi[j] = (uint32_t)(c >> 32);
-    }
-    __m512i c0 = _mm512_loadu_si512(lo), c1 = _mm512_loadu_si512(hi);
-    __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
-    __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int r = 0; r < 10; r++) {
-        /* high halves of the 32x32 products: even lanes from the even products, odd lanes from
-         * the products of the lanes shifted down */
-        __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(_mm512_mul_epu32(c0, m0), 32),
-                                              _mm512_mul_epu32(_mm512_srli_epi64(c0, 32), m0));
-        __m512i hi2 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(_mm512_mul_epu32(c2, m1), 32),
-                                              _mm512_mul_epu32(_mm512_srli_epi64(c2, 32), m1));
-        __m512i lo0 = _mm512_mullo_epi32(c0, m0), lo2 = _mm512_mullo_epi32(c2, m1);
-        __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi2, c1), _mm512_set1_epi32((int)k0));
-        __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
-        c1 = lo2;
-        c3 = lo0;
-        c0 = n0;
-        c2 = n2;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    /* 4 x 16 words -> 16 blocks of 4: within each 128-bit lane, the unpacks give blocks 4L..4L+3 */
-    __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
-    __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
-    __m512i u[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                    _mm512_unpackhi_epi64(t1, t3)};
-    uint32_t tmp[4][16];
-    for (int k = 0; k < 4; k++) _mm512_storeu_si512(tmp[k], u[k]);
-    for (int l = 0; l < 4; l++)
-        for (int k = 0; k < 4; k++) memcpy(w + (4 * l + k) * 4, tmp[k] + 4 * l, 16);
+    PHILOX_LANES_BODY(16)
 }
-
-/* 8 blocks into w[0 .. 31], as philox16. */
+#undef V_T
+#undef V_LOAD
+#undef V_STORE
+#undef V_ZERO
+#undef V_SET1
+#undef V_MULU
+#undef V_SRLI64
+#undef V_BLEND_ODD
+#undef V_MULLO
+#undef V_XOR
+#undef V_UNLO32
+#undef V_UNHI32
+#undef V_UNLO64
+#undef V_UNHI64
+#define V_T __m256i
+#define V_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define V_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define V_ZERO() _mm256_setzero_si256()
+#define V_SET1(x) _mm256_set1_epi32(x)
+#define V_MULU(a, b) _mm256_mul_epu32(a, b)
+#define V_SRLI64(a, n) _mm256_srli_epi64(a, n)
+#define V_BLEND_ODD(even, odd) _mm256_blend_epi32(even, odd, 0xAA)
+#define V_MULLO(a, b) _mm256_mullo_epi32(a, b)
+#define V_XOR(a, b) _mm256_xor_si256(a, b)
+#define V_UNLO32(a, b) _mm256_unpacklo_epi32(a, b)
+#define V_UNHI32(a, b) _mm256_unpackhi_epi32(a, b)
+#define V_UNLO64(a, b) _mm256_unpacklo_epi64(a, b)
+#define V_UNHI64(a, b) _mm256_unpackhi_epi64(a, b)
 __attribute__((target("avx2,fma"))) static void philox8(uint64_t key, uint64_t first, uint32_t *w) {
-    uint32_t lo[8], hi[8];
-    for (int j = 0; j < 8; j++) {
-        uint64_t c = first + (uint64_t)j;
-        lo[j] = (uint32_t)c;
-        hi[j] = (uint32_t)(c >> 32);
-    }
-    __m256i c0 = _mm256_loadu_si256((const __m256i *)lo), c1 = _mm256_loadu_si256((const __m256i *)hi);
-    __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
-    __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int r = 0; r < 10; r++) {
-        __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epu32(c0, m0), 32),
-                                         _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0), 0xAA);
-        __m256i hi2 = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epu32(c2, m1), 32),
-                                         _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1), 0xAA);
-        __m256i lo0 = _mm256_mullo_epi32(c0, m0), lo2 = _mm256_mullo_epi32(c2, m1);
-        __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi2, c1), _mm256_set1_epi32((int)k0));
-        __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
-        c1 = lo2;
-        c3 = lo0;
-        c0 = n0;
-        c2 = n2;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
-    __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
-    __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
-                    _mm256_unpackhi_epi64(t1, t3)};
-    uint32_t tmp[4][8];
-    for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)tmp[k], u[k]);
-    for (int l = 0; l < 2; l++)
-        for (int k = 0; k < 4; k++) memcpy(w + (4 * l + k) * 4, tmp[k] + 4 * l, 16);
+    PHILOX_LANES_BODY(8)
 }
 #endif
 
