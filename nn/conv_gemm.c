@@ -221,9 +221,10 @@ static void a_row_weights(const conv_prod *p, int64_t row, int64_t k0, int64_t k
 /* W'_g [Cg x Og*kk], W'[c, o * kk + r] = W[o, c, kk - 1 - r] (input grad). */
 static void a_row_flipped(const conv_prod *p, int64_t c, int64_t k0, int64_t kc, float *d, int mr) {
     const int64_t kk = p->vol.kk;
+    int64_t o = k0 / kk, r = k0 % kk; /* stepped along, no division per element */
     for (int64_t t = 0; t < kc; t++) {
-        int64_t o = (k0 + t) / kk, r = (k0 + t) % kk;
         d[t * mr] = p->a[(o * p->a_cg + c) * kk + (kk - 1 - r)];
+        if (++r == kk) r = 0, o++;
     }
 }
 

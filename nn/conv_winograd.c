@@ -355,8 +355,9 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
     }
     pad_copy(x, n * C, in, pad, &gr, xp);
     if (xp) memset(xp + n * C * PS, 0, 64 * sizeof(float));
-    /* U packed as the microkernel's A panels, up[t][panel][c][mr]: the mr rows of one (panel, c)
-     * transformed together and written as mr contiguous floats per t */
+    /* U as the microkernel's A operand, up[panel][c][t][mr] (the A of position t starts at
+     * up + (panel * C * 64 + t) * mr, rows 64 * mr apart): the mr rows of one (panel, c) are
+     * transformed together and written to one contiguous stretch */
 #pragma omp parallel for schedule(static) if (O * C > 256)
     for (int64_t pc = 0; pc < op * C; pc++) {
         int64_t ip = pc / C, c = pc % C;
@@ -366,10 +367,9 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
             if (o < O) weight_transform(swap ? w + (c * O + o) * 27 : w + (o * C + c) * 27, swap, u[r]);
             else memset(u[r], 0, sizeof u[r]);
         }
-        for (int t = 0; t < 64; t++) {
-            float *d = up + ((t * op + ip) * C + c) * mr;
-            for (int r = 0; r < mr; r++) d[r] = u[r][t];
-        }
+        float *d = up + pc * 64 * mr;
+        for (int t = 0; t < 64; t++)
+            for (int r = 0; r < mr; r++) d[t * mr + r] = u[r][t];
     }
 #pragma omp parallel
     for (int64_t b = 0; b < nblk; b++) {
@@ -386,7 +386,7 @@ static aqa_status forward_product(int64_t n, int64_t C, int64_t O, const int64_t
             int mv = O - ip * mr < mr ? (int)(O - ip * mr) : mr;
             for (int64_t j = 0; j < cols; j += nr) {
                 int nv = cols - j < nr ? (int)(cols - j) : nr;
-                ukr(C, up + (t * op + ip) * C * mr, mr, v + t * tb + j, 64 * tb, m + (ip * mr * 64 + t) * tb + j,
+                ukr(C, up + (ip * C * 64 + t) * mr, 64 * mr, v + t * tb + j, 64 * tb, m + (ip * mr * 64 + t) * tb + j,
                     64 * tb, mv, nv, false, NULL);
             }
         }
@@ -448,7 +448,8 @@ aqa_status aqa__conv_winograd_weight_grad(const aqa_conv_geom *g, const float *x
     /* transformed tiles, tile-major (channels contiguous): xt[t][j][c], yt[t][j][o] */
     float *xt = aligned_alloc(64, sizeof(float) * (size_t)(64 * widest * C + 64));
     float *yt = aligned_alloc(64, sizeof(float) * (size_t)(64 * widest * O + 64));
-    float *sum = aligned_alloc(64, sizeof(float) * (size_t)(64 * O * C + 64)); /* sum[t][o][c] */
+    /* sum[o][t][c]: the 64 sums of one (o, c) lie C apart, all of one o in one region */
+    float *sum = aligned_alloc(64, sizeof(float) * (size_t)(64 * O * C + 64));
     aqa_status st = AQA_OK;
     if (nblk < 0 || !xp || !yp || !xt || !yt || !sum) {
         st = aqa_fail(AQA_ENOMEM, "conv weight gradient (Winograd): out of memory for the transformed tiles");
@@ -475,11 +476,11 @@ aqa_status aqa__conv_winograd_weight_grad(const aqa_conv_geom *g, const float *x
             int64_t t = i / (op * cp), ip = (i / cp) % op, jp = i % cp;
             int mv = O - ip * mr < mr ? (int)(O - ip * mr) : mr, nv = C - jp * nr < nr ? (int)(C - jp * nr) : nr;
             ukr(cols, yt + t * widest * O + ip * mr, O, xt + t * widest * C + jp * nr, C,
-                sum + (t * O + ip * mr) * C + jp * nr, C, mv, nv, b > 0, NULL);
+                sum + (ip * mr * 64 + t) * C + jp * nr, 64 * C, mv, nv, b > 0, NULL);
         }
     }
 #pragma omp parallel for schedule(static) if (O * C > 256)
-    for (int64_t oc = 0; oc < O * C; oc++) grad_weight_transform(sum + oc, O * C, gw + oc * 27);
+    for (int64_t oc = 0; oc < O * C; oc++) grad_weight_transform(sum + (oc / C) * 64 * C + oc % C, C, gw + oc * 27);
 done:
     free(seg);
     free(first);
