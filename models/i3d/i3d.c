@@ -159,129 +159,130 @@ static int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t s, bool ceil
 }
 
 /* Max over each window along the middle axis of [outer, n_in, inner] -> [outer, n_out, inner]; the
- * window of output i is [i s - lo, i s - lo + k) clipped to the input (non-empty by construction).
- * With iout, also where each maximum came from: the first of equal maxima along the axis, as the
- * index iin holds for it (or, for the first pass, iin NULL, its flat position in the input). */
+ * window of output i is [i s - lo, i s - lo + k) clipped to the input (non-empty by construction). */
 #define DEF_MAX_AXIS(T, NAME)                                                                              \
-    static void NAME(const T *in, T *out, const int64_t *iin, int64_t *iout, int64_t outer, int64_t n_in,   \
-                     int64_t n_out, int64_t inner, int64_t k, int64_t s, int64_t lo) {                     \
+    static void NAME(const T *in, T *out, int64_t outer, int64_t n_in, int64_t n_out, int64_t inner, int64_t k, \
+                     int64_t s, int64_t lo) {                                                              \
         for (int64_t o = 0; o < outer; o++)                                                                \
             for (int64_t i = 0; i < n_out; i++) {                                                          \
                 int64_t j0 = i * s - lo, j1 = j0 + k;                                                      \
                 if (j0 < 0) j0 = 0;                                                                        \
                 if (j1 > n_in) j1 = n_in;                                                                  \
-                const int64_t at = (o * n_out + i) * inner;                                                \
-                T *dst = out + at;                                                                         \
+                T *dst = out + (o * n_out + i) * inner;                                                    \
                 const T *src = in + (o * n_in + j0) * inner;                                               \
                 memcpy(dst, src, sizeof(T) * (size_t)inner);                                               \
-                if (!iout) {                                                                               \
-                    for (int64_t j = j0 + 1; j < j1; j++) {                                                \
-                        src += inner;                                                                      \
-                        for (int64_t v = 0; v < inner; v++) dst[v] = src[v] > dst[v] ? src[v] : dst[v];    \
-                    }                                                                                      \
-                    continue;                                                                              \
-                }                                                                                          \
-                for (int64_t v = 0; v < inner; v++) {                                                      \
-                    int64_t from = (o * n_in + j0) * inner + v;                                            \
-                    iout[at + v] = iin ? iin[from] : from;                                                 \
-                }                                                                                          \
                 for (int64_t j = j0 + 1; j < j1; j++) {                                                    \
                     src += inner;                                                                          \
-                    for (int64_t v = 0; v < inner; v++)                                                    \
-                        if (src[v] > dst[v]) {                                                             \
-                            int64_t from = (o * n_in + j) * inner + v;                                     \
-                            dst[v] = src[v];                                                               \
-                            iout[at + v] = iin ? iin[from] : from;                                         \
-                        }                                                                                  \
+                    for (int64_t v = 0; v < inner; v++) dst[v] = src[v] > dst[v] ? src[v] : dst[v];        \
                 }                                                                                          \
             }                                                                                              \
     }
 DEF_MAX_AXIS(float, max_axis_f32)
 DEF_MAX_AXIS(double, max_axis_f64)
 
-/* saved: 0 the flat position in its input plane of each output's maximum (int64, the output's
- * shape: the first maximum in T, H, W scan order, as torch's max pool); ints: the input's shape. */
+/* Gradient of one plane: each output's gradient goes to the first input of its window (T, H, W
+ * scan order, as torch's max pool) holding the output's value. */
+#define DEF_MAX_BWD(T, NAME)                                                                               \
+    static void NAME(const T *x, const T *y, const T *g, T *gx, const int64_t in[3], const int64_t out[3],  \
+                     const int64_t k[3], const int64_t s[3], const int64_t lo[3]) {                        \
+        for (int64_t ot = 0; ot < out[0]; ot++)                                                            \
+            for (int64_t oh = 0; oh < out[1]; oh++)                                                        \
+                for (int64_t ow = 0; ow < out[2]; ow++) {                                                  \
+                    int64_t o = (ot * out[1] + oh) * out[2] + ow;                                          \
+                    int64_t t0 = ot * s[0] - lo[0], h0 = oh * s[1] - lo[1], w0 = ow * s[2] - lo[2];        \
+                    int64_t t1 = t0 + k[0], h1 = h0 + k[1], w1 = w0 + k[2];                                \
+                    t0 = t0 < 0 ? 0 : t0, h0 = h0 < 0 ? 0 : h0, w0 = w0 < 0 ? 0 : w0;                      \
+                    t1 = t1 > in[0] ? in[0] : t1, h1 = h1 > in[1] ? in[1] : h1, w1 = w1 > in[2] ? in[2] : w1; \
+                    for (int64_t t = t0; t < t1; t++)                                                      \
+                        for (int64_t h = h0; h < h1; h++)                                                  \
+                            for (int64_t w = w0; w < w1; w++) {                                            \
+                                int64_t p = (t * in[1] + h) * in[2] + w;                                   \
+                                if (x[p] == y[o]) {                                                        \
+                                    gx[p] += g[o];                                                         \
+                                    goto next;                                                             \
+                                }                                                                          \
+                            }                                                                              \
+                next:;                                                                                     \
+                }                                                                                          \
+    }
+DEF_MAX_BWD(float, max_bwd_plane_f32)
+DEF_MAX_BWD(double, max_bwd_plane_f64)
+
+/* saved: 0 x, 1 y (contiguous host tensors); ints: kernel[3], stride[3]; ctx: low padding[3] */
 static void max_same_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     if (!n->needs_grad[0]) return;
-    aqa_tensor *idx = n->saved[0];
-    aqa_dtype dt = n->in_dtype[0];
-    aqa_tensor *gc = aqa_contiguous(aqa_to_dtype(g, dt));
-    aqa_tensor *gx = aqa_zeros(5, n->ints, dt);
+    aqa_tensor *x = n->saved[0], *y = n->saved[1];
+    aqa_tensor *gc = aqa_contiguous(aqa_to_dtype(g, x->dtype));
+    aqa_tensor *gx = aqa_zeros(x->ndim, x->shape, x->dtype);
     if (!gc || !gx) return;
-    const int64_t planes = n->ints[0] * n->ints[1], pin = n->ints[2] * n->ints[3] * n->ints[4];
-    const int64_t pout = aqa_numel(idx) / (planes ? planes : 1);
-    const int64_t *ip = aqa_data(idx);
-    /* planes are independent: one per thread at a time; a scatter of the gradient through the
-     * recorded positions */
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * pout > 32768)
+    const int64_t *k = n->ints, *s = n->ints + 3, *lop = n->ctx;
+    const int64_t in[3] = {x->shape[2], x->shape[3], x->shape[4]}, out[3] = {y->shape[2], y->shape[3], y->shape[4]};
+    const int64_t planes = x->shape[0] * x->shape[1], pin = in[0] * in[1] * in[2], pout = out[0] * out[1] * out[2];
+    /* planes are independent: one per thread at a time */
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * pin > 32768)
     for (int64_t p = 0; p < planes; p++) {
-        const int64_t *pi = ip + p * pout;
-        if (dt == AQA_F32) {
-            const float *gp = (const float *)aqa_data(gc) + p * pout;
-            float *d = (float *)aqa_data(gx) + p * pin;
-            for (int64_t o = 0; o < pout; o++) d[pi[o]] += gp[o];
-        } else {
-            const double *gp = (const double *)aqa_data(gc) + p * pout;
-            double *d = (double *)aqa_data(gx) + p * pin;
-            for (int64_t o = 0; o < pout; o++) d[pi[o]] += gp[o];
-        }
+        if (x->dtype == AQA_F32)
+            max_bwd_plane_f32((const float *)aqa_data(x) + p * pin, (const float *)aqa_data(y) + p * pout,
+                              (const float *)aqa_data(gc) + p * pout, (float *)aqa_data(gx) + p * pin, in, out, k, s,
+                              lop);
+        else
+            max_bwd_plane_f64((const double *)aqa_data(x) + p * pin, (const double *)aqa_data(y) + p * pout,
+                              (const double *)aqa_data(gc) + p * pout, (double *)aqa_data(gx) + p * pin, in, out, k, s,
+                              lop);
     }
     grad_in[0] = gx;
 }
 
 /* The max pool of non-negative float input as three 1-D passes (W, H, T), k_t + k_h + k_w
- * comparisons per output instead of their product, with its own backward node (which scatters
- * through the positions of the maxima, tracked through the passes when a gradient is wanted). */
+ * comparisons per output instead of their product, with its own backward node. */
 static aqa_tensor *max_pool_separable(aqa_tensor *x, const int64_t k[3], const int64_t s[3], const int64_t lo[3]) {
     aqa_tensor *xc = aqa_contiguous(x);
     if (!xc) return NULL;
-    const bool f32 = xc->dtype == AQA_F32, track = aqa_is_grad_enabled() && x->requires_grad;
+    const bool f32 = xc->dtype == AQA_F32;
     const size_t es = f32 ? sizeof(float) : sizeof(double);
     const int64_t planes = xc->shape[0] * xc->shape[1], T = xc->shape[2], H = xc->shape[3], W = xc->shape[4];
     const int64_t To = (T + s[0] - 1) / s[0], Ho = (H + s[1] - 1) / s[1], Wo = (W + s[2] - 1) / s[2];
     aqa_tensor *out = aqa_empty(AQA_SHAPE(xc->shape[0], xc->shape[1], To, Ho, Wo), xc->dtype);
-    aqa_tensor *idx = track ? aqa_empty(AQA_SHAPE(xc->shape[0], xc->shape[1], To, Ho, Wo), AQA_I64) : NULL;
-    /* two intermediate planes per thread (the passes over W and H), with their positions */
+    /* two intermediate planes per thread (the passes over W and H) */
     const int nth = planes > 1 && planes * T * H * W > 32768 ? omp_get_max_threads() : 1;
     const size_t tmp_plane = (size_t)(T * H * Wo + T * Ho * Wo);
-    char *t1 = malloc((es + (track ? sizeof(int64_t) : 0)) * tmp_plane * (size_t)nth);
-    if (!out || (track && !idx) || !t1) {
+    char *t1 = malloc(es * tmp_plane * (size_t)nth);
+    if (!out || !t1) {
         free(t1);
         aqa_tensor_free(out);
-        aqa_tensor_free(idx);
         aqa_tensor_free(xc);
         return t1 ? NULL : aqa_fail_null("MaxPool3dSamePadding: out of memory");
     }
     const char *src = aqa_data(xc);
     char *dst = aqa_data(out);
-    int64_t *ipos = track ? aqa_data(idx) : NULL, *tpos = track ? (int64_t *)(t1 + es * tmp_plane * (size_t)nth) : NULL;
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t p = 0; p < planes; p++) {
-        const int th = omp_get_thread_num();
-        char *a = t1 + es * tmp_plane * (size_t)th, *b = a + es * (size_t)(T * H * Wo);
-        int64_t *ia = tpos ? tpos + tmp_plane * (size_t)th : NULL, *ib = ia ? ia + T * H * Wo : NULL;
-        int64_t *io = ipos ? ipos + p * To * Ho * Wo : NULL;
+        char *a = t1 + es * tmp_plane * (size_t)omp_get_thread_num(), *b = a + es * (size_t)(T * H * Wo);
         const char *sp = src + es * (size_t)(p * T * H * W);
         char *dp = dst + es * (size_t)(p * To * Ho * Wo);
         if (f32) {
-            max_axis_f32((const float *)sp, (float *)a, NULL, ia, T * H, W, Wo, 1, k[2], s[2], lo[2]);
-            max_axis_f32((const float *)a, (float *)b, ia, ib, T, H, Ho, Wo, k[1], s[1], lo[1]);
-            max_axis_f32((const float *)b, (float *)dp, ib, io, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
+            max_axis_f32((const float *)sp, (float *)a, T * H, W, Wo, 1, k[2], s[2], lo[2]);
+            max_axis_f32((const float *)a, (float *)b, T, H, Ho, Wo, k[1], s[1], lo[1]);
+            max_axis_f32((const float *)b, (float *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
         } else {
-            max_axis_f64((const double *)sp, (double *)a, NULL, ia, T * H, W, Wo, 1, k[2], s[2], lo[2]);
-            max_axis_f64((const double *)a, (double *)b, ia, ib, T, H, Ho, Wo, k[1], s[1], lo[1]);
-            max_axis_f64((const double *)b, (double *)dp, ib, io, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
+            max_axis_f64((const double *)sp, (double *)a, T * H, W, Wo, 1, k[2], s[2], lo[2]);
+            max_axis_f64((const double *)a, (double *)b, T, H, Ho, Wo, k[1], s[1], lo[1]);
+            max_axis_f64((const double *)b, (double *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
         }
     }
     free(t1);
-    aqa_tensor_free(xc);
-    if (!track) return out;
     aqa_node *n = aqa_node_record("i3d_max_pool_same", max_same_backward, 1, &x, out);
     if (n) {
-        for (int i = 0; i < 5; i++) n->ints[i] = x->shape[i];
-        aqa_node_save(n, idx);
+        int64_t *lop = malloc(3 * sizeof(int64_t));
+        if (lop) memcpy(lop, lo, 3 * sizeof(int64_t));
+        n->ctx = lop;
+        n->ctx_free = free;
+        for (int i = 0; i < 3; i++) n->ints[i] = k[i], n->ints[3 + i] = s[i];
+        aqa_node_save(n, xc);
+        aqa_node_save(n, out);
+        if (!lop) n->backward = NULL;
     }
-    aqa_tensor_free(idx);
+    aqa_tensor_free(xc);
     return out;
 }
 
