@@ -25,6 +25,10 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void ukr_av
     for (int r = 0; r < MR512; r++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV512; v++) t[r][v] = _mm512_setzero_ps();
+    /* the tile of C is read at the end: ask for its lines now (rows ldc apart miss the caches) */
+    if (acc)
+        for (int r = 0; r < mv; r++)
+            for (int v = 0; v < NV512; v++) _mm_prefetch((const char *)(c + r * ldc + 16 * v), _MM_HINT_T0);
     for (int64_t kk = 0; kk < kc; kk++) {
         __m512 bv[NV512];
 #pragma GCC unroll 3
