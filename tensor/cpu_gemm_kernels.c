@@ -5,7 +5,7 @@
  * loads NR floats of the B panel (NR / lanes vectors) and broadcasts each of the MR floats of
  * the A panel into one FMA per vector.  AVX-512: 8 x 48 (24 accumulators of 32 registers);
  * AVX2: 6 x 16 (12 of 16).  The tile edges (rows past mv, columns past nv) are never stored;
- * AVX-512 masks the last columns, AVX2 goes through a small buffer there. */
+ * AVX-512 masks the last columns, AVX2 stores through a small buffer. */
 #include <string.h>
 
 #include "tensor/cpu-impl.h"
@@ -83,26 +83,25 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(int64_t kc, const float
         a += lda;
         b += ldb;
     }
-    if (nv == 8 * NV256) {
+    /* the accumulators leave through a buffer with constant indices only: a runtime row index
+     * into t would make GCC keep t in memory, with a spill per FMA in the loop above */
+    float buf[MR256][8 * NV256];
 #pragma GCC unroll 6
-        for (int r = 0; r < MR256; r++) {
-            if (r >= mv) break;
-            float *row = c + r * ldc;
+    for (int r = 0; r < MR256; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV256; v++) _mm256_storeu_ps(&buf[r][8 * v], t[r][v]);
+    for (int r = 0; r < mv; r++) {
+        float *row = c + r * ldc;
+        if (nv == 8 * NV256) {
             for (int v = 0; v < NV256; v++) {
-                __m256 x = t[r][v];
+                __m256 x = _mm256_loadu_ps(&buf[r][8 * v]);
                 if (acc) x = _mm256_add_ps(x, _mm256_loadu_ps(row + 8 * v));
                 else if (bias) x = _mm256_add_ps(x, _mm256_set1_ps(bias[r]));
                 _mm256_storeu_ps(row + 8 * v, x);
             }
+        } else {
+            for (int j = 0; j < nv; j++) row[j] = buf[r][j] + (acc ? row[j] : bias ? bias[r] : 0.0f);
         }
-        return;
-    }
-    /* partial tile: through a buffer, only the valid columns touch C */
-    float buf[8 * NV256];
-    for (int r = 0; r < mv; r++) {
-        float *row = c + r * ldc;
-        for (int v = 0; v < NV256; v++) _mm256_storeu_ps(buf + 8 * v, t[r][v]);
-        for (int j = 0; j < nv; j++) row[j] = buf[j] + (acc ? row[j] : bias ? bias[r] : 0.0f);
     }
 }
 #endif
