@@ -17,4 +17,7 @@
 #include "datasets/datasets.h" /* the AQA datasets, loaders, texts, the synthetic set */
 #include "eval/eval.h"         /* metrics and figures */
 
+/* several processes: process groups and collectives */
+#include "dist/dist.h"
+
 #endif /* AQA_H */

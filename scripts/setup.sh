@@ -2,10 +2,12 @@
 # Installs the Debian packages aqa needs, then bootstraps, configures and builds it in place.
 # Usage: scripts/setup.sh [configure options...]   (e.g. --enable-debug, --without-cuda)
 # The CUDA toolkit is optional and not installed here: configure uses it when it finds it.
+# Open MPI (libopenmpi-dev, openmpi-bin) is optional for the build (--without-mpi) and installed
+# here so that mpirun runs the data-parallel tests.
 set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential autoconf automake libtool pkg-config libopenblas-dev zlib1g-dev libpng-dev
-  libjpeg62-turbo-dev libcjson-dev"
+  libjpeg62-turbo-dev libcjson-dev libopenmpi-dev openmpi-bin"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
