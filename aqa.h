@@ -19,5 +19,6 @@
 
 /* several processes: process groups and collectives */
 #include "dist/dist.h"
+#include "nn/data_parallel.h"
 
 #endif /* AQA_H */

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "dist/dist.h"
+#include "nn/batchnorm-impl.h"
 #include "nn/batchnorm.h"
 #include "nn/nn_cpu-impl.h"
 #include "nn/nn_cuda-impl.h"
@@ -32,6 +34,30 @@
 #undef BN_NAME
 
 static void *dp(const aqa_tensor *t) { return t ? aqa_data(t) : NULL; }
+
+static aqa_bn_stats_recorder g_recorder; /* aqa_batch_norm_set_recorder */
+static void *g_recorder_user;
+static struct aqa_dist *g_sync;          /* aqa_batch_norm_set_sync_group */
+
+void aqa_batch_norm_set_recorder(aqa_bn_stats_recorder fn, void *user) {
+    g_recorder = fn;
+    g_recorder_user = user;
+}
+
+void aqa_batch_norm_set_sync_group(struct aqa_dist *pg) { g_sync = pg; }
+
+aqa_status aqa_batch_norm_update_running(aqa_tensor *running_mean, aqa_tensor *running_var, const aqa_tensor *batch_mean,
+                                         const aqa_tensor *batch_var, double var_scale, double momentum) {
+    if (g_recorder) {
+        g_recorder(g_recorder_user, running_mean, running_var, batch_mean, batch_var, var_scale, momentum);
+        return AQA_OK;
+    }
+    aqa_status st = aqa_mul_scalar_(running_mean, 1 - momentum);
+    if (!st) st = aqa_add_(running_mean, batch_mean, momentum);
+    if (!st) st = aqa_mul_scalar_(running_var, 1 - momentum);
+    if (!st) st = aqa_add_(running_var, batch_var, momentum * var_scale);
+    return st;
+}
 
 /* The forward / backward kernels of x's device. */
 static aqa_status bn_forward_on(int64_t n, int64_t c, int64_t s, const aqa_tensor *x, const aqa_tensor *weight,
@@ -151,10 +177,7 @@ static aqa_tensor *batch_norm_composed(aqa_tensor *x, aqa_tensor *running_mean, 
             aqa_tensor *m = aqa_reshape(aqa_detach(mean), 1, &x->shape[1]);
             aqa_tensor *v = aqa_mul_scalar(aqa_reshape(aqa_detach(var), 1, &x->shape[1]),
                                            (double)per_channel / (double)(per_channel - 1));
-            bool ok = m && v && aqa_mul_scalar_(running_mean, 1 - momentum) == AQA_OK &&
-                      aqa_add_(running_mean, m, momentum) == AQA_OK &&
-                      aqa_mul_scalar_(running_var, 1 - momentum) == AQA_OK &&
-                      aqa_add_(running_var, v, momentum) == AQA_OK;
+            bool ok = m && v && aqa_batch_norm_update_running(running_mean, running_var, m, v, 1.0, momentum) == AQA_OK;
             aqa_set_grad_enabled(prev);
             if (!ok) mean = NULL;
         }
@@ -184,6 +207,8 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     if (training && n * s <= 1)
         return aqa_fail_null("aqa_batch_norm: expected more than 1 value per channel when training, got input of "
                              "%lld x %lld per channel", (long long)n, (long long)s);
+    if (training && g_sync && aqa_dist_size(g_sync) > 1)
+        return aqa__sync_batch_norm(g_sync, x, running_mean, running_var, weight, bias, momentum, eps);
     if (!bn_fused_device(x) || getenv("AQA_BATCH_NORM_COMPOSED"))
         return batch_norm_composed(x, running_mean, running_var, weight, bias, training, momentum, eps);
     aqa_dtype dt = x->dtype;
@@ -213,9 +238,7 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
         /* running = (1 - m) running + m batch; the variance enters unbiased (n s / (n s - 1)). */
         double unbias = (double)(n * s) / (double)(n * s - 1);
         aqa_tensor *m32 = aqa_to_dtype(mean, running_mean->dtype), *v32 = aqa_to_dtype(var, running_var->dtype);
-        if (!m32 || !v32 || aqa_mul_scalar_(running_mean, 1 - momentum) != AQA_OK ||
-            aqa_add_(running_mean, m32, momentum) != AQA_OK || aqa_mul_scalar_(running_var, 1 - momentum) != AQA_OK ||
-            aqa_add_(running_var, v32, momentum * unbias) != AQA_OK) {
+        if (!m32 || !v32 || aqa_batch_norm_update_running(running_mean, running_var, m32, v32, unbias, momentum)) {
             aqa__release(out);
             out = NULL;
             goto done;

@@ -41,3 +41,4 @@ check_PROGRAMS += tests/test_cuda_conv tests/test_cuda_nn
 tests_test_cuda_conv_SOURCES = tests/test_cuda_conv.c
 tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c
 endif
+include nn/parallel.mk
