@@ -84,9 +84,19 @@ typedef struct aqa_batch {
      * e * B + b being exemplar e of query b; NULL when none were asked. */
     struct aqa_batch *exemplars;
     int n_exemplars;
+    /* Micro-batches (a loader with micro_batch or several shards; otherwise 0, 1, B, 1.0, NULL):
+     * this is micro-batch micro_index of the micro_count into which the epoch's batch of
+     * batch_rows rows is cut; weight = its share of those rows (from the nominal sizes, so that
+     * videos skipped as unreadable change nothing else); next = this rank's following
+     * micro-batch of the same batch.  A rank without a micro-batch in this batch gets one with
+     * B = 0 (no tensors), micro_index = -1. */
+    int micro_index, micro_count;
+    int64_t batch_rows;
+    double weight;
+    struct aqa_batch *next;
 } aqa_batch;
 
-void aqa_batch_free(aqa_batch *b); /* NULL is fine; frees the exemplar batch too */
+void aqa_batch_free(aqa_batch *b); /* NULL is fine; frees the exemplar batch and the next micro-batches too */
 
 /* ---- loader ---------------------------------------------------------------------------------- */
 
@@ -108,6 +118,16 @@ typedef struct aqa_loader_config {
     int n_exemplars;             /* exemplars per query (1 in training, e.g. 10 at test) */
     bool progress;               /* progress line on stderr */
     const char *name;            /* progress label ("train") */
+    /* Sharding over the ranks of data-parallel training (the sampler): every rank draws the same
+     * permutation of the epoch.  Training: each batch is cut into micro-batches of micro_batch
+     * rows (0: ceil(batch_size / num_shards)) and shard r of num_shards gets micro-batches
+     * [r K / num_shards, (r + 1) K / num_shards) of every batch, as a chain (aqa_batch.next);
+     * every random choice depends on the row's place in its batch, never on the cut.
+     * Evaluation (shard_batches): whole batches, shard r getting the r-th contiguous block. */
+    int shard;                   /* this rank (0 .. num_shards - 1) */
+    int num_shards;              /* ranks (0 or 1: no sharding) */
+    int micro_batch;             /* rows per micro-batch (0: see above; cutting needs n_exemplars <= 1) */
+    bool shard_batches;          /* whole batches per shard instead of micro-batches of each batch */
 } aqa_loader_config;
 
 void aqa_loader_config_init(aqa_loader_config *c);
@@ -123,7 +143,8 @@ aqa_status aqa_loader_start_epoch(aqa_loader *l, int epoch);
 /* The next batch of the epoch in *out (caller frees), or *out = NULL at the end of the epoch.
  * On error *out = NULL and the error is returned. */
 aqa_status aqa_loader_next(aqa_loader *l, aqa_batch **out);
-/* Batches per epoch. */
+/* Batches per epoch (this shard's: with shard_batches its block; else every batch, each this
+ * shard's micro-batches). */
 size_t aqa_loader_num_batches(const aqa_loader *l);
 /* The item order of epoch `epoch` (n = dataset items) as the loader uses it. */
 void aqa_loader_epoch_order(uint64_t seed, int epoch, bool shuffle, size_t n, size_t *order);

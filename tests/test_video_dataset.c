@@ -371,6 +371,106 @@ done:
 }
 
 /* Copies the set (annotations and frame folders) to a new temporary folder. */
+/* The sampler of data-parallel training: the micro-batches of every shard, joined in order, are
+ * the unsharded loader's batches row for row (items, augmented clips, exemplars); whole-batch
+ * sharding (evaluation) hands out contiguous blocks. */
+static bool same_row(const aqa_tensor *a, int64_t ra, const aqa_tensor *b, int64_t rb) {
+    if (!a || !b) return a == b;
+    size_t per = (size_t)(aqa_numel(a) / a->shape[0]) * aqa_dtype_size(a->dtype);
+    return memcmp((const char *)aqa_data(a) + (size_t)ra * per, (const char *)aqa_data(b) + (size_t)rb * per, per) == 0;
+}
+
+static void test_sharded_loader(void) {
+    aqa_video_dataset *tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
+    CHECK(tr != NULL);
+    if (!tr) return;
+    aqa_exemplar_pool *pool = aqa_exemplar_pool_new(tr, AQA_EXEMPLAR_RANDOM);
+    enum { SHARDS = 3 };
+    aqa_loader_config lc;
+    loader_cfg(&lc, 1);
+    lc.batch_size = 5;
+    lc.clip_frames = false;
+    lc.augment = true;
+    lc.exemplars = pool;
+    aqa_loader *whole = aqa_loader_new(tr, &lc), *part[SHARDS];
+    for (int r = 0; r < SHARDS; r++) {
+        aqa_loader_config pc = lc;
+        pc.shard = r;
+        pc.num_shards = SHARDS;
+        pc.micro_batch = 2; /* 5 rows: micro-batches of 2, 2, 1, one per shard */
+        part[r] = aqa_loader_new(tr, &pc);
+        CHECK(part[r] != NULL);
+        if (part[r]) aqa_loader_start_epoch(part[r], 1);
+    }
+    aqa_loader_start_epoch(whole, 1);
+    size_t batches = 0;
+    for (;;) {
+        aqa_batch *w = NULL, *p[SHARDS] = {NULL};
+        CHECK(aqa_loader_next(whole, &w) == AQA_OK);
+        for (int r = 0; r < SHARDS; r++) CHECK(part[r] && aqa_loader_next(part[r], &p[r]) == AQA_OK);
+        if (!w) {
+            for (int r = 0; r < SHARDS; r++) CHECK(p[r] == NULL);
+            break;
+        }
+        batches++;
+        int64_t row = 0;
+        double weights = 0;
+        for (int r = 0; r < SHARDS; r++)
+            for (aqa_batch *m = p[r]; m; m = m->next) {
+                CHECK_EQ_INT(m->batch_rows, w->B);
+                if (!m->B) continue;
+                CHECK_EQ_INT(m->micro_index, row / 2);
+                CHECK_EQ_INT(m->micro_count, (w->B + 1) / 2);
+                weights += m->weight;
+                for (int64_t i = 0; i < m->B && row < w->B; i++, row++) {
+                    CHECK_EQ_INT(m->items[i], w->items[row]);
+                    CHECK(same_row(m->i3d_clips, i, w->i3d_clips, row));
+                    CHECK(same_row(m->boundary_target, i, w->boundary_target, row));
+                    CHECK_EQ_INT(m->exemplars->items[i], w->exemplars->items[row]);
+                    CHECK(same_row(m->exemplars->i3d_clips, i, w->exemplars->i3d_clips, row));
+                }
+            }
+        CHECK_EQ_INT(row, w->B);
+        CHECK_NEAR(weights, 1.0, 1e-12);
+        aqa_batch_free(w);
+        for (int r = 0; r < SHARDS; r++) aqa_batch_free(p[r]);
+    }
+    CHECK_EQ_INT(batches, aqa_loader_num_batches(whole));
+    /* evaluation: whole batches in contiguous blocks */
+    size_t total = 0;
+    for (int r = 0; r < 2; r++) {
+        aqa_loader_config ec = lc;
+        ec.shuffle = false;
+        ec.augment = false;
+        ec.n_exemplars = 3;
+        ec.shard = r;
+        ec.num_shards = 2;
+        ec.shard_batches = true;
+        aqa_loader *e = aqa_loader_new(tr, &ec);
+        CHECK(e != NULL);
+        if (!e) continue;
+        aqa_loader_start_epoch(e, 0);
+        aqa_batch *b = NULL;
+        while (aqa_loader_next(e, &b) == AQA_OK && b) {
+            CHECK_EQ_INT(b->items[0], total); /* split order: batch k starts at item 5 k */
+            CHECK_EQ_INT(b->exemplars->B, 3 * b->B);
+            total += (size_t)b->B;
+            aqa_batch_free(b);
+        }
+        aqa_loader_free(e);
+    }
+    CHECK_EQ_INT(total, tr->n_items);
+    /* several exemplars per query cannot be cut into micro-batches */
+    aqa_loader_config bad = lc;
+    bad.num_shards = 2;
+    bad.n_exemplars = 2;
+    CHECK(aqa_loader_new(tr, &bad) == NULL && strstr(aqa_last_error(), "one exemplar"));
+    aqa_loader_free(whole);
+    for (int r = 0; r < SHARDS; r++) aqa_loader_free(part[r]);
+    aqa_exemplar_pool_free(pool);
+    aqa_video_dataset_free(tr);
+}
+
 static void copy_set(char *dst, size_t size) {
     snprintf(dst, size, "/tmp/aqa_vdbad_XXXXXX");
     if (!mkdtemp(dst)) return;
@@ -946,6 +1046,7 @@ int main(void) {
     RUN(test_exemplar_rules);
     RUN(test_shuffle_determinism);
     RUN(test_threaded_loader);
+    RUN(test_sharded_loader);
     RUN(test_bad_data_policy);
     RUN(test_feature_cache_resume);
     RUN(test_progress_line);
