@@ -21,6 +21,7 @@
 #include "datasets/loader.h"
 #include "eval/metrics.h"
 #include "datasets/video_dataset.h"
+#include "examples/dist_run.h"
 #include "examples/mvla_common.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
@@ -83,6 +84,7 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "i3d_size", "112", "frame mode: I3D input crop");
     kv_def(c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
     kv_def(c, "seed", "0", "initialisation, shuffling, exemplars, augmentation");
+    dist_def_keys(c);
 }
 
 /* Sets the momentum of every BatchNorm of a tree; returns the last value it replaced. */
@@ -156,6 +158,7 @@ typedef struct run_ctx {
     aqa_clip_model *clip;            /* frame mode */
     aqa_i3d *i3d;                    /* frame mode */
     aqa_device dev;
+    dist_run *dist;                  /* several ranks: evaluation split among them, or NULL */
 } run_ctx;
 
 MC_UNUSED static void run_free(run_ctx *r) {
@@ -454,6 +457,18 @@ MC_UNUSED static void run_results_free(run_results *res) {
     memset(res, 0, sizeof *res);
 }
 
+/* Every rank's block of evaluation rows, in order, on every rank (so all compute the metrics). */
+static int run_gather(const dist_run *d, run_results *res) {
+    size_t n = res->n, m = n, row_prob = (size_t)res->T * 2 * sizeof(float);
+    return dist_gather_rows(d, (void **)&res->pred, sizeof *res->pred, n, &m) ||
+           dist_gather_rows(d, (void **)&res->truth, sizeof *res->truth, n, &m) ||
+           dist_gather_rows(d, (void **)&res->difficulty, sizeof *res->difficulty, n, &m) ||
+           dist_gather_rows(d, (void **)&res->items, sizeof *res->items, n, &m) ||
+           dist_gather_rows(d, (void **)&res->pb, 2 * sizeof *res->pb, n, &m) ||
+           dist_gather_rows(d, (void **)&res->tb, 2 * sizeof *res->tb, n, &m) ||
+           (res->prob && dist_gather_rows(d, (void **)&res->prob, row_prob, n, &m)) || (res->n = m, 0);
+}
+
 MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_prob, bool progress, run_results *res) {
     memset(res, 0, sizeof *res);
     double t0 = aqa_now();
@@ -474,6 +489,7 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
     lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
     lc.exemplars = pool;
     lc.n_exemplars = (int)kv_int(c, "eval_exemplars");
+    if (r->dist) dist_loader(r->dist, &lc, true);
     aqa_loader *ld = aqa_loader_new(ds, &lc);
     if (!ld) {
         aqa_exemplar_pool_free(pool);
@@ -569,6 +585,7 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
     aqa_loader_free(ld);
     aqa_exemplar_pool_free(pool);
     res->n = pr.done;
+    if (!rc && r->dist) rc = run_gather(r->dist, res);
     if (rc) return 1;
     if (aqa_score_metrics_compute(res->pred, res->truth, res->n, &res->m)) return 1;
     res->aiou50 = res->aiou75 = NAN;

@@ -58,6 +58,42 @@ static int core_groups(run_ctx *r) {
     return rc;
 }
 
+/* What one micro-batch needs besides itself. */
+typedef struct train_step_ctx {
+    run_ctx *r;
+    bool teacher; /* ground-truth stage splits this epoch */
+} train_step_ctx;
+
+#define N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* total loss, each term, whether the term exists */
+
+/* One micro-batch (data-parallel step, examples/dist_run.h): forward, the loss values into v,
+ * backward. */
+static int train_micro(void *user, aqa_batch *b, double *v) {
+    train_step_ctx *t = user;
+    run_ctx *r = t->r;
+    aqa_scope_begin();
+    int64_t B = b->B;
+    aqa_mvla_output o;
+    aqa_head_result hr;
+    aqa_head_input qi, ei;
+    bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
+              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
+              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
+    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
+                           .difficulty = to_dev(r, b->difficulty)};
+    ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
+                                r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
+    aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;
+    for (int k = 0; loss && k < AQA_MVLA_NUM_LOSSES; k++) {
+        v[1 + k] = o.losses[k] ? aqa_item(o.losses[k]) : 0;
+        v[1 + AQA_MVLA_NUM_LOSSES + k] = o.losses[k] != NULL;
+    }
+    if (loss) v[0] = aqa_item(loss);
+    int rc = !loss || aqa_backward(loss, NULL, false) != AQA_OK;
+    aqa_scope_end();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     kv_config c = {.program = "train_mvla"};
     run_def_keys(&c);
@@ -77,6 +113,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "train_mvla: --data is required\n");
         return 1;
     }
+    dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
+    if (dist_open(&dr, &c, "train_mvla")) return 1;
     const char *out = kv_str(&c, "out");
     if (mkdir_p(out)) {
         fprintf(stderr, "train_mvla: cannot create %s\n", out);
@@ -86,7 +124,7 @@ int main(int argc, char **argv) {
     snprintf(last, sizeof last, "%.900s/last.safetensors", out);
     snprintf(best, sizeof best, "%.900s/best.safetensors", out);
     snprintf(path, sizeof path, "%s/config.txt", out);
-    if (kv_save(&c, path)) {
+    if (dr.main && kv_save(&c, path)) {
         fprintf(stderr, "train_mvla: cannot write %s\n", path);
         return 1;
     }
@@ -100,15 +138,17 @@ int main(int argc, char **argv) {
     char *cfg_json = kv_to_json(&c);
     FILE *log = NULL;
     if (run_open(&r, &c, true)) goto fail;
+    r.dist = &dr;
     if (!r.test) {
         fprintf(stderr, "train_mvla: no test split\n");
         goto done;
     }
-    fprintf(stderr, "train_mvla: %s %s, %zu training / %zu test videos, head %s%s, setting %s, %lld parameters (%lld trainable)\n",
+    if (dr.main)
+        fprintf(stderr, "train_mvla: %s %s, %zu training / %zu test videos, head %s%s, setting %s, %lld parameters (%lld trainable)\n",
             kv_str(&c, "dataset"), r.mcfg.scheme == AQA_MVLA_FAM ? "FAM" : "FUM", r.train->n_items, r.test->n_items,
             kv_str(&c, "head"), r.mcfg.use_vlp ? "-MVLA" : "", aqa_exemplar_mode_name(r.mode),
             (long long)aqa_module_num_params(r.root, false), (long long)aqa_module_num_params(r.root, true));
-    if (r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
+    if (dr.main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
     if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && core_groups(&r)) goto fail;
 
     /* Adam with the paper's groups */
@@ -157,8 +197,17 @@ int main(int argc, char **argv) {
             if (fscanf(bf, "%*d %lf", &best_rho) != 1) best_rho = -INFINITY;
             fclose(bf);
         }
-        fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)step);
+        if (dr.main) fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)step);
     }
+    /* every rank starts from rank 0's weights; the steps sum the ranks' gradients */
+    aqa_module *models[2] = {r.root, r.i3d ? &r.i3d->base : NULL};
+    aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
+    if (!all) goto fail;
+    if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
+    if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
+    int attach = dist_attach(&dr, models, r.i3d ? 2 : 1, all, nb + nr, N_VALUES);
+    free(all);
+    if (attach) goto fail;
 
     pool = r.contrastive ? aqa_exemplar_pool_new(r.train, r.mode) : NULL;
     if (r.contrastive && !pool) goto fail;
@@ -178,10 +227,11 @@ int main(int argc, char **argv) {
     lc.augment = kv_bool(&c, "augment");
     lc.exemplars = pool;
     lc.n_exemplars = 1;
+    dist_loader(&dr, &lc, false);
     ld = aqa_loader_new(r.train, &lc);
     if (!ld) goto fail;
     snprintf(path, sizeof path, "%s/log.jsonl", out);
-    log = fopen(path, start_epoch ? "a" : "w");
+    log = dr.main ? fopen(path, start_epoch ? "a" : "w") : fopen("/dev/null", "w");
     if (!log) {
         fprintf(stderr, "train_mvla: cannot write %s\n", path);
         goto done;
@@ -214,51 +264,34 @@ int main(int argc, char **argv) {
                 stop = true;
                 break;
             }
-            aqa_scope_begin();
-            int64_t B = b->B;
-            aqa_mvla_output o;
-            aqa_head_result hr;
-            aqa_head_input qi, ei;
-            bool ok = run_forward(&r, b, r.contrastive ? b->exemplars : NULL, true, teacher, &o) == AQA_OK &&
-                      aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
-                      (!r.contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
-            aqa_head_targets tg = {.score = to_dev(&r, b->score), .judge_scores = to_dev(&r, b->judges),
-                                   .difficulty = to_dev(&r, b->difficulty)};
-            ok = ok && aqa_head_forward(r.head, &qi, r.contrastive ? &ei : NULL,
-                                        r.contrastive ? to_dev(&r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
-            aqa_tensor *loss = ok ? aqa_mvla_total_loss(r.mvla, &o, hr.loss) : NULL;
-            if (!loss) {
-                aqa_scope_end();
+            double v[N_VALUES];
+            train_step_ctx tc = {&r, teacher};
+            if (dist_step(&dr, b, train_micro, &tc, v)) {
                 aqa_batch_free(b);
                 goto fail;
             }
-            /* every term must be finite */
+            /* every term must be finite (the values of all micro-batches, on every rank) */
             for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++) {
-                if (!o.losses[k]) continue;
-                double v = aqa_item(o.losses[k]);
-                if (!isfinite(v)) {
+                if (!v[1 + AQA_MVLA_NUM_LOSSES + k]) continue;
+                if (!isfinite(v[1 + k])) {
                     fprintf(stderr, "\ntrain_mvla: epoch %d step %lld: loss term \"%s\" is %g; stopping (lower the "
                                     "learning rates or check the inputs)\n",
-                            epoch + 1, (long long)step, aqa_mvla_loss_name((aqa_mvla_loss)k), v);
-                    aqa_scope_end();
+                            epoch + 1, (long long)step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k]);
                     aqa_batch_free(b);
                     goto done;
                 }
-                sums[k] += v;
+                sums[k] += v[1 + k];
                 counts[k]++;
             }
-            double lv = aqa_item(loss);
-            aqa_optim_zero_grad(opt);
-            if (aqa_backward(loss, NULL, false) || aqa_optim_step(opt)) {
-                aqa_scope_end();
+            double lv = v[0];
+            if (aqa_optim_step(opt)) {
                 aqa_batch_free(b);
                 goto fail;
             }
-            aqa_scope_end();
             loss_sum += lv;
             n_steps++;
             step++;
-            seen += (size_t)B;
+            seen += (size_t)b->batch_rows;
             aqa_batch_free(b);
             char extra[256];
             int nx = snprintf(extra, sizeof extra, "step %lld loss %.4f", (long long)step, loss_sum / n_steps);
@@ -278,19 +311,20 @@ int main(int argc, char **argv) {
         if (do_eval) {
             if (run_evaluate(&r, r.test, false, false, &res)) goto fail;
             is_best = res.m.spearman > best_rho;
-            fprintf(stderr, "epoch %d/%d: test rho %.4f R-l2 %.4f MSE %.3f AIoU@0.5 %.4f AIoU@0.75 %.4f (%.1f s)%s\n",
+            if (dr.main)
+                fprintf(stderr, "epoch %d/%d: test rho %.4f R-l2 %.4f MSE %.3f AIoU@0.5 %.4f AIoU@0.75 %.4f (%.1f s)%s\n",
                     epoch + 1, epochs, res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75, res.seconds,
                     is_best ? " best" : "");
         }
-        /* checkpoint(s) */
+        /* checkpoint(s), by rank 0 (every rank holds the same model) */
         aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
-        if (aqa_checkpoint_save(last, &ck)) goto fail;
-        if (r.i3d) {
+        if (dr.main && aqa_checkpoint_save(last, &ck)) goto fail;
+        if (dr.main && r.i3d) {
             snprintf(path, sizeof path, "%s.i3d.safetensors", last);
             if (aqa_module_save(&r.i3d->base, path, 0, NULL, NULL)) goto fail;
         }
-        if (is_best) {
-            best_rho = res.m.spearman;
+        if (is_best) best_rho = res.m.spearman;
+        if (is_best && dr.main) {
             if (aqa_checkpoint_save(best, &ck)) goto fail;
             if (r.i3d) {
                 snprintf(path, sizeof path, "%s.i3d.safetensors", best);
@@ -321,7 +355,7 @@ int main(int argc, char **argv) {
         fprintf(log, "}\n");
         fflush(log);
     }
-    if (res.n) {
+    if (res.n && dr.main) {
         printf("final_rho %.4f\nfinal_rl2_x100 %.4f\nfinal_mse %.4f\nfinal_aiou50 %.4f\nfinal_aiou75 %.4f\nbest_rho %.4f\n",
                res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75, best_rho);
     }
@@ -339,5 +373,6 @@ done:
     free(rest);
     free(cfg_json);
     run_free(&r);
+    dist_close(&dr);
     return rc;
 }
