@@ -71,9 +71,18 @@ MC_UNUSED static int dist_open(dist_run *d, kv_config *c, const char *program) {
             kv_set(c, "device", v, "dist");
         }
         if (!d->main && kv_find(c, "progress")) kv_set(c, "progress", "false", "dist");
+        /* the resolved cut goes into the saved settings: a resume on another number of ranks
+         * continues the same computation */
+        long batch = kv_int(c, "batch");
+        if ((!d->micro || d->sync_bn) && batch > 0) {
+            char v[32];
+            d->micro = (int)((batch + d->size - 1) / d->size);
+            snprintf(v, sizeof v, "%d", d->micro);
+            kv_set(c, "micro_batch", v, "dist");
+        }
         if (d->main)
-            fprintf(stderr, "%s: %d ranks (%s), micro-batches of %s rows%s\n", program, d->size, aqa_dist_backend(d->pg),
-                    d->micro ? kv_str(c, "micro_batch") : "ceil(batch / ranks)", d->sync_bn ? ", SyncBatchNorm" : "");
+            fprintf(stderr, "%s: %d ranks (%s), micro-batches of %d rows%s\n", program, d->size, aqa_dist_backend(d->pg),
+                    d->micro, d->sync_bn ? ", SyncBatchNorm (one per rank)" : "");
     }
     return 0;
 }
@@ -85,7 +94,6 @@ MC_UNUSED static void dist_loader(const dist_run *d, aqa_loader_config *lc, bool
     lc->num_shards = d->size;
     lc->shard_batches = eval;
     lc->micro_batch = eval ? 0 : d->micro;
-    if (!eval && d->sync_bn && d->size > 1) lc->micro_batch = 0; /* one micro-batch per rank */
 }
 
 /* Data-parallel training of the models' parameters params[np] (the optimizer's, in its order):
