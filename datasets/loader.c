@@ -431,6 +431,7 @@ static aqa_status build_micro(aqa_loader *l, size_t j, size_t start, size_t n, a
             return st;
         }
         (*tail)->micro_index = k;
+        (*tail)->row0 = (int64_t)lo;
         (*tail)->weight = (double)rows / (double)n;
         tail = &(*tail)->next;
     }

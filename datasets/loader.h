@@ -84,13 +84,14 @@ typedef struct aqa_batch {
      * e * B + b being exemplar e of query b; NULL when none were asked. */
     struct aqa_batch *exemplars;
     int n_exemplars;
-    /* Micro-batches (a loader with micro_batch or several shards; otherwise 0, 1, B, 1.0, NULL):
+    /* Micro-batches (a loader with micro_batch or several shards; otherwise 0, 1, 0, B, 1.0, NULL):
      * this is micro-batch micro_index of the micro_count into which the epoch's batch of
      * batch_rows rows is cut; weight = its share of those rows (from the nominal sizes, so that
      * videos skipped as unreadable change nothing else); next = this rank's following
      * micro-batch of the same batch.  A rank without a micro-batch in this batch gets one with
      * B = 0 (no tensors), micro_index = -1. */
     int micro_index, micro_count;
+    int64_t row0;                /* the place of its first row in the epoch's batch */
     int64_t batch_rows;
     double weight;
     struct aqa_batch *next;

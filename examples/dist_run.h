@@ -131,6 +131,84 @@ MC_UNUSED static int dist_step(dist_run *d, aqa_batch *b, dist_micro_fn fn, void
     return aqa_ddp_step_end(d->ddp, sums) != AQA_OK;
 }
 
+/* ---- losses over the whole batch (contrastive: every row against every other) ------------------ */
+
+/* The rows [row0, row0 + n) of a batch through the encoder being trained: features [n, D] with
+ * their graph (scope-owned), or NULL with aqa_last_error() set. */
+typedef aqa_tensor *(*dist_encode_fn)(void *user, int64_t row0, int64_t n);
+
+#define DIST_MAX_PARTS 256 /* micro-batches one rank may hold in a step */
+
+typedef struct dist_gathered {
+    int K, k0, k1;                      /* micro-batches of the batch, this rank's [k0, k1) */
+    int64_t m, rows;                    /* rows per micro-batch, in the batch */
+    aqa_tensor *part[DIST_MAX_PARTS];   /* this rank's features, with their graphs */
+    aqa_tensor *all;                    /* every rank's features [rows, D], a leaf needing grad */
+} dist_gathered;
+
+/* Starts a step whose loss needs the features of the whole batch: this rank encodes its
+ * micro-batches, and every rank receives all features in batch order (*g->all, scope-owned).
+ * Compute the loss from g->all on every rank (the same bits everywhere), then dist_gather_end. */
+MC_UNUSED static aqa_tensor *dist_gather_begin(dist_run *d, int64_t rows, dist_encode_fn encode, void *user,
+                                               dist_gathered *g) {
+    memset(g, 0, sizeof *g);
+    g->rows = rows;
+    g->K = aqa_ddp_num_micro(rows, d->micro);
+    g->m = g->K > 1 ? d->micro : rows;
+    aqa_ddp_micro_range(g->K, d->rank, d->size, &g->k0, &g->k1);
+    if (g->k1 - g->k0 > DIST_MAX_PARTS) return aqa_fail_null("dist: more than %d micro-batches on one rank", DIST_MAX_PARTS);
+    if (aqa_ddp_step_begin(d->ddp, g->K)) return NULL;
+    size_t bytes = 0;
+    char *mine = NULL;
+    int64_t D = 0;
+    for (int k = g->k0; k < g->k1; k++) {
+        int64_t lo = k * g->m, n = lo + g->m <= rows ? g->m : rows - lo;
+        if (aqa_ddp_micro_begin(d->ddp, k) || !(g->part[k - g->k0] = encode(user, lo, n))) {
+            free(mine);
+            return NULL;
+        }
+        aqa_tensor *f = g->part[k - g->k0];
+        D = f->shape[1];
+        char *p = realloc(mine, bytes + (size_t)aqa_numel(f) * sizeof(float) + 1);
+        if (!p || aqa_copy_to_host(f, p + bytes, AQA_F32)) {
+            free(p ? p : mine);
+            return p ? NULL : aqa_fail_null("dist: out of memory");
+        }
+        mine = p;
+        bytes += (size_t)aqa_numel(f) * sizeof(float);
+    }
+    void *all = mine;
+    size_t sizes[1024], total = bytes;
+    if (d->size > 1) {
+        all = NULL;
+        aqa_status st = d->size > 1024 ? aqa_fail(AQA_EINVAL, "dist: more than 1024 ranks")
+                                       : aqa_dist_all_gather_bytes(d->pg, mine, bytes, &all, sizes, &total);
+        free(mine);
+        if (st) return NULL;
+    }
+    if (!D) D = (int64_t)(total / sizeof(float) / (size_t)rows); /* a rank without micro-batches */
+    aqa_tensor *f = aqa_from_data(all, 2, (int64_t[]){rows, D}, AQA_F32);
+    free(all);
+    aqa_device dev = g->k1 > g->k0 ? aqa_tensor_device(g->part[0]) : AQA_DEVICE_CPU;
+    if (f && dev.kind != AQA_CPU) f = aqa_to_device(f, dev);
+    g->all = f ? aqa_requires_grad(aqa_detach(f), true) : NULL;
+    return g->all;
+}
+
+/* Ends the step of dist_gather_begin: backward of `loss` (computed on every rank from g->all),
+ * whose parameter gradients (the loss's own parameters: text encoder, temperature) are the
+ * same on every rank and counted once, then each micro-batch's features take their rows of
+ * g->all's gradient back through the encoder; .grad = the sum, as one process computes it. */
+MC_UNUSED static int dist_gather_end(dist_run *d, dist_gathered *g, aqa_tensor *loss) {
+    if (aqa_backward(loss, NULL, false) || aqa_ddp_keep_shared(d->ddp)) return 1;
+    for (int k = g->k0; k < g->k1; k++) {
+        aqa_tensor *f = g->part[k - g->k0];
+        aqa_tensor *gk = aqa_contiguous(aqa_narrow(g->all->grad, 0, k * g->m, f->shape[0]));
+        if (!gk || aqa_backward(f, gk, false) || aqa_ddp_micro_end(d->ddp, k, 1.0, NULL)) return 1;
+    }
+    return aqa_ddp_step_end(d->ddp, NULL) != AQA_OK;
+}
+
 /* Evaluation results gathered on every rank: *rows (malloc'd, n_local rows of row_bytes, this
  * rank's block) becomes all ranks' rows in rank order (*n = their count).  0 or 1. */
 MC_UNUSED static int dist_gather_rows(const dist_run *d, void **rows, size_t row_bytes, size_t n_local, size_t *n) {

@@ -282,9 +282,9 @@ aqa_status aqa_ddp_step_begin(aqa_ddp *d, int K) {
 }
 
 aqa_status aqa_ddp_micro_begin(aqa_ddp *d, int k) {
-    if (!d || k != d->next || k >= d->k1)
-        return aqa_fail(AQA_ESTATE, "aqa_ddp_micro_begin: micro-batch %d out of order (this rank computes [%d, %d), next %d)",
-                        k, d ? d->k0 : 0, d ? d->k1 : 0, d ? d->next : 0);
+    if (!d || k < d->k0 || k >= d->k1)
+        return aqa_fail(AQA_ESTATE, "aqa_ddp_micro_begin: micro-batch %d is not this rank's (it computes [%d, %d))", k,
+                        d ? d->k0 : 0, d ? d->k1 : 0);
     if (d->K > 1) aqa_default_generator()->offset = d->rng0 + (uint64_t)k * RNG_STRIDE;
     return AQA_OK;
 }

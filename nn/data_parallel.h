@@ -74,7 +74,8 @@ void aqa_ddp_micro_range(int K, int rank, int size, int *k0, int *k1);
 /* Starts a step of K micro-batches (K >= 1): drops every parameter's gradient, routes BatchNorm's
  * running-statistics updates to the step's record (unless sync_bn) and notes the generator. */
 aqa_status aqa_ddp_step_begin(aqa_ddp *d, int K);
-/* Before micro-batch k's forward: its random numbers (see above). */
+/* Before micro-batch k's forward: its random numbers (see above).  k must be this rank's; the
+ * forwards of several micro-batches may run before their backwards (losses over the batch). */
 aqa_status aqa_ddp_micro_begin(aqa_ddp *d, int k);
 /* After micro-batch k's backward: its gradients times `weight` join the tree and are dropped;
  * scalars[opts.n_scalars] (may be NULL when 0) are kept, times weight, for aqa_ddp_step_end. */

@@ -370,8 +370,10 @@ static int diverge(aqa_dist *pg, void *arg) {
         printf("    rank %d: check_replicas: %s\n", r, st ? aqa_last_error() : "passed");
         fails++;
     }
-    /* misuse: micro-batches out of order, sync_bn with two micro-batches per rank */
-    if (aqa_ddp_step_begin(d, 4) || aqa_ddp_micro_begin(d, r == 0 ? 1 : 3) != AQA_ESTATE) fails++;
+    /* misuse: another rank's micro-batch, micro-batches out of order, sync_bn with two per rank */
+    if (aqa_ddp_step_begin(d, 4) || aqa_ddp_micro_begin(d, r == 0 ? 2 : 0) != AQA_ESTATE ||
+        aqa_ddp_micro_end(d, r == 0 ? 1 : 3, 1.0, NULL) != AQA_ESTATE)
+        fails++;
     aqa_ddp_free(d);
     aqa_ddp_options so = {.sync_bn = true};
     d = aqa_ddp_new(pg, mods, 1, params, np, &so);
