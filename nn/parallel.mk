@@ -5,3 +5,6 @@ noinst_HEADERS += nn/batchnorm-impl.h
 libaqa_la_SOURCES += nn/data_parallel.c nn/sync_batchnorm.c
 check_PROGRAMS += tests/test_data_parallel
 tests_test_data_parallel_SOURCES = tests/test_data_parallel.c
+bench_programs += bench/bench_dist
+noinst_PROGRAMS += bench/bench_dist
+bench_bench_dist_SOURCES = bench/bench_dist.c
