@@ -12,13 +12,10 @@
 #include "tensor/tensor_file.h"/* tensors to and from safetensors files */
 #include "ops/ops.h"           /* the differentiable ops, views, conversions, printing */
 #include "autograd/autograd.h" /* backward, grad mode, gradcheck */
+#include "dist/dist.h"         /* process groups and collectives (several processes) */
 #include "nn/nn.h"             /* modules, layers, losses, optimizers, checkpoints */
 #include "models/models.h"     /* CLIP, I3D, MVLA, the assessment heads */
 #include "datasets/datasets.h" /* the AQA datasets, loaders, texts, the synthetic set */
 #include "eval/eval.h"         /* metrics and figures */
-
-/* several processes: process groups and collectives */
-#include "dist/dist.h"
-#include "nn/data_parallel.h"
 
 #endif /* AQA_H */

@@ -25,7 +25,7 @@
 #include "config.h"
 #include "dist/dist.h"
 #include "nn/data_parallel.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/dist_testlib.h"
 #ifdef AQA_HAVE_MPI
 #include <mpi.h>

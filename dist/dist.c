@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "dist/dist-impl.h"
+#include "tensor/backend.h"
 #include "tensor/tensor-impl.h"
 
 double aqa__dist_now(void) {
@@ -188,12 +189,10 @@ static void *to_host(const aqa_tensor *t) {
     return h;
 }
 
+/* t's bytes <- h (the tensors here are contiguous). */
 static aqa_status from_host(aqa_tensor *t, const void *h) {
-    aqa_scope_begin();
-    aqa_tensor *src = aqa_from_data(h, t->ndim, t->shape, t->dtype);
-    aqa_status st = src ? aqa_copy_(t, src) : aqa_last_status();
-    aqa_scope_end();
-    return st;
+    const aqa_backend *b = aqa_backend_for(aqa_tensor_device(t));
+    return b ? b->from_host(aqa__ptr(t), h, nbytes(t), aqa_tensor_device(t)) : aqa_last_status();
 }
 
 aqa_status aqa_dist_barrier(aqa_dist *pg) {
@@ -262,10 +261,9 @@ aqa_status aqa_dist_all_gather(aqa_dist *pg, const aqa_tensor *in, aqa_tensor *o
         if (st != AQA_EUNSUPPORTED) return st;
     }
     if (!pg->tr) {
-        aqa_scope_begin();
-        aqa_tensor *v = aqa_reshape((aqa_tensor *)in, out->ndim, out->shape);
-        st = v ? aqa_copy_(out, v) : aqa_last_status();
-        aqa_scope_end();
+        void *h = to_host(in);
+        st = h ? from_host(out, h) : aqa_last_status();
+        free(h);
         return st;
     }
     if (on_cuda(in)) {

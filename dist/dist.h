@@ -35,6 +35,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aqa_dist aqa_dist; /* opaque: a process group */
 
 typedef enum aqa_dist_op { AQA_DIST_SUM = 0, AQA_DIST_MAX = 1, AQA_DIST_MIN = 2 } aqa_dist_op;
@@ -74,5 +78,9 @@ aqa_status aqa_dist_recv(aqa_dist *pg, aqa_tensor *t, int peer);
  * rank's size in sizes[size] and the total in *total (sizes may differ between ranks). */
 aqa_status aqa_dist_all_gather_bytes(aqa_dist *pg, const void *in, size_t n_bytes, void **out, size_t *sizes,
                                      size_t *total);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DIST_H */

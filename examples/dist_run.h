@@ -29,6 +29,8 @@
 #include "dist/dist.h"
 #include "examples/mvla_common.h"
 #include "nn/data_parallel.h"
+#include "ops/ops.h"
+#include "autograd/autograd.h"
 
 typedef struct dist_run {
     aqa_dist *pg;   /* the process group (a group of one when started alone) */

@@ -1,8 +1,9 @@
 # Build fragment for examples/ (included by the top Makefile.am): the programs that belong to no
 # single component -- the quick start, the plotting demo and the MVLA pipeline (make_synthetic,
 # pretrain_clip, pretrain_i3d, extract_features, train_mvla, evaluate) with their shared headers
-# (mvla_common.h: settings parser, word tokenizer, helpers; mvla_run.h: the training run).
-noinst_HEADERS += examples/mvla_common.h examples/mvla_run.h
+# (mvla_common.h: settings parser, word tokenizer, helpers; mvla_run.h: the training run;
+# dist_run.h: data-parallel training).
+noinst_HEADERS += examples/mvla_common.h examples/mvla_run.h examples/dist_run.h
 noinst_PROGRAMS += examples/quickstart examples/plot_demo examples/make_synthetic examples/pretrain_clip \
 	examples/pretrain_i3d examples/extract_features examples/train_mvla examples/evaluate
 examples_quickstart_SOURCES = examples/quickstart.c
@@ -15,3 +16,6 @@ examples_train_mvla_SOURCES = examples/train_mvla.c
 examples_evaluate_SOURCES = examples/evaluate.c
 check_PROGRAMS += tests/test_train_cli
 tests_test_train_cli_SOURCES = tests/test_train_cli.c
+# the programs on several ranks against one process (mpirun when present)
+check_PROGRAMS += tests/test_dist_train
+tests_test_dist_train_SOURCES = tests/test_dist_train.c

@@ -15,7 +15,7 @@
 #include "autograd/autograd.h"
 #include "nn/batchnorm.h"
 #include "nn/data_parallel.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
 #define RNG_STRIDE (1ull << 32) /* generator blocks reserved for one micro-batch */

@@ -40,6 +40,10 @@
 #include "dist/dist.h"
 #include "nn/module.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct aqa_ddp aqa_ddp; /* opaque */
 
 #define AQA_DDP_MAX_SCALARS 32 /* values a micro-batch may report (losses) */
@@ -88,5 +92,9 @@ aqa_status aqa_ddp_keep_shared(aqa_ddp *d);
  * statistics and counters updated in micro-batch order, the generator advanced, and sums (when
  * not NULL) = the sum over micro-batches, in order, of their weighted scalars. */
 aqa_status aqa_ddp_step_end(aqa_ddp *d, double *sums);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AQA_DATA_PARALLEL_H */

@@ -41,4 +41,13 @@ check_PROGRAMS += tests/test_cuda_conv tests/test_cuda_nn
 tests_test_cuda_conv_SOURCES = tests/test_cuda_conv.c
 tests_test_cuda_nn_SOURCES = tests/test_cuda_nn.c
 endif
-include nn/parallel.mk
+
+# Data-parallel training: the fixed-order gradient tree over ranks and SyncBatchNorm (on dist/).
+nobase_aqainclude_HEADERS += nn/data_parallel.h
+noinst_HEADERS += nn/batchnorm-impl.h
+libaqa_la_SOURCES += nn/data_parallel.c nn/sync_batchnorm.c
+check_PROGRAMS += tests/test_data_parallel
+tests_test_data_parallel_SOURCES = tests/test_data_parallel.c
+noinst_PROGRAMS += bench/bench_dist
+bench_bench_dist_SOURCES = bench/bench_dist.c
+bench_programs += bench/bench_dist

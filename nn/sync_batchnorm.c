@@ -7,7 +7,7 @@
 #include "autograd/autograd.h"
 #include "nn/batchnorm-impl.h"
 #include "nn/batchnorm.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 
 static void all_reduce_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *c = aqa_clone(g);

@@ -21,7 +21,7 @@
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/dist_testlib.h"
 
 #define B 12     /* rows per step */

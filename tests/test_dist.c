@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "dist/dist-impl.h"
-#include "tensor/ops.h"
+#include "ops/ops.h"
 #include "tests/dist_testlib.h"
 #ifdef AQA_HAVE_CUDA
 #include "tensor/cuda/cuda.h"

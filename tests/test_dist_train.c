@@ -27,7 +27,7 @@
 
 #include "config.h"
 #include "datasets/synthetic.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/dist_testlib.h"
 
 static char g_dir[256];
