@@ -321,6 +321,17 @@ static aqa_tensor *take_grads(aqa_ddp *d) {
     return flat;
 }
 
+/* The two top nodes (siblings) become their parent: left += right. */
+static aqa_status merge_top(aqa_ddp *d) {
+    tree_node *t = &d->stack[d->depth - 1], *s = &d->stack[d->depth - 2];
+    aqa_status st = aqa_add_(s->buf, t->buf, 1.0);
+    aqa_tensor_free(t->buf);
+    d->depth--;
+    s->level++;
+    s->index >>= 1;
+    return st;
+}
+
 /* Pushes node (level, index) and merges siblings. */
 static aqa_status push(aqa_ddp *d, int level, int64_t index, aqa_tensor *buf) {
     if (d->depth == MAX_DEPTH) {
@@ -331,12 +342,8 @@ static aqa_status push(aqa_ddp *d, int level, int64_t index, aqa_tensor *buf) {
     while (d->depth >= 2) {
         tree_node *t = &d->stack[d->depth - 1], *s = &d->stack[d->depth - 2];
         if (s->level != t->level || (t->index & 1) == 0 || s->index != t->index - 1) break;
-        aqa_status st = aqa_add_(s->buf, t->buf, 1.0);
-        aqa_tensor_free(t->buf);
-        d->depth--;
+        aqa_status st = merge_top(d);
         if (st) return st;
-        s->level++;
-        s->index >>= 1;
     }
     return AQA_OK;
 }
@@ -421,12 +428,8 @@ static aqa_status reduce_at_root(aqa_ddp *d, aqa_tensor **root) {
     while (d->depth >= 2) {
         tree_node *t = &d->stack[d->depth - 1], *s = &d->stack[d->depth - 2];
         if (s->level == t->level) {
-            aqa_status st = aqa_add_(s->buf, t->buf, 1.0);
-            aqa_tensor_free(t->buf);
-            d->depth--;
+            aqa_status st = merge_top(d);
             if (st) return st;
-            s->level++;
-            s->index >>= 1;
         } else {
             t->level++;
             t->index >>= 1;
