@@ -28,6 +28,7 @@
 #include "config.h"
 #include "datasets/synthetic.h"
 #include "io/safetensors.h"
+#include "tests/cli_testlib.h"
 #include "tests/dist_testlib.h"
 
 static char g_dir[256];
@@ -38,34 +39,6 @@ static bool g_mpirun;     /* mpirun usable with this build */
  * checked in ranks under mpirun (the TCP-launched ranks run the same code with the check). */
 static const char *MPIRUN =
     "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 mpirun -np 2 --allow-run-as-root --oversubscribe";
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-/* Runs a shell command, stdout+stderr into *out (malloc'd); returns the exit status (-1: signal). */
-static int run_cmd(const char *cmd, char **out) {
-    char full[8192];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (n + 1 >= cap) {
-            char *b2 = realloc(buf, cap *= 2);
-            if (!b2) break;
-            buf = b2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The command line of 2 ranks started by hand (TCP rendezvous on a free port): rank 1 in the
  * background, rank 0 in the foreground; the status is rank 0's, after both ended. */
@@ -181,7 +154,7 @@ static int train(const char *launch, const char *name, const char *extra, const 
     if (!strcmp(launch, "mpi")) snprintf(cmd, sizeof cmd, "%s %s %s", env, MPIRUN, args);
     else if (!strcmp(launch, "tcp")) tcp_ranks(env, args, cmd, sizeof cmd);
     else snprintf(cmd, sizeof cmd, "%s %s", env, args);
-    return run_cmd(cmd, out);
+    return cli_run(cmd, out);
 }
 
 /* A 2-rank run of folder `name` against the one-process run in folder `ref`. */
@@ -219,7 +192,7 @@ static void test_prepare(void) {
              "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
              "--progress false",
              g_dir, g_dir, g_dir, g_dir, g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "pipeline failed:\n%s", out);
     free(out);
     if (rc) return;
@@ -328,7 +301,7 @@ static void kill_and_resume(const char *launch, const char *name) {
     /* resume on one process: the settings saved by rank 0 carry the micro-batches of 2 */
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/%s/config.txt --resume", g_dir, name);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && strstr(out, "resumed from") && strstr(out, "at epoch 1"), "resume failed:\n%s", out);
     free(out);
     char pa[600], pb[600];
@@ -379,11 +352,11 @@ static void pretrain_case(const char *prog, const char *args, const char *one_ex
     }
     char full[2048], cmd[6144], *o1 = NULL, *o2 = NULL;
     snprintf(full, sizeof full, "./examples/%s --data %s/data %s --out %s/%s1 %s", prog, g_dir, args, g_dir, prog, one_extra);
-    int r1 = run_cmd(full, &o1);
+    int r1 = cli_run(full, &o1);
     snprintf(full, sizeof full, "./examples/%s --data %s/data %s --out %s/%s2", prog, g_dir, args, g_dir, prog);
     if (g_mpirun) snprintf(cmd, sizeof cmd, "%s %s", MPIRUN, full);
     else tcp_ranks("", full, cmd, sizeof cmd);
-    int r2 = run_cmd(cmd, &o2);
+    int r2 = cli_run(cmd, &o2);
     CHECK_MSG(r1 == 0 && r2 == 0 && strstr(o2, "2 ranks"), "runs failed:\n%s\n---\n%s", o1, o2);
     if (!r1 && !r2) {
         char pa[600], pb[600], a[512], b[512];
@@ -423,7 +396,7 @@ static void test_collectives_mpi(void) {
     }
     char cmd[512], *out = NULL;
     snprintf(cmd, sizeof cmd, "%s ./tests/test_dist --mpi", MPIRUN);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && strstr(out, "PASS test_collectives_mpi (2 ranks)"), "%s", out);
     free(out);
 }
@@ -434,32 +407,14 @@ int main(void) {
         return 0;
     }
 #ifdef AQA_HAVE_MPI
-    g_mpirun = run_cmd("mpirun --version", NULL) == 0;
+    g_mpirun = cli_run("mpirun --version", NULL) == 0;
 #endif
     /* OpenBLAS splits some products differently by its thread count, and mpirun binds each rank
      * to one core: every process of these comparisons runs one BLAS thread */
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
     setenv("OMP_NUM_THREADS", "1", 1);
     snprintf(g_dir, sizeof g_dir, "/tmp/aqa_disttrain_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        printf("FAIL setup: mkdtemp\n");
-        return 1;
-    }
-    aqa_synthetic_config sc;
-    aqa_synthetic_config_init(&sc);
-    char data[300];
-    snprintf(data, sizeof data, "%s/data", g_dir);
-    sc.out_dir = data;
-    sc.n_videos = 16;
-    sc.seed = test_seed("synthetic set");
-    sc.width = sc.height = 32;
-    sc.min_frames = 40;
-    sc.max_frames = 80;
-    sc.dives_per_video = 4;
-    if (aqa_synthetic_generate(&sc) != AQA_OK) {
-        printf("FAIL setup: %s\n", aqa_last_error());
-        return 1;
-    }
+    if (cli_tiny_set(g_dir)) return 1;
     RUN(test_prepare);
     RUN(test_mpirun_equals_one_process);
     RUN(test_tcp_launch_equals_one_process);
@@ -470,6 +425,6 @@ int main(void) {
     RUN(test_pretrain_clip_two_ranks);
     RUN(test_collectives_mpi);
     free(g_ref_out);
-    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cli_rm_rf(g_dir);
     return test_finish();
 }
