@@ -263,7 +263,7 @@ static void test_sequence_heads(void) {
                      "--clips 3 --clip-stride 8 --head %s %s --tpt-dim 8 --tpt-queries 3 --hgcn-groups 1 --gdlt-dim 8 "
                      "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
                      g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
-            int rc = run_cmd(cmd, &out);
+            int rc = cli_run(cmd, &out);
             CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
             free(out);
         }
