@@ -242,6 +242,7 @@ int run_store_open(run_store *s, const char *dir, bool side, bool resume) {
                                       "/best.safetensors" SIDE PENDING, "/best.txt", "/log.jsonl"};
     for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
         char *p = join(dir, old[i]);
+        s->n_replaced += p && exists(p);
         int rc = !p || remove_file(p);
         free(p);
         if (rc) return 1;

@@ -37,6 +37,7 @@ typedef struct run_store {
     double best_score;  /* its score; -inf while none */
     char *record;       /* JSON log line of `epoch` (malloc'd); NULL before the first */
     int n_cleaned;      /* stale temporary files removed by run_store_open */
+    int n_replaced;     /* files of a previous run a fresh start removed */
 } run_store;
 
 /* Opens the run folder (created): removes the temporary files of dead writers.  A fresh run

@@ -198,6 +198,9 @@ int main(int argc, char **argv) {
     /* the run folder; resuming finishes an interrupted commit first */
     if (run_store_open(&rs, out, r.i3d != NULL, resume)) goto fail;
     if (rs.n_cleaned) fprintf(stderr, "train_mvla: removed %d stale temporary file(s) in %s\n", rs.n_cleaned, out);
+    if (rs.n_replaced)
+        fprintf(stderr, "train_mvla: a fresh run (no --resume): removed %d file(s) of the previous run in %s\n",
+                rs.n_replaced, out);
     int start_epoch = 0;
     int64_t step = 0;
     const int epochs = (int)kv_int(&c, "epochs");
