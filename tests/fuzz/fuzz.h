@@ -47,6 +47,9 @@ int fuzz_files(const uint8_t *data, size_t size, const char *const *names, int n
  * then the manifest's lookups. */
 void fuzz_annotations(aqa_ann_manifest *(*loader)(const char *dir), const uint8_t *data, size_t size,
                       const char *const *names, int n_names);
+/* Decodes the input as an image (image/image.h), `magic` (n_magic bytes) put in front when the
+ * input does not start with it, so that every input reaches the codec through aqa's reader. */
+void fuzz_decode_image(const uint8_t *data, size_t size, const uint8_t *magic, size_t n_magic, const char *name);
 /* A NUL-terminated malloc'd copy of the bytes (NULL on allocation failure). */
 char *fuzz_text(const uint8_t *data, size_t size);
 

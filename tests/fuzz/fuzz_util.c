@@ -2,6 +2,7 @@
 #include "tests/fuzz/fuzz.h"
 
 #include "datasets/annotations.h"
+#include "image/image.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -81,4 +82,14 @@ void fuzz_annotations(aqa_ann_manifest *(*loader)(const char *dir), const uint8_
     for (size_t i = 0; m && i < m->n_samples; i++) aqa_ann_find(m, m->samples[i].key);
     for (size_t i = 0; m && i < m->n_splits; i++) aqa_ann_find_split(m, m->splits[i].name);
     aqa_ann_free(m);
+}
+
+void fuzz_decode_image(const uint8_t *data, size_t size, const uint8_t *magic, size_t n_magic, const char *name) {
+    uint8_t *buf = malloc(size + n_magic);
+    if (!buf) return;
+    size_t n = 0;
+    if (size < n_magic || memcmp(data, magic, n_magic)) memcpy(buf, magic, n_magic), n = n_magic;
+    if (size) memcpy(buf + n, data, size);
+    aqa_image_free(aqa_image_decode(buf, n + size, name));
+    free(buf);
 }
