@@ -2,6 +2,7 @@
  * feature_cache.h. */
 #include "datasets/feature_cache.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,17 @@ aqa_status aqa_feature_cache_dims(const char *path, const char *name, int64_t *r
     return AQA_OK;
 }
 
+/* Features feed the model as they are: a NaN or an infinity is the file's fault, reported with its
+ * position, not a loss that turns NaN several layers later. */
+static aqa_status check_finite(const char *path, const char *name, const float *x, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            if (!isfinite(x[r * cols + c]))
+                return aqa_fail(AQA_EFORMAT, "%s: %s%s%sfeature [%lld, %lld] is %g (not finite)", path, name ? "tensor \"" : "",
+                                name ? name : "", name ? "\" " : "", (long long)r, (long long)c, (double)x[r * cols + c]);
+    return AQA_OK;
+}
+
 aqa_status aqa_feature_cache_read(const char *path, const char *name, int64_t rows, int64_t cols, float *dst) {
     aqa_st_file *f = NULL;
     aqa_status st = aqa_st_open(path, &f);
@@ -103,6 +115,7 @@ aqa_status aqa_feature_cache_read(const char *path, const char *name, int64_t ro
                       t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, (long long)cols);
     } else {
         st = aqa_st_read_f32(f, i, dst);
+        if (!st) st = check_finite(path, name, dst, rows, cols);
     }
     aqa_st_close(f);
     return st;
@@ -140,6 +153,7 @@ aqa_status aqa_feature_npy_read(const char *path, int64_t rows, int64_t cols, fl
         case AQA_NPY_I4: dst[k] = (float)((const int32_t *)a.data)[k]; break;
         }
     }
+    st = check_finite(path, NULL, dst, (int64_t)a.shape[0], (int64_t)a.shape[1]);
     aqa_npy_free(&a);
-    return AQA_OK;
+    return st;
 }

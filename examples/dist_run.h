@@ -43,9 +43,9 @@ typedef struct dist_run {
 } dist_run;
 
 MC_UNUSED static void dist_def_keys(kv_config *c) {
-    kv_def(c, "micro_batch", "0", "rows per forward/backward pass, gradients summed in a fixed order (0 = ceil(batch / ranks)); "
+    kv_def_int(c, "micro_batch", "0", 0, 1e9, "rows per forward/backward pass, gradients summed in a fixed order (0 = ceil(batch / ranks)); "
                                  "the same batch and micro-batch give the same model on any number of ranks");
-    kv_def(c, "sync_bn", "false", "BatchNorm statistics over all ranks' rows (SyncBatchNorm) instead of each micro-batch's");
+    kv_def_bool(c, "sync_bn", "false", "BatchNorm statistics over all ranks' rows (SyncBatchNorm) instead of each micro-batch's");
 }
 
 /* Joins the launcher's group; on a multi-rank run "--device cuda" becomes this rank's GPU

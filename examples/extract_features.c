@@ -23,6 +23,7 @@
  * BatchNorm statistics are first re-estimated on the clips of --i3d-calibrate videos (see
  * calibrate_i3d_bn in mvla_run.h), else its activations vanish with depth.
  * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,32 +35,33 @@
 #include "datasets/video_dataset.h"
 #include "examples/mvla_run.h"
 #include "models/i3d/i3d.h"
+#include "io/atomic_file.h"
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
 
 int main(int argc, char **argv) {
     kv_config c = {.program = "extract_features"};
     kv_def(&c, "data", "", "dataset folder");
-    kv_def(&c, "dataset", "synthetic", "synthetic | finediving | mtl-aqa | jigsaws");
+    kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving|mtl-aqa|mtl_aqa|mtlaqa|jigsaws", "dataset (annotation layout)");
     kv_def(&c, "split", "", "split to extract (\"\" = every video of the dataset)");
     kv_def(&c, "out", "", "cache folder (created)");
     kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
     kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
     kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors; pretrain_i3d's carry their width)");
-    kv_def(&c, "i3d_width", "0", "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
-    kv_def(&c, "i3d_seed", "0", "seed of the random I3D");
-    kv_def(&c, "i3d_calibrate", "8", "random I3D: training videos whose clips re-estimate its BatchNorm statistics");
-    kv_def(&c, "i3d_short", "128", "I3D input: shorter side resized to this");
-    kv_def(&c, "i3d_size", "112", "I3D input: centre crop side");
-    kv_def(&c, "frames", "0", "T frames per video (0 = the dataset's: 96, 103, 160)");
-    kv_def(&c, "clips", "0", "N clips per video (0 = the dataset's)");
-    kv_def(&c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
-    kv_def(&c, "batch", "96", "frames per CLIP forward");
-    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
-    kv_def(&c, "progress", "true", "progress line on stderr");
+    kv_def_num(&c, "i3d_width", "0", 0, 1, "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
+    kv_def_int(&c, "i3d_seed", "0", 0, 1e18, "seed of the random I3D");
+    kv_def_int(&c, "i3d_calibrate", "8", 0, 1e6, "random I3D: training videos whose clips re-estimate its BatchNorm statistics");
+    kv_def_int(&c, "i3d_short", "128", 16, 4096, "I3D input: shorter side resized to this");
+    kv_def_int(&c, "i3d_size", "112", 16, 4096, "I3D input: centre crop side");
+    kv_def_int(&c, "frames", "0", 0, 100000, "T frames per video (0 = the dataset's: 96, 103, 160)");
+    kv_def_int(&c, "clips", "0", 0, AQA_VD_MAX_CLIPS, "N clips per video (0 = the dataset's)");
+    kv_def_int(&c, "clip_stride", "0", 0, 100000, "clip start stride (0 = the dataset's)");
+    kv_def_int(&c, "batch", "96", 1, 100000, "frames per CLIP forward");
+    kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR --out CACHE --clip WEIGHTS (--vocab FILE | --bpe FILE) [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
     if (!kv_has(&c, "data") || !kv_has(&c, "out") || !kv_has(&c, "clip")) {
         fprintf(stderr, "extract_features: --data, --out and --clip are required\n");
         return 1;
@@ -77,10 +79,16 @@ int main(int argc, char **argv) {
     vc.clip_stride = (int)kv_int(&c, "clip_stride");
     vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
     const char *out = kv_str(&c, "out");
+    int n_stale = 0;
     if (mkdir_p(out)) {
-        fprintf(stderr, "extract_features: cannot create %s\n", out);
+        fprintf(stderr, "extract_features: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
+    if (aqa_atomic_clean_stale(out, &n_stale)) {
+        fprintf(stderr, "extract_features: %s\n", aqa_last_error());
+        return 1;
+    }
+    if (n_stale) fprintf(stderr, "extract_features: removed %d stale temporary file(s) in %s\n", n_stale, out);
     int rc = 1;
     aqa_video_dataset *ds = NULL;
     aqa_clip_model *clip = NULL;
@@ -92,9 +100,10 @@ int main(int argc, char **argv) {
 
     ds = aqa_video_dataset_open(&vc);
     if (!ds) goto fail;
+    print_notes("extract_features", ds);
     if (aqa_clip_load(kv_str(&c, "clip"), &clip)) goto fail;
     aqa_module_train(&clip->base, false);
-    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"))) goto fail;
+    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL)) goto fail;
     if (kv_has(&c, "i3d") || kv_double(&c, "i3d_width") > 0) {
         aqa_i3d_config ic = aqa_i3d_default_config();
         if (!kv_has(&c, "i3d")) {
@@ -153,7 +162,7 @@ int main(int argc, char **argv) {
              kv_double(&c, "i3d_width"), kv_int(&c, "i3d_seed"), (long long)N, kv_int(&c, "i3d_short"),
              kv_int(&c, "i3d_size"));
     size_t done = 0, skipped = 0, failed = 0;
-    const long fb = kv_int(&c, "batch") > 0 ? kv_int(&c, "batch") : 96;
+    const long fb = kv_int(&c, "batch");
     float *cf = malloc((size_t)(T * D) * sizeof *cf), *i3f = C ? malloc((size_t)(N * C) * sizeof *i3f) : NULL;
     aqa_progress prog;
     aqa_progress_start(&prog, "extract_features", ds->n_items, kv_bool(&c, "progress"));

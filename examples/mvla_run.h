@@ -30,60 +30,64 @@
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
 
+/* The dataset names the programs accept (mvla_common.h: parse_dataset). */
+#define RUN_DATASETS "synthetic|finediving|mtl-aqa|mtl_aqa|mtlaqa|jigsaws|fisv|fis-v"
+
 /* The settings of a run (train_mvla's; evaluate reads them back from the checkpoint). */
 MC_UNUSED static void run_def_keys(kv_config *c) {
+    const double seeds = 1e18; /* seeds are 64-bit; any up to 10^18 */
     kv_def(c, "data", "", "dataset folder");
-    kv_def(c, "dataset", "synthetic", "synthetic | finediving | mtl-aqa | jigsaws | fisv");
+    kv_def_choice(c, "dataset", "synthetic", RUN_DATASETS, "dataset (annotation layout)");
     kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
-    kv_def(c, "frames", "0", "T frames per video (0 = the dataset's)");
-    kv_def(c, "clips", "0", "N clips per video (0 = the dataset's)");
-    kv_def(c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
-    kv_def(c, "head", "tsa", "assessment head: tsa | core | usdl | musdl | mlp | tpt | hgcn | gdlt | mslstm | mixer");
-    kv_def(c, "mvla", "true", "MVLA on (false / --no-mvla: the plain head \"X\")");
+    kv_def_int(c, "frames", "0", 0, 100000, "T frames per video (0 = the dataset's)");
+    kv_def_int(c, "clips", "0", 0, AQA_VD_MAX_CLIPS, "N clips per video (0 = the dataset's)");
+    kv_def_int(c, "clip_stride", "0", 0, 100000, "clip start stride (0 = the dataset's)");
+    kv_def_choice(c, "head", "tsa", "tsa|core|usdl|musdl|mlp|tpt|hgcn|gdlt|mslstm|mixer", "assessment head");
+    kv_def_bool(c, "mvla", "true", "MVLA on (false / --no-mvla: the plain head \"X\")");
     kv_def(c, "setting", "w/DN", "exemplars and targets: w/DN | w/DD | w/o");
-    kv_def(c, "dim", "0", "D, MVLA's common width (0 = the CLIP feature width)");
-    kv_def(c, "temporal_layers", "2", "VLP temporal transformer depth");
-    kv_def(c, "temporal_heads", "8", "its heads");
-    kv_def(c, "temporal_ffn", "0", "its MLP width (0 = 4 x CLIP width)");
-    kv_def(c, "dropout", "0.1", "its dropout");
-    kv_def(c, "sca", "true", "semantic-aware collaborative attention");
-    kv_def(c, "vlkl_frame", "true", "frame-level VLKL (FAM)");
-    kv_def(c, "vlkl_stage", "true", "stage-level VLKL");
-    kv_def(c, "vlkl_video", "true", "video-level VLKL");
-    kv_def(c, "vlkl_kl", "true", "clip-level KL (FUM)");
-    kv_def(c, "tau", "0.07", "initial VLKL temperature (learnable)");
-    kv_def(c, "oracle", "false", "split stages by the ground-truth boundaries at test too");
-    kv_def(c, "teacher_forcing", "0.25", "share of training with ground-truth stage splits (TSA)");
-    kv_def(c, "tsa_heads", "8", "TSA decoder heads");
-    kv_def(c, "tsa_layers", "3", "TSA decoder blocks");
-    kv_def(c, "tsa_tokens", "5", "TSA tokens per stage");
-    kv_def(c, "tsa_reg_hidden1", "256", "TSA regressor hidden width 1");
-    kv_def(c, "tsa_reg_hidden2", "64", "TSA regressor hidden width 2");
-    kv_def(c, "usdl_sigma", "5", "USDL Gaussian sigma (bins)");
-    kv_def(c, "tpt_queries", "7", "TPT part queries");
-    kv_def(c, "tpt_dim", "512", "TPT decoder width");
-    kv_def(c, "hgcn_groups", "8", "HGCN groups of its 1x1 convolutions");
-    kv_def(c, "gdlt_dim", "256", "GDLT transformer width");
-    kv_def(c, "gdlt_queries", "4", "GDLT grade queries");
-    kv_def(c, "mslstm_hidden", "256", "MS-LSTM hidden size");
-    kv_def(c, "mixer_dim", "512", "MLP-Mixer token width");
-    kv_def(c, "mixer_tokens", "1", "MLP-Mixer clips per recurrent step");
-    kv_def(c, "eval_exemplars", "10", "exemplars averaged at test (contrastive heads)");
-    kv_def(c, "batch", "8", "videos per step");
-    kv_def(c, "workers", "2", "data-loading threads");
+    kv_def_int(c, "dim", "0", 0, 65536, "D, MVLA's common width (0 = the CLIP feature width)");
+    kv_def_int(c, "temporal_layers", "2", 1, 64, "VLP temporal transformer depth");
+    kv_def_int(c, "temporal_heads", "8", 1, 1024, "its heads");
+    kv_def_int(c, "temporal_ffn", "0", 0, 1e6, "its MLP width (0 = 4 x CLIP width)");
+    kv_def_num(c, "dropout", "0.1", 0, 0.99, "its dropout");
+    kv_def_bool(c, "sca", "true", "semantic-aware collaborative attention");
+    kv_def_bool(c, "vlkl_frame", "true", "frame-level VLKL (FAM)");
+    kv_def_bool(c, "vlkl_stage", "true", "stage-level VLKL");
+    kv_def_bool(c, "vlkl_video", "true", "video-level VLKL");
+    kv_def_bool(c, "vlkl_kl", "true", "clip-level KL (FUM)");
+    kv_def_num(c, "tau", "0.07", 1e-4, 100, "initial VLKL temperature (learnable)");
+    kv_def_bool(c, "oracle", "false", "split stages by the ground-truth boundaries at test too");
+    kv_def_num(c, "teacher_forcing", "0.25", 0, 1, "share of training with ground-truth stage splits (TSA)");
+    kv_def_int(c, "tsa_heads", "8", 1, 1024, "TSA decoder heads");
+    kv_def_int(c, "tsa_layers", "3", 1, 64, "TSA decoder blocks");
+    kv_def_int(c, "tsa_tokens", "5", 1, 1024, "TSA tokens per stage");
+    kv_def_int(c, "tsa_reg_hidden1", "256", 1, 1e6, "TSA regressor hidden width 1");
+    kv_def_int(c, "tsa_reg_hidden2", "64", 1, 1e6, "TSA regressor hidden width 2");
+    kv_def_num(c, "usdl_sigma", "5", 1e-3, 1e6, "USDL Gaussian sigma (bins)");
+    kv_def_int(c, "tpt_queries", "7", 1, 1024, "TPT part queries");
+    kv_def_int(c, "tpt_dim", "512", 1, 65536, "TPT decoder width");
+    kv_def_int(c, "hgcn_groups", "8", 1, 1024, "HGCN groups of its 1x1 convolutions");
+    kv_def_int(c, "gdlt_dim", "256", 1, 65536, "GDLT transformer width");
+    kv_def_int(c, "gdlt_queries", "4", 1, 1024, "GDLT grade queries");
+    kv_def_int(c, "mslstm_hidden", "256", 1, 65536, "MS-LSTM hidden size");
+    kv_def_int(c, "mixer_dim", "512", 1, 65536, "MLP-Mixer token width");
+    kv_def_int(c, "mixer_tokens", "1", 1, 1024, "MLP-Mixer clips per recurrent step");
+    kv_def_int(c, "eval_exemplars", "10", 1, 1000, "exemplars averaged at test (contrastive heads)");
+    kv_def_int(c, "batch", "8", 1, 100000, "videos per step");
+    kv_def_int(c, "workers", "2", 0, 256, "data-loading threads");
     kv_def(c, "device", "cpu", "cpu | cuda | cuda:N");
     kv_def(c, "clip", "", "frame mode: CLIP weights (frozen image encoder, text tables)");
     kv_def(c, "vocab", "", "frame mode: word vocabulary of a pretrain_clip model");
     kv_def(c, "bpe", "", "frame mode: CLIP's BPE vocabulary file (real CLIP weights)");
     kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names; pretrain_i3d's carry their width)");
-    kv_def(c, "i3d_width", "1", "frame mode without --i3d: random I3D at this width multiplier");
-    kv_def(c, "i3d_short", "128", "frame mode: I3D input shorter side");
-    kv_def(c, "i3d_size", "112", "frame mode: I3D input crop");
-    kv_def(c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
-    kv_def(c, "seed", "0", "initialisation, shuffling, exemplars, augmentation");
+    kv_def_num(c, "i3d_width", "1", 1e-3, 1, "frame mode without --i3d: random I3D at this width multiplier");
+    kv_def_int(c, "i3d_short", "128", 16, 4096, "frame mode: I3D input shorter side");
+    kv_def_int(c, "i3d_size", "112", 16, 4096, "frame mode: I3D input crop");
+    kv_def_bool(c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_int(c, "seed", "0", 0, seeds, "initialisation, shuffling, exemplars, augmentation");
     dist_def_keys(c);
 }
 
@@ -216,10 +220,12 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         return 1;
     }
     const char *dv = kv_str(c, "device");
+    char *end = NULL;
+    long ord = !strncmp(dv, "cuda:", 5) ? strtol(dv + 5, &end, 10) : 0;
     r->dev = AQA_DEVICE_CPU;
-    if (!strncmp(dv, "cuda", 4)) r->dev = aqa_cuda_device(dv[4] == ':' ? atoi(dv + 5) : 0);
+    if (!strcmp(dv, "cuda") || (end && end > dv + 5 && !*end && ord >= 0 && ord < 64)) r->dev = aqa_cuda_device((int)ord);
     else if (strcmp(dv, "cpu")) {
-        aqa_fail(AQA_EINVAL, "--device must be cpu or cuda[:N], not \"%s\"", dv);
+        aqa_fail(AQA_EINVAL, "--device must be cpu, cuda or cuda:N (N = 0..63), not \"%s\"", dv);
         return 1;
     }
     if (aqa_exemplar_mode_parse(kv_str(c, "setting"), &r->mode)) return 1;
@@ -230,6 +236,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         return 1;
     }
     if (!(r->train = run_open_split(c, kv_str(c, "train_split")))) return 1;
+    print_notes(c->program, r->train);
     if (need_test && kv_has(c, "test_split") && !(r->test = run_open_split(c, kv_str(c, "test_split")))) return 1;
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
@@ -247,7 +254,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
             aqa_module_train(&r->clip->base, false);
             aqa_module_requires_grad(&r->clip->base, false);
             word_tok tok;
-            if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"))) return 1;
+            if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL)) return 1;
             bool prev = aqa_set_grad_enabled(false);
             st = encode_texts(r->clip, &tok, &ds->stage_texts, true);
             vt = st ? encode_texts(r->clip, &tok, &ds->video_texts, true) : NULL;

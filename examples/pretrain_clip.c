@@ -99,6 +99,7 @@ static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_tex
         fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
         return 1;
     }
+    if (!strcmp(split, "train")) print_notes("pretrain_clip", ds);
     if (!ds->items[0].frame_stage) {
         fprintf(stderr, "pretrain_clip: %s has no frame labels (FineDiving layout needed)\n", vc.root);
         aqa_video_dataset_free(ds);
@@ -206,32 +207,32 @@ static aqa_tensor *encode_rows(void *user, int64_t row0, int64_t n) {
 int main(int argc, char **argv) {
     kv_config c = {.program = "pretrain_clip"};
     kv_def(&c, "data", "", "dataset folder (FineDiving layout: the synthetic set or FineDiving)");
-    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving", "dataset (frame labels needed)");
     kv_def(&c, "out", "runs/clip", "output folder");
-    kv_def(&c, "texts", "stage", "frame texts: stage | subaction | both");
-    kv_def(&c, "quality", "false", "also pair each frame with its dive's quality text (\"a video of a good dive\")");
-    kv_def(&c, "frames", "16", "frames sampled per video (evenly)");
-    kv_def(&c, "steps", "400", "optimizer steps");
-    kv_def(&c, "batch", "64", "frames per step");
-    kv_def(&c, "lr", "5e-4", "AdamW learning rate (cosine decay, 5% warm-up)");
-    kv_def(&c, "weight_decay", "0.1", "AdamW weight decay");
-    kv_def(&c, "seed", "0", "initialisation and batch sampling");
-    kv_def(&c, "res", "32", "image resolution (pixels)");
-    kv_def(&c, "patch", "8", "ViT patch size");
-    kv_def(&c, "width", "64", "image transformer width");
-    kv_def(&c, "layers", "2", "image transformer blocks");
-    kv_def(&c, "heads", "2", "image transformer heads");
-    kv_def(&c, "embed", "64", "joint embedding size D");
-    kv_def(&c, "text_width", "64", "text transformer width");
-    kv_def(&c, "text_layers", "2", "text transformer blocks");
-    kv_def(&c, "text_heads", "2", "text transformer heads");
-    kv_def(&c, "context", "32", "text context length");
+    kv_def_choice(&c, "texts", "stage", "stage|subaction|both", "frame texts");
+    kv_def_bool(&c, "quality", "false", "also pair each frame with its dive's quality text (\"a video of a good dive\")");
+    kv_def_int(&c, "frames", "16", 1, 100000, "frames sampled per video (evenly)");
+    kv_def_int(&c, "steps", "400", 1, 1e9, "optimizer steps");
+    kv_def_int(&c, "batch", "64", 2, 100000, "frames per step");
+    kv_def_num(&c, "lr", "5e-4", 0, 10, "AdamW learning rate (cosine decay, 5% warm-up)");
+    kv_def_num(&c, "weight_decay", "0.1", 0, 10, "AdamW weight decay");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "initialisation and batch sampling");
+    kv_def_int(&c, "res", "32", 8, 4096, "image resolution (pixels)");
+    kv_def_int(&c, "patch", "8", 1, 4096, "ViT patch size");
+    kv_def_int(&c, "width", "64", 1, 65536, "image transformer width");
+    kv_def_int(&c, "layers", "2", 1, 256, "image transformer blocks");
+    kv_def_int(&c, "heads", "2", 1, 1024, "image transformer heads");
+    kv_def_int(&c, "embed", "64", 1, 65536, "joint embedding size D");
+    kv_def_int(&c, "text_width", "64", 1, 65536, "text transformer width");
+    kv_def_int(&c, "text_layers", "2", 1, 256, "text transformer blocks");
+    kv_def_int(&c, "text_heads", "2", 1, 1024, "text transformer heads");
+    kv_def_int(&c, "context", "32", 2, 4096, "text context length");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz: use CLIP's tokenizer instead of words");
-    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
-    kv_def(&c, "progress", "true", "progress lines on stderr");
+    kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "progress", "true", "progress lines on stderr");
     dist_def_keys(&c);
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
     dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
     if (dist_open(&dr, &c, "pretrain_clip")) return 1;
     if (!kv_has(&c, "data")) {
@@ -275,13 +276,13 @@ int main(int argc, char **argv) {
     } else {
         aqa_text_set subs;
         aqa_text_set_finediving_subactions(&subs);
-        wt_add_texts(&tok, &texts);
-        wt_add_texts(&tok, &subs);
-        wt_add_texts(&tok, &dtr->stage_texts);
-        wt_add_texts(&tok, &dtr->video_texts);
+        aqa_status st = wt_add_texts(&tok, &texts);
+        if (!st) st = wt_add_texts(&tok, &subs);
+        if (!st) st = wt_add_texts(&tok, &dtr->stage_texts);
+        if (!st) st = wt_add_texts(&tok, &dtr->video_texts);
         aqa_text_set_free(&subs);
         snprintf(path, sizeof path, "%s/vocab.txt", out);
-        if (dr.main && aqa_text_set_save(&tok.words, path)) {
+        if (st || (dr.main && aqa_text_set_save(&tok.words, path))) {
             fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
             return 1;
         }
@@ -304,7 +305,7 @@ int main(int argc, char **argv) {
     /* token ids of every text, once */
     int64_t ctx = cc.context_length;
     int64_t *ids = calloc(texts.n * (size_t)ctx, sizeof *ids);
-    if (!ids || wt_tokenize(&tok, (const char *const *)texts.texts, texts.n, ctx, ids)) {
+    if (!ids || wt_tokenize(&tok, (const char *const *)texts.texts, texts.n, ctx, false, ids)) {
         fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
         return 1;
     }
@@ -391,7 +392,10 @@ int main(int argc, char **argv) {
             fprintf(stderr, "pretrain_clip: wrote %s\n", path);
         }
         snprintf(path, sizeof path, "%s/config.txt", out);
-        kv_save(&c, path);
+        if (!rc && kv_save(&c, path)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            rc = 1;
+        }
     }
     free(img);
     free(sel_text);

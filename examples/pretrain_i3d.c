@@ -205,26 +205,26 @@ static int train_micro(void *user, aqa_batch *b, double *v) {
 int main(int argc, char **argv) {
     kv_config c = {.program = "pretrain_i3d"};
     kv_def(&c, "data", "", "dataset folder with frame labels (the synthetic set or FineDiving)");
-    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving", "dataset (frame labels needed)");
     kv_def(&c, "out", "runs/i3d", "output folder");
-    kv_def(&c, "width", "0.25", "I3D width multiplier (1 = the real network)");
-    kv_def(&c, "short", "48", "input: shorter side resized to this");
-    kv_def(&c, "size", "48", "input: crop side (random crop when training, centre crop at test)");
-    kv_def(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
-    kv_def(&c, "epochs", "1", "passes over the training split");
-    kv_def(&c, "batch", "2", "videos per step");
-    kv_def(&c, "clips_per_video", "3", "clips of each video trained on per step, drawn at random (0 = all N)");
-    kv_def(&c, "lr", "1e-3", "Adam learning rate (cosine decay)");
-    kv_def(&c, "weight_decay", "1e-4", "Adam weight decay");
-    kv_def(&c, "dropout", "0.2", "dropout before the logits layer");
-    kv_def(&c, "calibrate", "32", "training videos whose clips re-estimate BatchNorm statistics after each epoch");
-    kv_def(&c, "workers", "2", "data-loading threads");
-    kv_def(&c, "seed", "0", "initialisation, shuffling, augmentation");
-    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
-    kv_def(&c, "progress", "true", "progress line on stderr");
+    kv_def_num(&c, "width", "0.25", 1e-3, 1, "I3D width multiplier (1 = the real network)");
+    kv_def_int(&c, "short", "48", 16, 4096, "input: shorter side resized to this");
+    kv_def_int(&c, "size", "48", 16, 4096, "input: crop side (random crop when training, centre crop at test)");
+    kv_def_bool(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
+    kv_def_int(&c, "epochs", "1", 1, 1e6, "passes over the training split");
+    kv_def_int(&c, "batch", "2", 1, 100000, "videos per step");
+    kv_def_int(&c, "clips_per_video", "3", 0, AQA_VD_MAX_CLIPS, "clips of each video trained on per step, drawn at random (0 = all N)");
+    kv_def_num(&c, "lr", "1e-3", 0, 10, "Adam learning rate (cosine decay)");
+    kv_def_num(&c, "weight_decay", "1e-4", 0, 10, "Adam weight decay");
+    kv_def_num(&c, "dropout", "0.2", 0, 0.99, "dropout before the logits layer");
+    kv_def_int(&c, "calibrate", "32", 0, 1e6, "training videos whose clips re-estimate BatchNorm statistics after each epoch");
+    kv_def_int(&c, "workers", "2", 0, 256, "data-loading threads");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "initialisation, shuffling, augmentation");
+    kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "progress", "true", "progress line on stderr");
     dist_def_keys(&c);
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
     dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
     if (dist_open(&dr, &c, "pretrain_i3d")) return 1;
     aqa_vd_config vc;
@@ -237,10 +237,6 @@ int main(int argc, char **argv) {
     }
     const double width = kv_double(&c, "width");
     const long epochs = kv_int(&c, "epochs"), batch = kv_int(&c, "batch");
-    if (width <= 0 || width > 1 || epochs < 1 || batch < 1 || kv_int(&c, "size") < 16) {
-        fprintf(stderr, "pretrain_i3d: --width must be in (0, 1], --epochs and --batch >= 1, --size >= 16\n");
-        return 1;
-    }
     const char *out = kv_str(&c, "out");
     if (mkdir_p(out)) {
         fprintf(stderr, "pretrain_i3d: cannot create %s\n", out);
@@ -259,6 +255,7 @@ int main(int argc, char **argv) {
     int64_t *pick = NULL, *clip = NULL;
     double *exec = NULL;
     if (!dte) goto fail;
+    print_notes("pretrain_i3d", dtr);
     aqa_manual_seed((uint64_t)kv_int(&c, "seed"));
     aqa_i3d_config ic = aqa_i3d_default_config();
     ic.width_multiplier = width;
@@ -383,7 +380,7 @@ int main(int argc, char **argv) {
     if (aqa_module_save(&m->base, path, 2, mk, mv)) goto fail;
     fprintf(stderr, "pretrain_i3d: wrote %s\n", path);
     snprintf(path, sizeof path, "%s/config.txt", out);
-    kv_save(&c, path);
+    if (kv_save(&c, path)) goto fail;
     rc = 0;
     goto done;
 fail:

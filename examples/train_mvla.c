@@ -15,11 +15,18 @@
  * and lr_head (1e-3) for SCA, segmentation, temperature and the head.
  *
  * Each epoch: a progress line on stderr (epoch, step, loss terms, samples/s, ETA); evaluation on
- * the test split (rho, R-l2 x100, MSE, AIoU@0.5/0.75 with frame labels); a JSON line appended to
- * <out>/log.jsonl; the checkpoint <out>/last.safetensors (atomic: model, optimizer, step, RNG,
- * settings) and <out>/best.safetensors when rho improved.  --resume continues from last.  A loss
- * term that turns NaN or infinite stops the run with a message naming the term.  The resolved
- * settings are written to <out>/config.txt (re-loadable with --config). */
+ * the test split (rho, R-l2 x100, MSE, AIoU@0.5/0.75 with frame labels); then the commit
+ * (examples/run_store.h): the checkpoint <out>/last.safetensors (model, optimizer, step, RNG,
+ * settings, the epoch's record), <out>/best.safetensors when rho improved, best.txt and a JSON
+ * line per epoch in <out>/log.jsonl, so that a kill or a full disk at any moment loses no
+ * completed epoch.  --resume continues from last (an error when there is none, or when a setting
+ * of the model, data or optimiser differs from the checkpoint's: the message lists them); resuming
+ * a finished run prints its final metrics.  A loss term that turns NaN or infinite stops the run
+ * with a message naming the term and the videos of the batch (a NaN in a feature file is named
+ * with its file when read).  The resolved settings are written to <out>/config.txt (re-loadable
+ * with --config). */
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +34,62 @@
 #include <unistd.h>
 
 #include "examples/mvla_run.h"
+#include "examples/run_store.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 
-static void json_num(FILE *f, const char *key, double v, bool comma) {
-    if (isfinite(v)) fprintf(f, "%s\"%s\": %.6g", comma ? ", " : "", key, v);
-    else fprintf(f, "%s\"%s\": null", comma ? ", " : "", key);
+/* A number of a log record (JSON null when not finite). */
+static void json_num(cJSON *o, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+/* The final metrics lines (stdout), from a log record: the run's last epoch. */
+static void print_final(const char *record, double best) {
+    static const char *const keys[5] = {"rho", "rl2_x100", "mse", "aiou50", "aiou75"};
+    cJSON *o = cJSON_Parse(record);
+    for (int k = 0; k < 5; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+        printf("final_%s %.4f\n", keys[k], cJSON_IsNumber(v) ? v->valuedouble : NAN);
+    }
+    printf("best_rho %.4f\n", best);
+    cJSON_Delete(o);
+}
+
+/* Settings a resumed run may change: where things are and how the run is driven, not the model,
+ * the data it learns from or the optimiser. */
+static const char *const RUNTIME_KEYS[] = {"epochs", "resume", "progress", "workers", "device", "max_steps",
+                                           "eval_every", "data", "features", "texts", "out", "skip_bad", NULL};
+
+/* --resume: <out>/last.safetensors must exist and hold this run's settings.  0, or 1 after a
+ * message. */
+static int check_resume(kv_config *c, const char *last) {
+    aqa_st_file *f;
+    if (access(last, F_OK) != 0) {
+        fprintf(stderr, "train_mvla: --resume: %s does not exist (nothing to resume; start without --resume)\n", last);
+        return 1;
+    }
+    if (aqa_st_open(last, &f)) {
+        fprintf(stderr, "train_mvla: --resume: %s\n", aqa_last_error());
+        return 1;
+    }
+    const char *cfg = aqa_st_metadata(f, "config");
+    char diff[2048];
+    int n = cfg ? kv_diff_json(c, cfg, RUNTIME_KEYS, diff, sizeof diff) : -1;
+    aqa_st_close(f);
+    if (n < 0) fprintf(stderr, "train_mvla: --resume: %s holds no settings (not written by train_mvla?)\n", last);
+    else if (n > 0)
+        fprintf(stderr, "train_mvla: --resume: %d setting%s differ%s from the checkpoint's: %s (resume with the same "
+                        "settings, or start a new run elsewhere)\n", n, n > 1 ? "s" : "", n > 1 ? "" : "s", diff);
+    return n != 0;
+}
+
+/* The keys of a batch's videos, comma-separated, for messages. */
+static void batch_keys(aqa_video_dataset *ds, const aqa_batch *b, char *out, size_t n) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int64_t i = 0; i < b->B && len + 1 < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", aqa_vd_sample(ds, b->items[i])->key);
 }
 
 /* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
@@ -98,17 +155,17 @@ int main(int argc, char **argv) {
     kv_config c = {.program = "train_mvla"};
     run_def_keys(&c);
     kv_def(&c, "out", "runs/mvla", "run folder (checkpoints, log.jsonl, config.txt)");
-    kv_def(&c, "epochs", "20", "training epochs");
-    kv_def(&c, "lr_backbone", "1e-4", "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
-    kv_def(&c, "lr_head", "1e-3", "Adam lr of SCA, segmentation and the head");
-    kv_def(&c, "weight_decay", "0", "Adam weight decay");
-    kv_def(&c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
-    kv_def(&c, "resume", "false", "continue from <out>/last.safetensors");
-    kv_def(&c, "max_steps", "0", "stop after this many steps in total (0 = no limit; tests)");
-    kv_def(&c, "eval_every", "1", "evaluate every k epochs (and after the last)");
-    kv_def(&c, "progress", "true", "progress line on stderr");
+    kv_def_int(&c, "epochs", "20", 1, 1e6, "training epochs");
+    kv_def_num(&c, "lr_backbone", "1e-4", 0, 10, "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
+    kv_def_num(&c, "lr_head", "1e-3", 0, 10, "Adam lr of SCA, segmentation and the head");
+    kv_def_num(&c, "weight_decay", "0", 0, 10, "Adam weight decay");
+    kv_def_bool(&c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
+    kv_def_bool(&c, "resume", "false", "continue from <out>/last.safetensors (an error when there is none)");
+    kv_def_int(&c, "max_steps", "0", 0, 1e15, "stop after this many steps in total (0 = no limit; tests)");
+    kv_def_int(&c, "eval_every", "1", 1, 1e6, "evaluate every k epochs (and after the last)");
+    kv_def_bool(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--features CACHE] [--out DIR] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
     if (!kv_has(&c, "data")) {
         fprintf(stderr, "train_mvla: --data is required\n");
         return 1;
@@ -116,16 +173,17 @@ int main(int argc, char **argv) {
     dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
     if (dist_open(&dr, &c, "train_mvla")) return 1;
     const char *out = kv_str(&c, "out");
+    const bool resume = kv_bool(&c, "resume");
+    char path[1500], last[1024];
+    snprintf(last, sizeof last, "%.900s/last.safetensors", out);
+    if (resume && check_resume(&c, last)) return 1;
     if (mkdir_p(out)) {
-        fprintf(stderr, "train_mvla: cannot create %s\n", out);
+        fprintf(stderr, "train_mvla: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    char path[1500], last[1024], best[1024];
-    snprintf(last, sizeof last, "%.900s/last.safetensors", out);
-    snprintf(best, sizeof best, "%.900s/best.safetensors", out);
     snprintf(path, sizeof path, "%s/config.txt", out);
     if (dr.main && kv_save(&c, path)) {
-        fprintf(stderr, "train_mvla: cannot write %s\n", path);
+        fprintf(stderr, "train_mvla: %s\n", aqa_last_error());
         return 1;
     }
 
@@ -136,7 +194,7 @@ int main(int argc, char **argv) {
     aqa_exemplar_pool *pool = NULL;
     aqa_tensor **bb = NULL, **rest = NULL;
     char *cfg_json = kv_to_json(&c);
-    FILE *log = NULL;
+    run_store rs = {0};
     if (run_open(&r, &c, true)) goto fail;
     r.dist = &dr;
     if (!r.test) {
@@ -177,11 +235,16 @@ int main(int argc, char **argv) {
     if (nb && aqa_optim_add_group(opt, bb, nb, kv_double(&c, "lr_backbone"), ao.weight_decay) < 0) goto fail;
     if (nr && aqa_optim_add_group(opt, rest, nr, kv_double(&c, "lr_head"), ao.weight_decay) < 0) goto fail;
 
-    /* resume */
+    /* the run folder (rank 0's); resuming finishes an interrupted commit first */
+    if (dr.main && run_store_open(&rs, out, r.i3d != NULL, resume)) goto fail;
+    if (rs.n_cleaned) fprintf(stderr, "train_mvla: removed %d stale temporary file(s) in %s\n", rs.n_cleaned, out);
+    if (rs.n_replaced)
+        fprintf(stderr, "train_mvla: a fresh run (no --resume): removed %d file(s) of the previous run in %s\n",
+                rs.n_replaced, out);
     int start_epoch = 0;
     int64_t step = 0;
-    double best_rho = -INFINITY;
-    if (kv_bool(&c, "resume") && access(last, F_OK) == 0) {
+    const int epochs = (int)kv_int(&c, "epochs");
+    if (resume) {
         aqa_checkpoint ck = {.model = r.root, .optim = opt};
         if (aqa_checkpoint_load(last, &ck)) goto fail;
         free(ck.loaded_config);
@@ -191,13 +254,16 @@ int main(int argc, char **argv) {
         }
         start_epoch = (int)ck.epoch + 1;
         step = ck.step;
-        snprintf(path, sizeof path, "%s/best.txt", out);
-        FILE *bf = fopen(path, "r");
-        if (bf) {
-            if (fscanf(bf, "%*d %lf", &best_rho) != 1) best_rho = -INFINITY;
-            fclose(bf);
-        }
         if (dr.main) fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)step);
+        if (start_epoch >= epochs) {
+            if (dr.main) {
+                fprintf(stderr, "train_mvla: the run finished (%d epoch%s); its final metrics:\n", start_epoch,
+                        start_epoch > 1 ? "s" : "");
+                print_final(rs.record, rs.best_score);
+            }
+            rc = 0;
+            goto done;
+        }
     }
     /* every rank starts from rank 0's weights; the steps sum the ranks' gradients */
     aqa_module *models[2] = {r.root, r.i3d ? &r.i3d->base : NULL};
@@ -230,16 +296,8 @@ int main(int argc, char **argv) {
     dist_loader(&dr, &lc, false);
     ld = aqa_loader_new(r.train, &lc);
     if (!ld) goto fail;
-    snprintf(path, sizeof path, "%s/log.jsonl", out);
-    log = dr.main ? fopen(path, start_epoch ? "a" : "w") : fopen("/dev/null", "w");
-    if (!log) {
-        fprintf(stderr, "train_mvla: cannot write %s\n", path);
-        goto done;
-    }
-
-    const int epochs = (int)kv_int(&c, "epochs");
     const long max_steps = kv_int(&c, "max_steps");
-    const int eval_every = kv_int(&c, "eval_every") > 0 ? (int)kv_int(&c, "eval_every") : 1;
+    const int eval_every = (int)kv_int(&c, "eval_every");
     run_results res;
     memset(&res, 0, sizeof res);
     bool stop = false;
@@ -274,9 +332,11 @@ int main(int argc, char **argv) {
             for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++) {
                 if (!v[1 + AQA_MVLA_NUM_LOSSES + k]) continue;
                 if (!isfinite(v[1 + k])) {
-                    fprintf(stderr, "\ntrain_mvla: epoch %d step %lld: loss term \"%s\" is %g; stopping (lower the "
-                                    "learning rates or check the inputs)\n",
-                            epoch + 1, (long long)step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k]);
+                    char keys[512];
+                    batch_keys(r.train, b, keys, sizeof keys);
+                    fprintf(stderr, "\ntrain_mvla: epoch %d step %lld: loss term \"%s\" is %g on the batch of videos "
+                                    "%s (their inputs read as finite: lower the learning rates); stopping\n",
+                            epoch + 1, (long long)step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k], keys);
                     aqa_batch_free(b);
                     goto done;
                 }
@@ -310,62 +370,47 @@ int main(int argc, char **argv) {
         run_results_free(&res);
         if (do_eval) {
             if (run_evaluate(&r, r.test, false, false, &res)) goto fail;
-            is_best = res.m.spearman > best_rho;
+            is_best = dr.main && run_store_better(&rs, res.m.spearman);
             if (dr.main)
                 fprintf(stderr, "epoch %d/%d: test rho %.4f R-l2 %.4f MSE %.3f AIoU@0.5 %.4f AIoU@0.75 %.4f (%.1f s)%s\n",
-                    epoch + 1, epochs, res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75, res.seconds,
-                    is_best ? " best" : "");
+                        epoch + 1, epochs, res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75,
+                        res.seconds, is_best ? " best" : "");
         }
-        /* checkpoint(s), by rank 0 (every rank holds the same model) */
-        aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
-        if (dr.main && aqa_checkpoint_save(last, &ck)) goto fail;
-        if (dr.main && r.i3d) {
-            snprintf(path, sizeof path, "%s.i3d.safetensors", last);
-            if (aqa_module_save(&r.i3d->base, path, 0, NULL, NULL)) goto fail;
-        }
-        if (is_best) best_rho = res.m.spearman;
-        if (is_best && dr.main) {
-            if (aqa_checkpoint_save(best, &ck)) goto fail;
-            if (r.i3d) {
-                snprintf(path, sizeof path, "%s.i3d.safetensors", best);
-                if (aqa_module_save(&r.i3d->base, path, 0, NULL, NULL)) goto fail;
-            }
-            snprintf(path, sizeof path, "%s/best.txt", out);
-            FILE *bf = fopen(path, "w");
-            if (bf) {
-                fprintf(bf, "%d %.17g\n", epoch, best_rho);
-                fclose(bf);
-            }
-        }
-        fprintf(log, "{\"epoch\": %d, \"step\": %lld", epoch + 1, (long long)step);
-        json_num(log, "train_loss", n_steps ? loss_sum / n_steps : NAN, true);
+        /* the epoch's record, then the commit (checkpoints, best, best.txt, log.jsonl) by rank 0:
+         * every rank holds the same model */
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddNumberToObject(rec, "epoch", epoch + 1);
+        cJSON_AddNumberToObject(rec, "step", (double)step);
+        json_num(rec, "train_loss", n_steps ? loss_sum / n_steps : NAN);
         for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++)
-            if (counts[k]) json_num(log, aqa_mvla_loss_name((aqa_mvla_loss)k), sums[k] / counts[k], true);
-        json_num(log, "samples_per_s", secs > 0 ? (double)seen / secs : NAN, true);
-        json_num(log, "epoch_seconds", secs, true);
-        json_num(log, "teacher_forcing", teacher, true);
+            if (counts[k]) json_num(rec, aqa_mvla_loss_name((aqa_mvla_loss)k), sums[k] / counts[k]);
+        json_num(rec, "samples_per_s", secs > 0 ? (double)seen / secs : NAN);
+        json_num(rec, "epoch_seconds", secs);
+        json_num(rec, "teacher_forcing", teacher);
         if (do_eval) {
-            json_num(log, "rho", res.m.spearman, true);
-            json_num(log, "rl2_x100", res.m.rl2_x100, true);
-            json_num(log, "mse", res.m.mse, true);
-            json_num(log, "aiou50", res.aiou50, true);
-            json_num(log, "aiou75", res.aiou75, true);
-            fprintf(log, ", \"best\": %s", is_best ? "true" : "false");
+            json_num(rec, "rho", res.m.spearman);
+            json_num(rec, "rl2_x100", res.m.rl2_x100);
+            json_num(rec, "mse", res.m.mse);
+            json_num(rec, "aiou50", res.aiou50);
+            json_num(rec, "aiou75", res.aiou75);
+            cJSON_AddBoolToObject(rec, "best", is_best);
         }
-        fprintf(log, "}\n");
-        fflush(log);
+        char *line = cJSON_PrintUnformatted(rec);
+        cJSON_Delete(rec);
+        aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
+        int bad = !line ||
+                  (dr.main && run_store_commit(&rs, &ck, r.i3d ? &r.i3d->base : NULL, line, do_eval ? res.m.spearman : NAN));
+        free(line);
+        if (bad) goto fail;
     }
-    if (res.n && dr.main) {
-        printf("final_rho %.4f\nfinal_rl2_x100 %.4f\nfinal_mse %.4f\nfinal_aiou50 %.4f\nfinal_aiou75 %.4f\nbest_rho %.4f\n",
-               res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75, best_rho);
-    }
+    if (res.n && dr.main) print_final(rs.record, rs.best_score);
     run_results_free(&res);
     rc = 0;
     goto done;
 fail:
     fprintf(stderr, "train_mvla: %s\n", aqa_last_error());
 done:
-    if (log) fclose(log);
+    run_store_free(&rs);
     aqa_loader_free(ld);
     aqa_exemplar_pool_free(pool);
     aqa_optim_free(opt);

@@ -50,6 +50,12 @@ typedef struct aqa_checkpoint {
     int n_generators;
     const char *const *generator_names;
     aqa_generator *const *generators;
+    /* save: extra metadata strings written with the checkpoint (e.g. a training run's record; read
+     * them back with aqa_st_metadata).  Keys must not be "format", "step", "epoch", "config" or
+     * start with "rng." or "optim.". */
+    int n_meta;
+    const char *const *meta_keys;
+    const char *const *meta_values;
 } aqa_checkpoint;
 
 /* Writes the checkpoint to `path` atomically.  The model's tensors may live on any device (they

@@ -4,6 +4,7 @@
  * pretrain_i3d -> extract_features --i3d, the settings parser's errors and the NaN guard.  Skips when the programs are not built. */
 #define _GNU_SOURCE
 #include <ftw.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "datasets/feature_cache.h"
 #include "datasets/synthetic.h"
 #include "models/i3d/i3d.h"
 #include "io/safetensors.h"
@@ -84,6 +88,43 @@ static void test_prepare_pipeline(void) {
     g_ready = rc == 0 && file_nonempty(victim);
 }
 
+/* The tiny CLIP pretrain_clip wrote, with its word vocabulary, in the CLIP programs. */
+static void test_tiny_clip_tools(void) {
+    if (!g_ready || !have("./examples/tokenize") || !have("./examples/clip_embed") || !have("./examples/clip_zeroshot")) {
+        SKIP("pipeline not prepared or the CLIP programs not built");
+        return;
+    }
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "printf 'inward take-off\\nentry into the water\\n' | ./examples/tokenize --vocab %s/clip/vocab.txt "
+             "--context 8", g_dir);
+    int rc = cli_run(cmd, &out);
+    long a[8] = {0};
+    int n = out ? sscanf(out, "%ld %ld %ld %ld %ld %ld %ld %ld", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) : 0;
+    CHECK_MSG(rc == 0 && n == 8 && a[0] > a[1] && a[1] > 0 && a[3] == a[0] + 1 && a[4] == 0, "tokenize --vocab:\n%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "printf 'inward take-off\\n' > %s/texts.txt && ./examples/clip_embed --weights "
+             "%s/clip/clip.safetensors --vocab %s/clip/vocab.txt --texts %s/texts.txt --out %s/emb.safetensors",
+             g_dir, g_dir, g_dir, g_dir, g_dir);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "1 texts, 0 images"), "clip_embed --vocab:\n%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "./examples/clip_zeroshot --weights %s/clip/clip.safetensors --vocab %s/clip/vocab.txt "
+             "--image $(ls %s/data/*/*/*.png | head -1) --labels 'inward take-off' 'entry into the water'",
+             g_dir, g_dir, g_dir);
+    rc = cli_run(cmd, &out);
+    double p1 = -1, p2 = -1;
+    char l1[64], l2[64];
+    CHECK_MSG(rc == 0 && out && sscanf(out, "%lf\t%63[^\n]\n%lf\t%63[^\n]", &p1, l1, &p2, l2) == 4 &&
+                  fabs(p1 + p2 - 1) < 1e-4,
+              "clip_zeroshot --vocab:\n%s", out);
+    free(out);
+    /* a word the vocabulary lacks is named */
+    snprintf(cmd, sizeof cmd, "echo 'zebra' | ./examples/tokenize --vocab %s/clip/vocab.txt", g_dir);
+    CHECK(cli_run(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "\"zebra\" is not in the vocabulary"), "%s", out);
+    free(out);
+}
+
 static void test_train_evaluate_resume(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
@@ -120,9 +161,33 @@ static void test_train_evaluate_resume(void) {
     while (f && fgets(line, sizeof line, f)) {
     }
     if (f) fclose(f);
-    CHECK_MSG(strstr(line, "\"epoch\": 2") && strstr(line, "\"rho\"") && strstr(line, "\"aiou50\"") &&
-                  strstr(line, "\"bce\"") && strstr(line, "\"head\""),
-              "last log line: %s", line);
+    cJSON *rec = cJSON_Parse(line);
+    const char *keys[] = {"rho", "aiou50", "bce", "head"};
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(rec, "epoch");
+    CHECK_MSG(cJSON_IsNumber(ep) && ep->valuedouble == 2, "last log line: %s", line);
+    for (int k = 0; k < 4; k++) CHECK_MSG(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rec, keys[k])), "%s in %s", keys[k], line);
+    cJSON_Delete(rec);
+    /* resuming the finished run trains nothing and prints its final metrics again */
+    char *again = NULL;
+    rc = cli_run(cmd, &again);
+    CHECK_MSG(rc == 0 && again && strstr(again, "run finished") && isfinite(metric(again, "final_rho")) &&
+                  isfinite(metric(again, "best_rho")),
+              "resume of a finished run:\n%s", again);
+    free(again);
+    CHECK_EQ_INT(count_lines(path), 2);
+    /* resuming with other model settings names them; without a checkpoint it is an error */
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 3 --resume --dim 48 --head mlp",
+             g_dir);
+    CHECK(cli_run(cmd, &again) != 0);
+    CHECK_MSG(again && strstr(again, "2 settings differ") && strstr(again, "head (was \"tsa\", now \"mlp\")") &&
+                  strstr(again, "dim (was"),
+              "%s", again);
+    free(again);
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --out %s/nothing_here --resume", g_dir,
+             g_dir);
+    CHECK(cli_run(cmd, &again) != 0);
+    CHECK_MSG(again && strstr(again, "nothing_here/last.safetensors does not exist"), "%s", again);
+    free(again);
     /* evaluate the checkpoint: the same metrics lines, CSV, figures */
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval --figures 2",
              g_dir, g_dir);
@@ -222,15 +287,85 @@ static void test_pretrain_i3d(void) {
     aqa_clear_error();
 }
 
+/* Every program answers --help with its usage and status 0, and refuses a bad value, an unknown
+ * setting or a stray argument with a message naming it and status 2. */
 static void test_settings_errors(void) {
-    if (!have("./examples/train_mvla")) {
-        SKIP("train_mvla not built");
+    static const char *const progs[] = {"clip_embed", "clip_zeroshot", "evaluate", "extract_features", "i3d_extract",
+                                        "make_synthetic", "plot_demo", "pretrain_clip", "pretrain_i3d", "quickstart",
+                                        "tokenize", "train_mvla", "train_toy_transformer"};
+    char cmd[2048], help_dir[512], *out = NULL;
+    int n_progs = 0;
+    snprintf(help_dir, sizeof help_dir, "%s/help", g_dir);
+    mkdir(help_dir, 0777);
+    for (size_t i = 0; i < sizeof progs / sizeof *progs; i++) {
+        snprintf(cmd, sizeof cmd, "./examples/%s", progs[i]);
+        if (!have(cmd)) continue;
+        n_progs++;
+        char cwd[1024];
+        snprintf(cmd, sizeof cmd, "cd %s && %s/examples/%s --help", help_dir, getcwd(cwd, sizeof cwd) ? cwd : ".", progs[i]);
+        CHECK_MSG(cli_run(cmd, &out) == 0 && out && strstr(out, "usage:"), "%s --help:\n%s", progs[i], out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "./examples/%s --no-such-setting", progs[i]);
+        CHECK_MSG(cli_run(cmd, &out) == 2 && out && strstr(out, "no-such-setting"), "%s --no-such-setting:\n%s",
+                  progs[i], out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "./examples/%s stray", progs[i]);
+        CHECK_MSG(cli_run(cmd, &out) == 2 && out && strstr(out, "unexpected argument \"stray\""), "%s stray:\n%s",
+                  progs[i], out);
+        free(out);
+    }
+    if (!n_progs) {
+        SKIP("programs not built");
         return;
     }
-    char cmd[2048], *out = NULL;
-    CHECK(cli_run("./examples/train_mvla --data x --lerning-rate 3", &out) != 0);
-    CHECK_MSG(out && strstr(out, "unknown setting \"lerning-rate\""), "%s", out);
+    /* --help writes nothing into the working folder (quickstart and plot_demo write files when they run) */
+    snprintf(cmd, sizeof cmd, "ls -A %s | wc -l", help_dir);
+    cli_run(cmd, &out);
+    CHECK_MSG(out && atoi(out) == 0, "files written by --help: %s", out);
     free(out);
+    /* numbers: bad values and ranges name the flag and the value */
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"train_mvla --data x --lr_head abc", "--lr_head (command line): \"abc\" is not a finite number"},
+        {"train_mvla --data x --epochs -1", "--epochs (command line): -1 is outside 1.."},
+        {"train_mvla --data x --epochs 0", "--epochs (command line): 0 is outside 1.."},
+        {"train_mvla --data x --epochs abc", "\"abc\" is not an integer"},
+        {"train_mvla --data x --batch 0", "--batch (command line): 0 is outside 1.."},
+        {"train_mvla --data x --batch 8x", "\"8x\" is not an integer"},
+        {"train_mvla --data x --seed 99999999999999999999", "is not an integer"},
+        {"train_mvla --data x --dropout nan", "is not a finite number"},
+        {"train_mvla --data x --mvla perhaps", "unexpected argument \"perhaps\""},
+        {"train_mvla --data x --head transformer", "\"transformer\" is not one of tsa|core"},
+        {"train_mvla --data x --lerning-rate", "unknown setting \"lerning-rate\""},
+        {"train_mvla --data x --epochs", "--epochs needs a value"},
+        {"pretrain_clip --data x --steps -5", "--steps (command line): -5 is outside 1.."},
+        {"evaluate --checkpoint x.safetensors --figures -3", "--figures (command line): -3 is outside 0.."},
+        {"tokenize --context 1", "--context (command line): 1 is outside 2.."},
+        {"quickstart --steps abc", "\"abc\" is not an integer"},
+        {"i3d_extract --batch 0", "--batch (command line): 0 is outside 1.."},
+        {"make_synthetic --videos 0", "--videos (command line): 0 is outside 1.."},
+        {"clip_embed --batch -1", "--batch (command line): -1 is outside 1.."},
+        {"train_toy_transformer --seq-len 1", "--seq_len (command line): 1 is outside 2.."},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char prog[64];
+        sscanf(bad[i].args, "%63s", prog);
+        snprintf(cmd, sizeof cmd, "./examples/%s", prog);
+        if (!have(cmd)) continue;
+        if (!strcmp(prog, "evaluate")) { /* checkpoint mode reads the file's settings first */
+            snprintf(cmd, sizeof cmd, "./examples/%s", bad[i].args);
+            CHECK(cli_run(cmd, &out) != 0);
+            free(out);
+            continue;
+        }
+        snprintf(cmd, sizeof cmd, "./examples/%s", bad[i].args);
+        int rc = cli_run(cmd, &out);
+        CHECK_MSG(rc == 2 && out && strstr(out, bad[i].want), "%s: status %d, wanted \"%s\":\n%s", bad[i].args, rc,
+                  bad[i].want, out);
+        free(out);
+    }
+    /* config files: a line without '=', a bad value (file and line named), an over-long line */
     char conf[512];
     snprintf(conf, sizeof conf, "%s/bad.conf", g_dir);
     FILE *f = fopen(conf, "w");
@@ -239,11 +374,29 @@ static void test_settings_errors(void) {
         fclose(f);
     }
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s", conf);
-    CHECK(cli_run(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) == 2);
     CHECK_MSG(out && strstr(out, "bad.conf:2"), "%s", out);
     free(out);
+    f = fopen(conf, "w");
+    if (f) {
+        fputs("# fine\nbatch = 0\n", f);
+        fclose(f);
+    }
+    CHECK(cli_run(cmd, &out) == 2);
+    CHECK_MSG(out && strstr(out, "--batch (") && strstr(out, "bad.conf:2") && strstr(out, "outside"), "%s", out);
+    free(out);
+    f = fopen(conf, "w");
+    if (f) { /* a comment line longer than any buffer, whose tail would read as a setting if split */
+        fputs("epochs = 2\n# ", f);
+        for (int k = 0; k < 5000; k++) fputc('x', f);
+        fputs(" epochs = 7\n", f);
+        fclose(f);
+    }
+    CHECK(cli_run(cmd, &out) == 2);
+    CHECK_MSG(out && strstr(out, "bad.conf:2: line longer than"), "%s", out);
+    free(out);
     CHECK(cli_run("./examples/train_mvla --help", &out) == 0);
-    CHECK(out && strstr(out, "--lr_backbone") && strstr(out, "--setting"));
+    CHECK(out && strstr(out, "--lr_backbone") && strstr(out, "--setting") && strstr(out, "integer 1..1000000"));
     free(out);
 }
 
@@ -269,19 +422,50 @@ static void test_sequence_heads(void) {
         }
 }
 
+/* A feature file holding a NaN stops training with a message naming the file; nothing turns NaN
+ * silently several layers later. */
 static void test_nan_guard(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
         return;
     }
-    /* an absurd learning rate blows the parameters up within a few steps */
-    char cmd[2048], *out = NULL;
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cp -r %s/feat %s/featnan", g_dir, g_dir);
+    CHECK(cli_run(cmd, NULL) == 0);
+    snprintf(path, sizeof path, "%s/featnan/SyntheticDiving_Event001__2.safetensors", g_dir);
+    aqa_st_file *sf = NULL;
+    int64_t T = 0, D = 0, N = 0, C = 0;
+    float *clip = NULL, *i3d = NULL;
+    if (aqa_st_open(path, &sf) == AQA_OK) {
+        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d");
+        if (ci >= 0 && ii >= 0) {
+            T = aqa_st_get(sf, ci)->shape[0], D = aqa_st_get(sf, ci)->shape[1];
+            N = aqa_st_get(sf, ii)->shape[0], C = aqa_st_get(sf, ii)->shape[1];
+            clip = malloc(sizeof *clip * (size_t)(T * D));
+            i3d = malloc(sizeof *i3d * (size_t)(N * C));
+            aqa_st_read_f32(sf, ci, clip);
+            aqa_st_read_f32(sf, ii, i3d);
+        }
+        aqa_st_close(sf);
+    }
+    CHECK(clip && i3d);
+    if (!clip || !i3d) {
+        free(clip);
+        free(i3d);
+        return;
+    }
+    i3d[1] = NAN;
+    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", clip, T, D, i3d, N, C, "test") == AQA_OK);
+    free(clip);
+    free(i3d);
     snprintf(cmd, sizeof cmd,
-             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runnan --epochs 3 --frames 32 "
-             "--clips 3 --clip-stride 8 --lr-head 1e30 --lr-backbone 1e30 %s",
+             "./examples/train_mvla --data %s/data --features %s/featnan --out %s/runnan --epochs 2 --frames 32 "
+             "--clips 3 --clip-stride 8 %s",
              g_dir, g_dir, g_dir, TINY);
     int rc = cli_run(cmd, &out);
-    CHECK_MSG(rc != 0 && out && strstr(out, "loss term \"") && strstr(out, "stopping"), "rc %d:\n%s", rc, out);
+    CHECK_MSG(rc != 0 && out && strstr(out, "featnan/SyntheticDiving_Event001__2.safetensors") && strstr(out, "nan") &&
+                  strstr(out, "not finite"),
+              "rc %d:\n%s", rc, out);
     free(out);
 }
 
@@ -289,6 +473,7 @@ int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/aqa_traincli_XXXXXX");
     if (cli_tiny_set(g_dir)) return 1;
     RUN(test_prepare_pipeline);
+    RUN(test_tiny_clip_tools);
     RUN(test_train_evaluate_resume);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
