@@ -27,8 +27,9 @@
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "nn/batchnorm.h"
-#include "tensor/tensor_file.h"
+#include "nn/optim.h"
 #include "ops/ops.h"
+#include "tensor/tensor_file.h"
 
 /* The settings of a run (train_mvla's; evaluate reads them back from the checkpoint). */
 MC_UNUSED static void run_def_keys(kv_config *c) {
@@ -594,6 +595,242 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
         aqa_aiou(res->pb, res->tb, res->n, 0.75, AQA_IOU_TSA, &res->aiou75);
     }
     res->seconds = aqa_now() - t0;
+    return 0;
+}
+
+/* ---- training --------------------------------------------------------------------------------- */
+
+/* train_mvla's training settings (evaluate reads them back from checkpoints and ignores them). */
+MC_UNUSED static void run_def_train_keys(kv_config *c) {
+    kv_def(c, "epochs", "20", "training epochs");
+    kv_def(c, "lr_backbone", "1e-4", "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
+    kv_def(c, "lr_head", "1e-3", "Adam lr of SCA, segmentation and the head");
+    kv_def(c, "weight_decay", "0", "Adam weight decay");
+    kv_def(c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
+    kv_def(c, "max_steps", "0", "stop after this many steps in total (0 = no limit; tests)");
+}
+
+/* What training needs besides the model: Adam with the paper's parameter groups, the training
+ * exemplars and the loader of shuffled training batches. */
+typedef struct run_trainer {
+    aqa_optimizer *opt;      /* Adam: lr_backbone (visual feature extraction), lr_head (the rest) */
+    aqa_exemplar_pool *pool; /* training exemplars (contrastive heads), or NULL */
+    aqa_loader *ld;          /* batches of the training split */
+    int batch;               /* videos per step */
+    int64_t step;            /* optimizer steps taken */
+} run_trainer;
+
+/* The loss terms of one epoch, averaged over its steps. */
+typedef struct run_epoch_stats {
+    double sums[AQA_MVLA_NUM_LOSSES]; /* sum of each term over the steps */
+    int counts[AQA_MVLA_NUM_LOSSES];  /* steps where the term was present */
+    double loss_sum;                  /* sum of the total loss */
+    int n_steps;                      /* steps taken this epoch */
+    size_t seen;                      /* videos seen this epoch */
+    double seconds;                   /* wall time of the epoch */
+    bool teacher;                     /* ground-truth stage splits this epoch (TSA's schedule) */
+} run_epoch_stats;
+
+MC_UNUSED static void run_trainer_free(run_trainer *t) {
+    aqa_loader_free(t->ld);
+    aqa_exemplar_pool_free(t->pool);
+    aqa_optim_free(t->opt);
+    memset(t, 0, sizeof *t);
+}
+
+/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
+static int run_core_groups(run_ctx *r) {
+    aqa_video_dataset *ds = r->train;
+    size_t n = ds->n_items, cap = 200000, k = 0;
+    double *d = malloc(cap * sizeof *d);
+    if (!d) return 1;
+    for (size_t i = 0; i < n && k < cap; i++)
+        for (size_t j = 0; j < n && k < cap; j++) {
+            if (i == j) continue;
+            const aqa_ann_sample *a = aqa_vd_sample(ds, i), *b = aqa_vd_sample(ds, j);
+            if (r->mode == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
+            if (r->mode == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
+            double sa = a->score, sb = b->score;
+            if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
+            d[k++] = sa - sb;
+        }
+    aqa_status (*set)(aqa_head *, const double *, int64_t) =
+        r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
+    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
+    free(d);
+    return rc;
+}
+
+/* Appends the parameters of module m to *list (n entries, grown).  Returns 0 or 1. */
+static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
+    aqa_tensor **p = NULL;
+    int k = aqa_module_parameters(m, &p);
+    if (k < 0) return 1;
+    aqa_tensor **g = realloc(*list, sizeof *g * (size_t)(*n + k + 1));
+    if (!g) {
+        free(p);
+        aqa_fail(AQA_ENOMEM, "out of memory");
+        return 1;
+    }
+    memcpy(g + *n, p, sizeof *p * (size_t)k);
+    *list = g;
+    *n += k;
+    free(p);
+    return 0;
+}
+
+#define RUN_N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* per micro-batch: total loss, each term, whether it exists */
+
+/* The optimizer, CoRe's groups, the exemplar pool, the loader of a run (c holds the keys of
+ * run_def_train_keys) and the data-parallel attachment (r->dist, from dist_open: one rank when
+ * started alone): every rank starts from rank 0's weights.  Returns 0 or 1 (message in
+ * aqa_last_error()). */
+MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
+    memset(t, 0, sizeof *t);
+    kv_config *c = r->c;
+    if (!r->dist) {
+        aqa_fail(AQA_EINVAL, "run_trainer_new: no process group (dist_open first)");
+        return 1;
+    }
+    if ((r->head->ops == &aqa_head_core || r->head->ops == &aqa_head_tpt) && run_core_groups(r)) return 1;
+    aqa_tensor **bb = NULL, **rest = NULL;
+    int nb = 0, nr = 0, rc = 1;
+    if (aqa_mvla_param_groups(r->mvla, &bb, &nb, &rest, &nr)) return 1;
+    if (run_append_params(&r->head->base, &rest, &nr) || (r->i3d && run_append_params(&r->i3d->base, &bb, &nb)))
+        goto done;
+    aqa_adam_options ao = AQA_ADAM_DEFAULTS;
+    ao.weight_decay = kv_double(c, "weight_decay");
+    if (!(t->opt = aqa_adam_new(&ao))) goto done;
+    if (nb && aqa_optim_add_group(t->opt, bb, nb, kv_double(c, "lr_backbone"), ao.weight_decay) < 0) goto done;
+    if (nr && aqa_optim_add_group(t->opt, rest, nr, kv_double(c, "lr_head"), ao.weight_decay) < 0) goto done;
+    aqa_module *models[2] = {r->root, r->i3d ? &r->i3d->base : NULL};
+    aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
+    if (!all) goto done;
+    if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
+    if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
+    int attach = dist_attach(r->dist, models, r->i3d ? 2 : 1, all, nb + nr, RUN_N_VALUES);
+    free(all);
+    if (attach) goto done;
+    t->pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
+    if (r->contrastive && !t->pool) goto done;
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = t->batch = (int)kv_int(c, "batch");
+    lc.workers = (int)kv_int(c, "workers");
+    lc.seed = (uint64_t)kv_int(c, "seed");
+    lc.shuffle = true;
+    lc.drop_last = r->train->n_items > (size_t)lc.batch_size;
+    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
+    lc.i3d_feat = !r->frames;
+    lc.clip_frames = r->frames && r->clip;
+    lc.i3d_clips = r->frames;
+    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
+    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+    lc.augment = kv_bool(c, "augment");
+    lc.exemplars = t->pool;
+    lc.n_exemplars = 1;
+    dist_loader(r->dist, &lc, false);
+    if (!(t->ld = aqa_loader_new(r->train, &lc))) goto done;
+    rc = 0;
+done:
+    free(bb);
+    free(rest);
+    if (rc) run_trainer_free(t);
+    return rc;
+}
+
+/* What one micro-batch needs besides itself. */
+typedef struct run_micro_ctx {
+    run_ctx *r;
+    bool teacher; /* ground-truth stage splits this epoch */
+} run_micro_ctx;
+
+/* One micro-batch (data-parallel step, examples/dist_run.h): forward, the loss values into v
+ * (RUN_N_VALUES), backward. */
+static int run_train_micro(void *user, aqa_batch *b, double *v) {
+    run_micro_ctx *t = user;
+    run_ctx *r = t->r;
+    aqa_scope_begin();
+    int64_t B = b->B;
+    aqa_mvla_output o;
+    aqa_head_result hr;
+    aqa_head_input qi, ei;
+    bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
+              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
+              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
+    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
+                           .difficulty = to_dev(r, b->difficulty)};
+    ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
+                                r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
+    aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;
+    for (int k = 0; loss && k < AQA_MVLA_NUM_LOSSES; k++) {
+        v[1 + k] = o.losses[k] ? aqa_item(o.losses[k]) : 0;
+        v[1 + AQA_MVLA_NUM_LOSSES + k] = o.losses[k] != NULL;
+    }
+    if (loss) v[0] = aqa_item(loss);
+    int rc = !loss || aqa_backward(loss, NULL, false) != AQA_OK;
+    aqa_scope_end();
+    return rc;
+}
+
+/* One training epoch (0-based `epoch` of `epochs`); stops early once t->step reaches max_steps
+ * (> 0), setting *stopped.  Returns 0, 1 on an error (in aqa_last_error()) or 2 when a loss term
+ * turned NaN or infinite (a message naming it is printed). */
+MC_UNUSED static int run_train_epoch(run_ctx *r, run_trainer *t, int epoch, int epochs, long max_steps, bool progress,
+                                     run_epoch_stats *st, bool *stopped) {
+    memset(st, 0, sizeof *st);
+    aqa_module_train(r->root, true);
+    if (aqa_loader_start_epoch(t->ld, epoch)) return 1;
+    st->teacher = aqa_mvla_teacher_forcing(&r->mcfg, epoch, epochs);
+    char label[64];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
+    aqa_progress prog;
+    aqa_progress_start(&prog, label, aqa_loader_num_batches(t->ld) * (size_t)t->batch, progress);
+    double t0 = aqa_now();
+    for (;;) {
+        aqa_batch *b = NULL;
+        if (aqa_loader_next(t->ld, &b)) return 1;
+        if (!b) break;
+        if (max_steps && t->step >= max_steps) {
+            aqa_batch_free(b);
+            *stopped = true;
+            break;
+        }
+        double v[RUN_N_VALUES];
+        run_micro_ctx mc = {r, st->teacher};
+        size_t rows = (size_t)b->batch_rows;
+        int rc = dist_step(r->dist, b, run_train_micro, &mc, v);
+        aqa_batch_free(b);
+        if (rc) return 1;
+        /* every term must be finite (the values of all micro-batches, on every rank) */
+        for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++) {
+            if (!v[1 + AQA_MVLA_NUM_LOSSES + k]) continue;
+            if (!isfinite(v[1 + k])) {
+                fprintf(stderr, "\n%s: epoch %d step %lld: loss term \"%s\" is %g; stopping (lower the learning rates or "
+                                "check the inputs)\n",
+                        r->c->program, epoch + 1, (long long)t->step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k]);
+                return 2;
+            }
+            st->sums[k] += v[1 + k];
+            st->counts[k]++;
+        }
+        if (aqa_optim_step(t->opt)) return 1;
+        st->loss_sum += v[0];
+        st->n_steps++;
+        t->step++;
+        st->seen += rows;
+        char extra[256];
+        int nx = snprintf(extra, sizeof extra, "step %lld loss %.4f", (long long)t->step, st->loss_sum / st->n_steps);
+        for (int k = 0; k < AQA_MVLA_NUM_LOSSES && nx < (int)sizeof extra - 32; k++)
+            if (st->counts[k] && (k == AQA_MVLA_LOSS_BCE || k == AQA_MVLA_LOSS_HEAD))
+                nx += snprintf(extra + nx, sizeof extra - (size_t)nx, " %s %.4f", aqa_mvla_loss_name((aqa_mvla_loss)k),
+                               st->sums[k] / st->counts[k]);
+        aqa_progress_update(&prog, st->seen, extra);
+    }
+    st->seconds = aqa_now() - t0;
+    char extra[128];
+    snprintf(extra, sizeof extra, "loss %.4f", st->n_steps ? st->loss_sum / st->n_steps : NAN);
+    aqa_progress_finish(&prog, extra);
     return 0;
 }
 

@@ -35,76 +35,12 @@ static void json_num(FILE *f, const char *key, double v, bool comma) {
     else fprintf(f, "%s\"%s\": null", comma ? ", " : "", key);
 }
 
-/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
-static int core_groups(run_ctx *r) {
-    aqa_video_dataset *ds = r->train;
-    size_t n = ds->n_items, cap = 200000, k = 0;
-    double *d = malloc(cap * sizeof *d);
-    if (!d) return 1;
-    for (size_t i = 0; i < n && k < cap; i++)
-        for (size_t j = 0; j < n && k < cap; j++) {
-            if (i == j) continue;
-            const aqa_ann_sample *a = aqa_vd_sample(ds, i), *b = aqa_vd_sample(ds, j);
-            if (r->mode == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
-            if (r->mode == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
-            double sa = a->score, sb = b->score;
-            if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
-            d[k++] = sa - sb;
-        }
-    aqa_status (*set)(aqa_head *, const double *, int64_t) =
-        r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
-    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
-    free(d);
-    return rc;
-}
-
-/* What one micro-batch needs besides itself. */
-typedef struct train_step_ctx {
-    run_ctx *r;
-    bool teacher; /* ground-truth stage splits this epoch */
-} train_step_ctx;
-
-#define N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* total loss, each term, whether the term exists */
-
-/* One micro-batch (data-parallel step, examples/dist_run.h): forward, the loss values into v,
- * backward. */
-static int train_micro(void *user, aqa_batch *b, double *v) {
-    train_step_ctx *t = user;
-    run_ctx *r = t->r;
-    aqa_scope_begin();
-    int64_t B = b->B;
-    aqa_mvla_output o;
-    aqa_head_result hr;
-    aqa_head_input qi, ei;
-    bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
-              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
-              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
-    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
-                           .difficulty = to_dev(r, b->difficulty)};
-    ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
-                                r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
-    aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;
-    for (int k = 0; loss && k < AQA_MVLA_NUM_LOSSES; k++) {
-        v[1 + k] = o.losses[k] ? aqa_item(o.losses[k]) : 0;
-        v[1 + AQA_MVLA_NUM_LOSSES + k] = o.losses[k] != NULL;
-    }
-    if (loss) v[0] = aqa_item(loss);
-    int rc = !loss || aqa_backward(loss, NULL, false) != AQA_OK;
-    aqa_scope_end();
-    return rc;
-}
-
 int main(int argc, char **argv) {
     kv_config c = {.program = "train_mvla"};
     run_def_keys(&c);
+    run_def_train_keys(&c);
     kv_def(&c, "out", "runs/mvla", "run folder (checkpoints, log.jsonl, config.txt)");
-    kv_def(&c, "epochs", "20", "training epochs");
-    kv_def(&c, "lr_backbone", "1e-4", "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
-    kv_def(&c, "lr_head", "1e-3", "Adam lr of SCA, segmentation and the head");
-    kv_def(&c, "weight_decay", "0", "Adam weight decay");
-    kv_def(&c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
     kv_def(&c, "resume", "false", "continue from <out>/last.safetensors");
-    kv_def(&c, "max_steps", "0", "stop after this many steps in total (0 = no limit; tests)");
     kv_def(&c, "eval_every", "1", "evaluate every k epochs (and after the last)");
     kv_def(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--features CACHE] [--out DIR] [settings]");
@@ -130,11 +66,9 @@ int main(int argc, char **argv) {
     }
 
     run_ctx r;
+    run_trainer tr;
+    memset(&tr, 0, sizeof tr);
     int rc = 1;
-    aqa_optimizer *opt = NULL;
-    aqa_loader *ld = NULL;
-    aqa_exemplar_pool *pool = NULL;
-    aqa_tensor **bb = NULL, **rest = NULL;
     char *cfg_json = kv_to_json(&c);
     FILE *log = NULL;
     if (run_open(&r, &c, true)) goto fail;
@@ -149,40 +83,13 @@ int main(int argc, char **argv) {
             kv_str(&c, "head"), r.mcfg.use_vlp ? "-MVLA" : "", aqa_exemplar_mode_name(r.mode),
             (long long)aqa_module_num_params(r.root, false), (long long)aqa_module_num_params(r.root, true));
     if (dr.main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
-    if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && core_groups(&r)) goto fail;
-
-    /* Adam with the paper's groups */
-    int nb = 0, nr = 0;
-    if (aqa_mvla_param_groups(r.mvla, &bb, &nb, &rest, &nr)) goto fail;
-    aqa_tensor **hp = NULL;
-    int nh = aqa_module_parameters(&r.head->base, &hp);
-    if (nh < 0) goto fail;
-    rest = realloc(rest, sizeof *rest * (size_t)(nr + nh + 1));
-    memcpy(rest + nr, hp, sizeof *hp * (size_t)nh);
-    nr += nh;
-    free(hp);
-    if (r.i3d) {
-        aqa_tensor **ip = NULL;
-        int ni = aqa_module_parameters(&r.i3d->base, &ip);
-        if (ni < 0) goto fail;
-        bb = realloc(bb, sizeof *bb * (size_t)(nb + ni + 1));
-        memcpy(bb + nb, ip, sizeof *ip * (size_t)ni);
-        nb += ni;
-        free(ip);
-    }
-    aqa_adam_options ao = AQA_ADAM_DEFAULTS;
-    ao.weight_decay = kv_double(&c, "weight_decay");
-    opt = aqa_adam_new(&ao);
-    if (!opt) goto fail;
-    if (nb && aqa_optim_add_group(opt, bb, nb, kv_double(&c, "lr_backbone"), ao.weight_decay) < 0) goto fail;
-    if (nr && aqa_optim_add_group(opt, rest, nr, kv_double(&c, "lr_head"), ao.weight_decay) < 0) goto fail;
+    if (run_trainer_new(&r, &tr)) goto fail;
 
     /* resume */
     int start_epoch = 0;
-    int64_t step = 0;
     double best_rho = -INFINITY;
     if (kv_bool(&c, "resume") && access(last, F_OK) == 0) {
-        aqa_checkpoint ck = {.model = r.root, .optim = opt};
+        aqa_checkpoint ck = {.model = r.root, .optim = tr.opt};
         if (aqa_checkpoint_load(last, &ck)) goto fail;
         free(ck.loaded_config);
         if (r.i3d) {
@@ -190,46 +97,16 @@ int main(int argc, char **argv) {
             if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
         }
         start_epoch = (int)ck.epoch + 1;
-        step = ck.step;
+        tr.step = ck.step;
         snprintf(path, sizeof path, "%s/best.txt", out);
         FILE *bf = fopen(path, "r");
         if (bf) {
             if (fscanf(bf, "%*d %lf", &best_rho) != 1) best_rho = -INFINITY;
             fclose(bf);
         }
-        if (dr.main) fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)step);
+        if (dr.main) fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)tr.step);
     }
-    /* every rank starts from rank 0's weights; the steps sum the ranks' gradients */
-    aqa_module *models[2] = {r.root, r.i3d ? &r.i3d->base : NULL};
-    aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
-    if (!all) goto fail;
-    if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
-    if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
-    int attach = dist_attach(&dr, models, r.i3d ? 2 : 1, all, nb + nr, N_VALUES);
-    free(all);
-    if (attach) goto fail;
 
-    pool = r.contrastive ? aqa_exemplar_pool_new(r.train, r.mode) : NULL;
-    if (r.contrastive && !pool) goto fail;
-    aqa_loader_config lc;
-    aqa_loader_config_init(&lc);
-    lc.batch_size = (int)kv_int(&c, "batch");
-    lc.workers = (int)kv_int(&c, "workers");
-    lc.seed = (uint64_t)kv_int(&c, "seed");
-    lc.shuffle = true;
-    lc.drop_last = r.train->n_items > (size_t)lc.batch_size;
-    lc.clip_feat = !r.frames && r.mcfg.use_vlp;
-    lc.i3d_feat = !r.frames;
-    lc.clip_frames = r.frames && r.clip;
-    lc.i3d_clips = r.frames;
-    if (r.clip) lc.clip_tf = aqa_frame_transform_clip((int)r.clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
-    lc.augment = kv_bool(&c, "augment");
-    lc.exemplars = pool;
-    lc.n_exemplars = 1;
-    dist_loader(&dr, &lc, false);
-    ld = aqa_loader_new(r.train, &lc);
-    if (!ld) goto fail;
     snprintf(path, sizeof path, "%s/log.jsonl", out);
     log = dr.main ? fopen(path, start_epoch ? "a" : "w") : fopen("/dev/null", "w");
     if (!log) {
@@ -244,67 +121,10 @@ int main(int argc, char **argv) {
     memset(&res, 0, sizeof res);
     bool stop = false;
     for (int epoch = start_epoch; epoch < epochs && !stop; epoch++) {
-        aqa_module_train(r.root, true);
-        if (aqa_loader_start_epoch(ld, epoch)) goto fail;
-        bool teacher = aqa_mvla_teacher_forcing(&r.mcfg, epoch, epochs);
-        char label[64];
-        snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
-        size_t total = aqa_loader_num_batches(ld) * (size_t)lc.batch_size;
-        aqa_progress prog;
-        aqa_progress_start(&prog, label, total, kv_bool(&c, "progress"));
-        double sums[AQA_MVLA_NUM_LOSSES] = {0}, loss_sum = 0, t0 = aqa_now();
-        int counts[AQA_MVLA_NUM_LOSSES] = {0}, n_steps = 0;
-        size_t seen = 0;
-        for (;;) {
-            aqa_batch *b = NULL;
-            if (aqa_loader_next(ld, &b)) goto fail;
-            if (!b) break;
-            if (max_steps && step >= max_steps) {
-                aqa_batch_free(b);
-                stop = true;
-                break;
-            }
-            double v[N_VALUES];
-            train_step_ctx tc = {&r, teacher};
-            if (dist_step(&dr, b, train_micro, &tc, v)) {
-                aqa_batch_free(b);
-                goto fail;
-            }
-            /* every term must be finite (the values of all micro-batches, on every rank) */
-            for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++) {
-                if (!v[1 + AQA_MVLA_NUM_LOSSES + k]) continue;
-                if (!isfinite(v[1 + k])) {
-                    fprintf(stderr, "\ntrain_mvla: epoch %d step %lld: loss term \"%s\" is %g; stopping (lower the "
-                                    "learning rates or check the inputs)\n",
-                            epoch + 1, (long long)step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k]);
-                    aqa_batch_free(b);
-                    goto done;
-                }
-                sums[k] += v[1 + k];
-                counts[k]++;
-            }
-            double lv = v[0];
-            if (aqa_optim_step(opt)) {
-                aqa_batch_free(b);
-                goto fail;
-            }
-            loss_sum += lv;
-            n_steps++;
-            step++;
-            seen += (size_t)b->batch_rows;
-            aqa_batch_free(b);
-            char extra[256];
-            int nx = snprintf(extra, sizeof extra, "step %lld loss %.4f", (long long)step, loss_sum / n_steps);
-            for (int k = 0; k < AQA_MVLA_NUM_LOSSES && nx < (int)sizeof extra - 32; k++)
-                if (counts[k] && (k == AQA_MVLA_LOSS_BCE || k == AQA_MVLA_LOSS_HEAD))
-                    nx += snprintf(extra + nx, sizeof extra - (size_t)nx, " %s %.4f", aqa_mvla_loss_name((aqa_mvla_loss)k),
-                                   sums[k] / counts[k]);
-            aqa_progress_update(&prog, seen, extra);
-        }
-        double secs = aqa_now() - t0;
-        char extra[128];
-        snprintf(extra, sizeof extra, "loss %.4f", n_steps ? loss_sum / n_steps : NAN);
-        aqa_progress_finish(&prog, extra);
+        run_epoch_stats es;
+        int er = run_train_epoch(&r, &tr, epoch, epochs, max_steps, kv_bool(&c, "progress"), &es, &stop);
+        if (er == 1) goto fail;
+        if (er == 2) goto done;
         bool do_eval = (epoch + 1) % eval_every == 0 || epoch + 1 == epochs || stop;
         bool is_best = false;
         run_results_free(&res);
@@ -316,8 +136,8 @@ int main(int argc, char **argv) {
                     epoch + 1, epochs, res.m.spearman, res.m.rl2_x100, res.m.mse, res.aiou50, res.aiou75, res.seconds,
                     is_best ? " best" : "");
         }
-        /* checkpoint(s), by rank 0 (every rank holds the same model) */
-        aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
+        /* checkpoint(s) */
+        aqa_checkpoint ck = {.model = r.root, .optim = tr.opt, .step = tr.step, .epoch = epoch, .config_json = cfg_json};
         if (dr.main && aqa_checkpoint_save(last, &ck)) goto fail;
         if (dr.main && r.i3d) {
             snprintf(path, sizeof path, "%s.i3d.safetensors", last);
@@ -337,13 +157,13 @@ int main(int argc, char **argv) {
                 fclose(bf);
             }
         }
-        fprintf(log, "{\"epoch\": %d, \"step\": %lld", epoch + 1, (long long)step);
-        json_num(log, "train_loss", n_steps ? loss_sum / n_steps : NAN, true);
+        fprintf(log, "{\"epoch\": %d, \"step\": %lld", epoch + 1, (long long)tr.step);
+        json_num(log, "train_loss", es.n_steps ? es.loss_sum / es.n_steps : NAN, true);
         for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++)
-            if (counts[k]) json_num(log, aqa_mvla_loss_name((aqa_mvla_loss)k), sums[k] / counts[k], true);
-        json_num(log, "samples_per_s", secs > 0 ? (double)seen / secs : NAN, true);
-        json_num(log, "epoch_seconds", secs, true);
-        json_num(log, "teacher_forcing", teacher, true);
+            if (es.counts[k]) json_num(log, aqa_mvla_loss_name((aqa_mvla_loss)k), es.sums[k] / es.counts[k], true);
+        json_num(log, "samples_per_s", es.seconds > 0 ? (double)es.seen / es.seconds : NAN, true);
+        json_num(log, "epoch_seconds", es.seconds, true);
+        json_num(log, "teacher_forcing", es.teacher, true);
         if (do_eval) {
             json_num(log, "rho", res.m.spearman, true);
             json_num(log, "rl2_x100", res.m.rl2_x100, true);
@@ -366,11 +186,7 @@ fail:
     fprintf(stderr, "train_mvla: %s\n", aqa_last_error());
 done:
     if (log) fclose(log);
-    aqa_loader_free(ld);
-    aqa_exemplar_pool_free(pool);
-    aqa_optim_free(opt);
-    free(bb);
-    free(rest);
+    run_trainer_free(&tr);
     free(cfg_json);
     run_free(&r);
     dist_close(&dr);
