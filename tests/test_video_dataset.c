@@ -18,18 +18,14 @@
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
+#include "tests/cli_testlib.h"
+#include "tests/fixtures.h"
 #include "tests/testlib.h"
 
 static char g_root[256];       /* generated synthetic set */
 static aqa_synthetic_config g_syn;
 static aqa_synthetic_dive *g_dives;
 static size_t g_n_dives;
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-static void rm_rf(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 static const aqa_synthetic_dive *plan_of(const aqa_ann_sample *s) {
     for (size_t i = 0; i < g_n_dives; i++) {
@@ -559,7 +555,7 @@ static void test_bad_data_policy(void) {
         char dir[1100];
         snprintf(dir, sizeof dir, "%s", tr->items[2].frame_dir);
         aqa_video_dataset_free(tr);
-        rm_rf(dir);
+        cli_rm_rf(dir);
         tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
         CHECK(tr == NULL);
         CHECK_MSG(strstr(aqa_last_error(), dir) != NULL, "message \"%s\" does not name %s", aqa_last_error(), dir);
@@ -567,7 +563,7 @@ static void test_bad_data_policy(void) {
         CHECK(tr && tr->summary.skipped_no_frames == 1);
         aqa_video_dataset_free(tr);
     }
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 static void test_feature_cache_resume(void) {
@@ -639,7 +635,7 @@ static void test_feature_cache_resume(void) {
     }
     free(clip);
     free(i3d);
-    rm_rf(dir);
+    cli_rm_rf(dir);
 }
 
 static void test_progress_line(void) {
@@ -682,14 +678,6 @@ static aqa_frame_transform tag_transform(void) {
 
 /* Decoded channel value back to the byte written. */
 static int tag_of(float v) { return (int)(v * 255.0f + 0.5f); }
-
-/* MTL-AQA key (video, dive) as a tuple. */
-static void pk_pair(aqa_pickle_writer *w, int64_t v, int64_t d) {
-    aqa_pkw_tuple_begin(w);
-    aqa_pkw_int(w, v);
-    aqa_pkw_int(w, d);
-    aqa_pkw_tuple_end(w);
-}
 
 static void pk_mtl_record(aqa_pickle_writer *w, int64_t start, int64_t end, double score, double dd,
                           const char *dive) {
@@ -814,7 +802,7 @@ static void test_mtl_aqa_layout(void) {
     CHECK(ds == NULL);
     aqa_video_dataset_free(ds);
     aqa_clear_error();
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 static void test_jigsaws_layout(void) {
@@ -910,25 +898,7 @@ static void test_jigsaws_layout(void) {
         for (int t = 0; t < 160; t++) CHECK_EQ_INT(ds->items[0].frames[t], (t * 169) / 159);
         aqa_video_dataset_free(ds);
     }
-    rm_rf(root);
-}
-
-/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
-static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
-    char hdr[128];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
-    int total = 10 + n + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned hl = (unsigned)(n + pad + 1);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
-    fwrite(pre, 1, 10, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    for (int k = 0; k < pad; k++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(x, sizeof *x, (size_t)rows * (size_t)cols, f);
-    return fclose(f) == 0 ? 0 : -1;
+    cli_rm_rf(root);
 }
 
 static void test_fisv_layout(void) {
@@ -1016,7 +986,7 @@ static void test_fisv_layout(void) {
     CHECK(ds != NULL || strstr(aqa_last_error(), "5.npy") != NULL);
     aqa_video_dataset_free(ds);
     aqa_clear_error();
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 int main(void) {
@@ -1036,7 +1006,7 @@ int main(void) {
     g_syn.threads = 2;
     if (aqa_synthetic_generate(&g_syn) != AQA_OK || aqa_synthetic_plan(&g_syn, &g_dives, &g_n_dives) != AQA_OK) {
         printf("FAIL setup: synthetic set: %s\n", aqa_last_error());
-        rm_rf(g_root);
+        cli_rm_rf(g_root);
         return 1;
     }
     RUN(test_linspace_matches_numpy);
@@ -1054,6 +1024,6 @@ int main(void) {
     RUN(test_jigsaws_layout);
     RUN(test_fisv_layout);
     free(g_dives);
-    rm_rf(g_root);
+    cli_rm_rf(g_root);
     return test_finish();
 }
