@@ -185,14 +185,11 @@ static int scatter_figure(const run_results *res, const char *title, const char 
 static int run_checkpoint(const eval_args *a, int argc, char **argv) {
     kv_config c = {.program = "evaluate"};
     run_def_keys(&c);
-    /* train_mvla's own keys, read back from the checkpoint and ignored here */
     kv_def(&c, "out", "", "output folder (default <checkpoint>.eval)");
     kv_def(&c, "figures", "4", "videos with a boundary figure (FineDiving layout)");
     kv_def(&c, "checkpoint", "", "checkpoint written by train_mvla");
     kv_def(&c, "progress", "false", "progress line on stderr");
-    const char *ignored[] = {"epochs", "lr_backbone", "lr_head", "weight_decay", "augment", "resume", "max_steps",
-                             "eval_every"};
-    for (size_t k = 0; k < sizeof ignored / sizeof *ignored; k++) kv_def(&c, ignored[k], "", "(training only)");
+    run_def_train_keys(&c); /* read back from the checkpoint, unused here */
     aqa_st_file *f = NULL;
     if (aqa_st_open(a->checkpoint, &f)) {
         fprintf(stderr, "evaluate: %s\n", aqa_last_error());
@@ -223,7 +220,7 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
     memset(&res, 0, sizeof res);
     int rc = 1;
     char path[1400];
-    if (run_open(&r, &c, true)) goto fail;
+    if (run_open(&r, &c, RUN_OPEN_TEST)) goto fail;
     if (!r.test) {
         fprintf(stderr, "evaluate: no test split\n");
         goto done;
@@ -270,8 +267,8 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
             fprintf(csv, ",%ld,%ld,%ld,%ld,%.4f", res.tb[2 * i], res.tb[2 * i + 1], res.pb[2 * i], res.pb[2 * i + 1], iou);
         }
         fputc('\n', csv);
-        fprintf(fp, "%.10g\n", res.pred[i]);
-        fprintf(ft, "%.10g\n", res.truth[i]);
+        fprintf(fp, "%.17g\n", res.pred[i]); /* round-trips exactly */
+        fprintf(ft, "%.17g\n", res.truth[i]);
     }
     fclose(csv);
     fclose(fp);

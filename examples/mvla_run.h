@@ -1,6 +1,12 @@
 /* mvla_run.h: what train_mvla and evaluate --checkpoint share: the settings of a run, opening its
  * datasets and text tables, building the model (MVLA or the plain CBP branch, plus a head) from
- * the settings, one forward on a batch, and the evaluation pass with its metrics.
+ * the settings, one forward on a batch, the evaluation pass with its metrics, and the training
+ * epoch.
+ *
+ * Protocol.  The training split loses a seeded share of its videos (--val-fraction, --val-seed)
+ * to a validation split; the rest trains and provides the exemplars, the score range (heads,
+ * quality grades; or --score-range) and CoRe's groups.  No test label enters any of them: the
+ * test split is only predicted.
  *
  * Header-only (static functions) on top of examples/mvla_common.h.
  *
@@ -39,6 +45,11 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
+    kv_def(c, "val_fraction", "0.1", "share of the training split held out for validation (model selection); 0 = none");
+    kv_def(c, "val_seed", "0", "which training videos are held out");
+    kv_def(c, "score_range", "", "score range \"lo,hi\" of the heads and quality grades (\"\" = the training videos')");
+    kv_def(c, "quality_text", "false", "dives: graded stage and video texts (the paper's \"+ Quality Text\")");
+    kv_def(c, "grade_texts", "nearest", "SCA's graded texts: nearest (the paper: the highest-similarity text) | all");
     kv_def(c, "frames", "0", "T frames per video (0 = the dataset's)");
     kv_def(c, "clips", "0", "N clips per video (0 = the dataset's)");
     kv_def(c, "clip_stride", "0", "clip start stride (0 = the dataset's)");
@@ -145,7 +156,9 @@ MC_UNUSED static int calibrate_i3d_bn(aqa_i3d *m, aqa_video_dataset *ds, const a
 
 typedef struct run_ctx {
     kv_config *c;
-    aqa_video_dataset *train, *test; /* test may be NULL */
+    aqa_video_dataset *train;        /* the training split less its held-out videos */
+    aqa_video_dataset *val;          /* the held-out videos (validation), or NULL */
+    aqa_video_dataset *test;         /* the evaluation split, or NULL */
     aqa_module *root;                /* "" with children mvla and head */
     aqa_mvla *mvla;
     aqa_head *head;
@@ -169,11 +182,26 @@ MC_UNUSED static void run_free(run_ctx *r) {
     aqa_clip_model_free(r->clip);
     if (r->i3d) aqa_i3d_free(r->i3d);
     aqa_video_dataset_free(r->train);
+    aqa_video_dataset_free(r->val);
     aqa_video_dataset_free(r->test);
     memset(r, 0, sizeof *r);
 }
 
-static aqa_video_dataset *run_open_split(kv_config *c, const char *split) {
+/* Which datasets run_open opens besides the training part. */
+#define RUN_OPEN_TEST 1
+#define RUN_OPEN_VAL 2
+
+/* Which part of its split run_open_split opens. */
+typedef enum run_part {
+    RUN_PART_TRAIN = 0, /* the training split less the held-out videos */
+    RUN_PART_VAL = 1,   /* the held-out videos of the training split */
+    RUN_PART_TEST = 2   /* the whole evaluation split */
+} run_part;
+
+/* Opens `part`; `range` (NULL for the training part) is the training videos' score range, which
+ * every other part uses. */
+static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const double *range) {
+    const char *split = kv_str(c, part == RUN_PART_TEST ? "test_split" : "train_split");
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
     vc.root = kv_str(c, "data");
@@ -184,9 +212,22 @@ static aqa_video_dataset *run_open_split(kv_config *c, const char *split) {
     vc.num_clips = (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
-    if (vc.dataset == AQA_ANN_MTL_AQA && !strcmp(split, kv_str(c, "train_split"))) {
+    vc.quality_texts = kv_bool(c, "quality_text");
+    if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
         vc.shift_min = -3; /* CoRe's temporal augmentation */
         vc.shift_max = 0;
+    }
+    if (part != RUN_PART_TEST) {
+        vc.holdout_fraction = kv_double(c, "val_fraction");
+        vc.holdout_seed = (uint64_t)kv_int(c, "val_seed");
+        vc.holdout_take = part == RUN_PART_VAL;
+    }
+    if (kv_has(c, "score_range")) {
+        if (sscanf(kv_str(c, "score_range"), "%lf,%lf", &vc.score_lo, &vc.score_hi) != 2 || !(vc.score_lo < vc.score_hi))
+            return aqa_fail_null("--score-range must be \"lo,hi\" with lo < hi, not \"%s\"", kv_str(c, "score_range"));
+    } else if (range) {
+        vc.score_lo = range[0];
+        vc.score_hi = range[1] > range[0] ? range[1] : range[0] + 1;
     }
     return aqa_video_dataset_open(&vc);
 }
@@ -207,8 +248,10 @@ static int check_texts(const char *path, const aqa_text_set *want) {
     return bad;
 }
 
-/* Opens datasets, texts and builds the model.  Returns 0 or 1 (message in aqa_last_error()). */
-MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
+/* Opens the training part and, as `open` asks (RUN_OPEN_TEST, RUN_OPEN_VAL), the test split and
+ * the validation videos (when val_fraction > 0), the texts, and builds the model.  Returns 0 or 1
+ * (message in aqa_last_error()). */
+MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     memset(r, 0, sizeof *r);
     r->c = c;
     aqa_ann_dataset dk;
@@ -230,8 +273,11 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
         return 1;
     }
-    if (!(r->train = run_open_split(c, kv_str(c, "train_split")))) return 1;
-    if (need_test && kv_has(c, "test_split") && !(r->test = run_open_split(c, kv_str(c, "test_split")))) return 1;
+    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL))) return 1;
+    const double range[2] = {r->train->score_min, r->train->score_max};
+    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 && !(r->val = run_open_split(c, RUN_PART_VAL, range)))
+        return 1;
+    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, range))) return 1;
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
@@ -332,6 +378,12 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         m.sca = kv_bool(c, "sca");
     }
     m.sca_mlp_hidden = m.dim;
+    if (!strcmp(kv_str(c, "grade_texts"), "nearest")) m.grade_texts = AQA_MVLA_GRADES_NEAREST;
+    else if (!strcmp(kv_str(c, "grade_texts"), "all")) m.grade_texts = AQA_MVLA_GRADES_ALL;
+    else {
+        aqa_fail(AQA_EINVAL, "--grade-texts must be nearest or all, not \"%s\"", kv_str(c, "grade_texts"));
+        return 1;
+    }
     m.tau_init = kv_double(c, "tau");
     if (m.scheme == AQA_MVLA_FAM && m.num_frames % 8) {
         aqa_fail(AQA_EINVAL, "FAM needs T divisible by 8 (T = %lld)", (long long)m.num_frames);
@@ -351,7 +403,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
     h.tsa_dim = h.frame_dim;
     h.num_stages = m.num_boundaries + 1;
     h.use_stage_features = use_vlp;
-    h.score_min = floor(ds->score_min);
+    h.score_min = floor(ds->score_min); /* the training videos' range (or --score-range) */
     h.score_max = ceil(ds->score_max);
     if (h.score_max <= h.score_min) h.score_max = h.score_min + 1;
     h.use_difficulty = r->use_dd;
@@ -421,8 +473,15 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     mb.vis = r->mcfg.use_vlp ? (ex ? cat2(qv, ev) : qv) : NULL;
     mb.stage_text = r->stage_text;
     mb.video_text = r->video_text;
-    mb.stage_text_ids = to_dev(r, ex ? cat2(q->stage_text_ids, ex->stage_text_ids) : q->stage_text_ids);
-    mb.video_text_ids = to_dev(r, ex ? cat2(q->video_text_ids, ex->video_text_ids) : q->video_text_ids);
+    if (q->stage_text_cands) { /* graded texts: SCA picks among the candidates */
+        mb.stage_text_cands = to_dev(r, ex ? cat2(q->stage_text_cands, ex->stage_text_cands) : q->stage_text_cands);
+        mb.video_text_cands = to_dev(r, ex ? cat2(q->video_text_cands, ex->video_text_cands) : q->video_text_cands);
+    }
+    /* the sample's own texts; graded ones come from its score, so they are training targets only */
+    if (train || !q->stage_text_cands) {
+        mb.stage_text_ids = to_dev(r, ex ? cat2(q->stage_text_ids, ex->stage_text_ids) : q->stage_text_ids);
+        mb.video_text_ids = to_dev(r, ex ? cat2(q->video_text_ids, ex->video_text_ids) : q->video_text_ids);
+    }
     bool gt = train || r->mcfg.oracle_boundaries;
     if (q->boundaries && gt) {
         mb.boundaries = to_dev(r, ex ? cat2(q->boundaries, ex->boundaries) : q->boundaries);
@@ -603,6 +662,12 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
 /* train_mvla's training settings (evaluate reads them back from checkpoints and ignores them). */
 MC_UNUSED static void run_def_train_keys(kv_config *c) {
     kv_def(c, "epochs", "20", "training epochs");
+    kv_def(c, "seeds", "1", "repeat the run with seeds seed .. seed + N - 1 (<out>/seed<k>), report mean and std");
+    kv_def(c, "resume", "false", "continue from <out>/last.safetensors");
+    kv_def(c, "eval_every", "1", "validate (and select) every k epochs, and after the last");
+    kv_def(c, "test_each_epoch", "true",
+           "also predict the test split after each validation, to report each metric's best over epochs as TSA and "
+           "CoRe do (optimistic; never used for selection)");
     kv_def(c, "lr_backbone", "1e-4", "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
     kv_def(c, "lr_head", "1e-3", "Adam lr of SCA, segmentation and the head");
     kv_def(c, "weight_decay", "0", "Adam weight decay");
@@ -613,6 +678,7 @@ MC_UNUSED static void run_def_train_keys(kv_config *c) {
 /* What training needs besides the model: Adam with the paper's parameter groups, the training
  * exemplars and the loader of shuffled training batches. */
 typedef struct run_trainer {
+    dist_run *dist;          /* the process group whose gradient reduction it attached (borrowed) */
     aqa_optimizer *opt;      /* Adam: lr_backbone (visual feature extraction), lr_head (the rest) */
     aqa_exemplar_pool *pool; /* training exemplars (contrastive heads), or NULL */
     aqa_loader *ld;          /* batches of the training split */
@@ -632,6 +698,10 @@ typedef struct run_epoch_stats {
 } run_epoch_stats;
 
 MC_UNUSED static void run_trainer_free(run_trainer *t) {
+    if (t->dist) { /* the next trainer (another seed) attaches anew */
+        aqa_ddp_free(t->dist->ddp);
+        t->dist->ddp = NULL;
+    }
     aqa_loader_free(t->ld);
     aqa_exemplar_pool_free(t->pool);
     aqa_optim_free(t->opt);
@@ -708,6 +778,7 @@ MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
     if (!all) goto done;
     if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
     if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
+    t->dist = r->dist;
     int attach = dist_attach(r->dist, models, r->i3d ? 2 : 1, all, nb + nr, RUN_N_VALUES);
     free(all);
     if (attach) goto done;

@@ -8,7 +8,7 @@
 
 #include "io/pickle_write.h"
 
-/* A 2-D '<f4' .npy (format 1.0), written by hand: datasets/npy.h writes vectors only. */
+/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
 __attribute__((unused)) static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
     char hdr[128];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);

@@ -160,11 +160,11 @@ static int train(const char *launch, const char *name, const char *extra, const 
 /* A 2-rank run of folder `name` against the one-process run in folder `ref`. */
 static void compare_runs(const char *ref, const char *ref_out, const char *name, const char *out) {
     char a[8192], b[8192], pa[600], pb[600];
-    lines_with(ref_out, "final_", a, sizeof a);
-    lines_with(out, "final_", b, sizeof b);
+    lines_with(ref_out, "test_", a, sizeof a); /* test_selected_*, test_last_*, test_best_epochs_* */
+    lines_with(out, "test_", b, sizeof b);
     CHECK_MSG(a[0] && !strcmp(a, b), "stdout metrics differ:\n%s---\n%s", a, b);
-    lines_with(ref_out, "best_rho", a, sizeof a);
-    lines_with(out, "best_rho", b, sizeof b);
+    lines_with(ref_out, "selected_", a, sizeof a);
+    lines_with(out, "selected_", b, sizeof b);
     CHECK_STR(a, b);
     snprintf(pa, sizeof pa, "%s/%s/log.jsonl", g_dir, ref);
     snprintf(pb, sizeof pb, "%s/%s/log.jsonl", g_dir, name);

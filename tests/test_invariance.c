@@ -288,8 +288,9 @@ static aqa_tensor *embed(const aqa_text_set *ts) {
 }
 
 /* The text tables of the dataset as extract_features writes them (texts.safetensors and the two
- * lists), from the dataset opened over all its samples. */
-static int write_texts(const fx_set *f, const char *dir) {
+ * lists), from the dataset opened over all its samples; with `quality` the graded dive texts ("+
+ * Quality Text") into texts_quality.safetensors. */
+static int write_texts(const fx_set *f, const char *dir, bool quality) {
     char feat[1024], p[1200];
     snprintf(feat, sizeof feat, "%s/feat", dir);
     aqa_vd_config vc;
@@ -300,17 +301,20 @@ static int write_texts(const fx_set *f, const char *dir) {
     vc.num_frames = FX_T;
     vc.num_clips = FX_N;
     vc.clip_stride = 8;
+    vc.quality_texts = quality;
     vc.quiet = true;
     aqa_video_dataset *ds = aqa_video_dataset_open(&vc);
     if (!ds) return 1;
     aqa_tensor *st = embed(&ds->stage_texts), *vt = embed(&ds->video_texts);
-    snprintf(p, sizeof p, "%s/texts.safetensors", feat);
+    snprintf(p, sizeof p, "%s/%s.safetensors", feat, quality ? "texts_quality" : "texts");
     int rc = aqa_save_tensors(p, 2, (const char *[]){"stage_text", "video_text"}, (aqa_tensor *[]){st, vt}, 0, NULL,
                               NULL) != AQA_OK;
-    snprintf(p, sizeof p, "%s/stage_texts.txt", feat);
-    rc |= aqa_text_set_save(&ds->stage_texts, p) != AQA_OK;
-    snprintf(p, sizeof p, "%s/video_texts.txt", feat);
-    rc |= aqa_text_set_save(&ds->video_texts, p) != AQA_OK;
+    if (!quality) {
+        snprintf(p, sizeof p, "%s/stage_texts.txt", feat);
+        rc |= aqa_text_set_save(&ds->stage_texts, p) != AQA_OK;
+        snprintf(p, sizeof p, "%s/video_texts.txt", feat);
+        rc |= aqa_text_set_save(&ds->video_texts, p) != AQA_OK;
+    }
     aqa_tensor_free(st);
     aqa_tensor_free(vt);
     aqa_video_dataset_free(ds);
@@ -330,7 +334,8 @@ static int write_fixture(const fx_set *f, const char *dir) {
     g_rng = 0x5EEDF00Dull; /* the same features for both label sets */
     rc = rc || write_features(f, dir);
     g_rng = keep;
-    return rc || (f->kind != AQA_ANN_FISV && write_texts(f, dir));
+    bool dives = f->kind == AQA_ANN_FINEDIVING || f->kind == AQA_ANN_MTL_AQA;
+    return rc || (f->kind != AQA_ANN_FISV && write_texts(f, dir, false)) || (dives && write_texts(f, dir, true));
 }
 
 /* ---- one run -------------------------------------------------------------------------------- */
@@ -371,13 +376,16 @@ static int run_once(const char *dir, const char *const *kv, fx_result *out) {
     for (int k = 0; base[k]; k += 2) kv_set(&c, base[k], base[k + 1], "test");
     for (int k = 0; kv[k]; k += 2)
         if (kv_set(&c, kv[k], kv[k + 1], "test")) return 1;
+    char texts[1100];
+    snprintf(texts, sizeof texts, "%s/texts_quality.safetensors", feat);
+    if (kv_bool(&c, "quality_text")) kv_set(&c, "texts", texts, "test");
     run_ctx r;
     run_trainer t;
     memset(&t, 0, sizeof t);
     run_results res;
     memset(&res, 0, sizeof res);
     int rc = 1;
-    if (run_open(&r, &c, true) || run_trainer_new(&r, &t)) goto done;
+    if (run_open(&r, &c, RUN_OPEN_TEST | RUN_OPEN_VAL) || run_trainer_new(&r, &t)) goto done;
     run_epoch_stats es;
     bool stopped = false;
     if (run_train_epoch(&r, &t, 0, 1, kv_int(&c, "max_steps"), false, &es, &stopped)) goto done;
@@ -488,6 +496,25 @@ static void test_jigsaws(void) {
                   NULL);
 }
 
+/* SCA attending over every grade text instead of the nearest one. */
+static void test_jigsaws_all_grades(void) {
+    static const char *const all[] = {"grade_texts", "all", NULL};
+    check_dataset(AQA_ANN_JIGSAWS, "jigsaws", 32, "Suturing/1/train", "Suturing/1/test", g_mvla_both, 1, g_random, 1,
+                  all);
+}
+
+/* "+ Quality Text" on dives: graded stage and video texts, nearest and all. */
+static void test_quality_text(void) {
+    static const char *const modes[2][5] = {{"quality_text", "true", "grade_texts", "nearest", NULL},
+                                             {"quality_text", "true", "grade_texts", "all", NULL}};
+    for (int k = 0; k < 2; k++) {
+        check_dataset(AQA_ANN_FINEDIVING, "finediving", 24, "train", "test", g_mvla_both, 1, g_diving_settings, 1,
+                      modes[k]);
+        check_dataset(AQA_ANN_MTL_AQA, "mtl-aqa", 24, "train", "test", g_mvla_both, 1, g_diving_settings + 1, 1,
+                      modes[k]);
+    }
+}
+
 /* Fis-V trains from its .npy features without CLIP frame features: the plain heads. */
 static void test_fisv(void) {
     check_dataset(AQA_ANN_FISV, "fisv", 24, "train", "test", g_plain, 1, g_random, 1, NULL);
@@ -497,6 +524,8 @@ int main(void) {
     RUN(test_finediving);
     RUN(test_mtl_aqa);
     RUN(test_jigsaws);
+    RUN(test_jigsaws_all_grades);
+    RUN(test_quality_text);
     RUN(test_fisv);
     return test_finish();
 }

@@ -4,6 +4,7 @@
  * pretrain_i3d -> extract_features --i3d, the settings parser's errors and the NaN guard.  Skips when the programs are not built. */
 #define _GNU_SOURCE
 #include <ftw.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,11 +98,16 @@ static void test_train_evaluate_resume(void) {
                  g_dir, g_dir, g_dir, plain, plain ? "--no-mvla" : "", TINY);
         int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0, "train_mvla failed:\n%s", out);
-        CHECK(out && isfinite(metric(out, "final_rho")));
-        CHECK(out && isfinite(metric(out, "final_aiou50")));
+        CHECK(out && isfinite(metric(out, "test_last_rho")));
+        CHECK(out && isfinite(metric(out, "test_last_aiou50")));
+        /* one epoch: the selected checkpoint is the last; both are reported */
+        CHECK(out && metric(out, "selected_epoch") == 1 && strstr(out, "selected_by validation_rho"));
+        CHECK(out && metric(out, "test_selected_rho") == metric(out, "test_last_rho"));
+        CHECK(out && isfinite(metric(out, "test_best_epochs_rho")));
         free(out);
-        const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl"};
-        for (int k = 0; k < 4; k++) {
+        const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl", "metrics.json",
+                               "selection.txt"};
+        for (int k = 0; k < 6; k++) {
             snprintf(path, sizeof path, "%s/run%d/%s", g_dir, plain, files[k]);
             CHECK_MSG(file_nonempty(path), "missing %s", path);
         }
@@ -112,6 +118,23 @@ static void test_train_evaluate_resume(void) {
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 2 --resume", g_dir);
     int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "resumed from"), "resume failed:\n%s", out);
+    CHECK(out && metric(out, "last_epoch") == 2 && metric(out, "selected_epoch") >= 1 && metric(out, "selected_epoch") <= 2);
+    double last_rho = metric(out, "test_last_rho"), sel_rho = metric(out, "test_selected_rho");
+    free(out);
+    /* evaluate agrees with train_mvla's report for both checkpoints */
+    const char *ck[2] = {"best", "last"};
+    for (int k = 0; k < 2; k++) {
+        char *eo = NULL, ec[2048];
+        snprintf(ec, sizeof ec, "./examples/evaluate --checkpoint %s/run0/%s.safetensors --out %s/eval_%s --figures 0",
+                 g_dir, ck[k], g_dir, ck[k]);
+        CHECK(cli_run(ec, &eo) == 0);
+        CHECK_MSG(eo && fabs(metric(eo, "spearman_rho") - (k ? last_rho : sel_rho)) < 1e-5, "%s: %s", ck[k], eo);
+        free(eo);
+    }
+    /* resuming a finished run trains nothing and reports the same test numbers */
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "at epoch 2") && !strstr(out, "epoch 3/"), "finished resume:\n%s", out);
+    CHECK(out && metric(out, "test_last_rho") == last_rho && metric(out, "test_selected_rho") == sel_rho);
     free(out);
     snprintf(path, sizeof path, "%s/run0/log.jsonl", g_dir);
     CHECK_EQ_INT(count_lines(path), 2);
@@ -120,8 +143,9 @@ static void test_train_evaluate_resume(void) {
     while (f && fgets(line, sizeof line, f)) {
     }
     if (f) fclose(f);
-    CHECK_MSG(strstr(line, "\"epoch\": 2") && strstr(line, "\"rho\"") && strstr(line, "\"aiou50\"") &&
-                  strstr(line, "\"bce\"") && strstr(line, "\"head\""),
+    CHECK_MSG(strstr(line, "\"epoch\": 2") && strstr(line, "\"val_rho\"") && strstr(line, "\"val_aiou50\"") &&
+                  strstr(line, "\"selected\"") && strstr(line, "\"test_rho\"") && strstr(line, "\"bce\"") &&
+                  strstr(line, "\"head\""),
               "last log line: %s", line);
     /* evaluate the checkpoint: the same metrics lines, CSV, figures */
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval --figures 2",
@@ -152,6 +176,42 @@ static void test_train_evaluate_resume(void) {
     free(o2);
 }
 
+/* --seeds 2: two runs in <out>/seed<s>, each reported, then their mean and standard deviation. */
+static void test_seeds(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runs --epochs 1 --max-steps 1 --frames 32 "
+             "--clips 3 --clip-stride 8 --no-mvla --seed 3 --seeds 2 %s",
+             g_dir, g_dir, g_dir, TINY);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "seed 3\n") && strstr(out, "seed 4\n"), "train_mvla --seeds 2:\n%s", out);
+    double mean = metric(out, "seeds_test_selected_mse_mean"), sd = metric(out, "seeds_test_selected_mse_std");
+    /* the two runs' MSEs, printed before the summary */
+    const char *first = out ? strstr(out, "test_selected_mse ") : NULL;
+    const char *second = first ? strstr(first + 1, "test_selected_mse ") : NULL;
+    double a = first ? strtod(first + 18, NULL) : NAN, b = second ? strtod(second + 18, NULL) : NAN;
+    CHECK_NEAR(mean, (a + b) / 2, 1e-3 * fabs(mean) + 1e-4);
+    CHECK_NEAR(sd, fabs(a - b) / sqrt(2.0), 1e-3 * sd + 1e-4);
+    free(out);
+    for (int s = 3; s <= 4; s++) {
+        snprintf(path, sizeof path, "%s/runs/seed%d/last.safetensors", g_dir, s);
+        CHECK_MSG(file_nonempty(path), "missing %s", path);
+    }
+    snprintf(path, sizeof path, "%s/runs/metrics.json", g_dir);
+    FILE *f = fopen(path, "r");
+    char buf[8192] = "";
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    CHECK_MSG(strstr(buf, "\"seed\": 3") && strstr(buf, "\"seed\": 4") && strstr(buf, "\"test_selected_rho_mean\"") &&
+                  strstr(buf, "\"test_last_mse_std\""),
+              "metrics.json: %s", buf);
+}
+
 /* Frame mode: frozen CLIP image encoder per batch, a BatchNorm-calibrated random I3D fine-tuned,
  * its weights saved beside the checkpoint; evaluate rebuilds it. */
 static void test_train_from_frames(void) {
@@ -166,9 +226,11 @@ static void test_train_from_frames(void) {
              "--epochs 1 --max-steps 2 %s",
              g_dir, g_dir, g_dir, g_dir, TINY);
     int rc = cli_run(cmd, &out);
-    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "train_mvla from frames:\n%s", out);
+    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "test_selected_rho")), "train_mvla from frames:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/runf/last.safetensors.i3d.safetensors", g_dir);
+    CHECK(file_nonempty(path));
+    snprintf(path, sizeof path, "%s/runf/best.safetensors.i3d.safetensors", g_dir);
     CHECK(file_nonempty(path));
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runf/last.safetensors --figures 1", g_dir);
     rc = cli_run(cmd, &out);
@@ -264,7 +326,7 @@ static void test_sequence_heads(void) {
                      "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
                      g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
             int rc = cli_run(cmd, &out);
-            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
+            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "test_last_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
             free(out);
         }
 }
@@ -290,6 +352,7 @@ int main(void) {
     if (cli_tiny_set(g_dir)) return 1;
     RUN(test_prepare_pipeline);
     RUN(test_train_evaluate_resume);
+    RUN(test_seeds);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
     RUN(test_settings_errors);
