@@ -212,6 +212,42 @@ static void test_seeds(void) {
               "metrics.json: %s", buf);
 }
 
+/* "+ Quality Text": extract_features writes the graded text tables, train_mvla fuses them. */
+static void test_quality_text(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/extract_features --data %s/data --out %s/feat_q --clip %s/clip/clip.safetensors --vocab "
+             "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
+             "--progress false --quality-text",
+             g_dir, g_dir, g_dir, g_dir);
+    int rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0, "extract_features --quality-text:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/feat_q/stage_texts.txt", g_dir);
+    int n_graded = count_lines(path);
+    snprintf(path, sizeof path, "%s/feat/stage_texts.txt", g_dir);
+    CHECK_EQ_INT(n_graded, 4 * count_lines(path));
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat_q --out %s/runq --epochs 1 --max-steps 2 "
+             "--frames 32 --clips 3 --clip-stride 8 --quality-text %s",
+             g_dir, g_dir, g_dir, TINY);
+    rc = run_cmd(cmd, &out);
+    CHECK_MSG(rc == 0 && out && !isnan(metric(out, "test_selected_mse")), "train_mvla --quality-text:\n%s", out);
+    free(out);
+    /* the plain texts do not fit a graded run: a clear message */
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runq2 --epochs 1 --frames 32 --clips 3 "
+             "--clip-stride 8 --quality-text %s",
+             g_dir, g_dir, g_dir, TINY);
+    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "stage_texts.txt"), "%s", out);
+    free(out);
+}
+
 /* Frame mode: frozen CLIP image encoder per batch, a BatchNorm-calibrated random I3D fine-tuned,
  * its weights saved beside the checkpoint; evaluate rebuilds it. */
 static void test_train_from_frames(void) {
@@ -353,6 +389,7 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_train_evaluate_resume);
     RUN(test_seeds);
+    RUN(test_quality_text);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
     RUN(test_settings_errors);
