@@ -493,6 +493,23 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     return aqa_mvla_forward(r->mvla, &mb, o);
 }
 
+/* The loader settings training and evaluation share: batch size, threads, what each batch holds
+ * (cached features, or frames for CLIP and I3D) and the frame transforms. */
+static aqa_loader_config run_loader_config(const run_ctx *r) {
+    kv_config *c = r->c;
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = (int)kv_int(c, "batch");
+    lc.workers = (int)kv_int(c, "workers");
+    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
+    lc.i3d_feat = !r->frames;
+    lc.clip_frames = r->frames && r->clip;
+    lc.i3d_clips = r->frames;
+    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
+    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+    return lc;
+}
+
 /* One evaluation pass: predictions, truth, boundaries and boundary probabilities of every video. */
 typedef struct run_results {
     size_t n;
@@ -535,18 +552,9 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
     kv_config *c = r->c;
     aqa_exemplar_pool *pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
     if (r->contrastive && !pool) return 1;
-    aqa_loader_config lc;
-    aqa_loader_config_init(&lc);
-    lc.batch_size = (int)kv_int(c, "batch");
-    lc.workers = (int)kv_int(c, "workers");
+    aqa_loader_config lc = run_loader_config(r);
     lc.seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x7E57);
     lc.shuffle = false;
-    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
-    lc.i3d_feat = !r->frames;
-    lc.clip_frames = r->frames && r->clip;
-    lc.i3d_clips = r->frames;
-    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
     lc.exemplars = pool;
     lc.n_exemplars = (int)kv_int(c, "eval_exemplars");
     if (r->dist) dist_loader(r->dist, &lc, true);
@@ -784,19 +792,11 @@ MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
     if (attach) goto done;
     t->pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
     if (r->contrastive && !t->pool) goto done;
-    aqa_loader_config lc;
-    aqa_loader_config_init(&lc);
-    lc.batch_size = t->batch = (int)kv_int(c, "batch");
-    lc.workers = (int)kv_int(c, "workers");
+    aqa_loader_config lc = run_loader_config(r);
+    t->batch = lc.batch_size;
     lc.seed = (uint64_t)kv_int(c, "seed");
     lc.shuffle = true;
     lc.drop_last = r->train->n_items > (size_t)lc.batch_size;
-    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
-    lc.i3d_feat = !r->frames;
-    lc.clip_frames = r->frames && r->clip;
-    lc.i3d_clips = r->frames;
-    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
     lc.augment = kv_bool(c, "augment");
     lc.exemplars = t->pool;
     lc.n_exemplars = 1;

@@ -42,7 +42,8 @@
  *     aqa_scope_end();
  *
  * Ablations outside this model: a frozen CLIP text encoder (Table 5's "Freeze CLIP-Text") is a
- * text table without gradient; quality texts ("+ Quality Text") are another text table.
+ * text table without gradient; graded texts (JIGSAWS, Fis-V, "+ Quality Text") are text tables
+ * whose candidates the batch names (stage_text_cands / video_text_cands), SCA picking among them.
  *
  * Module names (state_dict keys) equal those of scripts/mvla_torch.py, so weights move between
  * the two through safetensors.  Sizes and choices the paper leaves open are settings; their
