@@ -200,6 +200,16 @@ static void test_seeds(void) {
     for (int s = 3; s <= 4; s++) {
         snprintf(path, sizeof path, "%s/runs/seed%d/last.safetensors", g_dir, s);
         CHECK_MSG(file_nonempty(path), "missing %s", path);
+        /* each seed's resolved settings rerun that seed alone */
+        snprintf(path, sizeof path, "%s/runs/seed%d/config.txt", g_dir, s);
+        FILE *cf = fopen(path, "r");
+        char cb[16384] = "";
+        size_t cn = cf ? fread(cb, 1, sizeof cb - 1, cf) : 0;
+        cb[cn] = 0;
+        if (cf) fclose(cf);
+        char want[64];
+        snprintf(want, sizeof want, "\nseed = %d\n", s);
+        CHECK_MSG(strstr(cb, "\nseeds = 1\n") && strstr(cb, want), "%s", path);
     }
     snprintf(path, sizeof path, "%s/runs/metrics.json", g_dir);
     FILE *f = fopen(path, "r");
