@@ -27,6 +27,14 @@ static bool file_nonempty(const char *p) {
     return stat(p, &st) == 0 && st.st_size > 0;
 }
 
+/* The first size - 1 bytes of file p into buf ("" when it cannot be read). */
+static void read_text(const char *p, char *buf, size_t size) {
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
 static int count_lines(const char *p) {
     FILE *f = fopen(p, "r");
     if (!f) return -1;
@@ -202,21 +210,14 @@ static void test_seeds(void) {
         CHECK_MSG(file_nonempty(path), "missing %s", path);
         /* each seed's resolved settings rerun that seed alone */
         snprintf(path, sizeof path, "%s/runs/seed%d/config.txt", g_dir, s);
-        FILE *cf = fopen(path, "r");
-        char cb[16384] = "";
-        size_t cn = cf ? fread(cb, 1, sizeof cb - 1, cf) : 0;
-        cb[cn] = 0;
-        if (cf) fclose(cf);
-        char want[64];
+        char cb[16384], want[64];
+        read_text(path, cb, sizeof cb);
         snprintf(want, sizeof want, "\nseed = %d\n", s);
         CHECK_MSG(strstr(cb, "\nseeds = 1\n") && strstr(cb, want), "%s", path);
     }
     snprintf(path, sizeof path, "%s/runs/metrics.json", g_dir);
-    FILE *f = fopen(path, "r");
-    char buf[8192] = "";
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
+    char buf[8192];
+    read_text(path, buf, sizeof buf);
     CHECK_MSG(strstr(buf, "\"seed\": 3") && strstr(buf, "\"seed\": 4") && strstr(buf, "\"test_selected_rho_mean\"") &&
                   strstr(buf, "\"test_last_mse_std\""),
               "metrics.json: %s", buf);
