@@ -380,12 +380,17 @@ static int run_once(const char *dir, const char *const *kv, fx_result *out) {
     snprintf(texts, sizeof texts, "%s/texts_quality.safetensors", feat);
     if (kv_bool(&c, "quality_text")) kv_set(&c, "texts", texts, "test");
     run_ctx r;
+    memset(&r, 0, sizeof r);
     run_trainer t;
     memset(&t, 0, sizeof t);
     run_results res;
     memset(&res, 0, sizeof res);
+    dist_run dr; /* one process */
+    if (dist_open(&dr, &c, "test_invariance")) return 1;
     int rc = 1;
-    if (run_open(&r, &c, RUN_OPEN_TEST | RUN_OPEN_VAL) || run_trainer_new(&r, &t)) goto done;
+    if (run_open(&r, &c, RUN_OPEN_TEST | RUN_OPEN_VAL)) goto done;
+    r.dist = &dr;
+    if (run_trainer_new(&r, &t)) goto done;
     run_epoch_stats es;
     bool stopped = false;
     if (run_train_epoch(&r, &t, 0, 1, kv_int(&c, "max_steps"), false, &es, &stopped)) goto done;
@@ -398,6 +403,7 @@ done:
     run_results_free(&res);
     run_trainer_free(&t);
     run_free(&r);
+    dist_close(&dr);
     return rc;
 }
 

@@ -235,7 +235,7 @@ static void test_quality_text(void) {
              "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
              "--progress false --quality-text",
              g_dir, g_dir, g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "extract_features --quality-text:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/feat_q/stage_texts.txt", g_dir);
@@ -246,7 +246,7 @@ static void test_quality_text(void) {
              "./examples/train_mvla --data %s/data --features %s/feat_q --out %s/runq --epochs 1 --max-steps 2 "
              "--frames 32 --clips 3 --clip-stride 8 --quality-text %s",
              g_dir, g_dir, g_dir, TINY);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && !isnan(metric(out, "test_selected_mse")), "train_mvla --quality-text:\n%s", out);
     free(out);
     /* the plain texts do not fit a graded run: a clear message */
@@ -254,7 +254,7 @@ static void test_quality_text(void) {
              "./examples/train_mvla --data %s/data --features %s/feat --out %s/runq2 --epochs 1 --frames 32 --clips 3 "
              "--clip-stride 8 --quality-text %s",
              g_dir, g_dir, g_dir, TINY);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "stage_texts.txt"), "%s", out);
     free(out);
 }
