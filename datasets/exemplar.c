@@ -14,6 +14,18 @@ uint64_t aqa_seed_mix(uint64_t a, uint64_t b) {
     return z ^ (z >> 31);
 }
 
+void aqa_seeded_permutation(uint64_t seed, size_t n, size_t *order) {
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    uint64_t s = seed;
+    for (size_t i = n; i > 1; i--) {
+        s = aqa_seed_mix(s, i);
+        size_t j = (size_t)(s % (uint64_t)i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
 aqa_status aqa_exemplar_mode_parse(const char *s, aqa_exemplar_mode *out) {
     if (!s) return aqa_fail(AQA_EINVAL, "exemplar setting: NULL");
     char b[16];

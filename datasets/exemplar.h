@@ -60,6 +60,9 @@ aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, 
 
 /* A 64-bit mix of (a, b) (splitmix64), used to derive per-item seeds. */
 uint64_t aqa_seed_mix(uint64_t a, uint64_t b);
+/* A permutation of 0..n-1 into order[n], a pure function of (seed, n) (Fisher-Yates driven by
+ * aqa_seed_mix): the loaders' epoch shuffles and the held-out validation videos. */
+void aqa_seeded_permutation(uint64_t seed, size_t n, size_t *order);
 
 #ifdef __cplusplus
 }

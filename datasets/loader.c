@@ -78,13 +78,25 @@ void aqa_progress_finish(aqa_progress *p, const char *extra) {
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
+#define BATCH_MAX_TENSORS 16
+
+/* The addresses of every per-row tensor field of b (those may be NULL); returns their count. */
+static size_t batch_tensors(aqa_batch *b, aqa_tensor **ts[BATCH_MAX_TENSORS]) {
+    aqa_tensor **all[] = {&b->i3d_clips,       &b->clip_frames,      &b->clip_feat,     &b->i3d_feat,
+                          &b->score,           &b->difficulty,       &b->judges,        &b->labels,
+                          &b->boundaries,      &b->boundary_target,  &b->frame_stage,   &b->stage_text_ids,
+                          &b->video_text_ids,  &b->stage_text_cands, &b->video_text_cands, &b->dive_class};
+    _Static_assert(sizeof all / sizeof all[0] == BATCH_MAX_TENSORS, "batch tensor list");
+    memcpy(ts, all, sizeof all);
+    return BATCH_MAX_TENSORS;
+}
+
 void aqa_batch_free(aqa_batch *b) {
     if (!b) return;
     aqa_batch_free(b->next);
-    aqa_tensor *ts[] = {b->i3d_clips, b->clip_frames, b->clip_feat, b->i3d_feat, b->score, b->difficulty,
-                        b->judges, b->labels, b->boundaries, b->boundary_target, b->frame_stage,
-                        b->stage_text_ids, b->video_text_ids, b->dive_class};
-    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) aqa_tensor_free(ts[k]);
+    aqa_tensor **ts[BATCH_MAX_TENSORS];
+    size_t n = batch_tensors(b, ts);
+    for (size_t k = 0; k < n; k++) aqa_tensor_free(*ts[k]);
     aqa_batch_free(b->exemplars);
     free(b->items);
     free(b);
@@ -166,6 +178,14 @@ static aqa_status load_row(aqa_video_dataset *ds, const aqa_loader_config *cfg, 
     int64_t *st_ids = (int64_t *)aqa_data(b->stage_text_ids) + r * 3;
     for (int k = 0; k < 3; k++) st_ids[k] = item->stage_text[k];
     ((int64_t *)aqa_data(b->video_text_ids))[r] = item->video_text;
+    if (b->stage_text_cands) {
+        int64_t G = ds->n_grades, *sc = (int64_t *)aqa_data(b->stage_text_cands) + r * 3 * G;
+        int64_t *vc = (int64_t *)aqa_data(b->video_text_cands) + r * G;
+        for (int64_t g = 0; g < G; g++) {
+            for (int k = 0; k < 3; k++) sc[k * G + g] = item->stage_grade_base[k] + g;
+            vc[g] = item->video_grade_base + g;
+        }
+    }
     ((int64_t *)aqa_data(b->dive_class))[r] = item->dive_class;
     int64_t T = ds->T, L = ds->L;
     if (b->labels) memcpy((int64_t *)aqa_data(b->labels) + r * T, item->labels, (size_t)T * sizeof(int64_t));
@@ -238,6 +258,11 @@ static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, con
     b->dive_class = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
     if (!b->score || !b->difficulty || !b->judges || !b->stage_text_ids || !b->video_text_ids || !b->dive_class)
         goto fail_status;
+    if (ds->n_grades > 0) {
+        b->stage_text_cands = cpu_tensor(3, (const int64_t[]){B, 3, ds->n_grades}, AQA_I64);
+        b->video_text_cands = cpu_tensor(2, (const int64_t[]){B, ds->n_grades}, AQA_I64);
+        if (!b->stage_text_cands || !b->video_text_cands) goto fail_status;
+    }
     if (L > 0 && T > 0 && ds->items[items[0]].labels) {
         b->labels = cpu_tensor(2, (const int64_t[]){B, T}, AQA_I64);
         b->boundaries = cpu_tensor(2, (const int64_t[]){B, L}, AQA_I64);
@@ -311,32 +336,30 @@ static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, con
             st = aqa_fail(AQA_EFORMAT, "loader: every video of the batch failed to load (last: %s)", aqa_last_error());
             goto fail;
         }
-        aqa_tensor **ts[] = {&b->i3d_clips, &b->clip_frames, &b->clip_feat, &b->i3d_feat, &b->score, &b->difficulty,
-                             &b->judges, &b->labels, &b->boundaries, &b->boundary_target, &b->frame_stage,
-                             &b->stage_text_ids, &b->video_text_ids, &b->dive_class};
+        aqa_tensor **ts[BATCH_MAX_TENSORS];
+        size_t nt = batch_tensors(b, ts);
         int64_t w = 0;
         for (int64_t r = 0; r < B; r++) {
             if (!ok[r]) continue;
-            for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) move_row(*ts[k], r, w);
+            for (size_t k = 0; k < nt; k++) move_row(*ts[k], r, w);
             b->items[w] = b->items[r];
             w++;
         }
-        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) *ts[k] = keep_rows(*ts[k], good);
+        for (size_t k = 0; k < nt; k++) *ts[k] = keep_rows(*ts[k], good);
         if (b->exemplars) {
             /* keep the exemplar rows of the kept queries: row e * B + b -> e * good + w */
             aqa_batch *x = b->exemplars;
-            aqa_tensor **xs[] = {&x->i3d_clips, &x->clip_frames, &x->clip_feat, &x->i3d_feat, &x->score,
-                                 &x->difficulty, &x->judges, &x->labels, &x->boundaries, &x->boundary_target,
-                                 &x->frame_stage, &x->stage_text_ids, &x->video_text_ids, &x->dive_class};
+            aqa_tensor **xs[BATCH_MAX_TENSORS];
+            size_t nx = batch_tensors(x, xs);
             int64_t wx = 0;
             for (int e = 0; e < E; e++)
                 for (int64_t r = 0; r < B; r++) {
                     if (!ok[r]) continue;
-                    for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) move_row(*xs[k], e * B + r, wx);
+                    for (size_t k = 0; k < nx; k++) move_row(*xs[k], e * B + r, wx);
                     x->items[wx] = x->items[e * B + r];
                     wx++;
                 }
-            for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) *xs[k] = keep_rows(*xs[k], wx);
+            for (size_t k = 0; k < nx; k++) *xs[k] = keep_rows(*xs[k], wx);
             x->B = wx;
         }
         b->B = good;
@@ -395,16 +418,11 @@ struct aqa_loader {
 };
 
 void aqa_loader_epoch_order(uint64_t seed, int epoch, bool shuffle, size_t n, size_t *order) {
-    for (size_t i = 0; i < n; i++) order[i] = i;
-    if (!shuffle) return;
-    uint64_t s = aqa_seed_mix(seed, 0x51ED0000ULL + (uint64_t)epoch);
-    for (size_t i = n; i > 1; i--) {
-        s = aqa_seed_mix(s, i);
-        size_t j = (size_t)(s % (uint64_t)i);
-        size_t t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
+    if (shuffle) {
+        aqa_seeded_permutation(aqa_seed_mix(seed, 0x51ED0000ULL + (uint64_t)epoch), n, order);
+        return;
     }
+    for (size_t i = 0; i < n; i++) order[i] = i;
 }
 
 static void job_range(const aqa_loader *l, size_t j, size_t *start, size_t *n) {

@@ -77,8 +77,11 @@ typedef struct aqa_batch {
     aqa_tensor *boundaries;      /* I64 [B, L] TSA's boundaries (FineDiving layout), or NULL */
     aqa_tensor *boundary_target; /* F32 [B, T, L] BCE target, or NULL */
     aqa_tensor *frame_stage;     /* I64 [B, T] stage of each frame, or NULL */
-    aqa_tensor *stage_text_ids;  /* I64 [B, 3] stage-text ids */
-    aqa_tensor *video_text_ids;  /* I64 [B] video-text ids */
+    aqa_tensor *stage_text_ids;  /* I64 [B, 3] stage-text ids (graded texts: the true grade's, a label) */
+    aqa_tensor *video_text_ids;  /* I64 [B] video-text ids (graded: likewise) */
+    aqa_tensor *stage_text_cands; /* I64 [B, 3, G] graded texts: every grade of each stage text (known
+                                    without the score); NULL when the dataset's texts are not graded */
+    aqa_tensor *video_text_cands; /* I64 [B, G] the same in the video text set, or NULL */
     aqa_tensor *dive_class;      /* I64 [B] dive-number class ids */
     /* Exemplars (contrastive heads): a batch of B * n_exemplars videos from the pool, row
      * e * B + b being exemplar e of query b; NULL when none were asked. */

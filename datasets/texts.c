@@ -197,6 +197,16 @@ aqa_status aqa_quality_text(int grade, const char *action, char *buf, size_t siz
     return AQA_OK;
 }
 
+aqa_status aqa_quality_describe(int grade, const char *text, char *buf, size_t size) {
+    const char *name = aqa_quality_grade_name(grade);
+    if (!name) return aqa_fail(AQA_EINVAL, "aqa_quality_describe: grade %d is not 0..3", grade);
+    if (!text || !text[0] || !buf) return aqa_fail(AQA_EINVAL, "aqa_quality_describe: missing text or buffer");
+    int n = snprintf(buf, size, "%s, of %s quality", text, name);
+    if (n < 0 || (size_t)n >= size)
+        return aqa_fail(AQA_EINVAL, "aqa_quality_describe: text for \"%.60s\" longer than %zu bytes", text, size - 1);
+    return AQA_OK;
+}
+
 aqa_status aqa_text_set_quality(const char *action, aqa_text_set *out) {
     if (!out) return aqa_fail(AQA_EINVAL, "aqa_text_set_quality: out is NULL");
     aqa_text_set_init(out);

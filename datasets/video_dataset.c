@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/exemplar.h"
 #include "datasets/feature_cache.h"
 #include "datasets/fina.h"
 #include "image/image.h"
@@ -345,11 +346,34 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
     return AQA_OK;
 }
 
-/* Text ids and dive classes of every manifest sample. */
+/* Appends the AQA_GRADE_COUNT graded forms of `base` to the text set unless they are there;
+ * *first receives the id of its grade 0 (the grades follow in order).  JIGSAWS / Fis-V action
+ * names give "a video of a poor knot tying", descriptive dive texts "inward take-off, of poor
+ * quality".  The set depends on the base texts only, never on a score. */
+static aqa_status add_graded(aqa_text_set *set, const char *base, bool action, int64_t *first) {
+    char txt[AQA_TEXT_MAX];
+    for (int g = 0; g < AQA_GRADE_COUNT; g++) {
+        aqa_status st = action ? aqa_quality_text(g, base, txt, sizeof txt) : aqa_quality_describe(g, base, txt, sizeof txt);
+        if (st) return st;
+        long at = aqa_text_set_find(set, txt);
+        if (g == 0 && at >= 0) { /* grade 0 is unique to its base: the group is there */
+            *first = at;
+            return AQA_OK;
+        }
+        if ((st = aqa_text_set_add(set, txt))) return st;
+        if (g == 0) *first = (int64_t)set->n - 1;
+    }
+    return AQA_OK;
+}
+
+/* Text ids and dive classes of every manifest sample.  For graded texts (JIGSAWS, Fis-V, and
+ * dives with cfg.quality_texts) the ids are those of grade 0 of each text's group: the grade
+ * comes from the score later (assign_grades), once the score range is known. */
 static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1],
                               int64_t *video_ids, int64_t *classes, bool *text_ok) {
     aqa_ann_manifest *m = ds->manifest;
     bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
+    bool graded = ds->n_grades > 0;
     for (size_t i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
         char cls[64];
@@ -373,24 +397,87 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
                 continue;
             }
             for (int g = 0; g < 3; g++) {
+                if (graded) {
+                    if ((st = add_graded(&ds->stage_texts, aqa_dive_texts_stage(&t, g), false, &stage_ids[i][g]))) return st;
+                    continue;
+                }
                 if ((st = aqa_text_set_add_unique(&ds->stage_texts, aqa_dive_texts_stage(&t, g), &id))) return st;
                 stage_ids[i][g] = (int64_t)id;
+            }
+            if (graded) {
+                if ((st = add_graded(&ds->video_texts, t.video, false, &video_ids[i]))) return st;
+                continue;
             }
             if ((st = aqa_text_set_add_unique(&ds->video_texts, t.video, &id))) return st;
             video_ids[i] = (int64_t)id;
         } else {
-            char action[128], txt[AQA_TEXT_MAX];
+            char action[128];
             action_name(ds, s, action, sizeof action);
-            aqa_quality_grade g;
-            double lo = ds->score_min, hi = ds->score_max > ds->score_min ? ds->score_max : ds->score_min + 1;
-            if ((st = aqa_quality_grade_of(s->score, lo, hi, &g))) return st;
-            if ((st = aqa_quality_text((int)g, action, txt, sizeof txt))) return st;
-            if ((st = aqa_text_set_add_unique(&ds->stage_texts, txt, &id))) return st;
-            for (int k = 0; k < 3; k++) stage_ids[i][k] = (int64_t)id;
-            if ((st = aqa_text_set_add_unique(&ds->video_texts, txt, &id))) return st;
-            video_ids[i] = (int64_t)id;
+            if ((st = add_graded(&ds->stage_texts, action, true, &stage_ids[i][0]))) return st;
+            for (int k = 1; k < 3; k++) stage_ids[i][k] = stage_ids[i][0];
+            if ((st = add_graded(&ds->video_texts, action, true, &video_ids[i]))) return st;
         }
     }
+    return AQA_OK;
+}
+
+/* The score range of the dataset: the configured one, or that of its usable videos. */
+static aqa_status resolve_score_range(aqa_video_dataset *ds) {
+    if (ds->cfg.score_lo != 0 || ds->cfg.score_hi != 0) {
+        if (!isfinite(ds->cfg.score_lo) || !isfinite(ds->cfg.score_hi) || !(ds->cfg.score_lo < ds->cfg.score_hi))
+            return aqa_fail(AQA_EINVAL, "video dataset: score range [%g, %g] is empty or not finite", ds->cfg.score_lo,
+                            ds->cfg.score_hi);
+        ds->score_min = ds->cfg.score_lo;
+        ds->score_max = ds->cfg.score_hi;
+        return AQA_OK;
+    }
+    ds->score_min = INFINITY;
+    ds->score_max = -INFINITY;
+    for (size_t i = 0; i < ds->n_items; i++) {
+        double v = aqa_vd_sample(ds, i)->score;
+        if (v < ds->score_min) ds->score_min = v;
+        if (v > ds->score_max) ds->score_max = v;
+    }
+    if (!ds->n_items) ds->score_min = ds->score_max = 0;
+    return AQA_OK;
+}
+
+/* Graded texts: each item's true text is grade g of its group, g the grade of its score on the
+ * dataset's score range.  These ids are labels (training targets); the group is not. */
+static aqa_status assign_grades(aqa_video_dataset *ds) {
+    if (!ds->n_grades) return AQA_OK;
+    double lo = ds->score_min, hi = ds->score_max > ds->score_min ? ds->score_max : ds->score_min + 1;
+    for (size_t i = 0; i < ds->n_items; i++) {
+        aqa_vd_item *it = &ds->items[i];
+        aqa_quality_grade g;
+        aqa_status st = aqa_quality_grade_of(aqa_vd_sample(ds, i)->score, lo, hi, &g);
+        if (st) return st;
+        for (int k = 0; k < AQA_VD_MAX_BOUNDARIES + 1; k++) it->stage_text[k] = it->stage_grade_base[k] + (int64_t)g;
+        it->video_text = it->video_grade_base + (int64_t)g;
+    }
+    return AQA_OK;
+}
+
+/* The positions (in the split's list of n) of the videos that stay: all, or all but / only the
+ * held-out share (a seeded choice).  keep[] receives flags; returns the status. */
+static aqa_status holdout_mask(const aqa_vd_config *cfg, size_t n, bool *keep) {
+    for (size_t k = 0; k < n; k++) keep[k] = true;
+    double f = cfg->holdout_fraction;
+    if (f == 0) {
+        if (cfg->holdout_take) return aqa_fail(AQA_EINVAL, "video dataset: the held-out part of a split without holdout");
+        return AQA_OK;
+    }
+    if (!(f > 0 && f < 1))
+        return aqa_fail(AQA_EINVAL, "video dataset: held-out fraction %g is not in [0, 1)", f);
+    size_t held = (size_t)floor(f * (double)n + 0.5);
+    if (held == 0) held = 1;
+    if (held >= n)
+        return aqa_fail(AQA_EINVAL, "video dataset: holding out %g of %zu videos leaves none to train on", f, n);
+    size_t *order = malloc(n * sizeof *order);
+    if (!order) return aqa_fail(AQA_ENOMEM, "out of memory");
+    aqa_seeded_permutation(aqa_seed_mix(cfg->holdout_seed, 0x7A11D0u), n, order);
+    for (size_t k = 0; k < n; k++) keep[order[k]] = (k < held) == cfg->holdout_take;
+    free(order);
     return AQA_OK;
 }
 
@@ -490,7 +577,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     aqa_text_set_init(&ds->dive_classes);
     int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1] = NULL;
     int64_t *video_ids = NULL, *classes = NULL;
-    bool *text_ok = NULL;
+    bool *text_ok = NULL, *keep = NULL;
 
     switch (cfg->dataset) {
     case AQA_ANN_FINEDIVING: ds->manifest = aqa_ann_load_finediving(cfg->root); break;
@@ -524,14 +611,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     }
     ds->L = m->dataset == AQA_ANN_FINEDIVING ? AQA_VD_MAX_BOUNDARIES : 0;
 
-    /* score range */
-    ds->score_min = INFINITY;
-    ds->score_max = -INFINITY;
-    for (size_t i = 0; i < m->n_samples; i++) {
-        if (m->samples[i].score < ds->score_min) ds->score_min = m->samples[i].score;
-        if (m->samples[i].score > ds->score_max) ds->score_max = m->samples[i].score;
-    }
-    if (!m->n_samples) ds->score_min = ds->score_max = 0;
+    ds->n_grades = m->dataset == AQA_ANN_JIGSAWS || m->dataset == AQA_ANN_FISV || cfg->quality_texts ? AQA_GRADE_COUNT : 0;
 
     stage_ids = calloc(m->n_samples + 1, sizeof *stage_ids);
     video_ids = calloc(m->n_samples + 1, sizeof *video_ids);
@@ -571,13 +651,19 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
         idx = all;
     }
     ds->items = calloc(n + 1, sizeof *ds->items);
-    if (!ds->items) {
+    keep = calloc(n + 1, sizeof *keep);
+    if (!ds->items || !keep) {
         free(all);
         aqa_fail(AQA_ENOMEM, "out of memory");
         goto fail;
     }
-    ds->summary.n_split = n;
+    if (holdout_mask(cfg, n, keep)) {
+        free(all);
+        goto fail;
+    }
+    for (size_t k = 0; k < n; k++) ds->summary.n_split += keep[k];
     for (size_t k = 0; k < n; k++) {
+        if (!keep[k]) continue;
         size_t s = idx[k];
         aqa_vd_item *it = &ds->items[ds->n_items];
         bool ok = false;
@@ -598,11 +684,14 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
         }
         memcpy(it->stage_text, stage_ids[s], sizeof it->stage_text);
         it->video_text = video_ids[s];
+        for (int g = 0; g < AQA_VD_MAX_BOUNDARIES + 1; g++) it->stage_grade_base[g] = ds->n_grades ? stage_ids[s][g] : -1;
+        it->video_grade_base = ds->n_grades ? video_ids[s] : -1;
         it->dive_class = classes[s];
         ds->n_items++;
     }
     free(all);
     ds->summary.n_items = ds->n_items;
+    if (resolve_score_range(ds) || assign_grades(ds)) goto fail;
     if (ds->n_items && cfg->features_dir && resolve_feature_dims(ds)) goto fail;
     if (ds->n_items == 0) {
         aqa_fail(AQA_EFORMAT, "%s: split \"%s\" has no usable videos (%zu in the split)", cfg->root,
@@ -613,12 +702,14 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     free(video_ids);
     free(classes);
     free(text_ok);
+    free(keep);
     return ds;
 fail:
     free(stage_ids);
     free(video_ids);
     free(classes);
     free(text_ok);
+    free(keep);
     {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", aqa_last_error());

@@ -29,10 +29,23 @@
  * [T, L] is 1 at (b_l, l) and 0 elsewhere (TSA's label_12_pad).
  *
  * Texts: stage texts (take-off, flight, entry) and video sentences of every dive number in the
- * manifest (datasets/fina.h; one vocabulary for all splits, so ids agree between loaders); for
- * datasets without dive numbers (JIGSAWS, Fis-V) quality-grade texts ("a video of a good knot
- * tying", datasets/texts.h) graded on the score range of the whole manifest, the same grade for
- * every stage.
+ * manifest (datasets/fina.h; one vocabulary for all splits, so ids agree between loaders).  For
+ * datasets without dive numbers (JIGSAWS, Fis-V), and for dives with cfg.quality_texts ("+
+ * Quality Text", the paper's Table 5), the texts are graded: each base text (the action name,
+ * "knot tying", or a dive's stage / video text) appears in its AQA_GRADE_COUNT grades, in order
+ * ("a video of a poor knot tying" ... "a video of an excellent knot tying"; "inward take-off, of
+ * poor quality" ...).  The text lists depend on the base texts only, never on a score, so they
+ * are the same whatever the test labels.  An item's group of candidates (stage_grade_base,
+ * video_grade_base) is known without its score; its true grade (stage_text, video_text: grade of
+ * its score on the dataset's score range) is a label, for training targets only.
+ *
+ * Score range: cfg.score_lo / score_hi, or (both 0) the range of the split's own usable videos.
+ * Programs open the training split first and pass its range to the other splits, so that no
+ * range is ever computed from test labels.
+ *
+ * Held-out videos: cfg.holdout_fraction > 0 sets aside a seeded share of the split's list
+ * (round(f n), at least 1, never all): holdout_take false opens the rest (the training part),
+ * true only the held-out videos (a validation split drawn from the training split).
  *
  * Bad data.  A video whose annotation points at no frames (end < start, missing folder, empty
  * listing), a video too short for its sampling (MTL-AQA: end_frame < 103; a shift leaving the
@@ -86,6 +99,12 @@ typedef struct aqa_vd_config {
                                 dataset's (10, 10, 16) */
     int shift_min, shift_max; /* MTL-AQA training shift of end_frame (0, 0 = none) */
     aqa_bad_data_policy policy;
+    bool quality_texts;      /* dives: graded stage and video texts ("+ Quality Text"); JIGSAWS and
+                                Fis-V always have graded texts */
+    double score_lo, score_hi; /* score range (grades, heads); both 0: the split's own videos' */
+    double holdout_fraction; /* share of the split's list held out (0: none), in [0, 1) */
+    uint64_t holdout_seed;   /* which videos are held out */
+    bool holdout_take;       /* false: the split without them; true: only them */
     bool check_files;        /* stat every sampled frame file at open (default true via init) */
     bool quiet;              /* no warnings on stderr (tests) */
 } aqa_vd_config;
@@ -103,8 +122,12 @@ typedef struct aqa_vd_item {
     int64_t boundaries[AQA_VD_MAX_BOUNDARIES]; /* TSA's L boundaries (frame layout only) */
     int has_boundaries;      /* 1 when labels gave boundaries */
     int64_t *frame_stage;    /* [T] stage of each frame (from boundaries); NULL without */
-    int64_t stage_text[AQA_VD_MAX_BOUNDARIES + 1]; /* ids in the stage text set */
-    int64_t video_text;      /* id in the video text set */
+    int64_t stage_text[AQA_VD_MAX_BOUNDARIES + 1]; /* ids in the stage text set (graded texts: the
+                                true grade's, a label for training targets only) */
+    int64_t video_text;      /* id in the video text set (graded: likewise) */
+    int64_t stage_grade_base[AQA_VD_MAX_BOUNDARIES + 1]; /* graded texts: id of grade 0 of each stage
+                                text's group (candidates base .. base + n_grades - 1); -1 otherwise */
+    int64_t video_grade_base; /* the same in the video text set; -1 when not graded */
     int64_t dive_class;      /* id of the dive number (or difficulty group) among the manifest's */
     char **listing;          /* JIGSAWS: the folder's sorted frame files (full paths); NULL */
     size_t n_listing;
@@ -114,7 +137,7 @@ typedef struct aqa_vd_item {
 
 /* What opening (and loading) left out, by reason. */
 typedef struct aqa_vd_summary {
-    size_t n_split;          /* videos in the split */
+    size_t n_split;          /* videos in the split (after any holdout) */
     size_t n_items;          /* usable videos */
     size_t skipped_no_frames;  /* annotation points at no frames / missing folder */
     size_t skipped_short;      /* too short for the sampling */
@@ -135,7 +158,8 @@ typedef struct aqa_video_dataset {
     aqa_text_set stage_texts; /* stage-level texts (ids: items' stage_text) */
     aqa_text_set video_texts; /* video-level texts */
     aqa_text_set dive_classes; /* distinct dive numbers (or "DD 3.2") in manifest order */
-    double score_min, score_max; /* score range over the manifest */
+    int64_t n_grades;         /* G: grades per graded text (AQA_GRADE_COUNT), 0 when not graded */
+    double score_min, score_max; /* score range in use: cfg's, or the split's usable videos' */
     int64_t feat_clip_dim;    /* feature mode: D of the cached "clip" features (0: none cached) */
     int64_t feat_i3d_dim;     /* feature mode: C of the cached "i3d" features / Fis-V .npy (0: none) */
     aqa_vd_summary summary;   /* counts, updated by the loader */

@@ -172,8 +172,8 @@ static int write_predictions(run_ctx *r, const run_results *res, bool fam, const
             fprintf(csv, ",%ld,%ld,%ld,%ld,%.4f", tb[0], tb[1], pb[0], pb[1], iou);
         }
         fputc('\n', csv);
-        fprintf(fp, "%.10g\n", res->pred[i]);
-        fprintf(ft, "%.10g\n", res->truth[i]);
+        fprintf(fp, "%.17g\n", res->pred[i]); /* round-trips exactly */
+        fprintf(ft, "%.17g\n", res->truth[i]);
     }
     int rc = 0;
     for (int k = 0; k < 3; k++) rc |= aqa_atomic_commit(af[k]) != AQA_OK; /* the first failure's message stays */
@@ -187,10 +187,7 @@ static int run_checkpoint(int argc, char **argv) {
     kv_def_int(&c, "figures", "4", 0, 100000, "videos with a boundary figure (FineDiving layout)");
     kv_def(&c, "checkpoint", "", "checkpoint written by train_mvla");
     kv_def_bool(&c, "progress", "false", "progress line on stderr");
-    /* train_mvla's own keys, read back from the checkpoint and ignored here */
-    const char *ignored[] = {"epochs", "lr_backbone", "lr_head", "weight_decay", "augment", "resume", "max_steps",
-                             "eval_every"};
-    for (size_t k = 0; k < sizeof ignored / sizeof *ignored; k++) kv_def(&c, ignored[k], "", "(training only)");
+    run_def_train_keys(&c); /* train_mvla's own keys, read back from the checkpoint, unused here */
     /* the checkpoint's settings first (flags override them), unless only --help is wanted */
     const char *ckpt = NULL;
     bool help = false;
@@ -238,7 +235,7 @@ static int run_checkpoint(int argc, char **argv) {
     memset(&res, 0, sizeof res);
     int rc = 1;
     char path[1400];
-    if (run_open(&r, &c, true)) goto fail;
+    if (run_open(&r, &c, RUN_OPEN_TEST)) goto fail;
     if (!r.test) {
         fprintf(stderr, "evaluate: no test split\n");
         goto done;

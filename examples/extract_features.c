@@ -11,7 +11,7 @@
  * Texts: <out>/texts.safetensors holds "stage_text" [C_sta, D] and "video_text" [C_vid, D], the
  * frozen CLIP text encoder's embeddings of the texts listed, one per line, in
  * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
- * its own against them).
+ * its own against them); with --quality-text the graded texts of train_mvla --quality-text.
  *
  * Resumable: a video whose file exists and is valid (format, key, shapes) is skipped, so an
  * interrupted run continues where it stopped; each file is written atomically.
@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
     kv_def_int(&c, "clip_stride", "0", 0, 100000, "clip start stride (0 = the dataset's)");
     kv_def_int(&c, "batch", "96", 1, 100000, "frames per CLIP forward");
     kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "quality_text", "false", "dives: the graded texts of train_mvla --quality-text (\"+ Quality Text\")");
     kv_def_bool(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR --out CACHE --clip WEIGHTS (--vocab FILE | --bpe FILE) [settings]");
     if (pr) return kv_exit_code(pr);
@@ -78,6 +79,7 @@ int main(int argc, char **argv) {
     vc.num_clips = (int)kv_int(&c, "clips");
     vc.clip_stride = (int)kv_int(&c, "clip_stride");
     vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    vc.quality_texts = kv_bool(&c, "quality_text");
     const char *out = kv_str(&c, "out");
     int n_stale = 0;
     if (mkdir_p(out)) {

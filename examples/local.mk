@@ -14,9 +14,10 @@ examples_pretrain_i3d_SOURCES = examples/pretrain_i3d.c
 examples_extract_features_SOURCES = examples/extract_features.c
 examples_train_mvla_SOURCES = examples/train_mvla.c
 examples_evaluate_SOURCES = examples/evaluate.c
-check_PROGRAMS += tests/test_train_cli tests/test_train_faults
+check_PROGRAMS += tests/test_train_cli tests/test_train_faults tests/test_invariance
 tests_test_train_cli_SOURCES = tests/test_train_cli.c
 tests_test_train_faults_SOURCES = tests/test_train_faults.c
+tests_test_invariance_SOURCES = tests/test_invariance.c
 # the programs on several ranks against one process (mpirun when present)
 check_PROGRAMS += tests/test_dist_train
 tests_test_dist_train_SOURCES = tests/test_dist_train.c

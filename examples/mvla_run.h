@@ -1,6 +1,12 @@
 /* mvla_run.h: what train_mvla and evaluate --checkpoint share: the settings of a run, opening its
  * datasets and text tables, building the model (MVLA or the plain CBP branch, plus a head) from
- * the settings, one forward on a batch, and the evaluation pass with its metrics.
+ * the settings, one forward on a batch, the evaluation pass with its metrics, and the training
+ * epoch.
+ *
+ * Protocol.  The training split loses a seeded share of its videos (--val-fraction, --val-seed)
+ * to a validation split; the rest trains and provides the exemplars, the score range (heads,
+ * quality grades; or --score-range) and CoRe's groups.  No test label enters any of them: the
+ * test split is only predicted.
  *
  * Header-only (static functions) on top of examples/mvla_common.h.
  *
@@ -27,8 +33,9 @@
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "nn/batchnorm.h"
-#include "tensor/tensor_file.h"
+#include "nn/optim.h"
 #include "ops/ops.h"
+#include "tensor/tensor_file.h"
 
 /* The dataset names the programs accept (mvla_common.h: parse_dataset). */
 #define RUN_DATASETS "synthetic|finediving|mtl-aqa|mtl_aqa|mtlaqa|jigsaws|fisv|fis-v"
@@ -42,6 +49,11 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
+    kv_def_num(c, "val_fraction", "0.1", 0, 0.9, "share of the training split held out for validation (model selection); 0 = none");
+    kv_def_int(c, "val_seed", "0", 0, 1e18, "which training videos are held out");
+    kv_def(c, "score_range", "", "score range \"lo,hi\" of the heads and quality grades (\"\" = the training videos')");
+    kv_def_bool(c, "quality_text", "false", "dives: graded stage and video texts (the paper's \"+ Quality Text\")");
+    kv_def_choice(c, "grade_texts", "nearest", "nearest|all", "SCA's graded texts: nearest (the paper: the highest-similarity text) or all");
     kv_def_int(c, "frames", "0", 0, 100000, "T frames per video (0 = the dataset's)");
     kv_def_int(c, "clips", "0", 0, AQA_VD_MAX_CLIPS, "N clips per video (0 = the dataset's)");
     kv_def_int(c, "clip_stride", "0", 0, 100000, "clip start stride (0 = the dataset's)");
@@ -148,7 +160,9 @@ MC_UNUSED static int calibrate_i3d_bn(aqa_i3d *m, aqa_video_dataset *ds, const a
 
 typedef struct run_ctx {
     kv_config *c;
-    aqa_video_dataset *train, *test; /* test may be NULL */
+    aqa_video_dataset *train;        /* the training split less its held-out videos */
+    aqa_video_dataset *val;          /* the held-out videos (validation), or NULL */
+    aqa_video_dataset *test;         /* the evaluation split, or NULL */
     aqa_module *root;                /* "" with children mvla and head */
     aqa_mvla *mvla;
     aqa_head *head;
@@ -172,11 +186,26 @@ MC_UNUSED static void run_free(run_ctx *r) {
     aqa_clip_model_free(r->clip);
     if (r->i3d) aqa_i3d_free(r->i3d);
     aqa_video_dataset_free(r->train);
+    aqa_video_dataset_free(r->val);
     aqa_video_dataset_free(r->test);
     memset(r, 0, sizeof *r);
 }
 
-static aqa_video_dataset *run_open_split(kv_config *c, const char *split) {
+/* Which datasets run_open opens besides the training part. */
+#define RUN_OPEN_TEST 1
+#define RUN_OPEN_VAL 2
+
+/* Which part of its split run_open_split opens. */
+typedef enum run_part {
+    RUN_PART_TRAIN = 0, /* the training split less the held-out videos */
+    RUN_PART_VAL = 1,   /* the held-out videos of the training split */
+    RUN_PART_TEST = 2   /* the whole evaluation split */
+} run_part;
+
+/* Opens `part`; `range` (NULL for the training part) is the training videos' score range, which
+ * every other part uses. */
+static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const double *range) {
+    const char *split = kv_str(c, part == RUN_PART_TEST ? "test_split" : "train_split");
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
     vc.root = kv_str(c, "data");
@@ -187,9 +216,22 @@ static aqa_video_dataset *run_open_split(kv_config *c, const char *split) {
     vc.num_clips = (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
-    if (vc.dataset == AQA_ANN_MTL_AQA && !strcmp(split, kv_str(c, "train_split"))) {
+    vc.quality_texts = kv_bool(c, "quality_text");
+    if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
         vc.shift_min = -3; /* CoRe's temporal augmentation */
         vc.shift_max = 0;
+    }
+    if (part != RUN_PART_TEST) {
+        vc.holdout_fraction = kv_double(c, "val_fraction");
+        vc.holdout_seed = (uint64_t)kv_int(c, "val_seed");
+        vc.holdout_take = part == RUN_PART_VAL;
+    }
+    if (kv_has(c, "score_range")) {
+        if (sscanf(kv_str(c, "score_range"), "%lf,%lf", &vc.score_lo, &vc.score_hi) != 2 || !(vc.score_lo < vc.score_hi))
+            return aqa_fail_null("--score-range must be \"lo,hi\" with lo < hi, not \"%s\"", kv_str(c, "score_range"));
+    } else if (range) {
+        vc.score_lo = range[0];
+        vc.score_hi = range[1] > range[0] ? range[1] : range[0] + 1;
     }
     return aqa_video_dataset_open(&vc);
 }
@@ -210,8 +252,10 @@ static int check_texts(const char *path, const aqa_text_set *want) {
     return bad;
 }
 
-/* Opens datasets, texts and builds the model.  Returns 0 or 1 (message in aqa_last_error()). */
-MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
+/* Opens the training part and, as `open` asks (RUN_OPEN_TEST, RUN_OPEN_VAL), the test split and
+ * the validation videos (when val_fraction > 0), the texts, and builds the model.  Returns 0 or 1
+ * (message in aqa_last_error()). */
+MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     memset(r, 0, sizeof *r);
     r->c = c;
     aqa_ann_dataset dk;
@@ -235,9 +279,12 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
         return 1;
     }
-    if (!(r->train = run_open_split(c, kv_str(c, "train_split")))) return 1;
+    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL))) return 1;
     print_notes(c->program, r->train);
-    if (need_test && kv_has(c, "test_split") && !(r->test = run_open_split(c, kv_str(c, "test_split")))) return 1;
+    const double range[2] = {r->train->score_min, r->train->score_max};
+    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 && !(r->val = run_open_split(c, RUN_PART_VAL, range)))
+        return 1;
+    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, range))) return 1;
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
@@ -338,6 +385,12 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
         m.sca = kv_bool(c, "sca");
     }
     m.sca_mlp_hidden = m.dim;
+    if (!strcmp(kv_str(c, "grade_texts"), "nearest")) m.grade_texts = AQA_MVLA_GRADES_NEAREST;
+    else if (!strcmp(kv_str(c, "grade_texts"), "all")) m.grade_texts = AQA_MVLA_GRADES_ALL;
+    else {
+        aqa_fail(AQA_EINVAL, "--grade-texts must be nearest or all, not \"%s\"", kv_str(c, "grade_texts"));
+        return 1;
+    }
     m.tau_init = kv_double(c, "tau");
     if (m.scheme == AQA_MVLA_FAM && m.num_frames % 8) {
         aqa_fail(AQA_EINVAL, "FAM needs T divisible by 8 (T = %lld)", (long long)m.num_frames);
@@ -357,7 +410,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, bool need_test) {
     h.tsa_dim = h.frame_dim;
     h.num_stages = m.num_boundaries + 1;
     h.use_stage_features = use_vlp;
-    h.score_min = floor(ds->score_min);
+    h.score_min = floor(ds->score_min); /* the training videos' range (or --score-range) */
     h.score_max = ceil(ds->score_max);
     if (h.score_max <= h.score_min) h.score_max = h.score_min + 1;
     h.use_difficulty = r->use_dd;
@@ -427,8 +480,15 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     mb.vis = r->mcfg.use_vlp ? (ex ? cat2(qv, ev) : qv) : NULL;
     mb.stage_text = r->stage_text;
     mb.video_text = r->video_text;
-    mb.stage_text_ids = to_dev(r, ex ? cat2(q->stage_text_ids, ex->stage_text_ids) : q->stage_text_ids);
-    mb.video_text_ids = to_dev(r, ex ? cat2(q->video_text_ids, ex->video_text_ids) : q->video_text_ids);
+    if (q->stage_text_cands) { /* graded texts: SCA picks among the candidates */
+        mb.stage_text_cands = to_dev(r, ex ? cat2(q->stage_text_cands, ex->stage_text_cands) : q->stage_text_cands);
+        mb.video_text_cands = to_dev(r, ex ? cat2(q->video_text_cands, ex->video_text_cands) : q->video_text_cands);
+    }
+    /* the sample's own texts; graded ones come from its score, so they are training targets only */
+    if (train || !q->stage_text_cands) {
+        mb.stage_text_ids = to_dev(r, ex ? cat2(q->stage_text_ids, ex->stage_text_ids) : q->stage_text_ids);
+        mb.video_text_ids = to_dev(r, ex ? cat2(q->video_text_ids, ex->video_text_ids) : q->video_text_ids);
+    }
     bool gt = train || r->mcfg.oracle_boundaries;
     if (q->boundaries && gt) {
         mb.boundaries = to_dev(r, ex ? cat2(q->boundaries, ex->boundaries) : q->boundaries);
@@ -438,6 +498,23 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     mb.teacher_forcing = teacher && mb.boundaries != NULL;
     mb.compute_losses = train;
     return aqa_mvla_forward(r->mvla, &mb, o);
+}
+
+/* The loader settings training and evaluation share: batch size, threads, what each batch holds
+ * (cached features, or frames for CLIP and I3D) and the frame transforms. */
+static aqa_loader_config run_loader_config(const run_ctx *r) {
+    kv_config *c = r->c;
+    aqa_loader_config lc;
+    aqa_loader_config_init(&lc);
+    lc.batch_size = (int)kv_int(c, "batch");
+    lc.workers = (int)kv_int(c, "workers");
+    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
+    lc.i3d_feat = !r->frames;
+    lc.clip_frames = r->frames && r->clip;
+    lc.i3d_clips = r->frames;
+    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
+    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+    return lc;
 }
 
 /* One evaluation pass: predictions, truth, boundaries and boundary probabilities of every video. */
@@ -482,18 +559,9 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
     kv_config *c = r->c;
     aqa_exemplar_pool *pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
     if (r->contrastive && !pool) return 1;
-    aqa_loader_config lc;
-    aqa_loader_config_init(&lc);
-    lc.batch_size = (int)kv_int(c, "batch");
-    lc.workers = (int)kv_int(c, "workers");
+    aqa_loader_config lc = run_loader_config(r);
     lc.seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x7E57);
     lc.shuffle = false;
-    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
-    lc.i3d_feat = !r->frames;
-    lc.clip_frames = r->frames && r->clip;
-    lc.i3d_clips = r->frames;
-    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
     lc.exemplars = pool;
     lc.n_exemplars = (int)kv_int(c, "eval_exemplars");
     if (r->dist) dist_loader(r->dist, &lc, true);
@@ -601,6 +669,251 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
         aqa_aiou(res->pb, res->tb, res->n, 0.75, AQA_IOU_TSA, &res->aiou75);
     }
     res->seconds = aqa_now() - t0;
+    return 0;
+}
+
+/* ---- training --------------------------------------------------------------------------------- */
+
+/* train_mvla's training settings (evaluate reads them back from checkpoints and ignores them). */
+MC_UNUSED static void run_def_train_keys(kv_config *c) {
+    kv_def_int(c, "epochs", "20", 1, 1e6, "training epochs");
+    kv_def_int(c, "seeds", "1", 1, 1000, "repeat the run with seeds seed .. seed + N - 1 (<out>/seed<k>), report mean and std");
+    kv_def_bool(c, "resume", "false", "continue from <out>/last.safetensors (an error when there is none)");
+    kv_def_int(c, "eval_every", "1", 1, 1e6, "validate (and select) every k epochs, and after the last");
+    kv_def_bool(c, "test_each_epoch", "true",
+                "also predict the test split after each validation, to report each metric's best over epochs as TSA "
+                "and CoRe do (optimistic; never used for selection)");
+    kv_def_num(c, "lr_backbone", "1e-4", 0, 10, "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
+    kv_def_num(c, "lr_head", "1e-3", 0, 10, "Adam lr of SCA, segmentation and the head");
+    kv_def_num(c, "weight_decay", "0", 0, 10, "Adam weight decay");
+    kv_def_bool(c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
+    kv_def_int(c, "max_steps", "0", 0, 1e15, "stop after this many steps in total (0 = no limit; tests)");
+}
+
+/* What training needs besides the model: Adam with the paper's parameter groups, the training
+ * exemplars and the loader of shuffled training batches. */
+typedef struct run_trainer {
+    dist_run *dist;          /* the process group whose gradient reduction it attached (borrowed) */
+    aqa_optimizer *opt;      /* Adam: lr_backbone (visual feature extraction), lr_head (the rest) */
+    aqa_exemplar_pool *pool; /* training exemplars (contrastive heads), or NULL */
+    aqa_loader *ld;          /* batches of the training split */
+    int batch;               /* videos per step */
+    int64_t step;            /* optimizer steps taken */
+} run_trainer;
+
+/* The loss terms of one epoch, averaged over its steps. */
+typedef struct run_epoch_stats {
+    double sums[AQA_MVLA_NUM_LOSSES]; /* sum of each term over the steps */
+    int counts[AQA_MVLA_NUM_LOSSES];  /* steps where the term was present */
+    double loss_sum;                  /* sum of the total loss */
+    int n_steps;                      /* steps taken this epoch */
+    size_t seen;                      /* videos seen this epoch */
+    double seconds;                   /* wall time of the epoch */
+    bool teacher;                     /* ground-truth stage splits this epoch (TSA's schedule) */
+} run_epoch_stats;
+
+MC_UNUSED static void run_trainer_free(run_trainer *t) {
+    if (t->dist) { /* the next trainer (another seed) attaches anew */
+        aqa_ddp_free(t->dist->ddp);
+        t->dist->ddp = NULL;
+    }
+    aqa_loader_free(t->ld);
+    aqa_exemplar_pool_free(t->pool);
+    aqa_optim_free(t->opt);
+    memset(t, 0, sizeof *t);
+}
+
+/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
+static int run_core_groups(run_ctx *r) {
+    aqa_video_dataset *ds = r->train;
+    size_t n = ds->n_items, cap = 200000, k = 0;
+    double *d = malloc(cap * sizeof *d);
+    if (!d) return 1;
+    for (size_t i = 0; i < n && k < cap; i++)
+        for (size_t j = 0; j < n && k < cap; j++) {
+            if (i == j) continue;
+            const aqa_ann_sample *a = aqa_vd_sample(ds, i), *b = aqa_vd_sample(ds, j);
+            if (r->mode == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
+            if (r->mode == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
+            double sa = a->score, sb = b->score;
+            if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
+            d[k++] = sa - sb;
+        }
+    aqa_status (*set)(aqa_head *, const double *, int64_t) =
+        r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
+    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
+    free(d);
+    return rc;
+}
+
+/* Appends the parameters of module m to *list (n entries, grown).  Returns 0 or 1. */
+static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
+    aqa_tensor **p = NULL;
+    int k = aqa_module_parameters(m, &p);
+    if (k < 0) return 1;
+    aqa_tensor **g = realloc(*list, sizeof *g * (size_t)(*n + k + 1));
+    if (!g) {
+        free(p);
+        aqa_fail(AQA_ENOMEM, "out of memory");
+        return 1;
+    }
+    memcpy(g + *n, p, sizeof *p * (size_t)k);
+    *list = g;
+    *n += k;
+    free(p);
+    return 0;
+}
+
+#define RUN_N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* per micro-batch: total loss, each term, whether it exists */
+
+/* The optimizer, CoRe's groups, the exemplar pool, the loader of a run (c holds the keys of
+ * run_def_train_keys) and the data-parallel attachment (r->dist, from dist_open: one rank when
+ * started alone): every rank starts from rank 0's weights.  Returns 0 or 1 (message in
+ * aqa_last_error()). */
+MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
+    memset(t, 0, sizeof *t);
+    kv_config *c = r->c;
+    if (!r->dist) {
+        aqa_fail(AQA_EINVAL, "run_trainer_new: no process group (dist_open first)");
+        return 1;
+    }
+    if ((r->head->ops == &aqa_head_core || r->head->ops == &aqa_head_tpt) && run_core_groups(r)) return 1;
+    aqa_tensor **bb = NULL, **rest = NULL;
+    int nb = 0, nr = 0, rc = 1;
+    if (aqa_mvla_param_groups(r->mvla, &bb, &nb, &rest, &nr)) return 1;
+    if (run_append_params(&r->head->base, &rest, &nr) || (r->i3d && run_append_params(&r->i3d->base, &bb, &nb)))
+        goto done;
+    aqa_adam_options ao = AQA_ADAM_DEFAULTS;
+    ao.weight_decay = kv_double(c, "weight_decay");
+    if (!(t->opt = aqa_adam_new(&ao))) goto done;
+    if (nb && aqa_optim_add_group(t->opt, bb, nb, kv_double(c, "lr_backbone"), ao.weight_decay) < 0) goto done;
+    if (nr && aqa_optim_add_group(t->opt, rest, nr, kv_double(c, "lr_head"), ao.weight_decay) < 0) goto done;
+    aqa_module *models[2] = {r->root, r->i3d ? &r->i3d->base : NULL};
+    aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
+    if (!all) goto done;
+    if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
+    if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
+    t->dist = r->dist;
+    int attach = dist_attach(r->dist, models, r->i3d ? 2 : 1, all, nb + nr, RUN_N_VALUES);
+    free(all);
+    if (attach) goto done;
+    t->pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
+    if (r->contrastive && !t->pool) goto done;
+    aqa_loader_config lc = run_loader_config(r);
+    t->batch = lc.batch_size;
+    lc.seed = (uint64_t)kv_int(c, "seed");
+    lc.shuffle = true;
+    lc.drop_last = r->train->n_items > (size_t)lc.batch_size;
+    lc.augment = kv_bool(c, "augment");
+    lc.exemplars = t->pool;
+    lc.n_exemplars = 1;
+    dist_loader(r->dist, &lc, false);
+    if (!(t->ld = aqa_loader_new(r->train, &lc))) goto done;
+    rc = 0;
+done:
+    free(bb);
+    free(rest);
+    if (rc) run_trainer_free(t);
+    return rc;
+}
+
+/* What one micro-batch needs besides itself. */
+typedef struct run_micro_ctx {
+    run_ctx *r;
+    bool teacher; /* ground-truth stage splits this epoch */
+} run_micro_ctx;
+
+/* One micro-batch (data-parallel step, examples/dist_run.h): forward, the loss values into v
+ * (RUN_N_VALUES), backward. */
+static int run_train_micro(void *user, aqa_batch *b, double *v) {
+    run_micro_ctx *t = user;
+    run_ctx *r = t->r;
+    aqa_scope_begin();
+    int64_t B = b->B;
+    aqa_mvla_output o;
+    aqa_head_result hr;
+    aqa_head_input qi, ei;
+    bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
+              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
+              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
+    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
+                           .difficulty = to_dev(r, b->difficulty)};
+    ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
+                                r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
+    aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;
+    for (int k = 0; loss && k < AQA_MVLA_NUM_LOSSES; k++) {
+        v[1 + k] = o.losses[k] ? aqa_item(o.losses[k]) : 0;
+        v[1 + AQA_MVLA_NUM_LOSSES + k] = o.losses[k] != NULL;
+    }
+    if (loss) v[0] = aqa_item(loss);
+    int rc = !loss || aqa_backward(loss, NULL, false) != AQA_OK;
+    aqa_scope_end();
+    return rc;
+}
+
+/* One training epoch (0-based `epoch` of `epochs`); stops early once t->step reaches max_steps
+ * (> 0), setting *stopped.  Returns 0, 1 on an error (in aqa_last_error()) or 2 when a loss term
+ * turned NaN or infinite (a message naming it is printed). */
+MC_UNUSED static int run_train_epoch(run_ctx *r, run_trainer *t, int epoch, int epochs, long max_steps, bool progress,
+                                     run_epoch_stats *st, bool *stopped) {
+    memset(st, 0, sizeof *st);
+    aqa_module_train(r->root, true);
+    if (aqa_loader_start_epoch(t->ld, epoch)) return 1;
+    st->teacher = aqa_mvla_teacher_forcing(&r->mcfg, epoch, epochs);
+    char label[64];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
+    aqa_progress prog;
+    aqa_progress_start(&prog, label, aqa_loader_num_batches(t->ld) * (size_t)t->batch, progress);
+    double t0 = aqa_now();
+    for (;;) {
+        aqa_batch *b = NULL;
+        if (aqa_loader_next(t->ld, &b)) return 1;
+        if (!b) break;
+        if (max_steps && t->step >= max_steps) {
+            aqa_batch_free(b);
+            *stopped = true;
+            break;
+        }
+        double v[RUN_N_VALUES];
+        run_micro_ctx mc = {r, st->teacher};
+        size_t rows = (size_t)b->batch_rows;
+        char keys[512]; /* the batch's videos, for a message */
+        size_t kl = 0;
+        keys[0] = 0;
+        for (int64_t i = 0; i < b->B && kl + 1 < sizeof keys; i++)
+            kl += (size_t)snprintf(keys + kl, sizeof keys - kl, "%s%s", i ? ", " : "", aqa_vd_sample(r->train, b->items[i])->key);
+        int rc = dist_step(r->dist, b, run_train_micro, &mc, v);
+        aqa_batch_free(b);
+        if (rc) return 1;
+        /* every term must be finite (the values of all micro-batches, on every rank) */
+        for (int k = 0; k < AQA_MVLA_NUM_LOSSES; k++) {
+            if (!v[1 + AQA_MVLA_NUM_LOSSES + k]) continue;
+            if (!isfinite(v[1 + k])) {
+                fprintf(stderr, "\n%s: epoch %d step %lld: loss term \"%s\" is %g on the batch of videos %s (their inputs "
+                                "read as finite: lower the learning rates); stopping\n",
+                        r->c->program, epoch + 1, (long long)t->step, aqa_mvla_loss_name((aqa_mvla_loss)k), v[1 + k], keys);
+                return 2;
+            }
+            st->sums[k] += v[1 + k];
+            st->counts[k]++;
+        }
+        if (aqa_optim_step(t->opt)) return 1;
+        st->loss_sum += v[0];
+        st->n_steps++;
+        t->step++;
+        st->seen += rows;
+        char extra[256];
+        int nx = snprintf(extra, sizeof extra, "step %lld loss %.4f", (long long)t->step, st->loss_sum / st->n_steps);
+        for (int k = 0; k < AQA_MVLA_NUM_LOSSES && nx < (int)sizeof extra - 32; k++)
+            if (st->counts[k] && (k == AQA_MVLA_LOSS_BCE || k == AQA_MVLA_LOSS_HEAD))
+                nx += snprintf(extra + nx, sizeof extra - (size_t)nx, " %s %.4f", aqa_mvla_loss_name((aqa_mvla_loss)k),
+                               st->sums[k] / st->counts[k]);
+        aqa_progress_update(&prog, st->seen, extra);
+    }
+    st->seconds = aqa_now() - t0;
+    char extra[128];
+    snprintf(extra, sizeof extra, "loss %.4f", st->n_steps ? st->loss_sum / st->n_steps : NAN);
+    aqa_progress_finish(&prog, extra);
     return 0;
 }
 

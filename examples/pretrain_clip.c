@@ -280,6 +280,15 @@ int main(int argc, char **argv) {
         if (!st) st = wt_add_texts(&tok, &subs);
         if (!st) st = wt_add_texts(&tok, &dtr->stage_texts);
         if (!st) st = wt_add_texts(&tok, &dtr->video_texts);
+        /* the words of the graded forms (train_mvla --quality-text) */
+        aqa_text_set_free(&subs);
+        aqa_text_set_init(&subs);
+        char gt[AQA_TEXT_MAX];
+        for (int g = 0; !st && g < AQA_GRADE_COUNT; g++)
+            if (aqa_quality_describe(g, "dive", gt, sizeof gt) || aqa_text_set_add(&subs, gt) ||
+                aqa_quality_text(g, "dive", gt, sizeof gt) || aqa_text_set_add(&subs, gt))
+                st = aqa_last_status();
+        if (!st) st = wt_add_texts(&tok, &subs);
         aqa_text_set_free(&subs);
         snprintf(path, sizeof path, "%s/vocab.txt", out);
         if (st || (dr.main && aqa_text_set_save(&tok.words, path))) {

@@ -2,8 +2,9 @@
 FAM MVLA + TSA head (scripts/mvla_torch.py) with its weights, inputs, every output and loss term,
 all gradients after backward of the total loss, the state after one Adam step (two parameter
 groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), an
-eval-mode inference forward after the step; a FUM model's forward and gradients ("fum.*"); CoRe's tree's loss,
-prediction and gradients ("core.*").
+eval-mode inference forward after the step; a FUM model's forward and gradients ("fum.*"); the same FUM
+model with graded texts, SCA picking among candidates without the true grades ("grade.nearest.*",
+"grade.all.*"); CoRe's tree's loss, prediction and gradients ("core.*").
 
     python3 scripts/gen_golden_mvla.py [out_path]"""
 import json
@@ -106,6 +107,23 @@ def main():
     ftotal.backward()
     for n, p in mf.named_parameters():
         t["fum.g." + n] = p.grad.clone()
+
+    # graded texts (JIGSAWS, Fis-V, + Quality Text): G = 2 candidates per stage / video, inference
+    # without the true grades; Z and the gradient of sum(Z) with respect to the stage-text table
+    stage_cands = torch.tensor([[[0, 1], [2, 3], [4, 0]], [[1, 2], [3, 4], [0, 2]], [[4, 3], [1, 0], [2, 4]],
+                                [[3, 1], [0, 4], [1, 3]]])
+    video_cands = torch.tensor([[0, 1], [2, 3], [1, 2], [3, 0]])
+    t.update({"in.stage_cands": stage_cands, "in.video_cands": video_cands})
+    for mode in ("nearest", "all"):
+        mg = M.MVLA(dict(fcfg, grade_texts=mode))
+        mg.load_state_dict(mf.state_dict())
+        mg.eval()
+        st = stage_text.detach().clone().requires_grad_(True)
+        og = mg(i3d, vis, st, video_text, None, None, None, teacher_forcing=False, compute_losses=False,
+                stage_cands=stage_cands, video_cands=video_cands)
+        (og["stage"].sum() + og["video"].sum()).backward()
+        t.update({f"grade.{mode}.stage": og["stage"], f"grade.{mode}.video": og["video"],
+                  f"grade.{mode}.g_stage_text": st.grad.clone()})
 
     # CoRe's tree (depth 3, hidden 8) on 6-d features (USDL's 256/128 MLP would not fit the size
     # budget; tests/test_heads.c checks its loss against its definition instead)

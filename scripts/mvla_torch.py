@@ -16,7 +16,7 @@ def default_config(**kw):
     c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
              num_boundaries=2, seg_mlp_hidden1=128, seg_mlp_hidden2=64, use_vlp=True, temporal_layers=2,
              temporal_heads=8, temporal_ffn=2048, temporal_dropout=0.1, vlkl_frame=True, vlkl_stage=True,
-             vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512,
+             vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512, grade_texts="nearest",
              # TSA head
              feat_dim=512, frame_dim=64, tsa_tokens=5, tsa_dim=64, tsa_heads=8, tsa_layers=3, tsa_mlp_ratio=4.0,
              tsa_reg_hidden1=256, tsa_reg_hidden2=64, use_stage_features=True)
@@ -189,6 +189,20 @@ def vlkl_kl(i3d, vis, texts, log_tau):
     return (lp.exp() * (lp - lq)).sum() / (i3d.shape[0] * texts.shape[1])
 
 
+def pick_texts(table, cands, feat, mode):
+    """SCA's texts among graded candidates (aqa_mvla_pick_texts): table [C, D], cands [B, K, G],
+    feat [B, K, D] -> the highest-cosine candidate of each slot [B, K, D] ("nearest", the paper's
+    "highest-similarity textual semantics"), or every candidate [B, K G, D] ("all")."""
+    B, K, G = cands.shape
+    texts = table[cands.reshape(-1)].reshape(B, K, G, -1)
+    if mode == "all":
+        return texts.reshape(B, K * G, -1)
+    with torch.no_grad():
+        sim = (l2n(texts) * l2n(feat).unsqueeze(2)).sum(3)
+        best = torch.gather(cands, 2, sim.argmax(2, keepdim=True)).reshape(-1)
+    return table[best].reshape(B, K, -1)
+
+
 LOSS_NAMES = ["bce", "vlkl_frame_i3d", "vlkl_stage_i3d", "vlkl_video_i3d", "vlkl_frame_vis", "vlkl_stage_vis",
               "vlkl_video_vis", "kl", "head"]
 
@@ -234,10 +248,14 @@ class MVLA(nn.Module):
                 self.sca_video = SCA(D, c["sca_mlp_hidden"])
 
     def forward(self, i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True,
-                compute_losses=True):
+                compute_losses=True, stage_cands=None, video_cands=None):
+        """stage_cands [B, S, G] / video_cands [B, G]: graded texts' candidates (SCA picks among them;
+        stage_ids / video_ids, the true grades, are then only the losses' targets and may be None
+        without losses)."""
         c = self.c
         B, T, S = i3d.shape[0], c["num_frames"], c["num_boundaries"] + 1
         out, L = {}, {}
+        self.cands = (stage_cands, video_cands)
         fi3d = self.i3d_proj(i3d) if self.i3d_proj is not None else i3d
         if c["scheme"] == "FUM":
             return self.forward_fum(fi3d, vis, stage_text, video_text, stage_ids, video_ids, compute_losses)
@@ -260,9 +278,7 @@ class MVLA(nn.Module):
         i3d_sta, vis_sta, vis_vid = stage_mean(i3d_fra, used), stage_mean(fvis, used), fvis.mean(1)
         stage_tab = self.text_proj(stage_text) if self.text_proj is not None else stage_text
         video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
-        sids = stage_ids.reshape(-1)
-        s_text = stage_tab[sids].reshape(B, S, -1)
-        v_text = video_tab[video_ids]
+        sids, s_text, v_text = self.own_texts(stage_tab, video_tab, stage_ids, video_ids, B, S)
         if compute_losses:
             fstage = stage_of_steps(boundaries if boundaries is not None else used, T)
             fids = torch.gather(stage_ids, 1, fstage).reshape(-1)
@@ -273,14 +289,27 @@ class MVLA(nn.Module):
                     L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
                 if c["vlkl_video"]:
                     L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
-        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text)
+        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
 
-    def fuse(self, out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text):
+    @staticmethod
+    def own_texts(stage_tab, video_tab, stage_ids, video_ids, B, S):
+        if stage_ids is None:
+            return None, None, None
+        sids = stage_ids.reshape(-1)
+        return sids, stage_tab[sids].reshape(B, S, -1), video_tab[video_ids]
+
+    def fuse(self, out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab):
         if self.c["sca"]:
+            stage_cands, video_cands = self.cands
+            if stage_cands is not None:
+                s_text = pick_texts(stage_tab, stage_cands, vis_sta, self.c["grade_texts"])
+                v_text = pick_texts(video_tab, video_cands.unsqueeze(1), vis_vid.unsqueeze(1), self.c["grade_texts"])
+            else:
+                v_text = v_text.unsqueeze(1)
             out["stage"] = self.sca_stage(vis_sta, s_text, i3d_sta)
-            vt = torch.cat([v_text.unsqueeze(1), s_text], 1)
+            vt = torch.cat([v_text, s_text], 1)
             out["video"] = self.sca_video(vis_vid.unsqueeze(1), vt, i3d_vid.unsqueeze(1)).squeeze(1)
         else:
             out["stage"], out["video"] = i3d_sta, i3d_vid
@@ -302,8 +331,7 @@ class MVLA(nn.Module):
         vis_sta, vis_vid = stage_mean(vis_cli, fb), vis_cli.mean(1)
         stage_tab = self.text_proj(stage_text) if self.text_proj is not None else stage_text
         video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
-        sids = stage_ids.reshape(-1)
-        s_text, v_text = stage_tab[sids].reshape(B, S, -1), video_tab[video_ids]
+        sids, s_text, v_text = self.own_texts(stage_tab, video_tab, stage_ids, video_ids, B, S)
         if compute_losses:
             for name, sta, vid in (("i3d", i3d_sta, i3d_vid), ("vis", vis_sta, vis_vid)):
                 if c["vlkl_stage"]:
@@ -311,7 +339,7 @@ class MVLA(nn.Module):
                 if c["vlkl_video"]:
                     L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
             L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau)
-        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text)
+        self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
 

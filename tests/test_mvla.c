@@ -613,6 +613,49 @@ static void test_golden_fum(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* Graded texts: SCA picks among candidates (nearest or all) without the true grades, which the
+ * batch does not carry at inference; Z and the gradient reaching the stage-text table. */
+static void test_golden_graded(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    const char *modes[2] = {"nearest", "all"};
+    for (int k = 0; k < 2; k++) {
+        aqa_mvla_config cfg = tiny_fum_cfg();
+        cfg.grade_texts = k ? AQA_MVLA_GRADES_ALL : AQA_MVLA_GRADES_NEAREST;
+        aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+        CHECK(m != NULL);
+        if (!m) return;
+        GOLDEN_INTO_MODULE(&m->base, "fum.p.", true);
+        aqa_module_train(&m->base, false);
+        aqa_scope_begin();
+        aqa_mvla_batch b = golden_batch();
+        b.stage_text_ids = b.video_text_ids = NULL; /* labels: never given at inference */
+        b.stage_text = aqa_requires_grad(aqa_clone(b.stage_text), true);
+        b.stage_text_cands = GOLDEN_AS(AQA_I64, "in.stage_cands");
+        b.video_text_cands = GOLDEN_AS(AQA_I64, "in.video_cands");
+        aqa_mvla_output o;
+        CHECK_MSG(aqa_mvla_forward(m, &b, &o) == AQA_OK, "%s: %s", modes[k], aqa_last_error());
+        char key[64];
+        snprintf(key, sizeof key, "grade.%s.stage", modes[k]);
+        CHECK_CLOSE(key, o.stage, GOLDEN(key), 1e-4, 1e-5);
+        snprintf(key, sizeof key, "grade.%s.video", modes[k]);
+        CHECK_CLOSE(key, o.video, GOLDEN(key), 1e-4, 1e-5);
+        aqa_tensor *z = aqa_add(aqa_sum_all(o.stage), aqa_sum_all(o.video));
+        CHECK(z && aqa_backward(z, NULL, false) == AQA_OK);
+        snprintf(key, sizeof key, "grade.%s.g_stage_text", modes[k]);
+        CHECK_CLOSE(key, b.stage_text->grad, GOLDEN(key), 1e-3, 1e-5);
+        /* without candidates the own texts are required: a clear error, not a crash */
+        aqa_mvla_batch bad = b;
+        bad.stage_text_cands = bad.video_text_cands = NULL;
+        CHECK(aqa_mvla_forward(m, &bad, &o) == AQA_EINVAL);
+        CHECK(strstr(aqa_last_error(), "stage_text_ids") != NULL);
+        aqa_clear_error();
+        aqa_scope_end();
+        aqa_module_free(&m->base);
+    }
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
 /* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients. */
 static void test_golden_core(void) {
     if (!golden_ready()) return;
@@ -779,6 +822,7 @@ int main(void) {
     RUN(test_fum);
     RUN(test_golden_step);
     RUN(test_golden_fum);
+    RUN(test_golden_graded);
     RUN(test_golden_core);
     RUN(test_load_torch_state_dict);
     RUN(test_switches);

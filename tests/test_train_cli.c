@@ -30,6 +30,14 @@ static bool file_nonempty(const char *p) {
     return stat(p, &st) == 0 && st.st_size > 0;
 }
 
+/* The first size - 1 bytes of file p into buf ("" when it cannot be read). */
+static void read_text(const char *p, char *buf, size_t size) {
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
 static int count_lines(const char *p) {
     FILE *f = fopen(p, "r");
     if (!f) return -1;
@@ -138,11 +146,16 @@ static void test_train_evaluate_resume(void) {
                  g_dir, g_dir, g_dir, plain, plain ? "--no-mvla" : "", TINY);
         int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0, "train_mvla failed:\n%s", out);
-        CHECK(out && isfinite(metric(out, "final_rho")));
-        CHECK(out && isfinite(metric(out, "final_aiou50")));
+        CHECK(out && isfinite(metric(out, "test_last_rho")));
+        CHECK(out && isfinite(metric(out, "test_last_aiou50")));
+        /* one epoch: the selected checkpoint is the last; both are reported */
+        CHECK(out && metric(out, "selected_epoch") == 1 && strstr(out, "selected_by validation_rho"));
+        CHECK(out && metric(out, "test_selected_rho") == metric(out, "test_last_rho"));
+        CHECK(out && isfinite(metric(out, "test_best_epochs_rho")));
         free(out);
-        const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl"};
-        for (int k = 0; k < 4; k++) {
+        const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl", "metrics.json",
+                               "best.txt"};
+        for (int k = 0; k < 6; k++) {
             snprintf(path, sizeof path, "%s/run%d/%s", g_dir, plain, files[k]);
             CHECK_MSG(file_nonempty(path), "missing %s", path);
         }
@@ -153,6 +166,24 @@ static void test_train_evaluate_resume(void) {
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 2 --resume", g_dir);
     int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "resumed from"), "resume failed:\n%s", out);
+    CHECK(out && metric(out, "last_epoch") == 2 && metric(out, "selected_epoch") >= 1 && metric(out, "selected_epoch") <= 2);
+    double last_rho = metric(out, "test_last_rho"), sel_rho = metric(out, "test_selected_rho");
+    free(out);
+    /* evaluate agrees with train_mvla's report for both checkpoints */
+    const char *ck[2] = {"best", "last"};
+    for (int k = 0; k < 2; k++) {
+        char *eo = NULL, ec[2048];
+        snprintf(ec, sizeof ec, "./examples/evaluate --checkpoint %s/run0/%s.safetensors --out %s/eval_%s --figures 0",
+                 g_dir, ck[k], g_dir, ck[k]);
+        CHECK(cli_run(ec, &eo) == 0);
+        CHECK_MSG(eo && fabs(metric(eo, "spearman_rho") - (k ? last_rho : sel_rho)) < 1e-5, "%s: %s", ck[k], eo);
+        free(eo);
+    }
+    /* resuming a finished run trains nothing and reports the same test numbers */
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "at epoch 2") && strstr(out, "run finished") && !strstr(out, "epoch 3/"),
+              "finished resume:\n%s", out);
+    CHECK(out && metric(out, "test_last_rho") == last_rho && metric(out, "test_selected_rho") == sel_rho);
     free(out);
     snprintf(path, sizeof path, "%s/run0/log.jsonl", g_dir);
     CHECK_EQ_INT(count_lines(path), 2);
@@ -162,20 +193,14 @@ static void test_train_evaluate_resume(void) {
     }
     if (f) fclose(f);
     cJSON *rec = cJSON_Parse(line);
-    const char *keys[] = {"rho", "aiou50", "bce", "head"};
+    const char *keys[] = {"val_rho", "val_aiou50", "test_rho", "bce", "head"};
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(rec, "epoch");
     CHECK_MSG(cJSON_IsNumber(ep) && ep->valuedouble == 2, "last log line: %s", line);
-    for (int k = 0; k < 4; k++) CHECK_MSG(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rec, keys[k])), "%s in %s", keys[k], line);
+    CHECK_MSG(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(rec, "selected")), "selected in %s", line);
+    for (int k = 0; k < 5; k++) CHECK_MSG(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rec, keys[k])), "%s in %s", keys[k], line);
     cJSON_Delete(rec);
-    /* resuming the finished run trains nothing and prints its final metrics again */
-    char *again = NULL;
-    rc = cli_run(cmd, &again);
-    CHECK_MSG(rc == 0 && again && strstr(again, "run finished") && isfinite(metric(again, "final_rho")) &&
-                  isfinite(metric(again, "best_rho")),
-              "resume of a finished run:\n%s", again);
-    free(again);
-    CHECK_EQ_INT(count_lines(path), 2);
     /* resuming with other model settings names them; without a checkpoint it is an error */
+    char *again = NULL;
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 3 --resume --dim 48 --head mlp",
              g_dir);
     CHECK(cli_run(cmd, &again) != 0);
@@ -217,6 +242,81 @@ static void test_train_evaluate_resume(void) {
     free(o2);
 }
 
+/* --seeds 2: two runs in <out>/seed<s>, each reported, then their mean and standard deviation. */
+static void test_seeds(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runs --epochs 1 --max-steps 1 --frames 32 "
+             "--clips 3 --clip-stride 8 --no-mvla --seed 3 --seeds 2 %s",
+             g_dir, g_dir, g_dir, TINY);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "seed 3\n") && strstr(out, "seed 4\n"), "train_mvla --seeds 2:\n%s", out);
+    double mean = metric(out, "seeds_test_selected_mse_mean"), sd = metric(out, "seeds_test_selected_mse_std");
+    /* the two runs' MSEs, printed before the summary */
+    const char *first = out ? strstr(out, "test_selected_mse ") : NULL;
+    const char *second = first ? strstr(first + 1, "test_selected_mse ") : NULL;
+    double a = first ? strtod(first + 18, NULL) : NAN, b = second ? strtod(second + 18, NULL) : NAN;
+    CHECK_NEAR(mean, (a + b) / 2, 1e-3 * fabs(mean) + 1e-4);
+    CHECK_NEAR(sd, fabs(a - b) / sqrt(2.0), 1e-3 * sd + 1e-4);
+    free(out);
+    for (int s = 3; s <= 4; s++) {
+        snprintf(path, sizeof path, "%s/runs/seed%d/last.safetensors", g_dir, s);
+        CHECK_MSG(file_nonempty(path), "missing %s", path);
+        /* each seed's resolved settings rerun that seed alone */
+        snprintf(path, sizeof path, "%s/runs/seed%d/config.txt", g_dir, s);
+        char cb[16384], want[64];
+        read_text(path, cb, sizeof cb);
+        snprintf(want, sizeof want, "\nseed = %d\n", s);
+        CHECK_MSG(strstr(cb, "\nseeds = 1\n") && strstr(cb, want), "%s", path);
+    }
+    snprintf(path, sizeof path, "%s/runs/metrics.json", g_dir);
+    char buf[8192];
+    read_text(path, buf, sizeof buf);
+    CHECK_MSG(strstr(buf, "\"seed\": 3") && strstr(buf, "\"seed\": 4") && strstr(buf, "\"test_selected_rho_mean\"") &&
+                  strstr(buf, "\"test_last_mse_std\""),
+              "metrics.json: %s", buf);
+}
+
+/* "+ Quality Text": extract_features writes the graded text tables, train_mvla fuses them. */
+static void test_quality_text(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "./examples/extract_features --data %s/data --out %s/feat_q --clip %s/clip/clip.safetensors --vocab "
+             "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
+             "--progress false --quality-text",
+             g_dir, g_dir, g_dir, g_dir);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0, "extract_features --quality-text:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/feat_q/stage_texts.txt", g_dir);
+    int n_graded = count_lines(path);
+    snprintf(path, sizeof path, "%s/feat/stage_texts.txt", g_dir);
+    CHECK_EQ_INT(n_graded, 4 * count_lines(path));
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat_q --out %s/runq --epochs 1 --max-steps 2 "
+             "--frames 32 --clips 3 --clip-stride 8 --quality-text %s",
+             g_dir, g_dir, g_dir, TINY);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && !isnan(metric(out, "test_selected_mse")), "train_mvla --quality-text:\n%s", out);
+    free(out);
+    /* the plain texts do not fit a graded run: a clear message */
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runq2 --epochs 1 --frames 32 --clips 3 "
+             "--clip-stride 8 --quality-text %s",
+             g_dir, g_dir, g_dir, TINY);
+    CHECK(cli_run(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "stage_texts.txt"), "%s", out);
+    free(out);
+}
+
 /* Frame mode: frozen CLIP image encoder per batch, a BatchNorm-calibrated random I3D fine-tuned,
  * its weights saved beside the checkpoint; evaluate rebuilds it. */
 static void test_train_from_frames(void) {
@@ -231,9 +331,11 @@ static void test_train_from_frames(void) {
              "--epochs 1 --max-steps 2 %s",
              g_dir, g_dir, g_dir, g_dir, TINY);
     int rc = cli_run(cmd, &out);
-    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "train_mvla from frames:\n%s", out);
+    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "test_selected_rho")), "train_mvla from frames:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/runf/last.safetensors.i3d.safetensors", g_dir);
+    CHECK(file_nonempty(path));
+    snprintf(path, sizeof path, "%s/runf/best.safetensors.i3d.safetensors", g_dir);
     CHECK(file_nonempty(path));
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runf/last.safetensors --figures 1", g_dir);
     rc = cli_run(cmd, &out);
@@ -417,7 +519,7 @@ static void test_sequence_heads(void) {
                      "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
                      g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
             int rc = cli_run(cmd, &out);
-            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
+            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "test_last_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
             free(out);
         }
 }
@@ -475,6 +577,8 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_tiny_clip_tools);
     RUN(test_train_evaluate_resume);
+    RUN(test_seeds);
+    RUN(test_quality_text);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
     RUN(test_settings_errors);

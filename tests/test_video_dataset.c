@@ -18,18 +18,14 @@
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
+#include "tests/cli_testlib.h"
+#include "tests/fixtures.h"
 #include "tests/testlib.h"
 
 static char g_root[256];       /* generated synthetic set */
 static aqa_synthetic_config g_syn;
 static aqa_synthetic_dive *g_dives;
 static size_t g_n_dives;
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-static void rm_rf(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 static const aqa_synthetic_dive *plan_of(const aqa_ann_sample *s) {
     for (size_t i = 0; i < g_n_dives; i++) {
@@ -559,7 +555,7 @@ static void test_bad_data_policy(void) {
         char dir[1100];
         snprintf(dir, sizeof dir, "%s", tr->items[2].frame_dir);
         aqa_video_dataset_free(tr);
-        rm_rf(dir);
+        cli_rm_rf(dir);
         tr = open_split(root, "train", AQA_BAD_DATA_FAIL, NULL);
         CHECK(tr == NULL);
         CHECK_MSG(strstr(aqa_last_error(), dir) != NULL, "message \"%s\" does not name %s", aqa_last_error(), dir);
@@ -567,7 +563,7 @@ static void test_bad_data_policy(void) {
         CHECK(tr && tr->summary.skipped_no_frames == 1);
         aqa_video_dataset_free(tr);
     }
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 static void test_feature_cache_resume(void) {
@@ -639,7 +635,7 @@ static void test_feature_cache_resume(void) {
     }
     free(clip);
     free(i3d);
-    rm_rf(dir);
+    cli_rm_rf(dir);
 }
 
 static void test_progress_line(void) {
@@ -683,14 +679,6 @@ static aqa_frame_transform tag_transform(void) {
 /* Decoded channel value back to the byte written. */
 static int tag_of(float v) { return (int)(v * 255.0f + 0.5f); }
 
-/* MTL-AQA key (video, dive) as a tuple. */
-static void pk_pair(aqa_pickle_writer *w, int64_t v, int64_t d) {
-    aqa_pkw_tuple_begin(w);
-    aqa_pkw_int(w, v);
-    aqa_pkw_int(w, d);
-    aqa_pkw_tuple_end(w);
-}
-
 static void pk_mtl_record(aqa_pickle_writer *w, int64_t start, int64_t end, double score, double dd,
                           const char *dive) {
     const double judges[7] = {7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 8.0};
@@ -710,6 +698,122 @@ static void pk_mtl_record(aqa_pickle_writer *w, int64_t start, int64_t end, doub
     aqa_pkw_str(w, "dive_number");
     aqa_pkw_str(w, dive);
     aqa_pkw_dict_end(w);
+}
+
+/* The validation videos held out of a split: a seeded share, disjoint from the rest, together
+ * the whole split; the score range of the opened part (or the given one). */
+static void test_holdout_and_score_range(void) {
+    aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+    aqa_video_dataset *all = aqa_video_dataset_open(&c);
+    c.holdout_fraction = 0.25;
+    c.holdout_seed = 5;
+    aqa_video_dataset *keep = aqa_video_dataset_open(&c);
+    aqa_video_dataset *again = aqa_video_dataset_open(&c);
+    c.holdout_take = true;
+    aqa_video_dataset *held = aqa_video_dataset_open(&c);
+    c.holdout_seed = 6;
+    aqa_video_dataset *other = aqa_video_dataset_open(&c);
+    CHECK(all && keep && again && held && other);
+    if (all && keep && again && held && other) {
+        size_t n = all->n_items, want = (size_t)floor(0.25 * (double)n + 0.5);
+        CHECK_EQ_INT(held->n_items, want);
+        CHECK_EQ_INT(keep->n_items + held->n_items, n);
+        int in_both = 0, same = 1, differs = 0;
+        for (size_t i = 0; i < keep->n_items; i++)
+            for (size_t j = 0; j < held->n_items; j++) in_both += keep->items[i].sample == held->items[j].sample;
+        for (size_t i = 0; i < keep->n_items; i++) same &= keep->items[i].sample == again->items[i].sample;
+        for (size_t j = 0; j < held->n_items; j++) differs |= held->items[j].sample != other->items[j].sample;
+        CHECK_EQ_INT(in_both, 0);
+        CHECK(same);
+        CHECK(differs); /* another seed holds out other videos (for this set and these seeds) */
+        /* the range is the opened part's own */
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < keep->n_items; i++) {
+            lo = fmin(lo, aqa_vd_sample(keep, i)->score);
+            hi = fmax(hi, aqa_vd_sample(keep, i)->score);
+        }
+        CHECK_NEAR(keep->score_min, lo, 0);
+        CHECK_NEAR(keep->score_max, hi, 0);
+    }
+    aqa_video_dataset_free(all);
+    aqa_video_dataset_free(keep);
+    aqa_video_dataset_free(again);
+    aqa_video_dataset_free(held);
+    aqa_video_dataset_free(other);
+    /* a given range is used as given; an empty one, or holding out everything, is an error */
+    c = quiet_config(g_root, AQA_ANN_FINEDIVING, "test");
+    c.score_lo = -5;
+    c.score_hi = 500;
+    aqa_video_dataset *t = aqa_video_dataset_open(&c);
+    CHECK(t && t->score_min == -5 && t->score_max == 500);
+    aqa_video_dataset_free(t);
+    c.score_hi = -5;
+    CHECK(aqa_video_dataset_open(&c) == NULL);
+    CHECK(strstr(aqa_last_error(), "score range") != NULL);
+    c = quiet_config(g_root, AQA_ANN_FINEDIVING, "test");
+    c.holdout_fraction = 0.99;
+    CHECK(aqa_video_dataset_open(&c) == NULL);
+    CHECK(strstr(aqa_last_error(), "leaves none") != NULL);
+    aqa_clear_error();
+}
+
+/* "+ Quality Text": every stage / video text in its four grades, in grade order; an item's true
+ * ids are its group's base plus the grade of its score; the lists do not depend on any score. */
+static void test_quality_texts(void) {
+    aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+    aqa_video_dataset *plain = aqa_video_dataset_open(&c);
+    c.quality_texts = true;
+    aqa_video_dataset *q = aqa_video_dataset_open(&c);
+    c.split = "test";
+    c.score_lo = 0, c.score_hi = 1; /* every test dive graded excellent: other grades, same lists */
+    aqa_video_dataset *qt = aqa_video_dataset_open(&c);
+    CHECK(plain && q && qt);
+    if (plain && q && qt) {
+        CHECK_EQ_INT(plain->n_grades, 0);
+        CHECK_EQ_INT(q->n_grades, 4);
+        CHECK_EQ_INT(q->stage_texts.n, 4 * plain->stage_texts.n);
+        CHECK_EQ_INT(q->video_texts.n, 4 * plain->video_texts.n);
+        CHECK_EQ_INT(qt->stage_texts.n, q->stage_texts.n);
+        for (size_t i = 0; i < q->stage_texts.n && i < qt->stage_texts.n; i++)
+            CHECK_STR(q->stage_texts.texts[i], qt->stage_texts.texts[i]);
+        char want[512];
+        snprintf(want, sizeof want, "%s, of poor quality", plain->stage_texts.texts[0]);
+        CHECK_STR(q->stage_texts.texts[0], want);
+        snprintf(want, sizeof want, "%s, of excellent quality", plain->stage_texts.texts[0]);
+        CHECK_STR(q->stage_texts.texts[3], want);
+        for (size_t i = 0; i < q->n_items; i++) {
+            const aqa_vd_item *it = &q->items[i];
+            aqa_quality_grade g;
+            CHECK(aqa_quality_grade_of(aqa_vd_sample(q, i)->score, q->score_min, q->score_max, &g) == AQA_OK);
+            for (int k = 0; k < 3; k++) {
+                CHECK_EQ_INT(it->stage_text[k], it->stage_grade_base[k] + (int64_t)g);
+                CHECK_EQ_INT(it->stage_grade_base[k] % 4, 0);
+                CHECK_STR(plain->stage_texts.texts[it->stage_grade_base[k] / 4],
+                          plain->stage_texts.texts[plain->items[i].stage_text[k]]);
+            }
+            CHECK_EQ_INT(it->video_text, it->video_grade_base + (int64_t)g);
+        }
+        for (size_t i = 0; i < qt->n_items; i++) CHECK_EQ_INT(qt->items[i].video_text - qt->items[i].video_grade_base, 3);
+        /* the loader hands out the candidates: every grade of each stage text */
+        aqa_loader_config lc;
+        aqa_loader_config_init(&lc);
+        size_t items[2] = {0, 1};
+        aqa_batch *b = NULL;
+        CHECK(aqa_batch_build(q, &lc, items, 2, 0, &b) == AQA_OK);
+        CHECK(b && b->stage_text_cands && b->video_text_cands);
+        if (b && b->stage_text_cands) {
+            CHECK_EQ_INT(b->stage_text_cands->shape[2], 4);
+            const int64_t *sc = aqa_data(b->stage_text_cands), *vc = aqa_data(b->video_text_cands);
+            for (int g = 0; g < 4; g++) {
+                CHECK_EQ_INT(sc[1 * 3 * 4 + 2 * 4 + g], q->items[1].stage_grade_base[2] + g); /* row 1, stage 2 */
+                CHECK_EQ_INT(vc[4 + g], q->items[1].video_grade_base + g);
+            }
+        }
+        aqa_batch_free(b);
+    }
+    aqa_video_dataset_free(plain);
+    aqa_video_dataset_free(q);
+    aqa_video_dataset_free(qt);
 }
 
 static void test_mtl_aqa_layout(void) {
@@ -814,7 +918,7 @@ static void test_mtl_aqa_layout(void) {
     CHECK(ds == NULL);
     aqa_video_dataset_free(ds);
     aqa_clear_error();
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 static void test_jigsaws_layout(void) {
@@ -897,6 +1001,14 @@ static void test_jigsaws_layout(void) {
         }
         CHECK_EQ_INT(bad, 0);
         free(out);
+        /* graded texts: the four grades of the task, whatever the scores; the training trial
+           (score 17 alone in its split: range [17, 18)) is graded poor */
+        CHECK_EQ_INT(ds->n_grades, 4);
+        CHECK_EQ_INT(ds->stage_texts.n, 4);
+        CHECK_STR(ds->stage_texts.texts[0], "a video of a poor suturing");
+        CHECK_STR(ds->stage_texts.texts[3], "a video of an excellent suturing");
+        CHECK_EQ_INT(ds->items[0].stage_grade_base[1], 0);
+        CHECK_EQ_INT(ds->items[0].stage_text[1], 0);
         aqa_video_dataset_free(ds);
     }
     c.split = "Suturing/1/test"; /* fold 1 = C001 */
@@ -910,25 +1022,7 @@ static void test_jigsaws_layout(void) {
         for (int t = 0; t < 160; t++) CHECK_EQ_INT(ds->items[0].frames[t], (t * 169) / 159);
         aqa_video_dataset_free(ds);
     }
-    rm_rf(root);
-}
-
-/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
-static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
-    char hdr[128];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
-    int total = 10 + n + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned hl = (unsigned)(n + pad + 1);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
-    fwrite(pre, 1, 10, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    for (int k = 0; k < pad; k++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(x, sizeof *x, (size_t)rows * (size_t)cols, f);
-    return fclose(f) == 0 ? 0 : -1;
+    cli_rm_rf(root);
 }
 
 static void test_fisv_layout(void) {
@@ -1016,7 +1110,7 @@ static void test_fisv_layout(void) {
     CHECK(ds != NULL || strstr(aqa_last_error(), "5.npy") != NULL);
     aqa_video_dataset_free(ds);
     aqa_clear_error();
-    rm_rf(root);
+    cli_rm_rf(root);
 }
 
 int main(void) {
@@ -1036,7 +1130,7 @@ int main(void) {
     g_syn.threads = 2;
     if (aqa_synthetic_generate(&g_syn) != AQA_OK || aqa_synthetic_plan(&g_syn, &g_dives, &g_n_dives) != AQA_OK) {
         printf("FAIL setup: synthetic set: %s\n", aqa_last_error());
-        rm_rf(g_root);
+        cli_rm_rf(g_root);
         return 1;
     }
     RUN(test_linspace_matches_numpy);
@@ -1050,10 +1144,12 @@ int main(void) {
     RUN(test_bad_data_policy);
     RUN(test_feature_cache_resume);
     RUN(test_progress_line);
+    RUN(test_holdout_and_score_range);
+    RUN(test_quality_texts);
     RUN(test_mtl_aqa_layout);
     RUN(test_jigsaws_layout);
     RUN(test_fisv_layout);
     free(g_dives);
-    rm_rf(g_root);
+    cli_rm_rf(g_root);
     return test_finish();
 }

@@ -163,8 +163,15 @@ static aqa_status check_batch(const aqa_mvla *m, const aqa_mvla_batch *b) {
         REQUIRE_SHAPE(b->vis, "vis (expected [B, T, D_clip])", B, c->num_frames, c->clip_feat_dim);
         REQUIRE_SHAPE(b->stage_text, "stage_text (expected [C_sta, D_text])", -1, c->text_dim);
         REQUIRE_SHAPE(b->video_text, "video_text (expected [C_vid, D_text])", -1, c->text_dim);
-        REQUIRE_SHAPE(b->stage_text_ids, "stage_text_ids (expected I64 [B, L + 1])", B, S);
-        REQUIRE_SHAPE(b->video_text_ids, "video_text_ids (expected I64 [B])", B);
+        if (b->stage_text_cands || b->video_text_cands) {
+            REQUIRE_SHAPE(b->stage_text_cands, "stage_text_cands (expected I64 [B, L + 1, G])", B, S, -1);
+            REQUIRE_SHAPE(b->video_text_cands, "video_text_cands (expected I64 [B, G])", B, -1);
+        }
+        /* the sample's own texts: SCA's without candidates, else only the losses' targets */
+        if (b->compute_losses || !b->stage_text_cands) {
+            REQUIRE_SHAPE(b->stage_text_ids, "stage_text_ids (expected I64 [B, L + 1])", B, S);
+            REQUIRE_SHAPE(b->video_text_ids, "video_text_ids (expected I64 [B])", B);
+        }
     }
     if (b->boundaries) REQUIRE_SHAPE(b->boundaries, "boundaries (expected I64 [B, L])", B, c->num_boundaries);
     if (b->boundary_target)
@@ -227,7 +234,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
             vis_vid = aqa_mean(fvis, 1, (int[]){1}, false);
             if (!frame_stage)
                 frame_stage = aqa_stage_of_steps(batch->boundaries ? batch->boundaries : out->boundaries, c->num_frames);
-            frame_stage = aqa_stage_on_device(frame_stage, batch->stage_text_ids);
+            frame_stage = aqa_stage_on_device(frame_stage, batch->i3d);
         } else {
             i3d_sta = aqa_stage_mean(seg_frames, out->boundaries);
         }
@@ -250,9 +257,13 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         /* ---- texts ---- */
         aqa_tensor *stage_tab = m->text_proj ? aqa_linear_layer_forward(m->text_proj, batch->stage_text) : batch->stage_text;
         aqa_tensor *video_tab = m->text_proj ? aqa_linear_layer_forward(m->text_proj, batch->video_text) : batch->video_text;
-        aqa_tensor *sids = aqa_reshape(batch->stage_text_ids, 1, (int64_t[]){B * S});
-        aqa_tensor *s_text = aqa_reshape(aqa_index_select(stage_tab, 0, sids), 3, (int64_t[]){B, S, D}); /* [B, S, D] */
-        aqa_tensor *v_text = aqa_index_select(video_tab, 0, batch->video_text_ids);                     /* [B, D] */
+        /* the sample's own texts (absent at inference with graded texts: they are labels there) */
+        aqa_tensor *sids = NULL, *s_text = NULL, *v_text = NULL;
+        if (batch->stage_text_ids) {
+            sids = aqa_reshape(batch->stage_text_ids, 1, (int64_t[]){B * S});
+            s_text = aqa_reshape(aqa_index_select(stage_tab, 0, sids), 3, (int64_t[]){B, S, D}); /* [B, S, D] */
+            v_text = aqa_index_select(video_tab, 0, batch->video_text_ids);                     /* [B, D] */
+        }
 
         /* ---- VLKL ---- */
         if (losses) {
@@ -273,8 +284,14 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
 
         /* ---- SCA / fusion ---- */
         if (c->sca) {
-            out->stage = aqa_mvla_sca_forward(m->sca_stage, vis_sta, s_text, i3d_sta);
-            aqa_tensor *vt = aqa_cat((aqa_tensor *[]){aqa_unsqueeze(v_text, 1), s_text}, 2, 1); /* [B, S + 1, D] */
+            aqa_tensor *sca_s = s_text, *sca_v = v_text ? aqa_unsqueeze(v_text, 1) : NULL; /* [B, K, D] each */
+            if (batch->stage_text_cands) {
+                sca_s = aqa_mvla_pick_texts(stage_tab, batch->stage_text_cands, vis_sta, c->grade_texts);
+                sca_v = aqa_mvla_pick_texts(video_tab, aqa_unsqueeze(batch->video_text_cands, 1), aqa_unsqueeze(vis_vid, 1),
+                                            c->grade_texts);
+            }
+            out->stage = aqa_mvla_sca_forward(m->sca_stage, vis_sta, sca_s, i3d_sta);
+            aqa_tensor *vt = sca_v && sca_s ? aqa_cat((aqa_tensor *[]){sca_v, sca_s}, 2, 1) : NULL; /* video, then stage */
             aqa_tensor *zv = aqa_mvla_sca_forward(m->sca_video, aqa_unsqueeze(vis_vid, 1), vt, aqa_unsqueeze(i3d_vid, 1));
             out->video = aqa_squeeze(zv, 1);
         } else if (c->fuse == AQA_MVLA_FUSE_ADD) {

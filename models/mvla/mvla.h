@@ -42,7 +42,8 @@
  *     aqa_scope_end();
  *
  * Ablations outside this model: a frozen CLIP text encoder (Table 5's "Freeze CLIP-Text") is a
- * text table without gradient; quality texts ("+ Quality Text") are another text table.
+ * text table without gradient; graded texts (JIGSAWS, Fis-V, "+ Quality Text") are text tables
+ * whose candidates the batch names (stage_text_cands / video_text_cands), SCA picking among them.
  *
  * Module names (state_dict keys) equal those of scripts/mvla_torch.py, so weights move between
  * the two through safetensors.  Sizes and choices the paper leaves open are settings; their
@@ -77,6 +78,13 @@ typedef enum aqa_mvla_fuse {
     AQA_MVLA_FUSE_I3D = 0, /* Z = the CBP features alone (the baseline) */
     AQA_MVLA_FUSE_ADD = 1  /* Z = F_i3d + F_vis ("I3D + CLIP-Image") */
 } aqa_mvla_fuse;
+
+/* Which texts SCA fuses when the sample's own texts are graded (chosen by its score): */
+typedef enum aqa_mvla_grade_mode {
+    AQA_MVLA_GRADES_NEAREST = 0, /* the paper: "the highest-similarity textual semantics", the
+                                    candidate closest (cosine) to each stage / video feature */
+    AQA_MVLA_GRADES_ALL = 1      /* attention over every candidate */
+} aqa_mvla_grade_mode;
 
 /* The loss terms, in the order of aqa_mvla_output.losses and aqa_mvla_config.loss_weight. */
 typedef enum aqa_mvla_loss {
@@ -132,6 +140,7 @@ typedef struct aqa_mvla_config {
     bool sca;                      /* on: Z from eq. 8; off: see fuse */
     int64_t sca_mlp_hidden;        /* hidden width of SCA's MLPs (D) */
     aqa_mvla_fuse fuse;            /* Z without SCA */
+    aqa_mvla_grade_mode grade_texts; /* SCA's texts for graded candidates (NEAREST, the paper's) */
     /* loss weights, indexed by aqa_mvla_loss (all 1) */
     double loss_weight[AQA_MVLA_NUM_LOSSES];
 } aqa_mvla_config;
@@ -143,7 +152,9 @@ typedef struct aqa_mvla_config {
  * embeddings (eq. 5 sums); i3d frame features projected from the segmentation width to D by a
  * Linear ("i3d_frame_proj"); SCA single-head with its own weights at stage and video level, MLP
  * hidden D; SCA's texts at stage level are the sample's stage texts, at video level the sample's
- * video text followed by its stage texts; FUM KL over softmax-over-clips curves, one per stage
+ * video text followed by its stage texts; with graded texts (batch cands), the candidates picked
+ * by grade_texts in their place (NEAREST compares them with the VLP stage / video features, the
+ * ones VLKL aligns with texts), the true grades serving only as VLKL / KL targets; FUM KL over softmax-over-clips curves, one per stage
  * text, averaged; teacher forcing for the first quarter of training (TSA); all weights 1. */
 aqa_mvla_config aqa_mvla_config_default(void);
 /* The same sizes without MVLA (use_vlp false): the CBP branch and the segmentation only, for the
@@ -197,8 +208,13 @@ typedef struct aqa_mvla_batch {
     aqa_tensor *vis;             /* [B, T, D_clip] frozen CLIP frame features (VLP only) */
     aqa_tensor *stage_text;      /* [C_sta, D_text] stage-text table (VLP only) */
     aqa_tensor *video_text;      /* [C_vid, D_text] video-text table (VLP only) */
-    aqa_tensor *stage_text_ids;  /* I64 [B, L + 1]: each sample's stage texts (VLP only) */
-    aqa_tensor *video_text_ids;  /* I64 [B]: each sample's video text (VLP only) */
+    aqa_tensor *stage_text_ids;  /* I64 [B, L + 1]: each sample's stage texts (VLP only); with graded
+                                    texts the true grades', needed only with compute_losses */
+    aqa_tensor *video_text_ids;  /* I64 [B]: each sample's video text (VLP only; likewise) */
+    aqa_tensor *stage_text_cands; /* I64 [B, L + 1, G]: graded texts: every grade of each stage text,
+                                    from which SCA picks (cfg.grade_texts); NULL: the texts are not
+                                    graded and SCA fuses stage_text_ids */
+    aqa_tensor *video_text_cands; /* I64 [B, G]: the same in the video-text table (with stage_text_cands) */
     aqa_tensor *boundaries;      /* I64 [B, L] ground truth, first frame of stage l + 1 (FAM);
                                     NULL at inference unless oracle */
     aqa_tensor *boundary_target; /* [B, T, L] BCE target; NULL = 1 at the ground-truth boundary
@@ -258,6 +274,11 @@ aqa_tensor *aqa_mvla_temporal_forward(aqa_mvla_temporal *t, aqa_tensor *x);
 aqa_mvla_sca *aqa_mvla_sca_new(aqa_module *parent, const char *name, int64_t dim, int64_t mlp_hidden);
 /* vis [B, Q, D], text [B, K, D], i3d [B, Q', D] -> Z [B, Q', D] (eq. 8). */
 aqa_tensor *aqa_mvla_sca_forward(aqa_mvla_sca *s, aqa_tensor *vis, aqa_tensor *text, aqa_tensor *i3d);
+/* SCA's texts among graded candidates: table [C, D] (projected), cands I64 [B, K, G] (ids into
+ * table, G per slot), feat [B, K, D] (the slot's VLP feature).  NEAREST: the candidate with the
+ * highest cosine similarity to each slot's feature, [B, K, D] (ties: the lowest grade; the choice
+ * carries no gradient, the chosen rows do); ALL: every candidate, [B, K G, D]. */
+aqa_tensor *aqa_mvla_pick_texts(aqa_tensor *table, aqa_tensor *cands, aqa_tensor *feat, aqa_mvla_grade_mode mode);
 
 /* eq. 5 averaged over the rows: CE of cos(x_i, texts_j) * exp(-log_tau) with target ids[i].
  * x [M, D], texts [C, D] (any scale: both are L2-normalised here), ids I64 [M], log_tau [1]. */
