@@ -47,6 +47,7 @@ struct aqa_node {
     aqa_dtype in_dtype[AQA_NODE_MAX_INPUTS];    /* input i's dtype, the gradient is cast to it */
     int n_saved;                                /* tensors kept for backward */
     aqa_tensor *saved[AQA_NODE_MAX_SAVED];      /* detached aliases (owned refs) */
+    int64_t saved_version[AQA_NODE_MAX_SAVED];  /* their version when saved; backward checks it */
     int64_t ints[8];                            /* op parameters (dims, sizes, flags) */
     double reals[4];                            /* op parameters (scalars) */
     void *ctx;                                  /* larger op state, freed with ctx_free */
@@ -81,7 +82,11 @@ aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph);
  * NULL and does nothing.  Inputs may be NULL (not differentiable positions). */
 aqa_node *aqa_node_record(const char *op, aqa_backward_fn backward, int n_inputs,
                           aqa_tensor *const *inputs, aqa_tensor *out);
-/* Saves a tensor for backward (as a detached alias sharing storage).  Returns the slot index. */
+/* Saves a tensor for backward (as a detached alias sharing storage).  Returns the slot index.
+ * Its version (aqa_tensor_version) is recorded: if anything writes into it in place before
+ * backward runs this node, backward fails with "a tensor needed for gradient computation was
+ * modified by an in-place operation" naming the node, the tensor and the writer, as PyTorch
+ * does, instead of differentiating at the new values. */
 int aqa_node_save(aqa_node *n, aqa_tensor *t);
 
 /* ---- gradient checking --------------------------------------------------------------------- */

@@ -299,7 +299,6 @@ aqa_status aqa_module_to_dtype(aqa_module *m, aqa_dtype dtype) {
         aqa_set_grad_enabled(prev);
         if (!c) return aqa_last_status();
         swap_in_data(t, c);
-        t->version++;
     }
     for (int i = 0; i < m->n_children; i++) {
         aqa_status st = aqa_module_to_dtype(m->children[i], dtype);

@@ -363,7 +363,7 @@ static void fused_run(const fused_job *j, int64_t n) {
  * must see the write). */
 static aqa_status fused_update(const fused_job *j, aqa_tensor *p) {
     fused_run(j, aqa_numel(p));
-    p->version++;
+    aqa__bump_version(p, "optimizer step");
     return AQA_OK;
 }
 
@@ -526,7 +526,7 @@ static aqa_status adam_group_cuda(aqa_optimizer *o, int gi, bool *done) {
         dev_of[m] = pd.index;
         dt_of[m] = p->dtype;
         done[i] = true;
-        p->version++;
+        aqa__bump_version(p, "optimizer step");
         m++;
     }
     /* group-wide scalars (k of any member: they depend only on the group's settings) */

@@ -32,7 +32,7 @@ aqa_status aqa_copy_(aqa_tensor *dst, const aqa_tensor *src) {
     aqa_status st = aqa_backend_for(dst->storage->device)->copy(dst, s);
     aqa__release(expanded);
     aqa__release(moved);
-    dst->version++;
+    aqa__bump_version(dst, "aqa_copy_");
     return st;
 }
 

@@ -282,7 +282,7 @@ aqa_status aqa_add_(aqa_tensor *dst, const aqa_tensor *src, double alpha) {
     aqa_status st = sv ? be->axpy(dst, sv, alpha) : AQA_ENOMEM;
     if (sv) aqa__release(sv);
     aqa__release(sc);
-    if (st == AQA_OK) dst->version++;
+    if (st == AQA_OK) aqa__bump_version(dst, "aqa_add_");
     return st;
 }
 
@@ -293,6 +293,6 @@ aqa_status aqa_mul_scalar_(aqa_tensor *dst, double s) {
     if (!be) return aqa_last_status();
     /* out == x: the kernel reads each element before writing it */
     aqa_status st = be->unary(AQA_UN_MUL_SCALAR, dst, dst, s, 0.0);
-    if (st == AQA_OK) dst->version++;
+    if (st == AQA_OK) aqa__bump_version(dst, "aqa_mul_scalar_");
     return st;
 }

@@ -12,7 +12,16 @@ struct aqa_storage {
     int refcount;               /* tensors (views) using it; atomic */
     void (*release)(void *ctx); /* frees external memory (mmap'ed weights), or NULL: allocator */
     void *release_ctx;          /* argument of release */
+    int64_t version;            /* in-place writes so far (all views share it); see aqa_node_save */
+    const char *last_write;     /* the in-place op that wrote last (static string), or NULL */
 };
+
+/* Records an in-place write into t's storage by `op` (a static string such as "aqa_add_"):
+ * autograd compares the version of every saved tensor before using it. */
+static inline void aqa__bump_version(aqa_tensor *t, const char *op) {
+    __atomic_fetch_add(&t->storage->version, 1, __ATOMIC_RELAXED);
+    t->storage->last_write = op;
+}
 
 /* A new tensor struct with a fresh contiguous storage, NOT registered with any scope (the
  * caller holds the only reference).  Used where ownership is handled explicitly. */

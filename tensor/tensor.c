@@ -446,6 +446,8 @@ aqa_status aqa_copy_to_host(const aqa_tensor *t, void *dst, aqa_dtype dtype) {
     return st;
 }
 
+int64_t aqa_tensor_version(const aqa_tensor *t) { return __atomic_load_n(&t->storage->version, __ATOMIC_RELAXED); }
+
 aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name) {
     if (!t) return NULL;
     free(t->name);
@@ -457,7 +459,7 @@ aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name) {
 
 aqa_status aqa_fill_(aqa_tensor *t, double value) {
     if (!t) return aqa_fail(AQA_EINVAL, "aqa_fill_: NULL tensor");
-    t->version++;
+    aqa__bump_version(t, "aqa_fill_");
     return aqa_backend_for(t->storage->device)->fill(t, value);
 }
 

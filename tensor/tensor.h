@@ -65,7 +65,6 @@ typedef struct aqa_tensor {
     int refcount;                    /* owners: scope or caller, graph nodes, views' parents */
     aqa_scope *owner;                /* the scope that owns it, NULL when the caller owns it */
     int64_t owner_slot;              /* position in the owner's list */
-    int64_t version;                 /* bumped by in-place writes; checked by backward */
 } aqa_tensor;
 
 /* ---- dtypes and devices ---------------------------------------------------------------- */
@@ -148,6 +147,10 @@ double aqa_get(const aqa_tensor *t, const int64_t *index);
 double aqa_item(const aqa_tensor *t);
 /* Copies all elements, in row-major order, to host memory as `dtype` (converting). */
 aqa_status aqa_copy_to_host(const aqa_tensor *t, void *dst, aqa_dtype dtype);
+/* How many in-place writes (aqa_copy_, aqa_fill_, aqa_add_, aqa_mul_scalar_, optimizer steps, ...)
+ * t's storage has seen, as torch's t._version; views share their base's counter.  Backward fails
+ * when a tensor it saved was written in place after the forward (autograd.h). */
+int64_t aqa_tensor_version(const aqa_tensor *t);
 /* Sets the name used in error messages (copied). Returns t. */
 aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name);
 /* "[2, 3]" into buf. */
