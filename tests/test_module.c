@@ -81,14 +81,17 @@ static void test_save_load_roundtrip_and_strictness(void) {
     toy *c = toy_new(5);
     CHECK(aqa_module_load(&c->base, path, true, NULL, NULL, &r) == AQA_EFORMAT);
     CHECK_EQ_INT(r.n_mismatched, 1);
+    CHECK_EQ_INT(r.n_missing, 0); /* in the file, only mis-shaped */
+    CHECK(strstr(aqa_last_error(), "(0 missing, 0 unexpected, 1 mis-shaped)") != NULL);
     CHECK(strstr(aqa_last_error(), "w (file [4], module [5])") != NULL);
     CHECK(strstr(aqa_last_error(), path) != NULL);
     CHECK_NEAR(aqa_get(aqa_module_get(&c->base, "blocks.0.weight"), (int64_t[]){0, 0}), 1, 0);
     /* non-strict loads what matches and reports the rest */
     CHECK(aqa_module_load(&c->base, path, false, NULL, NULL, &r) == AQA_OK);
     CHECK_EQ_INT(r.n_loaded, 3);
-    CHECK_EQ_INT(r.n_missing, 1);
-    CHECK(strstr(r.text, "missing: w") != NULL);
+    CHECK_EQ_INT(r.n_missing, 0);
+    CHECK_EQ_INT(r.n_mismatched, 1);
+    CHECK(strstr(r.text, "shape mismatch: w") != NULL && strstr(r.text, "missing") == NULL);
     /* an extra tensor in the file is "unexpected" */
     aqa_scope_begin();
     aqa_tensor *extra = aqa_ones(AQA_SHAPE(1), AQA_F32);
@@ -104,6 +107,38 @@ static void test_save_load_roundtrip_and_strictness(void) {
     aqa_module_free(&b->base);
     aqa_module_free(&c->base);
     unlink(path);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+static void test_bad_names_rejected_at_registration(void) {
+    int64_t live = aqa_live_tensors();
+    toy *m = toy_new(4);
+    aqa_module *blocks = aqa_module_find(&m->base, "blocks");
+    /* a duplicate child, a dotted child, an empty child name */
+    CHECK(aqa_module_new(sizeof(aqa_module), "Block", blocks, "1", NULL) == NULL);
+    CHECK_STR(aqa_last_error(), "module blocks (ModuleList): child name \"1\" is already taken (child, parameter and "
+                                "buffer names must be unique, non-empty and without '.')");
+    CHECK(aqa_module_container(&m->base, "enc.blocks") == NULL);
+    CHECK(strstr(aqa_last_error(), "module (Toy): child name \"enc.blocks\" contains '.'") != NULL);
+    CHECK(aqa_module_new(sizeof(aqa_module), "Block", blocks, "", NULL) == NULL);
+    CHECK(strstr(aqa_last_error(), "child name \"\" is empty") != NULL);
+    /* a duplicate parameter or buffer, one clashing with a child, a dotted one: rejected and freed */
+    aqa_module *b0 = aqa_module_find(&m->base, "blocks.0");
+    CHECK(aqa_module_param(b0, "weight", aqa_ones(AQA_SHAPE(2), AQA_F32)) == NULL);
+    CHECK(strstr(aqa_last_error(), "module blocks.0 (Block): parameter name \"weight\" is already taken") != NULL);
+    CHECK(aqa_module_buffer(&m->base, "blocks", aqa_ones(AQA_SHAPE(2), AQA_F32)) == NULL);
+    CHECK(strstr(aqa_last_error(), "buffer name \"blocks\" is already taken") != NULL);
+    CHECK(aqa_module_param(&m->base, "a.b", aqa_ones(AQA_SHAPE(2), AQA_F32)) == NULL);
+    CHECK(aqa_module_param(aqa_module_find(&m->base, "blocks.1"), "bias", NULL) == NULL); /* absent still named */
+    /* nothing reached the state_dict twice */
+    aqa_named_tensor *list;
+    int n = aqa_module_named_tensors(&m->base, true, &list);
+    CHECK_EQ_INT(n, 4);
+    aqa_named_tensors_free(list, n);
+    /* registered tensors are named after their state_dict key, for messages */
+    CHECK_STR(m->w->name, "w");
+    CHECK_STR(aqa_module_get(&m->base, "blocks.1.weight")->name, "blocks.1.weight");
+    aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
@@ -136,5 +171,6 @@ int main(void) {
     RUN(test_names_and_counts);
     RUN(test_save_load_roundtrip_and_strictness);
     RUN(test_load_with_name_map);
+    RUN(test_bad_names_rejected_at_registration);
     return test_finish();
 }
