@@ -131,17 +131,11 @@ aqa_tensor *aqa_linear(aqa_tensor *x, aqa_tensor *weight, aqa_tensor *bias) {
     if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
         return aqa_fail_null("aqa_linear: bias %s does not match weight %s (want [out])",
                              aqa_shape_str(bias, b1, sizeof b1), aqa_shape_str(weight, b2, sizeof b2));
-    aqa_dtype dt = aqa__promote(x->dtype, weight->dtype);
-    if (bias) dt = aqa__promote(dt, bias->dtype);
-    if (!aqa_dtype_is_float(dt)) dt = AQA_F32;
-    if (x->dtype != dt || weight->dtype != dt || (bias && bias->dtype != dt)) {
-        /* convert (differentiably) and run again on matching dtypes */
-        aqa_scope_begin();
-        aqa_tensor *out = aqa_linear(aqa_to_dtype(x, dt), aqa_to_dtype(weight, dt), bias ? aqa_to_dtype(bias, dt) : NULL);
-        aqa_keep(out);
-        aqa_scope_end();
-        return out;
-    }
+    if (!aqa__check_same_dtype("aqa_linear", 3, (aqa_tensor *[]){x, weight, bias},
+                               (const char *[]){"input", "weight", "bias"}))
+        return NULL;
+    aqa_dtype dt = x->dtype;
+    if (!aqa_dtype_is_float(dt)) return aqa_fail_null("aqa_linear: input and weight are %s, not floating", aqa_dtype_name(dt));
     aqa_device dev = aqa_tensor_device(x);
     const aqa_backend *be = aqa_backend_for(dev);
     if (!be) return NULL;

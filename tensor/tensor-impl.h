@@ -68,6 +68,12 @@ static inline aqa_tensor aqa__geometry_of(const aqa_tensor *t) {
 aqa_dtype aqa__promote(aqa_dtype a, aqa_dtype b);
 /* True if none of the tensors is NULL; all must share one device (error naming op otherwise). */
 bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts);
+/* The dtype rule of ops with weights (matmul, linear, conv, norms, attention), as PyTorch's:
+ * every non-NULL operand has ts[0]'s dtype; no silent promotion of an input to a layer's dtype
+ * (or of the weights to the input's).  Otherwise records an error naming op, both operands
+ * (roles[i] and the tensor's name) and their dtypes, and returns false.  Elementwise ops and
+ * losses promote (aqa__promote) as PyTorch's do. */
+bool aqa__check_same_dtype(const char *op, int n, aqa_tensor *const *ts, const char *const *roles);
 /* Drops the tensor's grad_fn and marks it a leaf not requiring grad (for results of
  * non-differentiable ops). */
 #endif /* AQA_TENSOR_IMPL_H */

@@ -483,3 +483,16 @@ bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts) {
     }
     return true;
 }
+
+bool aqa__check_same_dtype(const char *op, int n, aqa_tensor *const *ts, const char *const *roles) {
+    for (int i = 1; i < n; i++) {
+        if (!ts[i] || ts[i]->dtype == ts[0]->dtype) continue;
+        return aqa_fail(AQA_EINVAL,
+                        "%s: %s%s%s is %s but %s%s%s is %s; the operands of a layer must share one dtype (as in "
+                        "PyTorch): convert one explicitly with aqa_to_dtype, or a module with aqa_module_to_dtype",
+                        op, roles[0], ts[0]->name ? " " : "", ts[0]->name ? ts[0]->name : "",
+                        aqa_dtype_name(ts[0]->dtype), roles[i], ts[i]->name ? " " : "",
+                        ts[i]->name ? ts[i]->name : "", aqa_dtype_name(ts[i]->dtype)) == AQA_OK;
+    }
+    return true;
+}

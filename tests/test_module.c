@@ -142,6 +142,43 @@ static void test_bad_names_rejected_at_registration(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
+/* A model of four float32 layers fed float64: every layer refuses (as PyTorch) and names the
+ * parameter; converting the input or the model explicitly works; elementwise ops still promote. */
+static void test_layers_do_not_mix_dtypes(void) {
+    aqa_module *root = aqa_module_new(sizeof(aqa_module), "Net", NULL, "", NULL);
+    aqa_linear_layer *fc = aqa_linear_layer_new(root, "fc", 3, 2, true);
+    aqa_conv_layer *conv = aqa_conv1d_layer_new(root, "conv", 2, 2, 1, 1, 0, 1, 1, true);
+    aqa_layer_norm_layer *ln = aqa_layer_norm_layer_new(root, "ln", 1, (int64_t[]){3}, 1e-5, true);
+    aqa_batch_norm_layer *bn = aqa_batch_norm1d_layer_new(root, "bn", 3);
+    aqa_scope_begin();
+    aqa_tensor *x64 = aqa_ones(AQA_SHAPE(2, 3), AQA_F64);
+    CHECK(aqa_linear_layer_forward(fc, x64) == NULL);
+    CHECK_STR(aqa_last_error(), "aqa_linear: input is float64 but weight fc.weight is float32; the operands of a layer "
+                                "must share one dtype (as in PyTorch): convert one explicitly with aqa_to_dtype, or a "
+                                "module with aqa_module_to_dtype");
+    CHECK(aqa_conv_layer_forward(conv, aqa_ones(AQA_SHAPE(1, 2, 4), AQA_F64)) == NULL);
+    CHECK(strstr(aqa_last_error(), "input is float64 but weight conv.weight is float32") != NULL);
+    CHECK(aqa_layer_norm_layer_forward(ln, x64) == NULL);
+    CHECK(strstr(aqa_last_error(), "aqa_layer_norm: input is float64 but weight ln.weight is float32") != NULL);
+    CHECK(aqa_batch_norm_layer_forward(bn, x64) == NULL);
+    CHECK(strstr(aqa_last_error(), "aqa_batch_norm: input is float64 but weight bn.weight is float32") != NULL);
+    CHECK(aqa_scaled_dot_product_attention(aqa_ones(AQA_SHAPE(2, 3), AQA_F32), x64, x64, NULL, 0, false, 0) == NULL);
+    CHECK(strstr(aqa_last_error(), "query is float32 but key is float64") != NULL);
+    /* asked for: convert the input, or the model */
+    aqa_tensor *y = aqa_linear_layer_forward(fc, aqa_to_dtype(x64, AQA_F32));
+    CHECK(y && y->dtype == AQA_F32);
+    CHECK(aqa_module_to_dtype(root, AQA_F64) == AQA_OK);
+    y = aqa_layer_norm_layer_forward(ln, aqa_linear_layer_forward(fc, aqa_ones(AQA_SHAPE(2, 3), AQA_F64)));
+    CHECK(y == NULL); /* fc gives [2, 2], ln wants [.., 3]: shapes still checked */
+    y = aqa_batch_norm_layer_forward(bn, aqa_layer_norm_layer_forward(ln, x64));
+    CHECK(y && y->dtype == AQA_F64);
+    /* elementwise ops promote as PyTorch's: float32 + float64 is float64 */
+    aqa_tensor *s = aqa_add(aqa_ones(AQA_SHAPE(2), AQA_F32), aqa_ones(AQA_SHAPE(2), AQA_F64));
+    CHECK(s && s->dtype == AQA_F64);
+    aqa_scope_end();
+    aqa_module_free(root);
+}
+
 static char *strip_prefix(const char *name, void *user) {
     const char *prefix = user;
     size_t n = strlen(prefix);
@@ -172,5 +209,6 @@ int main(void) {
     RUN(test_save_load_roundtrip_and_strictness);
     RUN(test_load_with_name_map);
     RUN(test_bad_names_rejected_at_registration);
+    RUN(test_layers_do_not_mix_dtypes);
     return test_finish();
 }
