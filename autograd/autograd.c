@@ -19,7 +19,7 @@ bool aqa_set_grad_enabled(bool enabled) {
 bool aqa_is_grad_enabled(void) { return !grad_disabled; }
 
 aqa_tensor *aqa_requires_grad(aqa_tensor *t, bool requires_grad) {
-    if (!t) return NULL;
+    if (!t || !aqa__alive("aqa_requires_grad", t)) return NULL;
     if (t->grad_fn)
         return aqa_fail_null("aqa_requires_grad: tensor%s%s is not a leaf (it was produced by %s); use aqa_detach first",
                              t->name ? " " : "", t->name ? t->name : "", t->grad_fn->op);
@@ -219,6 +219,7 @@ static void accumulate_node(aqa_node *n, aqa_tensor *g) {
 
 aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph) {
     if (!y) return aqa_fail(AQA_EINVAL, "aqa_backward: output tensor is NULL");
+    if (!aqa__alive("aqa_backward", y) || !aqa__alive("aqa_backward", grad_y)) return AQA_ESTATE;
     if (!y->requires_grad)
         return aqa_fail(AQA_ESTATE, "aqa_backward: the output%s%s does not require grad (no input requires grad, or "
                         "it was computed in no-grad mode)", y->name ? " " : "", y->name ? y->name : "");

@@ -288,6 +288,7 @@ aqa_status aqa_add_(aqa_tensor *dst, const aqa_tensor *src, double alpha) {
 
 aqa_status aqa_mul_scalar_(aqa_tensor *dst, double s) {
     if (!dst) return aqa_last_status() != AQA_OK ? aqa_last_status() : AQA_EINVAL;
+    if (!aqa__alive("aqa_mul_scalar_", dst)) return AQA_ESTATE;
     if (dst->dtype == AQA_BOOL) return aqa_fail(AQA_EINVAL, "aqa_mul_scalar_: dst is bool");
     const aqa_backend *be = aqa_backend_for(aqa_tensor_device(dst));
     if (!be) return aqa_last_status();

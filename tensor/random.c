@@ -98,6 +98,7 @@ aqa_tensor *aqa_randperm(int64_t n, aqa_generator *gen) {
 
 static aqa_status fill_random(aqa_tensor *t, int kind, double a, double b, aqa_generator *gen, const char *op) {
     if (!t) return aqa_fail(AQA_EINVAL, "%s: NULL tensor", op);
+    if (!aqa__alive(op, t)) return AQA_ESTATE;
     aqa__bump_version(t, op);
     if (aqa_is_contiguous(t)) return draw(t, kind, a, b, gen);
     aqa_tensor *tmp = aqa__new_unowned(t->ndim, t->shape, t->dtype, t->storage->device);

@@ -23,6 +23,32 @@ static inline void aqa__bump_version(aqa_tensor *t, const char *op) {
     t->storage->last_write = op;
 }
 
+/* ---- debug mode (tensor/debug.c) ---- */
+#define AQA__FREED (-0x0dead)  /* refcount of a poisoned (freed) tensor struct in debug mode */
+typedef enum { AQA__FREED_BY_RELEASE = 0, AQA__FREED_BY_SCOPE, AQA__FREED_BY_CALL } aqa__free_kind;
+typedef struct aqa__free_site {
+    aqa__free_kind kind;  /* what freed the tensor */
+    const char *file;     /* scope: where it was opened; call: where aqa_tensor_free was called */
+    int line;
+    const char *end_file; /* scope: where it was closed */
+    int end_line;
+} aqa__free_site;
+/* Whether debug mode is on (AQA_DEBUG, the build's default, aqa_set_debug). */
+bool aqa__debug(void);
+/* Sets what frees tensors on this thread from now on (NULL: nothing in particular); returns the
+ * previous one, to be put back. */
+const aqa__free_site *aqa__set_free_site(const aqa__free_site *site);
+/* Poisons a dead tensor struct and keeps it in the quarantine (debug mode only). */
+void aqa__quarantine(aqa_tensor *t);
+/* Overwrites freed host memory with 0xff bytes (NaN as floats). */
+void aqa__poison_bytes(void *data, size_t nbytes);
+/* Records (and prints on stderr) "op: use of a freed tensor ..., freed at ..."; returns false. */
+bool aqa__report_freed(const char *op, const aqa_tensor *t);
+/* False (after the report) when t was freed; NULL passes (the caller reports NULLs its own way). */
+static inline bool aqa__alive(const char *op, const aqa_tensor *t) {
+    return !t || t->refcount != AQA__FREED || aqa__report_freed(op, t);
+}
+
 /* A new tensor struct with a fresh contiguous storage, NOT registered with any scope (the
  * caller holds the only reference).  Used where ownership is handled explicitly. */
 aqa_tensor *aqa__new_unowned(int ndim, const int64_t *shape, aqa_dtype dtype, aqa_device device);

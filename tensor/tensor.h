@@ -94,6 +94,24 @@ void aqa_scope_end(void);
 aqa_tensor *aqa_keep(aqa_tensor *t);
 /* Releases the owner's reference (caller-owned or scope-owned alike).  NULL is allowed. */
 void aqa_tensor_free(aqa_tensor *t);
+/* The same, remembering the caller's file and line for debug mode's messages.  The macros make
+ * every aqa_scope_begin() / aqa_scope_end() / aqa_tensor_free(t) call record its place; the
+ * functions stay available (for bindings: (aqa_scope_begin)() or a function pointer). */
+void aqa_scope_begin_at(const char *file, int line);
+void aqa_scope_end_at(const char *file, int line);
+void aqa_tensor_free_at(aqa_tensor *t, const char *file, int line);
+#define aqa_scope_begin() aqa_scope_begin_at(__FILE__, __LINE__)
+#define aqa_scope_end() aqa_scope_end_at(__FILE__, __LINE__)
+#define aqa_tensor_free(t) aqa_tensor_free_at((t), __FILE__, __LINE__)
+/* Debug mode: AQA_DEBUG=1 in the environment (the default of a build configured with
+ * --enable-debug; AQA_DEBUG=0 turns it off) poisons freed tensors.  A use of a tensor after its
+ * scope ended (or after aqa_tensor_free) then fails -- the op returns NULL or an error and the
+ * message, also printed on stderr, names the tensor and where it was freed: "aqa_add: use of a
+ * freed tensor (float32 [8, 4]), freed at the end of the scope opened at train.c:40 and closed
+ * at train.c:52".  Freed CPU memory is overwritten with NaN bytes.  Cheap: for use while writing
+ * a model; aqa_set_debug switches it from a program (returns the previous setting). */
+bool aqa_set_debug(bool on);
+bool aqa_is_debug(void);
 /* Number of live tensors and storages in this process (for leak tests). */
 int64_t aqa_live_tensors(void);
 int64_t aqa_live_storages(void);
