@@ -6,15 +6,24 @@
  * the .grad of leaves.  Backward functions are written with the ordinary tensor ops (run in
  * no-grad mode), so every op that exists on a device is differentiable there.
  *
- * Writing an op (see tensor/ops_*.c for many):
+ * Writing an op (see tensor/ops_*.c for many; docs/writing-a-model.md has a complete program):
+ * compute the value without recording, then record a node and save what backward needs.
  *
- *     aqa_node *n = aqa_node_record("mul", mul_backward, 2, (aqa_tensor *[]){a, b}, out);
- *     if (n) { aqa_node_save(n, a); aqa_node_save(n, b); }
- *
- *     static void mul_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
+ *     ```c
+ *     static void my_mul_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
  *         if (n->needs_grad[0]) grad_in[0] = aqa_mul(g, n->saved[1]);
  *         if (n->needs_grad[1]) grad_in[1] = aqa_mul(g, n->saved[0]);
  *     }
+ *
+ *     aqa_tensor *my_mul(aqa_tensor *a, aqa_tensor *b) {
+ *         bool prev = aqa_set_grad_enabled(false); // the value, without aqa_mul's own node
+ *         aqa_tensor *out = aqa_mul(a, b);
+ *         aqa_set_grad_enabled(prev);
+ *         aqa_node *n = aqa_node_record("my_mul", my_mul_backward, 2, (aqa_tensor *[]){a, b}, out);
+ *         if (n) { aqa_node_save(n, a); aqa_node_save(n, b); }
+ *         return out;
+ *     }
+ *     ```
  *
  * Gradients returned for broadcast inputs may have the broadcast shape: the engine sums them back
  * to the input's shape.  Temporaries made inside a backward function are freed by the engine. */

@@ -7,10 +7,12 @@
  * softplus), so they run wherever the ops run; BCE has its own node because torch's gradient
  * clamps the denominator (x (1 - x) >= 1e-12), which a composition cannot reproduce.
  *
+ *     ```c
  *     aqa_cross_entropy_options o = AQA_CROSS_ENTROPY_DEFAULTS;
  *     o.label_smoothing = 0.1;
  *     aqa_tensor *loss = aqa_cross_entropy(logits, labels, &o);   // labels I64 [N]
  *     aqa_backward(loss, NULL, false);
+ *     ```
  */
 #ifndef AQA_NN_LOSS_H
 #define AQA_NN_LOSS_H

@@ -5,11 +5,23 @@
  * in_proj_weight", "bn.running_mean") are built from the tree exactly as PyTorch's state_dict
  * keys, so weights move between the two unchanged.
  *
- *     typedef struct { aqa_module base; aqa_linear *fc1, *fc2; } mlp;
+ *     ```c run
+ *     typedef struct { aqa_module base; aqa_linear_layer *fc1, *fc2; } mlp;
  *     mlp *m = aqa_module_new(sizeof *m, "MLP", NULL, "", NULL);
- *     m->fc1 = aqa_linear_new(&m->base, "fc1", 4, 16, true);
- *     ...
+ *     m->fc1 = aqa_linear_layer_new(&m->base, "fc1", 4, 16, true);   // fc1.weight, fc1.bias
+ *     m->fc2 = aqa_linear_layer_new(&m->base, "fc2", 16, 1, true);
+ *     aqa_scope_begin();
+ *     aqa_tensor *x = aqa_randn(AQA_SHAPE(8, 4), AQA_F32, NULL);
+ *     aqa_tensor *y = aqa_linear_layer_forward(m->fc2, aqa_relu(aqa_linear_layer_forward(m->fc1, x)));
+ *     if (!y) return 1;                                              // y: [8, 1]
+ *     aqa_scope_end();
  *     aqa_module_free(&m->base);   // frees children and all parameters
+ *     ```
+ *
+ * Names are checked when registered: a child, parameter or buffer name must be non-empty, without
+ * '.', and unique within its module (they become state_dict keys); a bad one fails there, naming
+ * the module path.  Registered tensors are named after their key ("fc1.weight"), which error
+ * messages use.
  *
  * Parameters and buffers belong to their module (never to a scope), whatever scope is open when
  * they are registered. */
