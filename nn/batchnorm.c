@@ -265,6 +265,8 @@ done:
 
 static const char *const bn_type_names[3] = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"};
 
+AQA_MODULE_FORWARD(batch_norm_any, aqa_batch_norm_layer, aqa_batch_norm_layer_forward)
+
 aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *name, int nd, int64_t num_features,
                                                double eps, double momentum, bool affine, bool track_running_stats) {
     if (nd < 1 || nd > 3 || num_features < 1)
@@ -272,6 +274,7 @@ aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *n
                              name ? name : "");
     aqa_batch_norm_layer *m = aqa_module_new(sizeof *m, bn_type_names[nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = batch_norm_any;
     m->nd = nd;
     m->num_features = num_features;
     m->eps = eps;

@@ -350,6 +350,8 @@ aqa_tensor *aqa_conv_transpose1d(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, co
 static const char *const conv_type_names[2][3] = {{"Conv1d", "Conv2d", "Conv3d"},
                                                   {"ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}};
 
+AQA_MODULE_FORWARD(conv_any, aqa_conv_layer, aqa_conv_layer_forward)
+
 aqa_conv_layer *aqa_conv_layer_new(aqa_module *parent, const char *name, int nd, bool transposed,
                                    int64_t in_channels, int64_t out_channels, const int64_t *kernel,
                                    const aqa_conv_opts *opts, bool bias) {
@@ -368,6 +370,7 @@ aqa_conv_layer *aqa_conv_layer_new(aqa_module *parent, const char *name, int nd,
     for (int i = 0; i < nd; i++) wshape[2 + i] = kernel[i];
     aqa_conv_layer *m = aqa_module_new(sizeof *m, conv_type_names[transposed][nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = conv_any;
     m->nd = nd;
     m->transposed = transposed;
     m->in_channels = in_channels;

@@ -190,6 +190,8 @@ static void *fail_module(aqa_module *m) {
     return NULL;
 }
 
+AQA_MODULE_FORWARD(linear_any, aqa_linear_layer, aqa_linear_layer_forward)
+
 aqa_linear_layer *aqa_linear_layer_new(aqa_module *parent, const char *name, int64_t in_features,
                                        int64_t out_features, bool bias) {
     if (in_features < 0 || out_features < 0)
@@ -197,6 +199,7 @@ aqa_linear_layer *aqa_linear_layer_new(aqa_module *parent, const char *name, int
                              (long long)out_features);
     aqa_linear_layer *m = aqa_module_new(sizeof *m, "Linear", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = linear_any;
     m->in_features = in_features;
     m->out_features = out_features;
     /* PyTorch's reset_parameters: weight, then bias, from the default generator */
@@ -224,6 +227,8 @@ aqa_tensor *aqa_linear_layer_forward(aqa_linear_layer *m, aqa_tensor *x) {
     return aqa_linear(x, m->weight, m->bias);
 }
 
+AQA_MODULE_FORWARD(embedding_any, aqa_embedding_layer, aqa_embedding_layer_forward)
+
 aqa_embedding_layer *aqa_embedding_layer_new(aqa_module *parent, const char *name, int64_t num_embeddings,
                                              int64_t embedding_dim) {
     if (num_embeddings < 0 || embedding_dim < 0)
@@ -231,6 +236,7 @@ aqa_embedding_layer *aqa_embedding_layer_new(aqa_module *parent, const char *nam
                              (long long)num_embeddings, (long long)embedding_dim);
     aqa_embedding_layer *m = aqa_module_new(sizeof *m, "Embedding", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = embedding_any;
     m->num_embeddings = num_embeddings;
     m->embedding_dim = embedding_dim;
     aqa_tensor *w = aqa_empty(AQA_SHAPE(num_embeddings, embedding_dim), AQA_F32);

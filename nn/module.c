@@ -33,9 +33,25 @@ static bool name_ok(const aqa_module *m, const char *name, const char *what) {
     return false;
 }
 
+/* Checks a child's name under an indexed parent (it must be the next index, or NULL for it) and
+ * writes the name to use into idx. */
+static bool index_name(const aqa_module *parent, const char *name, char idx[16]) {
+    snprintf(idx, 16, "%d", parent->n_children);
+    if (!name || strcmp(name, idx) == 0) return true;
+    char *path = aqa_module_path(parent);
+    aqa_fail(AQA_EINVAL, "module %s%s(%s): child name \"%s\" given, but the children of a %s are named by their "
+             "index (pass NULL for \"%s\")", path && *path ? path : "", path && *path ? " " : "", parent->type, name,
+             parent->type, idx);
+    free(path);
+    return false;
+}
+
 void *aqa_module_new(size_t size, const char *type, aqa_module *parent, const char *name,
                      void (*destroy)(aqa_module *m)) {
     if (size < sizeof(aqa_module)) return aqa_fail_null("aqa_module_new: size %zu is smaller than aqa_module", size);
+    char idx[16];
+    if (parent && parent->indexed && !index_name(parent, name, idx)) return NULL;
+    if (parent && parent->indexed) name = idx;
     if (parent && !name_ok(parent, name, "child")) return NULL;
     aqa_module *m = calloc(1, size);
     if (!m) return aqa_fail_null("out of memory creating module %s", type);
@@ -93,10 +109,7 @@ static void name_tensor(const aqa_module *m, const char *name, aqa_tensor *t) {
 }
 
 static aqa_tensor *add_entry(aqa_module *m, const char *name, aqa_tensor *t, bool is_buffer) {
-    if (!m || !name_ok(m, name, is_buffer ? "buffer" : "parameter")) {
-        aqa_tensor_free(t); /* registration takes ownership, failed or not */
-        return NULL;
-    }
+    if (!m || !name_ok(m, name, is_buffer ? "buffer" : "parameter")) return NULL; /* t stays the caller's */
     char *copy = strdup(name);
     if (m->n_entries == m->cap_entries) {
         int cap = m->cap_entries ? m->cap_entries * 2 : 4;
@@ -108,7 +121,6 @@ static aqa_tensor *add_entry(aqa_module *m, const char *name, aqa_tensor *t, boo
     }
     if (!copy || m->n_entries == m->cap_entries) {
         free(copy);
-        aqa_tensor_free(t);
         return aqa_fail_null("out of memory registering %s", name);
     }
     if (t) {
@@ -141,7 +153,18 @@ aqa_status aqa_module_set(aqa_module *m, const char *name, aqa_tensor *t) {
 }
 
 aqa_module *aqa_module_container(aqa_module *parent, const char *name) {
-    return aqa_module_new(sizeof(aqa_module), "ModuleList", parent, name, NULL);
+    return aqa_module_new(sizeof(aqa_module), "Module", parent, name, NULL);
+}
+
+aqa_tensor *aqa_module_forward(aqa_module *m, aqa_tensor *x) {
+    if (!m) return aqa_fail_null("aqa_module_forward: NULL module");
+    if (m->forward) return m->forward(m, x);
+    char *path = aqa_module_path(m);
+    aqa_fail(AQA_EINVAL, "aqa_module_forward: module %s%s(%s) has no one-tensor forward (set base.forward with "
+             "AQA_MODULE_FORWARD, or call its own forward function)", path && *path ? path : "", path && *path ? " " : "",
+             m->type);
+    free(path);
+    return NULL;
 }
 
 char *aqa_module_path(const aqa_module *m) {

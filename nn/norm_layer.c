@@ -280,6 +280,8 @@ done:
 
 /* ---- module ------------------------------------------------------------------------------------------ */
 
+AQA_MODULE_FORWARD(layer_norm_any, aqa_layer_norm_layer, aqa_layer_norm_layer_forward)
+
 aqa_layer_norm_layer *aqa_layer_norm_layer_new(aqa_module *parent, const char *name, int n_dims,
                                                const int64_t *normalized_shape, double eps,
                                                bool elementwise_affine) {
@@ -287,6 +289,7 @@ aqa_layer_norm_layer *aqa_layer_norm_layer_new(aqa_module *parent, const char *n
         return aqa_fail_null("LayerNorm %s: bad normalized shape (%d dims)", name ? name : "", n_dims);
     aqa_layer_norm_layer *m = aqa_module_new(sizeof *m, "LayerNorm", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = layer_norm_any;
     m->n_dims = n_dims;
     memcpy(m->normalized_shape, normalized_shape, sizeof(int64_t) * (size_t)n_dims);
     m->eps = eps;
