@@ -24,7 +24,7 @@ tests_test_toy_transformer_SOURCES = tests/test_toy_transformer.c
 tests_test_rnn_SOURCES = tests/test_rnn.c
 tests_test_graph_conv_SOURCES = tests/test_graph_conv.c
 tests_test_transformer_decoder_SOURCES = tests/test_transformer_decoder.c
-EXTRA_DIST += tests/data/golden_loss.safetensors tests/data/golden_optim.safetensors scripts/bench_torch_optim.py \
+EXTRA_DIST += tests/data/golden_loss.safetensors tests/data/golden_loss_ranking.safetensors tests/data/golden_optim.safetensors scripts/bench_torch_optim.py \
 	tests/data/golden_seq_layers.safetensors
 noinst_PROGRAMS += examples/train_toy_transformer
 examples_train_toy_transformer_SOURCES = examples/train_toy_transformer.c
