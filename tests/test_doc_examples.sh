@@ -10,6 +10,8 @@
 #   ```c       compiled only.  A block with a function definition at its top level is a file of
 #              its own; any other block is the body of a function whose parameters are the names
 #              examples may use without declaring them (see CONTEXT below).
+#   ```c from FILE   an excerpt of FILE (a program the build compiles and a test runs, such as
+#              examples/own_model.c): its lines must appear in FILE as they are, in one piece.
 # Header examples get `#include <aqa.h>` and their own header first; Markdown examples include
 # what they need.  Each block compiles with -Wall -Werror (unused names aside): a call to a
 # function that does not exist fails.
@@ -33,17 +35,21 @@ CONTEXT='aqa_tensor *x, aqa_tensor *y, aqa_tensor *w, aqa_tensor *b, aqa_tensor 
 extract() { # file id_prefix
     awk -v out="$work" -v pre="$2" -v hdr="$(case "$1" in *.h) echo 1 ;; *) echo 0 ;; esac)" '
     function flush(   i, s, min, ind) {
-        min = 1000
+        min = 1000 # header blocks are indented inside the comment: dedent them
         for (i = 1; i <= nl; i++) if (body[i] ~ /[^ \t]/) { match(body[i], /^ */); if (RLENGTH < min) min = RLENGTH }
+        if (hdr != 1) min = 0
         for (i = 1; i <= nl; i++) print substr(body[i], min + 1) > (out "/" pre "_" nb ".body")
         close(out "/" pre "_" nb ".body")
-        print pre "_" nb, start, mode
+        print pre "_" nb, start, mode, from
     }
     {
         line = $0
         if (hdr == 1) { if (line !~ /^ \*/) { inb = 0; next }; sub(/^ \* ?/, "", line) }
-        if (!inb && line ~ /^[ \t]*```c( run)?[ \t]*$/) {
-            inb = 1; nb++; nl = 0; start = FNR + 1; mode = (line ~ /run/) ? "run" : "compile"; next
+        if (!inb && line ~ /^[ \t]*```c( run| from [^ \t]+)?[ \t]*$/) {
+            inb = 1; nb++; nl = 0; start = FNR + 1; from = ""
+            mode = (line ~ /run/) ? "run" : (line ~ / from /) ? "from" : "compile"
+            if (mode == "from") { from = line; sub(/^.* from /, "", from); sub(/[ \t]*$/, "", from) }
+            next
         }
         if (inb && line ~ /^[ \t]*```[ \t]*$/) { inb = 0; flush(); next }
         if (inb) body[++nl] = line
@@ -60,9 +66,20 @@ for f in $files; do
     rel=${path#"$srcdir"/}
     k=$((k + 1))
     extract "$path" "f$k" >"$work/list" || { echo "FAIL doc_examples: cannot read $rel"; failed=1; continue; }
-    while read -r id line mode; do
+    while read -r id line mode from; do
         count=$((count + 1))
         name="doc_example $rel:$line"
+        if [ "$mode" = from ]; then # an excerpt: the lines must be in the file, contiguous, as they are
+            if [ ! -f "$srcdir/$from" ]; then echo "FAIL $name: excerpt of $from, which does not exist"; failed=1; continue; fi
+            if awk 'NR == FNR { b[++nb] = $0; next } { f[++nf] = $0 }
+                    END { for (s = 1; s + nb - 1 <= nf; s++) { for (i = 1; i <= nb && f[s + i - 1] == b[i]; i++) ;
+                          if (i > nb) exit 0 }; exit 1 }' "$work/$id.body" "$srcdir/$from"; then
+                echo "PASS $name"
+            else
+                echo "FAIL $name: not (or no longer) an excerpt of $from: copy it again from there"; failed=1
+            fi
+            continue
+        fi
         src="$work/$id.c"
         {
             echo "#include <stdio.h>"
@@ -114,7 +131,7 @@ done
 stray=$(for f in $files; do
     case "$f" in /*) path=$f ;; *) path=$srcdir/$f ;; esac
     awk -v F="${path#"$srcdir"/}" '
-        /^( \*)?[ \t]*```c( run)?[ \t]*$/ { inc = 1; next }
+        /^( \*)?[ \t]*```c( run| from [^ \t]+)?[ \t]*$/ { inc = 1; next }
         /^( \*)?[ \t]*```/ { if (inc) inc = 0; else ino = !ino; next }
         !inc && ((F ~ /\.h$/ && /^ \*    +.*aqa_[a-z0-9_]+\(.*\);/) || (ino && /aqa_[a-z0-9_]+\(.*\);/)) { print F ":" FNR }
     ' "$path"
