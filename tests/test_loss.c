@@ -61,46 +61,62 @@ static aqa_tensor *call_loss(const loss_case *c, aqa_tensor *x, aqa_tensor *t, a
     return NULL;
 }
 
-static void test_golden_torch(void) {
-    if (!test_golden_open("golden_loss.safetensors")) {
-        CHECK_MSG(0, "cannot open golden_loss.safetensors: %s", aqa_last_error());
-        return;
+/* Calls fn(f, name, description) in a scope of its own for every "case.<name>" of a golden file;
+ * returns the number of cases (0 when the file cannot be opened).  Nothing may outlive them. */
+typedef void (*golden_case_fn)(const aqa_st_file *f, const char *name, const char *desc);
+static int for_each_golden_case(const char *file, golden_case_fn fn) {
+    if (!test_golden_open(file)) {
+        CHECK_MSG(0, "cannot open %s: %s", file, aqa_last_error());
+        return 0;
     }
-    const aqa_st_file *f = test_golden_file;
     int64_t live = aqa_live_tensors();
     int n_cases = 0;
-    for (int i = 0; i < aqa_st_metadata_count(f); i++) {
+    for (int i = 0; i < aqa_st_metadata_count(test_golden_file); i++) {
         const char *key, *value;
-        if (aqa_st_metadata_at(f, i, &key, &value) != AQA_OK || strncmp(key, "case.", 5) != 0) continue;
-        const char *name = key + 5;
-        loss_case c;
-        parse_case(value, &c);
+        if (aqa_st_metadata_at(test_golden_file, i, &key, &value) != AQA_OK || strncmp(key, "case.", 5) != 0) continue;
         aqa_scope_begin();
-        char k[128];
-#define LOADOPT(var, suffix, dt)                                                           \
-    snprintf(k, sizeof k, "%s.%s", name, suffix);                                          \
-    aqa_tensor *var = aqa_st_find(f, k) >= 0 ? aqa_st_load(f, k, (dt)) : NULL;
-        snprintf(k, sizeof k, "%s.t", name);
-        int ti = aqa_st_find(f, k);
-        aqa_dtype tdt = ti >= 0 && aqa_st_get(f, ti)->dtype == AQA_ST_I64 ? AQA_I64 : AQA_F32;
-        LOADOPT(x, "x", AQA_F32) LOADOPT(t, "t", tdt) LOADOPT(w, "w", AQA_F32) LOADOPT(pw, "pw", AQA_F32)
-        LOADOPT(g, "g", AQA_F32) LOADOPT(out_ref, "out", AQA_F32) LOADOPT(gx_ref, "gx", AQA_F32)
-        CHECK_MSG(x && t && g && out_ref && gx_ref, "%s: missing tensors: %s", name, aqa_last_error());
-        aqa_requires_grad(x, true);
-        aqa_tensor *out = call_loss(&c, x, t, w, pw);
-        CHECK_MSG(out != NULL, "%s (%s): %s", name, value, aqa_last_error());
-        double e = test_scaled_err(out, out_ref, 1);
-        CHECK_MSG(e <= 1e-5, "%s (%s): loss normalised error %.3g", name, value, e);
-        aqa_status st = out ? aqa_backward(aqa_sum_all(aqa_mul(out, g)), NULL, false) : AQA_EINVAL;
-        CHECK_MSG(st == AQA_OK, "%s: backward: %s", name, aqa_last_error());
-        double eg = test_scaled_err(x->grad, gx_ref, 1);
-        CHECK_MSG(eg <= 1e-5, "%s (%s): input gradient normalised error %.3g", name, value, eg);
+        fn(test_golden_file, key + 5, value);
         aqa_scope_end();
         n_cases++;
     }
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+    return n_cases;
+}
+
+/* Compares a loss with torch's, then runs backward of sum(out * g); AQA_OK when it ran. */
+static aqa_status check_loss_then_backward(const char *name, const char *desc, aqa_tensor *out, aqa_tensor *out_ref,
+                                           aqa_tensor *g) {
+    CHECK_MSG(out != NULL, "%s (%s): %s", name, desc, aqa_last_error());
+    double e = out ? test_scaled_err(out, out_ref, 1) : INFINITY;
+    CHECK_MSG(e <= 1e-5, "%s (%s): loss normalised error %.3g", name, desc, e);
+    aqa_status st = out ? aqa_backward(aqa_sum_all(aqa_mul(out, g)), NULL, false) : AQA_EINVAL;
+    CHECK_MSG(st == AQA_OK, "%s: backward: %s", name, aqa_last_error());
+    return st;
+}
+
+static void golden_case(const aqa_st_file *f, const char *name, const char *value) {
+    loss_case c;
+    parse_case(value, &c);
+    char k[128];
+#define LOADOPT(var, suffix, dt)                                                           \
+    snprintf(k, sizeof k, "%s.%s", name, suffix);                                          \
+    aqa_tensor *var = aqa_st_find(f, k) >= 0 ? aqa_st_load(f, k, (dt)) : NULL;
+    snprintf(k, sizeof k, "%s.t", name);
+    int ti = aqa_st_find(f, k);
+    aqa_dtype tdt = ti >= 0 && aqa_st_get(f, ti)->dtype == AQA_ST_I64 ? AQA_I64 : AQA_F32;
+    LOADOPT(x, "x", AQA_F32) LOADOPT(t, "t", tdt) LOADOPT(w, "w", AQA_F32) LOADOPT(pw, "pw", AQA_F32)
+    LOADOPT(g, "g", AQA_F32) LOADOPT(out_ref, "out", AQA_F32) LOADOPT(gx_ref, "gx", AQA_F32)
+    CHECK_MSG(x && t && g && out_ref && gx_ref, "%s: missing tensors: %s", name, aqa_last_error());
+    aqa_requires_grad(x, true);
+    if (check_loss_then_backward(name, value, call_loss(&c, x, t, w, pw), out_ref, g) != AQA_OK) return;
+    double eg = test_scaled_err(x->grad, gx_ref, 1);
+    CHECK_MSG(eg <= 1e-5, "%s (%s): input gradient normalised error %.3g", name, value, eg);
+}
+
+static void test_golden_torch(void) {
+    int n_cases = for_each_golden_case("golden_loss.safetensors", golden_case);
     printf("    %d golden cases\n", n_cases);
     CHECK(n_cases >= 40);
-    CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
 /* ---- gradchecks in float64 --------------------------------------------------------------- */
@@ -263,63 +279,46 @@ static aqa_tensor *rank_gc_fn(aqa_tensor *const *in, int n, void *user) {
     return call_rank_loss(&g->c, in, g->t);
 }
 
-/* Every golden case against torch (values and the gradient of every input, float32), then the
- * same call gradchecked in float64 on the case's own inputs. */
+/* One golden case against torch (values and the gradient of every input, float32), then the same
+ * call gradchecked in float64 on the case's own inputs. */
+static void golden_ranking_case(const aqa_st_file *f, const char *name, const char *value) {
+    rank_case c;
+    parse_rank_case(value, &c);
+    char k[128];
+    aqa_tensor *in[3] = {0}, *gin_ref[3] = {0}, *in64[3] = {0};
+    bool ok = c.n_in >= 1 && c.n_in <= 3;
+    for (int j = 0; ok && j < c.n_in; j++) {
+        snprintf(k, sizeof k, "%s.in%d", name, j);
+        in[j] = aqa_requires_grad(aqa_st_load(f, k, AQA_F32), true);
+        in64[j] = aqa_requires_grad(aqa_st_load(f, k, AQA_F64), true);
+        snprintf(k, sizeof k, "%s.gin%d", name, j);
+        gin_ref[j] = aqa_st_load(f, k, AQA_F32);
+        ok = in[j] && in64[j] && gin_ref[j];
+    }
+    snprintf(k, sizeof k, "%s.t", name);
+    aqa_tensor *t = aqa_st_find(f, k) >= 0 ? aqa_st_load(f, k, AQA_F32) : NULL;
+    aqa_tensor *t64 = t ? aqa_to_dtype(t, AQA_F64) : NULL;
+    snprintf(k, sizeof k, "%s.g", name);
+    aqa_tensor *g = aqa_st_load(f, k, AQA_F32);
+    snprintf(k, sizeof k, "%s.out", name);
+    aqa_tensor *out_ref = aqa_st_load(f, k, AQA_F32);
+    CHECK_MSG(ok && g && out_ref, "%s: missing tensors: %s", name, aqa_last_error());
+    aqa_status st = check_loss_then_backward(name, value, ok ? call_rank_loss(&c, in, t) : NULL, out_ref, g);
+    for (int j = 0; st == AQA_OK && j < c.n_in; j++) {
+        double eg = test_scaled_err(in[j]->grad, gin_ref[j], 1);
+        CHECK_MSG(eg <= 1e-5, "%s (%s): gradient of input %d normalised error %.3g", name, value, j, eg);
+    }
+    if (ok) {
+        rank_gc gc = {c, t64};
+        aqa_gradcheck_result r = aqa_gradcheck(rank_gc_fn, in64, c.n_in, &gc, 1e-6, 1e-7, 1e-5);
+        CHECK_MSG(r.ok, "%s (%s): gradcheck: %s", name, value, r.message);
+    }
+}
+
 static void test_golden_ranking_losses(void) {
-    if (!test_golden_open("golden_loss_ranking.safetensors")) {
-        CHECK_MSG(0, "cannot open golden_loss_ranking.safetensors: %s", aqa_last_error());
-        return;
-    }
-    const aqa_st_file *f = test_golden_file;
-    int64_t live = aqa_live_tensors();
-    int n_cases = 0;
-    for (int i = 0; i < aqa_st_metadata_count(f); i++) {
-        const char *key, *value;
-        if (aqa_st_metadata_at(f, i, &key, &value) != AQA_OK || strncmp(key, "case.", 5) != 0) continue;
-        const char *name = key + 5;
-        rank_case c;
-        parse_rank_case(value, &c);
-        aqa_scope_begin();
-        char k[128];
-        aqa_tensor *in[3] = {0}, *gin_ref[3] = {0}, *in64[3] = {0};
-        bool ok = c.n_in >= 1 && c.n_in <= 3;
-        for (int j = 0; ok && j < c.n_in; j++) {
-            snprintf(k, sizeof k, "%s.in%d", name, j);
-            in[j] = aqa_requires_grad(aqa_st_load(f, k, AQA_F32), true);
-            in64[j] = aqa_requires_grad(aqa_st_load(f, k, AQA_F64), true);
-            snprintf(k, sizeof k, "%s.gin%d", name, j);
-            gin_ref[j] = aqa_st_load(f, k, AQA_F32);
-            ok = in[j] && in64[j] && gin_ref[j];
-        }
-        snprintf(k, sizeof k, "%s.t", name);
-        aqa_tensor *t = aqa_st_find(f, k) >= 0 ? aqa_st_load(f, k, AQA_F32) : NULL;
-        aqa_tensor *t64 = t ? aqa_to_dtype(t, AQA_F64) : NULL;
-        snprintf(k, sizeof k, "%s.g", name);
-        aqa_tensor *g = aqa_st_load(f, k, AQA_F32);
-        snprintf(k, sizeof k, "%s.out", name);
-        aqa_tensor *out_ref = aqa_st_load(f, k, AQA_F32);
-        CHECK_MSG(ok && g && out_ref, "%s: missing tensors: %s", name, aqa_last_error());
-        aqa_tensor *out = ok ? call_rank_loss(&c, in, t) : NULL;
-        CHECK_MSG(out != NULL, "%s (%s): %s", name, value, aqa_last_error());
-        double e = out ? test_scaled_err(out, out_ref, 1) : INFINITY;
-        CHECK_MSG(e <= 1e-5, "%s (%s): loss normalised error %.3g", name, value, e);
-        aqa_status st = out ? aqa_backward(aqa_sum_all(aqa_mul(out, g)), NULL, false) : AQA_EINVAL;
-        CHECK_MSG(st == AQA_OK, "%s: backward: %s", name, aqa_last_error());
-        for (int j = 0; st == AQA_OK && j < c.n_in; j++) {
-            double eg = test_scaled_err(in[j]->grad, gin_ref[j], 1);
-            CHECK_MSG(eg <= 1e-5, "%s (%s): gradient of input %d normalised error %.3g", name, value, j, eg);
-        }
-        if (ok) {
-            rank_gc gc = {c, t64};
-            aqa_gradcheck_result r = aqa_gradcheck(rank_gc_fn, in64, c.n_in, &gc, 1e-6, 1e-7, 1e-5);
-            CHECK_MSG(r.ok, "%s (%s): gradcheck: %s", name, value, r.message);
-        }
-        aqa_scope_end();
-        n_cases++;
-    }
+    int n_cases = for_each_golden_case("golden_loss_ranking.safetensors", golden_ranking_case);
     printf("    %d golden cases (gradchecked too)\n", n_cases);
     CHECK(n_cases >= 28);
-    CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
 static void test_ranking_loss_errors(void) {
