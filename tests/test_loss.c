@@ -10,13 +10,16 @@
 #include "ops/ops.h"
 #include "tests/test_util.h"
 
-/* A parsed "case.<name>" description. */
+/* A parsed "case.<name>" description (of either golden file). */
 typedef struct loss_case {
-    char loss[16];
+    char loss[24];
     aqa_reduction reduction;
-    double T, ls;
-    int64_t ignore;
-    int log_target;
+    double T, ls;                           /* cross-entropy: temperature, label smoothing */
+    int64_t ignore;                         /* cross-entropy / NLL: ignore_index */
+    int log_target;                         /* KL: log-probability target */
+    int n_in;                               /* golden_loss_ranking: differentiable inputs */
+    double beta, delta, margin, p, eps;     /* smooth L1, Huber, ranking and triplet options */
+    int swap;                               /* triplet: distance swap */
 } loss_case;
 
 static aqa_reduction parse_reduction(const char *s) {
@@ -39,6 +42,13 @@ static void parse_case(const char *desc, loss_case *c) {
         else if (!strcmp(tok, "ls")) c->ls = atof(v);
         else if (!strcmp(tok, "ignore")) c->ignore = atoll(v);
         else if (!strcmp(tok, "log_target")) c->log_target = atoi(v);
+        else if (!strcmp(tok, "n_in")) c->n_in = atoi(v);
+        else if (!strcmp(tok, "beta")) c->beta = atof(v);
+        else if (!strcmp(tok, "delta")) c->delta = atof(v);
+        else if (!strcmp(tok, "margin")) c->margin = atof(v);
+        else if (!strcmp(tok, "p")) c->p = atof(v);
+        else if (!strcmp(tok, "eps")) c->eps = atof(v);
+        else if (!strcmp(tok, "swap")) c->swap = atoi(v);
     }
 }
 
@@ -231,33 +241,7 @@ static void test_errors(void) {
 
 /* ---- smooth L1, Huber, ranking and embedding losses ---------------------------------------- */
 
-/* A parsed "case.<name>" of golden_loss_ranking: the loss, its reduction and options. */
-typedef struct rank_case {
-    char loss[24];
-    aqa_reduction reduction;
-    int n_in;
-    double beta, delta, margin, p, eps;
-    int swap;
-} rank_case;
-
-static void parse_rank_case(const char *desc, rank_case *c) {
-    memset(c, 0, sizeof *c);
-    char buf[256], *cursor = buf;
-    snprintf(buf, sizeof buf, "%s", desc);
-    for (const char *tok, *v; test_next_kv(&cursor, &tok, &v);) {
-        if (!strcmp(tok, "loss")) snprintf(c->loss, sizeof c->loss, "%s", v);
-        else if (!strcmp(tok, "reduction")) c->reduction = parse_reduction(v);
-        else if (!strcmp(tok, "n_in")) c->n_in = atoi(v);
-        else if (!strcmp(tok, "beta")) c->beta = atof(v);
-        else if (!strcmp(tok, "delta")) c->delta = atof(v);
-        else if (!strcmp(tok, "margin")) c->margin = atof(v);
-        else if (!strcmp(tok, "p")) c->p = atof(v);
-        else if (!strcmp(tok, "eps")) c->eps = atof(v);
-        else if (!strcmp(tok, "swap")) c->swap = atoi(v);
-    }
-}
-
-static aqa_tensor *call_rank_loss(const rank_case *c, aqa_tensor *const *in, aqa_tensor *t) {
+static aqa_tensor *call_rank_loss(const loss_case *c, aqa_tensor *const *in, aqa_tensor *t) {
     if (!strcmp(c->loss, "smooth_l1")) return aqa_smooth_l1_loss(in[0], t, c->reduction, c->beta);
     if (!strcmp(c->loss, "huber")) return aqa_huber_loss(in[0], t, c->reduction, c->delta);
     if (!strcmp(c->loss, "margin_ranking")) return aqa_margin_ranking_loss(in[0], in[1], t, c->margin, c->reduction);
@@ -270,7 +254,7 @@ static aqa_tensor *call_rank_loss(const rank_case *c, aqa_tensor *const *in, aqa
 }
 
 typedef struct rank_gc {
-    rank_case c;
+    loss_case c;
     aqa_tensor *t;
 } rank_gc;
 
@@ -282,8 +266,8 @@ static aqa_tensor *rank_gc_fn(aqa_tensor *const *in, int n, void *user) {
 /* One golden case against torch (values and the gradient of every input, float32), then the same
  * call gradchecked in float64 on the case's own inputs. */
 static void golden_ranking_case(const aqa_st_file *f, const char *name, const char *value) {
-    rank_case c;
-    parse_rank_case(value, &c);
+    loss_case c;
+    parse_case(value, &c);
     char k[128];
     aqa_tensor *in[3] = {0}, *gin_ref[3] = {0}, *in64[3] = {0};
     bool ok = c.n_in >= 1 && c.n_in <= 3;
