@@ -9,15 +9,22 @@
  * shifts) is a pure function of (seed, epoch, position), so a run is reproducible whatever the
  * thread count or timing.
  *
- *     aqa_loader_config lc;  aqa_loader_config_init(&lc);
- *     lc.batch_size = 8;  lc.shuffle = true;  lc.seed = 42;  lc.features = true;  ...
- *     aqa_loader *ld = aqa_loader_new(train_ds, &lc);
- *     for (int epoch = 0; epoch < E; epoch++) {
- *         aqa_loader_start_epoch(ld, epoch);
- *         aqa_batch *b;
- *         while (aqa_loader_next(ld, &b) == AQA_OK && b) { ...; aqa_batch_free(b); }
+ *     ```c
+ *     void train(aqa_video_dataset *train_ds, int epochs) {
+ *         aqa_loader_config lc;  aqa_loader_config_init(&lc);
+ *         lc.batch_size = 8;  lc.shuffle = true;  lc.seed = 42;  lc.clip_feat = lc.i3d_feat = true;
+ *         aqa_loader *ld = aqa_loader_new(train_ds, &lc);
+ *         for (int epoch = 0; epoch < epochs; epoch++) {
+ *             aqa_loader_start_epoch(ld, epoch);
+ *             aqa_batch *b;
+ *             while (aqa_loader_next(ld, &b) == AQA_OK && b) {
+ *                 // ... a step on b->clip_feat, b->i3d_feat, b->score ...
+ *                 aqa_batch_free(b);
+ *             }
+ *         }
+ *         aqa_loader_free(ld);
  *     }
- *     aqa_loader_free(ld);
+ *     ```
  *
  * Batch tensors are CPU tensors owned by the batch (not by any scope): aqa_batch_free releases
  * them.  Under the skip policy a video whose frame or feature file fails to load is left out of its

@@ -211,6 +211,7 @@ aqa_status aqa_dist_broadcast(aqa_dist *pg, aqa_tensor *t, int root) {
     if (st) return st;
     if (root < 0 || root >= pg->size)
         return aqa_fail(AQA_EINVAL, "aqa_dist_broadcast: root %d is not a rank of the group (size %d)", root, pg->size);
+    aqa__bump_version(t, "aqa_dist_broadcast"); /* written in place below: autograd must see it */
     if (on_cuda(t)) {
         st = try_nccl(pg, AQA_NCCL_BROADCAST, aqa__ptr(t), aqa__ptr(t), t, AQA_DIST_SUM, root);
         if (st != AQA_EUNSUPPORTED) return st;
@@ -231,6 +232,7 @@ aqa_status aqa_dist_all_reduce(aqa_dist *pg, aqa_tensor *t, aqa_dist_op op) {
     aqa_status st = check(pg, "all_reduce", t, true);
     if (st) return st;
     if (op < AQA_DIST_SUM || op > AQA_DIST_MIN) return aqa_fail(AQA_EINVAL, "aqa_dist_all_reduce: unknown op %d", (int)op);
+    aqa__bump_version(t, "aqa_dist_all_reduce");
     if (on_cuda(t)) {
         st = try_nccl(pg, AQA_NCCL_ALL_REDUCE, aqa__ptr(t), aqa__ptr(t), t, op, 0);
         if (st != AQA_EUNSUPPORTED) return st;
@@ -256,6 +258,7 @@ aqa_status aqa_dist_all_gather(aqa_dist *pg, const aqa_tensor *in, aqa_tensor *o
         return aqa_fail(AQA_EINVAL, "aqa_dist_all_gather: out must hold size (%d) x %lld elements of the input's dtype "
                                     "and device (has %lld)",
                         pg->size, (long long)aqa_numel(in), (long long)aqa_numel(out));
+    aqa__bump_version(out, "aqa_dist_all_gather");
     if (on_cuda(in)) {
         st = try_nccl(pg, AQA_NCCL_ALL_GATHER, aqa__ptr(out), aqa__ptr(in), in, AQA_DIST_SUM, 0);
         if (st != AQA_EUNSUPPORTED) return st;
@@ -304,6 +307,7 @@ aqa_status aqa_dist_recv(aqa_dist *pg, aqa_tensor *t, int peer) {
     aqa_status st = check(pg, "recv", t, false);
     if (!st) st = check_peer(pg, "recv", peer);
     if (st) return st;
+    aqa__bump_version(t, "aqa_dist_recv");
     if (on_cuda(t)) {
         st = try_nccl(pg, AQA_NCCL_RECV, aqa__ptr(t), NULL, t, AQA_DIST_SUM, peer);
         if (st != AQA_EUNSUPPORTED) return st;

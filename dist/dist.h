@@ -2,10 +2,15 @@
  * (torch.distributed's role): who am I (rank), how many are we (size), and the collectives
  * on tensors of either device.
  *
- *     aqa_dist *pg;
- *     if (aqa_dist_init(&pg)) { fprintf(stderr, "%s\n", aqa_last_error()); return 1; }
- *     aqa_dist_all_reduce(pg, t, AQA_DIST_SUM);       // t on every rank <- the sum over ranks
- *     aqa_dist_free(pg);
+ *     ```c
+ *     int sum_over_ranks(aqa_tensor *t) {
+ *         aqa_dist *pg;
+ *         if (aqa_dist_init(&pg)) { fprintf(stderr, "%s\n", aqa_last_error()); return 1; }
+ *         aqa_dist_all_reduce(pg, t, AQA_DIST_SUM);   // t on every rank <- the sum over ranks
+ *         aqa_dist_free(pg);
+ *         return 0;
+ *     }
+ *     ```
  *
  * aqa_dist_init reads the environment the launcher leaves:
  *   - started by `mpirun -np N prog` (Open MPI's OMPI_COMM_WORLD_* variables) in a build with

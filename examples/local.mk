@@ -2,7 +2,7 @@
 # single component -- the quick start, the plotting demo and the MVLA pipeline (make_synthetic,
 # pretrain_clip, pretrain_i3d, extract_features, train_mvla, evaluate) with their shared headers
 # (mvla_common.h: dataset names, notes, text embedding; mvla_run.h: the training run;
-# dist_run.h: data-parallel training).
+# dist_run.h: data-parallel training), and own_model, the program of docs/writing-a-model.md.
 noinst_HEADERS += examples/mvla_common.h examples/mvla_run.h examples/dist_run.h
 noinst_PROGRAMS += examples/quickstart examples/plot_demo examples/make_synthetic examples/pretrain_clip \
 	examples/pretrain_i3d examples/extract_features examples/train_mvla examples/evaluate
@@ -28,3 +28,9 @@ tests_test_dist_train_SOURCES = tests/test_dist_train.c
 noinst_LIBRARIES += examples/libexamples.a
 examples_libexamples_a_SOURCES = examples/cli.c examples/clip_tok.c examples/run_store.c
 noinst_HEADERS += examples/cli.h examples/clip_tok.h examples/run_store.h
+
+noinst_PROGRAMS += examples/own_model
+examples_own_model_SOURCES = examples/own_model.c
+check_PROGRAMS += tests/test_own_model
+tests_test_own_model_SOURCES = tests/test_own_model.c
+EXTRA_DIST += tests/data/golden_own_model.safetensors

@@ -378,11 +378,11 @@ int main(int argc, char **argv) {
             break;
         }
         aqa_scope_end();
-        float *ls = aqa_data(m->logit_scale);
-        if (ls && *ls > (float)log(100.0)) *ls = (float)log(100.0);
+        double ls = aqa_item(m->logit_scale); /* CLIP clamps the learned scale at 100 */
+        if (ls > (float)log(100.0)) aqa_fill_(m->logit_scale, ls = (float)log(100.0));
         ema = step ? 0.95 * ema + 0.05 * lv : lv;
         char extra[128];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e scale %.1f", ema, lr, ls ? exp(*ls) : 0.0);
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e scale %.1f", ema, lr, exp(ls));
         aqa_progress_update(&prog, (size_t)step + 1, extra);
     }
     if (!rc && dr.main) {

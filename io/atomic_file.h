@@ -6,10 +6,14 @@
  * temporary file is removed and an existing `<path>` is left untouched, so a crash or a full disk
  * in the middle of saving a checkpoint never destroys the previous one.
  *
- *     aqa_atomic_file *af;
- *     if (aqa_atomic_open(path, &af) != AQA_OK) return aqa_last_status();
- *     aqa_atomic_write(af, header, n);           // or fprintf(aqa_atomic_stream(af), ...)
- *     return aqa_atomic_commit(af);              // frees af whatever the outcome
+ *     ```c
+ *     aqa_status save_blob(const char *path, const void *header, size_t n) {
+ *         aqa_atomic_file *af;
+ *         if (aqa_atomic_open(path, &af) != AQA_OK) return aqa_last_status();
+ *         aqa_atomic_write(af, header, n);       // or fprintf(aqa_atomic_stream(af), ...)
+ *         return aqa_atomic_commit(af);          // frees af whatever the outcome
+ *     }
+ *     ```
  *
  * Every write is checked; a failure (a full disk, a file size limit) is reported with the
  * system's reason ("No space left on device") and the path.

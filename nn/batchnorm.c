@@ -201,6 +201,9 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     if ((running_mean == NULL) != (running_var == NULL))
         return aqa_fail_null("aqa_batch_norm: give both running_mean and running_var or neither");
     if (!training && !running_mean) return aqa_fail_null("aqa_batch_norm: eval mode needs running statistics");
+    if (!aqa__check_same_dtype("aqa_batch_norm", 5, (aqa_tensor *[]){x, weight, bias, running_mean, running_var},
+                               (const char *[]){"input", "weight", "bias", "running_mean", "running_var"}))
+        return NULL;
     const int64_t n = x->shape[0], c = x->shape[1];
     int64_t s = 1;
     for (int i = 2; i < x->ndim; i++) s *= x->shape[i];
@@ -214,12 +217,10 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     aqa_dtype dt = x->dtype;
     aqa_tensor *out = NULL;
     aqa_scope_begin();
-    aqa_tensor *xc = aqa_contiguous(x), *wo = NULL, *bo = NULL, *wc = NULL, *bc = NULL, *rm = NULL, *rv = NULL;
+    aqa_tensor *xc = aqa_contiguous(x), *wc = NULL, *bc = NULL, *rm = NULL, *rv = NULL;
     if (!xc) goto done;
-    if (weight && !(wo = weight->dtype == dt ? weight : aqa_to_dtype(weight, dt))) goto done;
-    if (bias && !(bo = bias->dtype == dt ? bias : aqa_to_dtype(bias, dt))) goto done;
-    if (wo && !(wc = as_vec("weight", wo, c, dt))) goto done;
-    if (bo && !(bc = as_vec("bias", bo, c, dt))) goto done;
+    if (weight && !(wc = as_vec("weight", weight, c, dt))) goto done;
+    if (bias && !(bc = as_vec("bias", bias, c, dt))) goto done;
     if (running_mean && (!(rm = as_vec("running_mean", running_mean, c, dt)) ||
                          !(rv = as_vec("running_var", running_var, c, dt))))
         goto done;
@@ -244,7 +245,7 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
             goto done;
         }
     }
-    aqa_node *node = aqa_node_record("batch_norm", bn_backward, 3, (aqa_tensor *[]){x, wo, bo}, out);
+    aqa_node *node = aqa_node_record("batch_norm", bn_backward, 3, (aqa_tensor *[]){x, weight, bias}, out);
     if (node) {
         node->ints[0] = training;
         node->ints[1] = n;
@@ -264,6 +265,8 @@ done:
 
 static const char *const bn_type_names[3] = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"};
 
+AQA_MODULE_FORWARD(batch_norm_any, aqa_batch_norm_layer, aqa_batch_norm_layer_forward)
+
 aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *name, int nd, int64_t num_features,
                                                double eps, double momentum, bool affine, bool track_running_stats) {
     if (nd < 1 || nd > 3 || num_features < 1)
@@ -271,6 +274,7 @@ aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *n
                              name ? name : "");
     aqa_batch_norm_layer *m = aqa_module_new(sizeof *m, bn_type_names[nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = batch_norm_any;
     m->nd = nd;
     m->num_features = num_features;
     m->eps = eps;

@@ -25,13 +25,37 @@
  *     are for a given GPU model and library version).
  * With K = 1 and one rank the gradients are exactly the backward's (weight 1, nothing summed).
  *
- *     aqa_ddp *d = aqa_ddp_new(pg, &model, 1, params, n, &opts);
- *     aqa_ddp_sync_model(d);                         // rank 0's weights everywhere, then checked
- *     per step:  aqa_ddp_step_begin(d, K);
- *                for k in aqa_ddp_micro_range(d, K): aqa_ddp_micro_begin(d, k); forward;
- *                    backward; aqa_ddp_micro_end(d, k, weight, scalars);
- *                aqa_ddp_step_end(d, sums);          // .grad now holds the step's gradient
- *                aqa_optim_step(opt);
+ *     ```c run
+ *     aqa_dist *pg;                  // the launcher's ranks (one process when started alone)
+ *     if (aqa_dist_init(&pg)) return 1;
+ *     aqa_linear_layer *net = aqa_linear_layer_new(NULL, "", 4, 1, true);
+ *     aqa_tensor **params;
+ *     int n = aqa_module_parameters(&net->base, &params);
+ *     aqa_optimizer *opt = aqa_sgd_new(&(aqa_sgd_options)AQA_SGD_DEFAULTS);
+ *     aqa_optim_add_group(opt, params, n, 0.1, 0.0);
+ *     aqa_ddp *d = aqa_ddp_new(pg, (aqa_module *[]){&net->base}, 1, params, n, &(aqa_ddp_options){0});
+ *     if (aqa_ddp_sync_model(d)) return 1;   // rank 0's weights everywhere, then checked
+ *     for (int step = 0; step < 3; step++) { // global batches of 8 rows in micro-batches of 2
+ *         aqa_scope_begin();
+ *         aqa_tensor *x = aqa_randn(AQA_SHAPE(8, 4), AQA_F32, NULL), *y = aqa_randn(AQA_SHAPE(8, 1), AQA_F32, NULL);
+ *         int K = aqa_ddp_num_micro(8, 2), k0, k1;
+ *         aqa_ddp_micro_range(K, aqa_dist_rank(pg), aqa_dist_size(pg), &k0, &k1);
+ *         aqa_ddp_step_begin(d, K);
+ *         for (int k = k0; k < k1; k++) {    // this rank's micro-batches
+ *             aqa_ddp_micro_begin(d, k);
+ *             aqa_tensor *out = aqa_linear_layer_forward(net, aqa_narrow(x, 0, 2 * k, 2));
+ *             aqa_backward(aqa_mse_loss(out, aqa_narrow(y, 0, 2 * k, 2), AQA_REDUCTION_MEAN), NULL, false);
+ *             aqa_ddp_micro_end(d, k, 2.0 / 8, NULL); // weight: the micro-batch's share
+ *         }
+ *         if (aqa_ddp_step_end(d, NULL) || aqa_optim_step(opt)) return 1; // .grad: the step's gradient
+ *         aqa_scope_end();
+ *     }
+ *     aqa_ddp_free(d);
+ *     aqa_dist_free(pg);
+ *     aqa_optim_free(opt);
+ *     free(params);
+ *     aqa_module_free(&net->base);
+ *     ```
  *
  * Gradients travel as one flat buffer per step (after the backward, not overlapped with it). */
 #ifndef AQA_DATA_PARALLEL_H

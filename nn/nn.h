@@ -7,6 +7,7 @@
 #include "nn/attention.h"
 #include "nn/batchnorm.h"
 #include "nn/checkpoint.h"
+#include "nn/container.h"
 #include "nn/conv.h"
 #include "nn/data_parallel.h"
 #include "nn/dropout.h"

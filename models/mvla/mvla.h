@@ -25,21 +25,33 @@
  *               switchable and weighted (vlkl.c).
  *   SCA         semantic-aware collaborative attention (eq. 8) at stage and video level (sca.c).
  *
- * Typical training step (the program owns the optimizer and the data):
+ * Typical training step (the program owns the model, the optimizer and the data; examples/
+ * train_mvla.c is the whole program):
  *
- *     aqa_mvla_config cfg = aqa_mvla_config_default();         // FineDiving sizes
- *     aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
- *     aqa_head *h = aqa_head_new(aqa_head_find("tsa"), &hcfg, &m->base, "head");
- *     aqa_scope_begin();
- *     aqa_mvla_batch b = {...};                                // query videos, then exemplars
- *     b.teacher_forcing = aqa_mvla_teacher_forcing(&cfg, epoch, max_epoch);
- *     aqa_mvla_output o;
- *     aqa_mvla_forward(m, &b, &o);
- *     aqa_head_input q, e;  aqa_mvla_head_input(&o, 0, B, &q); aqa_mvla_head_input(&o, B, B, &e);
- *     aqa_head_result r;  aqa_head_forward(h, &q, &e, exemplar_scores, &targets, &r);
- *     aqa_tensor *loss = aqa_mvla_total_loss(m, &o, r.loss);
- *     aqa_backward(loss, NULL, false);  aqa_optim_step(opt);
- *     aqa_scope_end();
+ *     ```c
+ *     // m = aqa_mvla_new(&cfg, NULL, ""); h = aqa_head_new(aqa_head_find("tsa"), &hcfg, &m->base, "head");
+ *     // b: B query videos then B exemplars; targets and exemplar scores [B] from the batch
+ *     aqa_status train_step(aqa_mvla *m, aqa_head *h, aqa_mvla_batch b, int64_t B, aqa_tensor *exemplar_score,
+ *                           const aqa_head_targets *targets, aqa_optimizer *opt, int epoch, int max_epoch) {
+ *         aqa_scope_begin();
+ *         b.teacher_forcing = aqa_mvla_teacher_forcing(&m->cfg, epoch, max_epoch);
+ *         b.compute_losses = true;
+ *         aqa_mvla_output o;
+ *         aqa_head_input q, e;
+ *         aqa_head_result r;
+ *         aqa_status st = aqa_mvla_forward(m, &b, &o);
+ *         if (st == AQA_OK) st = aqa_mvla_head_input(&o, 0, B, &q);
+ *         if (st == AQA_OK) st = aqa_mvla_head_input(&o, B, B, &e);
+ *         if (st == AQA_OK) st = aqa_head_forward(h, &q, &e, exemplar_score, targets, &r);
+ *         if (st == AQA_OK) {
+ *             aqa_optim_zero_grad(opt);
+ *             st = aqa_backward(aqa_mvla_total_loss(m, &o, r.loss), NULL, false);
+ *         }
+ *         if (st == AQA_OK) st = aqa_optim_step(opt);
+ *         aqa_scope_end();
+ *         return st;
+ *     }
+ *     ```
  *
  * Ablations outside this model: a frozen CLIP text encoder (Table 5's "Freeze CLIP-Text") is a
  * text table without gradient; graded texts (JIGSAWS, Fis-V, "+ Quality Text") are text tables
