@@ -2,10 +2,11 @@
 # Installs the Debian packages aqa needs, then bootstraps, configures and builds it in place.
 # Usage: scripts/setup.sh [configure options...]   (e.g. --enable-debug, --without-cuda)
 # The CUDA toolkit is optional and not installed here: configure uses it when it finds it.
+# FFmpeg's libraries (video files) are installed but optional too: --without-ffmpeg leaves them out.
 set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential autoconf automake libtool pkg-config libopenblas-dev zlib1g-dev libpng-dev
-  libjpeg62-turbo-dev libcjson-dev"
+  libjpeg62-turbo-dev libcjson-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
