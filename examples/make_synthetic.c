@@ -5,9 +5,15 @@
  *                           [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train F]
  *                           [--per-video K] [--threads T] [--quiet]
  *                           [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]
+ *                           [--video-files DIR] [--dive-files DIR] [--video-ext mp4] [--video-codec NAME]
  *
- * Without --out only the contact sheet is drawn (the dives are planned, not written).  The same
- * options and seed give byte-identical files.  Progress goes to stderr, a summary to stdout. */
+ * Without --out only the contact sheet and the videos are written (the dives are planned, not
+ * written as frames).  The same options and seed give byte-identical frame files.  --video-files
+ * writes one untrimmed video per competition video (<DIR>/<video>.<ext>, a dive's frames at its
+ * annotated frame numbers: the input of examples/extract_frames), --dive-files one video per dive
+ * (<DIR>/<video>_<instance>.<ext>: clips for examples/score_video); --video-codec ffv1 with
+ * --video-ext mkv is lossless (aqa_synthetic_write_videos).  Progress goes to stderr, a summary to
+ * stdout. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@ static void usage(FILE *f) {
             "                      [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train FRACTION]\n"
             "                      [--per-video K] [--threads T] [--quiet]\n"
             "                      [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]\n"
+            "                      [--video-files DIR] [--dive-files DIR] [--video-ext mp4] [--video-codec NAME]\n"
             "Writes the synthetic diving dataset in FineDiving's layout (frames + annotation pickles).\n"
             "Defaults: 200 videos, seed 0, 64x64 PNG frames, 40:120 frames per dive, train 0.75.\n");
 }
@@ -39,7 +46,7 @@ int main(int argc, char **argv) {
     aqa_synthetic_config cfg;
     aqa_synthetic_config_init(&cfg);
     cfg.progress = 1;
-    const char *sheet = NULL;
+    const char *sheet = NULL, *video_dir = NULL, *dive_dir = NULL, *video_ext = "mp4", *video_codec = NULL;
     long sheet_dive = 0, sheet_tiles = 24, sheet_cols = 8, v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -87,6 +94,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--sheet-dive")) bad = parse_long(val, 0, 1000000, &sheet_dive);
         else if (!strcmp(a, "--sheet-tiles")) bad = parse_long(val, 1, 400, &sheet_tiles);
         else if (!strcmp(a, "--sheet-cols")) bad = parse_long(val, 1, 100, &sheet_cols);
+        else if (!strcmp(a, "--video-files")) video_dir = val;
+        else if (!strcmp(a, "--dive-files")) dive_dir = val;
+        else if (!strcmp(a, "--video-ext")) video_ext = val;
+        else if (!strcmp(a, "--video-codec")) video_codec = val;
         else {
             fprintf(stderr, "make_synthetic: unknown option %s\n", a);
             usage(stderr);
@@ -97,7 +108,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!cfg.out_dir && !sheet) {
+    if (!cfg.out_dir && !sheet && !video_dir && !dive_dir) {
         usage(stderr);
         return 2;
     }
@@ -119,6 +130,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("wrote contact sheet of dive %ld to %s\n", sheet_dive, sheet);
+    }
+    const char *vdirs[2] = {video_dir, dive_dir};
+    for (int k = 0; k < 2; k++) {
+        if (!vdirs[k]) continue;
+        if (aqa_synthetic_write_videos(&cfg, vdirs[k], video_ext, video_codec, k == 1) != AQA_OK) {
+            fprintf(stderr, "make_synthetic: %s\n", aqa_last_error());
+            return 1;
+        }
+        printf("wrote the %s as .%s videos to %s\n", k ? "dives" : "competition videos", video_ext, vdirs[k]);
     }
     return 0;
 }
