@@ -772,7 +772,13 @@ static aqa_status video_frame_cb(void *user, size_t pos, int64_t index, const aq
     frame_sink *k = user;
     char where[1200];
     snprintf(where, sizeof where, "%s, frame %lld", k->name, (long long)index);
-    return put_frame(k, k->times[pos], im, where);
+    const int vh = k->ds->cfg.video_height;
+    if (vh <= 0 || im->height == vh || (k->prev && k->keys[k->times[pos]] == k->prev_key))
+        return put_frame(k, k->times[pos], im, where);
+    aqa_image *sized = aqa_image_resize_to_height(im, vh, AQA_RESAMPLE_BICUBIC);
+    aqa_status st = sized ? put_frame(k, k->times[pos], sized, where) : aqa_last_status();
+    aqa_image_free(sized);
+    return st;
 }
 
 /* The sampled frames of a video file: sink keys are video frame indices. */

@@ -30,7 +30,10 @@
  *   JIGSAWS    <frames_root>/<trial>_capture1.<ext>: listing position p is frame p (from 0).
  * <ext> is one of .mp4 .mkv .avi .mov .webm .m4v .mpg .mpeg .ts (aqa_vd_find_video).  The sampled
  * frames are decoded in one forward pass per video, seeking over long gaps, one frame in memory
- * at a time.  A frame number past the video's end is found when decoding (the loader's "corrupt").
+ * at a time, and resized to video_height rows first when it is set (aqa_image_resize_to_height,
+ * bicubic: what examples/extract_frames --height does, so that the videos and the frames extracted
+ * from them give the same model input).  A frame number past the video's end is found when
+ * decoding (the loader's "corrupt").
  *
  * Labels (FineDiving layout only): labels[t] = frame_labels[frame t - start_frame].  The L = 2
  * stage boundaries are TSA's: the sampled labels' distinct values in order of first appearance,
@@ -98,6 +101,8 @@ typedef struct aqa_vd_config {
     int clip_stride;         /* first frame of clip c = min(c * stride, T - clip_len); 0 = the
                                 dataset's (10, 10, 16) */
     int shift_min, shift_max; /* MTL-AQA training shift of end_frame (0, 0 = none) */
+    int video_height;        /* video files: resize decoded frames to this many rows first (0: as
+                                decoded); the height of the frames they stand in for (FineDiving 256) */
     aqa_bad_data_policy policy;
     bool check_files;        /* stat every sampled frame file at open (default true via init) */
     bool quiet;              /* no warnings on stderr (tests) */
