@@ -108,12 +108,6 @@ static int run_metrics(const eval_args *a) {
 
 /* ---- checkpoint mode ----------------------------------------------------------------------- */
 
-/* Checkpoint names "model.<name>" -> the model's "<name>"; optimizer state is skipped. */
-static char *strip_model(const char *file_name, void *user) {
-    (void)user;
-    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
-}
-
 /* A file-name-safe copy of a sample key. */
 static void safe_name(const char *key, char *out, size_t size) {
     size_t k = 0;
@@ -193,16 +187,8 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
     const char *ignored[] = {"epochs", "lr_backbone", "lr_head", "weight_decay", "augment", "resume", "max_steps",
                              "eval_every"};
     for (size_t k = 0; k < sizeof ignored / sizeof *ignored; k++) kv_def(&c, ignored[k], "", "(training only)");
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(a->checkpoint, &f)) {
+    if (run_checkpoint_settings(&c, a->checkpoint)) {
         fprintf(stderr, "evaluate: %s\n", aqa_last_error());
-        return 1;
-    }
-    const char *cfg = aqa_st_metadata(f, "config");
-    int bad = !cfg || kv_from_json(&c, cfg, true);
-    aqa_st_close(f);
-    if (bad) {
-        fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", a->checkpoint);
         return 1;
     }
     /* run-time settings are this invocation's, not the training's */
@@ -228,12 +214,7 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
         fprintf(stderr, "evaluate: no test split\n");
         goto done;
     }
-    aqa_load_report rep;
-    if (aqa_module_load(r.root, a->checkpoint, true, strip_model, NULL, &rep)) goto fail;
-    if (r.i3d) {
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", a->checkpoint);
-        if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-    }
+    if (run_load_weights(&r, a->checkpoint)) goto fail;
     if (run_evaluate(&r, r.test, true, kv_bool(&c, "progress"), &res)) goto fail;
     printf("n %zu\n", res.n);
     printf("spearman_rho %.10g\n", res.m.spearman);
