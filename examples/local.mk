@@ -17,5 +17,6 @@ examples_train_mvla_SOURCES = examples/train_mvla.c
 examples_evaluate_SOURCES = examples/evaluate.c
 examples_extract_frames_SOURCES = examples/extract_frames.c
 examples_score_video_SOURCES = examples/score_video.c
-check_PROGRAMS += tests/test_train_cli
+check_PROGRAMS += tests/test_train_cli tests/test_video_cli
 tests_test_train_cli_SOURCES = tests/test_train_cli.c
+tests_test_video_cli_SOURCES = tests/test_video_cli.c

@@ -142,7 +142,9 @@ static int split_video_arg(kv_config *c, int argc, char **argv, char **out, int 
             if (i + 1 < argc) out[(*n_out)++] = argv[++i];
             continue;
         }
-        if (strchr(key, '=') || !kv_find(c, key)) continue; /* --k=v, --no-k, unknown (reported later) */
+        if (strchr(key, '=')) continue;
+        if (!kv_find(c, key) && !strncmp(key, "no-", 3) && kv_find(c, key + 3)) continue; /* --no-k */
+        /* a known key, or an unknown one (kv_parse_args names it) with the value it seems to have */
         if (i + 1 < argc && !(strncmp(argv[i + 1], "--", 2) == 0 && strlen(argv[i + 1]) > 2)) out[(*n_out)++] = argv[++i];
     }
     return 0;
@@ -776,7 +778,7 @@ static void print_text(const sv_video *v, sv_result *res, int n, const sv_summar
     if (r->n_ex) {
         double lo = INFINITY, hi = -INFINITY;
         for (int e = 0; e < r->n_ex && e < 16; e++) lo = fmin(lo, r->ex_score[e]), hi = fmax(hi, r->ex_score[e]);
-        printf("exemplars: %d training dives (scores %.2f-%.2f), the first %s (dive %s, score %.2f)\n", r->n_ex, lo, hi,
+        printf("exemplars: %d from the training split (scores %.2f-%.2f), the first %s (dive %s, score %.2f)\n", r->n_ex, lo, hi,
                r->ex_key[0], r->ex_dive[0], r->ex_score[0]);
     }
 }
