@@ -440,6 +440,16 @@ MC_UNUSED static int run_load_weights(run_ctx *r, const char *ckpt) {
     return 0;
 }
 
+/* What the loader reads for this run: cached features, or frames through the encoders' transforms. */
+static void run_loader_inputs(run_ctx *r, aqa_loader_config *lc) {
+    lc->clip_feat = !r->frames && r->mcfg.use_vlp;
+    lc->i3d_feat = !r->frames;
+    lc->clip_frames = r->frames && r->clip;
+    lc->i3d_clips = r->frames;
+    if (r->clip) lc->clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
+    lc->i3d_tf = aqa_frame_transform_i3d((int)kv_int(r->c, "i3d_short"), (int)kv_int(r->c, "i3d_size"));
+}
+
 /* Features of a batch as MVLA's inputs: i3d [B, N, C] and vis [B, T, D] (scope-owned). */
 static int run_features(run_ctx *r, aqa_batch *b, bool train, aqa_tensor **i3d, aqa_tensor **vis) {
     *i3d = *vis = NULL;
@@ -530,12 +540,7 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
     lc.workers = (int)kv_int(c, "workers");
     lc.seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x7E57);
     lc.shuffle = false;
-    lc.clip_feat = !r->frames && r->mcfg.use_vlp;
-    lc.i3d_feat = !r->frames;
-    lc.clip_frames = r->frames && r->clip;
-    lc.i3d_clips = r->frames;
-    if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+    run_loader_inputs(r, &lc);
     lc.exemplars = pool;
     lc.n_exemplars = (int)kv_int(c, "eval_exemplars");
     aqa_loader *ld = aqa_loader_new(ds, &lc);

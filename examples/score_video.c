@@ -576,16 +576,11 @@ static int predict(run_ctx *r, kv_config *c, aqa_batch *q, sv_result *res) {
         aqa_ann_sample s;
         memset(&s, 0, sizeof s);
         s.key = (char *)"(the scored video)";
-        snprintf(s.dive_number, sizeof s.dive_number, "%s", res->dive);
+        snprintf(s.dive_number, sizeof s.dive_number, "%.7s", res->dive);
         s.difficulty = res->difficulty;
         aqa_loader_config lc;
         aqa_loader_config_init(&lc);
-        lc.clip_feat = !r->frames && r->mcfg.use_vlp;
-        lc.i3d_feat = !r->frames;
-        lc.clip_frames = r->frames && r->clip;
-        lc.i3d_clips = r->frames;
-        if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
-        lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+        run_loader_inputs(r, &lc);
         uint64_t seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x5C0E);
         if (aqa_exemplar_pick(pool, &s, seed, E, picks) || aqa_batch_build(r->train, &lc, picks, (size_t)E, seed, &eb))
             goto done;

@@ -169,12 +169,7 @@ int main(int argc, char **argv) {
     lc.seed = (uint64_t)kv_int(&c, "seed");
     lc.shuffle = true;
     lc.drop_last = r.train->n_items > (size_t)lc.batch_size;
-    lc.clip_feat = !r.frames && r.mcfg.use_vlp;
-    lc.i3d_feat = !r.frames;
-    lc.clip_frames = r.frames && r.clip;
-    lc.i3d_clips = r.frames;
-    if (r.clip) lc.clip_tf = aqa_frame_transform_clip((int)r.clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
+    run_loader_inputs(&r, &lc);
     lc.augment = kv_bool(&c, "augment");
     lc.exemplars = pool;
     lc.n_exemplars = 1;

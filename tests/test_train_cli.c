@@ -14,41 +14,11 @@
 #include "datasets/synthetic.h"
 #include "models/i3d/i3d.h"
 #include "io/safetensors.h"
+#include "tests/cli_testlib.h"
 #include "tests/testlib.h"
 
 static char g_dir[256];
 static int g_ready; /* pipeline prepared (0: skip the dependent tests) */
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static bool have(const char *prog) { return access(prog, X_OK) == 0; }
-
-/* Runs a shell command, capturing stdout+stderr into *out (malloc'd); returns the exit status. */
-static int run_cmd(const char *cmd, char **out) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (n + 1 >= cap) {
-            char *b2 = realloc(buf, cap *= 2);
-            if (!b2) break;
-            buf = b2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static bool file_nonempty(const char *p) {
     struct stat st;
@@ -64,19 +34,12 @@ static int count_lines(const char *p) {
     return n;
 }
 
-static double metric(const char *text, const char *name) {
-    char key[64];
-    snprintf(key, sizeof key, "%s ", name);
-    const char *p = text ? strstr(text, key) : NULL;
-    return p ? strtod(p + strlen(key), NULL) : NAN;
-}
-
 /* Common train_mvla flags for the tiny set. */
 #define TINY "--tsa-heads 2 --temporal-heads 2 --batch 4 --eval-exemplars 3 --progress false --workers 2"
 
 static void test_prepare_pipeline(void) {
-    if (!have("./examples/pretrain_clip") || !have("./examples/extract_features") || !have("./examples/train_mvla") ||
-        !have("./examples/evaluate")) {
+    if (!cli_have("./examples/pretrain_clip") || !cli_have("./examples/extract_features") || !cli_have("./examples/train_mvla") ||
+        !cli_have("./examples/evaluate")) {
         SKIP("programs not built");
         return;
     }
@@ -85,7 +48,7 @@ static void test_prepare_pipeline(void) {
              "./examples/pretrain_clip --data %s/data --out %s/clip --steps 6 --batch 16 --frames 8 --res 16 "
              "--patch 8 --width 32 --layers 1 --heads 2 --embed 32 --text-width 32 --text-layers 1 --text-heads 2",
              g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "pretrain_clip failed:\n%s", out);
     CHECK(out && strstr(out, "clip_zero_shot_stage_accuracy_test"));
     free(out);
@@ -99,7 +62,7 @@ static void test_prepare_pipeline(void) {
              "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 "
              "--progress false",
              g_dir, g_dir, g_dir, g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "extract_features failed:\n%s", out);
     CHECK(out && strstr(out, "extracted 16, already there (resumed) 0"));
     free(out);
@@ -107,7 +70,7 @@ static void test_prepare_pipeline(void) {
     char victim[1024];
     snprintf(victim, sizeof victim, "%s/feat/SyntheticDiving_Event001__2.safetensors", g_dir);
     CHECK(remove(victim) == 0);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 1, already there (resumed) 15"), "resume:\n%s", out);
     free(out);
     g_ready = rc == 0 && file_nonempty(victim);
@@ -124,10 +87,10 @@ static void test_train_evaluate_resume(void) {
                  "./examples/train_mvla --data %s/data --features %s/feat --out %s/run%d --epochs 1 --frames 32 "
                  "--clips 3 --clip-stride 8 %s %s",
                  g_dir, g_dir, g_dir, plain, plain ? "--no-mvla" : "", TINY);
-        int rc = run_cmd(cmd, &out);
+        int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0, "train_mvla failed:\n%s", out);
-        CHECK(out && isfinite(metric(out, "final_rho")));
-        CHECK(out && isfinite(metric(out, "final_aiou50")));
+        CHECK(out && isfinite(cli_metric(out, "final_rho")));
+        CHECK(out && isfinite(cli_metric(out, "final_aiou50")));
         free(out);
         const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl"};
         for (int k = 0; k < 4; k++) {
@@ -139,7 +102,7 @@ static void test_train_evaluate_resume(void) {
     }
     /* resume: a second epoch continues the first run and appends to its log */
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s/run0/config.txt --epochs 2 --resume", g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "resumed from"), "resume failed:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/run0/log.jsonl", g_dir);
@@ -155,28 +118,28 @@ static void test_train_evaluate_resume(void) {
     /* evaluate the checkpoint: the same metrics lines, CSV, figures */
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval --figures 2",
              g_dir, g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "evaluate failed:\n%s", out);
-    CHECK(out && metric(out, "n") == 4);
-    CHECK(out && isfinite(metric(out, "spearman_rho")) && isfinite(metric(out, "aiou50")));
+    CHECK(out && cli_metric(out, "n") == 4);
+    CHECK(out && isfinite(cli_metric(out, "spearman_rho")) && isfinite(cli_metric(out, "aiou50")));
     free(out);
     snprintf(path, sizeof path, "%s/eval/predictions.csv", g_dir);
     CHECK_EQ_INT(count_lines(path), 5);
     snprintf(path, sizeof path, "%s/eval/scatter.png", g_dir);
     CHECK(file_nonempty(path));
     snprintf(cmd, sizeof cmd, "ls %s/eval/boundaries_*.png | wc -l", g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK(out && atoi(out) == 2);
     free(out);
     /* the metrics mode reads what the checkpoint mode wrote and agrees with it */
     char *o1 = NULL, *o2 = NULL;
     snprintf(cmd, sizeof cmd, "./examples/evaluate --pred %s/eval/pred.txt --true %s/eval/true.txt", g_dir, g_dir);
-    CHECK(run_cmd(cmd, &o1) == 0);
+    CHECK(cli_run(cmd, &o1) == 0);
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run0/last.safetensors --out %s/eval2 --figures 0",
              g_dir, g_dir);
-    CHECK(run_cmd(cmd, &o2) == 0);
-    CHECK_NEAR(metric(o1, "spearman_rho"), metric(o2, "spearman_rho"), 1e-6);
-    CHECK_NEAR(metric(o1, "mse"), metric(o2, "mse"), 1e-4);
+    CHECK(cli_run(cmd, &o2) == 0);
+    CHECK_NEAR(cli_metric(o1, "spearman_rho"), cli_metric(o2, "spearman_rho"), 1e-6);
+    CHECK_NEAR(cli_metric(o1, "mse"), cli_metric(o2, "mse"), 1e-4);
     free(o1);
     free(o2);
 }
@@ -194,21 +157,21 @@ static void test_train_from_frames(void) {
              "--i3d-width 0.0625 --i3d-short 32 --i3d-size 32 --frames 32 --clips 3 --clip-stride 8 --out %s/runf "
              "--epochs 1 --max-steps 2 %s",
              g_dir, g_dir, g_dir, g_dir, TINY);
-    int rc = run_cmd(cmd, &out);
-    CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "train_mvla from frames:\n%s", out);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && isfinite(cli_metric(out, "final_rho")), "train_mvla from frames:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/runf/last.safetensors.i3d.safetensors", g_dir);
     CHECK(file_nonempty(path));
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runf/last.safetensors --figures 1", g_dir);
-    rc = run_cmd(cmd, &out);
-    CHECK_MSG(rc == 0 && out && metric(out, "n") == 4, "evaluate (frames):\n%s", out);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && cli_metric(out, "n") == 4, "evaluate (frames):\n%s", out);
     free(out);
 }
 
 /* pretrain_i3d writes a small I3D whose file carries its width, which extract_features --i3d
  * then builds and loads without being told the width. */
 static void test_pretrain_i3d(void) {
-    if (!g_ready || !have("./examples/pretrain_i3d")) {
+    if (!g_ready || !cli_have("./examples/pretrain_i3d")) {
         SKIP("pipeline not prepared or pretrain_i3d not built");
         return;
     }
@@ -217,8 +180,8 @@ static void test_pretrain_i3d(void) {
              "./examples/pretrain_i3d --data %s/data --out %s/i3d --width 0.0625 --short 32 --size 32 --epochs 1 "
              "--batch 2 --calibrate 2 --progress false",
              g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
-    double acc = metric(out, "i3d_stage_accuracy_test");
+    int rc = cli_run(cmd, &out);
+    double acc = cli_metric(out, "i3d_stage_accuracy_test");
     CHECK_MSG(rc == 0 && acc >= 0 && acc <= 1, "pretrain_i3d:\n%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/i3d/i3d.safetensors", g_dir);
@@ -230,13 +193,13 @@ static void test_pretrain_i3d(void) {
              "%s/clip/vocab.txt --frames 32 --clips 3 --clip-stride 8 --i3d %s --i3d-short 32 --i3d-size 32 "
              "--progress false",
              g_dir, g_dir, g_dir, g_dir, path);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16,") && strstr(out, "i3d [3, 64]"), "extract_features --i3d:\n%s",
               out);
     free(out);
     /* bad settings and a bad width in a file are named */
     snprintf(cmd, sizeof cmd, "./examples/pretrain_i3d --data %s/data --width 2", g_dir);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "--width"), "%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/bad_width.safetensors", g_dir);
@@ -252,12 +215,12 @@ static void test_pretrain_i3d(void) {
 }
 
 static void test_settings_errors(void) {
-    if (!have("./examples/train_mvla")) {
+    if (!cli_have("./examples/train_mvla")) {
         SKIP("train_mvla not built");
         return;
     }
     char cmd[2048], *out = NULL;
-    CHECK(run_cmd("./examples/train_mvla --data x --lerning-rate 3", &out) != 0);
+    CHECK(cli_run("./examples/train_mvla --data x --lerning-rate 3", &out) != 0);
     CHECK_MSG(out && strstr(out, "unknown setting \"lerning-rate\""), "%s", out);
     free(out);
     char conf[512];
@@ -268,10 +231,10 @@ static void test_settings_errors(void) {
         fclose(f);
     }
     snprintf(cmd, sizeof cmd, "./examples/train_mvla --config %s", conf);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "bad.conf:2"), "%s", out);
     free(out);
-    CHECK(run_cmd("./examples/train_mvla --help", &out) == 0);
+    CHECK(cli_run("./examples/train_mvla --help", &out) == 0);
     CHECK(out && strstr(out, "--lr_backbone") && strstr(out, "--setting"));
     free(out);
 }
@@ -292,8 +255,8 @@ static void test_sequence_heads(void) {
                      "--clips 3 --clip-stride 8 --head %s %s --tpt-dim 8 --tpt-queries 3 --hgcn-groups 1 --gdlt-dim 8 "
                      "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
                      g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
-            int rc = run_cmd(cmd, &out);
-            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
+            int rc = cli_run(cmd, &out);
+            CHECK_MSG(rc == 0 && out && isfinite(cli_metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
             free(out);
         }
 }
@@ -309,7 +272,7 @@ static void test_nan_guard(void) {
              "./examples/train_mvla --data %s/data --features %s/feat --out %s/runnan --epochs 3 --frames 32 "
              "--clips 3 --clip-stride 8 --lr-head 1e30 --lr-backbone 1e30 %s",
              g_dir, g_dir, g_dir, TINY);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc != 0 && out && strstr(out, "loss term \"") && strstr(out, "stopping"), "rc %d:\n%s", rc, out);
     free(out);
 }
@@ -342,6 +305,6 @@ int main(void) {
     RUN(test_settings_errors);
     RUN(test_nan_guard);
     RUN(test_sequence_heads);
-    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cli_rm_tree(g_dir);
     return test_finish();
 }

@@ -25,6 +25,7 @@
 #include "image/image.h"
 #include "image/resize.h"
 #include "image/video.h"
+#include "tests/cli_testlib.h"
 #include "tests/testlib.h"
 
 static char g_dir[256];     /* scratch folder */
@@ -33,11 +34,6 @@ static int64_t g_start;     /* first frame number of the dive */
 static aqa_image **g_im;    /* the dive's frames */
 static int g_n;             /* their count */
 static bool g_ffmpeg;       /* the ffmpeg program is installed */
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static const char *tmp_path(const char *name) {
     static char buf[4][768];
@@ -144,11 +140,6 @@ static void compare_transform(const char *path, aqa_image **ref, int n, const aq
     free(b);
 }
 
-static int sh(const char *cmd) {
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* ---- cases ---------------------------------------------------------------------------------- */
 
 static void test_without_ffmpeg_says_so(void) {
@@ -219,7 +210,7 @@ static void test_ffmpeg_program_videos(void) {
              "ffmpeg -loglevel error -y -framerate 25 -start_number %lld -i %s/%%05d.png -c:v libx264 -pix_fmt yuv420p "
              "-crf 12 %s && ffmpeg -loglevel error -y -framerate 25 -start_number %lld -i %s/%%05d.png -c:v ffv1 %s",
              (long long)g_start, g_frames, tmp_path("x264.mp4"), (long long)g_start, g_frames, tmp_path("cli_ffv1.mkv"));
-    CHECK_EQ_INT(sh(cmd), 0);
+    CHECK_EQ_INT(cli_run(cmd, NULL), 0);
     diff_stats lossless = compare_video(tmp_path("cli_ffv1.mkv"), g_im, g_n);
     CHECK_EQ_INT(lossless.frames, g_n);
     CHECK_MSG(lossless.max_abs == 0, "ffv1 from ffmpeg: max |diff| %d", lossless.max_abs);
@@ -245,7 +236,7 @@ static void test_ffmpeg_program_videos(void) {
     snprintf(out, sizeof out, "%s/cli_frames", g_dir);
     mkdir(out, 0777);
     snprintf(cmd, sizeof cmd, "ffmpeg -loglevel error -y -i %s %s/%%05d.png", tmp_path("x264.mp4"), out);
-    CHECK_EQ_INT(sh(cmd), 0);
+    CHECK_EQ_INT(cli_run(cmd, NULL), 0);
     aqa_image **cli = calloc((size_t)g_n, sizeof *cli);
     int nc = 0;
     for (; cli && nc < g_n; nc++) {
@@ -514,7 +505,7 @@ int main(void) {
         printf("FAIL setup: mkdtemp\n");
         return 1;
     }
-    g_ffmpeg = sh("ffmpeg -version >/dev/null 2>&1") == 0;
+    g_ffmpeg = cli_run("ffmpeg -version >/dev/null 2>&1", NULL) == 0;
     if (aqa_video_available()) {
         /* the synthetic set as PNG frames; the first dive is the test video's content */
         aqa_synthetic_config sc;
@@ -552,6 +543,6 @@ int main(void) {
     RUN(test_long_video_bounded_memory);
     for (int i = 0; g_im && i < g_n; i++) aqa_image_free(g_im[i]);
     free(g_im);
-    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cli_rm_tree(g_dir);
     return test_finish();
 }

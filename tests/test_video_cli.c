@@ -24,54 +24,17 @@
 #include "datasets/video_dataset.h"
 #include "image/image.h"
 #include "image/video.h"
+#include "tests/cli_testlib.h"
 #include "tests/testlib.h"
 
 static char g_dir[256];
 static int g_ready;     /* the set, its videos and a CLIP are there */
 static int g_features;  /* the feature cache from frames is there */
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static bool have(const char *prog) { return access(prog, X_OK) == 0; }
-
-/* Runs a shell command, capturing stdout+stderr into *out (malloc'd); returns the exit status. */
-static int run_cmd(const char *cmd, char **out) {
-    char full[8192];
-    snprintf(full, sizeof full, "%.8000s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (n + 1 >= cap) {
-            char *b2 = realloc(buf, cap *= 2);
-            if (!b2) break;
-            buf = b2;
-        }
-    }
-    if (buf) buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static double metric(const char *text, const char *name) {
-    char key[64];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *p = text ? strstr(text, key) : NULL;
-    if (!p && text && !strncmp(text, key + 1, strlen(key + 1))) p = text - 1;
-    return p ? strtod(p + strlen(key), NULL) : NAN;
-}
-
 static bool same_file(const char *a, const char *b) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
-    return run_cmd(cmd, NULL) == 0;
+    return cli_run(cmd, NULL) == 0;
 }
 
 /* The JSON object in a file, or NULL. */
@@ -101,15 +64,15 @@ static void test_without_ffmpeg_says_so(void) {
         SKIP("built with FFmpeg");
         return;
     }
-    if (!have("./examples/score_video") || !have("./examples/extract_frames")) {
+    if (!cli_have("./examples/score_video") || !cli_have("./examples/extract_frames")) {
         SKIP("programs not built");
         return;
     }
     char *out = NULL;
-    CHECK(run_cmd("./examples/score_video --checkpoint run.safetensors clip.mp4", &out) != 0);
+    CHECK(cli_run("./examples/score_video --checkpoint run.safetensors clip.mp4", &out) != 0);
     CHECK_MSG(out && strstr(out, "without FFmpeg"), "%s", out);
     free(out);
-    CHECK(run_cmd("./examples/extract_frames --data d --videos v", &out) != 0);
+    CHECK(cli_run("./examples/extract_frames --data d --videos v", &out) != 0);
     CHECK_MSG(out && strstr(out, "without FFmpeg"), "%s", out);
     free(out);
 }
@@ -119,8 +82,8 @@ static void test_prepare(void) {
         SKIP("aqa was built without FFmpeg");
         return;
     }
-    if (!have("./examples/make_synthetic") || !have("./examples/pretrain_clip") || !have("./examples/extract_frames") ||
-        !have("./examples/extract_features") || !have("./examples/score_video")) {
+    if (!cli_have("./examples/make_synthetic") || !cli_have("./examples/pretrain_clip") || !cli_have("./examples/extract_frames") ||
+        !cli_have("./examples/extract_features") || !cli_have("./examples/score_video")) {
         SKIP("programs not built");
         return;
     }
@@ -129,14 +92,14 @@ static void test_prepare(void) {
              "./examples/make_synthetic --out %s/data --videos 16 --seed %llu --size 32 --frames 40:80 --per-video 4 "
              "--quiet --video-files %s/videos --dive-files %s/clips --video-ext mkv --video-codec ffv1",
              g_dir, (unsigned long long)test_seed("synthetic set"), g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "competition videos") && strstr(out, "dives as .mkv"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd,
              "./examples/pretrain_clip --data %s/data --out %s/clip --steps 6 --batch 16 --frames 8 --res 16 "
              "--patch 8 --width 32 --layers 1 --heads 2 --embed 32 --text-width 32 --text-layers 1 --text-heads 2",
              g_dir, g_dir);
-    rc |= run_cmd(cmd, &out);
+    rc |= cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "pretrain_clip:\n%s", out);
     free(out);
     g_ready = rc == 0;
@@ -153,12 +116,12 @@ static void test_extract_frames(void) {
              "./examples/extract_frames --data %s/data --videos %s/videos --out %s/frames --height 0 --format png "
              "--progress false",
              g_dir, g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16 dives"), "%s", out);
     free(out);
     /* every frame file of the set, the same bytes (PNG of the same pixels) */
     snprintf(cmd, sizeof cmd, "cd %s/data && ls -d SyntheticDiving_*/*/*.png", g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     int files = 0, differ = 0;
     for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char a[1024], b[1024];
@@ -170,28 +133,28 @@ static void test_extract_frames(void) {
     free(out);
     CHECK_MSG(files > 16 * 40 && differ == 0, "%d frame files, %d differ", files, differ);
     snprintf(cmd, sizeof cmd, "ls %s/frames/SyntheticDiving_Event002/ | wc -l", g_dir);
-    run_cmd(cmd, &out);
+    cli_run(cmd, &out);
     CHECK_MSG(out && atoi(out) == 4, "Event002 holds: %s", out); /* no hidden leftovers listed */
     free(out);
     /* resume: only a removed dive is extracted again */
     snprintf(cmd, sizeof cmd, "rm -r %s/frames/SyntheticDiving_Event003/2", g_dir);
-    run_cmd(cmd, NULL);
+    cli_run(cmd, NULL);
     snprintf(cmd, sizeof cmd,
              "./examples/extract_frames --data %s/data --videos %s/videos --out %s/frames --height 0 --format png "
              "--progress false",
              g_dir, g_dir, g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 1 dives") && strstr(out, "already there (resumed) 15"), "%s", out);
     free(out);
     /* the FineDiving default: 256-row JPEGs (aspect kept) */
     snprintf(cmd, sizeof cmd,
              "./examples/extract_frames --data %s/data --videos %s/videos --out %s/frames256 --split test --progress false",
              g_dir, g_dir, g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 4 dives"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "ls %s/frames256/*/*/*.jpg | head -1", g_dir);
-    run_cmd(cmd, &out);
+    cli_run(cmd, &out);
     if (out) out[strcspn(out, "\n")] = 0;
     aqa_image *im = out ? aqa_image_load(out) : NULL;
     CHECK_MSG(im && im->width == 256 && im->height == 256, "%s", out);
@@ -200,13 +163,13 @@ static void test_extract_frames(void) {
     /* a missing video stops the run with its name; --skip-bad counts it */
     snprintf(cmd, sizeof cmd, "./examples/extract_frames --data %s/data --videos %s/nowhere --out %s/x --progress false",
              g_dir, g_dir, g_dir);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "nowhere/SyntheticDiving_Event001"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd,
              "./examples/extract_frames --data %s/data --videos %s/nowhere --out %s/x --progress false --skip-bad", g_dir,
              g_dir, g_dir);
-    CHECK(run_cmd(cmd, &out) == 0);
+    CHECK(cli_run(cmd, &out) == 0);
     CHECK_MSG(out && strstr(out, "skipped as bad 16"), "%s", out);
     free(out);
 }
@@ -219,24 +182,24 @@ static void test_extract_features_from_videos(void) {
     }
     char cmd[4096], *out = NULL;
     snprintf(cmd, sizeof cmd, "mkdir -p %s/vdata && cp %s/data/*.pkl %s/vdata/", g_dir, g_dir, g_dir);
-    CHECK(run_cmd(cmd, NULL) == 0);
+    CHECK(cli_run(cmd, NULL) == 0);
     const char *common = "--clip %s/clip/clip.safetensors --vocab %s/clip/vocab.txt " SIZES
                          " --i3d-width 0.0625 --i3d-short 32 --i3d-size 32 --i3d-calibrate 2 --progress false";
     char fmt[1024], opts[2048];
     snprintf(fmt, sizeof fmt, "%s", common);
     snprintf(opts, sizeof opts, fmt, g_dir, g_dir);
     snprintf(cmd, sizeof cmd, "./examples/extract_features --data %s/data --out %s/feat %s", g_dir, g_dir, opts);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16,"), "%s", out);
     free(out);
     g_features = rc == 0;
     snprintf(cmd, sizeof cmd, "./examples/extract_features --data %s/vdata --videos %s/videos --out %s/vfeat %s", g_dir,
              g_dir, g_dir, opts);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16,"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "cd %s/feat && for f in *; do cmp -s $f ../vfeat/$f || echo differs $f; done", g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0 && out && !strstr(out, "differs"), "%s", out);
     free(out);
 }
@@ -252,12 +215,12 @@ static void test_score_matches_evaluate(void) {
     snprintf(cmd, sizeof cmd,
              "./examples/train_mvla --data %s/data --features %s/feat --out %s/run_mlp --head mlp --epochs 1 " SIZES " " TINY,
              g_dir, g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "train_mvla:\n%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/run_mlp/last.safetensors --out %s/eval_mlp --figures 0",
              g_dir, g_dir);
-    rc |= run_cmd(cmd, &out);
+    rc |= cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "evaluate:\n%s", out);
     free(out);
     aqa_ann_manifest *m = NULL;
@@ -287,9 +250,9 @@ static void test_score_matches_evaluate(void) {
     snprintf(cmd, sizeof cmd,
              "./examples/score_video --checkpoint %s/run_mlp --dive %s %s/clips/%s_%lld.mkv --json %s/score_mlp.json",
              g_dir, s->dive_number, g_dir, s->video, (long long)s->instance, g_dir);
-    rc = run_cmd(cmd, &out);
+    rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "score_video:\n%s", out);
-    double score = metric(out, "score");
+    double score = cli_metric(out, "score");
     CHECK_MSG(fabs(score - pred) <= 1e-4 * fmax(1, fabs(pred)), "score_video %.6f, evaluate %.6f\n%s", score, pred, out);
     free(out);
     /* the boundaries (sampled positions) in the JSON equal evaluate's */
@@ -325,7 +288,7 @@ static void test_score_ensemble_report(void) {
         snprintf(cmd, sizeof cmd,
                  "./examples/train_mvla --data %s/data --features %s/feat --out %s/run_tsa%d --seed %d --epochs 1 " SIZES " " TINY,
                  g_dir, g_dir, g_dir, seed, seed);
-        int rc = run_cmd(cmd, &out);
+        int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0, "train_mvla:\n%s", out);
         free(out);
     }
@@ -339,9 +302,9 @@ static void test_score_ensemble_report(void) {
              "./examples/score_video --ensemble %s/run_tsa0,%s/run_tsa1/last.safetensors --dive %s "
              "--video %s/clips/%s_%lld.mkv --json %s/ensemble.json --report %s/report",
              g_dir, g_dir, s->dive_number, g_dir, s->video, (long long)s->instance, g_dir, g_dir);
-    int rc = run_cmd(cmd, &out);
+    int rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "score_video --ensemble:\n%s", out);
-    double score = metric(out, "score"), lo = metric(out, "score_min"), hi = metric(out, "score_max");
+    double score = cli_metric(out, "score"), lo = cli_metric(out, "score_min"), hi = cli_metric(out, "score_max");
     CHECK_MSG(isfinite(score) && lo <= score && score <= hi && lo < hi, "score %g in [%g, %g]?\n%s", score, lo, hi, out);
     CHECK(out && strstr(out, "interval [") && strstr(out, "stage 2 flight") && strstr(out, "exemplars: 3 from the training"));
     char path[1024];
@@ -381,32 +344,32 @@ static void test_score_errors(void) {
     char cmd[4096], *out = NULL, ck[600];
     snprintf(ck, sizeof ck, "%s/run_mlp/last.safetensors", g_dir);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s --dive 105b %s/none.mp4", ck, g_dir);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "none.mp4"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s --dive 105b %s/data/train_split.pkl", ck, g_dir);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "train_split.pkl"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "ls %s/clips/*.mkv | head -1", g_dir);
-    run_cmd(cmd, &out);
+    cli_run(cmd, &out);
     char clip[600] = "";
     if (out) snprintf(clip, sizeof clip, "%.*s", (int)strcspn(out, "\n"), out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s %s", ck, clip);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "--dive"), "no dive: %s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s --dive 105b --start 9 --end 2 %s", ck, clip);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "--start"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s --dive 105b --speling 1 %s", ck, clip);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "speling"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "./examples/score_video --checkpoint %s/none.safetensors --dive 105b %s", g_dir, clip);
-    CHECK(run_cmd(cmd, &out) != 0);
+    CHECK(cli_run(cmd, &out) != 0);
     CHECK_MSG(out && strstr(out, "none.safetensors"), "%s", out);
     free(out);
 }
@@ -424,6 +387,6 @@ int main(void) {
     RUN(test_score_matches_evaluate);
     RUN(test_score_ensemble_report);
     RUN(test_score_errors);
-    nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cli_rm_tree(g_dir);
     return test_finish();
 }
