@@ -8,6 +8,7 @@
 #include "image/image.h"       /* images: PNG/JPEG codecs */
 #include "image/resize.h"      /* PIL-exact resizing and cropping */
 #include "image/canvas.h"      /* drawing: shapes and a bitmap font */
+#include "image/video.h"       /* video files as RGB frames (FFmpeg) */
 #include "tensor/tensor.h"     /* tensors, storage, scopes, factories, random numbers */
 #include "tensor/tensor_file.h"/* tensors to and from safetensors files */
 #include "ops/ops.h"           /* the differentiable ops, views, conversions, printing */

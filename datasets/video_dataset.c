@@ -17,6 +17,7 @@
 #include "datasets/feature_cache.h"
 #include "datasets/fina.h"
 #include "image/image.h"
+#include "image/video.h"
 
 void aqa_vd_config_init(aqa_vd_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -91,6 +92,17 @@ static bool file_exists(const char *p) {
 static bool dir_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool aqa_vd_find_video(const char *stem, char *buf, size_t size) {
+    static const char *const exts[] = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts",
+                                       ".MP4", ".MKV", ".AVI", ".MOV"};
+    for (size_t e = 0; e < sizeof exts / sizeof *exts; e++) {
+        int n = snprintf(buf, size, "%s%s", stem, exts[e]);
+        if (n > 0 && (size_t)n < size && file_exists(buf)) return true;
+    }
+    if (size) buf[0] = 0;
+    return false;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -197,7 +209,9 @@ static aqa_status bad_at_open(aqa_video_dataset *ds, size_t *counter, const char
 static aqa_status item_path(const aqa_video_dataset *ds, const aqa_vd_item *it, int64_t t, int64_t shift,
                             char *buf, size_t size) {
     int n;
-    if (it->listing) {
+    if (it->video[0]) {
+        n = snprintf(buf, size, "%s#%lld", it->video, (long long)(it->frames[t] + shift - it->video_base));
+    } else if (it->listing) {
         int64_t k = it->frames[t];
         n = snprintf(buf, size, "%s", it->listing[k]);
     } else if (ds->manifest->dataset == AQA_ANN_MTL_AQA) {
@@ -297,9 +311,19 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
         if (!features) {
             aqa_status st = list_frames(it->frame_dir, &it->listing, &it->n_listing);
             if (st) return st;
-            if (it->n_listing == 0)
-                return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: no frame files", it->frame_dir, s->key);
-            aqa_vd_linspace_int(0, (int64_t)it->n_listing - 1, T, it->frames);
+            int64_t n = (int64_t)it->n_listing;
+            if (n == 0 && aqa_vd_find_video(it->frame_dir, it->video, sizeof it->video)) {
+                /* <trial>_capture1.<ext>: listing positions are the video's frame indices */
+                aqa_video *v = aqa_video_open(it->video);
+                st = v ? aqa_video_count_frames(v, &n) : aqa_last_status();
+                aqa_video_close(v);
+                if (st)
+                    return bad_at_open(ds, &sum->skipped_no_frames, "sample %s: %s", s->key, aqa_last_error());
+            }
+            if (n == 0)
+                return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: no frame files (nor a video file)",
+                                   it->frame_dir, s->key);
+            aqa_vd_linspace_int(0, n - 1, T, it->frames);
         } else {
             for (int64_t t = 0; t < T; t++) it->frames[t] = t;
         }
@@ -310,8 +334,23 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
         return aqa_fail(AQA_EINVAL, "video dataset: unsupported dataset");
     }
 
+    /* a video file in place of a missing frame folder: FineDiving's untrimmed <video>.<ext>,
+     * MTL-AQA's <video>.<ext> (JIGSAWS' above) */
+    if (!features && !it->listing && !it->video[0] && !dir_exists(it->frame_dir)) {
+        char stem[1100];
+        if (ds->manifest->dataset == AQA_ANN_FINEDIVING) snprintf(stem, sizeof stem, "%s/%s", froot, s->video);
+        else snprintf(stem, sizeof stem, "%s", it->frame_dir);
+        if (aqa_vd_find_video(stem, it->video, sizeof it->video)) {
+            it->video_base = AQA_VD_VIDEO_FIRST_NUMBER;
+            if (it->frames[0] + ds->cfg.shift_min < AQA_VD_VIDEO_FIRST_NUMBER)
+                return bad_at_open(ds, &sum->skipped_no_frames,
+                                   "%s: sample %s: frame %lld is before the video's first frame (number %d)", it->video,
+                                   s->key, (long long)(it->frames[0] + ds->cfg.shift_min), AQA_VD_VIDEO_FIRST_NUMBER);
+        }
+    }
+
     /* frame files: extension and existence */
-    if (!features && !it->listing) {
+    if (!features && !it->listing && !it->video[0]) {
         if (!dir_exists(it->frame_dir))
             return bad_at_open(ds, &sum->skipped_no_frames, "%s: frame folder of sample %s is missing", it->frame_dir,
                                s->key);
@@ -736,65 +775,166 @@ aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w) 
     return aqa_fail(AQA_EINVAL, "frame transform: the output size must be fixed (set a crop or an exact resize)");
 }
 
-aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf0, bool clips,
-                         int64_t shift, const aqa_vd_augment *aug, float *out) {
-    if (!ds || i >= ds->n_items || !tf0 || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode: bad argument");
-    aqa_frame_transform tfv = *tf0, *tf = &tfv;
-    bool randomized = aug == NULL;
-    if (ds->manifest->dataset == AQA_ANN_FISV)
-        return aqa_fail(AQA_EUNSUPPORTED, "Fis-V has no frames: give a features folder");
+/* Where the sampled frames of one video go: the transform and the output layout of aqa_vd_decode,
+ * and the last frame written (a repeated frame is copied, not transformed again). */
+typedef struct frame_sink {
+    const aqa_video_dataset *ds; /* sizes: T, N, clip_len, clip_starts */
+    aqa_frame_transform tf;      /* the transform, randomised at the first frame when aug is set */
+    const aqa_vd_augment *aug;   /* NULL: tf as given */
+    bool randomized;             /* tf is final */
+    bool clips;                  /* I3D clip layout [N, 3, L, H, W] instead of [T, 3, H, W] */
+    float *out;                  /* the caller's buffer */
+    size_t hw;                   /* H * W of the output */
+    const float *prev;           /* planes of the last frame written, or NULL */
+    size_t prev_stride;          /* their channel stride */
+    int64_t prev_key;            /* the frame number they show */
+    const int64_t *keys;         /* frame number of each sampled frame [T] */
+    const int64_t *times;        /* video mode: sampled frame t of each wanted position */
+    const char *name;            /* the video or frame folder, for messages */
+} frame_sink;
+
+/* The output slots of sampled frame t (pointer and channel stride); returns how many. */
+static int frame_slots(const frame_sink *k, int64_t t, float **slot, size_t *stride) {
+    const aqa_video_dataset *ds = k->ds;
+    if (!k->clips) {
+        slot[0] = k->out + (size_t)t * 3 * k->hw;
+        stride[0] = k->hw;
+        return 1;
+    }
+    int ns = 0;
+    const int64_t L = ds->clip_len;
+    for (int64_t c = 0; c < ds->N; c++) {
+        int64_t s = ds->clip_starts[c];
+        if (t < s || t >= s + L) continue;
+        slot[ns] = k->out + (size_t)c * 3 * (size_t)L * k->hw + (size_t)(t - s) * k->hw;
+        stride[ns] = (size_t)L * k->hw;
+        ns++;
+    }
+    return ns;
+}
+
+/* Writes sampled frame t: the image im (loaded by `load` from `where` when NULL and the frame is
+ * not a repeat of the previous one) through the transform into every slot. */
+static aqa_status put_frame(frame_sink *k, int64_t t, const aqa_image *im, const char *where) {
+    float *slot[AQA_VD_MAX_CLIPS + 1];
+    size_t stride[AQA_VD_MAX_CLIPS + 1];
+    int ns = frame_slots(k, t, slot, stride);
+    if (!ns) return AQA_OK;
+    const int64_t key = k->keys[t];
+    aqa_status st = AQA_OK;
+    if (k->prev && key == k->prev_key) {
+        for (int c = 0; c < 3; c++) memcpy(slot[0] + c * stride[0], k->prev + c * k->prev_stride, k->hw * sizeof(float));
+    } else {
+        aqa_image *loaded = NULL;
+        if (!im && !(im = loaded = aqa_image_load(where))) return aqa_last_status() ? aqa_last_status() : AQA_EFORMAT;
+        if (!k->randomized) {
+            k->randomized = true;
+            st = aqa_frame_transform_randomize(&k->tf, im->width, im->height, k->aug->seed, k->aug->flip_prob);
+        }
+        if (!st) st = aqa_frame_transform_apply(&k->tf, im, slot[0], stride[0]);
+        aqa_image_free(loaded);
+        if (st) return aqa_fail(st, "%s: %s", where, aqa_last_error());
+    }
+    for (int j = 1; j < ns; j++)
+        for (int c = 0; c < 3; c++) memcpy(slot[j] + c * stride[j], slot[0] + c * stride[0], k->hw * sizeof(float));
+    k->prev = slot[0];
+    k->prev_stride = stride[0];
+    k->prev_key = key;
+    return AQA_OK;
+}
+
+static aqa_status sink_init(frame_sink *k, const aqa_video_dataset *ds, const aqa_frame_transform *tf, bool clips,
+                            const aqa_vd_augment *aug, float *out) {
+    memset(k, 0, sizeof *k);
     int H, W;
     aqa_status st = aqa_vd_transform_size(tf, &H, &W);
     if (st) return st;
-    const size_t hw = (size_t)H * (size_t)W;
-    const int64_t T = ds->T, L = ds->clip_len;
-    char path[1200], prev_path[1200] = "";
-    const float *prev_out = NULL; /* the previous frame's planes (repeated frames are copied) */
-    size_t prev_stride = 0;
-    for (int64_t t = 0; t < T; t++) {
-        /* slots of frame t: (pointer, channel stride) */
-        float *slot[AQA_VD_MAX_CLIPS + 1];
-        size_t stride[AQA_VD_MAX_CLIPS + 1];
-        int ns = 0;
-        if (!clips) {
-            slot[0] = out + (size_t)t * 3 * hw;
-            stride[0] = hw;
-            ns = 1;
-        } else {
-            for (int64_t c = 0; c < ds->N; c++) {
-                int64_t s = ds->clip_starts[c];
-                if (t < s || t >= s + L) continue;
-                slot[ns] = out + (size_t)c * 3 * (size_t)L * hw + (size_t)(t - s) * hw;
-                stride[ns] = (size_t)L * hw;
-                ns++;
-            }
-        }
-        if (!ns) continue;
-        if ((st = aqa_vd_frame_path(ds, i, t, shift, path, sizeof path))) return st;
-        if (prev_out && strcmp(path, prev_path) == 0) {
-            for (int c = 0; c < 3; c++) memcpy(slot[0] + c * stride[0], prev_out + c * prev_stride, hw * sizeof(float));
-        } else {
-            aqa_image *im = aqa_image_load(path);
-            if (!im) return aqa_last_status() ? aqa_last_status() : AQA_EFORMAT;
-            if (!randomized) {
-                randomized = true;
-                st = aqa_frame_transform_randomize(tf, im->width, im->height, aug->seed, aug->flip_prob);
-                if (st) {
-                    aqa_image_free(im);
-                    return aqa_fail(st, "%s: %s", path, aqa_last_error());
-                }
-            }
-            st = aqa_frame_transform_apply(tf, im, slot[0], stride[0]);
-            aqa_image_free(im);
-            if (st) return aqa_fail(st, "%s: %s", path, aqa_last_error());
-        }
-        for (int k = 1; k < ns; k++)
-            for (int c = 0; c < 3; c++) memcpy(slot[k] + c * stride[k], slot[0] + c * stride[0], hw * sizeof(float));
-        snprintf(prev_path, sizeof prev_path, "%s", path);
-        prev_out = slot[0];
-        prev_stride = stride[0];
-    }
+    k->ds = ds;
+    k->tf = *tf;
+    k->aug = aug;
+    k->randomized = aug == NULL;
+    k->clips = clips;
+    k->out = out;
+    k->hw = (size_t)H * (size_t)W;
     return AQA_OK;
+}
+
+static aqa_status video_frame_cb(void *user, size_t pos, int64_t index, const aqa_image *im) {
+    frame_sink *k = user;
+    char where[1200];
+    snprintf(where, sizeof where, "%s, frame %lld", k->name, (long long)index);
+    const int vh = k->ds->cfg.video_height;
+    if (vh <= 0 || im->height == vh || (k->prev && k->keys[k->times[pos]] == k->prev_key))
+        return put_frame(k, k->times[pos], im, where);
+    aqa_image *sized = aqa_image_resize_to_height(im, vh, AQA_RESAMPLE_BICUBIC);
+    aqa_status st = sized ? put_frame(k, k->times[pos], sized, where) : aqa_last_status();
+    aqa_image_free(sized);
+    return st;
+}
+
+/* The sampled frames of a video file: sink keys are video frame indices. */
+static aqa_status decode_video_file(frame_sink *k, const char *path, const int64_t *index) {
+    const int64_t T = k->ds->T;
+    int64_t *want = malloc((size_t)T * sizeof *want), *times = malloc((size_t)T * sizeof *times);
+    if (!want || !times) {
+        free(want);
+        free(times);
+        return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+    }
+    size_t n = 0;
+    float *slot[AQA_VD_MAX_CLIPS + 1];
+    size_t stride[AQA_VD_MAX_CLIPS + 1];
+    for (int64_t t = 0; t < T; t++)
+        if (frame_slots(k, t, slot, stride)) {
+            want[n] = index[t];
+            times[n++] = t;
+        }
+    k->keys = index;
+    k->times = times;
+    k->name = path;
+    aqa_video *v = aqa_video_open(path);
+    aqa_status st = v ? aqa_video_read_frames(v, want, n, video_frame_cb, k) : aqa_last_status();
+    aqa_video_close(v);
+    free(want);
+    free(times);
+    return st;
+}
+
+aqa_status aqa_vd_decode_video(const aqa_video_dataset *ds, const char *path, const int64_t *frames,
+                               const aqa_frame_transform *tf, bool clips, const aqa_vd_augment *aug, float *out) {
+    if (!ds || !path || !frames || !tf || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode_video: NULL argument");
+    for (int64_t t = 0; t < ds->T; t++)
+        if (frames[t] < 0 || (t && frames[t] < frames[t - 1]))
+            return aqa_fail(AQA_EINVAL, "%s: sampled frame %lld is %lld (frames must be >= 0 and non-decreasing)", path,
+                            (long long)t, (long long)frames[t]);
+    frame_sink k;
+    aqa_status st = sink_init(&k, ds, tf, clips, aug, out);
+    return st ? st : decode_video_file(&k, path, frames);
+}
+
+aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf, bool clips,
+                         int64_t shift, const aqa_vd_augment *aug, float *out) {
+    if (!ds || i >= ds->n_items || !tf || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode: bad argument");
+    if (ds->manifest->dataset == AQA_ANN_FISV)
+        return aqa_fail(AQA_EUNSUPPORTED, "Fis-V has no frames: give a features folder");
+    frame_sink k;
+    aqa_status st = sink_init(&k, ds, tf, clips, aug, out);
+    if (st) return st;
+    const aqa_vd_item *it = &ds->items[i];
+    const int64_t T = ds->T;
+    int64_t *keys = malloc((size_t)T * sizeof *keys);
+    if (!keys) return aqa_fail(AQA_ENOMEM, "out of memory");
+    for (int64_t t = 0; t < T; t++) keys[t] = it->frames[t] + shift - (it->video[0] ? it->video_base : 0);
+    if (it->video[0]) {
+        st = decode_video_file(&k, it->video, keys);
+    } else {
+        k.keys = keys;
+        char path[1200];
+        for (int64_t t = 0; t < T && !st; t++)
+            if (!(st = aqa_vd_frame_path(ds, i, t, shift, path, sizeof path))) st = put_frame(&k, t, NULL, path);
+    }
+    free(keys);
+    return st;
 }
 
 void aqa_vd_note_bad(aqa_video_dataset *ds, size_t i, const char *why, bool corrupt) {

@@ -21,6 +21,20 @@
  *              count) with the same linspace rule.
  * Clip starts in general: c * clip_stride clamped to T - clip_len (this gives MTL-AQA's 87).
  *
+ * Video files (image/video.h, when aqa is built with FFmpeg) stand in for missing frame folders:
+ *   FineDiving <frames_root>/<video>.<ext>, the untrimmed competition video: frame number k is its
+ *              k-th frame counting from 1 (AQA_VD_VIDEO_FIRST_NUMBER), the file number
+ *              `ffmpeg -i <video>.mp4 %05d.jpg` gives it, so a video and the frames extracted from
+ *              it (examples/extract_frames) give the same sampled frames;
+ *   MTL-AQA    <frames_root>/<%02d video>.<ext>, numbered the same way;
+ *   JIGSAWS    <frames_root>/<trial>_capture1.<ext>: listing position p is frame p (from 0).
+ * <ext> is one of .mp4 .mkv .avi .mov .webm .m4v .mpg .mpeg .ts (aqa_vd_find_video).  The sampled
+ * frames are decoded in one forward pass per video, seeking over long gaps, one frame in memory
+ * at a time, and resized to video_height rows first when it is set (aqa_image_resize_to_height,
+ * bicubic: what examples/extract_frames --height does, so that the videos and the frames extracted
+ * from them give the same model input).  A frame number past the video's end is found when
+ * decoding (the loader's "corrupt").
+ *
  * Labels (FineDiving layout only): labels[t] = frame_labels[frame t - start_frame].  The L = 2
  * stage boundaries are TSA's: the sampled labels' distinct values in order of first appearance,
  * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 - 1 and boundary 1 = p_last - 1 (TSA's
@@ -73,6 +87,8 @@ extern "C" {
 
 #define AQA_VD_MAX_BOUNDARIES 2 /* L: take-off | flight | entry */
 #define AQA_VD_MAX_CLIPS 64
+/* Frame number of a video's first frame in the frame-numbered layouts (FineDiving, MTL-AQA). */
+#define AQA_VD_VIDEO_FIRST_NUMBER 1
 
 typedef enum aqa_bad_data_policy {
     AQA_BAD_DATA_FAIL = 0, /* stop with an error naming the file (default) */
@@ -98,6 +114,8 @@ typedef struct aqa_vd_config {
     int clip_stride;         /* first frame of clip c = min(c * stride, T - clip_len); 0 = the
                                 dataset's (10, 10, 16) */
     int shift_min, shift_max; /* MTL-AQA training shift of end_frame (0, 0 = none) */
+    int video_height;        /* video files: resize decoded frames to this many rows first (0: as
+                                decoded); the height of the frames they stand in for (FineDiving 256) */
     aqa_bad_data_policy policy;
     bool quality_texts;      /* dives: graded stage and video texts ("+ Quality Text"); JIGSAWS and
                                 Fis-V always have graded texts */
@@ -133,6 +151,8 @@ typedef struct aqa_vd_item {
     size_t n_listing;
     char frame_dir[1024];    /* folder of the frames ("" in feature mode) */
     char ext[8];             /* frame file extension found (".jpg", ".png") */
+    char video[1024];        /* video file standing in for the frame folder, or "" */
+    int64_t video_base;      /* frame number (or listing position) of the video's first frame */
 } aqa_vd_item;
 
 /* What opening (and loading) left out, by reason. */
@@ -184,7 +204,8 @@ aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2
 /* Stage of each frame for boundaries b[L] (stage s = frames [b_{s-1}, b_s)). */
 void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage);
 
-/* Path of sampled frame t of item i (frame-number datasets and listings alike). */
+/* Path of sampled frame t of item i (frame-number datasets and listings alike); for an item read
+ * from a video file "<video>#<frame index>", a name for messages. */
 aqa_status aqa_vd_frame_path(const aqa_video_dataset *ds, size_t i, int64_t t, int64_t shift, char *buf,
                              size_t size);
 
@@ -202,6 +223,14 @@ typedef struct aqa_vd_augment {
  * naming the file (the caller applies the policy). */
 aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf, bool clips,
                          int64_t shift, const aqa_vd_augment *aug, float *out);
+/* Decodes the frames frames[0..T) (0-based frame indices of the video, non-decreasing) of a video
+ * file that is not in the dataset, with the dataset's sampling sizes (T, N, clip_len, clip_starts),
+ * into `out` as aqa_vd_decode does: what a program scoring a new video feeds the model. */
+aqa_status aqa_vd_decode_video(const aqa_video_dataset *ds, const char *path, const int64_t *frames,
+                               const aqa_frame_transform *tf, bool clips, const aqa_vd_augment *aug, float *out);
+/* The video file of `stem`: the first of stem + .mp4, .mkv, ... (see above) that exists, into buf;
+ * false (buf "") when there is none. */
+bool aqa_vd_find_video(const char *stem, char *buf, size_t size);
 /* Item i's cached features: "clip" [T, D] into clip_out and/or "i3d" [N, C] into i3d_out (either
  * may be NULL); Fis-V reads <features_dir>/<video>.npy into i3d_out, resampling its rows to N. */
 aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out);

@@ -71,12 +71,6 @@ static int run_metrics(int argc, char **argv) {
 
 /* ---- checkpoint mode ----------------------------------------------------------------------- */
 
-/* Checkpoint names "model.<name>" -> the model's "<name>"; optimizer state is skipped. */
-static char *strip_model(const char *file_name, void *user) {
-    (void)user;
-    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
-}
-
 /* A file-name-safe copy of a sample key. */
 static void safe_name(const char *key, char *out, size_t size) {
     size_t k = 0;
@@ -201,18 +195,8 @@ static int run_checkpoint(int argc, char **argv) {
         return 2;
     }
     if (ckpt && !help) {
-        aqa_st_file *f = NULL;
-        if (aqa_st_open(ckpt, &f)) {
+        if (run_checkpoint_settings(&c, ckpt)) {
             fprintf(stderr, "evaluate: %s\n", aqa_last_error());
-            return 1;
-        }
-        const char *cfg = aqa_st_metadata(f, "config");
-        char where[1200];
-        snprintf(where, sizeof where, "settings in %.1100s", ckpt);
-        int bad = !cfg || kv_from_json(&c, cfg, true, where);
-        aqa_st_close(f);
-        if (bad) {
-            if (!cfg) fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", ckpt);
             return 1;
         }
         /* run-time settings are this invocation's, not the training's */
@@ -240,12 +224,7 @@ static int run_checkpoint(int argc, char **argv) {
         fprintf(stderr, "evaluate: no test split\n");
         goto done;
     }
-    aqa_load_report rep;
-    if (aqa_module_load(r.root, ckpt, true, strip_model, NULL, &rep)) goto fail;
-    if (r.i3d) {
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
-        if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-    }
+    if (run_load_weights(&r, ckpt)) goto fail;
     if (run_evaluate(&r, r.test, true, kv_bool(&c, "progress"), &res)) goto fail;
     printf("n %zu\n", res.n);
     printf("spearman_rho %.10g\n", res.m.spearman);

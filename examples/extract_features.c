@@ -13,6 +13,11 @@
  * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
  * its own against them); with --quality-text the graded texts of train_mvla --quality-text.
  *
+ * Frames come from the frame folders of --data, or from video files (datasets/video_dataset.h:
+ * FineDiving's untrimmed <video>.mp4, ...) in --videos (default --data) where the frame folders
+ * are missing; --video-height resizes decoded frames first (the height of the frames the model
+ * was meant for: FineDiving's are 256 rows), as examples/extract_frames --height does.
+ *
  * Resumable: a video whose file exists and is valid (format, key, shapes) is skipped, so an
  * interrupted run continues where it stopped; each file is written atomically.
  *
@@ -44,6 +49,8 @@ int main(int argc, char **argv) {
     kv_def(&c, "data", "", "dataset folder");
     kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving|mtl-aqa|mtl_aqa|mtlaqa|jigsaws", "dataset (annotation layout)");
     kv_def(&c, "split", "", "split to extract (\"\" = every video of the dataset)");
+    kv_def(&c, "videos", "", "folder of the frame folders or video files when not --data");
+    kv_def(&c, "video_height", "0", "video files: resize frames to this many rows first (0 = as decoded)");
     kv_def(&c, "out", "", "cache folder (created)");
     kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
     kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
@@ -75,6 +82,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     vc.split = kv_has(&c, "split") ? kv_str(&c, "split") : NULL;
+    vc.frames_root = kv_has(&c, "videos") ? kv_str(&c, "videos") : NULL;
+    vc.video_height = (int)kv_int(&c, "video_height");
     vc.num_frames = (int)kv_int(&c, "frames");
     vc.num_clips = (int)kv_int(&c, "clips");
     vc.clip_stride = (int)kv_int(&c, "clip_stride");
@@ -107,27 +116,18 @@ int main(int argc, char **argv) {
     aqa_module_train(&clip->base, false);
     if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL)) goto fail;
     if (kv_has(&c, "i3d") || kv_double(&c, "i3d_width") > 0) {
-        aqa_i3d_config ic = aqa_i3d_default_config();
-        if (!kv_has(&c, "i3d")) {
-            ic.width_multiplier = kv_double(&c, "i3d_width");
-            aqa_manual_seed((uint64_t)kv_int(&c, "i3d_seed"));
-        } else if (aqa_i3d_file_width(kv_str(&c, "i3d"), &ic.width_multiplier)) {
-            goto fail;
-        }
-        i3d = aqa_i3d_new(&ic);
-        if (!i3d || (kv_has(&c, "i3d") && aqa_i3d_load(i3d, kv_str(&c, "i3d")))) goto fail;
-        aqa_module_train(&i3d->base, false);
+        /* a random I3D is calibrated on training videos only (the test split's frames stay unseen) */
+        aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
+        aqa_video_dataset *cal = NULL;
         if (!kv_has(&c, "i3d") && kv_int(&c, "i3d_calibrate") > 0) {
-            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
-            /* calibrate on training videos only (the test split's frames stay unseen) */
             aqa_vd_config cc = vc;
             cc.split = "train";
-            aqa_video_dataset *cal = aqa_video_dataset_open(&cc);
-            if (!cal) aqa_clear_error();
-            int bad = calibrate_i3d_bn(i3d, cal ? cal : ds, &tf, (int)kv_int(&c, "i3d_calibrate"));
-            aqa_video_dataset_free(cal);
-            if (bad) goto fail;
+            if (!(cal = aqa_video_dataset_open(&cc))) aqa_clear_error();
         }
+        i3d = open_feature_i3d(kv_str(&c, "i3d"), kv_double(&c, "i3d_width"), (uint64_t)kv_int(&c, "i3d_seed"),
+                               (int)kv_int(&c, "i3d_calibrate"), cal ? cal : ds, &tf);
+        aqa_video_dataset_free(cal);
+        if (!i3d) goto fail;
     }
     const int64_t D = clip->cfg.embed_dim, T = ds->T, N = ds->N, C = i3d ? i3d->feature_dim : 0;
     const int R = (int)clip->cfg.image_resolution;
@@ -159,10 +159,10 @@ int main(int argc, char **argv) {
     lc.i3d_clips = i3d != NULL;
     lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
     char encoder[4096];
-    snprintf(encoder, sizeof encoder, "clip=%s T=%lld res=%d i3d=%s width=%g seed=%ld N=%lld size=%ld/%ld",
+    snprintf(encoder, sizeof encoder, "clip=%s T=%lld res=%d i3d=%s width=%g seed=%ld N=%lld size=%ld/%ld cal=%ld vh=%ld",
              kv_str(&c, "clip"), (long long)T, R, kv_has(&c, "i3d") ? kv_str(&c, "i3d") : "random",
              kv_double(&c, "i3d_width"), kv_int(&c, "i3d_seed"), (long long)N, kv_int(&c, "i3d_short"),
-             kv_int(&c, "i3d_size"));
+             kv_int(&c, "i3d_size"), kv_int(&c, "i3d_calibrate"), kv_int(&c, "video_height"));
     size_t done = 0, skipped = 0, failed = 0;
     const long fb = kv_int(&c, "batch");
     float *cf = malloc((size_t)(T * D) * sizeof *cf), *i3f = C ? malloc((size_t)(N * C) * sizeof *i3f) : NULL;

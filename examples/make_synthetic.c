@@ -5,9 +5,15 @@
  *                           [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train F]
  *                           [--per-video K] [--threads T] [--quiet]
  *                           [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]
+ *                           [--video-files DIR] [--dive-files DIR] [--video-ext mp4] [--video-codec NAME]
  *
- * Without --out only the contact sheet is drawn (the dives are planned, not written).  The same
- * options and seed give byte-identical files.  Progress goes to stderr, a summary to stdout. */
+ * Without --out only the contact sheet and the videos are written (the dives are planned, not
+ * written as frames).  The same options and seed give byte-identical frame files.  --video-files
+ * writes one untrimmed video per competition video (<DIR>/<video>.<ext>, a dive's frames at its
+ * annotated frame numbers: the input of examples/extract_frames), --dive-files one video per dive
+ * (<DIR>/<video>_<instance>.<ext>: clips for examples/score_video); --video-codec ffv1 with
+ * --video-ext mkv is lossless (aqa_synthetic_write_videos).  Progress goes to stderr, a summary to
+ * stdout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,10 @@ int main(int argc, char **argv) {
     kv_def_int(&c, "sheet_dive", "0", 0, 1000000, "the dive of the contact sheet");
     kv_def_int(&c, "sheet_tiles", "24", 1, 400, "frames on the contact sheet");
     kv_def_int(&c, "sheet_cols", "8", 1, 100, "columns of the contact sheet");
+    kv_def(&c, "video_files", "", "folder: one untrimmed video per competition video (extract_frames' input)");
+    kv_def(&c, "dive_files", "", "folder: one video per dive (clips for score_video)");
+    kv_def(&c, "video_ext", "mp4", "video container (file extension)");
+    kv_def(&c, "video_codec", "", "video codec (\"\" = the container's default; ffv1 with mkv is lossless)");
     int pr = kv_parse_args(&c, argc, argv, "--out DIR [--videos N] [--seed S] [settings] [--contact-sheet FILE ...]");
     if (pr) return kv_exit_code(pr);
     cfg.out_dir = kv_has(&c, "out") ? kv_str(&c, "out") : NULL;
@@ -63,8 +73,11 @@ int main(int argc, char **argv) {
     const char *sheet = kv_has(&c, "contact_sheet") ? kv_str(&c, "contact_sheet") : NULL;
     const long sheet_dive = kv_int(&c, "sheet_dive"), sheet_tiles = kv_int(&c, "sheet_tiles"),
                sheet_cols = kv_int(&c, "sheet_cols");
-    if (!cfg.out_dir && !sheet) {
-        fprintf(stderr, "make_synthetic: give --out DIR and/or --contact-sheet FILE (--help)\n");
+    const char *video_dir = kv_has(&c, "video_files") ? kv_str(&c, "video_files") : NULL,
+               *dive_dir = kv_has(&c, "dive_files") ? kv_str(&c, "dive_files") : NULL, *video_ext = kv_str(&c, "video_ext"),
+               *video_codec = kv_has(&c, "video_codec") ? kv_str(&c, "video_codec") : NULL;
+    if (!cfg.out_dir && !sheet && !video_dir && !dive_dir) {
+        fprintf(stderr, "make_synthetic: give --out DIR, --contact-sheet FILE, --video-files DIR and/or --dive-files DIR (--help)\n");
         return 2;
     }
     if (cfg.out_dir) {
@@ -85,6 +98,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("wrote contact sheet of dive %ld to %s\n", sheet_dive, sheet);
+    }
+    const char *vdirs[2] = {video_dir, dive_dir};
+    for (int k = 0; k < 2; k++) {
+        if (!vdirs[k]) continue;
+        if (aqa_synthetic_write_videos(&cfg, vdirs[k], video_ext, video_codec, k == 1) != AQA_OK) {
+            fprintf(stderr, "make_synthetic: %s\n", aqa_last_error());
+            return 1;
+        }
+        printf("wrote the %s as .%s videos to %s\n", k ? "dives" : "competition videos", video_ext, vdirs[k]);
     }
     return 0;
 }

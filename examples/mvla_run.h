@@ -33,7 +33,9 @@
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "nn/batchnorm.h"
+#include "io/safetensors.h"
 #include "nn/optim.h"
+#include "tensor/tensor_file.h"
 #include "ops/ops.h"
 #include "tensor/tensor_file.h"
 
@@ -45,6 +47,8 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     const double seeds = 1e18; /* seeds are 64-bit; any up to 10^18 */
     kv_def(c, "data", "", "dataset folder");
     kv_def_choice(c, "dataset", "synthetic", RUN_DATASETS, "dataset (annotation layout)");
+    kv_def(c, "videos", "", "frame mode: folder of the frame folders or video files when not --data");
+    kv_def_int(c, "video_height", "0", 0, 4096, "frame mode, video files: resize frames to this many rows first (0 = as decoded)");
     kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
@@ -158,6 +162,54 @@ MC_UNUSED static int calibrate_i3d_bn(aqa_i3d *m, aqa_video_dataset *ds, const a
     return rc;
 }
 
+/* The frozen I3D of feature extraction (extract_features; score_video rebuilds it for a new
+ * video): `weights` (pytorch-i3d names; pretrain_i3d's files carry their width) when given, else a
+ * random network at `width` seeded by `seed` whose BatchNorm statistics are re-estimated on the
+ * clips of `calibrate` videos of `cal_ds` (the training split) through transform tf.  Eval mode;
+ * NULL with the error recorded. */
+MC_UNUSED static aqa_i3d *open_feature_i3d(const char *weights, double width, uint64_t seed, int calibrate,
+                                           aqa_video_dataset *cal_ds, const aqa_frame_transform *tf) {
+    aqa_i3d_config ic = aqa_i3d_default_config();
+    bool have = weights && weights[0];
+    if (have && aqa_i3d_file_width(weights, &ic.width_multiplier)) return NULL;
+    if (!have) {
+        ic.width_multiplier = width;
+        aqa_manual_seed(seed);
+    }
+    aqa_i3d *m = aqa_i3d_new(&ic);
+    if (!m || (have && aqa_i3d_load(m, weights))) {
+        if (m) aqa_i3d_free(m);
+        return NULL;
+    }
+    aqa_module_train(&m->base, false);
+    if (!have && calibrate > 0 && calibrate_i3d_bn(m, cal_ds, tf, calibrate)) {
+        aqa_i3d_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Checkpoint names "model.<name>" -> the model's "<name>"; optimizer state is skipped. */
+MC_UNUSED static char *strip_model(const char *file_name, void *user) {
+    (void)user;
+    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
+}
+
+/* Reads the settings train_mvla stored in checkpoint `ckpt` into c (declared with run_def_keys and
+ * the program's own keys; keys c does not know are ignored).  Returns 0, or 1 with the error
+ * recorded. */
+MC_UNUSED static int run_checkpoint_settings(kv_config *c, const char *ckpt) {
+    aqa_st_file *f = NULL;
+    if (aqa_st_open(ckpt, &f)) return 1;
+    const char *cfg = aqa_st_metadata(f, "config");
+    char where[1200];
+    snprintf(where, sizeof where, "settings in %.1100s", ckpt);
+    int bad = !cfg || kv_from_json(c, cfg, true, where);
+    aqa_st_close(f);
+    if (!cfg) aqa_fail(AQA_EFORMAT, "%s: no settings in the checkpoint (not written by train_mvla?)", ckpt);
+    return bad;
+}
+
 typedef struct run_ctx {
     kv_config *c;
     aqa_video_dataset *train;        /* the training split less its held-out videos */
@@ -212,6 +264,8 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     parse_dataset(kv_str(c, "dataset"), &vc.dataset);
     vc.split = split;
     vc.features_dir = kv_has(c, "features") ? kv_str(c, "features") : NULL;
+    vc.frames_root = kv_has(c, "videos") ? kv_str(c, "videos") : NULL;
+    vc.video_height = (int)kv_int(c, "video_height");
     vc.num_frames = (int)kv_int(c, "frames");
     vc.num_clips = (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
@@ -436,6 +490,19 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     if (!(r->mvla = aqa_mvla_new(&m, r->root, "mvla"))) return 1;
     if (!(r->head = aqa_head_new(ops, &h, r->root, "head"))) return 1;
     if (aqa_module_to(r->root, r->dev)) return 1;
+    return 0;
+}
+
+/* Loads a checkpoint's model weights into the model run_open built from its settings, and the
+ * fine-tuned I3D saved beside it (<ckpt>.i3d.safetensors) in frame mode.  Returns 0 or 1. */
+MC_UNUSED static int run_load_weights(run_ctx *r, const char *ckpt) {
+    aqa_load_report rep;
+    if (aqa_module_load(r->root, ckpt, true, strip_model, NULL, &rep)) return 1;
+    if (r->i3d) {
+        char path[1400];
+        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
+        if (aqa_module_load(&r->i3d->base, path, true, NULL, NULL, NULL)) return 1;
+    }
     return 0;
 }
 

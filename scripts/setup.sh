@@ -5,12 +5,14 @@
 # clang, its runtime (libFuzzer, sanitizers) and OpenMP build the fuzzing harnesses of tests/fuzz/.
 # Open MPI (libopenmpi-dev, openmpi-bin) is optional for the build (--without-mpi) and installed
 # here so that mpirun runs the data-parallel tests.
+# FFmpeg's libraries (video files) are installed but optional too: --without-ffmpeg leaves them out.
 # When another package manager holds the apt/dpkg lock (an unattended upgrade, a second setup),
 # this waits for it (up to 20 minutes, saying so once) instead of failing.
 set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential autoconf automake libtool pkg-config libopenblas-dev zlib1g-dev libpng-dev
-  libjpeg62-turbo-dev libcjson-dev clang libomp-dev libopenmpi-dev openmpi-bin"
+  libjpeg62-turbo-dev libcjson-dev clang libomp-dev libopenmpi-dev openmpi-bin libavformat-dev libavcodec-dev
+  libswscale-dev libavutil-dev ffmpeg"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 

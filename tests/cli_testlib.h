@@ -1,14 +1,19 @@
 /* cli_testlib.h: what the end-to-end tests of the example programs share: running a command
- * line with its output captured, a tiny generated synthetic diving set in a fresh folder, and
- * removing that folder.  Header-only like tests/testlib.h. */
+ * line with its output captured, whether a program is built, reading a "name value" line of a
+ * program's output, a tiny generated synthetic diving set in a fresh folder, and removing that
+ * folder.  Header-only like tests/testlib.h. */
 #ifndef AQA_CLI_TESTLIB_H
 #define AQA_CLI_TESTLIB_H
 
 #include <ftw.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "datasets/synthetic.h"
 #include "tests/testlib.h"
@@ -35,6 +40,20 @@ __attribute__((unused)) static int cli_run(const char *cmd, char **out) {
     if (out) *out = buf;
     else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The program is built (executable). */
+__attribute__((unused)) static bool cli_have(const char *prog) { return access(prog, X_OK) == 0; }
+
+/* The value of the line "name value" in a program's output, NAN when absent. */
+__attribute__((unused)) static double cli_metric(const char *text, const char *name) {
+    if (!text) return NAN;
+    size_t n = strlen(name);
+    for (const char *p = text; p; p = strchr(p, '\n')) {
+        if (*p == '\n') p++;
+        if (!strncmp(p, name, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
+    }
+    return NAN;
 }
 
 static int cli_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {

@@ -47,19 +47,12 @@ static int count_lines(const char *p) {
     return n;
 }
 
-static double metric(const char *text, const char *name) {
-    char key[64];
-    snprintf(key, sizeof key, "%s ", name);
-    const char *p = text ? strstr(text, key) : NULL;
-    return p ? strtod(p + strlen(key), NULL) : NAN;
-}
-
 /* Common train_mvla flags for the tiny set. */
 #define TINY "--tsa-heads 2 --temporal-heads 2 --batch 4 --eval-exemplars 3 --progress false --workers 2"
 
 static void test_prepare_pipeline(void) {
-    if (!have("./examples/pretrain_clip") || !have("./examples/extract_features") || !have("./examples/train_mvla") ||
-        !have("./examples/evaluate")) {
+    if (!cli_have("./examples/pretrain_clip") || !cli_have("./examples/extract_features") || !cli_have("./examples/train_mvla") ||
+        !cli_have("./examples/evaluate")) {
         SKIP("programs not built");
         return;
     }
@@ -221,8 +214,8 @@ static void test_train_evaluate_resume(void) {
              g_dir, g_dir);
     rc = cli_run(cmd, &out);
     CHECK_MSG(rc == 0, "evaluate failed:\n%s", out);
-    CHECK(out && metric(out, "n") == 4);
-    CHECK(out && isfinite(metric(out, "spearman_rho")) && isfinite(metric(out, "aiou50")));
+    CHECK(out && cli_metric(out, "n") == 4);
+    CHECK(out && isfinite(cli_metric(out, "spearman_rho")) && isfinite(cli_metric(out, "aiou50")));
     free(out);
     snprintf(path, sizeof path, "%s/eval/predictions.csv", g_dir);
     CHECK_EQ_INT(count_lines(path), 5);
@@ -355,7 +348,7 @@ static void test_train_from_frames(void) {
 /* pretrain_i3d writes a small I3D whose file carries its width, which extract_features --i3d
  * then builds and loads without being told the width. */
 static void test_pretrain_i3d(void) {
-    if (!g_ready || !have("./examples/pretrain_i3d")) {
+    if (!g_ready || !cli_have("./examples/pretrain_i3d")) {
         SKIP("pipeline not prepared or pretrain_i3d not built");
         return;
     }
@@ -401,9 +394,10 @@ static void test_pretrain_i3d(void) {
 /* Every program answers --help with its usage and status 0, and refuses a bad value, an unknown
  * setting or a stray argument with a message naming it and status 2. */
 static void test_settings_errors(void) {
-    static const char *const progs[] = {"clip_embed", "clip_zeroshot", "evaluate", "extract_features", "i3d_extract",
-                                        "make_synthetic", "plot_demo", "pretrain_clip", "pretrain_i3d", "quickstart",
-                                        "tokenize", "train_mvla", "train_toy_transformer"};
+    static const char *const progs[] = {"clip_embed", "clip_zeroshot", "evaluate", "extract_features", "extract_frames",
+                                        "i3d_extract", "make_synthetic", "own_model", "plot_demo", "pretrain_clip",
+                                        "pretrain_i3d", "quickstart", "score_video", "tokenize", "train_mvla",
+                                        "train_toy_transformer"};
     char cmd[2048], help_dir[512], *out = NULL;
     int n_progs = 0;
     snprintf(help_dir, sizeof help_dir, "%s/help", g_dir);

@@ -1,7 +1,9 @@
 /* test_video_dataset.c: the data pipeline: sampling and clip indices against the baselines'
  * formulas, TSA's boundaries, exemplar rules, seeded shuffling, the threaded loader on a generated
  * synthetic set, the bad-data policy and the feature cache with resume; the MTL-AQA, JIGSAWS and
- * Fis-V layouts on tiny fixtures written by the tests. */
+ * Fis-V layouts on tiny fixtures written by the tests; video files in place of frame folders (the
+ * synthetic set's competition videos, MTL-AQA's and JIGSAWS' fixtures made into videos) give the
+ * same model input as the frames. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "io/pickle_write.h"
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
+#include "image/video.h"
 #include "tensor/tensor.h"
 #include "tests/cli_testlib.h"
 #include "tests/fixtures.h"
@@ -679,6 +682,52 @@ static aqa_frame_transform tag_transform(void) {
 /* Decoded channel value back to the byte written. */
 static int tag_of(float v) { return (int)(v * 255.0f + 0.5f); }
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Makes the frame folder `dir` (its PNG files in name order) into the lossless video `video`
+ * (FFV1) and removes the folder. */
+static aqa_status folder_to_video(const char *dir, const char *video) {
+    char cmd[1200], line[1024];
+    snprintf(cmd, sizeof cmd, "ls %s", dir);
+    FILE *p = popen(cmd, "r");
+    char *names[1024];
+    int n = 0;
+    while (p && n < 1024 && fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        names[n++] = strdup(line);
+    }
+    if (p) pclose(p);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    aqa_video_writer_options o = aqa_video_writer_defaults();
+    o.codec = "ffv1";
+    aqa_video_writer *w = NULL;
+    aqa_status st = n ? AQA_OK : aqa_fail(AQA_EIO, "%s: no frames", dir);
+    for (int k = 0; k < n && !st; k++) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        aqa_image *im = aqa_image_load(path);
+        if (!im) st = aqa_last_status();
+        if (!st && !w && !(w = aqa_video_writer_open(video, im->width, im->height, &o))) st = aqa_last_status();
+        if (!st) st = aqa_video_writer_add(w, im);
+        aqa_image_free(im);
+    }
+    for (int k = 0; k < n; k++) free(names[k]);
+    if (w && !st) st = aqa_video_writer_close(w);
+    else aqa_video_writer_abort(w);
+    if (!st) rm_rf(dir);
+    return st;
+}
+
+/* Decodes item 0 of ds into frames (clips false) or clips and compares with `want` (n floats). */
+static bool same_decode(const aqa_video_dataset *ds, bool clips, int64_t shift, const float *want, size_t n) {
+    aqa_frame_transform tf = tag_transform();
+    float *got = malloc(n * sizeof *got);
+    bool same = got && aqa_vd_decode(ds, 0, &tf, clips, shift, NULL, got) == AQA_OK && !memcmp(got, want, n * sizeof *got);
+    if (!same) printf("    decode from the video: %s\n", aqa_last_error());
+    free(got);
+    return same;
+}
+
 static void pk_mtl_record(aqa_pickle_writer *w, int64_t start, int64_t end, double score, double dd,
                           const char *dive) {
     const double judges[7] = {7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 8.0};
@@ -898,6 +947,23 @@ static void test_mtl_aqa_layout(void) {
                 if (tag_of(r[0]) != 6 + starts[k] + j || tag_of(g[5]) != 3) bad++;
             }
         CHECK_EQ_INT(bad, 0);
+        /* the same frames from <root>/03.mkv (frame number k = its k-th frame) */
+        if (aqa_video_available()) {
+            float *frames = malloc((size_t)103 * 3 * 64 * sizeof *frames);
+            CHECK(aqa_vd_decode(ds, 0, &tf, false, -2, NULL, frames) == AQA_OK);
+            snprintf(p, sizeof p, "%s/03", root);
+            char video[600];
+            snprintf(video, sizeof video, "%s/03.mkv", root);
+            CHECK_MSG(folder_to_video(p, video) == AQA_OK, "%s", aqa_last_error());
+            aqa_video_dataset *dv = aqa_video_dataset_open(&c);
+            CHECK_MSG(dv && !strcmp(dv->items[0].video, video), "open with the video: %s", aqa_last_error());
+            if (dv) {
+                CHECK(same_decode(dv, true, 0, out, (size_t)10 * 3 * 16 * 64));
+                CHECK(same_decode(dv, false, -2, frames, (size_t)103 * 3 * 64));
+            }
+            aqa_video_dataset_free(dv);
+            free(frames);
+        }
         free(out);
         aqa_video_dataset_free(ds);
     }
@@ -1000,6 +1066,21 @@ static void test_jigsaws_layout(void) {
             if (pos != (t * 299) / 159 || tag_of(fr[128 + 9]) != 7) bad++;
         }
         CHECK_EQ_INT(bad, 0);
+        /* the same from <trial>_capture1.mkv: listing position p = frame p */
+        if (aqa_video_available()) {
+            snprintf(p, sizeof p, "%s/Suturing_B001_capture1", root);
+            char video[600];
+            snprintf(video, sizeof video, "%s.mkv", p);
+            CHECK_MSG(folder_to_video(p, video) == AQA_OK, "%s", aqa_last_error());
+            aqa_video_dataset *dv = aqa_video_dataset_open(&c);
+            CHECK_MSG(dv != NULL, "open with the video: %s", aqa_last_error());
+            if (dv) {
+                CHECK_STR(dv->items[0].video, video);
+                for (int t = 0; t < 160; t++) CHECK_EQ_INT(dv->items[0].frames[t], (t * 299) / 159);
+                CHECK(same_decode(dv, false, 0, out, (size_t)160 * 3 * 64));
+            }
+            aqa_video_dataset_free(dv);
+        }
         free(out);
         /* graded texts: the four grades of the task, whatever the scores; the training trial
            (score 17 alone in its split: range [17, 18)) is graded poor */
@@ -1113,6 +1194,69 @@ static void test_fisv_layout(void) {
     cli_rm_rf(root);
 }
 
+/* The synthetic set's untrimmed competition videos (lossless) in place of its frame folders: the
+ * same sampled frames and clips, with the training augmentation too; a video too short for its
+ * dives is an error naming it and the frame. */
+static void test_synthetic_from_videos(void) {
+    if (!aqa_video_available()) {
+        SKIP("aqa was built without FFmpeg");
+        return;
+    }
+    char videos[512], shortv[512], path[1200];
+    snprintf(videos, sizeof videos, "%s/videos", g_root);
+    CHECK_MSG(aqa_synthetic_write_videos(&g_syn, videos, "mkv", "ffv1", false) == AQA_OK, "%s", aqa_last_error());
+    aqa_video_dataset *df = open_split(g_root, "test", AQA_BAD_DATA_FAIL, NULL);
+    aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "test");
+    c.frames_root = videos;
+    aqa_video_dataset *dv = aqa_video_dataset_open(&c);
+    CHECK_MSG(df && dv, "open: %s", aqa_last_error());
+    if (!df || !dv) goto done;
+    CHECK_EQ_INT(dv->n_items, df->n_items);
+    aqa_frame_transform tfs[2] = {aqa_frame_transform_clip(16), aqa_frame_transform_i3d(24, 16)};
+    size_t per[2] = {(size_t)96 * 3 * 16 * 16, (size_t)9 * 3 * 16 * 16 * 16};
+    float *a = malloc(per[1] * sizeof *a), *b = malloc(per[1] * sizeof *b);
+    int differ = 0;
+    for (size_t i = 0; i < dv->n_items; i++) {
+        snprintf(path, sizeof path, "%s/%s.mkv", videos, aqa_vd_sample(dv, i)->video);
+        CHECK_STR(dv->items[i].video, path);
+        for (int k = 0; k < 2; k++) {
+            aqa_vd_augment aug = {aqa_seed_mix(7, i), 0.5}; /* a random crop and flip, the same for both */
+            CHECK(aqa_vd_decode(df, i, &tfs[k], k == 1, 0, k ? &aug : NULL, a) == AQA_OK);
+            CHECK_MSG(aqa_vd_decode(dv, i, &tfs[k], k == 1, 0, k ? &aug : NULL, b) == AQA_OK, "%s", aqa_last_error());
+            differ += memcmp(a, b, per[k] * sizeof *a) != 0;
+        }
+    }
+    CHECK_EQ_INT(differ, 0);
+    free(a);
+    free(b);
+    /* a video that ends before its dives: the decode names the video and the frame */
+    snprintf(shortv, sizeof shortv, "%s/short", g_root);
+    mkdir(shortv, 0755);
+    const aqa_ann_sample *s0 = aqa_vd_sample(dv, 0);
+    snprintf(path, sizeof path, "%s/%s.mkv", shortv, s0->video);
+    aqa_video_writer *w = aqa_video_writer_open(path, 32, 32, NULL);
+    aqa_image *im = aqa_image_new(32, 32);
+    for (int f = 0; w && f < 30; f++) aqa_video_writer_add(w, im);
+    CHECK(w && aqa_video_writer_close(w) == AQA_OK);
+    aqa_image_free(im);
+    aqa_video_dataset_free(dv);
+    c.frames_root = shortv;
+    c.policy = AQA_BAD_DATA_SKIP; /* the other videos are missing: left out */
+    dv = aqa_video_dataset_open(&c);
+    CHECK_MSG(dv != NULL, "%s", aqa_last_error());
+    if (dv) {
+        aqa_frame_transform tf = aqa_frame_transform_clip(16);
+        float *out = malloc(per[0] * sizeof *out);
+        CHECK(aqa_vd_decode(dv, 0, &tf, false, 0, NULL, out) == AQA_EFORMAT);
+        CHECK_MSG(strstr(aqa_last_error(), path) && strstr(aqa_last_error(), "ends at frame 29"), "%s", aqa_last_error());
+        free(out);
+    }
+    aqa_clear_error();
+done:
+    aqa_video_dataset_free(df);
+    aqa_video_dataset_free(dv);
+}
+
 int main(void) {
     snprintf(g_root, sizeof g_root, "/tmp/aqa_vdset_XXXXXX");
     if (!mkdtemp(g_root)) {
@@ -1149,6 +1293,7 @@ int main(void) {
     RUN(test_mtl_aqa_layout);
     RUN(test_jigsaws_layout);
     RUN(test_fisv_layout);
+    RUN(test_synthetic_from_videos);
     free(g_dives);
     cli_rm_rf(g_root);
     return test_finish();
