@@ -321,6 +321,11 @@ void kv_usage(kv_config *c, FILE *to, const char *synopsis) {
 
 int kv_exit_code(int parse_result) { return parse_result == 2 ? 0 : 2; }
 
+bool kv_given(kv_config *c, const char *key) {
+    kv_entry *e = kv_find(c, key);
+    return e && e->set;
+}
+
 static bool is_flag(const char *a) { return a[0] == '-' && a[1] == '-' && a[2]; }
 
 int kv_parse_args(kv_config *c, int argc, char **argv, const char *synopsis) {
@@ -338,6 +343,7 @@ int kv_parse_args(kv_config *c, int argc, char **argv, const char *synopsis) {
         }
         if (kv_load_file(c, argv[++i])) return 1;
     }
+    bool positional_seen = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--config")) {
@@ -345,6 +351,11 @@ int kv_parse_args(kv_config *c, int argc, char **argv, const char *synopsis) {
             continue;
         }
         if (!is_flag(a)) {
+            if (c->positional && !positional_seen) {
+                positional_seen = true;
+                if (kv_set(c, c->positional, a, "command line")) return 1;
+                continue;
+            }
             fprintf(stderr, "%s: unexpected argument \"%.200s\"; --help lists the settings\n", c->program, a);
             return 1;
         }

@@ -57,6 +57,8 @@ typedef struct kv_config {
     int n;               /* how many are declared */
     const char *program; /* name used in messages */
     const char *about;   /* one paragraph printed by --help before the settings; may be NULL */
+    const char *positional; /* the key that takes the one argument given without a flag (score_video's
+                             * video), or NULL: then such an argument is an error */
 } kv_config;
 
 /* Declarations (the default must be a valid value; a bad one is reported when parsing). */
@@ -80,6 +82,8 @@ int kv_load_file(kv_config *c, const char *path);
 int kv_parse_args(kv_config *c, int argc, char **argv, const char *synopsis);
 /* The exit status for a kv_parse_args result: 0 after --help, else 2 (a usage error). */
 int kv_exit_code(int parse_result);
+/* Whether the key was given (a flag, a --config file or a checkpoint), not left at its default. */
+bool kv_given(kv_config *c, const char *key);
 void kv_usage(kv_config *c, FILE *to, const char *synopsis);
 /* Frees the lists' items. */
 void kv_free(kv_config *c);

@@ -109,59 +109,15 @@ static void sv_def_keys(kv_config *c) {
     kv_def(c, "ensemble", "", "comma-separated checkpoints or run folders (e.g. the seeds of one setting)");
     kv_def(c, "video", "", "the video file (or give it as the last argument)");
     kv_def(c, "dive", "", "dive number (407C): the stage texts MVLA uses, the exemplars' dive under w/DN");
-    kv_def(c, "difficulty", "0", "degree of difficulty (0 = from a training dive of the same number)");
+    kv_def_num(c, "difficulty", "0", 0, 100, "degree of difficulty (0 = from a training dive of the same number)");
     kv_def(c, "start", "", "score from this time (seconds; \"\" = the start)");
     kv_def(c, "end", "", "score up to this time (seconds; \"\" = the end)");
-    kv_def(c, "video_height_auto", "true", "resize frames to the training frames' height when --video-height is 0");
+    kv_def_bool(c, "video_height_auto", "true", "resize frames to the training frames' height when --video-height is 0");
     kv_def(c, "json", "", "write the result as JSON to this file (\"-\" = stdout)");
     kv_def(c, "report", "", "write report.png (key frames, boundary probabilities, score, exemplar) in this folder");
     kv_def(c, "i3d_seed", "", "random I3D of the feature cache: its seed (default: the cache's)");
     kv_def(c, "i3d_calibrate", "", "random I3D: calibration videos (default: the cache's)");
-    kv_def(c, "progress", "false", "progress lines on stderr");
-}
-
-/* The argument that is no flag and no flag's value (as kv_parse_args reads them) is the video:
- * flags are copied to out[] and *video set.  Returns 0, or 1 after a message. */
-static int split_video_arg(kv_config *c, int argc, char **argv, char **out, int *n_out, const char **video) {
-    *n_out = 0;
-    out[(*n_out)++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0 && strcmp(a, "-h") != 0) {
-            if (*video) {
-                fprintf(stderr, "score_video: two videos given (\"%s\", \"%s\"); one at a time\n", *video, a);
-                return 1;
-            }
-            *video = a;
-            continue;
-        }
-        out[(*n_out)++] = argv[i];
-        char key[256];
-        snprintf(key, sizeof key, "%s", a + 2);
-        if (!strcmp(a, "--config")) {
-            if (i + 1 < argc) out[(*n_out)++] = argv[++i];
-            continue;
-        }
-        if (strchr(key, '=')) continue;
-        if (!kv_find(c, key) && !strncmp(key, "no-", 3) && kv_find(c, key + 3)) continue; /* --no-k */
-        /* a known key, or an unknown one (kv_parse_args names it) with the value it seems to have */
-        if (i + 1 < argc && !(strncmp(argv[i + 1], "--", 2) == 0 && strlen(argv[i + 1]) > 2)) out[(*n_out)++] = argv[++i];
-    }
-    return 0;
-}
-
-/* True when argv gives --key (with '-' or '_') explicitly. */
-static bool argv_gives(int argc, char **argv, const char *key) {
-    char want[128], got[256];
-    kv_norm(key, want, sizeof want);
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2)) continue;
-        kv_norm(argv[i] + 2, got, sizeof got);
-        char *eq = strchr(got, '=');
-        if (eq) *eq = 0;
-        if (!strcmp(got, want)) return true;
-    }
-    return false;
+    kv_def_bool(c, "progress", "false", "progress lines on stderr");
 }
 
 /* A run folder means its best.safetensors (else last.safetensors). */
@@ -296,7 +252,7 @@ static bool note_field(const char *note, const char *name, char *buf, size_t siz
 }
 
 /* The encoders of feature mode: flags given on the command line, else the cache's note. */
-static int feature_encoders(run_ctx *r, kv_config *c, int argc, char **argv, sv_encoder *e) {
+static int feature_encoders(run_ctx *r, kv_config *c, kv_config *cmd, sv_encoder *e) {
     memset(e, 0, sizeof *e);
     char path[1400], v[1024];
     const char *note = NULL;
@@ -320,13 +276,13 @@ static int feature_encoders(run_ctx *r, kv_config *c, int argc, char **argv, sv_
         if (note_field(note, "size", v, sizeof v)) sscanf(v, "%ld/%ld", &e->i3d_short, &e->i3d_size);
     }
     aqa_st_close(f);
-    if (argv_gives(argc, argv, "clip")) snprintf(e->clip, sizeof e->clip, "%s", kv_str(c, "clip"));
-    if (argv_gives(argc, argv, "i3d")) snprintf(e->i3d, sizeof e->i3d, "%s", kv_str(c, "i3d"));
-    if (argv_gives(argc, argv, "i3d_width")) e->width = kv_double(c, "i3d_width");
-    if (argv_gives(argc, argv, "i3d_seed")) e->seed = kv_int(c, "i3d_seed");
-    if (argv_gives(argc, argv, "i3d_calibrate")) e->calibrate = kv_int(c, "i3d_calibrate");
-    if (argv_gives(argc, argv, "i3d_short")) e->i3d_short = kv_int(c, "i3d_short");
-    if (argv_gives(argc, argv, "i3d_size")) e->i3d_size = kv_int(c, "i3d_size");
+    if (kv_given(cmd, "clip")) snprintf(e->clip, sizeof e->clip, "%s", kv_str(c, "clip"));
+    if (kv_given(cmd, "i3d")) snprintf(e->i3d, sizeof e->i3d, "%s", kv_str(c, "i3d"));
+    if (kv_given(cmd, "i3d_width")) e->width = kv_double(c, "i3d_width");
+    if (kv_given(cmd, "i3d_seed")) e->seed = kv_int(c, "i3d_seed");
+    if (kv_given(cmd, "i3d_calibrate")) e->calibrate = kv_int(c, "i3d_calibrate");
+    if (kv_given(cmd, "i3d_short")) e->i3d_short = kv_int(c, "i3d_short");
+    if (kv_given(cmd, "i3d_size")) e->i3d_size = kv_int(c, "i3d_size");
     if (!e->clip[0] && r->mcfg.use_vlp)
         return aqa_fail(AQA_EINVAL, "give --clip: the CLIP weights the features were extracted with (%s records none)",
                         path) != 0;
@@ -473,7 +429,7 @@ static int text_id(run_ctx *r, kv_config *c, const sv_encoder *e, bool stage, co
     aqa_text_set one;
     aqa_text_set_init(&one);
     int rc = 1;
-    if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe")) == AQA_OK && aqa_text_set_add(&one, text) == AQA_OK) {
+    if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL) == AQA_OK && aqa_text_set_add(&one, text) == AQA_OK) {
         bool prev = aqa_set_grad_enabled(false);
         aqa_tensor *emb = encode_texts(clip, &tok, &one, true);
         aqa_set_grad_enabled(prev);
@@ -644,8 +600,10 @@ done:
 }
 
 /* Scores the video with one checkpoint. */
-static int score_one(const char *ckpt, int argc, char **argv, sv_video *v, sv_cache *cache, sv_result *res) {
-    kv_config c = {.program = "score_video"};
+/* `cmd`: the command line's settings (what the user gave overrides the checkpoint's). */
+static int score_one(const char *ckpt, kv_config *cmd, int argc, char **argv, sv_video *v, sv_cache *cache,
+                     sv_result *res) {
+    kv_config c = {.program = "score_video", .positional = "video"};
     run_def_keys(&c);
     sv_def_keys(&c);
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s", ckpt);
@@ -665,12 +623,12 @@ static int score_one(const char *ckpt, int argc, char **argv, sv_video *v, sv_ca
     int vh = (int)kv_int(&c, "video_height");
     sv_encoder enc;
     memset(&enc, 0, sizeof enc);
-    if (!r.frames && feature_encoders(&r, &c, argc, argv, &enc)) goto done;
+    if (!r.frames && feature_encoders(&r, &c, cmd, &enc)) goto done;
     if (!r.frames && enc.video_height > 0 && vh <= 0) vh = (int)enc.video_height;
     if (vh > 0) snprintf(v->why_height, sizeof v->why_height, "the model's video height");
     if (vh <= 0 && kv_bool(&c, "video_height_auto") && (vh = training_frame_height(ds)) > 0)
         snprintf(v->why_height, sizeof v->why_height, "the height of the training frames");
-    if (argv_gives(argc, argv, "video_height")) {
+    if (kv_given(cmd, "video_height")) {
         vh = (int)kv_int(&c, "video_height");
         snprintf(v->why_height, sizeof v->why_height, "--video-height");
     }
@@ -999,32 +957,22 @@ done:
 }
 
 int main(int argc, char **argv) {
-    /* the keys, for --help and for finding the video among the arguments */
-    kv_config c = {.program = "score_video"};
+    kv_config c = {.program = "score_video", .positional = "video"};
     run_def_keys(&c);
     sv_def_keys(&c);
-    char **flags = calloc((size_t)argc + 1, sizeof *flags);
-    int nf = 0;
     sv_video v;
     memset(&v, 0, sizeof v);
-    const char *video = NULL;
     const char *synopsis = "--checkpoint FILE|--ensemble A,B,... [--clip W --i3d W] [--dive 407C] [--json F] [--report DIR] VIDEO";
-    if (!flags || split_video_arg(&c, argc, argv, flags, &nf, &video)) return 1;
-    int pr = kv_parse_args(&c, nf, flags, synopsis);
-    if (pr) {
-        free(flags);
-        return pr == 2 ? 0 : 1;
-    }
-    if (!video && kv_has(&c, "video")) video = kv_str(&c, "video");
+    int pr = kv_parse_args(&c, argc, argv, synopsis);
+    if (pr) return kv_exit_code(pr);
+    const char *video = kv_has(&c, "video") ? kv_str(&c, "video") : NULL;
     if (!video || (!kv_has(&c, "checkpoint") && !kv_has(&c, "ensemble"))) {
         fprintf(stderr, "score_video: give a video and --checkpoint (or --ensemble)\nusage: score_video %s\n", synopsis);
-        free(flags);
-        return 1;
+        return 2;
     }
     if (!aqa_video_available()) {
         aqa_video_open(video);
         fprintf(stderr, "score_video: %s\n", aqa_last_error());
-        free(flags);
         return 1;
     }
     /* the members */
@@ -1044,7 +992,7 @@ int main(int argc, char **argv) {
     if (!res || open_video(&c, &v)) goto done;
     for (int i = 0; i < n; i++) {
         if (n > 1 && kv_bool(&c, "progress")) fprintf(stderr, "score_video: run %d of %d: %s\n", i + 1, n, ckpts[i]);
-        if (score_one(ckpts[i], nf, flags, &v, &cache, &res[i])) {
+        if (score_one(ckpts[i], &c, argc, argv, &v, &cache, &res[i])) {
             fprintf(stderr, "score_video: %s: %s\n", ckpts[i], aqa_last_error());
             goto out;
         }
@@ -1082,6 +1030,5 @@ out:
     free(sum.prob);
     free(cache.clip);
     free(cache.i3d);
-    free(flags);
     return rc;
 }
