@@ -714,7 +714,7 @@ static aqa_status folder_to_video(const char *dir, const char *video) {
     for (int k = 0; k < n; k++) free(names[k]);
     if (w && !st) st = aqa_video_writer_close(w);
     else aqa_video_writer_abort(w);
-    if (!st) rm_rf(dir);
+    if (!st) cli_rm_rf(dir);
     return st;
 }
 
