@@ -54,7 +54,9 @@ aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t st
 
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]) {
     /* positions of first appearance of each distinct label (TSA: frames_catogeries sorted by
-     * frames_labels.index, transitions = index of each) */
+     * frames_labels.index, transitions = index of each); TSA's dataset returns transitions - 1 and
+     * its runner adds 1 back (label_1_tas = data['transits'] + 1), so the boundaries it trains and
+     * evaluates with are the first frames themselves */
     int64_t first_pos[2] = {-1, -1}; /* second distinct label, last distinct label */
     int64_t n_distinct = 0;
     for (int64_t t = 0; t < T; t++) {
@@ -68,8 +70,8 @@ aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2
     if (n_distinct < 3)
         return aqa_fail(AQA_EFORMAT, "sampled frame labels have %lld distinct sub-actions (need 3: take-off, "
                         "flight, entry)", (long long)n_distinct);
-    out[0] = first_pos[0] - 1;
-    out[1] = first_pos[1] - 1;
+    out[0] = first_pos[0];
+    out[1] = first_pos[1];
     return AQA_OK;
 }
 
@@ -266,12 +268,7 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
             }
             if (aqa_vd_tsa_boundaries(it->labels, T, it->boundaries) != AQA_OK)
                 return bad_at_open(ds, &sum->skipped_labels, "sample %s: %s", s->key, aqa_last_error());
-            /* stages must be non-empty: [1, T-1], increasing (TSA clamps 0 to 1 at prediction) */
-            if (it->boundaries[0] < 1) it->boundaries[0] = 1;
-            if (it->boundaries[1] <= it->boundaries[0]) it->boundaries[1] = it->boundaries[0] + 1;
-            if (it->boundaries[1] > T - 1)
-                return bad_at_open(ds, &sum->skipped_labels, "sample %s: stage boundaries leave no entry frames",
-                                   s->key);
+            /* first appearances: 1 <= b0 < b1 <= T - 1, every stage non-empty */
             it->has_boundaries = 1;
             aqa_vd_frame_stages(it->boundaries, ds->L, T, it->frame_stage);
         }

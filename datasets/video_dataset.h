@@ -23,9 +23,10 @@
  *
  * Labels (FineDiving layout only): labels[t] = frame_labels[frame t - start_frame].  The L = 2
  * stage boundaries are TSA's: the sampled labels' distinct values in order of first appearance,
- * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 - 1 and boundary 1 = p_last - 1 (TSA's
- * `transits`).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1: stage s is
- * frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
+ * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 and boundary 1 = p_last, the first frames of
+ * flight and entry (TSA's `transits + 1`: its dataset returns p - 1 and its runner adds 1 before
+ * training and evaluating).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1:
+ * stage s is frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
  * [T, L] is 1 at (b_l, l) and 0 elsewhere (TSA's label_12_pad).
  *
  * Texts: stage texts (take-off, flight, entry) and video sentences of every dive number in the

@@ -100,16 +100,16 @@ static void test_tsa_boundaries(void) {
     int64_t b[2];
     const int64_t a[] = {1, 1, 1, 20, 20, 20, 20, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(a, 9, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 2); /* first change at 3 -> 3 - 1 */
-    CHECK_EQ_INT(b[1], 6); /* last new label at 7 -> 7 - 1 */
+    CHECK_EQ_INT(b[0], 3); /* first change at 3 (TSA's transits + 1) */
+    CHECK_EQ_INT(b[1], 7); /* last new label at 7 */
     const int64_t tw[] = {4, 4, 23, 23, 31, 31, 31, 36, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(tw, 10, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 1);
-    CHECK_EQ_INT(b[1], 6);
+    CHECK_EQ_INT(b[0], 2);
+    CHECK_EQ_INT(b[1], 7);
     const int64_t rec[] = {1, 1, 20, 1, 36, 36}; /* a recurring label: first appearances count */
     CHECK(aqa_vd_tsa_boundaries(rec, 6, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 1);
-    CHECK_EQ_INT(b[1], 3);
+    CHECK_EQ_INT(b[0], 2);
+    CHECK_EQ_INT(b[1], 4);
     const int64_t two[] = {1, 1, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(two, 4, b) == AQA_EFORMAT);
     aqa_clear_error();
@@ -144,15 +144,14 @@ static void test_sampling_on_synthetic(void) {
             CHECK_EQ_INT(it->frames[t], want);
             CHECK_EQ_INT(it->labels[t], aqa_synthetic_frame_label(d, (int)(want - s->start_frame)));
         }
-        /* boundaries: the frame before the first label change and before the entry's first frame */
+        /* boundaries: the first frame after the first label change and the entry's first frame */
         int64_t first_change = -1, entry_first = -1;
         for (int64_t t = 0; t < 96; t++) {
             if (first_change < 0 && it->labels[t] != it->labels[0]) first_change = t;
             if (entry_first < 0 && it->labels[t] == d->step_ids[d->n_steps - 1]) entry_first = t;
         }
-        int64_t b0 = first_change - 1 < 1 ? 1 : first_change - 1;
-        CHECK_EQ_INT(it->boundaries[0], b0);
-        CHECK_EQ_INT(it->boundaries[1], entry_first - 1 > b0 ? entry_first - 1 : b0 + 1);
+        CHECK_EQ_INT(it->boundaries[0], first_change);
+        CHECK_EQ_INT(it->boundaries[1], entry_first);
         for (int64_t t = 0; t < 96; t++)
             CHECK_EQ_INT(it->frame_stage[t], t < it->boundaries[0] ? 0 : t < it->boundaries[1] ? 1 : 2);
         /* texts: the dive's three stage texts and its sentence */
