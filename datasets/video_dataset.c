@@ -405,25 +405,35 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     char path[1200];
     aqa_status st = feature_path(ds, 0, path, sizeof path);
     if (st) return st;
-    int64_t r, c;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
+        int64_t r, c;
         if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
         if (ds->N <= 0) ds->N = r;
         ds->cfg.num_clips = (int)ds->N;
         ds->feat_i3d_dim = c;
         return AQA_OK;
     }
-    if (aqa_feature_cache_dims(path, "clip", &r, &c) == AQA_OK) {
-        if (r != ds->T)
+    int nd;
+    int64_t sh[4];
+    if ((st = aqa_feature_cache_check_format(path))) return st; /* an older cache: the message says extract again */
+    if (aqa_feature_cache_dims(path, "clip", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->T)
             return aqa_fail(AQA_EFORMAT, "%s: \"clip\" has %lld frames, the sampling gives T = %lld (extract again "
-                            "with the same --frames)", path, (long long)r, (long long)ds->T);
-        ds->feat_clip_dim = c;
+                            "with the same --frames)", path, (long long)sh[0], (long long)ds->T);
+        ds->feat_clip_dim = sh[1];
     }
-    if (aqa_feature_cache_dims(path, "i3d", &r, &c) == AQA_OK) {
-        if (r != ds->N)
+    if (aqa_feature_cache_dims(path, "i3d", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->N)
             return aqa_fail(AQA_EFORMAT, "%s: \"i3d\" has %lld clips, the sampling gives N = %lld", path,
-                            (long long)r, (long long)ds->N);
-        ds->feat_i3d_dim = c;
+                            (long long)sh[0], (long long)ds->N);
+        ds->feat_i3d_dim = sh[1];
+        if (aqa_feature_cache_dims(path, "i3d_map", &nd, sh) == AQA_OK) {
+            if (nd != 4 || sh[0] != ds->N || sh[1] != ds->feat_i3d_dim)
+                return aqa_fail(AQA_EFORMAT, "%s: \"i3d_map\" is not [N, C, H, W] of its \"i3d\" [%lld, %lld]", path,
+                                (long long)ds->N, (long long)ds->feat_i3d_dim);
+            ds->feat_map_h = sh[2];
+            ds->feat_map_w = sh[3];
+        }
     }
     aqa_clear_error();
     if (!ds->feat_clip_dim && !ds->feat_i3d_dim)
@@ -431,7 +441,8 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     return AQA_OK;
 }
 
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out) {
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out) {
     if (!ds || i >= ds->n_items || !ds->cfg.features_dir)
         return aqa_fail(AQA_EINVAL, "aqa_vd_read_features: no features folder or bad index");
     char path[1200];
@@ -462,11 +473,20 @@ aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *cl
     }
     if (clip_out) {
         if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
-        if ((st = aqa_feature_cache_read(path, "clip", ds->T, ds->feat_clip_dim, clip_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "clip", 2, (const int64_t[]){ds->T, ds->feat_clip_dim}, clip_out)))
+            return st;
     }
     if (i3d_out) {
         if (!ds->feat_i3d_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d\" features", path);
-        if ((st = aqa_feature_cache_read(path, "i3d", ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "i3d", 2, (const int64_t[]){ds->N, ds->feat_i3d_dim}, i3d_out)))
+            return st;
+    }
+    if (map_out) {
+        if (!ds->feat_map_h) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d_map\"", path);
+        if ((st = aqa_feature_cache_read(path, "i3d_map", 4,
+                                         (const int64_t[]){ds->N, ds->feat_i3d_dim, ds->feat_map_h, ds->feat_map_w},
+                                         map_out)))
+            return st;
     }
     return AQA_OK;
 }

@@ -139,6 +139,7 @@ typedef struct aqa_video_dataset {
     double score_min, score_max; /* score range over the manifest */
     int64_t feat_clip_dim;    /* feature mode: D of the cached "clip" features (0: none cached) */
     int64_t feat_i3d_dim;     /* feature mode: C of the cached "i3d" features / Fis-V .npy (0: none) */
+    int64_t feat_map_h, feat_map_w; /* feature mode: H, W of the cached "i3d_map" (0: none) */
     aqa_vd_summary summary;   /* counts, updated by the loader */
     void *lock;               /* guards summary updates from loader threads (pthread_mutex_t) */
 } aqa_video_dataset;
@@ -179,9 +180,11 @@ typedef struct aqa_vd_augment {
  * naming the file (the caller applies the policy). */
 aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf, bool clips,
                          int64_t shift, const aqa_vd_augment *aug, float *out);
-/* Item i's cached features: "clip" [T, D] into clip_out and/or "i3d" [N, C] into i3d_out (either
- * may be NULL); Fis-V reads <features_dir>/<video>.npy into i3d_out, resampling its rows to N. */
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out);
+/* Item i's cached features: "clip" [T, D] into clip_out, "i3d" [N, C] into i3d_out and/or
+ * "i3d_map" [N, C, H, W] into map_out (any may be NULL); Fis-V reads <features_dir>/<video>.npy
+ * into i3d_out, resampling its rows to N. */
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out);
 
 /* Output height and width of a transform with a fixed output (crop or exact resize). */
 aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w);

@@ -2,6 +2,7 @@
 #include "eval/metrics.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,9 +201,15 @@ aqa_status aqa_score_metrics_compute(const double *pred, const double *truth, si
     aqa_score_metrics m = {.n = n};
     double rl2;
     aqa_status st;
-    if ((st = aqa_spearman(pred, truth, n, &m.spearman))) return st;
-    if ((st = aqa_pearson(pred, truth, n, &m.pearson))) return st;
-    if ((st = aqa_relative_l2(pred, truth, n, &rl2))) return st;
+    if ((st = aqa_relative_l2(pred, truth, n, &rl2))) return st; /* checks n, finiteness, the truth's range */
+    bool constant = true;
+    for (size_t i = 1; i < n && constant; i++) constant = pred[i] == pred[0];
+    if (constant) {
+        m.spearman = m.pearson = NAN;
+    } else {
+        if ((st = aqa_spearman(pred, truth, n, &m.spearman))) return st;
+        if ((st = aqa_pearson(pred, truth, n, &m.pearson))) return st;
+    }
     if ((st = aqa_mse(pred, truth, n, &m.mse))) return st;
     m.rl2_x100 = 100.0 * rl2;
     *out = m;

@@ -80,7 +80,9 @@ typedef struct aqa_score_metrics {
     double mse;      /* mean squared error */
 } aqa_score_metrics;
 
-/* All four score metrics of pred vs truth at once (same requirements as the functions above). */
+/* All four score metrics of pred vs truth at once (same requirements as the functions above),
+ * except that a constant prediction (a model that learned one score, e.g. early in training) is
+ * an answer, not an error: its correlations are undefined, spearman = pearson = NaN. */
 aqa_status aqa_score_metrics_compute(const double *pred, const double *truth, size_t n,
                                      aqa_score_metrics *out);
 

@@ -213,9 +213,17 @@ static int run_checkpoint(int argc, char **argv) {
         char where[1200];
         snprintf(where, sizeof where, "settings in %.1100s", ckpt);
         int bad = !cfg || kv_from_json(&c, cfg, true, where);
+        /* runs from before the heads followed their authors' code (no "head_z" setting) hold weights
+         * of other models under the same names (TSA's Z biases, 1-D keys): refused, not misread */
+        bool old = !bad && !strstr(cfg, "\"head_z\"");
         aqa_st_close(f);
         if (bad) {
             if (!cfg) fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", ckpt);
+            return 1;
+        }
+        if (old) {
+            fprintf(stderr, "evaluate: %s: written before the heads changed (TSA's map keys and Z tokens, CoRe's "
+                            "groups, MUSDL's judge counts): train again\n", ckpt);
             return 1;
         }
         /* run-time settings are this invocation's, not the training's */

@@ -92,25 +92,16 @@ static void batch_keys(aqa_video_dataset *ds, const aqa_batch *b, char *out, siz
         len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", aqa_vd_sample(ds, b->items[i])->key);
 }
 
-/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
-static int core_groups(run_ctx *r) {
-    aqa_video_dataset *ds = r->train;
-    size_t n = ds->n_items, cap = 200000, k = 0;
-    double *d = malloc(cap * sizeof *d);
-    if (!d) return 1;
-    for (size_t i = 0; i < n && k < cap; i++)
-        for (size_t j = 0; j < n && k < cap; j++) {
-            if (i == j) continue;
-            const aqa_ann_sample *a = aqa_vd_sample(ds, i), *b = aqa_vd_sample(ds, j);
-            if (r->mode == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
-            if (r->mode == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
-            double sa = a->score, sb = b->score;
-            if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
-            d[k++] = sa - sb;
-        }
+/* CoRe's groups (CoRe, TPT): |score differences| of every training pair within the exemplar groups
+ * (CoRe's delta list; --core-pairs caps them with an even sample). */
+static int core_groups(run_ctx *r, aqa_exemplar_pool *pool, bool verbose) {
+    double *d = NULL;
+    size_t n = 0;
+    if (aqa_exemplar_pool_deltas(pool, r->use_dd, (size_t)kv_int(r->c, "core_pairs"), &d, &n)) return 1;
+    if (verbose) fprintf(stderr, "train_mvla: CoRe's groups from %zu training pairs\n", n);
     aqa_status (*set)(aqa_head *, const double *, int64_t) =
         r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
-    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
+    int rc = n ? set(r->head, d, (int64_t)n) != AQA_OK : 0;
     free(d);
     return rc;
 }
@@ -134,10 +125,9 @@ static int train_micro(void *user, aqa_batch *b, double *v) {
     aqa_head_result hr;
     aqa_head_input qi, ei;
     bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
-              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
-              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
-    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
-                           .difficulty = to_dev(r, b->difficulty)};
+              run_head_input(r, &o, 0, B, b, &qi) == AQA_OK &&
+              (!r->contrastive || run_head_input(r, &o, B, B, b->exemplars, &ei) == AQA_OK);
+    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges)};
     ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
                                 r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
     aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;
@@ -207,7 +197,6 @@ int main(int argc, char **argv) {
             kv_str(&c, "head"), r.mcfg.use_vlp ? "-MVLA" : "", aqa_exemplar_mode_name(r.mode),
             (long long)aqa_module_num_params(r.root, false), (long long)aqa_module_num_params(r.root, true));
     if (dr.main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
-    if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && core_groups(&r)) goto fail;
 
     /* Adam with the paper's groups */
     int nb = 0, nr = 0;
@@ -277,6 +266,8 @@ int main(int argc, char **argv) {
 
     pool = r.contrastive ? aqa_exemplar_pool_new(r.train, r.mode) : NULL;
     if (r.contrastive && !pool) goto fail;
+    if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && !start_epoch && core_groups(&r, pool, dr.main))
+        goto fail;
     aqa_loader_config lc;
     aqa_loader_config_init(&lc);
     lc.batch_size = (int)kv_int(&c, "batch");
@@ -284,12 +275,7 @@ int main(int argc, char **argv) {
     lc.seed = (uint64_t)kv_int(&c, "seed");
     lc.shuffle = true;
     lc.drop_last = r.train->n_items > (size_t)lc.batch_size;
-    lc.clip_feat = !r.frames && r.mcfg.use_vlp;
-    lc.i3d_feat = !r.frames;
-    lc.clip_frames = r.frames && r.clip;
-    lc.i3d_clips = r.frames;
-    if (r.clip) lc.clip_tf = aqa_frame_transform_clip((int)r.clip->cfg.image_resolution);
-    lc.i3d_tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
+    run_loader_inputs(&r, &lc);
     lc.augment = kv_bool(&c, "augment");
     lc.exemplars = pool;
     lc.n_exemplars = 1;

@@ -146,7 +146,10 @@ static void test_errors(void) {
     CHECK_NEAR(out, 16, 0);
     CHECK(aqa_score_metrics_compute(a, c, 3, NULL) == AQA_EINVAL);
     aqa_score_metrics m;
-    CHECK(aqa_score_metrics_compute(a, c, 3, &m) == AQA_EINVAL);
+    CHECK(aqa_score_metrics_compute(a, c, 3, &m) == AQA_EINVAL); /* constant truth: R-l2 undefined */
+    /* a constant prediction: undefined correlations (NaN), the other metrics as usual */
+    CHECK(aqa_score_metrics_compute(c, a, 3, &m) == AQA_OK);
+    CHECK(isnan(m.spearman) && isnan(m.pearson) && isfinite(m.mse) && isfinite(m.rl2_x100));
     const double rr[] = {0.5, 1.0};
     CHECK(aqa_fisher_z_mean(rr, 2, &out) == AQA_EINVAL);
     CHECK(strstr(aqa_last_error(), "r[1]") != NULL);

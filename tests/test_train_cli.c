@@ -139,6 +139,7 @@ static void test_train_evaluate_resume(void) {
         int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0, "train_mvla failed:\n%s", out);
         CHECK(out && isfinite(metric(out, "final_rho")));
+        CHECK_MSG(out && !strstr(out, "no I3D maps"), "TSA without the cached maps:\n%s", out);
         CHECK(out && isfinite(metric(out, "final_aiou50")));
         free(out);
         const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl"};
@@ -215,6 +216,33 @@ static void test_train_evaluate_resume(void) {
     CHECK_NEAR(metric(o1, "mse"), metric(o2, "mse"), 1e-4);
     free(o1);
     free(o2);
+}
+
+/* Every other head trains and evaluates through the programs with MVLA (Z reaching it), CoRe with
+ * DD-normalised scores and its groups from the training pairs, MUSDL with the dives' judge
+ * counts; TSA's map keys and values are in the cache (the note for a cache without maps is absent). */
+static void test_other_heads(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    const char *heads[] = {"core --dd true", "usdl --usdl-kl mean", "musdl", "mlp"};
+    for (int k = 0; k < 4; k++) {
+        char cmd[2048], *out = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "./examples/train_mvla --data %s/data --features %s/feat --out %s/runh%d --epochs 1 --max-steps 2 "
+                 "--frames 32 --clips 3 --clip-stride 8 --head %s %s",
+                 g_dir, g_dir, g_dir, k, heads[k], TINY);
+        int rc = run_cmd(cmd, &out);
+        CHECK_MSG(rc == 0 && out && !strstr(out, "no I3D maps"), "train_mvla --head %s:\n%s", heads[k], out);
+        CHECK_MSG(out && (k != 0 || strstr(out, "CoRe's groups from")), "train_mvla --head %s:\n%s", heads[k], out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runh%d/last.safetensors --figures 0", g_dir, k);
+        rc = run_cmd(cmd, &out);
+        CHECK_MSG(rc == 0 && out && metric(out, "n") == 4 && isfinite(metric(out, "mse")), "evaluate --head %s:\n%s",
+                  heads[k], out);
+        free(out);
+    }
 }
 
 /* Frame mode: frozen CLIP image encoder per batch, a BatchNorm-calibrated random I3D fine-tuned,
@@ -475,6 +503,7 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_tiny_clip_tools);
     RUN(test_train_evaluate_resume);
+    RUN(test_other_heads);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
     RUN(test_settings_errors);

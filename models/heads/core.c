@@ -1,18 +1,21 @@
 /* core.c: CoRe's group-aware regression tree (Yu et al., ICCV 2021), a contrastive head.
  *
- * Input: the exemplar's and the query's video features and the exemplar's score / score_max
- * (2C + 1 values; CoRe: mean I3D features, 2049).  A tree of depth 5 (16 leaves, hidden 256):
+ * Input: the exemplar's and the query's features (aqa_head_feature: CoRe's mean I3D features, or Z
+ * with use_z) and the exemplar's score / core_theta (2F + 1 values; CoRe: 2049, theta its
+ * score_range).  A tree of depth 5 (16 leaves, hidden 256):
  * first_layer Linear + ReLU; at each of the 4 levels, grouped 1x1 Conv1d's split every node's
  * hidden vector in two (feature_layers.<d>) and score its two branches (clf_layers.<d>); leaf
  * log-probabilities are the sums of the branch log-softmaxes along the path; reg_layer gives one
  * regression value per leaf.  Groups ("groups" buffer [leaves, 2]) are set from the training
- * pairs' score differences (aqa_core_head_set_groups): symmetric about 0, the positive half
- * split at quantiles of |delta| from 0 to the largest |delta| (CoRe uses the score range).
+ * pairs' score differences (aqa_core_head_set_groups; CoRe's Group_helper with Min 0, Max
+ * score_range): symmetric about 0, the positive half split at quantiles of |delta| (every
+ * unordered pair of a group once: aqa_exemplar_pool_deltas), from 0 to core_theta.
  * Loss, in both directions of each pair: NLL of the leaf holding the true difference + MSE between
  * that leaf's value and the difference's relative position in the leaf (summed over leaves,
  * averaged within each).  Prediction: leaf = argmax, delta = left + (right - left) value, score =
- * exemplar score + delta (x DD with use_difficulty, the deltas then being of score / DD; 'w/ DD'
- * pairs share the query's DD, targets->difficulty, which both scores are divided by).
+ * exemplar score + delta.  With use_difficulty (CoRe's usingDD, 'w/ DD' and 'w/ DN' alike) each
+ * video's score is divided by its own DD (input difficulty: CoRe's "completeness") and the
+ * prediction is (exemplar completeness + delta) x the query's DD.
  * A difference outside every group is counted in the nearest one (CoRe then skips the MSE). */
 #include <math.h>
 #include <stdio.h>
@@ -41,15 +44,17 @@ typedef struct core_head {
 } core_head;
 
 static aqa_head *core_create(const aqa_head_config *c, aqa_module *parent, const char *name) {
-    if (c->core_depth < 2 || c->core_depth > CORE_MAX_DEPTH || c->core_hidden < 1 || c->feat_dim < 1)
-        return aqa_fail_null("core head: bad settings (depth %d, hidden %lld)", c->core_depth, (long long)c->core_hidden);
+    if (c->core_depth < 2 || c->core_depth > CORE_MAX_DEPTH || c->core_hidden < 1 || c->feat_dim < 1 ||
+        !(c->core_theta > 0))
+        return aqa_fail_null("core head: bad settings (depth %d, hidden %lld, theta %g)", c->core_depth,
+                             (long long)c->core_hidden, c->core_theta);
     core_head *t = aqa_module_new(sizeof *t, "RegressTree", parent, name, NULL);
     if (!t) return NULL;
     int64_t h = c->core_hidden;
     t->levels = c->core_depth - 1;
     t->leaves = (int64_t)1 << t->levels;
     aqa_module *fl = aqa_module_container(&t->h.base, "first_layer");
-    if (!fl || !(t->first = aqa_linear_layer_new(fl, "0", 2 * c->feat_dim + 1, h, true))) goto fail;
+    if (!fl || !(t->first = aqa_linear_layer_new(fl, "0", 2 * aqa_head_feature_dim(c) + 1, h, true))) goto fail;
     aqa_module *feats = aqa_module_container(&t->h.base, "feature_layers");
     aqa_module *clfs = aqa_module_container(&t->h.base, "clf_layers");
     if (!feats || !clfs) goto fail;
@@ -64,8 +69,8 @@ static aqa_head *core_create(const aqa_head_config *c, aqa_module *parent, const
     }
     if (!(t->reg = aqa_conv1d_layer_new(&t->h.base, "reg_layer", t->leaves * h, t->leaves, 1, 1, 0, 1, t->leaves, true)))
         goto fail;
-    /* default groups: even over [-score range, score range] until set from data */
-    double range = c->score_max - c->score_min > 0 ? c->score_max - c->score_min : 1.0;
+    /* default groups: even over [-theta, theta] until set from data */
+    double range = c->core_theta;
     double *g = malloc(sizeof *g * (size_t)(2 * t->leaves));
     if (!g) goto fail;
     for (int64_t i = 0; i < t->leaves; i++) {
@@ -101,7 +106,7 @@ aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n
     int64_t half = t->leaves / 2;
     for (int64_t i = 0; i < half; i++) {
         double left = i == 0 ? 0.0 : a[(int64_t)((double)i / (double)half * (double)(n - 1))];
-        double right = i == half - 1 ? a[n - 1] : a[(int64_t)((double)(i + 1) / (double)half * (double)(n - 1))];
+        double right = i == half - 1 ? h->cfg.core_theta : a[(int64_t)((double)(i + 1) / (double)half * (double)(n - 1))];
         g[2 * (half + i)] = left;
         g[2 * (half + i) + 1] = right;
         g[2 * (half - 1 - i)] = -right; /* mirrored negative half, [left, right] sorted */
@@ -152,10 +157,10 @@ static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const a
     core_head *t = (core_head *)h;
     const aqa_head_config *c = &h->cfg;
     aqa_status st = AQA_OK;
-    double *s1 = NULL, *s2 = NULL, *dd = NULL, *g = NULL, *w = NULL, *r = NULL, *pr = NULL;
+    double *s1 = NULL, *s2 = NULL, *dd = NULL, *dde = NULL, *g = NULL, *w = NULL, *r = NULL, *pr = NULL;
     int64_t *lab = NULL;
     aqa_scope_begin();
-    aqa_tensor *fq = aqa_head_video_feature(query), *fe = aqa_head_video_feature(exemplar);
+    aqa_tensor *fq = aqa_head_feature(h, query), *fe = aqa_head_feature(h, exemplar);
     if (!fq || !fe) {
         st = AQA_EINVAL;
         goto done;
@@ -163,40 +168,46 @@ static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const a
     int64_t B = fq->shape[0], L = t->leaves;
     aqa_dtype dt = fq->dtype;
     bool train = targets && targets->score;
-    bool use_dd = c->use_difficulty && targets && targets->difficulty;
+    bool use_dd = c->use_difficulty;
     s1 = calloc((size_t)B + 1, sizeof *s1);
     s2 = calloc((size_t)B + 1, sizeof *s2);
     dd = malloc(sizeof *dd * ((size_t)B + 1));
+    dde = malloc(sizeof *dde * ((size_t)B + 1));
     g = malloc(sizeof *g * (size_t)(2 * L));
     w = calloc((size_t)(2 * B * L), sizeof *w);
     r = calloc((size_t)(2 * B * L), sizeof *r);
     pr = malloc(sizeof *pr * ((size_t)B + 1));
     lab = malloc(sizeof *lab * (size_t)(2 * B));
-    if (!s1 || !s2 || !dd || !g || !w || !r || !pr || !lab) {
+    if (!s1 || !s2 || !dd || !dde || !g || !w || !r || !pr || !lab) {
         st = aqa_fail(AQA_ENOMEM, "core: out of memory");
         goto done;
     }
-    for (int64_t i = 0; i < B; i++) dd[i] = 1.0;
+    for (int64_t i = 0; i < B; i++) dd[i] = dde[i] = 1.0;
+    if (aqa_numel(exemplar_score) != B || (train && aqa_numel(targets->score) != B)) {
+        st = aqa_fail(AQA_EINVAL, "core: one exemplar score and one target per query (%lld)", (long long)B);
+        goto done;
+    }
     if (aqa_copy_to_host(exemplar_score, s2, AQA_F64) || aqa_copy_to_host(t->groups, g, AQA_F64) ||
-        (use_dd && aqa_copy_to_host(targets->difficulty, dd, AQA_F64)) || (train && aqa_copy_to_host(targets->score, s1, AQA_F64))) {
+        (use_dd && (aqa_head_difficulty(h, query, B, dd) || aqa_head_difficulty(h, exemplar, B, dde))) ||
+        (train && aqa_copy_to_host(targets->score, s1, AQA_F64))) {
         st = aqa_last_status();
         goto done;
     }
-    for (int64_t i = 0; i < B; i++) {
+    for (int64_t i = 0; i < B; i++) { /* CoRe's completeness: each video's score over its own DD */
         s1[i] /= dd[i];
-        s2[i] /= dd[i];
+        s2[i] /= dde[i];
     }
     /* direction A: (exemplar, query, exemplar score) -> query - exemplar; B: the reverse */
     aqa_tensor *se = aqa_stage_on_device(
         aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s2, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
-                       c->score_max),
+                       c->core_theta),
         fq);
     aqa_tensor *xa = aqa_cat((aqa_tensor *[]){fe, fq, se}, 3, 1);
     aqa_tensor *x = xa;
     if (train) {
         aqa_tensor *sq = aqa_stage_on_device(
             aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s1, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
-                           c->score_max),
+                           c->core_theta),
             fq);
         x = aqa_cat((aqa_tensor *[]){xa, aqa_cat((aqa_tensor *[]){fq, fe, sq}, 3, 1)}, 2, 0);
     }
@@ -263,6 +274,7 @@ done:
     free(s1);
     free(s2);
     free(dd);
+    free(dde);
     free(g);
     free(w);
     free(r);
