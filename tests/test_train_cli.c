@@ -233,12 +233,12 @@ static void test_other_heads(void) {
                  "./examples/train_mvla --data %s/data --features %s/feat --out %s/runh%d --epochs 1 --max-steps 2 "
                  "--frames 32 --clips 3 --clip-stride 8 --head %s %s",
                  g_dir, g_dir, g_dir, k, heads[k], TINY);
-        int rc = run_cmd(cmd, &out);
+        int rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0 && out && !strstr(out, "no I3D maps"), "train_mvla --head %s:\n%s", heads[k], out);
         CHECK_MSG(out && (k != 0 || strstr(out, "CoRe's groups from")), "train_mvla --head %s:\n%s", heads[k], out);
         free(out);
         snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runh%d/last.safetensors --figures 0", g_dir, k);
-        rc = run_cmd(cmd, &out);
+        rc = cli_run(cmd, &out);
         CHECK_MSG(rc == 0 && out && metric(out, "n") == 4 && isfinite(metric(out, "mse")), "evaluate --head %s:\n%s",
                   heads[k], out);
         free(out);
@@ -429,7 +429,8 @@ static void test_settings_errors(void) {
 }
 
 /* Every clip-sequence head (models/heads/seq.h) trains and evaluates from train_mvla, as X and X-MVLA
- * (small widths: the tiny set's pseudo-frames are 4 wide). */
+ * (small widths: the tiny set's pseudo-frames are 4 wide).  A constant prediction is an answer
+ * (rho NaN, eval/metrics.h), not a failure. */
 static void test_sequence_heads(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
@@ -445,7 +446,8 @@ static void test_sequence_heads(void) {
                      "--gdlt-queries 3 --mslstm-hidden 8 --mixer-dim 8 %s",
                      g_dir, g_dir, g_dir, heads[k], plain, heads[k], plain ? "--no-mvla" : "", TINY);
             int rc = cli_run(cmd, &out);
-            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_rho")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
+            /* rho may be undefined (NaN) when one epoch on 4 test videos predicts one score */
+            CHECK_MSG(rc == 0 && out && isfinite(metric(out, "final_mse")), "%s%s:\n%s", heads[k], plain ? "" : "-MVLA", out);
             free(out);
         }
 }
