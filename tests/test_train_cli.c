@@ -464,30 +464,36 @@ static void test_nan_guard(void) {
     CHECK(cli_run(cmd, NULL) == 0);
     snprintf(path, sizeof path, "%s/featnan/SyntheticDiving_Event001__2.safetensors", g_dir);
     aqa_st_file *sf = NULL;
-    int64_t T = 0, D = 0, N = 0, C = 0;
-    float *clip = NULL, *i3d = NULL;
+    int64_t T = 0, D = 0, N = 0, C = 0, H = 0, W = 0;
+    float *clip = NULL, *i3d = NULL, *map = NULL;
     if (aqa_st_open(path, &sf) == AQA_OK) {
-        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d");
-        if (ci >= 0 && ii >= 0) {
+        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d"), mi = aqa_st_find(sf, "i3d_map");
+        if (ci >= 0 && ii >= 0 && mi >= 0) {
             T = aqa_st_get(sf, ci)->shape[0], D = aqa_st_get(sf, ci)->shape[1];
             N = aqa_st_get(sf, ii)->shape[0], C = aqa_st_get(sf, ii)->shape[1];
+            H = aqa_st_get(sf, mi)->shape[2], W = aqa_st_get(sf, mi)->shape[3];
             clip = malloc(sizeof *clip * (size_t)(T * D));
             i3d = malloc(sizeof *i3d * (size_t)(N * C));
+            map = malloc(sizeof *map * (size_t)(N * C * H * W));
             aqa_st_read_f32(sf, ci, clip);
             aqa_st_read_f32(sf, ii, i3d);
+            aqa_st_read_f32(sf, mi, map);
         }
         aqa_st_close(sf);
     }
-    CHECK(clip && i3d);
-    if (!clip || !i3d) {
+    CHECK(clip && i3d && map);
+    if (!clip || !i3d || !map) {
         free(clip);
         free(i3d);
+        free(map);
         return;
     }
     i3d[1] = NAN;
-    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", clip, T, D, i3d, N, C, "test") == AQA_OK);
+    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", &(aqa_feature_set){clip, i3d, map, T, D, N, C, H, W},
+                                  "test") == AQA_OK);
     free(clip);
     free(i3d);
+    free(map);
     snprintf(cmd, sizeof cmd,
              "./examples/train_mvla --data %s/data --features %s/featnan --out %s/runnan --epochs 2 --frames 32 "
              "--clips 3 --clip-stride 8 %s",
