@@ -56,7 +56,9 @@ aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t st
 
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]) {
     /* positions of first appearance of each distinct label (TSA: frames_catogeries sorted by
-     * frames_labels.index, transitions = index of each) */
+     * frames_labels.index, transitions = index of each); TSA's dataset returns transitions - 1 and
+     * its runner adds 1 back (label_1_tas = data['transits'] + 1), so the boundaries it trains and
+     * evaluates with are the first frames themselves */
     int64_t first_pos[2] = {-1, -1}; /* second distinct label, last distinct label */
     int64_t n_distinct = 0;
     for (int64_t t = 0; t < T; t++) {
@@ -70,8 +72,8 @@ aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2
     if (n_distinct < 3)
         return aqa_fail(AQA_EFORMAT, "sampled frame labels have %lld distinct sub-actions (need 3: take-off, "
                         "flight, entry)", (long long)n_distinct);
-    out[0] = first_pos[0] - 1;
-    out[1] = first_pos[1] - 1;
+    out[0] = first_pos[0];
+    out[1] = first_pos[1];
     return AQA_OK;
 }
 
@@ -281,12 +283,7 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
             }
             if (aqa_vd_tsa_boundaries(it->labels, T, it->boundaries) != AQA_OK)
                 return bad_at_open(ds, &sum->skipped_labels, "sample %s: %s", s->key, aqa_last_error());
-            /* stages must be non-empty: [1, T-1], increasing (TSA clamps 0 to 1 at prediction) */
-            if (it->boundaries[0] < 1) it->boundaries[0] = 1;
-            if (it->boundaries[1] <= it->boundaries[0]) it->boundaries[1] = it->boundaries[0] + 1;
-            if (it->boundaries[1] > T - 1)
-                return bad_at_open(ds, &sum->skipped_labels, "sample %s: stage boundaries leave no entry frames",
-                                   s->key);
+            /* first appearances: 1 <= b0 < b1 <= T - 1, every stage non-empty */
             it->has_boundaries = 1;
             aqa_vd_frame_stages(it->boundaries, ds->L, T, it->frame_stage);
         }
@@ -534,25 +531,35 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     char path[1200];
     aqa_status st = feature_path(ds, 0, path, sizeof path);
     if (st) return st;
-    int64_t r, c;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
+        int64_t r, c;
         if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
         if (ds->N <= 0) ds->N = r;
         ds->cfg.num_clips = (int)ds->N;
         ds->feat_i3d_dim = c;
         return AQA_OK;
     }
-    if (aqa_feature_cache_dims(path, "clip", &r, &c) == AQA_OK) {
-        if (r != ds->T)
+    int nd;
+    int64_t sh[4];
+    if ((st = aqa_feature_cache_check_format(path))) return st; /* an older cache: the message says extract again */
+    if (aqa_feature_cache_dims(path, "clip", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->T)
             return aqa_fail(AQA_EFORMAT, "%s: \"clip\" has %lld frames, the sampling gives T = %lld (extract again "
-                            "with the same --frames)", path, (long long)r, (long long)ds->T);
-        ds->feat_clip_dim = c;
+                            "with the same --frames)", path, (long long)sh[0], (long long)ds->T);
+        ds->feat_clip_dim = sh[1];
     }
-    if (aqa_feature_cache_dims(path, "i3d", &r, &c) == AQA_OK) {
-        if (r != ds->N)
+    if (aqa_feature_cache_dims(path, "i3d", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->N)
             return aqa_fail(AQA_EFORMAT, "%s: \"i3d\" has %lld clips, the sampling gives N = %lld", path,
-                            (long long)r, (long long)ds->N);
-        ds->feat_i3d_dim = c;
+                            (long long)sh[0], (long long)ds->N);
+        ds->feat_i3d_dim = sh[1];
+        if (aqa_feature_cache_dims(path, "i3d_map", &nd, sh) == AQA_OK) {
+            if (nd != 4 || sh[0] != ds->N || sh[1] != ds->feat_i3d_dim)
+                return aqa_fail(AQA_EFORMAT, "%s: \"i3d_map\" is not [N, C, H, W] of its \"i3d\" [%lld, %lld]", path,
+                                (long long)ds->N, (long long)ds->feat_i3d_dim);
+            ds->feat_map_h = sh[2];
+            ds->feat_map_w = sh[3];
+        }
     }
     aqa_clear_error();
     if (!ds->feat_clip_dim && !ds->feat_i3d_dim)
@@ -560,7 +567,8 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     return AQA_OK;
 }
 
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out) {
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out) {
     if (!ds || i >= ds->n_items || !ds->cfg.features_dir)
         return aqa_fail(AQA_EINVAL, "aqa_vd_read_features: no features folder or bad index");
     char path[1200];
@@ -591,11 +599,20 @@ aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *cl
     }
     if (clip_out) {
         if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
-        if ((st = aqa_feature_cache_read(path, "clip", ds->T, ds->feat_clip_dim, clip_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "clip", 2, (const int64_t[]){ds->T, ds->feat_clip_dim}, clip_out)))
+            return st;
     }
     if (i3d_out) {
         if (!ds->feat_i3d_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d\" features", path);
-        if ((st = aqa_feature_cache_read(path, "i3d", ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "i3d", 2, (const int64_t[]){ds->N, ds->feat_i3d_dim}, i3d_out)))
+            return st;
+    }
+    if (map_out) {
+        if (!ds->feat_map_h) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d_map\"", path);
+        if ((st = aqa_feature_cache_read(path, "i3d_map", 4,
+                                         (const int64_t[]){ds->N, ds->feat_i3d_dim, ds->feat_map_h, ds->feat_map_w},
+                                         map_out)))
+            return st;
     }
     return AQA_OK;
 }

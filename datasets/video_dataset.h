@@ -37,9 +37,10 @@
  *
  * Labels (FineDiving layout only): labels[t] = frame_labels[frame t - start_frame].  The L = 2
  * stage boundaries are TSA's: the sampled labels' distinct values in order of first appearance,
- * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 - 1 and boundary 1 = p_last - 1 (TSA's
- * `transits`).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1: stage s is
- * frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
+ * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 and boundary 1 = p_last, the first frames of
+ * flight and entry (TSA's `transits + 1`: its dataset returns p - 1 and its runner adds 1 before
+ * training and evaluating).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1:
+ * stage s is frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
  * [T, L] is 1 at (b_l, l) and 0 elsewhere (TSA's label_12_pad).
  *
  * Texts: stage texts (take-off, flight, entry) and video sentences of every dive number in the
@@ -182,6 +183,7 @@ typedef struct aqa_video_dataset {
     double score_min, score_max; /* score range in use: cfg's, or the split's usable videos' */
     int64_t feat_clip_dim;    /* feature mode: D of the cached "clip" features (0: none cached) */
     int64_t feat_i3d_dim;     /* feature mode: C of the cached "i3d" features / Fis-V .npy (0: none) */
+    int64_t feat_map_h, feat_map_w; /* feature mode: H, W of the cached "i3d_map" (0: none) */
     aqa_vd_summary summary;   /* counts, updated by the loader */
     void *lock;               /* guards summary updates from loader threads (pthread_mutex_t) */
 } aqa_video_dataset;
@@ -231,9 +233,11 @@ aqa_status aqa_vd_decode_video(const aqa_video_dataset *ds, const char *path, co
 /* The video file of `stem`: the first of stem + .mp4, .mkv, ... (see above) that exists, into buf;
  * false (buf "") when there is none. */
 bool aqa_vd_find_video(const char *stem, char *buf, size_t size);
-/* Item i's cached features: "clip" [T, D] into clip_out and/or "i3d" [N, C] into i3d_out (either
- * may be NULL); Fis-V reads <features_dir>/<video>.npy into i3d_out, resampling its rows to N. */
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out);
+/* Item i's cached features: "clip" [T, D] into clip_out, "i3d" [N, C] into i3d_out and/or
+ * "i3d_map" [N, C, H, W] into map_out (any may be NULL); Fis-V reads <features_dir>/<video>.npy
+ * into i3d_out, resampling its rows to N. */
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out);
 
 /* Output height and width of a transform with a fixed output (crop or exact resize). */
 aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w);

@@ -6,8 +6,10 @@
  *                               --vocab runs/clip/vocab.txt [--i3d WEIGHTS | --i3d-width 0.25]
  *
  * Per video: <out>/<key>.safetensors with "clip" [T, D] (the sampled frames of the loaders' rule,
- * CLIP's preprocessing at the model's resolution) and "i3d" [N, C] (the N clips of 16 frames,
- * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1]).
+ * CLIP's preprocessing at the model's resolution), "i3d" [N, C] (the N clips of 16 frames,
+ * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1])
+ * and "i3d_map" [N, C, H, W] (each clip's Mixed_5c map averaged over time: TSA's feature maps,
+ * 4 x 4 at 112 px).
  * Texts: <out>/texts.safetensors holds "stage_text" [C_sta, D] and "video_text" [C_vid, D], the
  * frozen CLIP text encoder's embeddings of the texts listed, one per line, in
  * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
@@ -166,6 +168,8 @@ int main(int argc, char **argv) {
     size_t done = 0, skipped = 0, failed = 0;
     const long fb = kv_int(&c, "batch");
     float *cf = malloc((size_t)(T * D) * sizeof *cf), *i3f = C ? malloc((size_t)(N * C) * sizeof *i3f) : NULL;
+    float *i3m = NULL;
+    int64_t MH = 0, MW = 0;
     aqa_progress prog;
     aqa_progress_start(&prog, "extract_features", ds->n_items, kv_bool(&c, "progress"));
     double t0 = aqa_now();
@@ -197,28 +201,39 @@ int main(int argc, char **argv) {
         }
         if (!st && C) {
             aqa_tensor *x = aqa_select(b->i3d_clips, 0, 0); /* [N, 3, 16, S, S] */
-            aqa_tensor *e = aqa_i3d_forward(i3d, x);
-            st = e ? aqa_copy_to_host(e, i3f, AQA_F32) : aqa_last_status();
+            aqa_tensor *e = NULL, *map = NULL;
+            st = aqa_i3d_features_maps(i3d, x, &e, &map);
+            if (!st && !i3m) { /* the map size follows from the crop: known after the first clip */
+                MH = map->shape[2];
+                MW = map->shape[3];
+                if (!(i3m = malloc((size_t)(N * C * MH * MW) * sizeof *i3m))) st = aqa_fail(AQA_ENOMEM, "out of memory");
+            }
+            if (!st) st = aqa_copy_to_host(e, i3f, AQA_F32);
+            if (!st) st = aqa_copy_to_host(map, i3m, AQA_F32);
         }
         aqa_scope_end();
         aqa_set_grad_enabled(prev);
         aqa_batch_free(b);
-        if (st || aqa_feature_cache_write(path, s->key, cf, T, D, i3f, N, C, encoder)) goto fail_loop;
+        aqa_feature_set fs = {cf, i3f, i3m, T, D, N, C, MH, MW};
+        if (st || aqa_feature_cache_write(path, s->key, &fs, encoder)) goto fail_loop;
         done++;
         aqa_progress_update(&prog, i + 1, NULL);
     }
     aqa_progress_finish(&prog, NULL);
     printf("extracted %zu, already there (resumed) %zu, skipped as bad %zu, of %zu videos in %.1f s; "
-           "clip [%lld, %lld], i3d [%lld, %lld]\n",
-           done, skipped, failed, ds->n_items, aqa_now() - t0, (long long)T, (long long)D, (long long)N, (long long)C);
+           "clip [%lld, %lld], i3d [%lld, %lld], i3d_map [%lld, %lld, %lld, %lld]\n",
+           done, skipped, failed, ds->n_items, aqa_now() - t0, (long long)T, (long long)D, (long long)N, (long long)C,
+           (long long)N, (long long)C, (long long)MH, (long long)MW);
     if (ds->summary.n_items != ds->summary.n_split || failed) aqa_vd_print_summary(ds, stdout);
     rc = 0;
     free(cf);
     free(i3f);
+    free(i3m);
     goto done;
 fail_loop:
     free(cf);
     free(i3f);
+    free(i3m);
 fail:
     fprintf(stderr, "extract_features: %s\n", aqa_last_error());
 done:

@@ -1,10 +1,14 @@
 """gen_golden_mvla.py: writes tests/data/golden_mvla.safetensors for tests/test_mvla.c: a tiny
-FAM MVLA + TSA head (scripts/mvla_torch.py) with its weights, inputs, every output and loss term,
-all gradients after backward of the total loss, the state after one Adam step (two parameter
-groups: lr 1e-4 for the temporal transformer and projections, 1e-3 for the rest), an
-eval-mode inference forward after the step; a FUM model's forward and gradients ("fum.*"); the same FUM
-model with graded texts, SCA picking among candidates without the true grades ("grade.nearest.*",
-"grade.all.*"); CoRe's tree's loss, prediction and gradients ("core.*").
+FAM MVLA + TSA head (scripts/mvla_torch.py; TSA's keys and values from 2 x 2 I3D maps, Z as extra
+tokens) with its weights, inputs, every output and loss term, all gradients after backward of the
+total loss, the state after one Adam step (two parameter groups: lr 1e-4 for the temporal
+transformer and projections, 1e-3 for the rest), an eval-mode inference forward after the step;
+the head with Z as biases ("tsa_bias.*"); PSNet's maps in both layouts ("layout.*"); a FUM model's
+forward and gradients ("fum.*"); the same FUM model with graded texts, SCA picking among
+candidates without the true grades ("grade.nearest.*", "grade.all.*"); CoRe's tree's loss,
+prediction and gradients with DD ("core.*"); USDL and MUSDL (judge counts 7/5/3, FINA rule;
+JIGSAWS-style SUM rule) with weights given by a formula the C test recomputes ("usdl.*",
+"musdl.*": their 256/128 MLPs would not fit the size budget as stored weights).
 
     python3 scripts/gen_golden_mvla.py [out_path]"""
 import json
@@ -21,6 +25,17 @@ CFG = M.default_config(num_clips=3, i3d_dim=64, num_frames=8, clip_feat_dim=8, t
                        temporal_heads=2, temporal_ffn=16, temporal_dropout=0.0, sca_mlp_hidden=8,
                        feat_dim=8, frame_dim=4, tsa_tokens=5, tsa_dim=4, tsa_heads=2, tsa_layers=2,
                        tsa_mlp_ratio=4.0, tsa_reg_hidden1=8, tsa_reg_hidden2=8)
+
+
+def formula_weights(module, salt):
+    """Deterministic parameters: w[k] = sin(0.37 k + 0.11 salt + 0.7 n) / sqrt(fan_in) for the n-th
+    parameter tensor (in named_parameters order) flattened, k its element index, fan_in its second
+    dimension (100 for biases); the C test recomputes them."""
+    with torch.no_grad():
+        for n, (_, p) in enumerate(module.named_parameters()):
+            k = torch.arange(p.numel(), dtype=torch.float64)
+            fan_in = p.shape[1] if p.dim() > 1 else 100
+            p.copy_((torch.sin(0.37 * k + 0.11 * salt + 0.7 * n) / fan_in ** 0.5).reshape(p.shape).to(p.dtype))
 
 
 def main():
@@ -43,6 +58,7 @@ def main():
 
     B, T, N = 4, CFG["num_frames"], CFG["num_clips"]
     i3d = torch.randn(B, N, CFG["i3d_dim"])
+    i3d_map = torch.randn(B, N, CFG["i3d_dim"], 2, 2)
     vis = torch.randn(B, T, CFG["clip_feat_dim"])
     stage_text = torch.randn(5, CFG["text_dim"], requires_grad=True)
     video_text = torch.randn(4, CFG["text_dim"])
@@ -50,19 +66,33 @@ def main():
     video_ids = torch.tensor([0, 1, 2, 3])
     boundaries = torch.tensor([[2, 5], [3, 6], [1, 4], [4, 7]])
     scores = torch.tensor([70.5, 82.0, 64.0, 90.25])
-    t.update({"in.i3d": i3d, "in.vis": vis, "in.stage_text": stage_text.detach().clone(), "in.video_text": video_text,
+    # PSNet on the maps in both layouts, eval mode, before any training
+    m.eval()
+    with torch.no_grad():
+        t["layout.tsa"] = m.segment_maps(i3d_map)
+        m.c["map_layout"] = "position"
+        t["layout.position"] = m.segment_maps(i3d_map)
+        m.c["map_layout"] = "tsa"
+    t.update({"in.i3d": i3d, "in.i3d_map": i3d_map, "in.vis": vis, "in.stage_text": stage_text.detach().clone(), "in.video_text": video_text,
               "in.stage_ids": stage_ids, "in.video_ids": video_ids, "in.boundaries": boundaries,
               "in.scores": scores})
 
     m.train()
     h.train()
-    o = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True)
+    o = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True, i3d_map=i3d_map)
     q, e = M.head_input(o, 0, 2), M.head_input(o, 2, 2)
     pred, hloss = h(q, e, scores[2:], scores[:2])
+    # the same head with Z as biases of the tokens (tsa_z_bias)
+    with torch.no_grad():
+        hb = M.TSAHead(dict(CFG, tsa_z_bias=True))
+        hb.load_state_dict(h.state_dict())
+        bpred, bloss = hb({k: (v.detach() if v is not None else None) for k, v in q.items()},
+                          {k: (v.detach() if v is not None else None) for k, v in e.items()}, scores[2:], scores[:2])
+    t.update({"tsa_bias.pred": bpred, "tsa_bias.loss": bloss})
     total = hloss
     for v in o["losses"].values():
         total = total + v
-    t.update({"out.frames": o["frames"], "out.prob": o["boundary_prob"], "out.pred_boundaries": o["pred_boundaries"],
+    t.update({"out.frames": o["frames"], "out.frame_maps": o["frame_maps"], "out.prob": o["boundary_prob"], "out.pred_boundaries": o["pred_boundaries"],
               "out.stage": o["stage"], "out.video": o["video"], "out.head_pred": pred, "out.total": total})
     for k, v in o["losses"].items():
         t["loss." + k] = v
@@ -86,7 +116,7 @@ def main():
     h.eval()
     with torch.no_grad():
         o2 = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, None, teacher_forcing=False,
-               compute_losses=False)
+               compute_losses=False, i3d_map=i3d_map)
         p2, _ = h(M.head_input(o2, 0, 2), M.head_input(o2, 2, 2), scores[2:])
     t.update({"inf.prob": o2["boundary_prob"], "inf.pred_boundaries": o2["pred_boundaries"], "inf.stage": o2["stage"],
               "inf.video": o2["video"], "inf.frames": o2["frames"], "inf.head_pred": p2})
@@ -125,22 +155,51 @@ def main():
         t.update({f"grade.{mode}.stage": og["stage"], f"grade.{mode}.video": og["video"],
                   f"grade.{mode}.g_stage_text": st.grad.clone()})
 
-    # CoRe's tree (depth 3, hidden 8) on 6-d features (USDL's 256/128 MLP would not fit the size
-    # budget; tests/test_heads.c checks its loss against its definition instead)
+    # CoRe's tree (depth 3, hidden 8, theta 10) on 6-d features, scores over each video's own DD
     torch.manual_seed(2)
     core = M.RegressTree(6, 8, 3, 10.0)
-    core.set_groups([-1.0, 0.5, 4.0, -2.0])
+    core.set_groups([1.0, 0.5, 2.0, 1.5])
     fq, fe = torch.randn(3, 6), torch.randn(3, 6)
     s_q, s_e = torch.tensor([5.0, 2.0, 7.0]), torch.tensor([4.5, 3.5, 6.0])
+    dd_q, dd_e = torch.tensor([2.0, 1.0, 2.5]), torch.tensor([1.5, 1.0, 2.0])
     for n, v in core.state_dict().items():
         t["core.p." + n] = v.clone()
-    cp, cl = core(fq, fe, s_e, s_q)
+    cp, cl = core(fq, fe, s_e, s_q, dd_q, dd_e)
     cl.backward()
-    t.update({"heads.fq": fq, "heads.fe": fe, "heads.s_q": s_q, "heads.s_e": s_e, "core.pred": cp, "core.loss": cl})
+    t.update({"heads.fq": fq, "heads.fe": fe, "heads.s_q": s_q, "heads.s_e": s_e, "heads.dd_q": dd_q,
+              "heads.dd_e": dd_e, "core.pred": cp, "core.loss": cl})
     for n, p in core.named_parameters():
         t["core.g." + n] = p.grad.clone()
 
-    t = {k: (v.detach().contiguous().float() if v.is_floating_point() else v.detach().contiguous().long())
+    # USDL (11 bins over [0, 10], sigma 1.5, KL 'mean') and MUSDL on [Z^vid, Z^sta] of 2-d Z (S = 3:
+    # 8 values), weights by formula_weights; gradients w.r.t. the feature
+    zf = (3 * torch.randn(3, 8, dtype=torch.float64)).requires_grad_()
+    u = M.USDL(8, 11, 0.0, 10.0, 1.5, kl_mean=True).double()
+    formula_weights(u, 1)
+    up, ul = u(zf, torch.tensor([3.0, 7.5, 9.0]))
+    ul.backward()
+    t.update({"usdl.z": zf.detach(), "usdl.pred": up, "usdl.loss": ul, "usdl.gz": zf.grad.clone()})
+    zf.grad = None
+    mu = M.MUSDL(8, 7, 21, 0.0, 10.0, 5.0, rule="fina").double()
+    formula_weights(mu, 2)
+    counts = torch.tensor([7, 5, 3])
+    judges = torch.tensor([[8.5, 9.0, 8.5, 8.0, 9.0, 8.5, 8.0], [7.0, 7.5, 7.0, 6.5, 7.0, 0, 0],
+                           [8.0, 8.0, 7.5, 0, 0, 0, 0]], dtype=torch.float64)
+    dd = torch.tensor([3.2, 3.0, 2.0], dtype=torch.float64)
+    mp, ml = mu(zf, counts, dd, judges)
+    ml.backward()
+    t.update({"musdl.counts": counts, "musdl.judges": judges, "musdl.dd": dd, "musdl.pred": mp, "musdl.loss": ml,
+              "musdl.gz": zf.grad.clone()})
+    zf.grad = None
+    js = M.MUSDL(8, 6, 5, 1.0, 5.0, 1.0, rule="sum").double()
+    formula_weights(js, 3)
+    grs = torch.tensor([[3, 4, 2, 5, 3, 4], [1, 2, 2, 3, 1, 2], [5, 5, 4, 5, 4, 5]], dtype=torch.float64)
+    jp, jl = js(zf, torch.tensor([6, 6, 6]), None, grs)
+    t.update({"musdl_sum.judges": grs, "musdl_sum.pred": jp, "musdl_sum.loss": jl})
+
+    # float32, except the f64 USDL/MUSDL cases (stored exactly as computed)
+    t = {k: (v.detach().contiguous().long() if not v.is_floating_point() else
+             v.detach().contiguous().double() if k.startswith(("usdl.", "musdl")) else v.detach().contiguous().float())
          for k, v in t.items()}
     meta = {"torch": torch.__version__, "config": json.dumps(CFG), "script": "scripts/gen_golden_mvla.py"}
     save_file(t, out_path, metadata=meta)

@@ -145,6 +145,7 @@ static void test_train_evaluate_resume(void) {
         CHECK(out && metric(out, "selected_epoch") == 1 && strstr(out, "selected_by validation_rho"));
         CHECK(out && metric(out, "test_selected_rho") == metric(out, "test_last_rho"));
         CHECK(out && isfinite(metric(out, "test_best_epochs_rho")));
+        CHECK_MSG(out && !strstr(out, "no I3D maps"), "TSA without the cached maps:\n%s", out);
         free(out);
         const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl", "metrics.json",
                                "best.txt"};
@@ -236,6 +237,33 @@ static void test_train_evaluate_resume(void) {
     CHECK_NEAR(metric(o1, "mse"), metric(o2, "mse"), 1e-4);
     free(o1);
     free(o2);
+}
+
+/* Every other head trains and evaluates through the programs with MVLA (Z reaching it), CoRe with
+ * DD-normalised scores and its groups from the training pairs, MUSDL with the dives' judge
+ * counts; TSA's map keys and values are in the cache (the note for a cache without maps is absent). */
+static void test_other_heads(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    const char *heads[] = {"core --dd true", "usdl --usdl-kl mean", "musdl", "mlp"};
+    for (int k = 0; k < 4; k++) {
+        char cmd[2048], *out = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "./examples/train_mvla --data %s/data --features %s/feat --out %s/runh%d --epochs 1 --max-steps 2 "
+                 "--frames 32 --clips 3 --clip-stride 8 --head %s %s",
+                 g_dir, g_dir, g_dir, k, heads[k], TINY);
+        int rc = cli_run(cmd, &out);
+        CHECK_MSG(rc == 0 && out && !strstr(out, "no I3D maps"), "train_mvla --head %s:\n%s", heads[k], out);
+        CHECK_MSG(out && (k != 0 || strstr(out, "CoRe's groups from")), "train_mvla --head %s:\n%s", heads[k], out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runh%d/last.safetensors --figures 0", g_dir, k);
+        rc = cli_run(cmd, &out);
+        CHECK_MSG(rc == 0 && out && metric(out, "n") == 4 && isfinite(metric(out, "mse")), "evaluate --head %s:\n%s",
+                  heads[k], out);
+        free(out);
+    }
 }
 
 /* --seeds 2: two runs in <out>/seed<s>, each reported, then their mean and standard deviation. */
@@ -506,7 +534,8 @@ static void test_settings_errors(void) {
 }
 
 /* Every clip-sequence head (models/heads/seq.h) trains and evaluates from train_mvla, as X and X-MVLA
- * (small widths: the tiny set's pseudo-frames are 4 wide). */
+ * (small widths: the tiny set's pseudo-frames are 4 wide).  A constant prediction is an answer
+ * (rho NaN, eval/metrics.h), not a failure. */
 static void test_sequence_heads(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
@@ -539,30 +568,36 @@ static void test_nan_guard(void) {
     CHECK(cli_run(cmd, NULL) == 0);
     snprintf(path, sizeof path, "%s/featnan/SyntheticDiving_Event001__2.safetensors", g_dir);
     aqa_st_file *sf = NULL;
-    int64_t T = 0, D = 0, N = 0, C = 0;
-    float *clip = NULL, *i3d = NULL;
+    int64_t T = 0, D = 0, N = 0, C = 0, H = 0, W = 0;
+    float *clip = NULL, *i3d = NULL, *map = NULL;
     if (aqa_st_open(path, &sf) == AQA_OK) {
-        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d");
-        if (ci >= 0 && ii >= 0) {
+        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d"), mi = aqa_st_find(sf, "i3d_map");
+        if (ci >= 0 && ii >= 0 && mi >= 0) {
             T = aqa_st_get(sf, ci)->shape[0], D = aqa_st_get(sf, ci)->shape[1];
             N = aqa_st_get(sf, ii)->shape[0], C = aqa_st_get(sf, ii)->shape[1];
+            H = aqa_st_get(sf, mi)->shape[2], W = aqa_st_get(sf, mi)->shape[3];
             clip = malloc(sizeof *clip * (size_t)(T * D));
             i3d = malloc(sizeof *i3d * (size_t)(N * C));
+            map = malloc(sizeof *map * (size_t)(N * C * H * W));
             aqa_st_read_f32(sf, ci, clip);
             aqa_st_read_f32(sf, ii, i3d);
+            aqa_st_read_f32(sf, mi, map);
         }
         aqa_st_close(sf);
     }
-    CHECK(clip && i3d);
-    if (!clip || !i3d) {
+    CHECK(clip && i3d && map);
+    if (!clip || !i3d || !map) {
         free(clip);
         free(i3d);
+        free(map);
         return;
     }
     i3d[1] = NAN;
-    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", clip, T, D, i3d, N, C, "test") == AQA_OK);
+    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", &(aqa_feature_set){clip, i3d, map, T, D, N, C, H, W},
+                                  "test") == AQA_OK);
     free(clip);
     free(i3d);
+    free(map);
     snprintf(cmd, sizeof cmd,
              "./examples/train_mvla --data %s/data --features %s/featnan --out %s/runnan --epochs 2 --frames 32 "
              "--clips 3 --clip-stride 8 %s",
@@ -580,6 +615,7 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_tiny_clip_tools);
     RUN(test_train_evaluate_resume);
+    RUN(test_other_heads);
     RUN(test_seeds);
     RUN(test_quality_text);
     RUN(test_train_from_frames);

@@ -177,10 +177,28 @@ static aqa_status check_batch(const aqa_mvla *m, const aqa_mvla_batch *b) {
     if (b->boundary_target)
         REQUIRE_SHAPE(b->boundary_target, "boundary_target (expected [B, T, L])", B, c->num_frames, c->num_boundaries);
     if (b->frame_stage) REQUIRE_SHAPE(b->frame_stage, "frame_stage (expected I64 [B, T])", B, c->num_frames);
+    if (b->i3d_map) REQUIRE_SHAPE(b->i3d_map, "i3d_map (expected [B, N, C_i3d, H, W])", B, c->num_clips, c->i3d_dim, -1, -1);
     if (c->scheme == AQA_MVLA_FAM && (c->oracle_boundaries || b->teacher_forcing) && !b->boundaries)
         return aqa_fail(AQA_EINVAL, "MVLA batch: %s needs ground-truth boundaries",
                         c->oracle_boundaries ? "the oracle setting" : "teacher forcing");
     return AQA_OK;
+}
+
+/* PSNet on the I3D maps [B, N, C, H, W] (TSA: transits_pred_map is not used, no loss) ->
+ * *maps [B, T, W, H W] in the configured layout. */
+static aqa_status segment_maps(aqa_mvla *m, aqa_tensor *map, aqa_tensor **maps) {
+    int64_t B = map->shape[0], N = map->shape[1], C = map->shape[2], P = map->shape[3] * map->shape[4];
+    int64_t T = m->cfg.num_frames, W = m->seg->width;
+    bool tsa = m->cfg.map_layout == AQA_MVLA_MAP_TSA;
+    aqa_tensor *x = tsa ? aqa_reshape(map, 3, (int64_t[]){B * P, N, C})
+                        : aqa_reshape(aqa_permute(aqa_view(map, 4, (int64_t[]){B, N, C, P}), (int[]){0, 3, 1, 2}), 3,
+                                      (int64_t[]){B * P, N, C});
+    aqa_tensor *y = NULL, *prob = NULL;
+    aqa_status st = x ? aqa_mvla_segmentation_forward(m->seg, x, &y, &prob) : aqa_last_status(); /* y [B P, T, W] */
+    if (st) return st;
+    *maps = tsa ? aqa_reshape(y, 4, (int64_t[]){B, T, W, P})
+                : aqa_permute(aqa_view(y, 4, (int64_t[]){B, P, T, W}), (int[]){0, 2, 3, 1});
+    return *maps ? AQA_OK : aqa_last_status();
 }
 
 /* rows x [B, K, D] -> [B * K, D] */
@@ -215,6 +233,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         if ((st = aqa_mvla_segmentation_forward(m->seg, batch->i3d, &seg_frames, &prob)) != AQA_OK) goto fail;
         out->frames = seg_frames;
         out->boundary_prob = prob;
+        if (batch->i3d_map && (st = segment_maps(m, batch->i3d_map, &out->frame_maps)) != AQA_OK) goto fail;
         out->pred_boundaries = aqa_mvla_select_boundaries(prob);
         bool use_gt = (c->oracle_boundaries || batch->teacher_forcing) && batch->boundaries;
         if (use_gt && (st = aqa_stage_check_boundaries(batch->boundaries, c->num_frames, "MVLA ground-truth boundaries")))
@@ -315,6 +334,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
     for (int i = 0; i < AQA_MVLA_NUM_LOSSES; i++)
         if (L[i]) aqa_keep(L[i]);
     aqa_keep(out->frames);
+    if (out->frame_maps) aqa_keep(out->frame_maps);
     aqa_keep(out->boundaries);
     if (out->pred_boundaries != out->boundaries) aqa_keep(out->pred_boundaries);
     if (out->boundary_prob) aqa_keep(out->boundary_prob);
@@ -350,7 +370,9 @@ aqa_status aqa_mvla_head_input(const aqa_mvla_output *o, int64_t start, int64_t 
     if (start < 0 || n < 0 || start + n > B)
         return aqa_fail(AQA_EINVAL, "aqa_mvla_head_input: rows [%lld, %lld) outside the batch of %lld", (long long)start,
                         (long long)(start + n), (long long)B);
+    memset(in, 0, sizeof *in);
     in->frames = aqa_narrow(o->frames, 0, start, n);
+    if (o->frame_maps && !(in->frame_maps = aqa_narrow(o->frame_maps, 0, start, n))) return aqa_last_status();
     in->boundaries = aqa_narrow(o->boundaries, 0, start, n);
     in->stages = aqa_narrow(o->stage, 0, start, n);
     in->video = aqa_narrow(o->video, 0, start, n);

@@ -14,7 +14,9 @@
  *               CLIP text encoder (they carry gradients when the caller fine-tunes it), projected
  *               to D when D_text != D; each sample names its stage texts and video text by id.
  *   FAM         TSA's segmentation module ("seg", segmentation.c) lifts the clip features to T
- *               pseudo-frames and gives boundary probabilities P [B, T, L] (BCE, eq. 4);
+ *               pseudo-frames and gives boundary probabilities P [B, T, L] (BCE, eq. 4); given
+ *               the time-averaged I3D Mixed_5c maps it also lifts them (frame_maps: TSA's keys
+ *               and values);
  *               boundary l = argmax of P[:, :, l] over frames [T/L l, T/L (l+1)) as TSA; the split
  *               uses the ground truth under teacher forcing or as an oracle, the prediction else.
  *               Granularities: frame, stage, video.
@@ -85,6 +87,15 @@ typedef enum aqa_mvla_scheme {
     AQA_MVLA_FUM = 1  /* frame-wise unannotated: fixed clip boundaries + KL (MTL-AQA, JIGSAWS, Fis-V) */
 } aqa_mvla_scheme;
 
+/* How PSNet reads the time-averaged I3D Mixed_5c maps [B, N, C, H, W] (TSA's feature maps). */
+typedef enum aqa_mvla_map_layout {
+    AQA_MVLA_MAP_TSA = 0,     /* TSA's code: the maps reshaped in memory order to [B H W, N, C]
+                                 (feamap.reshape(-1, T, C)) and PSNet's output back to
+                                 [B, T, W, H, W] the same way: what TSA's numbers come from */
+    AQA_MVLA_MAP_POSITION = 1 /* each spatial position's own [N, C] sequence (permuted first):
+                                 PSNet sees one position's clips, as its 1-D input */
+} aqa_mvla_map_layout;
+
 /* What Z is when SCA is switched off (Table 5's rows without SCA). */
 typedef enum aqa_mvla_fuse {
     AQA_MVLA_FUSE_I3D = 0, /* Z = the CBP features alone (the baseline) */
@@ -130,6 +141,7 @@ typedef struct aqa_mvla_config {
     int64_t seg_mlp_hidden2;       /* 64 */
     double teacher_forcing_fraction; /* ground-truth split while epoch / max_epoch <= this (0.25) */
     bool oracle_boundaries;        /* always split by the ground truth (Table 5's dagger rows) */
+    aqa_mvla_map_layout map_layout; /* how PSNet reads batch i3d_map (TSA's code) */
     /* FUM */
     int64_t clip_len;              /* frames per clip when pooling VLP frames to clips (16) */
     int64_t clip_stride;           /* first frame of clip c = c * clip_stride (10) */
@@ -217,6 +229,8 @@ typedef struct aqa_mvla {
 /* One batch of B videos.  Tensors are borrowed. */
 typedef struct aqa_mvla_batch {
     aqa_tensor *i3d;             /* [B, N, C_i3d] CBP clip features (required) */
+    aqa_tensor *i3d_map;         /* [B, N, C_i3d, H, W] time-averaged I3D Mixed_5c maps (FAM, TSA's
+                                    keys/values); NULL = none */
     aqa_tensor *vis;             /* [B, T, D_clip] frozen CLIP frame features (VLP only) */
     aqa_tensor *stage_text;      /* [C_sta, D_text] stage-text table (VLP only) */
     aqa_tensor *video_text;      /* [C_vid, D_text] video-text table (VLP only) */
@@ -241,6 +255,7 @@ typedef struct aqa_mvla_batch {
 typedef struct aqa_mvla_output {
     aqa_tensor *frames;          /* [B, T, W] FAM pseudo-frame features (TSA's 64-d), or
                                     [B, N, D] projected clip features (FUM) */
+    aqa_tensor *frame_maps;      /* [B, T, W, H W] PSNet on batch i3d_map (FAM), else NULL */
     aqa_tensor *boundaries;      /* I64 [B, L]: the split used for frames and stages */
     aqa_tensor *pred_boundaries; /* I64 [B, L]: the predicted split (FAM), else = boundaries */
     aqa_tensor *boundary_prob;   /* [B, T, L] boundary probabilities (FAM), else NULL */
@@ -258,7 +273,8 @@ aqa_tensor *aqa_mvla_total_loss(aqa_mvla *m, aqa_mvla_output *out, aqa_tensor *h
 /* Whether the split should use the ground truth at this point of training (TSA's schedule:
  * epoch / max_epoch <= teacher_forcing_fraction). */
 bool aqa_mvla_teacher_forcing(const aqa_mvla_config *cfg, int epoch, int max_epoch);
-/* The head input of samples [start, start + n) of an output (views, no copies). */
+/* The head input of samples [start, start + n) of an output (views, no copies; frames,
+ * frame_maps, boundaries, stages, video; the caller adds difficulty and judge counts). */
 aqa_status aqa_mvla_head_input(const aqa_mvla_output *o, int64_t start, int64_t n, aqa_head_input *in);
 /* The parameters of the "visual feature extraction" group (lr 1e-4 in the paper: temporal
  * transformer and projections) and of the rest (SCA, segmentation, tau: lr 1e-3), as malloc'd
