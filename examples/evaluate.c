@@ -218,6 +218,9 @@ static int run_checkpoint(int argc, char **argv) {
             if (!cfg) fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", ckpt);
             return 1;
         }
+        /* checkpoints from before the setting existed were trained with a frozen CLIP text encoder */
+        kv_entry *fz = kv_find(&c, "freeze_clip_text");
+        if (fz && !fz->set) kv_set(&c, "freeze_clip_text", "true", "checkpoint without the setting");
         /* run-time settings are this invocation's, not the training's */
         kv_set(&c, "out", "", "reset");
         kv_set(&c, "device", "cpu", "reset");
@@ -245,10 +248,7 @@ static int run_checkpoint(int argc, char **argv) {
     }
     aqa_load_report rep;
     if (aqa_module_load(r.root, ckpt, true, strip_model, NULL, &rep)) goto fail;
-    if (r.i3d) {
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
-        if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-    }
+    if (run_load_sidecars(&r, ckpt)) goto fail;
     if (run_evaluate(&r, r.test, true, kv_bool(&c, "progress"), &res)) goto fail;
     printf("n %zu\n", res.n);
     printf("spearman_rho %.10g\n", res.m.spearman);

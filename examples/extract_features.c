@@ -10,8 +10,10 @@
  * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1]).
  * Texts: <out>/texts.safetensors holds "stage_text" [C_sta, D] and "video_text" [C_vid, D], the
  * frozen CLIP text encoder's embeddings of the texts listed, one per line, in
- * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
- * its own against them).
+ * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies, the stage texts in
+ * --prompt-template: train_mvla checks its own against them), and in its metadata the absolute
+ * paths of the CLIP weights and tokenizer ("clip", "vocab", "bpe"), which train_mvla uses to
+ * fine-tune that text encoder when not given --clip (the cached tables serve frozen runs).
  *
  * Resumable: a video whose file exists and is valid (format, key, shapes) is skipped, so an
  * interrupted run continues where it stopped; each file is written atomically.
@@ -24,6 +26,7 @@
  * calibrate_i3d_bn in mvla_run.h), else its activations vanish with depth.
  * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
     kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
+    kv_def(&c, "prompt_template", AQA_DIVING_TEMPLATE, "prompt of the diving stage texts (\"none\": the bare texts)");
     kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors; pretrain_i3d's carry their width)");
     kv_def_num(&c, "i3d_width", "0", 0, 1, "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
     kv_def_int(&c, "i3d_seed", "0", 0, 1e18, "seed of the random I3D");
@@ -78,6 +82,10 @@ int main(int argc, char **argv) {
     vc.num_clips = (int)kv_int(&c, "clips");
     vc.clip_stride = (int)kv_int(&c, "clip_stride");
     vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    if (run_stage_template(&c, vc.dataset, &vc)) {
+        fprintf(stderr, "extract_features: %s\n", aqa_last_error());
+        return 1;
+    }
     const char *out = kv_str(&c, "out");
     int n_stale = 0;
     if (mkdir_p(out)) {
@@ -93,9 +101,6 @@ int main(int argc, char **argv) {
     aqa_video_dataset *ds = NULL;
     aqa_clip_model *clip = NULL;
     aqa_i3d *i3d = NULL;
-    word_tok tok;
-    memset(&tok, 0, sizeof tok);
-    aqa_text_set_init(&tok.words);
     char path[1400];
 
     ds = aqa_video_dataset_open(&vc);
@@ -103,7 +108,6 @@ int main(int argc, char **argv) {
     print_notes("extract_features", ds);
     if (aqa_clip_load(kv_str(&c, "clip"), &clip)) goto fail;
     aqa_module_train(&clip->base, false);
-    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL)) goto fail;
     if (kv_has(&c, "i3d") || kv_double(&c, "i3d_width") > 0) {
         aqa_i3d_config ic = aqa_i3d_default_config();
         if (!kv_has(&c, "i3d")) {
@@ -130,19 +134,28 @@ int main(int argc, char **argv) {
     const int64_t D = clip->cfg.embed_dim, T = ds->T, N = ds->N, C = i3d ? i3d->feature_dim : 0;
     const int R = (int)clip->cfg.image_resolution;
 
-    /* texts */
+    /* texts: the frozen tables of run_text_tables (train_mvla's source of texts), their lists, and
+     * where the CLIP and its tokenizer are (absolute paths when they resolve) */
     {
-        bool prev = aqa_set_grad_enabled(false);
-        aqa_tensor *st = encode_texts(clip, &tok, &ds->stage_texts, true);
-        aqa_tensor *vt = st ? encode_texts(clip, &tok, &ds->video_texts, true) : NULL;
-        aqa_set_grad_enabled(prev);
-        if (!st || !vt) goto fail;
+        aqa_mvla_text_tables *tt = run_text_tables(clip, &c, ds, false);
+        aqa_tensor *st = NULL, *vt = NULL;
+        if (!tt || aqa_mvla_text_tables_get(tt, &st, &vt)) {
+            aqa_mvla_text_tables_free(tt);
+            goto fail;
+        }
+        char abs[3][PATH_MAX];
+        const char *keys[3] = {"clip", "vocab", "bpe"}, *mk[5] = {"format"}, *mv[5] = {"aqa-texts-1"};
+        int nm = 1;
+        for (int k = 0; k < 3; k++) {
+            if (!kv_has(&c, keys[k])) continue;
+            if (!realpath(kv_str(&c, keys[k]), abs[k])) snprintf(abs[k], sizeof abs[k], "%s", kv_str(&c, keys[k]));
+            mk[nm] = keys[k];
+            mv[nm++] = abs[k];
+        }
         snprintf(path, sizeof path, "%s/texts.safetensors", out);
         const char *names[2] = {"stage_text", "video_text"};
-        const char *mk[2] = {"format", "clip"}, *mv[2] = {"aqa-texts-1", kv_str(&c, "clip")};
-        aqa_status s = aqa_save_tensors(path, 2, names, (aqa_tensor *[]){st, vt}, 2, mk, mv);
-        aqa_tensor_free(st);
-        aqa_tensor_free(vt);
+        aqa_status s = aqa_save_tensors(path, 2, names, (aqa_tensor *[]){st, vt}, nm, mk, mv);
+        aqa_mvla_text_tables_free(tt);
         if (s) goto fail;
         snprintf(path, sizeof path, "%s/stage_texts.txt", out);
         if (aqa_text_set_save(&ds->stage_texts, path)) goto fail;
@@ -220,7 +233,6 @@ fail_loop:
 fail:
     fprintf(stderr, "extract_features: %s\n", aqa_last_error());
 done:
-    wt_free(&tok);
     aqa_clip_model_free(clip);
     if (i3d) aqa_i3d_free(i3d);
     aqa_video_dataset_free(ds);

@@ -11,8 +11,16 @@
  * --setting: w/DN (same dive number), w/DD (same difficulty; targets / DD), w/o (random).
  *
  * Optimiser: Adam, weight decay 0, the paper's parameter groups: lr_backbone (1e-4) for the
- * visual feature extraction (the VLP temporal transformer and projections, I3D in frame mode)
- * and lr_head (1e-3) for SCA, segmentation, temperature and the head.
+ * feature extraction (the VLP temporal transformer and projections, the CLIP text encoder unless
+ * --freeze-clip-text, I3D in frame mode) and lr_head (1e-3) for SCA, segmentation, temperature and
+ * the head.
+ *
+ * What is trained end to end.  The CLIP text encoder is fine-tuned by default (the paper; its
+ * text side is re-encoded at every step and saved beside each checkpoint).  I3D is fine-tuned
+ * only in frame mode (no --features: I3D runs in the training graph, lr_backbone, BatchNorm
+ * statistics frozen as TSA); from a feature cache it is frozen (its clip features were computed
+ * once), which is what the README's synthetic numbers use.  The CLIP image encoder is always
+ * frozen (the paper).
  *
  * Each epoch: a progress line on stderr (epoch, step, loss terms, samples/s, ETA); evaluation on
  * the test split (rho, R-l2 x100, MSE, AIoU@0.5/0.75 with frame labels); then the commit
@@ -59,7 +67,7 @@ static void print_final(const char *record, double best) {
 /* Settings a resumed run may change: where things are and how the run is driven, not the model,
  * the data it learns from or the optimiser. */
 static const char *const RUNTIME_KEYS[] = {"epochs", "resume", "progress", "workers", "device", "max_steps",
-                                           "eval_every", "data", "features", "texts", "out", "skip_bad", NULL};
+                                           "eval_every", "data", "features", "clip_features", "texts", "out", "skip_bad", NULL};
 
 /* --resume: <out>/last.safetensors must exist and hold this run's settings.  0, or 1 after a
  * message. */
@@ -172,6 +180,7 @@ int main(int argc, char **argv) {
     }
     dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
     if (dist_open(&dr, &c, "train_mvla")) return 1;
+    run_resolve_clip(&c); /* the CLIP a feature cache was made with, when --clip is not given */
     const char *out = kv_str(&c, "out");
     const bool resume = kv_bool(&c, "resume");
     char path[1500], last[1024];
@@ -206,6 +215,15 @@ int main(int argc, char **argv) {
             kv_str(&c, "dataset"), r.mcfg.scheme == AQA_MVLA_FAM ? "FAM" : "FUM", r.train->n_items, r.test->n_items,
             kv_str(&c, "head"), r.mcfg.use_vlp ? "-MVLA" : "", aqa_exemplar_mode_name(r.mode),
             (long long)aqa_module_num_params(r.root, false), (long long)aqa_module_num_params(r.root, true));
+    if (dr.main) {
+        char fum[64] = "";
+        if (r.mcfg.scheme == AQA_MVLA_FUM)
+            snprintf(fum, sizeof fum, "; FUM stages start at clips %lld, %lld", (long long)r.mcfg.fum_boundaries[0],
+                     (long long)r.mcfg.fum_boundaries[1]);
+        fprintf(stderr, "train_mvla: CLIP text encoder %s, I3D %s%s\n",
+                r.texts ? (r.texts->finetune ? "fine-tuned" : "frozen") : r.mcfg.use_vlp ? "frozen (cached tables)" : "unused",
+                r.frames ? "fine-tuned (frame mode)" : "frozen (cached features)", fum);
+    }
     if (dr.main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
     if ((r.head->ops == &aqa_head_core || r.head->ops == &aqa_head_tpt) && core_groups(&r)) goto fail;
 
@@ -219,12 +237,13 @@ int main(int argc, char **argv) {
     memcpy(rest + nr, hp, sizeof *hp * (size_t)nh);
     nr += nh;
     free(hp);
-    if (r.i3d) {
+    for (int k = 0; k < 2; k++) { /* I3D (frame mode) and the CLIP text side join the backbone group */
         aqa_tensor **ip = NULL;
-        int ni = aqa_module_parameters(&r.i3d->base, &ip);
+        int ni = k == 0 ? (r.i3d ? aqa_module_parameters(&r.i3d->base, &ip) : 0)
+                        : (r.texts ? aqa_mvla_text_tables_parameters(r.texts, &ip) : 0);
         if (ni < 0) goto fail;
         bb = realloc(bb, sizeof *bb * (size_t)(nb + ni + 1));
-        memcpy(bb + nb, ip, sizeof *ip * (size_t)ni);
+        if (ni) memcpy(bb + nb, ip, sizeof *ip * (size_t)ni);
         nb += ni;
         free(ip);
     }
@@ -248,10 +267,7 @@ int main(int argc, char **argv) {
         aqa_checkpoint ck = {.model = r.root, .optim = opt};
         if (aqa_checkpoint_load(last, &ck)) goto fail;
         free(ck.loaded_config);
-        if (r.i3d) {
-            snprintf(path, sizeof path, "%s.i3d.safetensors", last);
-            if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-        }
+        if (run_load_sidecars(&r, last)) goto fail;
         start_epoch = (int)ck.epoch + 1;
         step = ck.step;
         if (dr.main) fprintf(stderr, "train_mvla: resumed from %s at epoch %d, step %lld\n", last, start_epoch, (long long)step);
@@ -266,12 +282,15 @@ int main(int argc, char **argv) {
         }
     }
     /* every rank starts from rank 0's weights; the steps sum the ranks' gradients */
-    aqa_module *models[2] = {r.root, r.i3d ? &r.i3d->base : NULL};
+    aqa_module *models[3] = {r.root};
+    int n_models = 1;
+    if (r.i3d) models[n_models++] = &r.i3d->base;
+    if (r.texts && r.texts->finetune) models[n_models++] = &r.clip->base;
     aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
     if (!all) goto fail;
     if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
     if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
-    int attach = dist_attach(&dr, models, r.i3d ? 2 : 1, all, nb + nr, N_VALUES);
+    int attach = dist_attach(&dr, models, n_models, all, nb + nr, N_VALUES);
     free(all);
     if (attach) goto fail;
 
@@ -400,6 +419,7 @@ int main(int argc, char **argv) {
         aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
         int bad = !line ||
                   (dr.main && run_store_commit(&rs, &ck, r.i3d ? &r.i3d->base : NULL, line, do_eval ? res.m.spearman : NAN));
+        if (!bad && dr.main) bad = run_save_sidecars(&r, last) || (is_best && run_save_sidecars(&r, rs.best));
         free(line);
         if (bad) goto fail;
     }

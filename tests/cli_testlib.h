@@ -1,6 +1,6 @@
 /* cli_testlib.h: what the end-to-end tests of the example programs share: running a command
- * line with its output captured, a tiny generated synthetic diving set in a fresh folder, and
- * removing that folder.  Header-only like tests/testlib.h. */
+ * line with its output captured, a tiny generated synthetic diving set in a fresh folder,
+ * removing that folder, and 2-D .npy feature files (Fis-V's layout).  Header-only like tests/testlib.h. */
 #ifndef AQA_CLI_TESTLIB_H
 #define AQA_CLI_TESTLIB_H
 
@@ -35,6 +35,24 @@ __attribute__((unused)) static int cli_run(const char *cmd, char **out) {
     if (out) *out = buf;
     else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
+__attribute__((unused)) static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
+    char hdr[128];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned hl = (unsigned)(n + pad + 1);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
+    fwrite(pre, 1, 10, f);
+    fwrite(hdr, 1, (size_t)n, f);
+    for (int k = 0; k < pad; k++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(x, sizeof *x, (size_t)rows * (size_t)cols, f);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 static int cli_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {

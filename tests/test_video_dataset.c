@@ -18,6 +18,7 @@
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "tensor/tensor.h"
+#include "tests/cli_testlib.h"
 #include "tests/testlib.h"
 
 static char g_root[256];       /* generated synthetic set */
@@ -953,24 +954,6 @@ static void test_jigsaws_layout(void) {
         aqa_video_dataset_free(ds);
     }
     rm_rf(root);
-}
-
-/* A 2-D '<f4' .npy (format 1.0), written by hand: io/npy.h writes vectors only. */
-static int write_npy_2d(const char *path, const float *x, int rows, int cols) {
-    char hdr[128];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
-    int total = 10 + n + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    unsigned hl = (unsigned)(n + pad + 1);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
-    fwrite(pre, 1, 10, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    for (int k = 0; k < pad; k++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(x, sizeof *x, (size_t)rows * (size_t)cols, f);
-    return fclose(f) == 0 ? 0 : -1;
 }
 
 static void test_fisv_layout(void) {
