@@ -48,7 +48,8 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     const double seeds = 1e18; /* seeds are 64-bit; any up to 10^18 */
     kv_def(c, "data", "", "dataset folder");
     kv_def_choice(c, "dataset", "synthetic", RUN_DATASETS, "dataset (annotation layout)");
-    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
+    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder): I3D frozen; \"\" = "
+                              "frame mode: I3D fine-tuned in the training graph");
     kv_def(c, "clip_features", "", "Fis-V with MVLA: folder of <id>.npy per-clip CLIP image features");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");

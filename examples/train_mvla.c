@@ -164,7 +164,8 @@ int main(int argc, char **argv) {
     run_def_keys(&c);
     kv_def(&c, "out", "runs/mvla", "run folder (checkpoints, log.jsonl, config.txt)");
     kv_def_int(&c, "epochs", "20", 1, 1e6, "training epochs");
-    kv_def_num(&c, "lr_backbone", "1e-4", 0, 10, "Adam lr of visual feature extraction (temporal transformer, projections, I3D)");
+    kv_def_num(&c, "lr_backbone", "1e-4", 0, 10, "Adam lr of feature extraction (temporal transformer, projections, CLIP text "
+                                                       "encoder, I3D in frame mode)");
     kv_def_num(&c, "lr_head", "1e-3", 0, 10, "Adam lr of SCA, segmentation and the head");
     kv_def_num(&c, "weight_decay", "0", 0, 10, "Adam weight decay");
     kv_def_bool(&c, "augment", "true", "random crop/flip (frame mode), MTL-AQA shift");
