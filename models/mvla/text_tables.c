@@ -18,24 +18,45 @@ static aqa_tensor *own(aqa_tensor *t) {
 }
 
 /* The text side of a CLIP model: everything but the image encoder and the logit scale. */
-static bool text_side(const char *name) { return strncmp(name, "visual.", 7) != 0 && strcmp(name, "logit_scale") != 0; }
+static bool is_text_side(const char *name) { return strncmp(name, "visual.", 7) != 0 && strcmp(name, "logit_scale") != 0; }
 
-/* The text-side named tensors of the model (parameters only: the text side has no buffers), in
- * state_dict order; *out malloc'd with borrowed names/tensors in a list freed by *all. */
-static int text_tensors(aqa_clip_model *m, aqa_named_tensor **all, int *n_all, aqa_named_tensor **out) {
-    int n = aqa_module_named_tensors(&m->base, false, all);
-    if (n < 0) return -1;
-    *n_all = n;
-    *out = malloc(sizeof **out * (size_t)(n + 1));
-    if (!*out) {
-        aqa_named_tensors_free(*all, n);
+/* The text-side parameters of a model (the text side has no buffers), in state_dict order. */
+typedef struct text_side {
+    aqa_named_tensor *all; /* every named parameter of the model (owns the names) */
+    int n_all;             /* entries of all */
+    const char **names;    /* n borrowed names */
+    aqa_tensor **tensors;  /* n borrowed tensors (malloc'd array) */
+    int n;                 /* text-side parameters */
+} text_side;
+
+static void text_side_free(text_side *ts) {
+    free(ts->names);
+    free(ts->tensors);
+    if (ts->all) aqa_named_tensors_free(ts->all, ts->n_all);
+    memset(ts, 0, sizeof *ts);
+}
+
+/* Fills ts; returns the count or -1 (error recorded, ts empty). */
+static int text_side_get(aqa_clip_model *m, text_side *ts) {
+    memset(ts, 0, sizeof *ts);
+    ts->n_all = aqa_module_named_tensors(&m->base, false, &ts->all);
+    if (ts->n_all < 0) {
+        ts->all = NULL;
+        return -1;
+    }
+    ts->names = malloc(sizeof *ts->names * (size_t)(ts->n_all + 1));
+    ts->tensors = malloc(sizeof *ts->tensors * (size_t)(ts->n_all + 1));
+    if (!ts->names || !ts->tensors) {
+        text_side_free(ts);
         aqa_fail(AQA_ENOMEM, "CLIP text tables: out of memory");
         return -1;
     }
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (text_side((*all)[i].name)) (*out)[k++] = (*all)[i];
-    return k;
+    for (int i = 0; i < ts->n_all; i++)
+        if (is_text_side(ts->all[i].name)) {
+            ts->names[ts->n] = ts->all[i].name;
+            ts->tensors[ts->n++] = ts->all[i].tensor;
+        }
+    return ts->n;
 }
 
 static bool ids_ok(const aqa_tensor *ids, const char *what) {
@@ -58,15 +79,13 @@ aqa_mvla_text_tables *aqa_mvla_text_tables_new(aqa_clip_model *clip, const aqa_t
     t->video_ids = aqa_clone((aqa_tensor *)video_ids);
     if (t->stage_ids) own(t->stage_ids);
     if (t->video_ids) own(t->video_ids);
-    aqa_named_tensor *all = NULL, *txt = NULL;
-    int n_all = 0, n = (t->stage_ids && t->video_ids) ? text_tensors(clip, &all, &n_all, &txt) : -1;
-    if (n < 0) {
+    text_side ts;
+    if (!t->stage_ids || !t->video_ids || text_side_get(clip, &ts) < 0) {
         aqa_mvla_text_tables_free(t);
         return NULL;
     }
-    for (int i = 0; i < n; i++) aqa_requires_grad(txt[i].tensor, finetune);
-    free(txt);
-    aqa_named_tensors_free(all, n_all);
+    for (int i = 0; i < ts.n; i++) aqa_requires_grad(ts.tensors[i], finetune);
+    text_side_free(&ts);
     return t;
 }
 
@@ -120,49 +139,31 @@ int aqa_mvla_text_tables_parameters(aqa_mvla_text_tables *t, aqa_tensor ***out) 
     }
     *out = NULL;
     if (!t->finetune) return 0;
-    aqa_named_tensor *all = NULL, *txt = NULL;
-    int n_all = 0, n = text_tensors(t->clip, &all, &n_all, &txt);
+    text_side ts;
+    int n = text_side_get(t->clip, &ts);
     if (n < 0) return -1;
-    *out = malloc(sizeof **out * (size_t)(n + 1));
-    if (*out)
-        for (int i = 0; i < n; i++) (*out)[i] = txt[i].tensor;
-    free(txt);
-    aqa_named_tensors_free(all, n_all);
-    if (!*out) {
-        aqa_fail(AQA_ENOMEM, "aqa_mvla_text_tables_parameters: out of memory");
-        return -1;
-    }
+    *out = ts.tensors; /* handed over */
+    ts.tensors = NULL;
+    text_side_free(&ts);
     return n;
 }
 
 aqa_status aqa_mvla_text_tables_save(aqa_mvla_text_tables *t, const char *path) {
     if (!t || !path) return aqa_fail(AQA_EINVAL, "aqa_mvla_text_tables_save: NULL argument");
-    aqa_named_tensor *all = NULL, *txt = NULL;
-    int n_all = 0, n = text_tensors(t->clip, &all, &n_all, &txt);
-    if (n < 0) return aqa_last_status();
-    const char **names = malloc(sizeof *names * (size_t)(n + 1));
-    aqa_tensor **tensors = malloc(sizeof *tensors * (size_t)(n + 1));
-    aqa_status st = names && tensors ? AQA_OK : aqa_fail(AQA_ENOMEM, "aqa_mvla_text_tables_save: out of memory");
-    for (int i = 0; !st && i < n; i++) {
-        names[i] = txt[i].name;
-        tensors[i] = txt[i].tensor;
-    }
+    text_side ts;
+    if (text_side_get(t->clip, &ts) < 0) return aqa_last_status();
     const char *mk[1] = {"format"}, *mv[1] = {"aqa-clip-text-1"};
-    if (!st) st = aqa_save_tensors(path, n, names, tensors, 1, mk, mv);
-    free(names);
-    free(tensors);
-    free(txt);
-    aqa_named_tensors_free(all, n_all);
+    aqa_status st = aqa_save_tensors(path, ts.n, ts.names, ts.tensors, 1, mk, mv);
+    text_side_free(&ts);
     return st;
 }
 
 aqa_status aqa_mvla_text_tables_load(aqa_mvla_text_tables *t, const char *path) {
     if (!t || !path) return aqa_fail(AQA_EINVAL, "aqa_mvla_text_tables_load: NULL argument");
-    aqa_named_tensor *all = NULL, *txt = NULL;
-    int n_all = 0, n = text_tensors(t->clip, &all, &n_all, &txt);
+    text_side ts;
+    int n = text_side_get(t->clip, &ts);
+    text_side_free(&ts);
     if (n < 0) return aqa_last_status();
-    free(txt);
-    aqa_named_tensors_free(all, n_all);
     aqa_load_report rep;
     aqa_status st = aqa_module_load(&t->clip->base, path, false, NULL, NULL, &rep);
     if (st) return st;
