@@ -31,6 +31,7 @@
 #include "datasets/video_dataset.h"
 #include "examples/dist_run.h"
 #include "examples/mvla_common.h"
+#include "examples/run_store.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
@@ -256,12 +257,21 @@ MC_UNUSED static aqa_mvla_text_tables *run_text_tables(aqa_clip_model *clip, kv_
     return t;
 }
 
-/* The fine-tuned CLIP text side saved next to a checkpoint (<ckpt>.clip_text.safetensors). */
-MC_UNUSED static int run_save_sidecars(run_ctx *r, const char *ckpt) {
-    char path[1400];
-    snprintf(path, sizeof path, "%.1300s.clip_text.safetensors", ckpt);
-    if (r->texts && r->texts->finetune && aqa_mvla_text_tables_save(r->texts, path)) return 1;
-    return 0;
+static aqa_status save_i3d_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_module_save(&((aqa_i3d *)obj)->base, path, n, k, v);
+}
+
+static aqa_status save_text_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_mvla_text_tables_save(obj, path, n, k, v);
+}
+
+/* The weights trained beside the model, written next to each checkpoint by the run store: I3D in
+ * frame mode (<ckpt>.i3d.safetensors) and the fine-tuned CLIP text side
+ * (<ckpt>.clip_text.safetensors); an entry whose part is not trained has obj NULL.  Returns 2. */
+MC_UNUSED static int run_sides(run_ctx *r, run_side sides[2]) {
+    sides[0] = (run_side){".i3d.safetensors", save_i3d_side, r->i3d};
+    sides[1] = (run_side){".clip_text.safetensors", save_text_side, r->texts && r->texts->finetune ? r->texts : NULL};
+    return 2;
 }
 
 /* The weights trained beside the model, read from next to a checkpoint: I3D in frame mode

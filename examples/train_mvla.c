@@ -256,7 +256,9 @@ int main(int argc, char **argv) {
     if (nr && aqa_optim_add_group(opt, rest, nr, kv_double(&c, "lr_head"), ao.weight_decay) < 0) goto fail;
 
     /* the run folder (rank 0's); resuming finishes an interrupted commit first */
-    if (dr.main && run_store_open(&rs, out, r.i3d != NULL, resume)) goto fail;
+    run_side sides[2];
+    int n_sides = run_sides(&r, sides);
+    if (dr.main && run_store_open(&rs, out, sides, n_sides, resume)) goto fail;
     if (rs.n_cleaned) fprintf(stderr, "train_mvla: removed %d stale temporary file(s) in %s\n", rs.n_cleaned, out);
     if (rs.n_replaced)
         fprintf(stderr, "train_mvla: a fresh run (no --resume): removed %d file(s) of the previous run in %s\n",
@@ -418,9 +420,7 @@ int main(int argc, char **argv) {
         char *line = cJSON_PrintUnformatted(rec);
         cJSON_Delete(rec);
         aqa_checkpoint ck = {.model = r.root, .optim = opt, .step = step, .epoch = epoch, .config_json = cfg_json};
-        int bad = !line ||
-                  (dr.main && run_store_commit(&rs, &ck, r.i3d ? &r.i3d->base : NULL, line, do_eval ? res.m.spearman : NAN));
-        if (!bad && dr.main) bad = run_save_sidecars(&r, last) || (is_best && run_save_sidecars(&r, rs.best));
+        int bad = !line || (dr.main && run_store_commit(&rs, &ck, line, do_eval ? res.m.spearman : NAN));
         free(line);
         if (bad) goto fail;
     }

@@ -781,7 +781,7 @@ static void test_text_tables(void) {
         if (fd >= 0) close(fd);
         aqa_tensor *w = aqa_module_get(&clip->base, "text_projection");
         aqa_tensor *w0 = aqa_clone(w);
-        CHECK(aqa_mvla_text_tables_save(ft, path) == AQA_OK);
+        CHECK(aqa_mvla_text_tables_save(ft, path, 1, (const char *[]){"epoch"}, (const char *[]){"3"}) == AQA_OK);
         CHECK(aqa_fill_(w, 0.5) == AQA_OK);
         CHECK(aqa_mvla_text_tables_load(ft, path) == AQA_OK);
         CHECK_CLOSE("reloaded text_projection", w, w0, 0, 0);

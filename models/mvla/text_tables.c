@@ -148,12 +148,22 @@ int aqa_mvla_text_tables_parameters(aqa_mvla_text_tables *t, aqa_tensor ***out) 
     return n;
 }
 
-aqa_status aqa_mvla_text_tables_save(aqa_mvla_text_tables *t, const char *path) {
-    if (!t || !path) return aqa_fail(AQA_EINVAL, "aqa_mvla_text_tables_save: NULL argument");
+aqa_status aqa_mvla_text_tables_save(aqa_mvla_text_tables *t, const char *path, int n_meta, const char *const *meta_keys,
+                                     const char *const *meta_values) {
+    if (!t || !path || n_meta < 0 || (n_meta && (!meta_keys || !meta_values)))
+        return aqa_fail(AQA_EINVAL, "aqa_mvla_text_tables_save: NULL or bad argument");
     text_side ts;
     if (text_side_get(t->clip, &ts) < 0) return aqa_last_status();
-    const char *mk[1] = {"format"}, *mv[1] = {"aqa-clip-text-1"};
-    aqa_status st = aqa_save_tensors(path, ts.n, ts.names, ts.tensors, 1, mk, mv);
+    const char **mk = malloc(sizeof *mk * (size_t)(n_meta + 1)), **mv = malloc(sizeof *mv * (size_t)(n_meta + 1));
+    aqa_status st = mk && mv ? AQA_OK : aqa_fail(AQA_ENOMEM, "aqa_mvla_text_tables_save: out of memory");
+    if (!st) {
+        mk[0] = "format";
+        mv[0] = "aqa-clip-text-1";
+        for (int i = 0; i < n_meta; i++) mk[i + 1] = meta_keys[i], mv[i + 1] = meta_values[i];
+        st = aqa_save_tensors(path, ts.n, ts.names, ts.tensors, n_meta + 1, mk, mv);
+    }
+    free(mk);
+    free(mv);
     text_side_free(&ts);
     return st;
 }

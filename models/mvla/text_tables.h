@@ -56,9 +56,11 @@ aqa_status aqa_mvla_text_tables_get(aqa_mvla_text_tables *t, aqa_tensor **stage,
 int aqa_mvla_text_tables_parameters(aqa_mvla_text_tables *t, aqa_tensor ***out);
 
 /* The text side's tensors with OpenAI's names, written atomically to `path` (a fine-tuned
- * encoder's state beside a checkpoint), and read back into the model: every text-side tensor
- * must be in the file with its shape, and nothing else (errors name the file). */
-aqa_status aqa_mvla_text_tables_save(aqa_mvla_text_tables *t, const char *path);
+ * encoder's state beside a checkpoint) with n_meta metadata pairs (may be 0) and "format", and
+ * read back into the model: every text-side tensor must be in the file with its shape, and
+ * nothing else (errors name the file). */
+aqa_status aqa_mvla_text_tables_save(aqa_mvla_text_tables *t, const char *path, int n_meta, const char *const *meta_keys,
+                                     const char *const *meta_values);
 aqa_status aqa_mvla_text_tables_load(aqa_mvla_text_tables *t, const char *path);
 
 #ifdef __cplusplus
