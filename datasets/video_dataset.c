@@ -85,6 +85,20 @@ void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage)
     }
 }
 
+void aqa_vd_fum_boundaries(aqa_ann_dataset dataset, int64_t N, int64_t out[AQA_VD_MAX_BOUNDARIES]) {
+    /* diving: take-off | flight | entry over 30% | 50% | 20% of a window ending at the entry;
+     * no sub-action structure (JIGSAWS, Fis-V): thirds */
+    static const double diving[AQA_VD_MAX_BOUNDARIES] = {0.3, 0.8}, thirds[AQA_VD_MAX_BOUNDARIES] = {1.0 / 3, 2.0 / 3};
+    const double *f = dataset == AQA_ANN_MTL_AQA || dataset == AQA_ANN_FINEDIVING ? diving : thirds;
+    const int64_t L = AQA_VD_MAX_BOUNDARIES;
+    memset(out, 0, sizeof(int64_t) * AQA_VD_MAX_BOUNDARIES);
+    if (N < L + 1) return;
+    for (int64_t l = 0; l < L; l++) {
+        int64_t b = llround(f[l] * (double)N), lo = l ? out[l - 1] + 1 : 1, hi = N - (L - l);
+        out[l] = b < lo ? lo : b > hi ? hi : b;
+    }
+}
+
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static bool file_exists(const char *p) {
@@ -410,6 +424,7 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
     aqa_ann_manifest *m = ds->manifest;
     bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
     bool graded = ds->n_grades > 0;
+    const char *tmpl = ds->cfg.stage_template ? ds->cfg.stage_template : dives ? AQA_DIVING_TEMPLATE : "";
     for (size_t i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
         char cls[64];
@@ -433,11 +448,15 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
                 continue;
             }
             for (int g = 0; g < 3; g++) {
+                char txt[AQA_TEXT_MAX];
+                const char *stage = aqa_dive_texts_stage(&t, g);
+                if (tmpl[0] && (st = aqa_text_fill_template(tmpl, stage, txt, sizeof txt))) return st;
+                if (tmpl[0]) stage = txt;
                 if (graded) {
-                    if ((st = add_graded(&ds->stage_texts, aqa_dive_texts_stage(&t, g), false, &stage_ids[i][g]))) return st;
+                    if ((st = add_graded(&ds->stage_texts, stage, false, &stage_ids[i][g]))) return st;
                     continue;
                 }
-                if ((st = aqa_text_set_add_unique(&ds->stage_texts, aqa_dive_texts_stage(&t, g), &id))) return st;
+                if ((st = aqa_text_set_add_unique(&ds->stage_texts, stage, &id))) return st;
                 stage_ids[i][g] = (int64_t)id;
             }
             if (graded) {
@@ -526,6 +545,36 @@ static aqa_status feature_path(const aqa_video_dataset *ds, size_t i, char *buf,
     return aqa_feature_cache_path(ds->cfg.features_dir, s->key, buf, size);
 }
 
+/* Fis-V: item i's per-clip CLIP feature file. */
+static aqa_status clip_npy_path(const aqa_video_dataset *ds, size_t i, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s/%s.npy", ds->cfg.clip_features_dir, aqa_vd_sample(ds, i)->video);
+    return n > 0 && (size_t)n < size ? AQA_OK : aqa_fail(AQA_EINVAL, "feature path too long");
+}
+
+/* A Fis-V .npy [rows, width] with its rows resampled to N (the linspace rule) into out[N, width]. */
+static aqa_status read_npy_rows(const char *path, int64_t N, int64_t width, float *out) {
+    int64_t r, c;
+    aqa_status st = aqa_feature_npy_dims(path, &r, &c);
+    if (st) return st;
+    if (c != width)
+        return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c, (long long)width);
+    float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
+    int64_t *rows = malloc((size_t)N * sizeof *rows);
+    if (!tmp || !rows) {
+        free(tmp);
+        free(rows);
+        return aqa_fail(AQA_ENOMEM, "out of memory");
+    }
+    st = aqa_feature_npy_read(path, r, c, tmp);
+    if (!st) {
+        aqa_vd_linspace_int(0, r - 1, N, rows);
+        for (int64_t k = 0; k < N; k++) memcpy(out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
+    }
+    free(tmp);
+    free(rows);
+    return st;
+}
+
 /* Feature widths (and Fis-V's N) from the first item's file. */
 static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     char path[1200];
@@ -537,6 +586,14 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
         if (ds->N <= 0) ds->N = r;
         ds->cfg.num_clips = (int)ds->N;
         ds->feat_i3d_dim = c;
+        if (ds->cfg.clip_features_dir) { /* the VLP branch: one step per clip */
+            if ((st = clip_npy_path(ds, 0, path, sizeof path)) || (st = aqa_feature_npy_dims(path, &r, &c))) return st;
+            ds->feat_clip_dim = c;
+            ds->T = ds->N;
+            ds->clip_len = 1;
+            ds->cfg.num_frames = (int)ds->T;
+            ds->cfg.clip_len = ds->cfg.clip_stride = 1;
+        }
         return AQA_OK;
     }
     int nd;
@@ -575,27 +632,14 @@ aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *cl
     aqa_status st = feature_path(ds, i, path, sizeof path);
     if (st) return st;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
-        if (!i3d_out) return AQA_OK;
-        int64_t r, c;
-        if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
-        if (c != ds->feat_i3d_dim)
-            return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c,
-                            (long long)ds->feat_i3d_dim);
-        float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
-        int64_t *rows = malloc((size_t)ds->N * sizeof *rows);
-        if (!tmp || !rows) {
-            free(tmp);
-            free(rows);
-            return aqa_fail(AQA_ENOMEM, "out of memory");
+        if (i3d_out && (st = read_npy_rows(path, ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if (clip_out) {
+            if (!ds->feat_clip_dim)
+                return aqa_fail(AQA_EINVAL, "Fis-V: no CLIP features (give the folder of per-clip CLIP .npy files)");
+            if ((st = clip_npy_path(ds, i, path, sizeof path)) || (st = read_npy_rows(path, ds->N, ds->feat_clip_dim, clip_out)))
+                return st;
         }
-        st = aqa_feature_npy_read(path, r, c, tmp);
-        if (!st) {
-            aqa_vd_linspace_int(0, r - 1, ds->N, rows);
-            for (int64_t k = 0; k < ds->N; k++) memcpy(i3d_out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
-        }
-        free(tmp);
-        free(rows);
-        return st;
+        return AQA_OK;
     }
     if (clip_out) {
         if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
@@ -749,6 +793,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     ds->summary.n_items = ds->n_items;
     if (resolve_score_range(ds) || assign_grades(ds)) goto fail;
     if (ds->n_items && cfg->features_dir && resolve_feature_dims(ds)) goto fail;
+    aqa_vd_fum_boundaries(m->dataset, ds->N, ds->fum_boundaries);
     if (ds->n_items == 0) {
         aqa_fail(AQA_EFORMAT, "%s: split \"%s\" has no usable videos (%zu in the split)", cfg->root,
                  cfg->split ? cfg->split : "(all)", n);

@@ -13,7 +13,15 @@
  * A model is one module tree: root "" with children "mvla" (models/mvla/mvla.h; with --no-mvla its
  * plain configuration: CBP branch + segmentation only) and "head" (models/heads/head.h).  In frame
  * mode (no --features) the frozen CLIP image encoder runs on each batch and I3D (weights or a random
- * network) is fine-tuned; its weights are saved beside the checkpoint (<ckpt>.i3d.safetensors). */
+ * network) is fine-tuned; its weights are saved beside the checkpoint (<ckpt>.i3d.safetensors).
+ *
+ * Texts.  The dataset's stage and video texts (ds->stage_texts / video_texts, the one source of a
+ * run's texts) become MVLA's text tables through the CLIP text encoder (run_text_tables), which is
+ * fine-tuned by default as in the paper (lr_backbone, re-encoded at every step, its text side saved
+ * beside the checkpoint: <ckpt>.clip_text.safetensors); --freeze-clip-text is Table 5's "Freeze
+ * CLIP-Text" (encoded once).  In feature mode the CLIP weights and tokenizer are --clip and --vocab
+ * / --bpe or, when not given, those extract_features recorded in <features>/texts.safetensors; a
+ * frozen run without them reads the tables cached there. */
 #ifndef AQA_EXAMPLES_MVLA_RUN_H
 #define AQA_EXAMPLES_MVLA_RUN_H
 
@@ -29,9 +37,11 @@
 #include "datasets/video_dataset.h"
 #include "examples/dist_run.h"
 #include "examples/mvla_common.h"
+#include "examples/run_store.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
+#include "models/mvla/text_tables.h"
 #include "nn/batchnorm.h"
 #include "io/safetensors.h"
 #include "nn/optim.h"
@@ -49,7 +59,9 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_choice(c, "dataset", "synthetic", RUN_DATASETS, "dataset (annotation layout)");
     kv_def(c, "videos", "", "frame mode: folder of the frame folders or video files when not --data");
     kv_def_int(c, "video_height", "0", 0, 4096, "frame mode, video files: resize frames to this many rows first (0 = as decoded)");
-    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
+    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder): I3D frozen; \"\" = "
+                              "frame mode: I3D fine-tuned in the training graph");
+    kv_def(c, "clip_features", "", "Fis-V with MVLA: folder of <id>.npy per-clip CLIP image features");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
@@ -70,6 +82,15 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_int(c, "temporal_ffn", "0", 0, 1e6, "its MLP width (0 = 4 x CLIP width)");
     kv_def_num(c, "dropout", "0.1", 0, 0.99, "its dropout");
     kv_def_bool(c, "sca", "true", "semantic-aware collaborative attention");
+    kv_def_choice(c, "fuse", "i3d", "i3d|add", "Z without SCA (--no-sca): i3d = the CBP features alone, add = F_i3d + "
+                                               "F_vis (Table 5's \"I3D + CLIP-Image\")");
+    kv_def_bool(c, "freeze_clip_text", "false", "freeze the CLIP text encoder (Table 5's \"Freeze CLIP-Text\"); default: "
+                                                "fine-tuned at lr_backbone, the texts re-encoded at every step");
+    kv_def(c, "prompt_template", AQA_DIVING_TEMPLATE, "prompt of the diving stage texts (\"none\": the bare texts)");
+    kv_def(c, "fum_boundaries", "", "FUM: first clip of stages 2 and 3, e.g. 3,8 (\"\" = the dataset's: diving "
+                                    "30/50/20% of the clips, else thirds)");
+    kv_def_choice(c, "vlkl_reduction", "mean", "mean|sum",
+                  "VLKL CE over rows: mean = each term averaged, sum = eq. 5, summed per video");
     kv_def_bool(c, "vlkl_frame", "true", "frame-level VLKL (FAM)");
     kv_def_bool(c, "vlkl_stage", "true", "stage-level VLKL");
     kv_def_bool(c, "vlkl_video", "true", "video-level VLKL");
@@ -103,9 +124,10 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_int(c, "batch", "8", 1, 100000, "videos per step");
     kv_def_int(c, "workers", "2", 0, 256, "data-loading threads");
     kv_def(c, "device", "cpu", "cpu | cuda | cuda:N");
-    kv_def(c, "clip", "", "frame mode: CLIP weights (frozen image encoder, text tables)");
-    kv_def(c, "vocab", "", "frame mode: word vocabulary of a pretrain_clip model");
-    kv_def(c, "bpe", "", "frame mode: CLIP's BPE vocabulary file (real CLIP weights)");
+    kv_def(c, "clip", "", "CLIP weights: the text encoder (and in frame mode the frozen image encoder); \"\" = "
+                          "the one recorded in <features>/texts.safetensors");
+    kv_def(c, "vocab", "", "word vocabulary of a pretrain_clip model (the CLIP's tokenizer)");
+    kv_def(c, "bpe", "", "CLIP's BPE vocabulary file (real CLIP weights)");
     kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names; pretrain_i3d's carry their width)");
     kv_def_num(c, "i3d_width", "1", 1e-3, 1, "frame mode without --i3d: random I3D at this width multiplier");
     kv_def_int(c, "i3d_short", "128", 16, 4096, "frame mode: I3D input shorter side");
@@ -234,7 +256,8 @@ typedef struct run_ctx {
     aqa_head *head;
     aqa_mvla_config mcfg;
     aqa_head_config hcfg;
-    aqa_tensor *stage_text, *video_text; /* text tables on the device (frozen) */
+    aqa_tensor *stage_text, *video_text; /* frozen text tables read from the feature cache, or NULL */
+    aqa_mvla_text_tables *texts;     /* text tables from the CLIP text encoder, or NULL */
     aqa_exemplar_mode mode;
     bool contrastive;
     bool use_dd;
@@ -249,6 +272,7 @@ typedef struct run_ctx {
 MC_UNUSED static void run_free(run_ctx *r) {
     aqa_tensor_free(r->stage_text);
     aqa_tensor_free(r->video_text);
+    aqa_mvla_text_tables_free(r->texts);
     aqa_module_free(r->root);
     aqa_clip_model_free(r->clip);
     if (r->i3d) aqa_i3d_free(r->i3d);
@@ -256,6 +280,121 @@ MC_UNUSED static void run_free(run_ctx *r) {
     aqa_video_dataset_free(r->val);
     aqa_video_dataset_free(r->test);
     memset(r, 0, sizeof *r);
+}
+
+/* The stage-text prompt of the settings for dataset dk into vc (the diving sets only: the grade
+ * texts of JIGSAWS and Fis-V are sentences already).  Returns 0, or 1 when a template was given
+ * for a dataset it does not apply to. */
+MC_UNUSED static int run_stage_template(kv_config *c, aqa_ann_dataset dk, aqa_vd_config *vc) {
+    const char *t = kv_str(c, "prompt_template");
+    if (dk != AQA_ANN_FINEDIVING && dk != AQA_ANN_MTL_AQA) {
+        kv_entry *e = kv_find(c, "prompt_template");
+        if (e && e->set && strcmp(t, AQA_DIVING_TEMPLATE)) {
+            aqa_fail(AQA_EINVAL, "--prompt-template applies to the diving datasets' stage texts, not to %s",
+                     kv_str(c, "dataset"));
+            return 1;
+        }
+        return 0;
+    }
+    vc->stage_template = !strcmp(t, "none") ? "" : t;
+    return 0;
+}
+
+/* In feature mode without --clip: the CLIP weights and tokenizer extract_features recorded in
+ * <features>/texts.safetensors become the run's settings (so evaluate finds them in the
+ * checkpoint).  A cache without that file, or without the record, leaves the settings alone. */
+MC_UNUSED static void run_resolve_clip(kv_config *c) {
+    if (kv_has(c, "clip") || !kv_has(c, "features")) return;
+    char tp[1200];
+    snprintf(tp, sizeof tp, "%s/texts.safetensors", kv_str(c, "features"));
+    aqa_st_file *f = NULL;
+    if (aqa_st_open(tp, &f) != AQA_OK) {
+        aqa_clear_error();
+        return;
+    }
+    const char *keys[3] = {"clip", "vocab", "bpe"};
+    for (int k = 0; k < 3; k++) {
+        const char *v = aqa_st_metadata(f, keys[k]);
+        if (v && v[0] && !kv_has(c, keys[k])) kv_set(c, keys[k], v, tp);
+    }
+    aqa_st_close(f);
+}
+
+/* The dataset's stage and video texts as MVLA text tables of the CLIP text encoder, tokenised
+ * with the run's tokenizer (--vocab or --bpe): fine-tuned or frozen (models/mvla/text_tables.h). */
+MC_UNUSED static aqa_mvla_text_tables *run_text_tables(aqa_clip_model *clip, kv_config *c, const aqa_video_dataset *ds,
+                                                       bool finetune) {
+    word_tok tok;
+    if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL)) {
+        wt_free(&tok);
+        return NULL;
+    }
+    aqa_tensor *st = tokenize_texts(clip, &tok, &ds->stage_texts);
+    aqa_tensor *vt = st ? tokenize_texts(clip, &tok, &ds->video_texts) : NULL;
+    wt_free(&tok);
+    aqa_mvla_text_tables *t = vt ? aqa_mvla_text_tables_new(clip, st, vt, finetune) : NULL;
+    aqa_tensor_free(st);
+    aqa_tensor_free(vt);
+    return t;
+}
+
+static aqa_status save_i3d_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_module_save(&((aqa_i3d *)obj)->base, path, n, k, v);
+}
+
+static aqa_status save_text_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_mvla_text_tables_save(obj, path, n, k, v);
+}
+
+/* The weights trained beside the model, written next to each checkpoint by the run store: I3D in
+ * frame mode (<ckpt>.i3d.safetensors) and the fine-tuned CLIP text side
+ * (<ckpt>.clip_text.safetensors); an entry whose part is not trained has obj NULL.  Returns 2. */
+MC_UNUSED static int run_sides(run_ctx *r, run_side sides[2]) {
+    sides[0] = (run_side){".i3d.safetensors", save_i3d_side, r->i3d};
+    sides[1] = (run_side){".clip_text.safetensors", save_text_side, r->texts && r->texts->finetune ? r->texts : NULL};
+    return 2;
+}
+
+/* The weights trained beside the model, read from next to a checkpoint: I3D in frame mode
+ * (<ckpt>.i3d.safetensors) and the fine-tuned CLIP text side (<ckpt>.clip_text.safetensors). */
+MC_UNUSED static int run_load_sidecars(run_ctx *r, const char *ckpt) {
+    char path[1400];
+    snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
+    if (r->i3d && aqa_module_load(&r->i3d->base, path, true, NULL, NULL, NULL)) return 1;
+    snprintf(path, sizeof path, "%.1300s.clip_text.safetensors", ckpt);
+    if (r->texts && r->texts->finetune && aqa_mvla_text_tables_load(r->texts, path)) return 1;
+    return 0;
+}
+
+/* The MVLA settings given as words: fuse, vlkl_reduction and (FUM) fum_boundaries, the dataset's
+ * sport-specific split unless given.  Returns 0, or 1 naming the setting. */
+static int run_parse_mvla(kv_config *c, const aqa_video_dataset *ds, aqa_mvla_config *m) {
+    /* the words were checked by the settings parser */
+    m->fuse = !strcasecmp(kv_str(c, "fuse"), "add") ? AQA_MVLA_FUSE_ADD : AQA_MVLA_FUSE_I3D;
+    m->vlkl_reduction = !strcasecmp(kv_str(c, "vlkl_reduction"), "sum") ? AQA_MVLA_VLKL_SUM : AQA_MVLA_VLKL_MEAN;
+    memset(m->fum_boundaries, 0, sizeof m->fum_boundaries);
+    if (!kv_has(c, "fum_boundaries")) {
+        if (m->scheme == AQA_MVLA_FUM)
+            for (int64_t l = 0; l < m->num_boundaries && l < AQA_VD_MAX_BOUNDARIES; l++) m->fum_boundaries[l] = ds->fum_boundaries[l];
+        return 0;
+    }
+    if (m->scheme != AQA_MVLA_FUM) {
+        aqa_fail(AQA_EINVAL, "--fum-boundaries: this dataset has frame labels (FAM); fixed boundaries are for FUM datasets");
+        return 1;
+    }
+    const char *p = kv_str(c, "fum_boundaries");
+    for (int64_t l = 0; l < m->num_boundaries; l++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (l + 1 < m->num_boundaries ? *end != ',' : *end != 0)) {
+            aqa_fail(AQA_EINVAL, "--fum-boundaries \"%s\": expected %lld comma-separated clip indices", kv_str(c, "fum_boundaries"),
+                     (long long)m->num_boundaries);
+            return 1;
+        }
+        m->fum_boundaries[l] = v;
+        p = end + 1;
+    }
+    return 0;
 }
 
 /* Which datasets run_open opens besides the training part. */
@@ -284,8 +423,10 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     vc.num_frames = (int)kv_int(c, "frames");
     vc.num_clips = (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
+    vc.clip_features_dir = kv_has(c, "clip_features") ? kv_str(c, "clip_features") : NULL;
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
     vc.quality_texts = kv_bool(c, "quality_text");
+    if (run_stage_template(c, vc.dataset, &vc)) return NULL;
     if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
         vc.shift_min = -3; /* CoRe's temporal augmentation */
         vc.shift_max = 0;
@@ -357,47 +498,35 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
-    /* text tables and feature widths */
+    /* CLIP (text tables; frame mode: the image encoder too), I3D (frame mode) and feature widths */
     int64_t clip_dim = ds->feat_clip_dim, i3d_dim = ds->feat_i3d_dim;
-    aqa_tensor *st = NULL, *vt = NULL;
-    if (r->frames) {
-        if (!kv_has(c, "clip") && use_vlp) {
-            aqa_fail(AQA_EINVAL, "frame mode with MVLA needs --clip (or give --features)");
-            return 1;
-        }
-        if (kv_has(c, "clip")) {
-            if (aqa_clip_load(kv_str(c, "clip"), &r->clip)) return 1;
-            aqa_module_train(&r->clip->base, false);
-            aqa_module_requires_grad(&r->clip->base, false);
-            word_tok tok;
-            if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL)) return 1;
-            bool prev = aqa_set_grad_enabled(false);
-            st = encode_texts(r->clip, &tok, &ds->stage_texts, true);
-            vt = st ? encode_texts(r->clip, &tok, &ds->video_texts, true) : NULL;
-            aqa_set_grad_enabled(prev);
-            wt_free(&tok);
-            if (!st || !vt) return 1;
-            clip_dim = r->clip->cfg.embed_dim;
-            if (aqa_module_to(&r->clip->base, r->dev)) return 1;
-        }
-        aqa_i3d_config ic = aqa_i3d_default_config();
-        if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
-        else if (aqa_i3d_file_width(kv_str(c, "i3d"), &ic.width_multiplier)) return 1;
-        r->i3d = aqa_i3d_new(&ic);
-        if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
-        if (!kv_has(c, "i3d")) {
-            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
-            if (calibrate_i3d_bn(r->i3d, r->train, &tf, 8)) return 1;
-        }
-        aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
-        if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
-        i3d_dim = r->i3d->feature_dim;
-    } else if (use_vlp && dk != AQA_ANN_FISV) {
+    bool finetune = use_vlp && !kv_bool(c, "freeze_clip_text");
+    if (use_vlp && !r->frames && !clip_dim) {
+        aqa_fail(AQA_EINVAL, "MVLA needs CLIP frame features (%s; or use --no-mvla)",
+                 dk == AQA_ANN_FISV ? "Fis-V: --clip-features, a folder of per-clip CLIP .npy files" : "the cache has none");
+        return 1;
+    }
+    if (use_vlp && !kv_has(c, "clip") && (r->frames || finetune)) {
+        aqa_fail(AQA_EINVAL, "%s", r->frames ? "frame mode with MVLA needs --clip (or give --features)"
+                                             : "fine-tuning the CLIP text encoder (the default; Table 5's \"Freeze CLIP-Text\" is "
+                                               "--freeze-clip-text) needs its weights: --clip with --vocab or --bpe");
+        return 1;
+    }
+    if (kv_has(c, "clip")) {
+        if (aqa_clip_load(kv_str(c, "clip"), &r->clip)) return 1;
+        aqa_module_train(&r->clip->base, false);
+        aqa_module_requires_grad(&r->clip->base, false);
+        if (use_vlp && !(r->texts = run_text_tables(r->clip, c, ds, finetune))) return 1;
+        if (r->frames) clip_dim = r->clip->cfg.embed_dim;
+        if (aqa_module_to(&r->clip->base, r->dev)) return 1;
+    } else if (use_vlp) { /* frozen: the tables extract_features cached */
         char tp[1200];
         if (kv_has(c, "texts")) snprintf(tp, sizeof tp, "%s", kv_str(c, "texts"));
         else snprintf(tp, sizeof tp, "%s/texts.safetensors", kv_str(c, "features"));
-        st = aqa_load_tensor(tp, "stage_text", AQA_F32);
-        vt = st ? aqa_load_tensor(tp, "video_text", AQA_F32) : NULL;
+        aqa_tensor *st = aqa_load_tensor(tp, "stage_text", AQA_F32);
+        aqa_tensor *vt = st ? aqa_load_tensor(tp, "video_text", AQA_F32) : NULL;
+        r->stage_text = st;
+        r->video_text = vt;
         if (!st || !vt) return 1;
         if (!kv_has(c, "texts")) {
             snprintf(tp, sizeof tp, "%s/stage_texts.txt", kv_str(c, "features"));
@@ -410,22 +539,30 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
                      (long long)vt->shape[0], ds->stage_texts.n, ds->video_texts.n);
             return 1;
         }
+        if (r->dev.kind != AQA_CPU) {
+            r->stage_text = aqa_keep(to_dev(r, st));
+            r->video_text = aqa_keep(to_dev(r, vt));
+            aqa_tensor_free(st);
+            aqa_tensor_free(vt);
+        }
     }
-    if (use_vlp && !clip_dim) {
-        aqa_fail(AQA_EINVAL, "MVLA needs CLIP frame features (the cache has none; or use --no-mvla)");
-        return 1;
+    if (r->frames) {
+        aqa_i3d_config ic = aqa_i3d_default_config();
+        if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
+        else if (aqa_i3d_file_width(kv_str(c, "i3d"), &ic.width_multiplier)) return 1;
+        r->i3d = aqa_i3d_new(&ic);
+        if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
+        if (!kv_has(c, "i3d")) {
+            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+            if (calibrate_i3d_bn(r->i3d, r->train, &tf, 8)) return 1;
+        }
+        aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
+        if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
+        i3d_dim = r->i3d->feature_dim;
     }
     if (!i3d_dim) {
         aqa_fail(AQA_EINVAL, "no CBP (I3D) features: extract with --i3d or --i3d-width");
         return 1;
-    }
-    if (st) {
-        r->stage_text = aqa_keep(to_dev(r, st));
-        r->video_text = aqa_keep(to_dev(r, vt));
-        if (r->dev.kind != AQA_CPU) {
-            aqa_tensor_free(st);
-            aqa_tensor_free(vt);
-        }
     }
 
     /* MVLA */
@@ -435,7 +572,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     m.i3d_dim = i3d_dim;
     m.num_frames = ds->T > 0 ? ds->T : ds->N;
     m.clip_feat_dim = clip_dim > 0 ? clip_dim : 512;
-    m.text_dim = r->stage_text ? r->stage_text->shape[1] : m.clip_feat_dim;
+    m.text_dim = r->texts ? r->clip->cfg.embed_dim : r->stage_text ? r->stage_text->shape[1] : m.clip_feat_dim;
     m.dim = kv_int(c, "dim") > 0 ? kv_int(c, "dim") : m.clip_feat_dim;
     m.num_boundaries = 2;
     m.clip_len = ds->clip_len;
@@ -461,6 +598,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
         aqa_fail(AQA_EINVAL, "--grade-texts must be nearest or all, not \"%s\"", kv_str(c, "grade_texts"));
         return 1;
     }
+    if (run_parse_mvla(c, ds, &m)) return 1;
     m.tau_init = kv_double(c, "tau");
     if (m.scheme == AQA_MVLA_FAM && m.num_frames % 8) {
         aqa_fail(AQA_EINVAL, "FAM needs T divisible by 8 (T = %lld)", (long long)m.num_frames);
@@ -523,17 +661,13 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     return 0;
 }
 
-/* Loads a checkpoint's model weights into the model run_open built from its settings, and the
- * fine-tuned I3D saved beside it (<ckpt>.i3d.safetensors) in frame mode.  Returns 0 or 1. */
+/* Loads a checkpoint's model weights into the model run_open built from its settings, and what
+ * was trained beside it (run_load_sidecars: I3D in frame mode, the fine-tuned CLIP text side).
+ * Returns 0 or 1. */
 MC_UNUSED static int run_load_weights(run_ctx *r, const char *ckpt) {
     aqa_load_report rep;
     if (aqa_module_load(r->root, ckpt, true, strip_model, NULL, &rep)) return 1;
-    if (r->i3d) {
-        char path[1400];
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
-        if (aqa_module_load(&r->i3d->base, path, true, NULL, NULL, NULL)) return 1;
-    }
-    return 0;
+    return run_load_sidecars(r, ckpt);
 }
 
 /* Features of a batch as MVLA's inputs: i3d [B, N, C], map [B, N, C, H, W] (r->maps) and vis
@@ -583,6 +717,7 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     mb.vis = r->mcfg.use_vlp ? (ex ? cat2(qv, ev) : qv) : NULL;
     mb.stage_text = r->stage_text;
     mb.video_text = r->video_text;
+    if (r->texts && aqa_mvla_text_tables_get(r->texts, &mb.stage_text, &mb.video_text)) return aqa_last_status();
     if (q->stage_text_cands) { /* graded texts: SCA picks among the candidates */
         mb.stage_text_cands = to_dev(r, ex ? cat2(q->stage_text_cands, ex->stage_text_cands) : q->stage_text_cands);
         mb.video_text_cands = to_dev(r, ex ? cat2(q->video_text_cands, ex->video_text_cands) : q->video_text_cands);
@@ -855,9 +990,7 @@ static int run_core_groups(run_ctx *r, aqa_exemplar_pool *pool, bool verbose) {
 }
 
 /* Appends the parameters of module m to *list (n entries, grown).  Returns 0 or 1. */
-static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
-    aqa_tensor **p = NULL;
-    int k = aqa_module_parameters(m, &p);
+static int run_append(aqa_tensor ***list, int *n, aqa_tensor **p, int k) {
     if (k < 0) return 1;
     aqa_tensor **g = realloc(*list, sizeof *g * (size_t)(*n + k + 1));
     if (!g) {
@@ -865,11 +998,17 @@ static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
         aqa_fail(AQA_ENOMEM, "out of memory");
         return 1;
     }
-    memcpy(g + *n, p, sizeof *p * (size_t)k);
+    if (k) memcpy(g + *n, p, sizeof *p * (size_t)k);
     *list = g;
     *n += k;
     free(p);
     return 0;
+}
+
+static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
+    aqa_tensor **p = NULL;
+    int k = aqa_module_parameters(m, &p);
+    return run_append(list, n, p, k);
 }
 
 #define RUN_N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* per micro-batch: total loss, each term, whether it exists */
@@ -890,18 +1029,26 @@ MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
     if (aqa_mvla_param_groups(r->mvla, &bb, &nb, &rest, &nr)) return 1;
     if (run_append_params(&r->head->base, &rest, &nr) || (r->i3d && run_append_params(&r->i3d->base, &bb, &nb)))
         goto done;
+    if (r->texts) { /* the CLIP text side (fine-tuned: its parameters; frozen: none) joins the backbone group */
+        aqa_tensor **tp = NULL;
+        int nt = aqa_mvla_text_tables_parameters(r->texts, &tp);
+        if (run_append(&bb, &nb, tp, nt)) goto done;
+    }
     aqa_adam_options ao = AQA_ADAM_DEFAULTS;
     ao.weight_decay = kv_double(c, "weight_decay");
     if (!(t->opt = aqa_adam_new(&ao))) goto done;
     if (nb && aqa_optim_add_group(t->opt, bb, nb, kv_double(c, "lr_backbone"), ao.weight_decay) < 0) goto done;
     if (nr && aqa_optim_add_group(t->opt, rest, nr, kv_double(c, "lr_head"), ao.weight_decay) < 0) goto done;
-    aqa_module *models[2] = {r->root, r->i3d ? &r->i3d->base : NULL};
+    aqa_module *models[3] = {r->root};
+    int n_models = 1;
+    if (r->i3d) models[n_models++] = &r->i3d->base;
+    if (r->texts && r->texts->finetune) models[n_models++] = &r->clip->base;
     aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
     if (!all) goto done;
     if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
     if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
     t->dist = r->dist;
-    int attach = dist_attach(r->dist, models, r->i3d ? 2 : 1, all, nb + nr, RUN_N_VALUES);
+    int attach = dist_attach(r->dist, models, n_models, all, nb + nr, RUN_N_VALUES);
     free(all);
     if (attach) goto done;
     t->pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;

@@ -8,7 +8,10 @@ forward and gradients ("fum.*"); the same FUM model with graded texts, SCA picki
 candidates without the true grades ("grade.nearest.*", "grade.all.*"); CoRe's tree's loss,
 prediction and gradients with DD ("core.*"); USDL and MUSDL (judge counts 7/5/3, FINA rule;
 JIGSAWS-style SUM rule) with weights given by a formula the C test recomputes ("usdl.*",
-"musdl.*": their 256/128 MLPs would not fit the size budget as stored weights).
+"musdl.*": their 256/128 MLPs would not fit the size budget as stored weights);
+the loss terms of both models with eq. 5's summed reduction ("sum.*", "fumsum.*"); and a tiny CLIP
+text encoder fine-tuned through MVLA ("ft.*": its weights, the token ids, the text tables it gives,
+the loss, the text side's gradients and its weights after one Adam step in the lr 1e-4 group).
 
     python3 scripts/gen_golden_mvla.py [out_path]"""
 import json
@@ -18,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import gen_golden_clip as GC  # noqa: E402
 import mvla_torch as M  # noqa: E402
 
 CFG = M.default_config(num_clips=3, i3d_dim=64, num_frames=8, clip_feat_dim=8, text_dim=12, dim=8,
@@ -61,7 +65,7 @@ def main():
     i3d_map = torch.randn(B, N, CFG["i3d_dim"], 2, 2)
     vis = torch.randn(B, T, CFG["clip_feat_dim"])
     stage_text = torch.randn(5, CFG["text_dim"], requires_grad=True)
-    video_text = torch.randn(4, CFG["text_dim"])
+    video_text = torch.randn(4, CFG["text_dim"], requires_grad=True)
     stage_ids = torch.tensor([[0, 1, 2], [0, 3, 2], [4, 1, 2], [0, 3, 4]])
     video_ids = torch.tensor([0, 1, 2, 3])
     boundaries = torch.tensor([[2, 5], [3, 6], [1, 4], [4, 7]])
@@ -73,7 +77,7 @@ def main():
         m.c["map_layout"] = "position"
         t["layout.position"] = m.segment_maps(i3d_map)
         m.c["map_layout"] = "tsa"
-    t.update({"in.i3d": i3d, "in.i3d_map": i3d_map, "in.vis": vis, "in.stage_text": stage_text.detach().clone(), "in.video_text": video_text,
+    t.update({"in.i3d": i3d, "in.i3d_map": i3d_map, "in.vis": vis, "in.stage_text": stage_text.detach().clone(), "in.video_text": video_text.detach().clone(),
               "in.stage_ids": stage_ids, "in.video_ids": video_ids, "in.boundaries": boundaries,
               "in.scores": scores})
 
@@ -103,6 +107,7 @@ def main():
     for n, p in h.named_parameters():
         t["hg." + n] = p.grad.clone()
     t["g.stage_text"] = stage_text.grad.clone()
+    t["g.video_text"] = video_text.grad.clone()
     bb, rest = M.param_groups(m, h)
     opt = torch.optim.Adam([{"params": bb, "lr": 1e-4}, {"params": rest, "lr": 1e-3}], lr=1e-3, weight_decay=0)
     opt.step()
@@ -115,20 +120,20 @@ def main():
     m.eval()
     h.eval()
     with torch.no_grad():
-        o2 = m(i3d, vis, stage_text, video_text, stage_ids, video_ids, None, teacher_forcing=False,
+        o2 = m(i3d, vis, stage_text, video_text.detach(), stage_ids, video_ids, None, teacher_forcing=False,
                compute_losses=False, i3d_map=i3d_map)
         p2, _ = h(M.head_input(o2, 0, 2), M.head_input(o2, 2, 2), scores[2:])
     t.update({"inf.prob": o2["boundary_prob"], "inf.pred_boundaries": o2["pred_boundaries"], "inf.stage": o2["stage"],
               "inf.video": o2["video"], "inf.frames": o2["frames"], "inf.head_pred": p2})
 
     # FUM (fixed clip boundaries, KL term): forward and gradients
-    fcfg = dict(CFG, scheme="FUM", clip_len=4, clip_stride=2, fum_boundaries=[1, 2])
+    fcfg = dict(CFG, scheme="FUM", clip_len=4, clip_stride=3, fum_boundaries=[1, 2])
     torch.manual_seed(1)
     mf = M.MVLA(fcfg)
     for n, v in mf.state_dict().items():
         t["fum.p." + n] = v.clone()
     mf.train()
-    of = mf(i3d, vis, stage_text.detach(), video_text, stage_ids, video_ids, None, teacher_forcing=False)
+    of = mf(i3d, vis, stage_text.detach(), video_text.detach(), stage_ids, video_ids, None, teacher_forcing=False)
     # the loss terms plus 0.1 (sum Z^sta + sum Z^vid), so that SCA gets gradients too
     ftotal = sum(of["losses"].values()) + 0.1 * (of["stage"].sum() + of["video"].sum())
     t.update({"fum.out.stage": of["stage"], "fum.out.video": of["video"], "fum.out.total": ftotal})
@@ -197,6 +202,19 @@ def main():
     jp, jl = js(zf, torch.tensor([6, 6, 6]), None, grs)
     t.update({"musdl_sum.judges": grs, "musdl_sum.pred": jp, "musdl_sum.loss": jl})
 
+    # eq. 5 summed over each video's rows (vlkl_reduction "sum"), same weights and inputs
+    for prefix, cfg, key, bnd in (("sum.", dict(CFG, vlkl_reduction="sum"), "p.", boundaries),
+                                  ("fumsum.", dict(fcfg, vlkl_reduction="sum"), "fum.p.", None)):
+        ms = M.MVLA(cfg)
+        ms.load_state_dict({n[len(key):]: v for n, v in t.items() if n.startswith(key)})
+        ms.train()
+        os_ = ms(i3d, vis, stage_text.detach(), video_text.detach(), stage_ids, video_ids, bnd,
+                 teacher_forcing=bnd is not None)
+        for k, v in os_["losses"].items():
+            t[prefix + "loss." + k] = v
+
+    fine_tuned_text(t, i3d, vis, stage_ids, video_ids, boundaries)
+
     # float32, except the f64 USDL/MUSDL cases (stored exactly as computed)
     t = {k: (v.detach().contiguous().long() if not v.is_floating_point() else
              v.detach().contiguous().double() if k.startswith(("usdl.", "musdl")) else v.detach().contiguous().float())
@@ -204,6 +222,38 @@ def main():
     meta = {"torch": torch.__version__, "config": json.dumps(CFG), "script": "scripts/gen_golden_mvla.py"}
     save_file(t, out_path, metadata=meta)
     print(out_path, len(t), "tensors")
+
+
+def fine_tuned_text(t, i3d, vis, stage_ids, video_ids, boundaries):
+    """The CLIP text encoder fine-tuned through MVLA: tables from token ids, the FAM losses plus
+    0.1 (sum Z^sta + sum Z^vid), backward into the text side, one Adam step with the text side in
+    the lr 1e-4 group (mvla_torch.param_groups)."""
+    torch.manual_seed(3)
+    clip = GC.CLIP(embed_dim=CFG["text_dim"], image_resolution=4, vision_layers=1, vision_width=8,
+                   vision_patch_size=2, context_length=6, vocab_size=16, transformer_width=8, transformer_heads=2,
+                   transformer_layers=1, vision_heads=2)
+    for n, v in clip.state_dict().items():
+        t["ft.clip." + n] = v.clone()
+    # SOT 14, EOT 15 (the largest id: CLIP pools the EOT position by argmax), padding 0
+    stage_tok = torch.tensor([[14, 1, 2, 15, 0, 0], [14, 3, 15, 0, 0, 0], [14, 4, 5, 6, 15, 0], [14, 7, 15, 0, 0, 0],
+                              [14, 8, 9, 15, 0, 0]])
+    video_tok = torch.tensor([[14, 1, 2, 3, 15, 0], [14, 4, 15, 0, 0, 0], [14, 5, 6, 7, 8, 15], [14, 9, 10, 11, 15, 0]])
+    t.update({"ft.in.stage_tokens": stage_tok, "ft.in.video_tokens": video_tok})
+    m = M.MVLA(CFG)
+    m.load_state_dict({n[2:]: v for n, v in t.items() if n.startswith("p.")})
+    m.train()
+    st, vt = clip.encode_text(stage_tok), clip.encode_text(video_tok)
+    o = m(i3d, vis, st, vt, stage_ids, video_ids, boundaries, teacher_forcing=True)
+    total = sum(o["losses"].values()) + 0.1 * (o["stage"].sum() + o["video"].sum())
+    t.update({"ft.stage_text": st, "ft.video_text": vt, "ft.total": total})
+    bb, rest = M.param_groups(m, None, clip)
+    opt = torch.optim.Adam([{"params": bb, "lr": 1e-4}, {"params": rest, "lr": 1e-3}], lr=1e-3, weight_decay=0)
+    total.backward()
+    for n, p in clip.named_parameters():
+        t["ft.g." + n] = p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+    opt.step()
+    for n, v in clip.state_dict().items():
+        t["ft.a." + n] = v.clone()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 
 def default_config(**kw):
-    c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
+    c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, vlkl_reduction="mean", num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
              num_boundaries=2, seg_mlp_hidden1=128, seg_mlp_hidden2=64, use_vlp=True, temporal_layers=2,
              temporal_heads=8, temporal_ffn=2048, temporal_dropout=0.1, vlkl_frame=True, vlkl_stage=True,
              vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512, grade_texts="nearest", map_layout="tsa",
@@ -179,16 +179,22 @@ def inv_tau(log_tau):
     return torch.exp(-log_tau.clamp(min=math.log(0.01)))
 
 
-def vlkl_ce(x, texts, ids, log_tau):
-    return F.cross_entropy((l2n(x) @ l2n(texts).t()) * inv_tau(log_tau), ids)
+def vlkl_ce(x, texts, ids, log_tau, reduction="mean", videos=1):
+    """eq. 5: "mean" over all rows (the C default), or "sum" as written: summed over the rows,
+    divided by the number of videos in the batch."""
+    logits = (l2n(x) @ l2n(texts).t()) * inv_tau(log_tau)
+    if reduction == "sum":
+        return F.cross_entropy(logits, ids, reduction="sum") / videos
+    return F.cross_entropy(logits, ids)
 
 
-def vlkl_kl(i3d, vis, texts, log_tau):
+def vlkl_kl(i3d, vis, texts, log_tau, reduction="mean"):
     tn = l2n(texts).transpose(1, 2)
     s = inv_tau(log_tau)
     lp = torch.log_softmax((l2n(i3d) @ tn) * s, 1)
     lq = torch.log_softmax((l2n(vis) @ tn) * s, 1)
-    return (lp.exp() * (lp - lq)).sum() / (i3d.shape[0] * texts.shape[1])
+    kl = (lp.exp() * (lp - lq)).sum()
+    return kl / i3d.shape[0] if reduction == "sum" else kl / (i3d.shape[0] * texts.shape[1])
 
 
 def pick_texts(table, cands, feat, mode):
@@ -216,11 +222,13 @@ def fum_boundaries(c, B):
 
 
 def clip_pool_matrix(c):
+    """Clip i averages frames [s, s + clip_len) with s = min(i stride, T - clip_len): the CBP clips
+    of TSA's and CoRe's loaders (MTL-AQA: 0, 10, ..., 80, 87)."""
     N, T = c["num_clips"], c["num_frames"]
     m = torch.zeros(N, T)
     for i in range(N):
-        a, e = min(i * c["clip_stride"], T - 1), min(i * c["clip_stride"] + c["clip_len"], T)
-        e = max(e, a + 1)
+        a = max(0, min(i * c["clip_stride"], T - c["clip_len"]))
+        e = min(a + c["clip_len"], T)
         m[i, a:e] = 1.0 / (e - a)
     return m
 
@@ -297,13 +305,14 @@ class MVLA(nn.Module):
         if compute_losses:
             fstage = stage_of_steps(boundaries if boundaries is not None else used, T)
             fids = torch.gather(stage_ids, 1, fstage).reshape(-1)
+            r = c["vlkl_reduction"]
             for name, fra, sta, vid in (("i3d", i3d_fra, i3d_sta, i3d_vid), ("vis", fvis, vis_sta, vis_vid)):
                 if c["vlkl_frame"]:
-                    L["vlkl_frame_" + name] = vlkl_ce(fra.reshape(B * T, -1), stage_tab, fids, self.log_tau)
+                    L["vlkl_frame_" + name] = vlkl_ce(fra.reshape(B * T, -1), stage_tab, fids, self.log_tau, r, B)
                 if c["vlkl_stage"]:
-                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau, r, B)
                 if c["vlkl_video"]:
-                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau, r, B)
         self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
@@ -348,12 +357,13 @@ class MVLA(nn.Module):
         video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
         sids, s_text, v_text = self.own_texts(stage_tab, video_tab, stage_ids, video_ids, B, S)
         if compute_losses:
+            r = c["vlkl_reduction"]
             for name, sta, vid in (("i3d", i3d_sta, i3d_vid), ("vis", vis_sta, vis_vid)):
                 if c["vlkl_stage"]:
-                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau, r, B)
                 if c["vlkl_video"]:
-                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
-            L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau)
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau, r, B)
+            L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau, r)
         self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
@@ -492,12 +502,21 @@ def head_feature(inp, use_z):
     return torch.cat([inp["video"], inp["stages"].reshape(inp["stages"].shape[0], -1)], 1)
 
 
-def param_groups(mvla, head):
-    """(backbone, rest) as aqa_mvla_param_groups: temporal + projections at lr 1e-4, the rest 1e-3."""
+def param_groups(mvla, head, text_encoder=None):
+    """(backbone, rest) as aqa_mvla_param_groups: temporal + projections at lr 1e-4, the rest 1e-3;
+    a fine-tuned CLIP text encoder (text_encoder: a CLIP model) joins the backbone group with its
+    text side (everything but visual.* and logit_scale), as train_mvla does."""
     bb, rest = [], []
     for n, p in mvla.named_parameters():
         (bb if n.split(".")[0] in ("temporal", "vis_proj", "i3d_proj", "text_proj") else rest).append(p)
-    return bb, rest + list(head.parameters())
+    if text_encoder is not None:
+        bb += [p for n, p in text_encoder.named_parameters() if is_text_side(n)]
+    return bb, rest + (list(head.parameters()) if head is not None else [])
+
+
+def is_text_side(name):
+    """A CLIP state_dict name of the text encoder (models/mvla/text_tables.h)."""
+    return not name.startswith("visual.") and name != "logit_scale"
 
 
 # ---- CoRe's regression tree, USDL and MUSDL (models/heads/core.c, usdl.c) ----------------------

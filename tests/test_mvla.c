@@ -8,11 +8,13 @@
 #include "tests/test_util.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/autograd.h"
 #include "models/heads/head.h"
 #include "models/mvla/mvla.h"
 #include "models/mvla/stages.h"
+#include "models/mvla/text_tables.h"
 #include "nn/optim.h"
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
@@ -41,13 +43,14 @@ static aqa_mvla_config tiny_cfg(void) {
     return c;
 }
 
-/* tiny_cfg with FUM's fixed clip boundaries (clips of 4 frames every 2; stages split after clips 1
- * and 2), as the FUM model of scripts/gen_golden_mvla.py. */
+/* tiny_cfg with FUM's fixed clip boundaries (clips of 4 frames every 3 over 8 frames: starts 0,
+ * 3 and min(6, 8 - 4) = 4, the CBP clips' rule; stages split after clips 1 and 2), as the FUM
+ * model of scripts/gen_golden_mvla.py. */
 static aqa_mvla_config tiny_fum_cfg(void) {
     aqa_mvla_config c = tiny_cfg();
     c.scheme = AQA_MVLA_FUM;
     c.clip_len = 4;
-    c.clip_stride = 2;
+    c.clip_stride = 3;
     c.fum_boundaries[0] = 1;
     c.fum_boundaries[1] = 2;
     return c;
@@ -540,6 +543,7 @@ static void test_golden_step(void) {
     aqa_scope_begin();
     aqa_mvla_batch b = golden_batch();
     aqa_requires_grad(b.stage_text, true);
+    aqa_requires_grad(b.video_text, true);
     b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
     b.teacher_forcing = true;
     b.compute_losses = true;
@@ -588,6 +592,7 @@ static void test_golden_step(void) {
     ng += compare_module(&h->base, "hg.", true, false, 2e-3, 2e-5);
     CHECK(ng == nbb + nrest + nhp);
     CHECK_CLOSE("stage text grad", b.stage_text->grad, GOLDEN("g.stage_text"), 2e-3, 2e-5);
+    CHECK_CLOSE("video text grad", b.video_text->grad, GOLDEN("g.video_text"), 2e-3, 2e-5);
     CHECK(aqa_optim_step(opt) == AQA_OK);
     aqa_scope_end();
     compare_after_step(&m->base, "a.", "g.", 1e-4, bb, nbb);
@@ -732,6 +737,191 @@ static void test_golden_graded(void) {
         aqa_scope_end();
         aqa_module_free(&m->base);
     }
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* eq. 5 summed over each video's rows (AQA_MVLA_VLKL_SUM) against torch's reduction='sum' / B:
+ * the FAM terms (frame term = T x its mean) and the FUM terms with the KL summed over stage texts. */
+static void test_golden_vlkl_sum(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    const aqa_mvla_loss fam[] = {AQA_MVLA_LOSS_FRAME_I3D, AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D,
+                                 AQA_MVLA_LOSS_FRAME_VIS, AQA_MVLA_LOSS_STAGE_VIS, AQA_MVLA_LOSS_VIDEO_VIS};
+    const aqa_mvla_loss fum[] = {AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D, AQA_MVLA_LOSS_STAGE_VIS,
+                                 AQA_MVLA_LOSS_VIDEO_VIS, AQA_MVLA_LOSS_KL};
+    for (int is_fum = 0; is_fum < 2; is_fum++) {
+        aqa_mvla_config cfg = is_fum ? tiny_fum_cfg() : tiny_cfg();
+        cfg.vlkl_reduction = AQA_MVLA_VLKL_SUM;
+        aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+        CHECK(m != NULL);
+        if (!m) continue;
+        GOLDEN_INTO_MODULE(&m->base, is_fum ? "fum.p." : "p.", true);
+        aqa_scope_begin();
+        aqa_mvla_batch b = golden_batch();
+        b.compute_losses = true;
+        if (!is_fum) {
+            b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
+            b.teacher_forcing = true;
+        }
+        aqa_mvla_output o;
+        CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+        if (is_fum) compare_losses(&o, "fumsum.", fum, (int)(sizeof fum / sizeof fum[0]));
+        else compare_losses(&o, "sum.", fam, (int)(sizeof fam / sizeof fam[0]));
+        aqa_scope_end();
+        aqa_module_free(&m->base);
+    }
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* The tiny CLIP of gen_golden_mvla.py's fine_tuned_text (text side: width 8, 1 layer, 2 heads,
+ * context 6, 16 ids, D 12 = the MVLA text width). */
+static aqa_clip_config tiny_clip_cfg(void) {
+    return (aqa_clip_config){.embed_dim = 12, .image_resolution = 4, .vision_layers = 1, .vision_width = 8,
+                             .vision_patch_size = 2, .vision_heads = 2, .context_length = 6, .vocab_size = 16,
+                             .transformer_width = 8, .transformer_heads = 2, .transformer_layers = 1};
+}
+
+static bool is_text_side(const char *name) { return strncmp(name, "visual.", 7) != 0 && strcmp(name, "logit_scale") != 0; }
+
+/* The CLIP text encoder fine-tuned through MVLA (the paper's default) against torch: tables from
+ * token ids, the loss, gradients reaching every text-side weight (none the image side), and the
+ * text side after one Adam step in the lr 1e-4 group. */
+static void test_golden_text_finetune(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    aqa_clip_config cc = tiny_clip_cfg();
+    aqa_clip_model *clip = aqa_clip_model_new(&cc);
+    aqa_mvla_config cfg = tiny_cfg();
+    aqa_mvla *m = clip ? aqa_mvla_new(&cfg, NULL, "") : NULL;
+    CHECK(clip && m);
+    if (!clip || !m) {
+        aqa_clip_model_free(clip);
+        return;
+    }
+    GOLDEN_INTO_MODULE(&clip->base, "ft.clip.", true);
+    GOLDEN_INTO_MODULE(&m->base, "p.", true);
+    aqa_module_requires_grad(&clip->base, false); /* as train_mvla loads it; the tables decide */
+    aqa_scope_begin();
+    aqa_mvla_text_tables *tt =
+        aqa_mvla_text_tables_new(clip, GOLDEN_AS(AQA_I64, "ft.in.stage_tokens"), GOLDEN_AS(AQA_I64, "ft.in.video_tokens"), true);
+    aqa_scope_end(); /* the tables keep their own copies of the ids */
+    CHECK(tt != NULL);
+    aqa_tensor **bb = NULL, **rest = NULL, **tp = NULL;
+    int nbb = 0, nrest = 0, ntp = tt ? aqa_mvla_text_tables_parameters(tt, &tp) : -1;
+    CHECK_EQ_INT(ntp, 17); /* token and positional embeddings, 12 block tensors, ln_final, projection */
+    CHECK(aqa_mvla_param_groups(m, &bb, &nbb, &rest, &nrest) == AQA_OK);
+    aqa_optimizer *opt = aqa_adam_new(&(aqa_adam_options)AQA_ADAM_DEFAULTS);
+    if (tt && ntp > 0 && opt) {
+        bb = realloc(bb, sizeof *bb * (size_t)(nbb + ntp));
+        memcpy(bb + nbb, tp, sizeof *tp * (size_t)ntp);
+        CHECK(aqa_optim_add_group(opt, bb, nbb + ntp, 1e-4, 0.0) == 0);
+        CHECK(aqa_optim_add_group(opt, rest, nrest, 1e-3, 0.0) == 1);
+        aqa_scope_begin();
+        aqa_mvla_batch b = golden_batch();
+        CHECK(aqa_mvla_text_tables_get(tt, &b.stage_text, &b.video_text) == AQA_OK);
+        CHECK_CLOSE("fine-tuned stage table", b.stage_text, GOLDEN("ft.stage_text"), 1e-4, 1e-6);
+        CHECK_CLOSE("fine-tuned video table", b.video_text, GOLDEN("ft.video_text"), 1e-4, 1e-6);
+        b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
+        b.teacher_forcing = true;
+        b.compute_losses = true;
+        aqa_mvla_output o;
+        CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+        aqa_tensor *total = loss_with_z(&o);
+        CHECK_CLOSE("fine-tuned total", total, GOLDEN("ft.total"), 1e-4, 1e-5);
+        CHECK(total && aqa_backward(total, NULL, false) == AQA_OK);
+        aqa_named_tensor *list = NULL;
+        int n = aqa_module_named_tensors(&clip->base, false, &list), n_text = 0;
+        for (int i = 0; i < n; i++) {
+            if (!is_text_side(list[i].name)) {
+                CHECK_MSG(list[i].tensor->grad == NULL, "%s: the image side got a gradient", list[i].name);
+                continue;
+            }
+            n_text++;
+            char key[256];
+            snprintf(key, sizeof key, "ft.g.%s", list[i].name);
+            CHECK_CLOSE(key, list[i].tensor->grad, GOLDEN("%s", key), 2e-3, 2e-5);
+        }
+        aqa_named_tensors_free(list, n);
+        CHECK_EQ_INT(n_text, ntp);
+        CHECK(aqa_optim_step(opt) == AQA_OK);
+        aqa_scope_end();
+        compare_after_step(&clip->base, "ft.a.", "ft.g.", 1e-4, tp, ntp);
+    }
+    aqa_optim_free(opt);
+    free(bb);
+    free(rest);
+    free(tp);
+    aqa_mvla_text_tables_free(tt);
+    aqa_module_free(&m->base);
+    aqa_clip_model_free(clip);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* Frozen tables (Table 5's "Freeze CLIP-Text") are encoded once and never reach the encoder;
+ * fine-tuned ones are re-encoded with a graph at each call with gradients and cached in no-grad
+ * mode until the next such call; the text side saves and loads; bad ids are named. */
+static void test_text_tables(void) {
+    int64_t live = aqa_live_tensors();
+    aqa_manual_seed(21);
+    aqa_clip_config cc = tiny_clip_cfg();
+    aqa_clip_model *clip = aqa_clip_model_new(&cc);
+    CHECK(clip != NULL);
+    if (!clip) return;
+    aqa_tensor *sid = test_i64((int64_t[]){14, 1, 2, 15, 14, 3, 15, 0}, 2, (int64_t[]){2, 4});
+    aqa_tensor *vid = test_i64((int64_t[]){14, 4, 5, 15}, 2, (int64_t[]){1, 4});
+    aqa_tensor *st = NULL, *vt = NULL, *st2 = NULL, *vt2 = NULL, **p = NULL;
+
+    aqa_mvla_text_tables *fz = aqa_mvla_text_tables_new(clip, sid, vid, false);
+    CHECK(fz && aqa_mvla_text_tables_parameters(fz, &p) == 0 && p == NULL);
+    CHECK(!aqa_module_get(&clip->base, "text_projection")->requires_grad);
+    aqa_scope_begin();
+    CHECK(fz && aqa_mvla_text_tables_get(fz, &st, &vt) == AQA_OK);
+    CHECK(st && vt && !st->requires_grad && st->shape[0] == 2 && st->shape[1] == 12 && vt->shape[0] == 1);
+    CHECK(fz && aqa_mvla_text_tables_get(fz, &st2, &vt2) == AQA_OK && st2 == st && vt2 == vt); /* cached */
+    aqa_scope_end();
+    aqa_mvla_text_tables_free(fz);
+
+    aqa_mvla_text_tables *ft = aqa_mvla_text_tables_new(clip, sid, vid, true);
+    CHECK(ft != NULL);
+    CHECK(aqa_module_get(&clip->base, "text_projection")->requires_grad);
+    if (ft) {
+        aqa_scope_begin();
+        CHECK(aqa_mvla_text_tables_get(ft, &st, &vt) == AQA_OK && st && st->requires_grad);
+        CHECK(aqa_mvla_text_tables_get(ft, &st2, &vt2) == AQA_OK && st2 != st); /* re-encoded */
+        aqa_tensor *ref = aqa_keep(aqa_clone(st));
+        aqa_scope_end();
+        aqa_scope_begin();
+        bool prev = aqa_set_grad_enabled(false);
+        CHECK(aqa_mvla_text_tables_get(ft, &st, &vt) == AQA_OK && !st->requires_grad);
+        CHECK(aqa_mvla_text_tables_get(ft, &st2, &vt2) == AQA_OK && st2 == st); /* cached for evaluation */
+        CHECK_CLOSE("no-grad table", st, ref, 1e-6, 1e-7);
+        aqa_set_grad_enabled(prev);
+        /* the text side round-trips through its file; a changed weight is restored */
+        char path[] = "/tmp/aqa_text_tables_XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        aqa_tensor *w = aqa_module_get(&clip->base, "text_projection");
+        aqa_tensor *w0 = aqa_clone(w);
+        CHECK(aqa_mvla_text_tables_save(ft, path, 1, (const char *[]){"epoch"}, (const char *[]){"3"}) == AQA_OK);
+        CHECK(aqa_fill_(w, 0.5) == AQA_OK);
+        CHECK(aqa_mvla_text_tables_load(ft, path) == AQA_OK);
+        CHECK_CLOSE("reloaded text_projection", w, w0, 0, 0);
+        /* a file of other weights is refused, naming it */
+        aqa_tensor *junk = aqa_zeros(AQA_SHAPE(2), AQA_F32);
+        CHECK(aqa_save_tensors(path, 1, (const char *[]){"text_projection"}, &junk, 0, NULL, NULL) == AQA_OK);
+        CHECK(aqa_mvla_text_tables_load(ft, path) != AQA_OK && strstr(aqa_last_error(), path));
+        remove(path);
+        aqa_tensor_free(ref);
+        aqa_scope_end();
+    }
+    aqa_mvla_text_tables_free(ft);
+    aqa_tensor *bad = test_i64((int64_t[]){1, 2}, 1, (int64_t[]){2});
+    CHECK(aqa_mvla_text_tables_new(clip, bad, vid, true) == NULL && strstr(aqa_last_error(), "stage token ids"));
+    aqa_tensor_free(bad);
+    aqa_tensor_free(sid);
+    aqa_tensor_free(vid);
+    aqa_clip_model_free(clip);
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
@@ -972,6 +1162,13 @@ static void test_default_sizes(void) {
     }
     c.num_frames = 12; /* not a multiple of 8 */
     CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "multiple of 8"));
+    /* FUM boundaries must split the clips into non-empty stages: named at construction */
+    c = tiny_fum_cfg();
+    c.fum_boundaries[1] = 3; /* N = 3: stage 3 would be empty */
+    CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "fum_boundaries[1] = 3"));
+    c.fum_boundaries[0] = 2;
+    c.fum_boundaries[1] = 1; /* not increasing */
+    CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "fum_boundaries[1] = 1"));
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
@@ -988,6 +1185,9 @@ int main(void) {
     RUN(test_golden_map_layouts);
     RUN(test_golden_fum);
     RUN(test_golden_graded);
+    RUN(test_golden_vlkl_sum);
+    RUN(test_golden_text_finetune);
+    RUN(test_text_tables);
     RUN(test_golden_core);
     RUN(test_golden_usdl_musdl);
     RUN(test_load_torch_state_dict);

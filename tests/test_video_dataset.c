@@ -156,10 +156,49 @@ static void test_sampling_on_synthetic(void) {
             CHECK_EQ_INT(it->frame_stage[t], t < it->boundaries[0] ? 0 : t < it->boundaries[1] ? 1 : 2);
         /* texts: the dive's three stage texts and its sentence */
         CHECK(it->stage_text[0] != it->stage_text[2]);
-        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[2]), "entry into the water");
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[2]), "a diving video of an entry into the water");
     }
     CHECK_MSG(short_seen > 0, "no dive shorter than 96 frames in the generated set");
     aqa_video_dataset_free(ds);
+}
+
+/* The stage texts go through the prompt template: the paper's by default, none with "", any other
+ * with its "[category]" filled; the ids (one per distinct text) do not change. */
+static void test_stage_template(void) {
+    const char *tmpl[3] = {NULL, "", "footage of [category]"};
+    const char *want[3] = {"a diving video of an entry into the water", "entry into the water",
+                           "footage of entry into the water"};
+    for (int k = 0; k < 3; k++) {
+        aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+        c.stage_template = tmpl[k];
+        aqa_video_dataset *ds = aqa_video_dataset_open(&c);
+        CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+        if (!ds) continue;
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)ds->items[0].stage_text[2]), want[k]);
+        aqa_video_dataset_free(ds);
+    }
+    aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+    c.stage_template = "no placeholder";
+    CHECK(aqa_video_dataset_open(&c) == NULL && strstr(aqa_last_error(), "[category]"));
+}
+
+/* FUM stage boundaries per sport (video_dataset.h): diving 30% | 50% | 20%, else thirds. */
+static void test_fum_boundaries(void) {
+    int64_t b[2];
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 10, b);
+    CHECK(b[0] == 3 && b[1] == 8);
+    aqa_vd_fum_boundaries(AQA_ANN_FINEDIVING, 9, b);
+    CHECK(b[0] == 3 && b[1] == 7); /* round(2.7), round(7.2) */
+    aqa_vd_fum_boundaries(AQA_ANN_JIGSAWS, 10, b);
+    CHECK(b[0] == 3 && b[1] == 7);
+    aqa_vd_fum_boundaries(AQA_ANN_FISV, 6, b);
+    CHECK(b[0] == 2 && b[1] == 4);
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 3, b); /* kept inside [1, N - 1] and increasing */
+    CHECK(b[0] == 1 && b[1] == 2);
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 4, b); /* round(1.2) = 1, round(3.2) = 3 */
+    CHECK(b[0] == 1 && b[1] == 3);
+    aqa_vd_fum_boundaries(AQA_ANN_JIGSAWS, 2, b); /* too few clips for 3 stages */
+    CHECK(b[0] == 0 && b[1] == 0);
 }
 
 static void test_exemplar_rules(void) {
@@ -987,6 +1026,9 @@ static void test_mtl_aqa_layout(void) {
         CHECK_EQ_INT(ds->T, 103);
         CHECK_EQ_INT(ds->N, 10);
         CHECK_EQ_INT(ds->n_items, 1);
+        CHECK(ds->fum_boundaries[0] == 3 && ds->fum_boundaries[1] == 8); /* the diving split, set */
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)ds->items[0].stage_text[0]),
+                  "a diving video of an inward take-off");
         static const int64_t starts[10] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 87};
         for (int k = 0; k < 10; k++) CHECK_EQ_INT(ds->clip_starts[k], starts[k]);
         const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
@@ -1261,6 +1303,40 @@ static void test_fisv_layout(void) {
             for (int cc = 0; cc < 4; cc++) CHECK_NEAR(out[r * 4 + cc], 2300 + pick[r] * 10 + cc, 0);
         aqa_video_dataset_free(ds);
     }
+    /* MVLA on Fis-V: per-clip CLIP features (17: 5 rows, 23: 12 rows, width 3; value = -(id*100 +
+     * row*10 + col)) resampled to the N = 6 of the CBP files; the VLP branch sees T = N steps */
+    snprintf(p, sizeof p, "%s/clipfeat", root);
+    CHECK(mkdir(p, 0755) == 0);
+    const int crows[2] = {5, 12};
+    for (int k = 0; k < 2; k++) {
+        float x[12 * 3];
+        for (int r = 0; r < crows[k]; r++)
+            for (int cc = 0; cc < 3; cc++) x[r * 3 + cc] = -(float)(ids[k] * 100 + r * 10 + cc);
+        snprintf(p, sizeof p, "%s/clipfeat/%d.npy", root, ids[k]);
+        CHECK(write_npy_2d(p, x, crows[k], 3) == 0);
+    }
+    char clipfeat[300];
+    snprintf(clipfeat, sizeof clipfeat, "%s/clipfeat", root);
+    c.clip_features_dir = clipfeat;
+    ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open with CLIP features: %s", aqa_last_error());
+    if (ds) {
+        CHECK(ds->N == 6 && ds->T == 6 && ds->clip_len == 1 && ds->feat_clip_dim == 3 && ds->feat_i3d_dim == 4);
+        CHECK(ds->fum_boundaries[0] == 2 && ds->fum_boundaries[1] == 4); /* thirds */
+        float clip[6 * 3], cbp[6 * 4];
+        CHECK(aqa_vd_read_features(ds, 0, clip, cbp) == AQA_OK);
+        static const int pick5[6] = {0, 0, 1, 2, 3, 4}; /* np.linspace(0, 4, 6).astype(int) */
+        for (int r = 0; r < 6; r++) CHECK_NEAR(clip[r * 3 + 2], -(1700 + pick5[r] * 10 + 2), 0);
+        CHECK_NEAR(cbp[5 * 4], 1750, 0);
+        /* a width that differs from the first file's is named */
+        float y[4 * 2] = {0};
+        snprintf(p, sizeof p, "%s/clipfeat/23.npy", root);
+        CHECK(write_npy_2d(p, y, 4, 2) == 0);
+        CHECK(aqa_vd_read_features(ds, 1, clip, NULL) != AQA_OK && strstr(aqa_last_error(), "23.npy"));
+        aqa_video_dataset_free(ds);
+    }
+    c.clip_features_dir = NULL;
+
     /* test split with N forced to 8: 4 rows stretched by repetition (linspace(0, 3, 8) = 0,0,0,1,1,2,2,3) */
     c.split = "test";
     c.num_clips = 8;
@@ -1374,6 +1450,8 @@ int main(void) {
     RUN(test_clip_starts);
     RUN(test_tsa_boundaries);
     RUN(test_sampling_on_synthetic);
+    RUN(test_stage_template);
+    RUN(test_fum_boundaries);
     RUN(test_exemplar_rules);
     RUN(test_shuffle_determinism);
     RUN(test_threaded_loader);

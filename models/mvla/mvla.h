@@ -109,6 +109,15 @@ typedef enum aqa_mvla_grade_mode {
     AQA_MVLA_GRADES_ALL = 1      /* attention over every candidate */
 } aqa_mvla_grade_mode;
 
+/* How a VLKL term reduces over its visual embeddings (rows).  Eq. 5 sums over them, which weights
+ * the terms by their row counts (per video T frames : L + 1 stages : 1 video, 96 : 3 : 1 on
+ * FineDiving); the mean gives every term the same weight whatever T and L are. */
+typedef enum aqa_mvla_vlkl_reduction {
+    AQA_MVLA_VLKL_MEAN = 0, /* each term averaged over all its rows (our default) */
+    AQA_MVLA_VLKL_SUM = 1   /* eq. 5 as written: summed over the rows of each video, averaged over
+                               the videos of the batch (the KL term: summed over the stage texts) */
+} aqa_mvla_vlkl_reduction;
+
 /* The loss terms, in the order of aqa_mvla_output.losses and aqa_mvla_config.loss_weight. */
 typedef enum aqa_mvla_loss {
     AQA_MVLA_LOSS_BCE = 0,         /* boundary BCE (FAM, eq. 4) */
@@ -144,8 +153,12 @@ typedef struct aqa_mvla_config {
     aqa_mvla_map_layout map_layout; /* how PSNet reads batch i3d_map (TSA's code) */
     /* FUM */
     int64_t clip_len;              /* frames per clip when pooling VLP frames to clips (16) */
-    int64_t clip_stride;           /* first frame of clip c = c * clip_stride (10) */
-    int64_t fum_boundaries[AQA_MVLA_MAX_BOUNDARIES]; /* first clip of stage l + 1; all 0 = even */
+    int64_t clip_stride;           /* first frame of clip c = min(c * clip_stride, T - clip_len) (10):
+                                      the CBP clips' rule, so the last clip of MTL-AQA (103 frames,
+                                      stride 10) is frames 87..102 in both branches */
+    int64_t fum_boundaries[AQA_MVLA_MAX_BOUNDARIES]; /* first clip of stage l + 1, strictly
+                                      increasing in [1, N - 1]; all 0 = an even split.  The
+                                      sport-specific values are the dataset's (video_dataset.h) */
     /* VLP branch */
     bool use_vlp;                  /* false: no VLP branch, no VLKL, no SCA (the plain head "X") */
     int temporal_layers;           /* temporal transformer depth (2) */
@@ -158,6 +171,7 @@ typedef struct aqa_mvla_config {
     bool vlkl_video;               /* video-level CE */
     bool vlkl_kl;                  /* clip-level KL (FUM) */
     bool vlkl_i3d, vlkl_vis;       /* which branches the CE terms apply to (both) */
+    aqa_mvla_vlkl_reduction vlkl_reduction; /* how a term reduces its rows (MEAN) */
     double tau_init;               /* initial temperature (0.07, CLIP's) */
     bool learn_tau;                /* tau is a parameter (true) or fixed at tau_init */
     /* SCA (Table 5) */
@@ -173,13 +187,15 @@ typedef struct aqa_mvla_config {
  * choices where the paper is silent: temporal transformer 2 pre-norm layers, 8 heads, MLP 4 D,
  * GELU, dropout 0.1, final LayerNorm, positional embedding N(0, 0.02); one tau shared by all VLKL
  * terms, clamped to >= 0.01 as CLIP's logit scale; CE terms averaged over their visual
- * embeddings (eq. 5 sums); i3d frame features projected from the segmentation width to D by a
+ * embeddings (vlkl_reduction MEAN; eq. 5 sums: SUM); i3d frame features projected from the segmentation width to D by a
  * Linear ("i3d_frame_proj"); SCA single-head with its own weights at stage and video level, MLP
  * hidden D; SCA's texts at stage level are the sample's stage texts, at video level the sample's
  * video text followed by its stage texts; with graded texts (batch cands), the candidates picked
  * by grade_texts in their place (NEAREST compares them with the VLP stage / video features, the
- * ones VLKL aligns with texts), the true grades serving only as VLKL / KL targets; FUM KL over softmax-over-clips curves, one per stage
- * text, averaged; teacher forcing for the first quarter of training (TSA); all weights 1. */
+ * ones VLKL aligns with texts), the true grades serving only as VLKL / KL targets; FUM KL over
+ * softmax-over-clips curves, one per stage text, averaged; FUM clips follow the CBP clips' rule
+ * and split evenly unless fum_boundaries are given (the programs set the dataset's sport-specific
+ * ones); teacher forcing for the first quarter of training (TSA); all weights 1. */
 aqa_mvla_config aqa_mvla_config_default(void);
 /* The same sizes without MVLA (use_vlp false): the CBP branch and the segmentation only, for the
  * plain head rows "X" of the tables.  Then no projection exists: frames are the segmentation's
