@@ -8,10 +8,12 @@
 #include "image/image.h"       /* images: PNG/JPEG codecs */
 #include "image/resize.h"      /* PIL-exact resizing and cropping */
 #include "image/canvas.h"      /* drawing: shapes and a bitmap font */
+#include "image/video.h"       /* video files as RGB frames (FFmpeg) */
 #include "tensor/tensor.h"     /* tensors, storage, scopes, factories, random numbers */
 #include "tensor/tensor_file.h"/* tensors to and from safetensors files */
 #include "ops/ops.h"           /* the differentiable ops, views, conversions, printing */
 #include "autograd/autograd.h" /* backward, grad mode, gradcheck */
+#include "dist/dist.h"         /* process groups and collectives (several processes) */
 #include "nn/nn.h"             /* modules, layers, losses, optimizers, checkpoints */
 #include "models/models.h"     /* CLIP, I3D, MVLA, the assessment heads */
 #include "datasets/datasets.h" /* the AQA datasets, loaders, texts, the synthetic set */

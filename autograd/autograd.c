@@ -19,7 +19,7 @@ bool aqa_set_grad_enabled(bool enabled) {
 bool aqa_is_grad_enabled(void) { return !grad_disabled; }
 
 aqa_tensor *aqa_requires_grad(aqa_tensor *t, bool requires_grad) {
-    if (!t) return NULL;
+    if (!t || !aqa__alive("aqa_requires_grad", t)) return NULL;
     if (t->grad_fn)
         return aqa_fail_null("aqa_requires_grad: tensor%s%s is not a leaf (it was produced by %s); use aqa_detach first",
                              t->name ? " " : "", t->name ? t->name : "", t->grad_fn->op);
@@ -128,7 +128,13 @@ int aqa_node_save(aqa_node *n, aqa_tensor *t) {
     /* a detached alias: the saved value must not keep its own graph (or this node) alive */
     aqa_tensor *alias = aqa__alias_unowned(t, t->ndim, t->shape, t->stride, t->offset);
     if (!alias) return -1;
+    if (t->name && !(alias->name = strdup(t->name))) { /* for the message of check_saved */
+        aqa__release(alias);
+        aqa_fail(AQA_ENOMEM, "autograd node %s: out of memory saving %s", n->op, t->name);
+        return -1;
+    }
     n->saved[n->n_saved] = alias;
+    n->saved_version[n->n_saved] = aqa_tensor_version(t);
     return n->n_saved++;
 }
 
@@ -152,6 +158,25 @@ static bool list_push(node_list *l, aqa_node *n) {
 }
 
 #define VISITED ((aqa_node *)1)
+
+/* Fails (as PyTorch) when a tensor n saved was written in place after it was saved: its backward
+ * would differentiate at the new values and return a wrong gradient without a word. */
+static aqa_status check_saved(const aqa_node *n) {
+    for (int i = 0; i < n->n_saved; i++) {
+        const aqa_tensor *s = n->saved[i];
+        if (!s || aqa_tensor_version(s) == n->saved_version[i]) continue;
+        char shape[128];
+        const char *writer = s->storage->last_write;
+        return aqa_fail(AQA_ESTATE,
+                        "aqa_backward: a tensor needed for gradient computation was modified by an in-place "
+                        "operation: tensor %s%s(%s %s), saved by %s, is at version %lld (last written by %s); "
+                        "expected version %lld. Run the forward again after the write, or write into a copy "
+                        "(aqa_clone)", s->name ? s->name : "", s->name ? " " : "", aqa_dtype_name(s->dtype), aqa_shape_str(s, shape, sizeof shape), n->op,
+                        (long long)aqa_tensor_version(s), writer ? writer : "an in-place op",
+                        (long long)n->saved_version[i]);
+    }
+    return AQA_OK;
+}
 
 /* Brings a gradient to the input's shape, dtype and device. */
 static aqa_tensor *conform(aqa_tensor *g, const aqa_node *n, int i, aqa_device device) {
@@ -219,6 +244,7 @@ static void accumulate_node(aqa_node *n, aqa_tensor *g) {
 
 aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph) {
     if (!y) return aqa_fail(AQA_EINVAL, "aqa_backward: output tensor is NULL");
+    if (!aqa__alive("aqa_backward", y) || !aqa__alive("aqa_backward", grad_y)) return AQA_ESTATE;
     if (!y->requires_grad)
         return aqa_fail(AQA_ESTATE, "aqa_backward: the output%s%s does not require grad (no input requires grad, or "
                         "it was computed in no-grad mode)", y->name ? " " : "", y->name ? y->name : "");
@@ -286,6 +312,7 @@ aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph) {
                           "retain_graph to backward twice", n->op);
             break;
         }
+        if ((st = check_saved(n)) != AQA_OK) break;
         aqa_tensor *grad_in[AQA_NODE_MAX_INPUTS] = {0};
         aqa_scope_begin();
         if (n->grad_acc) {

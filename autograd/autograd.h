@@ -6,15 +6,24 @@
  * the .grad of leaves.  Backward functions are written with the ordinary tensor ops (run in
  * no-grad mode), so every op that exists on a device is differentiable there.
  *
- * Writing an op (see tensor/ops_*.c for many):
+ * Writing an op (see tensor/ops_*.c for many; docs/writing-a-model.md has a complete program):
+ * compute the value without recording, then record a node and save what backward needs.
  *
- *     aqa_node *n = aqa_node_record("mul", mul_backward, 2, (aqa_tensor *[]){a, b}, out);
- *     if (n) { aqa_node_save(n, a); aqa_node_save(n, b); }
- *
- *     static void mul_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
+ *     ```c
+ *     static void my_mul_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
  *         if (n->needs_grad[0]) grad_in[0] = aqa_mul(g, n->saved[1]);
  *         if (n->needs_grad[1]) grad_in[1] = aqa_mul(g, n->saved[0]);
  *     }
+ *
+ *     aqa_tensor *my_mul(aqa_tensor *a, aqa_tensor *b) {
+ *         bool prev = aqa_set_grad_enabled(false); // the value, without aqa_mul's own node
+ *         aqa_tensor *out = aqa_mul(a, b);
+ *         aqa_set_grad_enabled(prev);
+ *         aqa_node *n = aqa_node_record("my_mul", my_mul_backward, 2, (aqa_tensor *[]){a, b}, out);
+ *         if (n) { aqa_node_save(n, a); aqa_node_save(n, b); }
+ *         return out;
+ *     }
+ *     ```
  *
  * Gradients returned for broadcast inputs may have the broadcast shape: the engine sums them back
  * to the input's shape.  Temporaries made inside a backward function are freed by the engine. */
@@ -47,6 +56,7 @@ struct aqa_node {
     aqa_dtype in_dtype[AQA_NODE_MAX_INPUTS];    /* input i's dtype, the gradient is cast to it */
     int n_saved;                                /* tensors kept for backward */
     aqa_tensor *saved[AQA_NODE_MAX_SAVED];      /* detached aliases (owned refs) */
+    int64_t saved_version[AQA_NODE_MAX_SAVED];  /* their version when saved; backward checks it */
     int64_t ints[8];                            /* op parameters (dims, sizes, flags) */
     double reals[4];                            /* op parameters (scalars) */
     void *ctx;                                  /* larger op state, freed with ctx_free */
@@ -81,7 +91,11 @@ aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph);
  * NULL and does nothing.  Inputs may be NULL (not differentiable positions). */
 aqa_node *aqa_node_record(const char *op, aqa_backward_fn backward, int n_inputs,
                           aqa_tensor *const *inputs, aqa_tensor *out);
-/* Saves a tensor for backward (as a detached alias sharing storage).  Returns the slot index. */
+/* Saves a tensor for backward (as a detached alias sharing storage).  Returns the slot index.
+ * Its version (aqa_tensor_version) is recorded: if anything writes into it in place before
+ * backward runs this node, backward fails with "a tensor needed for gradient computation was
+ * modified by an in-place operation" naming the node, the tensor and the writer, as PyTorch
+ * does, instead of differentiating at the new values. */
 int aqa_node_save(aqa_node *n, aqa_tensor *t);
 
 /* ---- gradient checking --------------------------------------------------------------------- */

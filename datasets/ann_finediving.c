@@ -12,6 +12,7 @@
  * from the fine-grained file (TSA regresses that dive_score), frames and judges from the coarse. */
 #include "datasets/annotations-impl.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,54 @@ static aqa_status add_label(aqa_ann_manifest *m, const char *file, const char *k
     return AQA_OK;
 }
 
+/* Faults of the release's steps_transit_frames, counted over the dives (each dive once per kind). */
+typedef struct repairs {
+    size_t dives;        /* dives whose transits were derived from the labels */
+    size_t missing;      /* held a -1 entry */
+    size_t out_of_range; /* held an entry past the frame labels */
+    size_t unordered;    /* entries not ascending */
+    size_t disagree;     /* in range and ascending, but not where the labels change */
+    size_t no_change;    /* labels that never change: no transit can be derived (left empty) */
+    char example[64];    /* the first repaired dive's key */
+} repairs;
+
+/* steps_transit_frames[i] is the index of the last frame before the i-th change of label
+ * (FORMATS.md).  Where the published entries are not exactly the label changes, the label changes
+ * replace them; the fault is counted by kind. */
+static aqa_status check_transits(aqa_ann_sample *s, repairs *rep) {
+    size_t n = s->n_frame_labels, nc = 0, i;
+    int64_t *chg = malloc((n ? n : 1) * sizeof *chg);
+    if (!chg) return aqa_fail(AQA_ENOMEM, "annotations: out of memory");
+    for (i = 0; i + 1 < n; i++)
+        if (s->frame_labels[i] != s->frame_labels[i + 1]) chg[nc++] = (int64_t)i;
+    bool same = nc == s->n_transit;
+    for (i = 0; same && i < nc; i++) same = chg[i] == s->transit_frames[i];
+    if (same) {
+        free(chg);
+        return AQA_OK;
+    }
+    bool missing = false, out = false, unordered = false;
+    for (i = 0; i < s->n_transit; i++) {
+        int64_t t = s->transit_frames[i];
+        missing |= t == -1;
+        out |= t < -1 || t >= (int64_t)n - 1;
+        unordered |= i > 0 && t <= s->transit_frames[i - 1] && t != -1 && s->transit_frames[i - 1] != -1;
+    }
+    rep->missing += missing;
+    rep->out_of_range += out;
+    rep->unordered += unordered;
+    rep->disagree += !missing && !out && !unordered;
+    rep->no_change += nc == 0;
+    if (!rep->dives++) snprintf(rep->example, sizeof rep->example, "%.60s", s->key);
+    free(s->transit_frames);
+    s->transit_frames = chg;
+    s->n_transit = nc;
+    s->transit_repaired = 1;
+    return AQA_OK;
+}
+
 static aqa_status read_dive(aqa_ann_manifest *m, const char *fpath, const char *cpath, const aqa_pyobj *coarse,
-                            const aqa_pyobj *k, const aqa_pyobj *fine, size_t entry) {
+                            const aqa_pyobj *k, const aqa_pyobj *fine, size_t entry, repairs *rep) {
     char key[256];
     const char *video;
     int64_t inst;
@@ -76,10 +123,7 @@ static aqa_status read_dive(aqa_ann_manifest *m, const char *fpath, const char *
         !(s->transit_frames = ann_get_i64s(fpath, key, fine, "steps_transit_frames", &s->n_transit)))
         return AQA_EFORMAT;
     if (!s->n_frame_labels) return aqa_fail(AQA_EFORMAT, "%s: sample %s: 'frames_labels' is empty", fpath, key);
-    for (i = 0; i < s->n_transit; i++)
-        if (s->transit_frames[i] < -1 || s->transit_frames[i] >= (int64_t)s->n_frame_labels)
-            return aqa_fail(AQA_EFORMAT, "%s: sample %s: steps_transit_frames[%zu] = %lld outside -1..%zu", fpath,
-                            key, i, (long long)s->transit_frames[i], s->n_frame_labels - 1);
+    if (check_transits(s, rep)) return AQA_ENOMEM;
     types = aqa_pydict_get_str(fine, "sub-action_types");
     if (types) {
         if (types->type != AQA_PY_DICT)
@@ -146,8 +190,17 @@ aqa_ann_manifest *aqa_ann_load_finediving(const char *dir) {
         aqa_fail(AQA_EFORMAT, "%s: expected a dict of dives, got a %s", cpath, aqa_pytype_name(coarse->type));
         goto fail;
     }
+    repairs rep;
+    memset(&rep, 0, sizeof rep);
     for (i = 0; i < fine->u.dict.len; i++)
-        if (read_dive(m, fpath, cpath, coarse, fine->u.dict.keys[i], fine->u.dict.values[i], i)) goto fail;
+        if (read_dive(m, fpath, cpath, coarse, fine->u.dict.keys[i], fine->u.dict.values[i], i, &rep)) goto fail;
+    m->n_repaired = rep.dives;
+    if (rep.dives &&
+        ann_note(m, "%s: steps_transit_frames of %zu dive(s) (first %s) derived from frames_labels: %zu with a -1 "
+                    "entry, %zu past the last frame, %zu not ascending, %zu elsewhere than the labels change%s",
+                 fpath, rep.dives, rep.example, rep.missing, rep.out_of_range, rep.unordered, rep.disagree,
+                 rep.no_change ? "; some dives' labels never change (no transit)" : ""))
+        goto fail;
     if (ann_build_index(m, fpath) || ann_read_split(m, dir, "train_split.pkl", "train", PAIR, split_key) ||
         ann_read_split(m, dir, "test_split.pkl", "test", PAIR, split_key) || read_types_table(m, dir))
         goto fail;

@@ -12,22 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses one line "id tes pcs ded"; 1 when parsed, 0 for a blank line, -1 when malformed. */
-static int parse_line(const char *line, long long *id, double v[3]) {
+static const char *const FIELDS[5] = {"id", "tes", "pcs", "ded", "end of line"};
+
+/* Parses one line "id tes pcs ded"; 1 when parsed, 0 for a blank line, -1 when malformed with
+ * *bad the index of the field at fault in FIELDS. */
+static int parse_line(const char *line, long long *id, double v[3], int *bad) {
     const char *p = line;
     char *end;
     int k;
     while (*p == ' ' || *p == '\t' || *p == '\r') p++;
     if (!*p) return 0;
     errno = 0;
+    *bad = 0;
     *id = strtoll(p, &end, 10);
     if (end == p || errno || *id < 0 || (*end != ' ' && *end != '\t')) return -1;
     p = end;
     for (k = 0; k < 3; k++) {
+        *bad = k + 1;
         v[k] = strtod(p, &end);
         if (end == p || !isfinite(v[k])) return -1;
         p = end;
     }
+    *bad = 4;
     while (*p == ' ' || *p == '\t' || *p == '\r') p++;
     return *p ? -1 : 1;
 }
@@ -48,7 +54,7 @@ static aqa_status read_list(aqa_ann_manifest *m, const char *dir, const char *fn
     while (fgets(line, sizeof line, f)) {
         long long id;
         double v[3];
-        int r;
+        int r, bad = 0;
         char key[32];
         aqa_ann_sample *s;
         lineno++;
@@ -57,10 +63,11 @@ static aqa_status read_list(aqa_ann_manifest *m, const char *dir, const char *fn
             goto done;
         }
         line[strcspn(line, "\n")] = 0;
-        r = parse_line(line, &id, v);
+        r = parse_line(line, &id, v, &bad);
         if (r == 0) continue;
         if (r < 0) {
-            st = aqa_fail(AQA_EFORMAT, "%s:%zu: expected 'id tes pcs ded', got '%.60s'", path, lineno, line);
+            st = aqa_fail(AQA_EFORMAT, "%s:%zu: field '%s': expected 'id tes pcs ded', got '%.60s'", path, lineno,
+                          FIELDS[bad], line);
             goto done;
         }
         if (!(s = ann_add_sample(m))) {

@@ -6,6 +6,8 @@
  * video folder "VV" (two digits, as the frame folders are named). */
 #include "datasets/annotations-impl.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,21 @@ static aqa_status read_sample(aqa_ann_manifest *m, const char *file, const aqa_p
     return AQA_OK;
 }
 
+/* Whether a dive's final_score differs from difficulty x the sum of the middle three of its seven
+ * judges (FINA's rule) by more than rounding: failed dives and typos of the release, kept. */
+static bool score_off_rule(const aqa_ann_sample *s) {
+    double j[AQA_ANN_MAX_JUDGES];
+    if (s->n_judges != 7) return false;
+    memcpy(j, s->judges, sizeof j);
+    for (int a = 1; a < 7; a++) /* insertion sort of 7 */
+        for (int b = a; b > 0 && j[b - 1] > j[b]; b--) {
+            double t = j[b];
+            j[b] = j[b - 1];
+            j[b - 1] = t;
+        }
+    return fabs(s->difficulty * (j[2] + j[3] + j[4]) - s->score) > 0.05;
+}
+
 /* A split-file entry's sample key "<video, 2 digits>_<dive>". */
 static int split_key(const aqa_pyobj *entry, char *buf, size_t n) {
     int64_t a, b;
@@ -75,6 +92,11 @@ aqa_ann_manifest *aqa_ann_load_mtl_aqa(const char *dir) {
     }
     for (i = 0; i < d->u.dict.len; i++)
         if (read_sample(m, path, d->u.dict.keys[i], d->u.dict.values[i], i)) goto fail;
+    size_t off = 0;
+    for (i = 0; i < m->n_samples; i++) off += score_off_rule(&m->samples[i]);
+    if (off && ann_note(m, "%s: final_score of %zu dive(s) differs from difficulty x the middle three judges by more "
+                           "than 0.05 (kept as published)", path, off))
+        goto fail;
     if (ann_build_index(m, path)) goto fail;
     if (ann_read_split(m, dir, "train_split_0.pkl", "train", PAIR, split_key) ||
         ann_read_split(m, dir, "test_split_0.pkl", "test", PAIR, split_key))

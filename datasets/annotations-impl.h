@@ -13,6 +13,8 @@ aqa_ann_sample *ann_add_sample(aqa_ann_manifest *m);
 aqa_status ann_add_split(aqa_ann_manifest *m, const char *name, size_t *idx, size_t n);
 /* strdup that records an error on failure. */
 char *ann_strdup(const char *s);
+/* Appends one line to the manifest's notes (printf-style; the newline is added). */
+aqa_status ann_note(aqa_ann_manifest *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "dir/name" in a malloc'd string. */
 char *ann_path(const char *dir, const char *name);
 /* Loads dir/name as a pickle; *path receives the malloc'd path for messages. */

@@ -2,6 +2,7 @@
  * and the checked field accessors the loaders use to read pickled records). */
 #include "datasets/annotations-impl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,10 @@ aqa_ann_manifest *ann_new(aqa_ann_dataset d) {
     manifest_priv *p = calloc(1, sizeof *p);
     if (!p) return aqa_fail_null("annotations: out of memory");
     p->pub.dataset = d;
+    if (!(p->pub.notes = calloc(1, 1))) {
+        free(p);
+        return aqa_fail_null("annotations: out of memory");
+    }
     return &p->pub;
 }
 
@@ -58,6 +63,22 @@ aqa_status ann_add_split(aqa_ann_manifest *m, const char *name, size_t *idx, siz
     m->splits[m->n_splits].idx = idx;
     m->splits[m->n_splits].n = n;
     m->n_splits++;
+    return AQA_OK;
+}
+
+aqa_status ann_note(aqa_ann_manifest *m, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = m->notes ? strlen(m->notes) : 0, n = strlen(line);
+    char *s = realloc(m->notes, old + n + 2);
+    if (!s) return aqa_fail(AQA_ENOMEM, "annotations: out of memory");
+    memcpy(s + old, line, n);
+    s[old + n] = '\n';
+    s[old + n + 1] = 0;
+    m->notes = s;
     return AQA_OK;
 }
 
@@ -218,6 +239,7 @@ void aqa_ann_free(aqa_ann_manifest *m) {
     }
     for (i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
     free(m->label_names);
+    free(m->notes);
     free(m->samples);
     free(m->splits);
     free(p->order);

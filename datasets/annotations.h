@@ -13,10 +13,17 @@
  *              FineDiving_coarse_annotation.pkl, train_split.pkl, test_split.pkl -> "train", "test";
  *              also the layout written by aqa's synthetic diving generator (same pickle structure).
  *
- * Every failure names the file and, where it applies, the sample key and field at fault.
- * Values are taken as published: FineDiving's -1 transition entries are kept (callers pick the
- * boundaries they trust), and the number of frame labels is not forced to equal
- * end_frame - start_frame + 1 (frame loaders resample labels together with the frames). */
+ * Every failure names the file and, where it applies, the sample key and field at fault.  A
+ * malformed record is an error; an irregularity the published releases are known to hold is
+ * tolerated, repaired where the file itself says how, and reported once in the manifest's `notes`
+ * (the library never prints; the programs print the notes):
+ *   FineDiving: steps_transit_frames that hold -1, lie outside the frame labels, are not
+ *     ascending or disagree with where frames_labels changes (7 dives of the release) are
+ *     derived from frames_labels (`transit_repaired` marks them; the notes count them by fault);
+ *   MTL-AQA: a final_score that differs from difficulty x the middle three judges (28 dives, e.g.
+ *     failed dives) is kept as published and counted.
+ * The number of frame labels is not forced to equal end_frame - start_frame + 1 (frame loaders
+ * resample labels together with the frames). */
 #ifndef AQA_DATASETS_ANNOTATIONS_H
 #define AQA_DATASETS_ANNOTATIONS_H
 
@@ -57,8 +64,11 @@ typedef struct aqa_ann_sample {
     char dive_number[8]; /* FINA dive number as in the file ("407C" MTL-AQA, "407c" FineDiving); "" */
     int64_t *frame_labels;   /* FineDiving: sub-action id of each frame from start_frame; NULL */
     size_t n_frame_labels;
-    int64_t *transit_frames; /* FineDiving steps_transit_frames as published (may hold -1); NULL */
+    int64_t *transit_frames; /* FineDiving steps_transit_frames: index of the last frame before each
+                              * change of frame label, ascending (repaired from the labels where
+                              * the release's disagree with them); NULL */
     size_t n_transit;
+    int transit_repaired;    /* 1 when transit_frames were derived from frame_labels */
 } aqa_ann_sample;
 
 typedef struct aqa_ann_split {
@@ -75,6 +85,8 @@ typedef struct aqa_ann_manifest {
     size_t n_splits;
     char **label_names; /* FineDiving: sub-action id -> name (NULL entries where unknown); NULL */
     size_t n_label_names;
+    char *notes;        /* what loading tolerated or repaired, one line per kind ("" when nothing) */
+    size_t n_repaired;  /* samples whose values were repaired */
 } aqa_ann_manifest;
 
 /* Loaders: `dir` holds the dataset's files under their published names.  NULL + error on failure. */

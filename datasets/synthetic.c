@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "image/canvas.h"
+#include "image/video.h"
 #include "datasets/fina.h"
+#include "datasets/video_dataset.h"
 #include "io/pickle_write.h"
 #include "io/atomic_file.h"
 
@@ -1096,6 +1098,76 @@ aqa_status aqa_synthetic_generate(const aqa_synthetic_config *cfg) {
     }
     st = write_annotations(cfg, dv, n);
     if (st == AQA_OK) st = write_side_files(cfg, dv, n);
+    free(dv);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Videos */
+
+/* Renders every frame of dive d into w. */
+static aqa_status add_dive_frames(aqa_video_writer *w, const aqa_synthetic_config *cfg, const aqa_synthetic_dive *d,
+                                  aqa_image *bg, aqa_image *im) {
+    scene s;
+    scene_of(cfg, d, &s);
+    draw_background(&s, d, bg);
+    for (int t = 0; t < d->n_frames; t++) {
+        render_on(&s, d, t, bg, im);
+        aqa_status st = aqa_video_writer_add(w, im);
+        if (st) return st;
+    }
+    return AQA_OK;
+}
+
+aqa_status aqa_synthetic_write_videos(const aqa_synthetic_config *cfg, const char *dir, const char *ext,
+                                      const char *codec, bool per_dive) {
+    if (!dir || !ext) return aqa_fail(AQA_EINVAL, "synthetic videos: no folder or extension");
+    aqa_synthetic_dive *dv = NULL;
+    size_t n = 0;
+    aqa_status st = aqa_synthetic_plan(cfg, &dv, &n);
+    if (st) return st;
+    if ((st = make_dirs(dir))) {
+        free(dv);
+        return st;
+    }
+    aqa_image *bg = aqa_image_new(cfg->width, cfg->height), *im = aqa_image_new(cfg->width, cfg->height);
+    aqa_video_writer_options o = aqa_video_writer_defaults();
+    o.codec = codec;
+    char path[1200];
+    aqa_video_writer *w = NULL;
+    int64_t next = AQA_VD_VIDEO_FIRST_NUMBER; /* frame number of the next frame written */
+    for (size_t i = 0; i < n && bg && im && !st; i++) {
+        const aqa_synthetic_dive *d = &dv[i];
+        bool first = i == 0 || strcmp(dv[i - 1].video, d->video) != 0;
+        if (per_dive || first) {
+            if (w) {
+                st = aqa_video_writer_close(w);
+                w = NULL;
+                if (st) break;
+            }
+            if (per_dive) snprintf(path, sizeof path, "%s/%s_%lld.%s", dir, d->video, (long long)d->instance, ext);
+            else snprintf(path, sizeof path, "%s/%s.%s", dir, d->video, ext);
+            if (!(w = aqa_video_writer_open(path, cfg->width, cfg->height, &o))) {
+                st = aqa_last_status();
+                break;
+            }
+            next = AQA_VD_VIDEO_FIRST_NUMBER;
+        }
+        if (!per_dive && next < d->start_frame) { /* the wait before the dive: its first frame */
+            scene s;
+            scene_of(cfg, d, &s);
+            draw_background(&s, d, bg);
+            render_on(&s, d, 0, bg, im);
+            for (; next < d->start_frame && !st; next++) st = aqa_video_writer_add(w, im);
+        }
+        if (!st) st = add_dive_frames(w, cfg, d, bg, im);
+        next = d->end_frame + 1;
+    }
+    if (!bg || !im) st = aqa_last_status();
+    if (w && !st) st = aqa_video_writer_close(w);
+    else aqa_video_writer_abort(w);
+    aqa_image_free(bg);
+    aqa_image_free(im);
     free(dv);
     return st;
 }

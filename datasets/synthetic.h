@@ -41,6 +41,7 @@
 #ifndef AQA_DATASETS_SYNTHETIC_H
 #define AQA_DATASETS_SYNTHETIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -137,6 +138,21 @@ aqa_status aqa_synthetic_render_frame(const aqa_synthetic_config *cfg, const aqa
  * holding anything else is an error); folders of dives that are not in the new plan (from an
  * earlier, larger run) are left alone and are simply not listed in the annotations. */
 aqa_status aqa_synthetic_generate(const aqa_synthetic_config *cfg);
+
+/* The dives of the plan as video files in `dir` (created), container from `ext` ("mp4", "mkv",
+ * ...) and encoder `codec` (NULL: the container's; "ffv1" in "mkv" is lossless), 25 frames per
+ * second, frames rendered directly (no frame files needed):
+ *   per_dive false  one untrimmed video per competition video, <dir>/<video>.<ext>: its frame
+ *                   number k (from AQA_VD_VIDEO_FIRST_NUMBER = 1, datasets/video_dataset.h) shows
+ *                   frame k of the layout, so a dive's frames sit at start_frame..end_frame; the
+ *                   frames between dives hold the next dive's first frame (the diver waiting on
+ *                   the platform); the video ends with its last dive.  What FineDiving's users
+ *                   start from: videos plus annotations (examples/extract_frames).
+ *   per_dive true   one video per dive, <dir>/<video>_<instance>.<ext>, holding exactly its frames:
+ *                   a clip to score (examples/score_video).
+ * Needs aqa built with FFmpeg (AQA_EUNSUPPORTED otherwise).  Each file is written atomically. */
+aqa_status aqa_synthetic_write_videos(const aqa_synthetic_config *cfg, const char *dir, const char *ext,
+                                      const char *codec, bool per_dive);
 
 /* A PNG contact sheet of dive `dive` (index in the plan): `tiles` frames evenly spread over the
  * dive in rows of `cols`, each scaled up by an integer factor and captioned with its frame index,

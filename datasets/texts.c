@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/atomic_file.h"
+
 void aqa_text_set_init(aqa_text_set *set) {
     if (set) memset(set, 0, sizeof *set);
 }
@@ -111,13 +113,11 @@ aqa_status aqa_text_set_load(const char *path, size_t expected_n, aqa_text_set *
 
 aqa_status aqa_text_set_save(const aqa_text_set *set, const char *path) {
     if (!set || !path) return aqa_fail(AQA_EINVAL, "aqa_text_set_save: NULL argument");
-    FILE *f = fopen(path, "w");
-    if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", path, strerror(errno));
-    int ok = 1;
-    for (size_t i = 0; ok && i < set->n; i++) ok = fprintf(f, "%s\n", set->texts[i]) >= 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) return aqa_fail(AQA_EIO, "%s: write failed: %s", path, strerror(errno));
-    return AQA_OK;
+    aqa_atomic_file *af;
+    aqa_status st = aqa_atomic_open(path, &af);
+    if (st) return st;
+    for (size_t i = 0; i < set->n; i++) fprintf(aqa_atomic_stream(af), "%s\n", set->texts[i]);
+    return aqa_atomic_commit(af); /* a failed write is reported here, with the system's reason */
 }
 
 static int starts_with_vowel(const char *s) {
@@ -194,6 +194,16 @@ aqa_status aqa_quality_text(int grade, const char *action, char *buf, size_t siz
     if (n < 0 || (size_t)n >= size)
         return aqa_fail(AQA_EINVAL, "aqa_quality_text: text for \"%.60s\" longer than %zu bytes",
                         action, size - 1);
+    return AQA_OK;
+}
+
+aqa_status aqa_quality_describe(int grade, const char *text, char *buf, size_t size) {
+    const char *name = aqa_quality_grade_name(grade);
+    if (!name) return aqa_fail(AQA_EINVAL, "aqa_quality_describe: grade %d is not 0..3", grade);
+    if (!text || !text[0] || !buf) return aqa_fail(AQA_EINVAL, "aqa_quality_describe: missing text or buffer");
+    int n = snprintf(buf, size, "%s, of %s quality", text, name);
+    if (n < 0 || (size_t)n >= size)
+        return aqa_fail(AQA_EINVAL, "aqa_quality_describe: text for \"%.60s\" longer than %zu bytes", text, size - 1);
     return AQA_OK;
 }
 

@@ -77,6 +77,9 @@ const char *aqa_quality_grade_name(int grade);
 aqa_status aqa_quality_grade_of(double score, double lo, double hi, aqa_quality_grade *grade);
 /* "a video of a poor knot tying" / "a video of an excellent knot tying" for `action`. */
 aqa_status aqa_quality_text(int grade, const char *action, char *buf, size_t size);
+/* "inward take-off, of poor quality": a descriptive text (a dive's stage or video text) with a
+ * grade appended, the "+ Quality Text" setting of the paper's Table 5. */
+aqa_status aqa_quality_describe(int grade, const char *text, char *buf, size_t size);
 /* The 4 grade texts of `action`, in grade order. */
 aqa_status aqa_text_set_quality(const char *action, aqa_text_set *out);
 

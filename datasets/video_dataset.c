@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/exemplar.h"
 #include "datasets/feature_cache.h"
 #include "datasets/fina.h"
 #include "image/image.h"
+#include "image/video.h"
 
 void aqa_vd_config_init(aqa_vd_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -54,7 +56,9 @@ aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t st
 
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]) {
     /* positions of first appearance of each distinct label (TSA: frames_catogeries sorted by
-     * frames_labels.index, transitions = index of each) */
+     * frames_labels.index, transitions = index of each); TSA's dataset returns transitions - 1 and
+     * its runner adds 1 back (label_1_tas = data['transits'] + 1), so the boundaries it trains and
+     * evaluates with are the first frames themselves */
     int64_t first_pos[2] = {-1, -1}; /* second distinct label, last distinct label */
     int64_t n_distinct = 0;
     for (int64_t t = 0; t < T; t++) {
@@ -68,8 +72,8 @@ aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2
     if (n_distinct < 3)
         return aqa_fail(AQA_EFORMAT, "sampled frame labels have %lld distinct sub-actions (need 3: take-off, "
                         "flight, entry)", (long long)n_distinct);
-    out[0] = first_pos[0] - 1;
-    out[1] = first_pos[1] - 1;
+    out[0] = first_pos[0];
+    out[1] = first_pos[1];
     return AQA_OK;
 }
 
@@ -78,6 +82,20 @@ void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage)
         int64_t s = 0;
         while (s < L && t >= b[s]) s++;
         stage[t] = s;
+    }
+}
+
+void aqa_vd_fum_boundaries(aqa_ann_dataset dataset, int64_t N, int64_t out[AQA_VD_MAX_BOUNDARIES]) {
+    /* diving: take-off | flight | entry over 30% | 50% | 20% of a window ending at the entry;
+     * no sub-action structure (JIGSAWS, Fis-V): thirds */
+    static const double diving[AQA_VD_MAX_BOUNDARIES] = {0.3, 0.8}, thirds[AQA_VD_MAX_BOUNDARIES] = {1.0 / 3, 2.0 / 3};
+    const double *f = dataset == AQA_ANN_MTL_AQA || dataset == AQA_ANN_FINEDIVING ? diving : thirds;
+    const int64_t L = AQA_VD_MAX_BOUNDARIES;
+    memset(out, 0, sizeof(int64_t) * AQA_VD_MAX_BOUNDARIES);
+    if (N < L + 1) return;
+    for (int64_t l = 0; l < L; l++) {
+        int64_t b = llround(f[l] * (double)N), lo = l ? out[l - 1] + 1 : 1, hi = N - (L - l);
+        out[l] = b < lo ? lo : b > hi ? hi : b;
     }
 }
 
@@ -90,6 +108,17 @@ static bool file_exists(const char *p) {
 static bool dir_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool aqa_vd_find_video(const char *stem, char *buf, size_t size) {
+    static const char *const exts[] = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts",
+                                       ".MP4", ".MKV", ".AVI", ".MOV"};
+    for (size_t e = 0; e < sizeof exts / sizeof *exts; e++) {
+        int n = snprintf(buf, size, "%s%s", stem, exts[e]);
+        if (n > 0 && (size_t)n < size && file_exists(buf)) return true;
+    }
+    if (size) buf[0] = 0;
+    return false;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -196,7 +225,9 @@ static aqa_status bad_at_open(aqa_video_dataset *ds, size_t *counter, const char
 static aqa_status item_path(const aqa_video_dataset *ds, const aqa_vd_item *it, int64_t t, int64_t shift,
                             char *buf, size_t size) {
     int n;
-    if (it->listing) {
+    if (it->video[0]) {
+        n = snprintf(buf, size, "%s#%lld", it->video, (long long)(it->frames[t] + shift - it->video_base));
+    } else if (it->listing) {
         int64_t k = it->frames[t];
         n = snprintf(buf, size, "%s", it->listing[k]);
     } else if (ds->manifest->dataset == AQA_ANN_MTL_AQA) {
@@ -266,12 +297,7 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
             }
             if (aqa_vd_tsa_boundaries(it->labels, T, it->boundaries) != AQA_OK)
                 return bad_at_open(ds, &sum->skipped_labels, "sample %s: %s", s->key, aqa_last_error());
-            /* stages must be non-empty: [1, T-1], increasing (TSA clamps 0 to 1 at prediction) */
-            if (it->boundaries[0] < 1) it->boundaries[0] = 1;
-            if (it->boundaries[1] <= it->boundaries[0]) it->boundaries[1] = it->boundaries[0] + 1;
-            if (it->boundaries[1] > T - 1)
-                return bad_at_open(ds, &sum->skipped_labels, "sample %s: stage boundaries leave no entry frames",
-                                   s->key);
+            /* first appearances: 1 <= b0 < b1 <= T - 1, every stage non-empty */
             it->has_boundaries = 1;
             aqa_vd_frame_stages(it->boundaries, ds->L, T, it->frame_stage);
         }
@@ -296,9 +322,19 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
         if (!features) {
             aqa_status st = list_frames(it->frame_dir, &it->listing, &it->n_listing);
             if (st) return st;
-            if (it->n_listing == 0)
-                return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: no frame files", it->frame_dir, s->key);
-            aqa_vd_linspace_int(0, (int64_t)it->n_listing - 1, T, it->frames);
+            int64_t n = (int64_t)it->n_listing;
+            if (n == 0 && aqa_vd_find_video(it->frame_dir, it->video, sizeof it->video)) {
+                /* <trial>_capture1.<ext>: listing positions are the video's frame indices */
+                aqa_video *v = aqa_video_open(it->video);
+                st = v ? aqa_video_count_frames(v, &n) : aqa_last_status();
+                aqa_video_close(v);
+                if (st)
+                    return bad_at_open(ds, &sum->skipped_no_frames, "sample %s: %s", s->key, aqa_last_error());
+            }
+            if (n == 0)
+                return bad_at_open(ds, &sum->skipped_no_frames, "%s: sample %s: no frame files (nor a video file)",
+                                   it->frame_dir, s->key);
+            aqa_vd_linspace_int(0, n - 1, T, it->frames);
         } else {
             for (int64_t t = 0; t < T; t++) it->frames[t] = t;
         }
@@ -309,8 +345,23 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
         return aqa_fail(AQA_EINVAL, "video dataset: unsupported dataset");
     }
 
+    /* a video file in place of a missing frame folder: FineDiving's untrimmed <video>.<ext>,
+     * MTL-AQA's <video>.<ext> (JIGSAWS' above) */
+    if (!features && !it->listing && !it->video[0] && !dir_exists(it->frame_dir)) {
+        char stem[1100];
+        if (ds->manifest->dataset == AQA_ANN_FINEDIVING) snprintf(stem, sizeof stem, "%s/%s", froot, s->video);
+        else snprintf(stem, sizeof stem, "%s", it->frame_dir);
+        if (aqa_vd_find_video(stem, it->video, sizeof it->video)) {
+            it->video_base = AQA_VD_VIDEO_FIRST_NUMBER;
+            if (it->frames[0] + ds->cfg.shift_min < AQA_VD_VIDEO_FIRST_NUMBER)
+                return bad_at_open(ds, &sum->skipped_no_frames,
+                                   "%s: sample %s: frame %lld is before the video's first frame (number %d)", it->video,
+                                   s->key, (long long)(it->frames[0] + ds->cfg.shift_min), AQA_VD_VIDEO_FIRST_NUMBER);
+        }
+    }
+
     /* frame files: extension and existence */
-    if (!features && !it->listing) {
+    if (!features && !it->listing && !it->video[0]) {
         if (!dir_exists(it->frame_dir))
             return bad_at_open(ds, &sum->skipped_no_frames, "%s: frame folder of sample %s is missing", it->frame_dir,
                                s->key);
@@ -345,11 +396,35 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
     return AQA_OK;
 }
 
-/* Text ids and dive classes of every manifest sample. */
+/* Appends the AQA_GRADE_COUNT graded forms of `base` to the text set unless they are there;
+ * *first receives the id of its grade 0 (the grades follow in order).  JIGSAWS / Fis-V action
+ * names give "a video of a poor knot tying", descriptive dive texts "inward take-off, of poor
+ * quality".  The set depends on the base texts only, never on a score. */
+static aqa_status add_graded(aqa_text_set *set, const char *base, bool action, int64_t *first) {
+    char txt[AQA_TEXT_MAX];
+    for (int g = 0; g < AQA_GRADE_COUNT; g++) {
+        aqa_status st = action ? aqa_quality_text(g, base, txt, sizeof txt) : aqa_quality_describe(g, base, txt, sizeof txt);
+        if (st) return st;
+        long at = aqa_text_set_find(set, txt);
+        if (g == 0 && at >= 0) { /* grade 0 is unique to its base: the group is there */
+            *first = at;
+            return AQA_OK;
+        }
+        if ((st = aqa_text_set_add(set, txt))) return st;
+        if (g == 0) *first = (int64_t)set->n - 1;
+    }
+    return AQA_OK;
+}
+
+/* Text ids and dive classes of every manifest sample.  For graded texts (JIGSAWS, Fis-V, and
+ * dives with cfg.quality_texts) the ids are those of grade 0 of each text's group: the grade
+ * comes from the score later (assign_grades), once the score range is known. */
 static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1],
                               int64_t *video_ids, int64_t *classes, bool *text_ok) {
     aqa_ann_manifest *m = ds->manifest;
     bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
+    bool graded = ds->n_grades > 0;
+    const char *tmpl = ds->cfg.stage_template ? ds->cfg.stage_template : dives ? AQA_DIVING_TEMPLATE : "";
     for (size_t i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
         char cls[64];
@@ -373,24 +448,91 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
                 continue;
             }
             for (int g = 0; g < 3; g++) {
-                if ((st = aqa_text_set_add_unique(&ds->stage_texts, aqa_dive_texts_stage(&t, g), &id))) return st;
+                char txt[AQA_TEXT_MAX];
+                const char *stage = aqa_dive_texts_stage(&t, g);
+                if (tmpl[0] && (st = aqa_text_fill_template(tmpl, stage, txt, sizeof txt))) return st;
+                if (tmpl[0]) stage = txt;
+                if (graded) {
+                    if ((st = add_graded(&ds->stage_texts, stage, false, &stage_ids[i][g]))) return st;
+                    continue;
+                }
+                if ((st = aqa_text_set_add_unique(&ds->stage_texts, stage, &id))) return st;
                 stage_ids[i][g] = (int64_t)id;
+            }
+            if (graded) {
+                if ((st = add_graded(&ds->video_texts, t.video, false, &video_ids[i]))) return st;
+                continue;
             }
             if ((st = aqa_text_set_add_unique(&ds->video_texts, t.video, &id))) return st;
             video_ids[i] = (int64_t)id;
         } else {
-            char action[128], txt[AQA_TEXT_MAX];
+            char action[128];
             action_name(ds, s, action, sizeof action);
-            aqa_quality_grade g;
-            double lo = ds->score_min, hi = ds->score_max > ds->score_min ? ds->score_max : ds->score_min + 1;
-            if ((st = aqa_quality_grade_of(s->score, lo, hi, &g))) return st;
-            if ((st = aqa_quality_text((int)g, action, txt, sizeof txt))) return st;
-            if ((st = aqa_text_set_add_unique(&ds->stage_texts, txt, &id))) return st;
-            for (int k = 0; k < 3; k++) stage_ids[i][k] = (int64_t)id;
-            if ((st = aqa_text_set_add_unique(&ds->video_texts, txt, &id))) return st;
-            video_ids[i] = (int64_t)id;
+            if ((st = add_graded(&ds->stage_texts, action, true, &stage_ids[i][0]))) return st;
+            for (int k = 1; k < 3; k++) stage_ids[i][k] = stage_ids[i][0];
+            if ((st = add_graded(&ds->video_texts, action, true, &video_ids[i]))) return st;
         }
     }
+    return AQA_OK;
+}
+
+/* The score range of the dataset: the configured one, or that of its usable videos. */
+static aqa_status resolve_score_range(aqa_video_dataset *ds) {
+    if (ds->cfg.score_lo != 0 || ds->cfg.score_hi != 0) {
+        if (!isfinite(ds->cfg.score_lo) || !isfinite(ds->cfg.score_hi) || !(ds->cfg.score_lo < ds->cfg.score_hi))
+            return aqa_fail(AQA_EINVAL, "video dataset: score range [%g, %g] is empty or not finite", ds->cfg.score_lo,
+                            ds->cfg.score_hi);
+        ds->score_min = ds->cfg.score_lo;
+        ds->score_max = ds->cfg.score_hi;
+        return AQA_OK;
+    }
+    ds->score_min = INFINITY;
+    ds->score_max = -INFINITY;
+    for (size_t i = 0; i < ds->n_items; i++) {
+        double v = aqa_vd_sample(ds, i)->score;
+        if (v < ds->score_min) ds->score_min = v;
+        if (v > ds->score_max) ds->score_max = v;
+    }
+    if (!ds->n_items) ds->score_min = ds->score_max = 0;
+    return AQA_OK;
+}
+
+/* Graded texts: each item's true text is grade g of its group, g the grade of its score on the
+ * dataset's score range.  These ids are labels (training targets); the group is not. */
+static aqa_status assign_grades(aqa_video_dataset *ds) {
+    if (!ds->n_grades) return AQA_OK;
+    double lo = ds->score_min, hi = ds->score_max > ds->score_min ? ds->score_max : ds->score_min + 1;
+    for (size_t i = 0; i < ds->n_items; i++) {
+        aqa_vd_item *it = &ds->items[i];
+        aqa_quality_grade g;
+        aqa_status st = aqa_quality_grade_of(aqa_vd_sample(ds, i)->score, lo, hi, &g);
+        if (st) return st;
+        for (int k = 0; k < AQA_VD_MAX_BOUNDARIES + 1; k++) it->stage_text[k] = it->stage_grade_base[k] + (int64_t)g;
+        it->video_text = it->video_grade_base + (int64_t)g;
+    }
+    return AQA_OK;
+}
+
+/* The positions (in the split's list of n) of the videos that stay: all, or all but / only the
+ * held-out share (a seeded choice).  keep[] receives flags; returns the status. */
+static aqa_status holdout_mask(const aqa_vd_config *cfg, size_t n, bool *keep) {
+    for (size_t k = 0; k < n; k++) keep[k] = true;
+    double f = cfg->holdout_fraction;
+    if (f == 0) {
+        if (cfg->holdout_take) return aqa_fail(AQA_EINVAL, "video dataset: the held-out part of a split without holdout");
+        return AQA_OK;
+    }
+    if (!(f > 0 && f < 1))
+        return aqa_fail(AQA_EINVAL, "video dataset: held-out fraction %g is not in [0, 1)", f);
+    size_t held = (size_t)floor(f * (double)n + 0.5);
+    if (held == 0) held = 1;
+    if (held >= n)
+        return aqa_fail(AQA_EINVAL, "video dataset: holding out %g of %zu videos leaves none to train on", f, n);
+    size_t *order = malloc(n * sizeof *order);
+    if (!order) return aqa_fail(AQA_ENOMEM, "out of memory");
+    aqa_seeded_permutation(aqa_seed_mix(cfg->holdout_seed, 0x7A11D0u), n, order);
+    for (size_t k = 0; k < n; k++) keep[order[k]] = (k < held) == cfg->holdout_take;
+    free(order);
     return AQA_OK;
 }
 
@@ -403,30 +545,78 @@ static aqa_status feature_path(const aqa_video_dataset *ds, size_t i, char *buf,
     return aqa_feature_cache_path(ds->cfg.features_dir, s->key, buf, size);
 }
 
+/* Fis-V: item i's per-clip CLIP feature file. */
+static aqa_status clip_npy_path(const aqa_video_dataset *ds, size_t i, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s/%s.npy", ds->cfg.clip_features_dir, aqa_vd_sample(ds, i)->video);
+    return n > 0 && (size_t)n < size ? AQA_OK : aqa_fail(AQA_EINVAL, "feature path too long");
+}
+
+/* A Fis-V .npy [rows, width] with its rows resampled to N (the linspace rule) into out[N, width]. */
+static aqa_status read_npy_rows(const char *path, int64_t N, int64_t width, float *out) {
+    int64_t r, c;
+    aqa_status st = aqa_feature_npy_dims(path, &r, &c);
+    if (st) return st;
+    if (c != width)
+        return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c, (long long)width);
+    float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
+    int64_t *rows = malloc((size_t)N * sizeof *rows);
+    if (!tmp || !rows) {
+        free(tmp);
+        free(rows);
+        return aqa_fail(AQA_ENOMEM, "out of memory");
+    }
+    st = aqa_feature_npy_read(path, r, c, tmp);
+    if (!st) {
+        aqa_vd_linspace_int(0, r - 1, N, rows);
+        for (int64_t k = 0; k < N; k++) memcpy(out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
+    }
+    free(tmp);
+    free(rows);
+    return st;
+}
+
 /* Feature widths (and Fis-V's N) from the first item's file. */
 static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     char path[1200];
     aqa_status st = feature_path(ds, 0, path, sizeof path);
     if (st) return st;
-    int64_t r, c;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
+        int64_t r, c;
         if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
         if (ds->N <= 0) ds->N = r;
         ds->cfg.num_clips = (int)ds->N;
         ds->feat_i3d_dim = c;
+        if (ds->cfg.clip_features_dir) { /* the VLP branch: one step per clip */
+            if ((st = clip_npy_path(ds, 0, path, sizeof path)) || (st = aqa_feature_npy_dims(path, &r, &c))) return st;
+            ds->feat_clip_dim = c;
+            ds->T = ds->N;
+            ds->clip_len = 1;
+            ds->cfg.num_frames = (int)ds->T;
+            ds->cfg.clip_len = ds->cfg.clip_stride = 1;
+        }
         return AQA_OK;
     }
-    if (aqa_feature_cache_dims(path, "clip", &r, &c) == AQA_OK) {
-        if (r != ds->T)
+    int nd;
+    int64_t sh[4];
+    if ((st = aqa_feature_cache_check_format(path))) return st; /* an older cache: the message says extract again */
+    if (aqa_feature_cache_dims(path, "clip", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->T)
             return aqa_fail(AQA_EFORMAT, "%s: \"clip\" has %lld frames, the sampling gives T = %lld (extract again "
-                            "with the same --frames)", path, (long long)r, (long long)ds->T);
-        ds->feat_clip_dim = c;
+                            "with the same --frames)", path, (long long)sh[0], (long long)ds->T);
+        ds->feat_clip_dim = sh[1];
     }
-    if (aqa_feature_cache_dims(path, "i3d", &r, &c) == AQA_OK) {
-        if (r != ds->N)
+    if (aqa_feature_cache_dims(path, "i3d", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->N)
             return aqa_fail(AQA_EFORMAT, "%s: \"i3d\" has %lld clips, the sampling gives N = %lld", path,
-                            (long long)r, (long long)ds->N);
-        ds->feat_i3d_dim = c;
+                            (long long)sh[0], (long long)ds->N);
+        ds->feat_i3d_dim = sh[1];
+        if (aqa_feature_cache_dims(path, "i3d_map", &nd, sh) == AQA_OK) {
+            if (nd != 4 || sh[0] != ds->N || sh[1] != ds->feat_i3d_dim)
+                return aqa_fail(AQA_EFORMAT, "%s: \"i3d_map\" is not [N, C, H, W] of its \"i3d\" [%lld, %lld]", path,
+                                (long long)ds->N, (long long)ds->feat_i3d_dim);
+            ds->feat_map_h = sh[2];
+            ds->feat_map_w = sh[3];
+        }
     }
     aqa_clear_error();
     if (!ds->feat_clip_dim && !ds->feat_i3d_dim)
@@ -434,42 +624,39 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     return AQA_OK;
 }
 
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out) {
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out) {
     if (!ds || i >= ds->n_items || !ds->cfg.features_dir)
         return aqa_fail(AQA_EINVAL, "aqa_vd_read_features: no features folder or bad index");
     char path[1200];
     aqa_status st = feature_path(ds, i, path, sizeof path);
     if (st) return st;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
-        if (!i3d_out) return AQA_OK;
-        int64_t r, c;
-        if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
-        if (c != ds->feat_i3d_dim)
-            return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c,
-                            (long long)ds->feat_i3d_dim);
-        float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
-        int64_t *rows = malloc((size_t)ds->N * sizeof *rows);
-        if (!tmp || !rows) {
-            free(tmp);
-            free(rows);
-            return aqa_fail(AQA_ENOMEM, "out of memory");
+        if (i3d_out && (st = read_npy_rows(path, ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if (clip_out) {
+            if (!ds->feat_clip_dim)
+                return aqa_fail(AQA_EINVAL, "Fis-V: no CLIP features (give the folder of per-clip CLIP .npy files)");
+            if ((st = clip_npy_path(ds, i, path, sizeof path)) || (st = read_npy_rows(path, ds->N, ds->feat_clip_dim, clip_out)))
+                return st;
         }
-        st = aqa_feature_npy_read(path, r, c, tmp);
-        if (!st) {
-            aqa_vd_linspace_int(0, r - 1, ds->N, rows);
-            for (int64_t k = 0; k < ds->N; k++) memcpy(i3d_out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
-        }
-        free(tmp);
-        free(rows);
-        return st;
+        return AQA_OK;
     }
     if (clip_out) {
         if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
-        if ((st = aqa_feature_cache_read(path, "clip", ds->T, ds->feat_clip_dim, clip_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "clip", 2, (const int64_t[]){ds->T, ds->feat_clip_dim}, clip_out)))
+            return st;
     }
     if (i3d_out) {
         if (!ds->feat_i3d_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d\" features", path);
-        if ((st = aqa_feature_cache_read(path, "i3d", ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "i3d", 2, (const int64_t[]){ds->N, ds->feat_i3d_dim}, i3d_out)))
+            return st;
+    }
+    if (map_out) {
+        if (!ds->feat_map_h) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d_map\"", path);
+        if ((st = aqa_feature_cache_read(path, "i3d_map", 4,
+                                         (const int64_t[]){ds->N, ds->feat_i3d_dim, ds->feat_map_h, ds->feat_map_w},
+                                         map_out)))
+            return st;
     }
     return AQA_OK;
 }
@@ -490,7 +677,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     aqa_text_set_init(&ds->dive_classes);
     int64_t (*stage_ids)[AQA_VD_MAX_BOUNDARIES + 1] = NULL;
     int64_t *video_ids = NULL, *classes = NULL;
-    bool *text_ok = NULL;
+    bool *text_ok = NULL, *keep = NULL;
 
     switch (cfg->dataset) {
     case AQA_ANN_FINEDIVING: ds->manifest = aqa_ann_load_finediving(cfg->root); break;
@@ -524,14 +711,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     }
     ds->L = m->dataset == AQA_ANN_FINEDIVING ? AQA_VD_MAX_BOUNDARIES : 0;
 
-    /* score range */
-    ds->score_min = INFINITY;
-    ds->score_max = -INFINITY;
-    for (size_t i = 0; i < m->n_samples; i++) {
-        if (m->samples[i].score < ds->score_min) ds->score_min = m->samples[i].score;
-        if (m->samples[i].score > ds->score_max) ds->score_max = m->samples[i].score;
-    }
-    if (!m->n_samples) ds->score_min = ds->score_max = 0;
+    ds->n_grades = m->dataset == AQA_ANN_JIGSAWS || m->dataset == AQA_ANN_FISV || cfg->quality_texts ? AQA_GRADE_COUNT : 0;
 
     stage_ids = calloc(m->n_samples + 1, sizeof *stage_ids);
     video_ids = calloc(m->n_samples + 1, sizeof *video_ids);
@@ -571,13 +751,19 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
         idx = all;
     }
     ds->items = calloc(n + 1, sizeof *ds->items);
-    if (!ds->items) {
+    keep = calloc(n + 1, sizeof *keep);
+    if (!ds->items || !keep) {
         free(all);
         aqa_fail(AQA_ENOMEM, "out of memory");
         goto fail;
     }
-    ds->summary.n_split = n;
+    if (holdout_mask(cfg, n, keep)) {
+        free(all);
+        goto fail;
+    }
+    for (size_t k = 0; k < n; k++) ds->summary.n_split += keep[k];
     for (size_t k = 0; k < n; k++) {
+        if (!keep[k]) continue;
         size_t s = idx[k];
         aqa_vd_item *it = &ds->items[ds->n_items];
         bool ok = false;
@@ -598,12 +784,16 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
         }
         memcpy(it->stage_text, stage_ids[s], sizeof it->stage_text);
         it->video_text = video_ids[s];
+        for (int g = 0; g < AQA_VD_MAX_BOUNDARIES + 1; g++) it->stage_grade_base[g] = ds->n_grades ? stage_ids[s][g] : -1;
+        it->video_grade_base = ds->n_grades ? video_ids[s] : -1;
         it->dive_class = classes[s];
         ds->n_items++;
     }
     free(all);
     ds->summary.n_items = ds->n_items;
+    if (resolve_score_range(ds) || assign_grades(ds)) goto fail;
     if (ds->n_items && cfg->features_dir && resolve_feature_dims(ds)) goto fail;
+    aqa_vd_fum_boundaries(m->dataset, ds->N, ds->fum_boundaries);
     if (ds->n_items == 0) {
         aqa_fail(AQA_EFORMAT, "%s: split \"%s\" has no usable videos (%zu in the split)", cfg->root,
                  cfg->split ? cfg->split : "(all)", n);
@@ -613,12 +803,14 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     free(video_ids);
     free(classes);
     free(text_ok);
+    free(keep);
     return ds;
 fail:
     free(stage_ids);
     free(video_ids);
     free(classes);
     free(text_ok);
+    free(keep);
     {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", aqa_last_error());
@@ -645,65 +837,166 @@ aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w) 
     return aqa_fail(AQA_EINVAL, "frame transform: the output size must be fixed (set a crop or an exact resize)");
 }
 
-aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf0, bool clips,
-                         int64_t shift, const aqa_vd_augment *aug, float *out) {
-    if (!ds || i >= ds->n_items || !tf0 || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode: bad argument");
-    aqa_frame_transform tfv = *tf0, *tf = &tfv;
-    bool randomized = aug == NULL;
-    if (ds->manifest->dataset == AQA_ANN_FISV)
-        return aqa_fail(AQA_EUNSUPPORTED, "Fis-V has no frames: give a features folder");
+/* Where the sampled frames of one video go: the transform and the output layout of aqa_vd_decode,
+ * and the last frame written (a repeated frame is copied, not transformed again). */
+typedef struct frame_sink {
+    const aqa_video_dataset *ds; /* sizes: T, N, clip_len, clip_starts */
+    aqa_frame_transform tf;      /* the transform, randomised at the first frame when aug is set */
+    const aqa_vd_augment *aug;   /* NULL: tf as given */
+    bool randomized;             /* tf is final */
+    bool clips;                  /* I3D clip layout [N, 3, L, H, W] instead of [T, 3, H, W] */
+    float *out;                  /* the caller's buffer */
+    size_t hw;                   /* H * W of the output */
+    const float *prev;           /* planes of the last frame written, or NULL */
+    size_t prev_stride;          /* their channel stride */
+    int64_t prev_key;            /* the frame number they show */
+    const int64_t *keys;         /* frame number of each sampled frame [T] */
+    const int64_t *times;        /* video mode: sampled frame t of each wanted position */
+    const char *name;            /* the video or frame folder, for messages */
+} frame_sink;
+
+/* The output slots of sampled frame t (pointer and channel stride); returns how many. */
+static int frame_slots(const frame_sink *k, int64_t t, float **slot, size_t *stride) {
+    const aqa_video_dataset *ds = k->ds;
+    if (!k->clips) {
+        slot[0] = k->out + (size_t)t * 3 * k->hw;
+        stride[0] = k->hw;
+        return 1;
+    }
+    int ns = 0;
+    const int64_t L = ds->clip_len;
+    for (int64_t c = 0; c < ds->N; c++) {
+        int64_t s = ds->clip_starts[c];
+        if (t < s || t >= s + L) continue;
+        slot[ns] = k->out + (size_t)c * 3 * (size_t)L * k->hw + (size_t)(t - s) * k->hw;
+        stride[ns] = (size_t)L * k->hw;
+        ns++;
+    }
+    return ns;
+}
+
+/* Writes sampled frame t: the image im (loaded by `load` from `where` when NULL and the frame is
+ * not a repeat of the previous one) through the transform into every slot. */
+static aqa_status put_frame(frame_sink *k, int64_t t, const aqa_image *im, const char *where) {
+    float *slot[AQA_VD_MAX_CLIPS + 1];
+    size_t stride[AQA_VD_MAX_CLIPS + 1];
+    int ns = frame_slots(k, t, slot, stride);
+    if (!ns) return AQA_OK;
+    const int64_t key = k->keys[t];
+    aqa_status st = AQA_OK;
+    if (k->prev && key == k->prev_key) {
+        for (int c = 0; c < 3; c++) memcpy(slot[0] + c * stride[0], k->prev + c * k->prev_stride, k->hw * sizeof(float));
+    } else {
+        aqa_image *loaded = NULL;
+        if (!im && !(im = loaded = aqa_image_load(where))) return aqa_last_status() ? aqa_last_status() : AQA_EFORMAT;
+        if (!k->randomized) {
+            k->randomized = true;
+            st = aqa_frame_transform_randomize(&k->tf, im->width, im->height, k->aug->seed, k->aug->flip_prob);
+        }
+        if (!st) st = aqa_frame_transform_apply(&k->tf, im, slot[0], stride[0]);
+        aqa_image_free(loaded);
+        if (st) return aqa_fail(st, "%s: %s", where, aqa_last_error());
+    }
+    for (int j = 1; j < ns; j++)
+        for (int c = 0; c < 3; c++) memcpy(slot[j] + c * stride[j], slot[0] + c * stride[0], k->hw * sizeof(float));
+    k->prev = slot[0];
+    k->prev_stride = stride[0];
+    k->prev_key = key;
+    return AQA_OK;
+}
+
+static aqa_status sink_init(frame_sink *k, const aqa_video_dataset *ds, const aqa_frame_transform *tf, bool clips,
+                            const aqa_vd_augment *aug, float *out) {
+    memset(k, 0, sizeof *k);
     int H, W;
     aqa_status st = aqa_vd_transform_size(tf, &H, &W);
     if (st) return st;
-    const size_t hw = (size_t)H * (size_t)W;
-    const int64_t T = ds->T, L = ds->clip_len;
-    char path[1200], prev_path[1200] = "";
-    const float *prev_out = NULL; /* the previous frame's planes (repeated frames are copied) */
-    size_t prev_stride = 0;
-    for (int64_t t = 0; t < T; t++) {
-        /* slots of frame t: (pointer, channel stride) */
-        float *slot[AQA_VD_MAX_CLIPS + 1];
-        size_t stride[AQA_VD_MAX_CLIPS + 1];
-        int ns = 0;
-        if (!clips) {
-            slot[0] = out + (size_t)t * 3 * hw;
-            stride[0] = hw;
-            ns = 1;
-        } else {
-            for (int64_t c = 0; c < ds->N; c++) {
-                int64_t s = ds->clip_starts[c];
-                if (t < s || t >= s + L) continue;
-                slot[ns] = out + (size_t)c * 3 * (size_t)L * hw + (size_t)(t - s) * hw;
-                stride[ns] = (size_t)L * hw;
-                ns++;
-            }
-        }
-        if (!ns) continue;
-        if ((st = aqa_vd_frame_path(ds, i, t, shift, path, sizeof path))) return st;
-        if (prev_out && strcmp(path, prev_path) == 0) {
-            for (int c = 0; c < 3; c++) memcpy(slot[0] + c * stride[0], prev_out + c * prev_stride, hw * sizeof(float));
-        } else {
-            aqa_image *im = aqa_image_load(path);
-            if (!im) return aqa_last_status() ? aqa_last_status() : AQA_EFORMAT;
-            if (!randomized) {
-                randomized = true;
-                st = aqa_frame_transform_randomize(tf, im->width, im->height, aug->seed, aug->flip_prob);
-                if (st) {
-                    aqa_image_free(im);
-                    return aqa_fail(st, "%s: %s", path, aqa_last_error());
-                }
-            }
-            st = aqa_frame_transform_apply(tf, im, slot[0], stride[0]);
-            aqa_image_free(im);
-            if (st) return aqa_fail(st, "%s: %s", path, aqa_last_error());
-        }
-        for (int k = 1; k < ns; k++)
-            for (int c = 0; c < 3; c++) memcpy(slot[k] + c * stride[k], slot[0] + c * stride[0], hw * sizeof(float));
-        snprintf(prev_path, sizeof prev_path, "%s", path);
-        prev_out = slot[0];
-        prev_stride = stride[0];
-    }
+    k->ds = ds;
+    k->tf = *tf;
+    k->aug = aug;
+    k->randomized = aug == NULL;
+    k->clips = clips;
+    k->out = out;
+    k->hw = (size_t)H * (size_t)W;
     return AQA_OK;
+}
+
+static aqa_status video_frame_cb(void *user, size_t pos, int64_t index, const aqa_image *im) {
+    frame_sink *k = user;
+    char where[1200];
+    snprintf(where, sizeof where, "%s, frame %lld", k->name, (long long)index);
+    const int vh = k->ds->cfg.video_height;
+    if (vh <= 0 || im->height == vh || (k->prev && k->keys[k->times[pos]] == k->prev_key))
+        return put_frame(k, k->times[pos], im, where);
+    aqa_image *sized = aqa_image_resize_to_height(im, vh, AQA_RESAMPLE_BICUBIC);
+    aqa_status st = sized ? put_frame(k, k->times[pos], sized, where) : aqa_last_status();
+    aqa_image_free(sized);
+    return st;
+}
+
+/* The sampled frames of a video file: sink keys are video frame indices. */
+static aqa_status decode_video_file(frame_sink *k, const char *path, const int64_t *index) {
+    const int64_t T = k->ds->T;
+    int64_t *want = malloc((size_t)T * sizeof *want), *times = malloc((size_t)T * sizeof *times);
+    if (!want || !times) {
+        free(want);
+        free(times);
+        return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+    }
+    size_t n = 0;
+    float *slot[AQA_VD_MAX_CLIPS + 1];
+    size_t stride[AQA_VD_MAX_CLIPS + 1];
+    for (int64_t t = 0; t < T; t++)
+        if (frame_slots(k, t, slot, stride)) {
+            want[n] = index[t];
+            times[n++] = t;
+        }
+    k->keys = index;
+    k->times = times;
+    k->name = path;
+    aqa_video *v = aqa_video_open(path);
+    aqa_status st = v ? aqa_video_read_frames(v, want, n, video_frame_cb, k) : aqa_last_status();
+    aqa_video_close(v);
+    free(want);
+    free(times);
+    return st;
+}
+
+aqa_status aqa_vd_decode_video(const aqa_video_dataset *ds, const char *path, const int64_t *frames,
+                               const aqa_frame_transform *tf, bool clips, const aqa_vd_augment *aug, float *out) {
+    if (!ds || !path || !frames || !tf || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode_video: NULL argument");
+    for (int64_t t = 0; t < ds->T; t++)
+        if (frames[t] < 0 || (t && frames[t] < frames[t - 1]))
+            return aqa_fail(AQA_EINVAL, "%s: sampled frame %lld is %lld (frames must be >= 0 and non-decreasing)", path,
+                            (long long)t, (long long)frames[t]);
+    frame_sink k;
+    aqa_status st = sink_init(&k, ds, tf, clips, aug, out);
+    return st ? st : decode_video_file(&k, path, frames);
+}
+
+aqa_status aqa_vd_decode(const aqa_video_dataset *ds, size_t i, const aqa_frame_transform *tf, bool clips,
+                         int64_t shift, const aqa_vd_augment *aug, float *out) {
+    if (!ds || i >= ds->n_items || !tf || !out) return aqa_fail(AQA_EINVAL, "aqa_vd_decode: bad argument");
+    if (ds->manifest->dataset == AQA_ANN_FISV)
+        return aqa_fail(AQA_EUNSUPPORTED, "Fis-V has no frames: give a features folder");
+    frame_sink k;
+    aqa_status st = sink_init(&k, ds, tf, clips, aug, out);
+    if (st) return st;
+    const aqa_vd_item *it = &ds->items[i];
+    const int64_t T = ds->T;
+    int64_t *keys = malloc((size_t)T * sizeof *keys);
+    if (!keys) return aqa_fail(AQA_ENOMEM, "out of memory");
+    for (int64_t t = 0; t < T; t++) keys[t] = it->frames[t] + shift - (it->video[0] ? it->video_base : 0);
+    if (it->video[0]) {
+        st = decode_video_file(&k, it->video, keys);
+    } else {
+        k.keys = keys;
+        char path[1200];
+        for (int64_t t = 0; t < T && !st; t++)
+            if (!(st = aqa_vd_frame_path(ds, i, t, shift, path, sizeof path))) st = put_frame(&k, t, NULL, path);
+    }
+    free(keys);
+    return st;
 }
 
 void aqa_vd_note_bad(aqa_video_dataset *ds, size_t i, const char *why, bool corrupt) {

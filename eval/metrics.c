@@ -2,6 +2,7 @@
 #include "eval/metrics.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,14 +198,26 @@ aqa_status aqa_fisher_z_mean(const double *r, size_t k, double *mean) {
 aqa_status aqa_score_metrics_compute(const double *pred, const double *truth, size_t n,
                                      aqa_score_metrics *out) {
     if (!out) return aqa_fail(AQA_EINVAL, "aqa_score_metrics_compute: out is NULL");
-    aqa_score_metrics m = {.n = n};
-    double rl2;
     aqa_status st;
-    if ((st = aqa_spearman(pred, truth, n, &m.spearman))) return st;
-    if ((st = aqa_pearson(pred, truth, n, &m.pearson))) return st;
-    if ((st = aqa_relative_l2(pred, truth, n, &rl2))) return st;
+    if ((st = check_vector("aqa_score_metrics_compute", "pred", pred, n, 1))) return st;
+    if ((st = check_vector("aqa_score_metrics_compute", "truth", truth, n, 1))) return st;
+    aqa_score_metrics m = {.n = n, .spearman = NAN, .pearson = NAN, .rl2_x100 = NAN};
     if ((st = aqa_mse(pred, truth, n, &m.mse))) return st;
-    m.rl2_x100 = 100.0 * rl2;
+    bool pred_varies = false, truth_varies = false;
+    for (size_t i = 1; i < n; i++) {
+        pred_varies |= pred[i] != pred[0];
+        truth_varies |= truth[i] != truth[0];
+    }
+    /* a constant vector (or a single pair) leaves the correlations undefined: NAN, not an error */
+    if (pred_varies && truth_varies) {
+        if ((st = aqa_spearman(pred, truth, n, &m.spearman))) return st;
+        if ((st = aqa_pearson(pred, truth, n, &m.pearson))) return st;
+    }
+    if (truth_varies) {
+        double rl2;
+        if ((st = aqa_relative_l2(pred, truth, n, &rl2))) return st;
+        m.rl2_x100 = 100.0 * rl2;
+    }
     *out = m;
     return AQA_OK;
 }

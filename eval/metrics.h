@@ -14,7 +14,8 @@
  *
  * Every function validates its input and fails with AQA_EINVAL (message naming the argument) on
  * NULL arrays, too few samples, non-finite values or a zero variance / zero range that makes the
- * metric undefined; it never returns NaN silently. */
+ * metric undefined; it never returns NaN silently.  The one exception is aqa_score_metrics_compute
+ * (what training loops log): there an undefined metric is NAN, documented at the struct. */
 #ifndef AQA_DATASETS_METRICS_H
 #define AQA_DATASETS_METRICS_H
 
@@ -74,13 +75,16 @@ aqa_status aqa_fisher_z_mean(const double *r, size_t k, double *mean);
 /* The score metrics evaluate prints and the training loops log. */
 typedef struct aqa_score_metrics {
     size_t n;        /* number of (prediction, truth) pairs */
-    double spearman; /* Spearman's rho */
-    double pearson;  /* Pearson's r */
-    double rl2_x100; /* relative l2 x 100 (the number papers report) */
-    double mse;      /* mean squared error */
+    double spearman; /* Spearman's rho; NAN (undefined) when pred or truth is constant or n < 2 */
+    double pearson;  /* Pearson's r; NAN under the same conditions */
+    double rl2_x100; /* relative l2 x 100 (the number papers report); NAN when truth is constant */
+    double mse;      /* mean squared error (always defined) */
 } aqa_score_metrics;
 
-/* All four score metrics of pred vs truth at once (same requirements as the functions above). */
+/* All four score metrics of pred vs truth at once.  A constant prediction (a head that collapsed,
+ * or MUSDL without judges) makes the correlations undefined: they are NAN, and the call succeeds,
+ * so a training run reports "undefined" instead of stopping.  NULL arrays, n = 0 or non-finite
+ * values still fail with AQA_EINVAL. */
 aqa_status aqa_score_metrics_compute(const double *pred, const double *truth, size_t n,
                                      aqa_score_metrics *out);
 

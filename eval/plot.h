@@ -2,12 +2,17 @@
  * series, scatter points, vertical/horizontal marker lines, text notes, a legend and a title,
  * rendered into a rectangle of an image (several panels per figure) or saved as a PNG.
  *
+ *     ```c run
+ *     double prob[96];
+ *     for (int t = 0; t < 96; t++) prob[t] = exp(-(t - 41) * (t - 41) / 18.0);
  *     aqa_plot *p = aqa_plot_new();
  *     aqa_plot_title(p, "video 3: true 78.4, predicted 76.9");
  *     aqa_plot_line(p, NULL, prob, 96, aqa_rgb_make(31, 119, 180), 2, "boundary probability");
  *     aqa_plot_vline(p, 41, aqa_rgb_make(44, 160, 44), 2, 1, "true boundary");
- *     aqa_plot_save_png(p, 800, 300, "fig4.png");
+ *     aqa_status st = aqa_plot_save_png(p, 800, 300, "fig4.png");
  *     aqa_plot_free(p);
+ *     if (st != AQA_OK) return 1;
+ *     ```
  *
  * Elements keep copies of their data and strings; the plot owns them. */
 #ifndef AQA_DATASETS_PLOT_H

@@ -1,11 +1,12 @@
 /* clip_embed.c: CLIP text and image embeddings to a safetensors file.
  *
- *   examples/clip_embed --weights FILE.safetensors --vocab FILE [--texts FILE]
+ *   examples/clip_embed --weights FILE.safetensors (--bpe FILE | --vocab FILE) [--texts FILE]
  *                       [--images FILE.safetensors] [--image-files A.png B.jpg ...]
  *                       --out FILE.safetensors [--batch N]
  *
  * --weights: CLIP weights with OpenAI or Hugging Face names (models/clip/clip.h).
- * --vocab:   OpenAI's bpe_simple_vocab_16e6.txt.gz.
+ * --bpe:     OpenAI's bpe_simple_vocab_16e6.txt.gz (models/clip/data/), for real CLIP weights;
+ * --vocab:   the word vocabulary of a tiny CLIP trained by pretrain_clip (its vocab.txt).
  * --texts:   one text per line (UTF-8), tokenized as clip.tokenize with the model's context
  *            length; a text too long for the context is truncated (EOT kept last) with a warning.
  * --images:  a safetensors file holding `images` [N, 3, R, R], already preprocessed.
@@ -15,44 +16,57 @@
  * unnormalised, exactly what encode_text / encode_image return (empty tensors when there are no
  * texts or images).  Work runs in batches of --batch (default 32), with progress on stderr when
  * there is more than one batch.  Errors go to stderr and the exit status is non-zero. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "image/image.h"
 #include "image/resize.h"
+#include "examples/cli.h"
+#include "examples/clip_tok.h"
 #include "models/clip/clip.h"
-#include "models/clip/tokenizer.h"
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: clip_embed --weights FILE.safetensors --vocab FILE [--texts FILE] [--images FILE.safetensors]\n"
-               "                  [--image-files A.png B.jpg ...] --out FILE.safetensors [--batch N]\n");
-}
-
 /* Reads the lines of a file (without their '\n'); a last line without '\n' counts, an empty
- * file has no lines. */
+ * file has no lines.  NULL with the file and the reason in aqa_last_error(). */
 static char **read_lines(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     *n = 0;
-    if (!f) return NULL;
-    char **lines = NULL, *line = NULL;
-    size_t cap = 0, lcap = 0;
+    if (!f) return aqa_fail_null("%s: cannot open: %s", path, strerror(errno));
+    char **lines = calloc(1, sizeof *lines), *line = NULL;
+    size_t cap = 1, lcap = 0;
     ssize_t len;
-    while ((len = getline(&line, &lcap, f)) >= 0) {
+    bool ok = lines != NULL;
+    while (ok && (len = getline(&line, &lcap, f)) >= 0) {
+        if (memchr(line, 0, (size_t)len)) {
+            aqa_fail(AQA_EFORMAT, "%s: line %zu holds a NUL byte", path, *n + 1);
+            ok = false;
+            break;
+        }
         if (len > 0 && line[len - 1] == '\n') line[len - 1] = '\0';
         if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **g = realloc(lines, cap * sizeof *lines);
+            char **g = realloc(lines, 2 * cap * sizeof *lines);
             if (!g) break;
             lines = g;
+            cap *= 2;
         }
-        lines[(*n)++] = strdup(line);
+        if (!(lines[*n] = strdup(line))) break;
+        ++*n;
+    }
+    if (ok && (ferror(f) || !feof(f))) {
+        aqa_fail(AQA_EIO, "%s: read error or out of memory", path);
+        ok = false;
     }
     free(line);
     fclose(f);
-    if (!lines) lines = calloc(1, sizeof *lines);
+    if (!ok) {
+        for (size_t i = 0; lines && i < *n; i++) free(lines[i]);
+        free(lines);
+        *n = 0;
+        return NULL;
+    }
     return lines;
 }
 
@@ -63,65 +77,57 @@ static aqa_tensor *cat_rows(aqa_tensor **parts, int n, int64_t D) {
 }
 
 int main(int argc, char **argv) {
-    const char *weights = NULL, *vocab = NULL, *texts_path = NULL, *images_path = NULL, *out_path = NULL;
-    const char **files = calloc((size_t)argc, sizeof *files);
-    int n_files = 0;
-    long batch = 32;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--weights") && i + 1 < argc) weights = argv[++i];
-        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(argv[i], "--texts") && i + 1 < argc) texts_path = argv[++i];
-        else if (!strcmp(argv[i], "--images") && i + 1 < argc) images_path = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-            char *end;
-            batch = strtol(argv[++i], &end, 10);
-            if (*end || batch < 1) {
-                fprintf(stderr, "clip_embed: --batch must be a positive integer, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--image-files")) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) files[n_files++] = argv[++i];
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "clip_embed: unknown or incomplete argument \"%s\"\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+    kv_config c = {.program = "clip_embed", .about = "CLIP text and image embeddings to a safetensors file."};
+    kv_def(&c, "weights", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
+    kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
+    kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip (its vocab.txt)");
+    kv_def(&c, "texts", "", "one text per line (UTF-8)");
+    kv_def(&c, "images", "", "safetensors file holding `images` [N, 3, R, R], already preprocessed");
+    kv_def_list(&c, "image_files", "PNG/JPEG files, preprocessed as CLIP does");
+    kv_def(&c, "out", "", "output safetensors file");
+    kv_def_int(&c, "batch", "32", 1, 100000, "texts or images per forward");
+    int pr = kv_parse_args(&c, argc, argv,
+                           "--weights FILE.safetensors (--bpe FILE | --vocab FILE) [--texts FILE] [--images FILE.safetensors]\n"
+                           "                  [--image-files A.png B.jpg ...] --out FILE.safetensors [--batch N]");
+    if (pr) {
+        kv_free(&c);
+        return kv_exit_code(pr);
     }
-    if (!weights || !vocab || !out_path) {
-        fprintf(stderr, "clip_embed: --weights, --vocab and --out are required\n");
-        usage(stderr);
+    if (!kv_has(&c, "weights") || !kv_has(&c, "out")) {
+        fprintf(stderr, "clip_embed: --weights and --out are required (--help)\n");
+        kv_free(&c);
         return 2;
     }
+    const char *weights = kv_str(&c, "weights"), *out_path = kv_str(&c, "out");
+    const char *texts_path = kv_has(&c, "texts") ? kv_str(&c, "texts") : NULL;
+    const char *images_path = kv_has(&c, "images") ? kv_str(&c, "images") : NULL;
+    int n_files;
+    char **files = kv_list(&c, "image_files", &n_files);
+    const long batch = kv_int(&c, "batch");
+    word_tok tok;
     int rc = 1;
     aqa_clip_model *m = NULL;
-    aqa_bpe_tokenizer *tok = NULL;
     char **lines = NULL;
     size_t n_texts = 0;
     int64_t *ids = NULL;
     aqa_tensor *token_ids = NULL, *text_embeds = NULL, *image_embeds = NULL, *given = NULL;
-    if (aqa_clip_load(weights, &m) != AQA_OK || aqa_bpe_load(vocab, &tok) != AQA_OK) goto fail;
+    memset(&tok, 0, sizeof tok);
+    if (aqa_clip_load(weights, &m) != AQA_OK || wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL) != AQA_OK)
+        goto fail;
     const int64_t C = m->cfg.context_length, D = m->cfg.embed_dim, R = m->cfg.image_resolution;
 
     /* ---- texts ---- */
     if (texts_path) {
-        lines = read_lines(texts_path, &n_texts);
-        if (!lines) {
-            fprintf(stderr, "clip_embed: cannot read %s\n", texts_path);
-            goto fail_quiet;
-        }
+        if (!(lines = read_lines(texts_path, &n_texts))) goto fail;
     }
     ids = malloc(sizeof *ids * (n_texts ? n_texts : 1) * (size_t)C);
     if (!ids) goto fail;
     for (size_t i = 0; i < n_texts; i++) {
         const char *one[1] = {lines[i]};
-        if (aqa_bpe_tokenize(tok, one, 1, (size_t)C, 0, ids + i * (size_t)C) != AQA_OK) {
+        if (wt_tokenize(&tok, one, 1, C, false, ids + i * (size_t)C) != AQA_OK) {
+            if (wt_tokenize(&tok, one, 1, C, true, ids + i * (size_t)C) != AQA_OK) goto fail;
             fprintf(stderr, "clip_embed: warning: text %zu is longer than the context (%lld); truncated\n", i + 1,
                     (long long)C);
-            if (aqa_bpe_tokenize(tok, one, 1, (size_t)C, 1, ids + i * (size_t)C) != AQA_OK) goto fail;
         }
     }
     token_ids = aqa_from_data(ids, AQA_SHAPE((int64_t)n_texts, C), AQA_I64);
@@ -147,6 +153,11 @@ int main(int argc, char **argv) {
     if (images_path) {
         given = aqa_load_tensor(images_path, "images", AQA_F32);
         if (!given) goto fail;
+        if (given->ndim != 4 || given->shape[1] != 3 || given->shape[2] != R || given->shape[3] != R) {
+            aqa_fail(AQA_EINVAL, "%s: images must be [N, 3, %lld, %lld] (the model's resolution)", images_path,
+                     (long long)R, (long long)R);
+            goto fail;
+        }
         n_given = given->shape[0];
     }
     {
@@ -198,18 +209,17 @@ int main(int argc, char **argv) {
     goto done;
 fail:
     fprintf(stderr, "clip_embed: %s\n", aqa_last_error());
-fail_quiet:
     rc = 1;
 done:
     for (size_t i = 0; lines && i < n_texts; i++) free(lines[i]);
     free(lines);
     free(ids);
-    free(files);
+    kv_free(&c);
     aqa_tensor_free(token_ids);
     aqa_tensor_free(text_embeds);
     aqa_tensor_free(image_embeds);
     aqa_tensor_free(given);
-    aqa_bpe_free(tok);
+    wt_free(&tok);
     aqa_clip_model_free(m);
     return rc;
 }

@@ -1,9 +1,13 @@
 /* clip_zeroshot.c: zero-shot classification of one image with CLIP, a short tour of the API.
  *
- *   examples/clip_zeroshot --weights FILE.safetensors --vocab FILE --image FILE --labels "text" "text" ...
+ *   examples/clip_zeroshot --weights FILE.safetensors (--bpe FILE | --vocab FILE) --image FILE
+ *                          --labels "text" "text" ...
+ *
+ * --bpe is CLIP's bpe_simple_vocab_16e6.txt.gz (models/clip/data/) for real CLIP weights, --vocab
+ * the word vocabulary of a tiny CLIP trained by pretrain_clip (its vocab.txt).
  *
  * Loads the model (models/clip/clip.h), preprocesses the image as CLIP does (image/resize.h),
- * tokenizes the labels (models/clip/tokenizer.h), encodes both without gradients, and prints
+ * tokenizes the labels (examples/clip_tok.h), encodes both without gradients, and prints
  * softmax(100 * cosine similarity) over the labels -- CLIP's logits_per_image -- one line per
  * label in the order given: "probability<TAB>label". */
 #include <stdio.h>
@@ -12,46 +16,47 @@
 
 #include "image/image.h"
 #include "image/resize.h"
+#include "examples/cli.h"
+#include "examples/clip_tok.h"
 #include "models/clip/clip.h"
-#include "models/clip/tokenizer.h"
 #include "ops/ops.h"
 
 int main(int argc, char **argv) {
-    const char *weights = NULL, *vocab = NULL, *image = NULL;
-    const char **labels = calloc((size_t)argc, sizeof *labels);
+    kv_config c = {.program = "clip_zeroshot", .about = "Zero-shot classification of one image with CLIP."};
+    kv_def(&c, "weights", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
+    kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
+    kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip (its vocab.txt)");
+    kv_def(&c, "image", "", "PNG or JPEG image");
+    kv_def_list(&c, "labels", "the candidate texts");
+    int pr = kv_parse_args(&c, argc, argv, "--weights FILE.safetensors (--bpe FILE | --vocab FILE) --image FILE --labels \"text\" ...");
     int n_labels = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--weights") && i + 1 < argc) weights = argv[++i];
-        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
-        else if (!strcmp(argv[i], "--labels")) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) labels[n_labels++] = argv[++i];
-        } else {
-            fprintf(stderr, "clip_zeroshot: unknown or incomplete argument \"%s\"\n", argv[i]);
-            n_labels = -1;
-            break;
-        }
+    const char *const *labels = (const char *const *)kv_list(&c, "labels", &n_labels);
+    if (!pr && (!kv_has(&c, "weights") || !kv_has(&c, "image") || n_labels == 0)) {
+        fprintf(stderr, "clip_zeroshot: --weights, --image and --labels are required (--help)\n");
+        pr = 1;
     }
-    if (!weights || !vocab || !image || n_labels <= 0) {
-        fprintf(stderr, "usage: clip_zeroshot --weights FILE.safetensors --vocab FILE --image FILE --labels \"text\" ...\n");
-        free(labels);
-        return 2;
+    if (pr) {
+        kv_free(&c);
+        return kv_exit_code(pr);
     }
+    const char *weights = kv_str(&c, "weights"), *image = kv_str(&c, "image");
     int rc = 1;
     aqa_clip_model *m = NULL;
-    aqa_bpe_tokenizer *tok = NULL;
+    word_tok tok;
+    memset(&tok, 0, sizeof tok);
     aqa_image *im = NULL;
     float *pix = NULL;
     int64_t *ids = NULL;
     /* 1. the model and the tokenizer */
-    if (aqa_clip_load(weights, &m) != AQA_OK || aqa_bpe_load(vocab, &tok) != AQA_OK) goto out;
+    if (aqa_clip_load(weights, &m) != AQA_OK || wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL) != AQA_OK)
+        goto out;
     int64_t R = m->cfg.image_resolution, C = m->cfg.context_length;
     /* 2. the image, preprocessed to [1, 3, R, R] */
     pix = malloc(sizeof(float) * (size_t)(3 * R * R));
     ids = malloc(sizeof(int64_t) * (size_t)(n_labels * C));
     if (!pix || !ids || !(im = aqa_image_load(image)) || aqa_clip_preprocess(im, (int)R, pix) != AQA_OK) goto out;
     /* 3. the labels, tokenized as clip.tokenize (truncated to the context) */
-    if (aqa_bpe_tokenize(tok, labels, (size_t)n_labels, (size_t)C, 1, ids) != AQA_OK) goto out;
+    if (wt_tokenize(&tok, labels, (size_t)n_labels, C, true, ids) != AQA_OK) goto out;
     /* 4. encode without gradients, then CLIP's logits and a softmax over the labels */
     aqa_scope_begin();
     aqa_tensor *img = aqa_clip_encode_image(m, aqa_from_data(pix, AQA_SHAPE(1, 3, R, R), AQA_F32), true);
@@ -68,9 +73,9 @@ out:
     if (rc) fprintf(stderr, "clip_zeroshot: %s\n", aqa_last_error());
     free(ids);
     free(pix);
-    free(labels);
+    kv_free(&c);
     aqa_image_free(im);
-    aqa_bpe_free(tok);
+    wt_free(&tok);
     aqa_clip_model_free(m);
     return rc;
 }

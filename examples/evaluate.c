@@ -26,75 +26,38 @@
 #include "eval/metrics.h"
 #include "eval/plot.h"
 #include "examples/mvla_run.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "base/error.h"
 
-typedef enum eval_mode {
-    EVAL_METRICS = 0,   /* --pred / --true: score two files of numbers */
-    EVAL_CHECKPOINT = 1 /* --checkpoint: reserved for the model-evaluation mode */
-} eval_mode;
+#define SYNOPSIS_METRICS "--pred FILE --true FILE"
+#define SYNOPSIS_CHECKPOINT "--checkpoint FILE [--out DIR] [--figures N] [settings]"
+#define ABOUT                                                                                            \
+    "Metrics mode (--pred, --true): FILE holds one number per line, or is a 1-D .npy array (<f8, <f4,\n" \
+    "<i8); prints n, spearman_rho, pearson_r, rl2_x100, mse.\n"                                         \
+    "Checkpoint mode (evaluate " SYNOPSIS_CHECKPOINT "): rebuilds the model train_mvla\n"             \
+    "saved, prints the same plus aiou50, aiou75, writes predictions.csv and PNG figures;\n"              \
+    "`evaluate --checkpoint FILE --help` lists its settings."
 
-typedef struct eval_args {
-    eval_mode mode;         /* what to do, decided by the options given */
-    const char *pred_path;  /* --pred: predicted scores */
-    const char *true_path;  /* --true: ground-truth scores */
-    const char *checkpoint; /* --checkpoint: trained model (checkpoint mode) */
-} eval_args;
-
-static void usage(FILE *to) {
-    fprintf(to,
-            "usage: evaluate --pred FILE --true FILE\n"
-            "  FILE: one number per line, or a 1-D .npy array (<f8, <f4, <i8)\n"
-            "  prints: n, spearman_rho, pearson_r, rl2_x100, mse\n"
-            "   or: evaluate --checkpoint FILE [--out DIR] [--figures N] [run settings; --checkpoint FILE --help lists them]\n"
-            "  prints the same plus aiou50, aiou75; writes predictions.csv and PNG figures\n");
+/* Whether argv selects checkpoint mode. */
+static bool checkpoint_mode(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--checkpoint") || !strncmp(argv[i], "--checkpoint=", 13)) return true;
+    return false;
 }
 
-/* Fills `a` from argv; returns 0 on success, 1 after printing a message (2 for --help). */
-static int parse_args(int argc, char **argv, eval_args *a) {
-    memset(a, 0, sizeof *a);
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--checkpoint") == 0) {
-            a->mode = EVAL_CHECKPOINT; /* the other options are the run's settings (run_checkpoint) */
-            a->checkpoint = argv[i + 1];
-            return 0;
-        }
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
-            usage(stdout);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "evaluate: option %s needs a value\n", opt);
-            return 1;
-        }
-        const char *val = argv[++i];
-        if (strcmp(opt, "--pred") == 0) a->pred_path = val;
-        else if (strcmp(opt, "--true") == 0) a->true_path = val;
-        else if (strcmp(opt, "--checkpoint") == 0) a->checkpoint = val;
-        else {
-            fprintf(stderr, "evaluate: unknown option %s\n", opt);
-            usage(stderr);
-            return 1;
-        }
+static int run_metrics(int argc, char **argv) {
+    kv_config c = {.program = "evaluate", .about = ABOUT};
+    kv_def(&c, "pred", "", "predicted scores");
+    kv_def(&c, "true", "", "ground-truth scores");
+    int pr = kv_parse_args(&c, argc, argv, SYNOPSIS_METRICS);
+    if (pr) return kv_exit_code(pr);
+    if (!kv_has(&c, "pred") || !kv_has(&c, "true")) {
+        fprintf(stderr, "evaluate: both --pred and --true are required (or --checkpoint FILE; --help)\n");
+        return 2;
     }
-    if (a->checkpoint) {
-        a->mode = EVAL_CHECKPOINT;
-        return 0;
-    }
-    a->mode = EVAL_METRICS;
-    if (!a->pred_path || !a->true_path) {
-        fprintf(stderr, "evaluate: both --pred and --true are required\n");
-        usage(stderr);
-        return 1;
-    }
-    return 0;
-}
-
-static int run_metrics(const eval_args *a) {
     aqa_score_metrics m;
-    if (aqa_evaluate_files(a->pred_path, a->true_path, &m) != AQA_OK) {
+    if (aqa_evaluate_files(kv_str(&c, "pred"), kv_str(&c, "true"), &m) != AQA_OK) {
         fprintf(stderr, "evaluate: %s\n", aqa_last_error());
         return 1;
     }
@@ -107,12 +70,6 @@ static int run_metrics(const eval_args *a) {
 }
 
 /* ---- checkpoint mode ----------------------------------------------------------------------- */
-
-/* Checkpoint names "model.<name>" -> the model's "<name>"; optimizer state is skipped. */
-static char *strip_model(const char *file_name, void *user) {
-    (void)user;
-    return strncmp(file_name, "model.", 6) == 0 ? strdup(file_name + 6) : NULL;
-}
 
 /* A file-name-safe copy of a sample key. */
 static void safe_name(const char *key, char *out, size_t size) {
@@ -182,40 +139,79 @@ static int scatter_figure(const run_results *res, const char *title, const char 
     return rc;
 }
 
-static int run_checkpoint(const eval_args *a, int argc, char **argv) {
-    kv_config c = {.program = "evaluate"};
+/* Writes the rows of predictions.csv, pred.txt and true.txt (each atomically).  0, or 1 with the
+ * file and the system's reason in aqa_last_error(). */
+static int write_predictions(run_ctx *r, const run_results *res, bool fam, const char *out) {
+    static const char *const names[3] = {"predictions.csv", "pred.txt", "true.txt"};
+    aqa_atomic_file *af[3] = {NULL, NULL, NULL};
+    char path[1400];
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%.1300s/%s", out, names[k]);
+        if (aqa_atomic_open(path, &af[k])) {
+            for (int j = 0; j < k; j++) aqa_atomic_abort(af[j]);
+            return 1;
+        }
+    }
+    FILE *csv = aqa_atomic_stream(af[0]), *fp = aqa_atomic_stream(af[1]), *ft = aqa_atomic_stream(af[2]);
+    fprintf(csv, "key,dive_number,difficulty,true_score,pred_score,abs_error%s\n",
+            fam ? ",true_b1,true_b2,pred_b1,pred_b2,iou" : "");
+    for (size_t i = 0; i < res->n; i++) {
+        const aqa_ann_sample *s = aqa_vd_sample(r->test, res->items[i]);
+        fprintf(csv, "%s,%s,%.4g,%.6g,%.6g,%.6g", s->key, s->dive_number, s->difficulty, res->truth[i], res->pred[i],
+                fabs(res->truth[i] - res->pred[i]));
+        if (fam) {
+            const long *pb = res->pb + 2 * i, *tb = res->tb + 2 * i;
+            double iou = 0;
+            aqa_segment_iou(pb[0], pb[1] < pb[0] ? pb[0] : pb[1], tb[0], tb[1], AQA_IOU_TSA, &iou);
+            fprintf(csv, ",%ld,%ld,%ld,%ld,%.4f", tb[0], tb[1], pb[0], pb[1], iou);
+        }
+        fputc('\n', csv);
+        fprintf(fp, "%.17g\n", res->pred[i]); /* round-trips exactly */
+        fprintf(ft, "%.17g\n", res->truth[i]);
+    }
+    int rc = 0;
+    for (int k = 0; k < 3; k++) rc |= aqa_atomic_commit(af[k]) != AQA_OK; /* the first failure's message stays */
+    return rc;
+}
+
+static int run_checkpoint(int argc, char **argv) {
+    kv_config c = {.program = "evaluate", .about = ABOUT};
     run_def_keys(&c);
-    /* train_mvla's own keys, read back from the checkpoint and ignored here */
     kv_def(&c, "out", "", "output folder (default <checkpoint>.eval)");
-    kv_def(&c, "figures", "4", "videos with a boundary figure (FineDiving layout)");
+    kv_def_int(&c, "figures", "4", 0, 100000, "videos with a boundary figure (FineDiving layout)");
     kv_def(&c, "checkpoint", "", "checkpoint written by train_mvla");
-    kv_def(&c, "progress", "false", "progress line on stderr");
-    const char *ignored[] = {"epochs", "lr_backbone", "lr_head", "weight_decay", "augment", "resume", "max_steps",
-                             "eval_every"};
-    for (size_t k = 0; k < sizeof ignored / sizeof *ignored; k++) kv_def(&c, ignored[k], "", "(training only)");
-    aqa_st_file *f = NULL;
-    if (aqa_st_open(a->checkpoint, &f)) {
-        fprintf(stderr, "evaluate: %s\n", aqa_last_error());
-        return 1;
+    kv_def_bool(&c, "progress", "false", "progress line on stderr");
+    run_def_train_keys(&c); /* train_mvla's own keys, read back from the checkpoint, unused here */
+    /* the checkpoint's settings first (flags override them), unless only --help is wanted */
+    const char *ckpt = NULL;
+    bool help = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc) ckpt = argv[i + 1];
+        else if (!strncmp(argv[i], "--checkpoint=", 13)) ckpt = argv[i] + 13;
+        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
     }
-    const char *cfg = aqa_st_metadata(f, "config");
-    int bad = !cfg || kv_from_json(&c, cfg, true);
-    aqa_st_close(f);
-    if (bad) {
-        fprintf(stderr, "evaluate: %s: no settings in the checkpoint (not written by train_mvla?)\n", a->checkpoint);
-        return 1;
+    if (!ckpt && !help) {
+        fprintf(stderr, "evaluate: --checkpoint needs a file\n");
+        return 2;
     }
-    /* run-time settings are this invocation's, not the training's */
-    kv_set(&c, "out", "", "reset");
-    kv_set(&c, "device", "cpu", "reset");
-    kv_set(&c, "progress", "false", "reset");
-    int pr = kv_parse_args(&c, argc, argv, "--checkpoint FILE [--out DIR] [--figures N] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (ckpt && !help) {
+        if (run_checkpoint_settings(&c, ckpt)) {
+            fprintf(stderr, "evaluate: %s\n", aqa_last_error());
+            return 1;
+        }
+        /* run-time settings are this invocation's, not the training's */
+        kv_set(&c, "out", "", "reset");
+        kv_set(&c, "device", "cpu", "reset");
+        kv_set(&c, "progress", "false", "reset");
+    }
+    int pr = kv_parse_args(&c, argc, argv, SYNOPSIS_CHECKPOINT);
+    if (pr) return kv_exit_code(pr);
+    ckpt = kv_str(&c, "checkpoint");
     char out[1024];
     if (kv_has(&c, "out")) snprintf(out, sizeof out, "%s", kv_str(&c, "out"));
-    else snprintf(out, sizeof out, "%.1000s.eval", a->checkpoint);
+    else snprintf(out, sizeof out, "%.1000s.eval", ckpt);
     if (mkdir_p(out)) {
-        fprintf(stderr, "evaluate: cannot create %s\n", out);
+        fprintf(stderr, "evaluate: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
     run_ctx r;
@@ -223,17 +219,12 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
     memset(&res, 0, sizeof res);
     int rc = 1;
     char path[1400];
-    if (run_open(&r, &c, true)) goto fail;
+    if (run_open(&r, &c, RUN_OPEN_TEST)) goto fail;
     if (!r.test) {
         fprintf(stderr, "evaluate: no test split\n");
         goto done;
     }
-    aqa_load_report rep;
-    if (aqa_module_load(r.root, a->checkpoint, true, strip_model, NULL, &rep)) goto fail;
-    if (r.i3d) {
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", a->checkpoint);
-        if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-    }
+    if (run_load_weights(&r, ckpt)) goto fail;
     if (run_evaluate(&r, r.test, true, kv_bool(&c, "progress"), &res)) goto fail;
     printf("n %zu\n", res.n);
     printf("spearman_rho %.10g\n", res.m.spearman);
@@ -242,40 +233,8 @@ static int run_checkpoint(const eval_args *a, int argc, char **argv) {
     printf("mse %.10g\n", res.m.mse);
     printf("aiou50 %.10g\n", res.aiou50);
     printf("aiou75 %.10g\n", res.aiou75);
-    /* predictions.csv, pred.txt, true.txt */
-    snprintf(path, sizeof path, "%s/predictions.csv", out);
-    FILE *csv = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/pred.txt", out);
-    FILE *fp = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/true.txt", out);
-    FILE *ft = fopen(path, "w");
-    if (!csv || !fp || !ft) {
-        if (csv) fclose(csv);
-        if (fp) fclose(fp);
-        if (ft) fclose(ft);
-        fprintf(stderr, "evaluate: cannot write in %s\n", out);
-        goto done;
-    }
     bool fam = r.mcfg.scheme == AQA_MVLA_FAM && isfinite(res.aiou50);
-    fprintf(csv, "key,dive_number,difficulty,true_score,pred_score,abs_error%s\n",
-            fam ? ",true_b1,true_b2,pred_b1,pred_b2,iou" : "");
-    for (size_t i = 0; i < res.n; i++) {
-        const aqa_ann_sample *s = aqa_vd_sample(r.test, res.items[i]);
-        fprintf(csv, "%s,%s,%.4g,%.6g,%.6g,%.6g", s->key, s->dive_number, s->difficulty, res.truth[i], res.pred[i],
-                fabs(res.truth[i] - res.pred[i]));
-        if (fam) {
-            double iou = 0;
-            aqa_segment_iou(res.pb[2 * i], res.pb[2 * i + 1] < res.pb[2 * i] ? res.pb[2 * i] : res.pb[2 * i + 1],
-                            res.tb[2 * i], res.tb[2 * i + 1], AQA_IOU_TSA, &iou);
-            fprintf(csv, ",%ld,%ld,%ld,%ld,%.4f", res.tb[2 * i], res.tb[2 * i + 1], res.pb[2 * i], res.pb[2 * i + 1], iou);
-        }
-        fputc('\n', csv);
-        fprintf(fp, "%.10g\n", res.pred[i]);
-        fprintf(ft, "%.10g\n", res.truth[i]);
-    }
-    fclose(csv);
-    fclose(fp);
-    fclose(ft);
+    if (write_predictions(&r, &res, fam, out)) goto fail;
     /* figures */
     char title[256];
     snprintf(title, sizeof title, "%.40s%s on %.100s: rho %.3f", kv_str(&c, "head"), kv_bool(&c, "mvla") ? "-MVLA" : "",
@@ -306,17 +265,4 @@ done:
     return rc;
 }
 
-static int run(const eval_args *a, int argc, char **argv) {
-    switch (a->mode) {
-    case EVAL_METRICS: return run_metrics(a);
-    case EVAL_CHECKPOINT: return run_checkpoint(a, argc, argv);
-    }
-    return 1;
-}
-
-int main(int argc, char **argv) {
-    eval_args a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc) return rc == 2 ? 0 : 1;
-    return run(&a, argc, argv);
-}
+int main(int argc, char **argv) { return checkpoint_mode(argc, argv) ? run_checkpoint(argc, argv) : run_metrics(argc, argv); }

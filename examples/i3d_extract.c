@@ -5,8 +5,9 @@
  *                        [--logits] [--batch N] [--short-side 256 --crop 224] [--width W]
  *
  * --weights: pytorch-i3d state_dict names (scripts/convert_i3d_pt.py converts rgb_imagenet.pt).
- *            The network's width comes from --width, else the file's metadata "config" JSON key
- *            "width_multiplier", else 1; classes and input channels from the tensors' shapes.
+ *            The network's width comes from --width, else from the file as extract_features
+ *            reads it (aqa_i3d_file_width: metadata "width_multiplier", or the "config" JSON's,
+ *            else 1); classes and input channels from the tensors' shapes.
  * --input:   a tensor `video` [B, 3, T, H, W] already normalised (pytorch-i3d: [-1, 1]).
  * --frames:  a folder of frames (.jpg/.jpeg/.png, sorted by name): shorter side resized to
  *            --short-side (default 256, 0 = no resize), centre crop --crop (default 224), scaled
@@ -21,15 +22,10 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "examples/cli.h"
 #include "models/i3d/i3d.h"
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: i3d_extract --weights FILE.safetensors (--input FILE.safetensors | --frames DIR [--frames DIR ...])\n"
-               "                   [--clip-len 16 --stride S] --out FILE.safetensors [--logits] [--batch N]\n"
-               "                   [--short-side 256 --crop 224] [--width W]\n");
-}
 
 static void die(const char *what) {
     fprintf(stderr, "i3d_extract: %s: %s\n", what, aqa_last_error());
@@ -43,25 +39,21 @@ static bool config_from_file(const char *path, double width, bool logits, aqa_i3
     *cfg = aqa_i3d_default_config();
     cfg->final_endpoint = logits ? AQA_I3D_LOGITS : AQA_I3D_FEATURES;
     int i = aqa_st_find(f, "Conv3d_1a_7x7.conv3d.weight");
-    if (i < 0) {
-        aqa_fail(AQA_EFORMAT, "%s: no Conv3d_1a_7x7.conv3d.weight: not pytorch-i3d weights", path);
+    if (i < 0 || aqa_st_get(f, i)->ndim != 5) {
+        aqa_fail(AQA_EFORMAT, "%s: no 5-D Conv3d_1a_7x7.conv3d.weight: not pytorch-i3d weights", path);
         aqa_st_close(f);
         return false;
     }
     cfg->in_channels = aqa_st_get(f, i)->shape[1];
-    if ((i = aqa_st_find(f, "logits.conv3d.weight")) >= 0) cfg->num_classes = aqa_st_get(f, i)->shape[0];
+    if ((i = aqa_st_find(f, "logits.conv3d.weight")) >= 0 && aqa_st_get(f, i)->ndim == 5) cfg->num_classes = aqa_st_get(f, i)->shape[0];
     else if (logits) {
-        aqa_fail(AQA_EFORMAT, "%s: --logits needs logits.conv3d.weight", path);
+        aqa_fail(AQA_EFORMAT, "%s: --logits needs a 5-D logits.conv3d.weight", path);
         aqa_st_close(f);
         return false;
     }
-    if (width > 0) cfg->width_multiplier = width;
-    else {
-        const char *c = aqa_st_metadata(f, "config");
-        const char *k = c ? strstr(c, "\"width_multiplier\"") : NULL;
-        if (k && (k = strchr(k, ':'))) cfg->width_multiplier = strtod(k + 1, NULL);
-    }
     aqa_st_close(f);
+    if (width > 0) cfg->width_multiplier = width;
+    else if (aqa_i3d_file_width(path, &cfg->width_multiplier) != AQA_OK) return false;
     return true;
 }
 
@@ -78,40 +70,47 @@ static void run_batch(aqa_i3d *m, aqa_tensor *video, int64_t start, int64_t n, f
 }
 
 int main(int argc, char **argv) {
-    const char *weights = NULL, *input = NULL, *out = NULL;
-    const char **frames = calloc((size_t)argc, sizeof *frames);
-    int n_frames_dirs = 0;
-    bool want_logits = false;
+    kv_config c = {.program = "i3d_extract", .about = "I3D clip features (and logits) to a safetensors file."};
     aqa_i3d_clip_opts co = aqa_i3d_default_clip_opts();
-    int64_t batch = 9;
-    double width = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (!strcmp(a, "--weights") && has) weights = argv[++i];
-        else if (!strcmp(a, "--input") && has) input = argv[++i];
-        else if (!strcmp(a, "--frames") && has) frames[n_frames_dirs++] = argv[++i];
-        else if (!strcmp(a, "--out") && has) out = argv[++i];
-        else if (!strcmp(a, "--clip-len") && has) co.clip_len = atoll(argv[++i]);
-        else if (!strcmp(a, "--stride") && has) co.stride = atoll(argv[++i]);
-        else if (!strcmp(a, "--short-side") && has) co.short_side = atoi(argv[++i]);
-        else if (!strcmp(a, "--crop") && has) co.crop = atoi(argv[++i]);
-        else if (!strcmp(a, "--batch") && has) batch = atoll(argv[++i]);
-        else if (!strcmp(a, "--width") && has) width = atof(argv[++i]);
-        else if (!strcmp(a, "--logits")) want_logits = true;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "i3d_extract: unknown or incomplete argument %s\n", a);
-            usage(stderr);
-            return 2;
-        }
+    char def_len[32], def_stride[32], def_short[32], def_crop[32];
+    snprintf(def_len, sizeof def_len, "%lld", (long long)co.clip_len);
+    snprintf(def_stride, sizeof def_stride, "%lld", (long long)co.stride);
+    snprintf(def_short, sizeof def_short, "%d", co.short_side);
+    snprintf(def_crop, sizeof def_crop, "%d", co.crop);
+    kv_def(&c, "weights", "", "I3D weights (pytorch-i3d names, safetensors)");
+    kv_def(&c, "input", "", "safetensors file holding `video` [B, 3, T, H, W] in [-1, 1]");
+    kv_def_list(&c, "frames", "frame folders (.jpg/.jpeg/.png, sorted by name), repeatable");
+    kv_def(&c, "out", "", "output safetensors file");
+    kv_def_int(&c, "clip_len", def_len, 1, 100000, "frames per clip");
+    kv_def_int(&c, "stride", def_stride, 1, 100000, "first frames of clips every this many frames");
+    kv_def_int(&c, "short_side", def_short, 0, 8192, "frames: shorter side resized to this (0 = no resize)");
+    kv_def_int(&c, "crop", def_crop, 1, 8192, "frames: centre crop side");
+    kv_def_int(&c, "batch", "9", 1, 100000, "clips per forward");
+    kv_def_num(&c, "width", "0", 0, 1, "width multiplier (0 = the one stored in --weights, else 1)");
+    kv_def_bool(&c, "logits", "false", "also write the logits");
+    int pr = kv_parse_args(&c, argc, argv,
+                           "--weights FILE.safetensors (--input FILE.safetensors | --frames DIR [--frames DIR ...])\n"
+                           "                   [--clip-len 16 --stride S] --out FILE.safetensors [--logits] [--batch N]\n"
+                           "                   [--short-side 256 --crop 224] [--width W]");
+    int n_frames_dirs = 0;
+    char **frames = kv_list(&c, "frames", &n_frames_dirs);
+    const char *weights = kv_str(&c, "weights"), *input = kv_has(&c, "input") ? kv_str(&c, "input") : NULL;
+    const char *out = kv_str(&c, "out");
+    if (!pr && (!weights[0] || !out[0] || (!input && !n_frames_dirs) || (input && n_frames_dirs))) {
+        fprintf(stderr, "i3d_extract: --weights, --out and one of --input or --frames are required (--help)\n");
+        pr = 1;
     }
-    if (!weights || !out || (!input && !n_frames_dirs) || (input && n_frames_dirs) || batch < 1 || co.clip_len < 1) {
-        usage(stderr);
-        return 2;
+    if (pr) {
+        kv_free(&c);
+        return kv_exit_code(pr);
     }
+    co.clip_len = kv_int(&c, "clip_len");
+    co.stride = kv_int(&c, "stride");
+    co.short_side = (int)kv_int(&c, "short_side");
+    co.crop = (int)kv_int(&c, "crop");
+    const int64_t batch = kv_int(&c, "batch");
+    const double width = kv_double(&c, "width");
+    const bool want_logits = kv_bool(&c, "logits");
     aqa_i3d_config cfg;
     if (!config_from_file(weights, width, want_logits, &cfg)) die(weights);
     aqa_i3d *m = aqa_i3d_new(&cfg);
@@ -167,7 +166,7 @@ int main(int argc, char **argv) {
     aqa_tensor_free(video);
     free(feat);
     free(logit);
-    free(frames);
+    kv_free(&c);
     aqa_i3d_free(m);
     return 0;
 }

@@ -5,100 +5,79 @@
  *                           [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train F]
  *                           [--per-video K] [--threads T] [--quiet]
  *                           [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]
+ *                           [--video-files DIR] [--dive-files DIR] [--video-ext mp4] [--video-codec NAME]
  *
- * Without --out only the contact sheet is drawn (the dives are planned, not written).  The same
- * options and seed give byte-identical files.  Progress goes to stderr, a summary to stdout. */
-#include <errno.h>
+ * Without --out only the contact sheet and the videos are written (the dives are planned, not
+ * written as frames).  The same options and seed give byte-identical frame files.  --video-files
+ * writes one untrimmed video per competition video (<DIR>/<video>.<ext>, a dive's frames at its
+ * annotated frame numbers: the input of examples/extract_frames), --dive-files one video per dive
+ * (<DIR>/<video>_<instance>.<ext>: clips for examples/score_video); --video-codec ffv1 with
+ * --video-ext mkv is lossless (aqa_synthetic_write_videos).  Progress goes to stderr, a summary to
+ * stdout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "datasets/synthetic.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: make_synthetic --out DIR [--videos N] [--seed S] [--size PX | --width W --height H]\n"
-            "                      [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train FRACTION]\n"
-            "                      [--per-video K] [--threads T] [--quiet]\n"
-            "                      [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]\n"
-            "Writes the synthetic diving dataset in FineDiving's layout (frames + annotation pickles).\n"
-            "Defaults: 200 videos, seed 0, 64x64 PNG frames, 40:120 frames per dive, train 0.75.\n");
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
+#include "examples/cli.h"
 
 int main(int argc, char **argv) {
     aqa_synthetic_config cfg;
     aqa_synthetic_config_init(&cfg);
-    cfg.progress = 1;
-    const char *sheet = NULL;
-    long sheet_dive = 0, sheet_tiles = 24, sheet_cols = 8, v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--quiet")) {
-            cfg.progress = 0;
-            continue;
-        }
-        if (!val) {
-            fprintf(stderr, "make_synthetic: %s needs a value\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--out")) cfg.out_dir = val;
-        else if (!strcmp(a, "--videos")) bad = parse_long(val, 1, 1000000, &v), cfg.n_videos = (int)v;
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            cfg.seed = strtoull(val, &end, 10);
-            bad = errno || end == val || *end || val[0] == '-';
-        } else if (!strcmp(a, "--size")) bad = parse_long(val, 16, 1024, &v), cfg.width = cfg.height = (int)v;
-        else if (!strcmp(a, "--width")) bad = parse_long(val, 16, 1024, &v), cfg.width = (int)v;
-        else if (!strcmp(a, "--height")) bad = parse_long(val, 16, 1024, &v), cfg.height = (int)v;
-        else if (!strcmp(a, "--format")) {
-            if (!strcmp(val, "png")) cfg.format = AQA_SYNTH_PNG;
-            else if (!strcmp(val, "jpg") || !strcmp(val, "jpeg")) cfg.format = AQA_SYNTH_JPEG;
-            else bad = 1;
-        } else if (!strcmp(a, "--quality")) bad = parse_long(val, 1, 100, &v), cfg.jpeg_quality = (int)v;
-        else if (!strcmp(a, "--frames")) {
-            int lo, hi, k;
-            bad = sscanf(val, "%d:%d%n", &lo, &hi, &k) != 2 || val[k];
-            cfg.min_frames = lo;
-            cfg.max_frames = hi;
-        } else if (!strcmp(a, "--train")) {
-            char *end;
-            cfg.train_fraction = strtod(val, &end);
-            bad = end == val || *end;
-        } else if (!strcmp(a, "--per-video")) bad = parse_long(val, 1, 1000, &v), cfg.dives_per_video = (int)v;
-        else if (!strcmp(a, "--threads")) bad = parse_long(val, 0, 64, &v), cfg.threads = (int)v;
-        else if (!strcmp(a, "--contact-sheet")) sheet = val;
-        else if (!strcmp(a, "--sheet-dive")) bad = parse_long(val, 0, 1000000, &sheet_dive);
-        else if (!strcmp(a, "--sheet-tiles")) bad = parse_long(val, 1, 400, &sheet_tiles);
-        else if (!strcmp(a, "--sheet-cols")) bad = parse_long(val, 1, 100, &sheet_cols);
-        else {
-            fprintf(stderr, "make_synthetic: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (bad) {
-            fprintf(stderr, "make_synthetic: bad value '%s' for %s\n", val, a);
-            return 2;
-        }
+    kv_config c = {.program = "make_synthetic",
+                   .about = "Writes the synthetic diving dataset in FineDiving's layout (frames + annotation pickles),\n"
+                            "and/or a contact sheet of one of its dives."};
+    kv_def(&c, "out", "", "dataset folder (without it only the contact sheet is drawn)");
+    kv_def_int(&c, "videos", "200", 1, 1000000, "dives");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "random seed (same options and seed: byte-identical files)");
+    kv_def_int(&c, "size", "0", 0, 1024, "frame width and height in pixels (0 = --width x --height)");
+    kv_def_int(&c, "width", "64", 16, 1024, "frame width");
+    kv_def_int(&c, "height", "64", 16, 1024, "frame height");
+    kv_def_choice(&c, "format", "png", "png|jpg|jpeg", "frame file format");
+    kv_def_int(&c, "quality", "90", 1, 100, "JPEG quality");
+    kv_def(&c, "frames", "40:120", "frames per dive MIN:MAX (16 <= MIN <= MAX <= 2000)");
+    kv_def_num(&c, "train", "0.75", 0, 1, "training fraction");
+    kv_def_int(&c, "per_video", "10", 1, 1000, "dives per video");
+    kv_def_int(&c, "threads", "0", 0, 64, "rendering threads (0 = the online CPUs, at most 8)");
+    kv_def_bool(&c, "quiet", "false", "no progress on stderr");
+    kv_def(&c, "contact_sheet", "", "PNG file: a contact sheet of one dive");
+    kv_def_int(&c, "sheet_dive", "0", 0, 1000000, "the dive of the contact sheet");
+    kv_def_int(&c, "sheet_tiles", "24", 1, 400, "frames on the contact sheet");
+    kv_def_int(&c, "sheet_cols", "8", 1, 100, "columns of the contact sheet");
+    kv_def(&c, "video_files", "", "folder: one untrimmed video per competition video (extract_frames' input)");
+    kv_def(&c, "dive_files", "", "folder: one video per dive (clips for score_video)");
+    kv_def(&c, "video_ext", "mp4", "video container (file extension)");
+    kv_def(&c, "video_codec", "", "video codec (\"\" = the container's default; ffv1 with mkv is lossless)");
+    int pr = kv_parse_args(&c, argc, argv, "--out DIR [--videos N] [--seed S] [settings] [--contact-sheet FILE ...]");
+    if (pr) return kv_exit_code(pr);
+    cfg.out_dir = kv_has(&c, "out") ? kv_str(&c, "out") : NULL;
+    cfg.n_videos = (int)kv_int(&c, "videos");
+    cfg.seed = (uint64_t)kv_int(&c, "seed");
+    cfg.width = (int)(kv_int(&c, "size") ? kv_int(&c, "size") : kv_int(&c, "width"));
+    cfg.height = (int)(kv_int(&c, "size") ? kv_int(&c, "size") : kv_int(&c, "height"));
+    cfg.format = strcmp(kv_str(&c, "format"), "png") ? AQA_SYNTH_JPEG : AQA_SYNTH_PNG;
+    cfg.jpeg_quality = (int)kv_int(&c, "quality");
+    int lo, hi, k = 0;
+    const char *fr = kv_str(&c, "frames");
+    if (sscanf(fr, "%d:%d%n", &lo, &hi, &k) != 2 || fr[k] || lo < 16 || hi < lo || hi > 2000) {
+        fprintf(stderr, "make_synthetic: --frames: \"%s\" is not MIN:MAX with 16 <= MIN <= MAX <= 2000\n", fr);
+        return 2;
     }
-    if (!cfg.out_dir && !sheet) {
-        usage(stderr);
+    cfg.min_frames = lo;
+    cfg.max_frames = hi;
+    cfg.train_fraction = kv_double(&c, "train");
+    cfg.dives_per_video = (int)kv_int(&c, "per_video");
+    cfg.threads = (int)kv_int(&c, "threads");
+    cfg.progress = !kv_bool(&c, "quiet");
+    const char *sheet = kv_has(&c, "contact_sheet") ? kv_str(&c, "contact_sheet") : NULL;
+    const long sheet_dive = kv_int(&c, "sheet_dive"), sheet_tiles = kv_int(&c, "sheet_tiles"),
+               sheet_cols = kv_int(&c, "sheet_cols");
+    const char *video_dir = kv_has(&c, "video_files") ? kv_str(&c, "video_files") : NULL,
+               *dive_dir = kv_has(&c, "dive_files") ? kv_str(&c, "dive_files") : NULL, *video_ext = kv_str(&c, "video_ext"),
+               *video_codec = kv_has(&c, "video_codec") ? kv_str(&c, "video_codec") : NULL;
+    if (!cfg.out_dir && !sheet && !video_dir && !dive_dir) {
+        fprintf(stderr, "make_synthetic: give --out DIR, --contact-sheet FILE, --video-files DIR and/or --dive-files DIR (--help)\n");
         return 2;
     }
     if (cfg.out_dir) {
@@ -119,6 +98,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("wrote contact sheet of dive %ld to %s\n", sheet_dive, sheet);
+    }
+    const char *vdirs[2] = {video_dir, dive_dir};
+    for (int k = 0; k < 2; k++) {
+        if (!vdirs[k]) continue;
+        if (aqa_synthetic_write_videos(&cfg, vdirs[k], video_ext, video_codec, k == 1) != AQA_OK) {
+            fprintf(stderr, "make_synthetic: %s\n", aqa_last_error());
+            return 1;
+        }
+        printf("wrote the %s as .%s videos to %s\n", k ? "dives" : "competition videos", video_ext, vdirs[k]);
     }
     return 0;
 }

@@ -5,7 +5,7 @@
  *   canvas_demo.png   the drawing primitives the synthetic video generator can use (gradients,
  *                     thick antialiased lines, rotated ellipses, polygons, translucent discs).
  *
- * Usage: examples/plot_demo [OUTDIR]   (default: the current folder) */
+ * Usage: examples/plot_demo [--out DIR]   (default: the current folder) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "image/canvas.h"
 #include "image/image.h"
 #include "eval/plot.h"
+#include "examples/cli.h"
 
 /* Small deterministic generator for the made-up data. */
 static double uniform(unsigned long long *s) {
@@ -152,10 +153,14 @@ static int scene(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : ".";
-    char a[4096], b[4096], c[4096];
-    snprintf(a, sizeof a, "%s/fig4_demo.png", dir);
-    snprintf(b, sizeof b, "%s/scatter_demo.png", dir);
-    snprintf(c, sizeof c, "%s/canvas_demo.png", dir);
-    return fig4(a) || scatter(b) || scene(c);
+    kv_config c = {.program = "plot_demo", .about = "Draws three demo figures with aqa's plotting and canvas code."};
+    kv_def(&c, "out", ".", "folder for fig4_demo.png, scatter_demo.png and canvas_demo.png");
+    int pr = kv_parse_args(&c, argc, argv, "[--out DIR]");
+    if (pr) return kv_exit_code(pr);
+    const char *dir = kv_str(&c, "out");
+    char a[4096], b[4096], d[4096];
+    snprintf(a, sizeof a, "%.4000s/fig4_demo.png", dir);
+    snprintf(b, sizeof b, "%.4000s/scatter_demo.png", dir);
+    snprintf(d, sizeof d, "%.4000s/canvas_demo.png", dir);
+    return fig4(a) || scatter(b) || scene(d);
 }

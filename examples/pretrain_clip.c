@@ -28,6 +28,7 @@
 #include "datasets/fina.h"
 #include "datasets/loader.h"
 #include "datasets/video_dataset.h"
+#include "examples/dist_run.h"
 #include "examples/mvla_common.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
@@ -98,6 +99,7 @@ static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_tex
         fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
         return 1;
     }
+    if (!strcmp(split, "train")) print_notes("pretrain_clip", ds);
     if (!ds->items[0].frame_stage) {
         fprintf(stderr, "pretrain_clip: %s has no frame labels (FineDiving layout needed)\n", vc.root);
         aqa_video_dataset_free(ds);
@@ -117,7 +119,7 @@ static int load_frames(kv_config *c, const char *split, int R, int mode, aqa_tex
     }
     aqa_frame_transform tf = aqa_frame_transform_clip(R);
     aqa_progress pr;
-    aqa_progress_start(&pr, split, ds->n_items, true);
+    aqa_progress_start(&pr, split, ds->n_items, kv_bool(c, "progress"));
     for (size_t i = 0; i < ds->n_items; i++) {
         if (aqa_vd_decode(ds, i, &tf, false, 0, NULL, fs->pix + i * (size_t)T * per)) {
             fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
@@ -191,33 +193,48 @@ static double zero_shot(aqa_clip_model *m, word_tok *tok, const aqa_text_set *te
     return fs->n ? (double)right / (double)fs->n : 0;
 }
 
+/* The image encoder on rows [row0, row0 + n) of the step's frames (dist_gather_begin). */
+typedef struct encode_ctx {
+    aqa_clip_model *m;
+    aqa_tensor *x; /* [B, 3, R, R] */
+} encode_ctx;
+
+static aqa_tensor *encode_rows(void *user, int64_t row0, int64_t n) {
+    encode_ctx *e = user;
+    return aqa_clip_encode_image(e->m, aqa_narrow(e->x, 0, row0, n), false);
+}
+
 int main(int argc, char **argv) {
     kv_config c = {.program = "pretrain_clip"};
     kv_def(&c, "data", "", "dataset folder (FineDiving layout: the synthetic set or FineDiving)");
-    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving", "dataset (frame labels needed)");
     kv_def(&c, "out", "runs/clip", "output folder");
-    kv_def(&c, "texts", "stage", "frame texts: stage | subaction | both");
-    kv_def(&c, "quality", "false", "also pair each frame with its dive's quality text (\"a video of a good dive\")");
-    kv_def(&c, "frames", "16", "frames sampled per video (evenly)");
-    kv_def(&c, "steps", "400", "optimizer steps");
-    kv_def(&c, "batch", "64", "frames per step");
-    kv_def(&c, "lr", "5e-4", "AdamW learning rate (cosine decay, 5% warm-up)");
-    kv_def(&c, "weight_decay", "0.1", "AdamW weight decay");
-    kv_def(&c, "seed", "0", "initialisation and batch sampling");
-    kv_def(&c, "res", "32", "image resolution (pixels)");
-    kv_def(&c, "patch", "8", "ViT patch size");
-    kv_def(&c, "width", "64", "image transformer width");
-    kv_def(&c, "layers", "2", "image transformer blocks");
-    kv_def(&c, "heads", "2", "image transformer heads");
-    kv_def(&c, "embed", "64", "joint embedding size D");
-    kv_def(&c, "text_width", "64", "text transformer width");
-    kv_def(&c, "text_layers", "2", "text transformer blocks");
-    kv_def(&c, "text_heads", "2", "text transformer heads");
-    kv_def(&c, "context", "32", "text context length");
+    kv_def_choice(&c, "texts", "stage", "stage|subaction|both", "frame texts");
+    kv_def_bool(&c, "quality", "false", "also pair each frame with its dive's quality text (\"a video of a good dive\")");
+    kv_def_int(&c, "frames", "16", 1, 100000, "frames sampled per video (evenly)");
+    kv_def_int(&c, "steps", "400", 1, 1e9, "optimizer steps");
+    kv_def_int(&c, "batch", "64", 2, 100000, "frames per step");
+    kv_def_num(&c, "lr", "5e-4", 0, 10, "AdamW learning rate (cosine decay, 5% warm-up)");
+    kv_def_num(&c, "weight_decay", "0.1", 0, 10, "AdamW weight decay");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "initialisation and batch sampling");
+    kv_def_int(&c, "res", "32", 8, 4096, "image resolution (pixels)");
+    kv_def_int(&c, "patch", "8", 1, 4096, "ViT patch size");
+    kv_def_int(&c, "width", "64", 1, 65536, "image transformer width");
+    kv_def_int(&c, "layers", "2", 1, 256, "image transformer blocks");
+    kv_def_int(&c, "heads", "2", 1, 1024, "image transformer heads");
+    kv_def_int(&c, "embed", "64", 1, 65536, "joint embedding size D");
+    kv_def_int(&c, "text_width", "64", 1, 65536, "text transformer width");
+    kv_def_int(&c, "text_layers", "2", 1, 256, "text transformer blocks");
+    kv_def_int(&c, "text_heads", "2", 1, 1024, "text transformer heads");
+    kv_def_int(&c, "context", "32", 2, 4096, "text context length");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz: use CLIP's tokenizer instead of words");
-    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "progress", "true", "progress lines on stderr");
+    dist_def_keys(&c);
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
+    dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
+    if (dist_open(&dr, &c, "pretrain_clip")) return 1;
     if (!kv_has(&c, "data")) {
         fprintf(stderr, "pretrain_clip: --data is required\n");
         return 1;
@@ -259,13 +276,22 @@ int main(int argc, char **argv) {
     } else {
         aqa_text_set subs;
         aqa_text_set_finediving_subactions(&subs);
-        wt_add_texts(&tok, &texts);
-        wt_add_texts(&tok, &subs);
-        wt_add_texts(&tok, &dtr->stage_texts);
-        wt_add_texts(&tok, &dtr->video_texts);
+        aqa_status st = wt_add_texts(&tok, &texts);
+        if (!st) st = wt_add_texts(&tok, &subs);
+        if (!st) st = wt_add_texts(&tok, &dtr->stage_texts);
+        if (!st) st = wt_add_texts(&tok, &dtr->video_texts);
+        /* the words of the graded forms (train_mvla --quality-text) */
+        aqa_text_set_free(&subs);
+        aqa_text_set_init(&subs);
+        char gt[AQA_TEXT_MAX];
+        for (int g = 0; !st && g < AQA_GRADE_COUNT; g++)
+            if (aqa_quality_describe(g, "dive", gt, sizeof gt) || aqa_text_set_add(&subs, gt) ||
+                aqa_quality_text(g, "dive", gt, sizeof gt) || aqa_text_set_add(&subs, gt))
+                st = aqa_last_status();
+        if (!st) st = wt_add_texts(&tok, &subs);
         aqa_text_set_free(&subs);
         snprintf(path, sizeof path, "%s/vocab.txt", out);
-        if (aqa_text_set_save(&tok.words, path)) {
+        if (st || (dr.main && aqa_text_set_save(&tok.words, path))) {
             fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
             return 1;
         }
@@ -282,12 +308,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
         return 1;
     }
-    fprintf(stderr, "pretrain_clip: %zu training frames, %zu test frames, %zu texts, vocabulary %lld, %lld parameters\n",
+    if (dr.main)
+        fprintf(stderr, "pretrain_clip: %zu training frames, %zu test frames, %zu texts, vocabulary %lld, %lld parameters\n",
             tr.n, te.n, texts.n, (long long)cc.vocab_size, (long long)aqa_module_num_params(&m->base, true));
     /* token ids of every text, once */
     int64_t ctx = cc.context_length;
     int64_t *ids = calloc(texts.n * (size_t)ctx, sizeof *ids);
-    if (!ids || wt_tokenize(&tok, (const char *const *)texts.texts, texts.n, ctx, ids)) {
+    if (!ids || wt_tokenize(&tok, (const char *const *)texts.texts, texts.n, ctx, false, ids)) {
         fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
         return 1;
     }
@@ -299,7 +326,13 @@ int main(int argc, char **argv) {
     ao.weight_decay = kv_double(&c, "weight_decay");
     aqa_optimizer *opt = aqa_adamw_new(&ao);
     aqa_optim_add_params(opt, params, np);
+    aqa_module *models[1] = {&m->base};
+    int attached = dist_attach(&dr, models, 1, params, np, 0);
     free(params);
+    if (attached) {
+        fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+        return 1;
+    }
     const long steps = kv_int(&c, "steps");
     const int B = (int)kv_int(&c, "batch");
     const size_t per = 3 * (size_t)R * (size_t)R;
@@ -307,7 +340,7 @@ int main(int argc, char **argv) {
     int64_t *sel_text = malloc((size_t)B * sizeof *sel_text), *sel_q = malloc((size_t)B * sizeof *sel_q);
     uint64_t rng = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0xC11F);
     aqa_progress prog;
-    aqa_progress_start(&prog, "pretrain_clip", (size_t)steps, true);
+    aqa_progress_start(&prog, "pretrain_clip", (size_t)steps, kv_bool(&c, "progress"));
     double ema = 0, t0 = aqa_now();
     int rc = 0;
     for (long step = 0; step < steps; step++) {
@@ -324,8 +357,10 @@ int main(int argc, char **argv) {
             if (tr.quality) sel_q[i] = tr.quality[f];
         }
         aqa_scope_begin();
-        aqa_tensor *x = aqa_from_data(img, 4, (int64_t[]){B, 3, R, R}, AQA_F32);
-        aqa_tensor *fi = aqa_clip_encode_image(m, x, false);
+        /* the features of all frames (each rank encodes its micro-batches), the loss over all */
+        encode_ctx ec = {m, aqa_from_data(img, 4, (int64_t[]){B, 3, R, R}, AQA_F32)};
+        dist_gathered g;
+        aqa_tensor *fi = dist_gather_begin(&dr, B, encode_rows, &ec, &g);
         aqa_tensor *loss = info_nce(m, fi, sel_text, B, ids, ctx);
         if (tr.quality) loss = aqa_add(loss, info_nce(m, fi, sel_q, B, ids, ctx));
         double lv = loss ? aqa_item(loss) : NAN;
@@ -336,22 +371,21 @@ int main(int argc, char **argv) {
             rc = 1;
             break;
         }
-        aqa_optim_zero_grad(opt);
-        if (aqa_backward(loss, NULL, false) || aqa_optim_step(opt)) {
+        if (dist_gather_end(&dr, &g, loss) || aqa_optim_step(opt)) {
             fprintf(stderr, "\npretrain_clip: %s\n", aqa_last_error());
             aqa_scope_end();
             rc = 1;
             break;
         }
         aqa_scope_end();
-        float *ls = aqa_data(m->logit_scale);
-        if (ls && *ls > (float)log(100.0)) *ls = (float)log(100.0);
+        double ls = aqa_item(m->logit_scale); /* CLIP clamps the learned scale at 100 */
+        if (ls > (float)log(100.0)) aqa_fill_(m->logit_scale, ls = (float)log(100.0));
         ema = step ? 0.95 * ema + 0.05 * lv : lv;
         char extra[128];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e scale %.1f", ema, lr, ls ? exp(*ls) : 0.0);
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e scale %.1f", ema, lr, exp(ls));
         aqa_progress_update(&prog, (size_t)step + 1, extra);
     }
-    if (!rc) {
+    if (!rc && dr.main) {
         char extra[128];
         snprintf(extra, sizeof extra, "loss %.4f", ema);
         aqa_progress_finish(&prog, extra);
@@ -367,7 +401,10 @@ int main(int argc, char **argv) {
             fprintf(stderr, "pretrain_clip: wrote %s\n", path);
         }
         snprintf(path, sizeof path, "%s/config.txt", out);
-        kv_save(&c, path);
+        if (!rc && kv_save(&c, path)) {
+            fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());
+            rc = 1;
+        }
     }
     free(img);
     free(sel_text);
@@ -381,5 +418,6 @@ int main(int argc, char **argv) {
     free(te.pix), free(te.text), free(te.stage), free(te.quality);
     aqa_video_dataset_free(dtr);
     aqa_video_dataset_free(dte);
+    dist_close(&dr);
     return rc;
 }

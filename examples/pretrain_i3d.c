@@ -96,13 +96,14 @@ static aqa_tensor *batch_loss(aqa_tensor *logits, const float *mix, const double
 }
 
 /* Test-split report: clip stage accuracy and the rho of the video-mean execution output. */
-static aqa_status evaluate(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_transform *tf, double *acc,
-                           double *rho) {
+static aqa_status evaluate(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_transform *tf, const dist_run *dr,
+                           double *acc, double *rho) {
     aqa_loader_config lc;
     aqa_loader_config_init(&lc);
     lc.batch_size = 4;
     lc.i3d_clips = true;
     lc.i3d_tf = *tf;
+    dist_loader(dr, &lc, true);
     aqa_loader *ld = aqa_loader_new(ds, &lc);
     if (!ld || aqa_loader_start_epoch(ld, 0)) {
         aqa_loader_free(ld);
@@ -144,6 +145,20 @@ static aqa_status evaluate(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_tr
     }
     aqa_set_grad_enabled(prev);
     aqa_module_train(&m->base, true);
+    /* every rank's videos (its block of batches), in order */
+    double *counts = malloc(2 * sizeof *counts);
+    size_t nr = 0;
+    if (!st && counts) {
+        counts[0] = (double)right, counts[1] = (double)clips;
+        size_t n_truth = nv;
+        if (dist_gather_rows(dr, (void **)&pred, sizeof *pred, nv, &nv) ||
+            dist_gather_rows(dr, (void **)&truth, sizeof *truth, n_truth, &n_truth) ||
+            dist_gather_rows(dr, (void **)&counts, 2 * sizeof *counts, 1, &nr))
+            st = aqa_last_status();
+        right = clips = 0;
+        for (size_t k = 0; !st && k < nr; k++) right += (size_t)counts[2 * k], clips += (size_t)counts[2 * k + 1];
+    }
+    free(counts);
     *acc = clips ? (double)right / (double)clips : 0;
     *rho = 0;
     if (!st && nv > 2) st = aqa_spearman(pred, truth, nv, rho);
@@ -152,28 +167,66 @@ static aqa_status evaluate(aqa_i3d *m, aqa_video_dataset *ds, const aqa_frame_tr
     return st;
 }
 
+/* What a micro-batch needs besides itself: the clips drawn for every video of its batch. */
+typedef struct train_ctx {
+    aqa_i3d *m;
+    aqa_video_dataset *ds;
+    int64_t K;            /* clips per video */
+    const int64_t *clip;  /* [batch rows, K] the clip indices of each video of the batch */
+    bool execution;       /* --execution */
+    float *mix, *mix_k;   /* scratch: stage mixes of all clips / of the drawn ones */
+    int64_t *pick;        /* scratch: rows of the drawn clips */
+    double *exec;         /* scratch: execution targets */
+} train_ctx;
+
+/* One micro-batch: forward of its drawn clips, the loss into v[0], backward. */
+static int train_micro(void *user, aqa_batch *b, double *v) {
+    train_ctx *t = user;
+    const int64_t N = t->ds->N, K = t->K;
+    aqa_scope_begin();
+    batch_targets(t->ds, b, t->mix, t->exec);
+    aqa_tensor *x = aqa_reshape(b->i3d_clips, 5, (int64_t[]){b->B * N, 3, t->ds->clip_len, b->i3d_clips->shape[4],
+                                                              b->i3d_clips->shape[5]});
+    for (int64_t i = 0; i < b->B; i++)
+        for (int64_t k = 0; k < K; k++) {
+            int64_t row = i * N + t->clip[(b->row0 + i) * K + k];
+            t->pick[i * K + k] = row;
+            memcpy(t->mix_k + (i * K + k) * N_STAGES, t->mix + row * N_STAGES, N_STAGES * sizeof *t->mix);
+        }
+    if (K < N) x = aqa_index_select(x, 0, aqa_from_data(t->pick, 1, (int64_t[]){b->B * K}, AQA_I64));
+    aqa_tensor *logits = aqa_i3d_forward(t->m, x);
+    aqa_tensor *loss = logits ? batch_loss(logits, K < N ? t->mix_k : t->mix, t->exec, b->B, K, t->execution) : NULL;
+    v[0] = loss ? aqa_item(loss) : NAN;
+    int rc = !loss || (isfinite(v[0]) && aqa_backward(loss, NULL, false) != AQA_OK);
+    aqa_scope_end();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     kv_config c = {.program = "pretrain_i3d"};
     kv_def(&c, "data", "", "dataset folder with frame labels (the synthetic set or FineDiving)");
-    kv_def(&c, "dataset", "synthetic", "synthetic | finediving");
+    kv_def_choice(&c, "dataset", "synthetic", "synthetic|finediving", "dataset (frame labels needed)");
     kv_def(&c, "out", "runs/i3d", "output folder");
-    kv_def(&c, "width", "0.25", "I3D width multiplier (1 = the real network)");
-    kv_def(&c, "short", "48", "input: shorter side resized to this");
-    kv_def(&c, "size", "48", "input: crop side (random crop when training, centre crop at test)");
-    kv_def(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
-    kv_def(&c, "epochs", "1", "passes over the training split");
-    kv_def(&c, "batch", "2", "videos per step");
-    kv_def(&c, "clips_per_video", "3", "clips of each video trained on per step, drawn at random (0 = all N)");
-    kv_def(&c, "lr", "1e-3", "Adam learning rate (cosine decay)");
-    kv_def(&c, "weight_decay", "1e-4", "Adam weight decay");
-    kv_def(&c, "dropout", "0.2", "dropout before the logits layer");
-    kv_def(&c, "calibrate", "32", "training videos whose clips re-estimate BatchNorm statistics after each epoch");
-    kv_def(&c, "workers", "2", "data-loading threads");
-    kv_def(&c, "seed", "0", "initialisation, shuffling, augmentation");
-    kv_def(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
-    kv_def(&c, "progress", "true", "progress line on stderr");
+    kv_def_num(&c, "width", "0.25", 1e-3, 1, "I3D width multiplier (1 = the real network)");
+    kv_def_int(&c, "short", "48", 16, 4096, "input: shorter side resized to this");
+    kv_def_int(&c, "size", "48", 16, 4096, "input: crop side (random crop when training, centre crop at test)");
+    kv_def_bool(&c, "execution", "false", "also regress the dive's mean judge score (default: stage mixes only)");
+    kv_def_int(&c, "epochs", "1", 1, 1e6, "passes over the training split");
+    kv_def_int(&c, "batch", "2", 1, 100000, "videos per step");
+    kv_def_int(&c, "clips_per_video", "3", 0, AQA_VD_MAX_CLIPS, "clips of each video trained on per step, drawn at random (0 = all N)");
+    kv_def_num(&c, "lr", "1e-3", 0, 10, "Adam learning rate (cosine decay)");
+    kv_def_num(&c, "weight_decay", "1e-4", 0, 10, "Adam weight decay");
+    kv_def_num(&c, "dropout", "0.2", 0, 0.99, "dropout before the logits layer");
+    kv_def_int(&c, "calibrate", "32", 0, 1e6, "training videos whose clips re-estimate BatchNorm statistics after each epoch");
+    kv_def_int(&c, "workers", "2", 0, 256, "data-loading threads");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "initialisation, shuffling, augmentation");
+    kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
+    kv_def_bool(&c, "progress", "true", "progress line on stderr");
+    dist_def_keys(&c);
     int pr = kv_parse_args(&c, argc, argv, "--data DIR [--out DIR] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
+    dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
+    if (dist_open(&dr, &c, "pretrain_i3d")) return 1;
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
     vc.root = kv_str(&c, "data");
@@ -184,10 +237,6 @@ int main(int argc, char **argv) {
     }
     const double width = kv_double(&c, "width");
     const long epochs = kv_int(&c, "epochs"), batch = kv_int(&c, "batch");
-    if (width <= 0 || width > 1 || epochs < 1 || batch < 1 || kv_int(&c, "size") < 16) {
-        fprintf(stderr, "pretrain_i3d: --width must be in (0, 1], --epochs and --batch >= 1, --size >= 16\n");
-        return 1;
-    }
     const char *out = kv_str(&c, "out");
     if (mkdir_p(out)) {
         fprintf(stderr, "pretrain_i3d: cannot create %s\n", out);
@@ -203,9 +252,10 @@ int main(int argc, char **argv) {
     aqa_optimizer *opt = NULL;
     aqa_loader *ld = NULL;
     float *mix = NULL, *mix_k = NULL;
-    int64_t *pick = NULL;
+    int64_t *pick = NULL, *clip = NULL;
     double *exec = NULL;
     if (!dte) goto fail;
+    print_notes("pretrain_i3d", dtr);
     aqa_manual_seed((uint64_t)kv_int(&c, "seed"));
     aqa_i3d_config ic = aqa_i3d_default_config();
     ic.width_multiplier = width;
@@ -221,7 +271,8 @@ int main(int argc, char **argv) {
     ao.lr = kv_double(&c, "lr");
     ao.weight_decay = kv_double(&c, "weight_decay");
     opt = aqa_adam_new(&ao);
-    if (!opt || aqa_optim_add_params(opt, params, np)) {
+    aqa_module *models[1] = {&m->base};
+    if (!opt || aqa_optim_add_params(opt, params, np) || dist_attach(&dr, models, 1, params, np, 1)) {
         free(params);
         goto fail;
     }
@@ -238,6 +289,7 @@ int main(int argc, char **argv) {
     lc.i3d_clips = true;
     lc.i3d_tf = tf;
     lc.augment = true;
+    dist_loader(&dr, &lc, false);
     if (!(ld = aqa_loader_new(dtr, &lc))) goto fail;
     const int64_t N = dtr->N;
     const int64_t K = kv_int(&c, "clips_per_video") < 1 || kv_int(&c, "clips_per_video") > N ? N
@@ -245,13 +297,15 @@ int main(int argc, char **argv) {
     mix = malloc((size_t)(batch * N * N_STAGES) * sizeof *mix);
     mix_k = malloc((size_t)(batch * K * N_STAGES) * sizeof *mix_k);
     pick = malloc((size_t)(batch * K) * sizeof *pick);
+    clip = malloc((size_t)(batch * K) * sizeof *clip);
     exec = malloc((size_t)batch * sizeof *exec);
     uint64_t rng = aqa_seed_mix((uint64_t)kv_int(&c, "seed"), 0xC1195);
-    if (!mix || !mix_k || !pick || !exec) {
+    if (!mix || !mix_k || !pick || !clip || !exec) {
         aqa_fail(AQA_ENOMEM, "pretrain_i3d: out of memory");
         goto fail;
     }
-    fprintf(stderr, "pretrain_i3d: %zu training / %zu test videos, %lld of %lld clips each per step, %lld parameters (width %g)\n",
+    if (dr.main)
+        fprintf(stderr, "pretrain_i3d: %zu training / %zu test videos, %lld of %lld clips each per step, %lld parameters (width %g)\n",
             dtr->n_items, dte->n_items, (long long)K, (long long)N, (long long)aqa_module_num_params(&m->base, true), width);
     const size_t per_epoch = dtr->n_items / (size_t)batch, total = per_epoch * (size_t)epochs;
     if (!total) {
@@ -270,42 +324,30 @@ int main(int argc, char **argv) {
         aqa_status st;
         while ((st = aqa_loader_next(ld, &b)) == AQA_OK && b) {
             aqa_optim_set_lr(opt, ao.lr * 0.5 * (1 + cos(M_PI * (double)step / (double)total)));
-            aqa_scope_begin();
-            batch_targets(dtr, b, mix, exec);
-            aqa_tensor *x = aqa_reshape(b->i3d_clips, 5, (int64_t[]){b->B * N, 3, dtr->clip_len, b->i3d_clips->shape[4],
-                                                                      b->i3d_clips->shape[5]});
-            /* K of each video's N clips, drawn afresh each step (rows v N + c; their stage mixes) */
-            for (int64_t v = 0; v < b->B; v++) {
-                int64_t *rows = pick + v * K;
+            /* K of each video's N clips, drawn afresh each step for every video of the batch (on
+             * every rank, so the draws do not depend on the ranks) */
+            for (int64_t v = 0; v < b->batch_rows; v++) {
+                int64_t *rows = clip + v * K;
                 for (int64_t k = 0; k < K; k++) {
                     bool again;
                     do {
                         rng = aqa_seed_mix(rng, step * 131 + (uint64_t)(v * K + k));
-                        rows[k] = v * N + (int64_t)(rng % (uint64_t)N);
+                        rows[k] = (int64_t)(rng % (uint64_t)N);
                         again = false;
                         for (int64_t j = 0; j < k; j++) again |= rows[j] == rows[k];
                     } while (again);
-                    memcpy(mix_k + (v * K + k) * N_STAGES, mix + rows[k] * N_STAGES, N_STAGES * sizeof *mix);
                 }
             }
-            if (K < N) x = aqa_index_select(x, 0, aqa_from_data(pick, 1, (int64_t[]){b->B * K}, AQA_I64));
-            aqa_tensor *logits = aqa_i3d_forward(m, x);
-            aqa_tensor *loss =
-                logits ? batch_loss(logits, K < N ? mix_k : mix, exec, b->B, K, kv_bool(&c, "execution")) : NULL;
-            double lv = loss ? aqa_item(loss) : NAN;
+            train_ctx tc = {m, dtr, K, clip, kv_bool(&c, "execution"), mix, mix_k, pick, exec};
+            double lv = NAN;
+            int bad = dist_step(&dr, b, train_micro, &tc, &lv);
             aqa_batch_free(b);
-            if (!isfinite(lv)) {
+            if (bad || !isfinite(lv)) {
                 fprintf(stderr, "\npretrain_i3d: step %zu: the loss is %g (%s); stopping\n", step, lv,
-                        loss ? "not finite" : aqa_last_error());
-                aqa_scope_end();
+                        bad ? aqa_last_error() : "not finite");
                 goto fail_quiet;
             }
-            aqa_optim_zero_grad(opt);
-            if (aqa_backward(loss, NULL, false) || aqa_optim_step(opt)) {
-                aqa_scope_end();
-                goto fail;
-            }
-            aqa_scope_end();
+            if (aqa_optim_step(opt)) goto fail;
             ema = step ? 0.9 * ema + 0.1 * lv : lv;
             step++;
             char extra[64];
@@ -317,11 +359,16 @@ int main(int argc, char **argv) {
         /* BatchNorm's running statistics (momentum 0.01) trail the changing weights far behind:
          * re-estimate them with the current weights before testing (and saving) */
         if (calibrate_i3d_bn(m, dtr, &tf, (int)kv_int(&c, "calibrate"))) goto fail;
-        if (evaluate(m, dte, &tf, &acc, &rho)) goto fail;
+        if (evaluate(m, dte, &tf, &dr, &acc, &rho)) goto fail;
         char rho_text[48] = "";
         if (kv_bool(&c, "execution")) snprintf(rho_text, sizeof rho_text, ", execution rho %.4f", rho);
-        fprintf(stderr, "epoch %ld/%ld: loss %.4f, test clip stage accuracy %.4f%s (%.0f s)\n", ep + 1, epochs, ema, acc,
+        if (dr.main)
+            fprintf(stderr, "epoch %ld/%ld: loss %.4f, test clip stage accuracy %.4f%s (%.0f s)\n", ep + 1, epochs, ema, acc,
                 rho_text, aqa_now() - t0);
+    }
+    if (!dr.main) {
+        rc = 0;
+        goto done;
     }
     printf("i3d_train_seconds %.1f\n", aqa_now() - t0);
     printf("i3d_stage_accuracy_test %.4f\n", acc);
@@ -333,7 +380,7 @@ int main(int argc, char **argv) {
     if (aqa_module_save(&m->base, path, 2, mk, mv)) goto fail;
     fprintf(stderr, "pretrain_i3d: wrote %s\n", path);
     snprintf(path, sizeof path, "%s/config.txt", out);
-    kv_save(&c, path);
+    if (kv_save(&c, path)) goto fail;
     rc = 0;
     goto done;
 fail:
@@ -343,11 +390,13 @@ done:
     free(mix);
     free(mix_k);
     free(pick);
+    free(clip);
     free(exec);
     aqa_loader_free(ld);
     aqa_optim_free(opt);
     if (m) aqa_i3d_free(m);
     aqa_video_dataset_free(dtr);
     aqa_video_dataset_free(dte);
+    dist_close(&dr);
     return rc;
 }

@@ -3,13 +3,14 @@
  * Fits a tiny 2-layer network to a 1-D curve with plain gradient descent (printing loss and
  * steps/s on stderr), checks the network's gradients against finite differences with
  * aqa_gradcheck, and saves the weights as safetensors, loadable by PyTorch's safetensors.
- * Run: examples/quickstart [--steps N] [--out FILE] */
+ * Run: examples/quickstart [--steps N] [--out FILE]   (default: 400 steps, quickstart.safetensors) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "aqa.h"
+#include "examples/cli.h"
 #include "tensor/tensor_file.h"
 
 /* The model: y = tanh(x w1 + b1) w2 + b2, written with tensor ops; any float dtype. */
@@ -22,12 +23,14 @@ static aqa_tensor *model(aqa_tensor *x, aqa_tensor *const p[4]) {
 static aqa_tensor *model_of_params(aqa_tensor *const *in, int n, void *x) { return model(x, in); }
 
 int main(int argc, char **argv) {
-    int steps = 400;
-    const char *out = "quickstart.safetensors";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--steps") == 0) steps = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
-    }
+    kv_config c = {.program = "quickstart",
+                   .about = "Fits a tiny network to a 1-D curve, checks its gradients and saves its weights."};
+    kv_def_int(&c, "steps", "400", 1, 10000000, "gradient-descent steps");
+    kv_def(&c, "out", "quickstart.safetensors", "weights file written (safetensors)");
+    int pr = kv_parse_args(&c, argc, argv, "[--steps N] [--out FILE]");
+    if (pr) return kv_exit_code(pr);
+    const int steps = (int)kv_int(&c, "steps");
+    const char *out = kv_str(&c, "out");
     aqa_manual_seed(0);
 
     /* Set-up in a scope; what must outlive it is moved to the caller with aqa_keep. */

@@ -1,64 +1,44 @@
-/* tokenize.c: command-line front end of CLIP's BPE tokenizer (models/clip/tokenizer.h).
+/* tokenize.c: command-line front end of the tokenizer of a CLIP (examples/clip_tok.h): CLIP's BPE
+ * tokenizer (models/clip/tokenizer.h) or the word-level one of the tiny CLIPs pretrain_clip trains.
  *
- *   examples/tokenize --vocab FILE [--context N] [--raw]
+ *   examples/tokenize (--bpe FILE [--merges FILE] | --vocab FILE) [--context N] [--raw]
  *
  * Reads one text per line on stdin (UTF-8; a trailing "\r" is kept as part of the text, like
  * any other character) and prints one line of space-separated ids per text: by default the
  * context-length ids of clip.tokenize (SOT ... EOT, zero padded, truncated with EOT last), with
- * --raw only the BPE ids, without SOT/EOT/padding and untruncated.  FILE is OpenAI's
- * bpe_simple_vocab_16e6.txt.gz, or Hugging Face's vocab.json with --merges merges.txt.
+ * --raw only the token ids, without SOT/EOT/padding and untruncated.  --bpe FILE is OpenAI's
+ * bpe_simple_vocab_16e6.txt.gz (shipped in models/clip/data/), or Hugging Face's vocab.json with
+ * --merges merges.txt; --vocab FILE is the vocab.txt pretrain_clip writes beside its weights.
  * Errors go to stderr and the exit status is non-zero. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/clip/tokenizer.h"
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: tokenize --vocab FILE [--merges FILE] [--context N] [--raw] < texts\n"
-               "  --vocab FILE    bpe_simple_vocab_16e6.txt.gz (or HF vocab.json with --merges)\n"
-               "  --merges FILE   Hugging Face merges.txt (makes --vocab a vocab.json)\n"
-               "  --context N     context length (default 77)\n"
-               "  --raw           print only the BPE ids, no SOT/EOT/padding, untruncated\n");
-}
+#include "examples/cli.h"
+#include "examples/clip_tok.h"
 
 int main(int argc, char **argv) {
-    const char *vocab = NULL, *merges = NULL;
-    long context = AQA_CLIP_CONTEXT;
-    int raw = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(argv[i], "--merges") && i + 1 < argc) merges = argv[++i];
-        else if (!strcmp(argv[i], "--context") && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            context = strtol(argv[++i], &end, 10);
-            if (errno || *end || context < 2 || context > 1000000) {
-                fprintf(stderr, "tokenize: --context must be an integer >= 2, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--raw")) raw = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "tokenize: unknown or incomplete argument \"%s\"\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!vocab) {
-        fprintf(stderr, "tokenize: --vocab FILE is required\n");
-        usage(stderr);
+    kv_config c = {.program = "tokenize", .about = "Reads one text per line on stdin, prints one line of token ids per text."};
+    kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (or Hugging Face's vocab.json with --merges)");
+    kv_def(&c, "merges", "", "Hugging Face merges.txt (makes --bpe a vocab.json)");
+    kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip (its vocab.txt)");
+    kv_def_int(&c, "context", "77", 2, 1000000, "context length");
+    kv_def_bool(&c, "raw", "false", "print only the token ids, no SOT/EOT/padding, untruncated");
+    int pr = kv_parse_args(&c, argc, argv, "(--bpe FILE [--merges FILE] | --vocab FILE) [--context N] [--raw] < texts");
+    if (pr) return kv_exit_code(pr);
+    if (!kv_has(&c, "bpe") && !kv_has(&c, "vocab")) {
+        fprintf(stderr, "tokenize: --bpe FILE or --vocab FILE is required (--help)\n");
         return 2;
     }
-    aqa_bpe_tokenizer *tok;
-    aqa_status st = merges ? aqa_bpe_load_hf(vocab, merges, &tok) : aqa_bpe_load(vocab, &tok);
-    if (st != AQA_OK) {
+    const long context = kv_int(&c, "context");
+    const bool raw = kv_bool(&c, "raw");
+    word_tok tok;
+    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), kv_str(&c, "merges")) != AQA_OK) {
         fprintf(stderr, "tokenize: %s\n", aqa_last_error());
+        wt_free(&tok);
         return 1;
     }
+    aqa_status st;
     int64_t *row = raw ? NULL : malloc((size_t)context * sizeof *row);
     char *line = NULL;
     size_t cap = 0;
@@ -80,7 +60,7 @@ int main(int argc, char **argv) {
         if (raw) {
             int64_t *ids;
             size_t n;
-            st = aqa_bpe_encode(tok, line, &ids, &n);
+            st = wt_encode(&tok, line, &ids, &n);
             if (st != AQA_OK) {
                 fprintf(stderr, "tokenize: line %ld: %s\n", lineno, aqa_last_error());
                 rc = 1;
@@ -91,7 +71,7 @@ int main(int argc, char **argv) {
             free(ids);
         } else {
             const char *texts[1] = {line};
-            st = aqa_bpe_tokenize(tok, texts, 1, (size_t)context, 1, row);
+            st = wt_tokenize(&tok, texts, 1, context, true, row);
             if (st != AQA_OK) {
                 fprintf(stderr, "tokenize: line %ld: %s\n", lineno, aqa_last_error());
                 rc = 1;
@@ -111,6 +91,6 @@ int main(int argc, char **argv) {
     }
     free(line);
     free(row);
-    aqa_bpe_free(tok);
+    wt_free(&tok);
     return rc;
 }

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "autograd/autograd.h"
+#include "examples/cli.h"
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -169,29 +170,22 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    int64_t steps = 300, B = 64, seed = 0;
-    toy_config cfg = {.seq_len = 10, .d_model = 64, .nhead = 4, .dim_ff = 128, .num_layers = 2, .dropout = 0.0};
-    double peak_lr = 3e-3;
-    const char *ckpt = "toy_transformer.ckpt.safetensors";
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        bool has = i + 1 < argc;
-        if (!strcmp(argv[i], "--steps") && has) steps = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--seq-len") && has) cfg.seq_len = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && has) B = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && has) seed = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--checkpoint") && has) ckpt = argv[++i];
-        else if (!strcmp(argv[i], "--quiet")) quiet = true;
-        else {
-            fprintf(stderr, "usage: %s [--steps N] [--seq-len L] [--batch B] [--seed S] [--checkpoint PATH] [--quiet]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
-    if (steps < 1 || B < 1 || cfg.seq_len < 2) {
-        fprintf(stderr, "train_toy_transformer: steps, batch must be >= 1 and seq-len >= 2\n");
-        return 2;
-    }
+    kv_config c = {.program = "train_toy_transformer",
+                   .about = "Trains a small Transformer encoder to reverse sequences, saves a checkpoint, evaluates it."};
+    kv_def_int(&c, "steps", "300", 1, 1e9, "training steps");
+    kv_def_int(&c, "seq_len", "10", 2, 4096, "sequence length");
+    kv_def_int(&c, "batch", "64", 1, 100000, "sequences per step");
+    kv_def_int(&c, "seed", "0", 0, 1e18, "initialisation and data");
+    kv_def(&c, "checkpoint", "toy_transformer.ckpt.safetensors", "checkpoint file written");
+    kv_def_bool(&c, "quiet", "false", "no progress on stderr");
+    int pr = kv_parse_args(&c, argc, argv, "[--steps N] [--seq-len L] [--batch B] [--seed S] [--checkpoint PATH] [--quiet]");
+    if (pr) return kv_exit_code(pr);
+    const int64_t steps = kv_int(&c, "steps"), B = kv_int(&c, "batch"), seed = kv_int(&c, "seed");
+    toy_config cfg = {.seq_len = kv_int(&c, "seq_len"), .d_model = 64, .nhead = 4, .dim_ff = 128, .num_layers = 2,
+                      .dropout = 0.0};
+    const double peak_lr = 3e-3;
+    const char *ckpt = kv_str(&c, "checkpoint");
+    const bool quiet = kv_bool(&c, "quiet");
 
     /* model and optimizer: the default generator's seed fixes the initial weights */
     aqa_manual_seed((uint64_t)seed);

@@ -196,6 +196,12 @@ fail:
     return NULL;
 }
 
+aqa_image *aqa_image_resize_to_height(const aqa_image *src, int height, aqa_resample filter) {
+    if (!src || !src->data || height <= 0) return aqa_fail_null("aqa_image_resize_to_height: bad image or height %d", height);
+    int64_t w = ((int64_t)2 * src->width * height + src->height) / ((int64_t)2 * src->height);
+    return aqa_image_resize(src, w < 1 ? 1 : (int)w, height, filter);
+}
+
 aqa_status aqa_resize_shorter_size(int w, int h, int n, int *out_w, int *out_h) {
     if (w <= 0 || h <= 0 || n <= 0 || !out_w || !out_h)
         return aqa_fail(AQA_EINVAL, "aqa_resize_shorter_size: bad size %dx%d -> %d", w, h, n);

@@ -26,6 +26,11 @@ typedef enum aqa_resample {
 /* A new image of out_w x out_h resampled from src; NULL with an error on bad arguments. */
 aqa_image *aqa_image_resize(const aqa_image *src, int out_w, int out_h, aqa_resample filter);
 
+/* A new image `height` rows high with the aspect ratio kept: the width is width * height / h
+ * rounded to nearest (what `ffmpeg -vf scale=-1:height` gives).  How frames extracted from videos
+ * are sized (FineDiving's are 256 rows); NULL with an error on bad arguments. */
+aqa_image *aqa_image_resize_to_height(const aqa_image *src, int height, aqa_resample filter);
+
 /* The size torchvision's Resize(n) (an int: shorter side to n, aspect kept) gives for a w x h
  * image: the shorter side becomes n, the longer int(n * long / short) (truncated). */
 aqa_status aqa_resize_shorter_size(int w, int h, int n, int *out_w, int *out_h);

@@ -1,7 +1,10 @@
 /* atomic_file.c: temporary file + fsync + rename + directory fsync (see atomic_file.h). */
+#define _GNU_SOURCE /* fopencookie */
 #include "io/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +14,32 @@
 struct aqa_atomic_file {
     char *path;     /* final destination */
     char *tmp_path; /* "<path>.tmp.<pid>", removed unless renamed */
-    FILE *fp;       /* open stream on tmp_path; NULL once closed */
+    int fd;         /* descriptor of tmp_path; -1 once closed */
+    FILE *fp;       /* buffered stream writing to fd (fopencookie); NULL once closed */
     int failed;     /* a write already failed (commit must not rename) */
+    int err;        /* errno of the first failed write(2) (0: none), for the message */
 };
+
+/* The stream's write function: every byte to fd, the first failure's errno kept in af->err
+ * (stdio itself only keeps an error flag, and errno is long overwritten when the commit looks). */
+static ssize_t cookie_write(void *cookie, const char *buf, size_t n) {
+    aqa_atomic_file *af = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(af->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!af->err) af->err = w < 0 ? errno : ENOSPC;
+            af->failed = 1;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+/* The reason of a failed write for messages. */
+static const char *write_reason(const aqa_atomic_file *af) { return af->err ? strerror(af->err) : "write error"; }
 
 static char *dup_printf_path(const char *path, long pid) {
     size_t n = strlen(path) + 32;
@@ -33,6 +59,7 @@ aqa_status aqa_atomic_open(const char *path, aqa_atomic_file **out) {
     if (!path || !*path) return aqa_fail(AQA_EINVAL, "aqa_atomic_open: empty path");
     aqa_atomic_file *af = calloc(1, sizeof *af);
     if (!af) return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
+    af->fd = -1;
     af->path = strdup(path);
     af->tmp_path = dup_printf_path(path, (long)getpid());
     if (!af->path || !af->tmp_path) {
@@ -49,12 +76,13 @@ aqa_status aqa_atomic_open(const char *path, aqa_atomic_file **out) {
         destroy(af);
         return st;
     }
-    af->fp = fdopen(fd, "wb");
+    af->fd = fd;
+    af->fp = fopencookie(af, "wb", (cookie_io_functions_t){.write = cookie_write});
     if (!af->fp) {
         int e = errno;
         close(fd);
         unlink(af->tmp_path);
-        aqa_status st = aqa_fail(AQA_EIO, "%s: fdopen failed: %s", path, strerror(e));
+        aqa_status st = aqa_fail(AQA_EIO, "%s: cannot open a stream on %s: %s", path, af->tmp_path, strerror(e));
         destroy(af);
         return st;
     }
@@ -71,15 +99,24 @@ aqa_status aqa_atomic_write(aqa_atomic_file *af, const void *buf, size_t n) {
     if (af->failed || !af->fp) return aqa_fail(AQA_ESTATE, "%s: write after failure", af->path);
     if (fwrite(buf, 1, n, af->fp) != n) {
         af->failed = 1;
-        return aqa_fail(AQA_EIO, "%s: write to %s failed: %s", af->path, af->tmp_path,
-                        strerror(errno));
+        return aqa_fail(AQA_EIO, "%s: write to %s failed: %s", af->path, af->tmp_path, write_reason(af));
     }
     return AQA_OK;
 }
 
+/* Closes the stream and the descriptor (once). */
+static int close_all(aqa_atomic_file *af) {
+    int rc = 0;
+    if (af->fp) rc |= fclose(af->fp);
+    af->fp = NULL;
+    if (af->fd >= 0) rc |= close(af->fd);
+    af->fd = -1;
+    return rc;
+}
+
 void aqa_atomic_abort(aqa_atomic_file *af) {
     if (!af) return;
-    if (af->fp) fclose(af->fp);
+    close_all(af);
     unlink(af->tmp_path);
     destroy(af);
 }
@@ -101,24 +138,22 @@ static char *dir_of(const char *path) {
 aqa_status aqa_atomic_commit(aqa_atomic_file *af) {
     aqa_status st = AQA_OK;
     int e = 0;
-    if (af->failed) {
-        st = aqa_fail(AQA_EIO, "%s: not written: an earlier write failed", af->path);
-        aqa_atomic_abort(af);
-        return st;
-    }
-    /* Every step before the rename must succeed, or the old file stays. fclose is checked
-     * too: on NFS and full disks the error can first show there. */
-    if (ferror(af->fp)) {
-        st = aqa_fail(AQA_EIO, "%s: a write to %s failed", af->path, af->tmp_path);
-    } else if (fflush(af->fp) != 0) {
-        e = errno;
-        st = aqa_fail(AQA_EIO, "%s: flushing %s failed: %s", af->path, af->tmp_path, strerror(e));
-    } else if (fsync(fileno(af->fp)) != 0) {
+    /* Every step before the rename must succeed, or the old file stays.  The buffered tail goes
+     * out with fflush; close is checked too: on NFS and full disks the error can first show there. */
+    if (!af->failed && fflush(af->fp) != 0) af->failed = 1;
+    if (af->failed || ferror(af->fp)) {
+        st = aqa_fail(AQA_EIO, "%s: writing %s failed: %s", af->path, af->tmp_path, write_reason(af));
+    } else if (fsync(af->fd) != 0) {
         e = errno;
         st = aqa_fail(AQA_EIO, "%s: fsync of %s failed: %s", af->path, af->tmp_path, strerror(e));
     }
-    int rc = fclose(af->fp);
+    if (af->fp && fclose(af->fp) != 0 && st == AQA_OK) {
+        e = af->err ? af->err : errno;
+        st = aqa_fail(AQA_EIO, "%s: closing %s failed: %s", af->path, af->tmp_path, strerror(e));
+    }
     af->fp = NULL;
+    int rc = close(af->fd);
+    af->fd = -1;
     if (st == AQA_OK && rc != 0) {
         e = errno;
         st = aqa_fail(AQA_EIO, "%s: closing %s failed: %s", af->path, af->tmp_path, strerror(e));
@@ -162,4 +197,53 @@ aqa_status aqa_atomic_write_file(const char *path, const void *buf, size_t n) {
         return st;
     }
     return aqa_atomic_commit(af);
+}
+
+/* Whether `name` is "<something>.tmp.<pid>" with a pid of a process that no longer exists. */
+static int stale_temp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    for (;;) { /* the last ".tmp." in the name */
+        const char *n = strstr(t + 1, ".tmp.");
+        if (!n) break;
+        t = n;
+    }
+    const char *d = t + 5;
+    if (!*d) return 0;
+    long pid = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9' || pid > 100000000) return 0;
+        pid = pid * 10 + (*d - '0');
+    }
+    if (pid <= 0) return 0;
+    if (pid == (long)getpid()) return 0; /* ours: still being written */
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+aqa_status aqa_atomic_clean_stale(const char *dir, int *n_removed) {
+    if (n_removed) *n_removed = 0;
+    if (!dir) return aqa_fail(AQA_EINVAL, "aqa_atomic_clean_stale: dir is NULL");
+    DIR *d = opendir(dir);
+    if (!d) return aqa_fail(AQA_EIO, "%s: cannot list: %s", dir, strerror(errno));
+    aqa_status st = AQA_OK;
+    struct dirent *e;
+    size_t dl = strlen(dir);
+    while ((e = readdir(d))) {
+        if (!stale_temp(e->d_name)) continue;
+        size_t n = dl + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        if (!p) {
+            st = aqa_fail(AQA_ENOMEM, "%s: out of memory", dir);
+            break;
+        }
+        snprintf(p, n, "%s/%s", dir, e->d_name);
+        if (unlink(p) == 0) {
+            if (n_removed) ++*n_removed;
+        } else if (errno != ENOENT && st == AQA_OK) {
+            st = aqa_fail(AQA_EIO, "%s: cannot remove the stale temporary file: %s", p, strerror(errno));
+        }
+        free(p);
+    }
+    closedir(d);
+    return st;
 }

@@ -6,10 +6,17 @@
  * temporary file is removed and an existing `<path>` is left untouched, so a crash or a full disk
  * in the middle of saving a checkpoint never destroys the previous one.
  *
- *     aqa_atomic_file *af;
- *     if (aqa_atomic_open(path, &af) != AQA_OK) return aqa_last_status();
- *     aqa_atomic_write(af, header, n);           // or fprintf(aqa_atomic_stream(af), ...)
- *     return aqa_atomic_commit(af);              // frees af whatever the outcome
+ *     ```c
+ *     aqa_status save_blob(const char *path, const void *header, size_t n) {
+ *         aqa_atomic_file *af;
+ *         if (aqa_atomic_open(path, &af) != AQA_OK) return aqa_last_status();
+ *         aqa_atomic_write(af, header, n);       // or fprintf(aqa_atomic_stream(af), ...)
+ *         return aqa_atomic_commit(af);          // frees af whatever the outcome
+ *     }
+ *     ```
+ *
+ * Every write is checked; a failure (a full disk, a file size limit) is reported with the
+ * system's reason ("No space left on device") and the path.
  *
  * Limitation: the temporary name depends only on the path and the process id, so two threads of
  * one process must not write the same path at the same time. */
@@ -53,6 +60,11 @@ const char *aqa_atomic_temp_path(const aqa_atomic_file *af);
 
 /* One-shot helper: atomically replaces `path` with the n bytes at buf. */
 aqa_status aqa_atomic_write_file(const char *path, const void *buf, size_t n);
+
+/* Removes the temporary files a killed writer left in `dir`: names "<file>.tmp.<pid>" whose pid
+ * is no process now (a live pid, this process's included, may still be writing: kept).  Call it
+ * when a program starts using a folder.  *n_removed (may be NULL) receives how many went. */
+aqa_status aqa_atomic_clean_stale(const char *dir, int *n_removed);
 
 #ifdef __cplusplus
 }

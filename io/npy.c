@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/atomic_file.h"
+
 size_t aqa_npy_dtype_size(aqa_npy_dtype dtype) {
     switch (dtype) {
     case AQA_NPY_F8: return 8;
@@ -282,8 +284,10 @@ aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n) {
     size_t total = 10 + (size_t)dl + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)dl + pad + 1;
-    FILE *f = fopen(path, "wb");
-    if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", path, strerror(errno));
+    aqa_atomic_file *af;
+    aqa_status st = aqa_atomic_open(path, &af);
+    if (st) return st;
+    FILE *f = aqa_atomic_stream(af);
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
                              (unsigned char)(hlen >> 8)};
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)dl, f) == (size_t)dl;
@@ -296,7 +300,6 @@ aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n) {
         for (int j = 0; j < 8; j++) b[j] = (unsigned char)(bits >> (8 * j));
         ok = fwrite(b, 1, 8, f) == 8;
     }
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) return aqa_fail(AQA_EIO, "%s: write failed: %s", path, strerror(errno));
-    return AQA_OK;
+    (void)ok; /* a failed write is reported by the commit, with the system's reason */
+    return aqa_atomic_commit(af);
 }

@@ -248,16 +248,18 @@ static aqa_pyobj *new_bytes(vm *m, aqa_pytype t, const void *src, size_t len) {
     return o;
 }
 
-static aqa_pyobj *new_seq(vm *m, aqa_pytype t, aqa_pyobj **items, size_t n) {
+/* A tuple or list of the n stack items from index `start` (n may be 0 while the stack is still
+ * unallocated: the stack is never indexed then, as NULL + 0 is undefined behaviour). */
+static aqa_pyobj *new_seq(vm *m, aqa_pytype t, size_t start, size_t n) {
     aqa_pyobj *o = new_obj(m, t);
     if (!o) return NULL;
     if (n) {
-        o->u.seq.items = malloc(n * sizeof *items);
+        o->u.seq.items = malloc(n * sizeof *o->u.seq.items);
         if (!o->u.seq.items) {
             fail_nomem(m);
             return NULL;
         }
-        memcpy(o->u.seq.items, items, n * sizeof *items);
+        memcpy(o->u.seq.items, m->stack + start, n * sizeof *o->u.seq.items);
     }
     o->u.seq.len = o->u.seq.cap = n;
     return o;
@@ -1269,14 +1271,14 @@ static aqa_pyobj *run(vm *m) {
             if (push_counted(m, AQA_PY_BYTES)) return NULL;
             break;
         case ')': /* EMPTY_TUPLE */
-            if (push(m, new_seq(m, AQA_PY_TUPLE, NULL, 0))) return NULL;
+            if (push(m, new_seq(m, AQA_PY_TUPLE, 0, 0))) return NULL;
             break;
         case 0x85: /* TUPLE1 */
         case 0x86: /* TUPLE2 */
         case 0x87: /* TUPLE3 */
             n = (size_t)(m->op - 0x84);
             if (m->sp < stack_floor(m) + n) { fail(m, "stack underflow"); return NULL; }
-            a = new_seq(m, AQA_PY_TUPLE, m->stack + m->sp - n, n);
+            a = new_seq(m, AQA_PY_TUPLE, m->sp - n, n);
             if (!a) return NULL;
             m->sp -= n;
             if (push(m, a)) return NULL;
@@ -1284,13 +1286,13 @@ static aqa_pyobj *run(vm *m) {
         case 't': /* TUPLE */
         case 'l': /* LIST */
             if (pop_mark(m, &start)) return NULL;
-            a = new_seq(m, m->op == 't' ? AQA_PY_TUPLE : AQA_PY_LIST, m->stack + start, m->sp - start);
+            a = new_seq(m, m->op == 't' ? AQA_PY_TUPLE : AQA_PY_LIST, start, m->sp - start);
             if (!a) return NULL;
             m->sp = start;
             if (push(m, a)) return NULL;
             break;
         case ']': /* EMPTY_LIST */
-            if (push(m, new_seq(m, AQA_PY_LIST, NULL, 0))) return NULL;
+            if (push(m, new_seq(m, AQA_PY_LIST, 0, 0))) return NULL;
             break;
         case '}': /* EMPTY_DICT */
             if (push(m, new_obj(m, AQA_PY_DICT))) return NULL;

@@ -5,12 +5,17 @@
  *
  * Values are emitted as a stream, containers bracketed by begin/end calls:
  *
+ *     ```c run
+ *     int64_t labels[5] = {0, 0, 1, 1, 2};
  *     aqa_pickle_writer *w = aqa_pkw_new();
- *     aqa_pkw_dict_begin(w);
+ *     aqa_pkw_dict_begin(w);                                 // {('video', 3): array([0, 0, 1, 1, 2])}
  *       aqa_pkw_tuple_begin(w); aqa_pkw_str(w, "video"); aqa_pkw_int(w, 3); aqa_pkw_tuple_end(w);
- *       aqa_pkw_i64_array(w, labels, n);
+ *       aqa_pkw_i64_array(w, labels, 5);
  *     aqa_pkw_dict_end(w);
- *     aqa_status st = aqa_pkw_save(w, "file.pkl");   // atomic; then aqa_pkw_free(w)
+ *     aqa_status st = aqa_pkw_save(w, "file.pkl");          // atomic
+ *     aqa_pkw_free(w);
+ *     if (st != AQA_OK) return 1;
+ *     ```
  *
  * Encoding (what CPython 3 writes at protocol 2, minus the memo, which readers do not need):
  * PROTO 2; ints as BININT1/BININT2/BININT/LONG1 by size; floats as BINFLOAT; str as BINUNICODE

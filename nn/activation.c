@@ -32,12 +32,15 @@ static aqa_tensor *apply(aqa_tensor *x, aqa_activation_kind kind, int dim) {
 
 aqa_tensor *aqa_activation(aqa_tensor *x, aqa_activation_kind kind) { return apply(x, kind, -1); }
 
+AQA_MODULE_FORWARD(activation_any, aqa_activation_layer, aqa_activation_layer_forward)
+
 aqa_activation_layer *aqa_activation_layer_new(aqa_module *parent, const char *name, aqa_activation_kind kind) {
     if ((int)kind < 0 || kind > AQA_ACT_IDENTITY) return aqa_fail_null("activation %s: unknown kind %d", name ? name : "", (int)kind);
     aqa_activation_layer *m = aqa_module_new(sizeof *m, aqa_activation_name(kind), parent, name, NULL);
     if (m) {
         m->kind = kind;
         m->dim = -1;
+        m->base.forward = activation_any;
     }
     return m;
 }

@@ -397,7 +397,10 @@ static aqa_tensor *fused_attention(aqa_tensor *q, aqa_tensor *k, aqa_tensor *v, 
 
 aqa_tensor *aqa_scaled_dot_product_attention(aqa_tensor *q, aqa_tensor *k, aqa_tensor *v, aqa_tensor *attn_mask,
                                              double dropout_p, bool is_causal, double scale) {
-    if (!aqa__check_inputs("aqa_scaled_dot_product_attention", 3, (aqa_tensor *[]){q, k, v})) return NULL;
+    if (!aqa__check_inputs("aqa_scaled_dot_product_attention", 3, (aqa_tensor *[]){q, k, v}) ||
+        !aqa__check_same_dtype("aqa_scaled_dot_product_attention", 3, (aqa_tensor *[]){q, k, v},
+                               (const char *[]){"query", "key", "value"}))
+        return NULL;
     char b1[64], b2[64], b3[64];
     if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || q->shape[q->ndim - 1] != k->shape[k->ndim - 1] ||
         k->shape[k->ndim - 2] != v->shape[v->ndim - 2])

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "dist/dist.h"
+#include "nn/batchnorm-impl.h"
 #include "nn/batchnorm.h"
 #include "nn/nn_cpu-impl.h"
 #include "nn/nn_cuda-impl.h"
@@ -32,6 +34,30 @@
 #undef BN_NAME
 
 static void *dp(const aqa_tensor *t) { return t ? aqa_data(t) : NULL; }
+
+static aqa_bn_stats_recorder g_recorder; /* aqa_batch_norm_set_recorder */
+static void *g_recorder_user;
+static struct aqa_dist *g_sync;          /* aqa_batch_norm_set_sync_group */
+
+void aqa_batch_norm_set_recorder(aqa_bn_stats_recorder fn, void *user) {
+    g_recorder = fn;
+    g_recorder_user = user;
+}
+
+void aqa_batch_norm_set_sync_group(struct aqa_dist *pg) { g_sync = pg; }
+
+aqa_status aqa_batch_norm_update_running(aqa_tensor *running_mean, aqa_tensor *running_var, const aqa_tensor *batch_mean,
+                                         const aqa_tensor *batch_var, double var_scale, double momentum) {
+    if (g_recorder) {
+        g_recorder(g_recorder_user, running_mean, running_var, batch_mean, batch_var, var_scale, momentum);
+        return AQA_OK;
+    }
+    aqa_status st = aqa_mul_scalar_(running_mean, 1 - momentum);
+    if (!st) st = aqa_add_(running_mean, batch_mean, momentum);
+    if (!st) st = aqa_mul_scalar_(running_var, 1 - momentum);
+    if (!st) st = aqa_add_(running_var, batch_var, momentum * var_scale);
+    return st;
+}
 
 /* The forward / backward kernels of x's device. */
 static aqa_status bn_forward_on(int64_t n, int64_t c, int64_t s, const aqa_tensor *x, const aqa_tensor *weight,
@@ -151,10 +177,7 @@ static aqa_tensor *batch_norm_composed(aqa_tensor *x, aqa_tensor *running_mean, 
             aqa_tensor *m = aqa_reshape(aqa_detach(mean), 1, &x->shape[1]);
             aqa_tensor *v = aqa_mul_scalar(aqa_reshape(aqa_detach(var), 1, &x->shape[1]),
                                            (double)per_channel / (double)(per_channel - 1));
-            bool ok = m && v && aqa_mul_scalar_(running_mean, 1 - momentum) == AQA_OK &&
-                      aqa_add_(running_mean, m, momentum) == AQA_OK &&
-                      aqa_mul_scalar_(running_var, 1 - momentum) == AQA_OK &&
-                      aqa_add_(running_var, v, momentum) == AQA_OK;
+            bool ok = m && v && aqa_batch_norm_update_running(running_mean, running_var, m, v, 1.0, momentum) == AQA_OK;
             aqa_set_grad_enabled(prev);
             if (!ok) mean = NULL;
         }
@@ -178,23 +201,26 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
     if ((running_mean == NULL) != (running_var == NULL))
         return aqa_fail_null("aqa_batch_norm: give both running_mean and running_var or neither");
     if (!training && !running_mean) return aqa_fail_null("aqa_batch_norm: eval mode needs running statistics");
+    if (!aqa__check_same_dtype("aqa_batch_norm", 5, (aqa_tensor *[]){x, weight, bias, running_mean, running_var},
+                               (const char *[]){"input", "weight", "bias", "running_mean", "running_var"}))
+        return NULL;
     const int64_t n = x->shape[0], c = x->shape[1];
     int64_t s = 1;
     for (int i = 2; i < x->ndim; i++) s *= x->shape[i];
     if (training && n * s <= 1)
         return aqa_fail_null("aqa_batch_norm: expected more than 1 value per channel when training, got input of "
                              "%lld x %lld per channel", (long long)n, (long long)s);
+    if (training && g_sync && aqa_dist_size(g_sync) > 1)
+        return aqa__sync_batch_norm(g_sync, x, running_mean, running_var, weight, bias, momentum, eps);
     if (!bn_fused_device(x) || getenv("AQA_BATCH_NORM_COMPOSED"))
         return batch_norm_composed(x, running_mean, running_var, weight, bias, training, momentum, eps);
     aqa_dtype dt = x->dtype;
     aqa_tensor *out = NULL;
     aqa_scope_begin();
-    aqa_tensor *xc = aqa_contiguous(x), *wo = NULL, *bo = NULL, *wc = NULL, *bc = NULL, *rm = NULL, *rv = NULL;
+    aqa_tensor *xc = aqa_contiguous(x), *wc = NULL, *bc = NULL, *rm = NULL, *rv = NULL;
     if (!xc) goto done;
-    if (weight && !(wo = weight->dtype == dt ? weight : aqa_to_dtype(weight, dt))) goto done;
-    if (bias && !(bo = bias->dtype == dt ? bias : aqa_to_dtype(bias, dt))) goto done;
-    if (wo && !(wc = as_vec("weight", wo, c, dt))) goto done;
-    if (bo && !(bc = as_vec("bias", bo, c, dt))) goto done;
+    if (weight && !(wc = as_vec("weight", weight, c, dt))) goto done;
+    if (bias && !(bc = as_vec("bias", bias, c, dt))) goto done;
     if (running_mean && (!(rm = as_vec("running_mean", running_mean, c, dt)) ||
                          !(rv = as_vec("running_var", running_var, c, dt))))
         goto done;
@@ -213,15 +239,13 @@ aqa_tensor *aqa_batch_norm(aqa_tensor *x, aqa_tensor *running_mean, aqa_tensor *
         /* running = (1 - m) running + m batch; the variance enters unbiased (n s / (n s - 1)). */
         double unbias = (double)(n * s) / (double)(n * s - 1);
         aqa_tensor *m32 = aqa_to_dtype(mean, running_mean->dtype), *v32 = aqa_to_dtype(var, running_var->dtype);
-        if (!m32 || !v32 || aqa_mul_scalar_(running_mean, 1 - momentum) != AQA_OK ||
-            aqa_add_(running_mean, m32, momentum) != AQA_OK || aqa_mul_scalar_(running_var, 1 - momentum) != AQA_OK ||
-            aqa_add_(running_var, v32, momentum * unbias) != AQA_OK) {
+        if (!m32 || !v32 || aqa_batch_norm_update_running(running_mean, running_var, m32, v32, unbias, momentum)) {
             aqa__release(out);
             out = NULL;
             goto done;
         }
     }
-    aqa_node *node = aqa_node_record("batch_norm", bn_backward, 3, (aqa_tensor *[]){x, wo, bo}, out);
+    aqa_node *node = aqa_node_record("batch_norm", bn_backward, 3, (aqa_tensor *[]){x, weight, bias}, out);
     if (node) {
         node->ints[0] = training;
         node->ints[1] = n;
@@ -241,6 +265,8 @@ done:
 
 static const char *const bn_type_names[3] = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"};
 
+AQA_MODULE_FORWARD(batch_norm_any, aqa_batch_norm_layer, aqa_batch_norm_layer_forward)
+
 aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *name, int nd, int64_t num_features,
                                                double eps, double momentum, bool affine, bool track_running_stats) {
     if (nd < 1 || nd > 3 || num_features < 1)
@@ -248,6 +274,7 @@ aqa_batch_norm_layer *aqa_batch_norm_layer_new(aqa_module *parent, const char *n
                              name ? name : "");
     aqa_batch_norm_layer *m = aqa_module_new(sizeof *m, bn_type_names[nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = batch_norm_any;
     m->nd = nd;
     m->num_features = num_features;
     m->eps = eps;

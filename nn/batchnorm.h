@@ -47,6 +47,25 @@ aqa_batch_norm_layer *aqa_batch_norm2d_layer_new(aqa_module *parent, const char 
 aqa_batch_norm_layer *aqa_batch_norm3d_layer_new(aqa_module *parent, const char *name, int64_t num_features);
 aqa_tensor *aqa_batch_norm_layer_forward(aqa_batch_norm_layer *m, aqa_tensor *x);
 
+/* ---- several processes (nn/data_parallel.h sets these) ------------------------------------------ */
+struct aqa_dist;
+/* Receives the batch statistics of a train-mode call instead of the running statistics, whose
+ * update would be running = (1 - momentum) running + momentum mean (and likewise the variance,
+ * with momentum * var_scale): data-parallel training records them and replays the updates in
+ * micro-batch order on every rank, so that running statistics equal one process's. */
+typedef void (*aqa_bn_stats_recorder)(void *user, aqa_tensor *running_mean, aqa_tensor *running_var,
+                                      const aqa_tensor *batch_mean, const aqa_tensor *batch_var, double var_scale,
+                                      double momentum);
+/* fn NULL: update in place (the default).  Process-wide; set by the training loop's thread. */
+void aqa_batch_norm_set_recorder(aqa_bn_stats_recorder fn, void *user);
+/* SyncBatchNorm (torch.nn.SyncBatchNorm): train-mode statistics over the ranks of pg, so that N
+ * ranks normalise as one process over their joined batches (the sums go through the group's
+ * all-reduce, in the forward and in the backward).  NULL (default): this process's batch. */
+void aqa_batch_norm_set_sync_group(struct aqa_dist *pg);
+/* Applies one recorded update (what aqa_batch_norm does in place when no recorder is set). */
+aqa_status aqa_batch_norm_update_running(aqa_tensor *running_mean, aqa_tensor *running_var, const aqa_tensor *batch_mean,
+                                         const aqa_tensor *batch_var, double var_scale, double momentum);
+
 #ifdef __cplusplus
 }
 #endif

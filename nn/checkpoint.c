@@ -113,6 +113,16 @@ aqa_status aqa_checkpoint_save(const char *path, const aqa_checkpoint *ck) {
     META("step", "%" PRId64, ck->step);
     META("epoch", "%" PRId64, ck->epoch);
     if (ck->config_json) META("config", "%s", ck->config_json);
+    for (int i = 0; i < ck->n_meta; i++) {
+        const char *k = ck->meta_keys[i];
+        if (!k || !ck->meta_values[i] || !strcmp(k, "format") || !strcmp(k, "step") || !strcmp(k, "epoch") ||
+            !strcmp(k, "config") || !strncmp(k, "rng.", 4) || !strncmp(k, "optim.", 6)) {
+            st = aqa_fail(AQA_EINVAL, "aqa_checkpoint_save %s: metadata key \"%s\" is missing or reserved", path,
+                          k ? k : "(null)");
+            goto done;
+        }
+        META(k, "%s", ck->meta_values[i]);
+    }
     aqa_generator *dg = aqa_default_generator();
     META("rng.default.seed", "%" PRIu64, dg->seed);
     META("rng.default.offset", "%" PRIu64, dg->offset);

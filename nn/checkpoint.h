@@ -17,12 +17,14 @@
  * names, shapes, groups, parameter counts); any missing or unexpected tensor, mis-shaped tensor or
  * absent metadata is an error naming the file and the key, and nothing is modified then.
  *
- *     aqa_checkpoint ck = {.model = &net->base, .optim = opt, .step = step, .config_json = cfg};
+ *     ```c
+ *     aqa_checkpoint ck = {.model = model, .optim = opt, .step = step, .config_json = "{\"lr\": 0.001}"};
  *     aqa_checkpoint_save("run/last.safetensors", &ck);
- *     ...
- *     aqa_checkpoint ck2 = {.model = &net2->base, .optim = opt2};
+ *     // ... later, in a new process, with the same model and optimizer built again:
+ *     aqa_checkpoint ck2 = {.model = model, .optim = opt};
  *     aqa_checkpoint_load("run/last.safetensors", &ck2);   // ck2.step, ck2.loaded_config
  *     free(ck2.loaded_config);
+ *     ```
  */
 #ifndef AQA_NN_CHECKPOINT_H
 #define AQA_NN_CHECKPOINT_H
@@ -50,6 +52,12 @@ typedef struct aqa_checkpoint {
     int n_generators;
     const char *const *generator_names;
     aqa_generator *const *generators;
+    /* save: extra metadata strings written with the checkpoint (e.g. a training run's record; read
+     * them back with aqa_st_metadata).  Keys must not be "format", "step", "epoch", "config" or
+     * start with "rng." or "optim.". */
+    int n_meta;
+    const char *const *meta_keys;
+    const char *const *meta_values;
 } aqa_checkpoint;
 
 /* Writes the checkpoint to `path` atomically.  The model's tensors may live on any device (they

@@ -84,8 +84,8 @@ static aqa_status kernel_backward(const aqa_conv_geom *g, const aqa_tensor *x, c
     return aqa_fail(AQA_EINVAL, "conv backward: no kernel for device kind %d", (int)aqa_tensor_device(gy).kind);
 }
 
-/* Common checks: float dtypes (promoted to one), batch dim, channels.  On success *xo, *wo, *bo
- * are the (possibly converted, unsqueezed) operands inside the caller's scope, *nd the spatial
+/* Common checks: one float dtype, batch dim, channels.  On success *xo, *wo, *bo are the
+ * operands (x unsqueezed when unbatched) inside the caller's scope, *nd the spatial
  * dims and *unbatched whether x had no batch dim. */
 static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, aqa_tensor **xo, aqa_tensor **wo,
                     aqa_tensor **bo, int *nd, bool *unbatched) {
@@ -100,20 +100,19 @@ static bool prepare(const char *op, aqa_tensor *x, aqa_tensor *w, aqa_tensor *b,
                  *nd + 1, w->ndim, x->ndim);
         return false;
     }
-    if (!aqa_dtype_is_float(x->dtype) || !aqa_dtype_is_float(w->dtype) || (b && !aqa_dtype_is_float(b->dtype))) {
-        aqa_fail(AQA_EINVAL, "%s: input, weight and bias must be floating (got %s, %s)", op, aqa_dtype_name(x->dtype),
-                 aqa_dtype_name(w->dtype));
+    if (!aqa__check_same_dtype(op, 3, (aqa_tensor *[]){x, w, b}, (const char *[]){"input", "weight", "bias"}))
+        return false;
+    if (!aqa_dtype_is_float(x->dtype)) {
+        aqa_fail(AQA_EINVAL, "%s: input and weight must be floating (got %s)", op, aqa_dtype_name(x->dtype));
         return false;
     }
     if (!has_kernels(op, x)) return false;
-    aqa_dtype dt = aqa__promote(x->dtype, w->dtype);
-    if (b) dt = aqa__promote(dt, b->dtype);
     *unbatched = x->ndim == *nd + 1;
     if (*unbatched) x = aqa_unsqueeze(x, 0);
-    *xo = x->dtype == dt ? x : aqa_to_dtype(x, dt);
-    *wo = w->dtype == dt ? w : aqa_to_dtype(w, dt);
-    *bo = !b ? NULL : b->dtype == dt ? b : aqa_to_dtype(b, dt);
-    return *xo && *wo && (!b || *bo);
+    *xo = x;
+    *wo = w;
+    *bo = b;
+    return *xo != NULL;
 }
 
 /* The bias, when there is one, must be a vector of the c output channels (false after an error
@@ -351,6 +350,8 @@ aqa_tensor *aqa_conv_transpose1d(aqa_tensor *x, aqa_tensor *w, aqa_tensor *b, co
 static const char *const conv_type_names[2][3] = {{"Conv1d", "Conv2d", "Conv3d"},
                                                   {"ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}};
 
+AQA_MODULE_FORWARD(conv_any, aqa_conv_layer, aqa_conv_layer_forward)
+
 aqa_conv_layer *aqa_conv_layer_new(aqa_module *parent, const char *name, int nd, bool transposed,
                                    int64_t in_channels, int64_t out_channels, const int64_t *kernel,
                                    const aqa_conv_opts *opts, bool bias) {
@@ -369,6 +370,7 @@ aqa_conv_layer *aqa_conv_layer_new(aqa_module *parent, const char *name, int nd,
     for (int i = 0; i < nd; i++) wshape[2 + i] = kernel[i];
     aqa_conv_layer *m = aqa_module_new(sizeof *m, conv_type_names[transposed][nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = conv_any;
     m->nd = nd;
     m->transposed = transposed;
     m->in_channels = in_channels;

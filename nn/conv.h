@@ -10,7 +10,9 @@
  * Options are given in an aqa_conv_opts whose zero value means torch's defaults (stride 1,
  * padding 0, dilation 1, groups 1):
  *
+ *     ```c
  *     y = aqa_conv3d(x, w, b, &(aqa_conv_opts){.stride = {2, 2, 2}, .padding_mode = AQA_PADDING_TF_SAME});
+ *     ```
  *
  * Entries are per spatial dim in order (D, H, W for 3-D; just [0] for 1-D). */
 #ifndef AQA_CONV_H

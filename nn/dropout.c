@@ -69,10 +69,15 @@ aqa_tensor *aqa_dropout(aqa_tensor *x, double p, bool training, aqa_generator *g
     return out;
 }
 
+AQA_MODULE_FORWARD(dropout_any, aqa_dropout_layer, aqa_dropout_layer_forward)
+
 aqa_dropout_layer *aqa_dropout_layer_new(aqa_module *parent, const char *name, double p) {
     if (!(p >= 0.0 && p <= 1.0)) return aqa_fail_null("Dropout %s: p = %g is not in [0, 1]", name ? name : "", p);
     aqa_dropout_layer *m = aqa_module_new(sizeof *m, "Dropout", parent, name, NULL);
-    if (m) m->p = p;
+    if (m) {
+        m->p = p;
+        m->base.forward = dropout_any;
+    }
     return m;
 }
 

@@ -171,7 +171,7 @@ aqa_status aqa_init_trunc_normal_(aqa_tensor *t, double mean, double std, double
             for (int64_t i = 0; i < n; i++) x[i] = fmin(fmax(mean + s * aqa_erfinv(x[i]), a), b);
         }
         if (w != t) st = aqa_copy_(t, w);
-        t->version++;
+        else aqa__bump_version(t, "aqa_init_trunc_normal_"); /* written through aqa_data */
     }
     if (w != t) aqa__release(w);
     aqa_set_grad_enabled(prev);

@@ -6,9 +6,16 @@
  * random stream is aqa's Philox, not torch's CPU generator: the distributions match torch,
  * the individual numbers do not.)
  *
+ *     ```c run
+ *     aqa_module *net = aqa_module_new(sizeof(aqa_module), "Net", NULL, "", NULL);
+ *     aqa_conv_layer *conv = aqa_conv2d_layer_new(net, "conv", 3, 8, 3, 1, 1, 1, 1, true);
+ *     aqa_linear_layer *fc = aqa_linear_layer_new(net, "fc", 8, 2, true);
+ *     aqa_tensor *pos_embed = aqa_module_param(net, "pos_embed", aqa_zeros(AQA_SHAPE(16, 8), AQA_F32));
  *     aqa_init_kaiming_normal_(conv->weight, 0.0, AQA_FAN_OUT, AQA_GAIN_RELU, NULL);
  *     aqa_init_trunc_normal_(pos_embed, 0.0, 0.02, -2.0, 2.0, NULL);   // ViT / CLIP style
  *     aqa_init_linear_default(fc->weight, fc->bias, NULL);            // nn.Linear.reset_parameters
+ *     aqa_module_free(net);
+ *     ```
  */
 #ifndef AQA_NN_INIT_H
 #define AQA_NN_INIT_H

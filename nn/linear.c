@@ -131,17 +131,11 @@ aqa_tensor *aqa_linear(aqa_tensor *x, aqa_tensor *weight, aqa_tensor *bias) {
     if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
         return aqa_fail_null("aqa_linear: bias %s does not match weight %s (want [out])",
                              aqa_shape_str(bias, b1, sizeof b1), aqa_shape_str(weight, b2, sizeof b2));
-    aqa_dtype dt = aqa__promote(x->dtype, weight->dtype);
-    if (bias) dt = aqa__promote(dt, bias->dtype);
-    if (!aqa_dtype_is_float(dt)) dt = AQA_F32;
-    if (x->dtype != dt || weight->dtype != dt || (bias && bias->dtype != dt)) {
-        /* convert (differentiably) and run again on matching dtypes */
-        aqa_scope_begin();
-        aqa_tensor *out = aqa_linear(aqa_to_dtype(x, dt), aqa_to_dtype(weight, dt), bias ? aqa_to_dtype(bias, dt) : NULL);
-        aqa_keep(out);
-        aqa_scope_end();
-        return out;
-    }
+    if (!aqa__check_same_dtype("aqa_linear", 3, (aqa_tensor *[]){x, weight, bias},
+                               (const char *[]){"input", "weight", "bias"}))
+        return NULL;
+    aqa_dtype dt = x->dtype;
+    if (!aqa_dtype_is_float(dt)) return aqa_fail_null("aqa_linear: input and weight are %s, not floating", aqa_dtype_name(dt));
     aqa_device dev = aqa_tensor_device(x);
     const aqa_backend *be = aqa_backend_for(dev);
     if (!be) return NULL;
@@ -196,6 +190,8 @@ static void *fail_module(aqa_module *m) {
     return NULL;
 }
 
+AQA_MODULE_FORWARD(linear_any, aqa_linear_layer, aqa_linear_layer_forward)
+
 aqa_linear_layer *aqa_linear_layer_new(aqa_module *parent, const char *name, int64_t in_features,
                                        int64_t out_features, bool bias) {
     if (in_features < 0 || out_features < 0)
@@ -203,6 +199,7 @@ aqa_linear_layer *aqa_linear_layer_new(aqa_module *parent, const char *name, int
                              (long long)out_features);
     aqa_linear_layer *m = aqa_module_new(sizeof *m, "Linear", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = linear_any;
     m->in_features = in_features;
     m->out_features = out_features;
     /* PyTorch's reset_parameters: weight, then bias, from the default generator */
@@ -230,6 +227,8 @@ aqa_tensor *aqa_linear_layer_forward(aqa_linear_layer *m, aqa_tensor *x) {
     return aqa_linear(x, m->weight, m->bias);
 }
 
+AQA_MODULE_FORWARD(embedding_any, aqa_embedding_layer, aqa_embedding_layer_forward)
+
 aqa_embedding_layer *aqa_embedding_layer_new(aqa_module *parent, const char *name, int64_t num_embeddings,
                                              int64_t embedding_dim) {
     if (num_embeddings < 0 || embedding_dim < 0)
@@ -237,6 +236,7 @@ aqa_embedding_layer *aqa_embedding_layer_new(aqa_module *parent, const char *nam
                              (long long)num_embeddings, (long long)embedding_dim);
     aqa_embedding_layer *m = aqa_module_new(sizeof *m, "Embedding", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = embedding_any;
     m->num_embeddings = num_embeddings;
     m->embedding_dim = embedding_dim;
     aqa_tensor *w = aqa_empty(AQA_SHAPE(num_embeddings, embedding_dim), AQA_F32);

@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 /* y = x W^T + b.  x [..., in] (any number of leading dims, or 1-D [in]), weight [out, in],
- * bias [out] or NULL.  float32/float64 (mixed dtypes are promoted); differentiable in all three. */
+ * bias [out] or NULL.  float32/float64, all three of one dtype (ops.h); differentiable in all three. */
 aqa_tensor *aqa_linear(aqa_tensor *x, aqa_tensor *weight, aqa_tensor *bias);
 
 /* torch.nn.Linear: parameters "weight" [out, in] and "bias" [out] (absent when !bias), both

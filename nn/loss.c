@@ -79,6 +79,113 @@ aqa_tensor *aqa_l1_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction red
     return finish(aqa_reduce_loss(aqa_abs(aqa_sub(input, target)), reduction));
 }
 
+/* where(|d| < beta, 0.5 d^2 / beta, |d| - 0.5 beta) with d = input - target: smooth L1 (huber
+ * false) or beta times it, Huber's loss with delta = beta (huber true), as torch's kernels. */
+static aqa_tensor *smooth_l1(const char *op, aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction,
+                             double beta, bool huber) {
+    if (!aqa__check_inputs(op, 2, (aqa_tensor *[]){input, target})) return NULL;
+    if (!check_reduction(op, reduction) || !check_float(op, "input", input)) return NULL;
+    if (!(beta >= 0) || (huber && beta == 0))
+        return aqa_fail_null("%s: %s must be %s, got %g", op, huber ? "delta" : "beta", huber ? "> 0" : ">= 0", beta);
+    if (beta == 0) return aqa_l1_loss(input, target, reduction); /* torch's rule for beta 0 */
+    aqa_scope_begin();
+    aqa_tensor *d = aqa_sub(input, target), *ad = aqa_abs(d);
+    aqa_tensor *quad = aqa_mul_scalar(aqa_square(d), huber ? 0.5 : 0.5 / beta);
+    aqa_tensor *lin = huber ? aqa_mul_scalar(aqa_add_scalar(ad, -0.5 * beta), beta) : aqa_add_scalar(ad, -0.5 * beta);
+    /* the quadratic side: |d| < beta (smooth L1), |d| <= delta (Huber), as torch's kernels */
+    aqa_tensor *l = huber ? aqa_where(aqa_gt_scalar(ad, beta), lin, quad) : aqa_where(aqa_lt_scalar(ad, beta), quad, lin);
+    return finish(aqa_reduce_loss(l, reduction));
+}
+
+aqa_tensor *aqa_smooth_l1_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction, double beta) {
+    return smooth_l1("aqa_smooth_l1_loss", input, target, reduction, beta, false);
+}
+
+aqa_tensor *aqa_huber_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction, double delta) {
+    return smooth_l1("aqa_huber_loss", input, target, reduction, delta, true);
+}
+
+/* ---- ranking and embedding losses ------------------------------------------------------------ */
+
+/* Fails naming op unless every tensor has ts[0]'s number of dimensions (torch checks the same). */
+static bool check_ndims(const char *op, int n, aqa_tensor *const *ts, const char *const *names) {
+    for (int i = 1; i < n; i++) {
+        if (ts[i]->ndim == ts[0]->ndim) continue;
+        char a[96], b[96];
+        aqa_fail(AQA_EINVAL, "%s: %s %s and %s %s must have the same number of dimensions", op, names[0],
+                 aqa_shape_str(ts[0], a, sizeof a), names[i], aqa_shape_str(ts[i], b, sizeof b));
+        return false;
+    }
+    return true;
+}
+
+aqa_tensor *aqa_margin_ranking_loss(aqa_tensor *input1, aqa_tensor *input2, aqa_tensor *target, double margin,
+                                    aqa_reduction reduction) {
+    const char *op = "aqa_margin_ranking_loss";
+    aqa_tensor *ts[3] = {input1, input2, target};
+    if (!aqa__check_inputs(op, 3, ts) || !check_reduction(op, reduction) || !check_float(op, "input1", input1) ||
+        !check_float(op, "input2", input2) ||
+        !check_ndims(op, 3, ts, (const char *[]){"input1", "input2", "target"}))
+        return NULL;
+    aqa_scope_begin(); /* torch: (-target * (input1 - input2) + margin).clamp_min(0) */
+    aqa_tensor *l = aqa_add_scalar(aqa_neg(aqa_mul(target, aqa_sub(input1, input2))), margin);
+    return finish(aqa_reduce_loss(aqa_clamp(l, 0.0, INFINITY), reduction));
+}
+
+/* torch.pairwise_distance: the p-norm of x1 - x2 + eps along the last dim. */
+static aqa_tensor *pairwise_distance(aqa_tensor *x1, aqa_tensor *x2, double p, double eps) {
+    aqa_tensor *d = aqa_add_scalar(aqa_sub(x1, x2), eps);
+    int last = -1;
+    if (p == 2) return aqa_sqrt(aqa_sum(aqa_square(d), 1, &last, false));
+    if (p == 1) return aqa_sum(aqa_abs(d), 1, &last, false);
+    return aqa_pow_scalar(aqa_sum(aqa_pow_scalar(aqa_abs(d), p), 1, &last, false), 1.0 / p);
+}
+
+aqa_tensor *aqa_triplet_margin_loss(aqa_tensor *anchor, aqa_tensor *positive, aqa_tensor *negative,
+                                    const aqa_triplet_options *opts) {
+    const char *op = "aqa_triplet_margin_loss";
+    aqa_triplet_options o = opts ? *opts : AQA_TRIPLET_DEFAULTS;
+    aqa_tensor *ts[3] = {anchor, positive, negative};
+    if (!aqa__check_inputs(op, 3, ts) || !check_reduction(op, o.reduction) || !check_float(op, "anchor", anchor) ||
+        !check_ndims(op, 3, ts, (const char *[]){"anchor", "positive", "negative"}))
+        return NULL;
+    if (anchor->ndim < 1 || anchor->ndim > 2)
+        return aqa_fail_null("%s: inputs must be [D] or [N, D], got %d dimensions", op, anchor->ndim);
+    if (!(o.p > 0)) return aqa_fail_null("%s: p must be > 0, got %g", op, o.p);
+    aqa_scope_begin();
+    aqa_tensor *d_pos = pairwise_distance(anchor, positive, o.p, o.eps);
+    aqa_tensor *d_neg = pairwise_distance(anchor, negative, o.p, o.eps);
+    if (o.swap) d_neg = aqa_minimum(d_neg, pairwise_distance(positive, negative, o.p, o.eps));
+    aqa_tensor *l = aqa_clamp(aqa_add_scalar(aqa_sub(d_pos, d_neg), o.margin), 0.0, INFINITY);
+    return finish(aqa_reduce_loss(l, o.reduction));
+}
+
+aqa_tensor *aqa_cosine_embedding_loss(aqa_tensor *input1, aqa_tensor *input2, aqa_tensor *target, double margin,
+                                      aqa_reduction reduction) {
+    const char *op = "aqa_cosine_embedding_loss";
+    if (!aqa__check_inputs(op, 3, (aqa_tensor *[]){input1, input2, target}) || !check_reduction(op, reduction) ||
+        !check_float(op, "input1", input1) || !check_float(op, "input2", input2) ||
+        !check_ndims(op, 2, (aqa_tensor *[]){input1, input2}, (const char *[]){"input1", "input2"}))
+        return NULL;
+    char a[96], b[96];
+    if (input1->ndim < 1 || input1->ndim > 2 || target->ndim != input1->ndim - 1 ||
+        (target->ndim == 1 && target->shape[0] != input1->shape[0]))
+        return aqa_fail_null("%s: inputs [N, D] (or [D]) want target [N] (or []), got %s and target %s", op,
+                             aqa_shape_str(input1, a, sizeof a), aqa_shape_str(target, b, sizeof b));
+    aqa_scope_begin();
+    /* torch: cos = sum(x1 x2) / sqrt((sum(x1^2) + 1e-12) (sum(x2^2) + 1e-12)) along the last dim;
+     * 1 - cos where target == 1, max(cos - margin, 0) where target == -1, 0 elsewhere */
+    int last = -1;
+    aqa_tensor *prod = aqa_sum(aqa_mul(input1, input2), 1, &last, false);
+    aqa_tensor *m1 = aqa_add_scalar(aqa_sum(aqa_square(input1), 1, &last, false), 1e-12);
+    aqa_tensor *m2 = aqa_add_scalar(aqa_sum(aqa_square(input2), 1, &last, false), 1e-12);
+    aqa_tensor *cos = aqa_div(prod, aqa_sqrt(aqa_mul(m1, m2)));
+    aqa_tensor *zeros = aqa_zeros_like(cos);
+    aqa_tensor *pos = aqa_where(aqa_eq_scalar(target, 1.0), aqa_rsub_scalar(cos, 1.0), zeros);
+    aqa_tensor *neg = aqa_where(aqa_eq_scalar(target, -1.0), aqa_clamp(aqa_add_scalar(cos, -margin), 0.0, INFINITY), zeros);
+    return finish(aqa_reduce_loss(aqa_add(pos, neg), reduction));
+}
+
 /* ---- binary cross-entropy ------------------------------------------------------------------- */
 
 /* saved: x, t, and w when ints[0] (the optional weight) */

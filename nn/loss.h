@@ -7,10 +7,12 @@
  * softplus), so they run wherever the ops run; BCE has its own node because torch's gradient
  * clamps the denominator (x (1 - x) >= 1e-12), which a composition cannot reproduce.
  *
+ *     ```c
  *     aqa_cross_entropy_options o = AQA_CROSS_ENTROPY_DEFAULTS;
  *     o.label_smoothing = 0.1;
  *     aqa_tensor *loss = aqa_cross_entropy(logits, labels, &o);   // labels I64 [N]
  *     aqa_backward(loss, NULL, false);
+ *     ```
  */
 #ifndef AQA_NN_LOSS_H
 #define AQA_NN_LOSS_H
@@ -34,6 +36,41 @@ typedef enum aqa_reduction {
 aqa_tensor *aqa_mse_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction);
 /* mean(|input - target|); the gradient at input == target is 0, as torch. */
 aqa_tensor *aqa_l1_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction);
+
+/* torch.nn.functional.smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta
+ * (d = input - target, beta >= 0; torch's default 1.0; beta 0 is the L1 loss). */
+aqa_tensor *aqa_smooth_l1_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction, double beta);
+/* torch.nn.functional.huber_loss: 0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta)
+ * (delta > 0; torch's default 1.0): delta times the smooth L1 loss with beta = delta. */
+aqa_tensor *aqa_huber_loss(aqa_tensor *input, aqa_tensor *target, aqa_reduction reduction, double delta);
+
+/* ---- ranking and embedding losses ---- */
+/* torch.nn.functional.margin_ranking_loss: max(0, -target (input1 - input2) + margin), target
+ * +1 where input1 should rank higher, -1 where input2 should; the three tensors have one number
+ * of dimensions and broadcast (torch's default margin 0). */
+aqa_tensor *aqa_margin_ranking_loss(aqa_tensor *input1, aqa_tensor *input2, aqa_tensor *target, double margin,
+                                    aqa_reduction reduction);
+
+/* Options of aqa_triplet_margin_loss (start from AQA_TRIPLET_DEFAULTS, torch's defaults). */
+typedef struct aqa_triplet_options {
+    double margin;           /* 1.0 */
+    double p;                /* norm degree of the pairwise distance (2) */
+    double eps;              /* added to the difference before the norm (1e-6) */
+    bool swap;               /* use min(d(a, n), d(p, n)) as the negative distance (false) */
+    aqa_reduction reduction; /* MEAN, SUM or NONE */
+} aqa_triplet_options;
+#define AQA_TRIPLET_DEFAULTS ((aqa_triplet_options){1.0, 2.0, 1e-6, false, AQA_REDUCTION_MEAN})
+/* torch.nn.functional.triplet_margin_loss: max(d(a, p) - d(a, n) + margin, 0) with d the p-norm of
+ * x1 - x2 + eps along the last dim (torch.pairwise_distance); anchor, positive, negative [N, D] or
+ * [D].  opts NULL = defaults. */
+aqa_tensor *aqa_triplet_margin_loss(aqa_tensor *anchor, aqa_tensor *positive, aqa_tensor *negative,
+                                    const aqa_triplet_options *opts);
+
+/* torch.nn.functional.cosine_embedding_loss: with cos the cosine similarity of input1 and input2
+ * along the last dim ([N, D] or [D]), 1 - cos where target ([N] or []) is 1, max(0, cos - margin)
+ * where it is -1 (torch's default margin 0). */
+aqa_tensor *aqa_cosine_embedding_loss(aqa_tensor *input1, aqa_tensor *input2, aqa_tensor *target, double margin,
+                                      aqa_reduction reduction);
 
 /* Binary cross-entropy on probabilities in [0, 1]:
  * -w (t log(x) + (1 - t) log(1 - x)) with both logs clamped at -100 (so x = 0 or 1 is finite),

@@ -10,9 +10,49 @@
 #include "tensor/tensor_file.h"
 #include "tensor/tensor-impl.h"
 
+/* Whether m already uses `name` for a child or an entry (they share one namespace, as the
+ * attributes of a torch module: state_dict keys stay unique). */
+static bool name_taken(const aqa_module *m, const char *name) {
+    for (int i = 0; i < m->n_children; i++)
+        if (strcmp(m->children[i]->name, name) == 0) return true;
+    for (int i = 0; i < m->n_entries; i++)
+        if (strcmp(m->entries[i].name, name) == 0) return true;
+    return false;
+}
+
+/* Checks that `name` can be registered in m as a `what` ("child", "parameter", "buffer"): not
+ * empty, no '.', not taken.  The mistake shows here, naming the module path, not at save time. */
+static bool name_ok(const aqa_module *m, const char *name, const char *what) {
+    const char *why = !name || !*name ? "is empty" : strchr(name, '.') ? "contains '.'" : name_taken(m, name) ? "is already taken" : NULL;
+    if (!why) return true;
+    char *path = aqa_module_path(m);
+    aqa_fail(AQA_EINVAL, "module %s%s(%s): %s name \"%s\" %s (child, parameter and buffer names must be unique, "
+             "non-empty and without '.')", path && *path ? path : "", path && *path ? " " : "", m->type, what,
+             name ? name : "", why);
+    free(path);
+    return false;
+}
+
+/* Checks a child's name under an indexed parent (it must be the next index, or NULL for it) and
+ * writes the name to use into idx. */
+static bool index_name(const aqa_module *parent, const char *name, char idx[16]) {
+    snprintf(idx, 16, "%d", parent->n_children);
+    if (!name || strcmp(name, idx) == 0) return true;
+    char *path = aqa_module_path(parent);
+    aqa_fail(AQA_EINVAL, "module %s%s(%s): child name \"%s\" given, but the children of a %s are named by their "
+             "index (pass NULL for \"%s\")", path && *path ? path : "", path && *path ? " " : "", parent->type, name,
+             parent->type, idx);
+    free(path);
+    return false;
+}
+
 void *aqa_module_new(size_t size, const char *type, aqa_module *parent, const char *name,
                      void (*destroy)(aqa_module *m)) {
     if (size < sizeof(aqa_module)) return aqa_fail_null("aqa_module_new: size %zu is smaller than aqa_module", size);
+    char idx[16];
+    if (parent && parent->indexed && !index_name(parent, name, idx)) return NULL;
+    if (parent && parent->indexed) name = idx;
+    if (parent && !name_ok(parent, name, "child")) return NULL;
     aqa_module *m = calloc(1, size);
     if (!m) return aqa_fail_null("out of memory creating module %s", type);
     m->type = type;
@@ -55,20 +95,40 @@ void aqa_module_free(aqa_module *m) {
     free(m);
 }
 
+/* Names an unnamed tensor after its entry's full dotted name ("fc1.weight"), so that error
+ * messages (autograd, optimizers, init) say which parameter they mean. */
+static void name_tensor(const aqa_module *m, const char *name, aqa_tensor *t) {
+    if (!t || t->name) return;
+    char *path = aqa_module_path(m);
+    if (!path) return;
+    size_t len = strlen(path) + strlen(name) + 2;
+    char *full = malloc(len);
+    if (full) snprintf(full, len, "%s%s%s", path, *path ? "." : "", name);
+    t->name = full;
+    free(path);
+}
+
 static aqa_tensor *add_entry(aqa_module *m, const char *name, aqa_tensor *t, bool is_buffer) {
-    if (!m) return NULL;
+    if (!m || !name_ok(m, name, is_buffer ? "buffer" : "parameter")) return NULL; /* t stays the caller's */
+    char *copy = strdup(name);
     if (m->n_entries == m->cap_entries) {
         int cap = m->cap_entries ? m->cap_entries * 2 : 4;
         aqa_module_entry *e = realloc(m->entries, sizeof *e * (size_t)cap);
-        if (!e) return aqa_fail_null("out of memory registering %s", name);
-        m->entries = e;
-        m->cap_entries = cap;
+        if (e) {
+            m->entries = e;
+            m->cap_entries = cap;
+        }
+    }
+    if (!copy || m->n_entries == m->cap_entries) {
+        free(copy);
+        return aqa_fail_null("out of memory registering %s", name);
     }
     if (t) {
         aqa__disown(t); /* the module now holds the owner's reference */
         if (!is_buffer && aqa_dtype_is_float(t->dtype)) t->requires_grad = true;
+        name_tensor(m, name, t);
     }
-    m->entries[m->n_entries++] = (aqa_module_entry){.name = strdup(name), .tensor = t, .is_buffer = is_buffer};
+    m->entries[m->n_entries++] = (aqa_module_entry){.name = copy, .tensor = t, .is_buffer = is_buffer};
     return t;
 }
 
@@ -83,6 +143,7 @@ aqa_status aqa_module_set(aqa_module *m, const char *name, aqa_tensor *t) {
             aqa__disown(t);
             if (!m->entries[i].is_buffer && aqa_dtype_is_float(t->dtype))
                 t->requires_grad = old ? old->requires_grad : true;
+            name_tensor(m, name, t);
         }
         m->entries[i].tensor = t;
         aqa__release(old);
@@ -92,7 +153,18 @@ aqa_status aqa_module_set(aqa_module *m, const char *name, aqa_tensor *t) {
 }
 
 aqa_module *aqa_module_container(aqa_module *parent, const char *name) {
-    return aqa_module_new(sizeof(aqa_module), "ModuleList", parent, name, NULL);
+    return aqa_module_new(sizeof(aqa_module), "Module", parent, name, NULL);
+}
+
+aqa_tensor *aqa_module_forward(aqa_module *m, aqa_tensor *x) {
+    if (!m) return aqa_fail_null("aqa_module_forward: NULL module");
+    if (m->forward) return m->forward(m, x);
+    char *path = aqa_module_path(m);
+    aqa_fail(AQA_EINVAL, "aqa_module_forward: module %s%s(%s) has no one-tensor forward (set base.forward with "
+             "AQA_MODULE_FORWARD, or call its own forward function)", path && *path ? path : "", path && *path ? " " : "",
+             m->type);
+    free(path);
+    return NULL;
 }
 
 char *aqa_module_path(const aqa_module *m) {
@@ -299,7 +371,6 @@ aqa_status aqa_module_to_dtype(aqa_module *m, aqa_dtype dtype) {
         aqa_set_grad_enabled(prev);
         if (!c) return aqa_last_status();
         swap_in_data(t, c);
-        t->version++;
     }
     for (int i = 0; i < m->n_children; i++) {
         aqa_status st = aqa_module_to_dtype(m->children[i], dtype);
@@ -349,6 +420,7 @@ aqa_status aqa_module_load(aqa_module *m, const char *path, bool strict, aqa_nam
         } else {
             const aqa_st_tensor *info = aqa_st_get(f, i);
             aqa_tensor *t = mine[target[i]].tensor;
+            found[target[i]] = true; /* present in the file: mis-shaped at worst, never missing too */
             bool same = info->ndim == t->ndim;
             for (int d = 0; same && d < t->ndim; d++) same = info->shape[d] == t->shape[d];
             if (!same) {
@@ -361,7 +433,6 @@ aqa_status aqa_module_load(aqa_module *m, const char *path, bool strict, aqa_nam
                 report_add(r, "shape mismatch: %s%s\n", mapped, detail);
                 target[i] = -2;
             }
-            found[target[i] >= 0 ? target[i] : 0] |= target[i] >= 0;
         }
         free(mapped);
     }

@@ -5,11 +5,23 @@
  * in_proj_weight", "bn.running_mean") are built from the tree exactly as PyTorch's state_dict
  * keys, so weights move between the two unchanged.
  *
- *     typedef struct { aqa_module base; aqa_linear *fc1, *fc2; } mlp;
+ *     ```c run
+ *     typedef struct { aqa_module base; aqa_linear_layer *fc1, *fc2; } mlp;
  *     mlp *m = aqa_module_new(sizeof *m, "MLP", NULL, "", NULL);
- *     m->fc1 = aqa_linear_new(&m->base, "fc1", 4, 16, true);
- *     ...
+ *     m->fc1 = aqa_linear_layer_new(&m->base, "fc1", 4, 16, true);   // fc1.weight, fc1.bias
+ *     m->fc2 = aqa_linear_layer_new(&m->base, "fc2", 16, 1, true);
+ *     aqa_scope_begin();
+ *     aqa_tensor *x = aqa_randn(AQA_SHAPE(8, 4), AQA_F32, NULL);
+ *     aqa_tensor *y = aqa_linear_layer_forward(m->fc2, aqa_relu(aqa_linear_layer_forward(m->fc1, x)));
+ *     if (!y) return 1;                                              // y: [8, 1]
+ *     aqa_scope_end();
  *     aqa_module_free(&m->base);   // frees children and all parameters
+ *     ```
+ *
+ * Names are checked when registered: a child, parameter or buffer name must be non-empty, without
+ * '.', and unique within its module (they become state_dict keys); a bad one fails there, naming
+ * the module path.  Registered tensors are named after their key ("fc1.weight"), which error
+ * messages use.
  *
  * Parameters and buffers belong to their module (never to a scope), whatever scope is open when
  * they are registered. */
@@ -39,12 +51,18 @@ struct aqa_module {
     aqa_module_entry *entries;   /* parameters and buffers in registration order */
     int n_entries, cap_entries;
     bool training;               /* train (true, the default) or eval mode */
+    bool indexed;                /* children are named 0, 1, ... (ModuleList, Sequential) */
     /* frees the layer's own extra state (not its entries or children); may be NULL */
     void (*destroy)(aqa_module *m);
+    /* the one-tensor forward (x -> y) used by aqa_module_forward and Sequential, or NULL for a
+     * module without one (attention takes three inputs); set it with AQA_MODULE_FORWARD */
+    aqa_tensor *(*forward)(aqa_module *m, aqa_tensor *x);
 };
 
 /* Allocates a zeroed module struct of `size` bytes (>= sizeof(aqa_module)), names it and adds it
- * to parent's children (parent may be NULL).  Returns it as void * for the caller's struct. */
+ * to parent's children (parent may be NULL).  Returns it as void * for the caller's struct.
+ * Under an indexed parent (ModuleList, Sequential: nn/container.h) the name is the child's
+ * index: pass NULL (or the index itself). */
 void *aqa_module_new(size_t size, const char *type, aqa_module *parent, const char *name,
                      void (*destroy)(aqa_module *m));
 /* Frees a module tree (children first), its parameters and buffers.  NULL is fine.  A child is
@@ -52,13 +70,23 @@ void *aqa_module_new(size_t size, const char *type, aqa_module *parent, const ch
 void aqa_module_free(aqa_module *m);
 
 /* Registers a parameter (requires_grad set) or buffer, taking ownership of `t` (moved out of
- * any scope).  t may be NULL to register an absent optional tensor.  Returns t. */
+ * any scope).  t may be NULL to register an absent optional tensor.  Returns t, or NULL when the
+ * name is bad (see below) or memory runs out: t then stays with its owner. */
 aqa_tensor *aqa_module_param(aqa_module *m, const char *name, aqa_tensor *t);
 aqa_tensor *aqa_module_buffer(aqa_module *m, const char *name, aqa_tensor *t);
 /* Replaces the tensor of an entry (frees the old one).  Returns AQA_EINVAL if absent. */
 aqa_status aqa_module_set(aqa_module *m, const char *name, aqa_tensor *t);
-/* A plain container child (torch.nn.ModuleList / Sequential naming: "0", "1", ...). */
+/* A plain module without parameters of its own that groups named children (a Python attribute
+ * holding sub-modules); nn/container.h has ModuleList, ModuleDict and Sequential. */
 aqa_module *aqa_module_container(aqa_module *parent, const char *name);
+
+/* Runs m's one-tensor forward (m->forward); fails naming the module when it has none. */
+aqa_tensor *aqa_module_forward(aqa_module *m, aqa_tensor *x);
+/* Defines `static aqa_tensor *name(aqa_module *m, aqa_tensor *x)` calling fn((type *)m, x): the
+ * generic forward a module stores in base.forward (the layers of nn/ do; so can yours):
+ *     AQA_MODULE_FORWARD(mlp_forward_any, mlp, mlp_forward)   ...   m->base.forward = mlp_forward_any; */
+#define AQA_MODULE_FORWARD(name, type, fn) \
+    static aqa_tensor *name(aqa_module *m, aqa_tensor *x) { return fn((type *)m, x); }
 
 /* Full dotted name of a module ("blocks.0.attn"), malloc'd. */
 char *aqa_module_path(const aqa_module *m);

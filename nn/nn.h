@@ -1,5 +1,5 @@
 /* nn.h: the layers in one include -- modules with PyTorch's parameter names, layers, losses,
- * initialisers, optimizers and schedules, checkpoints. */
+ * initialisers, optimizers and schedules, checkpoints, data-parallel training. */
 #ifndef AQA_NN_H
 #define AQA_NN_H
 
@@ -7,7 +7,9 @@
 #include "nn/attention.h"
 #include "nn/batchnorm.h"
 #include "nn/checkpoint.h"
+#include "nn/container.h"
 #include "nn/conv.h"
+#include "nn/data_parallel.h"
 #include "nn/dropout.h"
 #include "nn/graph_conv.h"
 #include "nn/init.h"

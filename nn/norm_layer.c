@@ -236,18 +236,12 @@ aqa_tensor *aqa_layer_norm(aqa_tensor *x, int nd, const int64_t *normalized_shap
             return aqa_fail_null("aqa_layer_norm: %s %s differs from the normalized shape", p ? "bias" : "weight",
                                  aqa_shape_str(t, b1, sizeof b1));
     }
-    aqa_dtype dt = x->dtype;
-    if (weight) dt = aqa__promote(dt, weight->dtype);
-    if (bias) dt = aqa__promote(dt, bias->dtype);
-    if (!aqa_dtype_is_float(dt)) dt = AQA_F32;
-    if (x->dtype != dt || (weight && weight->dtype != dt) || (bias && bias->dtype != dt)) {
-        aqa_scope_begin();
-        aqa_tensor *out = aqa_layer_norm(aqa_to_dtype(x, dt), nd, normalized_shape,
-                                         weight ? aqa_to_dtype(weight, dt) : NULL, bias ? aqa_to_dtype(bias, dt) : NULL, eps);
-        aqa_keep(out);
-        aqa_scope_end();
-        return out;
-    }
+    if (!aqa__check_same_dtype("aqa_layer_norm", 3, (aqa_tensor *[]){x, weight, bias},
+                               (const char *[]){"input", "weight", "bias"}))
+        return NULL;
+    if (!aqa_dtype_is_float(x->dtype))
+        return aqa_fail_null("aqa_layer_norm: input must be floating, got %s", aqa_dtype_name(x->dtype));
+    const aqa_dtype dt = x->dtype;
     aqa_device dev = aqa_tensor_device(x);
 #ifdef AQA_HAVE_CUDA
     bool fused = dev.kind == AQA_CPU || dev.kind == AQA_CUDA;
@@ -303,6 +297,8 @@ done:
 
 /* ---- module ------------------------------------------------------------------------------------------ */
 
+AQA_MODULE_FORWARD(layer_norm_any, aqa_layer_norm_layer, aqa_layer_norm_layer_forward)
+
 aqa_layer_norm_layer *aqa_layer_norm_layer_new(aqa_module *parent, const char *name, int n_dims,
                                                const int64_t *normalized_shape, double eps,
                                                bool elementwise_affine) {
@@ -310,6 +306,7 @@ aqa_layer_norm_layer *aqa_layer_norm_layer_new(aqa_module *parent, const char *n
         return aqa_fail_null("LayerNorm %s: bad normalized shape (%d dims)", name ? name : "", n_dims);
     aqa_layer_norm_layer *m = aqa_module_new(sizeof *m, "LayerNorm", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = layer_norm_any;
     m->n_dims = n_dims;
     memcpy(m->normalized_shape, normalized_shape, sizeof(int64_t) * (size_t)n_dims);
     m->eps = eps;

@@ -106,6 +106,15 @@ void aqa_optim_free(aqa_optimizer *opt) {
     free(opt);
 }
 
+/* "fc1.weight" for a named parameter (modules name theirs), else "unnamed float32 [4, 3]". */
+static const char *param_label(const aqa_tensor *p, char *buf, size_t size) {
+    if (!p) return "NULL";
+    if (p->name && *p->name) return p->name;
+    char shape[128];
+    snprintf(buf, size, "unnamed %s %s", aqa_dtype_name(p->dtype), aqa_shape_str(p, shape, sizeof shape));
+    return buf;
+}
+
 int aqa_optim_add_group(aqa_optimizer *opt, aqa_tensor *const *params, int n, double lr, double weight_decay) {
     if (!opt) {
         aqa_fail(AQA_EINVAL, "aqa_optim_add_group: optimizer is NULL");
@@ -117,21 +126,26 @@ int aqa_optim_add_group(aqa_optimizer *opt, aqa_tensor *const *params, int n, do
     }
     for (int i = 0; i < n; i++) {
         aqa_tensor *p = params[i];
-        const char *nm = p && p->name ? p->name : "";
+        char buf[192];
+        const char *nm = param_label(p, buf, sizeof buf);
         if (!p || !aqa_dtype_is_float(p->dtype) || p->grad_fn) {
-            aqa_fail(AQA_EINVAL, "aqa_optim_add_group: parameter %d %s is %s", i, nm,
+            aqa_fail(AQA_EINVAL, "aqa_optim_add_group: parameter %d (%s) is %s", i, nm,
                      !p ? "NULL" : p->grad_fn ? "not a leaf" : "not floating");
             return -1;
         }
         for (int j = 0; j < i; j++)
-            if (params[j] == p) goto dup;
+            if (params[j] == p) {
+                aqa_fail(AQA_EINVAL, "aqa_optim_add_group: parameter %d (%s) is listed twice (also at %d); a parameter "
+                         "can be in one group only", i, nm, j);
+                return -1;
+            }
         for (int g = 0; g < opt->n_groups; g++)
             for (int j = 0; j < opt->groups[g].n_params; j++)
-                if (opt->groups[g].params[j] == p) goto dup;
-        continue;
-    dup:
-        aqa_fail(AQA_EINVAL, "aqa_optim_add_group: parameter %d %s appears in more than one group", i, nm);
-        return -1;
+                if (opt->groups[g].params[j] == p) {
+                    aqa_fail(AQA_EINVAL, "aqa_optim_add_group: parameter %d (%s) is already in group %d (parameter %d); "
+                             "a parameter can be in one group only", i, nm, g, j);
+                    return -1;
+                }
     }
     if (opt->n_groups == opt->cap_groups) {
         int cap = opt->cap_groups ? 2 * opt->cap_groups : 4;
@@ -357,7 +371,7 @@ static void fused_run(const fused_job *j, int64_t n) {
  * must see the write). */
 static aqa_status fused_update(const fused_job *j, aqa_tensor *p) {
     fused_run(j, aqa_numel(p));
-    p->version++;
+    aqa__bump_version(p, "optimizer step");
     return AQA_OK;
 }
 
@@ -520,7 +534,7 @@ static aqa_status adam_group_cuda(aqa_optimizer *o, int gi, bool *done) {
         dev_of[m] = pd.index;
         dt_of[m] = p->dtype;
         done[i] = true;
-        p->version++;
+        aqa__bump_version(p, "optimizer step");
         m++;
     }
     /* group-wide scalars (k of any member: they depend only on the group's settings) */
@@ -571,8 +585,9 @@ aqa_status aqa_optim_step(aqa_optimizer *opt) {
             aqa_tensor *p = grp->params[i];
             if (!p->grad || (done && done[i])) continue;
             if (!aqa_same_shape(p->grad, p) || p->grad->dtype != p->dtype) {
-                st = aqa_fail(AQA_EINVAL, "aqa_optim_step: group %d parameter %d %s: gradient shape/dtype differs from "
-                              "the parameter's", gi, i, p->name ? p->name : "");
+                char buf[192];
+                st = aqa_fail(AQA_EINVAL, "aqa_optim_step: group %d parameter %d (%s): gradient shape/dtype differs from "
+                              "the parameter's", gi, i, param_label(p, buf, sizeof buf));
                 break;
             }
             st = opt->kind == AQA_OPTIM_SGD ? sgd_update(grp, p, &opt->state[gi][i])

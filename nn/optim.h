@@ -7,16 +7,26 @@
  * (step counts, moment estimates, momentum buffers) belongs to the optimizer and is exposed for
  * checkpoints (nn/checkpoint.h).
  *
+ *     ```c
+ *     aqa_tensor **backbone, **head;  // from aqa_module_parameters on each part
+ *     int n_backbone = aqa_module_parameters(aqa_module_find(model, "backbone"), &backbone);
+ *     int n_head = aqa_module_parameters(aqa_module_find(model, "head"), &head);
  *     aqa_optimizer *opt = aqa_adamw_new(&(aqa_adam_options)AQA_ADAMW_DEFAULTS);
- *     aqa_optim_add_group(opt, backbone_params, n_backbone, 1e-4, 0.01);
- *     aqa_optim_add_group(opt, head_params, n_head, 1e-3, 0.01);
- *     for (...) {
+ *     aqa_optim_add_group(opt, backbone, n_backbone, 1e-4, 0.01);
+ *     aqa_optim_add_group(opt, head, n_head, 1e-3, 0.01);
+ *     for (int64_t step = 0; step < 1000; step++) {
+ *         aqa_scope_begin();
+ *         aqa_tensor *loss = aqa_mse_loss(aqa_linear(x, w, b), target, AQA_REDUCTION_MEAN);
  *         aqa_optim_zero_grad(opt);
  *         aqa_backward(loss, NULL, false);
- *         aqa_clip_grad_norm(params, n, 1.0, 2.0, false, NULL);
+ *         aqa_clip_grad_norm(backbone, n_backbone, 1.0, 2.0, false, NULL);
  *         aqa_optim_step(opt);
+ *         aqa_scope_end();
  *     }
  *     aqa_optim_free(opt);
+ *     free(backbone);
+ *     free(head);
+ *     ```
  *
  * The update is PyTorch's single-tensor algorithm (the CPU default), operation by operation in
  * the parameter's dtype, so trajectories match torch to float32 rounding.  On the CPU each

@@ -374,6 +374,8 @@ static const char *const pool_type_names[3][3] = {{"MaxPool1d", "MaxPool2d", "Ma
                                                   {"AvgPool1d", "AvgPool2d", "AvgPool3d"},
                                                   {"AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"}};
 
+AQA_MODULE_FORWARD(pool_any, aqa_pool_layer, aqa_pool_layer_forward)
+
 aqa_pool_layer *aqa_pool_layer_new(aqa_module *parent, const char *name, aqa_pool_kind kind, int nd,
                                    const int64_t *kernel, const int64_t *stride, const int64_t *padding,
                                    bool ceil_mode) {
@@ -381,6 +383,7 @@ aqa_pool_layer *aqa_pool_layer_new(aqa_module *parent, const char *name, aqa_poo
         return aqa_fail_null("aqa_pool_layer_new(%s): bad kind/nd/kernel", name ? name : "");
     aqa_pool_layer *m = aqa_module_new(sizeof *m, pool_type_names[kind][nd - 1], parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = pool_any;
     m->kind = kind;
     m->nd = nd;
     for (int i = 0; i < nd; i++) {

@@ -7,11 +7,14 @@
  * of an optimizer, scaling each group's own initial_lr (MVLA's 1e-4 / 1e-3 groups keep their
  * ratio).
  *
+ *     ```c
  *     aqa_lr_schedule s = aqa_warmup_cosine(100, 2000, 0.0);
  *     for (int64_t t = 0; t < 2000; t++) {
  *         aqa_lr_schedule_apply(&s, opt, t);    // lr for this step
- *         ... forward, backward, aqa_optim_step(opt) ...
+ *         // ... forward, backward ...
+ *         aqa_optim_step(opt);
  *     }
+ *     ```
  */
 #ifndef AQA_NN_SCHED_H
 #define AQA_NN_SCHED_H

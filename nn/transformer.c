@@ -24,11 +24,20 @@ static void drop_norm_biases(aqa_layer_norm_layer *const *norms, int n) {
     }
 }
 
+/* The one-tensor forwards (aqa_module_forward, Sequential): no masks. */
+static aqa_tensor *encoder_layer_any(aqa_module *m, aqa_tensor *x) {
+    return aqa_transformer_encoder_layer_forward((aqa_transformer_encoder_layer *)m, x, NULL, NULL);
+}
+static aqa_tensor *encoder_any(aqa_module *m, aqa_tensor *x) {
+    return aqa_transformer_encoder_forward((aqa_transformer_encoder *)m, x, NULL, NULL);
+}
+
 aqa_transformer_encoder_layer *aqa_transformer_encoder_layer_new(aqa_module *parent, const char *name,
                                                                  const aqa_transformer_config *cfg) {
     if (!cfg) return aqa_fail_null("TransformerEncoderLayer %s: NULL config", name ? name : "");
     aqa_transformer_encoder_layer *m = aqa_module_new(sizeof *m, "TransformerEncoderLayer", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = encoder_layer_any;
     m->cfg = *cfg;
     aqa_module *b = &m->base;
     int64_t E = cfg->d_model;
@@ -109,6 +118,7 @@ aqa_transformer_encoder *aqa_transformer_encoder_new(aqa_module *parent, const c
     if (!cfg || num_layers < 0) return aqa_fail_null("TransformerEncoder %s: bad arguments", name ? name : "");
     aqa_transformer_encoder *m = aqa_module_new(sizeof *m, "TransformerEncoder", parent, name, NULL);
     if (!m) return NULL;
+    m->base.forward = encoder_any;
     m->num_layers = num_layers;
     if (!(m->layers = build_stack(&m->base, cfg, num_layers, final_norm, &m->norm, make_encoder_layer))) {
         if (!parent) aqa_module_free(&m->base);

@@ -9,6 +9,7 @@
 
 aqa_status aqa_copy_(aqa_tensor *dst, const aqa_tensor *src) {
     if (!dst || !src) return aqa_fail(AQA_EINVAL, "aqa_copy_: NULL tensor");
+    if (!aqa__alive("aqa_copy_", dst) || !aqa__alive("aqa_copy_", src)) return AQA_ESTATE;
     aqa_tensor *s = (aqa_tensor *)src, *moved = NULL, *expanded = NULL;
     if (!aqa_device_equal(src->storage->device, dst->storage->device)) {
         bool prev = aqa_set_grad_enabled(false);
@@ -32,7 +33,7 @@ aqa_status aqa_copy_(aqa_tensor *dst, const aqa_tensor *src) {
     aqa_status st = aqa_backend_for(dst->storage->device)->copy(dst, s);
     aqa__release(expanded);
     aqa__release(moved);
-    dst->version++;
+    aqa__bump_version(dst, "aqa_copy_");
     return st;
 }
 
@@ -112,6 +113,8 @@ aqa_tensor *aqa_detach(aqa_tensor *t) {
 }
 
 bool aqa__check_inputs_scalars(const char *op, int n, aqa_tensor **ts) {
+    for (int i = 0; i < n; i++)
+        if (!aqa__alive(op, ts[i])) return false;
     const aqa_tensor *dev_ref = NULL;
     for (int i = 0; i < n; i++)
         if (ts[i] && ts[i]->storage->device.kind != AQA_CPU) dev_ref = ts[i];

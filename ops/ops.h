@@ -2,8 +2,13 @@
  * inputs, returns a new tensor owned by the current scope (or by the caller outside scopes), and
  * records an autograd node when grad mode is on and an input requires grad (autograd.h).
  *
- * dtype promotion: bool < int64 < float32 < float64; a floating op on an int64 input (exp, div,
- * mean, ...) gives float32, like torch.  NULL inputs give NULL (the error was recorded earlier). */
+ * dtypes, PyTorch's rule: elementwise ops, reductions and losses promote (bool < int64 < float32 <
+ * float64; a floating op on an int64 input (exp, div, mean, ...) gives float32).  Ops with weights
+ * -- aqa_matmul, aqa_linear, convolutions, layer and batch norm, attention -- never promote: their
+ * operands must share one dtype, else they fail naming both (a float64 input to a float32 module
+ * is an error, not a silent conversion).  Mixing is asked for explicitly: aqa_to_dtype
+ * (differentiable) on the input, or aqa_module_to_dtype on the module.
+ * NULL inputs give NULL (the error was recorded earlier). */
 #ifndef AQA_OPS_H
 #define AQA_OPS_H
 

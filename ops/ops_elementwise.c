@@ -282,17 +282,18 @@ aqa_status aqa_add_(aqa_tensor *dst, const aqa_tensor *src, double alpha) {
     aqa_status st = sv ? be->axpy(dst, sv, alpha) : AQA_ENOMEM;
     if (sv) aqa__release(sv);
     aqa__release(sc);
-    if (st == AQA_OK) dst->version++;
+    if (st == AQA_OK) aqa__bump_version(dst, "aqa_add_");
     return st;
 }
 
 aqa_status aqa_mul_scalar_(aqa_tensor *dst, double s) {
     if (!dst) return aqa_last_status() != AQA_OK ? aqa_last_status() : AQA_EINVAL;
+    if (!aqa__alive("aqa_mul_scalar_", dst)) return AQA_ESTATE;
     if (dst->dtype == AQA_BOOL) return aqa_fail(AQA_EINVAL, "aqa_mul_scalar_: dst is bool");
     const aqa_backend *be = aqa_backend_for(aqa_tensor_device(dst));
     if (!be) return aqa_last_status();
     /* out == x: the kernel reads each element before writing it */
     aqa_status st = be->unary(AQA_UN_MUL_SCALAR, dst, dst, s, 0.0);
-    if (st == AQA_OK) dst->version++;
+    if (st == AQA_OK) aqa__bump_version(dst, "aqa_mul_scalar_");
     return st;
 }

@@ -17,7 +17,7 @@
 #include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
-/* saved[0] = a, saved[1] = b (in the compute dtype). */
+/* saved[0] = a, saved[1] = b. */
 static void matmul_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) {
     aqa_tensor *a = n->saved[0], *b = n->saved[1];
     bool a1 = a->ndim == 1, b1 = b->ndim == 1;
@@ -81,7 +81,9 @@ aqa_tensor *aqa_matmul(aqa_tensor *a, aqa_tensor *b) {
     if (a->ndim == 0 || b->ndim == 0)
         return aqa_fail_null("aqa_matmul: both arguments need at least 1 dimension (got %s and %s)",
                              aqa_shape_str(a, sa, sizeof sa), aqa_shape_str(b, sb, sizeof sb));
-    aqa_dtype dt = aqa__promote(a->dtype, b->dtype);
+    if (!aqa__check_same_dtype("aqa_matmul", 2, (aqa_tensor *[]){a, b}, (const char *[]){"input", "other"}))
+        return NULL;
+    aqa_dtype dt = a->dtype;
     if (dt == AQA_BOOL) return aqa_fail_null("aqa_matmul: not defined for bool tensors");
     bool a1 = a->ndim == 1, b1 = b->ndim == 1;
     int64_t m = a1 ? 1 : a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
@@ -98,10 +100,8 @@ aqa_tensor *aqa_matmul(aqa_tensor *a, aqa_tensor *b) {
     const aqa_backend *be = aqa_backend_for(dev);
     if (!be) return NULL;
 
-    aqa_tensor *ac = a->dtype == dt ? a : aqa_to_dtype(a, dt);
-    aqa_tensor *bc = b->dtype == dt ? b : aqa_to_dtype(b, dt);
-    aqa_tensor *av = ac ? batch_view(ac, true, nb, batch, m, k) : NULL;
-    aqa_tensor *bv = bc ? batch_view(bc, false, nb, batch, k, n) : NULL;
+    aqa_tensor *av = batch_view(a, true, nb, batch, m, k);
+    aqa_tensor *bv = batch_view(b, false, nb, batch, k, n);
     /* The result: [batch..., m?, n?]; the kernel sees its [batch..., m, n] form. */
     int64_t oshape[AQA_MAX_DIMS];
     int ond = 0;
@@ -123,17 +123,13 @@ aqa_tensor *aqa_matmul(aqa_tensor *a, aqa_tensor *b) {
     aqa__release(bv);
     if (st != AQA_OK) {
         aqa__release(out);
-        if (ac != a) aqa_tensor_free(ac);
-        if (bc != b) aqa_tensor_free(bc);
         return NULL;
     }
     aqa__own(out);
     aqa_node *node = aqa_node_record("matmul", matmul_backward, 2, (aqa_tensor *[]){a, b}, out);
     if (node) {
-        aqa_node_save(node, ac);
-        aqa_node_save(node, bc);
+        aqa_node_save(node, a);
+        aqa_node_save(node, b);
     }
-    if (ac != a) aqa_tensor_free(ac);
-    if (bc != b) aqa_tensor_free(bc);
     return out;
 }

@@ -122,6 +122,10 @@ char *aqa_to_string(const aqa_tensor *t) {
         sb_printf(&sb, "(null tensor)");
         return sb.buf;
     }
+    if (!aqa__alive("aqa_print", t)) {
+        sb_printf(&sb, "(freed tensor: %s)", aqa_last_error());
+        return sb.buf;
+    }
     int64_t n = aqa_numel(t);
     double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!v || aqa_copy_to_host(t, v, AQA_F64) != AQA_OK) {

@@ -11,7 +11,8 @@ tests/data/finediving (scripts/make_finediving_fixture.py).  Line formats (space
   sum     DATASET score S               sum of all sample scores (%.17g)
   sample  DATASET KEY VIDEO INSTANCE START END SCORE DIFFICULTY DIVE NJ J... NS S... NL LSUM NT T...
           (DIVE is '-' when absent; NJ judges, NS sub-scores, NL frame labels with sum LSUM, NT
-          transition frames; START/END/INSTANCE are -1 when unknown)
+          transition frames (FineDiving: where the frame labels change); START/END/INSTANCE are -1
+          when unknown)
 
 Keys follow aqa's manifest: MTL-AQA "%02d_%d", FineDiving "video/instance", JIGSAWS trial name,
 Fis-V id.  Usage: /usr/bin/python3 scripts/gen_annotation_golden.py [SHARED_DATA_DIR]
@@ -114,9 +115,12 @@ def finediving():
     lines.append('sum FineDiving score %s' % g(sum(v['dive_score'] for v in fine.values())))
     for k, v in fine.items():
         c = coarse[k]
+        # the transitions as aqa gives them: where frames_labels changes (the release's
+        # steps_transit_frames where they agree with that, FORMATS.md)
+        lab = np.asarray(v['frames_labels'])
+        changes = [int(i) for i in np.nonzero(lab[1:] != lab[:-1])[0]]
         sample('FineDiving', key(k), k[0], k[1], c['start_frame'], c['end_frame'], v['dive_score'],
-               v['difficulty'], v['action_type'], c['judge_scores'], [], v['frames_labels'],
-               v['steps_transit_frames'])
+               v['difficulty'], v['action_type'], c['judge_scores'], [], v['frames_labels'], changes)
 
 
 def pickle_cases():
@@ -154,7 +158,30 @@ def pickle_cases():
         pickle.dump([2**64], f, protocol=2)
 
 
+def malformed_records():
+    """One malformed record per pickled loader, for the error tests: tests/data/annotations/bad_mtl
+    (dive (2, 5)'s 'judge_scores' is a str) and bad_jigsaws (trial 'Suturing_B002' has 5 GRS
+    items); each with the other files the loader reads."""
+    d = os.path.join(os.path.dirname(OUT), 'bad_mtl')
+    os.makedirs(d, exist_ok=True)
+    rec = lambda s: {'start_frame': 100, 'end_frame': 210, 'difficulty': 3.0, 'final_score': s,
+                     'judge_scores': np.array([7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 7.0]), 'dive_number': '207C'}
+    ann = {(1, 4): rec(63.0), (2, 5): dict(rec(60.0), judge_scores='seven'), (3, 1): rec(63.0)}
+    for name, obj in (('final_annotations_dict_with_dive_number.pkl', ann), ('train_split_0.pkl', [(1, 4), (2, 5)]),
+                      ('test_split_0.pkl', [(3, 1)])):
+        with open(os.path.join(d, name), 'wb') as f:
+            pickle.dump(obj, f, protocol=2)
+    d = os.path.join(os.path.dirname(OUT), 'bad_jigsaws')
+    os.makedirs(d, exist_ok=True)
+    labels = {'Suturing_B001': [3, 3, 2, 4, 3, 3], 'Suturing_B002': [3, 3, 2, 4, 3]}
+    with open(os.path.join(d, 'label.pkl'), 'wb') as f:
+        pickle.dump(labels, f, protocol=2)
+    with open(os.path.join(d, 'splits.pkl'), 'wb') as f:
+        pickle.dump({'Suturing': [['Suturing_B001'], ['Suturing_B002'], [], []]}, f, protocol=2)
+
+
 pickle_cases()
+malformed_records()
 mtl()
 jigsaws()
 fisv()

@@ -20,9 +20,16 @@ with one defect): bad_missing_field (coarse record of ('01', 3) lacks 'end_frame
 bad_wrong_type ('frames_labels' of ('01', 12) is a str), bad_split_key (test split names a dive
 that does not exist), bad_fraction (a float transition frame 20.5).
 
-Special cases covered: a dive with fewer than 96 frames, one with a -1 in steps_transit_frames,
-3-, 4- and 5-step dives, 3/5/7 judges, MTL-AQA-derived keys ('01', n).  The values are made up;
-scores follow difficulty x (middle 3 of 7 | 0.6 x sum of 5 | sum of 3).
+Special cases covered: a dive with fewer than 96 frames, 3-, 4- and 5-step dives, a label that
+recurs within a dive (distinct labels < transitions + 1), 3/5/7 judges, MTL-AQA-derived keys
+('01', n), and each fault of the real release's steps_transit_frames (FORMATS.md), on made-up
+dives of the same shape (the release itself is never copied):
+  ('01', 3)   [-1, 70]       a -1 entry (the labels change after 25 and 70)
+  ('03', 67)  [-1, 51, 35]   a -1 entry and entries out of order (labels change after 14, 35, 51)
+  ('05', 56)  [99, 133]      entries past the 89 frame labels (labels change after 28 and 57)
+  ('14', 3)   [30, 70]       in range and ordered, but not where the labels change (30, 75)
+The loader derives those from frames_labels.  The values are made up; scores follow
+difficulty x (middle 3 of 7 | 0.6 x sum of 5 | sum of 3).
 
 Usage: /usr/bin/python3 scripts/make_finediving_fixture.py [OUTDIR]  (default tests/data/finediving)
 """
@@ -46,23 +53,32 @@ NAMES.update({36: 'Entry', 37: '0.5 Som.Pike', 38: 'Background', 39: '0.5 Som.St
               40: '0.5 Som.Tuck', 41: '4 Twists', 42: '4.5 Twists'})
 
 # key, action_type, start_frame, n_frames, difficulty, judges, sub-action ids per step,
-# transitions (index of the last frame before each change; None = derive from labels)
+# label changes (index of the last frame of each step but the last), published transitions
+# (None: the label changes, as in a sound dive)
 DIVES = [
     (('FINADivingWorldCup2021_Men3m_final_r1', 8), '407c', 3120, 110, 3.2,
-     [8.5, 9.0, 8.5, 8.0, 9.0, 8.5, 8.0], [4, 25, 36], [20, 85]),
+     [8.5, 9.0, 8.5, 8.0, 9.0, 8.5, 8.0], [4, 25, 36], [20, 85], None),
     (('FINADivingWorldCup2021_Women10m_semifinal_r2', 3), '5253b', 412, 70, 3.0,
-     [7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 7.0], [2, 15, 31, 36], [10, 30, 55]),  # 70 < 96 frames
+     [7.0, 7.5, 7.0, 6.5, 7.0, 7.5, 7.0], [2, 15, 31, 36], [10, 30, 55], None),  # 70 < 96 frames
     (('01', 3), '107b', 10036, 89, 3.1,
-     [9.0, 9.5, 9.0, 9.0, 8.5, 9.0, 9.0], [1, 17, 36], [-1, 70]),  # -1: annotation noise
+     [9.0, 9.5, 9.0, 9.0, 8.5, 9.0, 9.0], [1, 17, 36], [25, 70], [-1, 70]),  # fault: -1
     (('01', 12), '205c', 21000, 96, 3.0,
-     [8.0, 8.0, 7.5], [2, 24, 36], [22, 80]),  # 3 judges
+     [8.0, 8.0, 7.5], [2, 24, 36], [22, 80], None),  # 3 judges
     (('FINADivingOlympics2020_Men10m_synchro_r4', 1), '6245d', 777, 140, 3.6,
-     [8.0, 8.5, 8.0, 7.5, 8.0], [6, 2, 13, 32, 36], [25, 50, 90, 120]),  # synchro: 5 judges, 5 steps
+     [8.0, 8.5, 8.0, 7.5, 8.0], [6, 2, 13, 32, 36], [25, 50, 90, 120], None),  # synchro: 5 judges, 5 steps
     (('02', 7), '305c', 5000, 120, 3.0,
-     [7.5, 8.0, 7.5, 8.0, 8.5, 7.5, 8.0], [3, 23, 36], [30, 100]),
+     [7.5, 8.0, 7.5, 8.0, 8.5, 7.5, 8.0], [3, 23, 36], [30, 100], None),
+    (('03', 67), '5337d', 7200, 100, 3.3,
+     [6.0, 6.5, 6.0, 5.5, 6.0, 6.5, 6.0], [3, 21, 32, 36], [14, 35, 51], [-1, 51, 35]),  # faults: -1, order
+    (('05', 56), '109c', 8800, 89, 3.6,
+     [7.0, 7.0, 6.5, 7.5, 7.0, 7.0, 6.5], [1, 26, 36], [28, 57], [99, 133]),  # fault: past the labels
+    (('14', 3), '207b', 2400, 100, 3.6,
+     [8.0, 8.5, 8.5, 8.0, 9.0, 8.5, 8.0], [2, 17, 36], [30, 75], [30, 70]),  # fault: elsewhere
+    (('07', 9), '5335d', 9300, 110, 3.0,
+     [7.5, 7.5, 8.0, 7.0, 7.5, 8.0, 7.5], [5, 29, 13, 29, 36], [15, 40, 70, 95], None),  # 29 recurs
 ]
-TRAIN = [0, 2, 4, 5]
-TEST = [1, 3]
+TRAIN = [0, 2, 4, 5, 6, 7]
+TEST = [1, 3, 8, 9]
 
 
 def score(dd, judges):
@@ -74,14 +90,11 @@ def score(dd, judges):
     return round(dd * sum(j), 2)
 
 
-def labels_for(n, steps, trans):
-    bounds = [t for t in trans if t >= 0]
+def labels_for(n, steps, changes):
     lab = np.empty(n, dtype=np.int64)
     start = 0
-    # a -1 transition means the first step's end is unknown: the dive starts in step 2
-    ids = steps[1:] if trans[0] < 0 else steps
-    for k, b in enumerate(bounds + [n - 1]):
-        lab[start:b + 1] = ids[k]
+    for k, b in enumerate(list(changes) + [n - 1]):
+        lab[start:b + 1] = steps[k]
         start = b + 1
     return lab
 
@@ -99,10 +112,10 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else 'tests/data/finediving'
     os.makedirs(out, exist_ok=True)
     coarse, fine, aqa = {}, {}, {}
-    for key, at, start, n, dd, judges, steps, trans in DIVES:
+    for key, at, start, n, dd, judges, steps, changes, published in DIVES:
         sc = score(dd, judges)
-        tr = np.array(trans, dtype=np.int64)
-        lab = labels_for(n, steps, trans)
+        tr = np.array(changes if published is None else published, dtype=np.int64)
+        lab = labels_for(n, steps, changes)
         coarse[key] = {'action_type': at, 'start_frame': start, 'end_frame': start + n - 1,
                        'dive_score': sc, 'difficulty': dd, 'judge_scores': list(judges)}
         fine[key] = {'action_type': at, 'dive_score': sc, 'difficulty': dd,

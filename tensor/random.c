@@ -44,7 +44,6 @@ static aqa_status draw(aqa_tensor *t, int kind, double a, double b, aqa_generato
     const aqa_backend *be = aqa_backend_for(t->storage->device);
     aqa_status st = be->random(t, kind, a, b, gen->seed, gen->offset);
     gen->offset += (uint64_t)(kind == 1 ? (n + 1) / 2 : (n + 3) / 4);
-    t->version++;
     return st;
 }
 
@@ -99,6 +98,8 @@ aqa_tensor *aqa_randperm(int64_t n, aqa_generator *gen) {
 
 static aqa_status fill_random(aqa_tensor *t, int kind, double a, double b, aqa_generator *gen, const char *op) {
     if (!t) return aqa_fail(AQA_EINVAL, "%s: NULL tensor", op);
+    if (!aqa__alive(op, t)) return AQA_ESTATE;
+    aqa__bump_version(t, op);
     if (aqa_is_contiguous(t)) return draw(t, kind, a, b, gen);
     aqa_tensor *tmp = aqa__new_unowned(t->ndim, t->shape, t->dtype, t->storage->device);
     if (!tmp) return aqa_last_status();

@@ -152,6 +152,7 @@ static void storage_release(aqa_storage *s) {
         s->release(s->release_ctx);
     } else {
         const aqa_backend *be = aqa_backend_for(s->device);
+        if (s->device.kind == AQA_CPU && aqa__debug()) aqa__poison_bytes(s->data, s->nbytes);
         if (be) be->free(s->device, s->data, s->nbytes ? s->nbytes : 1);
     }
     free(s);
@@ -216,13 +217,17 @@ void aqa__grad_fn_release(aqa_node *n) {
 }
 
 void aqa__release(aqa_tensor *t) {
-    if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (!t || !aqa__alive("aqa_tensor_free", t) || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     storage_release(t->storage);
     aqa__release(t->grad);
     if (t->grad_fn) aqa__grad_fn_release(t->grad_fn);
+    __atomic_fetch_sub(&live_tensors, 1, __ATOMIC_RELAXED);
+    if (aqa__debug()) {
+        aqa__quarantine(t); /* poisoned, not reused: a later use is reported */
+        return;
+    }
     free(t->name);
     free(t);
-    __atomic_fetch_sub(&live_tensors, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- scopes ----------------------------------------------------------------------------- */
@@ -231,6 +236,8 @@ struct aqa_scope {
     aqa_tensor **items; /* owned tensors; NULL where one left the scope early */
     int64_t n, cap;     /* used and allocated slots */
     aqa_scope *parent;  /* enclosing scope, NULL at the outermost */
+    const char *file;   /* where it was opened (for debug mode's messages), or NULL */
+    int line;
 };
 
 static _Thread_local aqa_scope *current_scope;
@@ -267,17 +274,21 @@ void aqa__disown(aqa_tensor *t) {
     t->owner_slot = -1;
 }
 
-void aqa_scope_begin(void) {
+void aqa_scope_begin_at(const char *file, int line) {
     aqa_scope *s = calloc(1, sizeof *s);
-    if (!s) abort(); /* a 40-byte allocation failing leaves nothing sensible to do */
+    if (!s) abort(); /* a 56-byte allocation failing leaves nothing sensible to do */
     s->parent = current_scope;
+    s->file = file;
+    s->line = line;
     current_scope = s;
 }
 
-void aqa_scope_end(void) {
+void aqa_scope_end_at(const char *file, int line) {
     aqa_scope *s = current_scope;
     if (!s) return;
     current_scope = s->parent;
+    aqa__free_site site = {AQA__FREED_BY_SCOPE, s->file, s->line, file, line};
+    const aqa__free_site *prev = aqa__set_free_site(&site);
     /* release newest first: later tensors tend to depend on earlier ones */
     for (int64_t i = s->n - 1; i >= 0; i--) {
         aqa_tensor *t = s->items[i];
@@ -286,11 +297,16 @@ void aqa_scope_end(void) {
         t->owner_slot = -1;
         aqa__release(t);
     }
+    aqa__set_free_site(prev);
     free(s->items);
     free(s);
 }
 
+void(aqa_scope_begin)(void) { aqa_scope_begin_at(NULL, 0); }
+void(aqa_scope_end)(void) { aqa_scope_end_at(NULL, 0); }
+
 aqa_tensor *aqa_keep(aqa_tensor *t) {
+    if (!aqa__alive("aqa_keep", t)) return NULL;
     if (!t || !t->owner) return t;
     aqa_scope *parent = t->owner->parent;
     aqa__disown(t);
@@ -298,11 +314,16 @@ aqa_tensor *aqa_keep(aqa_tensor *t) {
     return t;
 }
 
-void aqa_tensor_free(aqa_tensor *t) {
-    if (!t) return;
+void aqa_tensor_free_at(aqa_tensor *t, const char *file, int line) {
+    if (!t || !aqa__alive("aqa_tensor_free", t)) return;
+    aqa__free_site site = {AQA__FREED_BY_CALL, file, line, NULL, 0};
+    const aqa__free_site *prev = aqa__set_free_site(&site);
     aqa__disown(t);
     aqa__release(t);
+    aqa__set_free_site(prev);
 }
+
+void(aqa_tensor_free)(aqa_tensor *t) { aqa_tensor_free_at(t, NULL, 0); }
 
 /* ---- creation ------------------------------------------------------------------------------ */
 
@@ -405,11 +426,12 @@ aqa_tensor *aqa_linspace(double start, double end, int64_t steps, aqa_dtype dtyp
 /* ---- inspection ------------------------------------------------------------------------------ */
 
 void *aqa_data(const aqa_tensor *t) {
-    if (!t || t->storage->device.kind != AQA_CPU) return NULL;
+    if (!t || !aqa__alive("aqa_data", t) || t->storage->device.kind != AQA_CPU) return NULL;
     return aqa__ptr(t);
 }
 
 double aqa_get(const aqa_tensor *t, const int64_t *index) {
+    if (!aqa__alive("aqa_get", t)) return NAN;
     int64_t off = t->offset;
     for (int i = 0; i < t->ndim; i++) off += index[i] * t->stride[i];
     size_t es = aqa_dtype_size(t->dtype);
@@ -421,7 +443,7 @@ double aqa_get(const aqa_tensor *t, const int64_t *index) {
 }
 
 double aqa_item(const aqa_tensor *t) {
-    if (!t) return NAN;
+    if (!t || !aqa__alive("aqa_item", t)) return NAN;
     if (aqa_numel(t) != 1) {
         aqa_fail(AQA_EINVAL, "aqa_item: tensor%s%s has %lld elements, expected 1", t->name ? " " : "",
                  t->name ? t->name : "", (long long)aqa_numel(t));
@@ -433,6 +455,7 @@ double aqa_item(const aqa_tensor *t) {
 
 aqa_status aqa_copy_to_host(const aqa_tensor *t, void *dst, aqa_dtype dtype) {
     if (!t) return aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
+    if (!aqa__alive("aqa_copy_to_host", t)) return AQA_ESTATE;
     /* make a contiguous copy of the right dtype on t's device, then move the bytes */
     aqa_tensor *c = aqa__new_unowned(t->ndim, t->shape, dtype, t->storage->device);
     if (!c) return aqa_last_status();
@@ -446,7 +469,10 @@ aqa_status aqa_copy_to_host(const aqa_tensor *t, void *dst, aqa_dtype dtype) {
     return st;
 }
 
+int64_t aqa_tensor_version(const aqa_tensor *t) { return __atomic_load_n(&t->storage->version, __ATOMIC_RELAXED); }
+
 aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name) {
+    if (!aqa__alive("aqa_set_name", t)) return NULL;
     if (!t) return NULL;
     free(t->name);
     t->name = name ? strdup(name) : NULL;
@@ -457,7 +483,8 @@ aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name) {
 
 aqa_status aqa_fill_(aqa_tensor *t, double value) {
     if (!t) return aqa_fail(AQA_EINVAL, "aqa_fill_: NULL tensor");
-    t->version++;
+    if (!aqa__alive("aqa_fill_", t)) return AQA_ESTATE;
+    aqa__bump_version(t, "aqa_fill_");
     return aqa_backend_for(t->storage->device)->fill(t, value);
 }
 
@@ -470,6 +497,7 @@ bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts) {
             if (aqa_last_status() == AQA_OK) aqa_fail(AQA_EINVAL, "%s: input %d is NULL", op, i);
             return false;
         }
+        if (!aqa__alive(op, ts[i])) return false;
     }
     for (int i = 1; i < n; i++) {
         if (!aqa_device_equal(ts[i]->storage->device, ts[0]->storage->device)) {
@@ -478,6 +506,19 @@ bool aqa__check_inputs(const char *op, int n, aqa_tensor *const *ts) {
                      ts[0]->storage->device.kind == AQA_CPU ? "cpu" : "cuda", ts[0]->storage->device.index);
             return false;
         }
+    }
+    return true;
+}
+
+bool aqa__check_same_dtype(const char *op, int n, aqa_tensor *const *ts, const char *const *roles) {
+    for (int i = 1; i < n; i++) {
+        if (!ts[i] || ts[i]->dtype == ts[0]->dtype) continue;
+        return aqa_fail(AQA_EINVAL,
+                        "%s: %s%s%s is %s but %s%s%s is %s; the operands of a layer must share one dtype (as in "
+                        "PyTorch): convert one explicitly with aqa_to_dtype, or a module with aqa_module_to_dtype",
+                        op, roles[0], ts[0]->name ? " " : "", ts[0]->name ? ts[0]->name : "",
+                        aqa_dtype_name(ts[0]->dtype), roles[i], ts[i]->name ? " " : "",
+                        ts[i]->name ? ts[i]->name : "", aqa_dtype_name(ts[i]->dtype)) == AQA_OK;
     }
     return true;
 }

@@ -65,7 +65,6 @@ typedef struct aqa_tensor {
     int refcount;                    /* owners: scope or caller, graph nodes, views' parents */
     aqa_scope *owner;                /* the scope that owns it, NULL when the caller owns it */
     int64_t owner_slot;              /* position in the owner's list */
-    int64_t version;                 /* bumped by in-place writes; checked by backward */
 } aqa_tensor;
 
 /* ---- dtypes and devices ---------------------------------------------------------------- */
@@ -95,6 +94,24 @@ void aqa_scope_end(void);
 aqa_tensor *aqa_keep(aqa_tensor *t);
 /* Releases the owner's reference (caller-owned or scope-owned alike).  NULL is allowed. */
 void aqa_tensor_free(aqa_tensor *t);
+/* The same, remembering the caller's file and line for debug mode's messages.  The macros make
+ * every aqa_scope_begin() / aqa_scope_end() / aqa_tensor_free(t) call record its place; the
+ * functions stay available (for bindings: (aqa_scope_begin)() or a function pointer). */
+void aqa_scope_begin_at(const char *file, int line);
+void aqa_scope_end_at(const char *file, int line);
+void aqa_tensor_free_at(aqa_tensor *t, const char *file, int line);
+#define aqa_scope_begin() aqa_scope_begin_at(__FILE__, __LINE__)
+#define aqa_scope_end() aqa_scope_end_at(__FILE__, __LINE__)
+#define aqa_tensor_free(t) aqa_tensor_free_at((t), __FILE__, __LINE__)
+/* Debug mode: AQA_DEBUG=1 in the environment (the default of a build configured with
+ * --enable-debug; AQA_DEBUG=0 turns it off) poisons freed tensors.  A use of a tensor after its
+ * scope ended (or after aqa_tensor_free) then fails -- the op returns NULL or an error and the
+ * message, also printed on stderr, names the tensor and where it was freed: "aqa_add: use of a
+ * freed tensor (float32 [8, 4]), freed at the end of the scope opened at train.c:40 and closed
+ * at train.c:52".  Freed CPU memory is overwritten with NaN bytes.  Cheap: for use while writing
+ * a model; aqa_set_debug switches it from a program (returns the previous setting). */
+bool aqa_set_debug(bool on);
+bool aqa_is_debug(void);
 /* Number of live tensors and storages in this process (for leak tests). */
 int64_t aqa_live_tensors(void);
 int64_t aqa_live_storages(void);
@@ -148,6 +165,10 @@ double aqa_get(const aqa_tensor *t, const int64_t *index);
 double aqa_item(const aqa_tensor *t);
 /* Copies all elements, in row-major order, to host memory as `dtype` (converting). */
 aqa_status aqa_copy_to_host(const aqa_tensor *t, void *dst, aqa_dtype dtype);
+/* How many in-place writes (aqa_copy_, aqa_fill_, aqa_add_, aqa_mul_scalar_, optimizer steps, ...)
+ * t's storage has seen, as torch's t._version; views share their base's counter.  Backward fails
+ * when a tensor it saved was written in place after the forward (autograd.h). */
+int64_t aqa_tensor_version(const aqa_tensor *t);
 /* Sets the name used in error messages (copied). Returns t. */
 aqa_tensor *aqa_set_name(aqa_tensor *t, const char *name);
 /* "[2, 3]" into buf. */

@@ -178,6 +178,8 @@ static void test_mtl_aqa_published_counts(void) {
         CHECK(m->samples[a].end_frame >= m->samples[a].start_frame);
     }
     CHECK_EQ_INT(distinct, 58);
+    /* the release's scores that break FINA's rule (failed dives, typos) are kept and counted once */
+    CHECK_MSG(m->notes && strstr(m->notes, "final_score of 28 dive(s)") && m->n_repaired == 0, "notes: %s", m->notes);
     aqa_ann_free(m);
 }
 
@@ -286,23 +288,52 @@ static void test_fisv_golden(void) {
 }
 
 /* ---- FineDiving (fixture) ---- */
+/* The fixture (scripts/make_finediving_fixture.py) holds one dive for each fault of the release's
+ * steps_transit_frames (a -1 entry, entries out of order, entries past the labels, entries
+ * elsewhere than the labels change): the release loads whole, those dives get the transitions
+ * where their labels change (expected.txt computes them with numpy), and the notes count them. */
 static void test_finediving_fixture(void) {
     aqa_ann_manifest *m = aqa_ann_load_finediving(test_data_path("finediving"));
     size_t i;
-    int short_dive = 0, noisy = 0;
+    int short_dive = 0, repaired = 0, recurring = 0;
     CHECK_MSG(m != NULL, "%s", aqa_last_error());
     if (!m) return;
     CHECK_EQ_INT(m->dataset, AQA_ANN_FINEDIVING);
-    CHECK(check_golden(m, "FineDiving") >= 10);
+    CHECK(check_golden(m, "FineDiving") >= 14);
     for (i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
-        size_t k;
+        size_t k, distinct = 0;
         CHECK_EQ_INT(s->n_frame_labels, s->end_frame - s->start_frame + 1);
         short_dive += s->n_frame_labels < 96;
-        for (k = 0; k < s->n_transit; k++) noisy += s->transit_frames[k] == -1;
+        repaired += s->transit_repaired;
+        for (k = 0; k < s->n_transit; k++) /* ascending, inside the labels, at a change of label */
+            CHECK_MSG(s->transit_frames[k] >= 0 && s->transit_frames[k] + 1 < (int64_t)s->n_frame_labels &&
+                          (k == 0 || s->transit_frames[k] > s->transit_frames[k - 1]) &&
+                          s->frame_labels[s->transit_frames[k]] != s->frame_labels[s->transit_frames[k] + 1],
+                      "%s: transit %zu = %lld", s->key, k, (long long)s->transit_frames[k]);
+        for (k = 0; k < s->n_frame_labels; k++) {
+            size_t q = 0;
+            while (q < k && s->frame_labels[q] != s->frame_labels[k]) q++;
+            distinct += q == k;
+        }
+        recurring += distinct < s->n_transit + 1;
     }
-    CHECK_EQ_INT(short_dive, 2); /* 70 and 89 frames */
-    CHECK_EQ_INT(noisy, 1);
+    CHECK_EQ_INT(short_dive, 3); /* 70, 89 and 89 frames */
+    CHECK_EQ_INT(repaired, 4);
+    CHECK_EQ_INT(m->n_repaired, 4);
+    CHECK_EQ_INT(recurring, 1);
+    CHECK(aqa_ann_find(m, "03/67") >= 0 && m->samples[aqa_ann_find(m, "03/67")].transit_repaired);
+    CHECK(aqa_ann_find(m, "01/12") >= 0 && !m->samples[aqa_ann_find(m, "01/12")].transit_repaired);
+    /* said once, with the count of each fault */
+    CHECK_MSG(m->notes && strstr(m->notes, "of 4 dive(s)") && strstr(m->notes, "2 with a -1 entry") &&
+                  strstr(m->notes, "1 past the last frame") && strstr(m->notes, "1 not ascending") &&
+                  strstr(m->notes, "1 elsewhere than the labels change"),
+              "notes: %s", m->notes ? m->notes : "(null)");
+    {
+        int lines = 0;
+        for (const char *p = m->notes; p && *p; p++) lines += *p == '\n';
+        CHECK_EQ_INT(lines, 1);
+    }
     /* label names: from the dives' 'sub-action_types' and Sub_action_Types_Table.pkl */
     CHECK_EQ_INT(m->n_label_names, 43);
     if (m->n_label_names == 43) {
@@ -326,7 +357,7 @@ static void test_finediving_published_counts(void) {
     char probe[4200];
     aqa_ann_manifest *m;
     const aqa_ann_split *tr, *te;
-    size_t a, b, distinct = 0, short_dives = 0, from_mtl = 0, steps[6] = {0};
+    size_t a, b, distinct = 0, short_dives = 0, from_mtl = 0, entries[6] = {0}, distinct_labels[7] = {0};
     snprintf(probe, sizeof probe, "%s/FineDiving_fine-grained_annotation.pkl", test_shared_path("FineDiving"));
     if (!file_exists(probe)) {
         SKIP("%.200s absent (FineDiving is not redistributable)", probe);
@@ -350,16 +381,48 @@ static void test_finediving_published_counts(void) {
         distinct += b == a;
         short_dives += s->n_frame_labels < 96;
         from_mtl += strlen(s->video) == 2;
-        if (s->n_transit + 1 < 6) steps[s->n_transit + 1]++;
+        if (s->n_transit < 6) entries[s->n_transit]++;
+        {
+            size_t k, q, d = 0;
+            for (k = 0; k < s->n_frame_labels; k++) {
+                for (q = 0; q < k && s->frame_labels[q] != s->frame_labels[k]; q++) {
+                }
+                d += q == k;
+            }
+            if (d < 7) distinct_labels[d]++;
+        }
         CHECK(s->difficulty >= 1.5 && s->difficulty <= 4.1);
         CHECK(s->score >= 0 && s->score <= 114.8);
     }
     CHECK_EQ_INT(distinct, 52);
     CHECK_EQ_INT(short_dives, 489);
     CHECK_EQ_INT(from_mtl, 1369);
-    CHECK_EQ_INT(steps[3], 2209);
-    CHECK_EQ_INT(steps[4], 786);
-    CHECK_EQ_INT(steps[5], 5);
+    /* entries of steps_transit_frames per dive, and distinct sub-action ids per dive (FORMATS.md) */
+    CHECK_EQ_INT(entries[2], 2209);
+    CHECK_EQ_INT(entries[3], 568);
+    CHECK_EQ_INT(entries[4], 223);
+    CHECK_EQ_INT(distinct_labels[3], 2209);
+    CHECK_EQ_INT(distinct_labels[4], 786);
+    CHECK_EQ_INT(distinct_labels[5], 5);
+    /* the release's faulty transitions: 7 dives, repaired from their labels, said once */
+    CHECK_EQ_INT(m->n_repaired, 7);
+    CHECK(m->notes && strstr(m->notes, "of 7 dive(s)"));
+    {
+        long k = aqa_ann_find(m, "03/67");
+        CHECK(k >= 0);
+        if (k >= 0) {
+            const aqa_ann_sample *s = &m->samples[k];
+            CHECK(s->transit_repaired && s->n_transit == 3);
+            if (s->n_transit == 3) {
+                CHECK_EQ_INT(s->transit_frames[0], 14);
+                CHECK_EQ_INT(s->transit_frames[1], 35);
+                CHECK_EQ_INT(s->transit_frames[2], 51);
+            }
+        }
+        k = aqa_ann_find(m, "05/56");
+        CHECK(k >= 0 && m->samples[k].n_frame_labels == 89 && m->samples[k].n_transit == 2 &&
+              m->samples[k].transit_frames[0] == 28 && m->samples[k].transit_frames[1] == 57);
+    }
     CHECK(m->n_label_names >= 43);
     aqa_ann_free(m);
 }
@@ -484,11 +547,17 @@ static void test_errors_truncated(void) {
         remove_scratch();
     }
 
+    /* a malformed record names the file, the sample and the field (scripts/gen_annotation_golden.py) */
+    check_error(aqa_ann_load_mtl_aqa(test_data_path("annotations/bad_mtl")), "final_annotations_dict_with_dive_number.pkl",
+                "02_5", "judge_scores");
+    check_error(aqa_ann_load_jigsaws(test_data_path("annotations/bad_jigsaws")), "label.pkl", "Suturing_B002",
+                "5 GRS scores");
+
     /* Fis-V: a malformed line is named by file and line number */
     if (!make_scratch()) return;
     write_text("train_dataset.txt", "1 28.71 29.36 1\n2 30.0 x 0\n");
     write_text("test_dataset.txt", "3 1 2 0\n");
-    check_error(aqa_ann_load_fisv(scratch), "train_dataset.txt:2", "id tes pcs ded", NULL);
+    check_error(aqa_ann_load_fisv(scratch), "train_dataset.txt:2", "field 'pcs'", "id tes pcs ded");
     write_text("train_dataset.txt", "1 28.71 29.36 1\n");
     write_text("test_dataset.txt", "1 1 2 0\n");
     check_error(aqa_ann_load_fisv(scratch), "appears twice", "'1'", NULL);

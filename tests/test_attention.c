@@ -131,6 +131,7 @@ static void test_mha_gradcheck(void) {
         aqa_mha_layer *m = aqa_mha_layer_new(NULL, "", 8, 2, 0.0, true, bf);
         CHECK(m != NULL);
         if (!m) continue;
+        CHECK(aqa_module_to_dtype(&m->base, AQA_F64) == AQA_OK); /* layers do not mix dtypes */
         aqa_uniform_(m->in_proj_bias, -0.5, 0.5, &g);
         aqa_uniform_(m->out_proj->bias, -0.5, 0.5, &g);
         aqa_tensor *w = test_leaf_of(aqa_to_dtype(m->in_proj_weight, AQA_F64));

@@ -200,6 +200,89 @@ static void test_long_chain_frees_iteratively(void) {
     CHECK_EQ_INT(aqa_live_tensors(), before);
 }
 
+/* ---- in-place writes after a forward (the version counter) ---- */
+
+/* One in-place write into w (or a view of it); named after the op for the failure line. */
+typedef struct { const char *op; aqa_status (*write)(aqa_tensor *w); } inplace_write;
+static aqa_status w_add(aqa_tensor *w) { return aqa_add_(w, aqa_ones_like(w), 1.0); }
+static aqa_status w_mul(aqa_tensor *w) { return aqa_mul_scalar_(w, 2.0); }
+static aqa_status w_fill(aqa_tensor *w) { return aqa_fill_(w, 3.0); }
+static aqa_status w_zero(aqa_tensor *w) { return aqa_zero_(w); }
+static aqa_status w_copy(aqa_tensor *w) { return aqa_copy_(w, aqa_full_like(w, 4.0)); }
+static aqa_status w_uniform(aqa_tensor *w) { return aqa_uniform_(w, 0, 1, NULL); }
+static aqa_status w_normal(aqa_tensor *w) { return aqa_normal_(w, 0, 1, NULL); }
+static aqa_status w_init(aqa_tensor *w) { return aqa_init_trunc_normal_(w, 0, 1, -2, 2, NULL); }
+static aqa_status w_view(aqa_tensor *w) { return aqa_fill_(aqa_select(aqa_transpose(w, 0, 1), 1, 0), 5.0); }
+
+static void test_inplace_write_after_forward_fails_backward(void) {
+    static const inplace_write writes[] = {
+        {"aqa_add_", w_add},         {"aqa_mul_scalar_", w_mul}, {"aqa_fill_", w_fill},
+        {"aqa_fill_", w_zero},       {"aqa_copy_", w_copy},      {"aqa_uniform_", w_uniform},
+        {"aqa_normal_", w_normal},   {"aqa_init_trunc_normal_", w_init},
+        {"aqa_fill_", w_view}, /* through a view: views share the counter */
+    };
+    for (size_t k = 0; k < sizeof writes / sizeof *writes; k++) {
+        aqa_scope_begin();
+        aqa_tensor *w = aqa_set_name(aqa_requires_grad(aqa_ones(AQA_SHAPE(2, 3), AQA_F64), true), "fc.weight");
+        aqa_tensor *x = aqa_requires_grad(aqa_ones(AQA_SHAPE(2, 3), AQA_F64), true);
+        aqa_tensor *loss = aqa_sum_all(aqa_mul(x, w)); /* mul saves w (for x's gradient) */
+        int64_t v = aqa_tensor_version(w);
+        bool prev = aqa_set_grad_enabled(false);
+        CHECK_MSG(writes[k].write(w) == AQA_OK, "%s: %s", writes[k].op, aqa_last_error());
+        aqa_set_grad_enabled(prev);
+        CHECK_MSG(aqa_tensor_version(w) > v, "%s did not bump the version", writes[k].op);
+        CHECK_MSG(aqa_backward(loss, NULL, false) == AQA_ESTATE, "%s: backward did not fail", writes[k].op);
+        const char *e = aqa_last_error();
+        CHECK_MSG(strstr(e, "modified by an in-place operation") && strstr(e, "fc.weight") &&
+                      strstr(e, "saved by mul") && strstr(e, writes[k].op),
+                  "%s: message \"%s\"", writes[k].op, e);
+        CHECK(x->grad == NULL); /* nothing computed from the new values */
+        aqa_scope_end();
+    }
+}
+
+static void test_inplace_write_legitimate_uses(void) {
+    aqa_scope_begin();
+    /* an input that no node saved may change: add's backward needs no values */
+    aqa_tensor *a = aqa_requires_grad(aqa_ones(AQA_SHAPE(3), AQA_F64), true);
+    aqa_tensor *b = aqa_requires_grad(aqa_ones(AQA_SHAPE(3), AQA_F64), true);
+    aqa_tensor *y = aqa_sum_all(aqa_add(a, b));
+    CHECK(aqa_fill_(b, 7.0) == AQA_OK);
+    CHECK(aqa_backward(y, NULL, false) == AQA_OK);
+    CHECK_NEAR(aqa_get(a->grad, (int64_t[]){0}), 1, 0);
+    /* a write before the forward is fine, and so is one after backward (the optimizer's step) */
+    aqa_tensor *w = aqa_requires_grad(vec((double[]){1, 2, 3}, 3), true);
+    CHECK(aqa_mul_scalar_(w, 2.0) == AQA_OK);
+    aqa_tensor *z = aqa_sum_all(aqa_square(w));
+    CHECK(aqa_backward(z, NULL, false) == AQA_OK);
+    CHECK_NEAR(aqa_get(w->grad, (int64_t[]){2}), 12, 1e-12);
+    CHECK(aqa_add_(w, w->grad, -0.1) == AQA_OK);
+    /* a clone is a new storage: writing into it leaves the saved original valid */
+    aqa_tensor *c = aqa_clone(w);
+    aqa_tensor *u = aqa_sum_all(aqa_mul(w, w));
+    bool prev = aqa_set_grad_enabled(false);
+    CHECK(aqa_fill_(c, 0.0) == AQA_OK);
+    aqa_set_grad_enabled(prev);
+    CHECK(aqa_backward(u, NULL, false) == AQA_OK);
+    aqa_scope_end();
+}
+
+static void test_optimizer_step_between_forward_and_backward_fails(void) {
+    aqa_scope_begin();
+    aqa_tensor *w = aqa_requires_grad(vec((double[]){1, 2}, 2), true);
+    aqa_keep(w);
+    aqa_optimizer *opt = aqa_sgd_new(&(aqa_sgd_options)AQA_SGD_DEFAULTS);
+    CHECK(aqa_optim_add_group(opt, &w, 1, 0.1, 0.0) == 0);
+    aqa_tensor *loss = aqa_sum_all(aqa_square(w));
+    CHECK(aqa_backward(loss, NULL, true) == AQA_OK);
+    CHECK(aqa_optim_step(opt) == AQA_OK); /* legitimate: after backward */
+    CHECK(aqa_backward(loss, NULL, false) == AQA_ESTATE); /* the retained graph saw w before the step */
+    CHECK(strstr(aqa_last_error(), "optimizer step") != NULL);
+    aqa_optim_free(opt);
+    aqa_scope_end();
+    aqa_tensor_free(w);
+}
+
 int main(void) {
     RUN(test_chain_rule_values);
     RUN(test_shared_input_accumulates);
@@ -211,5 +294,8 @@ int main(void) {
     RUN(test_leaf_gradient_takeover_is_safe);
     RUN(test_graph_lifetime_no_leaks);
     RUN(test_long_chain_frees_iteratively);
+    RUN(test_inplace_write_after_forward_fails_backward);
+    RUN(test_inplace_write_legitimate_uses);
+    RUN(test_optimizer_step_between_forward_and_backward_fails);
     return test_finish();
 }

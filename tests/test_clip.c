@@ -632,16 +632,17 @@ static void test_golden_cuda(void) {
 
 /* ---- the command-line programs, as other tools call them ------------------------------------------ */
 
-#define VOCAB "clip/bpe_simple_vocab_16e6.txt.gz"
+/* CLIP's BPE vocabulary, shipped in the repository (MIT, models/clip/data/LICENSE-bpe_simple_vocab_16e6.txt) */
+#define VOCAB "models/clip/data/bpe_simple_vocab_16e6.txt.gz"
 
 static void test_embed_and_zeroshot_programs(void) {
-    const char *embed = "examples/clip_embed", *zs = "examples/clip_zeroshot", *vocab = test_shared_path(VOCAB);
+    const char *embed = "examples/clip_embed", *zs = "examples/clip_zeroshot", *vocab = test_source_path(VOCAB);
     if (access(embed, X_OK) != 0 || access(zs, X_OK) != 0) {
         SKIP("examples/clip_embed or clip_zeroshot not built (run from the build folder)");
         return;
     }
     if (access(vocab, R_OK) != 0) {
-        SKIP("shared data file " VOCAB " not found");
+        SKIP(VOCAB " not found (run from the build folder or set AQA_SRCDIR)");
         return;
     }
     int64_t live = aqa_live_tensors();
@@ -676,7 +677,7 @@ static void test_embed_and_zeroshot_programs(void) {
         for (int x = 0; x < 40; x++)
             for (int k = 0; k < 3; k++) pic->data[aqa_image_offset(pic, x, y) + k] = (uint8_t)(x * 6 + y * 3 * k + 17 * k);
     CHECK(pic && aqa_image_save_png(pic, png) == AQA_OK);
-    snprintf(cmd, sizeof cmd, "%s --weights %s --vocab '%s' --texts %s --images %s --image-files %s --out %s --batch 2 2> %s",
+    snprintf(cmd, sizeof cmd, "%s --weights %s --bpe '%s' --texts %s --images %s --image-files %s --out %s --batch 2 2> %s",
              embed, w, vocab, tx, im, png, out, log);
     CHECK_EQ_INT(system(cmd), 0);
     /* what the library gives for the same inputs */
@@ -699,7 +700,7 @@ static void test_embed_and_zeroshot_programs(void) {
     CHECK_EQ_INT(progress, 2);
 
     /* clip_zeroshot: probabilities as softmax(logits_per_image) */
-    snprintf(cmd, sizeof cmd, "%s --weights %s --vocab '%s' --image %s --labels '%s' '%s' > %s", zs, w, vocab, png,
+    snprintf(cmd, sizeof cmd, "%s --weights %s --bpe '%s' --image %s --labels '%s' '%s' > %s", zs, w, vocab, png,
              texts[0], texts[2], log);
     CHECK_EQ_INT(system(cmd), 0);
     aqa_tensor *p = aqa_softmax(aqa_clip_logits(m, aqa_clip_encode_image(m, aqa_narrow(all, 0, 2, 1), true),
@@ -715,7 +716,7 @@ static void test_embed_and_zeroshot_programs(void) {
     }
     if (f) fclose(f);
     /* a bad weights file: message and non-zero status */
-    snprintf(cmd, sizeof cmd, "%s --weights %s/none.safetensors --vocab '%s' --out %s 2> %s", embed, dir, vocab, out, log);
+    snprintf(cmd, sizeof cmd, "%s --weights %s/none.safetensors --bpe '%s' --out %s 2> %s", embed, dir, vocab, out, log);
     CHECK(system(cmd) != 0);
     aqa_image_free(pic);
     aqa_scope_end();

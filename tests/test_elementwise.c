@@ -405,10 +405,10 @@ static void test_where_masked_fill(void) {
 static void test_inplace(void) {
     aqa_scope_begin();
     aqa_tensor *d = F32((2, 3), 1, 2, 3, 4, 5, 6);
-    int64_t v0 = d->version;
+    int64_t v0 = aqa_tensor_version(d);
     CHECK(aqa_add_(d, F32((3), 1, 10, 100), 2.0) == AQA_OK);
     CHECK_T(d, AQA_F32, (2, 3), 0, 3, 22, 203, 6, 25, 206);
-    CHECK(d->version > v0);
+    CHECK(aqa_tensor_version(d) > v0);
     CHECK(aqa_mul_scalar_(d, 0.5) == AQA_OK);
     CHECK_T(d, AQA_F32, (2, 3), 0, 1.5, 11, 101.5, 3, 12.5, 103);
     /* src of another dtype is converted */

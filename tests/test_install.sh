@@ -62,7 +62,10 @@ int main(void) {
     return ok ? 0 : 3;
 }
 C
-if cc "$stage/binding.c" -o "$stage/binding" -ldl 2>"$stage/cc.log" && LD_LIBRARY_PATH=$libdir "$stage/binding" 2>"$stage/run.log"; then
+# (a sanitizer build's library needs its runtime first in the program: the flags pkg-config gives)
+sanitize=$(echo "$flags" | tr ' ' '\n' | grep '^-fsanitize' | tr '\n' ' ')
+if cc "$stage/binding.c" $sanitize -o "$stage/binding" -ldl 2>"$stage/cc.log" &&
+   LD_LIBRARY_PATH=$libdir "$stage/binding" 2>"$stage/run.log"; then
     echo "PASS test_shared_library_dlopen"
 else
     echo "FAIL test_shared_library_dlopen: $(head -3 "$stage/cc.log" "$stage/run.log")"; exit 1

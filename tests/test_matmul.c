@@ -94,14 +94,16 @@ static void test_hand(void) {
     aqa_tensor *vm = aqa_matmul(v, b);
     CHECK(test_shape_is(vm, AQA_SHAPE(2)));
     CHECK_NEAR(aqa_get(vm, (int64_t[]){0}), 7 - 9 + 22, 0);
-    /* int64 and mixed dtypes (promotion) */
+    /* int64; mixed dtypes are an error, as torch.matmul's */
     aqa_tensor *ai = aqa_to_dtype(a, AQA_I64);
     aqa_tensor *ci = aqa_matmul(ai, aqa_to_dtype(b, AQA_I64));
     CHECK_EQ_INT(ci->dtype, AQA_I64);
     CHECK_EQ_INT((int64_t)aqa_get(ci, (int64_t[]){1, 1}), 154);
-    aqa_tensor *cm = aqa_matmul(ai, aqa_to_dtype(b, AQA_F64));
-    CHECK_EQ_INT(cm->dtype, AQA_F64);
-    CHECK_NEAR(aqa_get(cm, (int64_t[]){1, 0}), 139, 0);
+    CHECK(aqa_matmul(ai, aqa_to_dtype(b, AQA_F64)) == NULL);
+    CHECK_STR(aqa_last_error(), "aqa_matmul: input is int64 but other is float64; the operands of a layer must share "
+                                "one dtype (as in PyTorch): convert one explicitly with aqa_to_dtype, or a module with "
+                                "aqa_module_to_dtype");
+    CHECK(aqa_matmul(a, aqa_to_dtype(b, AQA_F64)) == NULL);
     /* errors */
     CHECK(aqa_matmul(a, a) == NULL);
     CHECK(strstr(aqa_last_error(), "cannot be multiplied") != NULL);
@@ -284,8 +286,8 @@ static void test_golden(void) {
 static void test_no_leaks(void) {
     int64_t t0 = aqa_live_tensors(), s0 = aqa_live_storages();
     aqa_tensor *a = aqa_requires_grad(aqa_randn(AQA_SHAPE(2, 3, 4), AQA_F32, NULL), true);
-    aqa_tensor *b = aqa_randn(AQA_SHAPE(4), AQA_F64, NULL);
-    aqa_tensor *c = aqa_matmul(a, b); /* converted a is freed, saved alias kept by the node */
+    aqa_tensor *b = aqa_randn(AQA_SHAPE(4), AQA_F32, NULL);
+    aqa_tensor *c = aqa_matmul(a, b); /* saved aliases kept by the node */
     aqa_tensor *bad = aqa_matmul(a, a);
     CHECK(c && !bad);
     aqa_tensor_free(c);

@@ -145,8 +145,19 @@ static void test_errors(void) {
     CHECK(aqa_mse(a, c, 1, &out) == AQA_OK); /* MSE is defined for one pair */
     CHECK_NEAR(out, 16, 0);
     CHECK(aqa_score_metrics_compute(a, c, 3, NULL) == AQA_EINVAL);
+    /* a constant prediction or truth leaves the correlations (and, for truth, R-l2) undefined:
+       NAN, not an error; the MSE is still computed */
     aqa_score_metrics m;
-    CHECK(aqa_score_metrics_compute(a, c, 3, &m) == AQA_EINVAL);
+    CHECK(aqa_score_metrics_compute(c, a, 3, &m) == AQA_OK);
+    CHECK(isnan(m.spearman) && isnan(m.pearson) && isfinite(m.rl2_x100));
+    CHECK_NEAR(m.mse, (16.0 + 9.0 + 4.0) / 3.0, 1e-12);
+    CHECK_NEAR(m.rl2_x100, 100.0 * (4.0 + 2.25 + 1.0) / 3.0, 1e-12);
+    CHECK(aqa_score_metrics_compute(a, c, 3, &m) == AQA_OK);
+    CHECK(isnan(m.spearman) && isnan(m.pearson) && isnan(m.rl2_x100));
+    CHECK(aqa_score_metrics_compute(a, a, 1, &m) == AQA_OK);
+    CHECK(isnan(m.spearman) && m.mse == 0);
+    CHECK(aqa_score_metrics_compute(nan3, a, 3, &m) == AQA_EINVAL);
+    CHECK(aqa_score_metrics_compute(a, a, 0, &m) == AQA_EINVAL);
     const double rr[] = {0.5, 1.0};
     CHECK(aqa_fisher_z_mean(rr, 2, &out) == AQA_EINVAL);
     CHECK(strstr(aqa_last_error(), "r[1]") != NULL);

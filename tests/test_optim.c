@@ -267,7 +267,15 @@ static void test_skip_and_errors(void) {
     CHECK_NEAR(aqa_get(p, (int64_t[]){1}), 1.0 - 1e-3, 1e-7);
     /* a parameter in two groups, a non-float parameter, bad hyper-parameters */
     CHECK(aqa_optim_add_params(o, &p, 1) == -1);
-    CHECK(strstr(aqa_last_error(), "more than one group") != NULL);
+    CHECK_STR(aqa_last_error(), "aqa_optim_add_group: parameter 0 (unnamed float32 [3]) is already in group 0 "
+                                "(parameter 0); a parameter can be in one group only");
+    aqa_set_name(p, "fc.weight");
+    aqa_tensor *r = aqa_requires_grad(aqa_ones(AQA_SHAPE(2), AQA_F32), true);
+    CHECK(aqa_optim_add_params(o, (aqa_tensor *[]){r, p}, 2) == -1);
+    CHECK(strstr(aqa_last_error(), "parameter 1 (fc.weight) is already in group 0") != NULL);
+    CHECK(aqa_optim_add_params(o, (aqa_tensor *[]){r, r}, 2) == -1);
+    CHECK(strstr(aqa_last_error(), "parameter 1 (unnamed float32 [2]) is listed twice (also at 0)") != NULL);
+    aqa_tensor_free(r);
     aqa_tensor *ints = aqa_zeros(AQA_SHAPE(2), AQA_I64);
     CHECK(aqa_optim_add_params(o, &ints, 1) == -1);
     aqa_optim_free(o);

@@ -223,6 +223,27 @@ static void test_pickle_errors(void) {
     aqa_pyobj_free(NULL);
 }
 
+/* MARK followed at once by TUPLE / LIST / DICT on an empty stack: empty containers.  The stack is
+ * still unallocated then; UBSan (the sanitizer build stops at the first report) flagged the
+ * pointer arithmetic on it before the reader indexed the stack instead. */
+static void test_pickle_mark_on_empty_stack(void) {
+    static const struct {
+        const char *bytes;
+        aqa_pytype type;
+    } cases[] = {{"(t.", AQA_PY_TUPLE}, {"(l.", AQA_PY_LIST}, {"(d.", AQA_PY_DICT}, {"\x80\x02(t.", AQA_PY_TUPLE}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        aqa_pyobj *r = aqa_pickle_loads(cases[i].bytes, strlen(cases[i].bytes), "mark.pkl");
+        CHECK_MSG(r != NULL, "case %zu: %s", i, aqa_last_error());
+        if (!r) continue;
+        CHECK_MSG(r->type == cases[i].type, "case %zu: got a %s", i, aqa_pytype_name(r->type));
+        CHECK(r->type == AQA_PY_DICT ? r->u.dict.len == 0 : r->u.seq.len == 0);
+        aqa_pyobj_free(r);
+    }
+    /* and the forms that must fail: APPENDS / SETITEMS with nothing below the MARK */
+    CHECK(aqa_pickle_loads("(e.", 3, "appends.pkl") == NULL);
+    CHECK(aqa_pickle_loads("(u.", 3, "setitems.pkl") == NULL);
+}
+
 /* A list that contains itself (APPEND of a memoized list) must load and free without looping. */
 static void test_pickle_cycle(void) {
     static const char cyc[] = "\x80\x02]q\x00h\x00" "a.";
@@ -362,6 +383,7 @@ int main(void) {
     RUN(test_pickle_refuses_unsupported);
     RUN(test_pickle_errors);
     RUN(test_pickle_cycle);
+    RUN(test_pickle_mark_on_empty_stack);
     RUN(test_pickle_mtl_aqa_real);
     RUN(test_pickle_all_shared_files);
     RUN(test_pickle_fuzz);

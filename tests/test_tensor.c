@@ -270,6 +270,48 @@ static void test_cuda_device_without_backend(void) {
     aqa_scope_end();
 }
 
+/* Debug mode: a tensor used after its scope ended, after aqa_tensor_free, or freed twice is
+ * reported with the place it died; nothing crashes and nothing leaks. */
+static void test_debug_mode_reports_use_after_free(void) {
+    bool prev = aqa_set_debug(true);
+    int64_t live = aqa_live_tensors();
+    char want[512];
+    int opened = __LINE__ + 1;
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_set_name(aqa_ones(AQA_SHAPE(2, 3), AQA_F32), "activations");
+    int closed = __LINE__ + 1;
+    aqa_scope_end();
+    aqa_clear_error();
+    CHECK(aqa_add(x, x) == NULL);
+    snprintf(want, sizeof want, "aqa_add: use of a freed tensor activations (float32 [2, 3]), freed at the end of the "
+             "scope opened at %s:%d and closed at %s:%d", __FILE__, opened, __FILE__, closed);
+    CHECK_MSG(strncmp(aqa_last_error(), want, strlen(want)) == 0, "got \"%s\"", aqa_last_error());
+    /* the other entry points: views, in-place ops, reads, printing, backward, keep */
+    CHECK(aqa_reshape(x, AQA_SHAPE(6)) == NULL && strstr(aqa_last_error(), "aqa_reshape: use of a freed tensor"));
+    CHECK(aqa_fill_(x, 1.0) == AQA_ESTATE);
+    CHECK(aqa_add_(x, x, 1.0) == AQA_ESTATE);
+    CHECK(aqa_data(x) == NULL);
+    CHECK(isnan(aqa_item(x)));
+    char *s = aqa_to_string(x);
+    CHECK(s && strstr(s, "freed tensor"));
+    free(s);
+    CHECK(aqa_backward(x, NULL, false) == AQA_ESTATE);
+    CHECK(aqa_keep(x) == NULL);
+    /* aqa_tensor_free, then a use and a second free */
+    aqa_tensor *y = aqa_zeros(AQA_SHAPE(4), AQA_F64);
+    int freed = __LINE__ + 1;
+    aqa_tensor_free(y);
+    CHECK(aqa_mul_scalar(y, 2.0) == NULL);
+    snprintf(want, sizeof want, "aqa_mul_scalar: use of a freed tensor (float64 [4]), freed by aqa_tensor_free at %s:%d",
+             __FILE__, freed);
+    CHECK_STR(aqa_last_error(), want);
+    aqa_clear_error();
+    aqa_tensor_free(y);
+    CHECK(strstr(aqa_last_error(), "aqa_tensor_free: use of a freed tensor") != NULL);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+    aqa_set_debug(prev);
+}
+
 int main(void) {
     RUN(test_creation_and_shapes);
     RUN(test_from_data_and_copy_to_host);
@@ -281,5 +323,6 @@ int main(void) {
     RUN(test_random_determinism_and_moments);
     RUN(test_print);
     RUN(test_cuda_device_without_backend);
+    RUN(test_debug_mode_reports_use_after_free);
     return test_finish();
 }

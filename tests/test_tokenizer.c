@@ -1,7 +1,8 @@
 /* test_tokenizer.c: CLIP's BPE tokenizer (models/clip/tokenizer.h) against ids from Python's
  * CLIP tokenizer (tests/data/tokenizer/, made by scripts/gen_tokenizer_golden.py), Hugging Face
  * format loading, error reporting on broken vocabulary files, thread safety and speed.
- * Tests that need OpenAI's vocabulary read it from the shared data folder and SKIP without it. */
+ * OpenAI's vocabulary ships in the repository (models/clip/data/, MIT); tests that need it SKIP
+ * only when they cannot find the source tree (AQA_SRCDIR). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 #include "models/clip/tokenizer.h"
 #include "tests/testlib.h"
 
-#define VOCAB "clip/bpe_simple_vocab_16e6.txt.gz"
+/* CLIP's BPE vocabulary, shipped in the repository (MIT, models/clip/data/LICENSE-bpe_simple_vocab_16e6.txt) */
+#define VOCAB "models/clip/data/bpe_simple_vocab_16e6.txt.gz"
 
 /* ---- golden file reading ---- */
 
@@ -139,7 +141,7 @@ static int row_equal(const int64_t *row, size_t context, const int64_t *want, si
 }
 
 static aqa_bpe_tokenizer *load_real(void) {
-    const char *path = test_shared_path(VOCAB);
+    const char *path = test_source_path(VOCAB);
     if (access(path, R_OK) != 0) return NULL;
     aqa_bpe_tokenizer *t = NULL;
     aqa_status st = aqa_bpe_load(path, &t);
@@ -212,7 +214,7 @@ static void test_golden_openai(void) {
     CHECK_MSG(g && n > 300, "tests/data/tokenizer/clip_golden.txt missing or short");
     aqa_bpe_tokenizer *t = load_real();
     if (!t || !g) {
-        if (!t) SKIP("shared data file " VOCAB " not found");
+        if (!t) SKIP(VOCAB " not found (run from the build folder or set AQA_SRCDIR)");
         free_golden(g, g ? n : 0);
         aqa_bpe_free(t);
         return;
@@ -404,7 +406,7 @@ static void test_bad_vocab_files(void) {
     free(text);
 
     /* the real vocabulary cut short (when present) */
-    const char *real = test_shared_path(VOCAB);
+    const char *real = test_source_path(VOCAB);
     f = fopen(real, "rb");
     if (f) {
         char *data = malloc(4 << 20);
@@ -502,7 +504,7 @@ static double now(void) {
 static void test_speed(void) {
     aqa_bpe_tokenizer *t = load_real();
     if (!t) {
-        SKIP("shared data file " VOCAB " not found");
+        SKIP(VOCAB " not found (run from the build folder or set AQA_SRCDIR)");
         return;
     }
     /* 5000 varied prompts in the style MVLA uses */
@@ -543,13 +545,13 @@ static int64_t *read_id_line(FILE *f, size_t *n) {
 
 /* examples/tokenize, as other tools call it: one text per line in, one line of ids out. */
 static void test_tokenize_program(void) {
-    const char *prog = "examples/tokenize", *vocab = test_shared_path(VOCAB);
+    const char *prog = "examples/tokenize", *vocab = test_source_path(VOCAB);
     if (access(prog, X_OK) != 0) {
         SKIP("examples/tokenize not built (run from the build folder)");
         return;
     }
     if (access(vocab, R_OK) != 0) {
-        SKIP("shared data file " VOCAB " not found");
+        SKIP(VOCAB " not found (run from the build folder or set AQA_SRCDIR)");
         return;
     }
     size_t n;
@@ -566,7 +568,7 @@ static void test_tokenize_program(void) {
         if (!g[i].mojibake && !strchr(g[i].text, '\n')) fprintf(f, "%s\n", g[i].text), used++;
     fclose(f);
     for (int raw = 0; raw < 2; raw++) {
-        snprintf(cmd, sizeof cmd, "%s --vocab '%s' %s < %s > %s", prog, vocab, raw ? "--raw" : "--context 77",
+        snprintf(cmd, sizeof cmd, "%s --bpe '%s' %s < %s > %s", prog, vocab, raw ? "--raw" : "--context 77",
                  in, out);
         CHECK_EQ_INT(system(cmd), 0);
         f = fopen(out, "r");
@@ -586,7 +588,7 @@ static void test_tokenize_program(void) {
         fclose(f);
     }
     /* errors: a missing vocabulary gives a message on stderr and a non-zero status */
-    snprintf(cmd, sizeof cmd, "%s --vocab %s/none.gz < %s > %s 2>&1", prog, dir, in, out);
+    snprintf(cmd, sizeof cmd, "%s --bpe %s/none.gz < %s > %s 2>&1", prog, dir, in, out);
     CHECK(system(cmd) != 0);
     f = fopen(out, "r");
     char msg[512] = "";

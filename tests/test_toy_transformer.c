@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 #include "io/safetensors.h"
@@ -52,8 +53,10 @@ static void test_learns_reversal(void) {
     if (f) {
         CHECK_STR(aqa_st_metadata(f, "format"), "aqa-checkpoint-1");
         CHECK_STR(aqa_st_metadata(f, "step"), "150");
-        const char *cfg = aqa_st_metadata(f, "config");
-        CHECK(cfg && strstr(cfg, "\"task\": \"reverse\"") && strstr(cfg, "\"seq_len\": 8"));
+        cJSON *cfg = cJSON_Parse(aqa_st_metadata(f, "config") ? aqa_st_metadata(f, "config") : "");
+        const cJSON *task = cJSON_GetObjectItemCaseSensitive(cfg, "task"), *len = cJSON_GetObjectItemCaseSensitive(cfg, "seq_len");
+        CHECK(cJSON_IsString(task) && !strcmp(task->valuestring, "reverse") && cJSON_IsNumber(len) && len->valuedouble == 8);
+        cJSON_Delete(cfg);
         CHECK(aqa_st_find(f, "model.encoder.layers.0.self_attn.in_proj_weight") >= 0);
         CHECK(aqa_st_find(f, "model.pos_emb") >= 0);
         CHECK(aqa_st_find(f, "model.head.bias") >= 0);

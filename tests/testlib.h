@@ -93,6 +93,15 @@ __attribute__((unused)) static const char *test_data_path(const char *name) {
     return buf;
 }
 
+/* Path of a file of the source tree, e.g. models/clip/data/... (run.sh exports AQA_SRCDIR; the
+ * default suits running a test program from the build folder of an in-tree build). */
+__attribute__((unused)) static const char *test_source_path(const char *name) {
+    static char buf[4096];
+    const char *dir = getenv("AQA_SRCDIR");
+    snprintf(buf, sizeof buf, "%s/%s", dir ? dir : ".", name);
+    return buf;
+}
+
 /* Path of a file under the read-only ../shared/data folder (NULL-safe: tests skip when absent). */
 __attribute__((unused)) static const char *test_shared_path(const char *name) {
     static char buf[4096];

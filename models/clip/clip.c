@@ -269,7 +269,6 @@ aqa_status aqa_clip_to_dtype(aqa_clip_model *m, aqa_dtype dtype) {
         memcpy(t->stride, c->stride, sizeof t->stride);
         t->dtype = dtype;
         c->storage = old;
-        t->version++;
         aqa_zero_grad(t);
         aqa__release(c);
     }

@@ -28,6 +28,7 @@
 #include "models/clip/clip-impl.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
+#include "tensor/tensor-impl.h"
 
 /* ---- names --------------------------------------------------------------------------------- */
 
@@ -330,6 +331,7 @@ static aqa_status load_one(aqa_st_file *f, int i, aqa_tensor *t, const char *ona
     if (t->dtype != AQA_F32 || !aqa_is_contiguous(t) || aqa_tensor_device(t).kind != AQA_CPU)
         return aqa_fail(AQA_EINVAL, "CLIP load: model tensor %s is not a contiguous CPU float32 tensor", oname);
     float *dst = (float *)aqa_data(t) + (part >= 0 ? (size_t)part * (size_t)info->numel : 0);
+    aqa__bump_version(t, "aqa_clip_load"); /* written in place, below */
     if (!tr || nd != 2) return aqa_st_read_f32(f, i, dst);
     float *tmp = malloc(sizeof(float) * (size_t)(info->numel ? info->numel : 1));
     if (!tmp) return aqa_fail(AQA_ENOMEM, "CLIP load: out of memory for %s", oname);

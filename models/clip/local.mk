@@ -6,6 +6,11 @@ nobase_aqainclude_HEADERS += models/clip/tokenizer.h models/clip/clip.h
 noinst_HEADERS += models/clip/text_clean.h models/clip/unicode_tables.h models/clip/clip-impl.h
 libaqa_la_SOURCES += models/clip/tokenizer.c models/clip/text_clean.c models/clip/unicode_tables_generated.c \
 	models/clip/clip.c models/clip/vision.c models/clip/text.c models/clip/clip_weights.c
+
+# CLIP's BPE vocabulary (OpenAI, MIT: models/clip/data/LICENSE-bpe_simple_vocab_16e6.txt), in the
+# repository so that a clone tokenizes without downloads, installed with its licence in $(pkgdatadir).
+dist_pkgdata_DATA = models/clip/data/bpe_simple_vocab_16e6.txt.gz models/clip/data/LICENSE-bpe_simple_vocab_16e6.txt
+
 check_PROGRAMS += tests/test_tokenizer tests/test_clip
 tests_test_tokenizer_SOURCES = tests/test_tokenizer.c
 tests_test_clip_SOURCES = tests/test_clip.c

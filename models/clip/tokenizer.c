@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "models/clip/text_clean.h"
+#include "io/atomic_file.h"
 
 #define N_MERGES (49152 - 256 - 2) /* merges CLIP uses: lines 1..48894 of the vocabulary file */
 #define CACHE_SLOTS (1u << 16)     /* word cache slots; the cache is emptied when half full */
@@ -524,8 +525,10 @@ static void json_string(FILE *f, const char *s) {
 
 aqa_status aqa_bpe_save_hf(const aqa_bpe_tokenizer *t, const char *vocab_json, const char *merges_txt) {
     if (!t || !vocab_json || !merges_txt) return aqa_fail(AQA_EINVAL, "aqa_bpe_save_hf: NULL argument");
-    FILE *f = fopen(vocab_json, "wb");
-    if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", vocab_json, strerror(errno));
+    aqa_atomic_file *af;
+    aqa_status st = aqa_atomic_open(vocab_json, &af);
+    if (st) return st;
+    FILE *f = aqa_atomic_stream(af);
     fputc('{', f);
     int first = 1;
     for (size_t id = 0; id < t->n_ids; id++) {
@@ -537,14 +540,13 @@ aqa_status aqa_bpe_save_hf(const aqa_bpe_tokenizer *t, const char *vocab_json, c
         fprintf(f, ":%zu", id);
     }
     fputs("}\n", f);
-    if (ferror(f) | fclose(f)) return aqa_fail(AQA_EIO, "%s: write error", vocab_json);
-    f = fopen(merges_txt, "wb");
-    if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", merges_txt, strerror(errno));
+    if ((st = aqa_atomic_commit(af))) return st; /* a failed write is reported here, with its reason */
+    if ((st = aqa_atomic_open(merges_txt, &af))) return st;
+    f = aqa_atomic_stream(af);
     fputs("#version: 0.2\n", f);
     for (size_t i = 0; i < t->n_merges; i++)
         fprintf(f, "%s %s\n", tok_str(t, t->merge_ids[i][0]), tok_str(t, t->merge_ids[i][1]));
-    if (ferror(f) | fclose(f)) return aqa_fail(AQA_EIO, "%s: write error", merges_txt);
-    return AQA_OK;
+    return aqa_atomic_commit(af);
 }
 
 /* ---- BPE ---- */
@@ -775,6 +777,7 @@ aqa_status aqa_bpe_decode(const aqa_bpe_tokenizer *t, const int64_t *ids, size_t
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || (size_t)ids[i] >= t->n_ids || t->tok_off[ids[i]] < 0) {
             free(bytes);
+            aqa_u32vec_free(&cps); /* filled by the ids before this one */
             return aqa_fail(AQA_EINVAL, "aqa_bpe_decode: id %lld (position %zu) is not in the vocabulary",
                             (long long)ids[i], i);
         }

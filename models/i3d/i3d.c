@@ -2,6 +2,7 @@
  * max pool, the feature/logits head, construction with pytorch-i3d's module names and channel
  * lists, weights loading, and the forward pass that releases activations as soon as no later op
  * needs them. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -568,7 +569,7 @@ aqa_status aqa_i3d_file_width(const char *path, double *width) {
     aqa_st_file *f;
     aqa_status st = aqa_st_open(path, &f);
     if (st != AQA_OK) return st;
-    const char *v = aqa_st_metadata(f, "width_multiplier");
+    const char *v = aqa_st_metadata(f, "width_multiplier"), *cfg = aqa_st_metadata(f, "config");
     *width = 1.0;
     if (v) {
         char *end;
@@ -577,6 +578,14 @@ aqa_status aqa_i3d_file_width(const char *path, double *width) {
             st = aqa_fail(AQA_EFORMAT, "%s: metadata width_multiplier \"%s\" is not a number in (0, 1]", path, v);
         else
             *width = w;
+    } else if (cfg) {
+        cJSON *o = cJSON_Parse(cfg);
+        const cJSON *jw = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "width_multiplier") : NULL;
+        if (jw && !(cJSON_IsNumber(jw) && jw->valuedouble > 0 && jw->valuedouble <= 1))
+            st = aqa_fail(AQA_EFORMAT, "%s: metadata config's width_multiplier is not a number in (0, 1]", path);
+        else if (jw)
+            *width = jw->valuedouble;
+        cJSON_Delete(o);
     }
     aqa_st_close(f);
     return st;
@@ -675,6 +684,22 @@ aqa_status aqa_i3d_features_logits(aqa_i3d *m, aqa_tensor *x, aqa_tensor **featu
     aqa_tensor *trunk = run_trunk(m, x, AQA_I3D_MIXED_5C);
     if (!trunk) return aqa_last_status();
     aqa_status st = head(m, trunk, features, logits);
+    aqa_tensor_free(trunk);
+    return st;
+}
+
+aqa_status aqa_i3d_features_maps(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **maps) {
+    if (!features || !maps) return aqa_fail(AQA_EINVAL, "aqa_i3d_features_maps: NULL output");
+    *features = *maps = NULL;
+    if (!check_input(m, x, AQA_I3D_FEATURES)) return aqa_last_status();
+    aqa_tensor *trunk = run_trunk(m, x, AQA_I3D_MIXED_5C);
+    if (!trunk) return aqa_last_status();
+    aqa_status st = head(m, trunk, features, NULL);
+    if (!st && !(*maps = aqa_mean(trunk, 1, (int[]){2}, false))) {
+        st = aqa_last_status();
+        aqa_tensor_free(*features);
+        *features = NULL;
+    }
     aqa_tensor_free(trunk);
     return st;
 }

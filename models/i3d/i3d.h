@@ -129,7 +129,9 @@ void aqa_i3d_free(aqa_i3d *m);
  * layer.  Shapes must match. */
 aqa_status aqa_i3d_load(aqa_i3d *m, const char *path);
 /* The width multiplier a weights file was made at: its metadata "width_multiplier" (written by
- * examples/pretrain_i3d for small networks), 1 when absent (converted pytorch-i3d weights). */
+ * examples/pretrain_i3d for small networks), else the "width_multiplier" number of its metadata
+ * "config" JSON object (scripts/i3d_torch.py), 1 when neither is there (converted pytorch-i3d
+ * weights).  A value that is not a number in (0, 1] is an error naming the file. */
 aqa_status aqa_i3d_file_width(const char *path, double *width);
 
 /* Keeps every BatchNorm in eval mode (running statistics, no update) while the model trains
@@ -143,6 +145,9 @@ aqa_tensor *aqa_i3d_forward(aqa_i3d *m, aqa_tensor *x);
 aqa_tensor *aqa_i3d_forward_to(aqa_i3d *m, aqa_tensor *x, aqa_i3d_endpoint end);
 /* Features and logits of one pass (logits needs the logits layer; *logits may be NULL to skip). */
 aqa_status aqa_i3d_features_logits(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **logits);
+/* Features [B, feature_dim] and the Mixed_5c map averaged over time [B, feature_dim, H', W'] (TSA's
+ * feature maps: feamap.mean(-3)) of one pass. */
+aqa_status aqa_i3d_features_maps(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **maps);
 
 /* ---- pieces (exposed for tests and other models) ------------------------------------------------ */
 /* A Unit3D (registered under parent as `name`): kernel/stride per dim (T, H, W). */

@@ -4,7 +4,12 @@
  *     Z' = softmax(F_i3d W_q (X W_k)^T / sqrt(d')) X W_v + F_i3d,           Z = MLP(Z') + Z'
  *
  * with MLP = Linear, GELU, Linear.  Text reaches the CBP features only through X.  Single-head
- * attention with d = d' = D; projections without bias (the paper's "learnable weights"). */
+ * attention with d = d' = D; projections without bias (the paper's "learnable weights").
+ *
+ * Graded texts (JIGSAWS, Fis-V, "+ Quality Text"): a sample's own text is the grade of its score,
+ * unknown at test time, so SCA never receives it; it fuses "the highest-similarity textual
+ * semantics" (paper, section 4.2) among the candidates (aqa_mvla_pick_texts). */
+#include "autograd/autograd.h"
 #include "models/mvla/mvla.h"
 #include "nn/attention.h"
 #include "ops/ops.h"
@@ -39,6 +44,32 @@ static aqa_tensor *half(aqa_linear_layer *wq, aqa_linear_layer *wk, aqa_linear_l
                                                      aqa_linear_layer_forward(wv, kv), NULL, 0.0, false, 0.0);
     aqa_tensor *x1 = aqa_add(a, q_in);
     return aqa_add(aqa_linear_layer_forward(fc2, aqa_gelu(aqa_linear_layer_forward(fc1, x1))), x1);
+}
+
+aqa_tensor *aqa_mvla_pick_texts(aqa_tensor *table, aqa_tensor *cands, aqa_tensor *feat, aqa_mvla_grade_mode mode) {
+    if (!table || !cands || !feat) return aqa_fail_null("aqa_mvla_pick_texts: NULL argument");
+    if (table->ndim != 2 || cands->ndim != 3 || cands->dtype != AQA_I64 || feat->ndim != 3 ||
+        feat->shape[0] != cands->shape[0] || feat->shape[1] != cands->shape[1] || feat->shape[2] != table->shape[1])
+        return aqa_fail_null("aqa_mvla_pick_texts: expected table [C, D], cands I64 [B, K, G], feat [B, K, D]");
+    const int64_t B = cands->shape[0], K = cands->shape[1], G = cands->shape[2], D = table->shape[1];
+    aqa_scope_begin();
+    aqa_tensor *flat = aqa_reshape(cands, 1, (int64_t[]){B * K * G});
+    aqa_tensor *texts = aqa_reshape(aqa_index_select(table, 0, flat), 4, (int64_t[]){B, K, G, D});
+    aqa_tensor *out;
+    if (mode == AQA_MVLA_GRADES_ALL) {
+        out = aqa_reshape(texts, 3, (int64_t[]){B, K * G, D});
+    } else {
+        /* cosine similarity of each slot's feature with its G candidates; no gradient through the choice */
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_tensor *f = aqa_unsqueeze(aqa_mvla_l2_normalize(feat), 2);                    /* [B, K, 1, D] */
+        aqa_tensor *sim = aqa_sum(aqa_mul(aqa_mvla_l2_normalize(texts), f), 1, (int[]){3}, false); /* [B, K, G] */
+        aqa_tensor *best = aqa_gather(cands, 2, aqa_argmax(sim, 2, true));                  /* [B, K, 1] */
+        aqa_set_grad_enabled(prev);
+        out = aqa_reshape(aqa_index_select(table, 0, aqa_reshape(best, 1, (int64_t[]){B * K})), 3, (int64_t[]){B, K, D});
+    }
+    aqa_tensor *r = out ? aqa_keep(out) : NULL;
+    aqa_scope_end();
+    return r;
 }
 
 aqa_tensor *aqa_mvla_sca_forward(aqa_mvla_sca *s, aqa_tensor *vis, aqa_tensor *text, aqa_tensor *i3d) {
