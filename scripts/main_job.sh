@@ -63,21 +63,21 @@ fi
 if [ ! -f "$OUT/i3d/i3d.safetensors" ]; then
     stamp "pretraining I3D ($I3D_EPOCHS epoch(s))"
     "$BIN/pretrain_i3d" --data "$OUT/data" --out "$OUT/i3d" --width 0.25 --short 48 --size 48 --epochs "$I3D_EPOCHS" \
-        --seed "$SEED" --progress false > "$OUT/i3d.txt"
+        --seed "$SEED" > "$OUT/i3d.txt"
     cat "$OUT/i3d.txt"
 fi
 
 # 4. frozen features once: CLIP per frame (96 x 64), the I3D per clip (9 x 256)
 stamp "extracting features"
 "$BIN/extract_features" --data "$OUT/data" --out "$OUT/features" --clip "$OUT/clip/clip.safetensors" \
-    --vocab "$OUT/clip/vocab.txt" --i3d "$OUT/i3d/i3d.safetensors" --i3d-short 48 --i3d-size 48 --progress false
+    --vocab "$OUT/clip/vocab.txt" --i3d "$OUT/i3d/i3d.safetensors" --i3d-short 48 --i3d-size 48
 
 # 5. TSA-MVLA and plain TSA, the same data, sizes, epochs and seed.  MVLA fine-tunes the CLIP text
 #    encoder (the paper's default; --freeze-clip-text is Table 5's ablation); I3D stays frozen: its
 #    clip features come from the cache (fine-tuning it needs frame mode, see README)
 #    (a run already there is resumed: a finished one only prints its metrics again)
 common="--data $OUT/data --features $OUT/features --epochs $EPOCHS --seed $SEED --setting w/DN --tsa-heads 4 \
---temporal-heads 4 --progress false"
+--temporal-heads 4"
 resume() { [ -f "$1/last.safetensors" ] && echo --resume; }
 stamp "training TSA-MVLA ($EPOCHS epochs)"
 "$BIN/train_mvla" $common $(resume "$OUT/tsa_mvla") --clip "$OUT/clip/clip.safetensors" --vocab "$OUT/clip/vocab.txt" \
