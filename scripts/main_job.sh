@@ -120,4 +120,10 @@ echo "targets: TSA-MVLA rho >= 0.8: $(awk -v x="$m_rho" 'BEGIN { print (x >= 0.8
      "AIoU@0.5 >= 0.8: $(awk -v x="$m_aiou" 'BEGIN { print (x >= 0.8) ? "met" : "MISSED" }')," \
      "TSA-MVLA beats TSA: $(awk -v a="$m_rho" -v b="$t_rho" 'BEGIN { print (a > b) ? "met" : "MISSED" }')"
 echo "figures (selected checkpoint): $OUT/eval_tsa_mvla/*.png; per-video predictions: $OUT/eval_tsa_mvla/predictions.csv"
-echo "main job: ${elapsed} s"
+# where the numbers come from: float32 results depend on the CPU kernels and the thread count
+src=$(cd "$(dirname "$0")/.." && pwd)
+commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "unknown (not a git checkout)")
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+kernels=$(sed -n 's/^[[:space:]]*"cpu":[[:space:]]*"\(.*\)",*$/\1/p' "$OUT/tsa_mvla/metrics.json")
+echo "main job: ${elapsed} s; commit $commit; ${cpu:-unknown CPU}, $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU kernels: $kernels"

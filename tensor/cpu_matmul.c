@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,4 +250,10 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
                       cbase + bi * m * n * (int64_t)es, n);
     }
     return AQA_OK;
+}
+
+const char *aqa_cpu_info(char *buf, size_t size) {
+    snprintf(buf, size, "aqa kernels %s, %s (%s kernels), %d OpenMP thread(s)", aqa__cpu_isa_name(aqa__cpu_isa()),
+             openblas_get_config(), openblas_get_corename(), omp_get_max_threads());
+    return buf;
 }

@@ -78,6 +78,9 @@ bool aqa_device_equal(aqa_device a, aqa_device b);
 void aqa_set_default_device(aqa_device device);
 aqa_device aqa_default_device(void);
 aqa_device aqa_tensor_device(const aqa_tensor *t);
+/* What the CPU kernels run on, for logs and reports (the numbers of a float32 run depend on it):
+ * "aqa kernels avx512, OpenBLAS 0.3.21 ... Cooperlake kernels, 2 OpenMP threads" into buf. */
+const char *aqa_cpu_info(char *buf, size_t size);
 
 /* Shape literal helper: aqa_zeros(AQA_SHAPE(2, 3), AQA_F32). */
 #define AQA_SHAPE(...)                                                       \
