@@ -167,8 +167,11 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void pack_b
             const int64_t len = r->len, id = r->id + ad, ih = r->ih + bh, iw0 = r->iw + ew;
             /* valid columns t: 0 <= iw0 + t < W, none when the row is in the padding */
             int64_t lo = iw0 < 0 ? -iw0 : 0, hi = W - iw0;
-            if (r->zero || id < 0 || id >= D || ih < 0 || ih >= H) lo = hi = 0;
-            const float *src = chan + r->base + (id * H + ih) * W + iw0;
+            const bool inside = !(r->zero || id < 0 || id >= D || ih < 0 || ih >= H);
+            if (!inside) lo = hi = 0;
+            /* the row's address only for a row inside the volume (a padding row's offset is
+             * meaningless, and forming it is undefined behaviour) */
+            const float *row = inside ? chan + r->base + (id * H + ih) * W : NULL;
             for (int64_t t0 = 0; t0 < len; t0 += 16) {
                 int64_t a = lo - t0, b = hi - t0, n = len - t0;
                 a = a < 0 ? 0 : a > 16 ? 16 : a;
@@ -176,7 +179,8 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void pack_b
                 n = n > 16 ? 16 : n;
                 __mmask16 mv = (__mmask16)(b > a ? ((1u << b) - 1) & ~((1u << a) - 1) : 0);
                 __mmask16 mn = (__mmask16)((1u << n) - 1);
-                _mm512_mask_storeu_ps(d + r->dst + t0, mn, _mm512_maskz_loadu_ps(mv, src + t0));
+                __m512 x = mv ? _mm512_maskz_loadu_ps(mv, row + iw0 + t0) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(d + r->dst + t0, mn, x);
             }
         }
     }

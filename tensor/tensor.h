@@ -92,8 +92,9 @@ const char *aqa_cpu_info(char *buf, size_t size);
 void aqa_scope_begin(void);
 /* Releases every tensor the innermost scope owns and closes it. */
 void aqa_scope_end(void);
-/* Moves `t` out of the innermost scope into its parent (or to the caller outside all scopes).
- * Returns t.  Use for the few results that must outlive a step (a metric, a prediction). */
+/* Moves `t` out of the innermost scope into its parent (or to the caller outside all scopes);
+ * a tensor owned by an outer scope, or by the caller, stays where it is.  Returns t.  Use for the
+ * few results that must outlive a step (a metric, a prediction). */
 aqa_tensor *aqa_keep(aqa_tensor *t);
 /* Releases the owner's reference (caller-owned or scope-owned alike).  NULL is allowed. */
 void aqa_tensor_free(aqa_tensor *t);

@@ -118,6 +118,17 @@ static void test_scopes_free_everything(void) {
     aqa_tensor_free(kept);
     CHECK_EQ_INT(aqa_live_tensors(), tensors);
     CHECK_EQ_INT(aqa_live_storages(), storages);
+    /* keeping a tensor of an outer scope inside an inner one leaves it there (a function that
+     * returns its input as one of its kept results must not move the caller's tensor out of
+     * the caller's scope) */
+    aqa_scope_begin();
+    aqa_tensor *input = aqa_ones(AQA_SHAPE(2), AQA_F32);
+    aqa_scope_begin();
+    CHECK(aqa_keep(input) == input);
+    aqa_scope_end();
+    CHECK_NEAR(aqa_get(input, (int64_t[]){1}), 1, 0); /* still the outer scope's */
+    aqa_scope_end();
+    CHECK_EQ_INT(aqa_live_tensors(), tensors);
     /* freeing a scope-owned tensor early is allowed */
     aqa_scope_begin();
     aqa_tensor *x = aqa_zeros(AQA_SHAPE(4), AQA_F32);
