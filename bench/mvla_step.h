@@ -82,7 +82,7 @@ __attribute__((unused)) static aqa_tensor *mvla_step_loss(mvla_step *s, double *
     aqa_mvla_output o;
     aqa_head_input q, e;
     aqa_head_result r;
-    aqa_head_targets tg = {aqa_narrow(s->scores, 0, 0, MVLA_B), NULL, NULL};
+    aqa_head_targets tg = {aqa_narrow(s->scores, 0, 0, MVLA_B), NULL};
     if (aqa_mvla_forward(s->m, &s->b, &o)) return NULL;
     if (mvla_done) *mvla_done = now();
     if (aqa_mvla_head_input(&o, 0, MVLA_B, &q) || aqa_mvla_head_input(&o, MVLA_B, MVLA_B, &e) ||

@@ -131,7 +131,8 @@ static size_t candidates(const aqa_exemplar_pool *p, const size_t *items, size_t
     return m;
 }
 
-aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, uint64_t seed, int k, size_t *out) {
+aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, uint64_t seed, int k, size_t *out,
+                             int *distinct) {
     if (!p || !query || k <= 0 || !out) return aqa_fail(AQA_EINVAL, "aqa_exemplar_pick: bad argument");
     size_t n_pool = p->pool->n_items;
     size_t *cand = malloc(n_pool * sizeof *cand);
@@ -176,6 +177,58 @@ aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, 
         cand[j] = tmp;
     }
     for (int i = 0; i < k; i++) out[i] = cand[(size_t)i % take];
+    if (distinct) *distinct = (int)take;
     free(cand);
+    return AQA_OK;
+}
+
+/* The groups pairs are formed in: the mode's groups, or one group of the whole pool. */
+static size_t pair_groups(const aqa_exemplar_pool *p, const aqa_exemplar_group **g, aqa_exemplar_group *all) {
+    if (p->mode == AQA_EXEMPLAR_DIVE) {
+        *g = p->dn;
+        return p->n_dn;
+    }
+    if (p->mode == AQA_EXEMPLAR_DIFFICULTY) {
+        *g = p->dd;
+        return p->n_dd;
+    }
+    *g = all;
+    return 1;
+}
+
+static double pair_score(const aqa_exemplar_pool *p, size_t item, bool use_dd) {
+    const aqa_ann_sample *s = aqa_vd_sample(p->pool, item);
+    return use_dd && s->difficulty > 0 ? s->score / s->difficulty : s->score;
+}
+
+aqa_status aqa_exemplar_pool_deltas(const aqa_exemplar_pool *p, bool use_dd, size_t max_pairs, double **out, size_t *n) {
+    if (!p || !out || !n) return aqa_fail(AQA_EINVAL, "aqa_exemplar_pool_deltas: NULL argument");
+    *out = NULL;
+    *n = 0;
+    aqa_exemplar_group all = {0};
+    size_t n_pool = p->pool->n_items;
+    all.items = malloc((n_pool + 1) * sizeof *all.items);
+    if (!all.items) return aqa_fail(AQA_ENOMEM, "aqa_exemplar_pool_deltas: out of memory");
+    for (size_t i = 0; i < n_pool; i++) all.items[i] = i;
+    all.n = n_pool;
+    const aqa_exemplar_group *g;
+    size_t ng = pair_groups(p, &g, &all), pairs = 0;
+    for (size_t k = 0; k < ng; k++) pairs += g[k].n * (g[k].n - (g[k].n > 0)) / 2;
+    size_t step = max_pairs && pairs > max_pairs ? (pairs + max_pairs - 1) / max_pairs : 1;
+    double *d = pairs ? malloc((pairs / step + 1) * sizeof *d) : NULL;
+    if (pairs && !d) {
+        free(all.items);
+        return aqa_fail(AQA_ENOMEM, "aqa_exemplar_pool_deltas: out of memory for %zu pairs", pairs);
+    }
+    size_t idx = 0, m = 0;
+    for (size_t k = 0; k < ng; k++)
+        for (size_t i = 0; i < g[k].n; i++) {
+            double si = pair_score(p, g[k].items[i], use_dd);
+            for (size_t j = i + 1; j < g[k].n; j++, idx++)
+                if (idx % step == 0) d[m++] = fabs(si - pair_score(p, g[k].items[j], use_dd));
+        }
+    free(all.items);
+    *out = d;
+    *n = m;
     return AQA_OK;
 }

@@ -8,7 +8,9 @@
  * never the query itself (compared by sample key, so a query from another split object of the same
  * dataset is recognised).  Several exemplars (e.g. 10 at test time, TSA's voter_number) are drawn
  * without replacement from the candidates; when there are fewer candidates than asked, the
- * shuffled candidates repeat in turn (so a batch keeps its shape).  When a query has no candidate
+ * shuffled candidates repeat in turn (so a batch keeps its shape) and the pick says how many are
+ * distinct: TSA and CoRe then average over those few (train_file_list[:voter_number]), which
+ * aqa_head_predict_exemplars does with the loader's exemplar_count.  When a query has no candidate
  * in its group (a test dive number absent from training, or a group holding only the query) the
  * pick falls back to the same difficulty (for 'w/ DN') and then to the whole pool, and the
  * fallback is counted (aqa_exemplar_pool.fallbacks).  (TSA would pick the query itself in the
@@ -16,6 +18,7 @@
 #ifndef AQA_DATASETS_EXEMPLAR_H
 #define AQA_DATASETS_EXEMPLAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,9 +57,18 @@ typedef struct aqa_exemplar_pool {
 aqa_exemplar_pool *aqa_exemplar_pool_new(const aqa_video_dataset *pool, aqa_exemplar_mode mode);
 void aqa_exemplar_pool_free(aqa_exemplar_pool *p);
 
-/* k pool item indices for `query` into out[k], deterministically from seed.  AQA_EINVAL when the
- * pool holds nothing but the query. */
-aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, uint64_t seed, int k, size_t *out);
+/* k pool item indices for `query` into out[k], deterministically from seed; *distinct (may be
+ * NULL) = how many of them differ (min(k, candidates)): out[0 .. distinct) are distinct and the
+ * rest repeat them.  AQA_EINVAL when the pool holds nothing but the query. */
+aqa_status aqa_exemplar_pick(aqa_exemplar_pool *p, const aqa_ann_sample *query, uint64_t seed, int k, size_t *out,
+                             int *distinct);
+
+/* CoRe's delta list (MTLPair.delta): |s_i - s_j| of every unordered pair {i, j} of pool videos in
+ * the same group of the pool's mode (the whole pool for 'w/o DN'), each score / its own DD when
+ * use_dd.  When there are more than max_pairs pairs (max_pairs > 0), every ceil(pairs /
+ * max_pairs)-th pair in enumeration order is taken (a uniform sample).  *out is malloc'd (NULL
+ * with *n = 0 when no group has two videos). */
+aqa_status aqa_exemplar_pool_deltas(const aqa_exemplar_pool *p, bool use_dd, size_t max_pairs, double **out, size_t *n);
 
 /* A 64-bit mix of (a, b) (splitmix64), used to derive per-item seeds. */
 uint64_t aqa_seed_mix(uint64_t a, uint64_t b);

@@ -27,14 +27,16 @@ aqa_status aqa_feature_cache_path(const char *dir, const char *key, char *buf, s
     return AQA_OK;
 }
 
-aqa_status aqa_feature_cache_write(const char *path, const char *key, const float *clip, int64_t T, int64_t D,
-                                   const float *i3d, int64_t N, int64_t C, const char *encoder) {
-    if (!path || !key || (!clip && !i3d)) return aqa_fail(AQA_EINVAL, "aqa_feature_cache_write: nothing to write");
+aqa_status aqa_feature_cache_write(const char *path, const char *key, const aqa_feature_set *f, const char *encoder) {
+    if (!path || !key || !f || (!f->clip && !f->i3d) || (f->i3d_map && !f->i3d))
+        return aqa_fail(AQA_EINVAL, "aqa_feature_cache_write: nothing to write (or maps without i3d features)");
     aqa_st_writer *w = aqa_st_writer_new();
     if (!w) return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
     aqa_status st = AQA_OK;
-    if (clip) st = aqa_st_writer_add(w, "clip", AQA_ST_F32, 2, (const int64_t[]){T, D}, clip);
-    if (!st && i3d) st = aqa_st_writer_add(w, "i3d", AQA_ST_F32, 2, (const int64_t[]){N, C}, i3d);
+    if (f->clip) st = aqa_st_writer_add(w, "clip", AQA_ST_F32, 2, (const int64_t[]){f->T, f->D}, f->clip);
+    if (!st && f->i3d) st = aqa_st_writer_add(w, "i3d", AQA_ST_F32, 2, (const int64_t[]){f->N, f->C}, f->i3d);
+    if (!st && f->i3d_map)
+        st = aqa_st_writer_add(w, "i3d_map", AQA_ST_F32, 4, (const int64_t[]){f->N, f->C, f->H, f->W}, f->i3d_map);
     if (!st) st = aqa_st_writer_set_metadata(w, "format", AQA_FEATURE_CACHE_FORMAT);
     if (!st) st = aqa_st_writer_set_metadata(w, "key", key);
     if (!st) st = aqa_st_writer_set_metadata(w, "encoder", encoder ? encoder : "");
@@ -43,12 +45,36 @@ aqa_status aqa_feature_cache_write(const char *path, const char *key, const floa
     return st;
 }
 
-static bool shape_ok(const aqa_st_file *f, const char *name, int64_t r, int64_t c) {
+/* The tensor `name` of f if it is F32 of ndim dims matching shape (entries <= 0 match any). */
+static const aqa_st_tensor *find_shaped(const aqa_st_file *f, const char *name, int ndim, const int64_t *shape) {
     int i = aqa_st_find(f, name);
-    if (i < 0) return false;
-    const aqa_st_tensor *t = aqa_st_get(f, i);
-    if (!t || t->ndim != 2 || t->dtype != AQA_ST_F32) return false;
-    return (r <= 0 || t->shape[0] == r) && (c <= 0 || t->shape[1] == c);
+    const aqa_st_tensor *t = i >= 0 ? aqa_st_get(f, i) : NULL;
+    if (!t || t->ndim != ndim || t->dtype != AQA_ST_F32) return NULL;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] > 0 && t->shape[d] != shape[d]) return NULL;
+    return t;
+}
+
+/* Opens a cache file and checks its format; the message says what to do about an old one. */
+static aqa_status open_checked(const char *path, aqa_st_file **f) {
+    aqa_status st = aqa_st_open(path, f);
+    if (st) return st;
+    const char *fmt = aqa_st_metadata(*f, "format");
+    if (fmt && strcmp(fmt, AQA_FEATURE_CACHE_FORMAT) == 0) return AQA_OK;
+    char got[64];
+    snprintf(got, sizeof got, "%s", fmt ? fmt : "(none)");
+    aqa_st_close(*f);
+    *f = NULL;
+    return aqa_fail(AQA_EFORMAT, "%s: feature cache format \"%s\", this version reads \"%s\" (it adds the I3D "
+                    "Mixed_5c maps TSA attends to): extract again with examples/extract_features",
+                    path, got, AQA_FEATURE_CACHE_FORMAT);
+}
+
+aqa_status aqa_feature_cache_check_format(const char *path) {
+    aqa_st_file *f = NULL;
+    aqa_status st = open_checked(path, &f);
+    if (f) aqa_st_close(f);
+    return st;
 }
 
 bool aqa_feature_cache_valid(const char *path, const char *key, bool need_clip, int64_t T, int64_t D,
@@ -58,12 +84,12 @@ bool aqa_feature_cache_valid(const char *path, const char *key, bool need_clip, 
     snprintf(saved, sizeof saved, "%s", aqa_last_error());
     aqa_status saved_status = aqa_last_status();
     bool ok = false;
-    if (aqa_st_open(path, &f) == AQA_OK) {
-        const char *fmt = aqa_st_metadata(f, "format");
+    if (open_checked(path, &f) == AQA_OK) {
         const char *k = aqa_st_metadata(f, "key");
-        ok = fmt && strcmp(fmt, AQA_FEATURE_CACHE_FORMAT) == 0 && k && key && strcmp(k, key) == 0;
-        if (ok && need_clip) ok = shape_ok(f, "clip", T, D);
-        if (ok && need_i3d) ok = shape_ok(f, "i3d", N, C);
+        ok = k && key && strcmp(k, key) == 0;
+        if (ok && need_clip) ok = find_shaped(f, "clip", 2, (const int64_t[]){T, D}) != NULL;
+        if (ok && need_i3d)
+            ok = find_shaped(f, "i3d", 2, (const int64_t[]){N, C}) && find_shaped(f, "i3d_map", 4, (const int64_t[]){N, C, 0, 0});
         aqa_st_close(f);
     }
     /* an invalid file is an answer, not an error: restore the previous message */
@@ -72,18 +98,18 @@ bool aqa_feature_cache_valid(const char *path, const char *key, bool need_clip, 
     return ok;
 }
 
-aqa_status aqa_feature_cache_dims(const char *path, const char *name, int64_t *rows, int64_t *cols) {
+aqa_status aqa_feature_cache_dims(const char *path, const char *name, int *ndim, int64_t shape[4]) {
     aqa_st_file *f = NULL;
-    aqa_status st = aqa_st_open(path, &f);
+    aqa_status st = open_checked(path, &f);
     if (st) return st;
     int i = aqa_st_find(f, name);
     const aqa_st_tensor *t = i >= 0 ? aqa_st_get(f, i) : NULL;
-    if (!t || t->ndim != 2) {
+    if (!t || t->ndim < 1 || t->ndim > 4) {
         aqa_st_close(f);
-        return aqa_fail(AQA_EFORMAT, "%s: no 2-D tensor \"%s\"", path, name);
+        return aqa_fail(AQA_EFORMAT, "%s: no tensor \"%s\" of 1 to 4 dims", path, name);
     }
-    *rows = t->shape[0];
-    *cols = t->shape[1];
+    *ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
     aqa_st_close(f);
     return AQA_OK;
 }
@@ -99,9 +125,9 @@ static aqa_status check_finite(const char *path, const char *name, const float *
     return AQA_OK;
 }
 
-aqa_status aqa_feature_cache_read(const char *path, const char *name, int64_t rows, int64_t cols, float *dst) {
+aqa_status aqa_feature_cache_read(const char *path, const char *name, int ndim, const int64_t *shape, float *dst) {
     aqa_st_file *f = NULL;
-    aqa_status st = aqa_st_open(path, &f);
+    aqa_status st = open_checked(path, &f);
     if (st) return st;
     int i = aqa_st_find(f, name);
     const aqa_st_tensor *t = i >= 0 ? aqa_st_get(f, i) : NULL;
@@ -109,12 +135,19 @@ aqa_status aqa_feature_cache_read(const char *path, const char *name, int64_t ro
         aqa_st_close(f);
         return aqa_fail(AQA_EFORMAT, "%s: no tensor \"%s\"", path, name);
     }
-    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
-        st = aqa_fail(AQA_EFORMAT, "%s: tensor \"%s\" has shape [%lld%s%lld], expected [%lld, %lld]", path, name,
-                      t->ndim > 0 ? (long long)t->shape[0] : 0LL, t->ndim > 1 ? ", " : "",
-                      t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, (long long)cols);
+    bool same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char got[96] = "", want[96] = "";
+        for (int d = 0; d < t->ndim && d < 8; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        for (int d = 0; d < ndim && d < 8; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "", (long long)shape[d]);
+        st = aqa_fail(AQA_EFORMAT, "%s: tensor \"%s\" has shape [%s], expected [%s]", path, name, got, want);
     } else {
         st = aqa_st_read_f32(f, i, dst);
+        int64_t rows = ndim > 0 ? shape[0] : 1, cols = 1; /* the rows of the first dim, the rest flattened */
+        for (int d = 1; d < ndim; d++) cols *= shape[d];
         if (!st) st = check_finite(path, name, dst, rows, cols);
     }
     aqa_st_close(f);

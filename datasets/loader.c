@@ -78,25 +78,25 @@ void aqa_progress_finish(aqa_progress *p, const char *extra) {
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
-#define BATCH_MAX_TENSORS 16
+#define BATCH_ROW_TENSORS 19
 
-/* The addresses of every per-row tensor field of b (those may be NULL); returns their count. */
-static size_t batch_tensors(aqa_batch *b, aqa_tensor **ts[BATCH_MAX_TENSORS]) {
-    aqa_tensor **all[] = {&b->i3d_clips,       &b->clip_frames,      &b->clip_feat,     &b->i3d_feat,
-                          &b->score,           &b->difficulty,       &b->judges,        &b->labels,
-                          &b->boundaries,      &b->boundary_target,  &b->frame_stage,   &b->stage_text_ids,
-                          &b->video_text_ids,  &b->stage_text_cands, &b->video_text_cands, &b->dive_class};
-    _Static_assert(sizeof all / sizeof all[0] == BATCH_MAX_TENSORS, "batch tensor list");
-    memcpy(ts, all, sizeof all);
-    return BATCH_MAX_TENSORS;
+/* The slots of b's per-row tensors (one row per video; NULL where absent), for freeing and for
+ * compacting rows. */
+static void row_tensors(aqa_batch *b, aqa_tensor **slot[BATCH_ROW_TENSORS]) {
+    aqa_tensor **all[BATCH_ROW_TENSORS] = {&b->i3d_clips, &b->clip_frames, &b->clip_feat, &b->i3d_feat, &b->i3d_map,
+                                           &b->score, &b->difficulty, &b->judges, &b->judge_count, &b->labels,
+                                           &b->boundaries, &b->boundary_target, &b->frame_stage, &b->stage_text_ids,
+                                           &b->video_text_ids, &b->stage_text_cands, &b->video_text_cands,
+                                           &b->dive_class, &b->exemplar_count};
+    memcpy(slot, all, sizeof all);
 }
 
 void aqa_batch_free(aqa_batch *b) {
     if (!b) return;
     aqa_batch_free(b->next);
-    aqa_tensor **ts[BATCH_MAX_TENSORS];
-    size_t n = batch_tensors(b, ts);
-    for (size_t k = 0; k < n; k++) aqa_tensor_free(*ts[k]);
+    aqa_tensor **ts[BATCH_ROW_TENSORS];
+    row_tensors(b, ts);
+    for (size_t k = 0; k < BATCH_ROW_TENSORS; k++) aqa_tensor_free(*ts[k]);
     aqa_batch_free(b->exemplars);
     free(b->items);
     free(b);
@@ -160,12 +160,14 @@ static aqa_status load_row(aqa_video_dataset *ds, const aqa_loader_config *cfg, 
                            (float *)aqa_data(b->clip_frames) + (size_t)r * per);
         if (st) return st;
     }
-    if (b->clip_feat || b->i3d_feat) {
+    if (b->clip_feat || b->i3d_feat || b->i3d_map) {
         float *c = b->clip_feat ? (float *)aqa_data(b->clip_feat) + (size_t)r * (size_t)(aqa_numel(b->clip_feat) / b->B)
                                 : NULL;
         float *i = b->i3d_feat ? (float *)aqa_data(b->i3d_feat) + (size_t)r * (size_t)(aqa_numel(b->i3d_feat) / b->B)
                                : NULL;
-        st = aqa_vd_read_features(ds, it, c, i);
+        float *m = b->i3d_map ? (float *)aqa_data(b->i3d_map) + (size_t)r * (size_t)(aqa_numel(b->i3d_map) / b->B)
+                              : NULL;
+        st = aqa_vd_read_features(ds, it, c, i, m);
         if (st) return st;
     }
     /* labels and annotations */
@@ -174,7 +176,10 @@ static aqa_status load_row(aqa_video_dataset *ds, const aqa_loader_config *cfg, 
     ((float *)aqa_data(b->score))[r] = (float)s->score;
     ((float *)aqa_data(b->difficulty))[r] = (float)s->difficulty;
     float *j = (float *)aqa_data(b->judges) + r * AQA_ANN_MAX_JUDGES;
-    for (int k = 0; k < AQA_ANN_MAX_JUDGES; k++) j[k] = k < s->n_judges ? (float)s->judges[k] : 0.0f;
+    bool grs = ds->manifest->dataset == AQA_ANN_JIGSAWS; /* USDL/MUSDL: the GRS items as judges */
+    int nj = grs ? s->n_sub_scores : s->n_judges;
+    for (int k = 0; k < AQA_ANN_MAX_JUDGES; k++) j[k] = k < nj ? (float)(grs ? s->sub_scores[k] : s->judges[k]) : 0.0f;
+    ((int64_t *)aqa_data(b->judge_count))[r] = nj;
     int64_t *st_ids = (int64_t *)aqa_data(b->stage_text_ids) + r * 3;
     for (int k = 0; k < 3; k++) st_ids[k] = item->stage_text[k];
     ((int64_t *)aqa_data(b->video_text_ids))[r] = item->video_text;
@@ -250,13 +255,23 @@ static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, con
         b->i3d_feat = cpu_tensor(3, (const int64_t[]){B, N, ds->feat_i3d_dim}, AQA_F32);
         if (!b->i3d_feat) goto fail_status;
     }
+    if (cfg->i3d_map) {
+        if (!ds->feat_map_h) {
+            st = aqa_fail(AQA_EINVAL, "loader: I3D maps asked for but the cache holds no \"i3d_map\" (extract again)");
+            goto fail;
+        }
+        b->i3d_map = cpu_tensor(5, (const int64_t[]){B, N, ds->feat_i3d_dim, ds->feat_map_h, ds->feat_map_w}, AQA_F32);
+        if (!b->i3d_map) goto fail_status;
+    }
     b->score = cpu_tensor(1, (const int64_t[]){B}, AQA_F32);
     b->difficulty = cpu_tensor(1, (const int64_t[]){B}, AQA_F32);
     b->judges = cpu_tensor(2, (const int64_t[]){B, AQA_ANN_MAX_JUDGES}, AQA_F32);
+    b->judge_count = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
     b->stage_text_ids = cpu_tensor(2, (const int64_t[]){B, 3}, AQA_I64);
     b->video_text_ids = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
     b->dive_class = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
-    if (!b->score || !b->difficulty || !b->judges || !b->stage_text_ids || !b->video_text_ids || !b->dive_class)
+    if (!b->score || !b->difficulty || !b->judges || !b->judge_count || !b->stage_text_ids || !b->video_text_ids ||
+        !b->dive_class)
         goto fail_status;
     if (ds->n_grades > 0) {
         b->stage_text_cands = cpu_tensor(3, (const int64_t[]){B, 3, ds->n_grades}, AQA_I64);
@@ -277,15 +292,18 @@ static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, con
     if (E) {
         ex = malloc((size_t)E * n * sizeof *ex);
         size_t *pick = malloc((size_t)E * sizeof *pick);
-        if (!ex || !pick) {
+        b->exemplar_count = cpu_tensor(1, (const int64_t[]){B}, AQA_I64);
+        if (!ex || !pick || !b->exemplar_count) {
             free(ex);
             free(pick);
             st = aqa_fail(AQA_ENOMEM, "out of memory");
             goto fail;
         }
         for (size_t q = 0; q < n && !st; q++) {
+            int distinct = 0;
             st = aqa_exemplar_pick(cfg->exemplars, aqa_vd_sample(ds, items[q]), aqa_seed_mix(seed, 1000003 + row0 + q),
-                                   E, pick);
+                                   E, pick, &distinct);
+            ((int64_t *)aqa_data(b->exemplar_count))[q] = distinct;
             for (int e = 0; e < E && !st; e++) ex[(size_t)e * n + q] = pick[e];
         }
         free(pick);
@@ -336,30 +354,30 @@ static aqa_status build(aqa_video_dataset *ds, const aqa_loader_config *cfg, con
             st = aqa_fail(AQA_EFORMAT, "loader: every video of the batch failed to load (last: %s)", aqa_last_error());
             goto fail;
         }
-        aqa_tensor **ts[BATCH_MAX_TENSORS];
-        size_t nt = batch_tensors(b, ts);
+        aqa_tensor **ts[BATCH_ROW_TENSORS];
+        row_tensors(b, ts);
         int64_t w = 0;
         for (int64_t r = 0; r < B; r++) {
             if (!ok[r]) continue;
-            for (size_t k = 0; k < nt; k++) move_row(*ts[k], r, w);
+            for (size_t k = 0; k < BATCH_ROW_TENSORS; k++) move_row(*ts[k], r, w);
             b->items[w] = b->items[r];
             w++;
         }
-        for (size_t k = 0; k < nt; k++) *ts[k] = keep_rows(*ts[k], good);
+        for (size_t k = 0; k < BATCH_ROW_TENSORS; k++) *ts[k] = keep_rows(*ts[k], good);
         if (b->exemplars) {
             /* keep the exemplar rows of the kept queries: row e * B + b -> e * good + w */
             aqa_batch *x = b->exemplars;
-            aqa_tensor **xs[BATCH_MAX_TENSORS];
-            size_t nx = batch_tensors(x, xs);
+            aqa_tensor **xs[BATCH_ROW_TENSORS];
+            row_tensors(x, xs);
             int64_t wx = 0;
             for (int e = 0; e < E; e++)
                 for (int64_t r = 0; r < B; r++) {
                     if (!ok[r]) continue;
-                    for (size_t k = 0; k < nx; k++) move_row(*xs[k], e * B + r, wx);
+                    for (size_t k = 0; k < BATCH_ROW_TENSORS; k++) move_row(*xs[k], e * B + r, wx);
                     x->items[wx] = x->items[e * B + r];
                     wx++;
                 }
-            for (size_t k = 0; k < nx; k++) *xs[k] = keep_rows(*xs[k], wx);
+            for (size_t k = 0; k < BATCH_ROW_TENSORS; k++) *xs[k] = keep_rows(*xs[k], wx);
             x->B = wx;
         }
         b->B = good;
@@ -502,7 +520,7 @@ aqa_loader *aqa_loader_new(aqa_video_dataset *ds, const aqa_loader_config *cfg) 
     if (!ds || !cfg) return aqa_fail_null("aqa_loader_new: NULL argument");
     if (cfg->batch_size <= 0) return aqa_fail_null("aqa_loader_new: batch_size must be > 0 (got %d)", cfg->batch_size);
     if (cfg->workers < 0 || cfg->workers > 64) return aqa_fail_null("aqa_loader_new: workers must be 0..64");
-    if ((cfg->clip_feat || cfg->i3d_feat) && !ds->cfg.features_dir)
+    if ((cfg->clip_feat || cfg->i3d_feat || cfg->i3d_map) && !ds->cfg.features_dir)
         return aqa_fail_null("aqa_loader_new: cached features asked for but the dataset was opened without a "
                              "features folder");
     if ((cfg->i3d_clips || cfg->clip_frames) && ds->manifest->dataset == AQA_ANN_FISV)

@@ -77,9 +77,12 @@ typedef struct aqa_batch {
     aqa_tensor *clip_frames;     /* F32 [B, T, 3, R, R] CLIP input, or NULL */
     aqa_tensor *clip_feat;       /* F32 [B, T, D] cached CLIP frame features, or NULL */
     aqa_tensor *i3d_feat;        /* F32 [B, N, C] cached I3D clip features (Fis-V: .npy), or NULL */
+    aqa_tensor *i3d_map;         /* F32 [B, N, C, H, W] cached time-averaged I3D Mixed_5c maps, or NULL */
     aqa_tensor *score;           /* F32 [B] */
     aqa_tensor *difficulty;      /* F32 [B] (0 where the dataset has none) */
-    aqa_tensor *judges;          /* F32 [B, 7] judge scores (0 where absent) */
+    aqa_tensor *judges;          /* F32 [B, 7] judge scores (0 past judge_count); JIGSAWS: its 6 GRS
+                                    items, which USDL/MUSDL's code treats as judges */
+    aqa_tensor *judge_count;     /* I64 [B] judges present in each row (FineDiving: 3, 5 or 7) */
     aqa_tensor *labels;          /* I64 [B, T] sampled sub-action ids (FineDiving layout), or NULL */
     aqa_tensor *boundaries;      /* I64 [B, L] TSA's boundaries (FineDiving layout), or NULL */
     aqa_tensor *boundary_target; /* F32 [B, T, L] BCE target, or NULL */
@@ -105,6 +108,8 @@ typedef struct aqa_batch {
     int64_t batch_rows;
     double weight;
     struct aqa_batch *next;
+    aqa_tensor *exemplar_count;  /* I64 [B] distinct exemplars of each query (<= n_exemplars; the
+                                    rest repeat them), or NULL without exemplars */
 } aqa_batch;
 
 void aqa_batch_free(aqa_batch *b); /* NULL is fine; frees the exemplar batch and the next micro-batches too */
@@ -123,6 +128,7 @@ typedef struct aqa_loader_config {
     bool clip_frames;            /* decode frames for the CLIP image encoder with clip_tf */
     aqa_frame_transform clip_tf;
     bool clip_feat, i3d_feat;    /* read these cached features (dataset opened with features_dir) */
+    bool i3d_map;                /* and the cached I3D maps (the cache must hold them) */
     bool augment;                /* random crop (+ flip) per video, MTL-AQA end shift */
     double flip_prob;            /* flip probability when augmenting (0.5) */
     aqa_exemplar_pool *exemplars; /* borrowed pool, or NULL */

@@ -56,7 +56,9 @@ aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t st
 
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]) {
     /* positions of first appearance of each distinct label (TSA: frames_catogeries sorted by
-     * frames_labels.index, transitions = index of each) */
+     * frames_labels.index, transitions = index of each); TSA's dataset returns transitions - 1 and
+     * its runner adds 1 back (label_1_tas = data['transits'] + 1), so the boundaries it trains and
+     * evaluates with are the first frames themselves */
     int64_t first_pos[2] = {-1, -1}; /* second distinct label, last distinct label */
     int64_t n_distinct = 0;
     for (int64_t t = 0; t < T; t++) {
@@ -70,8 +72,8 @@ aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2
     if (n_distinct < 3)
         return aqa_fail(AQA_EFORMAT, "sampled frame labels have %lld distinct sub-actions (need 3: take-off, "
                         "flight, entry)", (long long)n_distinct);
-    out[0] = first_pos[0] - 1;
-    out[1] = first_pos[1] - 1;
+    out[0] = first_pos[0];
+    out[1] = first_pos[1];
     return AQA_OK;
 }
 
@@ -80,6 +82,20 @@ void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage)
         int64_t s = 0;
         while (s < L && t >= b[s]) s++;
         stage[t] = s;
+    }
+}
+
+void aqa_vd_fum_boundaries(aqa_ann_dataset dataset, int64_t N, int64_t out[AQA_VD_MAX_BOUNDARIES]) {
+    /* diving: take-off | flight | entry over 30% | 50% | 20% of a window ending at the entry;
+     * no sub-action structure (JIGSAWS, Fis-V): thirds */
+    static const double diving[AQA_VD_MAX_BOUNDARIES] = {0.3, 0.8}, thirds[AQA_VD_MAX_BOUNDARIES] = {1.0 / 3, 2.0 / 3};
+    const double *f = dataset == AQA_ANN_MTL_AQA || dataset == AQA_ANN_FINEDIVING ? diving : thirds;
+    const int64_t L = AQA_VD_MAX_BOUNDARIES;
+    memset(out, 0, sizeof(int64_t) * AQA_VD_MAX_BOUNDARIES);
+    if (N < L + 1) return;
+    for (int64_t l = 0; l < L; l++) {
+        int64_t b = llround(f[l] * (double)N), lo = l ? out[l - 1] + 1 : 1, hi = N - (L - l);
+        out[l] = b < lo ? lo : b > hi ? hi : b;
     }
 }
 
@@ -281,12 +297,7 @@ static aqa_status build_item(aqa_video_dataset *ds, size_t sidx, aqa_vd_item *it
             }
             if (aqa_vd_tsa_boundaries(it->labels, T, it->boundaries) != AQA_OK)
                 return bad_at_open(ds, &sum->skipped_labels, "sample %s: %s", s->key, aqa_last_error());
-            /* stages must be non-empty: [1, T-1], increasing (TSA clamps 0 to 1 at prediction) */
-            if (it->boundaries[0] < 1) it->boundaries[0] = 1;
-            if (it->boundaries[1] <= it->boundaries[0]) it->boundaries[1] = it->boundaries[0] + 1;
-            if (it->boundaries[1] > T - 1)
-                return bad_at_open(ds, &sum->skipped_labels, "sample %s: stage boundaries leave no entry frames",
-                                   s->key);
+            /* first appearances: 1 <= b0 < b1 <= T - 1, every stage non-empty */
             it->has_boundaries = 1;
             aqa_vd_frame_stages(it->boundaries, ds->L, T, it->frame_stage);
         }
@@ -413,6 +424,7 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
     aqa_ann_manifest *m = ds->manifest;
     bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
     bool graded = ds->n_grades > 0;
+    const char *tmpl = ds->cfg.stage_template ? ds->cfg.stage_template : dives ? AQA_DIVING_TEMPLATE : "";
     for (size_t i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
         char cls[64];
@@ -436,11 +448,15 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
                 continue;
             }
             for (int g = 0; g < 3; g++) {
+                char txt[AQA_TEXT_MAX];
+                const char *stage = aqa_dive_texts_stage(&t, g);
+                if (tmpl[0] && (st = aqa_text_fill_template(tmpl, stage, txt, sizeof txt))) return st;
+                if (tmpl[0]) stage = txt;
                 if (graded) {
-                    if ((st = add_graded(&ds->stage_texts, aqa_dive_texts_stage(&t, g), false, &stage_ids[i][g]))) return st;
+                    if ((st = add_graded(&ds->stage_texts, stage, false, &stage_ids[i][g]))) return st;
                     continue;
                 }
-                if ((st = aqa_text_set_add_unique(&ds->stage_texts, aqa_dive_texts_stage(&t, g), &id))) return st;
+                if ((st = aqa_text_set_add_unique(&ds->stage_texts, stage, &id))) return st;
                 stage_ids[i][g] = (int64_t)id;
             }
             if (graded) {
@@ -529,30 +545,78 @@ static aqa_status feature_path(const aqa_video_dataset *ds, size_t i, char *buf,
     return aqa_feature_cache_path(ds->cfg.features_dir, s->key, buf, size);
 }
 
+/* Fis-V: item i's per-clip CLIP feature file. */
+static aqa_status clip_npy_path(const aqa_video_dataset *ds, size_t i, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s/%s.npy", ds->cfg.clip_features_dir, aqa_vd_sample(ds, i)->video);
+    return n > 0 && (size_t)n < size ? AQA_OK : aqa_fail(AQA_EINVAL, "feature path too long");
+}
+
+/* A Fis-V .npy [rows, width] with its rows resampled to N (the linspace rule) into out[N, width]. */
+static aqa_status read_npy_rows(const char *path, int64_t N, int64_t width, float *out) {
+    int64_t r, c;
+    aqa_status st = aqa_feature_npy_dims(path, &r, &c);
+    if (st) return st;
+    if (c != width)
+        return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c, (long long)width);
+    float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
+    int64_t *rows = malloc((size_t)N * sizeof *rows);
+    if (!tmp || !rows) {
+        free(tmp);
+        free(rows);
+        return aqa_fail(AQA_ENOMEM, "out of memory");
+    }
+    st = aqa_feature_npy_read(path, r, c, tmp);
+    if (!st) {
+        aqa_vd_linspace_int(0, r - 1, N, rows);
+        for (int64_t k = 0; k < N; k++) memcpy(out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
+    }
+    free(tmp);
+    free(rows);
+    return st;
+}
+
 /* Feature widths (and Fis-V's N) from the first item's file. */
 static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     char path[1200];
     aqa_status st = feature_path(ds, 0, path, sizeof path);
     if (st) return st;
-    int64_t r, c;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
+        int64_t r, c;
         if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
         if (ds->N <= 0) ds->N = r;
         ds->cfg.num_clips = (int)ds->N;
         ds->feat_i3d_dim = c;
+        if (ds->cfg.clip_features_dir) { /* the VLP branch: one step per clip */
+            if ((st = clip_npy_path(ds, 0, path, sizeof path)) || (st = aqa_feature_npy_dims(path, &r, &c))) return st;
+            ds->feat_clip_dim = c;
+            ds->T = ds->N;
+            ds->clip_len = 1;
+            ds->cfg.num_frames = (int)ds->T;
+            ds->cfg.clip_len = ds->cfg.clip_stride = 1;
+        }
         return AQA_OK;
     }
-    if (aqa_feature_cache_dims(path, "clip", &r, &c) == AQA_OK) {
-        if (r != ds->T)
+    int nd;
+    int64_t sh[4];
+    if ((st = aqa_feature_cache_check_format(path))) return st; /* an older cache: the message says extract again */
+    if (aqa_feature_cache_dims(path, "clip", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->T)
             return aqa_fail(AQA_EFORMAT, "%s: \"clip\" has %lld frames, the sampling gives T = %lld (extract again "
-                            "with the same --frames)", path, (long long)r, (long long)ds->T);
-        ds->feat_clip_dim = c;
+                            "with the same --frames)", path, (long long)sh[0], (long long)ds->T);
+        ds->feat_clip_dim = sh[1];
     }
-    if (aqa_feature_cache_dims(path, "i3d", &r, &c) == AQA_OK) {
-        if (r != ds->N)
+    if (aqa_feature_cache_dims(path, "i3d", &nd, sh) == AQA_OK) {
+        if (nd != 2 || sh[0] != ds->N)
             return aqa_fail(AQA_EFORMAT, "%s: \"i3d\" has %lld clips, the sampling gives N = %lld", path,
-                            (long long)r, (long long)ds->N);
-        ds->feat_i3d_dim = c;
+                            (long long)sh[0], (long long)ds->N);
+        ds->feat_i3d_dim = sh[1];
+        if (aqa_feature_cache_dims(path, "i3d_map", &nd, sh) == AQA_OK) {
+            if (nd != 4 || sh[0] != ds->N || sh[1] != ds->feat_i3d_dim)
+                return aqa_fail(AQA_EFORMAT, "%s: \"i3d_map\" is not [N, C, H, W] of its \"i3d\" [%lld, %lld]", path,
+                                (long long)ds->N, (long long)ds->feat_i3d_dim);
+            ds->feat_map_h = sh[2];
+            ds->feat_map_w = sh[3];
+        }
     }
     aqa_clear_error();
     if (!ds->feat_clip_dim && !ds->feat_i3d_dim)
@@ -560,42 +624,39 @@ static aqa_status resolve_feature_dims(aqa_video_dataset *ds) {
     return AQA_OK;
 }
 
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out) {
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out) {
     if (!ds || i >= ds->n_items || !ds->cfg.features_dir)
         return aqa_fail(AQA_EINVAL, "aqa_vd_read_features: no features folder or bad index");
     char path[1200];
     aqa_status st = feature_path(ds, i, path, sizeof path);
     if (st) return st;
     if (ds->manifest->dataset == AQA_ANN_FISV) {
-        if (!i3d_out) return AQA_OK;
-        int64_t r, c;
-        if ((st = aqa_feature_npy_dims(path, &r, &c))) return st;
-        if (c != ds->feat_i3d_dim)
-            return aqa_fail(AQA_EFORMAT, "%s: feature width %lld, expected %lld", path, (long long)c,
-                            (long long)ds->feat_i3d_dim);
-        float *tmp = malloc((size_t)(r * c) * sizeof *tmp);
-        int64_t *rows = malloc((size_t)ds->N * sizeof *rows);
-        if (!tmp || !rows) {
-            free(tmp);
-            free(rows);
-            return aqa_fail(AQA_ENOMEM, "out of memory");
+        if (i3d_out && (st = read_npy_rows(path, ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if (clip_out) {
+            if (!ds->feat_clip_dim)
+                return aqa_fail(AQA_EINVAL, "Fis-V: no CLIP features (give the folder of per-clip CLIP .npy files)");
+            if ((st = clip_npy_path(ds, i, path, sizeof path)) || (st = read_npy_rows(path, ds->N, ds->feat_clip_dim, clip_out)))
+                return st;
         }
-        st = aqa_feature_npy_read(path, r, c, tmp);
-        if (!st) {
-            aqa_vd_linspace_int(0, r - 1, ds->N, rows);
-            for (int64_t k = 0; k < ds->N; k++) memcpy(i3d_out + k * c, tmp + rows[k] * c, (size_t)c * sizeof *tmp);
-        }
-        free(tmp);
-        free(rows);
-        return st;
+        return AQA_OK;
     }
     if (clip_out) {
         if (!ds->feat_clip_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"clip\" features", path);
-        if ((st = aqa_feature_cache_read(path, "clip", ds->T, ds->feat_clip_dim, clip_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "clip", 2, (const int64_t[]){ds->T, ds->feat_clip_dim}, clip_out)))
+            return st;
     }
     if (i3d_out) {
         if (!ds->feat_i3d_dim) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d\" features", path);
-        if ((st = aqa_feature_cache_read(path, "i3d", ds->N, ds->feat_i3d_dim, i3d_out))) return st;
+        if ((st = aqa_feature_cache_read(path, "i3d", 2, (const int64_t[]){ds->N, ds->feat_i3d_dim}, i3d_out)))
+            return st;
+    }
+    if (map_out) {
+        if (!ds->feat_map_h) return aqa_fail(AQA_EFORMAT, "%s: the cache holds no \"i3d_map\"", path);
+        if ((st = aqa_feature_cache_read(path, "i3d_map", 4,
+                                         (const int64_t[]){ds->N, ds->feat_i3d_dim, ds->feat_map_h, ds->feat_map_w},
+                                         map_out)))
+            return st;
     }
     return AQA_OK;
 }
@@ -732,6 +793,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     ds->summary.n_items = ds->n_items;
     if (resolve_score_range(ds) || assign_grades(ds)) goto fail;
     if (ds->n_items && cfg->features_dir && resolve_feature_dims(ds)) goto fail;
+    aqa_vd_fum_boundaries(m->dataset, ds->N, ds->fum_boundaries);
     if (ds->n_items == 0) {
         aqa_fail(AQA_EFORMAT, "%s: split \"%s\" has no usable videos (%zu in the split)", cfg->root,
                  cfg->split ? cfg->split : "(all)", n);

@@ -37,13 +37,17 @@
  *
  * Labels (FineDiving layout only): labels[t] = frame_labels[frame t - start_frame].  The L = 2
  * stage boundaries are TSA's: the sampled labels' distinct values in order of first appearance,
- * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 - 1 and boundary 1 = p_last - 1 (TSA's
- * `transits`).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1: stage s is
- * frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
+ * at positions p_0 = 0 < p_1 < ... ; boundary 0 = p_1 and boundary 1 = p_last, the first frames of
+ * flight and entry (TSA's `transits + 1`: its dataset returns p - 1 and its runner adds 1 before
+ * training and evaluating).  As in TSA (and models/mvla/stages.h) boundary l opens stage l + 1:
+ * stage s is frames [b_{s-1}, b_s) with b_{-1} = 0, b_L = T; frame_stage[t] follows from that.  The BCE target
  * [T, L] is 1 at (b_l, l) and 0 elsewhere (TSA's label_12_pad).
  *
  * Texts: stage texts (take-off, flight, entry) and video sentences of every dive number in the
- * manifest (datasets/fina.h; one vocabulary for all splits, so ids agree between loaders).  For
+ * manifest (datasets/fina.h; one vocabulary for all splits, so ids agree between loaders), the
+ * stage texts put in the prompt template stage_template (the paper's "a diving video of a
+ * [category]" by default: "a diving video of an inward take-off"; the video sentences already
+ * read "a diving video of ...").  For
  * datasets without dive numbers (JIGSAWS, Fis-V), and for dives with cfg.quality_texts ("+
  * Quality Text", the paper's Table 5), the texts are graded: each base text (the action name,
  * "knot tying", or a dive's stage / video text) appears in its AQA_GRADE_COUNT grades, in order
@@ -60,6 +64,18 @@
  * Held-out videos: cfg.holdout_fraction > 0 sets aside a seeded share of the split's list
  * (round(f n), at least 1, never all): holdout_take false opens the rest (the training part),
  * true only the held-out videos (a validation split drawn from the training split).
+ *
+ * FUM stages (MVLA without frame labels splits the N clips at fixed, sport-specific boundaries;
+ * the paper gives none, these are our choice): diving (MTL-AQA, and FineDiving's layout when run
+ * without its labels), whose window ends at the entry: take-off | flight | entry over the first
+ * 30% | next 50% | last 20% of the clips, the mean stage shares of the synthetic dives (take-off
+ * 15-40%, entry 14-30% of a dive): N = 10 gives boundaries 3, 8.  JIGSAWS and Fis-V have no
+ * sub-action structure to follow: thirds (N = 10: 3, 7).  Boundary l = round(f_l N), kept
+ * strictly increasing inside [1, N - 1]; all 0 when N < 3.
+ *
+ * Fis-V with MVLA: clip_features_dir holds <id>.npy [n_clips, D] CLIP image features per clip
+ * (the mean over each 32-frame clip's frames, the paper's FUM clip features), rows resampled to N
+ * like the CBP file; the VLP branch then sees T = N steps, one per clip (clip_len 1).
  *
  * Bad data.  A video whose annotation points at no frames (end < start, missing folder, empty
  * listing), a video too short for its sampling (MTL-AQA: end_frame < 103; a shift leaving the
@@ -116,6 +132,10 @@ typedef struct aqa_vd_config {
     int shift_min, shift_max; /* MTL-AQA training shift of end_frame (0, 0 = none) */
     int video_height;        /* video files: resize decoded frames to this many rows first (0: as
                                 decoded); the height of the frames they stand in for (FineDiving 256) */
+    const char *stage_template; /* prompt template of the stage texts ("[category]" = the text);
+                                 NULL = the dataset's (AQA_DIVING_TEMPLATE for the diving sets,
+                                 none for JIGSAWS and Fis-V), "" = none */
+    const char *clip_features_dir; /* Fis-V: folder of <id>.npy per-clip CLIP features; NULL */
     aqa_bad_data_policy policy;
     bool quality_texts;      /* dives: graded stage and video texts ("+ Quality Text"); JIGSAWS and
                                 Fis-V always have graded texts */
@@ -180,8 +200,12 @@ typedef struct aqa_video_dataset {
     aqa_text_set dive_classes; /* distinct dive numbers (or "DD 3.2") in manifest order */
     int64_t n_grades;         /* G: grades per graded text (AQA_GRADE_COUNT), 0 when not graded */
     double score_min, score_max; /* score range in use: cfg's, or the split's usable videos' */
-    int64_t feat_clip_dim;    /* feature mode: D of the cached "clip" features (0: none cached) */
+    int64_t fum_boundaries[AQA_VD_MAX_BOUNDARIES]; /* the sport's fixed clip boundaries (FUM stages,
+                                                      see above); all 0 when N < 3 */
+    int64_t feat_clip_dim;    /* feature mode: D of the cached "clip" features (Fis-V: of the
+                                 per-clip CLIP files; 0: none) */
     int64_t feat_i3d_dim;     /* feature mode: C of the cached "i3d" features / Fis-V .npy (0: none) */
+    int64_t feat_map_h, feat_map_w; /* feature mode: H, W of the cached "i3d_map" (0: none) */
     aqa_vd_summary summary;   /* counts, updated by the loader */
     void *lock;               /* guards summary updates from loader threads (pthread_mutex_t) */
 } aqa_video_dataset;
@@ -201,6 +225,8 @@ void aqa_vd_linspace_int(int64_t start, int64_t end, int64_t T, int64_t *out);
 aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t stride, int64_t *out);
 /* TSA's boundaries of sampled labels[T]: AQA_EFORMAT when fewer than 3 distinct values. */
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]);
+/* The FUM clip boundaries of `dataset` for N clips (see "FUM stages" above) into out[2]. */
+void aqa_vd_fum_boundaries(aqa_ann_dataset dataset, int64_t N, int64_t out[AQA_VD_MAX_BOUNDARIES]);
 /* Stage of each frame for boundaries b[L] (stage s = frames [b_{s-1}, b_s)). */
 void aqa_vd_frame_stages(const int64_t *b, int64_t L, int64_t T, int64_t *stage);
 
@@ -231,9 +257,11 @@ aqa_status aqa_vd_decode_video(const aqa_video_dataset *ds, const char *path, co
 /* The video file of `stem`: the first of stem + .mp4, .mkv, ... (see above) that exists, into buf;
  * false (buf "") when there is none. */
 bool aqa_vd_find_video(const char *stem, char *buf, size_t size);
-/* Item i's cached features: "clip" [T, D] into clip_out and/or "i3d" [N, C] into i3d_out (either
- * may be NULL); Fis-V reads <features_dir>/<video>.npy into i3d_out, resampling its rows to N. */
-aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out);
+/* Item i's cached features: "clip" [T, D] into clip_out, "i3d" [N, C] into i3d_out and/or
+ * "i3d_map" [N, C, H, W] into map_out (any may be NULL); Fis-V reads <features_dir>/<video>.npy
+ * into i3d_out and <clip_features_dir>/<video>.npy into clip_out, resampling their rows to N. */
+aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *clip_out, float *i3d_out,
+                                float *map_out);
 
 /* Output height and width of a transform with a fixed output (crop or exact resize). */
 aqa_status aqa_vd_transform_size(const aqa_frame_transform *tf, int *h, int *w);

@@ -6,12 +6,17 @@
  *                               --vocab runs/clip/vocab.txt [--i3d WEIGHTS | --i3d-width 0.25]
  *
  * Per video: <out>/<key>.safetensors with "clip" [T, D] (the sampled frames of the loaders' rule,
- * CLIP's preprocessing at the model's resolution) and "i3d" [N, C] (the N clips of 16 frames,
- * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1]).
+ * CLIP's preprocessing at the model's resolution), "i3d" [N, C] (the N clips of 16 frames,
+ * resized so the shorter side is --i3d-short and centre-cropped to --i3d-size, values in [-1, 1])
+ * and "i3d_map" [N, C, H, W] (each clip's Mixed_5c map averaged over time: TSA's feature maps,
+ * 4 x 4 at 112 px).
  * Texts: <out>/texts.safetensors holds "stage_text" [C_sta, D] and "video_text" [C_vid, D], the
  * frozen CLIP text encoder's embeddings of the texts listed, one per line, in
- * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies: train_mvla checks
- * its own against them); with --quality-text the graded texts of train_mvla --quality-text.
+ * <out>/stage_texts.txt and <out>/video_texts.txt (the dataset's vocabularies, the stage texts in
+ * --prompt-template: train_mvla checks its own against them; with --quality-text the graded texts
+ * of train_mvla --quality-text), and in its metadata the absolute paths of the CLIP weights and
+ * tokenizer ("clip", "vocab", "bpe"), which train_mvla uses to fine-tune that text encoder when
+ * not given --clip (the cached tables serve frozen runs).
  *
  * Frames come from the frame folders of --data, or from video files (datasets/video_dataset.h:
  * FineDiving's untrimmed <video>.mp4, ...) in --videos (default --data) where the frame folders
@@ -29,6 +34,7 @@
  * calibrate_i3d_bn in mvla_run.h), else its activations vanish with depth.
  * --no-i3d (i3d-width 0 and no --i3d) writes CLIP features only. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +61,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "clip", "", "CLIP weights (safetensors, OpenAI or Hugging Face names)");
     kv_def(&c, "vocab", "", "word vocabulary of a CLIP trained by pretrain_clip");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz (real CLIP weights)");
+    kv_def(&c, "prompt_template", AQA_DIVING_TEMPLATE, "prompt of the diving stage texts (\"none\": the bare texts)");
     kv_def(&c, "i3d", "", "I3D weights (pytorch-i3d names, safetensors; pretrain_i3d's carry their width)");
     kv_def_num(&c, "i3d_width", "0", 0, 1, "without --i3d: random I3D at this width multiplier (0 = no I3D features)");
     kv_def_int(&c, "i3d_seed", "0", 0, 1e18, "seed of the random I3D");
@@ -89,6 +96,10 @@ int main(int argc, char **argv) {
     vc.clip_stride = (int)kv_int(&c, "clip_stride");
     vc.policy = kv_bool(&c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
     vc.quality_texts = kv_bool(&c, "quality_text");
+    if (run_stage_template(&c, vc.dataset, &vc)) {
+        fprintf(stderr, "extract_features: %s\n", aqa_last_error());
+        return 1;
+    }
     const char *out = kv_str(&c, "out");
     int n_stale = 0;
     if (mkdir_p(out)) {
@@ -104,9 +115,6 @@ int main(int argc, char **argv) {
     aqa_video_dataset *ds = NULL;
     aqa_clip_model *clip = NULL;
     aqa_i3d *i3d = NULL;
-    word_tok tok;
-    memset(&tok, 0, sizeof tok);
-    aqa_text_set_init(&tok.words);
     char path[1400];
 
     ds = aqa_video_dataset_open(&vc);
@@ -114,7 +122,6 @@ int main(int argc, char **argv) {
     print_notes("extract_features", ds);
     if (aqa_clip_load(kv_str(&c, "clip"), &clip)) goto fail;
     aqa_module_train(&clip->base, false);
-    if (wt_load(&tok, kv_str(&c, "vocab"), kv_str(&c, "bpe"), NULL)) goto fail;
     if (kv_has(&c, "i3d") || kv_double(&c, "i3d_width") > 0) {
         /* a random I3D is calibrated on training videos only (the test split's frames stay unseen) */
         aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(&c, "i3d_short"), (int)kv_int(&c, "i3d_size"));
@@ -132,19 +139,28 @@ int main(int argc, char **argv) {
     const int64_t D = clip->cfg.embed_dim, T = ds->T, N = ds->N, C = i3d ? i3d->feature_dim : 0;
     const int R = (int)clip->cfg.image_resolution;
 
-    /* texts */
+    /* texts: the frozen tables of run_text_tables (train_mvla's source of texts), their lists, and
+     * where the CLIP and its tokenizer are (absolute paths when they resolve) */
     {
-        bool prev = aqa_set_grad_enabled(false);
-        aqa_tensor *st = encode_texts(clip, &tok, &ds->stage_texts, true);
-        aqa_tensor *vt = st ? encode_texts(clip, &tok, &ds->video_texts, true) : NULL;
-        aqa_set_grad_enabled(prev);
-        if (!st || !vt) goto fail;
+        aqa_mvla_text_tables *tt = run_text_tables(clip, &c, ds, false);
+        aqa_tensor *st = NULL, *vt = NULL;
+        if (!tt || aqa_mvla_text_tables_get(tt, &st, &vt)) {
+            aqa_mvla_text_tables_free(tt);
+            goto fail;
+        }
+        char abs[3][PATH_MAX];
+        const char *keys[3] = {"clip", "vocab", "bpe"}, *mk[5] = {"format"}, *mv[5] = {"aqa-texts-1"};
+        int nm = 1;
+        for (int k = 0; k < 3; k++) {
+            if (!kv_has(&c, keys[k])) continue;
+            if (!realpath(kv_str(&c, keys[k]), abs[k])) snprintf(abs[k], sizeof abs[k], "%s", kv_str(&c, keys[k]));
+            mk[nm] = keys[k];
+            mv[nm++] = abs[k];
+        }
         snprintf(path, sizeof path, "%s/texts.safetensors", out);
         const char *names[2] = {"stage_text", "video_text"};
-        const char *mk[2] = {"format", "clip"}, *mv[2] = {"aqa-texts-1", kv_str(&c, "clip")};
-        aqa_status s = aqa_save_tensors(path, 2, names, (aqa_tensor *[]){st, vt}, 2, mk, mv);
-        aqa_tensor_free(st);
-        aqa_tensor_free(vt);
+        aqa_status s = aqa_save_tensors(path, 2, names, (aqa_tensor *[]){st, vt}, nm, mk, mv);
+        aqa_mvla_text_tables_free(tt);
         if (s) goto fail;
         snprintf(path, sizeof path, "%s/stage_texts.txt", out);
         if (aqa_text_set_save(&ds->stage_texts, path)) goto fail;
@@ -166,6 +182,8 @@ int main(int argc, char **argv) {
     size_t done = 0, skipped = 0, failed = 0;
     const long fb = kv_int(&c, "batch");
     float *cf = malloc((size_t)(T * D) * sizeof *cf), *i3f = C ? malloc((size_t)(N * C) * sizeof *i3f) : NULL;
+    float *i3m = NULL;
+    int64_t MH = 0, MW = 0;
     aqa_progress prog;
     aqa_progress_start(&prog, "extract_features", ds->n_items, kv_bool(&c, "progress"));
     double t0 = aqa_now();
@@ -197,32 +215,42 @@ int main(int argc, char **argv) {
         }
         if (!st && C) {
             aqa_tensor *x = aqa_select(b->i3d_clips, 0, 0); /* [N, 3, 16, S, S] */
-            aqa_tensor *e = aqa_i3d_forward(i3d, x);
-            st = e ? aqa_copy_to_host(e, i3f, AQA_F32) : aqa_last_status();
+            aqa_tensor *e = NULL, *map = NULL;
+            st = aqa_i3d_features_maps(i3d, x, &e, &map);
+            if (!st && !i3m) { /* the map size follows from the crop: known after the first clip */
+                MH = map->shape[2];
+                MW = map->shape[3];
+                if (!(i3m = malloc((size_t)(N * C * MH * MW) * sizeof *i3m))) st = aqa_fail(AQA_ENOMEM, "out of memory");
+            }
+            if (!st) st = aqa_copy_to_host(e, i3f, AQA_F32);
+            if (!st) st = aqa_copy_to_host(map, i3m, AQA_F32);
         }
         aqa_scope_end();
         aqa_set_grad_enabled(prev);
         aqa_batch_free(b);
-        if (st || aqa_feature_cache_write(path, s->key, cf, T, D, i3f, N, C, encoder)) goto fail_loop;
+        aqa_feature_set fs = {cf, i3f, i3m, T, D, N, C, MH, MW};
+        if (st || aqa_feature_cache_write(path, s->key, &fs, encoder)) goto fail_loop;
         done++;
         aqa_progress_update(&prog, i + 1, NULL);
     }
     aqa_progress_finish(&prog, NULL);
     printf("extracted %zu, already there (resumed) %zu, skipped as bad %zu, of %zu videos in %.1f s; "
-           "clip [%lld, %lld], i3d [%lld, %lld]\n",
-           done, skipped, failed, ds->n_items, aqa_now() - t0, (long long)T, (long long)D, (long long)N, (long long)C);
+           "clip [%lld, %lld], i3d [%lld, %lld], i3d_map [%lld, %lld, %lld, %lld]\n",
+           done, skipped, failed, ds->n_items, aqa_now() - t0, (long long)T, (long long)D, (long long)N, (long long)C,
+           (long long)N, (long long)C, (long long)MH, (long long)MW);
     if (ds->summary.n_items != ds->summary.n_split || failed) aqa_vd_print_summary(ds, stdout);
     rc = 0;
     free(cf);
     free(i3f);
+    free(i3m);
     goto done;
 fail_loop:
     free(cf);
     free(i3f);
+    free(i3m);
 fail:
     fprintf(stderr, "extract_features: %s\n", aqa_last_error());
 done:
-    wt_free(&tok);
     aqa_clip_model_free(clip);
     if (i3d) aqa_i3d_free(i3d);
     aqa_video_dataset_free(ds);

@@ -51,6 +51,18 @@ MC_UNUSED static void print_notes(const char *program, const aqa_video_dataset *
     }
 }
 
+/* The token ids of every text of the set for model m: a new I64 [n, context_length] tensor. */
+MC_UNUSED static aqa_tensor *tokenize_texts(aqa_clip_model *m, word_tok *t, const aqa_text_set *texts) {
+    int64_t ctx = m->cfg.context_length;
+    int64_t *ids = calloc(texts->n * (size_t)ctx + 1, sizeof *ids);
+    if (!ids) return aqa_fail_null("out of memory");
+    aqa_tensor *x = NULL;
+    if (!wt_tokenize(t, (const char *const *)texts->texts, texts->n, ctx, false, ids))
+        x = aqa_from_data(ids, 2, (int64_t[]){(int64_t)texts->n, ctx}, AQA_I64);
+    free(ids);
+    return x;
+}
+
 /* Embeds every text of the set with the CLIP text encoder: a new caller-owned [n, D] tensor.
  * frozen: no graph. */
 MC_UNUSED static aqa_tensor *encode_texts(aqa_clip_model *m, word_tok *t, const aqa_text_set *texts, bool frozen) {

@@ -13,7 +13,15 @@
  * A model is one module tree: root "" with children "mvla" (models/mvla/mvla.h; with --no-mvla its
  * plain configuration: CBP branch + segmentation only) and "head" (models/heads/head.h).  In frame
  * mode (no --features) the frozen CLIP image encoder runs on each batch and I3D (weights or a random
- * network) is fine-tuned; its weights are saved beside the checkpoint (<ckpt>.i3d.safetensors). */
+ * network) is fine-tuned; its weights are saved beside the checkpoint (<ckpt>.i3d.safetensors).
+ *
+ * Texts.  The dataset's stage and video texts (ds->stage_texts / video_texts, the one source of a
+ * run's texts) become MVLA's text tables through the CLIP text encoder (run_text_tables), which is
+ * fine-tuned by default as in the paper (lr_backbone, re-encoded at every step, its text side saved
+ * beside the checkpoint: <ckpt>.clip_text.safetensors); --freeze-clip-text is Table 5's "Freeze
+ * CLIP-Text" (encoded once).  In feature mode the CLIP weights and tokenizer are --clip and --vocab
+ * / --bpe or, when not given, those extract_features recorded in <features>/texts.safetensors; a
+ * frozen run without them reads the tables cached there. */
 #ifndef AQA_EXAMPLES_MVLA_RUN_H
 #define AQA_EXAMPLES_MVLA_RUN_H
 
@@ -29,9 +37,11 @@
 #include "datasets/video_dataset.h"
 #include "examples/dist_run.h"
 #include "examples/mvla_common.h"
+#include "examples/run_store.h"
 #include "models/heads/head.h"
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
+#include "models/mvla/text_tables.h"
 #include "nn/batchnorm.h"
 #include "io/safetensors.h"
 #include "nn/optim.h"
@@ -49,7 +59,9 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_choice(c, "dataset", "synthetic", RUN_DATASETS, "dataset (annotation layout)");
     kv_def(c, "videos", "", "frame mode: folder of the frame folders or video files when not --data");
     kv_def_int(c, "video_height", "0", 0, 4096, "frame mode, video files: resize frames to this many rows first (0 = as decoded)");
-    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder); \"\" = from frames");
+    kv_def(c, "features", "", "feature cache folder (extract_features; Fis-V: the .npy folder): I3D frozen; \"\" = "
+                              "frame mode: I3D fine-tuned in the training graph");
+    kv_def(c, "clip_features", "", "Fis-V with MVLA: folder of <id>.npy per-clip CLIP image features");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
@@ -70,6 +82,15 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_int(c, "temporal_ffn", "0", 0, 1e6, "its MLP width (0 = 4 x CLIP width)");
     kv_def_num(c, "dropout", "0.1", 0, 0.99, "its dropout");
     kv_def_bool(c, "sca", "true", "semantic-aware collaborative attention");
+    kv_def_choice(c, "fuse", "i3d", "i3d|add", "Z without SCA (--no-sca): i3d = the CBP features alone, add = F_i3d + "
+                                               "F_vis (Table 5's \"I3D + CLIP-Image\")");
+    kv_def_bool(c, "freeze_clip_text", "false", "freeze the CLIP text encoder (Table 5's \"Freeze CLIP-Text\"); default: "
+                                                "fine-tuned at lr_backbone, the texts re-encoded at every step");
+    kv_def(c, "prompt_template", AQA_DIVING_TEMPLATE, "prompt of the diving stage texts (\"none\": the bare texts)");
+    kv_def(c, "fum_boundaries", "", "FUM: first clip of stages 2 and 3, e.g. 3,8 (\"\" = the dataset's: diving "
+                                    "30/50/20% of the clips, else thirds)");
+    kv_def_choice(c, "vlkl_reduction", "mean", "mean|sum",
+                  "VLKL CE over rows: mean = each term averaged, sum = eq. 5, summed per video");
     kv_def_bool(c, "vlkl_frame", "true", "frame-level VLKL (FAM)");
     kv_def_bool(c, "vlkl_stage", "true", "stage-level VLKL");
     kv_def_bool(c, "vlkl_video", "true", "video-level VLKL");
@@ -82,7 +103,6 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_int(c, "tsa_tokens", "5", 1, 1024, "TSA tokens per stage");
     kv_def_int(c, "tsa_reg_hidden1", "256", 1, 1e6, "TSA regressor hidden width 1");
     kv_def_int(c, "tsa_reg_hidden2", "64", 1, 1e6, "TSA regressor hidden width 2");
-    kv_def_num(c, "usdl_sigma", "5", 1e-3, 1e6, "USDL Gaussian sigma (bins)");
     kv_def_int(c, "tpt_queries", "7", 1, 1024, "TPT part queries");
     kv_def_int(c, "tpt_dim", "512", 1, 65536, "TPT decoder width");
     kv_def_int(c, "hgcn_groups", "8", 1, 1024, "HGCN groups of its 1x1 convolutions");
@@ -91,13 +111,23 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
     kv_def_int(c, "mslstm_hidden", "256", 1, 65536, "MS-LSTM hidden size");
     kv_def_int(c, "mixer_dim", "512", 1, 65536, "MLP-Mixer token width");
     kv_def_int(c, "mixer_tokens", "1", 1, 1024, "MLP-Mixer clips per recurrent step");
+    kv_def_choice(c, "map_layout", "tsa", "tsa|position", "how PSNet reads the I3D Mixed_5c maps (tsa: its code's reshape)");
+    kv_def_bool(c, "head_z", "true", "with MVLA the head regresses Z^sta and Z^vid (false: its own input, Z^vid or none)");
+    kv_def_bool(c, "tsa_z_bias", "false", "TSA: Z as biases of its tokens instead of extra tokens");
+    kv_def_choice(c, "dd", "auto", "auto|true|false", "targets / DD, prediction x DD (auto: with w/DD)");
+    kv_def_num(c, "core_theta", "0", 0, 1e6, "CoRe's score_range: exemplar score scale, outer group edge (0 = 30 with DD, else score max)");
+    kv_def_int(c, "core_pairs", "0", 0, 1e9, "CoRe's groups from at most this many training pairs, sampled evenly (0 = all)");
+    kv_def_int(c, "usdl_bins", "0", 0, 100000, "USDL bins (0 = the dataset's: 101; JIGSAWS 25)");
+    kv_def_num(c, "usdl_sigma", "0", 0, 1e6, "USDL/MUSDL Gaussian sigma in bins (0 = the dataset's: 5; JIGSAWS 1)");
+    kv_def_choice(c, "usdl_kl", "batchmean", "batchmean|mean", "USDL/MUSDL KL reduction (mean: per element, their code)");
     kv_def_int(c, "eval_exemplars", "10", 1, 1000, "exemplars averaged at test (contrastive heads)");
     kv_def_int(c, "batch", "8", 1, 100000, "videos per step");
     kv_def_int(c, "workers", "2", 0, 256, "data-loading threads");
     kv_def(c, "device", "cpu", "cpu | cuda | cuda:N");
-    kv_def(c, "clip", "", "frame mode: CLIP weights (frozen image encoder, text tables)");
-    kv_def(c, "vocab", "", "frame mode: word vocabulary of a pretrain_clip model");
-    kv_def(c, "bpe", "", "frame mode: CLIP's BPE vocabulary file (real CLIP weights)");
+    kv_def(c, "clip", "", "CLIP weights: the text encoder (and in frame mode the frozen image encoder); \"\" = "
+                          "the one recorded in <features>/texts.safetensors");
+    kv_def(c, "vocab", "", "word vocabulary of a pretrain_clip model (the CLIP's tokenizer)");
+    kv_def(c, "bpe", "", "CLIP's BPE vocabulary file (real CLIP weights)");
     kv_def(c, "i3d", "", "frame mode: I3D weights (pytorch-i3d names; pretrain_i3d's carry their width)");
     kv_def_num(c, "i3d_width", "1", 1e-3, 1, "frame mode without --i3d: random I3D at this width multiplier");
     kv_def_int(c, "i3d_short", "128", 16, 4096, "frame mode: I3D input shorter side");
@@ -205,9 +235,15 @@ MC_UNUSED static int run_checkpoint_settings(kv_config *c, const char *ckpt) {
     char where[1200];
     snprintf(where, sizeof where, "settings in %.1100s", ckpt);
     int bad = !cfg || kv_from_json(c, cfg, true, where);
+    /* runs from before the heads followed their authors' code (no "head_z" setting) hold weights
+     * of other models under the same names (TSA's Z biases, 1-D keys): refused, not misread */
+    bool old = !bad && !strstr(cfg, "\"head_z\"");
     aqa_st_close(f);
     if (!cfg) aqa_fail(AQA_EFORMAT, "%s: no settings in the checkpoint (not written by train_mvla?)", ckpt);
-    return bad;
+    if (old)
+        aqa_fail(AQA_EFORMAT, "%s: written before the heads changed (TSA's map keys and Z tokens, CoRe's groups, MUSDL's "
+                              "judge counts): train again", ckpt);
+    return bad || old;
 }
 
 typedef struct run_ctx {
@@ -220,10 +256,12 @@ typedef struct run_ctx {
     aqa_head *head;
     aqa_mvla_config mcfg;
     aqa_head_config hcfg;
-    aqa_tensor *stage_text, *video_text; /* text tables on the device (frozen) */
+    aqa_tensor *stage_text, *video_text; /* frozen text tables read from the feature cache, or NULL */
+    aqa_mvla_text_tables *texts;     /* text tables from the CLIP text encoder, or NULL */
     aqa_exemplar_mode mode;
     bool contrastive;
     bool use_dd;
+    bool maps;                       /* I3D Mixed_5c maps feed TSA's keys and values (FAM) */
     bool frames;                     /* frame mode */
     aqa_clip_model *clip;            /* frame mode */
     aqa_i3d *i3d;                    /* frame mode */
@@ -234,6 +272,7 @@ typedef struct run_ctx {
 MC_UNUSED static void run_free(run_ctx *r) {
     aqa_tensor_free(r->stage_text);
     aqa_tensor_free(r->video_text);
+    aqa_mvla_text_tables_free(r->texts);
     aqa_module_free(r->root);
     aqa_clip_model_free(r->clip);
     if (r->i3d) aqa_i3d_free(r->i3d);
@@ -241,6 +280,121 @@ MC_UNUSED static void run_free(run_ctx *r) {
     aqa_video_dataset_free(r->val);
     aqa_video_dataset_free(r->test);
     memset(r, 0, sizeof *r);
+}
+
+/* The stage-text prompt of the settings for dataset dk into vc (the diving sets only: the grade
+ * texts of JIGSAWS and Fis-V are sentences already).  Returns 0, or 1 when a template was given
+ * for a dataset it does not apply to. */
+MC_UNUSED static int run_stage_template(kv_config *c, aqa_ann_dataset dk, aqa_vd_config *vc) {
+    const char *t = kv_str(c, "prompt_template");
+    if (dk != AQA_ANN_FINEDIVING && dk != AQA_ANN_MTL_AQA) {
+        kv_entry *e = kv_find(c, "prompt_template");
+        if (e && e->set && strcmp(t, AQA_DIVING_TEMPLATE)) {
+            aqa_fail(AQA_EINVAL, "--prompt-template applies to the diving datasets' stage texts, not to %s",
+                     kv_str(c, "dataset"));
+            return 1;
+        }
+        return 0;
+    }
+    vc->stage_template = !strcmp(t, "none") ? "" : t;
+    return 0;
+}
+
+/* In feature mode without --clip: the CLIP weights and tokenizer extract_features recorded in
+ * <features>/texts.safetensors become the run's settings (so evaluate finds them in the
+ * checkpoint).  A cache without that file, or without the record, leaves the settings alone. */
+MC_UNUSED static void run_resolve_clip(kv_config *c) {
+    if (kv_has(c, "clip") || !kv_has(c, "features")) return;
+    char tp[1200];
+    snprintf(tp, sizeof tp, "%s/texts.safetensors", kv_str(c, "features"));
+    aqa_st_file *f = NULL;
+    if (aqa_st_open(tp, &f) != AQA_OK) {
+        aqa_clear_error();
+        return;
+    }
+    const char *keys[3] = {"clip", "vocab", "bpe"};
+    for (int k = 0; k < 3; k++) {
+        const char *v = aqa_st_metadata(f, keys[k]);
+        if (v && v[0] && !kv_has(c, keys[k])) kv_set(c, keys[k], v, tp);
+    }
+    aqa_st_close(f);
+}
+
+/* The dataset's stage and video texts as MVLA text tables of the CLIP text encoder, tokenised
+ * with the run's tokenizer (--vocab or --bpe): fine-tuned or frozen (models/mvla/text_tables.h). */
+MC_UNUSED static aqa_mvla_text_tables *run_text_tables(aqa_clip_model *clip, kv_config *c, const aqa_video_dataset *ds,
+                                                       bool finetune) {
+    word_tok tok;
+    if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL)) {
+        wt_free(&tok);
+        return NULL;
+    }
+    aqa_tensor *st = tokenize_texts(clip, &tok, &ds->stage_texts);
+    aqa_tensor *vt = st ? tokenize_texts(clip, &tok, &ds->video_texts) : NULL;
+    wt_free(&tok);
+    aqa_mvla_text_tables *t = vt ? aqa_mvla_text_tables_new(clip, st, vt, finetune) : NULL;
+    aqa_tensor_free(st);
+    aqa_tensor_free(vt);
+    return t;
+}
+
+static aqa_status save_i3d_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_module_save(&((aqa_i3d *)obj)->base, path, n, k, v);
+}
+
+static aqa_status save_text_side(void *obj, const char *path, int n, const char *const *k, const char *const *v) {
+    return aqa_mvla_text_tables_save(obj, path, n, k, v);
+}
+
+/* The weights trained beside the model, written next to each checkpoint by the run store: I3D in
+ * frame mode (<ckpt>.i3d.safetensors) and the fine-tuned CLIP text side
+ * (<ckpt>.clip_text.safetensors); an entry whose part is not trained has obj NULL.  Returns 2. */
+MC_UNUSED static int run_sides(run_ctx *r, run_side sides[2]) {
+    sides[0] = (run_side){".i3d.safetensors", save_i3d_side, r->i3d};
+    sides[1] = (run_side){".clip_text.safetensors", save_text_side, r->texts && r->texts->finetune ? r->texts : NULL};
+    return 2;
+}
+
+/* The weights trained beside the model, read from next to a checkpoint: I3D in frame mode
+ * (<ckpt>.i3d.safetensors) and the fine-tuned CLIP text side (<ckpt>.clip_text.safetensors). */
+MC_UNUSED static int run_load_sidecars(run_ctx *r, const char *ckpt) {
+    char path[1400];
+    snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
+    if (r->i3d && aqa_module_load(&r->i3d->base, path, true, NULL, NULL, NULL)) return 1;
+    snprintf(path, sizeof path, "%.1300s.clip_text.safetensors", ckpt);
+    if (r->texts && r->texts->finetune && aqa_mvla_text_tables_load(r->texts, path)) return 1;
+    return 0;
+}
+
+/* The MVLA settings given as words: fuse, vlkl_reduction and (FUM) fum_boundaries, the dataset's
+ * sport-specific split unless given.  Returns 0, or 1 naming the setting. */
+static int run_parse_mvla(kv_config *c, const aqa_video_dataset *ds, aqa_mvla_config *m) {
+    /* the words were checked by the settings parser */
+    m->fuse = !strcasecmp(kv_str(c, "fuse"), "add") ? AQA_MVLA_FUSE_ADD : AQA_MVLA_FUSE_I3D;
+    m->vlkl_reduction = !strcasecmp(kv_str(c, "vlkl_reduction"), "sum") ? AQA_MVLA_VLKL_SUM : AQA_MVLA_VLKL_MEAN;
+    memset(m->fum_boundaries, 0, sizeof m->fum_boundaries);
+    if (!kv_has(c, "fum_boundaries")) {
+        if (m->scheme == AQA_MVLA_FUM)
+            for (int64_t l = 0; l < m->num_boundaries && l < AQA_VD_MAX_BOUNDARIES; l++) m->fum_boundaries[l] = ds->fum_boundaries[l];
+        return 0;
+    }
+    if (m->scheme != AQA_MVLA_FUM) {
+        aqa_fail(AQA_EINVAL, "--fum-boundaries: this dataset has frame labels (FAM); fixed boundaries are for FUM datasets");
+        return 1;
+    }
+    const char *p = kv_str(c, "fum_boundaries");
+    for (int64_t l = 0; l < m->num_boundaries; l++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (l + 1 < m->num_boundaries ? *end != ',' : *end != 0)) {
+            aqa_fail(AQA_EINVAL, "--fum-boundaries \"%s\": expected %lld comma-separated clip indices", kv_str(c, "fum_boundaries"),
+                     (long long)m->num_boundaries);
+            return 1;
+        }
+        m->fum_boundaries[l] = v;
+        p = end + 1;
+    }
+    return 0;
 }
 
 /* Which datasets run_open opens besides the training part. */
@@ -269,8 +423,10 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     vc.num_frames = (int)kv_int(c, "frames");
     vc.num_clips = (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
+    vc.clip_features_dir = kv_has(c, "clip_features") ? kv_str(c, "clip_features") : NULL;
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
     vc.quality_texts = kv_bool(c, "quality_text");
+    if (run_stage_template(c, vc.dataset, &vc)) return NULL;
     if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
         vc.shift_min = -3; /* CoRe's temporal augmentation */
         vc.shift_max = 0;
@@ -327,7 +483,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
         return 1;
     }
     if (aqa_exemplar_mode_parse(kv_str(c, "setting"), &r->mode)) return 1;
-    r->use_dd = r->mode == AQA_EXEMPLAR_DIFFICULTY;
+    r->use_dd = !strcmp(kv_str(c, "dd"), "auto") ? r->mode == AQA_EXEMPLAR_DIFFICULTY : !strcmp(kv_str(c, "dd"), "true");
     r->frames = !kv_has(c, "features");
     if (r->frames && dk == AQA_ANN_FISV) {
         aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
@@ -342,47 +498,35 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
-    /* text tables and feature widths */
+    /* CLIP (text tables; frame mode: the image encoder too), I3D (frame mode) and feature widths */
     int64_t clip_dim = ds->feat_clip_dim, i3d_dim = ds->feat_i3d_dim;
-    aqa_tensor *st = NULL, *vt = NULL;
-    if (r->frames) {
-        if (!kv_has(c, "clip") && use_vlp) {
-            aqa_fail(AQA_EINVAL, "frame mode with MVLA needs --clip (or give --features)");
-            return 1;
-        }
-        if (kv_has(c, "clip")) {
-            if (aqa_clip_load(kv_str(c, "clip"), &r->clip)) return 1;
-            aqa_module_train(&r->clip->base, false);
-            aqa_module_requires_grad(&r->clip->base, false);
-            word_tok tok;
-            if (wt_load(&tok, kv_str(c, "vocab"), kv_str(c, "bpe"), NULL)) return 1;
-            bool prev = aqa_set_grad_enabled(false);
-            st = encode_texts(r->clip, &tok, &ds->stage_texts, true);
-            vt = st ? encode_texts(r->clip, &tok, &ds->video_texts, true) : NULL;
-            aqa_set_grad_enabled(prev);
-            wt_free(&tok);
-            if (!st || !vt) return 1;
-            clip_dim = r->clip->cfg.embed_dim;
-            if (aqa_module_to(&r->clip->base, r->dev)) return 1;
-        }
-        aqa_i3d_config ic = aqa_i3d_default_config();
-        if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
-        else if (aqa_i3d_file_width(kv_str(c, "i3d"), &ic.width_multiplier)) return 1;
-        r->i3d = aqa_i3d_new(&ic);
-        if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
-        if (!kv_has(c, "i3d")) {
-            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
-            if (calibrate_i3d_bn(r->i3d, r->train, &tf, 8)) return 1;
-        }
-        aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
-        if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
-        i3d_dim = r->i3d->feature_dim;
-    } else if (use_vlp && dk != AQA_ANN_FISV) {
+    bool finetune = use_vlp && !kv_bool(c, "freeze_clip_text");
+    if (use_vlp && !r->frames && !clip_dim) {
+        aqa_fail(AQA_EINVAL, "MVLA needs CLIP frame features (%s; or use --no-mvla)",
+                 dk == AQA_ANN_FISV ? "Fis-V: --clip-features, a folder of per-clip CLIP .npy files" : "the cache has none");
+        return 1;
+    }
+    if (use_vlp && !kv_has(c, "clip") && (r->frames || finetune)) {
+        aqa_fail(AQA_EINVAL, "%s", r->frames ? "frame mode with MVLA needs --clip (or give --features)"
+                                             : "fine-tuning the CLIP text encoder (the default; Table 5's \"Freeze CLIP-Text\" is "
+                                               "--freeze-clip-text) needs its weights: --clip with --vocab or --bpe");
+        return 1;
+    }
+    if (kv_has(c, "clip")) {
+        if (aqa_clip_load(kv_str(c, "clip"), &r->clip)) return 1;
+        aqa_module_train(&r->clip->base, false);
+        aqa_module_requires_grad(&r->clip->base, false);
+        if (use_vlp && !(r->texts = run_text_tables(r->clip, c, ds, finetune))) return 1;
+        if (r->frames) clip_dim = r->clip->cfg.embed_dim;
+        if (aqa_module_to(&r->clip->base, r->dev)) return 1;
+    } else if (use_vlp) { /* frozen: the tables extract_features cached */
         char tp[1200];
         if (kv_has(c, "texts")) snprintf(tp, sizeof tp, "%s", kv_str(c, "texts"));
         else snprintf(tp, sizeof tp, "%s/texts.safetensors", kv_str(c, "features"));
-        st = aqa_load_tensor(tp, "stage_text", AQA_F32);
-        vt = st ? aqa_load_tensor(tp, "video_text", AQA_F32) : NULL;
+        aqa_tensor *st = aqa_load_tensor(tp, "stage_text", AQA_F32);
+        aqa_tensor *vt = st ? aqa_load_tensor(tp, "video_text", AQA_F32) : NULL;
+        r->stage_text = st;
+        r->video_text = vt;
         if (!st || !vt) return 1;
         if (!kv_has(c, "texts")) {
             snprintf(tp, sizeof tp, "%s/stage_texts.txt", kv_str(c, "features"));
@@ -395,22 +539,30 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
                      (long long)vt->shape[0], ds->stage_texts.n, ds->video_texts.n);
             return 1;
         }
+        if (r->dev.kind != AQA_CPU) {
+            r->stage_text = aqa_keep(to_dev(r, st));
+            r->video_text = aqa_keep(to_dev(r, vt));
+            aqa_tensor_free(st);
+            aqa_tensor_free(vt);
+        }
     }
-    if (use_vlp && !clip_dim) {
-        aqa_fail(AQA_EINVAL, "MVLA needs CLIP frame features (the cache has none; or use --no-mvla)");
-        return 1;
+    if (r->frames) {
+        aqa_i3d_config ic = aqa_i3d_default_config();
+        if (!kv_has(c, "i3d")) ic.width_multiplier = kv_double(c, "i3d_width");
+        else if (aqa_i3d_file_width(kv_str(c, "i3d"), &ic.width_multiplier)) return 1;
+        r->i3d = aqa_i3d_new(&ic);
+        if (!r->i3d || (kv_has(c, "i3d") && aqa_i3d_load(r->i3d, kv_str(c, "i3d")))) return 1;
+        if (!kv_has(c, "i3d")) {
+            aqa_frame_transform tf = aqa_frame_transform_i3d((int)kv_int(c, "i3d_short"), (int)kv_int(c, "i3d_size"));
+            if (calibrate_i3d_bn(r->i3d, r->train, &tf, 8)) return 1;
+        }
+        aqa_i3d_freeze_bn(r->i3d, true, false); /* TSA/CoRe: BatchNorm statistics frozen */
+        if (aqa_module_to(&r->i3d->base, r->dev)) return 1;
+        i3d_dim = r->i3d->feature_dim;
     }
     if (!i3d_dim) {
         aqa_fail(AQA_EINVAL, "no CBP (I3D) features: extract with --i3d or --i3d-width");
         return 1;
-    }
-    if (st) {
-        r->stage_text = aqa_keep(to_dev(r, st));
-        r->video_text = aqa_keep(to_dev(r, vt));
-        if (r->dev.kind != AQA_CPU) {
-            aqa_tensor_free(st);
-            aqa_tensor_free(vt);
-        }
     }
 
     /* MVLA */
@@ -420,13 +572,14 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     m.i3d_dim = i3d_dim;
     m.num_frames = ds->T > 0 ? ds->T : ds->N;
     m.clip_feat_dim = clip_dim > 0 ? clip_dim : 512;
-    m.text_dim = r->stage_text ? r->stage_text->shape[1] : m.clip_feat_dim;
+    m.text_dim = r->texts ? r->clip->cfg.embed_dim : r->stage_text ? r->stage_text->shape[1] : m.clip_feat_dim;
     m.dim = kv_int(c, "dim") > 0 ? kv_int(c, "dim") : m.clip_feat_dim;
     m.num_boundaries = 2;
     m.clip_len = ds->clip_len;
     m.clip_stride = ds->cfg.clip_stride;
     m.teacher_forcing_fraction = kv_double(c, "teacher_forcing");
     m.oracle_boundaries = kv_bool(c, "oracle");
+    m.map_layout = !strcmp(kv_str(c, "map_layout"), "position") ? AQA_MVLA_MAP_POSITION : AQA_MVLA_MAP_TSA;
     m.temporal_layers = (int)kv_int(c, "temporal_layers");
     m.temporal_heads = kv_int(c, "temporal_heads");
     m.temporal_ffn = kv_int(c, "temporal_ffn") > 0 ? kv_int(c, "temporal_ffn") : 4 * m.clip_feat_dim;
@@ -445,6 +598,7 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
         aqa_fail(AQA_EINVAL, "--grade-texts must be nearest or all, not \"%s\"", kv_str(c, "grade_texts"));
         return 1;
     }
+    if (run_parse_mvla(c, ds, &m)) return 1;
     m.tau_init = kv_double(c, "tau");
     if (m.scheme == AQA_MVLA_FAM && m.num_frames % 8) {
         aqa_fail(AQA_EINVAL, "FAM needs T divisible by 8 (T = %lld)", (long long)m.num_frames);
@@ -458,12 +612,18 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     const aqa_head_ops *ops = aqa_head_find(kv_str(c, "head"));
     if (!ops) return 1;
     r->contrastive = ops->is_contrastive;
+    /* TSA's keys and values come from the I3D maps (cached, or computed in frame mode) */
+    r->maps = ops == &aqa_head_tsa && m.scheme == AQA_MVLA_FAM && (r->frames || ds->feat_map_h > 0);
+    if (ops == &aqa_head_tsa && m.scheme == AQA_MVLA_FAM && !r->maps)
+        fprintf(stderr, "note: the feature cache holds no I3D maps: TSA attends to its 1-D tokens (extract again for "
+                        "TSA's 80 map tokens per stage)\n");
     aqa_head_config h = aqa_head_config_default();
     h.feat_dim = use_vlp ? m.dim : i3d_dim;
     h.frame_dim = m.scheme == AQA_MVLA_FAM ? i3d_dim / 16 : (use_vlp ? m.dim : i3d_dim);
     h.tsa_dim = h.frame_dim;
     h.num_stages = m.num_boundaries + 1;
-    h.use_stage_features = use_vlp;
+    h.use_z = use_vlp && kv_bool(c, "head_z");
+    h.tsa_z_bias = kv_bool(c, "tsa_z_bias");
     h.score_min = floor(ds->score_min); /* the training videos' range (or --score-range) */
     h.score_max = ceil(ds->score_max);
     if (h.score_max <= h.score_min) h.score_max = h.score_min + 1;
@@ -473,7 +633,6 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     h.tsa_tokens = kv_int(c, "tsa_tokens");
     h.tsa_reg_hidden1 = kv_int(c, "tsa_reg_hidden1");
     h.tsa_reg_hidden2 = kv_int(c, "tsa_reg_hidden2");
-    h.usdl_sigma = kv_double(c, "usdl_sigma");
     h.seq.len = m.scheme == AQA_MVLA_FAM ? m.num_frames : m.num_clips; /* the steps of head_input.frames */
     h.seq.tpt_queries = kv_int(c, "tpt_queries");
     h.seq.tpt_dim = h.seq.tpt_ffn = kv_int(c, "tpt_dim");
@@ -483,6 +642,15 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     h.seq.mslstm_hidden = kv_int(c, "mslstm_hidden");
     h.seq.mixer_dim = kv_int(c, "mixer_dim");
     h.seq.mixer_tokens = kv_int(c, "mixer_tokens");
+    /* USDL/MUSDL as nzl-thu/MUSDL per dataset; diving elsewhere (FineDiving, synthetic): MTL-AQA's
+     * judges, USDL's bins over the head's score range */
+    if (dk == AQA_ANN_MTL_AQA) aqa_head_config_usdl_mtl_aqa(&h);
+    else if (dk == AQA_ANN_JIGSAWS) aqa_head_config_usdl_jigsaws(&h);
+    if (kv_int(c, "usdl_bins") > 0) h.usdl_bins = kv_int(c, "usdl_bins");
+    if (kv_double(c, "usdl_sigma") > 0) h.usdl_sigma = kv_double(c, "usdl_sigma");
+    h.usdl_kl_mean = !strcmp(kv_str(c, "usdl_kl"), "mean");
+    /* CoRe's score_range: 30 for completeness (score / DD: three judges of 10), else the scores' */
+    h.core_theta = kv_double(c, "core_theta") > 0 ? kv_double(c, "core_theta") : r->use_dd ? 30.0 : h.score_max;
     r->hcfg = h;
     aqa_manual_seed((uint64_t)kv_int(c, "seed"));
     r->root = aqa_module_new(sizeof(aqa_module), "AQAModel", NULL, "", NULL);
@@ -493,26 +661,24 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
     return 0;
 }
 
-/* Loads a checkpoint's model weights into the model run_open built from its settings, and the
- * fine-tuned I3D saved beside it (<ckpt>.i3d.safetensors) in frame mode.  Returns 0 or 1. */
+/* Loads a checkpoint's model weights into the model run_open built from its settings, and what
+ * was trained beside it (run_load_sidecars: I3D in frame mode, the fine-tuned CLIP text side).
+ * Returns 0 or 1. */
 MC_UNUSED static int run_load_weights(run_ctx *r, const char *ckpt) {
     aqa_load_report rep;
     if (aqa_module_load(r->root, ckpt, true, strip_model, NULL, &rep)) return 1;
-    if (r->i3d) {
-        char path[1400];
-        snprintf(path, sizeof path, "%.1300s.i3d.safetensors", ckpt);
-        if (aqa_module_load(&r->i3d->base, path, true, NULL, NULL, NULL)) return 1;
-    }
-    return 0;
+    return run_load_sidecars(r, ckpt);
 }
 
-/* Features of a batch as MVLA's inputs: i3d [B, N, C] and vis [B, T, D] (scope-owned). */
-static int run_features(run_ctx *r, aqa_batch *b, bool train, aqa_tensor **i3d, aqa_tensor **vis) {
-    *i3d = *vis = NULL;
+/* Features of a batch as MVLA's inputs: i3d [B, N, C], map [B, N, C, H, W] (r->maps) and vis
+ * [B, T, D] (scope-owned). */
+static int run_features(run_ctx *r, aqa_batch *b, bool train, aqa_tensor **i3d, aqa_tensor **map, aqa_tensor **vis) {
+    *i3d = *map = *vis = NULL;
     if (!r->frames) {
         *i3d = to_dev(r, b->i3d_feat);
+        *map = r->maps ? to_dev(r, b->i3d_map) : NULL;
         *vis = b->clip_feat ? to_dev(r, b->clip_feat) : NULL;
-        return *i3d ? 0 : 1;
+        return *i3d && (*map || !r->maps) ? 0 : 1;
     }
     int64_t B = b->B;
     if (r->clip) {
@@ -525,9 +691,12 @@ static int run_features(run_ctx *r, aqa_batch *b, bool train, aqa_tensor **i3d, 
     aqa_module_train(&r->i3d->base, train);
     aqa_tensor *x = to_dev(r, b->i3d_clips); /* [B, N, 3, L, S, S] */
     int64_t N = x->shape[1];
-    aqa_tensor *f = aqa_i3d_forward(r->i3d, aqa_reshape(x, 5, (int64_t[]){B * N, 3, x->shape[3], x->shape[4], x->shape[5]}));
-    *i3d = f ? aqa_reshape(f, 3, (int64_t[]){B, N, f->shape[1]}) : NULL;
-    return *i3d ? 0 : 1;
+    x = aqa_reshape(x, 5, (int64_t[]){B * N, 3, x->shape[3], x->shape[4], x->shape[5]});
+    aqa_tensor *f = NULL, *fm = NULL;
+    if (r->maps ? aqa_i3d_features_maps(r->i3d, x, &f, &fm) : !(f = aqa_i3d_forward(r->i3d, x))) return 1;
+    *i3d = aqa_reshape(f, 3, (int64_t[]){B, N, f->shape[1]});
+    if (fm) *map = aqa_reshape(fm, 5, (int64_t[]){B, N, fm->shape[1], fm->shape[2], fm->shape[3]});
+    return *i3d && (*map || !r->maps) ? 0 : 1;
 }
 
 static aqa_tensor *cat2(aqa_tensor *a, aqa_tensor *b) {
@@ -538,15 +707,17 @@ static aqa_tensor *cat2(aqa_tensor *a, aqa_tensor *b) {
 /* MVLA forward over the batch's queries followed (pair != NULL) by its exemplars. */
 MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex, bool train, bool teacher,
                                         aqa_mvla_output *o) {
-    aqa_tensor *qi, *qv, *ei = NULL, *ev = NULL;
-    if (run_features(r, q, train, &qi, &qv)) return aqa_last_status();
-    if (ex && run_features(r, ex, train, &ei, &ev)) return aqa_last_status();
+    aqa_tensor *qi, *qm, *qv, *ei = NULL, *em = NULL, *ev = NULL;
+    if (run_features(r, q, train, &qi, &qm, &qv)) return aqa_last_status();
+    if (ex && run_features(r, ex, train, &ei, &em, &ev)) return aqa_last_status();
     aqa_mvla_batch mb;
     memset(&mb, 0, sizeof mb);
     mb.i3d = ex ? cat2(qi, ei) : qi;
+    mb.i3d_map = !r->maps ? NULL : ex ? cat2(qm, em) : qm;
     mb.vis = r->mcfg.use_vlp ? (ex ? cat2(qv, ev) : qv) : NULL;
     mb.stage_text = r->stage_text;
     mb.video_text = r->video_text;
+    if (r->texts && aqa_mvla_text_tables_get(r->texts, &mb.stage_text, &mb.video_text)) return aqa_last_status();
     if (q->stage_text_cands) { /* graded texts: SCA picks among the candidates */
         mb.stage_text_cands = to_dev(r, ex ? cat2(q->stage_text_cands, ex->stage_text_cands) : q->stage_text_cands);
         mb.video_text_cands = to_dev(r, ex ? cat2(q->video_text_cands, ex->video_text_cands) : q->video_text_cands);
@@ -567,8 +738,19 @@ MC_UNUSED static aqa_status run_forward(run_ctx *r, aqa_batch *q, aqa_batch *ex,
     return aqa_mvla_forward(r->mvla, &mb, o);
 }
 
+/* The head input of rows [start, start + n) of o, with batch b's difficulty and judge counts
+ * (rows 0..n of b).  Returns the status. */
+MC_UNUSED static aqa_status run_head_input(run_ctx *r, const aqa_mvla_output *o, int64_t start, int64_t n, aqa_batch *b,
+                                           aqa_head_input *in) {
+    aqa_status st = aqa_mvla_head_input(o, start, n, in);
+    if (st) return st;
+    in->difficulty = to_dev(r, aqa_narrow(b->difficulty, 0, 0, n));
+    in->judge_count = to_dev(r, aqa_narrow(b->judge_count, 0, 0, n));
+    return in->difficulty && in->judge_count ? AQA_OK : aqa_last_status();
+}
+
 /* The loader settings training and evaluation share: batch size, threads, what each batch holds
- * (cached features, or frames for CLIP and I3D) and the frame transforms. */
+ * (cached features and maps, or frames for CLIP and I3D) and the frame transforms. */
 static aqa_loader_config run_loader_config(const run_ctx *r) {
     kv_config *c = r->c;
     aqa_loader_config lc;
@@ -577,6 +759,7 @@ static aqa_loader_config run_loader_config(const run_ctx *r) {
     lc.workers = (int)kv_int(c, "workers");
     lc.clip_feat = !r->frames && r->mcfg.use_vlp;
     lc.i3d_feat = !r->frames;
+    lc.i3d_map = !r->frames && r->maps;
     lc.clip_frames = r->frames && r->clip;
     lc.i3d_clips = r->frames;
     if (r->clip) lc.clip_tf = aqa_frame_transform_clip((int)r->clip->cfg.image_resolution);
@@ -668,21 +851,23 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
         int64_t B = b->B;
         if (run_forward(r, b, NULL, false, false, &oq)) goto batch_fail;
         aqa_head_input qi;
-        if (aqa_mvla_head_input(&oq, 0, B, &qi)) goto batch_fail;
+        if (run_head_input(r, &oq, 0, B, b, &qi)) goto batch_fail;
         if (r->contrastive) {
             int E = b->n_exemplars;
             if (run_forward(r, b->exemplars, NULL, false, false, &oe)) goto batch_fail;
             aqa_head_input *ei = calloc((size_t)E, sizeof *ei);
             aqa_tensor **es = calloc((size_t)E, sizeof *es);
-            for (int e = 0; e < E; e++) {
+            bool ok = ei && es;
+            for (int e = 0; e < E && ok; e++) {
                 aqa_mvla_head_input(&oe, (int64_t)e * B, B, &ei[e]);
+                ei[e].difficulty = to_dev(r, aqa_narrow(b->exemplars->difficulty, 0, (int64_t)e * B, B));
                 es[e] = to_dev(r, aqa_narrow(b->exemplars->score, 0, (int64_t)e * B, B));
             }
-            pred = aqa_head_predict_exemplars(r->head, &qi, ei, es, E, to_dev(r, b->difficulty));
+            pred = ok ? aqa_head_predict_exemplars(r->head, &qi, ei, es, E, b->exemplar_count) : NULL;
             free(ei);
             free(es);
         } else {
-            pred = aqa_head_predict_exemplars(r->head, &qi, NULL, NULL, 0, to_dev(r, b->difficulty));
+            pred = aqa_head_predict_exemplars(r->head, &qi, NULL, NULL, 0, NULL);
         }
         if (!pred) goto batch_fail;
         size_t base = pr.done;
@@ -790,33 +975,22 @@ MC_UNUSED static void run_trainer_free(run_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* CoRe's groups (CoRe, TPT): score differences of training pairs within the exemplar groups. */
-static int run_core_groups(run_ctx *r) {
-    aqa_video_dataset *ds = r->train;
-    size_t n = ds->n_items, cap = 200000, k = 0;
-    double *d = malloc(cap * sizeof *d);
-    if (!d) return 1;
-    for (size_t i = 0; i < n && k < cap; i++)
-        for (size_t j = 0; j < n && k < cap; j++) {
-            if (i == j) continue;
-            const aqa_ann_sample *a = aqa_vd_sample(ds, i), *b = aqa_vd_sample(ds, j);
-            if (r->mode == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
-            if (r->mode == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
-            double sa = a->score, sb = b->score;
-            if (r->use_dd && a->difficulty > 0 && b->difficulty > 0) sa /= a->difficulty, sb /= b->difficulty;
-            d[k++] = sa - sb;
-        }
+/* CoRe's groups (CoRe, TPT): |score differences| of every training pair within the exemplar groups
+ * (CoRe's delta list; --core-pairs caps them with an even sample). */
+static int run_core_groups(run_ctx *r, aqa_exemplar_pool *pool, bool verbose) {
+    double *d = NULL;
+    size_t n = 0;
+    if (aqa_exemplar_pool_deltas(pool, r->use_dd, (size_t)kv_int(r->c, "core_pairs"), &d, &n)) return 1;
+    if (verbose) fprintf(stderr, "%s: CoRe's groups from %zu training pairs\n", r->c->program, n);
     aqa_status (*set)(aqa_head *, const double *, int64_t) =
         r->head->ops == &aqa_head_tpt ? aqa_tpt_head_set_groups : aqa_core_head_set_groups;
-    int rc = k ? set(r->head, d, (int64_t)k) != AQA_OK : 0;
+    int rc = n ? set(r->head, d, (int64_t)n) != AQA_OK : 0;
     free(d);
     return rc;
 }
 
 /* Appends the parameters of module m to *list (n entries, grown).  Returns 0 or 1. */
-static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
-    aqa_tensor **p = NULL;
-    int k = aqa_module_parameters(m, &p);
+static int run_append(aqa_tensor ***list, int *n, aqa_tensor **p, int k) {
     if (k < 0) return 1;
     aqa_tensor **g = realloc(*list, sizeof *g * (size_t)(*n + k + 1));
     if (!g) {
@@ -824,11 +998,17 @@ static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
         aqa_fail(AQA_ENOMEM, "out of memory");
         return 1;
     }
-    memcpy(g + *n, p, sizeof *p * (size_t)k);
+    if (k) memcpy(g + *n, p, sizeof *p * (size_t)k);
     *list = g;
     *n += k;
     free(p);
     return 0;
+}
+
+static int run_append_params(aqa_module *m, aqa_tensor ***list, int *n) {
+    aqa_tensor **p = NULL;
+    int k = aqa_module_parameters(m, &p);
+    return run_append(list, n, p, k);
 }
 
 #define RUN_N_VALUES (1 + 2 * AQA_MVLA_NUM_LOSSES) /* per micro-batch: total loss, each term, whether it exists */
@@ -844,28 +1024,39 @@ MC_UNUSED static int run_trainer_new(run_ctx *r, run_trainer *t) {
         aqa_fail(AQA_EINVAL, "run_trainer_new: no process group (dist_open first)");
         return 1;
     }
-    if ((r->head->ops == &aqa_head_core || r->head->ops == &aqa_head_tpt) && run_core_groups(r)) return 1;
     aqa_tensor **bb = NULL, **rest = NULL;
     int nb = 0, nr = 0, rc = 1;
     if (aqa_mvla_param_groups(r->mvla, &bb, &nb, &rest, &nr)) return 1;
     if (run_append_params(&r->head->base, &rest, &nr) || (r->i3d && run_append_params(&r->i3d->base, &bb, &nb)))
         goto done;
+    if (r->texts) { /* the CLIP text side (fine-tuned: its parameters; frozen: none) joins the backbone group */
+        aqa_tensor **tp = NULL;
+        int nt = aqa_mvla_text_tables_parameters(r->texts, &tp);
+        if (run_append(&bb, &nb, tp, nt)) goto done;
+    }
     aqa_adam_options ao = AQA_ADAM_DEFAULTS;
     ao.weight_decay = kv_double(c, "weight_decay");
     if (!(t->opt = aqa_adam_new(&ao))) goto done;
     if (nb && aqa_optim_add_group(t->opt, bb, nb, kv_double(c, "lr_backbone"), ao.weight_decay) < 0) goto done;
     if (nr && aqa_optim_add_group(t->opt, rest, nr, kv_double(c, "lr_head"), ao.weight_decay) < 0) goto done;
-    aqa_module *models[2] = {r->root, r->i3d ? &r->i3d->base : NULL};
+    aqa_module *models[3] = {r->root};
+    int n_models = 1;
+    if (r->i3d) models[n_models++] = &r->i3d->base;
+    if (r->texts && r->texts->finetune) models[n_models++] = &r->clip->base;
     aqa_tensor **all = malloc(sizeof *all * (size_t)(nb + nr + 1));
     if (!all) goto done;
     if (nb) memcpy(all, bb, sizeof *bb * (size_t)nb);
     if (nr) memcpy(all + nb, rest, sizeof *rest * (size_t)nr);
     t->dist = r->dist;
-    int attach = dist_attach(r->dist, models, r->i3d ? 2 : 1, all, nb + nr, RUN_N_VALUES);
+    int attach = dist_attach(r->dist, models, n_models, all, nb + nr, RUN_N_VALUES);
     free(all);
     if (attach) goto done;
     t->pool = r->contrastive ? aqa_exemplar_pool_new(r->train, r->mode) : NULL;
     if (r->contrastive && !t->pool) goto done;
+    /* the same groups on every rank (a resumed run loads them with the checkpoint) */
+    if ((r->head->ops == &aqa_head_core || r->head->ops == &aqa_head_tpt) &&
+        run_core_groups(r, t->pool, r->dist->main))
+        goto done;
     aqa_loader_config lc = run_loader_config(r);
     t->batch = lc.batch_size;
     lc.seed = (uint64_t)kv_int(c, "seed");
@@ -901,10 +1092,9 @@ static int run_train_micro(void *user, aqa_batch *b, double *v) {
     aqa_head_result hr;
     aqa_head_input qi, ei;
     bool ok = run_forward(r, b, r->contrastive ? b->exemplars : NULL, true, t->teacher, &o) == AQA_OK &&
-              aqa_mvla_head_input(&o, 0, B, &qi) == AQA_OK &&
-              (!r->contrastive || aqa_mvla_head_input(&o, B, B, &ei) == AQA_OK);
-    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges),
-                           .difficulty = to_dev(r, b->difficulty)};
+              run_head_input(r, &o, 0, B, b, &qi) == AQA_OK &&
+              (!r->contrastive || run_head_input(r, &o, B, B, b->exemplars, &ei) == AQA_OK);
+    aqa_head_targets tg = {.score = to_dev(r, b->score), .judge_scores = to_dev(r, b->judges)};
     ok = ok && aqa_head_forward(r->head, &qi, r->contrastive ? &ei : NULL,
                                 r->contrastive ? to_dev(r, b->exemplars->score) : NULL, &tg, &hr) == AQA_OK;
     aqa_tensor *loss = ok ? aqa_mvla_total_loss(r->mvla, &o, hr.loss) : NULL;

@@ -14,7 +14,6 @@
 #include "io/safetensors.h"
 #include "base/error.h"
 
-#define SIDE ".i3d.safetensors"
 #define PENDING ".pending"
 
 static char *join(const char *a, const char *b) {
@@ -80,9 +79,10 @@ static int copy_file(const char *src, const char *dst) {
     return aqa_atomic_commit(af) != AQA_OK;
 }
 
-/* Renames a pending side file into place when its epoch is its checkpoint's, else drops it. */
-static int settle_pending(const char *ckpt) {
-    char *side = join(ckpt, SIDE), *pend = side ? join(side, PENDING) : NULL;
+/* Renames the pending side file `suffix` of ckpt into place when its epoch is the checkpoint's,
+ * else drops it. */
+static int settle_pending(const char *ckpt, const char *suffix) {
+    char *side = join(ckpt, suffix), *pend = side ? join(side, PENDING) : NULL;
     int rc = !pend;
     int64_t pe, ce;
     if (pend && exists(pend)) {
@@ -94,6 +94,28 @@ static int settle_pending(const char *ckpt) {
     }
     free(side);
     free(pend);
+    return rc;
+}
+
+/* settle_pending for every side file this run writes. */
+static int settle_sides(const run_store *s, const char *ckpt) {
+    for (int i = 0; i < s->n_sides; i++)
+        if (s->sides[i].obj && settle_pending(ckpt, s->sides[i].suffix)) return 1;
+    return 0;
+}
+
+/* Copies last's side files to best's pending ones (settled once best is in place). */
+static int copy_sides_to_best(const run_store *s) {
+    int rc = 0;
+    for (int i = 0; i < s->n_sides && !rc; i++) {
+        if (!s->sides[i].obj) continue;
+        char *ls = join(s->last, s->sides[i].suffix), *bs = join(s->best, s->sides[i].suffix);
+        char *bp = bs ? join(bs, PENDING) : NULL;
+        rc = !ls || !bp || copy_file(ls, bp);
+        free(ls);
+        free(bs);
+        free(bp);
+    }
     return rc;
 }
 
@@ -159,8 +181,8 @@ static int fix_log(run_store *s) {
 
 int run_store_finish(run_store *s) {
     if (s->epoch < 0) return 0;
-    if (s->side && settle_pending(s->last)) return 1;
-    if (exists(s->best) && s->side && settle_pending(s->best)) return 1;
+    if (settle_sides(s, s->last)) return 1;
+    if (exists(s->best) && settle_sides(s, s->best)) return 1;
     if (s->best_epoch >= 0) {
         int64_t be = -1;
         if (file_epoch(s->best, &be) != 0 || be != s->best_epoch) {
@@ -168,14 +190,8 @@ int run_store_finish(run_store *s) {
                 fprintf(stderr, "warning: %s is not the checkpoint of epoch %lld, the best (deleted by hand?); it "
                                 "cannot be restored\n", s->best, (long long)s->best_epoch + 1);
             } else {
-                /* the side file first (pending), then best, then the side file into place */
-                char *ls = join(s->last, SIDE), *bs = join(s->best, SIDE), *bp = bs ? join(bs, PENDING) : NULL;
-                int rc = !bp || (s->side && copy_file(ls, bp)) || copy_file(s->last, s->best) ||
-                         (s->side && settle_pending(s->best));
-                free(ls);
-                free(bs);
-                free(bp);
-                if (rc) return 1;
+                /* the side files first (pending), then best, then the side files into place */
+                if (copy_sides_to_best(s) || copy_file(s->last, s->best) || settle_sides(s, s->best)) return 1;
             }
         }
         char *bt = join(s->dir, "/best.txt"), text[64];
@@ -217,9 +233,14 @@ static int read_record(run_store *s) {
     return rc;
 }
 
-int run_store_open(run_store *s, const char *dir, bool side, bool resume) {
+int run_store_open(run_store *s, const char *dir, const run_side *sides, int n_sides, bool resume) {
     memset(s, 0, sizeof *s);
-    s->side = side;
+    if (n_sides < 0 || n_sides > RUN_STORE_MAX_SIDES) {
+        aqa_fail(AQA_EINVAL, "run_store_open: %d side files (at most %d)", n_sides, RUN_STORE_MAX_SIDES);
+        return 1;
+    }
+    for (int i = 0; i < n_sides; i++) s->sides[i] = sides[i];
+    s->n_sides = n_sides;
     s->epoch = s->best_epoch = -1;
     s->best_score = -INFINITY;
     if (mkdir_p(dir)) {
@@ -237,11 +258,18 @@ int run_store_open(run_store *s, const char *dir, bool side, bool resume) {
         }
         return read_record(s) || run_store_finish(s);
     }
-    static const char *const old[] = {"/last.safetensors", "/best.safetensors", "/last.safetensors" SIDE,
-                                      "/best.safetensors" SIDE, "/last.safetensors" SIDE PENDING,
-                                      "/best.safetensors" SIDE PENDING, "/best.txt", "/log.jsonl"};
-    for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
-        char *p = join(dir, old[i]);
+    static const char *const old[] = {"/last.safetensors", "/best.safetensors", "/best.txt", "/log.jsonl"};
+    static const char *const ckpts[] = {"/last.safetensors", "/best.safetensors"}, *const pend[] = {"", PENDING};
+    for (size_t i = 0; i < sizeof old / sizeof *old + 4 * (size_t)n_sides; i++) {
+        char *p;
+        if (i < sizeof old / sizeof *old) p = join(dir, old[i]);
+        else { /* each side file of both checkpoints, and its pending copy */
+            size_t k = i - sizeof old / sizeof *old;
+            char *c = join(dir, ckpts[k % 2]), *sd = c ? join(c, sides[k / 4].suffix) : NULL;
+            p = sd ? join(sd, pend[(k / 2) % 2]) : NULL;
+            free(c);
+            free(sd);
+        }
         s->n_replaced += p && exists(p);
         int rc = !p || remove_file(p);
         free(p);
@@ -250,7 +278,7 @@ int run_store_open(run_store *s, const char *dir, bool side, bool resume) {
     return 0;
 }
 
-int run_store_commit(run_store *s, const aqa_checkpoint *ck, aqa_module *side, const char *record, double score) {
+int run_store_commit(run_store *s, const aqa_checkpoint *ck, const char *record, double score) {
     char ebuf[32], bebuf[32], bsbuf[40];
     int64_t best_epoch = s->best_epoch;
     double best_score = s->best_score;
@@ -263,13 +291,18 @@ int run_store_commit(run_store *s, const aqa_checkpoint *ck, aqa_module *side, c
     snprintf(ebuf, sizeof ebuf, "%lld", (long long)ck->epoch);
     snprintf(bebuf, sizeof bebuf, "%lld", (long long)best_epoch);
     snprintf(bsbuf, sizeof bsbuf, "%.17g", best_score);
-    if (side) {
-        char *sp = join(s->last, SIDE), *pp = sp ? join(sp, PENDING) : NULL;
+    for (int i = 0; i < s->n_sides; i++) {
+        const run_side *sd = &s->sides[i];
+        if (!sd->obj) continue;
+        char *sp = join(s->last, sd->suffix), *pp = sp ? join(sp, PENDING) : NULL;
         const char *k[1] = {"epoch"}, *v[1] = {ebuf};
-        int rc = !pp || aqa_module_save(side, pp, 1, k, v) != AQA_OK;
+        int rc = !pp || sd->save(sd->obj, pp, 1, k, v) != AQA_OK;
         free(sp);
         free(pp);
-        if (rc) return 1;
+        if (rc) {
+            settle_sides(s, s->last); /* drops the side files of the epoch that did not commit */
+            return 1;
+        }
     }
     const char *mk[3] = {"run.best_epoch", "run.best_score", "run.record"}, *mv[3] = {bebuf, bsbuf, record};
     aqa_checkpoint c = *ck;
@@ -277,7 +310,7 @@ int run_store_commit(run_store *s, const aqa_checkpoint *ck, aqa_module *side, c
     c.meta_keys = mk;
     c.meta_values = mv;
     if (aqa_checkpoint_save(s->last, &c)) {
-        if (side) settle_pending(s->last); /* drops the side file of the epoch that did not commit */
+        settle_sides(s, s->last); /* drops the side files of the epoch that did not commit */
         return 1;
     }
     /* committed */

@@ -90,7 +90,8 @@ typedef struct sv_cache {
     char key[4096];   /* encoders, sampling and video they were computed with ("" empty) */
     float *clip;      /* [T, D] */
     float *i3d;       /* [N, C] */
-    int64_t T, D, N, C;
+    float *map;       /* [N, C, MH, MW] time-averaged Mixed_5c maps (TSA's keys), or NULL */
+    int64_t T, D, N, C, MH, MW;
 } sv_cache;
 
 static const char *stage_name(int s) { return s == 0 ? "take-off" : s == 1 ? "flight" : "entry"; }
@@ -296,12 +297,13 @@ static int feature_encoders(run_ctx *r, kv_config *c, kv_config *cmd, sv_encoder
 static int feature_query(run_ctx *r, const sv_encoder *e, const sv_video *v, const int64_t *frames, sv_cache *cache) {
     aqa_video_dataset *ds = r->train;
     char key[4096];
-    snprintf(key, sizeof key, "%s|%s|%g|%ld|%ld|%ld/%ld|%s|%d|%lld|%lld|%lld|%lld", e->clip, e->i3d, e->width, e->seed,
+    snprintf(key, sizeof key, "%s|%s|%g|%ld|%ld|%ld/%ld|%s|%d|%lld|%lld|%lld|%lld|%d", e->clip, e->i3d, e->width, e->seed,
              e->calibrate, e->i3d_short, e->i3d_size, v->path, v->height, (long long)frames[0],
-             (long long)frames[ds->T - 1], (long long)ds->T, (long long)ds->N);
+             (long long)frames[ds->T - 1], (long long)ds->T, (long long)ds->N, (int)r->maps);
     if (!strcmp(key, cache->key)) return 0;
     free(cache->clip);
     free(cache->i3d);
+    free(cache->map);
     memset(cache, 0, sizeof *cache);
     int rc = 1;
     aqa_clip_model *clip = NULL;
@@ -346,9 +348,16 @@ static int feature_query(run_ctx *r, const sv_encoder *e, const sv_video *v, con
         goto done;
     if (aqa_vd_decode_video(ds, v->path, frames, &tf, true, NULL, pix)) goto done;
     aqa_scope_begin();
-    aqa_tensor *x = aqa_from_data(pix, 5, (int64_t[]){N, 3, L, S, S}, AQA_F32);
-    aqa_tensor *y = aqa_i3d_forward(i3d, x);
-    aqa_status st = y ? aqa_copy_to_host(y, cache->i3d, AQA_F32) : aqa_last_status();
+    aqa_tensor *x = aqa_from_data(pix, 5, (int64_t[]){N, 3, L, S, S}, AQA_F32), *y = NULL, *ym = NULL;
+    /* the maps too where TSA reads them (as extract_features caches them) */
+    aqa_status st = r->maps ? aqa_i3d_features_maps(i3d, x, &y, &ym) : (y = aqa_i3d_forward(i3d, x)) ? AQA_OK : aqa_last_status();
+    if (!st) st = aqa_copy_to_host(y, cache->i3d, AQA_F32);
+    if (!st && ym) {
+        cache->MH = ym->shape[2];
+        cache->MW = ym->shape[3];
+        if (!(cache->map = malloc((size_t)aqa_numel(ym) * sizeof(float)))) st = aqa_fail(AQA_ENOMEM, "out of memory");
+        else st = aqa_copy_to_host(ym, cache->map, AQA_F32);
+    }
     aqa_scope_end();
     if (st) goto done;
     cache->N = N;
@@ -393,6 +402,8 @@ static aqa_batch *query_batch(run_ctx *r, kv_config *c, const sv_video *v, const
     } else {
         if (q->clip && !(b->clip_feat = aqa_from_data(q->clip, 3, (int64_t[]){1, q->T, q->D}, AQA_F32))) goto fail;
         if (!(b->i3d_feat = aqa_from_data(q->i3d, 3, (int64_t[]){1, q->N, q->C}, AQA_F32))) goto fail;
+        if (q->map && !(b->i3d_map = aqa_from_data(q->map, 5, (int64_t[]){1, q->N, q->C, q->MH, q->MW}, AQA_F32)))
+            goto fail;
         if (q->C != ds->feat_i3d_dim || (b->clip_feat && q->D != ds->feat_clip_dim)) {
             aqa_fail(AQA_EFORMAT, "the encoders give features of width %lld / %lld, the model was trained on %lld / %lld "
                      "(give the --clip and --i3d the features were extracted with)", (long long)q->D, (long long)q->C,
@@ -525,7 +536,7 @@ static int predict(run_ctx *r, kv_config *c, aqa_batch *q, sv_result *res) {
     aqa_exemplar_pool *pool = NULL;
     aqa_batch *eb = NULL;
     size_t picks[64];
-    int E = (int)kv_int(c, "eval_exemplars");
+    int E = (int)kv_int(c, "eval_exemplars"), distinct = 0;
     if (r->contrastive) {
         if (E < 1 || E > 64) return aqa_fail(AQA_EINVAL, "--eval-exemplars must be 1..64") != 0;
         if (!(pool = aqa_exemplar_pool_new(r->train, r->mode))) return 1;
@@ -536,7 +547,8 @@ static int predict(run_ctx *r, kv_config *c, aqa_batch *q, sv_result *res) {
         s.difficulty = res->difficulty;
         aqa_loader_config lc = run_loader_config(r);
         uint64_t seed = aqa_seed_mix((uint64_t)kv_int(c, "seed"), 0x5C0E);
-        if (aqa_exemplar_pick(pool, &s, seed, E, picks) || aqa_batch_build(r->train, &lc, picks, (size_t)E, seed, &eb))
+        if (aqa_exemplar_pick(pool, &s, seed, E, picks, &distinct) ||
+            aqa_batch_build(r->train, &lc, picks, (size_t)E, seed, &eb))
             goto done;
         if (eb->B != E) {
             aqa_fail(AQA_EFORMAT, "an exemplar of the training split could not be read");
@@ -559,17 +571,21 @@ static int predict(run_ctx *r, kv_config *c, aqa_batch *q, sv_result *res) {
     aqa_head_input qi;
     aqa_tensor *pred = NULL;
     if (run_forward(r, q, NULL, false, false, &oq) || aqa_mvla_head_input(&oq, 0, 1, &qi)) goto out;
+    qi.difficulty = to_dev(r, q->difficulty); /* the judges' count is unknown: the head's full panel */
     if (eb) {
         if (run_forward(r, eb, NULL, false, false, &oe)) goto out;
         aqa_head_input ei[64];
         aqa_tensor *es[64];
         for (int e = 0; e < E; e++) {
             if (aqa_mvla_head_input(&oe, e, 1, &ei[e])) goto out;
+            ei[e].difficulty = to_dev(r, aqa_narrow(eb->difficulty, 0, e, 1));
             es[e] = to_dev(r, aqa_narrow(eb->score, 0, e, 1));
         }
-        pred = aqa_head_predict_exemplars(r->head, &qi, ei, es, E, to_dev(r, q->difficulty));
+        /* a group with fewer than E training dives: the distinct ones are averaged */
+        int64_t cnt = distinct, one = 1;
+        pred = aqa_head_predict_exemplars(r->head, &qi, ei, es, E, aqa_from_data(&cnt, 1, &one, AQA_I64));
     } else {
-        pred = aqa_head_predict_exemplars(r->head, &qi, NULL, NULL, 0, to_dev(r, q->difficulty));
+        pred = aqa_head_predict_exemplars(r->head, &qi, NULL, NULL, 0, NULL);
     }
     if (!pred || aqa_copy_to_host(pred, &res->score, AQA_F64)) goto out;
     res->fam = oq.boundary_prob != NULL;
@@ -1030,5 +1046,6 @@ out:
     free(sum.prob);
     free(cache.clip);
     free(cache.i3d);
+    free(cache.map);
     return rc;
 }

@@ -11,8 +11,16 @@
  * --setting: w/DN (same dive number), w/DD (same difficulty; targets / DD), w/o (random).
  *
  * Optimiser: Adam, weight decay 0, the paper's parameter groups: lr_backbone (1e-4) for the
- * visual feature extraction (the VLP temporal transformer and projections, I3D in frame mode)
- * and lr_head (1e-3) for SCA, segmentation, temperature and the head.
+ * feature extraction (the VLP temporal transformer and projections, the CLIP text encoder unless
+ * --freeze-clip-text, I3D in frame mode) and lr_head (1e-3) for SCA, segmentation, temperature and
+ * the head.
+ *
+ * What is trained end to end.  The CLIP text encoder is fine-tuned by default (the paper; its
+ * text side is re-encoded at every step and saved beside each checkpoint).  I3D is fine-tuned
+ * only in frame mode (no --features: I3D runs in the training graph, lr_backbone, BatchNorm
+ * statistics frozen as TSA); from a feature cache it is frozen (its clip features were computed
+ * once), which is what the README's synthetic numbers use.  The CLIP image encoder is always
+ * frozen (the paper).
  *
  * Protocol (model selection never looks at the test split).  --val-fraction (0.1) of the
  * training split, drawn with --val-seed, is held out as a validation split.  After each epoch
@@ -165,8 +173,8 @@ static int load_state(const char *last, run_report *rp) {
 /* Settings a resumed run may change: where things are and how the run is driven, not the model,
  * the data it learns from or the optimiser. */
 static const char *const RUNTIME_KEYS[] = {"epochs", "resume", "progress", "workers", "device", "max_steps",
-                                           "eval_every", "data", "features", "texts", "out", "skip_bad",
-                                           "test_each_epoch", "seeds", NULL};
+                                           "eval_every", "data", "features", "clip_features", "texts", "out",
+                                           "skip_bad", "test_each_epoch", "seeds", NULL};
 
 /* --resume: `last` must hold this run's settings.  0, or 1 after a message. */
 static int check_resume(kv_config *c, const char *last) {
@@ -234,13 +242,24 @@ static int train_one(kv_config *c, dist_run *dr, const char *out, bool resume, r
             r.val ? r.val->n_items : 0, r.test->n_items, kv_str(c, "head"), r.mcfg.use_vlp ? "-MVLA" : "",
             aqa_exemplar_mode_name(r.mode), kv_int(c, "seed"), (long long)aqa_module_num_params(r.root, false),
             (long long)aqa_module_num_params(r.root, true));
+    if (dr->main) {
+        char fum[64] = "";
+        if (r.mcfg.scheme == AQA_MVLA_FUM)
+            snprintf(fum, sizeof fum, "; FUM stages start at clips %lld, %lld", (long long)r.mcfg.fum_boundaries[0],
+                     (long long)r.mcfg.fum_boundaries[1]);
+        fprintf(stderr, "train_mvla: CLIP text encoder %s, I3D %s%s\n",
+                r.texts ? (r.texts->finetune ? "fine-tuned" : "frozen") : r.mcfg.use_vlp ? "frozen (cached tables)" : "unused",
+                r.frames ? "fine-tuned (frame mode)" : "frozen (cached features)", fum);
+    }
     if (dr->main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
     if (run_trainer_new(&r, &tr)) goto fail;
 
     /* the run folder (rank 0's): resuming finishes an interrupted commit first; a fresh run
      * removes the previous run's files */
+    run_side sides[2];
+    int n_sides = run_sides(&r, sides);
     if (dr->main) {
-        if (run_store_open(&rs, out, r.i3d != NULL, resume)) goto fail;
+        if (run_store_open(&rs, out, sides, n_sides, resume)) goto fail;
         if (rs.n_cleaned) fprintf(stderr, "train_mvla: removed %d stale temporary file(s) in %s\n", rs.n_cleaned, out);
         if (rs.n_replaced)
             fprintf(stderr, "train_mvla: a fresh run (no --resume): removed %d file(s) of the previous run in %s\n",
@@ -252,10 +271,7 @@ static int train_one(kv_config *c, dist_run *dr, const char *out, bool resume, r
         aqa_checkpoint ck = {.model = r.root, .optim = tr.opt};
         if (aqa_checkpoint_load(last, &ck)) goto fail;
         free(ck.loaded_config);
-        if (r.i3d) {
-            snprintf(path, sizeof path, "%s.i3d.safetensors", last);
-            if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-        }
+        if (run_load_sidecars(&r, last)) goto fail;
         start_epoch = (int)ck.epoch + 1;
         rp->last_epoch = start_epoch;
         tr.step = ck.step;
@@ -326,7 +342,7 @@ static int train_one(kv_config *c, dist_run *dr, const char *out, bool resume, r
         char *line = cJSON_PrintUnformatted(rec);
         cJSON_Delete(rec);
         aqa_checkpoint ck = {.model = r.root, .optim = tr.opt, .step = tr.step, .epoch = epoch, .config_json = cfg_json};
-        int bad = !line || (dr->main && run_store_commit(&rs, &ck, r.i3d ? &r.i3d->base : NULL, line, score));
+        int bad = !line || (dr->main && run_store_commit(&rs, &ck, line, score));
         free(line);
         if (bad) goto fail;
     }
@@ -342,11 +358,7 @@ static int train_one(kv_config *c, dist_run *dr, const char *out, bool resume, r
         rp->selected_epoch = rp->last_epoch;
         memcpy(rp->selected, rp->last, sizeof rp->last);
     } else {
-        if (aqa_checkpoint_load_model(best, r.root, NULL)) goto fail;
-        if (r.i3d) {
-            snprintf(path, sizeof path, "%s.i3d.safetensors", best);
-            if (aqa_module_load(&r.i3d->base, path, true, NULL, NULL, NULL)) goto fail;
-        }
+        if (aqa_checkpoint_load_model(best, r.root, NULL) || run_load_sidecars(&r, best)) goto fail;
         if (test_metrics(&r, rp->selected)) goto fail;
     }
     rc = 0;
@@ -450,6 +462,7 @@ int main(int argc, char **argv) {
     const bool resume = kv_bool(&c, "resume");
     dist_run dr; /* ranks from the launcher (one when started alone); rank 0 writes the files */
     if (dist_open(&dr, &c, "train_mvla")) return 1;
+    run_resolve_clip(&c); /* the CLIP a feature cache was made with, when --clip is not given */
     char out[1024];
     snprintf(out, sizeof out, "%.900s", kv_str(&c, "out"));
     const bool has_best = kv_bool(&c, "test_each_epoch");

@@ -11,5 +11,6 @@
 #include "models/i3d/i3d.h"
 #include "models/mvla/mvla.h"
 #include "models/mvla/stages.h"
+#include "models/mvla/text_tables.h"
 
 #endif /* AQA_MODELS_H */

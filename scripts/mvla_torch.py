@@ -3,8 +3,10 @@ models/heads/tsa.c), module for module with the same parameter names, so weights
 the two through safetensors.  Used by scripts/gen_golden_mvla.py (parity files for
 tests/test_mvla.c) and scripts/bench_torch_mvla.py (the PyTorch side of `make bench`).
 
-It follows the C code's choices (documented in models/mvla/mvla.h), not any released MVLA code.
-Both schemes: FAM (segmentation module, the benchmark's case) and FUM (fixed clip boundaries, KL)."""
+It follows the C code's choices (documented in models/mvla/mvla.h), not any released MVLA code;
+the heads follow their authors' code (xujinglin/FineDiving for TSA, yuxumin/CoRe, nzl-thu/MUSDL)
+where models/heads/*.c say so.  Both schemes: FAM (segmentation module, the benchmark's case, with
+TSA's I3D feature maps) and FUM (fixed clip boundaries, KL)."""
 import math
 
 import torch
@@ -13,13 +15,13 @@ import torch.nn.functional as F
 
 
 def default_config(**kw):
-    c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
+    c = dict(scheme="FAM", clip_len=16, clip_stride=10, fum_boundaries=None, vlkl_reduction="mean", num_clips=9, i3d_dim=1024, num_frames=96, clip_feat_dim=512, text_dim=512, dim=512,
              num_boundaries=2, seg_mlp_hidden1=128, seg_mlp_hidden2=64, use_vlp=True, temporal_layers=2,
              temporal_heads=8, temporal_ffn=2048, temporal_dropout=0.1, vlkl_frame=True, vlkl_stage=True,
-             vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512, grade_texts="nearest",
-             # TSA head
-             feat_dim=512, frame_dim=64, tsa_tokens=5, tsa_dim=64, tsa_heads=8, tsa_layers=3, tsa_mlp_ratio=4.0,
-             tsa_reg_hidden1=256, tsa_reg_hidden2=64, use_stage_features=True)
+             vlkl_video=True, tau_init=0.07, sca=True, sca_mlp_hidden=512, grade_texts="nearest", map_layout="tsa",
+             # heads ("R regresses Z": use_z)
+             feat_dim=512, frame_dim=64, num_stages=3, use_z=True, tsa_tokens=5, tsa_dim=64, tsa_heads=8, tsa_layers=3,
+             tsa_mlp_ratio=4.0, tsa_reg_hidden1=256, tsa_reg_hidden2=64, tsa_z_bias=False)
     c.update(kw)
     return c
 
@@ -177,16 +179,22 @@ def inv_tau(log_tau):
     return torch.exp(-log_tau.clamp(min=math.log(0.01)))
 
 
-def vlkl_ce(x, texts, ids, log_tau):
-    return F.cross_entropy((l2n(x) @ l2n(texts).t()) * inv_tau(log_tau), ids)
+def vlkl_ce(x, texts, ids, log_tau, reduction="mean", videos=1):
+    """eq. 5: "mean" over all rows (the C default), or "sum" as written: summed over the rows,
+    divided by the number of videos in the batch."""
+    logits = (l2n(x) @ l2n(texts).t()) * inv_tau(log_tau)
+    if reduction == "sum":
+        return F.cross_entropy(logits, ids, reduction="sum") / videos
+    return F.cross_entropy(logits, ids)
 
 
-def vlkl_kl(i3d, vis, texts, log_tau):
+def vlkl_kl(i3d, vis, texts, log_tau, reduction="mean"):
     tn = l2n(texts).transpose(1, 2)
     s = inv_tau(log_tau)
     lp = torch.log_softmax((l2n(i3d) @ tn) * s, 1)
     lq = torch.log_softmax((l2n(vis) @ tn) * s, 1)
-    return (lp.exp() * (lp - lq)).sum() / (i3d.shape[0] * texts.shape[1])
+    kl = (lp.exp() * (lp - lq)).sum()
+    return kl / i3d.shape[0] if reduction == "sum" else kl / (i3d.shape[0] * texts.shape[1])
 
 
 def pick_texts(table, cands, feat, mode):
@@ -214,11 +222,13 @@ def fum_boundaries(c, B):
 
 
 def clip_pool_matrix(c):
+    """Clip i averages frames [s, s + clip_len) with s = min(i stride, T - clip_len): the CBP clips
+    of TSA's and CoRe's loaders (MTL-AQA: 0, 10, ..., 80, 87)."""
     N, T = c["num_clips"], c["num_frames"]
     m = torch.zeros(N, T)
     for i in range(N):
-        a, e = min(i * c["clip_stride"], T - 1), min(i * c["clip_stride"] + c["clip_len"], T)
-        e = max(e, a + 1)
+        a = max(0, min(i * c["clip_stride"], T - c["clip_len"]))
+        e = min(a + c["clip_len"], T)
         m[i, a:e] = 1.0 / (e - a)
     return m
 
@@ -247,9 +257,21 @@ class MVLA(nn.Module):
                 self.sca_stage = SCA(D, c["sca_mlp_hidden"])
                 self.sca_video = SCA(D, c["sca_mlp_hidden"])
 
+    def segment_maps(self, i3d_map):
+        """PSNet on the time-averaged Mixed_5c maps [B, N, C, H, W] -> [B, T, W, H W].  "tsa": TSA's
+        code (helper.py): feamap.reshape(-1, N, C), then the output reshaped back in memory order;
+        "position": each position's own [N, C] sequence."""
+        B, N, C, H, W = i3d_map.shape
+        if self.c["map_layout"] == "tsa":
+            y, _ = self.seg(i3d_map.reshape(-1, N, C))
+            return y.reshape(B, y.shape[1], y.shape[2], H * W)
+        y, _ = self.seg(i3d_map.reshape(B, N, C, H * W).permute(0, 3, 1, 2).reshape(B * H * W, N, C))
+        return y.reshape(B, H * W, y.shape[1], y.shape[2]).permute(0, 2, 3, 1)
+
     def forward(self, i3d, vis, stage_text, video_text, stage_ids, video_ids, boundaries, teacher_forcing=True,
-                compute_losses=True, stage_cands=None, video_cands=None):
-        """stage_cands [B, S, G] / video_cands [B, G]: graded texts' candidates (SCA picks among them;
+                compute_losses=True, i3d_map=None, stage_cands=None, video_cands=None):
+        """i3d_map [B, N, C, H, W]: the time-averaged Mixed_5c maps (TSA's keys and values).
+        stage_cands [B, S, G] / video_cands [B, G]: graded texts' candidates (SCA picks among them;
         stage_ids / video_ids, the true grades, are then only the losses' targets and may be None
         without losses)."""
         c = self.c
@@ -261,6 +283,7 @@ class MVLA(nn.Module):
             return self.forward_fum(fi3d, vis, stage_text, video_text, stage_ids, video_ids, compute_losses)
         seg_frames, prob = self.seg(i3d)
         out["frames"], out["boundary_prob"] = seg_frames, prob
+        out["frame_maps"] = self.segment_maps(i3d_map) if i3d_map is not None else None
         out["pred_boundaries"] = select_boundaries(prob)
         used = boundaries if teacher_forcing else out["pred_boundaries"]
         out["boundaries"] = used
@@ -282,13 +305,14 @@ class MVLA(nn.Module):
         if compute_losses:
             fstage = stage_of_steps(boundaries if boundaries is not None else used, T)
             fids = torch.gather(stage_ids, 1, fstage).reshape(-1)
+            r = c["vlkl_reduction"]
             for name, fra, sta, vid in (("i3d", i3d_fra, i3d_sta, i3d_vid), ("vis", fvis, vis_sta, vis_vid)):
                 if c["vlkl_frame"]:
-                    L["vlkl_frame_" + name] = vlkl_ce(fra.reshape(B * T, -1), stage_tab, fids, self.log_tau)
+                    L["vlkl_frame_" + name] = vlkl_ce(fra.reshape(B * T, -1), stage_tab, fids, self.log_tau, r, B)
                 if c["vlkl_stage"]:
-                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau, r, B)
                 if c["vlkl_video"]:
-                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau, r, B)
         self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
@@ -333,12 +357,13 @@ class MVLA(nn.Module):
         video_tab = self.text_proj(video_text) if self.text_proj is not None else video_text
         sids, s_text, v_text = self.own_texts(stage_tab, video_tab, stage_ids, video_ids, B, S)
         if compute_losses:
+            r = c["vlkl_reduction"]
             for name, sta, vid in (("i3d", i3d_sta, i3d_vid), ("vis", vis_sta, vis_vid)):
                 if c["vlkl_stage"]:
-                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau)
+                    L["vlkl_stage_" + name] = vlkl_ce(sta.reshape(B * S, -1), stage_tab, sids, self.log_tau, r, B)
                 if c["vlkl_video"]:
-                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau)
-            L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau)
+                    L["vlkl_video_" + name] = vlkl_ce(vid, video_tab, video_ids, self.log_tau, r, B)
+            L["kl"] = vlkl_kl(fi3d, vis_cli, s_text, self.log_tau, r)
         self.fuse(out, vis_sta, vis_vid, i3d_sta, i3d_vid, s_text, v_text, stage_tab, video_tab)
         out["losses"] = L
         return out
@@ -405,67 +430,104 @@ class Regressor(nn.Module):
 
 
 class TSAHead(nn.Module):
+    """TSA's head (xujinglin/FineDiving): 5 query tokens per stage from the 1-D PSNet frames, keys and
+    values from the other video's PSNet frame maps (5 x P tokens per stage, token k P + p, as
+    seg_pool_3d) or its 1-D tokens; with use_z two Z tokens per stage on both sides (or, with
+    tsa_z_bias, Z added to every token)."""
+
     def __init__(self, c):
         super().__init__()
         self.c = c
         E = c["tsa_dim"]
         self.decoder = Decoder(E, c["tsa_heads"], c["tsa_layers"], c["tsa_mlp_ratio"])
         self.regressor = Regressor(E, c["tsa_reg_hidden1"], c["tsa_reg_hidden2"])
-        if c["use_stage_features"]:
+        if c["use_z"]:
             self.stage_proj = nn.Linear(c["feat_dim"], E)
             self.video_proj = nn.Linear(c["feat_dim"], E)
 
-    def tokens(self, frames, boundaries, stages, video):
-        B, T, E = frames.shape
+    def stage_tokens(self, x, boundaries):
+        """x [B, T, E] or [B, T, E, P] -> [B S, K P, E]."""
         K = self.c["tsa_tokens"]
-        segs = []
+        B, T, E = x.shape[:3]
+        P = x.shape[3] if x.dim() == 4 else 1
+        out = []
         for i in range(B):
-            x = frames[i].t().unsqueeze(0)  # [1, E, T]
-            segs.append(torch.cat([F.interpolate(x[:, :, a:e], size=K, mode="linear", align_corners=True)
-                                   for a, e in stage_bounds(boundaries[i], T)], 2))
-        tok = torch.cat(segs, 0).transpose(1, 2)  # [B, S K, E]
-        S = tok.shape[1] // K
-        tok = tok.reshape(B, S, K, E)
-        if self.c["use_stage_features"]:
-            tok = tok + self.stage_proj(stages).unsqueeze(2) + self.video_proj(video).reshape(B, 1, 1, E)
-        return tok.reshape(B * S, K, E)
+            xi = x[i].reshape(T, E * P).t().unsqueeze(0)  # [1, E P, T]
+            segs = [F.interpolate(xi[:, :, a:e], size=K, mode="linear", align_corners=True)
+                    for a, e in stage_bounds(boundaries[i], T)]  # [1, E P, K] each
+            out.append(torch.stack([sg[0].reshape(E, P, K).permute(2, 1, 0).reshape(K * P, E) for sg in segs]))
+        return torch.cat(out, 0)
+
+    def tokens(self, inp):
+        q = self.stage_tokens(inp["frames"], inp["boundaries"])
+        maps = inp.get("frame_maps")
+        kv = self.stage_tokens(maps, inp["boundaries"]) if maps is not None else q
+        if self.c["use_z"]:
+            B, S, E = inp["stages"].shape[0], inp["stages"].shape[1], self.c["tsa_dim"]
+            zs = self.stage_proj(inp["stages"]).reshape(B * S, 1, E)
+            zv = self.video_proj(inp["video"]).reshape(B, 1, 1, E).expand(B, S, 1, E).reshape(B * S, 1, E)
+            if self.c["tsa_z_bias"]:
+                q, kv = q + zs + zv, kv + zs + zv
+            else:
+                q, kv = torch.cat([q, zs, zv], 1), torch.cat([kv, zs, zv], 1)
+        return q, kv
 
     def regress(self, x, B):
         return self.regressor(x).reshape(B, -1).mean(1)
 
     def forward(self, q, e, s_e, s_q=None):
         B = q["frames"].shape[0]
-        tq = self.tokens(q["frames"], q["boundaries"], q["stages"], q["video"])
-        te = self.tokens(e["frames"], e["boundaries"], e["stages"], e["video"])
-        d12 = self.regress(self.decoder(tq, te), B)
+        tq, tq_kv = self.tokens(q)
+        te, te_kv = self.tokens(e)
+        d12 = self.regress(self.decoder(tq, te_kv), B)
         pred = d12 + s_e
         loss = None
         if s_q is not None:
-            d21 = self.regress(self.decoder(te, tq), B)
+            d21 = self.regress(self.decoder(te, tq_kv), B)
             loss = F.mse_loss(d12, s_q - s_e) + F.mse_loss(d21, s_e - s_q)
         return pred, loss
 
 
 def head_input(o, start, n):
+    maps = o.get("frame_maps")
     return dict(frames=o["frames"][start:start + n], boundaries=o["boundaries"][start:start + n],
-                stages=o["stage"][start:start + n], video=o["video"][start:start + n])
+                stages=o["stage"][start:start + n], video=o["video"][start:start + n],
+                frame_maps=maps[start:start + n] if maps is not None else None)
 
 
-def param_groups(mvla, head):
-    """(backbone, rest) as aqa_mvla_param_groups: temporal + projections at lr 1e-4, the rest 1e-3."""
+def head_feature(inp, use_z):
+    """What the non-TSA heads regress: [Z^vid, Z^sta flattened] with use_z, else the video feature."""
+    if not use_z:
+        return inp["video"]
+    return torch.cat([inp["video"], inp["stages"].reshape(inp["stages"].shape[0], -1)], 1)
+
+
+def param_groups(mvla, head, text_encoder=None):
+    """(backbone, rest) as aqa_mvla_param_groups: temporal + projections at lr 1e-4, the rest 1e-3;
+    a fine-tuned CLIP text encoder (text_encoder: a CLIP model) joins the backbone group with its
+    text side (everything but visual.* and logit_scale), as train_mvla does."""
     bb, rest = [], []
     for n, p in mvla.named_parameters():
         (bb if n.split(".")[0] in ("temporal", "vis_proj", "i3d_proj", "text_proj") else rest).append(p)
-    return bb, rest + list(head.parameters())
+    if text_encoder is not None:
+        bb += [p for n, p in text_encoder.named_parameters() if is_text_side(n)]
+    return bb, rest + (list(head.parameters()) if head is not None else [])
 
 
-# ---- CoRe's regression tree and USDL (models/heads/core.c, usdl.c) ----------------------------
+def is_text_side(name):
+    """A CLIP state_dict name of the text encoder (models/mvla/text_tables.h)."""
+    return not name.startswith("visual.") and name != "logit_scale"
+
+
+# ---- CoRe's regression tree, USDL and MUSDL (models/heads/core.c, usdl.c) ----------------------
 class RegressTree(nn.Module):
-    """CoRe's group-aware regression tree with the C head's loss and prediction."""
+    """CoRe's group-aware regression tree (yuxumin/CoRe) with the C head's loss and prediction:
+    input (exemplar feature, query feature, exemplar score / theta), groups from Group_helper with
+    Min 0 and Max theta, scores over each video's own DD when dd is given (usingDD)."""
 
-    def __init__(self, feat_dim, hidden, depth, score_max):
+    def __init__(self, feat_dim, hidden, depth, theta):
         super().__init__()
-        self.levels, self.leaves, self.score_max = depth - 1, 2 ** (depth - 1), score_max
+        self.levels, self.leaves, self.theta = depth - 1, 2 ** (depth - 1), theta
         self.first_layer = nn.Sequential(nn.Linear(2 * feat_dim + 1, hidden), nn.ReLU())
         self.feature_layers = nn.ModuleList([nn.Sequential(nn.Conv1d(2 ** d * hidden, 2 ** (d + 1) * hidden, 1, groups=2 ** d),
                                                            nn.ReLU()) for d in range(depth - 1)])
@@ -474,12 +536,13 @@ class RegressTree(nn.Module):
         self.register_buffer("groups", torch.zeros(self.leaves, 2, dtype=torch.float64))
 
     def set_groups(self, deltas):
+        """Group_helper(deltas, depth, Symmetrical=True, Max=theta, Min=0)."""
         a = sorted(abs(float(d)) for d in deltas)
         n, half = len(a), self.leaves // 2
         g = torch.zeros(self.leaves, 2, dtype=torch.float64)
         for i in range(half):
             left = 0.0 if i == 0 else a[int(i / half * (n - 1))]
-            right = a[n - 1] if i == half - 1 else a[int((i + 1) / half * (n - 1))]
+            right = self.theta if i == half - 1 else a[int((i + 1) / half * (n - 1))]
             g[half + i] = torch.tensor([left, right])
             g[half - 1 - i] = torch.tensor([-right, -left])
         self.groups.copy_(g)
@@ -506,11 +569,15 @@ class RegressTree(nn.Module):
         lo, hi = g[i]
         return i, (d - lo if hi == lo else (d - lo) / (hi - lo))
 
-    def forward(self, fq, fe, s_e, s_q=None):
+    def forward(self, fq, fe, s_e, s_q=None, dd_q=None, dd_e=None):
         B = fq.shape[0]
-        x = torch.cat([fe, fq, (s_e / self.score_max).reshape(B, 1)], 1)
+        dq = dd_q if dd_q is not None else torch.ones(B)
+        de = dd_e if dd_e is not None else torch.ones(B)
+        c_e = s_e / de
+        x = torch.cat([fe, fq, (c_e / self.theta).reshape(B, 1).to(fq.dtype)], 1)
         if s_q is not None:
-            x = torch.cat([x, torch.cat([fq, fe, (s_q / self.score_max).reshape(B, 1)], 1)], 0)
+            c_q = s_q / dq
+            x = torch.cat([x, torch.cat([fq, fe, (c_q / self.theta).reshape(B, 1).to(fq.dtype)], 1)], 0)
         logp, delta = self.tree(x)
         g = self.groups.tolist()
         pred = []
@@ -518,7 +585,7 @@ class RegressTree(nn.Module):
             k = int(logp[i].argmax())
             lo, hi = g[k]
             v = float(delta[i, k].detach())
-            pred.append(float(s_e[i]) + (lo + v if hi == lo else lo + (hi - lo) * v))
+            pred.append((float(c_e[i]) + (lo + v if hi == lo else lo + (hi - lo) * v)) * float(dq[i]))
         pred = torch.tensor(pred)
         if s_q is None:
             return pred, None
@@ -526,7 +593,7 @@ class RegressTree(nn.Module):
         for direction in range(2):
             labels, rel = [], []
             for i in range(B):
-                d = float(s_q[i] - s_e[i]) if direction == 0 else float(s_e[i] - s_q[i])
+                d = float(c_q[i] - c_e[i]) if direction == 0 else float(c_e[i] - c_q[i])
                 k, r = self.leaf_of(d)
                 labels.append(k)
                 rel.append(r)
@@ -547,20 +614,69 @@ class Evaluator(nn.Module):
         return torch.log_softmax(self.layer3(F.relu(self.layer2(F.relu(self.layer1(x))))), -1)
 
 
-class USDL(nn.Module):
-    """USDL with the C head's Gaussian target, KL ('batchmean') and argmax prediction."""
+def gaussian_target(s, bins, lo, hi, sigma):
+    """nzl-thu/MUSDL's soft label: norm.pdf over bin indices at the score's position, normalised."""
+    mu = (s.double() - lo) / (hi - lo) * (bins - 1)
+    k = torch.arange(bins, dtype=torch.float64)
+    t = torch.exp(-0.5 * ((k[None] - mu[:, None]) / sigma) ** 2)
+    return t / t.sum(1, keepdim=True)
 
-    def __init__(self, d, bins, lo, hi, sigma):
+
+def kl_term(logp, target, mask, kl_mean):
+    """KL(target || p) of the rows where mask, 'batchmean' or KLDivLoss's 'mean' over those rows."""
+    kl = F.kl_div(logp, target.to(logp.dtype), reduction="none") * mask[:, None].to(logp.dtype)
+    return kl.sum() / (mask.sum() * (logp.shape[1] if kl_mean else 1))
+
+
+class USDL(nn.Module):
+    """USDL with the Gaussian target over [lo, hi], KL ('batchmean' or 'mean') and argmax prediction."""
+
+    def __init__(self, d, bins, lo, hi, sigma, kl_mean=False):
         super().__init__()
-        self.evaluator, self.bins, self.lo, self.hi, self.sigma = Evaluator(d, bins), bins, lo, hi, sigma
+        self.evaluator, self.bins, self.lo, self.hi, self.sigma, self.kl_mean = Evaluator(d, bins), bins, lo, hi, sigma, kl_mean
 
     def forward(self, f, s=None):
         logp = self.evaluator(f)
         pred = self.lo + logp.argmax(-1).double() * (self.hi - self.lo) / (self.bins - 1)
         if s is None:
             return pred, None
-        mu = (s.double() - self.lo) / (self.hi - self.lo) * (self.bins - 1)
-        k = torch.arange(self.bins, dtype=torch.float64)
-        t = torch.exp(-0.5 * ((k[None] - mu[:, None]) / self.sigma) ** 2)
-        t = (t / t.sum(1, keepdim=True)).to(logp.dtype)
-        return pred, F.kl_div(logp, t, reduction="batchmean")
+        t = gaussian_target(s, self.bins, self.lo, self.hi, self.sigma)
+        return pred, kl_term(logp, t, torch.ones(f.shape[0], dtype=torch.bool), self.kl_mean)
+
+
+def combine_judges(rule, v, dd):
+    """MUSDL's final score from one video's predicted judge scores: "fina" (middle 3 of 7, 0.6 x sum of
+    5, sum of 3; other counts drop (n - 3) // 2 from each end; x DD) or "sum" (JIGSAWS)."""
+    v = sorted(v)
+    n = len(v)
+    if rule == "sum":
+        return sum(v)
+    if n == 5:
+        return 0.6 * sum(v) * dd
+    drop = (n - 3) // 2 if n > 3 else 0
+    return sum(v[drop:n - drop]) * dd
+
+
+class MUSDL(nn.Module):
+    """MUSDL with per-video judge counts: judges past a video's count are left out of its loss and
+    prediction."""
+
+    def __init__(self, d, judges, bins, lo, hi, sigma, rule="fina", kl_mean=False):
+        super().__init__()
+        self.evaluators = nn.ModuleList([Evaluator(d, bins) for _ in range(judges)])
+        self.bins, self.lo, self.hi, self.sigma, self.rule, self.kl_mean = bins, lo, hi, sigma, rule, kl_mean
+
+    def forward(self, f, counts, dd=None, judge_scores=None):
+        B, J = f.shape[0], len(self.evaluators)
+        dd = dd if dd is not None else torch.ones(B)
+        preds, loss = [], 0
+        for j, ev in enumerate(self.evaluators):
+            logp = ev(f)
+            preds.append(self.lo + logp.argmax(-1).double() * (self.hi - self.lo) / (self.bins - 1))
+            mask = counts > j
+            if judge_scores is not None and mask.any():
+                t = gaussian_target(judge_scores[:, j], self.bins, self.lo, self.hi, self.sigma)
+                loss = loss + kl_term(logp, t, mask, self.kl_mean)
+        pred = torch.tensor([combine_judges(self.rule, [float(preds[j][i]) for j in range(int(counts[i]))], float(dd[i]))
+                             for i in range(B)], dtype=torch.float64)
+        return pred, (loss if judge_scores is not None else None)

@@ -69,13 +69,14 @@ static int write_seeds(const char *dir) {
     aqa_optim_free(opt);
     free(p);
     aqa_module_free(m);
-    float clip[6 * 4], i3d[2 * 8];
+    float clip[6 * 4], i3d[2 * 8], map[2 * 8 * 2 * 2];
     for (int k = 0; k < 24; k++) clip[k] = (float)k / 24;
     for (int k = 0; k < 16; k++) i3d[k] = -(float)k / 16;
+    for (int k = 0; k < 64; k++) map[k] = (float)k / 64;
     snprintf(path, sizeof path, "%s/feature_cache/v__1.safetensors", dir);
-    rc |= aqa_feature_cache_write(path, "v/1", clip, 6, 4, i3d, 2, 8, "seed") != AQA_OK;
+    rc |= aqa_feature_cache_write(path, "v/1", &(aqa_feature_set){clip, i3d, map, 6, 4, 2, 8, 2, 2}, "seed") != AQA_OK;
     snprintf(path, sizeof path, "%s/feature_cache/clip_only.safetensors", dir);
-    rc |= aqa_feature_cache_write(path, "v/1", clip, 6, 4, NULL, 0, 0, "seed") != AQA_OK;
+    rc |= aqa_feature_cache_write(path, "v/1", &(aqa_feature_set){.clip = clip, .T = 6, .D = 4}, "seed") != AQA_OK;
     if (rc) fprintf(stderr, "test_fuzz_regress: writing seeds: %s\n", aqa_last_error());
     return rc;
 }

@@ -1,17 +1,20 @@
 /* test_mvla.c: MVLA (models/mvla): stage matrices and boundary selection against hand-computed
- * values; gradchecks in f64 of the VLKL losses, SCA, stage pooling, the TSA head and the whole
- * MVLA loss w.r.t. several parameters; parity of a forward, backward, one Adam step and an
- * eval-mode inference with PyTorch (tests/data/golden_mvla.safetensors from
- * scripts/gen_golden_mvla.py on scripts/mvla_torch.py), of a FUM model and of CoRe's tree; the
- * ablation switches, errors and leaks. */
+ * values; gradchecks in f64 of the VLKL losses, SCA, stage pooling, the TSA head (with map keys
+ * and values, Z tokens) and the whole MVLA loss w.r.t. several parameters; parity of a forward
+ * (with TSA's I3D maps), backward, one Adam step and an eval-mode inference with PyTorch
+ * (tests/data/golden_mvla.safetensors from scripts/gen_golden_mvla.py on scripts/mvla_torch.py),
+ * of PSNet's two map layouts, TSA with Z as biases, a FUM model, CoRe's tree with DD, USDL and
+ * MUSDL; the ablation switches, errors and leaks. */
 #include "tests/test_util.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/autograd.h"
 #include "models/heads/head.h"
 #include "models/mvla/mvla.h"
 #include "models/mvla/stages.h"
+#include "models/mvla/text_tables.h"
 #include "nn/optim.h"
 #include "tensor/tensor_file.h"
 #include "ops/ops.h"
@@ -40,13 +43,14 @@ static aqa_mvla_config tiny_cfg(void) {
     return c;
 }
 
-/* tiny_cfg with FUM's fixed clip boundaries (clips of 4 frames every 2; stages split after clips 1
- * and 2), as the FUM model of scripts/gen_golden_mvla.py. */
+/* tiny_cfg with FUM's fixed clip boundaries (clips of 4 frames every 3 over 8 frames: starts 0,
+ * 3 and min(6, 8 - 4) = 4, the CBP clips' rule; stages split after clips 1 and 2), as the FUM
+ * model of scripts/gen_golden_mvla.py. */
 static aqa_mvla_config tiny_fum_cfg(void) {
     aqa_mvla_config c = tiny_cfg();
     c.scheme = AQA_MVLA_FUM;
     c.clip_len = 4;
-    c.clip_stride = 2;
+    c.clip_stride = 3;
     c.fum_boundaries[0] = 1;
     c.fum_boundaries[1] = 2;
     return c;
@@ -248,8 +252,9 @@ typedef struct tsa_ctx {
 static aqa_tensor *tsa_fn(aqa_tensor *const *in, int n, void *user) {
     (void)n;
     tsa_ctx *c = user;
-    aqa_head_input q = {in[0], c->bq, in[1], in[2]}, e = {in[3], c->be, in[4], in[5]};
-    aqa_head_targets t = {c->sq, NULL, NULL};
+    aqa_head_input q = {.frames = in[0], .boundaries = c->bq, .stages = in[1], .video = in[2], .frame_maps = in[6]};
+    aqa_head_input e = {.frames = in[3], .boundaries = c->be, .stages = in[4], .video = in[5], .frame_maps = in[7]};
+    aqa_head_targets t = {c->sq, NULL};
     aqa_head_result r;
     if (aqa_head_forward(c->h, &q, &e, c->se, &t, &r) != AQA_OK) return NULL;
     return r.loss;
@@ -269,20 +274,43 @@ static void test_tsa_head_gradcheck(void) {
                  test_i64((int64_t[]){1, 4, 4, 7}, 2, (int64_t[]){2, 2}),
                  aqa_from_data((double[]){1.5, -0.5}, 1, (int64_t[]){2}, AQA_F64),
                  aqa_from_data((double[]){0.5, 2.0}, 1, (int64_t[]){2}, AQA_F64)};
-    aqa_tensor *in[6] = {test_rand_leaf(&g, AQA_SHAPE(2, 8, 4), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0),
+    /* frames, stages, video of the query, the same of the exemplar, then both frame maps (P = 3) */
+    aqa_tensor *in[8] = {test_rand_leaf(&g, AQA_SHAPE(2, 8, 4), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0),
                          test_rand_leaf(&g, AQA_SHAPE(2, 8), AQA_F64, 1.0),    test_rand_leaf(&g, AQA_SHAPE(2, 8, 4), AQA_F64, 1.0),
-                         test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 8), AQA_F64, 1.0)};
-    CHECK_GRAD(tsa_fn, in, 6, &c);
+                         test_rand_leaf(&g, AQA_SHAPE(2, 3, 8), AQA_F64, 1.0), test_rand_leaf(&g, AQA_SHAPE(2, 8), AQA_F64, 1.0),
+                         test_rand_leaf(&g, AQA_SHAPE(2, 8, 4, 3), AQA_F64, 1.0),
+                         test_rand_leaf(&g, AQA_SHAPE(2, 8, 4, 3), AQA_F64, 1.0)};
+    CHECK_GRAD(tsa_fn, in, 8, &c);
     /* and w.r.t. a few of its weights (decoder, regressor, projections) */
     aqa_tensor *w[] = {aqa_module_get(&h->base, "decoder.model.0.attn.q_map.weight"),
                        aqa_module_get(&h->base, "decoder.model.1.norm_v.weight"),
                        aqa_module_get(&h->base, "regressor.layer2.weight"), aqa_module_get(&h->base, "stage_proj.bias")};
     CHECK(w[0] && w[1] && w[2] && w[3]);
     if (w[0] && w[1] && w[2] && w[3]) {
-        aqa_tensor *all[10] = {in[0], in[1], in[2], in[3], in[4], in[5], w[0], w[1], w[2], w[3]};
-        for (int i = 0; i < 6; i++) aqa_requires_grad(in[i], false);
-        CHECK_GRAD(tsa_fn, all, 10, &c);
+        for (int i = 0; i < 8; i++) aqa_requires_grad(in[i], false);
+        CHECK_GRAD(tsa_fn, ((aqa_tensor *[]){in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], w[0], w[1], w[2],
+                                             w[3]}),
+                   12, &c);
     }
+    /* keys and values from maps whose P positions all equal the frames attend as the frames do
+     * (P equal keys share the softmax weight of one; with Z as biases no other key joins them) */
+    h->cfg.tsa_z_bias = true;
+    aqa_tensor *rep[2] = {aqa_contiguous(aqa_expand(aqa_unsqueeze(in[0], 3), 4, (int64_t[]){2, 8, 4, 3})),
+                          aqa_contiguous(aqa_expand(aqa_unsqueeze(in[3], 3), 4, (int64_t[]){2, 8, 4, 3}))};
+    aqa_head_input q1 = {.frames = in[0], .boundaries = c.bq, .stages = in[1], .video = in[2]};
+    aqa_head_input e1 = {.frames = in[3], .boundaries = c.be, .stages = in[4], .video = in[5]};
+    aqa_head_input qm = q1, em = e1;
+    qm.frame_maps = rep[0];
+    em.frame_maps = rep[1];
+    aqa_head_result r1, rm;
+    CHECK(aqa_head_forward(h, &q1, &e1, c.se, &(aqa_head_targets){c.sq, NULL}, &r1) == AQA_OK);
+    CHECK(aqa_head_forward(h, &qm, &em, c.se, &(aqa_head_targets){c.sq, NULL}, &rm) == AQA_OK);
+    CHECK_CLOSE("maps of repeated frames", rm.pred, r1.pred, 1e-10, 1e-10);
+    CHECK_CLOSE("maps of repeated frames (loss)", rm.loss, r1.loss, 1e-10, 1e-10);
+    h->cfg.tsa_z_bias = false;
+    /* maps of another size are refused */
+    qm.frame_maps = aqa_narrow(rep[0], 1, 0, 6);
+    CHECK(aqa_head_forward(h, &qm, &em, c.se, NULL, &rm) == AQA_EINVAL && strstr(aqa_last_error(), "frame_maps"));
     aqa_scope_end();
     aqa_module_free(&h->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
@@ -404,6 +432,7 @@ static aqa_mvla_batch golden_batch(void) {
     aqa_mvla_batch b;
     memset(&b, 0, sizeof b);
     b.i3d = GOLDEN("in.i3d");
+    b.i3d_map = GOLDEN("in.i3d_map");
     b.vis = GOLDEN("in.vis");
     b.stage_text = GOLDEN("in.stage_text");
     b.video_text = GOLDEN("in.video_text");
@@ -514,6 +543,7 @@ static void test_golden_step(void) {
     aqa_scope_begin();
     aqa_mvla_batch b = golden_batch();
     aqa_requires_grad(b.stage_text, true);
+    aqa_requires_grad(b.video_text, true);
     b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
     b.teacher_forcing = true;
     b.compute_losses = true;
@@ -523,10 +553,28 @@ static void test_golden_step(void) {
     aqa_head_input q, e;
     aqa_head_result r = {0};
     CHECK(aqa_mvla_head_input(&o, 0, 2, &q) == AQA_OK && aqa_mvla_head_input(&o, 2, 2, &e) == AQA_OK);
-    aqa_head_targets t = {aqa_narrow(scores, 0, 0, 2), NULL, NULL};
+    aqa_head_targets t = {aqa_narrow(scores, 0, 0, 2), NULL};
     CHECK(aqa_head_forward(h, &q, &e, aqa_narrow(scores, 0, 2, 2), &t, &r) == AQA_OK);
     aqa_tensor *total = aqa_mvla_total_loss(m, &o, r.loss);
+    /* the same head weights with Z as biases of the tokens */
+    {
+        aqa_head_config hb = hc;
+        hb.tsa_z_bias = true;
+        aqa_head *hh = aqa_head_new(&aqa_head_tsa, &hb, NULL, "");
+        CHECK(hh != NULL);
+        if (hh) {
+            GOLDEN_INTO_MODULE(&hh->base, "hp.", true);
+            bool pg = aqa_set_grad_enabled(false);
+            aqa_head_result rb;
+            CHECK(aqa_head_forward(hh, &q, &e, aqa_narrow(scores, 0, 2, 2), &t, &rb) == AQA_OK);
+            CHECK_CLOSE("tsa z bias pred", rb.pred, GOLDEN("tsa_bias.pred"), 1e-5, 1e-4);
+            CHECK_CLOSE("tsa z bias loss", rb.loss, GOLDEN("tsa_bias.loss"), 1e-4, 1e-5);
+            aqa_set_grad_enabled(pg);
+            aqa_module_free(&hh->base);
+        }
+    }
     CHECK_CLOSE("frames", o.frames, GOLDEN("out.frames"), 1e-4, 1e-6);
+    CHECK_CLOSE("frame maps", o.frame_maps, GOLDEN("out.frame_maps"), 1e-4, 1e-6);
     CHECK_CLOSE("boundary prob", o.boundary_prob, GOLDEN("out.prob"), 1e-4, 1e-6);
     CHECK_CLOSE("pred boundaries", o.pred_boundaries, GOLDEN_AS(AQA_I64, "out.pred_boundaries"), 0, 0);
     CHECK_CLOSE("stage Z", o.stage, GOLDEN("out.stage"), 1e-4, 1e-5);
@@ -544,6 +592,7 @@ static void test_golden_step(void) {
     ng += compare_module(&h->base, "hg.", true, false, 2e-3, 2e-5);
     CHECK(ng == nbb + nrest + nhp);
     CHECK_CLOSE("stage text grad", b.stage_text->grad, GOLDEN("g.stage_text"), 2e-3, 2e-5);
+    CHECK_CLOSE("video text grad", b.video_text->grad, GOLDEN("g.video_text"), 2e-3, 2e-5);
     CHECK(aqa_optim_step(opt) == AQA_OK);
     aqa_scope_end();
     compare_after_step(&m->base, "a.", "g.", 1e-4, bb, nbb);
@@ -571,6 +620,7 @@ static void test_golden_step(void) {
     aqa_mvla_head_input(&oi, 2, 2, &ei);
     aqa_tensor *se = aqa_narrow(GOLDEN("in.scores"), 0, 2, 2);
     aqa_tensor *pi = aqa_head_predict_exemplars(h, &qi, &ei, &se, 1, NULL);
+    CHECK(oi.frame_maps != NULL);
     CHECK_CLOSE("inference head pred", pi, GOLDEN("inf.head_pred"), 1e-5, 1e-4);
     aqa_set_grad_enabled(prev);
     aqa_scope_end();
@@ -581,6 +631,40 @@ static void test_golden_step(void) {
     free(grp2);
     aqa_optim_free(opt);
     aqa_module_free(&h->base);
+    aqa_module_free(&m->base);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* PSNet on the maps in TSA's reshape layout and per position, eval mode, initial weights. */
+static void test_golden_map_layouts(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    aqa_mvla_config cfg = tiny_cfg();
+    aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+    CHECK(m != NULL);
+    if (!m) return;
+    GOLDEN_INTO_MODULE(&m->base, "p.", true);
+    aqa_module_train(&m->base, false);
+    aqa_scope_begin();
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_mvla_batch b = golden_batch();
+    const char *keys[2] = {"layout.tsa", "layout.position"};
+    aqa_tensor *maps[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        m->cfg.map_layout = k ? AQA_MVLA_MAP_POSITION : AQA_MVLA_MAP_TSA;
+        aqa_mvla_output o;
+        CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+        CHECK_CLOSE(keys[k], o.frame_maps, GOLDEN("%s", keys[k]), 1e-4, 1e-6);
+        maps[k] = o.frame_maps;
+    }
+    /* the layouts differ (the test can tell one from the other) */
+    if (maps[0] && maps[1]) CHECK(aqa_item(aqa_max_all(aqa_abs(aqa_sub(maps[0], maps[1])))) > 1e-3);
+    /* FUM has no maps; a map of the wrong clips is named */
+    b.i3d_map = aqa_narrow(b.i3d_map, 1, 0, 2);
+    aqa_mvla_output o;
+    CHECK(aqa_mvla_forward(m, &b, &o) == AQA_EINVAL && strstr(aqa_last_error(), "i3d_map"));
+    aqa_set_grad_enabled(prev);
+    aqa_scope_end();
     aqa_module_free(&m->base);
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
@@ -656,23 +740,211 @@ static void test_golden_graded(void) {
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
-/* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients. */
+/* eq. 5 summed over each video's rows (AQA_MVLA_VLKL_SUM) against torch's reduction='sum' / B:
+ * the FAM terms (frame term = T x its mean) and the FUM terms with the KL summed over stage texts. */
+static void test_golden_vlkl_sum(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    const aqa_mvla_loss fam[] = {AQA_MVLA_LOSS_FRAME_I3D, AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D,
+                                 AQA_MVLA_LOSS_FRAME_VIS, AQA_MVLA_LOSS_STAGE_VIS, AQA_MVLA_LOSS_VIDEO_VIS};
+    const aqa_mvla_loss fum[] = {AQA_MVLA_LOSS_STAGE_I3D, AQA_MVLA_LOSS_VIDEO_I3D, AQA_MVLA_LOSS_STAGE_VIS,
+                                 AQA_MVLA_LOSS_VIDEO_VIS, AQA_MVLA_LOSS_KL};
+    for (int is_fum = 0; is_fum < 2; is_fum++) {
+        aqa_mvla_config cfg = is_fum ? tiny_fum_cfg() : tiny_cfg();
+        cfg.vlkl_reduction = AQA_MVLA_VLKL_SUM;
+        aqa_mvla *m = aqa_mvla_new(&cfg, NULL, "");
+        CHECK(m != NULL);
+        if (!m) continue;
+        GOLDEN_INTO_MODULE(&m->base, is_fum ? "fum.p." : "p.", true);
+        aqa_scope_begin();
+        aqa_mvla_batch b = golden_batch();
+        b.compute_losses = true;
+        if (!is_fum) {
+            b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
+            b.teacher_forcing = true;
+        }
+        aqa_mvla_output o;
+        CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+        if (is_fum) compare_losses(&o, "fumsum.", fum, (int)(sizeof fum / sizeof fum[0]));
+        else compare_losses(&o, "sum.", fam, (int)(sizeof fam / sizeof fam[0]));
+        aqa_scope_end();
+        aqa_module_free(&m->base);
+    }
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* The tiny CLIP of gen_golden_mvla.py's fine_tuned_text (text side: width 8, 1 layer, 2 heads,
+ * context 6, 16 ids, D 12 = the MVLA text width). */
+static aqa_clip_config tiny_clip_cfg(void) {
+    return (aqa_clip_config){.embed_dim = 12, .image_resolution = 4, .vision_layers = 1, .vision_width = 8,
+                             .vision_patch_size = 2, .vision_heads = 2, .context_length = 6, .vocab_size = 16,
+                             .transformer_width = 8, .transformer_heads = 2, .transformer_layers = 1};
+}
+
+static bool is_text_side(const char *name) { return strncmp(name, "visual.", 7) != 0 && strcmp(name, "logit_scale") != 0; }
+
+/* The CLIP text encoder fine-tuned through MVLA (the paper's default) against torch: tables from
+ * token ids, the loss, gradients reaching every text-side weight (none the image side), and the
+ * text side after one Adam step in the lr 1e-4 group. */
+static void test_golden_text_finetune(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    aqa_clip_config cc = tiny_clip_cfg();
+    aqa_clip_model *clip = aqa_clip_model_new(&cc);
+    aqa_mvla_config cfg = tiny_cfg();
+    aqa_mvla *m = clip ? aqa_mvla_new(&cfg, NULL, "") : NULL;
+    CHECK(clip && m);
+    if (!clip || !m) {
+        aqa_clip_model_free(clip);
+        return;
+    }
+    GOLDEN_INTO_MODULE(&clip->base, "ft.clip.", true);
+    GOLDEN_INTO_MODULE(&m->base, "p.", true);
+    aqa_module_requires_grad(&clip->base, false); /* as train_mvla loads it; the tables decide */
+    aqa_scope_begin();
+    aqa_mvla_text_tables *tt =
+        aqa_mvla_text_tables_new(clip, GOLDEN_AS(AQA_I64, "ft.in.stage_tokens"), GOLDEN_AS(AQA_I64, "ft.in.video_tokens"), true);
+    aqa_scope_end(); /* the tables keep their own copies of the ids */
+    CHECK(tt != NULL);
+    aqa_tensor **bb = NULL, **rest = NULL, **tp = NULL;
+    int nbb = 0, nrest = 0, ntp = tt ? aqa_mvla_text_tables_parameters(tt, &tp) : -1;
+    CHECK_EQ_INT(ntp, 17); /* token and positional embeddings, 12 block tensors, ln_final, projection */
+    CHECK(aqa_mvla_param_groups(m, &bb, &nbb, &rest, &nrest) == AQA_OK);
+    aqa_optimizer *opt = aqa_adam_new(&(aqa_adam_options)AQA_ADAM_DEFAULTS);
+    if (tt && ntp > 0 && opt) {
+        bb = realloc(bb, sizeof *bb * (size_t)(nbb + ntp));
+        memcpy(bb + nbb, tp, sizeof *tp * (size_t)ntp);
+        CHECK(aqa_optim_add_group(opt, bb, nbb + ntp, 1e-4, 0.0) == 0);
+        CHECK(aqa_optim_add_group(opt, rest, nrest, 1e-3, 0.0) == 1);
+        aqa_scope_begin();
+        aqa_mvla_batch b = golden_batch();
+        CHECK(aqa_mvla_text_tables_get(tt, &b.stage_text, &b.video_text) == AQA_OK);
+        CHECK_CLOSE("fine-tuned stage table", b.stage_text, GOLDEN("ft.stage_text"), 1e-4, 1e-6);
+        CHECK_CLOSE("fine-tuned video table", b.video_text, GOLDEN("ft.video_text"), 1e-4, 1e-6);
+        b.boundaries = GOLDEN_AS(AQA_I64, "in.boundaries");
+        b.teacher_forcing = true;
+        b.compute_losses = true;
+        aqa_mvla_output o;
+        CHECK(aqa_mvla_forward(m, &b, &o) == AQA_OK);
+        aqa_tensor *total = loss_with_z(&o);
+        CHECK_CLOSE("fine-tuned total", total, GOLDEN("ft.total"), 1e-4, 1e-5);
+        CHECK(total && aqa_backward(total, NULL, false) == AQA_OK);
+        aqa_named_tensor *list = NULL;
+        int n = aqa_module_named_tensors(&clip->base, false, &list), n_text = 0;
+        for (int i = 0; i < n; i++) {
+            if (!is_text_side(list[i].name)) {
+                CHECK_MSG(list[i].tensor->grad == NULL, "%s: the image side got a gradient", list[i].name);
+                continue;
+            }
+            n_text++;
+            char key[256];
+            snprintf(key, sizeof key, "ft.g.%s", list[i].name);
+            CHECK_CLOSE(key, list[i].tensor->grad, GOLDEN("%s", key), 2e-3, 2e-5);
+        }
+        aqa_named_tensors_free(list, n);
+        CHECK_EQ_INT(n_text, ntp);
+        CHECK(aqa_optim_step(opt) == AQA_OK);
+        aqa_scope_end();
+        compare_after_step(&clip->base, "ft.a.", "ft.g.", 1e-4, tp, ntp);
+    }
+    aqa_optim_free(opt);
+    free(bb);
+    free(rest);
+    free(tp);
+    aqa_mvla_text_tables_free(tt);
+    aqa_module_free(&m->base);
+    aqa_clip_model_free(clip);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* Frozen tables (Table 5's "Freeze CLIP-Text") are encoded once and never reach the encoder;
+ * fine-tuned ones are re-encoded with a graph at each call with gradients and cached in no-grad
+ * mode until the next such call; the text side saves and loads; bad ids are named. */
+static void test_text_tables(void) {
+    int64_t live = aqa_live_tensors();
+    aqa_manual_seed(21);
+    aqa_clip_config cc = tiny_clip_cfg();
+    aqa_clip_model *clip = aqa_clip_model_new(&cc);
+    CHECK(clip != NULL);
+    if (!clip) return;
+    aqa_tensor *sid = test_i64((int64_t[]){14, 1, 2, 15, 14, 3, 15, 0}, 2, (int64_t[]){2, 4});
+    aqa_tensor *vid = test_i64((int64_t[]){14, 4, 5, 15}, 2, (int64_t[]){1, 4});
+    aqa_tensor *st = NULL, *vt = NULL, *st2 = NULL, *vt2 = NULL, **p = NULL;
+
+    aqa_mvla_text_tables *fz = aqa_mvla_text_tables_new(clip, sid, vid, false);
+    CHECK(fz && aqa_mvla_text_tables_parameters(fz, &p) == 0 && p == NULL);
+    CHECK(!aqa_module_get(&clip->base, "text_projection")->requires_grad);
+    aqa_scope_begin();
+    CHECK(fz && aqa_mvla_text_tables_get(fz, &st, &vt) == AQA_OK);
+    CHECK(st && vt && !st->requires_grad && st->shape[0] == 2 && st->shape[1] == 12 && vt->shape[0] == 1);
+    CHECK(fz && aqa_mvla_text_tables_get(fz, &st2, &vt2) == AQA_OK && st2 == st && vt2 == vt); /* cached */
+    aqa_scope_end();
+    aqa_mvla_text_tables_free(fz);
+
+    aqa_mvla_text_tables *ft = aqa_mvla_text_tables_new(clip, sid, vid, true);
+    CHECK(ft != NULL);
+    CHECK(aqa_module_get(&clip->base, "text_projection")->requires_grad);
+    if (ft) {
+        aqa_scope_begin();
+        CHECK(aqa_mvla_text_tables_get(ft, &st, &vt) == AQA_OK && st && st->requires_grad);
+        CHECK(aqa_mvla_text_tables_get(ft, &st2, &vt2) == AQA_OK && st2 != st); /* re-encoded */
+        aqa_tensor *ref = aqa_keep(aqa_clone(st));
+        aqa_scope_end();
+        aqa_scope_begin();
+        bool prev = aqa_set_grad_enabled(false);
+        CHECK(aqa_mvla_text_tables_get(ft, &st, &vt) == AQA_OK && !st->requires_grad);
+        CHECK(aqa_mvla_text_tables_get(ft, &st2, &vt2) == AQA_OK && st2 == st); /* cached for evaluation */
+        CHECK_CLOSE("no-grad table", st, ref, 1e-6, 1e-7);
+        aqa_set_grad_enabled(prev);
+        /* the text side round-trips through its file; a changed weight is restored */
+        char path[] = "/tmp/aqa_text_tables_XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        aqa_tensor *w = aqa_module_get(&clip->base, "text_projection");
+        aqa_tensor *w0 = aqa_clone(w);
+        CHECK(aqa_mvla_text_tables_save(ft, path, 1, (const char *[]){"epoch"}, (const char *[]){"3"}) == AQA_OK);
+        CHECK(aqa_fill_(w, 0.5) == AQA_OK);
+        CHECK(aqa_mvla_text_tables_load(ft, path) == AQA_OK);
+        CHECK_CLOSE("reloaded text_projection", w, w0, 0, 0);
+        /* a file of other weights is refused, naming it */
+        aqa_tensor *junk = aqa_zeros(AQA_SHAPE(2), AQA_F32);
+        CHECK(aqa_save_tensors(path, 1, (const char *[]){"text_projection"}, &junk, 0, NULL, NULL) == AQA_OK);
+        CHECK(aqa_mvla_text_tables_load(ft, path) != AQA_OK && strstr(aqa_last_error(), path));
+        remove(path);
+        aqa_tensor_free(ref);
+        aqa_scope_end();
+    }
+    aqa_mvla_text_tables_free(ft);
+    aqa_tensor *bad = test_i64((int64_t[]){1, 2}, 1, (int64_t[]){2});
+    CHECK(aqa_mvla_text_tables_new(clip, bad, vid, true) == NULL && strstr(aqa_last_error(), "stage token ids"));
+    aqa_tensor_free(bad);
+    aqa_tensor_free(sid);
+    aqa_tensor_free(vid);
+    aqa_clip_model_free(clip);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* CoRe's regression tree against scripts/mvla_torch.py's RegressTree: loss, prediction, gradients,
+ * with each video's score over its own DD and theta 10. */
 static void test_golden_core(void) {
     if (!golden_ready()) return;
     int64_t live = aqa_live_tensors();
     aqa_head_config hc = aqa_head_config_default();
     hc.feat_dim = 6;
+    hc.use_z = false;
     hc.core_depth = 3;
     hc.core_hidden = 8;
-    hc.score_min = 0;
-    hc.score_max = 10;
+    hc.core_theta = 10;
+    hc.use_difficulty = true;
     aqa_head *h = aqa_head_new(&aqa_head_core, &hc, NULL, "");
     CHECK(h != NULL);
     if (!h) return;
     GOLDEN_INTO_MODULE(&h->base, "core.p.", true);
     aqa_scope_begin();
-    aqa_head_input q = {NULL, NULL, NULL, GOLDEN("heads.fq")}, e = {NULL, NULL, NULL, GOLDEN("heads.fe")};
-    aqa_head_targets t = {GOLDEN("heads.s_q"), NULL, NULL};
+    aqa_head_input q = {.video = GOLDEN("heads.fq"), .difficulty = GOLDEN("heads.dd_q")};
+    aqa_head_input e = {.video = GOLDEN("heads.fe"), .difficulty = GOLDEN("heads.dd_e")};
+    aqa_head_targets t = {GOLDEN("heads.s_q"), NULL};
     aqa_head_result r;
     CHECK(aqa_head_forward(h, &q, &e, GOLDEN("heads.s_e"), &t, &r) == AQA_OK);
     CHECK_CLOSE("core pred", r.pred, GOLDEN("core.pred"), 1e-5, 1e-5);
@@ -681,10 +953,92 @@ static void test_golden_core(void) {
     compare_module(&h->base, "core.g.", true, false, 1e-3, 1e-5);
     /* groups set from the same deltas as the torch script give the same buffer */
     aqa_tensor *g0 = aqa_clone(aqa_module_get(&h->base, "groups"));
-    CHECK(aqa_core_head_set_groups(h, (double[]){-1.0, 0.5, 4.0, -2.0}, 4) == AQA_OK);
+    CHECK(aqa_core_head_set_groups(h, (double[]){1.0, 0.5, 2.0, 1.5}, 4) == AQA_OK);
     CHECK_CLOSE("core groups", aqa_module_get(&h->base, "groups"), g0, 0, 0);
     aqa_scope_end();
     aqa_module_free(&h->base);
+    CHECK_EQ_INT(aqa_live_tensors(), live);
+}
+
+/* The parameters of scripts/gen_golden_mvla.py's formula_weights: element k of the n-th parameter
+ * (in order) = sin(0.37 k + 0.11 salt + 0.7 n) / sqrt(fan_in), fan_in its second dim (biases 100). */
+static void formula_weights(aqa_module *m, int salt) {
+    aqa_tensor **p = NULL;
+    int np = aqa_module_parameters(m, &p);
+    for (int n = 0; n < np; n++) {
+        int64_t ne = aqa_numel(p[n]);
+        double fan = p[n]->ndim > 1 ? (double)p[n]->shape[1] : 100.0, *v = malloc(sizeof *v * (size_t)ne);
+        for (int64_t k = 0; k < ne; k++) v[k] = sin(0.37 * (double)k + 0.11 * salt + 0.7 * n) / sqrt(fan);
+        aqa_tensor *t = aqa_from_data(v, p[n]->ndim, p[n]->shape, AQA_F64);
+        CHECK(t && aqa_copy_(p[n], t) == AQA_OK);
+        aqa_tensor_free(t);
+        free(v);
+    }
+    free(p);
+}
+
+/* USDL (KL 'mean' as its authors' code), MUSDL with per-video judge counts (7, 5, 3) and FINA's
+ * rule, and MUSDL's SUM rule (JIGSAWS), all in f64 on [Z^vid, Z^sta] of 2-d Z, against
+ * mvla_torch.py: predictions, losses, feature gradients. */
+static void test_golden_usdl_musdl(void) {
+    if (!golden_ready()) return;
+    int64_t live = aqa_live_tensors();
+    aqa_head_config hc = aqa_head_config_default();
+    hc.feat_dim = 2;
+    hc.num_stages = 3;
+    hc.use_z = true;
+    hc.usdl_bins = 11;
+    hc.score_min = 0;
+    hc.score_max = 10;
+    hc.usdl_sigma = 1.5;
+    hc.usdl_kl_mean = true;
+    aqa_head *u = aqa_head_new(&aqa_head_usdl, &hc, NULL, "");
+    hc.usdl_sigma = 5.0;
+    hc.usdl_kl_mean = false;
+    aqa_head *mu = aqa_head_new(&aqa_head_musdl, &hc, NULL, "");
+    aqa_head_config_usdl_jigsaws(&hc); /* sigma 1, 6 judges of 5 bins over [1, 5], summed */
+    aqa_head *js = aqa_head_new(&aqa_head_musdl, &hc, NULL, "");
+    CHECK(u && mu && js);
+    if (!u || !mu || !js) goto out;
+    aqa_head *heads[3] = {u, mu, js};
+    for (int i = 0; i < 3; i++) {
+        CHECK(aqa_module_to_dtype(&heads[i]->base, AQA_F64) == AQA_OK);
+        formula_weights(&heads[i]->base, i + 1);
+    }
+    aqa_scope_begin();
+    aqa_tensor *z = aqa_requires_grad(GOLDEN_AS(AQA_F64, "usdl.z"), true);
+    /* [Z^vid (2), Z^sta (3 x 2)] is the golden 8-d feature */
+    aqa_head_input in = {.video = aqa_narrow(z, 1, 0, 2), .stages = aqa_view(aqa_narrow(z, 1, 2, 6), 3, (int64_t[]){3, 3, 2})};
+    aqa_head_result r;
+    aqa_head_targets tu = {aqa_from_data((double[]){3.0, 7.5, 9.0}, 1, (int64_t[]){3}, AQA_F64), NULL};
+    CHECK(aqa_head_forward(u, &in, NULL, NULL, &tu, &r) == AQA_OK);
+    CHECK_CLOSE("usdl pred", r.pred, GOLDEN_AS(AQA_F64, "usdl.pred"), 0, 1e-9);
+    CHECK_CLOSE("usdl loss", r.loss, GOLDEN_AS(AQA_F64, "usdl.loss"), 1e-6, 1e-9);
+    CHECK(r.loss && aqa_backward(r.loss, NULL, false) == AQA_OK);
+    CHECK_CLOSE("usdl feature grad", z->grad, GOLDEN_AS(AQA_F64, "usdl.gz"), 1e-5, 1e-9);
+    aqa_tensor_free(z->grad);
+    z->grad = NULL;
+    in.video = aqa_narrow(z, 1, 0, 2); /* new views: backward freed the graph of the old ones */
+    in.stages = aqa_view(aqa_narrow(z, 1, 2, 6), 3, (int64_t[]){3, 3, 2});
+    aqa_head_input im = in;
+    im.judge_count = GOLDEN_AS(AQA_I64, "musdl.counts");
+    im.difficulty = GOLDEN_AS(AQA_F64, "musdl.dd");
+    aqa_head_targets tm = {NULL, GOLDEN_AS(AQA_F64, "musdl.judges")};
+    CHECK(aqa_head_forward(mu, &im, NULL, NULL, &tm, &r) == AQA_OK);
+    CHECK_CLOSE("musdl pred", r.pred, GOLDEN_AS(AQA_F64, "musdl.pred"), 1e-9, 1e-9);
+    CHECK_CLOSE("musdl loss", r.loss, GOLDEN_AS(AQA_F64, "musdl.loss"), 1e-6, 1e-9);
+    CHECK(r.loss && aqa_backward(r.loss, NULL, false) == AQA_OK);
+    CHECK_CLOSE("musdl feature grad", z->grad, GOLDEN_AS(AQA_F64, "musdl.gz"), 1e-5, 1e-9);
+    aqa_head_targets ts = {NULL, GOLDEN_AS(AQA_F64, "musdl_sum.judges")};
+    CHECK(aqa_head_forward(js, &in, NULL, NULL, &ts, &r) == AQA_OK);
+    CHECK_CLOSE("musdl sum pred", r.pred, GOLDEN_AS(AQA_F64, "musdl_sum.pred"), 1e-9, 1e-9);
+    CHECK_CLOSE("musdl sum loss", r.loss, GOLDEN_AS(AQA_F64, "musdl_sum.loss"), 1e-6, 1e-9);
+    aqa_scope_end();
+out:
+    for (int i = 0; i < 3; i++) {
+        aqa_head *hh = i == 0 ? u : i == 1 ? mu : js;
+        if (hh) aqa_module_free(&hh->base);
+    }
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
@@ -808,6 +1162,13 @@ static void test_default_sizes(void) {
     }
     c.num_frames = 12; /* not a multiple of 8 */
     CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "multiple of 8"));
+    /* FUM boundaries must split the clips into non-empty stages: named at construction */
+    c = tiny_fum_cfg();
+    c.fum_boundaries[1] = 3; /* N = 3: stage 3 would be empty */
+    CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "fum_boundaries[1] = 3"));
+    c.fum_boundaries[0] = 2;
+    c.fum_boundaries[1] = 1; /* not increasing */
+    CHECK(aqa_mvla_new(&c, NULL, "") == NULL && strstr(aqa_last_error(), "fum_boundaries[1] = 1"));
     CHECK_EQ_INT(aqa_live_tensors(), live);
 }
 
@@ -821,9 +1182,14 @@ int main(void) {
     RUN(test_mvla_gradcheck);
     RUN(test_fum);
     RUN(test_golden_step);
+    RUN(test_golden_map_layouts);
     RUN(test_golden_fum);
     RUN(test_golden_graded);
+    RUN(test_golden_vlkl_sum);
+    RUN(test_golden_text_finetune);
+    RUN(test_text_tables);
     RUN(test_golden_core);
+    RUN(test_golden_usdl_musdl);
     RUN(test_load_torch_state_dict);
     RUN(test_switches);
     RUN(test_default_sizes);

@@ -26,7 +26,7 @@ static aqa_head_config golden_cfg(const char *head, bool mvla) {
     c.num_stages = 3;
     c.score_min = 0;
     c.score_max = 10;
-    c.use_stage_features = mvla;
+    c.use_z = mvla;
     c.use_difficulty = !strcmp(head, "hgcn");
     s->len = 10;
     s->tpt_dim = 8, s->tpt_ffn = 12, s->tpt_heads = 2, s->tpt_queries = 3, s->tpt_depth = 3, s->tpt_hidden = 6;
@@ -44,7 +44,7 @@ static aqa_head_config golden_cfg(const char *head, bool mvla) {
 
 /* A golden video "<c>.<who>.*" in dtype. */
 static aqa_head_input golden_video(const char *c, const char *who, bool mvla, aqa_dtype dt) {
-    aqa_head_input in = {NULL, NULL, NULL, NULL};
+    aqa_head_input in = {.frames = NULL};
     in.frames = GOLDEN_AS(dt, "%s.%s.frames", c, who);
     if (mvla) {
         in.stages = GOLDEN_AS(dt, "%s.%s.stages", c, who);
@@ -81,7 +81,8 @@ static aqa_head *golden_head(const char *head, bool mvla, const char *c, aqa_dty
 static aqa_status golden_forward(aqa_head *h, const char *c, bool mvla, aqa_dtype dt, aqa_head_result *r) {
     bool tpt = h->ops == &aqa_head_tpt;
     aqa_head_input q = golden_video(c, "q", mvla, dt), e = tpt ? golden_video(c, "e", mvla, dt) : q;
-    aqa_head_targets t = {GOLDEN_AS(dt, "%s.score", c), NULL, h->ops == &aqa_head_hgcn ? GOLDEN_AS(dt, "%s.difficulty", c) : NULL};
+    if (h->ops == &aqa_head_hgcn) q.difficulty = GOLDEN_AS(dt, "%s.difficulty", c);
+    aqa_head_targets t = {GOLDEN_AS(dt, "%s.score", c), NULL};
     return aqa_head_forward(h, &q, tpt ? &e : NULL, tpt ? GOLDEN_AS(dt, "%s.exemplar_score", c) : NULL, &t, r);
 }
 
@@ -241,12 +242,12 @@ static void test_gradcheck(void) {
         CHECK(aqa_module_to_dtype(&h->base, AQA_F64) == AQA_OK);
         aqa_scope_begin();
         int64_t B = 3;
-        loss_ctx c = {h, {NULL, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL}, NULL, {NULL, NULL, NULL}};
+        loss_ctx c = {.h = h};
         c.q.stages = c.e.stages = aqa_randn(AQA_SHAPE(B, 3, 5), AQA_F64, &g);
         c.q.video = c.e.video = aqa_randn(AQA_SHAPE(B, 5), AQA_F64, &g);
         c.q.boundaries = c.e.boundaries = aqa_from_data((int64_t[]){3, 7, 2, 5, 4, 8}, AQA_SHAPE(B, 2), AQA_I64);
         c.t.score = aqa_from_data((double[]){3.0, 7.5, 5.0}, AQA_SHAPE(B), AQA_F64);
-        c.t.difficulty = aqa_from_data((double[]){1.5, 2.0, 3.0}, AQA_SHAPE(B), AQA_F64);
+        c.q.difficulty = aqa_from_data((double[]){1.5, 2.0, 3.0}, AQA_SHAPE(B), AQA_F64);
         c.es = aqa_from_data((double[]){4.0, 6.0, 5.5}, AQA_SHAPE(B), AQA_F64);
         if (k == 0) CHECK(aqa_tpt_head_set_groups(h, (double[]){-3, -1, 0.5, 2, 4, -2.5}, 6) == AQA_OK);
         aqa_tensor *xq = test_rand_leaf(&g, AQA_SHAPE(B, 10, 8), AQA_F64, 1.0);
@@ -275,7 +276,7 @@ static void test_modes_and_exemplars(void) {
         return;
     }
     aqa_scope_begin();
-    aqa_head_input q = {aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL), NULL, NULL, NULL};
+    aqa_head_input q = {.frames = aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL)};
     aqa_head_result a, b, e1, e2;
     CHECK(aqa_head_forward(h, &q, NULL, NULL, NULL, &a) == AQA_OK && aqa_head_forward(h, &q, NULL, NULL, NULL, &b) == AQA_OK);
     CHECK(a.pred && b.pred && test_max_abs(aqa_sub(a.pred, b.pred)) > 0); /* two draws of eps */
@@ -284,8 +285,8 @@ static void test_modes_and_exemplars(void) {
     CHECK_CLOSE("eval prediction (mu) repeats", e1.pred, e2.pred, 0, 0);
     /* TPT: the average over exemplars is the mean of the single-exemplar predictions */
     aqa_module_train(&t->base, false);
-    aqa_head_input ex[2] = {{aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL), NULL, NULL, NULL},
-                            {aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL), NULL, NULL, NULL}};
+    aqa_head_input ex[2] = {{.frames = aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL)},
+                            {.frames = aqa_randn(AQA_SHAPE(3, 10, 8), AQA_F32, NULL)}};
     aqa_tensor *es[2] = {aqa_full(AQA_SHAPE(3), 4.0, AQA_F32), aqa_full(AQA_SHAPE(3), 6.0, AQA_F32)};
     aqa_head_result r0, r1;
     CHECK(aqa_head_forward(t, &q, &ex[0], es[0], NULL, &r0) == AQA_OK && aqa_head_forward(t, &q, &ex[1], es[1], NULL, &r1) == AQA_OK);
@@ -300,8 +301,8 @@ static void test_modes_and_exemplars(void) {
 static void test_errors(void) {
     int64_t live = aqa_live_tensors();
     aqa_scope_begin();
-    aqa_head_input bad_width = {aqa_zeros(AQA_SHAPE(2, 10, 7), AQA_F32), NULL, NULL, NULL};
-    aqa_head_input short_seq = {aqa_zeros(AQA_SHAPE(2, 9, 8), AQA_F32), NULL, NULL, NULL};
+    aqa_head_input bad_width = {.frames = aqa_zeros(AQA_SHAPE(2, 10, 7), AQA_F32)};
+    aqa_head_input short_seq = {.frames = aqa_zeros(AQA_SHAPE(2, 9, 8), AQA_F32)};
     aqa_head_result r;
     for (int k = 0; k < N_SEQ_HEADS; k++) {
         aqa_head_config cfg = golden_cfg(HEAD_NAMES[k], k == 2);
@@ -315,7 +316,7 @@ static void test_errors(void) {
                   "%s", aqa_last_error());
         CHECK(aqa_head_forward(h, &short_seq, tpt ? &short_seq : NULL, tpt ? es : NULL, NULL, &r) != AQA_OK);
         if (k == 2) { /* with MVLA the head needs Z and the boundaries */
-            aqa_head_input no_z = {aqa_zeros(AQA_SHAPE(2, 10, 8), AQA_F32), NULL, NULL, NULL};
+            aqa_head_input no_z = {.frames = aqa_zeros(AQA_SHAPE(2, 10, 8), AQA_F32)};
             CHECK(aqa_head_forward(h, &no_z, NULL, NULL, NULL, &r) != AQA_OK);
             CHECK(strstr(aqa_last_error(), "with MVLA it needs stages, video and boundaries") != NULL);
         }
@@ -325,7 +326,7 @@ static void test_errors(void) {
     aqa_head_config cfg = golden_cfg("mslstm", false);
     cfg.seq.len = 0;
     aqa_head *m = aqa_head_new(&aqa_head_mslstm, &cfg, NULL, "");
-    aqa_head_input seven = {aqa_zeros(AQA_SHAPE(2, 7, 8), AQA_F32), NULL, NULL, NULL};
+    aqa_head_input seven = {.frames = aqa_zeros(AQA_SHAPE(2, 7, 8), AQA_F32)};
     CHECK(m && aqa_head_forward(m, &seven, NULL, NULL, NULL, &r) != AQA_OK);
     CHECK(strstr(aqa_last_error(), "at least 8 steps") != NULL);
     aqa_module_free(m ? &m->base : NULL);
@@ -384,9 +385,11 @@ static void test_heads_learn(void) {
         double first = 0, last = 0;
         for (int step = 0; step < 60; step++) {
             aqa_scope_begin();
-            aqa_head_input q = {aqa_narrow(x, 0, 0, B), bd, aqa_narrow(st, 0, 0, B), aqa_narrow(vd, 0, 0, B)};
-            aqa_head_input e = {aqa_narrow(x, 0, B, B), bd, aqa_narrow(st, 0, B, B), aqa_narrow(vd, 0, B, B)};
-            aqa_head_targets t = {aqa_narrow(sc, 0, 0, B), NULL, NULL};
+            aqa_head_input q = {.frames = aqa_narrow(x, 0, 0, B), .boundaries = bd, .stages = aqa_narrow(st, 0, 0, B),
+                                .video = aqa_narrow(vd, 0, 0, B)};
+            aqa_head_input e = {.frames = aqa_narrow(x, 0, B, B), .boundaries = bd, .stages = aqa_narrow(st, 0, B, B),
+                                .video = aqa_narrow(vd, 0, B, B)};
+            aqa_head_targets t = {aqa_narrow(sc, 0, 0, B), NULL};
             aqa_head_result r;
             aqa_optim_zero_grad(opt);
             if (aqa_head_forward(h, &q, &e, aqa_narrow(sc, 0, B, B), &t, &r) != AQA_OK) {

@@ -1,8 +1,12 @@
 /* test_train_cli.c: the MVLA programs end to end on a tiny generated synthetic set:
  * pretrain_clip -> extract_features (and its resume) -> train_mvla (MVLA and plain, checkpoints,
  * JSONL log, resolved config, resume) -> evaluate --checkpoint (metrics, CSV, figures), plus
- * pretrain_i3d -> extract_features --i3d, the settings parser's errors and the NaN guard.  Skips when the programs are not built. */
+ * pretrain_i3d -> extract_features --i3d, the settings parser's errors and the NaN guard; what is
+ * trained end to end (the CLIP text encoder by default, I3D in frame mode with frozen BatchNorm
+ * statistics); MVLA on a Fis-V fixture (per-clip CLIP features, the sport's FUM stages).  Skips
+ * when the programs are not built. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdbool.h>
@@ -16,8 +20,12 @@
 
 #include "datasets/feature_cache.h"
 #include "datasets/synthetic.h"
+#include "datasets/video_dataset.h"
+#include "models/clip/clip.h"
 #include "models/i3d/i3d.h"
 #include "io/safetensors.h"
+#include "tensor/tensor_file.h"
+#include "ops/ops.h"
 #include "tests/cli_testlib.h"
 
 static char g_dir[256];
@@ -145,6 +153,7 @@ static void test_train_evaluate_resume(void) {
         CHECK(out && metric(out, "selected_epoch") == 1 && strstr(out, "selected_by validation_rho"));
         CHECK(out && metric(out, "test_selected_rho") == metric(out, "test_last_rho"));
         CHECK(out && isfinite(metric(out, "test_best_epochs_rho")));
+        CHECK_MSG(out && !strstr(out, "no I3D maps"), "TSA without the cached maps:\n%s", out);
         free(out);
         const char *files[] = {"last.safetensors", "best.safetensors", "config.txt", "log.jsonl", "metrics.json",
                                "best.txt"};
@@ -236,6 +245,33 @@ static void test_train_evaluate_resume(void) {
     CHECK_NEAR(metric(o1, "mse"), metric(o2, "mse"), 1e-4);
     free(o1);
     free(o2);
+}
+
+/* Every other head trains and evaluates through the programs with MVLA (Z reaching it), CoRe with
+ * DD-normalised scores and its groups from the training pairs, MUSDL with the dives' judge
+ * counts; TSA's map keys and values are in the cache (the note for a cache without maps is absent). */
+static void test_other_heads(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    const char *heads[] = {"core --dd true", "usdl --usdl-kl mean", "musdl", "mlp"};
+    for (int k = 0; k < 4; k++) {
+        char cmd[2048], *out = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "./examples/train_mvla --data %s/data --features %s/feat --out %s/runh%d --epochs 1 --max-steps 2 "
+                 "--frames 32 --clips 3 --clip-stride 8 --head %s %s",
+                 g_dir, g_dir, g_dir, k, heads[k], TINY);
+        int rc = cli_run(cmd, &out);
+        CHECK_MSG(rc == 0 && out && !strstr(out, "no I3D maps"), "train_mvla --head %s:\n%s", heads[k], out);
+        CHECK_MSG(out && (k != 0 || strstr(out, "CoRe's groups from")), "train_mvla --head %s:\n%s", heads[k], out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runh%d/last.safetensors --figures 0", g_dir, k);
+        rc = cli_run(cmd, &out);
+        CHECK_MSG(rc == 0 && out && metric(out, "n") == 4 && isfinite(metric(out, "mse")), "evaluate --head %s:\n%s",
+                  heads[k], out);
+        free(out);
+    }
 }
 
 /* --seeds 2: two runs in <out>/seed<s>, each reported, then their mean and standard deviation. */
@@ -345,6 +381,201 @@ static void test_train_from_frames(void) {
     free(out);
 }
 
+/* Largest |a - b| between tensor `name` of two safetensors files (NAN when either is absent). */
+static double file_tensor_diff(const char *pa, const char *pb, const char *name) {
+    aqa_tensor *a = aqa_load_tensor(pa, name, AQA_F32), *b = aqa_load_tensor(pb, name, AQA_F32);
+    double d = NAN;
+    if (a && b && aqa_numel(a) == aqa_numel(b)) {
+        aqa_tensor *m = aqa_max_all(aqa_abs(aqa_sub(a, b)));
+        d = m ? aqa_item(m) : NAN;
+        aqa_tensor_free(m);
+    }
+    aqa_tensor_free(a);
+    aqa_tensor_free(b);
+    aqa_clear_error();
+    return d;
+}
+
+static bool file_has_tensor(const char *path, const char *name) {
+    aqa_st_file *f = NULL;
+    if (aqa_st_open(path, &f) != AQA_OK) {
+        aqa_clear_error();
+        return false;
+    }
+    bool has = aqa_st_find(f, name) >= 0;
+    aqa_st_close(f);
+    return has;
+}
+
+/* The paper fine-tunes the CLIP text encoder: by default train_mvla (here run0 of
+ * test_train_evaluate_resume, whose CLIP comes from the cache's record) trains its text side,
+ * saved beside the checkpoint (and only it), which evaluate and --resume loaded above;
+ * --freeze-clip-text (Table 5) saves none.  The same run checks --no-sca --fuse add (Table 5's
+ * "I3D + CLIP-Image") and --vlkl-reduction sum, and the settings' errors. */
+static void test_clip_text_finetune(void) {
+    if (!g_ready) {
+        SKIP("pipeline not prepared");
+        return;
+    }
+    char cmd[2048], path[1024], clip[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/run0/last.safetensors.clip_text.safetensors", g_dir);
+    snprintf(clip, sizeof clip, "%s/clip/clip.safetensors", g_dir);
+    CHECK_MSG(file_nonempty(path), "no fine-tuned text encoder beside the checkpoint: %s", path);
+    double d = file_tensor_diff(path, clip, "text_projection");
+    CHECK_MSG(d > 0 && d < 1, "text_projection moved by %g in training", d);
+    CHECK(file_tensor_diff(path, clip, "token_embedding.weight") > 0);
+    CHECK(!file_has_tensor(path, "visual.proj") && !file_has_tensor(path, "logit_scale"));
+    snprintf(path, sizeof path, "%s/run0/best.safetensors.clip_text.safetensors", g_dir);
+    CHECK(file_nonempty(path));
+
+    /* a fresh run removes the side files of a previous run in its folder, even those it does not write */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/runfz && cp %s/run0/last.safetensors.clip_text.safetensors %s/runfz/", g_dir,
+             g_dir, g_dir);
+    CHECK(cli_run(cmd, NULL) == 0);
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --features %s/feat --out %s/runfz --epochs 1 --max-steps 2 --frames 32 "
+             "--clips 3 --clip-stride 8 --freeze-clip-text --no-sca --fuse add --vlkl-reduction sum %s",
+             g_dir, g_dir, g_dir, TINY);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "CLIP text encoder frozen, I3D frozen (cached features)") &&
+                  isfinite(metric(out, "final_rho")),
+              "frozen CLIP text:\n%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/runfz/last.safetensors.clip_text.safetensors", g_dir);
+    CHECK(access(path, F_OK) != 0);
+    snprintf(cmd, sizeof cmd, "./examples/evaluate --checkpoint %s/runfz/last.safetensors --figures 0", g_dir);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && metric(out, "n") == 4, "evaluate (frozen text):\n%s", out);
+    free(out);
+
+    /* errors name the setting */
+    const char *bad[][2] = {{"--fuse concat", "\"concat\" is not one of i3d|add"},
+                            {"--vlkl-reduction max", "\"max\" is not one of mean|sum"},
+                            {"--fum-boundaries 1,2", "FUM datasets"}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "./examples/train_mvla --data %s/data --features %s/feat --out %s/runbad --frames 32 "
+                 "--clips 3 --clip-stride 8 %s %s", g_dir, g_dir, g_dir, bad[k][0], TINY);
+        rc = cli_run(cmd, &out);
+        CHECK_MSG(rc != 0 && out && strstr(out, bad[k][1]), "%s:\n%s", bad[k][0], out);
+        free(out);
+    }
+    /* fine-tuning needs the CLIP: a cache without texts.safetensors (no record) and no --clip */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/feat_norec && cp %s/feat/Synthetic*.safetensors %s/feat_norec/", g_dir, g_dir,
+             g_dir);
+    CHECK(cli_run(cmd, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --data %s/data --features %s/feat_norec --out %s/runbad --frames 32 "
+             "--clips 3 --clip-stride 8 %s", g_dir, g_dir, g_dir, TINY);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc != 0 && out && strstr(out, "--freeze-clip-text") && strstr(out, "--clip"), "%s", out);
+    free(out);
+}
+
+/* The words of a text set, one per line, as the word tokenizer of the MVLA programs splits them
+ * (lower case, ',' and '.' words of their own); returns the number written. */
+static int write_vocab(FILE *f, const aqa_text_set *set, char seen[][32], int n) {
+    for (size_t i = 0; i < set->n; i++) {
+        char w[32];
+        size_t k = 0;
+        for (const char *p = set->texts[i];; p++) {
+            bool sep = !*p || *p == ' ' || *p == ',' || *p == '.';
+            if (!sep && k + 1 < sizeof w) w[k++] = (char)tolower((unsigned char)*p);
+            if (!sep && *p) continue;
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass == 0 && !k) continue;
+                if (pass == 1 && (*p != ',' && *p != '.')) continue;
+                if (pass == 0) w[k] = 0;
+                else w[0] = *p, w[1] = 0;
+                bool dup = false;
+                for (int j = 0; j < n && !dup; j++) dup = !strcmp(seen[j], w);
+                if (!dup && n < 64) {
+                    snprintf(seen[n++], 32, "%s", w);
+                    fprintf(f, "%s\n", w);
+                }
+            }
+            k = 0;
+            if (!*p) break;
+        }
+    }
+    return n;
+}
+
+/* MVLA on Fis-V: the CBP .npy features plus per-clip CLIP features (--clip-features), text tables
+ * from a CLIP text encoder fine-tuned on the dataset's texts, the sport's FUM stages (thirds). */
+static void test_fisv_mvla(void) {
+    if (!have("./examples/train_mvla")) {
+        SKIP("train_mvla not built");
+        return;
+    }
+    char root[512], p[1024], cmd[4096], *out = NULL;
+    snprintf(root, sizeof root, "%s/fisv", g_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/feat %s/clipfeat", root, root);
+    CHECK(cli_run(cmd, NULL) == 0);
+    /* 8 programs for training, 4 for test; CBP [n, 16] with n = 9 or 12, CLIP [m, 8] with m = 5 or 7 */
+    aqa_generator g = {test_seed("fisv mvla"), 0};
+    for (int id = 1; id <= 12; id++) {
+        float x[12 * 16];
+        aqa_tensor *r = aqa_randn(AQA_SHAPE(12 * 16), AQA_F32, &g);
+        if (r) aqa_copy_to_host(r, x, AQA_F32);
+        aqa_tensor_free(r);
+        snprintf(p, sizeof p, "%s/feat/%d.npy", root, id);
+        CHECK(write_npy_2d(p, x, id % 2 ? 9 : 12, 16) == 0);
+        snprintf(p, sizeof p, "%s/clipfeat/%d.npy", root, id);
+        CHECK(write_npy_2d(p, x, id % 2 ? 5 : 7, 8) == 0);
+    }
+    for (int sp = 0; sp < 2; sp++) {
+        snprintf(p, sizeof p, "%s/%s_dataset.txt", root, sp ? "test" : "train");
+        FILE *f = fopen(p, "w");
+        CHECK(f != NULL);
+        for (int id = sp ? 9 : 1; f && id <= (sp ? 12 : 8); id++) fprintf(f, "%d %.1f %.1f 0.0\n", id, 20.0 + 3 * id, 30.0 + id);
+        if (f) fclose(f);
+    }
+    /* a tiny CLIP whose word vocabulary covers the dataset's texts */
+    aqa_vd_config vc;
+    aqa_vd_config_init(&vc);
+    vc.root = root;
+    vc.dataset = AQA_ANN_FISV;
+    vc.quiet = true;
+    snprintf(p, sizeof p, "%s/feat", root);
+    vc.features_dir = p;
+    aqa_video_dataset *ds = aqa_video_dataset_open(&vc);
+    CHECK_MSG(ds != NULL, "%s", aqa_last_error());
+    if (!ds) return;
+    char seen[64][32], vocab[600];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", root);
+    FILE *f = fopen(vocab, "w");
+    int nw = f ? write_vocab(f, &ds->video_texts, seen, write_vocab(f, &ds->stage_texts, seen, 0)) : 0;
+    if (f) fclose(f);
+    aqa_video_dataset_free(ds);
+    aqa_manual_seed(5);
+    aqa_clip_config cc = {.embed_dim = 8, .image_resolution = 4, .vision_layers = 1, .vision_width = 8,
+                          .vision_patch_size = 2, .vision_heads = 2, .context_length = 24, .vocab_size = nw + 3,
+                          .transformer_width = 8, .transformer_heads = 2, .transformer_layers = 1};
+    aqa_clip_model *clip = aqa_clip_model_new(&cc);
+    snprintf(p, sizeof p, "%s/clip.safetensors", root);
+    CHECK(clip && aqa_clip_save(clip, p) == AQA_OK);
+    aqa_clip_model_free(clip);
+
+    const char *common = "--dataset fisv --head mlp --setting w/o --epochs 1 --batch 4 --temporal-heads 2 "
+                         "--progress false --workers 1";
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s --features %s/feat --clip-features %s/clipfeat --clip %s --vocab %s "
+             "--out %s/run %s",
+             root, root, root, p, vocab, root, common);
+    int rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "fisv FUM") && strstr(out, "CLIP text encoder fine-tuned") &&
+                  strstr(out, "FUM stages start at clips 3, 6") && strstr(out, "final_rho"),
+              "train_mvla on Fis-V with MVLA:\n%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/run/last.safetensors.clip_text.safetensors", root);
+    CHECK(file_nonempty(p));
+    /* without per-clip CLIP features MVLA cannot run: named */
+    snprintf(cmd, sizeof cmd, "./examples/train_mvla --data %s --features %s/feat --out %s/run2 --freeze-clip-text %s",
+             root, root, root, common);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc != 0 && out && strstr(out, "--clip-features"), "%s", out);
+    free(out);
+}
+
 /* pretrain_i3d writes a small I3D whose file carries its width, which extract_features --i3d
  * then builds and loads without being told the width. */
 static void test_pretrain_i3d(void) {
@@ -374,6 +605,23 @@ static void test_pretrain_i3d(void) {
     CHECK_MSG(rc == 0 && out && strstr(out, "extracted 16,") && strstr(out, "i3d [3, 64]"), "extract_features --i3d:\n%s",
               out);
     free(out);
+    /* frame mode fine-tunes that I3D (lr_backbone) with its BatchNorm statistics frozen (TSA) */
+    snprintf(cmd, sizeof cmd,
+             "./examples/train_mvla --data %s/data --clip %s/clip/clip.safetensors --vocab %s/clip/vocab.txt --i3d %s "
+             "--i3d-short 32 --i3d-size 32 --frames 32 --clips 3 --clip-stride 8 --out %s/runi3d --epochs 1 "
+             "--max-steps 2 --eval-every 9 %s",
+             g_dir, g_dir, g_dir, path, g_dir, TINY);
+    rc = cli_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "I3D fine-tuned (frame mode)"), "train_mvla frame mode:\n%s", out);
+    free(out);
+    char tuned[1100];
+    snprintf(tuned, sizeof tuned, "%s/runi3d/last.safetensors.i3d.safetensors", g_dir);
+    double dw = file_tensor_diff(tuned, path, "Conv3d_1a_7x7.conv3d.weight");
+    double dm = file_tensor_diff(tuned, path, "Mixed_5c.b0.bn.running_mean");
+    double dg = file_tensor_diff(tuned, path, "Mixed_5c.b0.bn.weight");
+    CHECK_MSG(dw > 0 && dw < 1e-2, "first conv moved by %g (2 Adam steps of lr 1e-4)", dw);
+    CHECK_MSG(dg > 0, "BatchNorm weight moved by %g (affine parameters train)", dg);
+    CHECK_MSG(dm == 0, "BatchNorm running mean moved by %g (statistics frozen)", dm);
     /* bad settings and a bad width in a file are named */
     snprintf(cmd, sizeof cmd, "./examples/pretrain_i3d --data %s/data --width 2", g_dir);
     CHECK(cli_run(cmd, &out) != 0);
@@ -506,7 +754,8 @@ static void test_settings_errors(void) {
 }
 
 /* Every clip-sequence head (models/heads/seq.h) trains and evaluates from train_mvla, as X and X-MVLA
- * (small widths: the tiny set's pseudo-frames are 4 wide). */
+ * (small widths: the tiny set's pseudo-frames are 4 wide).  A constant prediction is an answer
+ * (rho NaN, eval/metrics.h), not a failure. */
 static void test_sequence_heads(void) {
     if (!g_ready) {
         SKIP("pipeline not prepared");
@@ -539,30 +788,36 @@ static void test_nan_guard(void) {
     CHECK(cli_run(cmd, NULL) == 0);
     snprintf(path, sizeof path, "%s/featnan/SyntheticDiving_Event001__2.safetensors", g_dir);
     aqa_st_file *sf = NULL;
-    int64_t T = 0, D = 0, N = 0, C = 0;
-    float *clip = NULL, *i3d = NULL;
+    int64_t T = 0, D = 0, N = 0, C = 0, H = 0, W = 0;
+    float *clip = NULL, *i3d = NULL, *map = NULL;
     if (aqa_st_open(path, &sf) == AQA_OK) {
-        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d");
-        if (ci >= 0 && ii >= 0) {
+        int ci = aqa_st_find(sf, "clip"), ii = aqa_st_find(sf, "i3d"), mi = aqa_st_find(sf, "i3d_map");
+        if (ci >= 0 && ii >= 0 && mi >= 0) {
             T = aqa_st_get(sf, ci)->shape[0], D = aqa_st_get(sf, ci)->shape[1];
             N = aqa_st_get(sf, ii)->shape[0], C = aqa_st_get(sf, ii)->shape[1];
+            H = aqa_st_get(sf, mi)->shape[2], W = aqa_st_get(sf, mi)->shape[3];
             clip = malloc(sizeof *clip * (size_t)(T * D));
             i3d = malloc(sizeof *i3d * (size_t)(N * C));
+            map = malloc(sizeof *map * (size_t)(N * C * H * W));
             aqa_st_read_f32(sf, ci, clip);
             aqa_st_read_f32(sf, ii, i3d);
+            aqa_st_read_f32(sf, mi, map);
         }
         aqa_st_close(sf);
     }
-    CHECK(clip && i3d);
-    if (!clip || !i3d) {
+    CHECK(clip && i3d && map);
+    if (!clip || !i3d || !map) {
         free(clip);
         free(i3d);
+        free(map);
         return;
     }
     i3d[1] = NAN;
-    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", clip, T, D, i3d, N, C, "test") == AQA_OK);
+    CHECK(aqa_feature_cache_write(path, "SyntheticDiving_Event001/2", &(aqa_feature_set){clip, i3d, map, T, D, N, C, H, W},
+                                  "test") == AQA_OK);
     free(clip);
     free(i3d);
+    free(map);
     snprintf(cmd, sizeof cmd,
              "./examples/train_mvla --data %s/data --features %s/featnan --out %s/runnan --epochs 2 --frames 32 "
              "--clips 3 --clip-stride 8 %s",
@@ -580,10 +835,13 @@ int main(void) {
     RUN(test_prepare_pipeline);
     RUN(test_tiny_clip_tools);
     RUN(test_train_evaluate_resume);
+    RUN(test_other_heads);
     RUN(test_seeds);
     RUN(test_quality_text);
+    RUN(test_clip_text_finetune);
     RUN(test_train_from_frames);
     RUN(test_pretrain_i3d);
+    RUN(test_fisv_mvla);
     RUN(test_settings_errors);
     RUN(test_nan_guard);
     RUN(test_sequence_heads);

@@ -20,6 +20,7 @@
 #include "datasets/synthetic.h"
 #include "datasets/video_dataset.h"
 #include "image/video.h"
+#include "io/safetensors.h"
 #include "tensor/tensor.h"
 #include "tests/cli_testlib.h"
 #include "tests/fixtures.h"
@@ -99,16 +100,16 @@ static void test_tsa_boundaries(void) {
     int64_t b[2];
     const int64_t a[] = {1, 1, 1, 20, 20, 20, 20, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(a, 9, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 2); /* first change at 3 -> 3 - 1 */
-    CHECK_EQ_INT(b[1], 6); /* last new label at 7 -> 7 - 1 */
+    CHECK_EQ_INT(b[0], 3); /* first change at 3 (TSA's transits + 1) */
+    CHECK_EQ_INT(b[1], 7); /* last new label at 7 */
     const int64_t tw[] = {4, 4, 23, 23, 31, 31, 31, 36, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(tw, 10, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 1);
-    CHECK_EQ_INT(b[1], 6);
+    CHECK_EQ_INT(b[0], 2);
+    CHECK_EQ_INT(b[1], 7);
     const int64_t rec[] = {1, 1, 20, 1, 36, 36}; /* a recurring label: first appearances count */
     CHECK(aqa_vd_tsa_boundaries(rec, 6, b) == AQA_OK);
-    CHECK_EQ_INT(b[0], 1);
-    CHECK_EQ_INT(b[1], 3);
+    CHECK_EQ_INT(b[0], 2);
+    CHECK_EQ_INT(b[1], 4);
     const int64_t two[] = {1, 1, 36, 36};
     CHECK(aqa_vd_tsa_boundaries(two, 4, b) == AQA_EFORMAT);
     aqa_clear_error();
@@ -143,23 +144,61 @@ static void test_sampling_on_synthetic(void) {
             CHECK_EQ_INT(it->frames[t], want);
             CHECK_EQ_INT(it->labels[t], aqa_synthetic_frame_label(d, (int)(want - s->start_frame)));
         }
-        /* boundaries: the frame before the first label change and before the entry's first frame */
+        /* boundaries: the first frame after the first label change and the entry's first frame */
         int64_t first_change = -1, entry_first = -1;
         for (int64_t t = 0; t < 96; t++) {
             if (first_change < 0 && it->labels[t] != it->labels[0]) first_change = t;
             if (entry_first < 0 && it->labels[t] == d->step_ids[d->n_steps - 1]) entry_first = t;
         }
-        int64_t b0 = first_change - 1 < 1 ? 1 : first_change - 1;
-        CHECK_EQ_INT(it->boundaries[0], b0);
-        CHECK_EQ_INT(it->boundaries[1], entry_first - 1 > b0 ? entry_first - 1 : b0 + 1);
+        CHECK_EQ_INT(it->boundaries[0], first_change);
+        CHECK_EQ_INT(it->boundaries[1], entry_first);
         for (int64_t t = 0; t < 96; t++)
             CHECK_EQ_INT(it->frame_stage[t], t < it->boundaries[0] ? 0 : t < it->boundaries[1] ? 1 : 2);
         /* texts: the dive's three stage texts and its sentence */
         CHECK(it->stage_text[0] != it->stage_text[2]);
-        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[2]), "entry into the water");
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)it->stage_text[2]), "a diving video of an entry into the water");
     }
     CHECK_MSG(short_seen > 0, "no dive shorter than 96 frames in the generated set");
     aqa_video_dataset_free(ds);
+}
+
+/* The stage texts go through the prompt template: the paper's by default, none with "", any other
+ * with its "[category]" filled; the ids (one per distinct text) do not change. */
+static void test_stage_template(void) {
+    const char *tmpl[3] = {NULL, "", "footage of [category]"};
+    const char *want[3] = {"a diving video of an entry into the water", "entry into the water",
+                           "footage of entry into the water"};
+    for (int k = 0; k < 3; k++) {
+        aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+        c.stage_template = tmpl[k];
+        aqa_video_dataset *ds = aqa_video_dataset_open(&c);
+        CHECK_MSG(ds != NULL, "open: %s", aqa_last_error());
+        if (!ds) continue;
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)ds->items[0].stage_text[2]), want[k]);
+        aqa_video_dataset_free(ds);
+    }
+    aqa_vd_config c = quiet_config(g_root, AQA_ANN_FINEDIVING, "train");
+    c.stage_template = "no placeholder";
+    CHECK(aqa_video_dataset_open(&c) == NULL && strstr(aqa_last_error(), "[category]"));
+}
+
+/* FUM stage boundaries per sport (video_dataset.h): diving 30% | 50% | 20%, else thirds. */
+static void test_fum_boundaries(void) {
+    int64_t b[2];
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 10, b);
+    CHECK(b[0] == 3 && b[1] == 8);
+    aqa_vd_fum_boundaries(AQA_ANN_FINEDIVING, 9, b);
+    CHECK(b[0] == 3 && b[1] == 7); /* round(2.7), round(7.2) */
+    aqa_vd_fum_boundaries(AQA_ANN_JIGSAWS, 10, b);
+    CHECK(b[0] == 3 && b[1] == 7);
+    aqa_vd_fum_boundaries(AQA_ANN_FISV, 6, b);
+    CHECK(b[0] == 2 && b[1] == 4);
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 3, b); /* kept inside [1, N - 1] and increasing */
+    CHECK(b[0] == 1 && b[1] == 2);
+    aqa_vd_fum_boundaries(AQA_ANN_MTL_AQA, 4, b); /* round(1.2) = 1, round(3.2) = 3 */
+    CHECK(b[0] == 1 && b[1] == 3);
+    aqa_vd_fum_boundaries(AQA_ANN_JIGSAWS, 2, b); /* too few clips for 3 stages */
+    CHECK(b[0] == 0 && b[1] == 0);
 }
 
 static void test_exemplar_rules(void) {
@@ -177,8 +216,14 @@ static void test_exemplar_rules(void) {
             aqa_video_dataset *q = split ? te : tr;
             for (size_t i = 0; i < q->n_items; i++) {
                 const aqa_ann_sample *s = aqa_vd_sample(q, i);
-                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick) == AQA_OK);
-                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick2) == AQA_OK);
+                int nd = -1, nd2 = -1;
+                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick, &nd) == AQA_OK);
+                CHECK(aqa_exemplar_pick(p, s, 99 + i, 10, pick2, &nd2) == AQA_OK);
+                CHECK(nd >= 1 && nd <= 10 && nd == nd2);
+                /* the first nd picks are distinct, the rest repeat them in turn */
+                for (int k = 0; k < nd; k++)
+                    for (int l = 0; l < k; l++) CHECK(pick[k] != pick[l]);
+                for (int k = nd; k < 10; k++) CHECK_EQ_INT(pick[k], pick[k % nd]);
                 for (int k = 0; k < 10; k++) {
                     CHECK_EQ_INT(pick[k], pick2[k]); /* deterministic by seed */
                     CHECK(pick[k] < tr->n_items);    /* from the training split only */
@@ -200,7 +245,7 @@ static void test_exemplar_rules(void) {
         for (size_t j = 0; j < tr->n_items; j++)
             if (j != i && !strcasecmp(aqa_vd_sample(tr, i)->dive_number, aqa_vd_sample(tr, j)->dive_number)) {
                 size_t pick[4];
-                CHECK(aqa_exemplar_pick(p, aqa_vd_sample(tr, i), 5, 4, pick) == AQA_OK);
+                CHECK(aqa_exemplar_pick(p, aqa_vd_sample(tr, i), 5, 4, pick, NULL) == AQA_OK);
                 for (int k = 0; k < 4; k++) {
                     CHECK(pick[k] != i);
                     CHECK(!strcasecmp(aqa_vd_sample(tr, pick[k])->dive_number, aqa_vd_sample(tr, i)->dive_number));
@@ -211,6 +256,34 @@ static void test_exemplar_rules(void) {
             }
     CHECK_MSG(found, "no two training dives share a dive number");
     aqa_exemplar_pool_free(p);
+    /* CoRe's deltas: every unordered pair of a group once (not the first pairs in dataset order),
+     * scores over each video's own DD with use_dd; a cap takes an even sample */
+    for (int m = 0; m < 3; m++) {
+        aqa_exemplar_pool *pp = aqa_exemplar_pool_new(tr, modes[m]);
+        double *d = NULL;
+        size_t n = 0, want = 0;
+        double want_sum = 0;
+        for (size_t i = 0; i < tr->n_items; i++)
+            for (size_t j = i + 1; j < tr->n_items; j++) {
+                const aqa_ann_sample *a = aqa_vd_sample(tr, i), *b = aqa_vd_sample(tr, j);
+                if (modes[m] == AQA_EXEMPLAR_DIVE && strcasecmp(a->dive_number, b->dive_number)) continue;
+                if (modes[m] == AQA_EXEMPLAR_DIFFICULTY && fabs(a->difficulty - b->difficulty) > 1e-6) continue;
+                want++;
+                want_sum += fabs(a->score / a->difficulty - b->score / b->difficulty);
+            }
+        CHECK(pp && aqa_exemplar_pool_deltas(pp, true, 0, &d, &n) == AQA_OK);
+        CHECK_EQ_INT(n, want);
+        double sum = 0;
+        for (size_t k = 0; k < n; k++) sum += d[k];
+        CHECK_NEAR(sum, want_sum, 1e-9 * (1 + want_sum));
+        free(d);
+        if (want > 10) {
+            CHECK(aqa_exemplar_pool_deltas(pp, false, want / 3, &d, &n) == AQA_OK);
+            CHECK(n <= want / 3 && n >= want / 3 - 1);
+            free(d);
+        }
+        aqa_exemplar_pool_free(pp);
+    }
     aqa_exemplar_mode mm;
     CHECK(aqa_exemplar_mode_parse("w/DN", &mm) == AQA_OK && mm == AQA_EXEMPLAR_DIVE);
     CHECK(aqa_exemplar_mode_parse("w/ DD", &mm) == AQA_OK && mm == AQA_EXEMPLAR_DIFFICULTY);
@@ -569,6 +642,18 @@ static void test_bad_data_policy(void) {
     cli_rm_rf(root);
 }
 
+/* A cache file of the first format (aqa-features-1: clip and i3d, no maps); 0 on success. */
+static int write_v1_cache(const char *path, const char *key, const float *clip, int64_t T, int64_t D,
+                          const float *i3d, int64_t N, int64_t C) {
+    aqa_st_writer *w = aqa_st_writer_new();
+    int bad = !w || aqa_st_writer_add(w, "clip", AQA_ST_F32, 2, (const int64_t[]){T, D}, clip) ||
+              aqa_st_writer_add(w, "i3d", AQA_ST_F32, 2, (const int64_t[]){N, C}, i3d) ||
+              aqa_st_writer_set_metadata(w, "format", "aqa-features-1") || aqa_st_writer_set_metadata(w, "key", key) ||
+              aqa_st_writer_save(w, path);
+    aqa_st_writer_free(w);
+    return bad;
+}
+
 static void test_feature_cache_resume(void) {
     char dir[256];
     snprintf(dir, sizeof dir, "/tmp/aqa_vdfeat_XXXXXX");
@@ -576,8 +661,9 @@ static void test_feature_cache_resume(void) {
     aqa_video_dataset *tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, NULL);
     CHECK(tr != NULL);
     if (!tr) return;
-    const int64_t T = 96, D = 8, N = 9, C = 5;
+    const int64_t T = 96, D = 8, N = 9, C = 5, H = 2, W = 3;
     float *clip = malloc((size_t)(T * D) * sizeof *clip), *i3d = malloc((size_t)(N * C) * sizeof *i3d);
+    float *map = malloc((size_t)(N * C * H * W) * sizeof *map);
     for (size_t i = 0; i < tr->n_items; i++) {
         const aqa_ann_sample *s = aqa_vd_sample(tr, i);
         char path[1200];
@@ -586,7 +672,11 @@ static void test_feature_cache_resume(void) {
         CHECK(!aqa_feature_cache_valid(path, s->key, true, T, D, true, N, C));
         for (int64_t k = 0; k < T * D; k++) clip[k] = (float)(i * 1000 + (size_t)k);
         for (int64_t k = 0; k < N * C; k++) i3d[k] = -(float)(i * 100 + (size_t)k);
-        CHECK(aqa_feature_cache_write(path, s->key, clip, T, D, i3d, N, C, "test") == AQA_OK);
+        for (int64_t k = 0; k < N * C * H * W; k++) map[k] = (float)(i * 10000 + (size_t)k) + 0.5f;
+        /* i3d without its map is not a complete file of this format */
+        CHECK(aqa_feature_cache_write(path, s->key, &(aqa_feature_set){clip, i3d, NULL, T, D, N, C, 0, 0}, "test") == AQA_OK);
+        CHECK(!aqa_feature_cache_valid(path, s->key, true, T, D, true, N, C));
+        CHECK(aqa_feature_cache_write(path, s->key, &(aqa_feature_set){clip, i3d, map, T, D, N, C, H, W}, "test") == AQA_OK);
         CHECK(aqa_feature_cache_valid(path, s->key, true, T, D, true, N, C));
         CHECK(!aqa_feature_cache_valid(path, "someone/else", true, T, D, true, N, C));
         CHECK(!aqa_feature_cache_valid(path, s->key, true, T, D + 1, false, 0, 0));
@@ -600,7 +690,32 @@ static void test_feature_cache_resume(void) {
     CHECK_STR(aqa_last_error(), ""); /* no error left behind by the check */
     for (int64_t k = 0; k < T * D; k++) clip[k] = (float)k;
     for (int64_t k = 0; k < N * C; k++) i3d[k] = -(float)k;
-    CHECK(aqa_feature_cache_write(p0, aqa_vd_sample(tr, 0)->key, clip, T, D, i3d, N, C, "test") == AQA_OK);
+    for (int64_t k = 0; k < N * C * H * W; k++) map[k] = (float)k + 0.5f;
+    CHECK(aqa_feature_cache_write(p0, aqa_vd_sample(tr, 0)->key, &(aqa_feature_set){clip, i3d, map, T, D, N, C, H, W},
+                                  "test") == AQA_OK);
+    /* a cache of the first format (no maps) is refused by name, saying to extract again */
+    char p1[1200], keep[1300], k0[1300];
+    aqa_feature_cache_path(dir, aqa_vd_sample(tr, 1)->key, p1, sizeof p1);
+    snprintf(keep, sizeof keep, "%s.v2", p1);
+    snprintf(k0, sizeof k0, "%s.v2", p0);
+    CHECK(rename(p1, keep) == 0 && write_v1_cache(p1, aqa_vd_sample(tr, 1)->key, clip, T, D, i3d, N, C) == 0);
+    CHECK(!aqa_feature_cache_valid(p1, aqa_vd_sample(tr, 1)->key, true, T, D, true, N, C));
+    /* the dataset opens from item 0 (still of this format); reading item 1 names the format */
+    aqa_video_dataset *old = open_split(g_root, "train", AQA_BAD_DATA_FAIL, dir);
+    CHECK_MSG(old != NULL, "open: %s", aqa_last_error());
+    if (old) {
+        aqa_status rs = aqa_vd_read_features(old, 1, clip, NULL, NULL);
+        CHECK_MSG(rs == AQA_EFORMAT && strstr(aqa_last_error(), "\"aqa-features-1\"") &&
+                      strstr(aqa_last_error(), "extract again"),
+                  "status %d: %s", (int)rs, aqa_last_error());
+    }
+    aqa_video_dataset_free(old);
+    /* with an old file first, opening fails with the same message */
+    CHECK(rename(p0, k0) == 0 && write_v1_cache(p0, aqa_vd_sample(tr, 0)->key, clip, T, D, i3d, N, C) == 0);
+    old = open_split(g_root, "train", AQA_BAD_DATA_FAIL, dir);
+    CHECK_MSG(old == NULL && strstr(aqa_last_error(), "extract again"), "%s", aqa_last_error());
+    aqa_video_dataset_free(old);
+    CHECK(rename(k0, p0) == 0 && rename(keep, p1) == 0);
     aqa_video_dataset_free(tr);
     /* the loader reads the features back */
     tr = open_split(g_root, "train", AQA_BAD_DATA_FAIL, dir);
@@ -608,10 +723,12 @@ static void test_feature_cache_resume(void) {
     if (tr) {
         CHECK_EQ_INT(tr->feat_clip_dim, D);
         CHECK_EQ_INT(tr->feat_i3d_dim, C);
+        CHECK_EQ_INT(tr->feat_map_h, H);
+        CHECK_EQ_INT(tr->feat_map_w, W);
         aqa_loader_config lc;
         aqa_loader_config_init(&lc);
         lc.batch_size = 4;
-        lc.clip_feat = lc.i3d_feat = true;
+        lc.clip_feat = lc.i3d_feat = lc.i3d_map = true;
         aqa_loader *l = aqa_loader_new(tr, &lc);
         aqa_loader_start_epoch(l, 0);
         aqa_batch *b;
@@ -624,6 +741,8 @@ static void test_feature_cache_resume(void) {
                 float want = i == 0 ? 7.0f : (float)(i * 1000 + 7);
                 CHECK_NEAR(((float *)aqa_data(b->clip_feat))[r * T * D + 7], want, 0);
                 CHECK_NEAR(((float *)aqa_data(b->i3d_feat))[r * N * C + 3], i == 0 ? -3.0f : -(float)(i * 100 + 3), 0);
+                CHECK_NEAR(((float *)aqa_data(b->i3d_map))[r * N * C * H * W + 17],
+                           i == 0 ? 17.5f : (float)(i * 10000 + 17) + 0.5f, 0);
             }
             aqa_batch_free(b);
         }
@@ -638,6 +757,7 @@ static void test_feature_cache_resume(void) {
     }
     free(clip);
     free(i3d);
+    free(map);
     cli_rm_rf(dir);
 }
 
@@ -714,7 +834,7 @@ static aqa_status folder_to_video(const char *dir, const char *video) {
     for (int k = 0; k < n; k++) free(names[k]);
     if (w && !st) st = aqa_video_writer_close(w);
     else aqa_video_writer_abort(w);
-    if (!st) rm_rf(dir);
+    if (!st) cli_rm_rf(dir);
     return st;
 }
 
@@ -906,6 +1026,9 @@ static void test_mtl_aqa_layout(void) {
         CHECK_EQ_INT(ds->T, 103);
         CHECK_EQ_INT(ds->N, 10);
         CHECK_EQ_INT(ds->n_items, 1);
+        CHECK(ds->fum_boundaries[0] == 3 && ds->fum_boundaries[1] == 8); /* the diving split, set */
+        CHECK_STR(aqa_text_set_get(&ds->stage_texts, (size_t)ds->items[0].stage_text[0]),
+                  "a diving video of an inward take-off");
         static const int64_t starts[10] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 87};
         for (int k = 0; k < 10; k++) CHECK_EQ_INT(ds->clip_starts[k], starts[k]);
         const aqa_ann_sample *s = aqa_vd_sample(ds, 0);
@@ -1090,6 +1213,18 @@ static void test_jigsaws_layout(void) {
         CHECK_STR(ds->stage_texts.texts[3], "a video of an excellent suturing");
         CHECK_EQ_INT(ds->items[0].stage_grade_base[1], 0);
         CHECK_EQ_INT(ds->items[0].stage_text[1], 0);
+        /* USDL/MUSDL's judges are the 6 GRS items */
+        aqa_loader_config lc;
+        aqa_loader_config_init(&lc);
+        size_t item = 0;
+        aqa_batch *b = NULL;
+        CHECK(aqa_batch_build(ds, &lc, &item, 1, 0, &b) == AQA_OK && b);
+        if (b) {
+            CHECK_EQ_INT(((int64_t *)aqa_data(b->judge_count))[0], 6);
+            for (int j = 0; j < 6; j++) CHECK_NEAR(((float *)aqa_data(b->judges))[j], grs[0][j], 0);
+            CHECK_NEAR(((float *)aqa_data(b->judges))[6], 0, 0);
+        }
+        aqa_batch_free(b);
         aqa_video_dataset_free(ds);
     }
     c.split = "Suturing/1/test"; /* fold 1 = C001 */
@@ -1158,16 +1293,50 @@ static void test_fisv_layout(void) {
             CHECK_NEAR(s1->score, 101.5, 1e-12);
         }
         float out[6 * 4];
-        CHECK(aqa_vd_read_features(ds, 0, NULL, out) == AQA_OK);
+        CHECK(aqa_vd_read_features(ds, 0, NULL, out, NULL) == AQA_OK);
         for (int r = 0; r < 6; r++)
             for (int cc = 0; cc < 4; cc++) CHECK_NEAR(out[r * 4 + cc], 1700 + r * 10 + cc, 0);
         /* 9 rows resampled to 6: np.linspace(0, 8, 6).astype(int) = 0, 1, 3, 4, 6, 8 */
         static const int pick[6] = {0, 1, 3, 4, 6, 8};
-        CHECK(aqa_vd_read_features(ds, 1, NULL, out) == AQA_OK);
+        CHECK(aqa_vd_read_features(ds, 1, NULL, out, NULL) == AQA_OK);
         for (int r = 0; r < 6; r++)
             for (int cc = 0; cc < 4; cc++) CHECK_NEAR(out[r * 4 + cc], 2300 + pick[r] * 10 + cc, 0);
         aqa_video_dataset_free(ds);
     }
+    /* MVLA on Fis-V: per-clip CLIP features (17: 5 rows, 23: 12 rows, width 3; value = -(id*100 +
+     * row*10 + col)) resampled to the N = 6 of the CBP files; the VLP branch sees T = N steps */
+    snprintf(p, sizeof p, "%s/clipfeat", root);
+    CHECK(mkdir(p, 0755) == 0);
+    const int crows[2] = {5, 12};
+    for (int k = 0; k < 2; k++) {
+        float x[12 * 3];
+        for (int r = 0; r < crows[k]; r++)
+            for (int cc = 0; cc < 3; cc++) x[r * 3 + cc] = -(float)(ids[k] * 100 + r * 10 + cc);
+        snprintf(p, sizeof p, "%s/clipfeat/%d.npy", root, ids[k]);
+        CHECK(write_npy_2d(p, x, crows[k], 3) == 0);
+    }
+    char clipfeat[300];
+    snprintf(clipfeat, sizeof clipfeat, "%s/clipfeat", root);
+    c.clip_features_dir = clipfeat;
+    ds = aqa_video_dataset_open(&c);
+    CHECK_MSG(ds != NULL, "open with CLIP features: %s", aqa_last_error());
+    if (ds) {
+        CHECK(ds->N == 6 && ds->T == 6 && ds->clip_len == 1 && ds->feat_clip_dim == 3 && ds->feat_i3d_dim == 4);
+        CHECK(ds->fum_boundaries[0] == 2 && ds->fum_boundaries[1] == 4); /* thirds */
+        float clip[6 * 3], cbp[6 * 4];
+        CHECK(aqa_vd_read_features(ds, 0, clip, cbp) == AQA_OK);
+        static const int pick5[6] = {0, 0, 1, 2, 3, 4}; /* np.linspace(0, 4, 6).astype(int) */
+        for (int r = 0; r < 6; r++) CHECK_NEAR(clip[r * 3 + 2], -(1700 + pick5[r] * 10 + 2), 0);
+        CHECK_NEAR(cbp[5 * 4], 1750, 0);
+        /* a width that differs from the first file's is named */
+        float y[4 * 2] = {0};
+        snprintf(p, sizeof p, "%s/clipfeat/23.npy", root);
+        CHECK(write_npy_2d(p, y, 4, 2) == 0);
+        CHECK(aqa_vd_read_features(ds, 1, clip, NULL) != AQA_OK && strstr(aqa_last_error(), "23.npy"));
+        aqa_video_dataset_free(ds);
+    }
+    c.clip_features_dir = NULL;
+
     /* test split with N forced to 8: 4 rows stretched by repetition (linspace(0, 3, 8) = 0,0,0,1,1,2,2,3) */
     c.split = "test";
     c.num_clips = 8;
@@ -1179,7 +1348,7 @@ static void test_fisv_layout(void) {
         if (s) CHECK_NEAR(s->score, 58.0, 1e-12);
         static const int pick[8] = {0, 0, 0, 1, 1, 2, 2, 3};
         float out[8 * 4];
-        CHECK(aqa_vd_read_features(ds, 0, NULL, out) == AQA_OK);
+        CHECK(aqa_vd_read_features(ds, 0, NULL, out, NULL) == AQA_OK);
         for (int r = 0; r < 8; r++) CHECK_NEAR(out[r * 4 + 1], 500 + pick[r] * 10 + 1, 0);
         aqa_video_dataset_free(ds);
     }
@@ -1281,6 +1450,8 @@ int main(void) {
     RUN(test_clip_starts);
     RUN(test_tsa_boundaries);
     RUN(test_sampling_on_synthetic);
+    RUN(test_stage_template);
+    RUN(test_fum_boundaries);
     RUN(test_exemplar_rules);
     RUN(test_shuffle_determinism);
     RUN(test_threaded_loader);

@@ -1,24 +1,28 @@
 /* core.c: CoRe's group-aware regression tree (Yu et al., ICCV 2021), a contrastive head.
  *
- * Input: the exemplar's and the query's video features and the exemplar's score / score_max
- * (2C + 1 values; CoRe: mean I3D features, 2049).  A tree of depth 5 (16 leaves, hidden 256):
+ * Input: the exemplar's and the query's features (aqa_head_feature: CoRe's mean I3D features, or Z
+ * with use_z) and the exemplar's score / core_theta (2F + 1 values; CoRe: 2049, theta its
+ * score_range).  A tree of depth 5 (16 leaves, hidden 256):
  * first_layer Linear + ReLU; at each of the 4 levels, grouped 1x1 Conv1d's split every node's
  * hidden vector in two (feature_layers.<d>) and score its two branches (clf_layers.<d>); leaf
  * log-probabilities are the sums of the branch log-softmaxes along the path; reg_layer gives one
  * regression value per leaf.  Groups ("groups" buffer [leaves, 2]) are set from the training
- * pairs' score differences (aqa_core_head_set_groups): symmetric about 0, the positive half
- * split at quantiles of |delta| from 0 to the largest |delta| (CoRe uses the score range).
- * Loss, in both directions of each pair: NLL of the leaf holding the true difference + MSE between
- * that leaf's value and the difference's relative position in the leaf (summed over leaves,
- * averaged within each).  Prediction: leaf = argmax, delta = left + (right - left) value, score =
- * exemplar score + delta (x DD with use_difficulty, the deltas then being of score / DD; 'w/ DD'
- * pairs share the query's DD, targets->difficulty, which both scores are divided by).
+ * pairs' score differences (aqa_core_head_set_groups; CoRe's Group_helper with Min 0, Max
+ * score_range): symmetric about 0, the positive half split at quantiles of |delta| (every
+ * unordered pair of a group once: aqa_exemplar_pool_deltas), from 0 to core_theta.
+ * Loss (groups.c, shared with TPT), in both directions of each pair: NLL of the leaf holding the
+ * true difference + MSE between that leaf's value and the difference's relative position in the
+ * leaf (summed over leaves, averaged within each).  Prediction: leaf = argmax, delta = left + (right - left) value, score =
+ * exemplar score + delta.  With use_difficulty (CoRe's usingDD, 'w/ DD' and 'w/ DN' alike) each
+ * video's score is divided by its own DD (input difficulty: CoRe's "completeness") and the
+ * prediction is (exemplar completeness + delta) x the query's DD.
  * A difference outside every group is counted in the nearest one (CoRe then skips the MSE). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/heads/groups.h"
 #include "models/heads/head.h"
 #include "models/mvla/stages.h"
 #include "nn/conv.h"
@@ -37,19 +41,20 @@ typedef struct core_head {
     aqa_tensor *groups;                     /* buffer [leaves, 2]: [left, right] of each leaf */
     int levels;                             /* depth - 1 */
     int64_t leaves;                         /* 2^(depth - 1) */
-    bool have_groups;                       /* set by aqa_core_head_set_groups (or loaded) */
 } core_head;
 
 static aqa_head *core_create(const aqa_head_config *c, aqa_module *parent, const char *name) {
-    if (c->core_depth < 2 || c->core_depth > CORE_MAX_DEPTH || c->core_hidden < 1 || c->feat_dim < 1)
-        return aqa_fail_null("core head: bad settings (depth %d, hidden %lld)", c->core_depth, (long long)c->core_hidden);
+    if (c->core_depth < 2 || c->core_depth > CORE_MAX_DEPTH || c->core_hidden < 1 || c->feat_dim < 1 ||
+        !(c->core_theta > 0))
+        return aqa_fail_null("core head: bad settings (depth %d, hidden %lld, theta %g)", c->core_depth,
+                             (long long)c->core_hidden, c->core_theta);
     core_head *t = aqa_module_new(sizeof *t, "RegressTree", parent, name, NULL);
     if (!t) return NULL;
     int64_t h = c->core_hidden;
     t->levels = c->core_depth - 1;
     t->leaves = (int64_t)1 << t->levels;
     aqa_module *fl = aqa_module_container(&t->h.base, "first_layer");
-    if (!fl || !(t->first = aqa_linear_layer_new(fl, "0", 2 * c->feat_dim + 1, h, true))) goto fail;
+    if (!fl || !(t->first = aqa_linear_layer_new(fl, "0", 2 * aqa_head_feature_dim(c) + 1, h, true))) goto fail;
     aqa_module *feats = aqa_module_container(&t->h.base, "feature_layers");
     aqa_module *clfs = aqa_module_container(&t->h.base, "clf_layers");
     if (!feats || !clfs) goto fail;
@@ -64,14 +69,10 @@ static aqa_head *core_create(const aqa_head_config *c, aqa_module *parent, const
     }
     if (!(t->reg = aqa_conv1d_layer_new(&t->h.base, "reg_layer", t->leaves * h, t->leaves, 1, 1, 0, 1, t->leaves, true)))
         goto fail;
-    /* default groups: even over [-score range, score range] until set from data */
-    double range = c->score_max - c->score_min > 0 ? c->score_max - c->score_min : 1.0;
+    /* default groups: even over [-theta, theta] until set from data */
     double *g = malloc(sizeof *g * (size_t)(2 * t->leaves));
     if (!g) goto fail;
-    for (int64_t i = 0; i < t->leaves; i++) {
-        g[2 * i] = -range + 2 * range * (double)i / (double)t->leaves;
-        g[2 * i + 1] = -range + 2 * range * (double)(i + 1) / (double)t->leaves;
-    }
+    aqa_groups_even(g, t->leaves, c->core_theta);
     aqa_tensor *gt = aqa_from_data(g, 2, (int64_t[]){t->leaves, 2}, AQA_F64);
     free(g);
     if (!gt || !(t->groups = aqa_module_buffer(&t->h.base, "groups", gt))) goto fail;
@@ -81,54 +82,18 @@ fail:
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n) {
     if (!h || h->ops != &aqa_head_core || !deltas || n < 1)
         return aqa_fail(AQA_EINVAL, "aqa_core_head_set_groups: needs a core head and at least one delta");
     core_head *t = (core_head *)h;
-    double *a = malloc(sizeof *a * (size_t)n), *g = malloc(sizeof *g * (size_t)(2 * t->leaves));
-    if (!a || !g) {
-        free(a);
-        free(g);
-        return aqa_fail(AQA_ENOMEM, "aqa_core_head_set_groups: out of memory");
-    }
-    for (int64_t i = 0; i < n; i++) a[i] = fabs(deltas[i]);
-    qsort(a, (size_t)n, sizeof *a, cmp_double);
-    int64_t half = t->leaves / 2;
-    for (int64_t i = 0; i < half; i++) {
-        double left = i == 0 ? 0.0 : a[(int64_t)((double)i / (double)half * (double)(n - 1))];
-        double right = i == half - 1 ? a[n - 1] : a[(int64_t)((double)(i + 1) / (double)half * (double)(n - 1))];
-        g[2 * (half + i)] = left;
-        g[2 * (half + i) + 1] = right;
-        g[2 * (half - 1 - i)] = -right; /* mirrored negative half, [left, right] sorted */
-        g[2 * (half - 1 - i) + 1] = -left;
-    }
-    aqa_tensor *gt = aqa_from_data(g, 2, (int64_t[]){t->leaves, 2}, AQA_F64);
-    free(a);
+    double *g = malloc(sizeof *g * (size_t)(2 * t->leaves));
+    if (!g) return aqa_fail(AQA_ENOMEM, "aqa_core_head_set_groups: out of memory");
+    aqa_status st = aqa_groups_from_deltas(g, t->leaves, deltas, n, h->cfg.core_theta); /* CoRe: Max = score_range */
+    aqa_tensor *gt = st ? NULL : aqa_from_data(g, 2, (int64_t[]){t->leaves, 2}, AQA_F64);
     free(g);
-    if (!gt) return aqa_last_status();
-    aqa_status st = aqa_copy_(t->groups, gt);
+    if (!st) st = gt ? aqa_copy_(t->groups, gt) : aqa_last_status();
     aqa_tensor_free(gt);
-    t->have_groups = st == AQA_OK;
     return st;
-}
-
-/* Leaf of a difference (CoRe's rule: [left, right) for >= 0, (left, right] below 0; outside
- * every group: the nearest) and its relative position. */
-static int64_t leaf_of(const double *g, int64_t leaves, double d, double *rel) {
-    int64_t best = -1;
-    for (int64_t i = 0; i < leaves && best < 0; i++) {
-        double l = g[2 * i], r = g[2 * i + 1];
-        if ((d >= 0 && d >= l && d < r) || (d < 0 && d > l && d <= r)) best = i;
-    }
-    if (best < 0) best = d >= 0 ? leaves - 1 : 0;
-    double l = g[2 * best], r = g[2 * best + 1];
-    *rel = r == l ? d - l : (d - l) / (r - l);
-    return best;
 }
 
 /* Tree forward: x [M, 2C + 1] -> *logp [M, leaves] (leaf log-probabilities), *delta [M, leaves]. */
@@ -147,128 +112,55 @@ static void tree(core_head *t, aqa_tensor *x, aqa_tensor **logp, aqa_tensor **de
     *delta = aqa_squeeze(aqa_conv_layer_forward(t->reg, h), 2);
 }
 
+/* The exemplar or query scores (host, n values) as the tree's extra input column: s / theta [n, 1]. */
+static aqa_tensor *score_column(const double *s, int64_t n, double theta, const aqa_tensor *like) {
+    aqa_tensor *t = aqa_from_data(s, 2, (int64_t[]){n, 1}, AQA_F64);
+    return aqa_stage_on_device(aqa_div_scalar(aqa_to_dtype(t, like->dtype), theta), like);
+}
+
 static aqa_status core_forward(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplar,
                                aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out) {
     core_head *t = (core_head *)h;
     const aqa_head_config *c = &h->cfg;
     aqa_status st = AQA_OK;
-    double *s1 = NULL, *s2 = NULL, *dd = NULL, *g = NULL, *w = NULL, *r = NULL, *pr = NULL;
-    int64_t *lab = NULL;
     aqa_scope_begin();
-    aqa_tensor *fq = aqa_head_video_feature(query), *fe = aqa_head_video_feature(exemplar);
-    if (!fq || !fe) {
-        st = AQA_EINVAL;
-        goto done;
-    }
+    aqa_tensor *fq = aqa_head_feature(h, query), *fe = aqa_head_feature(h, exemplar);
+    if (!fq || !fe) return aqa_head_finish(out, AQA_EINVAL, false);
     int64_t B = fq->shape[0], L = t->leaves;
-    aqa_dtype dt = fq->dtype;
     bool train = targets && targets->score;
-    bool use_dd = c->use_difficulty && targets && targets->difficulty;
-    s1 = calloc((size_t)B + 1, sizeof *s1);
-    s2 = calloc((size_t)B + 1, sizeof *s2);
-    dd = malloc(sizeof *dd * ((size_t)B + 1));
-    g = malloc(sizeof *g * (size_t)(2 * L));
-    w = calloc((size_t)(2 * B * L), sizeof *w);
-    r = calloc((size_t)(2 * B * L), sizeof *r);
-    pr = malloc(sizeof *pr * ((size_t)B + 1));
-    lab = malloc(sizeof *lab * (size_t)(2 * B));
-    if (!s1 || !s2 || !dd || !g || !w || !r || !pr || !lab) {
-        st = aqa_fail(AQA_ENOMEM, "core: out of memory");
-        goto done;
-    }
-    for (int64_t i = 0; i < B; i++) dd[i] = 1.0;
-    if (aqa_copy_to_host(exemplar_score, s2, AQA_F64) || aqa_copy_to_host(t->groups, g, AQA_F64) ||
-        (use_dd && aqa_copy_to_host(targets->difficulty, dd, AQA_F64)) || (train && aqa_copy_to_host(targets->score, s1, AQA_F64))) {
+    /* s1 query scores, s2 exemplar scores, dd / dde their DD, g the groups, pr predictions */
+    double *buf = calloc((size_t)(6 * B + 2 * L + 6), sizeof *buf);
+    if (!buf) return aqa_head_finish(out, aqa_fail(AQA_ENOMEM, "core: out of memory"), false);
+    double *s1 = buf, *s2 = s1 + B + 1, *dd = s2 + B + 1, *dde = dd + B + 1, *pr = dde + B + 1, *diff = pr + B + 1,
+           *g = diff + B + 1;
+    for (int64_t i = 0; i < B; i++) dd[i] = dde[i] = 1.0;
+    if (aqa_numel(exemplar_score) != B || (train && aqa_numel(targets->score) != B))
+        st = aqa_fail(AQA_EINVAL, "core: one exemplar score and one target per query (%lld)", (long long)B);
+    if (!st && (aqa_copy_to_host(exemplar_score, s2, AQA_F64) || aqa_copy_to_host(t->groups, g, AQA_F64) ||
+                (c->use_difficulty && (aqa_head_difficulty(h, query, B, dd) || aqa_head_difficulty(h, exemplar, B, dde))) ||
+                (train && aqa_copy_to_host(targets->score, s1, AQA_F64))))
         st = aqa_last_status();
-        goto done;
-    }
-    for (int64_t i = 0; i < B; i++) {
+    for (int64_t i = 0; i < B; i++) { /* CoRe's completeness: each video's score over its own DD */
         s1[i] /= dd[i];
-        s2[i] /= dd[i];
+        s2[i] /= dde[i];
+        diff[i] = s1[i] - s2[i];
     }
     /* direction A: (exemplar, query, exemplar score) -> query - exemplar; B: the reverse */
-    aqa_tensor *se = aqa_stage_on_device(
-        aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s2, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
-                       c->score_max),
-        fq);
-    aqa_tensor *xa = aqa_cat((aqa_tensor *[]){fe, fq, se}, 3, 1);
-    aqa_tensor *x = xa;
-    if (train) {
-        aqa_tensor *sq = aqa_stage_on_device(
-            aqa_div_scalar(aqa_to_dtype(aqa_reshape(aqa_from_data(s1, 1, (int64_t[]){B}, AQA_F64), 2, (int64_t[]){B, 1}), dt),
-                           c->score_max),
-            fq);
-        x = aqa_cat((aqa_tensor *[]){xa, aqa_cat((aqa_tensor *[]){fq, fe, sq}, 3, 1)}, 2, 0);
-    }
+    aqa_tensor *x = st ? NULL : aqa_cat((aqa_tensor *[]){fe, fq, score_column(s2, B, c->core_theta, fq)}, 3, 1);
+    if (x && train)
+        x = aqa_cat((aqa_tensor *[]){x, aqa_cat((aqa_tensor *[]){fq, fe, score_column(s1, B, c->core_theta, fq)}, 3, 1)},
+                    2, 0);
     aqa_tensor *logp = NULL, *delta = NULL;
-    if (!x) {
-        st = aqa_last_status();
-        goto done;
+    if (x) tree(t, x, &logp, &delta);
+    if (!st && (!logp || !delta)) st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
+    if (!st && !(st = aqa_groups_predict(aqa_narrow(logp, 0, 0, B), aqa_narrow(delta, 0, 0, B), g, L, pr))) {
+        for (int64_t i = 0; i < B; i++) pr[i] = (s2[i] + pr[i]) * dd[i];
+        out->pred = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(pr, 1, (int64_t[]){B}, AQA_F64), fq->dtype), fq);
     }
-    tree(t, x, &logp, &delta);
-    if (!logp || !delta) {
-        st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
-        goto done;
-    }
-    /* prediction from direction A */
-    {
-        aqa_tensor *la = aqa_narrow(logp, 0, 0, B), *da = aqa_narrow(delta, 0, 0, B);
-        aqa_tensor *arg = aqa_argmax(la, 1, false);
-        double *dv = malloc(sizeof *dv * (size_t)(B * L));
-        int64_t *av = malloc(sizeof *av * (size_t)B);
-        if (!dv || !av || !arg || aqa_copy_to_host(arg, av, AQA_I64) || aqa_copy_to_host(da, dv, AQA_F64)) {
-            free(dv);
-            free(av);
-            st = aqa_last_status() ? aqa_last_status() : AQA_ENOMEM;
-            goto done;
-        }
-        for (int64_t i = 0; i < B; i++) {
-            int64_t k = av[i];
-            double l = g[2 * k], rr = g[2 * k + 1], v = dv[i * L + k];
-            double rel = rr == l ? l + v : l + (rr - l) * v;
-            pr[i] = (s2[i] + rel) * dd[i];
-        }
-        free(dv);
-        free(av);
-        out->pred = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(pr, 1, (int64_t[]){B}, AQA_F64), dt), fq);
-    }
-    if (train) {
-        int64_t count[2][64] = {{0}};
-        for (int dir = 0; dir < 2; dir++)
-            for (int64_t i = 0; i < B; i++) {
-                double d = dir == 0 ? s1[i] - s2[i] : s2[i] - s1[i], rel;
-                int64_t k = leaf_of(g, L, d, &rel);
-                lab[dir * B + i] = k;
-                r[(dir * B + i) * L + k] = rel;
-                count[dir][k < 64 ? k : 63]++;
-            }
-        for (int dir = 0; dir < 2; dir++)
-            for (int64_t i = 0; i < B; i++) {
-                int64_t k = lab[dir * B + i];
-                w[(dir * B + i) * L + k] = 1.0 / (double)count[dir][k < 64 ? k : 63];
-            }
-        aqa_tensor *labels = aqa_stage_on_device(aqa_from_data(lab, 1, (int64_t[]){2 * B}, AQA_I64), logp);
-        aqa_tensor *W = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(w, 2, (int64_t[]){2 * B, L}, AQA_F64), dt), logp);
-        aqa_tensor *R = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(r, 2, (int64_t[]){2 * B, L}, AQA_F64), dt), logp);
-        /* NLL averaged within each direction, as CoRe's two nll calls */
-        aqa_tensor *nll = aqa_add(aqa_nll_loss(aqa_narrow(logp, 0, 0, B), aqa_narrow(labels, 0, 0, B), NULL, -100,
-                                               AQA_REDUCTION_MEAN),
-                                  aqa_nll_loss(aqa_narrow(logp, 0, B, B), aqa_narrow(labels, 0, B, B), NULL, -100,
-                                               AQA_REDUCTION_MEAN));
-        aqa_tensor *mse = aqa_sum_all(aqa_mul(W, aqa_square(aqa_sub(delta, R))));
-        out->loss = aqa_add(nll, mse);
-    }
-    if (!out->pred || (train && !out->loss)) st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
-done:
-    free(s1);
-    free(s2);
-    free(dd);
-    free(g);
-    free(w);
-    free(r);
-    free(pr);
-    free(lab);
-    return aqa_head_finish(out, st, false); /* the loss was checked above (a goto can skip train) */
+    if (!st && train) out->loss = aqa_groups_loss(logp, delta, g, L, diff, B);
+    if (!st && (!out->pred || (train && !out->loss))) st = aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
+    free(buf);
+    return aqa_head_finish(out, st, false); /* the loss was checked above */
 }
 
 const aqa_head_ops aqa_head_core = {"core", true, core_create, core_forward};

@@ -122,8 +122,8 @@ static aqa_status gdlt_forward(aqa_head *h, const aqa_head_input *query, const a
     w = aqa_div(w, aqa_sum(w, 1, (int[]){1}, true));
     aqa_tensor *norm = aqa_sum(aqa_mul(w, grades), 1, (int[]){1}, false); /* [B] in [0, 1] */
     double lo = h->cfg.score_min, range = h->cfg.score_max - h->cfg.score_min;
-    out->pred = aqa_seq_prediction(h, targets, aqa_add_scalar(aqa_mul_scalar(norm, range), lo));
-    aqa_tensor *t = aqa_seq_target(h, targets, norm);
+    out->pred = aqa_seq_prediction(h, query, aqa_add_scalar(aqa_mul_scalar(norm, range), lo));
+    aqa_tensor *t = aqa_seq_target(h, query, targets, norm);
     if (t) {
         aqa_tensor *loss = aqa_mse_loss(norm, aqa_div_scalar(aqa_add_scalar(t, -lo), range), AQA_REDUCTION_MEAN);
         if (s->gdlt_alpha != 0 && q1) {

@@ -1,9 +1,11 @@
 /* head.c: the head registry, default settings and the calls shared by every head (head.h). */
 #include "models/heads/head.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd/autograd.h"
+#include "models/mvla/stages.h"
 #include "ops/ops.h"
 
 /* Every head, by name: a new head adds one line here. */
@@ -36,7 +38,7 @@ aqa_head_config aqa_head_config_default(void) {
     c.feat_dim = 512;
     c.frame_dim = 64;
     c.num_stages = 3;
-    c.use_stage_features = true;
+    c.use_z = true;
     c.score_min = 0.0;
     c.score_max = 100.0;
     c.tsa_tokens = 5;
@@ -48,15 +50,42 @@ aqa_head_config aqa_head_config_default(void) {
     c.tsa_reg_hidden2 = 64;
     c.core_depth = 5;
     c.core_hidden = 256;
+    c.core_theta = 100.0;
     c.usdl_bins = 101;
     c.usdl_sigma = 5.0;
     c.musdl_judges = 7;
     c.musdl_bins = 21;
+    c.judge_min = 0.0;
     c.judge_max = 10.0;
+    c.musdl_rule = AQA_MUSDL_FINA;
     c.mlp_hidden1 = 256;
     c.mlp_hidden2 = 128;
     c.seq = aqa_seq_head_config_default();
     return c;
+}
+
+void aqa_head_config_usdl_mtl_aqa(aqa_head_config *c) {
+    c->score_min = 0.0;
+    c->score_max = 104.5;
+    c->usdl_bins = 101;
+    c->usdl_sigma = 5.0;
+    c->musdl_judges = 7;
+    c->musdl_bins = 21;
+    c->judge_min = 0.0;
+    c->judge_max = 10.0;
+    c->musdl_rule = AQA_MUSDL_FINA;
+}
+
+void aqa_head_config_usdl_jigsaws(aqa_head_config *c) {
+    c->score_min = 6.0;
+    c->score_max = 30.0;
+    c->usdl_bins = 25;
+    c->usdl_sigma = 1.0;
+    c->musdl_judges = 6;
+    c->musdl_bins = 5;
+    c->judge_min = 1.0;
+    c->judge_max = 5.0;
+    c->musdl_rule = AQA_MUSDL_SUM;
 }
 
 aqa_head *aqa_head_new(const aqa_head_ops *ops, const aqa_head_config *cfg, aqa_module *parent, const char *name) {
@@ -81,28 +110,51 @@ aqa_status aqa_head_forward(aqa_head *h, const aqa_head_input *query, const aqa_
 }
 
 aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplars,
-                                       aqa_tensor *const *exemplar_scores, int n, aqa_tensor *difficulty) {
+                                       aqa_tensor *const *exemplar_scores, int n, const aqa_tensor *counts) {
     if (!h || !query) return aqa_fail_null("aqa_head_predict_exemplars: NULL argument");
-    bool prev = aqa_set_grad_enabled(false);
-    aqa_head_targets t = {NULL, NULL, difficulty};
-    aqa_tensor *sum = NULL;
-    aqa_scope_begin();
     int count = h->ops->is_contrastive ? n : 1;
-    if (count < 1) {
-        aqa_scope_end();
-        aqa_set_grad_enabled(prev);
-        return aqa_fail_null("aqa_head_predict_exemplars: head %s needs at least one exemplar", h->ops->name);
-    }
+    if (count < 1) return aqa_fail_null("aqa_head_predict_exemplars: head %s needs at least one exemplar", h->ops->name);
+    if (h->ops->is_contrastive && (!exemplars || !exemplar_scores))
+        return aqa_fail_null("aqa_head_predict_exemplars: head %s needs exemplars and their scores", h->ops->name);
+    bool prev = aqa_set_grad_enabled(false);
+    aqa_scope_begin();
+    aqa_tensor *sum = NULL, *w = NULL;
+    int64_t *cnt = NULL;
     for (int i = 0; i < count; i++) {
         aqa_head_result r;
         if (aqa_head_forward(h, query, h->ops->is_contrastive ? &exemplars[i] : NULL,
-                             h->ops->is_contrastive ? exemplar_scores[i] : NULL, &t, &r) != AQA_OK) {
+                             h->ops->is_contrastive ? exemplar_scores[i] : NULL, NULL, &r) != AQA_OK) {
             sum = NULL;
             break;
         }
-        sum = sum ? aqa_add(sum, r.pred) : r.pred;
+        int64_t B = r.pred->shape[0];
+        if (h->ops->is_contrastive && counts && !cnt) {
+            cnt = malloc(sizeof *cnt * (size_t)(B + 1));
+            if (!cnt || aqa_numel(counts) != B || aqa_copy_to_host(counts, cnt, AQA_I64) != AQA_OK) {
+                aqa_fail(AQA_EINVAL, "aqa_head_predict_exemplars: counts must hold one I64 per query (%lld)", (long long)B);
+                sum = NULL;
+                break;
+            }
+        }
+        aqa_tensor *p = r.pred;
+        if (cnt) { /* query b takes exemplar i only while i < count[b]; the weight 1 / count[b] */
+            double *m = malloc(sizeof *m * (size_t)(B + 1));
+            if (!m) {
+                sum = NULL;
+                break;
+            }
+            for (int64_t b = 0; b < B; b++) {
+                int64_t c = cnt[b] < 1 ? 1 : cnt[b] > count ? count : cnt[b];
+                m[b] = i < c ? 1.0 / (double)c : 0.0;
+            }
+            w = aqa_stage_on_device(aqa_to_dtype(aqa_from_data(m, 1, (int64_t[]){B}, AQA_F64), p->dtype), p);
+            free(m);
+            p = aqa_mul(p, w);
+        }
+        sum = sum ? aqa_add(sum, p) : p;
     }
-    aqa_tensor *avg = sum ? aqa_keep(aqa_div_scalar(sum, (double)count)) : NULL;
+    free(cnt);
+    aqa_tensor *avg = !sum ? NULL : aqa_keep(w || !h->ops->is_contrastive ? sum : aqa_div_scalar(sum, (double)count));
     aqa_scope_end();
     aqa_set_grad_enabled(prev);
     return avg;
@@ -120,8 +172,35 @@ aqa_status aqa_head_finish(aqa_head_result *out, aqa_status st, bool train) {
     return st;
 }
 
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in) {
-    if (in->video) return in->video;
-    if (in->stages) return aqa_mean(in->stages, 1, (int[]){1}, false);
-    return aqa_fail_null("head: needs video or stage features");
+int64_t aqa_head_feature_dim(const aqa_head_config *cfg) {
+    return cfg->use_z ? (cfg->num_stages + 1) * cfg->feat_dim : cfg->feat_dim;
+}
+
+aqa_tensor *aqa_head_feature(const aqa_head *h, const aqa_head_input *in) {
+    const aqa_head_config *c = &h->cfg;
+    if (!c->use_z) {
+        if (in->video) return in->video;
+        if (in->stages) return aqa_mean(in->stages, 1, (int[]){1}, false);
+        return aqa_fail_null("head %s: needs video or stage features", h->ops->name);
+    }
+    if (!in->video || !in->stages || in->stages->ndim != 3 || in->stages->shape[1] != c->num_stages ||
+        in->stages->shape[2] != c->feat_dim || in->video->ndim != 2 || in->video->shape[1] != c->feat_dim)
+        return aqa_fail_null("head %s: use_z needs video [B, %lld] and stages [B, %lld, %lld]", h->ops->name,
+                             (long long)c->feat_dim, (long long)c->num_stages, (long long)c->feat_dim);
+    int64_t B = in->video->shape[0];
+    return aqa_cat((aqa_tensor *[]){in->video, aqa_reshape(in->stages, 2, (int64_t[]){B, c->num_stages * c->feat_dim})},
+                   2, 1);
+}
+
+aqa_status aqa_head_difficulty(const aqa_head *h, const aqa_head_input *in, int64_t B, double *dd) {
+    if (!in->difficulty) return aqa_fail(AQA_EINVAL, "head %s: needs the videos' difficulty (DD)", h->ops->name);
+    if (aqa_numel(in->difficulty) != B)
+        return aqa_fail(AQA_EINVAL, "head %s: difficulty has %lld values for %lld videos", h->ops->name,
+                        (long long)aqa_numel(in->difficulty), (long long)B);
+    aqa_status st = aqa_copy_to_host(in->difficulty, dd, AQA_F64);
+    for (int64_t i = 0; i < B && !st; i++)
+        if (!(dd[i] > 0))
+            st = aqa_fail(AQA_EINVAL, "head %s: difficulty of video %lld is %g (DD must be > 0)", h->ops->name,
+                          (long long)i, dd[i]);
+    return st;
 }

@@ -26,19 +26,24 @@
 extern "C" {
 #endif
 
-/* Features of B videos.  Any field may be NULL; each head documents what it needs. */
+/* Features of B videos.  Any field may be NULL; each head documents what it needs.  Everything
+ * here is known before the video is judged (no score): a test prediction may use all of it. */
 typedef struct aqa_head_input {
-    aqa_tensor *frames;     /* [B, T, C_f] frame- (or clip-) level features */
-    aqa_tensor *boundaries; /* I64 [B, L]: first step of stage l + 1 in frames (stages.h) */
-    aqa_tensor *stages;     /* [B, S, C] stage-level features (MVLA's Z^sta) */
-    aqa_tensor *video;      /* [B, C] video-level feature (MVLA's Z^vid, or mean I3D feature) */
+    aqa_tensor *frames;      /* [B, T, C_f] frame- (or clip-) level features (TSA's query tokens) */
+    aqa_tensor *boundaries;  /* I64 [B, L]: first step of stage l + 1 in frames (stages.h) */
+    aqa_tensor *stages;      /* [B, S, C] stage-level features (MVLA's Z^sta) */
+    aqa_tensor *video;       /* [B, C] video-level feature (MVLA's Z^vid, or mean I3D feature) */
+    aqa_tensor *frame_maps;  /* [B, T, C_f, P] frame features at P spatial positions (TSA's keys and
+                                values: PSNet on I3D Mixed_5c maps); NULL: TSA uses frames */
+    aqa_tensor *difficulty;  /* [B] degree of difficulty ('w/ DD' targets, MUSDL's FINA rule); NULL */
+    aqa_tensor *judge_count; /* I64 [B] judges of each video (MUSDL: the first n columns of
+                                judge_scores are present); NULL = musdl_judges for every video */
 } aqa_head_input;
 
 /* Training targets of the query videos (NULL fields where unused). */
 typedef struct aqa_head_targets {
     aqa_tensor *score;        /* [B] final scores */
-    aqa_tensor *judge_scores; /* [B, J] per-judge scores (MUSDL) */
-    aqa_tensor *difficulty;   /* [B] degree of difficulty (used when cfg.use_difficulty) */
+    aqa_tensor *judge_scores; /* [B, J] per-judge scores (MUSDL; columns past judge_count ignored) */
 } aqa_head_targets;
 
 typedef struct aqa_head_result {
@@ -46,15 +51,27 @@ typedef struct aqa_head_result {
     aqa_tensor *loss; /* 0-d training loss, NULL without targets */
 } aqa_head_result;
 
+/* How MUSDL turns its judges' predicted scores into the final score. */
+typedef enum aqa_musdl_rule {
+    AQA_MUSDL_FINA = 0, /* diving (FINA): by the video's judge count n, 7: the middle 3 of the
+                           sorted 7, 5: 0.6 x the sum of 5 (synchronised dives, FineDiving's 5-judge
+                           panels), 3: the sum of 3 (other n: drop (n - 3) / 2 from each end and
+                           sum the rest); x DD */
+    AQA_MUSDL_SUM = 1   /* the sum of all judges, no DD (JIGSAWS: the 6 GRS items) */
+} aqa_musdl_rule;
+
 /* Settings of every head (each reads its own; aqa_head_config_default gives the public codes'). */
 typedef struct aqa_head_config {
     int64_t feat_dim;         /* C: width of stages/video features (512 with MVLA, 1024 plain I3D) */
     int64_t frame_dim;        /* C_f: width of frames (TSA: 64, the segmentation width) */
     int64_t num_stages;       /* S = L + 1 (TSA: 3) */
-    bool use_stage_features;  /* TSA: add projected stages/video features to its tokens (MVLA) */
-    double score_min;         /* score range: USDL bins, CoRe's exemplar-score scale (0) */
-    double score_max;         /* (100 on FineDiving/MTL-AQA normalised scores) */
-    bool use_difficulty;      /* targets / DD, prediction x DD ('w/ DD') */
+    bool use_z;               /* "R regresses Z" (MVLA): every head reads Z^sta and Z^vid, TSA as
+                                 extra tokens (tsa.c), the others [Z^vid, Z^sta_1..S] concatenated
+                                 ((S + 1) C values); false: each head's own input (TSA its PSNet
+                                 tokens, the others `video`), the plain heads' */
+    double score_min;         /* score range: USDL's bins span it (MTL-AQA [0, 104.5], JIGSAWS */
+    double score_max;         /* [6, 30] in USDL's code) */
+    bool use_difficulty;      /* targets / DD, prediction x DD ('w/ DD'; CoRe: each video's own DD) */
     /* TSA */
     int64_t tsa_tokens;       /* tokens per stage (5) */
     int64_t tsa_dim;          /* decoder width (64; = frame_dim) */
@@ -62,21 +79,34 @@ typedef struct aqa_head_config {
     int tsa_layers;           /* 3 */
     double tsa_mlp_ratio;     /* 4 */
     int64_t tsa_reg_hidden1, tsa_reg_hidden2; /* regressor 64-256-64-1 */
+    bool tsa_z_bias;          /* with use_z: Z as biases added to the tokens (aqa's first way)
+                                 instead of extra tokens */
     /* CoRe */
     int core_depth;           /* 5 (16 leaves) */
     int64_t core_hidden;      /* 256 */
+    double core_theta;        /* CoRe's score_range: exemplar score / theta is the tree's extra
+                                 input, and the outer group edges are +-theta (30 on MTL-AQA w/ DD) */
     /* USDL / MUSDL */
-    int64_t usdl_bins;        /* 101 */
+    int64_t usdl_bins;        /* 101 (JIGSAWS: 25) */
     double usdl_sigma;        /* Gaussian target std in bins (5 on MTL-AQA, 1 on JIGSAWS) */
-    int64_t musdl_judges;     /* 7 */
-    int64_t musdl_bins;       /* 21 (judge scores 0..10 by 0.5) */
-    double judge_max;         /* 10 */
+    bool usdl_kl_mean;        /* KL averaged over every element (KLDivLoss's 'mean', USDL's code)
+                                 instead of 'batchmean' (the true KL per video) */
+    int64_t musdl_judges;     /* 7 (JIGSAWS: 6) */
+    int64_t musdl_bins;       /* 21 (judge scores 0..10 by 0.5; JIGSAWS: 5, 1..5) */
+    double judge_min;         /* 0 (JIGSAWS: 1) */
+    double judge_max;         /* 10 (JIGSAWS: 5) */
+    aqa_musdl_rule musdl_rule; /* FINA (diving) or SUM (JIGSAWS) */
     /* MLP */
     int64_t mlp_hidden1, mlp_hidden2; /* 256, 128 */
     aqa_seq_head_config seq;  /* TPT, HGCN, GDLT, MS-LSTM, MLP-Mixer (seq_config.h) */
 } aqa_head_config;
 
 aqa_head_config aqa_head_config_default(void);
+/* USDL's and MUSDL's settings in nzl-thu/MUSDL's code for MTL-AQA (scores over [0, 104.5] in 101
+ * bins, sigma 5, 7 judges of 21 bins over [0, 10], FINA's rule) and for JIGSAWS (25 bins over
+ * [6, 30], sigma 1, its 6 GRS items as judges of 5 bins over [1, 5], summed without DD). */
+void aqa_head_config_usdl_mtl_aqa(aqa_head_config *c);
+void aqa_head_config_usdl_jigsaws(aqa_head_config *c);
 
 typedef struct aqa_head_ops aqa_head_ops;
 
@@ -108,21 +138,28 @@ const char *const *aqa_head_names(void);
 aqa_head *aqa_head_new(const aqa_head_ops *ops, const aqa_head_config *cfg, aqa_module *parent, const char *name);
 aqa_status aqa_head_forward(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplar,
                             aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out);
-/* Test-time prediction of a contrastive head averaged over n exemplars (exemplars[i] paired with
- * every query row, scores[i] [B]); for other heads the plain prediction.  [B], no gradient. */
+/* Test-time prediction of a contrastive head averaged over exemplars (exemplars[i] paired with
+ * every query row, scores[i] [B]): query b averages exemplars 0 .. count[b] - 1 (counts I64 [B],
+ * the distinct exemplars its group had, as TSA and CoRe average over fewer voters when a group
+ * is small; NULL = all n).  For other heads the plain prediction.  [B], no gradient. */
 aqa_tensor *aqa_head_predict_exemplars(aqa_head *h, const aqa_head_input *query, const aqa_head_input *exemplars,
-                                       aqa_tensor *const *exemplar_scores, int n, aqa_tensor *difficulty);
+                                       aqa_tensor *const *exemplar_scores, int n, const aqa_tensor *counts);
 
 /* For head authors: ends a forward that opened aqa_scope_begin().  With st AQA_OK, out->pred
  * set and (when `train`) out->loss set, keeps them past the scope and returns AQA_OK; otherwise
  * clears both and returns st, or the recorded error (AQA_EINVAL when none). */
 aqa_status aqa_head_finish(aqa_head_result *out, aqa_status st, bool train);
-/* For head authors: input->video, or the mean of input->stages when video is NULL (NULL with an
- * error when both are absent). */
-aqa_tensor *aqa_head_video_feature(const aqa_head_input *in);
+/* For head authors: the feature vector a non-TSA head regresses, [B, aqa_head_feature_dim(cfg)]:
+ * with use_z [video, stages flattened] ((S + 1) C), else video (or the mean of stages when video
+ * is NULL).  NULL with an error naming the head when what it needs is absent. */
+aqa_tensor *aqa_head_feature(const aqa_head *h, const aqa_head_input *in);
+int64_t aqa_head_feature_dim(const aqa_head_config *cfg);
+/* For head authors: in->difficulty as host doubles in dd[B]; an error naming the head when it is
+ * absent, has another length or holds a value <= 0. */
+aqa_status aqa_head_difficulty(const aqa_head *h, const aqa_head_input *in, int64_t B, double *dd);
 
-/* CoRe's groups: call once before training with the training pairs' score differences
- * (query - exemplar, after / DD when used); see core.c. */
+/* CoRe's groups: call once before training with the absolute score differences of the training
+ * pairs (after / DD when used; aqa_exemplar_pool_deltas gives CoRe's list); see core.c. */
 aqa_status aqa_core_head_set_groups(aqa_head *h, const double *deltas, int64_t n);
 /* TPT's groups, the same way (tpt.c). */
 aqa_status aqa_tpt_head_set_groups(aqa_head *h, const double *deltas, int64_t n);

@@ -218,7 +218,7 @@ static aqa_status hgcn_forward(aqa_head *h, const aqa_head_input *query, const a
         sc = aqa_add(mu, aqa_mul(aqa_exp(aqa_mul_scalar(conv_nodes(m->logvar, v), 0.5)), eps));
     }
     aqa_tensor *y = sc ? aqa_mul_scalar(aqa_mean(aqa_reshape(sc, 2, (int64_t[]){B, S}), 1, (int[]){1}, false), (double)S) : NULL;
-    out->pred = aqa_seq_prediction(h, targets, y);
+    out->pred = aqa_seq_prediction(h, query, y);
     bool train = targets && targets->score;
     if (train && out->pred) {
         aqa_tensor *t = aqa_stage_on_device(aqa_to_dtype(aqa_reshape(targets->score, 1, (int64_t[]){B}), y->dtype), y);

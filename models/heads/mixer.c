@@ -129,8 +129,8 @@ static aqa_status mixer_forward(aqa_head *h, const aqa_head_input *query, const 
     aqa_tensor *f = aqa_add(pass(m, t, false), pass(m, t, true));
     aqa_tensor *y = aqa_linear_layer_forward(m->output, aqa_mul_scalar(f, 0.5));
     y = y ? aqa_reshape(y, 1, (int64_t[]){B}) : NULL;
-    out->pred = aqa_seq_prediction(h, targets, y);
-    aqa_tensor *tg = aqa_seq_target(h, targets, y);
+    out->pred = aqa_seq_prediction(h, query, y);
+    aqa_tensor *tg = aqa_seq_target(h, query, targets, y);
     if (tg) out->loss = aqa_mse_loss(y, tg, AQA_REDUCTION_MEAN);
     return aqa_head_finish(out, AQA_OK, tg != NULL);
 }

@@ -1,6 +1,7 @@
-/* mlp.c: the plain MLP regressor head: video feature -> Linear-ReLU-Linear-ReLU-Linear -> score,
- * trained with MSE (targets / DD and prediction x DD with use_difficulty).  Uses input->video, or
- * the mean of input->stages when video is absent.  Names regressor.layer1..3. */
+/* mlp.c: the plain MLP regressor head: feature -> Linear-ReLU-Linear-ReLU-Linear -> score, trained
+ * with MSE (targets / DD and prediction x DD with use_difficulty).  The feature is
+ * aqa_head_feature's: with use_z (MVLA) [Z^vid, Z^sta_1..S] concatenated, else input->video (or
+ * the mean of input->stages when video is absent).  Names regressor.layer1..3. */
 #include "models/heads/head.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -15,7 +16,7 @@ static aqa_head *mlp_create(const aqa_head_config *c, aqa_module *parent, const 
     mlp_head *m = aqa_module_new(sizeof *m, "MLPHead", parent, name, NULL);
     if (!m) return NULL;
     aqa_module *r = aqa_module_container(&m->h.base, "regressor");
-    if (!r || !(m->l[0] = aqa_linear_layer_new(r, "layer1", c->feat_dim, c->mlp_hidden1, true)) ||
+    if (!r || !(m->l[0] = aqa_linear_layer_new(r, "layer1", aqa_head_feature_dim(c), c->mlp_hidden1, true)) ||
         !(m->l[1] = aqa_linear_layer_new(r, "layer2", c->mlp_hidden1, c->mlp_hidden2, true)) ||
         !(m->l[2] = aqa_linear_layer_new(r, "layer3", c->mlp_hidden2, 1, true))) {
         if (!parent) aqa_module_free(&m->h.base);
@@ -30,16 +31,20 @@ static aqa_status mlp_forward(aqa_head *h, const aqa_head_input *query, const aq
     (void)exemplar_score;
     mlp_head *m = (mlp_head *)h;
     aqa_scope_begin();
-    aqa_tensor *x = aqa_head_video_feature(query);
+    aqa_tensor *x = aqa_head_feature(h, query);
     x = aqa_relu(aqa_linear_layer_forward(m->l[0], x));
     x = aqa_relu(aqa_linear_layer_forward(m->l[1], x));
     x = aqa_linear_layer_forward(m->l[2], x);
     aqa_tensor *y = x ? aqa_reshape(x, 1, (int64_t[]){x->shape[0]}) : NULL;
-    bool dd = h->cfg.use_difficulty && targets && targets->difficulty;
-    out->pred = dd ? aqa_mul(y, targets->difficulty) : y;
+    if (h->cfg.use_difficulty && !query->difficulty) {
+        aqa_scope_end();
+        return aqa_fail(AQA_EINVAL, "head mlp: use_difficulty needs the videos' difficulty (DD)");
+    }
+    aqa_tensor *dd = h->cfg.use_difficulty && y ? aqa_to_dtype(query->difficulty, y->dtype) : NULL;
+    out->pred = dd ? aqa_mul(y, dd) : y;
     if (targets && targets->score) {
         aqa_tensor *s = aqa_to_dtype(targets->score, y ? y->dtype : AQA_F32);
-        if (dd) s = aqa_div(s, targets->difficulty);
+        if (dd) s = aqa_div(s, dd);
         out->loss = aqa_mse_loss(y, s, AQA_REDUCTION_MEAN);
         if (!out->loss) out->pred = NULL;
     }

@@ -187,8 +187,8 @@ static aqa_status mslstm_forward(aqa_head *h, const aqa_head_input *query, const
     branch[3] = aqa_relu(aqa_linear_layer_forward(m->lin_attn, ya ? aqa_select(ya, 1, ya->shape[1] - 1) : NULL));
     aqa_tensor *y = aqa_linear_layer_forward(m->cls, aqa_relu(aqa_linear_layer_forward(m->merge, aqa_cat(branch, 4, 1))));
     y = y ? aqa_reshape(y, 1, (int64_t[]){B}) : NULL;
-    out->pred = aqa_seq_prediction(h, targets, y);
-    aqa_tensor *t = aqa_seq_target(h, targets, y);
+    out->pred = aqa_seq_prediction(h, query, y);
+    aqa_tensor *t = aqa_seq_target(h, query, targets, y);
     if (t) out->loss = aqa_add(aqa_mse_loss(y, t, AQA_REDUCTION_MEAN), penal);
     return aqa_head_finish(out, AQA_OK, t != NULL);
 }

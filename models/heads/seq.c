@@ -47,7 +47,7 @@ aqa_seq_head_config aqa_seq_head_config_default(void) {
 
 aqa_status aqa_seq_z_init(aqa_seq_z *z, aqa_module *head, const aqa_head_config *cfg) {
     z->stage_proj = z->video_proj = NULL;
-    if (!cfg->use_stage_features) return AQA_OK;
+    if (!cfg->use_z) return AQA_OK;
     if (!(z->stage_proj = aqa_linear_layer_new(head, "stage_proj", cfg->feat_dim, cfg->frame_dim, true)) ||
         !(z->video_proj = aqa_linear_layer_new(head, "video_proj", cfg->feat_dim, cfg->frame_dim, true)))
         return aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
@@ -79,15 +79,15 @@ aqa_tensor *aqa_seq_input(const aqa_head *h, const aqa_seq_z *z, const aqa_head_
     return y;
 }
 
-aqa_tensor *aqa_seq_target(const aqa_head *h, const aqa_head_targets *t, const aqa_tensor *like) {
+aqa_tensor *aqa_seq_target(const aqa_head *h, const aqa_head_input *in, const aqa_head_targets *t, const aqa_tensor *like) {
     if (!t || !t->score || !like) return NULL;
     aqa_tensor *s = aqa_stage_on_device(aqa_to_dtype(aqa_reshape(t->score, 1, (int64_t[]){-1}), like->dtype), like);
-    if (h->cfg.use_difficulty && t->difficulty)
-        s = aqa_div(s, aqa_stage_on_device(aqa_to_dtype(aqa_reshape(t->difficulty, 1, (int64_t[]){-1}), like->dtype), like));
+    if (h->cfg.use_difficulty && in->difficulty)
+        s = aqa_div(s, aqa_stage_on_device(aqa_to_dtype(aqa_reshape(in->difficulty, 1, (int64_t[]){-1}), like->dtype), like));
     return s;
 }
 
-aqa_tensor *aqa_seq_prediction(const aqa_head *h, const aqa_head_targets *t, aqa_tensor *y) {
-    if (!y || !h->cfg.use_difficulty || !t || !t->difficulty) return y;
-    return aqa_mul(y, aqa_stage_on_device(aqa_to_dtype(aqa_reshape(t->difficulty, 1, (int64_t[]){-1}), y->dtype), y));
+aqa_tensor *aqa_seq_prediction(const aqa_head *h, const aqa_head_input *in, aqa_tensor *y) {
+    if (!y || !h->cfg.use_difficulty || !in->difficulty) return y;
+    return aqa_mul(y, aqa_stage_on_device(aqa_to_dtype(aqa_reshape(in->difficulty, 1, (int64_t[]){-1}), y->dtype), y));
 }

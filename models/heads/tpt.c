@@ -13,7 +13,7 @@
  * times must be ordered: max(0, margin - (m_{k+1} - m_k)), m_0 - 1 and T - m_{K-1} likewise) and
  * tpt_var_weight x the sparsity term (mean over parts of sum_t |t - m_k| A[t, k]).  Prediction:
  * exemplar score + the decoded difference; with use_difficulty both scores are divided by the
- * query's DD (targets->difficulty) and the prediction multiplied back (TPT always works on score /
+ * query's DD (query->difficulty) and the prediction multiplied back (TPT always works on score /
  * DD on MTL-AQA).  Names as TPT's code: action_decoder.{query_embed, layers.<i>.{temp, key_embed,
  * value_embed, query_embed, norm1, norm2, linear1, linear2, self_attn, norm3}},
  * pair_encoder.mlp.{0,3}, cls.{0,2}, reg.{0,2}; the groups are the buffer "groups". */
@@ -195,9 +195,9 @@ static aqa_status tpt_forward(aqa_head *h, const aqa_head_input *query, const aq
                         ? AQA_OK
                         : aqa_fail(AQA_EINVAL, "tpt head: one exemplar score and one target per query (%lld)", (long long)B);
     for (int64_t i = 0; i < B; i++) dd[i] = 1.0;
-    bool use_dd = h->cfg.use_difficulty && targets && targets->difficulty;
+    bool use_dd = h->cfg.use_difficulty && query->difficulty;
     if (!st && (aqa_copy_to_host(exemplar_score, s2, AQA_F64) || aqa_copy_to_host(m->groups, g, AQA_F64) ||
-                (use_dd && aqa_copy_to_host(targets->difficulty, dd, AQA_F64)) ||
+                (use_dd && aqa_copy_to_host(query->difficulty, dd, AQA_F64)) ||
                 (train && aqa_copy_to_host(targets->score, s1, AQA_F64))))
         st = aqa_last_status();
     aqa_tensor *aq[2] = {NULL, NULL}, *ae[2] = {NULL, NULL};

@@ -1,16 +1,23 @@
 /* tsa.c: TSA's head (FineDiving, CVPR 2022): procedure-aware cross-attention and fine-grained
- * contrastive regression.
+ * contrastive regression, as xujinglin/FineDiving's code.
  *
- * Each stage of the query's and the exemplar's frame features (input frames + boundaries: TSA's
- * 96 x 64 pseudo-frames) is linearly interpolated to K = 5 tokens (F.interpolate, align_corners);
- * with use_stage_features (MVLA) the head adds Linear(stages) to its stage's tokens and
- * Linear(video) to all tokens ("stage_proj", "video_proj": our way of plugging Z in).  A decoder of
- * 3 pre-norm cross-attention blocks (dim 64, 8 heads, MLP ratio 4, q/k/v without bias) runs per
- * stage, queries from one video and keys/values from the other, both directions; the regressor
- * MLP 64-256-64-1, averaged over the 15 tokens, gives the score difference.  Loss
- * MSE(d12, s1 - s2) + MSE(d21, s2 - s1); prediction d12 + s2 (averaged over exemplars at test).
- * Names follow TSA's code: decoder.model.<i>.{norm_q, norm_v, attn.{q_map,k_map,v_map,proj},
- * norm2, mlp.{fc1,fc2}}, regressor.layer1..3. */
+ * Each stage of a video's frame features (input frames + boundaries: TSA's 96 x 64 pseudo-frames,
+ * PSNet on the I3D clip features) is linearly interpolated to K = 5 query tokens (F.interpolate,
+ * align_corners); its keys and values are the other video's frame_maps (PSNet on the
+ * time-averaged I3D Mixed_5c maps, P = H x W positions per pseudo-frame) interpolated the same way
+ * along time, K x P tokens per stage (TSA's seg_pool_3d: 5 x 4 x 4 = 80), token k P + p; without
+ * frame_maps the keys and values are the 1-D tokens.  A decoder of 3 pre-norm cross-attention
+ * blocks (dim 64, 8 heads, MLP ratio 4, q/k/v without bias) runs per stage, queries from one
+ * video and keys/values from the other, both directions; the regressor MLP 64-256-64-1, averaged
+ * over the query tokens, gives the score difference.  Loss MSE(d12, s1 - s2) + MSE(d21, s2 - s1);
+ * prediction d12 + s2 (averaged over exemplars at test).
+ *
+ * With use_z (MVLA: "R regresses Z") stage s gains two tokens on both sides, Linear(Z^sta_s)
+ * ("stage_proj") and Linear(Z^vid) ("video_proj"), so the query's Z tokens attend to the
+ * exemplar's tokens and Z tokens and the regressor averages over them too (K + 2 query tokens);
+ * with tsa_z_bias instead the two projections are added to every token of the stage (aqa's first
+ * way, kept as a setting).  Names follow TSA's code: decoder.model.<i>.{norm_q, norm_v,
+ * attn.{q_map,k_map,v_map,proj}, norm2, mlp.{fc1,fc2}}, regressor.layer1..3. */
 #include <stdio.h>
 
 #include "models/heads/head.h"
@@ -77,7 +84,7 @@ static aqa_head *tsa_create(const aqa_head_config *c, aqa_module *parent, const 
         !(t->reg[1] = aqa_linear_layer_new(reg, "layer2", c->tsa_reg_hidden1, c->tsa_reg_hidden2, true)) ||
         !(t->reg[2] = aqa_linear_layer_new(reg, "layer3", c->tsa_reg_hidden2, 1, true)))
         goto fail;
-    if (c->use_stage_features) {
+    if (c->use_z) {
         if (!(t->stage_proj = aqa_linear_layer_new(&t->h.base, "stage_proj", c->feat_dim, E, true))) goto fail;
         if (!(t->video_proj = aqa_linear_layer_new(&t->h.base, "video_proj", c->feat_dim, E, true))) goto fail;
     }
@@ -110,27 +117,55 @@ static aqa_tensor *decoder(tsa_head *t, aqa_tensor *q, aqa_tensor *v) {
     return q;
 }
 
-/* Stage tokens [B * S, K, E] of one video batch. */
-static aqa_tensor *tokens(tsa_head *t, const aqa_head_input *in) {
-    const aqa_head_config *c = &t->h.cfg;
-    if (!in->frames || !in->boundaries || in->frames->ndim != 3 || in->frames->shape[2] != c->tsa_dim ||
-        in->boundaries->shape[1] + 1 != c->num_stages)
-        return aqa_fail_null("tsa head: needs frames [B, T, %lld] and boundaries [B, %lld]", (long long)c->tsa_dim,
-                             (long long)(c->num_stages - 1));
-    int64_t B = in->frames->shape[0], S = c->num_stages, K = c->tsa_tokens, E = c->tsa_dim;
-    aqa_tensor *W = aqa_stage_on_device(aqa_stage_interp_matrix(in->boundaries, in->frames->shape[1], K, in->frames->dtype),
-                                        in->frames);
-    aqa_tensor *x = aqa_view(aqa_matmul(W, in->frames), 4, (int64_t[]){B, S, K, E});
-    if (t->stage_proj) {
-        if (!in->stages || !in->video) return aqa_fail_null("tsa head: use_stage_features needs stages and video");
-        aqa_tensor *sp = aqa_unsqueeze(aqa_linear_layer_forward(t->stage_proj, in->stages), 2);       /* [B, S, 1, E] */
-        aqa_tensor *vp = aqa_view(aqa_linear_layer_forward(t->video_proj, in->video), 4, (int64_t[]){B, 1, 1, E});
-        x = aqa_add(aqa_add(x, sp), vp);
-    }
-    return aqa_reshape(x, 3, (int64_t[]){B * S, K, E});
+/* Frames [B, T, E] or frame maps [B, T, E, P] resampled per stage: [B * S, K * P, E] (P = 1 for
+ * frames), token k P + p of a stage being position p of its k-th interpolated step. */
+static aqa_tensor *stage_tokens(const aqa_head_config *c, aqa_tensor *x, const aqa_tensor *boundaries) {
+    int64_t B = x->shape[0], T = x->shape[1], E = x->shape[2], P = x->ndim == 4 ? x->shape[3] : 1;
+    int64_t S = c->num_stages, K = c->tsa_tokens;
+    aqa_tensor *W = aqa_stage_on_device(aqa_stage_interp_matrix(boundaries, T, K, x->dtype), x); /* [B, S K, T] */
+    if (P == 1 && x->ndim == 3) return aqa_reshape(aqa_matmul(W, x), 3, (int64_t[]){B * S, K, E});
+    aqa_tensor *xp = aqa_contiguous(aqa_permute(x, (int[]){0, 3, 1, 2}));   /* [B, P, T, E] */
+    aqa_tensor *y = aqa_matmul(aqa_unsqueeze(W, 1), xp);                    /* [B, P, S K, E] */
+    y = aqa_permute(aqa_view(y, 5, (int64_t[]){B, P, S, K, E}), (int[]){0, 2, 3, 1, 4});
+    return aqa_reshape(y, 3, (int64_t[]){B * S, K * P, E});
 }
 
-/* Regressor averaged over the S K tokens of each sample: [B * S, K, E] -> [B]. */
+/* The query tokens *q [B * S, K (+ 2), E] and key/value tokens *kv [B * S, K P (+ 2), E] of one
+ * video batch (see the top of the file).  AQA_OK or an error naming what is missing. */
+static aqa_status tokens(tsa_head *t, const aqa_head_input *in, aqa_tensor **q, aqa_tensor **kv) {
+    const aqa_head_config *c = &t->h.cfg;
+    *q = *kv = NULL;
+    if (!in->frames || !in->boundaries || in->frames->ndim != 3 || in->frames->shape[2] != c->tsa_dim ||
+        in->boundaries->shape[1] + 1 != c->num_stages)
+        return aqa_fail(AQA_EINVAL, "tsa head: needs frames [B, T, %lld] and boundaries [B, %lld]", (long long)c->tsa_dim,
+                        (long long)(c->num_stages - 1));
+    const aqa_tensor *fm = in->frame_maps;
+    int64_t B = in->frames->shape[0], T = in->frames->shape[1], S = c->num_stages, E = c->tsa_dim;
+    if (fm && (fm->ndim != 4 || fm->shape[0] != B || fm->shape[1] != T || fm->shape[2] != E))
+        return aqa_fail(AQA_EINVAL, "tsa head: frame_maps must be [%lld, %lld, %lld, P]", (long long)B, (long long)T,
+                        (long long)E);
+    *q = stage_tokens(c, in->frames, in->boundaries);
+    *kv = fm ? stage_tokens(c, (aqa_tensor *)fm, in->boundaries) : *q;
+    if (t->stage_proj) {
+        if (!in->stages || !in->video) return aqa_fail(AQA_EINVAL, "tsa head: use_z needs stages and video (Z)");
+        aqa_tensor *zs = aqa_reshape(aqa_linear_layer_forward(t->stage_proj, in->stages), 3, (int64_t[]){B * S, 1, E});
+        aqa_tensor *zv = aqa_linear_layer_forward(t->video_proj, in->video); /* [B, E] */
+        zv = aqa_reshape(aqa_expand(aqa_view(zv, 3, (int64_t[]){B, 1, E}), 3, (int64_t[]){B, S, E}), 3,
+                         (int64_t[]){B * S, 1, E});
+        if (c->tsa_z_bias) {
+            aqa_tensor *z = aqa_add(zs, zv);
+            bool same = *kv == *q;
+            *q = aqa_add(*q, z);
+            *kv = same ? *q : aqa_add(*kv, z);
+        } else {
+            *q = aqa_cat((aqa_tensor *[]){*q, zs, zv}, 3, 1);
+            *kv = fm ? aqa_cat((aqa_tensor *[]){*kv, zs, zv}, 3, 1) : *q;
+        }
+    }
+    return *q && *kv ? AQA_OK : (aqa_last_status() ? aqa_last_status() : AQA_EINVAL);
+}
+
+/* Regressor averaged over the query tokens of each sample: [B * S, K', E] -> [B]. */
 static aqa_tensor *regress(tsa_head *t, aqa_tensor *x, int64_t B) {
     aqa_tensor *h = aqa_relu(aqa_linear_layer_forward(t->reg[0], x));
     h = aqa_relu(aqa_linear_layer_forward(t->reg[1], h));
@@ -142,18 +177,23 @@ static aqa_status tsa_forward(aqa_head *h, const aqa_head_input *query, const aq
                               aqa_tensor *exemplar_score, const aqa_head_targets *targets, aqa_head_result *out) {
     tsa_head *t = (tsa_head *)h;
     aqa_scope_begin();
-    aqa_tensor *tq = tokens(t, query), *te = tokens(t, exemplar);
-    if (!tq || !te) {
+    aqa_tensor *tq, *tq_kv, *te, *te_kv;
+    aqa_status st = tokens(t, query, &tq, &tq_kv);
+    if (!st) st = tokens(t, exemplar, &te, &te_kv);
+    if (!st && exemplar->frames->shape[0] != query->frames->shape[0])
+        st = aqa_fail(AQA_EINVAL, "tsa head: %lld queries but %lld exemplars", (long long)query->frames->shape[0],
+                      (long long)exemplar->frames->shape[0]);
+    if (st) {
         aqa_scope_end();
-        return aqa_last_status() ? aqa_last_status() : AQA_EINVAL;
+        return st;
     }
     int64_t B = query->frames->shape[0];
     bool train = targets && targets->score;
-    aqa_tensor *d12 = regress(t, decoder(t, tq, te), B);
+    aqa_tensor *d12 = regress(t, decoder(t, tq, te_kv), B);
     aqa_tensor *s2 = aqa_reshape(exemplar_score, 1, (int64_t[]){B});
     out->pred = aqa_add(d12, aqa_to_dtype(s2, d12 ? d12->dtype : AQA_F32));
     if (train) {
-        aqa_tensor *d21 = regress(t, decoder(t, te, tq), B);
+        aqa_tensor *d21 = regress(t, decoder(t, te, tq_kv), B);
         aqa_tensor *s1 = aqa_to_dtype(aqa_reshape(targets->score, 1, (int64_t[]){B}), d12 ? d12->dtype : AQA_F32);
         aqa_tensor *diff = aqa_sub(s1, aqa_to_dtype(s2, d12 ? d12->dtype : AQA_F32));
         out->loss = aqa_add(aqa_mse_loss(d12, diff, AQA_REDUCTION_MEAN), aqa_mse_loss(d21, aqa_neg(diff), AQA_REDUCTION_MEAN));

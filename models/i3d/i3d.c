@@ -678,3 +678,19 @@ aqa_status aqa_i3d_features_logits(aqa_i3d *m, aqa_tensor *x, aqa_tensor **featu
     aqa_tensor_free(trunk);
     return st;
 }
+
+aqa_status aqa_i3d_features_maps(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **maps) {
+    if (!features || !maps) return aqa_fail(AQA_EINVAL, "aqa_i3d_features_maps: NULL output");
+    *features = *maps = NULL;
+    if (!check_input(m, x, AQA_I3D_FEATURES)) return aqa_last_status();
+    aqa_tensor *trunk = run_trunk(m, x, AQA_I3D_MIXED_5C);
+    if (!trunk) return aqa_last_status();
+    aqa_status st = head(m, trunk, features, NULL);
+    if (!st && !(*maps = aqa_mean(trunk, 1, (int[]){2}, false))) {
+        st = aqa_last_status();
+        aqa_tensor_free(*features);
+        *features = NULL;
+    }
+    aqa_tensor_free(trunk);
+    return st;
+}

@@ -145,6 +145,9 @@ aqa_tensor *aqa_i3d_forward(aqa_i3d *m, aqa_tensor *x);
 aqa_tensor *aqa_i3d_forward_to(aqa_i3d *m, aqa_tensor *x, aqa_i3d_endpoint end);
 /* Features and logits of one pass (logits needs the logits layer; *logits may be NULL to skip). */
 aqa_status aqa_i3d_features_logits(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **logits);
+/* Features [B, feature_dim] and the Mixed_5c map averaged over time [B, feature_dim, H', W'] (TSA's
+ * feature maps: feamap.mean(-3)) of one pass. */
+aqa_status aqa_i3d_features_maps(aqa_i3d *m, aqa_tensor *x, aqa_tensor **features, aqa_tensor **maps);
 
 /* ---- pieces (exposed for tests and other models) ------------------------------------------------ */
 /* A Unit3D (registered under parent as `name`): kernel/stride per dim (T, H, W). */

@@ -69,6 +69,21 @@ aqa_mvla *aqa_mvla_new(const aqa_mvla_config *cfg, aqa_module *parent, const cha
     if (c->scheme == AQA_MVLA_FUM && c->num_clips < c->num_boundaries + 1)
         return aqa_fail_null("aqa_mvla_new: FUM needs at least L + 1 clips");
     if (!(c->tau_init > 0)) return aqa_fail_null("aqa_mvla_new: tau_init must be > 0");
+    if (c->vlkl_reduction != AQA_MVLA_VLKL_MEAN && c->vlkl_reduction != AQA_MVLA_VLKL_SUM)
+        return aqa_fail_null("aqa_mvla_new: vlkl_reduction %d is neither MEAN nor SUM", (int)c->vlkl_reduction);
+    if (c->scheme == AQA_MVLA_FUM && (c->clip_len < 1 || c->clip_stride < 0))
+        return aqa_fail_null("aqa_mvla_new: FUM clips need clip_len >= 1 and clip_stride >= 0 (got %lld, %lld)",
+                             (long long)c->clip_len, (long long)c->clip_stride);
+    bool any_fum = false;
+    for (int64_t l = 0; l < c->num_boundaries; l++) any_fum |= c->fum_boundaries[l] != 0;
+    for (int64_t l = 0; any_fum && l < c->num_boundaries; l++) {
+        int64_t prev = l ? c->fum_boundaries[l - 1] : 0;
+        if (c->fum_boundaries[l] <= prev || c->fum_boundaries[l] >= c->num_clips)
+            return aqa_fail_null("aqa_mvla_new: fum_boundaries[%lld] = %lld must be in (%lld, %lld): the first clip of "
+                                 "stage %lld, after the previous boundary and before the last clip",
+                                 (long long)l, (long long)c->fum_boundaries[l], (long long)prev,
+                                 (long long)c->num_clips, (long long)(l + 1));
+    }
     aqa_mvla *m = aqa_module_new(sizeof *m, "MVLA", parent, name, NULL);
     if (!m) return NULL;
     m->cfg = *c;
@@ -120,16 +135,18 @@ static aqa_tensor *fum_boundaries(const aqa_mvla_config *c, int64_t B) {
     return r;
 }
 
-/* [N, T]: clip c averages frames [c stride, c stride + len) clipped to T. */
+/* [N, T]: clip c averages frames [s_c, s_c + len) with s_c = min(c stride, T - len), the CBP
+ * clips' rule (TSA/CoRe loaders, datasets/video_dataset.h), clipped to T when T < len. */
 static aqa_tensor *clip_pool_matrix(const aqa_mvla_config *c, aqa_dtype dtype) {
     int64_t N = c->num_clips, T = c->num_frames;
     double *m = calloc((size_t)(N * T), sizeof *m);
     if (!m) return aqa_fail_null("MVLA: out of memory");
     for (int64_t i = 0; i < N; i++) {
-        int64_t a = i * c->clip_stride, e = a + c->clip_len;
-        if (a > T - 1) a = T - 1;
+        int64_t a = i * c->clip_stride;
+        if (a > T - c->clip_len) a = T - c->clip_len;
+        if (a < 0) a = 0;
+        int64_t e = a + c->clip_len;
         if (e > T) e = T;
-        if (e <= a) e = a + 1;
         for (int64_t t = a; t < e; t++) m[i * T + t] = 1.0 / (double)(e - a);
     }
     aqa_tensor *r = aqa_from_data(m, 2, (int64_t[]){N, T}, AQA_F64);
@@ -177,16 +194,37 @@ static aqa_status check_batch(const aqa_mvla *m, const aqa_mvla_batch *b) {
     if (b->boundary_target)
         REQUIRE_SHAPE(b->boundary_target, "boundary_target (expected [B, T, L])", B, c->num_frames, c->num_boundaries);
     if (b->frame_stage) REQUIRE_SHAPE(b->frame_stage, "frame_stage (expected I64 [B, T])", B, c->num_frames);
+    if (b->i3d_map) REQUIRE_SHAPE(b->i3d_map, "i3d_map (expected [B, N, C_i3d, H, W])", B, c->num_clips, c->i3d_dim, -1, -1);
     if (c->scheme == AQA_MVLA_FAM && (c->oracle_boundaries || b->teacher_forcing) && !b->boundaries)
         return aqa_fail(AQA_EINVAL, "MVLA batch: %s needs ground-truth boundaries",
                         c->oracle_boundaries ? "the oracle setting" : "teacher forcing");
     return AQA_OK;
 }
 
+/* PSNet on the I3D maps [B, N, C, H, W] (TSA: transits_pred_map is not used, no loss) ->
+ * *maps [B, T, W, H W] in the configured layout. */
+static aqa_status segment_maps(aqa_mvla *m, aqa_tensor *map, aqa_tensor **maps) {
+    int64_t B = map->shape[0], N = map->shape[1], C = map->shape[2], P = map->shape[3] * map->shape[4];
+    int64_t T = m->cfg.num_frames, W = m->seg->width;
+    bool tsa = m->cfg.map_layout == AQA_MVLA_MAP_TSA;
+    aqa_tensor *x = tsa ? aqa_reshape(map, 3, (int64_t[]){B * P, N, C})
+                        : aqa_reshape(aqa_permute(aqa_view(map, 4, (int64_t[]){B, N, C, P}), (int[]){0, 3, 1, 2}), 3,
+                                      (int64_t[]){B * P, N, C});
+    aqa_tensor *y = NULL, *prob = NULL;
+    aqa_status st = x ? aqa_mvla_segmentation_forward(m->seg, x, &y, &prob) : aqa_last_status(); /* y [B P, T, W] */
+    if (st) return st;
+    *maps = tsa ? aqa_reshape(y, 4, (int64_t[]){B, T, W, P})
+                : aqa_permute(aqa_view(y, 4, (int64_t[]){B, P, T, W}), (int[]){0, 2, 3, 1});
+    return *maps ? AQA_OK : aqa_last_status();
+}
+
 /* rows x [B, K, D] -> [B * K, D] */
 static aqa_tensor *rows(aqa_tensor *x) {
     return x ? aqa_reshape(x, 2, (int64_t[]){x->shape[0] * x->shape[1], x->shape[2]}) : NULL;
 }
+
+/* t * k, or t itself when k is 1 (no extra graph node). */
+static aqa_tensor *scaled(aqa_tensor *t, double k) { return k == 1.0 ? t : aqa_mul_scalar(t, k); }
 
 aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_output *out) {
     if (!m || !batch || !out) return aqa_fail(AQA_EINVAL, "aqa_mvla_forward: NULL argument");
@@ -215,6 +253,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
         if ((st = aqa_mvla_segmentation_forward(m->seg, batch->i3d, &seg_frames, &prob)) != AQA_OK) goto fail;
         out->frames = seg_frames;
         out->boundary_prob = prob;
+        if (batch->i3d_map && (st = segment_maps(m, batch->i3d_map, &out->frame_maps)) != AQA_OK) goto fail;
         out->pred_boundaries = aqa_mvla_select_boundaries(prob);
         bool use_gt = (c->oracle_boundaries || batch->teacher_forcing) && batch->boundaries;
         if (use_gt && (st = aqa_stage_check_boundaries(batch->boundaries, c->num_frames, "MVLA ground-truth boundaries")))
@@ -273,13 +312,19 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
             aqa_tensor *fids = NULL;
             if (c->scheme == AQA_MVLA_FAM && c->vlkl_frame)
                 fids = aqa_reshape(aqa_gather(batch->stage_text_ids, 1, frame_stage), 1, (int64_t[]){B * c->num_frames});
+            /* rows per video of each term: SUM turns a term's mean over all rows into eq. 5's sum
+             * over the rows of a video, averaged over the videos */
+            const bool sum = c->vlkl_reduction == AQA_MVLA_VLKL_SUM;
+            const double per_frame = sum ? (double)c->num_frames : 1.0, per_stage = sum ? (double)S : 1.0;
             for (int x = 0; x < 2; x++) {
                 if (!br[x]) continue;
-                if (fids) L[base[x]] = aqa_mvla_vlkl_ce(rows(fra[x]), stage_tab, fids, m->log_tau);
-                if (c->vlkl_stage) L[base[x] + 1] = aqa_mvla_vlkl_ce(rows(sta[x]), stage_tab, sids, m->log_tau);
+                if (fids) L[base[x]] = scaled(aqa_mvla_vlkl_ce(rows(fra[x]), stage_tab, fids, m->log_tau), per_frame);
+                if (c->vlkl_stage)
+                    L[base[x] + 1] = scaled(aqa_mvla_vlkl_ce(rows(sta[x]), stage_tab, sids, m->log_tau), per_stage);
                 if (c->vlkl_video) L[base[x] + 2] = aqa_mvla_vlkl_ce(vid[x], video_tab, batch->video_text_ids, m->log_tau);
             }
-            if (c->scheme == AQA_MVLA_FUM && c->vlkl_kl) L[AQA_MVLA_LOSS_KL] = aqa_mvla_vlkl_kl(fi3d, vis_cli, s_text, m->log_tau);
+            if (c->scheme == AQA_MVLA_FUM && c->vlkl_kl)
+                L[AQA_MVLA_LOSS_KL] = scaled(aqa_mvla_vlkl_kl(fi3d, vis_cli, s_text, m->log_tau), per_stage);
         }
 
         /* ---- SCA / fusion ---- */
@@ -315,6 +360,7 @@ aqa_status aqa_mvla_forward(aqa_mvla *m, const aqa_mvla_batch *batch, aqa_mvla_o
     for (int i = 0; i < AQA_MVLA_NUM_LOSSES; i++)
         if (L[i]) aqa_keep(L[i]);
     aqa_keep(out->frames);
+    if (out->frame_maps) aqa_keep(out->frame_maps);
     aqa_keep(out->boundaries);
     if (out->pred_boundaries != out->boundaries) aqa_keep(out->pred_boundaries);
     if (out->boundary_prob) aqa_keep(out->boundary_prob);
@@ -350,7 +396,9 @@ aqa_status aqa_mvla_head_input(const aqa_mvla_output *o, int64_t start, int64_t 
     if (start < 0 || n < 0 || start + n > B)
         return aqa_fail(AQA_EINVAL, "aqa_mvla_head_input: rows [%lld, %lld) outside the batch of %lld", (long long)start,
                         (long long)(start + n), (long long)B);
+    memset(in, 0, sizeof *in);
     in->frames = aqa_narrow(o->frames, 0, start, n);
+    if (o->frame_maps && !(in->frame_maps = aqa_narrow(o->frame_maps, 0, start, n))) return aqa_last_status();
     in->boundaries = aqa_narrow(o->boundaries, 0, start, n);
     in->stages = aqa_narrow(o->stage, 0, start, n);
     in->video = aqa_narrow(o->video, 0, start, n);

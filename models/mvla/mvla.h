@@ -14,7 +14,9 @@
  *               CLIP text encoder (they carry gradients when the caller fine-tunes it), projected
  *               to D when D_text != D; each sample names its stage texts and video text by id.
  *   FAM         TSA's segmentation module ("seg", segmentation.c) lifts the clip features to T
- *               pseudo-frames and gives boundary probabilities P [B, T, L] (BCE, eq. 4);
+ *               pseudo-frames and gives boundary probabilities P [B, T, L] (BCE, eq. 4); given
+ *               the time-averaged I3D Mixed_5c maps it also lifts them (frame_maps: TSA's keys
+ *               and values);
  *               boundary l = argmax of P[:, :, l] over frames [T/L l, T/L (l+1)) as TSA; the split
  *               uses the ground truth under teacher forcing or as an oracle, the prediction else.
  *               Granularities: frame, stage, video.
@@ -85,6 +87,15 @@ typedef enum aqa_mvla_scheme {
     AQA_MVLA_FUM = 1  /* frame-wise unannotated: fixed clip boundaries + KL (MTL-AQA, JIGSAWS, Fis-V) */
 } aqa_mvla_scheme;
 
+/* How PSNet reads the time-averaged I3D Mixed_5c maps [B, N, C, H, W] (TSA's feature maps). */
+typedef enum aqa_mvla_map_layout {
+    AQA_MVLA_MAP_TSA = 0,     /* TSA's code: the maps reshaped in memory order to [B H W, N, C]
+                                 (feamap.reshape(-1, T, C)) and PSNet's output back to
+                                 [B, T, W, H, W] the same way: what TSA's numbers come from */
+    AQA_MVLA_MAP_POSITION = 1 /* each spatial position's own [N, C] sequence (permuted first):
+                                 PSNet sees one position's clips, as its 1-D input */
+} aqa_mvla_map_layout;
+
 /* What Z is when SCA is switched off (Table 5's rows without SCA). */
 typedef enum aqa_mvla_fuse {
     AQA_MVLA_FUSE_I3D = 0, /* Z = the CBP features alone (the baseline) */
@@ -97,6 +108,15 @@ typedef enum aqa_mvla_grade_mode {
                                     candidate closest (cosine) to each stage / video feature */
     AQA_MVLA_GRADES_ALL = 1      /* attention over every candidate */
 } aqa_mvla_grade_mode;
+
+/* How a VLKL term reduces over its visual embeddings (rows).  Eq. 5 sums over them, which weights
+ * the terms by their row counts (per video T frames : L + 1 stages : 1 video, 96 : 3 : 1 on
+ * FineDiving); the mean gives every term the same weight whatever T and L are. */
+typedef enum aqa_mvla_vlkl_reduction {
+    AQA_MVLA_VLKL_MEAN = 0, /* each term averaged over all its rows (our default) */
+    AQA_MVLA_VLKL_SUM = 1   /* eq. 5 as written: summed over the rows of each video, averaged over
+                               the videos of the batch (the KL term: summed over the stage texts) */
+} aqa_mvla_vlkl_reduction;
 
 /* The loss terms, in the order of aqa_mvla_output.losses and aqa_mvla_config.loss_weight. */
 typedef enum aqa_mvla_loss {
@@ -130,10 +150,15 @@ typedef struct aqa_mvla_config {
     int64_t seg_mlp_hidden2;       /* 64 */
     double teacher_forcing_fraction; /* ground-truth split while epoch / max_epoch <= this (0.25) */
     bool oracle_boundaries;        /* always split by the ground truth (Table 5's dagger rows) */
+    aqa_mvla_map_layout map_layout; /* how PSNet reads batch i3d_map (TSA's code) */
     /* FUM */
     int64_t clip_len;              /* frames per clip when pooling VLP frames to clips (16) */
-    int64_t clip_stride;           /* first frame of clip c = c * clip_stride (10) */
-    int64_t fum_boundaries[AQA_MVLA_MAX_BOUNDARIES]; /* first clip of stage l + 1; all 0 = even */
+    int64_t clip_stride;           /* first frame of clip c = min(c * clip_stride, T - clip_len) (10):
+                                      the CBP clips' rule, so the last clip of MTL-AQA (103 frames,
+                                      stride 10) is frames 87..102 in both branches */
+    int64_t fum_boundaries[AQA_MVLA_MAX_BOUNDARIES]; /* first clip of stage l + 1, strictly
+                                      increasing in [1, N - 1]; all 0 = an even split.  The
+                                      sport-specific values are the dataset's (video_dataset.h) */
     /* VLP branch */
     bool use_vlp;                  /* false: no VLP branch, no VLKL, no SCA (the plain head "X") */
     int temporal_layers;           /* temporal transformer depth (2) */
@@ -146,6 +171,7 @@ typedef struct aqa_mvla_config {
     bool vlkl_video;               /* video-level CE */
     bool vlkl_kl;                  /* clip-level KL (FUM) */
     bool vlkl_i3d, vlkl_vis;       /* which branches the CE terms apply to (both) */
+    aqa_mvla_vlkl_reduction vlkl_reduction; /* how a term reduces its rows (MEAN) */
     double tau_init;               /* initial temperature (0.07, CLIP's) */
     bool learn_tau;                /* tau is a parameter (true) or fixed at tau_init */
     /* SCA (Table 5) */
@@ -161,13 +187,15 @@ typedef struct aqa_mvla_config {
  * choices where the paper is silent: temporal transformer 2 pre-norm layers, 8 heads, MLP 4 D,
  * GELU, dropout 0.1, final LayerNorm, positional embedding N(0, 0.02); one tau shared by all VLKL
  * terms, clamped to >= 0.01 as CLIP's logit scale; CE terms averaged over their visual
- * embeddings (eq. 5 sums); i3d frame features projected from the segmentation width to D by a
+ * embeddings (vlkl_reduction MEAN; eq. 5 sums: SUM); i3d frame features projected from the segmentation width to D by a
  * Linear ("i3d_frame_proj"); SCA single-head with its own weights at stage and video level, MLP
  * hidden D; SCA's texts at stage level are the sample's stage texts, at video level the sample's
  * video text followed by its stage texts; with graded texts (batch cands), the candidates picked
  * by grade_texts in their place (NEAREST compares them with the VLP stage / video features, the
- * ones VLKL aligns with texts), the true grades serving only as VLKL / KL targets; FUM KL over softmax-over-clips curves, one per stage
- * text, averaged; teacher forcing for the first quarter of training (TSA); all weights 1. */
+ * ones VLKL aligns with texts), the true grades serving only as VLKL / KL targets; FUM KL over
+ * softmax-over-clips curves, one per stage text, averaged; FUM clips follow the CBP clips' rule
+ * and split evenly unless fum_boundaries are given (the programs set the dataset's sport-specific
+ * ones); teacher forcing for the first quarter of training (TSA); all weights 1. */
 aqa_mvla_config aqa_mvla_config_default(void);
 /* The same sizes without MVLA (use_vlp false): the CBP branch and the segmentation only, for the
  * plain head rows "X" of the tables.  Then no projection exists: frames are the segmentation's
@@ -217,6 +245,8 @@ typedef struct aqa_mvla {
 /* One batch of B videos.  Tensors are borrowed. */
 typedef struct aqa_mvla_batch {
     aqa_tensor *i3d;             /* [B, N, C_i3d] CBP clip features (required) */
+    aqa_tensor *i3d_map;         /* [B, N, C_i3d, H, W] time-averaged I3D Mixed_5c maps (FAM, TSA's
+                                    keys/values); NULL = none */
     aqa_tensor *vis;             /* [B, T, D_clip] frozen CLIP frame features (VLP only) */
     aqa_tensor *stage_text;      /* [C_sta, D_text] stage-text table (VLP only) */
     aqa_tensor *video_text;      /* [C_vid, D_text] video-text table (VLP only) */
@@ -241,6 +271,7 @@ typedef struct aqa_mvla_batch {
 typedef struct aqa_mvla_output {
     aqa_tensor *frames;          /* [B, T, W] FAM pseudo-frame features (TSA's 64-d), or
                                     [B, N, D] projected clip features (FUM) */
+    aqa_tensor *frame_maps;      /* [B, T, W, H W] PSNet on batch i3d_map (FAM), else NULL */
     aqa_tensor *boundaries;      /* I64 [B, L]: the split used for frames and stages */
     aqa_tensor *pred_boundaries; /* I64 [B, L]: the predicted split (FAM), else = boundaries */
     aqa_tensor *boundary_prob;   /* [B, T, L] boundary probabilities (FAM), else NULL */
@@ -258,7 +289,8 @@ aqa_tensor *aqa_mvla_total_loss(aqa_mvla *m, aqa_mvla_output *out, aqa_tensor *h
 /* Whether the split should use the ground truth at this point of training (TSA's schedule:
  * epoch / max_epoch <= teacher_forcing_fraction). */
 bool aqa_mvla_teacher_forcing(const aqa_mvla_config *cfg, int epoch, int max_epoch);
-/* The head input of samples [start, start + n) of an output (views, no copies). */
+/* The head input of samples [start, start + n) of an output (views, no copies; frames,
+ * frame_maps, boundaries, stages, video; the caller adds difficulty and judge counts). */
 aqa_status aqa_mvla_head_input(const aqa_mvla_output *o, int64_t start, int64_t n, aqa_head_input *in);
 /* The parameters of the "visual feature extraction" group (lr 1e-4 in the paper: temporal
  * transformer and projections) and of the rest (SCA, segmentation, tau: lr 1e-3), as malloc'd

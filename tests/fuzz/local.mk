@@ -44,7 +44,7 @@ $(FUZZ_DIR)/libfuzzaqa.a: $(fuzz_lib_objects)
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libfuzzaqa.a
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DAQA_LIBFUZZER $(DEFS) $(DEFAULT_INCLUDES) \
 	  $(AM_CPPFLAGS) -DAQA_FUZZ_SRCDIR='"$(abs_top_srcdir)"' $< $(FUZZ_DIR)/libfuzzaqa.a $(OPENBLAS_LIBS) \
-	  $(ZLIB_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(JPEG_LIBS) $(CUDA_LIBS) -lm -lpthread -o $@
+	  $(AQA_DEP_LIBS) -o $@
 
 fuzz-programs: $(fuzz_programs)
 
