@@ -9,8 +9,10 @@ libaqa_la_SOURCES += datasets/annotations.c datasets/ann_finediving.c datasets/a
 	datasets/ann_fisv.c datasets/fina.c datasets/texts.c datasets/video_dataset.c datasets/loader.c \
 	datasets/exemplar.c datasets/feature_cache.c datasets/synthetic.c datasets/synthetic_mtl.c \
 	datasets/synthetic_surgery.c datasets/synthetic_skating.c
-check_PROGRAMS += tests/test_annotations tests/test_fina tests/test_video_dataset tests/test_synthetic
+check_PROGRAMS += tests/test_annotations tests/test_fina tests/test_video_dataset tests/test_synthetic \
+	tests/test_synthetic_layouts
 tests_test_annotations_SOURCES = tests/test_annotations.c
 tests_test_fina_SOURCES = tests/test_fina.c
 tests_test_video_dataset_SOURCES = tests/test_video_dataset.c
 tests_test_synthetic_SOURCES = tests/test_synthetic.c
+tests_test_synthetic_layouts_SOURCES = tests/test_synthetic_layouts.c
