@@ -63,6 +63,7 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
                               "frame mode: I3D fine-tuned in the training graph");
     kv_def(c, "clip_features", "", "Fis-V with MVLA: folder of <id>.npy per-clip CLIP image features");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
+    kv_def_choice(c, "target", "score", "score|tes|pcs", "the score regressed: the dataset's, or Fis-V's TES or PCS (the paper trains and reports each)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
     kv_def_num(c, "val_fraction", "0.1", 0, 0.9, "share of the training split held out for validation (model selection); 0 = none");
@@ -409,8 +410,9 @@ typedef enum run_part {
 } run_part;
 
 /* Opens `part`; `range` (NULL for the training part) is the training videos' score range, which
- * every other part uses. */
-static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const double *range) {
+ * every other part uses, and `clips` (0 for the training part) its N: Fis-V's N defaults to the
+ * first video's feature rows, so without it each split would pick its own. */
+static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const double *range, int64_t clips) {
     const char *split = kv_str(c, part == RUN_PART_TEST ? "test_split" : "train_split");
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
@@ -421,10 +423,12 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     vc.frames_root = kv_has(c, "videos") ? kv_str(c, "videos") : NULL;
     vc.video_height = (int)kv_int(c, "video_height");
     vc.num_frames = (int)kv_int(c, "frames");
-    vc.num_clips = (int)kv_int(c, "clips");
+    vc.num_clips = clips > 0 ? (int)clips : (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
     vc.clip_features_dir = kv_has(c, "clip_features") ? kv_str(c, "clip_features") : NULL;
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    vc.target = !strcmp(kv_str(c, "target"), "tes") ? AQA_VD_TARGET_TES
+                : !strcmp(kv_str(c, "target"), "pcs") ? AQA_VD_TARGET_PCS : AQA_VD_TARGET_SCORE;
     vc.quality_texts = kv_bool(c, "quality_text");
     if (run_stage_template(c, vc.dataset, &vc)) return NULL;
     if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
@@ -489,12 +493,12 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
         aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
         return 1;
     }
-    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL))) return 1;
+    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL, 0))) return 1;
     print_notes(c->program, r->train);
     const double range[2] = {r->train->score_min, r->train->score_max};
-    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 && !(r->val = run_open_split(c, RUN_PART_VAL, range)))
+    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 && !(r->val = run_open_split(c, RUN_PART_VAL, range, r->train->N)))
         return 1;
-    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, range))) return 1;
+    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, range, r->train->N))) return 1;
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
@@ -930,6 +934,8 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
 MC_UNUSED static void run_def_train_keys(kv_config *c) {
     kv_def_int(c, "epochs", "20", 1, 1e6, "training epochs");
     kv_def_int(c, "seeds", "1", 1, 1000, "repeat the run with seeds seed .. seed + N - 1 (<out>/seed<k>), report mean and std");
+    kv_def(c, "folds", "", "JIGSAWS: run the four folds of this task (Suturing, Needle_Passing, Knot_Tying) in <out>/fold<k> "
+                           "(train and test splits TASK/k/train, TASK/k/test), report rho's Fisher-z average");
     kv_def_bool(c, "resume", "false", "continue from <out>/last.safetensors (an error when there is none)");
     kv_def_int(c, "eval_every", "1", 1, 1e6, "validate (and select) every k epochs, and after the last");
     kv_def_bool(c, "test_each_epoch", "true",
