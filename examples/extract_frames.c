@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
     kv_def(&c, "skip_bad", "false", "warn about a missing or short video and go on (counted)");
     kv_def(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR --videos DIR [--out DIR] [--height 256] [settings]");
-    if (pr) return pr == 2 ? 0 : 1;
+    if (pr) return kv_exit_code(pr);
     if (!kv_has(&c, "data") || !kv_has(&c, "videos")) {
         fprintf(stderr, "extract_frames: --data and --videos are required\n");
         return 1;

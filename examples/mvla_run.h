@@ -409,10 +409,9 @@ typedef enum run_part {
     RUN_PART_TEST = 2   /* the whole evaluation split */
 } run_part;
 
-/* Opens `part`; `range` (NULL for the training part) is the training videos' score range, which
- * every other part uses, and `clips` (0 for the training part) its N: Fis-V's N defaults to the
- * first video's feature rows, so without it each split would pick its own. */
-static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const double *range, int64_t clips) {
+/* Opens `part`; `train` (NULL for the training part) is the training part, whose score range and
+ * clip count every other part uses (Fis-V's count comes from the first feature file read). */
+static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const aqa_video_dataset *train) {
     const char *split = kv_str(c, part == RUN_PART_TEST ? "test_split" : "train_split");
     aqa_vd_config vc;
     aqa_vd_config_init(&vc);
@@ -423,7 +422,7 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     vc.frames_root = kv_has(c, "videos") ? kv_str(c, "videos") : NULL;
     vc.video_height = (int)kv_int(c, "video_height");
     vc.num_frames = (int)kv_int(c, "frames");
-    vc.num_clips = clips > 0 ? (int)clips : (int)kv_int(c, "clips");
+    vc.num_clips = train ? (int)train->N : (int)kv_int(c, "clips");
     vc.clip_stride = (int)kv_int(c, "clip_stride");
     vc.clip_features_dir = kv_has(c, "clip_features") ? kv_str(c, "clip_features") : NULL;
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
@@ -443,9 +442,9 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const doub
     if (kv_has(c, "score_range")) {
         if (sscanf(kv_str(c, "score_range"), "%lf,%lf", &vc.score_lo, &vc.score_hi) != 2 || !(vc.score_lo < vc.score_hi))
             return aqa_fail_null("--score-range must be \"lo,hi\" with lo < hi, not \"%s\"", kv_str(c, "score_range"));
-    } else if (range) {
-        vc.score_lo = range[0];
-        vc.score_hi = range[1] > range[0] ? range[1] : range[0] + 1;
+    } else if (train) {
+        vc.score_lo = train->score_min;
+        vc.score_hi = train->score_max > train->score_min ? train->score_max : train->score_min + 1;
     }
     return aqa_video_dataset_open(&vc);
 }
@@ -493,12 +492,13 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
         aqa_fail(AQA_EINVAL, "Fis-V trains from its .npy features: give --features");
         return 1;
     }
-    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL, 0))) return 1;
+    if (!(r->train = run_open_split(c, RUN_PART_TRAIN, NULL))) return 1;
     print_notes(c->program, r->train);
-    const double range[2] = {r->train->score_min, r->train->score_max};
-    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 && !(r->val = run_open_split(c, RUN_PART_VAL, range, r->train->N)))
+    if ((open & RUN_OPEN_VAL) && kv_double(c, "val_fraction") > 0 &&
+        !(r->val = run_open_split(c, RUN_PART_VAL, r->train)))
         return 1;
-    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, range, r->train->N))) return 1;
+    if ((open & RUN_OPEN_TEST) && kv_has(c, "test_split") && !(r->test = run_open_split(c, RUN_PART_TEST, r->train)))
+        return 1;
     aqa_video_dataset *ds = r->train;
     bool use_vlp = kv_bool(c, "mvla");
 
@@ -650,6 +650,11 @@ MC_UNUSED static int run_open(run_ctx *r, kv_config *c, int open) {
      * judges, USDL's bins over the head's score range */
     if (dk == AQA_ANN_MTL_AQA) aqa_head_config_usdl_mtl_aqa(&h);
     else if (dk == AQA_ANN_JIGSAWS) aqa_head_config_usdl_jigsaws(&h);
+    else if (dk == AQA_ANN_FISV && ops == &aqa_head_musdl) {
+        aqa_fail(AQA_EINVAL, "--head musdl: Fis-V has no judges' scores to learn (TES and PCS are totals); use "
+                             "--head usdl");
+        return 1;
+    }
     if (kv_int(c, "usdl_bins") > 0) h.usdl_bins = kv_int(c, "usdl_bins");
     if (kv_double(c, "usdl_sigma") > 0) h.usdl_sigma = kv_double(c, "usdl_sigma");
     h.usdl_kl_mean = !strcmp(kv_str(c, "usdl_kl"), "mean");

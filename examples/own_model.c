@@ -285,14 +285,23 @@ static bool check_training(int steps, const char *checkpoint) {
 int main(int argc, char **argv) {
     const char *golden = "tests/data/golden_own_model.safetensors", *checkpoint = "own_model.ckpt.safetensors";
     int steps = 200;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--golden")) golden = argv[i + 1];
-        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--checkpoint")) checkpoint = argv[i + 1];
-        else {
-            fprintf(stderr, "usage: %s [--golden FILE] [--steps N] [--checkpoint FILE]\n", argv[0]);
+    for (int i = 1; i < argc; i += 2) {
+        const bool known =
+            !strcmp(argv[i], "--golden") || !strcmp(argv[i], "--steps") || !strcmp(argv[i], "--checkpoint");
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: own_model [--golden FILE] [--steps N] [--checkpoint FILE]\n");
+            return 0;
+        }
+        if (!known || i + 1 >= argc) {
+            if (strncmp(argv[i], "--", 2))
+                fprintf(stderr, "own_model: unexpected argument \"%s\"; --help lists the settings\n", argv[i]);
+            else if (!known) fprintf(stderr, "own_model: unknown setting \"%s\"; --help lists them\n", argv[i] + 2);
+            else fprintf(stderr, "own_model: %s needs a value\n", argv[i]);
             return 2;
         }
+        if (!strcmp(argv[i], "--golden")) golden = argv[i + 1];
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else checkpoint = argv[i + 1];
     }
     if (steps < 20) {
         fprintf(stderr, "--steps must be at least 20\n");

@@ -38,6 +38,16 @@ static ssize_t cookie_write(void *cookie, const char *buf, size_t n) {
     return (ssize_t)n;
 }
 
+/* The stream's seek function: muxers (FFmpeg's mp4 and mkv writers) go back to fill in their
+ * headers, so the stream must be seekable like the fdopen stream it replaced. */
+static int cookie_seek(void *cookie, off64_t *offset, int whence) {
+    aqa_atomic_file *af = cookie;
+    off_t at = lseek(af->fd, (off_t)*offset, whence);
+    if (at < 0) return -1;
+    *offset = (off64_t)at;
+    return 0;
+}
+
 /* The reason of a failed write for messages. */
 static const char *write_reason(const aqa_atomic_file *af) { return af->err ? strerror(af->err) : "write error"; }
 
@@ -77,7 +87,7 @@ aqa_status aqa_atomic_open(const char *path, aqa_atomic_file **out) {
         return st;
     }
     af->fd = fd;
-    af->fp = fopencookie(af, "wb", (cookie_io_functions_t){.write = cookie_write});
+    af->fp = fopencookie(af, "wb", (cookie_io_functions_t){.write = cookie_write, .seek = cookie_seek});
     if (!af->fp) {
         int e = errno;
         close(fd);

@@ -264,7 +264,9 @@ static int write_features(const fx_set *f, const char *dir) {
             continue;
         }
         if (aqa_feature_cache_path(feat, key, p, sizeof p) ||
-            aqa_feature_cache_write(p, key, clip, FX_T, FX_D, i3d, FX_N, FX_C, "test_invariance"))
+            aqa_feature_cache_write(p, key,
+                                    &(aqa_feature_set){.clip = clip, .i3d = i3d, .T = FX_T, .D = FX_D, .N = FX_N, .C = FX_C},
+                                    "test_invariance"))
             return 1;
     }
     return 0;
@@ -447,9 +449,12 @@ static void check_dataset(aqa_ann_dataset kind, const char *dataset, int n, cons
                 /* the exemplar setting only picks exemplars (w/DN = w/o) unless it divides by DD */
                 const aqa_head_ops *ops = aqa_head_find(g_heads[h]);
                 if (n_settings > 1 && ops && !ops->is_contrastive && !strcmp(settings[s], "w/o")) continue;
+                if (kind == AQA_ANN_FISV && ops == &aqa_head_musdl) continue; /* refused: Fis-V has no judges */
                 const char *kv[32] = {"dataset", dataset, "train_split", train_split, "test_split", test_split,
-                                      "head", g_heads[h], "mvla", mvla[m] ? "true" : "false", "setting", settings[s]};
-                int k = 12;
+                                      "head", g_heads[h], "mvla", mvla[m] ? "true" : "false", "setting", settings[s],
+                                      /* random text features: the fixtures have no CLIP weights to fine-tune */
+                                      "freeze_clip_text", "true"};
+                int k = 14;
                 for (int e = 0; extra && extra[e] && k < 30; e++) kv[k++] = extra[e];
                 kv[k] = NULL;
                 fx_result r[2];

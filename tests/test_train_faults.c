@@ -251,11 +251,15 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double g_ref_seconds = 0.12; /* how long the reference run took (the kills' time scale) */
+
 static void test_reference(void) {
     char ref[300], log[400];
     snprintf(ref, sizeof ref, "%s/ref", g_dir);
     snprintf(log, sizeof log, "%s/ref.log", g_dir);
+    double t0 = now_s();
     int st = run_to_end(ref, log);
+    g_ref_seconds = now_s() - t0;
     char *t = slurp(log);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference run failed:\n%s", t);
     free(t);
@@ -279,8 +283,10 @@ static void test_sigkill(void) {
         int ino = inotify_init1(IN_NONBLOCK);
         if (ino >= 0) inotify_add_watch(ino, dir, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO);
         pid_t pid = start(dir, log, 0);
-        if (k % 2 == 0 || ino < 0) { /* a random moment within the first 0.12 s */
-            struct timespec d = {0, (long)(u * 1.2e8)};
+        if (k % 2 == 0 || ino < 0) { /* a random moment within the first 0.12 s, or the first
+                                      * half of a whole run when that is shorter */
+            double at = u * fmin(0.12, 0.5 * g_ref_seconds);
+            struct timespec d = {0, (long)(at * 1e9)};
             nanosleep(&d, NULL);
         } else { /* the m-th event in the folder (m = 1..12) */
             int want = 1 + (int)(u * 12), seen = 0;

@@ -1324,7 +1324,7 @@ static void test_fisv_layout(void) {
         CHECK(ds->N == 6 && ds->T == 6 && ds->clip_len == 1 && ds->feat_clip_dim == 3 && ds->feat_i3d_dim == 4);
         CHECK(ds->fum_boundaries[0] == 2 && ds->fum_boundaries[1] == 4); /* thirds */
         float clip[6 * 3], cbp[6 * 4];
-        CHECK(aqa_vd_read_features(ds, 0, clip, cbp) == AQA_OK);
+        CHECK(aqa_vd_read_features(ds, 0, clip, cbp, NULL) == AQA_OK);
         static const int pick5[6] = {0, 0, 1, 2, 3, 4}; /* np.linspace(0, 4, 6).astype(int) */
         for (int r = 0; r < 6; r++) CHECK_NEAR(clip[r * 3 + 2], -(1700 + pick5[r] * 10 + 2), 0);
         CHECK_NEAR(cbp[5 * 4], 1750, 0);
@@ -1332,7 +1332,7 @@ static void test_fisv_layout(void) {
         float y[4 * 2] = {0};
         snprintf(p, sizeof p, "%s/clipfeat/23.npy", root);
         CHECK(write_npy_2d(p, y, 4, 2) == 0);
-        CHECK(aqa_vd_read_features(ds, 1, clip, NULL) != AQA_OK && strstr(aqa_last_error(), "23.npy"));
+        CHECK(aqa_vd_read_features(ds, 1, clip, NULL, NULL) != AQA_OK && strstr(aqa_last_error(), "23.npy"));
         aqa_video_dataset_free(ds);
     }
     c.clip_features_dir = NULL;

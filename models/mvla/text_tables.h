@@ -13,12 +13,24 @@
  * Only the text side of the model is used and trained: token_embedding, positional_embedding,
  * transformer, ln_final, text_projection ("visual.*" and logit_scale are untouched).
  *
- *     aqa_mvla_text_tables *tt = aqa_mvla_text_tables_new(clip, stage_ids, video_ids, true);
- *     aqa_tensor **p; int n = aqa_mvla_text_tables_parameters(tt, &p);  // into the lr 1e-4 group
- *     aqa_scope_begin();                                               // one training step
- *     aqa_mvla_text_tables_get(tt, &batch.stage_text, &batch.video_text);
- *     ... aqa_mvla_forward, backward, optimizer step ...
- *     aqa_scope_end(); */
+ *     ```c
+ *     // stage_ids, video_ids: the tokenised texts (I64 [C, ctx]); one training step's tables
+ *     aqa_status text_step(aqa_clip_model *clip, const aqa_tensor *stage_ids, const aqa_tensor *video_ids,
+ *                          aqa_mvla_batch *batch) {
+ *         aqa_mvla_text_tables *tt = aqa_mvla_text_tables_new(clip, stage_ids, video_ids, true);
+ *         if (!tt) return aqa_last_status();
+ *         aqa_tensor **p = NULL;
+ *         int n = aqa_mvla_text_tables_parameters(tt, &p); // into the optimizer's lr 1e-4 group
+ *         aqa_scope_begin();
+ *         aqa_status st = aqa_mvla_text_tables_get(tt, &batch->stage_text, &batch->video_text);
+ *         // ... aqa_mvla_forward, backward, optimizer step ...
+ *         aqa_scope_end();
+ *         free(p);
+ *         aqa_mvla_text_tables_free(tt);
+ *         return n < 0 ? aqa_last_status() : st;
+ *     }
+ *     ```
+ */
 #ifndef AQA_MVLA_TEXT_TABLES_H
 #define AQA_MVLA_TEXT_TABLES_H
 
