@@ -416,6 +416,16 @@ static aqa_status add_graded(aqa_text_set *set, const char *base, bool action, i
     return AQA_OK;
 }
 
+aqa_status aqa_vd_stage_text(const aqa_video_dataset *ds, const char *stage, char *buf, size_t size) {
+    aqa_ann_dataset k = ds->manifest->dataset;
+    bool dives = k == AQA_ANN_FINEDIVING || k == AQA_ANN_MTL_AQA;
+    const char *tmpl = ds->cfg.stage_template ? ds->cfg.stage_template : dives ? AQA_DIVING_TEMPLATE : "";
+    if (tmpl[0]) return aqa_text_fill_template(tmpl, stage, buf, size);
+    if (strlen(stage) >= size) return aqa_fail(AQA_EINVAL, "stage text \"%.40s...\" too long", stage);
+    memcpy(buf, stage, strlen(stage) + 1);
+    return AQA_OK;
+}
+
 /* Text ids and dive classes of every manifest sample.  For graded texts (JIGSAWS, Fis-V, and
  * dives with cfg.quality_texts) the ids are those of grade 0 of each text's group: the grade
  * comes from the score later (assign_grades), once the score range is known. */
@@ -424,7 +434,6 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
     aqa_ann_manifest *m = ds->manifest;
     bool dives = m->dataset == AQA_ANN_FINEDIVING || m->dataset == AQA_ANN_MTL_AQA;
     bool graded = ds->n_grades > 0;
-    const char *tmpl = ds->cfg.stage_template ? ds->cfg.stage_template : dives ? AQA_DIVING_TEMPLATE : "";
     for (size_t i = 0; i < m->n_samples; i++) {
         const aqa_ann_sample *s = &m->samples[i];
         char cls[64];
@@ -449,9 +458,8 @@ static aqa_status build_texts(aqa_video_dataset *ds, int64_t (*stage_ids)[AQA_VD
             }
             for (int g = 0; g < 3; g++) {
                 char txt[AQA_TEXT_MAX];
-                const char *stage = aqa_dive_texts_stage(&t, g);
-                if (tmpl[0] && (st = aqa_text_fill_template(tmpl, stage, txt, sizeof txt))) return st;
-                if (tmpl[0]) stage = txt;
+                if ((st = aqa_vd_stage_text(ds, aqa_dive_texts_stage(&t, g), txt, sizeof txt))) return st;
+                const char *stage = txt;
                 if (graded) {
                     if ((st = add_graded(&ds->stage_texts, stage, false, &stage_ids[i][g]))) return st;
                     continue;

@@ -231,6 +231,9 @@ const aqa_ann_sample *aqa_vd_sample(const aqa_video_dataset *ds, size_t i);
 /* numpy's linspace(start, end, T).astype(int) into out[T]. */
 void aqa_vd_linspace_int(int64_t start, int64_t end, int64_t T, int64_t *out);
 /* Clip starts: min(c * stride, T - clip_len) for c < N.  AQA_EINVAL when T < clip_len. */
+/* A stage text as the dataset's texts hold it: `stage` ("inward take-off") in the prompt template
+ * (cfg.stage_template, or the dataset's default) into buf. */
+aqa_status aqa_vd_stage_text(const aqa_video_dataset *ds, const char *stage, char *buf, size_t size);
 aqa_status aqa_vd_clip_starts(int64_t T, int64_t N, int64_t clip_len, int64_t stride, int64_t *out);
 /* TSA's boundaries of sampled labels[T]: AQA_EFORMAT when fewer than 3 distinct values. */
 aqa_status aqa_vd_tsa_boundaries(const int64_t *labels, int64_t T, int64_t out[2]);

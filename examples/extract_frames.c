@@ -107,8 +107,8 @@ int main(int argc, char **argv) {
     kv_def(&c, "format", "jpg", "jpg | png");
     kv_def(&c, "quality", "95", "JPEG quality 1..100");
     kv_def(&c, "split", "", "only this split's dives (\"\" = every dive)");
-    kv_def(&c, "skip_bad", "false", "warn about a missing or short video and go on (counted)");
-    kv_def(&c, "progress", "true", "progress line on stderr");
+    kv_def_bool(&c, "skip_bad", "false", "warn about a missing or short video and go on (counted)");
+    kv_def_bool(&c, "progress", "true", "progress line on stderr");
     int pr = kv_parse_args(&c, argc, argv, "--data DIR --videos DIR [--out DIR] [--height 256] [settings]");
     if (pr) return kv_exit_code(pr);
     if (!kv_has(&c, "data") || !kv_has(&c, "videos")) {

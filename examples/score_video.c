@@ -488,8 +488,12 @@ static int query_labels(run_ctx *r, kv_config *c, const sv_encoder *e, aqa_batch
     aqa_dive_texts t;
     if (aqa_dive_texts_from_number(dive, &t)) return 1;
     int64_t *ids = aqa_data(b->stage_text_ids);
-    for (int s = 0; s < 3; s++)
-        if (text_id(r, c, e, true, aqa_dive_texts_stage(&t, s), &ids[s])) return 1;
+    for (int s = 0; s < 3; s++) {
+        char txt[AQA_TEXT_MAX];
+        if (aqa_vd_stage_text(r->train, aqa_dive_texts_stage(&t, s), txt, sizeof txt) ||
+            text_id(r, c, e, true, txt, &ids[s]))
+            return 1;
+    }
     return text_id(r, c, e, false, t.video, (int64_t *)aqa_data(b->video_text_ids));
 }
 
@@ -634,6 +638,19 @@ static int score_one(const char *ckpt, kv_config *cmd, int argc, char **argv, sv
     aqa_batch *q = NULL;
     if (run_open(&r, &c, false)) goto done;
     if (run_load_weights(&r, ckpt)) goto done;
+    if (r.texts) { /* never trained here: the tables as plain tensors, which text_id can grow */
+        bool prev = aqa_set_grad_enabled(false);
+        aqa_tensor *st = NULL, *vt = NULL;
+        aqa_status ts = aqa_mvla_text_tables_get(r.texts, &st, &vt);
+        if (ts == AQA_OK) {
+            r.stage_text = aqa_clone(st);
+            r.video_text = aqa_clone(vt);
+        }
+        aqa_set_grad_enabled(prev);
+        aqa_mvla_text_tables_free(r.texts);
+        r.texts = NULL;
+        if (ts != AQA_OK || !r.stage_text || !r.video_text) goto done;
+    }
     aqa_video_dataset *ds = r.train;
     /* frames resized first to the height of the training frames */
     int vh = (int)kv_int(&c, "video_height");
