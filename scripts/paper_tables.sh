@@ -34,7 +34,8 @@
 # pretraining and feature extraction are skipped or resumed likewise.  Outputs:
 # <out>/table<T>.md (what is printed), <out>/table<T>.csv, the runs under <out>/table<T>/.
 #
-# Settings (environment): BIN (examples), EPOCHS (synthetic 5, real 20), plus CLIP, BPE, I3D.
+# Settings (environment): BIN (examples), EPOCHS (synthetic 5, real 20), TRAIN_FLAGS (more
+# train_mvla flags for every row, e.g. "--device cuda"), plus CLIP, BPE, I3D.
 # --quick: a smoke test (tiny sets, one row of the table, one epoch), for tests.
 set -eu
 
@@ -127,7 +128,7 @@ features() { # dataset folder [sampling]: the frozen CLIP and I3D features of a 
     fi
 }
 
-COMMON="--epochs $EPOCHS --seeds $SEEDS --seed 0 --progress false --workers 2 --no-test-each-epoch $SIZES"
+COMMON="--epochs $EPOCHS --seeds $SEEDS --seed 0 --progress false --workers 2 --no-test-each-epoch $SIZES ${TRAIN_FLAGS:-}"
 
 # Trains one row into folder $1 (the rest: train_mvla's flags), unless its metrics.json is there.
 run_row() {
