@@ -27,8 +27,9 @@ int main(int argc, char **argv) {
     aqa_synthetic_config cfg;
     aqa_synthetic_config_init(&cfg);
     kv_config c = {.program = "make_synthetic",
-                   .about = "Writes the synthetic diving dataset in FineDiving's layout (frames + annotation pickles),\n"
-                            "and/or a contact sheet of one of its dives."};
+                   .about = "Writes a synthetic dataset in a real dataset's files (--layout: FineDiving's dives with frame\n"
+                            "labels, MTL-AQA's dives, JIGSAWS' surgical trials, Fis-V's skating programmes), and/or a contact\n"
+                            "sheet of one of its dives."};
     kv_def(&c, "out", "", "dataset folder (without it only the contact sheet is drawn)");
     kv_def_choice(&c, "layout", "finediving", "finediving|mtl-aqa|jigsaws|fisv",
                   "which dataset's files: dives (FineDiving's, MTL-AQA's), surgical trials (JIGSAWS'), skating programmes (Fis-V's)");
