@@ -37,6 +37,12 @@
  * split after each validation and reports those maxima as test_best_epochs_* with their epochs:
  * an optimistic number, labelled as such, never used to select anything.
  *
+ * The paper's per-dataset protocols: --target tes|pcs trains Fis-V's TES or PCS (the paper trains
+ * and reports each, and their average); --folds TASK runs JIGSAWS' four folds of a task in
+ * <out>/fold<k> (splits TASK/k/train and TASK/k/test) and reports rho as the Fisher-z average of
+ * the folds' (the other metrics as their mean, each fold's rho in metrics.json).
+ * scripts/paper_tables.sh runs whole tables with them (docs/paper_tables.md).
+ *
  * --seeds N repeats the run with seeds seed, ..., seed + N - 1 in <out>/seed<s> and reports the
  * mean and the sample standard deviation of every reported metric (<out>/metrics.json and
  * seeds_* lines).  A correlation that is undefined (constant prediction) is reported as nan /
