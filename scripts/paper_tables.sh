@@ -20,7 +20,8 @@
 # Data.  Without --data the synthetic sets are generated under <out>/data (make_synthetic's
 # finediving, mtl-aqa, jigsaws and fisv layouts), a tiny CLIP is pretrained on the synthetic dives
 # (its vocabulary covering every set's texts) and the features are extracted with a random I3D:
-# sized so that all three tables finish in well under an hour on 2 cores (docs/paper_tables.md).
+# sized so that all three tables finish in under an hour on 2 cores (49 min measured, with
+# --seeds 2: docs/paper_tables.md).
 # With --data DIR, DIR holds the real releases as finediving/, mtl-aqa/, jigsaws/ (annotation
 # files and frames in their published layouts) and fisv/ (train_dataset.txt, test_dataset.txt,
 # features/<id>.npy from the paper's Video Swin and clip_features/<id>.npy per-clip CLIP image
