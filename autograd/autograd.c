@@ -187,8 +187,33 @@ static aqa_tensor *conform(aqa_tensor *g, const aqa_node *n, int i, aqa_device d
     return g;
 }
 
-/* Adds g into a leaf's .grad (a private contiguous tensor). */
-static aqa_status accumulate_leaf(aqa_tensor *leaf, aqa_tensor *g) {
+/* True when g may become a leaf's .grad as it is instead of being copied (PyTorch's AccumulateGrad
+ * steals such gradients too): nobody else holds it (one reference: the backward's scope, or the
+ * engine for a pending gradient handed on unchanged) or its memory (no views, not saved), it has
+ * the leaf's shape, dtype and device, is contiguous from its storage's start, records no graph,
+ * and the backward did not hand it to another input as well (the leaf's .grad is later added to
+ * in place). */
+static bool can_take(const aqa_tensor *leaf, const aqa_tensor *g, aqa_tensor *const *grad_in, int n_in, int i) {
+    if (__atomic_load_n(&g->refcount, __ATOMIC_ACQUIRE) != 1 ||
+        __atomic_load_n(&g->storage->refcount, __ATOMIC_ACQUIRE) != 1)
+        return false;
+    if (g->grad_fn || g->requires_grad || g->offset != 0 || g->dtype != leaf->dtype || !aqa_same_shape(g, leaf) ||
+        !aqa_is_contiguous(g) || !aqa_device_equal(aqa_tensor_device(g), aqa_tensor_device(leaf)))
+        return false;
+    for (int j = 0; j < n_in; j++)
+        if (j != i && grad_in[j] == g) return false;
+    return true;
+}
+
+/* Adds g into a leaf's .grad (a private contiguous tensor); with take, g itself becomes .grad
+ * when can_take allowed it (the caller checked). */
+static aqa_status accumulate_leaf(aqa_tensor *leaf, aqa_tensor *g, bool take) {
+    if (!leaf->grad && take) {
+        if (g->owner) aqa__disown(g); /* the scope's reference becomes the leaf's */
+        else aqa__retain(g);         /* the engine keeps its own until it drops the pending gradient */
+        leaf->grad = g;
+        return AQA_OK;
+    }
     if (!leaf->grad) {
         aqa_tensor *copy = aqa__new_unowned(leaf->ndim, leaf->shape, leaf->dtype, aqa_tensor_device(leaf));
         if (!copy) return aqa_last_status();
@@ -242,7 +267,7 @@ aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph) {
         goto done;
     }
     if (!y->grad_fn) { /* y is itself a leaf */
-        st = accumulate_leaf(y, seed);
+        st = accumulate_leaf(y, seed, false); /* the caller's grad_y is never taken */
         goto done;
     }
     aqa_node *root = y->grad_fn;
@@ -306,7 +331,7 @@ aqa_status aqa_backward(aqa_tensor *y, aqa_tensor *grad_y, bool retain_graph) {
                     st = aqa_fail(aqa_last_status(), "backward of %s, input %d: %s", n->op, i, aqa_last_error());
                     break;
                 }
-                if (n->leaf[i]) st = accumulate_leaf(n->leaf[i], g);
+                if (n->leaf[i]) st = accumulate_leaf(n->leaf[i], g, can_take(n->leaf[i], g, grad_in, n->n_inputs, i));
                 else accumulate_node(n->next[i], g);
             }
         }

@@ -1,8 +1,8 @@
 /* bench_attention.c: the transformer layers at CLIP ViT-B/16 size (batch 8, seq 197, width 768,
  * 12 heads, MLP 3072, float32): MultiheadAttention forward and forward+backward, Linear 768->3072,
  * LayerNorm(768) and one pre-norm TransformerEncoderLayer (gelu, eval) forward+backward, in ms,
- * beside PyTorch's times for the same shapes (scripts/bench_torch_attention.py, run when python3
- * with torch is present; AQA_BENCH_TORCH=0 skips it) and the ratio aqa / torch.
+ * beside PyTorch's times for the same shapes (scripts/bench_torch_attention.py; conventions of
+ * bench/bench_util.h).
  * Usage: bench/bench_attention [--quick] */
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
@@ -44,17 +44,19 @@ int main(int argc, char **argv) {
     t[2] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_linear_layer_forward(lin, x), gl, false); aqa_zero_grad(x));
     t[3] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_layer_norm_layer_forward(ln, x), gy, false); aqa_zero_grad(x));
     t[4] = 1e3 * BENCH_BEST(reps, 0, aqa_backward(aqa_transformer_encoder_layer_forward(tel, x, NULL, NULL), gy, false); aqa_zero_grad(x));
-    const char *names[N_CASES] = {"mha forward", "mha forward+backward", "linear 768->3072 fwd+bwd",
-                                  "layernorm 768 fwd+bwd", "encoder layer fwd+bwd"};
+    const char *names[N_CASES] = {"MultiheadAttention forward", "MultiheadAttention forward + backward",
+                                  "Linear 768 -> 3072 forward + backward", "LayerNorm 768 forward + backward",
+                                  "TransformerEncoderLayer forward + backward"};
+    const bool summary[N_CASES] = {false, false, false, true, true};
     double tt[N_CASES];
     bool have = !quick && bench_torch_times("bench_torch_attention.py", NULL, tt, N_CASES);
-    printf("transformer layers, batch %lld, seq %lld, width %lld, %lld heads, MLP %lld, float32\n", (long long)N,
-           (long long)L, (long long)E, (long long)H, (long long)FF);
-    printf("%-28s %10s %10s %8s\n", "case", "aqa ms", "torch ms", "ratio");
-    for (int i = 0; i < N_CASES; i++) {
-        if (have) printf("%-28s %10.2f %10.2f %8.2f\n", names[i], t[i], tt[i], t[i] / tt[i]);
-        else printf("%-28s %10.2f %10s %8s\n", names[i], t[i], "-", "-");
-    }
+    char title[160];
+    snprintf(title, sizeof title, "transformer layers, batch %lld, seq %lld, width %lld, %lld heads, MLP %lld, float32",
+             (long long)N, (long long)L, (long long)E, (long long)H, (long long)FF);
+    bench_print_setup(title);
+    bench_print_head();
+    for (int i = 0; i < N_CASES; i++) bench_row(names[i], "ms", t[i], have ? tt[i] : 0, false, summary[i]);
+    bench_print_foot();
     aqa_module_free(&mha->base);
     aqa_module_free(&lin->base);
     aqa_module_free(&ln->base);

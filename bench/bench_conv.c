@@ -1,7 +1,6 @@
 /* bench_conv.c: Conv3d forward and forward+backward on an I3D-sized layer (x [1, 192, 8, 28, 28],
  * 3x3x3 kernel to 192 channels, padding 1), in ms and GFLOP/s, beside PyTorch's time for the same
- * layer (scripts/bench_torch_conv.py, run when python3 with torch is present; AQA_BENCH_TORCH=0
- * skips it) and the ratio.
+ * layer (scripts/bench_torch_conv.py; conventions of bench/bench_util.h).
  * Usage: bench/bench_conv [--quick] */
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
@@ -37,19 +36,15 @@ int main(int argc, char **argv) {
         aqa_scope_end();
     });
     aqa_scope_end();
-    printf("Conv3d x[1,192,8,28,28] k3x3x3 -> 192, pad 1, f32 (column budget %zu MiB)\n", aqa_conv_tile_bytes() >> 20);
-    printf("%-22s %10s %10s %10s %10s\n", "", "aqa ms", "GFLOP/s", "torch ms", "ratio");
     double tt[2] = {0, 0};
-    bool have_torch = bench_torch_times("bench_torch_conv.py", NULL, tt, 2);
-    double tf = tt[0], tfb = tt[1];
-    if (have_torch) {
-        printf("%-22s %10.1f %10.1f %10.1f %10.2f\n", "forward", t_f * 1e3, flops_f / t_f * 1e-9, tf, t_f * 1e3 / tf);
-        printf("%-22s %10.1f %10.1f %10.1f %10.2f\n", "forward+backward", t_fb * 1e3, 3 * flops_f / t_fb * 1e-9, tfb,
-               t_fb * 1e3 / tfb);
-    } else {
-        printf("%-22s %10.1f %10.1f %10s %10s\n", "forward", t_f * 1e3, flops_f / t_f * 1e-9, "n/a", "");
-        printf("%-22s %10.1f %10.1f %10s %10s\n", "forward+backward", t_fb * 1e3, 3 * flops_f / t_fb * 1e-9, "n/a", "");
-    }
-    printf("(ratio = aqa time / torch time; torch with torch.set_num_threads(2))\n");
+    bool have = bench_torch_times("bench_torch_conv.py", NULL, tt, 2);
+    bench_print_setup("Conv3d x [1, 192, 8, 28, 28], 3x3x3 kernel -> 192 channels, padding 1, float32");
+    bench_print_head();
+    bench_row("Conv3d 1x192x8x28x28, 3^3 -> 192, forward", "ms", t_f * 1e3, have ? tt[0] : 0, false, true);
+    bench_row("Conv3d same, forward + backward", "ms", t_fb * 1e3, have ? tt[1] : 0, false, true);
+    bench_row("Conv3d forward", "GFLOP/s", flops_f / t_f * 1e-9, have ? flops_f / tt[0] * 1e-6 : 0, true, false);
+    bench_row("Conv3d forward + backward", "GFLOP/s", 3 * flops_f / t_fb * 1e-9, have ? 3 * flops_f / tt[1] * 1e-6 : 0,
+              true, false);
+    bench_print_foot();
     return 0;
 }

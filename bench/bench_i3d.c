@@ -2,16 +2,16 @@
  * feature) on 16 x 224 x 224 clips: forward of one clip and of a 9-clip batch (eval, no
  * gradients), forward+backward of one clip (train mode, loss = sum of the features), in clips/s,
  * with the peak resident memory of each case, beside PyTorch on the same machine
- * (scripts/bench_torch_i3d.py, torch.set_num_threads(2); AQA_BENCH_TORCH=0 skips it).
+ * (scripts/bench_torch_i3d.py; conventions of bench/bench_util.h).
  *
  * Each case runs in its own child process so that its peak memory (ru_maxrss) is its own; the
  * parent does no tensor work before forking (OpenMP/BLAS threads do not survive fork).
  *   bench/bench_i3d [--quick] [--train9]
  * --quick: 1 repetition each, no warm-up, 112 x 112 frames; --train9: also forward+backward of a
  * 9-clip batch (minutes, and ~10 GB for PyTorch).
- * On a shared machine, idle libgomp workers of both sides spin (and yield) while BLAS threads need
- * the cores, which inflates and scatters the times; OMP_WAIT_POLICY=passive (inherited by the
- * PyTorch script) gives steadier numbers.  The CPU-seconds columns are the steadier comparison. */
+ * On a shared machine, idle libgomp workers of both sides spin while other threads need the cores,
+ * which inflates and scatters the times; OMP_WAIT_POLICY=passive (inherited by the PyTorch script)
+ * gives steadier numbers.  The CPU-seconds columns are the steadier comparison. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +22,9 @@
 #include <unistd.h>
 
 #include "autograd/autograd.h"
+#include "bench/bench_util.h"
 #include "models/i3d/i3d.h"
 #include "ops/ops.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 enum { CASE_FWD1, CASE_FWD9, CASE_FWDBWD1, CASE_FWDBWD9, N_CASES };
 static const char *const case_names[N_CASES] = {"forward, 1 clip", "forward, 9-clip batch", "fwd+bwd, 1 clip",
@@ -53,7 +48,7 @@ static double run_case(int c, int side, int warm, int reps, double *cpu) {
     aqa_tensor *x = aqa_rand(AQA_SHAPE(B, 3, 16, side, side), AQA_F32, NULL);
     double best = 1e30;
     for (int r = 0; r < warm + reps; r++) {
-        double t0 = now(), c0 = cpu_now();
+        double t0 = bench_now(), c0 = cpu_now();
         aqa_scope_begin();
         if (c == CASE_FWDBWD1 || c == CASE_FWDBWD9) {
             aqa_module_train(&m->base, true);
@@ -67,7 +62,7 @@ static double run_case(int c, int side, int warm, int reps, double *cpu) {
             aqa_set_grad_enabled(prev);
         }
         aqa_scope_end();
-        double t = now() - t0, ct = cpu_now() - c0;
+        double t = bench_now() - t0, ct = cpu_now() - c0;
         if (best < 0) {
             fprintf(stderr, "bench_i3d: %s\n", aqa_last_error());
             break;
@@ -108,22 +103,15 @@ static bool child_case(int c, int side, int warm, int reps, double *sec, double 
 
 /* PyTorch's seconds, CPU seconds and peak MB for case c (false when unavailable). */
 static bool torch_case(int c, int side, int warm, int reps, double *sec, double *cpu, double *peak_mb) {
-    const char *e = getenv("AQA_BENCH_TORCH");
-    if (e && strcmp(e, "0") == 0) return false;
-    static const char *const cands[] = {"scripts/bench_torch_i3d.py", "../scripts/bench_torch_i3d.py"};
-    const char *script = NULL;
-    for (int i = 0; i < 2 && !script; i++)
-        if (access(cands[i], R_OK) == 0) script = cands[i];
-    if (!script) return false;
     static const char *const case_args[N_CASES] = {"fwd1", "fwd9", "fwdbwd1", "fwdbwd9"};
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 %s --case %s --side %d --warm %d --reps %d 2>/dev/null", script,
-             case_args[c], side, warm, reps);
-    FILE *p = popen(cmd, "r");
-    if (!p) return false;
-    int got = fscanf(p, "%lf %lf %lf", sec, peak_mb, cpu);
-    pclose(p);
-    return got == 3;
+    char args[128];
+    snprintf(args, sizeof args, "--case %s --side %d --warm %d --reps %d", case_args[c], side, warm, reps);
+    double v[3];
+    if (!bench_torch_times("bench_torch_i3d.py", args, v, 3)) return false;
+    *sec = v[0];
+    *peak_mb = v[1];
+    *cpu = v[2];
+    return true;
 }
 
 int main(int argc, char **argv) {
@@ -135,25 +123,34 @@ int main(int argc, char **argv) {
     int side = quick ? 112 : 224;
     const int warm[N_CASES] = {quick ? 0 : 1, 0, quick ? 0 : 1, 0};
     const int reps[N_CASES] = {quick ? 1 : 2, 1, quick ? 1 : 2, 1};
-    printf("I3D (pytorch-i3d InceptionI3d to the 1024-d feature, random weights), 16x%dx%d clips, f32\n", side, side);
-    printf("%-24s %8s %8s %8s %8s | %8s %8s %8s %8s | %6s %6s\n", "", "aqa s", "cpu s", "clips/s", "peak MB",
-           "torch s", "cpu s", "clips/s", "peak MB", "ratio", "cpu r");
-    for (int c = 0; c < (train9 ? N_CASES : CASE_FWDBWD9); c++) {
-        double s, cpu, mb, ts = 0, tcpu = 0, tmb = 0;
-        if (!child_case(c, side, warm[c], reps[c], &s, &cpu, &mb)) {
+    char title[160];
+    snprintf(title, sizeof title, "I3D (pytorch-i3d InceptionI3d to the 1024-d feature, random weights), 16x%dx%d clips, f32",
+             side, side);
+    bench_print_setup(title);
+    static const char *const row_names[N_CASES] = {"I3D forward, 1 clip 16 x 224^2", "I3D forward, 9 clips",
+                                                   "I3D forward + backward, 1 clip", "I3D forward + backward, 9 clips"};
+    double res[N_CASES][6];
+    bool have[N_CASES] = {false};
+    int ncases = train9 ? N_CASES : CASE_FWDBWD9;
+    for (int c = 0; c < ncases; c++) {
+        double *r = res[c]; /* aqa s, cpu s, MB, torch s, cpu s, MB */
+        if (!child_case(c, side, warm[c], reps[c], &r[0], &r[1], &r[2])) {
             printf("%-24s failed\n", case_names[c]);
             return 1;
         }
-        bool have = torch_case(c, side, warm[c], reps[c], &ts, &tcpu, &tmb);
-        double cps = case_clips[c] / s;
-        if (have)
-            printf("%-24s %8.2f %8.2f %8.3f %8.0f | %8.2f %8.2f %8.3f %8.0f | %6.2f %6.2f\n", case_names[c], s, cpu, cps,
-                   mb, ts, tcpu, case_clips[c] / ts, tmb, ts / s, tcpu / cpu);
-        else
-            printf("%-24s %8.2f %8.2f %8.3f %8.0f | %8s\n", case_names[c], s, cpu, cps, mb, "n/a");
-        fflush(stdout);
+        have[c] = torch_case(c, side, warm[c], reps[c], &r[3], &r[4], &r[5]);
     }
-    printf("(ratio = aqa clips/s / torch clips/s, > 1: aqa faster; cpu r = the same for CPU seconds of all threads,\n"
-           " steadier on a loaded machine; torch.set_num_threads(2); peak = ru_maxrss of the process running the case)\n");
+    bench_print_head();
+    for (int c = 0; c < ncases; c++)
+        bench_row(row_names[c], "clips/s", case_clips[c] / res[c][0], have[c] ? case_clips[c] / res[c][3] : 0, true,
+                  c != CASE_FWD9 && !quick);
+    printf("  %-26s %8s %8s %8s | %8s %8s %8s\n", "", "aqa s", "cpu s", "peak MB", "torch s", "cpu s", "peak MB");
+    for (int c = 0; c < ncases; c++) {
+        printf("  %-26s %8.2f %8.2f %8.0f", case_names[c], res[c][0], res[c][1], res[c][2]);
+        if (have[c]) printf(" | %8.2f %8.2f %8.0f\n", res[c][3], res[c][4], res[c][5]);
+        else printf(" | %8s\n", "-");
+    }
+    printf("  (cpu s: CPU seconds of all threads of the fastest call; peak: ru_maxrss of the process running the case)\n");
+    bench_print_foot();
     return 0;
 }

@@ -1,35 +1,24 @@
-/* bench_matmul.c: f32 matmul through aqa (aqa_matmul) beside OpenBLAS's cblas_sgemm called
- * directly on the same buffers, and a 2-layer MLP forward+backward step; prints a table.
+/* bench_matmul.c: float32 matmul through aqa (aqa_matmul: OpenBLAS on one thread per part, the
+ * product split over aqa's OpenMP team) in GFLOP/s, and a 2-layer MLP forward+backward step in ms,
+ * beside PyTorch (torch.mm, scripts/bench_torch_matmul.py; conventions of bench/bench_util.h).
  * Usage: bench/bench_matmul [--quick] */
-#include <cblas.h>
 #include "aqa.h"
 #include "bench/bench_util.h"
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     double min_time = quick ? 0.05 : 0.5;
-    int sizes[][3] = {{256, 256, 256}, {1024, 1024, 1024}, {197 * 8, 768, 768}, {197 * 8, 3072, 768}, {2048, 2048, 2048}};
-    int n_sizes = quick ? 2 : 5;
-    printf("f32 matmul, C[m,n] = A[m,k] B[k,n]   (threads: OpenBLAS default)\n");
-    printf("%-18s %12s %12s %8s\n", "m x n x k", "aqa GF/s", "sgemm GF/s", "ratio");
+    const int sizes[][3] = {{256, 256, 256}, {1024, 1024, 1024}, {2048, 2048, 2048}};
+    const int n_sizes = quick ? 2 : 3;
+    double gf[3];
     aqa_manual_seed(1);
     for (int s = 0; s < n_sizes; s++) {
         int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
         aqa_scope_begin();
         aqa_tensor *a = aqa_randn(AQA_SHAPE(m, k), AQA_F32, NULL);
         aqa_tensor *b = aqa_randn(AQA_SHAPE(k, n), AQA_F32, NULL);
-        aqa_tensor *c = aqa_empty(AQA_SHAPE(m, n), AQA_F32);
-        double flops = 2.0 * m * n * k;
-        double t_aqa = BENCH_BEST(1, min_time, {
-            aqa_scope_begin();
-            aqa_matmul(a, b);
-            aqa_scope_end();
-        });
-        double t_blas = BENCH_BEST(1, min_time, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                                                        aqa_data(a), k, aqa_data(b), n, 0.0f, aqa_data(c), n));
-        char label[32];
-        snprintf(label, sizeof label, "%dx%dx%d", m, n, k);
-        printf("%-18s %12.1f %12.1f %8.2f\n", label, flops / t_aqa * 1e-9, flops / t_blas * 1e-9, t_blas / t_aqa);
+        double t = BENCH_BEST(1, min_time, aqa_matmul(a, b));
+        gf[s] = 2.0 * m * n * k / t * 1e-9;
         aqa_scope_end();
     }
 
@@ -39,16 +28,31 @@ int main(int argc, char **argv) {
     aqa_tensor *x = aqa_randn(AQA_SHAPE(256, 512), AQA_F32, NULL);
     aqa_tensor *y = aqa_randint(0, 10, AQA_SHAPE(256, 1), NULL);
     double t_mlp = BENCH_BEST(1, min_time, {
-        aqa_scope_begin();
         aqa_tensor *h = aqa_gelu(aqa_matmul(x, aqa_transpose(w1, 0, 1)));
         aqa_tensor *logp = aqa_log_softmax(aqa_matmul(h, aqa_transpose(w2, 0, 1)), 1);
         aqa_tensor *loss = aqa_neg(aqa_mean_all(aqa_gather(logp, 1, y)));
         aqa_backward(loss, NULL, false);
         aqa_zero_grad(w1);
         aqa_zero_grad(w2);
-        aqa_scope_end();
     });
-    printf("\nMLP 512-1024-10, batch 256, forward+backward: %.2f ms/step\n", t_mlp * 1e3);
+
+    double tt[4] = {0, 0, 0, 0};
+    char args[160] = "--min-s 0.5 --sizes ";
+    for (int s = 0; s < n_sizes; s++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), "%s%d,%d,%d", s ? ";" : "'", sizes[s][0],
+                 sizes[s][1], sizes[s][2]);
+    strcat(args, "'");
+    bool have = !quick && bench_torch_times("bench_torch_matmul.py", args, tt, n_sizes + 1);
+    bench_print_setup("float32 matmul C[m, n] = A[m, k] B[k, n], and an MLP 512-1024-10 step (batch 256)");
+    bench_print_head();
+    for (int s = 0; s < n_sizes; s++) {
+        char label[48];
+        if (sizes[s][0] == sizes[s][1] && sizes[s][1] == sizes[s][2]) snprintf(label, sizeof label, "sgemm %d^3", sizes[s][0]);
+        else snprintf(label, sizeof label, "sgemm %dx%dx%d", sizes[s][0], sizes[s][1], sizes[s][2]);
+        bench_row(label, "GFLOP/s", gf[s], have ? tt[s] : 0, true, sizes[s][0] == 2048);
+    }
+    bench_row("MLP 512-1024-10 forward + backward", "ms", t_mlp * 1e3, have ? tt[n_sizes] : 0, false, false);
+    bench_print_foot();
     aqa_tensor_free(w1);
     aqa_tensor_free(w2);
     aqa_tensor_free(x);

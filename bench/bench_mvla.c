@@ -2,9 +2,9 @@
  * query/exemplar pairs (16 videos through MVLA), 9 clips x 1024 I3D features, 96 frames x 512
  * CLIP features, D = 512, 3 stages, 32 stage texts and 64 video texts (512-d, frozen), default
  * settings (2-layer temporal transformer, SCA at both levels, every VLKL term); forward, backward
- * and an Adam step with the paper's two learning rates.  Prints ms per step and training samples
- * (query videos) per second beside PyTorch's (scripts/bench_torch_mvla.py on scripts/mvla_torch.py,
- * same shapes, torch.set_num_threads(2); AQA_BENCH_TORCH=0 skips it) and the ratio.
+ * and an Adam step with the paper's two learning rates.  Prints ms per step beside PyTorch's
+ * (scripts/bench_torch_mvla.py on scripts/mvla_torch.py, same shapes; conventions of
+ * bench/bench_util.h).
  * Usage: bench/bench_mvla [--quick] */
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
@@ -50,25 +50,22 @@ int main(int argc, char **argv) {
             ph[3] += t0 + el - t3;
         }
     }
-    char args[32];
+    char args[32], title[256];
     snprintf(args, sizeof args, "--steps %d", steps);
     double ms = 1e3 * total / steps, tms = -1;
     if (!quick && !bench_torch_times("bench_torch_mvla.py", args, &tms, 1)) tms = -1;
-    printf("MVLA training step (TSA head, cached features): %lld pairs (%lld videos), %lld clips x %lld, %lld frames x %lld,"
-           " D %lld, %lld parameters, loss %.3f\n",
-           (long long)MVLA_B, (long long)MVLA_V, (long long)MVLA_N, (long long)MVLA_C, (long long)MVLA_T,
-           (long long)MVLA_DC, (long long)st.cfg.dim,
-           (long long)(aqa_module_num_params(&st.m->base, true) + aqa_module_num_params(&st.h->base, true)), last_loss);
-    printf("%-24s %10s %12s\n", "", "ms/step", "samples/s");
-    printf("%-24s %10.1f %12.2f   (best %.1f ms)\n", "aqa", ms, 1e3 * (double)MVLA_B / ms, 1e3 * best);
-    printf("%-24s mvla fwd %.1f, head fwd %.1f, backward %.1f, adam %.1f ms\n", "aqa phases", 1e3 * ph[0] / steps,
-           1e3 * ph[1] / steps, 1e3 * ph[2] / steps, 1e3 * ph[3] / steps);
-    if (tms > 0) {
-        printf("%-24s %10.1f %12.2f\n", "torch", tms, 1e3 * (double)MVLA_B / tms);
-        printf("%-24s %10.2f   (aqa samples/s / torch samples/s)\n", "throughput ratio", tms / ms);
-    } else {
-        printf("%-24s %10s\n", "torch", "-");
-    }
+    snprintf(title, sizeof title,
+             "MVLA training step (TSA head, cached features): %lld pairs (%lld videos), %lld clips x %lld, %lld frames x "
+             "%lld, D %lld, %lld parameters, loss %.3f",
+             (long long)MVLA_B, (long long)MVLA_V, (long long)MVLA_N, (long long)MVLA_C, (long long)MVLA_T,
+             (long long)MVLA_DC, (long long)st.cfg.dim,
+             (long long)(aqa_module_num_params(&st.m->base, true) + aqa_module_num_params(&st.h->base, true)), last_loss);
+    bench_print_setup(title);
+    bench_print_head();
+    bench_row("MVLA + TSA training step, 8 pairs, cached features", "ms", ms, tms > 0 ? tms : 0, false, !quick);
+    printf("  aqa: best step %.1f ms; phases: mvla fwd %.1f, head fwd %.1f, backward %.1f, adam %.1f ms\n", 1e3 * best,
+           1e3 * ph[0] / steps, 1e3 * ph[1] / steps, 1e3 * ph[2] / steps, 1e3 * ph[3] / steps);
+    bench_print_foot();
     mvla_step_free(&st);
     return 0;
 }

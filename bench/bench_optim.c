@@ -1,8 +1,8 @@
 /* bench_optim.c: one AdamW step (lr 1e-3, weight decay 1e-2) over 10 float32 tensors of 2^20
  * elements (10.5M parameters, gradients set), ms per step (best of 10 after 3 warm-up steps),
  * on aqa's fused CPU path and on its composed (op by op) path, beside PyTorch's times for
- * foreach=False / foreach=True / fused=True (scripts/bench_torch_optim.py, run when python3 with
- * torch is present; AQA_BENCH_TORCH=0 skips it) and the ratios aqa fused / torch.
+ * foreach=False / foreach=True / fused=True (scripts/bench_torch_optim.py; conventions of
+ * bench/bench_util.h).
  * Usage: bench/bench_optim [--quick] */
 #include "autograd/autograd.h"
 #include "bench/bench_util.h"
@@ -58,15 +58,15 @@ int main(int argc, char **argv) {
     double composed = bench(true, quick ? 1 : 3);
     double tt[3];
     bool have = !quick && bench_torch_times("bench_torch_optim.py", NULL, tt, 3);
-    printf("AdamW step over %d x %d float32 parameters (%.1fM)\n", N_TENSORS, SIZE, N_TENSORS * SIZE / 1e6);
-    printf("%-34s %10s\n", "case", "ms/step");
-    printf("%-34s %10.2f\n", "aqa fused (contiguous)", fused);
-    printf("%-34s %10.2f\n", "aqa composed (strided params)", composed);
-    const char *tn[3] = {"torch foreach=False", "torch foreach=True", "torch fused=True"};
-    for (int i = 0; i < 3; i++) {
-        if (have && tt[i] >= 0) printf("%-34s %10.2f   (aqa fused / torch = %.2f)\n", tn[i], tt[i], fused / tt[i]);
-        else printf("%-34s %10s\n", tn[i], "-");
-    }
-    printf("(torch with torch.set_num_threads(2); aqa with OMP_NUM_THREADS as set, default all cores)\n");
+    char title[96];
+    snprintf(title, sizeof title, "AdamW step over %d x %d float32 parameters (%.1fM)", N_TENSORS, SIZE,
+             N_TENSORS * SIZE / 1e6);
+    bench_print_setup(title);
+    bench_print_head();
+    const char *tn[3] = {"AdamW step, aqa fused vs torch foreach=False", "AdamW step, aqa fused vs torch foreach=True",
+                         "AdamW step, aqa fused vs torch fused=True"};
+    for (int i = 0; i < 3; i++) bench_row(tn[i], "ms", fused, have && tt[i] >= 0 ? tt[i] : 0, false, false);
+    bench_row("AdamW step, aqa composed (strided parameters)", "ms", composed, 0, false, false);
+    bench_print_foot();
     return 0;
 }

@@ -260,6 +260,8 @@ static int train_one(kv_config *c, dist_run *dr, const char *out, bool resume, r
         fprintf(stderr, "train_mvla: CLIP text encoder %s, I3D %s%s\n",
                 r.texts ? (r.texts->finetune ? "fine-tuned" : "frozen") : r.mcfg.use_vlp ? "frozen (cached tables)" : "unused",
                 r.frames ? "fine-tuned (frame mode)" : "frozen (cached features)", fum);
+        char cpu[256];
+        fprintf(stderr, "train_mvla: %s\n", aqa_cpu_info(cpu, sizeof cpu));
     }
     if (dr->main && r.train->summary.n_items != r.train->summary.n_split) aqa_vd_print_summary(r.train, stderr);
     if (run_trainer_new(&r, &tr)) goto fail;
@@ -451,8 +453,10 @@ static void fold_average(const run_report *f, int n, run_report *out) {
 
 /* <out>/metrics.json: every seed's report, and with several seeds the mean and std. */
 static int write_metrics_json(const char *out, const run_report *rp, const long *seeds, int n, bool has_best) {
-    cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
-    char key[96];
+    cJSON *root = cJSON_CreateObject();
+    char key[96], cpu[256];
+    cJSON_AddStringToObject(root, "cpu", aqa_cpu_info(cpu, sizeof cpu)); /* float32 results depend on it */
+    cJSON *runs = cJSON_AddArrayToObject(root, "runs");
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "seed", (double)seeds[i]);

@@ -12,8 +12,8 @@
  * (deep layers: P < FOLD_BELOW) and the batch has several samples, the columns of several samples
  * are laid side by side so that one wide GEMM replaces many thin ones.
  *
- * OpenMP only for large unfoldings (>= PAR_MIN_ELEMS): the BLAS calls run OpenBLAS's own threads,
- * and each OpenMP region between them leaves libgomp's workers spinning on the cores BLAS needs
+ * OpenMP only for large unfoldings (>= PAR_MIN_ELEMS): each OpenMP region between the BLAS calls
+ * (which aqa__cpu_gemm splits over the team) leaves libgomp's workers spinning on the cores BLAS needs
  * (measured with a 32768-element threshold: 44% of a batch-8, 2x7x7 conv's time in libgomp spin,
  * 3x slower); a large unfolding (I3D's 3x3x3 layers: 16M elements a tile) is long enough that the
  * spin after it is noise, and serial it costs ~50 ms of a 90 ms forward.
@@ -28,12 +28,15 @@
 
 #include "nn/conv.h"
 #include "nn/nn_cpu-impl.h"
+#include "tensor/cpu-impl.h"
 #include "tensor/tensor-impl.h"
 
 /* Column-buffer budget in bytes (all tile buffers of one call together). */
 static size_t tile_bytes_limit = (size_t)64 << 20;
 /* Test hook: true turns the batch folding off (nn_cpu-impl.h). */
 bool aqa_conv_fold_disabled;
+/* Test hook: true sends float32 to the vol2col + OpenBLAS path (nn_cpu-impl.h). */
+bool aqa_conv_gemm_disabled;
 /* Largest column-buffer allocation seen (for tests of the bound). */
 static size_t peak_col_bytes;
 
@@ -78,23 +81,30 @@ static bool is_pointwise(const aqa_conv_geom *g) {
 }
 
 /* ---- typed kernels --------------------------------------------------------------------------- */
+/* BLAS through aqa's wrapper (split over the OpenMP team, tensor/cpu_matmul.c) */
+#define CONV_GEMM(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)                              \
+    aqa__cpu_gemm(CONV_DT, (ta) == CblasTrans, (tb) == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 #define CONV_T float
 #define CONV_NAME(x) x##_f32
-#define CONV_GEMM cblas_sgemm
+#define CONV_DT AQA_F32
 #include "nn/conv_cpu.c"
 #undef CONV_T
 #undef CONV_NAME
-#undef CONV_GEMM
+#undef CONV_DT
 #define CONV_T double
 #define CONV_NAME(x) x##_f64
-#define CONV_GEMM cblas_dgemm
+#define CONV_DT AQA_F64
 #include "nn/conv_cpu.c"
 #undef CONV_T
 #undef CONV_NAME
-#undef CONV_GEMM
+#undef CONV_DT
 
 aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                  const aqa_tensor *b, aqa_tensor *y) {
+    if (y->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_winograd_usable(g))
+        return aqa__conv_winograd_forward(g, aqa_data(x), aqa_data(w), b ? aqa_data(b) : NULL, aqa_data(y));
+    if (y->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_gemm_usable(g))
+        return aqa__conv_gemm_forward(g, aqa_data(x), aqa_data(w), b ? aqa_data(b) : NULL, aqa_data(y));
     switch (y->dtype) {
     case AQA_F32: return conv_forward_f32(g, x, w, b, y);
     case AQA_F64: return conv_forward_f64(g, x, w, b, y);
@@ -104,6 +114,21 @@ aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, co
 
 aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                   const aqa_tensor *gy, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb) {
+    if (gy->dtype == AQA_F32 && !aqa_conv_gemm_disabled && aqa__conv_gemm_usable(g)) {
+        /* the bias gradient, and the input gradient of a strided conv, on the old path */
+        bool gx_here = gx && aqa__conv_gemm_input_grad_usable(g);
+        aqa_status st = gb || (gx && !gx_here) ? conv_backward_f32(g, x, w, gy, gx_here ? NULL : gx, NULL, gb) : AQA_OK;
+        const bool wino = aqa__conv_winograd_usable(g);
+        if (st == AQA_OK && gw) {
+            if (!x) return aqa_fail(AQA_EINVAL, "conv backward: the weight gradient needs the input");
+            st = wino ? aqa__conv_winograd_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw))
+                      : aqa__conv_gemm_weight_grad(g, aqa_data(x), aqa_data(gy), aqa_data(gw));
+        }
+        if (st == AQA_OK && gx_here)
+            st = wino ? aqa__conv_winograd_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx))
+                      : aqa__conv_gemm_input_grad(g, aqa_data(w), aqa_data(gy), aqa_data(gx));
+        return st;
+    }
     switch (gy->dtype) {
     case AQA_F32: return conv_backward_f32(g, x, w, gy, gx, gw, gb);
     case AQA_F64: return conv_backward_f64(g, x, w, gy, gx, gw, gb);

@@ -6,7 +6,7 @@ nobase_aqainclude_HEADERS += nn/nn.h nn/module.h nn/container.h nn/linear.h nn/n
 	nn/init.h nn/checkpoint.h nn/rnn.h nn/graph_conv.h
 noinst_HEADERS += nn/layers-impl.h nn/nn_cpu-impl.h nn/nn_cuda-impl.h nn/conv_cuda-impl.h
 libaqa_la_SOURCES += nn/module.c nn/container.c nn/linear.c nn/norm_layer.c nn/dropout.c nn/activation.c nn/attention.c \
-	nn/transformer.c nn/conv.c nn/conv_cpu.c nn/pool.c nn/batchnorm.c nn/loss.c nn/optim.c nn/sched.c \
+	nn/transformer.c nn/conv.c nn/conv_cpu.c nn/conv_gemm.c nn/conv_winograd.c nn/pool.c nn/batchnorm.c nn/loss.c nn/optim.c nn/sched.c \
 	nn/init.c nn/checkpoint.c nn/rnn.c nn/graph_conv.c
 check_PROGRAMS += tests/test_module tests/test_nn_layers tests/test_attention tests/test_conv \
 	tests/test_pool_bn tests/test_loss tests/test_optim tests/test_init tests/test_checkpoint \

@@ -36,6 +36,28 @@ aqa_status aqa__cpu_conv_forward(const aqa_conv_geom *g, const aqa_tensor *x, co
 aqa_status aqa__cpu_conv_backward(const aqa_conv_geom *g, const aqa_tensor *x, const aqa_tensor *w,
                                   const aqa_tensor *gy, aqa_tensor *gx, aqa_tensor *gw, aqa_tensor *gb);
 
+/* float32 convolution on aqa's packed GEMM with the unfolding in the packers (nn/conv_gemm.c);
+ * aqa__cpu_conv_forward/_backward take this path for float32 whenever the CPU has a GEMM
+ * microkernel (usable), the input gradient only for unit strides (input_grad_usable). */
+bool aqa__conv_gemm_usable(const aqa_conv_geom *g);
+bool aqa__conv_gemm_input_grad_usable(const aqa_conv_geom *g);
+aqa_status aqa__conv_gemm_forward(const aqa_conv_geom *g, const float *x, const float *w, const float *b, float *y);
+aqa_status aqa__conv_gemm_weight_grad(const aqa_conv_geom *g, const float *x, const float *gy, float *gw);
+aqa_status aqa__conv_gemm_input_grad(const aqa_conv_geom *g, const float *w, const float *gy, float *gx);
+/* Test hook: set true to run float32 convolutions on the vol2col + OpenBLAS path instead. */
+extern bool aqa_conv_gemm_disabled;
+/* float32 3x3x3 convolutions with unit stride and dilation, one group, padding <= 2 and at least
+ * 16 channels on each side by Winograd's F(2x2x2, 3x3x3) on AVX-512 (nn/conv_winograd.c); the
+ * CPU conv functions take this path first when usable. */
+bool aqa__conv_winograd_usable(const aqa_conv_geom *g);
+aqa_status aqa__conv_winograd_forward(const aqa_conv_geom *g, const float *x, const float *w, const float *b,
+                                      float *y);
+aqa_status aqa__conv_winograd_weight_grad(const aqa_conv_geom *g, const float *x, const float *gy, float *gw);
+aqa_status aqa__conv_winograd_input_grad(const aqa_conv_geom *g, const float *w, const float *gy, float *gx);
+/* Test hooks: set true to send those convolutions to the GEMM path instead; products run there. */
+extern bool aqa_conv_winograd_disabled;
+extern long aqa_conv_winograd_runs;
+
 /* Test hook: set true to process samples one by one even where the kernels would fold several
  * small-output samples into one GEMM (results must agree either way). */
 extern bool aqa_conv_fold_disabled;

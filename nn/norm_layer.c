@@ -13,6 +13,7 @@
 #include "nn/nn_cuda-impl.h"
 #include "nn/norm_layer.h"
 #include "tensor/backend.h"
+#include "tensor/cpu-impl.h"
 #include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
@@ -22,8 +23,8 @@
 /* ---- CPU kernels, one instance per float type ------------------------------------------------------ */
 
 /* Forward of rows [M, D]: y = (x - mean) * rstd * w + b; mean/rstd [M] written for backward. */
-#define DEFINE_LN_FORWARD(NAME, T, SQRT)                                                              \
-    static void NAME(T *y, T *mean, T *rstd, const T *x, const T *w, const T *b, int64_t M,          \
+#define DEFINE_LN_FORWARD(NAME, T, SQRT, ATTR)                                                        \
+    ATTR static void NAME(T *y, T *mean, T *rstd, const T *x, const T *w, const T *b, int64_t M,          \
                      int64_t D, double eps) {                                                          \
         _Pragma("omp parallel for if (M * D > PAR_MIN_WORK) schedule(static)")                         \
         for (int64_t r = 0; r < M; r++) {                                                              \
@@ -54,8 +55,8 @@
 /* Backward of rows: gx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w, and
  * (when gwt/gbs are given) gwt += sum_rows g * xhat, gbs += sum_rows g, through per-thread
  * partial sums in `part` (2 * D * nthreads elements) so no thread writes another's memory. */
-#define DEFINE_LN_BACKWARD(NAME, T)                                                                   \
-    static void NAME(T *gx, T *gwt, T *gbs, const T *g, const T *x, const T *mean, const T *rstd,    \
+#define DEFINE_LN_BACKWARD(NAME, T, ATTR)                                                             \
+    ATTR static void NAME(T *gx, T *gwt, T *gbs, const T *g, const T *x, const T *mean, const T *rstd,    \
                      const T *w, int64_t M, int64_t D, T *part, int nthreads) {                        \
         if (part) memset(part, 0, sizeof(T) * 2 * (size_t)D * (size_t)nthreads);                       \
         _Pragma("omp parallel num_threads(nthreads) if (nthreads > 1)") {                              \
@@ -106,10 +107,26 @@
         }                                                                                              \
     }
 
-DEFINE_LN_FORWARD(ln_forward_f32, float, sqrtf)
-DEFINE_LN_FORWARD(ln_forward_f64, double, sqrt)
-DEFINE_LN_BACKWARD(ln_backward_f32, float)
-DEFINE_LN_BACKWARD(ln_backward_f64, double)
+DEFINE_LN_FORWARD(ln_forward_f32_base, float, sqrtf, )
+DEFINE_LN_FORWARD(ln_forward_f64, double, sqrt, )
+DEFINE_LN_BACKWARD(ln_backward_f32_base, float, )
+DEFINE_LN_BACKWARD(ln_backward_f64, double, )
+#if defined(__x86_64__) && defined(__GNUC__)
+/* float32 rows compiled for AVX-512 (16 lanes: the row reductions, which are latency-bound, take a
+ * quarter of the steps of the 4-lane baseline) and AVX2, chosen by tensor/cpu_isa.c */
+#define LN_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+#define LN_AVX2 __attribute__((target("avx2,fma")))
+DEFINE_LN_FORWARD(ln_forward_f32_avx512, float, sqrtf, LN_AVX512)
+DEFINE_LN_BACKWARD(ln_backward_f32_avx512, float, LN_AVX512)
+DEFINE_LN_FORWARD(ln_forward_f32_avx2, float, sqrtf, LN_AVX2)
+DEFINE_LN_BACKWARD(ln_backward_f32_avx2, float, LN_AVX2)
+#define LN_PICK(name) \
+    (aqa__cpu_isa() >= AQA_ISA_AVX512 ? name##_avx512 : aqa__cpu_isa() >= AQA_ISA_AVX2 ? name##_avx2 : name##_base)
+#else
+#define LN_PICK(name) name##_base
+#endif
+#define ln_forward_f32 LN_PICK(ln_forward_f32)
+#define ln_backward_f32 LN_PICK(ln_backward_f32)
 
 bool aqa__nn_force_composed = false;
 

@@ -28,6 +28,7 @@
 #include "autograd/autograd.h"
 #include "nn/nn_cuda-impl.h"
 #include "nn/optim.h"
+#include "tensor/cpu-impl.h"
 #include "ops/ops.h"
 #include "tensor/tensor-impl.h"
 
@@ -290,15 +291,8 @@ DEFINE_ADAM_SIMD(sse, , __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm
 DEFINE_ADAM_SIMD(avx, __attribute__((target("avx"))), __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
                  _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_max_ps)
 
-/* AVX present and not disabled by AQA_CPU_BASELINE=1 (as the elementwise kernels). */
-static bool optim_has_avx(void) {
-    static int has = -1; /* racing first calls store the same value */
-    if (has < 0) {
-        const char *off = getenv("AQA_CPU_BASELINE");
-        has = !(off && *off && *off != '0') && __builtin_cpu_supports("avx");
-    }
-    return has;
-}
+/* AVX present and allowed (tensor/cpu_isa.c: AVX2 implies it). */
+static bool optim_has_avx(void) { return aqa__cpu_isa() >= AQA_ISA_AVX2; }
 #else
 #define OPTIM_HAVE_SIMD 0
 #endif

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch's times for bench/bench_attention's shapes (CLIP ViT-B/16 sized: batch 8, seq 197,
-width 768, 12 heads, MLP 3072), float32, torch.set_num_threads(2), best of 5 after a warm-up, in ms:
+width 768, 12 heads, MLP 3072), float32, the threads and clock of scripts/bench_torch_common.py, best of 5 after a warm-up, in ms:
 MultiheadAttention forward (no grad) and forward+backward, Linear 768->3072 forward+backward,
 LayerNorm(768) forward+backward, one pre-norm TransformerEncoderLayer (gelu, eval) forward+backward.
 --machine prints just the numbers on one line (read by bench_attention)."""
+import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
 
-torch.set_num_threads(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch_common as bc  # noqa: E402
+
+bc.setup()
 torch.manual_seed(1)
 N, L, E, H, FF = 8, 197, 768, 12, 3072
 x = torch.randn(N, L, E, requires_grad=True)
@@ -23,13 +26,7 @@ tel = nn.TransformerEncoderLayer(E, H, FF, dropout=0.0, activation="gelu", batch
 
 
 def best(fn, reps=5):
-    fn()
-    t = 1e30
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t * 1e3
+    return bc.best(fn, reps) * 1e3
 
 
 def mha_f():

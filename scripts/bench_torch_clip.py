@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch's throughput for bench/bench_clip's shapes: CLIP ViT-B/16 (random weights, our PyTorch
-implementation in gen_golden_clip.py, float32, eval, torch.no_grad, torch.set_num_threads(2)):
+implementation in gen_golden_clip.py, float32, eval, torch.no_grad, the threads and clock of scripts/bench_torch_common.py):
 image encoding of a batch of 8 at 224x224 and text encoding of 32 prompts at context 77 (the same
 token ids as bench_clip: prompt i has 5 + (7 i mod 13) tokens between SOT and EOT).  Best of
 --reps runs after one warm-up.  --machine prints just "images_per_s texts_per_s"."""
 import argparse
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch_common as bc  # noqa: E402
 from gen_golden_clip import CLIP  # noqa: E402
 
 VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
@@ -31,20 +31,14 @@ def prompt_ids(n=32, ctx=77):
 
 
 def best(fn, reps):
-    fn()
-    t = 1e30
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+    return bc.best(fn, reps)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--machine", action="store_true")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=bc.threads())
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (TF32 off, as aqa's default)")
     ap.add_argument("--batch", type=int, default=8, help="images per batch")
     args = ap.parse_args()

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch's time for bench/bench_conv's layer: Conv3d on x [1, 192, 8, 28, 28], 3x3x3 kernel to 192
-channels, padding 1, float32, torch.set_num_threads(2); forward (no grad) and forward+backward, best
+channels, padding 1, float32, the threads and clock of scripts/bench_torch_common.py; forward (no grad) and forward+backward, best
 of 5 after a warm-up, in ms.  --machine prints just "forward_ms fwd_bwd_ms" (read by bench_conv)."""
+import os
 import sys
-import time
 
 import torch
 
-torch.set_num_threads(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch_common as bc  # noqa: E402
+
+bc.setup()
 torch.manual_seed(1)
 x = torch.randn(1, 192, 8, 28, 28, requires_grad=True)
 conv = torch.nn.Conv3d(192, 192, 3, padding=1)
@@ -15,13 +18,7 @@ gy = torch.randn(1, 192, 8, 28, 28)
 
 
 def best(fn, reps=5):
-    fn()
-    t = 1e30
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t * 1e3
+    return bc.best(fn, reps) * 1e3
 
 
 def fwd():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch's numbers for bench/bench_i3d: the full-size I3D of scripts/i3d_torch.py (pytorch-i3d's
 InceptionI3d, random weights, to the 1024-d feature) on 16 x side x side clips, float32,
-torch.set_num_threads(2).
+the threads of scripts/bench_torch_common.py.
 
     python3 scripts/bench_torch_i3d.py --case fwd1|fwd9|fwdbwd1|fwdbwd9 [--side 224 --warm 1 --reps 2]
                                        [--device cuda]
@@ -15,11 +15,11 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch_common as bc  # noqa: E402
 from i3d_torch import InceptionI3d  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def cpu_seconds():
 
 
 def run(case, side, warm, reps, device='cpu'):
-    torch.set_num_threads(2)
+    bc.setup()
     torch.manual_seed(1)
     model = InceptionI3d(with_logits=False).to(device)
     b = 9 if case in ('fwd9', 'fwdbwd9') else 1
@@ -38,7 +38,7 @@ def run(case, side, warm, reps, device='cpu'):
     best, best_cpu = float('inf'), 0.0
     for r in range(warm + reps):
         sync()
-        t0, c0 = time.perf_counter(), cpu_seconds()
+        t0, c0 = bc.clock(), cpu_seconds()
         if case.startswith('fwdbwd'):
             model.train()
             f, _ = model.features_logits(x)
@@ -49,7 +49,7 @@ def run(case, side, warm, reps, device='cpu'):
             with torch.no_grad():
                 model.features_logits(x)
         sync()
-        t, ct = time.perf_counter() - t0, cpu_seconds() - c0
+        t, ct = bc.clock() - t0, cpu_seconds() - c0
         if r >= warm and t < best:
             best, best_cpu = t, ct
     return best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, best_cpu
@@ -62,6 +62,7 @@ def main():
     ap.add_argument('--warm', type=int, default=1)
     ap.add_argument('--reps', type=int, default=2)
     ap.add_argument('--device', default='cpu')
+    ap.add_argument('--machine', action='store_true', help='(the numbers only: the default with --case)')
     a = ap.parse_args()
     if a.case:
         s, mb, cpu = run(a.case, a.side, a.warm, a.reps, a.device)

@@ -2,17 +2,17 @@
 """PyTorch's time for bench/bench_mvla's case: one full-size MVLA training step on cached features
 with the TSA head (scripts/mvla_torch.py): 8 query/exemplar pairs (16 videos), 9 clips x 1024,
 96 frames x 512, D 512, 32 stage / 64 video texts, forward + backward + Adam (lr 1e-4 for the
-temporal transformer and projections, 1e-3 for the rest), float32, torch.set_num_threads(2),
+temporal transformer and projections, 1e-3 for the rest), float32, the threads and clock of scripts/bench_torch_common.py,
 mean of --steps steps after one warm-up.  --machine prints just ms/step (read by bench_mvla).
 --device cuda runs it on the GPU (torch.set_default_device: mvla_torch.py's factory calls follow;
 loss.item() synchronises each step), as bench/bench_cuda's mvla_train_step_b8."""
 import argparse
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import bench_torch_common as bc  # noqa: E402
 import mvla_torch as M  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def main():
     a = ap.parse_args()
     if a.device != "cpu":
         torch.set_default_device(a.device)
-    torch.set_num_threads(2)
+    bc.setup()
     torch.manual_seed(1)
     c = M.default_config()
     m, h = M.MVLA(c), M.TSAHead(c)
@@ -43,27 +43,27 @@ def main():
     ph = [0.0, 0.0, 0.0, 0.0]  # mvla forward, head forward, backward, adam
 
     def step(record):
-        t0 = time.perf_counter()
+        t0 = bc.clock()
         opt.zero_grad(set_to_none=True)
         o = m(i3d, vis, stage_text, video_text, sid, vid, bnd, teacher_forcing=True)
-        t1 = time.perf_counter()
+        t1 = bc.clock()
         _, hl = h(M.head_input(o, 0, B), M.head_input(o, B, B), scores[B:], scores[:B])
         loss = hl + sum(o["losses"].values())
-        t2 = time.perf_counter()
+        t2 = bc.clock()
         loss.backward()
-        t3 = time.perf_counter()
+        t3 = bc.clock()
         opt.step()
-        t4 = time.perf_counter()
+        t4 = bc.clock()
         if record:
             for i, d in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 ph[i] += d
         return loss.item()
 
     step(False)
-    t0 = time.perf_counter()
+    t0 = bc.clock()
     for _ in range(a.steps):
         step(True)
-    ms = 1e3 * (time.perf_counter() - t0) / a.steps
+    ms = 1e3 * (bc.clock() - t0) / a.steps
     if a.machine:
         print(f"{ms:.3f}")
     else:

@@ -63,21 +63,21 @@ fi
 if [ ! -f "$OUT/i3d/i3d.safetensors" ]; then
     stamp "pretraining I3D ($I3D_EPOCHS epoch(s))"
     "$BIN/pretrain_i3d" --data "$OUT/data" --out "$OUT/i3d" --width 0.25 --short 48 --size 48 --epochs "$I3D_EPOCHS" \
-        --seed "$SEED" --progress false > "$OUT/i3d.txt"
+        --seed "$SEED" > "$OUT/i3d.txt"
     cat "$OUT/i3d.txt"
 fi
 
 # 4. frozen features once: CLIP per frame (96 x 64), the I3D per clip (9 x 256)
 stamp "extracting features"
 "$BIN/extract_features" --data "$OUT/data" --out "$OUT/features" --clip "$OUT/clip/clip.safetensors" \
-    --vocab "$OUT/clip/vocab.txt" --i3d "$OUT/i3d/i3d.safetensors" --i3d-short 48 --i3d-size 48 --progress false
+    --vocab "$OUT/clip/vocab.txt" --i3d "$OUT/i3d/i3d.safetensors" --i3d-short 48 --i3d-size 48
 
 # 5. TSA-MVLA and plain TSA, the same data, sizes, epochs and seed.  MVLA fine-tunes the CLIP text
 #    encoder (the paper's default; --freeze-clip-text is Table 5's ablation); I3D stays frozen: its
 #    clip features come from the cache (fine-tuning it needs frame mode, see README)
 #    (a run already there is resumed: a finished one only prints its metrics again)
 common="--data $OUT/data --features $OUT/features --epochs $EPOCHS --seed $SEED --setting w/DN --tsa-heads 4 \
---temporal-heads 4 --progress false"
+--temporal-heads 4"
 resume() { [ -f "$1/last.safetensors" ] && echo --resume; }
 stamp "training TSA-MVLA ($EPOCHS epochs)"
 "$BIN/train_mvla" $common $(resume "$OUT/tsa_mvla") --clip "$OUT/clip/clip.safetensors" --vocab "$OUT/clip/vocab.txt" \
@@ -120,4 +120,10 @@ echo "targets: TSA-MVLA rho >= 0.8: $(awk -v x="$m_rho" 'BEGIN { print (x >= 0.8
      "AIoU@0.5 >= 0.8: $(awk -v x="$m_aiou" 'BEGIN { print (x >= 0.8) ? "met" : "MISSED" }')," \
      "TSA-MVLA beats TSA: $(awk -v a="$m_rho" -v b="$t_rho" 'BEGIN { print (a > b) ? "met" : "MISSED" }')"
 echo "figures (selected checkpoint): $OUT/eval_tsa_mvla/*.png; per-video predictions: $OUT/eval_tsa_mvla/predictions.csv"
-echo "main job: ${elapsed} s"
+# where the numbers come from: float32 results depend on the CPU kernels and the thread count
+src=$(cd "$(dirname "$0")/.." && pwd)
+commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "unknown (not a git checkout)")
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+kernels=$(sed -n 's/^[[:space:]]*"cpu":[[:space:]]*"\(.*\)",*$/\1/p' "$OUT/tsa_mvla/metrics.json")
+echo "main job: ${elapsed} s; commit $commit; ${cpu:-unknown CPU}, $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU kernels: $kernels"

@@ -1,4 +1,4 @@
-/* cpu_copy.c: CPU kernels for strided copy with dtype conversion, fill, and Philox random fill. */
+/* cpu_copy.c: CPU kernels for strided copy with dtype conversion and fill. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,48 +84,5 @@ aqa_status aqa__cpu_fill(aqa_tensor *dst, double value) {
     const aqa_tensor *ops[1] = {dst};
     aqa_iter_init(&it, 1, ops);
     aqa_iter_for_each(&it, fn, &v, 1);
-    return AQA_OK;
-}
-
-/* ---- Philox random fill ------------------------------------------------------------------- */
-
-static double uniform01(uint32_t x) { return (double)x * (1.0 / 4294967296.0); }
-
-static double normal_from(uint32_t a, uint32_t b) {
-    double u1 = ((double)a + 0.5) * (1.0 / 4294967296.0); /* (0, 1): log is finite */
-    double u2 = uniform01(b);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-aqa_status aqa__cpu_random(aqa_tensor *t, int kind, double a, double b, uint64_t seed, uint64_t offset) {
-    if (!aqa_is_contiguous(t)) return aqa_fail(AQA_EINVAL, "cpu random: tensor must be contiguous");
-    int64_t n = aqa_numel(t);
-    char *base = aqa__ptr(t);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t w[4];
-        double v;
-        if (kind == 1) {
-            aqa_philox4x32(seed, offset + (uint64_t)i / 2, w);
-            int j = (int)(i % 2) * 2;
-            v = a + b * normal_from(w[j], w[j + 1]);
-        } else {
-            aqa_philox4x32(seed, offset + (uint64_t)i / 4, w);
-            uint32_t x = w[i % 4];
-            if (kind == 0) {
-                v = t->dtype == AQA_F32 ? a + (b - a) * ((double)(x >> 8) * (1.0 / 16777216.0))
-                                        : a + (b - a) * uniform01(x);
-            } else {
-                uint64_t range = (uint64_t)(b - a);
-                v = a + (double)(range ? x % range : 0);
-            }
-        }
-        switch (t->dtype) {
-        case AQA_F32: ((float *)base)[i] = (float)v; break;
-        case AQA_F64: ((double *)base)[i] = v; break;
-        case AQA_I64: ((int64_t *)base)[i] = (int64_t)v; break;
-        case AQA_BOOL: ((uint8_t *)base)[i] = v != 0; break;
-        }
-    }
     return AQA_OK;
 }

@@ -206,15 +206,10 @@ typedef struct binary_ctx {
 #pragma GCC pop_options
 #endif
 
-/* AVX2+FMA present and not disabled by AQA_CPU_BASELINE=1 (to test the baseline path). */
+/* AVX2+FMA present and allowed (tensor/cpu_isa.c). */
 static bool cpu_has_avx2(void) {
 #if EW_HAVE_AVX2
-    static int has = -1; /* racing first calls store the same value */
-    if (has < 0) {
-        const char *off = getenv("AQA_CPU_BASELINE");
-        has = !(off && *off && *off != '0') && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return has;
+    return aqa__cpu_isa() >= AQA_ISA_AVX2;
 #else
     return false;
 #endif

@@ -8,9 +8,13 @@
  * broadcast, not materialised).  When b is shared by the whole batch and
  * a's batch rows follow one another at a uniform stride ([B, T, D] @ [D, O], the linear-layer
  * case), the batch is folded into one gemm with m' = B * m.  Matrix-vector shapes (m or n of 1)
- * go to gemv.  int64 uses a plain loop. */
+ * go to gemv.  int64 uses a plain loop.  OpenBLAS itself runs single-threaded: the products are
+ * split over aqa's OpenMP team (aqa__cpu_gemm), batches of small products run one per thread. */
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,11 +62,11 @@ static void gemv(aqa_dtype dt, bool trans, int64_t rows, int64_t cols, double al
                     (blasint)incx, beta, y, (blasint)incy);
 }
 
-/* c = alpha * op(a) @ op(b) + beta * c, row-major; a matrix-vector shape goes to gemv, which
- * is several times faster than a gemm with one column. */
-static void gemm(aqa_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                 int64_t ldc) {
+/* c = alpha * op(a) @ op(b) + beta * c, row-major, on the calling thread; a matrix-vector shape
+ * goes to gemv, which is several times faster than a gemm with one column. */
+static void gemm_serial(aqa_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                        const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                        int64_t ldc) {
     if (n == 1) { /* c[:, 0] = op(a) @ (column of op(b)) */
         if (ta) gemv(dt, true, k, m, alpha, a, lda, b, tb ? 1 : ldb, beta, c, ldc);
         else gemv(dt, false, m, k, alpha, a, lda, b, tb ? 1 : ldb, beta, c, ldc);
@@ -80,6 +84,43 @@ static void gemm(aqa_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k
     else
         cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, alpha, a,
                     (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* Products of at least this many multiply-adds are split over the OpenMP team (below it, waking
+ * the sleeping workers costs more than it saves). */
+#define SPLIT_MIN_MACS ((int64_t)1 << 22)
+
+/* OpenBLAS runs on the calling thread only, once for the process: aqa splits the products over
+ * its own OpenMP team instead, so that one pool of threads serves BLAS and aqa's kernels.  (With
+ * OpenBLAS's own pthreads, its workers spin in sched_yield for a while after every product and
+ * take the cores from the OpenMP kernels that follow: about a quarter of a 2-thread MVLA
+ * training step, docs/performance.md.) */
+static void blas_serial_once(void) { openblas_set_num_threads(1); }
+
+void aqa__cpu_gemm(aqa_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+                   int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, blas_serial_once);
+    int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nth < 2 || m * n * k < SPLIT_MIN_MACS || (m < 64 && n < 64)) {
+        gemm_serial(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* split the longer side of c into nth parts (multiples of 16 rows or columns) */
+    const size_t es = aqa_dtype_size(dt);
+    const bool by_rows = m >= n;
+    const int64_t len = by_rows ? m : n, part = ((len + nth - 1) / nth + 15) / 16 * 16;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int t = 0; t < nth; t++) {
+        int64_t lo = t * part, hi = lo + part < len ? lo + part : len;
+        if (lo >= hi) continue;
+        if (by_rows) /* rows lo..hi of op(a) and of c */
+            gemm_serial(dt, ta, tb, hi - lo, n, k, alpha, (const char *)a + (size_t)(ta ? lo : lo * lda) * es, lda, b,
+                        ldb, beta, (char *)c + (size_t)(lo * ldc) * es, ldc);
+        else /* columns lo..hi of op(b) and of c */
+            gemm_serial(dt, ta, tb, m, hi - lo, k, alpha, a, lda, (const char *)b + (size_t)(tb ? lo * ldb : lo) * es,
+                        ldb, beta, (char *)c + (size_t)lo * es, ldc);
+    }
 }
 
 /* int64: c = alpha * a @ b + beta * c with strided loops (no BLAS for integers). */
@@ -193,17 +234,26 @@ aqa_status aqa__cpu_matmul(aqa_tensor *c, const aqa_tensor *a, const aqa_tensor 
     int64_t row_stride;
     if (batch > 1 && b_shared && B.layout != LAYOUT_NONE && (k == 1 || a->stride[nd - 1] == 1) &&
         aqa__rows_uniform(a, &row_stride) && row_stride >= k && batch * m <= INT_MAX && row_stride <= INT_MAX) {
-        gemm(c->dtype, false, B.layout == LAYOUT_COL, batch * m, n, k, alpha, A.base, row_stride,
-             B.base, B.ld, beta, cbase, n);
+        aqa__cpu_gemm(c->dtype, false, B.layout == LAYOUT_COL, batch * m, n, k, alpha, A.base, row_stride,
+                      B.base, B.ld, beta, cbase, n);
         return AQA_OK;
     }
 
+    /* many small products (attention's heads): one per thread at a time; large ones: each split */
+    const bool per_thread = m * n * k < SPLIT_MIN_MACS && batch * m * n * k >= SPLIT_MIN_MACS;
+#pragma omp parallel for schedule(static) if (per_thread)
     for (int64_t bi = 0; bi < batch; bi++) {
         int64_t aoff, boff;
         batch_offsets(c, a, b, nd, bi, &aoff, &boff);
-        gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha,
-             A.base + aoff * (int64_t)es, A.ld, B.base + boff * (int64_t)es, B.ld, beta,
-             cbase + bi * m * n * (int64_t)es, n);
+        aqa__cpu_gemm(c->dtype, A.layout == LAYOUT_COL, B.layout == LAYOUT_COL, m, n, k, alpha,
+                      A.base + aoff * (int64_t)es, A.ld, B.base + boff * (int64_t)es, B.ld, beta,
+                      cbase + bi * m * n * (int64_t)es, n);
     }
     return AQA_OK;
+}
+
+const char *aqa_cpu_info(char *buf, size_t size) {
+    snprintf(buf, size, "aqa kernels %s, %s (%s kernels), %d OpenMP thread(s)", aqa__cpu_isa_name(aqa__cpu_isa()),
+             openblas_get_config(), openblas_get_corename(), omp_get_max_threads());
+    return buf;
 }

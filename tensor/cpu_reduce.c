@@ -638,25 +638,9 @@ aqa_status aqa__cpu_reduce(aqa_reduce_op op, aqa_tensor *out, aqa_tensor *idx, c
 #undef SR_W
 #undef SR_SUFFIX
 #undef SR_TARGET
-/* Which versions the CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 baseline (libgcc initialises the CPU
- * model at start-up).  AQA_CPU_ISA=baseline|avx2 caps it, so tests can exercise every version. */
-static int isa_level(void) {
-    static int cached = -1;
-    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (level >= 0) return level;
-    level = 0;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        level = 1;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) level = 2;
-    }
-    const char *cap = getenv("AQA_CPU_ISA");
-    if (cap && (strcmp(cap, "baseline") == 0 || strcmp(cap, "sse") == 0)) level = 0;
-    if (cap && strcmp(cap, "avx2") == 0 && level > 1) level = 1;
-    __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
-    return level;
-}
-static inline bool have_avx2(void) { return isa_level() >= 1; }
-static inline bool have_avx512(void) { return isa_level() >= 2; }
+/* Which versions the CPU runs (tensor/cpu_isa.c; AQA_CPU_ISA=baseline|avx2 caps it). */
+static inline bool have_avx2(void) { return aqa__cpu_isa() >= AQA_ISA_AVX2; }
+static inline bool have_avx512(void) { return aqa__cpu_isa() >= AQA_ISA_AVX512; }
 #define SR_DISPATCH(name, ...)                                                                    \
     (have_avx512() ? name##_avx512(__VA_ARGS__)                                                   \
                    : have_avx2() ? name##_avx2(__VA_ARGS__) : name##_w4(__VA_ARGS__))

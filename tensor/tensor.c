@@ -307,7 +307,9 @@ void(aqa_scope_end)(void) { aqa_scope_end_at(NULL, 0); }
 
 aqa_tensor *aqa_keep(aqa_tensor *t) {
     if (!aqa__alive("aqa_keep", t)) return NULL;
-    if (!t || !t->owner) return t;
+    /* only the innermost scope's tensors move: one of an outer scope already outlives it (a
+     * function may keep its own input among its results) */
+    if (!t || !t->owner || t->owner != current_scope) return t;
     aqa_scope *parent = t->owner->parent;
     aqa__disown(t);
     if (parent) scope_add(parent, t);

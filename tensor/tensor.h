@@ -78,6 +78,9 @@ bool aqa_device_equal(aqa_device a, aqa_device b);
 void aqa_set_default_device(aqa_device device);
 aqa_device aqa_default_device(void);
 aqa_device aqa_tensor_device(const aqa_tensor *t);
+/* What the CPU kernels run on, for logs and reports (the numbers of a float32 run depend on it):
+ * "aqa kernels avx512, OpenBLAS 0.3.21 ... Cooperlake kernels, 2 OpenMP threads" into buf. */
+const char *aqa_cpu_info(char *buf, size_t size);
 
 /* Shape literal helper: aqa_zeros(AQA_SHAPE(2, 3), AQA_F32). */
 #define AQA_SHAPE(...)                                                       \
@@ -89,8 +92,9 @@ aqa_device aqa_tensor_device(const aqa_tensor *t);
 void aqa_scope_begin(void);
 /* Releases every tensor the innermost scope owns and closes it. */
 void aqa_scope_end(void);
-/* Moves `t` out of the innermost scope into its parent (or to the caller outside all scopes).
- * Returns t.  Use for the few results that must outlive a step (a metric, a prediction). */
+/* Moves `t` out of the innermost scope into its parent (or to the caller outside all scopes);
+ * a tensor owned by an outer scope, or by the caller, stays where it is.  Returns t.  Use for the
+ * few results that must outlive a step (a metric, a prediction). */
 aqa_tensor *aqa_keep(aqa_tensor *t);
 /* Releases the owner's reference (caller-owned or scope-owned alike).  NULL is allowed. */
 void aqa_tensor_free(aqa_tensor *t);

@@ -140,6 +140,33 @@ static void test_gradcheck_catches_wrong_backward(void) {
     aqa_scope_end();
 }
 
+/* A leaf's first gradient is taken over when nobody else holds it (no copy), but never when it is
+ * the caller's grad_y, a gradient handed to two inputs, or still pending: later accumulation into
+ * .grad must leave those untouched. */
+static void test_leaf_gradient_takeover_is_safe(void) {
+    aqa_scope_begin();
+    aqa_tensor *x = aqa_requires_grad(aqa_from_data((float[]){1, 2, 3}, AQA_SHAPE(3), AQA_F32), true);
+    aqa_tensor *gy = aqa_from_data((float[]){1, 10, 100}, AQA_SHAPE(3), AQA_F32);
+    /* identity node (dropout in eval mode): its backward hands on the caller's gy */
+    CHECK(aqa_backward(aqa_dropout(x, 0.5, false, NULL), gy, false) == AQA_OK);
+    CHECK(x->grad && x->grad->storage != gy->storage);
+    CHECK(aqa_backward(aqa_dropout(x, 0.5, false, NULL), gy, false) == AQA_OK);
+    CHECK_NEAR(((float *)aqa_data(gy))[1], 10, 0);
+    CHECK_NEAR(((float *)aqa_data(x->grad))[1], 20, 0);
+    aqa_zero_grad(x);
+    /* x + x: add's backward gives one tensor to both inputs */
+    aqa_tensor *s = aqa_mul_scalar(aqa_add(x, x), 1.0);
+    CHECK(aqa_backward(s, gy, false) == AQA_OK);
+    CHECK_NEAR(((float *)aqa_data(x->grad))[2], 200, 0);
+    CHECK_NEAR(((float *)aqa_data(gy))[2], 100, 0);
+    aqa_zero_grad(x);
+    /* a fresh gradient (x * 3) is taken over and its values are x's gradient */
+    CHECK(aqa_backward(aqa_mul_scalar(x, 3.0), gy, false) == AQA_OK);
+    CHECK_NEAR(((float *)aqa_data(x->grad))[0], 3, 0);
+    aqa_zero_grad(x);
+    aqa_scope_end();
+}
+
 static void test_graph_lifetime_no_leaks(void) {
     int64_t before = aqa_live_tensors(), storages = aqa_live_storages();
     aqa_tensor *w = aqa_requires_grad(aqa_ones(AQA_SHAPE(4, 4), AQA_F32), true);
@@ -264,6 +291,7 @@ int main(void) {
     RUN(test_backward_with_grad_output);
     RUN(test_gradcheck_views);
     RUN(test_gradcheck_catches_wrong_backward);
+    RUN(test_leaf_gradient_takeover_is_safe);
     RUN(test_graph_lifetime_no_leaks);
     RUN(test_long_chain_frees_iteratively);
     RUN(test_inplace_write_after_forward_fails_backward);

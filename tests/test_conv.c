@@ -7,6 +7,8 @@
 #include "autograd/autograd.h"
 #include "nn/conv.h"
 #include "nn/nn_cpu-impl.h"
+#include "tensor/cpu-impl.h"
+#include "tensor/cpu_gemm-impl.h"
 #include "ops/ops.h"
 #include "tests/test_util.h"
 
@@ -226,6 +228,89 @@ static void test_memory_bound_i3d_stem(void) {
     aqa_scope_end();
 }
 
+/* ---- the float32 GEMM path (nn/conv_gemm.c) against the vol2col + OpenBLAS path --------------- */
+
+typedef struct path_case {
+    const char *what;
+    int64_t x[5], w[5]; /* [n, c, d, h, w], [o, c/groups (transposed: in/groups... as torch), kd, kh, kw] */
+    aqa_conv_opts opts;
+    bool transposed;
+    bool winograd; /* 3x3x3 unit stride, >= 16 channels: Winograd's path on AVX-512 (nn/conv_winograd.c) */
+} path_case;
+
+/* y, x.grad, w.grad, b.grad of one conv3d (or conv_transpose3d) in float32 with gy = gy0. */
+static bool path_run(const path_case *c, aqa_tensor *x0, aqa_tensor *w0, aqa_tensor *b0, aqa_tensor **gy,
+                     aqa_tensor *res[4]) {
+    aqa_tensor *x = aqa_requires_grad(aqa_clone(x0), true), *w = aqa_requires_grad(aqa_clone(w0), true);
+    long runs = aqa_conv_winograd_runs;
+    aqa_tensor *b = aqa_requires_grad(aqa_clone(b0), true);
+    aqa_tensor *y = c->transposed ? aqa_conv_transpose(x, w, b, &c->opts) : aqa_conv(x, w, b, &c->opts);
+    CHECK_MSG(y != NULL, "%s: %s", c->what, aqa_last_error());
+    if (!y) return false;
+    if (!*gy) *gy = aqa_randn(y->ndim, y->shape, AQA_F32, NULL);
+    CHECK(aqa_backward(y, *gy, false) == AQA_OK);
+    if (c->winograd && !aqa_conv_gemm_disabled && aqa__cpu_isa() >= AQA_ISA_AVX512)
+        CHECK_MSG(aqa_conv_winograd_runs == runs + 3, "%s: %ld Winograd products, expected 3", c->what,
+                  aqa_conv_winograd_runs - runs);
+    res[0] = y;
+    res[1] = x->grad;
+    res[2] = w->grad;
+    res[3] = b->grad;
+    return res[1] && res[2] && res[3];
+}
+
+/* Every geometry the GEMM and Winograd paths handle (strides, padding before/after, dilation,
+ * groups, batches whose columns straddle GEMM tiles, odd sizes for the tile edges, k longer than
+ * one block, a strided conv whose input gradient stays on the old path, the transposed conv;
+ * Winograd: padding 0, 1 and 2, odd sizes, tile rows of more than 16 tiles, several blocks of
+ * tiles) gives the old path's results within float32 rounding of the different order of sums
+ * (weights scaled as a layer's, 1 / sqrt(fan-in), so that errors compare with the outputs). */
+static void test_gemm_path_matches_blas(void) {
+    int mr, nr;
+    if (!aqa__sgemm_tile(&mr, &nr)) {
+        SKIP("no GEMM microkernel on this CPU (or AQA_CPU_ISA=baseline): the old path is the only one");
+        return;
+    }
+    aqa_manual_seed(test_seed("gemm path"));
+    const path_case cases[] = {
+        {.what = "3x3x3 pad 1", .x = {1, 5, 4, 7, 9}, .w = {11, 5, 3, 3, 3}, .opts = {.padding = {1, 1, 1}}},
+        {.what = "3x3x3 pad 1 batch 3", .x = {3, 4, 3, 5, 6}, .w = {9, 4, 3, 3, 3}, .opts = {.padding = {1, 1, 1}}},
+        {.what = "1x1x1 batch 2", .x = {2, 70, 2, 3, 5}, .w = {20, 70, 1, 1, 1}, .opts = {.padding = {0}}},
+        {.what = "stride 2 TF same (strided: old input grad)", .x = {2, 3, 5, 9, 8}, .w = {8, 3, 3, 3, 3},
+         .opts = {.stride = {2, 2, 2}, .padding_mode = AQA_PADDING_TF_SAME}},
+        {.what = "dilated, groups 2", .x = {1, 6, 5, 6, 7}, .w = {4, 3, 2, 3, 2}, .opts = {.dilation = {2, 1, 2}, .padding = {1, 2, 0}, .groups = 2}},
+        {.what = "same padding (asymmetric)", .x = {2, 3, 4, 5, 6}, .w = {5, 3, 2, 2, 4}, .opts = {.padding_mode = AQA_PADDING_SAME}},
+        {.what = "k > one block (C 40 x 27)", .x = {1, 40, 3, 4, 10}, .w = {17, 40, 3, 3, 3}, .opts = {.padding = {1, 1, 1}}},
+        {.what = "transposed, stride 2", .x = {2, 4, 3, 4, 5}, .w = {4, 3, 3, 3, 3}, .opts = {.stride = {2, 2, 2}, .padding = {1, 1, 1}}, .transposed = true},
+        {.what = "Winograd pad 1, batch 2, odd sizes", .x = {2, 24, 5, 7, 37}, .w = {20, 24, 3, 3, 3},
+         .opts = {.padding = {1, 1, 1}}, .winograd = true},
+        {.what = "Winograd pad 0 / 2 / 1", .x = {1, 16, 6, 9, 8}, .w = {17, 16, 3, 3, 3}, .opts = {.padding = {0, 2, 1}},
+         .winograd = true},
+        {.what = "Winograd TF same, several blocks", .x = {2, 128, 4, 10, 50}, .w = {128, 128, 3, 3, 3},
+         .opts = {.padding_mode = AQA_PADDING_TF_SAME}, .winograd = true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const path_case *c = &cases[i];
+        aqa_scope_begin();
+        aqa_tensor *x0 = aqa_randn(5, c->x, AQA_F32, NULL);
+        aqa_tensor *w0 = aqa_mul_scalar(aqa_randn(5, c->w, AQA_F32, NULL), 1.0 / sqrt((double)(c->w[1] * c->w[2] * c->w[3] * c->w[4])));
+        int64_t nb = c->transposed ? c->w[1] * (c->opts.groups ? c->opts.groups : 1) : c->w[0];
+        aqa_tensor *b0 = aqa_randn(1, &nb, AQA_F32, NULL), *gy = NULL, *res[2][4] = {{0}};
+        bool ok = true;
+        for (int pass = 0; pass < 2 && ok; pass++) {
+            aqa_conv_gemm_disabled = pass == 1;
+            ok = path_run(c, x0, w0, b0, &gy, res[pass]);
+        }
+        aqa_conv_gemm_disabled = false;
+        static const char *const names[4] = {"y", "x.grad", "w.grad", "b.grad"};
+        for (int r = 0; r < 4 && ok; r++) {
+            double d = test_scaled_err(res[0][r], res[1][r], 1.0);
+            CHECK_MSG(d < 1e-5, "%s: %s differs by %g", c->what, names[r], d);
+        }
+        aqa_scope_end();
+    }
+}
+
 /* ---- modules ------------------------------------------------------------------------------------------ */
 
 static void test_modules(void) {
@@ -314,6 +399,7 @@ int main(void) {
     RUN(test_tiling_matches_untiled);
     RUN(test_batch_folding);
     RUN(test_memory_bound_i3d_stem);
+    RUN(test_gemm_path_matches_blas);
     RUN(test_modules);
     RUN(test_frozen_weight);
     RUN(test_no_leaks);

@@ -299,7 +299,9 @@ static void test_sync_bn_close_to_whole_batches(void) {
         double sync = loss_gap("syncbn", "whole"), per_rank = loss_gap("nosync", "whole");
         printf("    training losses vs whole batches: SyncBatchNorm %.2g, per-rank statistics %.2g (relative)\n", sync,
                per_rank);
-        CHECK_MSG(sync < 1e-5, "SyncBatchNorm on 2 ranks vs whole batches: %.3g", sync);
+        /* float32 rounding over an epoch of steps (the float32 convolution kernels block their
+         * products by batch size, 2 rows vs 4); per-rank statistics are ~1e-2 away */
+        CHECK_MSG(sync < 1e-4, "SyncBatchNorm on 2 ranks vs whole batches: %.3g", sync);
         CHECK_MSG(per_rank > 1e-4, "per-rank statistics as close to whole batches as SyncBatchNorm: %.3g", per_rank);
     }
     free(o1);

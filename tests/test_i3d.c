@@ -416,6 +416,51 @@ static void test_gradcheck_max_pool_same(void) {
     aqa_scope_end();
 }
 
+/* Ties (ReLU's zeros): the separable max pool routes each output's gradient to the first input of
+ * its clipped window in T, H, W scan order holding the maximum (torch's rule), checked against a
+ * scan of every window. */
+static void test_max_pool_same_ties(void) {
+    aqa_manual_seed(6);
+    const pool_case cases[] = {{{1, 3, 3}, {1, 2, 2}, true}, {{3, 3, 3}, {2, 2, 2}, true}, {{2, 2, 2}, {2, 2, 2}, true},
+                               {{3, 3, 3}, {1, 1, 1}, true}};
+    const int64_t shape[5] = {2, 3, 5, 7, 6}, in[3] = {5, 7, 6};
+    for (int ci = 0; ci < 4; ci++) {
+        aqa_scope_begin();
+        const pool_case *c = &cases[ci];
+        /* values in {0, 1, 2}: most windows hold several equal maxima */
+        aqa_tensor *x = aqa_requires_grad(aqa_to_dtype(aqa_randint(0, 3, 5, shape, NULL), AQA_F64), true);
+        aqa_tensor *y = aqa_i3d_max_pool_same(x, c->k, c->s, true);
+        aqa_tensor *g = y ? aqa_randn(y->ndim, y->shape, AQA_F64, NULL) : NULL;
+        CHECK(y && aqa_backward(y, g, false) == AQA_OK && x->grad);
+        if (!y || !x->grad) {
+            aqa_scope_end();
+            continue;
+        }
+        const int64_t out[3] = {y->shape[2], y->shape[3], y->shape[4]}, pin = 5 * 7 * 6, pout = out[0] * out[1] * out[2];
+        int64_t lo[3], hi[3];
+        for (int d = 0; d < 3; d++) aqa_conv_padding(AQA_PADDING_TF_SAME, 0, in[d], c->k[d], c->s[d], 1, &lo[d], &hi[d]);
+        const double *xp = aqa_data(x), *yp = aqa_data(y), *gp = aqa_data(g), *gx = aqa_data(x->grad);
+        double want[2 * 3 * 5 * 7 * 6] = {0};
+        for (int64_t p = 0; p < 6; p++)
+            for (int64_t o = 0; o < pout; o++) {
+                int64_t ot = o / (out[1] * out[2]), oh = (o / out[2]) % out[1], ow = o % out[2], hit = -1;
+                for (int64_t t = ot * c->s[0] - lo[0]; t < ot * c->s[0] - lo[0] + c->k[0] && hit < 0; t++)
+                    for (int64_t h = oh * c->s[1] - lo[1]; h < oh * c->s[1] - lo[1] + c->k[1] && hit < 0; h++)
+                        for (int64_t w = ow * c->s[2] - lo[2]; w < ow * c->s[2] - lo[2] + c->k[2] && hit < 0; w++)
+                            if (t >= 0 && t < in[0] && h >= 0 && h < in[1] && w >= 0 && w < in[2] &&
+                                xp[p * pin + (t * in[1] + h) * in[2] + w] == yp[p * pout + o])
+                                hit = (t * in[1] + h) * in[2] + w;
+                if (hit >= 0) want[p * pin + hit] += gp[p * pout + o];
+            }
+        int64_t bad = -1;
+        for (int64_t i = 0; i < 6 * pin && bad < 0; i++)
+            if (fabs(gx[i] - want[i]) > 1e-12) bad = i;
+        CHECK_MSG(bad < 0, "case %d: gradient of input %lld is %g, expected %g", ci, (long long)bad, bad < 0 ? 0 : gx[bad],
+                  bad < 0 ? 0 : want[bad]);
+        aqa_scope_end();
+    }
+}
+
 typedef struct block_case {
     aqa_i3d_inception *b;
     unit_swap sw[6];
@@ -665,6 +710,7 @@ int main(void) {
     RUN(test_load_errors);
     RUN(test_gradcheck_unit3d);
     RUN(test_gradcheck_max_pool_same);
+    RUN(test_max_pool_same_ties);
     RUN(test_gradcheck_inception);
     RUN(test_freeze_bn);
     RUN(test_clip_starts);

@@ -2,11 +2,12 @@
 # test_main_job.sh: the README's main job (scripts/main_job.sh) end to end at a toy size (24 dives,
 # 5 CLIP steps, 1 epoch): it must finish, print both models' metrics for the validation-selected
 # and the last checkpoint, write the CSV and figures, and a second run must reuse every finished
-# step.  Run from the build folder.
+# step; a second fresh run of the same job (same machine, BLAS kernel and threads) must print the
+# same numbers (the determinism the README states).  Run from the build folder.
 src=${AQA_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-run() { OUT="$out/run" BIN=examples VIDEOS=24 EPOCHS=1 CLIP_STEPS=5 sh "$src/scripts/main_job.sh" >"$out/stdout" 2>"$out/stderr"; }
+run() { OUT="$out/${1:-run}" BIN=examples VIDEOS=24 EPOCHS=1 CLIP_STEPS=5 sh "$src/scripts/main_job.sh" >"$out/stdout$1" 2>"$out/stderr$1"; }
 if ! run; then
     echo "FAIL test_main_job_runs: exit status $?"; tail -5 "$out/stderr"; exit 1
 fi
@@ -32,4 +33,19 @@ if run && ! grep -q -e 'generating' -e 'pretraining' "$out/stderr" && grep -q '^
     echo "PASS test_main_job_resumes"
 else
     echo "FAIL test_main_job_resumes: the second run redid finished steps or failed"; tail -5 "$out/stderr"; exit 1
+fi
+
+# determinism: the same job in a fresh folder, same machine and threads: every metric both training runs
+# print (name value lines; timings left out) and the CLIP pretraining's numbers are the same
+numbers() { grep -v -i -e seconds -e '/s' -e elapsed "$1"; }
+if run again; then
+    same=1
+    for f in train_tsa_mvla.txt train_tsa.txt clip.txt i3d.txt eval_tsa_mvla.txt; do
+        if ! numbers "$out/run/$f" >"$out/a" || ! numbers "$out/again/$f" >"$out/b" || ! cmp -s "$out/a" "$out/b"; then
+            echo "    $f differs between the two runs:"; diff "$out/a" "$out/b" | head -10; same=0
+        fi
+    done
+    if [ "$same" = 1 ]; then echo "PASS test_main_job_deterministic"; else echo "FAIL test_main_job_deterministic"; exit 1; fi
+else
+    echo "FAIL test_main_job_deterministic: the second run failed"; tail -5 "$out/stderragain"; exit 1
 fi

@@ -118,6 +118,17 @@ static void test_scopes_free_everything(void) {
     aqa_tensor_free(kept);
     CHECK_EQ_INT(aqa_live_tensors(), tensors);
     CHECK_EQ_INT(aqa_live_storages(), storages);
+    /* keeping a tensor of an outer scope inside an inner one leaves it there (a function that
+     * returns its input as one of its kept results must not move the caller's tensor out of
+     * the caller's scope) */
+    aqa_scope_begin();
+    aqa_tensor *input = aqa_ones(AQA_SHAPE(2), AQA_F32);
+    aqa_scope_begin();
+    CHECK(aqa_keep(input) == input);
+    aqa_scope_end();
+    CHECK_NEAR(aqa_get(input, (int64_t[]){1}), 1, 0); /* still the outer scope's */
+    aqa_scope_end();
+    CHECK_EQ_INT(aqa_live_tensors(), tensors);
     /* freeing a scope-owned tensor early is allowed */
     aqa_scope_begin();
     aqa_tensor *x = aqa_zeros(AQA_SHAPE(4), AQA_F32);
@@ -147,6 +158,55 @@ static void test_philox_known_answer(void) {
     CHECK_EQ_INT(out[1], 0xe169c58du);
     CHECK_EQ_INT(out[2], 0xbc57ac4cu);
     CHECK_EQ_INT(out[3], 0x9b00dbd8u);
+}
+
+/* The CPU fill (vectorised Philox, threads) against aqa_philox4x32 called per element with the
+ * documented mapping: element i of rand/randint is word i % 4 of block offset + i / 4, element i
+ * of randn uses words 2 (i % 2) and 2 (i % 2) + 1 of block offset + i / 2.  Sizes cover the
+ * vector tails and the threaded path; the offset starts unaligned. */
+static void test_random_matches_scalar_philox(void) {
+    aqa_scope_begin();
+    aqa_manual_seed(0x123456789abcdefull);
+    aqa_rand(AQA_SHAPE(5), AQA_F32, NULL); /* offset 2: not a multiple of any vector width */
+    const int64_t sizes[] = {1, 37, 70001};
+    const aqa_generator *g = aqa_default_generator();
+    for (int si = 0; si < 3; si++) {
+        int64_t n = sizes[si];
+        for (int kind = 0; kind < 5; kind++) { /* rand f32, rand f64, randn f32, randn f64, randint */
+            uint64_t seed = g->seed, off = g->offset;
+            aqa_tensor *t = kind == 4 ? aqa_randint(-5, 1000, AQA_SHAPE(n), NULL)
+                            : kind < 2 ? aqa_rand(AQA_SHAPE(n), kind == 0 ? AQA_F32 : AQA_F64, NULL)
+                                       : aqa_randn(AQA_SHAPE(n), kind == 2 ? AQA_F32 : AQA_F64, NULL);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0; i++) {
+                uint32_t w[4];
+                double want, got;
+                if (kind == 2 || kind == 3) {
+                    aqa_philox4x32(seed, off + (uint64_t)i / 2, w);
+                    int j = (int)(i % 2) * 2;
+                    double u1 = ((double)w[j] + 0.5) / 4294967296.0, u2 = (double)w[j + 1] / 4294967296.0;
+                    want = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+                } else {
+                    aqa_philox4x32(seed, off + (uint64_t)i / 4, w);
+                    uint32_t x = w[i % 4];
+                    want = kind == 0 ? (double)(x >> 8) / 16777216.0 : kind == 1 ? (double)x / 4294967296.0
+                                                                                 : -5.0 + (double)(x % 1005u);
+                }
+                if (kind == 0 || kind == 2) {
+                    want = (float)want;
+                    got = ((float *)aqa_data(t))[i];
+                } else if (kind == 4) {
+                    got = (double)((int64_t *)aqa_data(t))[i];
+                } else {
+                    got = ((double *)aqa_data(t))[i];
+                }
+                if (got != want) bad = i;
+            }
+            CHECK_MSG(bad < 0, "kind %d, n %lld: element %lld differs from the scalar generator", kind, (long long)n,
+                      (long long)bad);
+        }
+    }
+    aqa_scope_end();
 }
 
 static void test_random_determinism_and_moments(void) {
@@ -270,6 +330,7 @@ int main(void) {
     RUN(test_scopes_free_everything);
     RUN(test_copy_fill_inplace);
     RUN(test_philox_known_answer);
+    RUN(test_random_matches_scalar_philox);
     RUN(test_random_determinism_and_moments);
     RUN(test_print);
     RUN(test_cuda_device_without_backend);

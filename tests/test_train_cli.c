@@ -389,9 +389,10 @@ static double file_tensor_diff(const char *pa, const char *pb, const char *name)
     aqa_tensor *a = aqa_load_tensor(pa, name, AQA_F32), *b = aqa_load_tensor(pb, name, AQA_F32);
     double d = NAN;
     if (a && b && aqa_numel(a) == aqa_numel(b)) {
+        aqa_scope_begin(); /* owns the intermediates */
         aqa_tensor *m = aqa_max_all(aqa_abs(aqa_sub(a, b)));
         d = m ? aqa_item(m) : NAN;
-        aqa_tensor_free(m);
+        aqa_scope_end();
     }
     aqa_tensor_free(a);
     aqa_tensor_free(b);

@@ -4,6 +4,7 @@
  * needs them. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +81,9 @@ static aqa_status bn_relu_inplace(aqa_tensor *y, const aqa_batch_norm_layer *bn,
     }
     if (y->dtype == AQA_F32) {
         float *p = aqa_data(y);
-/* no OpenMP: idle libgomp workers spin while the next convolution's BLAS threads need the cores */
+        /* the convolutions run on the same OpenMP team now (nn/conv_gemm.c), so no BLAS threads
+         * wait for the cores while this team works */
+#pragma omp parallel for schedule(static) if (n * c * s > 32768)
         for (int64_t i = 0; i < n * c; i++) {
             float sc = (float)scale[i % c], sh = (float)shift[i % c];
             float *q = p + i * s;
@@ -94,7 +97,7 @@ static aqa_status bn_relu_inplace(aqa_tensor *y, const aqa_batch_norm_layer *bn,
         }
     } else {
         double *p = aqa_data(y);
-/* no OpenMP: idle libgomp workers spin while the next convolution's BLAS threads need the cores */
+#pragma omp parallel for schedule(static) if (n * c * s > 32768)
         for (int64_t i = 0; i < n * c; i++) {
             double sc = scale[i % c], sh = shift[i % c];
             double *q = p + i * s;
@@ -216,6 +219,8 @@ static void max_same_backward(aqa_node *n, aqa_tensor *g, aqa_tensor **grad_in) 
     const int64_t *k = n->ints, *s = n->ints + 3, *lop = n->ctx;
     const int64_t in[3] = {x->shape[2], x->shape[3], x->shape[4]}, out[3] = {y->shape[2], y->shape[3], y->shape[4]};
     const int64_t planes = x->shape[0] * x->shape[1], pin = in[0] * in[1] * in[2], pout = out[0] * out[1] * out[2];
+    /* planes are independent: one per thread at a time */
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * pin > 32768)
     for (int64_t p = 0; p < planes; p++) {
         if (x->dtype == AQA_F32)
             max_bwd_plane_f32((const float *)aqa_data(x) + p * pin, (const float *)aqa_data(y) + p * pout,
@@ -239,27 +244,31 @@ static aqa_tensor *max_pool_separable(aqa_tensor *x, const int64_t k[3], const i
     const int64_t planes = xc->shape[0] * xc->shape[1], T = xc->shape[2], H = xc->shape[3], W = xc->shape[4];
     const int64_t To = (T + s[0] - 1) / s[0], Ho = (H + s[1] - 1) / s[1], Wo = (W + s[2] - 1) / s[2];
     aqa_tensor *out = aqa_empty(AQA_SHAPE(xc->shape[0], xc->shape[1], To, Ho, Wo), xc->dtype);
-    char *t1 = malloc(es * (size_t)(T * H * Wo + T * Ho * Wo));
+    /* two intermediate planes per thread (the passes over W and H) */
+    const int nth = planes > 1 && planes * T * H * W > 32768 ? omp_get_max_threads() : 1;
+    const size_t tmp_plane = (size_t)(T * H * Wo + T * Ho * Wo);
+    char *t1 = malloc(es * tmp_plane * (size_t)nth);
     if (!out || !t1) {
         free(t1);
         aqa_tensor_free(out);
         aqa_tensor_free(xc);
         return t1 ? NULL : aqa_fail_null("MaxPool3dSamePadding: out of memory");
     }
-    char *t2 = t1 + es * (size_t)(T * H * Wo);
     const char *src = aqa_data(xc);
     char *dst = aqa_data(out);
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t p = 0; p < planes; p++) {
+        char *a = t1 + es * tmp_plane * (size_t)omp_get_thread_num(), *b = a + es * (size_t)(T * H * Wo);
         const char *sp = src + es * (size_t)(p * T * H * W);
         char *dp = dst + es * (size_t)(p * To * Ho * Wo);
         if (f32) {
-            max_axis_f32((const float *)sp, (float *)t1, T * H, W, Wo, 1, k[2], s[2], lo[2]);
-            max_axis_f32((const float *)t1, (float *)t2, T, H, Ho, Wo, k[1], s[1], lo[1]);
-            max_axis_f32((const float *)t2, (float *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
+            max_axis_f32((const float *)sp, (float *)a, T * H, W, Wo, 1, k[2], s[2], lo[2]);
+            max_axis_f32((const float *)a, (float *)b, T, H, Ho, Wo, k[1], s[1], lo[1]);
+            max_axis_f32((const float *)b, (float *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
         } else {
-            max_axis_f64((const double *)sp, (double *)t1, T * H, W, Wo, 1, k[2], s[2], lo[2]);
-            max_axis_f64((const double *)t1, (double *)t2, T, H, Ho, Wo, k[1], s[1], lo[1]);
-            max_axis_f64((const double *)t2, (double *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
+            max_axis_f64((const double *)sp, (double *)a, T * H, W, Wo, 1, k[2], s[2], lo[2]);
+            max_axis_f64((const double *)a, (double *)b, T, H, Ho, Wo, k[1], s[1], lo[1]);
+            max_axis_f64((const double *)b, (double *)dp, 1, T, To, Ho * Wo, k[0], s[0], lo[0]);
         }
     }
     free(t1);
