@@ -8,6 +8,7 @@
  * axis (hip -> head) from "up", clockwise on screen (y grows downwards); a limb angle phi is 0
  * along the legs' rest direction (towards the feet) and pi/2 towards the figure's front. */
 #include "datasets/synthetic.h"
+#include "datasets/synthetic-impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,10 +28,6 @@
 #include "datasets/video_dataset.h"
 #include "io/pickle_write.h"
 #include "io/atomic_file.h"
-
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
-#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* Catalogue */
@@ -83,37 +81,6 @@ static int twist_id(int ht) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Random numbers: splitmix64 streams, Box-Muller normals */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_next(rng *r) {
-    r->s += 0x9e3779b97f4a7c15ULL;
-    return mix64(r->s);
-}
-
-static double rng_uniform(rng *r) { return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
-
-static double rng_normal(rng *r) {
-    double u1 = rng_uniform(r), u2 = rng_uniform(r);
-    if (u1 < 1e-300) u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-static rng rng_make(uint64_t seed, uint64_t stream) {
-    rng r = {mix64(seed ^ mix64(stream + 0x6a09e667f3bcc909ULL))};
-    return r;
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* Configuration and plan */
 
 void aqa_synthetic_config_init(aqa_synthetic_config *cfg) {
@@ -121,23 +88,50 @@ void aqa_synthetic_config_init(aqa_synthetic_config *cfg) {
     cfg->n_videos = 200;
     cfg->width = 64;
     cfg->height = 64;
-    cfg->min_frames = 40;
-    cfg->max_frames = 120;
     cfg->format = AQA_SYNTH_PNG;
     cfg->jpeg_quality = 90;
+    cfg->feature_dim = 64;
+    aqa_synthetic_config_layout(cfg, AQA_SYNTH_FINEDIVING);
+}
+
+void aqa_synthetic_config_layout(aqa_synthetic_config *cfg, aqa_synthetic_layout layout) {
+    cfg->layout = layout;
+    cfg->min_frames = 40;
+    cfg->max_frames = 120;
     cfg->train_fraction = 0.75;
     cfg->dives_per_video = 10;
+    if (layout == AQA_SYNTH_MTL_AQA) cfg->min_frames = 70, cfg->max_frames = 103; /* the release's 84..106 */
+    if (layout == AQA_SYNTH_JIGSAWS) cfg->min_frames = 160, cfg->max_frames = 320;
+    if (layout == AQA_SYNTH_FISV) cfg->min_frames = 1280, cfg->max_frames = 2048, cfg->train_fraction = 0.8;
+}
+
+aqa_status aqa_synthetic_layout_parse(const char *name, aqa_synthetic_layout *layout) {
+    static const struct {
+        const char *name;
+        aqa_synthetic_layout layout;
+    } names[] = {{"finediving", AQA_SYNTH_FINEDIVING}, {"synthetic", AQA_SYNTH_FINEDIVING}, {"mtl-aqa", AQA_SYNTH_MTL_AQA},
+                 {"mtl_aqa", AQA_SYNTH_MTL_AQA},      {"jigsaws", AQA_SYNTH_JIGSAWS},      {"fisv", AQA_SYNTH_FISV},
+                 {"fis-v", AQA_SYNTH_FISV}};
+    for (size_t k = 0; name && k < sizeof names / sizeof *names; k++)
+        if (!strcasecmp(name, names[k].name)) {
+            *layout = names[k].layout;
+            return AQA_OK;
+        }
+    return aqa_fail(AQA_EINVAL, "synthetic: unknown layout \"%s\" (finediving, mtl-aqa, jigsaws or fisv)", name ? name : "(null)");
 }
 
 static aqa_status check_config(const aqa_synthetic_config *cfg) {
     if (!cfg) return aqa_fail(AQA_EINVAL, "synthetic: NULL config");
+    if ((unsigned)cfg->layout > AQA_SYNTH_FISV) return aqa_fail(AQA_EINVAL, "synthetic: unknown layout %d", (int)cfg->layout);
     if (cfg->n_videos < 1 || cfg->n_videos > 1000000)
         return aqa_fail(AQA_EINVAL, "synthetic: n_videos %d outside 1..1000000", cfg->n_videos);
     if (cfg->width < 16 || cfg->width > 1024 || cfg->height < 16 || cfg->height > 1024)
         return aqa_fail(AQA_EINVAL, "synthetic: frame size %dx%d outside 16..1024", cfg->width, cfg->height);
-    if (cfg->min_frames < 16 || cfg->max_frames < cfg->min_frames || cfg->max_frames > 2000)
-        return aqa_fail(AQA_EINVAL, "synthetic: frames per dive %d..%d (need 16 <= min <= max <= 2000)",
-                        cfg->min_frames, cfg->max_frames);
+    /* Fis-V programmes are long (real ones ~4000..6750 frames) but cost one feature row per 32 */
+    int most = cfg->layout == AQA_SYNTH_FISV ? 100000 : 2000;
+    if (cfg->min_frames < 16 || cfg->max_frames < cfg->min_frames || cfg->max_frames > most)
+        return aqa_fail(AQA_EINVAL, "synthetic: frames per video %d..%d (need 16 <= min <= max <= %d)",
+                        cfg->min_frames, cfg->max_frames, most);
     if (cfg->format != AQA_SYNTH_PNG && cfg->format != AQA_SYNTH_JPEG)
         return aqa_fail(AQA_EINVAL, "synthetic: unknown frame format %d", (int)cfg->format);
     if (cfg->format == AQA_SYNTH_JPEG && (cfg->jpeg_quality < 1 || cfg->jpeg_quality > 100))
@@ -146,9 +140,16 @@ static aqa_status check_config(const aqa_synthetic_config *cfg) {
         return aqa_fail(AQA_EINVAL, "synthetic: train fraction %g outside [0, 1]", cfg->train_fraction);
     if (cfg->dives_per_video < 1 || cfg->dives_per_video > 1000)
         return aqa_fail(AQA_EINVAL, "synthetic: dives per video %d outside 1..1000", cfg->dives_per_video);
+    if (cfg->layout == AQA_SYNTH_FISV && (cfg->feature_dim < 8 || cfg->feature_dim > 4096))
+        return aqa_fail(AQA_EINVAL, "synthetic: feature width %d outside 8..4096", cfg->feature_dim);
+    if (cfg->layout == AQA_SYNTH_JIGSAWS && cfg->n_videos < 4 * AQA_SYNTH_TASKS)
+        return aqa_fail(AQA_EINVAL, "synthetic: %d trials; JIGSAWS' layout needs at least %d (four folds of three tasks)",
+                        cfg->n_videos, 4 * AQA_SYNTH_TASKS);
     if (cfg->threads < 0) return aqa_fail(AQA_EINVAL, "synthetic: threads %d < 0", cfg->threads);
     return AQA_OK;
 }
+
+aqa_status aqa__synth_check_config(const aqa_synthetic_config *cfg) { return check_config(cfg); }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -171,11 +172,11 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         free(order);
         return aqa_fail(AQA_ENOMEM, "synthetic: out of memory planning %zu dives", n);
     }
-    rng master = rng_make(cfg->seed, 0);
+    synth_rng master = synth_rng_make(cfg->seed, 0);
     /* balanced dive numbers: every type appears n / K or n / K + 1 times, in random order */
     for (size_t i = 0; i < n; i++) types[i] = (int)(i % N_CATALOGUE);
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(rng_uniform(&master) * (double)i);
+        size_t j = (size_t)(synth_uniform(&master) * (double)i);
         int t = types[i - 1];
         types[i - 1] = types[j];
         types[j] = t;
@@ -183,7 +184,7 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
     int64_t prev_end = 0;
     for (size_t i = 0; i < n; i++) {
         aqa_synthetic_dive *d = &dv[i];
-        rng r = rng_make(cfg->seed, i + 1);
+        synth_rng r = synth_rng_make(cfg->seed, i + 1);
         aqa_dive fd;
         d->type = types[i];
         snprintf(d->number, sizeof d->number, "%s", catalogue[d->type].number);
@@ -196,18 +197,18 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         d->instance = (int64_t)(i % (size_t)cfg->dives_per_video) + 1;
 
         /* frames and stages */
-        int nf = cfg->min_frames + (int)(rng_uniform(&r) * (cfg->max_frames - cfg->min_frames + 1));
+        int nf = cfg->min_frames + (int)(synth_uniform(&r) * (cfg->max_frames - cfg->min_frames + 1));
         if (nf > cfg->max_frames) nf = cfg->max_frames;
         /* stage shares vary (a diver waits a variable time on the platform), so boundaries are
          * something to find, not a constant */
-        d->stage_frac[0] = 0.15 + 0.25 * rng_uniform(&r);
-        d->stage_frac[1] = 0.14 + 0.16 * rng_uniform(&r);
+        d->stage_frac[0] = 0.15 + 0.25 * synth_uniform(&r);
+        d->stage_frac[1] = 0.14 + 0.16 * synth_uniform(&r);
         int n_take = (int)lround(d->stage_frac[0] * nf), n_entry = (int)lround(d->stage_frac[1] * nf);
         if (n_take < 3) n_take = 3;
         if (n_entry < 3) n_entry = 3;
         int n_flight = nf - n_take - n_entry;
-        int start = d->instance == 1 ? 100 + (int)(400 * rng_uniform(&r)) : 0;
-        int gap = 150 + (int)(450 * rng_uniform(&r));
+        int start = d->instance == 1 ? 100 + (int)(400 * synth_uniform(&r)) : 0;
+        int gap = 150 + (int)(450 * synth_uniform(&r));
         d->start_frame = d->instance == 1 ? start : prev_end + gap;
         d->end_frame = d->start_frame + nf - 1;
         prev_end = d->end_frame;
@@ -229,11 +230,11 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         }
 
         /* execution and judges */
-        double e = 0.05 + 0.95 * rng_uniform(&r);
+        double e = 0.05 + 0.95 * synth_uniform(&r);
         d->execution = e;
         double sorted[AQA_SYNTH_JUDGES];
         for (int j = 0; j < AQA_SYNTH_JUDGES; j++) {
-            double v = floor(2.0 * (10.0 * (0.25 + 0.7 * e) + 0.45 * rng_normal(&r)) + 0.5) / 2.0;
+            double v = floor(2.0 * (10.0 * (0.25 + 0.7 * e) + 0.45 * synth_normal(&r)) + 0.5) / 2.0;
             d->judges[j] = sorted[j] = v < 0 ? 0 : v > 10 ? 10 : v;
         }
         qsort(sorted, AQA_SYNTH_JUDGES, sizeof sorted[0], cmp_double);
@@ -245,21 +246,21 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
         /* what the judges see */
         d->jump_height = 0.03 + 0.06 * e;
         d->angle_jitter = 0.32 * (1 - e);
-        d->entry_tilt = (rng_uniform(&r) < 0.5 ? -1 : 1) * 0.65 * (1 - e) + 0.03 * rng_normal(&r);
+        d->entry_tilt = (synth_uniform(&r) < 0.5 ? -1 : 1) * 0.65 * (1 - e) + 0.03 * synth_normal(&r);
         d->splash = 0.15 + 1.35 * pow(1 - e, 1.2);
         d->tightness = 0.85 + 0.15 * e; /* a poor tuck is still a tuck: the position stays recognisable */
         d->knee_bend = 0.7 * (1 - e) * (1 - e);
         /* nuisance */
-        d->drift = 0.14 + 0.08 * rng_uniform(&r);
-        d->palette = (int)(5 * rng_uniform(&r));
+        d->drift = 0.14 + 0.08 * synth_uniform(&r);
+        d->palette = (int)(5 * synth_uniform(&r));
         if (d->palette > 4) d->palette = 4;
-        d->cam_dx = 0.03 * (2 * rng_uniform(&r) - 1);
-        d->cam_dy = 0.03 * (2 * rng_uniform(&r) - 1);
+        d->cam_dx = 0.03 * (2 * synth_uniform(&r) - 1);
+        d->cam_dy = 0.03 * (2 * synth_uniform(&r) - 1);
         for (int c = 0; c < 3; c++) {
-            d->sky_tint[c] = (int)lround(12 * (2 * rng_uniform(&r) - 1));
-            d->water_tint[c] = (int)lround(10 * (2 * rng_uniform(&r) - 1));
+            d->sky_tint[c] = (int)lround(12 * (2 * synth_uniform(&r) - 1));
+            d->water_tint[c] = (int)lround(10 * (2 * synth_uniform(&r) - 1));
         }
-        d->render_seed = rng_next(&r);
+        d->render_seed = synth_next(&r);
     }
     /* stratified split: dives grouped by type (each group in random order) and every
      * 1 / (1 - train_fraction)-th of the sequence goes to test */
@@ -270,13 +271,13 @@ aqa_status aqa_synthetic_plan(const aqa_synthetic_config *cfg, aqa_synthetic_div
             for (size_t i = 0; i < n; i++)
                 if (dv[i].type == t) order[k++] = i;
             for (size_t i = k - first; i > 1; i--) {
-                size_t j = (size_t)(rng_uniform(&master) * (double)i);
+                size_t j = (size_t)(synth_uniform(&master) * (double)i);
                 size_t tmp = order[first + i - 1];
                 order[first + i - 1] = order[first + j];
                 order[first + j] = tmp;
             }
         }
-        double q = 1.0 - cfg->train_fraction, phase = rng_uniform(&master);
+        double q = 1.0 - cfg->train_fraction, phase = synth_uniform(&master);
         for (size_t g = 0; g < n; g++)
             dv[order[g]].split = floor((double)(g + 1) * q + phase) > floor((double)g * q + phase) ? 1 : 0;
     }
@@ -406,8 +407,8 @@ static double lerp(double a, double b, double t) { return a + (b - a) * t; }
 
 /* Zero-mean unit normal noise that depends only on (seed, t, channel). */
 static double frame_noise(uint64_t seed, int t, int channel) {
-    rng r = rng_make(seed, ((uint64_t)(unsigned)t << 8) | (unsigned)channel);
-    return rng_normal(&r);
+    synth_rng r = synth_rng_make(seed, ((uint64_t)(unsigned)t << 8) | (unsigned)channel);
+    return synth_normal(&r);
 }
 
 /* Scene geometry of one dive, in pixels. */
@@ -655,10 +656,10 @@ static void draw_splash(const scene *s, const aqa_synthetic_dive *d, double x0, 
         aqa_canvas_polygon(im, xy, 5, white);
     }
     /* droplets: fixed per dive, lifted and grown by the envelope */
-    rng r = rng_make(d->render_seed, 777);
+    synth_rng r = synth_rng_make(d->render_seed, 777);
     int m = 6 + (int)(22 * sp);
     for (int i = 0; i < m; i++) {
-        double dx = rng_normal(&r), hgt = rng_uniform(&r), rad = 0.5 + 0.5 * rng_uniform(&r);
+        double dx = synth_normal(&r), hgt = synth_uniform(&r), rad = 0.5 + 0.5 * synth_uniform(&r);
         double x = x0 + dx * S * 0.04 * (0.5 + 0.6 * sp) * (0.6 + 0.6 * kap);
         double y = wy - hgt * S * 0.2 * sp * env;
         aqa_canvas_circle_alpha(im, x, y, fmax(0.5, rad * S * 0.02 * (0.5 + 0.5 * sp) * (0.4 + 0.6 * env)), white, 0.9);
@@ -724,9 +725,9 @@ aqa_status aqa_synthetic_render_frame(const aqa_synthetic_config *cfg, const aqa
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Frame files (no fsync: a dive's folder is renamed into place once complete) */
+/* Frame files (no fsync: a frame folder is renamed into place once complete) */
 
-static aqa_status write_frame(const aqa_synthetic_config *cfg, const aqa_image *im, const char *path) {
+aqa_status aqa__synth_write_frame(const aqa_synthetic_config *cfg, const aqa_image *im, const char *path) {
     FILE *f = fopen(path, "wb");
     if (!f) return aqa_fail(AQA_EIO, "%s: cannot create: %s", path, strerror(errno));
     aqa_status st = cfg->format == AQA_SYNTH_PNG ? aqa_image_write_png(im, f, path)
@@ -737,8 +738,7 @@ static aqa_status write_frame(const aqa_synthetic_config *cfg, const aqa_image *
     return st;
 }
 
-/* mkdir -p */
-static aqa_status make_dirs(const char *path) {
+aqa_status aqa__synth_make_dirs(const char *path) {
     char *p = strdup(path);
     if (!p) return aqa_fail(AQA_ENOMEM, "%s: out of memory", path);
     for (char *c = p + 1;; c++) {
@@ -766,8 +766,8 @@ static int is_frame_name(const char *n) {
     return k >= 5 && (strcmp(n + k, ".png") == 0 || strcmp(n + k, ".jpg") == 0);
 }
 
-/* Removes a dive folder made by this generator: only frame files, then the folder itself. */
-static aqa_status remove_dive_dir(const char *dir) {
+/* Removes a frame folder made by this generator: only frame files, then the folder itself. */
+static aqa_status remove_frame_dir(const char *dir) {
     DIR *dh = opendir(dir);
     if (!dh) {
         if (errno == ENOENT) return AQA_OK;
@@ -793,31 +793,75 @@ static aqa_status remove_dive_dir(const char *dir) {
     return st;
 }
 
-/* Renders and writes every frame of dive d into <out>/<video>/<instance>. */
-static aqa_status write_dive(const aqa_synthetic_config *cfg, const aqa_synthetic_dive *d, aqa_image *bg, aqa_image *im) {
-    char vdir[4096], tmp[4200], fin[4200], path[4400];
-    const char *ext = cfg->format == AQA_SYNTH_PNG ? "png" : "jpg";
-    scene s;
+aqa_status aqa__synth_frame_dir_begin(synth_frame_dir *fd, const aqa_synthetic_config *cfg, const char *dir) {
+    fd->cfg = cfg;
+    snprintf(fd->dir, sizeof fd->dir, "%s", dir);
+    const char *slash = strrchr(dir, '/');
+    int parent = slash ? (int)(slash - dir) : 0;
+    snprintf(fd->tmp, sizeof fd->tmp, "%.*s%s.%s.tmp.%ld", parent, dir, slash ? "/" : "", slash ? slash + 1 : dir,
+             (long)getpid());
     aqa_status st;
-    snprintf(vdir, sizeof vdir, "%s/%s", cfg->out_dir, d->video);
-    if ((st = make_dirs(vdir)) != AQA_OK) return st;
-    snprintf(tmp, sizeof tmp, "%s/.%lld.tmp.%ld", vdir, (long long)d->instance, (long)getpid());
-    snprintf(fin, sizeof fin, "%s/%lld", vdir, (long long)d->instance);
-    if ((st = remove_dive_dir(tmp)) != AQA_OK) return st;
-    if (mkdir(tmp, 0755) != 0) return aqa_fail(AQA_EIO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    if (parent) {
+        char up[4096];
+        snprintf(up, sizeof up, "%.*s", parent, dir);
+        if ((st = aqa__synth_make_dirs(up))) return st;
+    }
+    if ((st = remove_frame_dir(fd->tmp))) return st;
+    if (mkdir(fd->tmp, 0755) != 0) return aqa_fail(AQA_EIO, "%s: cannot create folder: %s", fd->tmp, strerror(errno));
+    return AQA_OK;
+}
+
+aqa_status aqa__synth_frame_dir_add(synth_frame_dir *fd, const aqa_image *im, const char *name) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.%s", fd->tmp, name, fd->cfg->format == AQA_SYNTH_PNG ? "png" : "jpg");
+    return aqa__synth_write_frame(fd->cfg, im, path);
+}
+
+aqa_status aqa__synth_frame_dir_end(synth_frame_dir *fd, bool ok) {
+    aqa_status st;
+    if (!ok) return remove_frame_dir(fd->tmp);
+    if ((st = remove_frame_dir(fd->dir)) != AQA_OK) return st;
+    if (rename(fd->tmp, fd->dir) != 0)
+        return aqa_fail(AQA_EIO, "%s: cannot rename %s into place: %s", fd->dir, fd->tmp, strerror(errno));
+    return AQA_OK;
+}
+
+/* Renders and writes every frame of dive d into <out>/<video>/<instance> (FineDiving's layout). */
+static aqa_status write_dive(const aqa_synthetic_config *cfg, const void *plan, size_t i, aqa_image *bg, aqa_image *im,
+                             long long *frames) {
+    const aqa_synthetic_dive *d = (const aqa_synthetic_dive *)plan + i;
+    char dir[4096], name[32];
+    snprintf(dir, sizeof dir, "%s/%s/%lld", cfg->out_dir, d->video, (long long)d->instance);
+    synth_frame_dir fd;
+    aqa_status st = aqa__synth_frame_dir_begin(&fd, cfg, dir);
+    if (st) return st;
+    scene s;
     scene_of(cfg, d, &s);
     draw_background(&s, d, bg);
-    for (int t = 0; t < d->n_frames; t++) {
+    for (int t = 0; t < d->n_frames && !st; t++) {
         render_on(&s, d, t, bg, im);
-        snprintf(path, sizeof path, "%s/%05lld.%s", tmp, (long long)(d->start_frame + t), ext);
-        if ((st = write_frame(cfg, im, path)) != AQA_OK) {
-            remove_dive_dir(tmp);
-            return st;
-        }
+        snprintf(name, sizeof name, "%05lld", (long long)(d->start_frame + t));
+        st = aqa__synth_frame_dir_add(&fd, im, name);
     }
-    if ((st = remove_dive_dir(fin)) != AQA_OK) return st;
-    if (rename(tmp, fin) != 0) return aqa_fail(AQA_EIO, "%s: cannot rename %s into place: %s", fin, tmp, strerror(errno));
-    return AQA_OK;
+    if (st) {
+        aqa__synth_frame_dir_end(&fd, false);
+        return st;
+    }
+    *frames += d->n_frames;
+    return aqa__synth_frame_dir_end(&fd, true);
+}
+
+void aqa__synth_dive_background(const aqa_synthetic_config *cfg, const aqa_synthetic_dive *d, aqa_image *bg) {
+    scene s;
+    scene_of(cfg, d, &s);
+    draw_background(&s, d, bg);
+}
+
+void aqa__synth_dive_frame(const aqa_synthetic_config *cfg, const aqa_synthetic_dive *d, int t, const aqa_image *bg,
+                           aqa_image *im) {
+    scene s;
+    scene_of(cfg, d, &s);
+    render_on(&s, d, t < 0 ? 0 : t >= d->n_frames ? d->n_frames - 1 : t, bg, im);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -825,11 +869,13 @@ static aqa_status write_dive(const aqa_synthetic_config *cfg, const aqa_syntheti
 
 typedef struct job {
     const aqa_synthetic_config *cfg;
-    const aqa_synthetic_dive *dives;
+    const void *plan;     /* the items */
     size_t n;
+    synth_item_fn write;  /* writes one item */
+    const char *what;     /* "dives", for the progress line */
     pthread_mutex_t lock;
-    size_t next;          /* next dive to render */
-    size_t done;          /* dives written */
+    size_t next;          /* next item to write */
+    size_t done;          /* items written */
     long long frames;     /* frames written */
     int failed;           /* a worker failed: the others stop */
     aqa_status status;    /* its status */
@@ -855,7 +901,8 @@ static void *worker(void *arg) {
         int stop = jb->failed || i >= jb->n;
         pthread_mutex_unlock(&jb->lock);
         if (stop) break;
-        aqa_status st = bg && im ? write_dive(jb->cfg, &jb->dives[i], bg, im) : aqa_fail(AQA_ENOMEM, "synthetic: out of memory");
+        long long frames = 0;
+        aqa_status st = bg && im ? jb->write(jb->cfg, jb->plan, i, bg, im, &frames) : aqa_fail(AQA_ENOMEM, "synthetic: out of memory");
         pthread_mutex_lock(&jb->lock);
         if (st != AQA_OK) {
             if (!jb->failed) {
@@ -865,11 +912,11 @@ static void *worker(void *arg) {
             }
         } else {
             jb->done++;
-            jb->frames += jb->dives[i].n_frames;
+            jb->frames += frames;
             double el = since(&jb->t0);
             if (jb->cfg->progress && (el - jb->last_print > 0.25 || jb->done == jb->n)) {
                 jb->last_print = el;
-                fprintf(stderr, "\rsynthetic: %zu/%zu dives, %lld frames, %.1f s", jb->done, jb->n, jb->frames, el);
+                fprintf(stderr, "\rsynthetic: %zu/%zu %s, %lld frames, %.1f s", jb->done, jb->n, jb->what, jb->frames, el);
                 if (jb->done == jb->n) fputc('\n', stderr);
                 fflush(stderr);
             }
@@ -879,6 +926,36 @@ static void *worker(void *arg) {
     aqa_image_free(bg);
     aqa_image_free(im);
     return NULL;
+}
+
+aqa_status aqa__synth_run_items(const aqa_synthetic_config *cfg, const void *plan, size_t n, synth_item_fn write,
+                                const char *what) {
+    job jb;
+    memset(&jb, 0, sizeof jb);
+    jb.cfg = cfg;
+    jb.plan = plan;
+    jb.n = n;
+    jb.write = write;
+    jb.what = what;
+    pthread_mutex_init(&jb.lock, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &jb.t0);
+    int nt = cfg->threads;
+    if (nt == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+    }
+    if ((size_t)nt > n) nt = (int)n;
+    pthread_t th[64];
+    if (nt > 64) nt = 64;
+    int started = 0;
+    for (int i = 1; i < nt; i++) {
+        if (pthread_create(&th[started], NULL, worker, &jb) != 0) break;
+        started++;
+    }
+    worker(&jb); /* the calling thread works too */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&jb.lock);
+    return jb.failed ? aqa_fail(jb.status, "%s", jb.msg) : AQA_OK;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -909,12 +986,18 @@ static aqa_status put_arrays(aqa_pickle_writer *w, const aqa_synthetic_dive *d, 
     return AQA_OK;
 }
 
-static aqa_status save_pickle(aqa_pickle_writer *w, const char *dir, const char *name) {
+aqa_status aqa__synth_save_pickle(aqa_pickle_writer *w, const char *dir, const char *name) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     aqa_status st = aqa_pkw_save(w, path);
     aqa_pkw_free(w);
     return st;
+}
+
+aqa_status aqa__synth_open_text(const char *dir, const char *name, aqa_atomic_file **af) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return aqa_atomic_open(path, af);
 }
 
 /* The "dive_score" and "difficulty" items of dive d's dict. */
@@ -993,7 +1076,7 @@ static aqa_status write_dive_dict(const char *dir, const char *name, put_dive_fn
         }
     }
     aqa_pkw_dict_end(w);
-    return save_pickle(w, dir, name);
+    return aqa__synth_save_pickle(w, dir, name);
 }
 
 static aqa_status write_annotations(const aqa_synthetic_config *cfg, const aqa_synthetic_dive *dv, size_t n) {
@@ -1013,7 +1096,7 @@ static aqa_status write_annotations(const aqa_synthetic_config *cfg, const aqa_s
         aqa_pkw_str(w, aqa_finediving_subaction_name(id));
     }
     aqa_pkw_dict_end(w);
-    if ((st = save_pickle(w, dir, "Sub_action_Types_Table.pkl")) != AQA_OK) return st;
+    if ((st = aqa__synth_save_pickle(w, dir, "Sub_action_Types_Table.pkl")) != AQA_OK) return st;
 
     /* splits */
     for (int sp = 0; sp < 2; sp++) {
@@ -1022,7 +1105,7 @@ static aqa_status write_annotations(const aqa_synthetic_config *cfg, const aqa_s
         for (size_t i = 0; i < n; i++)
             if (dv[i].split == sp) put_key(w, &dv[i]);
         aqa_pkw_list_end(w);
-        if ((st = save_pickle(w, dir, sp ? "test_split.pkl" : "train_split.pkl")) != AQA_OK) return st;
+        if ((st = aqa__synth_save_pickle(w, dir, sp ? "test_split.pkl" : "train_split.pkl")) != AQA_OK) return st;
     }
     return AQA_OK;
 }
@@ -1046,57 +1129,42 @@ static aqa_status write_side_files(const aqa_synthetic_config *cfg, const aqa_sy
                 d->tightness, d->knee_bend);
     }
     if ((st = aqa_atomic_commit(af)) != AQA_OK) return st;
-    snprintf(path, sizeof path, "%s/synthetic_config.txt", cfg->out_dir);
-    if ((st = aqa_atomic_open(path, &af)) != AQA_OK) return st;
-    f = aqa_atomic_stream(af);
+    return aqa__synth_write_config(cfg);
+}
+
+aqa_status aqa__synth_write_config(const aqa_synthetic_config *cfg) {
+    static const char *const names[4] = {"finediving", "mtl-aqa", "jigsaws", "fisv"};
+    aqa_atomic_file *af;
+    aqa_status st = aqa__synth_open_text(cfg->out_dir, "synthetic_config.txt", &af);
+    if (st) return st;
+    FILE *f = aqa_atomic_stream(af);
     fprintf(f,
-            "# aqa synthetic diving dataset (datasets/synthetic.c); FineDiving layout\n"
-            "videos = %d\nseed = %llu\nwidth = %d\nheight = %d\nmin_frames = %d\nmax_frames = %d\n"
+            "# aqa synthetic dataset (datasets/synthetic.h), written by aqa_synthetic_generate\n"
+            "layout = %s\nvideos = %d\nseed = %llu\nwidth = %d\nheight = %d\nmin_frames = %d\nmax_frames = %d\n"
             "format = %s\njpeg_quality = %d\ntrain_fraction = %.4f\ndives_per_video = %d\n",
-            cfg->n_videos, (unsigned long long)cfg->seed, cfg->width, cfg->height, cfg->min_frames, cfg->max_frames,
-            cfg->format == AQA_SYNTH_PNG ? "png" : "jpg", cfg->jpeg_quality, cfg->train_fraction, cfg->dives_per_video);
+            names[cfg->layout], cfg->n_videos, (unsigned long long)cfg->seed, cfg->width, cfg->height, cfg->min_frames,
+            cfg->max_frames, cfg->format == AQA_SYNTH_PNG ? "png" : "jpg", cfg->jpeg_quality, cfg->train_fraction,
+            cfg->dives_per_video);
+    if (cfg->layout == AQA_SYNTH_FISV) fprintf(f, "feature_dim = %d\n", cfg->feature_dim);
     return aqa_atomic_commit(af);
 }
 
 aqa_status aqa_synthetic_generate(const aqa_synthetic_config *cfg) {
-    aqa_synthetic_dive *dv = NULL;
-    size_t n = 0;
     aqa_status st = check_config(cfg);
     if (st) return st;
     if (!cfg->out_dir || !*cfg->out_dir) return aqa_fail(AQA_EINVAL, "synthetic: no output folder");
+    if ((st = aqa__synth_make_dirs(cfg->out_dir)) != AQA_OK) return st;
+    switch (cfg->layout) {
+    case AQA_SYNTH_MTL_AQA: return aqa__synth_generate_mtl_aqa(cfg);
+    case AQA_SYNTH_JIGSAWS: return aqa__synth_generate_jigsaws(cfg);
+    case AQA_SYNTH_FISV: return aqa__synth_generate_fisv(cfg);
+    case AQA_SYNTH_FINEDIVING: break;
+    }
+    aqa_synthetic_dive *dv = NULL;
+    size_t n = 0;
     if ((st = aqa_synthetic_plan(cfg, &dv, &n)) != AQA_OK) return st;
-    if ((st = make_dirs(cfg->out_dir)) != AQA_OK) {
-        free(dv);
-        return st;
-    }
-    job jb;
-    memset(&jb, 0, sizeof jb);
-    jb.cfg = cfg;
-    jb.dives = dv;
-    jb.n = n;
-    pthread_mutex_init(&jb.lock, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &jb.t0);
-    int nt = cfg->threads;
-    if (nt == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        nt = c < 1 ? 1 : c > 8 ? 8 : (int)c;
-    }
-    if ((size_t)nt > n) nt = (int)n;
-    pthread_t th[64];
-    if (nt > 64) nt = 64;
-    int started = 0;
-    for (int i = 1; i < nt; i++) {
-        if (pthread_create(&th[started], NULL, worker, &jb) != 0) break;
-        started++;
-    }
-    worker(&jb); /* the calling thread works too */
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    pthread_mutex_destroy(&jb.lock);
-    if (jb.failed) {
-        free(dv);
-        return aqa_fail(jb.status, "%s", jb.msg);
-    }
-    st = write_annotations(cfg, dv, n);
+    st = aqa__synth_run_items(cfg, dv, n, write_dive, "dives");
+    if (st == AQA_OK) st = write_annotations(cfg, dv, n);
     if (st == AQA_OK) st = write_side_files(cfg, dv, n);
     free(dv);
     return st;
@@ -1126,7 +1194,7 @@ aqa_status aqa_synthetic_write_videos(const aqa_synthetic_config *cfg, const cha
     size_t n = 0;
     aqa_status st = aqa_synthetic_plan(cfg, &dv, &n);
     if (st) return st;
-    if ((st = make_dirs(dir))) {
+    if ((st = aqa__synth_make_dirs(dir))) {
         free(dv);
         return st;
     }

@@ -1,6 +1,13 @@
-/* synthetic.h: the synthetic diving dataset, aqa's default dataset, written in FineDiving's layout.
+/* synthetic.h: aqa's synthetic datasets, written in the real datasets' file layouts so that the
+ * same loaders read both (datasets/annotations.h, video_dataset.h):
+ *   FineDiving  dives with frame labels (the default; the main job's set), described below;
+ *   MTL-AQA     the same dives in MTL-AQA's files: no frame labels, difficulty degrees and judges;
+ *   JIGSAWS     surgical trials (suturing, needle passing, knot tying) graded by six GRS items,
+ *               four cross-validation folds per task;
+ *   Fis-V       long figure-skating programmes scored TES and PCS, shipped as per-clip features.
+ * cfg.layout picks one; each is described at its plan below.
  *
- * Each "video" is one dive of a small stick figure on a 10 m platform above a pool, rendered from
+ * The diving set.  Each "video" is one dive of a small stick figure on a 10 m platform above a pool, rendered from
  * a seeded plan:
  *   take-off  on the platform: forward/reverse dives walk up to the edge facing the water (arms
  *             swinging / held forward), back/inward dives stand at the edge with their back to it
@@ -57,24 +64,44 @@ typedef enum aqa_synthetic_format {
     AQA_SYNTH_JPEG = 1 /* FineDiving's own frame format */
 } aqa_synthetic_format;
 
+/* Which dataset's files aqa_synthetic_generate writes. */
+typedef enum aqa_synthetic_layout {
+    AQA_SYNTH_FINEDIVING = 0, /* dives with frame labels, FineDiving's files (the default) */
+    AQA_SYNTH_MTL_AQA = 1,    /* dives in MTL-AQA's files (see aqa_synthetic_plan's notes below) */
+    AQA_SYNTH_JIGSAWS = 2,    /* surgical trials in JIGSAWS' files (aqa_synthetic_trial) */
+    AQA_SYNTH_FISV = 3        /* skating programmes in Fis-V's files (aqa_synthetic_programme) */
+} aqa_synthetic_layout;
+
 typedef struct aqa_synthetic_config {
     const char *out_dir;         /* dataset root, created when missing (generate only) */
-    int n_videos;                /* number of dives (FineDiving's samples), >= 1 */
+    aqa_synthetic_layout layout; /* which dataset's files (default FineDiving's) */
+    int n_videos;                /* number of dives / trials / programmes, >= 1 */
     uint64_t seed;               /* everything follows from it */
     int width, height;           /* frame size in pixels, 16..1024 (default 64 x 64) */
-    int min_frames, max_frames;  /* frames per dive, uniform in [min, max] (default 40..120;
-                                  * dives shorter than 96 exercise the loaders' repetition) */
+    int min_frames, max_frames;  /* frames per dive / trial / programme, uniform in [min, max]
+                                  * (aqa_synthetic_config_layout's defaults: dives 40..120, shorter
+                                  * than 96 exercising the loaders' repetition; MTL-AQA's dives
+                                  * 70..103, within its 103-frame window; trials 160..320;
+                                  * programmes 1280..2048, i.e. 40..64 clips of 32 frames) */
     aqa_synthetic_format format; /* frame files: PNG or JPEG */
     int jpeg_quality;            /* 1..100 (default 90) */
     double train_fraction;       /* share of dives in train_split.pkl, stratified by dive number
-                                  * (default 0.75, FineDiving's 2251 / 3000) */
+                                  * (default 0.75, FineDiving's 2251 / 3000; Fis-V 0.8, its
+                                  * 400 / 500; JIGSAWS has folds instead) */
+    int feature_dim;             /* Fis-V: width of the written per-clip features (default 64) */
     int dives_per_video;         /* dives (instances) per notional competition video (default 10) */
     int threads;                 /* rendering threads; 0 = the online CPUs, at most 8 */
     int progress;                /* non-zero: a progress line on stderr */
 } aqa_synthetic_config;
 
-/* The defaults above (out_dir NULL, 200 dives, seed 0). */
+/* The defaults above (out_dir NULL, FineDiving layout, 200 dives, seed 0). */
 void aqa_synthetic_config_init(aqa_synthetic_config *cfg);
+/* Sets cfg->layout and that layout's defaults of frames per video, train fraction and videos per
+ * competition video (call after aqa_synthetic_config_init, before setting your own). */
+void aqa_synthetic_config_layout(aqa_synthetic_config *cfg, aqa_synthetic_layout layout);
+/* "finediving", "mtl-aqa", "jigsaws", "fisv" (also "mtl_aqa", "fis-v") -> layout; AQA_EINVAL
+ * naming the word otherwise. */
+aqa_status aqa_synthetic_layout_parse(const char *name, aqa_synthetic_layout *layout);
 
 /* The catalogue of dives the generator draws from (FineDiving dive numbers, lower-case letter as
  * in its action_type), with their degree of difficulty (FINA 10 m platform values, rounded). */
@@ -159,6 +186,107 @@ aqa_status aqa_synthetic_write_videos(const aqa_synthetic_config *cfg, const cha
  * stage and sub-action; a title names the dive, its difficulty, execution and score. */
 aqa_status aqa_synthetic_contact_sheet(const aqa_synthetic_config *cfg, size_t dive, int tiles, int cols,
                                        const char *path);
+
+/* ---- MTL-AQA layout (cfg.layout = AQA_SYNTH_MTL_AQA) ---------------------------------------------
+ * The same planned dives, in MTL-AQA's files: competition video k is the frame folder
+ * <out>/<%02d k>/ holding frames <%08d number>.<png|jpg> of each of its dives, from 105 frames before
+ * end_frame (the 103-frame window of CoRe's loader and its training shift of up to 3 frames; frames
+ * before start_frame show the diver waiting in the dive's first pose) to end_frame;
+ * final_annotations_dict_with_dive_number.pkl and final_annotations_dict.pkl map (video, dive) to
+ * start_frame, end_frame, difficulty, final_score, judge_scores (numpy float64[7]), dive_number
+ * ("407C", upper case as MTL-AQA writes it) and the release's position / armstand / rotation_type /
+ * ss_no / tw_no / primary_view fields; train_split_0.pkl and test_split_0.pkl list the keys.  No
+ * frame labels: MVLA runs its FUM scheme on it. */
+
+/* ---- JIGSAWS layout (cfg.layout = AQA_SYNTH_JIGSAWS) ------------------------------------------------
+ * Surgical training trials seen from above: a tissue pad, two instrument tips that come in from
+ * the lower corners and a needle with its thread.  Suturing throws stitches across an incision,
+ * needle passing threads the needle through four rings, knot tying loops the thread around a tip
+ * and pulls the knot tight.  A hidden skill s in [0, 1] per trial (its surgeon's level plus the
+ * trial's own variation) drives what the six GRS items grade (respect for tissue, time and motion,
+ * instrument handling, suture handling, flow of operation, knowledge of the procedure): tremor of
+ * the tips, pauses, failed attempts that are redone, irregular stitch / ring / knot placement, and
+ * the trial's length (an expert finishes sooner).  Each item is 1..5 (round(1 + 4 s + noise)), the
+ * score their sum (6..30, as JIGSAWS' GRS).
+ * Files as USDL/MUSDL prepare JIGSAWS: frames <out>/<trial>_capture1/<%05d>.<png|jpg> (the left
+ * camera's folder), label.pkl (trial -> six GRS items), splits.pkl (task -> four folds of trial
+ * names, each surgeon's trials spread over the folds).  Trials are named "<Task>_<surgeon
+ * letter><%03d trial>" ("Suturing_B001"); the tasks share the videos in JIGSAWS' proportions
+ * (39 : 28 : 36), each at least four trials (one per fold). */
+
+#define AQA_SYNTH_GRS 6    /* GRS items per trial */
+#define AQA_SYNTH_TASKS 3  /* Suturing, Needle_Passing, Knot_Tying */
+#define AQA_SYNTH_THROWS 4 /* most task repetitions (stitches, rings, knots) */
+
+typedef struct aqa_synthetic_trial {
+    char name[48];         /* "Suturing_B001" */
+    int task;              /* 0 Suturing, 1 Needle_Passing, 2 Knot_Tying */
+    int surgeon;           /* 0..7: letters B..I */
+    int fold;              /* cross-validation fold 0..3 of its task */
+    double skill;          /* hidden skill s in [0, 1] */
+    double grs[AQA_SYNTH_GRS]; /* GRS items, 1..5 */
+    double score;          /* their sum, 6..30 */
+    int n_frames;          /* frame files */
+    int n_throws;          /* stitches (4), rings (4) or knots (3) */
+    double target_x[AQA_SYNTH_THROWS], target_y[AQA_SYNTH_THROWS]; /* where each throw goes, in
+                              frame units (0..1); their irregularity grows with 1 - s */
+    int retries[AQA_SYNTH_THROWS]; /* failed attempts redone at each throw */
+    double tremor;         /* amplitude of the tips' per-frame jitter, in frame heights */
+    double pause;          /* share of the trial spent holding still */
+    double tidiness;       /* how tight the stitches / knots end (1 = neat) */
+    double cam_dx, cam_dy; /* camera offset, in frame heights */
+    int pad_tint[3];       /* colour offset of the pad */
+    uint64_t render_seed;  /* seed of the per-frame jitter */
+} aqa_synthetic_trial;
+
+/* Plans cfg->n_videos trials (cfg->layout is not read); *trials is malloc'd, *n its length.  The
+ * same config gives the same plan; trial i's look and labels depend on the seed and i only. */
+aqa_status aqa_synthetic_plan_trials(const aqa_synthetic_config *cfg, aqa_synthetic_trial **trials, size_t *n);
+/* Renders frame t (0-based) of trial tr into im (cfg->width x cfg->height, RGB). */
+aqa_status aqa_synthetic_render_trial_frame(const aqa_synthetic_config *cfg, const aqa_synthetic_trial *tr, int t,
+                                            aqa_image *im);
+
+/* ---- Fis-V layout (cfg.layout = AQA_SYNTH_FISV) ------------------------------------------------------
+ * Ladies' short programmes: seven elements (three jumping passes, one a combination, three spins
+ * and a step sequence) in a random order among stretches of connecting skating.  A hidden skill
+ * per skater sets the programme components (five marks 0..10, PCS = 0.8 x their sum) and, with
+ * each element's own execution, the technical score: TES = sum of base values (harder jumps for
+ * better skaters) + grades of execution; a badly executed jump is a fall (a negative grade and a
+ * deduction of 1).  Like Fis-V, which is used through pre-extracted clip features (Video Swin in
+ * the paper, C3D in MS-LSTM's release), the set holds no frames: each programme is a feature file
+ * of one row per 32-frame clip, made from fixed random directions (the "backbone"): the clip's
+ * element type, the jump's rotations, the element's execution and the skater's skating quality,
+ * plus a per-programme nuisance direction and noise; connecting skating shows the skating quality
+ * only.  A second file per programme holds CLIP-like per-clip features (other directions: the
+ * element type strongly, the execution and skating quality as coarse grades), the VLP branch's
+ * input for MVLA on Fis-V.
+ * Files: train_dataset.txt and test_dataset.txt ("id tes pcs ded" per line, Fis-V's), fs_dataset.csv
+ * (number,total,tes,pcs,ded,skater,year,event), features/<id>.npy and clip_features/<id>.npy
+ * (float32 [clips, feature_dim]); programme ids 1..n. */
+
+#define AQA_SYNTH_ELEMENTS 7 /* elements of a short programme */
+
+typedef struct aqa_synthetic_programme {
+    int id;                /* programme number, 1.. */
+    int split;             /* 0 train, 1 test */
+    double skill;          /* hidden skating skill in [0, 1] */
+    int n_clips;           /* feature rows: ceil(frames / 32) */
+    int kind[AQA_SYNTH_ELEMENTS];   /* element type: 0 jump, 1 combination of jumps, 2 spin, 3 step sequence */
+    double base[AQA_SYNTH_ELEMENTS]; /* base value */
+    double goe[AQA_SYNTH_ELEMENTS];  /* grade of execution (points, may be negative) */
+    double quality[AQA_SYNTH_ELEMENTS]; /* execution in [0, 1] the features show */
+    int first_clip[AQA_SYNTH_ELEMENTS], n_elem_clips[AQA_SYNTH_ELEMENTS]; /* where each element is */
+    int falls;             /* jumps that ended in a fall */
+    double tes, pcs, ded;  /* technical, component scores and deductions (2 decimals, as Fis-V) */
+    uint64_t feature_seed; /* seed of the programme's noise */
+} aqa_synthetic_programme;
+
+/* Plans cfg->n_videos programmes; *progs is malloc'd, *n its length. */
+aqa_status aqa_synthetic_plan_programmes(const aqa_synthetic_config *cfg, aqa_synthetic_programme **progs, size_t *n);
+/* The two feature matrices of programme p: cbp [n_clips, feature_dim] (the backbone's) and vlp
+ * [n_clips, feature_dim] (the CLIP-like ones); either may be NULL. */
+aqa_status aqa_synthetic_programme_features(const aqa_synthetic_config *cfg, const aqa_synthetic_programme *p, float *cbp,
+                                            float *vlp);
 
 #ifdef __cplusplus
 }

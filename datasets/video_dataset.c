@@ -669,6 +669,24 @@ aqa_status aqa_vd_read_features(const aqa_video_dataset *ds, size_t i, float *cl
     return AQA_OK;
 }
 
+/* cfg->target: Fis-V's TES or PCS replaces each sample's score (before any score range or grade is
+ * computed from it). */
+static aqa_status select_target(const aqa_vd_config *cfg, aqa_ann_manifest *m) {
+    if (cfg->target == AQA_VD_TARGET_SCORE) return AQA_OK;
+    if ((unsigned)cfg->target > AQA_VD_TARGET_PCS)
+        return aqa_fail(AQA_EINVAL, "aqa_video_dataset_open: unknown target %d", (int)cfg->target);
+    if (m->dataset != AQA_ANN_FISV)
+        return aqa_fail(AQA_EINVAL, "aqa_video_dataset_open: target %s is Fis-V's; %s has only its score",
+                        cfg->target == AQA_VD_TARGET_TES ? "TES" : "PCS", aqa_ann_dataset_name(m->dataset));
+    int k = cfg->target == AQA_VD_TARGET_TES ? 0 : 1;
+    for (size_t i = 0; i < m->n_samples; i++) {
+        if (m->samples[i].n_sub_scores <= k) /* the loader always gives three */
+            return aqa_fail(AQA_EFORMAT, "%s: sample %s has no TES/PCS", cfg->root, m->samples[i].key);
+        m->samples[i].score = m->samples[i].sub_scores[k];
+    }
+    return AQA_OK;
+}
+
 aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     if (!cfg || !cfg->root) return aqa_fail_null("aqa_video_dataset_open: root folder not given");
     aqa_video_dataset *ds = calloc(1, sizeof *ds);
@@ -696,6 +714,7 @@ aqa_video_dataset *aqa_video_dataset_open(const aqa_vd_config *cfg) {
     }
     if (!ds->manifest) goto fail;
     aqa_ann_manifest *m = ds->manifest;
+    if (select_target(cfg, m)) goto fail;
 
     /* sizes */
     int defT = 96, defN = 9, defStride = 10;

@@ -117,6 +117,13 @@ typedef enum aqa_vd_sampling {
     AQA_VD_SAMPLE_ENDING = 1 /* the last T frames up to end_frame (MTL-AQA) */
 } aqa_vd_sampling;
 
+/* What a video's score (the regression target) is. */
+typedef enum aqa_vd_target {
+    AQA_VD_TARGET_SCORE = 0, /* the dataset's score (Fis-V: TES + PCS - deductions) */
+    AQA_VD_TARGET_TES = 1,   /* Fis-V: the technical element score (its sub_scores[0]) */
+    AQA_VD_TARGET_PCS = 2    /* Fis-V: the programme component score (sub_scores[1]) */
+} aqa_vd_target;
+
 typedef struct aqa_vd_config {
     const char *root;        /* dataset folder: annotation files (and frames unless frames_root) */
     aqa_ann_dataset dataset; /* which loader reads the annotations (synthetic = FINEDIVING) */
@@ -137,6 +144,8 @@ typedef struct aqa_vd_config {
                                  none for JIGSAWS and Fis-V), "" = none */
     const char *clip_features_dir; /* Fis-V: folder of <id>.npy per-clip CLIP features; NULL */
     aqa_bad_data_policy policy;
+    aqa_vd_target target;    /* the score regressed: the dataset's, or Fis-V's TES or PCS (the paper
+                                trains the two separately); an error on other datasets */
     bool quality_texts;      /* dives: graded stage and video texts ("+ Quality Text"); JIGSAWS and
                                 Fis-V always have graded texts */
     double score_lo, score_hi; /* score range (grades, heads); both 0: the split's own videos' */

@@ -24,6 +24,8 @@ check_PROGRAMS += tests/test_train_cli tests/test_train_faults tests/test_invari
 tests_test_train_cli_SOURCES = tests/test_train_cli.c
 tests_test_train_faults_SOURCES = tests/test_train_faults.c
 tests_test_invariance_SOURCES = tests/test_invariance.c
+check_PROGRAMS += tests/test_paper_protocol
+tests_test_paper_protocol_SOURCES = tests/test_paper_protocol.c
 # the programs on several ranks against one process (mpirun when present)
 check_PROGRAMS += tests/test_dist_train
 tests_test_dist_train_SOURCES = tests/test_dist_train.c

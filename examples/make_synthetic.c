@@ -1,7 +1,8 @@
-/* make_synthetic: writes aqa's synthetic diving dataset (FineDiving layout) and/or a contact
- * sheet of one of its dives.
+/* make_synthetic: writes one of aqa's synthetic datasets (datasets/synthetic.h) in a real dataset's
+ * files and/or a contact sheet of one of its dives.
  *
- *   examples/make_synthetic --out DIR --videos N --seed S [--size 64 | --width W --height H]
+ *   examples/make_synthetic --out DIR --videos N --seed S [--layout finediving|mtl-aqa|jigsaws|fisv]
+ *                           [--size 64 | --width W --height H] [--feature-dim 64]
  *                           [--format png|jpg] [--quality Q] [--frames MIN:MAX] [--train F]
  *                           [--per-video K] [--threads T] [--quiet]
  *                           [--contact-sheet FILE [--sheet-dive I] [--sheet-tiles N] [--sheet-cols C]]
@@ -26,18 +27,22 @@ int main(int argc, char **argv) {
     aqa_synthetic_config cfg;
     aqa_synthetic_config_init(&cfg);
     kv_config c = {.program = "make_synthetic",
-                   .about = "Writes the synthetic diving dataset in FineDiving's layout (frames + annotation pickles),\n"
-                            "and/or a contact sheet of one of its dives."};
+                   .about = "Writes a synthetic dataset in a real dataset's files (--layout: FineDiving's dives with frame\n"
+                            "labels, MTL-AQA's dives, JIGSAWS' surgical trials, Fis-V's skating programmes), and/or a contact\n"
+                            "sheet of one of its dives."};
     kv_def(&c, "out", "", "dataset folder (without it only the contact sheet is drawn)");
-    kv_def_int(&c, "videos", "200", 1, 1000000, "dives");
+    kv_def_choice(&c, "layout", "finediving", "finediving|mtl-aqa|jigsaws|fisv",
+                  "which dataset's files: dives (FineDiving's, MTL-AQA's), surgical trials (JIGSAWS'), skating programmes (Fis-V's)");
+    kv_def_int(&c, "videos", "200", 1, 1000000, "dives / trials / programmes");
     kv_def_int(&c, "seed", "0", 0, 1e18, "random seed (same options and seed: byte-identical files)");
     kv_def_int(&c, "size", "0", 0, 1024, "frame width and height in pixels (0 = --width x --height)");
     kv_def_int(&c, "width", "64", 16, 1024, "frame width");
     kv_def_int(&c, "height", "64", 16, 1024, "frame height");
     kv_def_choice(&c, "format", "png", "png|jpg|jpeg", "frame file format");
     kv_def_int(&c, "quality", "90", 1, 100, "JPEG quality");
-    kv_def(&c, "frames", "40:120", "frames per dive MIN:MAX (16 <= MIN <= MAX <= 2000)");
-    kv_def_num(&c, "train", "0.75", 0, 1, "training fraction");
+    kv_def(&c, "frames", "", "frames per video MIN:MAX (16 <= MIN <= MAX <= 2000; Fis-V 100000); \"\" = the layout's");
+    kv_def_int(&c, "feature_dim", "64", 8, 4096, "Fis-V: columns of the per-clip feature files");
+    kv_def_num(&c, "train", "0", 0, 1, "training fraction (0 = the layout's: 0.75, Fis-V 0.8; JIGSAWS has folds)");
     kv_def_int(&c, "per_video", "10", 1, 1000, "dives per video");
     kv_def_int(&c, "threads", "0", 0, 64, "rendering threads (0 = the online CPUs, at most 8)");
     kv_def_bool(&c, "quiet", "false", "no progress on stderr");
@@ -51,6 +56,12 @@ int main(int argc, char **argv) {
     kv_def(&c, "video_codec", "", "video codec (\"\" = the container's default; ffv1 with mkv is lossless)");
     int pr = kv_parse_args(&c, argc, argv, "--out DIR [--videos N] [--seed S] [settings] [--contact-sheet FILE ...]");
     if (pr) return kv_exit_code(pr);
+    aqa_synthetic_layout layout = AQA_SYNTH_FINEDIVING;
+    if (aqa_synthetic_layout_parse(kv_str(&c, "layout"), &layout)) { /* the choice was checked */
+        fprintf(stderr, "make_synthetic: %s\n", aqa_last_error());
+        return 2;
+    }
+    aqa_synthetic_config_layout(&cfg, layout);
     cfg.out_dir = kv_has(&c, "out") ? kv_str(&c, "out") : NULL;
     cfg.n_videos = (int)kv_int(&c, "videos");
     cfg.seed = (uint64_t)kv_int(&c, "seed");
@@ -58,15 +69,15 @@ int main(int argc, char **argv) {
     cfg.height = (int)(kv_int(&c, "size") ? kv_int(&c, "size") : kv_int(&c, "height"));
     cfg.format = strcmp(kv_str(&c, "format"), "png") ? AQA_SYNTH_JPEG : AQA_SYNTH_PNG;
     cfg.jpeg_quality = (int)kv_int(&c, "quality");
-    int lo, hi, k = 0;
+    int lo, hi, k = 0, most = layout == AQA_SYNTH_FISV ? 100000 : 2000;
     const char *fr = kv_str(&c, "frames");
-    if (sscanf(fr, "%d:%d%n", &lo, &hi, &k) != 2 || fr[k] || lo < 16 || hi < lo || hi > 2000) {
-        fprintf(stderr, "make_synthetic: --frames: \"%s\" is not MIN:MAX with 16 <= MIN <= MAX <= 2000\n", fr);
+    if (kv_has(&c, "frames") && (sscanf(fr, "%d:%d%n", &lo, &hi, &k) != 2 || fr[k] || lo < 16 || hi < lo || hi > most)) {
+        fprintf(stderr, "make_synthetic: --frames: \"%s\" is not MIN:MAX with 16 <= MIN <= MAX <= %d\n", fr, most);
         return 2;
     }
-    cfg.min_frames = lo;
-    cfg.max_frames = hi;
-    cfg.train_fraction = kv_double(&c, "train");
+    if (kv_has(&c, "frames")) cfg.min_frames = lo, cfg.max_frames = hi;
+    if (kv_double(&c, "train") > 0) cfg.train_fraction = kv_double(&c, "train");
+    cfg.feature_dim = (int)kv_int(&c, "feature_dim");
     cfg.dives_per_video = (int)kv_int(&c, "per_video");
     cfg.threads = (int)kv_int(&c, "threads");
     cfg.progress = !kv_bool(&c, "quiet");
@@ -80,6 +91,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "make_synthetic: give --out DIR, --contact-sheet FILE, --video-files DIR and/or --dive-files DIR (--help)\n");
         return 2;
     }
+    if ((sheet && layout != AQA_SYNTH_FINEDIVING && layout != AQA_SYNTH_MTL_AQA) ||
+        ((video_dir || dive_dir) && layout != AQA_SYNTH_FINEDIVING)) {
+        fprintf(stderr, "make_synthetic: --contact-sheet draws a dive (layouts finediving, mtl-aqa); --video-files and "
+                        "--dive-files write FineDiving's videos (layout finediving)\n");
+        return 2;
+    }
     if (cfg.out_dir) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -89,8 +106,14 @@ int main(int argc, char **argv) {
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        printf("wrote %d synthetic dives (%dx%d %s, seed %llu) to %s in %.2f s\n", cfg.n_videos, cfg.width, cfg.height,
-               cfg.format == AQA_SYNTH_PNG ? "png" : "jpg", (unsigned long long)cfg.seed, cfg.out_dir, s);
+        static const char *const what[4] = {"dives (FineDiving's files)", "dives (MTL-AQA's files)",
+                                            "surgical trials (JIGSAWS' files)", "skating programmes (Fis-V's files)"};
+        if (layout == AQA_SYNTH_FISV)
+            printf("wrote %d synthetic %s, %d feature columns, seed %llu, to %s in %.2f s\n", cfg.n_videos, what[layout],
+                   cfg.feature_dim, (unsigned long long)cfg.seed, cfg.out_dir, s);
+        else
+            printf("wrote %d synthetic %s (%dx%d %s, seed %llu) to %s in %.2f s\n", cfg.n_videos, what[layout], cfg.width,
+                   cfg.height, cfg.format == AQA_SYNTH_PNG ? "png" : "jpg", (unsigned long long)cfg.seed, cfg.out_dir, s);
     }
     if (sheet) {
         if (aqa_synthetic_contact_sheet(&cfg, (size_t)sheet_dive, (int)sheet_tiles, (int)sheet_cols, sheet) != AQA_OK) {

@@ -63,6 +63,7 @@ MC_UNUSED static void run_def_keys(kv_config *c) {
                               "frame mode: I3D fine-tuned in the training graph");
     kv_def(c, "clip_features", "", "Fis-V with MVLA: folder of <id>.npy per-clip CLIP image features");
     kv_def(c, "texts", "", "text embeddings (default <features>/texts.safetensors)");
+    kv_def_choice(c, "target", "score", "score|tes|pcs", "the score regressed: the dataset's, or Fis-V's TES or PCS (the paper trains and reports each)");
     kv_def(c, "train_split", "train", "training split (JIGSAWS: e.g. Suturing/0/train)");
     kv_def(c, "test_split", "test", "evaluation split");
     kv_def_num(c, "val_fraction", "0.1", 0, 0.9, "share of the training split held out for validation (model selection); 0 = none");
@@ -425,6 +426,8 @@ static aqa_video_dataset *run_open_split(kv_config *c, run_part part, const aqa_
     vc.clip_stride = (int)kv_int(c, "clip_stride");
     vc.clip_features_dir = kv_has(c, "clip_features") ? kv_str(c, "clip_features") : NULL;
     vc.policy = kv_bool(c, "skip_bad") ? AQA_BAD_DATA_SKIP : AQA_BAD_DATA_FAIL;
+    vc.target = !strcmp(kv_str(c, "target"), "tes") ? AQA_VD_TARGET_TES
+                : !strcmp(kv_str(c, "target"), "pcs") ? AQA_VD_TARGET_PCS : AQA_VD_TARGET_SCORE;
     vc.quality_texts = kv_bool(c, "quality_text");
     if (run_stage_template(c, vc.dataset, &vc)) return NULL;
     if (vc.dataset == AQA_ANN_MTL_AQA && part == RUN_PART_TRAIN) {
@@ -936,6 +939,8 @@ MC_UNUSED static int run_evaluate(run_ctx *r, aqa_video_dataset *ds, bool keep_p
 MC_UNUSED static void run_def_train_keys(kv_config *c) {
     kv_def_int(c, "epochs", "20", 1, 1e6, "training epochs");
     kv_def_int(c, "seeds", "1", 1, 1000, "repeat the run with seeds seed .. seed + N - 1 (<out>/seed<k>), report mean and std");
+    kv_def(c, "folds", "", "JIGSAWS: run the four folds of this task (Suturing, Needle_Passing, Knot_Tying) in <out>/fold<k> "
+                           "(train and test splits TASK/k/train, TASK/k/test), report rho's Fisher-z average");
     kv_def_bool(c, "resume", "false", "continue from <out>/last.safetensors (an error when there is none)");
     kv_def_int(c, "eval_every", "1", 1, 1e6, "validate (and select) every k epochs, and after the last");
     kv_def_bool(c, "test_each_epoch", "true",

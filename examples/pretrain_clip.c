@@ -15,6 +15,10 @@
  * cross-entropy whose target spreads evenly over the batch's images of that text (several frames
  * share a text, so the text side has several positives).  AdamW with cosine decay.
  *
+ * --vocab-from "jigsaws:DIR,mtl-aqa:DIR,fisv:DIR" adds the words of other datasets' texts to the
+ * word vocabulary (their embeddings start untrained; train_mvla fine-tunes the text encoder), so
+ * that one tiny CLIP serves the synthetic MTL-AQA, JIGSAWS and Fis-V sets too.
+ *
  * Writes <out>/clip.safetensors (OpenAI names, aqa_clip_load reads it), <out>/vocab.txt (the word
  * tokenizer's vocabulary, or nothing with --bpe), <out>/config.txt, and prints the zero-shot
  * frame -> stage-text accuracy on the training and test splits. */
@@ -34,6 +38,32 @@
 #include "nn/optim.h"
 #include "nn/sched.h"
 #include "ops/ops.h"
+
+/* --vocab-from: the stage and video texts of each "DATASET:DIR" in the comma-separated `list` into
+ * the word vocabulary (Fis-V's features are looked for in DIR/features). */
+static aqa_status add_vocab_from(word_tok *tok, const char *list) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(item, ':'), feat[4200];
+        aqa_vd_config vc;
+        aqa_vd_config_init(&vc);
+        if (!colon || parse_dataset((*colon = 0, item), &vc.dataset))
+            return aqa_fail(AQA_EINVAL, "--vocab-from: \"%s\" is not DATASET:DIR (jigsaws, mtl-aqa, fisv)", item);
+        vc.root = colon + 1;
+        vc.check_files = false;
+        vc.quiet = true;
+        snprintf(feat, sizeof feat, "%s/features", vc.root);
+        if (vc.dataset == AQA_ANN_FISV) vc.features_dir = feat;
+        aqa_video_dataset *ds = aqa_video_dataset_open(&vc);
+        if (!ds) return aqa_last_status();
+        aqa_status st = wt_add_texts(tok, &ds->stage_texts);
+        if (!st) st = wt_add_texts(tok, &ds->video_texts);
+        aqa_video_dataset_free(ds);
+        if (st) return st;
+    }
+    return AQA_OK;
+}
 
 typedef struct frame_set {
     float *pix;     /* [n, 3, R, R] */
@@ -228,6 +258,7 @@ int main(int argc, char **argv) {
     kv_def_int(&c, "text_heads", "2", 1, 1024, "text transformer heads");
     kv_def_int(&c, "context", "32", 2, 4096, "text context length");
     kv_def(&c, "bpe", "", "CLIP's bpe_simple_vocab_16e6.txt.gz: use CLIP's tokenizer instead of words");
+    kv_def(&c, "vocab_from", "", "also the words of these datasets' texts: \"DATASET:DIR,...\" (jigsaws, mtl-aqa, fisv)");
     kv_def_bool(&c, "skip_bad", "false", "skip unreadable videos (warned, counted) instead of failing");
     kv_def_bool(&c, "progress", "true", "progress lines on stderr");
     dist_def_keys(&c);
@@ -290,6 +321,7 @@ int main(int argc, char **argv) {
                 st = aqa_last_status();
         if (!st) st = wt_add_texts(&tok, &subs);
         aqa_text_set_free(&subs);
+        if (!st) st = add_vocab_from(&tok, kv_str(&c, "vocab_from"));
         snprintf(path, sizeof path, "%s/vocab.txt", out);
         if (st || (dr.main && aqa_text_set_save(&tok.words, path))) {
             fprintf(stderr, "pretrain_clip: %s\n", aqa_last_error());

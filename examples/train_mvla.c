@@ -37,6 +37,12 @@
  * split after each validation and reports those maxima as test_best_epochs_* with their epochs:
  * an optimistic number, labelled as such, never used to select anything.
  *
+ * The paper's per-dataset protocols: --target tes|pcs trains Fis-V's TES or PCS (the paper trains
+ * and reports each, and their average); --folds TASK runs JIGSAWS' four folds of a task in
+ * <out>/fold<k> (splits TASK/k/train and TASK/k/test) and reports rho as the Fisher-z average of
+ * the folds' (the other metrics as their mean, each fold's rho in metrics.json).
+ * scripts/paper_tables.sh runs whole tables with them (docs/paper_tables.md).
+ *
  * --seeds N repeats the run with seeds seed, ..., seed + N - 1 in <out>/seed<s> and reports the
  * mean and the sample standard deviation of every reported metric (<out>/metrics.json and
  * seeds_* lines).  A correlation that is undefined (constant prediction) is reported as nan /
@@ -79,7 +85,9 @@ static void metrics_of(const run_results *res, double v[N_METRICS]) {
     v[0] = res->m.spearman, v[1] = res->m.rl2_x100, v[2] = res->m.mse, v[3] = res->aiou50, v[4] = res->aiou75;
 }
 
-/* What one seed's run reports. */
+#define JIG_FOLDS 4 /* JIGSAWS' cross-validation folds per task */
+
+/* What one seed's run reports (with --folds: the average of its folds, fold_average). */
 typedef struct run_report {
     int selected_epoch;           /* 1-based epoch of the selected checkpoint (0 before any) */
     bool selected_by_val;         /* chosen on the validation split (false: no validation, the last) */
@@ -89,6 +97,8 @@ typedef struct run_report {
     double last[N_METRICS];       /* test metrics of the last checkpoint */
     double best[N_METRICS];       /* each metric's best over epochs on the test split (TSA/CoRe style) */
     int best_epoch[N_METRICS];    /* its epoch (0: never evaluated) */
+    int n_folds;                  /* --folds: the folds averaged into this report (0: one run) */
+    double fold_rho[JIG_FOLDS][2]; /* --folds: each fold's test rho, selected and last checkpoint */
 } run_report;
 
 static void report_init(run_report *rp) {
@@ -378,6 +388,7 @@ done:
 /* ---- reports --------------------------------------------------------------------------------- */
 
 static void print_report(const run_report *rp, bool has_best) {
+    if (rp->n_folds) printf("folds %d (rho: their Fisher-z average, other metrics: their mean)\n", rp->n_folds);
     printf("selected_epoch %d\nselected_by %s\n", rp->selected_epoch, rp->selected_by_val ? "validation_rho" : "last_epoch");
     printf("selected_val_rho %.6g\n", rp->val[0]);
     for (int k = 0; k < N_METRICS; k++) printf("test_selected_%s %.6g\n", metric_names[k], rp->selected[k]);
@@ -405,6 +416,41 @@ static void mean_std(const double *x, int n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
+/* The Fisher-z average of correlations r[n] (NAN when one is undefined or +-1). */
+static double fisher_mean(const double *r, int n) {
+    double m;
+    for (int i = 0; i < n; i++)
+        if (isnan(r[i])) return NAN;
+    return aqa_fisher_z_mean(r, (size_t)n, &m) == AQA_OK ? m : NAN;
+}
+
+/* One seed's report from its folds' (JIGSAWS, as the paper and USDL/MUSDL report it): rho as the
+ * Fisher-z average of the folds' correlations, the other metrics as their plain mean; the
+ * epochs are the last fold's. */
+static void fold_average(const run_report *f, int n, run_report *out) {
+    report_init(out);
+    out->n_folds = n;
+    out->selected_by_val = true;
+    for (int i = 0; i < n; i++) {
+        out->selected_by_val &= f[i].selected_by_val;
+        out->fold_rho[i][0] = f[i].selected[0];
+        out->fold_rho[i][1] = f[i].last[0];
+    }
+    out->selected_epoch = f[n - 1].selected_epoch;
+    out->last_epoch = f[n - 1].last_epoch;
+    for (int k = 0; k < N_METRICS; k++) {
+        double v[4][JIG_FOLDS];
+        for (int i = 0; i < n; i++) v[0][i] = f[i].val[k], v[1][i] = f[i].selected[k], v[2][i] = f[i].last[k], v[3][i] = f[i].best[k];
+        double *dst[4] = {&out->val[k], &out->selected[k], &out->last[k], &out->best[k]};
+        for (int w = 0; w < 4; w++) {
+            double m, sd;
+            mean_std(v[w], n, &m, &sd);
+            *dst[w] = k == 0 ? fisher_mean(v[w], n) : m;
+        }
+        out->best_epoch[k] = f[n - 1].best_epoch[k];
+    }
+}
+
 /* <out>/metrics.json: every seed's report, and with several seeds the mean and std. */
 static int write_metrics_json(const char *out, const run_report *rp, const long *seeds, int n, bool has_best) {
     cJSON *root = cJSON_CreateObject();
@@ -420,6 +466,15 @@ static int write_metrics_json(const char *out, const run_report *rp, const long 
         json_metrics(o, "val_", rp[i].val);
         json_metrics(o, "test_selected_", rp[i].selected);
         json_metrics(o, "test_last_", rp[i].last);
+        if (rp[i].n_folds) { /* rho above is the folds' Fisher-z average */
+            cJSON *fs = cJSON_AddArrayToObject(o, "folds");
+            for (int f = 0; f < rp[i].n_folds; f++) {
+                cJSON *fo = cJSON_CreateObject();
+                json_num(fo, "test_selected_rho", rp[i].fold_rho[f][0]);
+                json_num(fo, "test_last_rho", rp[i].fold_rho[f][1]);
+                cJSON_AddItemToArray(fs, fo);
+            }
+        }
         if (has_best) {
             json_metrics(o, "test_best_epochs_", rp[i].best);
             for (int k = 0; k < N_METRICS; k++) {
@@ -473,31 +528,58 @@ int main(int argc, char **argv) {
     run_report *rp = calloc((size_t)n_seeds, sizeof *rp);
     long *seeds = calloc((size_t)n_seeds, sizeof *seeds);
     int rc = !rp || !seeds;
+    char task[64]; /* a copy: kv_set below replaces the setting's string */
+    snprintf(task, sizeof task, "%.60s", kv_str(&c, "folds"));
+    const int n_folds = task[0] ? JIG_FOLDS : 1;
+    if (task[0] && strcmp(kv_str(&c, "dataset"), "jigsaws")) {
+        fprintf(stderr, "train_mvla: --folds %s: the folds are JIGSAWS' (give --dataset jigsaws)\n", task);
+        rc = 1;
+    }
     for (long i = 0; i < n_seeds && !rc; i++) {
-        char sub[1000], v[32];
+        char seed_dir[1000], v[32];
         seeds[i] = seed0 + i;
         snprintf(v, sizeof v, "%ld", seeds[i]);
         kv_set(&c, "seed", v, "--seeds");
         if (n_seeds > 1) {
-            snprintf(sub, sizeof sub, "%.900s/seed%ld", out, seeds[i]);
-            kv_set(&c, "out", sub, "--seeds");
+            snprintf(seed_dir, sizeof seed_dir, "%.900s/seed%ld", out, seeds[i]);
             kv_set(&c, "seeds", "1", "--seeds"); /* each seed's config.txt reruns that seed alone */
-            if (dr.main) fprintf(stderr, "train_mvla: seed %ld (%ld of %ld) in %s\n", seeds[i], i + 1, n_seeds, sub);
+            if (dr.main) fprintf(stderr, "train_mvla: seed %ld (%ld of %ld) in %s\n", seeds[i], i + 1, n_seeds, seed_dir);
         } else {
-            snprintf(sub, sizeof sub, "%.900s", out);
+            snprintf(seed_dir, sizeof seed_dir, "%.900s", out);
         }
-        /* --resume: a seed's folder without a checkpoint (its run had not started) starts fresh,
-         * when there are several seeds; with one, nothing to resume is an error */
-        char last[1100];
-        snprintf(last, sizeof last, "%.1000s/last.safetensors", sub);
-        bool resume_this = resume && (n_seeds == 1 || access(last, F_OK) == 0);
-        if (resume && n_seeds == 1 && access(last, F_OK) != 0) {
-            fprintf(stderr, "train_mvla: --resume: %s does not exist (nothing to resume; start without --resume)\n",
-                    last);
-            rc = 1;
-            break;
+        if (task[0]) kv_set(&c, "folds", "", "--folds"); /* each fold's config.txt reruns that fold alone */
+        run_report fr[JIG_FOLDS];
+        for (int f = 0; f < n_folds && !rc; f++) {
+            char sub[1100];
+            if (task[0]) {
+                char split[96];
+                snprintf(sub, sizeof sub, "%.1000s/fold%d", seed_dir, f);
+                snprintf(split, sizeof split, "%s/%d/train", task, f);
+                kv_set(&c, "train_split", split, "--folds");
+                snprintf(split, sizeof split, "%s/%d/test", task, f);
+                kv_set(&c, "test_split", split, "--folds");
+                if (dr.main) fprintf(stderr, "train_mvla: %s fold %d of %d in %s\n", task, f + 1, n_folds, sub);
+            } else {
+                snprintf(sub, sizeof sub, "%s", seed_dir);
+            }
+            kv_set(&c, "out", sub, "--seeds");
+            /* --resume: a run folder without a checkpoint (its run had not started) starts fresh
+             * when there are several seeds or folds; with one run, nothing to resume is an error */
+            char last[1200];
+            snprintf(last, sizeof last, "%.1100s/last.safetensors", sub);
+            bool several = n_seeds > 1 || n_folds > 1;
+            bool resume_this = resume && (!several || access(last, F_OK) == 0);
+            if (resume && !several && access(last, F_OK) != 0) {
+                fprintf(stderr, "train_mvla: --resume: %s does not exist (nothing to resume; start without --resume)\n",
+                        last);
+                rc = 1;
+                break;
+            }
+            rc = train_one(&c, &dr, sub, resume_this, task[0] ? &fr[f] : &rp[i]);
+            if (!rc && dr.main && task[0]) printf("fold %d\n", f);
+            if (!rc && dr.main && task[0]) print_report(&fr[f], has_best);
         }
-        rc = train_one(&c, &dr, sub, resume_this, &rp[i]);
+        if (!rc && task[0]) fold_average(fr, n_folds, &rp[i]);
         if (!rc && dr.main && n_seeds > 1) printf("seed %ld\n", seeds[i]);
         if (!rc && dr.main) print_report(&rp[i], has_best);
     }

@@ -275,11 +275,12 @@ aqa_status aqa_npy_read_vector(const char *path, double **out, size_t *n) {
     return AQA_OK;
 }
 
-aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n) {
-    if (!path || (!x && n)) return aqa_fail(AQA_EINVAL, "aqa_npy_write_vector: NULL argument");
-    char dict[128];
-    int dl = snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu,), }",
-                      n);
+/* Writes a .npy (version 1.0) of `count` little-endian elements of `size` bytes each, C order,
+ * with the header's descr and shape text given; atomically. */
+static aqa_status write_npy(const char *path, const char *descr, const char *shape, const void *x, size_t count,
+                            size_t size) {
+    char dict[160];
+    int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
     /* magic (6) + version (2) + length (2) + dict + padding + '\n' must be a multiple of 64 */
     size_t total = 10 + (size_t)dl + 1;
     size_t pad = (64 - total % 64) % 64;
@@ -293,13 +294,31 @@ aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n) {
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)dl, f) == (size_t)dl;
     for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
-    for (size_t i = 0; ok && i < n; i++) {
+    const unsigned char *src = x;
+    for (size_t i = 0; ok && i < count; i++) {
+        /* the element's bits as an integer, written least significant byte first */
         uint64_t bits;
+        uint32_t b32;
         unsigned char b[8];
-        memcpy(&bits, &x[i], 8);
-        for (int j = 0; j < 8; j++) b[j] = (unsigned char)(bits >> (8 * j));
-        ok = fwrite(b, 1, 8, f) == 8;
+        if (size == 8) memcpy(&bits, src + i * size, 8);
+        else memcpy(&b32, src + i * size, 4), bits = b32;
+        for (size_t j = 0; j < size; j++) b[j] = (unsigned char)(bits >> (8 * j));
+        ok = fwrite(b, 1, size, f) == size;
     }
     (void)ok; /* a failed write is reported by the commit, with the system's reason */
     return aqa_atomic_commit(af);
+}
+
+aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n) {
+    if (!path || (!x && n)) return aqa_fail(AQA_EINVAL, "aqa_npy_write_vector: NULL argument");
+    char shape[48];
+    snprintf(shape, sizeof shape, "(%zu,)", n);
+    return write_npy(path, "<f8", shape, x, n, sizeof *x);
+}
+
+aqa_status aqa_npy_write_f32_2d(const char *path, const float *x, size_t rows, size_t cols) {
+    if (!path || (!x && rows && cols)) return aqa_fail(AQA_EINVAL, "aqa_npy_write_f32_2d: NULL argument");
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%zu, %zu)", rows, cols);
+    return write_npy(path, "<f4", shape, x, rows * cols, sizeof *x);
 }

@@ -1,4 +1,4 @@
-/* npy.h: a small reader (and vector writer) for NumPy's .npy format, versions 1.0, 2.0 and 3.0.
+/* npy.h: a small reader (and vector and matrix writer) for NumPy's .npy format, versions 1.0, 2.0 and 3.0.
  *
  * Supported: little-endian '<f8', '<f4', '<i8' (and '<i4'), C order (fortran_order False), any
  * number of dimensions up to AQA_NPY_MAX_DIMS.  Anything else (big-endian, object arrays,
@@ -47,6 +47,10 @@ aqa_status aqa_npy_read_vector(const char *path, double **out, size_t *n);
 
 /* Writes x[0..n) as a 1-D '<f8' .npy (version 1.0), readable by np.load. */
 aqa_status aqa_npy_write_vector(const char *path, const double *x, size_t n);
+
+/* Writes x[rows, cols] (C order) as a 2-D '<f4' .npy (version 1.0), atomically: a Fis-V style
+ * per-video feature file (datasets/feature_cache.h reads it back). */
+aqa_status aqa_npy_write_f32_2d(const char *path, const float *x, size_t rows, size_t cols);
 
 #ifdef __cplusplus
 }
