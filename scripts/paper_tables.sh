@@ -20,7 +20,7 @@
 # Data.  Without --data the synthetic sets are generated under <out>/data (make_synthetic's
 # finediving, mtl-aqa, jigsaws and fisv layouts), a tiny CLIP is pretrained on the synthetic dives
 # (its vocabulary covering every set's texts) and the features are extracted with a random I3D:
-# sized so that all three tables finish in under an hour on 2 cores (49 min measured, with
+# sized so that all three tables finish in under an hour on 2 cores (7.4 min measured at commit 19d82db, with
 # --seeds 2: docs/paper_tables.md).
 # With --data DIR, DIR holds the real releases as finediving/, mtl-aqa/, jigsaws/ (annotation
 # files and frames in their published layouts) and fisv/ (train_dataset.txt, test_dataset.txt,
