@@ -73,6 +73,18 @@ static void find_bn(aqa_ddp *d, aqa_module *m) {
     for (int i = 0; i < m->n_children; i++) find_bn(d, m->children[i]);
 }
 
+/* The group's collectives, or what they come to in a single process (pg NULL: one rank). */
+static aqa_status ddp_broadcast(aqa_ddp *d, aqa_tensor *t) { return d->pg ? aqa_dist_broadcast(d->pg, t, 0) : AQA_OK; }
+
+static aqa_status ddp_all_gather_bytes(aqa_ddp *d, const void *in, size_t n, void **out, size_t *sizes,
+                                       size_t *total) {
+    if (d->pg) return aqa_dist_all_gather_bytes(d->pg, in, n, out, sizes, total);
+    if (!(*out = malloc(n + 1))) return aqa_fail(AQA_ENOMEM, "data parallel: out of memory");
+    if (n) memcpy(*out, in, n);
+    sizes[0] = *total = n;
+    return AQA_OK;
+}
+
 aqa_ddp *aqa_ddp_new(aqa_dist *pg, aqa_module *const *models, int n_models, aqa_tensor *const *params, int n,
                      const aqa_ddp_options *opts) {
     if (!models || n_models < 1 || (n && !params) || n < 0) return aqa_fail_null("aqa_ddp_new: bad arguments");
@@ -172,7 +184,7 @@ aqa_status aqa_ddp_check_replicas(aqa_ddp *d, const char *when) {
     void *all = NULL;
     size_t sizes[1024], total = 0;
     if (!st && d->size > 1024) st = aqa_fail(AQA_EINVAL, "aqa_ddp_check_replicas: more than 1024 ranks");
-    if (!st) st = aqa_dist_all_gather_bytes(d->pg, h, sizeof *h * (size_t)n, &all, sizes, &total);
+    if (!st) st = ddp_all_gather_bytes(d, h, sizeof *h * (size_t)n, &all, sizes, &total);
     for (int r = 1; !st && r < d->size; r++) {
         const uint64_t *hr = (const uint64_t *)all + (size_t)r * (size_t)n;
         for (int i = 0; i < n && !st; i++)
@@ -189,7 +201,7 @@ aqa_status aqa_ddp_sync_model(aqa_ddp *d) {
     if (!d) return aqa_fail(AQA_EINVAL, "aqa_ddp_sync_model: NULL");
     if (d->size == 1) return AQA_OK;
     for (int i = 0; i < d->n_state; i++) {
-        aqa_status st = aqa_dist_broadcast(d->pg, d->state[i].tensor, 0);
+        aqa_status st = ddp_broadcast(d, d->state[i].tensor);
         if (st) return st;
     }
     /* and the default generator (dropout draws from it) */
@@ -199,7 +211,7 @@ aqa_status aqa_ddp_sync_model(aqa_ddp *d) {
     int64_t *v = aqa_data(gs);
     memcpy(&v[0], &g->seed, sizeof g->seed);
     memcpy(&v[1], &g->offset, sizeof g->offset);
-    aqa_status st = aqa_dist_broadcast(d->pg, gs, 0);
+    aqa_status st = ddp_broadcast(d, gs);
     memcpy(&g->seed, &v[0], sizeof g->seed);
     memcpy(&g->offset, &v[1], sizeof g->offset);
     aqa__release(gs);
@@ -470,7 +482,7 @@ static aqa_status replay_bn(aqa_ddp *d) {
     void *all = NULL;
     size_t sizes[1024], total = 0;
     if (d->size > 1024) return aqa_fail(AQA_EINVAL, "data parallel: more than 1024 ranks");
-    aqa_status st = aqa_dist_all_gather_bytes(d->pg, d->rec, d->n_rec * sizeof *d->rec, &all, sizes, &total);
+    aqa_status st = ddp_all_gather_bytes(d, d->rec, d->n_rec * sizeof *d->rec, &all, sizes, &total);
     if (st) return st;
     for (int i = 0; i < d->n_bn && !st; i++)
         if (d->bn[i].layer->num_batches_tracked) st = aqa_fill_(d->bn[i].layer->num_batches_tracked, (double)d->bn[i].nbt0);
@@ -523,7 +535,7 @@ aqa_status aqa_ddp_step_end(aqa_ddp *d, double *sums) {
             int64_t n = d->grad_n + d->n_params;
             if (!st && !(root = aqa__new_unowned(1, &n, d->dtype, d->device))) st = aqa_last_status();
         }
-        if (!st) st = aqa_dist_broadcast(d->pg, root, 0);
+        if (!st) st = ddp_broadcast(d, root);
         if (!st) st = put_grads(d, root);
         if (root) aqa__release(root);
         if (!st) st = replay_bn(d);
@@ -536,7 +548,7 @@ aqa_status aqa_ddp_step_end(aqa_ddp *d, double *sums) {
         size_t sizes[1024], total = 0;
         if (d->size > 1024) st = aqa_fail(AQA_EINVAL, "data parallel: more than 1024 ranks");
         if (!st)
-            st = aqa_dist_all_gather_bytes(d->pg, d->scalars, sizeof(double) * (size_t)(d->k1 - d->k0) * (size_t)S, &all,
+            st = ddp_all_gather_bytes(d, d->scalars, sizeof(double) * (size_t)(d->k1 - d->k0) * (size_t)S, &all,
                                            sizes, &total);
         if (!st) {
             const double *v = all;

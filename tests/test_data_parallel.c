@@ -212,6 +212,20 @@ static void test_same_bits_on_1_to_4_ranks(void) {
     remove(b3.out);
 }
 
+/* A NULL process group is one process (nn/data_parallel.h): several micro-batches, BatchNorm and
+ * dropout give the bits of a one-rank group. */
+static void test_null_group_is_one_process(void) {
+    run_cfg group = {.micro = 2, .bn = true, .use_ddp = true}, none = group;
+    aqa_manual_seed(7); /* the forked rank starts from this process's generator, as the direct call */
+    CHECK_EQ_INT(run(1, &group, "group1"), 0);
+    snprintf(none.out, sizeof none.out, "/tmp/aqa_ddp_%d_null", (int)getpid());
+    aqa_manual_seed(7);
+    CHECK_EQ_INT(train(NULL, &none), 0);
+    CHECK_MSG(same_file(group.out, none.out), "a NULL group differs from a one-rank group (micro-batch 2 of 12)");
+    remove(group.out);
+    remove(none.out);
+}
+
 static void test_one_micro_batch_is_a_plain_loop(void) {
     run_cfg plain = {.micro = B, .bn = true, .use_ddp = false}, ddp = {.micro = B, .bn = true, .use_ddp = true};
     CHECK_EQ_INT(run(1, &plain, "plain"), 0);
@@ -405,6 +419,7 @@ static void test_micro_ranges(void) {
 int main(void) {
     RUN(test_micro_ranges);
     RUN(test_same_bits_on_1_to_4_ranks);
+    RUN(test_null_group_is_one_process);
     RUN(test_one_micro_batch_is_a_plain_loop);
     RUN(test_tree_equals_whole_batch_gradient);
     RUN(test_sync_batch_norm_equals_joined_batch);
